@@ -1,0 +1,78 @@
+"""Channels (shops) and their signing secrets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, patch, post
+
+from api.common import changes_of, present
+from api.security import requires
+from orderhub.auth.service import Role
+from orderhub.channels import service
+from orderhub.channels.service import NewChannel
+
+__all__ = ["ChannelController"]
+
+
+class ChannelIn(msgspec.Struct, kw_only=True):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    platform: str
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    default_warehouse: str | None = None
+    credentials: dict[str, str] = {}
+
+
+class ChannelPatch(msgspec.Struct, kw_only=True):
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    default_warehouse: str | None | msgspec.UnsetType = msgspec.UNSET
+    active: bool | msgspec.UnsetType = msgspec.UNSET
+    credentials: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
+
+
+class ChannelOut(msgspec.Struct, kw_only=True):
+    id: int
+    code: str
+    platform: str
+    name: str
+    default_warehouse: str | None
+    active: bool
+    credential_keys: list[str]
+
+
+class ChannelCreated(msgspec.Struct, kw_only=True):
+    channel: ChannelOut
+    secret: str = msgspec.field(name="secret")
+
+
+class SecretOut(msgspec.Struct, kw_only=True):
+    code: str
+    secret: str
+
+
+class ChannelController(Controller):
+    path = "/api/v1/channels"
+    tags = ["channels"]
+    guards = [requires(Role.ADMIN)]
+
+    @post("/", summary="Create a channel; the response carries its signing secret, shown only once")
+    async def create(self, data: ChannelIn) -> ChannelCreated:
+        view, secret = await service.create_channel(msgspec.convert(msgspec.to_builtins(data), NewChannel))
+        return ChannelCreated(channel=present(view, ChannelOut), secret=secret)
+
+    @get("/")
+    async def list_all(self) -> list[ChannelOut]:
+        return present(await service.list_channels(), list[ChannelOut])
+
+    @get("/{code:str}")
+    async def get_one(self, code: str) -> ChannelOut:
+        return present(await service.get_channel(code), ChannelOut)
+
+    @patch("/{code:str}")
+    async def update(self, code: str, data: ChannelPatch) -> ChannelOut:
+        return present(await service.update_channel(code, changes_of(data)), ChannelOut)
+
+    @post("/{code:str}/rotate-secret", status_code=200, summary="Issue a new signing secret (old one stops working)")
+    async def rotate(self, code: str) -> SecretOut:
+        return SecretOut(code=code, secret=await service.rotate_secret(code))

@@ -1,0 +1,218 @@
+"""Orders API: generic ingest, reads, cancellation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from api.common import present
+from api.decoding import decode_json, peek_field, validation_error
+from api.orders.schemas import (
+    CancelRequest,
+    IngestEnvelope,
+    IngestError,
+    IngestRequest,
+    IngestResponse,
+    IngestResult,
+    OrderOut,
+    OrderPageOut,
+    UnifiedOrder,
+)
+from api.security import Tokens, requires
+from orderhub.auth.service import Role, UserView
+from orderhub.channels.service import get_channel_ref, verify_signature
+from orderhub.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
+from orderhub.metrics import INGEST_RESULTS
+from orderhub.orders import pipeline, service
+from orderhub.orders.commands import IngestOutcome, NewOrder, NewOrderLine, Receiver
+
+__all__ = ["OrderController"]
+
+MAX_BATCH = 500
+READERS = (Role.ADMIN, Role.MANAGER, Role.FINANCE, Role.APPROVER)
+
+
+def _inline_schema(type_: Any) -> dict[str, Any]:
+    """msgspec's JSON schema for ``type_`` with its ``$defs`` inlined (the spec's components are generated)."""
+    schema = msgspec.json.schema(type_)
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+@dataclass
+class _IngestOperation(Operation):
+    """The handler reads the raw body (it is signed), so the documented body is set here."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="1–500 orders; money in fen; times ISO 8601 with offset",
+            content={"application/json": OpenAPIMediaType(schema=_inline_schema(IngestRequest))},  # type: ignore[arg-type]
+        )
+
+
+def _to_command(order: UnifiedOrder, raw: msgspec.Raw) -> NewOrder:
+    return NewOrder(
+        external_id=order.external_id,
+        placed_at=order.created_at,
+        paid_at=order.paid_at,
+        buyer_nick=order.buyer.nick,
+        buyer_phone=order.buyer.phone,
+        receiver=Receiver(
+            name=order.receiver.name,
+            phone=order.receiver.phone,
+            province=order.receiver.province,
+            city=order.receiver.city,
+            district=order.receiver.district,
+            detail=order.receiver.detail,
+            address=order.receiver.address,
+        ),
+        lines=tuple(NewOrderLine(sku=line.sku, qty=line.qty, unit_price=line.unit_price) for line in order.lines),
+        shipping_fee=order.shipping_fee,
+        discount=order.discount,
+        paid_amount=order.paid_amount,
+        buyer_memo=order.buyer_memo,
+        seller_memo=order.seller_memo,
+        raw=msgspec.json.decode(raw),
+    )
+
+
+def _decode_orders(envelope: IngestEnvelope) -> list[NewOrder | IngestOutcome]:
+    decoded: list[NewOrder | IngestOutcome] = []
+    for index, raw in enumerate(envelope.orders):
+        try:
+            order = msgspec.json.decode(raw, type=UnifiedOrder)
+        except msgspec.ValidationError as exc:
+            error = validation_error(exc)
+            external_id = peek_field(raw, "external_id")
+            decoded.append(
+                IngestOutcome(
+                    external_id=external_id if isinstance(external_id, str) else f"#{index}",
+                    status="rejected",
+                    error_code=error.code,
+                    error_message=error.message,
+                    error_field=error.field,
+                )
+            )
+            continue
+        decoded.append(_to_command(order, raw))
+    return decoded
+
+
+class OrderController(Controller):
+    path = "/api/v1/orders"
+    tags = ["orders"]
+
+    @post(
+        "/ingest",
+        status_code=HTTP_202_ACCEPTED,
+        operation_class=_IngestOperation,
+        summary="Push orders (own store / ERP contract)",
+        description=(
+            "Authenticate with an admin bearer token, or sign with the channel's key: headers "
+            "`X-OrderHub-Channel`, `X-OrderHub-Timestamp` (unix seconds) and `X-OrderHub-Signature` = hex "
+            "HMAC-SHA256(channel secret, timestamp + \"\\n\" + raw body). Signatures are accepted within 5 minutes "
+            "and once only. Idempotent on (channel, external_id). Orders are validated and stored here; the "
+            "worker does the rest."
+        ),
+    )
+    async def ingest(self, request: Request[Any, Any, Any], tokens: Tokens) -> IngestResponse:
+        body = await request.body()
+        headers = request.headers
+        authorization = headers.get("authorization")
+        if authorization:
+            user = await tokens.user_for(authorization)
+            if user.role != Role.ADMIN.value:
+                raise PermissionDenied("只有管理员令牌或渠道签名可以推送订单")
+            envelope = decode_json(body, IngestEnvelope)
+            channel = await get_channel_ref(envelope.channel)
+            actor = f"user:{user.username}"
+        else:
+            channel = await verify_signature(
+                channel_code=headers.get("x-orderhub-channel"),
+                timestamp=headers.get("x-orderhub-timestamp"),
+                signature=headers.get("x-orderhub-signature"),
+                body=body,
+            )
+            envelope = decode_json(body, IngestEnvelope)
+            if envelope.channel != channel.code:
+                raise AuthenticationFailed(
+                    "请求体中的 channel 与 X-OrderHub-Channel 不一致", code="channel_mismatch", field="channel"
+                )
+            actor = f"channel:{channel.code}"
+        if not channel.active:
+            raise ValidationFailed("渠道已停用", code="channel_inactive", field="channel")
+        if not 1 <= len(envelope.orders) <= MAX_BATCH:
+            raise ValidationFailed(f"每次推送 1–{MAX_BATCH} 个订单", field="orders")
+        outcomes = await service.ingest(channel.id, channel.code, _decode_orders(envelope), actor=actor)
+        results = [
+            IngestResult(
+                external_id=o.external_id,
+                status=o.status,
+                order_id=o.order_id,
+                error=IngestError(code=o.error_code, message=o.error_message or "", field=o.error_field)
+                if o.error_code
+                else None,
+            )
+            for o in outcomes
+        ]
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        for o in outcomes:
+            counts[o.status] += 1
+        for result, count in counts.items():
+            if count:
+                INGEST_RESULTS.labels(channel.code, result).inc(count)
+        return IngestResponse(channel=channel.code, results=results, **counts)
+
+    @get("/", guards=[requires(*READERS)], summary="List orders (newest first, keyset pagination)")
+    async def list_orders(
+        self,
+        request: Request[UserView, Any, Any],
+        channel: str | None = None,
+        external_id: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> OrderPageOut:
+        page = await service.list_orders(
+            channel=channel,
+            external_id=external_id,
+            status=status,
+            warehouse_id=request.user.warehouse_id,
+            cursor=cursor,
+            limit=limit,
+        )
+        return present(page, OrderPageOut)
+
+    @get("/{order_id:int}", guards=[requires(*READERS)], summary="One order with its lines and events")
+    async def get_order(self, request: Request[UserView, Any, Any], order_id: int) -> OrderOut:
+        view = await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
+        return present(view, OrderOut)
+
+    @post(
+        "/{order_id:int}/cancel",
+        guards=[requires(Role.ADMIN, Role.MANAGER)],
+        summary="Cancel an order not yet picked; reserved stock is released",
+    )
+    async def cancel(self, request: Request[UserView, Any, Any], order_id: int, data: CancelRequest) -> OrderOut:
+        await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
+        await pipeline.cancel_order(order_id, reason=data.reason, actor=f"user:{request.user.username}")
+        return present(await service.get_order(order_id), OrderOut)

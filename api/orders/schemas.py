@@ -1,0 +1,166 @@
+"""Wire schemas of the orders API (the generic ingest contract for own stores and ERPs, and order reads)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+__all__ = [
+    "Buyer",
+    "CancelRequest",
+    "IngestError",
+    "IngestRequest",
+    "IngestResponse",
+    "IngestResult",
+    "OrderEventOut",
+    "OrderLineOut",
+    "OrderOut",
+    "OrderPageOut",
+    "ReceiverIn",
+    "ReceiverOut",
+    "UnifiedLine",
+    "UnifiedOrder",
+]
+
+Fen = Annotated[int, msgspec.Meta(ge=0, description="金额，单位：分 (integer fen)")]
+
+
+class Buyer(msgspec.Struct, kw_only=True):
+    nick: str = ""
+    phone: str = ""
+
+
+class ReceiverIn(msgspec.Struct, kw_only=True):
+    """Give either ``address`` (one line) or ``province``/``city``/``district``/``detail``."""
+
+    name: str
+    phone: str
+    address: str = ""
+    province: str = ""
+    city: str = ""
+    district: str = ""
+    detail: str = ""
+
+
+class UnifiedLine(msgspec.Struct, kw_only=True):
+    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    qty: Annotated[int, msgspec.Meta(ge=1, le=100000)]
+    unit_price: Fen
+
+
+class UnifiedOrder(msgspec.Struct, kw_only=True):
+    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    created_at: Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with offset")]
+    paid_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    buyer: Buyer = msgspec.field(default_factory=Buyer)
+    receiver: ReceiverIn
+    lines: Annotated[list[UnifiedLine], msgspec.Meta(min_length=1, max_length=200)]
+    shipping_fee: Fen = 0
+    discount: Fen = 0
+    paid_amount: Fen = 0
+    buyer_memo: str = ""
+    seller_memo: str = ""
+
+
+class IngestRequest(msgspec.Struct, kw_only=True):
+    channel: str
+    orders: Annotated[list[UnifiedOrder], msgspec.Meta(min_length=1, max_length=500)]
+
+
+class IngestEnvelope(msgspec.Struct, kw_only=True):
+    """What the handler decodes first: each order is then decoded on its own, so one bad order is rejected
+    alone instead of failing the batch."""
+
+    channel: str
+    orders: list[msgspec.Raw]
+
+
+class IngestError(msgspec.Struct, kw_only=True):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class IngestResult(msgspec.Struct, kw_only=True):
+    external_id: str
+    status: str = msgspec.field(name="status")
+    order_id: int | None = None
+    error: IngestError | None = None
+
+
+class IngestResponse(msgspec.Struct, kw_only=True):
+    channel: str
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[IngestResult]
+
+
+class ReceiverOut(msgspec.Struct, kw_only=True):
+    name: str
+    phone: str
+    province: str
+    city: str
+    district: str
+    detail: str
+    address: str
+
+
+class OrderLineOut(msgspec.Struct, kw_only=True):
+    line_no: int
+    sku: str
+    qty: int
+    unit_price: int
+    amount: int
+    is_gift: bool
+    reserved_qty: int
+    warehouse: str | None
+
+
+class OrderEventOut(msgspec.Struct, kw_only=True):
+    id: int
+    type: str
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+    data: dict[str, Any]
+    actor: str
+    created_at: datetime
+
+
+class OrderOut(msgspec.Struct, kw_only=True):
+    id: int
+    channel: str
+    external_id: str
+    status: str
+    exception_reason: str | None
+    buyer_nick: str
+    buyer_phone: str
+    receiver: ReceiverOut
+    goods_amount: int
+    shipping_fee: int
+    discount: int
+    paid_amount: int
+    buyer_memo: str
+    seller_memo: str
+    tags: list[str]
+    priority: str
+    placed_at: datetime
+    paid_at: datetime | None
+    ship_by: datetime | None
+    warehouse: str | None
+    received_at: datetime
+    updated_at: datetime
+    lines: list[OrderLineOut] = []
+    events: list[OrderEventOut] = []
+
+
+class OrderPageOut(msgspec.Struct, kw_only=True):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class CancelRequest(msgspec.Struct, kw_only=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]

@@ -1,0 +1,218 @@
+"""The composition root: ``create_app()`` wires plugins, error mapping, routers and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import ASGIMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from api.auth.controllers import AuthController
+from api.catalog.controllers import SkuController
+from api.channels.controllers import ChannelController
+from api.decoding import error_field
+from api.inventory.controllers import LocationController, StockController, WarehouseController
+from api.ops.controllers import OpsController
+from api.orders.controllers import OrderController
+from api.security import Tokens, build_jwt_auth
+from api.users.controllers import UserController
+from orderhub import __version__
+from orderhub import redis as redis_mod
+from orderhub.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    OrderHubError,
+    PermissionDenied,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+from orderhub.events import Topic
+from orderhub.inventory.service import StockShortage
+from orderhub.logs import configure_logging
+from orderhub.metrics import REQUEST_LATENCY, REQUESTS
+from orderhub.runtime import start_runtime
+from orderhub.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("orderhub.api")
+
+PROBLEM_JSON = "application/problem+json"
+_STATUS: list[tuple[type[OrderHubError], int]] = [
+    (ValidationFailed, 422),
+    (NotFound, 404),
+    (StockShortage, 409),
+    (InvalidTransition, 409),
+    (Conflict, 409),
+    (AuthenticationFailed, 401),
+    (PermissionDenied, 403),
+    (ServiceUnavailable, 503),
+]
+_HTTP_CODES = {
+    400: ("bad_request", "请求格式不正确"),
+    401: ("unauthenticated", "请先登录或提供有效的令牌"),
+    403: ("forbidden", "没有权限执行此操作"),
+    404: ("not_found", "找不到该资源"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("payload_too_large", "请求体过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    429: ("too_many_requests", "请求过于频繁"),
+}
+
+
+def _problem(request: Request[Any, Any, Any], status: int, code: str, message: str, field: str | None,
+             extra: dict[str, Any] | None = None) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": f"urn:orderhub:problem:{code}",
+        "title": message,
+        "status": status,
+        "code": code,
+        "message": message,
+        "field": field,
+        "instance": request.url.path,
+    }
+    if extra:
+        body.update({k: v for k, v in extra.items() if k not in body})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _orderhub_error(request: Request[Any, Any, Any], exc: OrderHubError) -> Response[dict[str, Any]]:
+    status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
+    return _problem(request, status, exc.code, exc.message, exc.field, exc.extra)
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    field = None
+    detail = str(exc.detail)
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    if extra and isinstance(extra[0], dict):
+        field = extra[0].get("key")
+        detail = str(extra[0].get("message") or detail)
+        field = field or error_field(detail)
+    message = f"请求不合法：{detail}" if field else "请求体不是合法的 JSON 或字段不合法"
+    return _problem(request, 422 if field else 400, "validation_error", message, field)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "请求无法完成"))
+    return _problem(request, exc.status_code, code, message, None)
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return _problem(request, 500, "internal_error", "服务器内部错误，请稍后重试", None)
+
+
+class MetricsMiddleware(ASGIMiddleware):
+    """Counts and times every HTTP request by route template, and writes one JSON access-log line."""
+
+    scopes = ("http",)  # type: ignore[assignment]
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_wrapper)
+        finally:
+            handler = scope.get("route_handler")
+            route = next(iter(sorted(handler.paths)), "?") if handler is not None else "unmatched"
+            elapsed = time.perf_counter() - started
+            method = scope.get("method", "?")
+            REQUESTS.labels(method, route, str(status_holder["status"])).inc()
+            REQUEST_LATENCY.labels(method, route).observe(elapsed)
+            if route not in ("/healthz", "/metrics"):
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope.get("path"),
+                        "status": status_holder["status"],
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
+
+
+def _openapi(settings: Settings) -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="OrderHub 订单中枢 API",
+        version=__version__,
+        description="Back-office, ingest and operations API. Money is integer fen; times are ISO 8601 with offset.",
+        path="/schema",
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if not settings.redis_url:
+        raise RuntimeError("ORDERHUB_REDIS_URL must be set for the API (orderhub run sets it for you)")
+    client = redis_mod.create_client(settings.redis_url)
+    jwt_auth = build_jwt_auth(settings)
+    tokens = Tokens(jwt_auth, settings.token_ttl_seconds)
+    channels = ChannelsPlugin(
+        backend=RedisChannelsPubSubBackend(redis=client),
+        channels=[topic.value for topic in Topic],
+        arbitrary_channels_allowed=True,
+        subscriber_max_backlog=1000,
+        subscriber_backlog_strategy="dropleft",
+        create_ws_route_handlers=False,
+    )
+
+    @asynccontextmanager
+    async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = await start_runtime(settings, client=client)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return Litestar(
+        signature_namespace={"Tokens": Tokens},
+        route_handlers=[
+            OpsController,
+            AuthController,
+            OrderController,
+            ChannelController,
+            WarehouseController,
+            LocationController,
+            SkuController,
+            StockController,
+            UserController,
+        ],
+        dependencies={"tokens": Provide(lambda: tokens, sync_to_thread=False)},
+        on_app_init=[jwt_auth.on_app_init],
+        plugins=[channels],
+        lifespan=[runtime_lifespan],
+        middleware=[MetricsMiddleware()],
+        exception_handlers={
+            OrderHubError: _orderhub_error,
+            ValidationException: _validation_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        openapi_config=_openapi(settings),
+        logging_config=None,
+        request_max_body_size=20 * 1024 * 1024,
+        debug=False,
+    )
+
+

@@ -1,0 +1,21 @@
+"""Staff accounts."""
+
+from __future__ import annotations
+
+from piccolo.columns import Boolean, ForeignKey, Timestamptz, Varchar
+from piccolo.table import Table
+
+from orderhub.inventory.tables import Warehouse
+
+__all__ = ["User"]
+
+
+class User(Table, tablename="app_user"):
+    username = Varchar(length=64, unique=True, index=True)
+    display_name = Varchar(length=100, default="")
+    password_hash = Varchar(length=255)
+    role = Varchar(length=16)
+    # null: all warehouses; else the user sees and acts on this warehouse only.
+    warehouse = ForeignKey(references=Warehouse, null=True)
+    active = Boolean(default=True)
+    created_at = Timestamptz()

@@ -1,0 +1,239 @@
+"""Channels (shops): create/update, signing secrets (encrypted at rest), and request signature checks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+from orderhub import clock, crypto, db
+from orderhub.channels.tables import Channel
+from orderhub.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
+from orderhub.inventory.service import warehouse_id_for
+from orderhub.redis import claim_once
+from orderhub.settings import get_settings
+
+__all__ = [
+    "ChannelRef",
+    "ChannelView",
+    "NewChannel",
+    "Platform",
+    "create_channel",
+    "get_channel",
+    "get_channel_ref",
+    "list_channels",
+    "rotate_secret",
+    "signing_payload",
+    "update_channel",
+    "verify_signature",
+]
+
+
+class Platform(StrEnum):
+    TAOBAO = "taobao"
+    TMALL = "tmall"
+    JD = "jd"
+    PDD = "pdd"
+    DOUYIN = "douyin"
+    WECHAT_SHOP = "wechat_shop"
+    ERP = "erp"
+    OWN_STORE = "own_store"
+
+
+class NewChannel(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    platform: str
+    name: str
+    default_warehouse: str | None = None
+    credentials: dict[str, str] = {}
+
+
+class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    code: str
+    platform: str
+    name: str
+    default_warehouse: str | None
+    active: bool
+    credential_keys: list[str]
+
+
+class ChannelRef(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    code: str
+    active: bool
+    default_warehouse_id: int | None
+
+
+_COLUMNS = (*Channel.all_columns(exclude=[Channel.default_warehouse]), Channel.default_warehouse.code)
+
+
+def _credentials(row: Mapping[str, Any]) -> dict[str, str]:
+    token = row["credentials"]
+    if not token:
+        return {}
+    result: dict[str, str] = msgspec.json.decode(crypto.decrypt(get_settings().secret_key, token))
+    return result
+
+
+def _seal(credentials: Mapping[str, str]) -> str:
+    return crypto.encrypt(get_settings().secret_key, msgspec.json.encode(dict(credentials)))
+
+
+def _view(row: dict[str, Any]) -> ChannelView:
+    return ChannelView(
+        id=row["id"],
+        code=row["code"],
+        platform=row["platform"],
+        name=row["name"],
+        default_warehouse=row["default_warehouse.code"],
+        active=bool(row["active"]),
+        credential_keys=sorted(_credentials(row)),
+    )
+
+
+async def create_channel(cmd: NewChannel) -> tuple[ChannelView, str]:
+    """Create a channel with a fresh signing secret; the secret is returned here and never again."""
+    code = cmd.code.strip()
+    if not code or len(code) > 32 or not code.replace("_", "").replace("-", "").isalnum():
+        raise ValidationFailed("渠道编码为 1–32 位字母、数字、- 或 _", field="code")
+    try:
+        Platform(cmd.platform)
+    except ValueError as exc:
+        allowed = "、".join(p.value for p in Platform)
+        raise ValidationFailed(f"未知平台，可选：{allowed}", field="platform") from exc
+    if not cmd.name.strip():
+        raise ValidationFailed("渠道名称不能为空", field="name")
+    secret = crypto.new_secret()
+    now = clock.now()
+    async with db.transaction():
+        warehouse_id = await warehouse_id_for(cmd.default_warehouse, field="default_warehouse") if (
+            cmd.default_warehouse
+        ) else None
+        if await Channel.exists().where(Channel.code == code):
+            raise Conflict(f"渠道编码 {code} 已存在", code="duplicate_code", field="code")
+        await Channel.insert(
+            Channel(
+                code=code,
+                platform=cmd.platform,
+                name=cmd.name.strip(),
+                credentials=_seal({**cmd.credentials, "secret": secret}),
+                default_warehouse=warehouse_id,
+                active=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return await get_channel(code), secret
+
+
+async def get_channel(code: str) -> ChannelView:
+    row = await Channel.select(*_COLUMNS).where(Channel.code == code).first()
+    if row is None:
+        raise NotFound(f"渠道 {code} 不存在", field="channel")
+    return _view(row)
+
+
+async def get_channel_ref(code: str, *, field: str = "channel") -> ChannelRef:
+    row = await Channel.select(Channel.id, Channel.code, Channel.active, Channel.default_warehouse).where(
+        Channel.code == code
+    ).first()
+    if row is None:
+        raise NotFound(f"渠道 {code} 不存在", field=field)
+    return ChannelRef(
+        id=row["id"], code=row["code"], active=bool(row["active"]), default_warehouse_id=row["default_warehouse"]
+    )
+
+
+async def list_channels() -> list[ChannelView]:
+    return [_view(row) for row in await Channel.select(*_COLUMNS).order_by(Channel.id)]
+
+
+async def update_channel(code: str, changes: Mapping[str, Any]) -> ChannelView:
+    values: dict[Any, Any] = {}
+    if "name" in changes:
+        if not str(changes["name"]).strip():
+            raise ValidationFailed("渠道名称不能为空", field="name")
+        values[Channel.name] = str(changes["name"]).strip()
+    if "active" in changes:
+        values[Channel.active] = bool(changes["active"])
+    async with db.transaction():
+        if "default_warehouse" in changes:
+            wh = changes["default_warehouse"]
+            values[Channel.default_warehouse] = (
+                await warehouse_id_for(wh, field="default_warehouse") if wh else None
+            )
+        if "credentials" in changes:
+            row = await Channel.select(Channel.credentials).where(Channel.code == code).first()
+            if row is None:
+                raise NotFound(f"渠道 {code} 不存在", field="channel")
+            merged = {**_credentials(row), **dict(changes["credentials"])}
+            merged["secret"] = _credentials(row).get("secret", "")  # the signing secret only changes by rotation
+            values[Channel.credentials] = _seal(merged)
+        if values:
+            values[Channel.updated_at] = clock.now()
+            updated = await Channel.update(values).where(Channel.code == code).returning(Channel.id)
+            if not updated:
+                raise NotFound(f"渠道 {code} 不存在", field="channel")
+    return await get_channel(code)
+
+
+async def rotate_secret(code: str) -> str:
+    secret = crypto.new_secret()
+    async with db.transaction():
+        row = await Channel.select(Channel.credentials).where(Channel.code == code).first()
+        if row is None:
+            raise NotFound(f"渠道 {code} 不存在", field="channel")
+        await Channel.update(
+            {Channel.credentials: _seal({**_credentials(row), "secret": secret}), Channel.updated_at: clock.now()}
+        ).where(Channel.code == code)
+    return secret
+
+
+def signing_payload(timestamp: str, body: bytes) -> bytes:
+    return timestamp.encode() + b"\n" + body
+
+
+async def verify_signature(
+    *, channel_code: str | None, timestamp: str | None, signature: str | None, body: bytes
+) -> ChannelRef:
+    """Check ``X-OrderHub-Signature`` = hex HMAC-SHA256(secret, timestamp + "\\n" + body).
+
+    Refused when the timestamp (unix seconds) is outside the window, the signature does not match, or the same
+    signature was already used (replay). Nothing is stored for a refused request.
+    """
+    if not channel_code or not timestamp or not signature:
+        raise AuthenticationFailed(
+            "缺少签名头：X-OrderHub-Channel、X-OrderHub-Timestamp、X-OrderHub-Signature",
+            code="signature_missing",
+        )
+    window = get_settings().signature_window_seconds
+    try:
+        sent = int(timestamp)
+    except ValueError as exc:
+        raise AuthenticationFailed("时间戳应为 Unix 秒", code="signature_expired", field="X-OrderHub-Timestamp") from exc
+    if abs(time.time() - sent) > window:
+        raise AuthenticationFailed(
+            f"请求时间戳超出 {window // 60} 分钟有效期，请校准时钟后重新签名",
+            code="signature_expired",
+            field="X-OrderHub-Timestamp",
+        )
+    row = await Channel.select(
+        Channel.id, Channel.code, Channel.active, Channel.default_warehouse, Channel.credentials
+    ).where(Channel.code == channel_code).first()
+    secret = _credentials(row).get("secret") if row else None
+    expected = crypto.hmac_sha256_hex(secret, signing_payload(timestamp, body)) if secret else ""
+    if row is None or not secret or not crypto.signatures_equal(expected, signature):
+        raise AuthenticationFailed("签名校验失败", code="signature_invalid", field="X-OrderHub-Signature")
+    if not row["active"]:
+        raise AuthenticationFailed("渠道已停用", code="channel_inactive", field="X-OrderHub-Channel")
+    if not await claim_once(f"orderhub:sig:{channel_code}:{signature.lower()}", window * 2):
+        raise AuthenticationFailed("该签名已使用过（重放请求）", code="signature_replayed", field="X-OrderHub-Signature")
+    return ChannelRef(
+        id=row["id"], code=row["code"], active=True, default_warehouse_id=row["default_warehouse"]
+    )
+
+

@@ -1,0 +1,23 @@
+"""Sales channels: one shop on one platform (or an ERP / own store feeding the generic API)."""
+
+from __future__ import annotations
+
+from piccolo.columns import Boolean, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+from orderhub.inventory.tables import Warehouse
+
+__all__ = ["Channel"]
+
+
+class Channel(Table, tablename="channel"):
+    code = Varchar(length=32, unique=True, index=True)
+    platform = Varchar(length=32)
+    name = Varchar(length=100)
+    # Fernet token (key derived from ORDERHUB_SECRET_KEY) of a JSON object; holds the signing "secret"
+    # and any platform app keys. Never returned by the API after creation.
+    credentials = Text(default="")
+    default_warehouse = ForeignKey(references=Warehouse, null=True)
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()

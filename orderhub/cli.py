@@ -1,0 +1,250 @@
+"""The ``orderhub`` command: run (everything, embedded), serve (API), worker, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from orderhub.settings import get_settings, reset_settings
+
+    reset_settings()
+    return get_settings()
+
+
+def _configure_logging() -> None:
+    from orderhub.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+
+async def _bootstrap(admin_user: str | None, admin_password: str | None) -> bool:
+    """Migrate, then create the first admin when credentials are given and no admin exists."""
+    from orderhub import db
+    from orderhub.auth.service import ensure_admin
+    from orderhub.migrate import migrate
+
+    settings = _settings()
+    await migrate()
+    if not (admin_user and admin_password):
+        return False
+    await db.open_engine(settings)
+    try:
+        return await ensure_admin(admin_user, admin_password)
+    finally:
+        await db.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    created = asyncio.run(_bootstrap(settings.admin_user, settings.admin_password))
+    if created:
+        print(f"created admin user {settings.admin_user}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _configure_logging()
+    uvicorn.run(
+        "orderhub.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from orderhub.worker import run_worker
+
+    _configure_logging()
+    asyncio.run(run_worker(_settings(), concurrency=args.concurrency))
+    return 0
+
+
+def _wait_http(url: str, timeout: float, procs: list[subprocess.Popen[bytes]]) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            return False
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Everything a newcomer needs in one process tree; Ctrl-C stops all of it."""
+    from orderhub.redis import EmbeddedRedis, RedisNotFound
+
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["ORDERHUB_DATA_DIR"] = str(data_dir)
+    metrics_dir = data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+    embedded: EmbeddedRedis | None = None
+    if not os.environ.get("ORDERHUB_REDIS_URL"):
+        embedded = EmbeddedRedis(data_dir / "redis")
+        try:
+            os.environ["ORDERHUB_REDIS_URL"] = embedded.start()
+        except RedisNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    settings = _settings()
+
+    admin_user = settings.admin_user or "admin"
+    admin_password = settings.admin_password
+    password_file = data_dir / "admin_password"
+    if not admin_password:
+        if password_file.exists():
+            admin_password = password_file.read_text().strip()
+        else:
+            admin_password = secrets.token_urlsafe(12)
+            password_file.write_text(admin_password)
+            password_file.chmod(0o600)
+
+    procs: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        asyncio.run(_bootstrap(admin_user, admin_password))
+        demo_users: list[tuple[str, str, str]] = []
+        if not args.no_demo:
+            from orderhub.demo.seed import seed_demo
+
+            demo_users = asyncio.run(seed_demo(data_dir))
+        exe = [sys.executable, "-m", "orderhub.cli"]
+        env = dict(os.environ)
+        procs.append(subprocess.Popen([*exe, "serve", "--host", args.host, "--port", str(args.port)], env=env))
+        procs.append(subprocess.Popen([*exe, "worker"], env=env))
+        base = f"http://{args.host}:{args.port}"
+        if not _wait_http(f"{base}/healthz", 30, procs):
+            print("error: the API did not start; see the log above", file=sys.stderr)
+            return 1
+        _print_banner(base, data_dir, settings.database_url, embedded, admin_user, admin_password, demo_users)
+        if not args.no_demo:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "sandbox.demo_shop", "--url", base,
+                     "--channels-file", str(data_dir / "demo_channels.json")],
+                    env=env,
+                )
+            )
+        while not stopping:
+            for proc in procs:
+                if proc.poll() is not None:
+                    print(f"error: child {proc.args!r} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    stopping, code = True, 1
+                    break
+            time.sleep(0.3)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if embedded is not None:
+            embedded.stop()
+        print("OrderHub stopped.")
+    return code
+
+
+def _print_banner(
+    base: str,
+    data_dir: Path,
+    database_url: str | None,
+    embedded: object,
+    admin_user: str,
+    admin_password: str,
+    demo_users: list[tuple[str, str, str]],
+) -> None:
+    lines = [
+        "",
+        "OrderHub 订单中枢 is running  (Ctrl-C stops everything)",
+        f"  API        {base}      OpenAPI: {base}/schema/swagger",
+        f"  health     {base}/readyz    metrics: {base}/metrics",
+        f"  database   {database_url or 'SQLite ' + str(data_dir / 'orderhub.sqlite3')}",
+        f"  redis      {'embedded redis-server in ' + str(data_dir / 'redis') if embedded else os.environ.get('ORDERHUB_REDIS_URL')}",
+        f"  admin      {admin_user} / {admin_password}",
+    ]
+    if demo_users:
+        lines.append("  demo users (username / password / role):")
+        lines += [f"    {u:<10} {p:<18} {r}" for u, p, r in demo_users]
+        lines.append("  demo orders arrive every few seconds through the signed ingest API.")
+    lines.append(
+        f"  try: curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' "
+        f"-d '{{\"username\":\"{admin_user}\",\"password\":\"{admin_password}\"}}'"
+    )
+    print("\n".join(lines) + "\n", flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orderhub", description="OrderHub 订单中枢")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="migrate, seed, and run API + worker on the embedded default")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--data-dir", default=os.environ.get("ORDERHUB_DATA_DIR", "./var"))
+    run.add_argument("--no-demo", action="store_true", help="no demo data and no demo order stream")
+    run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser("serve", help="run the API only")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a SAQ worker only")
+    worker.add_argument("--concurrency", type=int, default=None)
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="apply migrations (and create the first admin if configured)")
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

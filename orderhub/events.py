@@ -1,0 +1,67 @@
+"""Typed events published after commit, and the topic names they go to.
+
+Events go out on Redis pub/sub. Topic names are built here (not in ``realtime/``) because workers publish too
+and the platform floor cannot import the transport floor; ``realtime/topics.py`` re-exports these. API processes
+fan them out to websockets through litestar Channels (same channel names, ``RedisChannelsPubSubBackend``).
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+import msgspec
+import redis.asyncio as aioredis
+
+from orderhub import db
+
+__all__ = ["EventBus", "Topic", "get_bus", "order_topic", "publish_after_commit", "set_bus"]
+
+log = logging.getLogger("orderhub.events")
+
+
+class Topic(StrEnum):
+    ORDERS = "orderhub.orders"
+    STOCK = "orderhub.stock"
+
+
+def order_topic(order_id: int) -> str:
+    return f"orderhub.order.{order_id}"
+
+
+class EventBus:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+
+    async def publish(self, event: msgspec.Struct, *topics: str) -> None:
+        data = msgspec.json.encode(event)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                pipe.publish(topic, data)
+            await pipe.execute()
+
+
+_bus: EventBus | None = None
+
+
+def set_bus(bus: EventBus | None) -> None:
+    global _bus
+    _bus = bus
+
+
+def get_bus() -> EventBus | None:
+    return _bus
+
+
+def publish_after_commit(event: msgspec.Struct, *topics: str) -> None:
+    """Queue ``event`` to be published once the current transaction commits (dropped if it rolls back)."""
+
+    async def _publish() -> None:
+        bus = _bus
+        if bus is None:
+            return
+        try:
+            await bus.publish(event, *topics)
+        except Exception as exc:  # live screens may miss it; the order_event row is the record
+            log.warning("event publish failed", extra={"error": repr(exc)})
+
+    db.after_commit(_publish)

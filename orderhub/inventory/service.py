@@ -1,0 +1,442 @@
+"""Warehouses, locations and stock: atomic reservation, release, audited adjustments, reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from piccolo.columns.combination import WhereRaw
+
+from orderhub import clock, db
+from orderhub.catalog.tables import Sku
+from orderhub.errors import Conflict, NotFound, OrderHubError, PermissionDenied, ValidationFailed
+from orderhub.events import Topic, publish_after_commit
+from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
+
+__all__ = [
+    "LocationView",
+    "NewLocation",
+    "NewWarehouse",
+    "Shortfall",
+    "StockChanged",
+    "StockShortage",
+    "StockView",
+    "WarehouseView",
+    "adjust_stock",
+    "create_location",
+    "create_warehouse",
+    "get_warehouse",
+    "list_locations",
+    "list_stock",
+    "list_warehouses",
+    "release",
+    "reserve",
+    "update_location",
+    "update_warehouse",
+    "warehouse_id_for",
+]
+
+
+class Shortfall(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str
+    requested: int
+    available: int
+
+
+class StockShortage(OrderHubError):
+    code = "out_of_stock"
+    default_message = "库存不足"
+
+    def __init__(self, shortfalls: list[Shortfall]) -> None:
+        listing = "，".join(f"{s.sku} 需要 {s.requested} 可用 {s.available}" for s in shortfalls)
+        super().__init__(f"库存不足：{listing}", extra={"shortfalls": msgspec.to_builtins(shortfalls)})
+        self.shortfalls = shortfalls
+
+
+class StockChanged(msgspec.Struct, frozen=True, kw_only=True, tag="stock.changed"):
+    warehouse_id: int
+    sku_ids: list[int]
+    cause: str
+    at: datetime
+
+
+class WarehouseView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    code: str
+    name: str
+    region: str
+    provinces: list[str]
+    address: str
+    active: bool
+
+
+class NewWarehouse(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    name: str
+    region: str = ""
+    provinces: list[str] = []
+    address: str = ""
+
+
+class LocationView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    warehouse: str
+    code: str
+    zone: str
+    aisle: str
+    bay: str
+    level: str
+    sequence: int
+    active: bool
+
+
+class NewLocation(msgspec.Struct, frozen=True, kw_only=True):
+    warehouse: str
+    code: str
+    zone: str = ""
+    aisle: str = ""
+    bay: str = ""
+    level: str = ""
+    sequence: int = 0
+
+
+class StockView(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str
+    sku_name: str
+    warehouse: str
+    on_hand: int
+    reserved: int
+    available: int
+    updated_at: datetime
+
+
+# ---------------------------------------------------------------- warehouses and locations
+
+
+def _warehouse_view(row: dict[str, Any]) -> WarehouseView:
+    return WarehouseView(
+        id=row["id"],
+        code=row["code"],
+        name=row["name"],
+        region=row["region"],
+        provinces=msgspec.json.decode(row["provinces"] or "[]"),
+        address=row["address"],
+        active=bool(row["active"]),
+    )
+
+
+def _check_code(code: str, field: str = "code") -> str:
+    code = code.strip()
+    if not code or len(code) > 32:
+        raise ValidationFailed("编码不能为空，且不超过 32 个字符", field=field)
+    return code
+
+
+async def warehouse_id_for(code: str, *, field: str = "warehouse") -> int:
+    row = await Warehouse.select(Warehouse.id).where(Warehouse.code == code).first()
+    if row is None:
+        raise NotFound(f"仓库 {code} 不存在", field=field)
+    return int(row["id"])
+
+
+async def create_warehouse(cmd: NewWarehouse) -> WarehouseView:
+    code = _check_code(cmd.code)
+    if not cmd.name.strip():
+        raise ValidationFailed("仓库名称不能为空", field="name")
+    async with db.transaction():
+        if await Warehouse.exists().where(Warehouse.code == code):
+            raise Conflict(f"仓库编码 {code} 已存在", code="duplicate_code", field="code")
+        await Warehouse.insert(
+            Warehouse(
+                code=code,
+                name=cmd.name.strip(),
+                region=cmd.region,
+                provinces=msgspec.json.encode(cmd.provinces).decode(),
+                address=cmd.address,
+                active=True,
+                created_at=clock.now(),
+            )
+        )
+    return await get_warehouse(code)
+
+
+async def get_warehouse(code: str) -> WarehouseView:
+    row = await Warehouse.select().where(Warehouse.code == code).first()
+    if row is None:
+        raise NotFound(f"仓库 {code} 不存在", field="code")
+    return _warehouse_view(row)
+
+
+async def list_warehouses() -> list[WarehouseView]:
+    return [_warehouse_view(row) for row in await Warehouse.select().order_by(Warehouse.id)]
+
+
+async def update_warehouse(code: str, changes: Mapping[str, Any]) -> WarehouseView:
+    values: dict[Any, Any] = {}
+    for key, value in changes.items():
+        if key == "name":
+            if not str(value).strip():
+                raise ValidationFailed("仓库名称不能为空", field="name")
+            values[Warehouse.name] = str(value).strip()
+        elif key == "region":
+            values[Warehouse.region] = value
+        elif key == "provinces":
+            values[Warehouse.provinces] = msgspec.json.encode(value).decode()
+        elif key == "address":
+            values[Warehouse.address] = value
+        elif key == "active":
+            values[Warehouse.active] = bool(value)
+    if values:
+        async with db.transaction():
+            updated = await Warehouse.update(values).where(Warehouse.code == code).returning(Warehouse.id)
+            if not updated:
+                raise NotFound(f"仓库 {code} 不存在", field="code")
+    return await get_warehouse(code)
+
+
+def _location_view(row: dict[str, Any]) -> LocationView:
+    return LocationView(
+        id=row["id"],
+        warehouse=row["warehouse.code"],
+        code=row["code"],
+        zone=row["zone"],
+        aisle=row["aisle"],
+        bay=row["bay"],
+        level=row["level"],
+        sequence=row["sequence"],
+        active=bool(row["active"]),
+    )
+
+
+_LOCATION_COLUMNS = (*Location.all_columns(exclude=[Location.warehouse]), Location.warehouse.code)
+
+
+async def create_location(cmd: NewLocation) -> LocationView:
+    code = _check_code(cmd.code)
+    async with db.transaction():
+        warehouse_id = await warehouse_id_for(cmd.warehouse)
+        exists = await Location.exists().where((Location.warehouse == warehouse_id) & (Location.code == code))
+        if exists:
+            raise Conflict(f"库位 {code} 已存在", code="duplicate_code", field="code")
+        inserted = await Location.insert(
+            Location(
+                warehouse=warehouse_id,
+                code=code,
+                zone=cmd.zone,
+                aisle=cmd.aisle,
+                bay=cmd.bay,
+                level=cmd.level,
+                sequence=cmd.sequence,
+                active=True,
+                created_at=clock.now(),
+            )
+        ).returning(Location.id)
+    return await _get_location(int(inserted[0]["id"]))
+
+
+async def _get_location(location_id: int) -> LocationView:
+    row = await Location.select(*_LOCATION_COLUMNS).where(Location.id == location_id).first()
+    if row is None:
+        raise NotFound("库位不存在", field="id")
+    return _location_view(row)
+
+
+async def list_locations(warehouse: str | None = None) -> list[LocationView]:
+    query = Location.select(*_LOCATION_COLUMNS).order_by(Location.warehouse).order_by(Location.sequence)
+    if warehouse:
+        query = query.where(Location.warehouse == await warehouse_id_for(warehouse))
+    return [_location_view(row) for row in await query]
+
+
+async def update_location(location_id: int, changes: Mapping[str, Any]) -> LocationView:
+    allowed = {"zone": Location.zone, "aisle": Location.aisle, "bay": Location.bay, "level": Location.level}
+    values: dict[Any, Any] = {allowed[k]: v for k, v in changes.items() if k in allowed}
+    if "sequence" in changes:
+        values[Location.sequence] = int(changes["sequence"])
+    if "active" in changes:
+        values[Location.active] = bool(changes["active"])
+    if values:
+        async with db.transaction():
+            updated = await Location.update(values).where(Location.id == location_id).returning(Location.id)
+            if not updated:
+                raise NotFound("库位不存在", field="id")
+    return await _get_location(location_id)
+
+
+# ---------------------------------------------------------------- stock
+
+
+async def reserve(warehouse_id: int, wanted: Mapping[int, int], sku_codes: Mapping[int, str]) -> None:
+    """Reserve ``wanted`` (sku_id → qty) in one warehouse, all or nothing. Call inside a transaction.
+
+    One conditional UPDATE per stock row, rows touched in primary-key order (no deadlocks between
+    concurrent reservations). Every shortfall is collected before raising StockShortage, which rolls the
+    caller's transaction back.
+    """
+    levels = await StockLevel.select(StockLevel.id, StockLevel.sku).where(
+        (StockLevel.warehouse == warehouse_id) & StockLevel.sku.is_in(list(wanted))
+    )
+    level_of = {int(row["sku"]): int(row["id"]) for row in levels}
+    short: list[int] = [sku_id for sku_id in wanted if sku_id not in level_of]
+    for sku_id, level_id in sorted(level_of.items(), key=lambda item: item[1]):
+        qty = wanted[sku_id]
+        updated = (
+            await StockLevel.update({StockLevel.reserved: StockLevel.reserved + qty})
+            .where((StockLevel.id == level_id) & WhereRaw("on_hand - reserved >= {}", qty))
+            .returning(StockLevel.id)
+        )
+        if not updated:
+            short.append(sku_id)
+    if short:
+        available = {
+            int(row["sku"]): int(row["on_hand"]) - int(row["reserved"])
+            for row in await StockLevel.select(StockLevel.sku, StockLevel.on_hand, StockLevel.reserved).where(
+                (StockLevel.warehouse == warehouse_id) & StockLevel.sku.is_in(short)
+            )
+        }
+        raise StockShortage(
+            [
+                Shortfall(sku=sku_codes[s], requested=wanted[s], available=max(available.get(s, 0), 0))
+                for s in sorted(short, key=lambda s: sku_codes[s])
+            ]
+        )
+    publish_after_commit(
+        StockChanged(warehouse_id=warehouse_id, sku_ids=sorted(wanted), cause="reserve", at=clock.now()),
+        Topic.STOCK,
+    )
+
+
+async def release(warehouse_id: int, released: Mapping[int, int]) -> None:
+    """Give back reserved stock (sku_id → qty). Call inside a transaction."""
+    if not released:
+        return
+    levels = await StockLevel.select(StockLevel.id, StockLevel.sku).where(
+        (StockLevel.warehouse == warehouse_id) & StockLevel.sku.is_in(list(released))
+    )
+    for row in sorted(levels, key=lambda r: int(r["id"])):
+        qty = released[int(row["sku"])]
+        updated = (
+            await StockLevel.update({StockLevel.reserved: StockLevel.reserved - qty})
+            .where((StockLevel.id == row["id"]) & (StockLevel.reserved >= qty))
+            .returning(StockLevel.id)
+        )
+        if not updated:
+            raise Conflict("释放的占用数量超过已占用库存", code="release_exceeds_reserved", field="qty")
+    publish_after_commit(
+        StockChanged(warehouse_id=warehouse_id, sku_ids=sorted(released), cause="release", at=clock.now()),
+        Topic.STOCK,
+    )
+
+
+async def _level_id(sku_id: int, warehouse_id: int) -> int:
+    """The stock row for (sku, warehouse), created empty if missing (safe under concurrency)."""
+    await StockLevel.insert(
+        StockLevel(sku=sku_id, warehouse=warehouse_id, on_hand=0, reserved=0, updated_at=clock.now())
+    ).on_conflict(target=(StockLevel.sku, StockLevel.warehouse), action="DO NOTHING")
+    row = await StockLevel.select(StockLevel.id).where(
+        (StockLevel.sku == sku_id) & (StockLevel.warehouse == warehouse_id)
+    ).first()
+    assert row is not None
+    return int(row["id"])
+
+
+async def adjust_stock(
+    *, sku: str, warehouse: str, delta: int | None, set_to: int | None, reason: str, actor: str,
+    warehouse_scope: int | None = None,
+) -> StockView:
+    """Change on-hand stock by ``delta`` or to ``set_to``; audited. Never below what is reserved."""
+    if (delta is None) == (set_to is None):
+        raise ValidationFailed("delta 与 set 必须且只能提供一个", field="delta")
+    if delta == 0:
+        raise ValidationFailed("delta 不能为 0", field="delta")
+    if set_to is not None and set_to < 0:
+        raise ValidationFailed("库存数量不能为负数", field="set")
+    if not reason.strip():
+        raise ValidationFailed("请填写调整原因", field="reason")
+    sku_row = await Sku.select(Sku.id).where(Sku.code == sku).first()
+    if sku_row is None:
+        raise NotFound(f"商品 {sku} 不存在", field="sku")
+    warehouse_id = await warehouse_id_for(warehouse)
+    if warehouse_scope is not None and warehouse_scope != warehouse_id:
+        raise PermissionDenied("只能调整本仓库的库存", field="warehouse")
+    sku_id = int(sku_row["id"])
+    async with db.transaction():
+        level_id = await _level_id(sku_id, warehouse_id)
+        lock = "" if db.is_sqlite() else " FOR UPDATE"  # SQLite: BEGIN IMMEDIATE already serialises writers
+        before = int((await db.fetch(f"SELECT on_hand FROM stock_level WHERE id = {{}}{lock}", level_id))[0]["on_hand"])
+        if delta is not None:
+            new_value: Any = StockLevel.on_hand + delta
+            guard = WhereRaw("on_hand + {} >= reserved", delta)
+        else:
+            new_value = set_to
+            guard = WhereRaw("reserved <= {}", set_to)
+        updated = (
+            await StockLevel.update({StockLevel.on_hand: new_value, StockLevel.updated_at: clock.now()})
+            .where((StockLevel.id == level_id) & guard)
+            .returning(StockLevel.on_hand, StockLevel.reserved)
+        )
+        if not updated:
+            current = await StockLevel.select(StockLevel.on_hand, StockLevel.reserved).where(
+                StockLevel.id == level_id
+            ).first()
+            assert current is not None
+            raise Conflict(
+                f"调整后库存不能低于已占用数量（现有 {current['on_hand']}，已占用 {current['reserved']}）",
+                code="stock_below_reserved",
+                field="delta" if delta is not None else "set",
+            )
+        on_hand_after = int(updated[0]["on_hand"])
+        await StockAdjustment.insert(
+            StockAdjustment(
+                sku=sku_id,
+                warehouse=warehouse_id,
+                delta=on_hand_after - before,
+                on_hand_after=on_hand_after,
+                reason=reason.strip(),
+                actor=actor,
+                created_at=clock.now(),
+            )
+        )
+        publish_after_commit(
+            StockChanged(warehouse_id=warehouse_id, sku_ids=[sku_id], cause="adjustment", at=clock.now()),
+            Topic.STOCK,
+        )
+    views = await list_stock(sku=sku, warehouse=warehouse)
+    return views[0]
+
+
+async def list_stock(
+    *, sku: str | None = None, warehouse: str | None = None, warehouse_scope: int | None = None, limit: int = 500
+) -> list[StockView]:
+    query = (
+        StockLevel.select(
+            StockLevel.on_hand,
+            StockLevel.reserved,
+            StockLevel.updated_at,
+            StockLevel.sku.code,
+            StockLevel.sku.name,
+            StockLevel.warehouse.code,
+        )
+        .order_by(StockLevel.id)
+        .limit(limit)
+    )
+    if sku:
+        query = query.where(StockLevel.sku.code == sku)
+    if warehouse:
+        query = query.where(StockLevel.warehouse == await warehouse_id_for(warehouse))
+    if warehouse_scope is not None:
+        query = query.where(StockLevel.warehouse == warehouse_scope)
+    return [
+        StockView(
+            sku=row["sku.code"],
+            sku_name=row["sku.name"],
+            warehouse=row["warehouse.code"],
+            on_hand=row["on_hand"],
+            reserved=row["reserved"],
+            available=row["on_hand"] - row["reserved"],
+            updated_at=row["updated_at"],
+        )
+        for row in await query
+    ]

@@ -1,0 +1,32 @@
+"""Events the orders context publishes after commit (also the ``order_event.type`` values it writes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import msgspec
+
+__all__ = ["OrderEventType", "OrderReceived", "OrderStatusChanged"]
+
+
+class OrderEventType(StrEnum):
+    RECEIVED = "order.received"
+    STATUS_CHANGED = "order.status_changed"
+    STOCK_RESERVED = "order.stock_reserved"
+    STOCK_RELEASED = "order.stock_released"
+
+
+class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag=OrderEventType.RECEIVED.value):
+    order_id: int
+    channel: str
+    external_id: str
+    at: datetime
+
+
+class OrderStatusChanged(msgspec.Struct, frozen=True, kw_only=True, tag=OrderEventType.STATUS_CHANGED.value):
+    order_id: int
+    from_status: str
+    to_status: str
+    reason: str | None
+    at: datetime

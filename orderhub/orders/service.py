@@ -1,0 +1,436 @@
+"""Order commands and queries: intake, state transitions, cancellation, reads."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from orderhub import clock, db
+from orderhub.channels.tables import Channel
+from orderhub.errors import Conflict, NotFound, ValidationFailed
+from orderhub.events import Topic, order_topic, publish_after_commit
+from orderhub.orders.commands import (
+    IngestOutcome,
+    NewOrder,
+    OrderEventView,
+    OrderLineView,
+    OrderPage,
+    OrderView,
+    Receiver,
+)
+from orderhub.orders.events import OrderEventType, OrderReceived, OrderStatusChanged
+from orderhub.orders.state import OrderStatus, ensure_transition
+from orderhub.orders.tables import Order, OrderEvent, OrderLine
+from orderhub.queue import JobName, enqueue, process_order_key
+
+__all__ = [
+    "MAX_LINES",
+    "check_new_order",
+    "enqueue_processing",
+    "get_order",
+    "ingest",
+    "list_orders",
+    "record_event",
+    "transition",
+]
+
+MAX_LINES = 200
+_json = msgspec.json.encode
+
+
+def check_new_order(order: NewOrder) -> None:
+    """Semantic checks the wire schema cannot express. Raises ValidationFailed naming the field."""
+    if not order.external_id.strip() or len(order.external_id) > 64:
+        raise ValidationFailed("external_id 不能为空，且不超过 64 个字符", field="external_id")
+    if order.placed_at.tzinfo is None:
+        raise ValidationFailed("created_at 必须带时区偏移，例如 2026-11-11T00:00:05+08:00", field="created_at")
+    if order.paid_at is not None and order.paid_at.tzinfo is None:
+        raise ValidationFailed("paid_at 必须带时区偏移，例如 2026-11-11T00:00:05+08:00", field="paid_at")
+    if not order.lines:
+        raise ValidationFailed("订单至少需要一行商品", field="lines")
+    if len(order.lines) > MAX_LINES:
+        raise ValidationFailed(f"一个订单最多 {MAX_LINES} 行商品", field="lines")
+    for i, line in enumerate(order.lines):
+        if not line.sku.strip():
+            raise ValidationFailed("商品编码不能为空", field=f"lines[{i}].sku")
+        if line.qty <= 0:
+            raise ValidationFailed("数量必须大于 0", field=f"lines[{i}].qty")
+        if line.unit_price < 0:
+            raise ValidationFailed("单价（分）不能为负数", field=f"lines[{i}].unit_price")
+    for name in ("shipping_fee", "discount", "paid_amount"):
+        if getattr(order, name) < 0:
+            raise ValidationFailed("金额（分）不能为负数", field=name)
+    receiver = order.receiver
+    if not receiver.name.strip():
+        raise ValidationFailed("收货人姓名不能为空", field="receiver.name")
+    if not receiver.phone.strip():
+        raise ValidationFailed("收货人电话不能为空", field="receiver.phone")
+    if not receiver.address.strip() and not (receiver.province.strip() and receiver.detail.strip()):
+        raise ValidationFailed(
+            "收货地址不能为空：请提供 address，或 province/city/district/detail", field="receiver.address"
+        )
+
+
+def _full_address(receiver: Receiver) -> str:
+    if receiver.address.strip():
+        return receiver.address.strip()
+    parts = [receiver.province, receiver.city, receiver.district, receiver.detail]
+    return "".join(p.strip() for p in parts if p.strip())
+
+
+async def enqueue_processing(order_ids: Sequence[int]) -> None:
+    for order_id in order_ids:
+        await enqueue(JobName.PROCESS_ORDER, key=process_order_key(order_id), order_id=order_id)
+
+
+async def record_event(
+    order_id: int,
+    event_type: OrderEventType,
+    *,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    actor: str = "system",
+) -> None:
+    await OrderEvent.insert(
+        OrderEvent(
+            order=order_id,
+            type=event_type.value,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            data=_json(data or {}).decode(),
+            actor=actor,
+            created_at=clock.now(),
+        )
+    )
+
+
+async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | None:
+    goods = sum(line.qty * line.unit_price for line in order.lines)
+    receiver = order.receiver
+    row = Order(
+        channel=channel_id,
+        external_id=order.external_id,
+        status=OrderStatus.RECEIVED.value,
+        buyer_nick=order.buyer_nick,
+        buyer_phone=order.buyer_phone,
+        receiver_name=receiver.name.strip(),
+        receiver_phone=receiver.phone.strip(),
+        receiver_province=receiver.province.strip(),
+        receiver_city=receiver.city.strip(),
+        receiver_district=receiver.district.strip(),
+        receiver_detail=receiver.detail.strip(),
+        receiver_address=_full_address(receiver),
+        goods_amount=goods,
+        shipping_fee=order.shipping_fee,
+        discount=order.discount,
+        paid_amount=order.paid_amount,
+        buyer_memo=order.buyer_memo,
+        seller_memo=order.seller_memo,
+        tags="[]",
+        priority="normal",
+        placed_at=order.placed_at,
+        paid_at=order.paid_at,
+        raw_payload=_json(order.raw).decode(),
+        received_at=now,
+        updated_at=now,
+    )
+    inserted = (
+        await Order.insert(row)
+        .on_conflict(target=(Order.channel, Order.external_id), action="DO NOTHING")
+        .returning(Order.id)
+    )
+    if not inserted:
+        return None
+    order_id = int(inserted[0]["id"])
+    await OrderLine.insert(
+        *[
+            OrderLine(
+                order=order_id,
+                line_no=i + 1,
+                sku_code=line.sku.strip(),
+                qty=line.qty,
+                unit_price=line.unit_price,
+                amount=line.qty * line.unit_price,
+                is_gift=False,
+                reserved_qty=0,
+            )
+            for i, line in enumerate(order.lines)
+        ]
+    )
+    return order_id
+
+
+async def ingest(
+    channel_id: int, channel_code: str, orders: Sequence[NewOrder | IngestOutcome], *, actor: str
+) -> list[IngestOutcome]:
+    """Store each valid order once per (channel, external_id) and queue it for the pipeline.
+
+    ``orders`` may already contain rejected outcomes (from wire decoding); they are passed through in place.
+    Runs in one transaction; rows are inserted in external_id order so concurrent batches never deadlock.
+    """
+    outcomes: list[IngestOutcome | None] = [None] * len(orders)
+    todo: list[tuple[int, NewOrder]] = []
+    first_index: dict[str, int] = {}
+    for index, item in enumerate(orders):
+        if isinstance(item, IngestOutcome):
+            outcomes[index] = item
+            continue
+        try:
+            check_new_order(item)
+        except ValidationFailed as exc:
+            outcomes[index] = IngestOutcome(
+                external_id=item.external_id,
+                status="rejected",
+                error_code=exc.code,
+                error_message=exc.message,
+                error_field=exc.field,
+            )
+            continue
+        if item.external_id in first_index:
+            continue  # same order twice in one batch: answered as a duplicate below
+        first_index[item.external_id] = index
+        todo.append((index, item))
+
+    todo.sort(key=lambda pair: pair[1].external_id)
+    accepted: list[int] = []
+    ids: dict[str, tuple[int, bool]] = {}
+    now = clock.now()
+    async with db.transaction():
+        for _, order in todo:
+            order_id = await _insert_order(channel_id, order, now)
+            if order_id is None:
+                existing = (
+                    await Order.select(Order.id)
+                    .where((Order.channel == channel_id) & (Order.external_id == order.external_id))
+                    .first()
+                )
+                ids[order.external_id] = (int(existing["id"]) if existing else 0, False)
+                continue
+            ids[order.external_id] = (order_id, True)
+            accepted.append(order_id)
+            await record_event(
+                order_id, OrderEventType.RECEIVED, to_status=OrderStatus.RECEIVED.value, actor=actor
+            )
+            publish_after_commit(
+                OrderReceived(order_id=order_id, channel=channel_code, external_id=order.external_id, at=now),
+                Topic.ORDERS,
+            )
+
+        async def _enqueue() -> None:
+            await enqueue_processing(accepted)
+
+        db.after_commit(_enqueue)
+
+    for index, item in enumerate(orders):
+        if outcomes[index] is not None or isinstance(item, IngestOutcome):
+            continue
+        order_id, created = ids[item.external_id]
+        created_here = created and first_index[item.external_id] == index
+        outcomes[index] = IngestOutcome(
+            external_id=item.external_id,
+            status="accepted" if created_here else "duplicate",
+            order_id=order_id or None,
+        )
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+async def transition(
+    order_id: int,
+    target: OrderStatus,
+    *,
+    expected: OrderStatus | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    actor: str = "system",
+) -> OrderStatus:
+    """Move an order to ``target`` (inside the caller's transaction); returns the status it left.
+
+    The UPDATE is conditional on the status we checked, so two writers racing on one order cannot both win.
+    """
+    if expected is None:
+        row = await Order.select(Order.status).where(Order.id == order_id).first()
+        if row is None:
+            raise NotFound("订单不存在", field="order_id")
+        expected = OrderStatus(row["status"])
+    ensure_transition(expected, target)
+    now = clock.now()
+    updated = (
+        await Order.update(
+            {
+                Order.status: target.value,
+                Order.exception_reason: reason if target == OrderStatus.EXCEPTION else None,
+                Order.updated_at: now,
+            }
+        )
+        .where((Order.id == order_id) & (Order.status == expected.value))
+        .returning(Order.id)
+    )
+    if not updated:
+        raise Conflict("订单已被其他操作修改，请刷新后重试", code="concurrent_update", field="status")
+    await record_event(
+        order_id,
+        OrderEventType.STATUS_CHANGED,
+        from_status=expected.value,
+        to_status=target.value,
+        reason=reason,
+        data=data,
+        actor=actor,
+    )
+    publish_after_commit(
+        OrderStatusChanged(
+            order_id=order_id, from_status=expected.value, to_status=target.value, reason=reason, at=now
+        ),
+        Topic.ORDERS,
+        order_topic(order_id),
+    )
+    return expected
+
+
+def _decode_list(raw: str | None) -> list[Any]:
+    return msgspec.json.decode(raw or "[]") if raw else []
+
+
+def _order_view(row: dict[str, Any]) -> OrderView:
+    return OrderView(
+        id=row["id"],
+        channel=row["channel.code"],
+        external_id=row["external_id"],
+        status=row["status"],
+        exception_reason=row["exception_reason"],
+        buyer_nick=row["buyer_nick"],
+        buyer_phone=row["buyer_phone"],
+        receiver=Receiver(
+            name=row["receiver_name"],
+            phone=row["receiver_phone"],
+            province=row["receiver_province"],
+            city=row["receiver_city"],
+            district=row["receiver_district"],
+            detail=row["receiver_detail"],
+            address=row["receiver_address"],
+        ),
+        goods_amount=row["goods_amount"],
+        shipping_fee=row["shipping_fee"],
+        discount=row["discount"],
+        paid_amount=row["paid_amount"],
+        buyer_memo=row["buyer_memo"],
+        seller_memo=row["seller_memo"],
+        tags=_decode_list(row["tags"]),
+        priority=row["priority"],
+        placed_at=row["placed_at"],
+        paid_at=row["paid_at"],
+        ship_by=row["ship_by"],
+        warehouse=row["warehouse.code"],
+        received_at=row["received_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+_ORDER_COLUMNS = (
+    *Order.all_columns(exclude=[Order.channel, Order.warehouse, Order.raw_payload]),
+    Order.channel.code,
+    Order.warehouse.code,
+)
+
+
+async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderView:
+    query = Order.select(*_ORDER_COLUMNS).where(Order.id == order_id)
+    if warehouse_id is not None:
+        query = query.where(Order.warehouse == warehouse_id)
+    row = await query.first()
+    if row is None:
+        raise NotFound("订单不存在", field="id")
+    lines = await (
+        OrderLine.select(*OrderLine.all_columns(exclude=[OrderLine.warehouse]), OrderLine.warehouse.code)
+        .where(OrderLine.order == order_id)
+        .order_by(OrderLine.line_no)
+    )
+    events = await OrderEvent.select().where(OrderEvent.order == order_id).order_by(OrderEvent.id)
+    view = _order_view(row)
+    return msgspec.structs.replace(
+        view,
+        lines=[
+            OrderLineView(
+                line_no=line["line_no"],
+                sku=line["sku_code"],
+                qty=line["qty"],
+                unit_price=line["unit_price"],
+                amount=line["amount"],
+                is_gift=bool(line["is_gift"]),
+                reserved_qty=line["reserved_qty"],
+                warehouse=line["warehouse.code"],
+            )
+            for line in lines
+        ],
+        events=[
+            OrderEventView(
+                id=event["id"],
+                type=event["type"],
+                from_status=event["from_status"],
+                to_status=event["to_status"],
+                reason=event["reason"],
+                data=msgspec.json.decode(event["data"] or "{}"),
+                actor=event["actor"],
+                created_at=event["created_at"],
+            )
+            for event in events
+        ],
+    )
+
+
+def _encode_cursor(order_id: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{order_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = text.partition(":")
+        if prefix != "o":
+            raise ValueError(cursor)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed("分页游标无效", field="cursor") from exc
+
+
+async def list_orders(
+    *,
+    channel: str | None = None,
+    external_id: str | None = None,
+    status: str | None = None,
+    warehouse_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> OrderPage:
+    """Newest first, keyset-paginated on id (stable under concurrent inserts)."""
+    if not 1 <= limit <= 200:
+        raise ValidationFailed("limit 取值范围为 1–200", field="limit")
+    query = Order.select(*_ORDER_COLUMNS).order_by(Order.id, ascending=False).limit(limit + 1)
+    if channel:
+        channel_row = await Channel.select(Channel.id).where(Channel.code == channel).first()
+        if channel_row is None:
+            return OrderPage(items=[], next_cursor=None)
+        query = query.where(Order.channel == channel_row["id"])
+    if external_id:
+        query = query.where(Order.external_id == external_id)
+    if status:
+        try:
+            OrderStatus(status)
+        except ValueError as exc:
+            raise ValidationFailed("未知的订单状态", field="status") from exc
+        query = query.where(Order.status == status)
+    if warehouse_id is not None:
+        query = query.where(Order.warehouse == warehouse_id)
+    if cursor:
+        query = query.where(Order.id < _decode_cursor(cursor))
+    rows = await query
+    items = [_order_view(row) for row in rows[:limit]]
+    next_cursor = _encode_cursor(items[-1].id) if len(rows) > limit else None
+    return OrderPage(items=items, next_cursor=next_cursor)
+

@@ -1,0 +1,76 @@
+"""Orders, their lines, and the audit log of every change."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    BigInt,
+    Boolean,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+from orderhub.catalog.tables import Sku
+from orderhub.channels.tables import Channel
+from orderhub.inventory.tables import Warehouse
+
+__all__ = ["Order", "OrderEvent", "OrderLine"]
+
+
+class Order(Table, tablename="sales_order"):
+    channel = ForeignKey(references=Channel, index=True)
+    external_id = Varchar(length=64)
+    status = Varchar(length=16, index=True)
+    exception_reason = Varchar(length=32, null=True, default=None)
+    buyer_nick = Varchar(length=100, default="")
+    buyer_phone = Varchar(length=32, default="")
+    receiver_name = Varchar(length=100)
+    receiver_phone = Varchar(length=32)
+    receiver_province = Varchar(length=32, default="")
+    receiver_city = Varchar(length=32, default="")
+    receiver_district = Varchar(length=32, default="")
+    receiver_detail = Varchar(length=255, default="")
+    receiver_address = Varchar(length=400, default="")
+    # Money: integer fen (分).
+    goods_amount = BigInt(default=0)
+    shipping_fee = BigInt(default=0)
+    discount = BigInt(default=0)
+    paid_amount = BigInt(default=0)
+    buyer_memo = Text(default="")
+    seller_memo = Text(default="")
+    tags = Text(default="[]")
+    priority = Varchar(length=16, default="normal")
+    placed_at = Timestamptz()
+    paid_at = Timestamptz(null=True, default=None)
+    ship_by = Timestamptz(null=True, default=None)
+    warehouse = ForeignKey(references=Warehouse, null=True, index=True)
+    raw_payload = Text(default="{}")
+    received_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class OrderLine(Table, tablename="order_line"):
+    order = ForeignKey(references=Order, index=True)
+    line_no = Integer()
+    sku_code = Varchar(length=64)
+    sku = ForeignKey(references=Sku, null=True)
+    qty = Integer()
+    unit_price = BigInt(default=0)
+    amount = BigInt(default=0)
+    is_gift = Boolean(default=False)
+    warehouse = ForeignKey(references=Warehouse, null=True)
+    reserved_qty = Integer(default=0)
+
+
+class OrderEvent(Table, tablename="order_event"):
+    order = ForeignKey(references=Order, index=True)
+    type = Varchar(length=48)
+    from_status = Varchar(length=16, null=True, default=None)
+    to_status = Varchar(length=16, null=True, default=None)
+    reason = Varchar(length=64, null=True, default=None)
+    data = Text(default="{}")
+    actor = Varchar(length=64, default="system")
+    created_at = Timestamptz()

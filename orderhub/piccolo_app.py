@@ -1,0 +1,37 @@
+"""Piccolo app registration: the tables and where their migrations live (top-level ``migrations/``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from orderhub.auth.tables import User
+from orderhub.catalog.tables import Sku, SkuBarcode
+from orderhub.channels.tables import Channel
+from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
+from orderhub.orders.tables import Order, OrderEvent, OrderLine
+
+__all__ = ["APP_CONFIG", "TABLES"]
+
+TABLES = [
+    Warehouse,
+    Location,
+    Sku,
+    SkuBarcode,
+    StockLevel,
+    StockAdjustment,
+    Channel,
+    User,
+    Order,
+    OrderLine,
+    OrderEvent,
+]
+
+APP_CONFIG = AppConfig(
+    app_name="orderhub",
+    migrations_folder_path=str(Path(__file__).resolve().parent.parent / "migrations"),
+    table_classes=TABLES,
+    migration_dependencies=[],
+    commands=[],
+)

@@ -1,0 +1,87 @@
+"""The SAQ job queue: job names, keyed enqueueing with our retry/timeout policy.
+
+SAQ's defaults (``retries=1``, ``timeout=10``) are wrong for us; every job goes out through :func:`enqueue`.
+A job key is unique while the job is queued or active, so enqueueing the same order twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+import redis.asyncio as aioredis
+from saq import Queue
+from saq.queue.redis import RedisQueue
+
+from orderhub.settings import Settings
+
+__all__ = ["JobName", "OrderHubQueue", "create_queue", "enqueue", "get_queue", "process_order_key", "set_queue"]
+
+log = logging.getLogger("orderhub.queue")
+
+
+class JobName(StrEnum):
+    PROCESS_ORDER = "process_order"
+    SWEEP_STUCK_ORDERS = "sweep_stuck_orders"
+
+
+def process_order_key(order_id: int) -> str:
+    return f"order:{order_id}:process"
+
+
+class OrderHubQueue(RedisQueue):
+    """SAQ's Redis queue with a sweep lock that follows the sweep interval.
+
+    Upstream holds the sweep lock for 60 s whatever the worker's sweep timer is, so a job abandoned by a killed
+    worker could wait a minute before another worker retries it.
+    """
+
+    def __init__(self, redis: aioredis.Redis, *, name: str, sweep_lock: int) -> None:
+        super().__init__(redis, name=name)
+        self.sweep_lock = sweep_lock
+
+    async def sweep(self, lock: int | None = None, abort: float = 5.0) -> list[str]:
+        return await super().sweep(lock=lock or self.sweep_lock, abort=abort)
+
+
+def create_queue(redis: aioredis.Redis, settings: Settings) -> Queue:
+    return OrderHubQueue(redis, name=settings.queue_name, sweep_lock=max(1, settings.saq_sweep_interval - 1))
+
+
+_queue: Queue | None = None
+_settings: Settings | None = None
+
+
+def set_queue(queue: Queue | None, settings: Settings | None = None) -> None:
+    global _queue, _settings
+    _queue, _settings = queue, settings
+
+
+def get_queue() -> Queue:
+    if _queue is None:
+        raise RuntimeError("queue not configured")
+    return _queue
+
+
+async def enqueue(name: JobName, *, key: str, **kwargs: Any) -> bool:
+    """Enqueue a keyed job; returns False when the queue is unreachable (the sweeper will pick it up)."""
+    queue = get_queue()
+    settings = _settings
+    timeout = settings.job_timeout if settings else 60
+    retries = settings.job_retries if settings else 5
+    try:
+        await queue.enqueue(
+            name.value,
+            key=key,
+            timeout=timeout,
+            retries=retries,
+            retry_delay=0.5,
+            retry_backoff=30.0,
+            ttl=600,
+            **kwargs,
+        )
+    except Exception as exc:
+        log.warning("enqueue failed; the sweeper will retry", extra={"job": name.value, "key": key, "error": repr(exc)})
+        return False
+    return True

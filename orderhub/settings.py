@@ -1,0 +1,100 @@
+"""Settings read from the environment (``ORDERHUB_*``), once per process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+import msgspec
+
+__all__ = ["Settings", "get_settings", "load_settings", "reset_settings"]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    data_dir: Path
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str = ""
+    admin_user: str | None = None
+    admin_password: str | None = None
+    queue_name: str = "orderhub"
+    job_timeout: int = 60
+    job_retries: int = 5
+    worker_concurrency: int = 10
+    saq_sweep_interval: int = 30
+    stuck_after_seconds: int = 120
+    sweeper_cron: str = "* * * * * */15"
+    token_ttl_seconds: int = 12 * 3600
+    signature_window_seconds: int = 300
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def is_sqlite(self) -> bool:
+        return not (self.database_url or "").startswith(("postgres://", "postgresql://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        url = self.database_url or ""
+        if not url:
+            return self.data_dir / "orderhub.sqlite3"
+        if url.startswith("sqlite:///"):
+            return Path(url[len("sqlite:///") :])
+        return Path(url)
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _secret_key(data_dir: Path, given: str | None) -> str:
+    """Use the configured key, or one generated once and kept (0600) in the data dir."""
+    if given:
+        return given
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(env.get("ORDERHUB_DATA_DIR") or "./var").resolve()
+    return Settings(
+        data_dir=data_dir,
+        database_url=env.get("ORDERHUB_DATABASE_URL") or None,
+        redis_url=env.get("ORDERHUB_REDIS_URL") or None,
+        secret_key=_secret_key(data_dir, env.get("ORDERHUB_SECRET_KEY")),
+        admin_user=env.get("ORDERHUB_ADMIN_USER") or None,
+        admin_password=env.get("ORDERHUB_ADMIN_PASSWORD") or None,
+        queue_name=env.get("ORDERHUB_QUEUE_NAME") or "orderhub",
+        job_timeout=_int(env, "ORDERHUB_JOB_TIMEOUT", 60),
+        job_retries=_int(env, "ORDERHUB_JOB_RETRIES", 5),
+        worker_concurrency=_int(env, "ORDERHUB_WORKER_CONCURRENCY", 10),
+        saq_sweep_interval=_int(env, "ORDERHUB_SAQ_SWEEP_INTERVAL", 30),
+        stuck_after_seconds=_int(env, "ORDERHUB_STUCK_AFTER_SECONDS", 120),
+        sweeper_cron=env.get("ORDERHUB_SWEEPER_CRON") or "* * * * * */15",
+        token_ttl_seconds=_int(env, "ORDERHUB_TOKEN_TTL_SECONDS", 12 * 3600),
+        signature_window_seconds=_int(env, "ORDERHUB_SIGNATURE_WINDOW_SECONDS", 300),
+        db_pool_size=_int(env, "ORDERHUB_DB_POOL_SIZE", 10),
+        log_level=env.get("ORDERHUB_LOG_LEVEL") or "INFO",
+        log_json=(env.get("ORDERHUB_LOG_FORMAT") or "json") == "json",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,78 @@
+"""The SAQ worker: job functions, the sweeper cron, lifecycle. ``orderhub worker`` runs :func:`run_worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from saq import CronJob, Worker
+
+from orderhub import clock
+from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
+from orderhub.orders import pipeline
+from orderhub.orders.state import OrderStatus
+from orderhub.orders.tables import Order
+from orderhub.runtime import Runtime, start_runtime
+from orderhub.settings import Settings
+
+__all__ = ["build_worker", "run_worker"]
+
+log = logging.getLogger("orderhub.worker")
+
+
+async def process_order(ctx: dict[str, Any], *, order_id: int) -> str:
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        outcome = await pipeline.process_order(order_id)
+        return outcome
+    finally:
+        JOB_LATENCY.labels("process_order", outcome).observe(time.perf_counter() - started)
+        if outcome == OrderStatus.READY.value:
+            row = await Order.select(Order.received_at).where(Order.id == order_id).first()
+            if row is not None:
+                ORDER_ACK_TO_READY.observe((clock.now() - row["received_at"]).total_seconds())
+
+
+async def sweep_stuck_orders(ctx: dict[str, Any]) -> int:
+    settings: Settings = ctx["settings"]
+    return await pipeline.sweep_stuck_orders(settings.stuck_after_seconds)
+
+
+def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
+    settings = runtime.settings
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx["settings"] = settings
+
+    return Worker(
+        runtime.queue,
+        functions=[process_order, sweep_stuck_orders],
+        concurrency=concurrency or settings.worker_concurrency,
+        cron_jobs=[
+            CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60)
+        ],
+        startup=startup,
+        timers={"sweep": settings.saq_sweep_interval, "schedule": 1, "worker_info": 10},
+        shutdown_grace_period_s=10,
+    )
+
+
+async def run_worker(settings: Settings, *, concurrency: int | None = None) -> None:
+    runtime = await start_runtime(settings)
+    worker = build_worker(runtime, concurrency=concurrency)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    task = asyncio.create_task(worker.start())
+    log.info("worker started", extra={"queue": settings.queue_name, "concurrency": worker.concurrency})
+    try:
+        await asyncio.wait([task, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await worker.stop()
+        await runtime.close()
+        log.info("worker stopped")
