@@ -98,11 +98,12 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     detail = str(exc.detail)
     extra = exc.extra if isinstance(exc.extra, list) else []
     if extra and isinstance(extra[0], dict):
-        field = extra[0].get("key")
         detail = str(extra[0].get("message") or detail)
-        field = field or error_field(detail)
-    message = f"请求不合法：{detail}" if field else "请求体不是合法的 JSON 或字段不合法"
-    return _problem(request, 422 if field else 400, "validation_error", message, field)
+        key = extra[0].get("key")
+        # "data" is litestar's name for the whole body; the field is then in msgspec's message.
+        field = error_field(detail) or (key if key and key != "data" else None)
+    message = f"请求不合法：{detail}"
+    return _problem(request, 422, "validation_error", message, field)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

@@ -57,7 +57,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
         ],
         startup=startup,
         timers={"sweep": settings.saq_sweep_interval, "schedule": 1, "worker_info": 10},
-        shutdown_grace_period_s=10,
+        shutdown_grace_period_s=5,  # in-flight jobs get this long; SAQ waits it out even when idle
     )
 
 

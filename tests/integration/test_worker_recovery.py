@@ -1,0 +1,138 @@
+"""A worker killed in the middle of a job loses nothing: another worker finishes the order, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from saq.queue.redis import RedisQueue
+
+from orderhub import db
+from orderhub.inventory.tables import StockLevel
+from orderhub.queue import process_order_key
+from orderhub.redis import create_client
+from orderhub.settings import get_settings
+from tests.conftest import use_hub_env
+from tests.support.factories import (
+    Api,
+    create_channel,
+    create_sku,
+    create_warehouse,
+    order_payload,
+    set_stock,
+    wait_for_orders,
+)
+from tests.support.hub import ADMIN_PASSWORD, ADMIN_USER, Hub, provision
+
+
+@pytest.fixture
+def lonely_hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
+    """A hub of its own, API only: this test starts and kills its workers itself."""
+    hub = provision(
+        backend,
+        tmp_path / "hub",
+        redis_db=15,
+        extra_env={
+            "ORDERHUB_JOB_TIMEOUT": "4",
+            "ORDERHUB_SAQ_SWEEP_INTERVAL": "2",
+            "ORDERHUB_STUCK_AFTER_SECONDS": "5",
+            "ORDERHUB_SWEEPER_CRON": "* * * * * */3",
+        },
+    )
+    try:
+        hub.start_api()
+        yield hub
+    except BaseException:
+        for name in list(hub.procs):
+            print(f"--- {name} log ---\n{hub.log_tail(name)}")
+        raise
+    finally:
+        hub.stop()
+
+
+@pytest.fixture
+async def lonely(lonely_hub: Hub, store: Hub) -> AsyncIterator[Hub]:
+    """Bind this process to the lonely hub's database for the test, then back to the shared hub."""
+    await db.close()
+    use_hub_env(lonely_hub)
+    await db.open_engine(get_settings())
+    try:
+        yield lonely_hub
+    finally:
+        await db.close()
+        use_hub_env(store)
+        await db.open_engine(get_settings())
+
+
+async def _hold_stock_row_lock(hub: Hub, level_id: int) -> tuple[object, object]:
+    """Open a transaction that blocks the worker's reservation (the job is then provably mid-way)."""
+    if hub.backend == "postgres":
+        conn = await asyncpg.connect(hub.env["ORDERHUB_DATABASE_URL"])
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("SELECT 1 FROM stock_level WHERE id = $1 FOR UPDATE", level_id)
+        return conn, tx
+    conn = sqlite3.connect(Path(hub.env["ORDERHUB_DATA_DIR"]) / "orderhub.sqlite3", isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn, None
+
+
+async def _release(hub: Hub, handle: tuple[object, object]) -> None:
+    conn, tx = handle
+    if hub.backend == "postgres":
+        await tx.rollback()  # type: ignore[attr-defined]
+        await conn.close()  # type: ignore[attr-defined]
+    else:
+        conn.execute("ROLLBACK")  # type: ignore[attr-defined]
+        conn.close()  # type: ignore[attr-defined]
+
+
+async def test_worker_killed_mid_job_order_still_reaches_ready(lonely: Hub) -> None:
+    async with httpx.AsyncClient(base_url=lonely.url) as client:
+        login = await client.post("/api/v1/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD})
+    api = Api(lonely.url, login.json()["access_token"])
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=warehouse, qty=10)
+    channel, _ = await create_channel(api, warehouse=warehouse)
+    level = await StockLevel.select(StockLevel.id).where(StockLevel.sku.code == sku).first()
+    assert level is not None
+
+    async with api.client() as client:
+        r = await client.post(
+            "/api/v1/orders/ingest", json={"channel": channel, "orders": [order_payload(lines=[(sku, 3)])]}
+        )
+    order_id = r.json()["results"][0]["order_id"]
+
+    redis = create_client(lonely.env["ORDERHUB_REDIS_URL"])
+    queue = RedisQueue(redis, name=lonely.env["ORDERHUB_QUEUE_NAME"])
+    handle = await _hold_stock_row_lock(lonely, int(level["id"]))
+    try:
+        lonely.start_worker("doomed", concurrency=2)
+        deadline = time.monotonic() + 30
+        while True:
+            job = await queue.job(process_order_key(order_id))
+            if job is not None and job.status == "active":
+                break
+            assert time.monotonic() < deadline, f"job never became active: {job}\n{lonely.log_tail('doomed')}"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # inside the reservation transaction, waiting on our lock
+        lonely.kill("doomed")
+    finally:
+        await _release(lonely, handle)
+    assert (await queue.job(process_order_key(order_id))).status == "active"  # type: ignore[union-attr]
+
+    lonely.start_worker("rescuer")
+    done = await wait_for_orders(api, [order_id], timeout=60)
+    assert done[order_id]["status"] == "ready"
+    stock = await StockLevel.select(StockLevel.on_hand, StockLevel.reserved).where(StockLevel.id == level["id"]).first()
+    assert stock == {"on_hand": 10, "reserved": 3}  # reserved once, not twice
+    transitions = [e["to_status"] for e in done[order_id]["events"] if e["type"] == "order.status_changed"]
+    assert transitions == ["validated", "reserved", "ready"]
+    await redis.aclose()
