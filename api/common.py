@@ -32,8 +32,4 @@ def present(view: Any, type_: type[T]) -> T:
 
 def changes_of(patch: msgspec.Struct) -> dict[str, Any]:
     """The fields a PATCH body actually set (fields left UNSET are not changes)."""
-    return {
-        name: getattr(patch, name)
-        for name in patch.__struct_fields__
-        if getattr(patch, name) is not msgspec.UNSET
-    }
+    return {name: getattr(patch, name) for name in patch.__struct_fields__ if getattr(patch, name) is not msgspec.UNSET}

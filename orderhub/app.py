@@ -72,8 +72,14 @@ _HTTP_CODES = {
 }
 
 
-def _problem(request: Request[Any, Any, Any], status: int, code: str, message: str, field: str | None,
-             extra: dict[str, Any] | None = None) -> Response[dict[str, Any]]:
+def _problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    message: str,
+    field: str | None,
+    extra: dict[str, Any] | None = None,
+) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {
         "type": f"urn:orderhub:problem:{code}",
         "title": message,
@@ -215,5 +221,3 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=20 * 1024 * 1024,
         debug=False,
     )
-
-

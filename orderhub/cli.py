@@ -159,8 +159,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.no_demo:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "sandbox.demo_shop", "--url", base,
-                     "--channels-file", str(data_dir / "demo_channels.json")],
+                    [
+                        sys.executable,
+                        "-m",
+                        "sandbox.demo_shop",
+                        "--url",
+                        base,
+                        "--channels-file",
+                        str(data_dir / "demo_channels.json"),
+                    ],
                     env=env,
                 )
             )
@@ -195,13 +202,16 @@ def _print_banner(
     admin_password: str,
     demo_users: list[tuple[str, str, str]],
 ) -> None:
+    redis_text = (
+        f"embedded redis-server in {data_dir / 'redis'}" if embedded else os.environ.get("ORDERHUB_REDIS_URL", "")
+    )
     lines = [
         "",
         "OrderHub 订单中枢 is running  (Ctrl-C stops everything)",
         f"  API        {base}      OpenAPI: {base}/schema/swagger",
         f"  health     {base}/readyz    metrics: {base}/metrics",
         f"  database   {database_url or 'SQLite ' + str(data_dir / 'orderhub.sqlite3')}",
-        f"  redis      {'embedded redis-server in ' + str(data_dir / 'redis') if embedded else os.environ.get('ORDERHUB_REDIS_URL')}",
+        f"  redis      {redis_text}",
         f"  admin      {admin_user} / {admin_password}",
     ]
     if demo_users:
@@ -210,7 +220,7 @@ def _print_banner(
         lines.append("  demo orders arrive every few seconds through the signed ingest API.")
     lines.append(
         f"  try: curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' "
-        f"-d '{{\"username\":\"{admin_user}\",\"password\":\"{admin_password}\"}}'"
+        f'-d \'{{"username":"{admin_user}","password":"{admin_password}"}}\''
     )
     print("\n".join(lines) + "\n", flush=True)
 

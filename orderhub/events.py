@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
+
 import msgspec
 import redis.asyncio as aioredis
 

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -24,19 +31,22 @@ __all__ = [
 
 REQUESTS = Counter("orderhub_http_requests_total", "HTTP requests", ["method", "route", "status"])
 REQUEST_LATENCY = Histogram(
-    "orderhub_http_request_seconds", "HTTP request latency", ["method", "route"],
+    "orderhub_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 INGEST_RESULTS = Counter("orderhub_ingest_orders_total", "Orders seen by the ingest API", ["channel", "result"])
-QUEUE_DEPTH = Gauge(
-    "orderhub_queue_depth", "SAQ jobs by state", ["state"], multiprocess_mode="livemax"
-)
+QUEUE_DEPTH = Gauge("orderhub_queue_depth", "SAQ jobs by state", ["state"], multiprocess_mode="livemax")
 JOB_LATENCY = Histogram(
-    "orderhub_job_seconds", "Worker job run time", ["job", "outcome"],
+    "orderhub_job_seconds",
+    "Worker job run time",
+    ["job", "outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 ORDER_ACK_TO_READY = Histogram(
-    "orderhub_order_ack_to_ready_seconds", "From ingest acknowledgement to status ready",
+    "orderhub_order_ack_to_ready_seconds",
+    "From ingest acknowledgement to status ready",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 

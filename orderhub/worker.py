@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from saq import CronJob, Worker
+from saq.types import PartialTimersDict
 
 from orderhub import clock
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
@@ -48,15 +49,19 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
 
+    timers: PartialTimersDict = {
+        "sweep": settings.saq_sweep_interval,
+        "schedule": 1,
+        "worker_info": 10,
+        "abort": 1,
+    }
     return Worker(
         runtime.queue,
         functions=[process_order, sweep_stuck_orders],
         concurrency=concurrency or settings.worker_concurrency,
-        cron_jobs=[
-            CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60)
-        ],
+        cron_jobs=[CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60)],
         startup=startup,
-        timers={"sweep": settings.saq_sweep_interval, "schedule": 1, "worker_info": 10},
+        timers=timers,
         shutdown_grace_period_s=5,  # in-flight jobs get this long; SAQ waits it out even when idle
     )
 

@@ -105,8 +105,9 @@ class WarehouseController(Controller):
 
     @post("/", guards=[requires(Role.ADMIN)])
     async def create(self, data: WarehouseIn) -> WarehouseOut:
-        return present(await service.create_warehouse(msgspec.convert(msgspec.to_builtins(data), NewWarehouse)),
-                       WarehouseOut)
+        return present(
+            await service.create_warehouse(msgspec.convert(msgspec.to_builtins(data), NewWarehouse)), WarehouseOut
+        )
 
     @get("/", guards=[requires(*STAFF)])
     async def list_all(self) -> list[WarehouseOut]:
@@ -127,8 +128,9 @@ class LocationController(Controller):
 
     @post("/", guards=[requires(*EDITORS)])
     async def create(self, data: LocationIn) -> LocationOut:
-        return present(await service.create_location(msgspec.convert(msgspec.to_builtins(data), NewLocation)),
-                       LocationOut)
+        return present(
+            await service.create_location(msgspec.convert(msgspec.to_builtins(data), NewLocation)), LocationOut
+        )
 
     @get("/", guards=[requires(*STAFF)])
     async def list_all(self, warehouse: str | None = None) -> list[LocationOut]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import msgspec
 from litestar import Controller, Response, get
 from litestar.channels import ChannelsPlugin
@@ -58,5 +57,3 @@ class OpsController(Controller):
         except Exception:  # metrics must render even when Redis is down
             pass
         return Response(render(), media_type=CONTENT_TYPE_LATEST)
-
-

@@ -129,7 +129,7 @@ class OrderController(Controller):
         description=(
             "Authenticate with an admin bearer token, or sign with the channel's key: headers "
             "`X-OrderHub-Channel`, `X-OrderHub-Timestamp` (unix seconds) and `X-OrderHub-Signature` = hex "
-            "HMAC-SHA256(channel secret, timestamp + \"\\n\" + raw body). Signatures are accepted within 5 minutes "
+            'HMAC-SHA256(channel secret, timestamp + "\\n" + raw body). Signatures are accepted within 5 minutes '
             "and once only. Idempotent on (channel, external_id). Orders are validated and stored here; the "
             "worker does the rest."
         ),

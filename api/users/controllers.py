@@ -27,7 +27,7 @@ class UserPatch(msgspec.Struct, kw_only=True):
     password: str | msgspec.UnsetType = msgspec.UNSET
     role: str | msgspec.UnsetType = msgspec.UNSET
     display_name: str | msgspec.UnsetType = msgspec.UNSET
-    warehouse: str | None | msgspec.UnsetType = msgspec.UNSET
+    warehouse: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
 

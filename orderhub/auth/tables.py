@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Boolean, ForeignKey, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from orderhub.inventory.tables import Warehouse
@@ -11,6 +11,7 @@ __all__ = ["User"]
 
 
 class User(Table, tablename="app_user"):
+    id = Serial(primary_key=True)
     username = Varchar(length=64, unique=True, index=True)
     display_name = Varchar(length=100, default="")
     password_hash = Varchar(length=255)

@@ -68,9 +68,13 @@ def _check_measures(weight_g: int, volume_cm3: int) -> None:
 
 
 async def _claim_barcodes(sku_id: int, sku_code: str, barcodes: list[str]) -> None:
-    taken = await SkuBarcode.select(SkuBarcode.barcode, SkuBarcode.sku.code).where(
-        SkuBarcode.barcode.is_in(barcodes) & (SkuBarcode.sku != sku_id)
-    ) if barcodes else []
+    taken = (
+        await SkuBarcode.select(SkuBarcode.barcode, SkuBarcode.sku.code).where(
+            SkuBarcode.barcode.is_in(barcodes) & (SkuBarcode.sku != sku_id)
+        )
+        if barcodes
+        else []
+    )
     if taken:
         first = taken[0]
         raise Conflict(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Boolean, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 __all__ = ["Sku", "SkuBarcode"]
 
 
 class Sku(Table, tablename="sku"):
+    id = Serial(primary_key=True)
     code = Varchar(length=64, unique=True, index=True)
     name = Varchar(length=200)
     # JSON array of barcodes (EAN-13, internal codes …); SkuBarcode is the unique lookup index.
@@ -23,5 +24,6 @@ class Sku(Table, tablename="sku"):
 class SkuBarcode(Table, tablename="sku_barcode"):
     """One row per barcode so a PDA scan finds its SKU by index, and a barcode belongs to one SKU only."""
 
+    id = Serial(primary_key=True)
     barcode = Varchar(length=64, unique=True, index=True)
-    sku = ForeignKey(references="Sku", index=True)
+    sku = ForeignKey(references=Sku, index=True)

@@ -110,9 +110,11 @@ async def create_channel(cmd: NewChannel) -> tuple[ChannelView, str]:
     secret = crypto.new_secret()
     now = clock.now()
     async with db.transaction():
-        warehouse_id = await warehouse_id_for(cmd.default_warehouse, field="default_warehouse") if (
-            cmd.default_warehouse
-        ) else None
+        warehouse_id = (
+            await warehouse_id_for(cmd.default_warehouse, field="default_warehouse")
+            if (cmd.default_warehouse)
+            else None
+        )
         if await Channel.exists().where(Channel.code == code):
             raise Conflict(f"渠道编码 {code} 已存在", code="duplicate_code", field="code")
         await Channel.insert(
@@ -138,9 +140,11 @@ async def get_channel(code: str) -> ChannelView:
 
 
 async def get_channel_ref(code: str, *, field: str = "channel") -> ChannelRef:
-    row = await Channel.select(Channel.id, Channel.code, Channel.active, Channel.default_warehouse).where(
-        Channel.code == code
-    ).first()
+    row = (
+        await Channel.select(Channel.id, Channel.code, Channel.active, Channel.default_warehouse)
+        .where(Channel.code == code)
+        .first()
+    )
     if row is None:
         raise NotFound(f"渠道 {code} 不存在", field=field)
     return ChannelRef(
@@ -163,9 +167,7 @@ async def update_channel(code: str, changes: Mapping[str, Any]) -> ChannelView:
     async with db.transaction():
         if "default_warehouse" in changes:
             wh = changes["default_warehouse"]
-            values[Channel.default_warehouse] = (
-                await warehouse_id_for(wh, field="default_warehouse") if wh else None
-            )
+            values[Channel.default_warehouse] = await warehouse_id_for(wh, field="default_warehouse") if wh else None
         if "credentials" in changes:
             row = await Channel.select(Channel.credentials).where(Channel.code == code).first()
             if row is None:
@@ -214,16 +216,20 @@ async def verify_signature(
     try:
         sent = int(timestamp)
     except ValueError as exc:
-        raise AuthenticationFailed("时间戳应为 Unix 秒", code="signature_expired", field="X-OrderHub-Timestamp") from exc
+        raise AuthenticationFailed(
+            "时间戳应为 Unix 秒", code="signature_expired", field="X-OrderHub-Timestamp"
+        ) from exc
     if abs(time.time() - sent) > window:
         raise AuthenticationFailed(
             f"请求时间戳超出 {window // 60} 分钟有效期，请校准时钟后重新签名",
             code="signature_expired",
             field="X-OrderHub-Timestamp",
         )
-    row = await Channel.select(
-        Channel.id, Channel.code, Channel.active, Channel.default_warehouse, Channel.credentials
-    ).where(Channel.code == channel_code).first()
+    row = (
+        await Channel.select(Channel.id, Channel.code, Channel.active, Channel.default_warehouse, Channel.credentials)
+        .where(Channel.code == channel_code)
+        .first()
+    )
     secret = _credentials(row).get("secret") if row else None
     expected = crypto.hmac_sha256_hex(secret, signing_payload(timestamp, body)) if secret else ""
     if row is None or not secret or not crypto.signatures_equal(expected, signature):
@@ -231,9 +237,7 @@ async def verify_signature(
     if not row["active"]:
         raise AuthenticationFailed("渠道已停用", code="channel_inactive", field="X-OrderHub-Channel")
     if not await claim_once(f"orderhub:sig:{channel_code}:{signature.lower()}", window * 2):
-        raise AuthenticationFailed("该签名已使用过（重放请求）", code="signature_replayed", field="X-OrderHub-Signature")
-    return ChannelRef(
-        id=row["id"], code=row["code"], active=True, default_warehouse_id=row["default_warehouse"]
-    )
-
-
+        raise AuthenticationFailed(
+            "该签名已使用过（重放请求）", code="signature_replayed", field="X-OrderHub-Signature"
+        )
+    return ChannelRef(id=row["id"], code=row["code"], active=True, default_warehouse_id=row["default_warehouse"])

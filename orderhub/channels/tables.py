@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Boolean, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from orderhub.inventory.tables import Warehouse
@@ -11,6 +11,7 @@ __all__ = ["Channel"]
 
 
 class Channel(Table, tablename="channel"):
+    id = Serial(primary_key=True)
     code = Varchar(length=32, unique=True, index=True)
     platform = Varchar(length=32)
     name = Varchar(length=100)

@@ -335,15 +335,23 @@ async def _level_id(sku_id: int, warehouse_id: int) -> int:
     await StockLevel.insert(
         StockLevel(sku=sku_id, warehouse=warehouse_id, on_hand=0, reserved=0, updated_at=clock.now())
     ).on_conflict(target=(StockLevel.sku, StockLevel.warehouse), action="DO NOTHING")
-    row = await StockLevel.select(StockLevel.id).where(
-        (StockLevel.sku == sku_id) & (StockLevel.warehouse == warehouse_id)
-    ).first()
+    row = (
+        await StockLevel.select(StockLevel.id)
+        .where((StockLevel.sku == sku_id) & (StockLevel.warehouse == warehouse_id))
+        .first()
+    )
     assert row is not None
     return int(row["id"])
 
 
 async def adjust_stock(
-    *, sku: str, warehouse: str, delta: int | None, set_to: int | None, reason: str, actor: str,
+    *,
+    sku: str,
+    warehouse: str,
+    delta: int | None,
+    set_to: int | None,
+    reason: str,
+    actor: str,
     warehouse_scope: int | None = None,
 ) -> StockView:
     """Change on-hand stock by ``delta`` or to ``set_to``; audited. Never below what is reserved."""
@@ -378,9 +386,11 @@ async def adjust_stock(
             .returning(StockLevel.on_hand, StockLevel.reserved)
         )
         if not updated:
-            current = await StockLevel.select(StockLevel.on_hand, StockLevel.reserved).where(
-                StockLevel.id == level_id
-            ).first()
+            current = (
+                await StockLevel.select(StockLevel.on_hand, StockLevel.reserved)
+                .where(StockLevel.id == level_id)
+                .first()
+            )
             assert current is not None
             raise Conflict(
                 f"调整后库存不能低于已占用数量（现有 {current['on_hand']}，已占用 {current['reserved']}）",

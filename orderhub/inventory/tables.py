@@ -6,6 +6,7 @@ from piccolo.columns import (
     Boolean,
     ForeignKey,
     Integer,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -18,6 +19,7 @@ __all__ = ["Location", "StockAdjustment", "StockLevel", "Warehouse"]
 
 
 class Warehouse(Table, tablename="warehouse"):
+    id = Serial(primary_key=True)
     code = Varchar(length=32, unique=True, index=True)
     name = Varchar(length=100)
     region = Varchar(length=32, default="")
@@ -29,6 +31,7 @@ class Warehouse(Table, tablename="warehouse"):
 
 
 class Location(Table, tablename="location"):
+    id = Serial(primary_key=True)
     warehouse = ForeignKey(references=Warehouse, index=True)
     code = Varchar(length=32)
     zone = Varchar(length=16, default="")
@@ -42,6 +45,7 @@ class Location(Table, tablename="location"):
 
 
 class StockLevel(Table, tablename="stock_level"):
+    id = Serial(primary_key=True)
     sku = ForeignKey(references=Sku, index=True)
     warehouse = ForeignKey(references=Warehouse, index=True)
     on_hand = Integer(default=0)
@@ -50,6 +54,7 @@ class StockLevel(Table, tablename="stock_level"):
 
 
 class StockAdjustment(Table, tablename="stock_adjustment"):
+    id = Serial(primary_key=True)
     sku = ForeignKey(references=Sku, index=True)
     warehouse = ForeignKey(references=Warehouse)
     delta = Integer()

@@ -94,9 +94,9 @@ async def _reserve(order_id: int) -> OrderStatus:
             await transition(order_id, S.RESERVED, expected=S.VALIDATED, data={"warehouse_id": warehouse_id})
             await reserve(warehouse_id, wanted, codes)
             for line in lines:
-                await OrderLine.update(
-                    {OrderLine.reserved_qty: line["qty"], OrderLine.warehouse: warehouse_id}
-                ).where(OrderLine.id == line["id"])
+                await OrderLine.update({OrderLine.reserved_qty: line["qty"], OrderLine.warehouse: warehouse_id}).where(
+                    OrderLine.id == line["id"]
+                )
             await Order.update({Order.warehouse: warehouse_id}).where(Order.id == order_id)
             await record_event(
                 order_id,
@@ -126,9 +126,9 @@ async def cancel_order(order_id: int, *, reason: str, actor: str) -> None:
         status = S(row["status"])
         await transition(order_id, S.CANCELLED, expected=status, reason="cancelled", data={"note": reason}, actor=actor)
         if status in RELEASABLE:
-            lines = await OrderLine.select(OrderLine.id, OrderLine.sku, OrderLine.warehouse, OrderLine.reserved_qty).where(
-                (OrderLine.order == order_id) & (OrderLine.reserved_qty > 0)
-            )
+            lines = await OrderLine.select(
+                OrderLine.id, OrderLine.sku, OrderLine.warehouse, OrderLine.reserved_qty
+            ).where((OrderLine.order == order_id) & (OrderLine.reserved_qty > 0))
             by_warehouse: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
             for line in lines:
                 by_warehouse[int(line["warehouse"])][int(line["sku"])] += int(line["reserved_qty"])
@@ -158,5 +158,3 @@ async def sweep_stuck_orders(stuck_after_seconds: int, limit: int = 1000) -> int
         log.info("re-enqueueing stuck orders", extra={"count": len(ids)})
         await enqueue_processing(ids)
     return len(ids)
-
-

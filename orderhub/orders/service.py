@@ -215,9 +215,7 @@ async def ingest(
                 continue
             ids[order.external_id] = (order_id, True)
             accepted.append(order_id)
-            await record_event(
-                order_id, OrderEventType.RECEIVED, to_status=OrderStatus.RECEIVED.value, actor=actor
-            )
+            await record_event(order_id, OrderEventType.RECEIVED, to_status=OrderStatus.RECEIVED.value, actor=actor)
             publish_after_commit(
                 OrderReceived(order_id=order_id, channel=channel_code, external_id=order.external_id, at=now),
                 Topic.ORDERS,
@@ -433,4 +431,3 @@ async def list_orders(
     items = [_order_view(row) for row in rows[:limit]]
     next_cursor = _encode_cursor(items[-1].id) if len(rows) > limit else None
     return OrderPage(items=items, next_cursor=next_cursor)
-

@@ -7,6 +7,7 @@ from piccolo.columns import (
     Boolean,
     ForeignKey,
     Integer,
+    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -21,6 +22,7 @@ __all__ = ["Order", "OrderEvent", "OrderLine"]
 
 
 class Order(Table, tablename="sales_order"):
+    id = Serial(primary_key=True)
     channel = ForeignKey(references=Channel, index=True)
     external_id = Varchar(length=64)
     status = Varchar(length=16, index=True)
@@ -53,6 +55,7 @@ class Order(Table, tablename="sales_order"):
 
 
 class OrderLine(Table, tablename="order_line"):
+    id = Serial(primary_key=True)
     order = ForeignKey(references=Order, index=True)
     line_no = Integer()
     sku_code = Varchar(length=64)
@@ -66,6 +69,7 @@ class OrderLine(Table, tablename="order_line"):
 
 
 class OrderEvent(Table, tablename="order_event"):
+    id = Serial(primary_key=True)
     order = ForeignKey(references=Order, index=True)
     type = Varchar(length=48)
     from_status = Varchar(length=16, null=True, default=None)

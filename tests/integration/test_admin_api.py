@@ -91,8 +91,15 @@ async def test_master_data_crud_and_conflicts(api: Api) -> None:
         patched = await client.patch(f"/api/v1/warehouses/{code}", json={"name": "华南二号仓"})
         loc = await client.post(
             "/api/v1/locations",
-            json={"warehouse": code, "code": "A-01-01-1", "zone": "A", "aisle": "01", "bay": "01", "level": "1",
-                  "sequence": 10},
+            json={
+                "warehouse": code,
+                "code": "A-01-01-1",
+                "zone": "A",
+                "aisle": "01",
+                "bay": "01",
+                "level": "1",
+                "sequence": 10,
+            },
         )
         loc_dup = await client.post("/api/v1/locations", json={"warehouse": code, "code": "A-01-01-1"})
         locs = await client.get("/api/v1/locations", params={"warehouse": code})
@@ -108,9 +115,7 @@ async def test_master_data_crud_and_conflicts(api: Api) -> None:
         )
         negative = await client.post("/api/v1/skus", json={"code": unique("SKU-"), "name": "x", "weight_g": -1})
         missing_name = await client.post("/api/v1/skus", json={"code": unique("SKU-")})
-        channel = await client.post(
-            "/api/v1/channels", json={"code": unique("c"), "platform": "myspace", "name": "x"}
-        )
+        channel = await client.post("/api/v1/channels", json={"code": unique("c"), "platform": "myspace", "name": "x"})
     assert created.status_code == 201 and created.json()["provinces"] == ["广东省", "广西壮族自治区"]
     assert dup.status_code == 409 and dup.json()["code"] == "duplicate_code" and dup.json()["field"] == "code"
     assert patched.json()["name"] == "华南二号仓"
@@ -148,8 +153,10 @@ async def test_stock_adjustments_are_audited_and_never_below_reserved(api: Api) 
     assert below.status_code == 409 and below.json()["code"] == "stock_below_reserved"
     assert both.status_code == 422 and both.json()["field"] == "delta"
     assert unknown.status_code == 404 and unknown.json()["field"] == "sku"
-    rows = await StockAdjustment.select(StockAdjustment.delta, StockAdjustment.on_hand_after, StockAdjustment.actor).where(
-        StockAdjustment.sku.code == sku
-    ).order_by(StockAdjustment.id)
+    rows = (
+        await StockAdjustment.select(StockAdjustment.delta, StockAdjustment.on_hand_after, StockAdjustment.actor)
+        .where(StockAdjustment.sku.code == sku)
+        .order_by(StockAdjustment.id)
+    )
     assert [(r["delta"], r["on_hand_after"]) for r in rows] == [(10, 10), (-4, 6)]
     assert all(r["actor"] == f"user:{ADMIN_USER}" for r in rows)

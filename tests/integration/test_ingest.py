@@ -18,7 +18,6 @@ from tests.support.factories import (
     order_payload,
     set_stock,
     signed_headers,
-    unique,
     wait_for_orders,
 )
 
@@ -150,7 +149,9 @@ async def test_same_order_pushed_20_times_concurrently_is_one_order(api: Api) ->
         async with httpx.AsyncClient(base_url=api.base_url, timeout=60) as client:
             if i % 2:  # half signed by the channel (each with its own timestamp), half with the admin token
                 return await client.post(
-                    "/api/v1/orders/ingest", content=body, headers=signed_headers(channel, secret, body, timestamp=now - i)
+                    "/api/v1/orders/ingest",
+                    content=body,
+                    headers=signed_headers(channel, secret, body, timestamp=now - i),
                 )
             return await client.post("/api/v1/orders/ingest", content=body, headers=api.headers)
 
@@ -190,8 +191,9 @@ async def test_wrong_stale_or_replayed_signature_is_401_and_stores_nothing(api: 
         # a body tampered with after signing
         body = body_of(channel, [orders["wrong"]])
         headers = signed_headers(channel, secret, body)
-        tampered = await client.post("/api/v1/orders/ingest", content=body.replace(b'"qty": 1', b'"qty": 9'),
-                                     headers=headers)
+        tampered = await client.post(
+            "/api/v1/orders/ingest", content=body.replace(b'"qty": 1', b'"qty": 9'), headers=headers
+        )
         body = body_of(channel, [orders["replayed"]])
         headers = signed_headers(channel, secret, body)
         ok = await client.post("/api/v1/orders/ingest", content=body, headers=headers)
@@ -238,7 +240,9 @@ async def test_200_parallel_orders_for_50_in_stock_reserve_exactly_50(api: Api) 
 async def test_cancel_releases_reserved_stock(api: Api) -> None:
     warehouse, channel, _, (sku,) = await _setup(api)
     async with api.client() as client:
-        r = await client.post("/api/v1/orders/ingest", json={"channel": channel, "orders": [order_payload(lines=[(sku, 4)])]})
+        r = await client.post(
+            "/api/v1/orders/ingest", json={"channel": channel, "orders": [order_payload(lines=[(sku, 4)])]}
+        )
         order_id = r.json()["results"][0]["order_id"]
         await wait_for_orders(api, [order_id])
         assert (await _stock(api, sku, warehouse))["reserved"] == 4
@@ -265,7 +269,9 @@ async def test_order_list_filters_and_keyset_pages(api: Api) -> None:
             cursor = page["next_cursor"]
             if not cursor:
                 break
-        one = (await client.get("/api/v1/orders", params={"channel": channel, "external_id": orders[2]["external_id"]})).json()
+        one = (
+            await client.get("/api/v1/orders", params={"channel": channel, "external_id": orders[2]["external_id"]})
+        ).json()
         bad = await client.get("/api/v1/orders", params={"status": "flying"})
     assert len(seen) == 5 and seen == sorted(seen, reverse=True)
     assert [o["external_id"] for o in one["items"]] == [orders[2]["external_id"]]
@@ -279,4 +285,3 @@ async def test_reads_need_a_token(api: Api, path: str) -> None:
     assert r.status_code == 401
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["code"] == "unauthenticated"
-

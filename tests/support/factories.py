@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 
-
 __all__ = [
     "Api",
     "create_channel",

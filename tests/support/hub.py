@@ -89,7 +89,7 @@ class Hub:
         return f"http://127.0.0.1:{self.port}"
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        log = open(self.workdir / f"{name}.log", "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "orderhub.cli", *args],
             env=self.env,

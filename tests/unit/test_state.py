@@ -12,9 +12,17 @@ S = OrderStatus
 
 @pytest.mark.parametrize(
     ("src", "dst"),
-    [(S.RECEIVED, S.VALIDATED), (S.VALIDATED, S.RESERVED), (S.RESERVED, S.READY), (S.READY, S.PICKING),
-     (S.PICKING, S.PACKED), (S.PACKED, S.SHIPPED), (S.SHIPPED, S.DELIVERED), (S.EXCEPTION, S.RECEIVED),
-     (S.HELD, S.CANCELLED)],
+    [
+        (S.RECEIVED, S.VALIDATED),
+        (S.VALIDATED, S.RESERVED),
+        (S.RESERVED, S.READY),
+        (S.READY, S.PICKING),
+        (S.PICKING, S.PACKED),
+        (S.PACKED, S.SHIPPED),
+        (S.SHIPPED, S.DELIVERED),
+        (S.EXCEPTION, S.RECEIVED),
+        (S.HELD, S.CANCELLED),
+    ],
 )
 def test_allowed(src: OrderStatus, dst: OrderStatus) -> None:
     ensure_transition(src, dst)
@@ -22,8 +30,14 @@ def test_allowed(src: OrderStatus, dst: OrderStatus) -> None:
 
 @pytest.mark.parametrize(
     ("src", "dst"),
-    [(S.RECEIVED, S.READY), (S.READY, S.SHIPPED), (S.SHIPPED, S.CANCELLED), (S.CANCELLED, S.RECEIVED),
-     (S.DELIVERED, S.EXCEPTION), (S.PACKED, S.CANCELLED)],
+    [
+        (S.RECEIVED, S.READY),
+        (S.READY, S.SHIPPED),
+        (S.SHIPPED, S.CANCELLED),
+        (S.CANCELLED, S.RECEIVED),
+        (S.DELIVERED, S.EXCEPTION),
+        (S.PACKED, S.CANCELLED),
+    ],
 )
 def test_refused_with_a_clear_error(src: OrderStatus, dst: OrderStatus) -> None:
     with pytest.raises(InvalidTransition) as info:
