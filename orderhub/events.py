@@ -34,6 +34,7 @@ class EventBus:
         self.redis = redis
 
     async def publish(self, event: msgspec.Struct, *topics: str) -> None:
+        # Tagged Structs carry their name under "type" (e.g. "order.status_changed").
         data = msgspec.json.encode(event)
         async with self.redis.pipeline(transaction=False) as pipe:
             for topic in topics:

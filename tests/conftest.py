@@ -16,7 +16,7 @@ import pytest
 from orderhub import db
 from orderhub.settings import get_settings, reset_settings
 from tests.support.factories import Api
-from tests.support.hub import ADMIN_PASSWORD, ADMIN_USER, Hub, provision
+from tests.support.hub import ADMIN_PASSWORD, ADMIN_USER, Hub, provision, running
 
 BACKENDS = [b.strip() for b in os.environ.get("ORDERHUB_TEST_BACKENDS", "sqlite,postgres").split(",") if b.strip()]
 _redis_db = iter(range(1, 16))
@@ -43,19 +43,12 @@ def use_hub_env(hub: Hub) -> None:
 
 @pytest.fixture(scope="session")
 def hub(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    hub = provision(backend, tmp_path_factory.mktemp(f"hub-{backend}"), redis_db=next(_redis_db))
-    try:
+    with running(provision(backend, tmp_path_factory.mktemp(f"hub-{backend}"), redis_db=next(_redis_db))) as hub:
         hub.start_api(workers=2 if backend == "postgres" else 1)
         hub.start_worker("worker-1")
         if backend == "postgres":
             hub.start_worker("worker-2")
         yield hub
-    except BaseException:
-        for name in list(hub.procs):
-            print(f"--- {name} log ---\n{hub.log_tail(name)}")
-        raise
-    finally:
-        hub.stop()
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,7 @@ class StockShortage(OrderHubError):
         self.shortfalls = shortfalls
 
 
-class StockChanged(msgspec.Struct, frozen=True, kw_only=True, tag="stock.changed"):
+class StockChanged(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="stock.changed"):
     warehouse_id: int
     sku_ids: list[int]
     cause: str

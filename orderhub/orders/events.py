@@ -17,14 +17,16 @@ class OrderEventType(StrEnum):
     STOCK_RELEASED = "order.stock_released"
 
 
-class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag=OrderEventType.RECEIVED.value):
+class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):
     order_id: int
     channel: str
     external_id: str
     at: datetime
 
 
-class OrderStatusChanged(msgspec.Struct, frozen=True, kw_only=True, tag=OrderEventType.STATUS_CHANGED.value):
+class OrderStatusChanged(
+    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.STATUS_CHANGED.value
+):
     order_id: int
     from_status: str
     to_status: str

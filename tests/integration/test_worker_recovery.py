@@ -28,7 +28,7 @@ from tests.support.factories import (
     set_stock,
     wait_for_orders,
 )
-from tests.support.hub import ADMIN_PASSWORD, ADMIN_USER, Hub, provision
+from tests.support.hub import ADMIN_PASSWORD, ADMIN_USER, Hub, provision, running
 
 
 @pytest.fixture
@@ -45,15 +45,9 @@ def lonely_hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
             "ORDERHUB_SWEEPER_CRON": "* * * * * */3",
         },
     )
-    try:
+    with running(hub):
         hub.start_api()
         yield hub
-    except BaseException:
-        for name in list(hub.procs):
-            print(f"--- {name} log ---\n{hub.log_tail(name)}")
-        raise
-    finally:
-        hub.stop()
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import httpx
 
 from orderhub.redis import EmbeddedRedis
 
-__all__ = ["ADMIN_PASSWORD", "ADMIN_USER", "Hub", "free_port", "provision"]
+__all__ = ["ADMIN_PASSWORD", "ADMIN_USER", "Hub", "free_port", "provision", "running"]
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-test-pass"
@@ -150,6 +152,19 @@ class Hub:
             _psql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
 
+@contextmanager
+def running(hub: Hub) -> Iterator[Hub]:
+    """Stop the hub's processes (and drop its database) on exit; print their logs if starting failed."""
+    try:
+        yield hub
+    except BaseException:
+        for name in list(hub.procs):
+            print(f"--- {name} log ---\n{hub.log_tail(name)}")
+        raise
+    finally:
+        hub.stop()
+
+
 def provision(backend: str, workdir: Path, *, redis_db: int, extra_env: dict[str, str] | None = None) -> Hub:
     """A fresh database (and Redis db) for ``backend``, migrated, with the bootstrap admin."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +177,9 @@ def provision(backend: str, workdir: Path, *, redis_db: int, extra_env: dict[str
         ORDERHUB_LOG_LEVEL="INFO",
         ORDERHUB_QUEUE_NAME=f"orderhub-test-{uuid.uuid4().hex[:8]}",
     )
+    metrics_dir = workdir / "metrics"  # API and worker processes aggregate their metrics here
+    metrics_dir.mkdir(exist_ok=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     hub = Hub(backend=backend, workdir=workdir, env=env)
     if backend == "postgres":
         name = f"orderhub_test_{uuid.uuid4().hex[:10]}"
