@@ -118,6 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     settings = _settings()
+    _configure_logging()
 
     admin_user = settings.admin_user or "admin"
     admin_password = settings.admin_password

@@ -76,7 +76,7 @@ def _external_id(rng: random.Random, channel: str, seq: int) -> str:
         return f"{rng.randrange(10**18, 4 * 10**18)}"  # 19-digit Taobao/Tmall trade id
     if channel.startswith("douyin"):
         return f"69{rng.randrange(10**16, 10**17)}"  # Douyin shop order ids start with 69…
-    return f"OS{time.strftime('%Y%m%d')}{seq:05d}{rng.randrange(100, 1000)}"
+    return f"OS{time.strftime('%Y%m%d%H%M%S')}{seq % 100:02d}{rng.randrange(1000, 10000)}"
 
 
 class DemoShop:
@@ -147,8 +147,7 @@ class DemoShop:
             response = self.client.post(self.url + INGEST_PATH, content=body, headers=headers)
         except httpx.HTTPError as exc:
             self.retry = push
-            print(f"{prefix} {push.channel} {external_id} → 中枢暂不可达（{type(exc).__name__}），下次重试",
-                  flush=True)
+            print(f"{prefix} {push.channel} {external_id} → 中枢暂不可达（{type(exc).__name__}），下次重试", flush=True)
             return
         if response.status_code >= 500 or response.status_code == 429:
             self.retry = push
@@ -179,9 +178,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo_shop", description="演示店铺：定时推送演示订单")
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="hub base URL")
     parser.add_argument("--channels-file", required=True, type=Path, help="JSON: channel code → signing secret")
-    parser.add_argument("--skus-file", type=Path, default=None,
-                        help="JSON list of SKU codes or {code, price} objects (default: demo_skus.json beside "
-                             "the channels file)")
+    parser.add_argument(
+        "--skus-file",
+        type=Path,
+        default=None,
+        help="JSON list of SKU codes or {code, price} objects (default: demo_skus.json beside the channels file)",
+    )
     parser.add_argument("--interval", type=float, default=3.0, help="mean seconds between pushes")
     parser.add_argument("--seed", type=int, default=None, help="random seed (repeatable orders)")
     parser.add_argument("--count", type=int, default=0, help="stop after this many pushes (0 = run until stopped)")

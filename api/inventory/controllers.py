@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
+from litestar.params import Parameter
 
 from api.common import changes_of, present
 from api.security import requires
@@ -89,6 +90,11 @@ class StockOut(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
+class StockPageOut(msgspec.Struct, kw_only=True):
+    items: list[StockOut]
+    next_cursor: int | None
+
+
 class StockAdjustmentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Give exactly one of ``delta`` (change on hand by ±n) or ``set`` (count result)."""
 
@@ -145,12 +151,19 @@ class StockController(Controller):
     path = "/api/v1/stock"
     tags = ["stock"]
 
-    @get("/", guards=[requires(*STAFF)], summary="Stock levels (on hand, reserved, available)")
+    @get("/", guards=[requires(*STAFF)], summary="Stock levels (on hand, reserved, available); cursor = next_cursor")
     async def list_stock(
-        self, request: Request[UserView, Any, Any], sku: str | None = None, warehouse: str | None = None
-    ) -> list[StockOut]:
-        views = await service.list_stock(sku=sku, warehouse=warehouse, warehouse_scope=request.user.warehouse_id)
-        return present(views, list[StockOut])
+        self,
+        request: Request[UserView, Any, Any],
+        sku: str | None = None,
+        warehouse: str | None = None,
+        cursor: int | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+    ) -> StockPageOut:
+        page = await service.list_stock(
+            sku=sku, warehouse=warehouse, warehouse_scope=request.user.warehouse_id, after_id=cursor, limit=limit
+        )
+        return present(page, StockPageOut)
 
     @post("/adjustments", guards=[requires(*EDITORS)], summary="Adjust on-hand stock (audited)")
     async def adjust(self, request: Request[UserView, Any, Any], data: StockAdjustmentIn) -> StockOut:

@@ -21,6 +21,7 @@ __all__ = [
     "NewWarehouse",
     "Shortfall",
     "StockChanged",
+    "StockPage",
     "StockShortage",
     "StockView",
     "WarehouseView",
@@ -413,15 +414,28 @@ async def adjust_stock(
             StockChanged(warehouse_id=warehouse_id, sku_ids=[sku_id], cause="adjustment", at=clock.now()),
             Topic.STOCK,
         )
-    views = await list_stock(sku=sku, warehouse=warehouse)
-    return views[0]
+    return (await list_stock(sku=sku, warehouse=warehouse)).items[0]
+
+
+class StockPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[StockView]
+    next_cursor: int | None
 
 
 async def list_stock(
-    *, sku: str | None = None, warehouse: str | None = None, warehouse_scope: int | None = None, limit: int = 500
-) -> list[StockView]:
+    *,
+    sku: str | None = None,
+    warehouse: str | None = None,
+    warehouse_scope: int | None = None,
+    after_id: int | None = None,
+    limit: int = 200,
+) -> StockPage:
+    """Stock rows in a stable order, keyset-paginated (``next_cursor`` is the last row's id)."""
+    if not 1 <= limit <= 1000:
+        raise ValidationFailed("limit 取值范围为 1–1000", field="limit")
     query = (
         StockLevel.select(
+            StockLevel.id,
             StockLevel.on_hand,
             StockLevel.reserved,
             StockLevel.updated_at,
@@ -430,7 +444,7 @@ async def list_stock(
             StockLevel.warehouse.code,
         )
         .order_by(StockLevel.id)
-        .limit(limit)
+        .limit(limit + 1)
     )
     if sku:
         query = query.where(StockLevel.sku.code == sku)
@@ -438,7 +452,10 @@ async def list_stock(
         query = query.where(StockLevel.warehouse == await warehouse_id_for(warehouse))
     if warehouse_scope is not None:
         query = query.where(StockLevel.warehouse == warehouse_scope)
-    return [
+    if after_id is not None:
+        query = query.where(StockLevel.id > after_id)
+    rows = await query
+    items = [
         StockView(
             sku=row["sku.code"],
             sku_name=row["sku.name"],
@@ -448,5 +465,6 @@ async def list_stock(
             available=row["on_hand"] - row["reserved"],
             updated_at=row["updated_at"],
         )
-        for row in await query
+        for row in rows[:limit]
     ]
+    return StockPage(items=items, next_cursor=int(rows[limit - 1]["id"]) if len(rows) > limit else None)

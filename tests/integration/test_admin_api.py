@@ -76,8 +76,18 @@ async def test_picker_sees_only_their_warehouse(api: Api) -> None:
     await set_stock(api, sku=sku, warehouse=other, qty=7)
     picker = await _user(api, role="picker", warehouse=mine)
     async with picker.client() as client:
-        rows = (await client.get("/api/v1/stock", params={"sku": sku})).json()
+        rows = (await client.get("/api/v1/stock", params={"sku": sku})).json()["items"]
     assert [(r["warehouse"], r["on_hand"]) for r in rows] == [(mine, 3)]
+    async with api.client() as client:
+        pages: list[str] = []
+        params: dict[str, str | int] = {"sku": sku, "limit": 1}
+        while True:
+            page = (await client.get("/api/v1/stock", params=params)).json()
+            pages += [r["warehouse"] for r in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+    assert pages == [mine, other]
 
 
 async def test_master_data_crud_and_conflicts(api: Api) -> None:

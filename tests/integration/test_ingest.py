@@ -35,7 +35,7 @@ async def _stock(api: Api, sku: str, warehouse: str) -> dict[str, int]:
     async with api.client() as client:
         r = await client.get("/api/v1/stock", params={"sku": sku, "warehouse": warehouse})
         assert r.status_code == 200, r.text
-        return dict(r.json()[0])
+        return dict(r.json()["items"][0])
 
 
 async def test_signed_order_reaches_ready_with_stock_reserved(api: Api) -> None:
@@ -263,7 +263,7 @@ async def test_order_list_filters_and_keyset_pages(api: Api) -> None:
         seen: list[int] = []
         cursor = None
         while True:
-            params = {"channel": channel, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            params: dict[str, str | int] = {"channel": channel, "limit": 2, **({"cursor": cursor} if cursor else {})}
             page = (await client.get("/api/v1/orders", params=params)).json()
             seen += [o["id"] for o in page["items"]]
             cursor = page["next_cursor"]
