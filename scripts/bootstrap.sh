@@ -1,16 +1,19 @@
-# Sourced by scripts/run and scripts/test: a project virtualenv with OrderHub installed (editable).
-# Re-installs only when pyproject.toml changed since the last install.
+# Sourced by scripts/run and scripts/test. `orderhub_venv [EXTRA]`: a project virtualenv in .venv with
+# OrderHub installed (editable, with the optional EXTRA); re-installs only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON_BIN=${PYTHON:-python3}
-if ! "$PYTHON_BIN" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-  echo "OrderHub needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
-  exit 2
-fi
-[ -x .venv/bin/python ] || "$PYTHON_BIN" -m venv .venv
-extras=${1:-}
-stamp=".venv/.orderhub-installed${extras:+-$extras}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
-  touch "$stamp"
-fi
+
+orderhub_venv() {
+  local extras=${1:-}
+  local python_bin=${PYTHON:-python3}
+  if ! "$python_bin" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "OrderHub needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
+    exit 2
+  fi
+  [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
+  local stamp=".venv/.orderhub-installed${extras:+-$extras}"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
+    touch "$stamp"
+  fi
+}
