@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Sequence
@@ -83,8 +84,10 @@ def _full_address(receiver: Receiver) -> str:
 
 
 async def enqueue_processing(order_ids: Sequence[int]) -> None:
-    for order_id in order_ids:
-        await enqueue(JobName.PROCESS_ORDER, key=process_order_key(order_id), order_id=order_id)
+    """Queue the pipeline job for each order (concurrently; SAQ bounds the Redis operations in flight)."""
+    await asyncio.gather(
+        *(enqueue(JobName.PROCESS_ORDER, key=process_order_key(order_id), order_id=order_id) for order_id in order_ids)
+    )
 
 
 async def record_event(
