@@ -14,7 +14,7 @@ __all__ = ["decode_json", "error_field", "validation_error"]
 T = TypeVar("T")
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
-_MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
+_MISSING = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
 
 
 def error_field(message: str) -> str | None:

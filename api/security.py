@@ -16,13 +16,14 @@ from orderhub.settings import Settings
 
 __all__ = ["PUBLIC_PATHS", "Tokens", "build_jwt_auth", "requires", "roles_of"]
 
+# Regular expressions matched against the whole path (litestar searches them anywhere, hence the anchors).
 PUBLIC_PATHS = [
-    "/api/v1/auth/login",
-    "/api/v1/orders/ingest",  # admin bearer OR channel signature, checked in the handler
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/schema",
+    "^/api/v1/auth/login$",
+    "^/api/v1/orders/ingest$",  # admin bearer OR channel signature, checked in the handler
+    "^/healthz$",
+    "^/readyz$",
+    "^/metrics$",
+    "^/schema(/|$)",
 ]
 
 

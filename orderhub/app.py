@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from litestar import Litestar, Request, Response
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
@@ -118,6 +120,14 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # Safety nets for constraints that input checks should already have caught: answer as the client's
+    # error, never as a 500 (e.g. two concurrent creates of one code, a value out of the column's range).
+    if isinstance(exc, asyncpg.UniqueViolationError) or (
+        isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+    ):
+        return _problem(request, 409, "duplicate", "数据已存在（可能是并发提交）", None)
+    if isinstance(exc, asyncpg.DataError):
+        return _problem(request, 422, "value_out_of_range", "数值或文本超出允许范围", None)
     log.exception("unhandled error", extra={"path": request.url.path})
     return _problem(request, 500, "internal_error", "服务器内部错误，请稍后重试", None)
 

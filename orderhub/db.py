@@ -25,6 +25,7 @@ __all__ = [
     "close",
     "create_engine",
     "fetch",
+    "for_update",
     "get_engine",
     "is_sqlite",
     "open_engine",
@@ -128,6 +129,11 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
 
     result: list[dict[str, Any]] = await Order.raw(sql, *args)
     return result
+
+
+def for_update() -> str:
+    """Row-lock suffix for a SELECT inside a transaction (SQLite's BEGIN IMMEDIATE already serialises writers)."""
+    return "" if is_sqlite() else " FOR UPDATE"
 
 
 async def ping() -> None:

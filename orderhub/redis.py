@@ -21,6 +21,7 @@ __all__ = [
     "create_client",
     "find_redis_server",
     "get_client",
+    "release_claim",
     "set_client",
 ]
 
@@ -128,6 +129,10 @@ def get_client() -> aioredis.Redis:
     if _client is None:
         raise RuntimeError("redis client not configured")
     return _client
+
+
+async def release_claim(key: str) -> None:
+    await get_client().delete(key)
 
 
 async def claim_once(key: str, ttl_seconds: int) -> bool:

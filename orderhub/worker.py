@@ -28,14 +28,15 @@ async def process_order(ctx: dict[str, Any], *, order_id: int) -> str:
     started = time.perf_counter()
     outcome = "error"
     try:
-        outcome = await pipeline.process_order(order_id)
-        return outcome
+        result = await pipeline.process_order(order_id)
+        outcome = result.status
     finally:
         JOB_LATENCY.labels("process_order", outcome).observe(time.perf_counter() - started)
-        if outcome == OrderStatus.READY.value:
-            row = await Order.select(Order.received_at).where(Order.id == order_id).first()
-            if row is not None:
-                ORDER_ACK_TO_READY.observe((clock.now() - row["received_at"]).total_seconds())
+    if result.advanced and result.status == OrderStatus.READY.value:  # once per order, not per retry
+        row = await Order.select(Order.received_at).where(Order.id == order_id).first()
+        if row is not None:
+            ORDER_ACK_TO_READY.observe((clock.now() - row["received_at"]).total_seconds())
+    return outcome
 
 
 async def sweep_stuck_orders(ctx: dict[str, Any]) -> int:

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, get, patch, post
 from litestar.params import Parameter
 
-from api.common import changes_of, present
+from api.common import MAX_INT, Count, changes_of, present
 from api.security import requires
 from orderhub.auth.service import Role
 from orderhub.catalog import service
@@ -17,19 +17,22 @@ from orderhub.catalog.service import NewSku
 __all__ = ["SkuController"]
 
 
+Barcode = Annotated[str, msgspec.Meta(max_length=64)]
+
+
 class SkuIn(msgspec.Struct, kw_only=True):
     code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    barcodes: list[str] = []
-    weight_g: Annotated[int, msgspec.Meta(ge=0)] = 0
-    volume_cm3: Annotated[int, msgspec.Meta(ge=0)] = 0
+    barcodes: Annotated[list[Barcode], msgspec.Meta(max_length=20)] = []
+    weight_g: Count = 0
+    volume_cm3: Count = 0
 
 
 class SkuPatch(msgspec.Struct, kw_only=True):
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    barcodes: list[str] | msgspec.UnsetType = msgspec.UNSET
-    weight_g: int | msgspec.UnsetType = msgspec.UNSET
-    volume_cm3: int | msgspec.UnsetType = msgspec.UNSET
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+    barcodes: Annotated[list[Barcode], msgspec.Meta(max_length=20)] | msgspec.UnsetType = msgspec.UNSET
+    weight_g: Count | msgspec.UnsetType = msgspec.UNSET
+    volume_cm3: Count | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -60,7 +63,7 @@ class SkuController(Controller):
     async def list_all(
         self,
         q: str | None = None,
-        cursor: int | None = None,
+        cursor: Annotated[int | None, Parameter(ge=0, le=MAX_INT)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> SkuPageOut:
         return present(await service.list_skus(q=q, after_id=cursor, limit=limit), SkuPageOut)

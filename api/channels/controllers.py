@@ -25,7 +25,7 @@ class ChannelIn(msgspec.Struct, kw_only=True):
 
 
 class ChannelPatch(msgspec.Struct, kw_only=True):
-    name: str | msgspec.UnsetType = msgspec.UNSET
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | msgspec.UnsetType = msgspec.UNSET
     default_warehouse: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     credentials: dict[str, str] | msgspec.UnsetType = msgspec.UNSET

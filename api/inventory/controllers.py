@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.params import Parameter
 
-from api.common import changes_of, present
+from api.common import MAX_INT, Count, Str16, Str32, Str100, Str255, changes_of, present
 from api.security import requires
 from orderhub.auth.service import Role, UserView
 from orderhub.errors import ValidationFailed
@@ -26,16 +26,16 @@ Code = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 class WarehouseIn(msgspec.Struct, kw_only=True):
     code: Code
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    region: str = ""
-    provinces: list[str] = []
-    address: str = ""
+    region: Str32 = ""
+    provinces: list[Str32] = []
+    address: Str255 = ""
 
 
 class WarehousePatch(msgspec.Struct, kw_only=True):
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    region: str | msgspec.UnsetType = msgspec.UNSET
-    provinces: list[str] | msgspec.UnsetType = msgspec.UNSET
-    address: str | msgspec.UnsetType = msgspec.UNSET
+    name: Str100 | msgspec.UnsetType = msgspec.UNSET
+    region: Str32 | msgspec.UnsetType = msgspec.UNSET
+    provinces: list[Str32] | msgspec.UnsetType = msgspec.UNSET
+    address: Str255 | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -52,19 +52,19 @@ class WarehouseOut(msgspec.Struct, kw_only=True):
 class LocationIn(msgspec.Struct, kw_only=True):
     warehouse: Code
     code: Code
-    zone: str = ""
-    aisle: str = ""
-    bay: str = ""
-    level: str = ""
-    sequence: int = 0
+    zone: Str16 = ""
+    aisle: Str16 = ""
+    bay: Str16 = ""
+    level: Str16 = ""
+    sequence: Count = 0
 
 
 class LocationPatch(msgspec.Struct, kw_only=True):
-    zone: str | msgspec.UnsetType = msgspec.UNSET
-    aisle: str | msgspec.UnsetType = msgspec.UNSET
-    bay: str | msgspec.UnsetType = msgspec.UNSET
-    level: str | msgspec.UnsetType = msgspec.UNSET
-    sequence: int | msgspec.UnsetType = msgspec.UNSET
+    zone: Str16 | msgspec.UnsetType = msgspec.UNSET
+    aisle: Str16 | msgspec.UnsetType = msgspec.UNSET
+    bay: Str16 | msgspec.UnsetType = msgspec.UNSET
+    level: Str16 | msgspec.UnsetType = msgspec.UNSET
+    sequence: Count | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -98,11 +98,11 @@ class StockPageOut(msgspec.Struct, kw_only=True):
 class StockAdjustmentIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Give exactly one of ``delta`` (change on hand by ±n) or ``set`` (count result)."""
 
-    sku: str
-    warehouse: str
+    sku: Annotated[str, msgspec.Meta(max_length=64)]
+    warehouse: Str32
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-    delta: int | None = None
-    set: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    delta: Annotated[int, msgspec.Meta(ge=-MAX_INT, le=MAX_INT)] | None = None
+    set: Count | None = None
 
 
 class WarehouseController(Controller):
@@ -133,18 +133,22 @@ class LocationController(Controller):
     tags = ["warehouses"]
 
     @post("/", guards=[requires(*EDITORS)])
-    async def create(self, data: LocationIn) -> LocationOut:
-        return present(
-            await service.create_location(msgspec.convert(msgspec.to_builtins(data), NewLocation)), LocationOut
-        )
+    async def create(self, request: Request[UserView, Any, Any], data: LocationIn) -> LocationOut:
+        cmd = msgspec.convert(msgspec.to_builtins(data), NewLocation)
+        return present(await service.create_location(cmd, warehouse_scope=request.user.warehouse_id), LocationOut)
 
     @get("/", guards=[requires(*STAFF)])
-    async def list_all(self, warehouse: str | None = None) -> list[LocationOut]:
-        return present(await service.list_locations(warehouse), list[LocationOut])
+    async def list_all(self, request: Request[UserView, Any, Any], warehouse: str | None = None) -> list[LocationOut]:
+        views = await service.list_locations(warehouse, warehouse_scope=request.user.warehouse_id)
+        return present(views, list[LocationOut])
 
     @patch("/{location_id:int}", guards=[requires(*EDITORS)])
-    async def update(self, location_id: int, data: LocationPatch) -> LocationOut:
-        return present(await service.update_location(location_id, changes_of(data)), LocationOut)
+    async def update(
+        self, request: Request[UserView, Any, Any], location_id: Annotated[int, Parameter(ge=1, le=MAX_INT)],
+        data: LocationPatch,
+    ) -> LocationOut:
+        view = await service.update_location(location_id, changes_of(data), warehouse_scope=request.user.warehouse_id)
+        return present(view, LocationOut)
 
 
 class StockController(Controller):
@@ -157,7 +161,7 @@ class StockController(Controller):
         request: Request[UserView, Any, Any],
         sku: str | None = None,
         warehouse: str | None = None,
-        cursor: int | None = None,
+        cursor: Annotated[int | None, Parameter(ge=0, le=MAX_INT)] = None,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
     ) -> StockPageOut:
         page = await service.list_stock(

@@ -28,8 +28,7 @@ def fanout_ok(plugin: ChannelsPlugin) -> str:
         if task is None:
             return f"error: {name} not started"
         if task.done():
-            exc = task.exception() if not task.cancelled() else None
-            return f"error: {name} stopped ({exc!r})"
+            return f"error: {name} stopped"
     return "ok"
 
 

@@ -11,7 +11,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.common import present
+from api.common import MAX_INT, present
 from api.decoding import decode_json, peek_field, validation_error
 from api.orders.schemas import (
     CancelRequest,
@@ -26,7 +26,7 @@ from api.orders.schemas import (
 )
 from api.security import Tokens, requires
 from orderhub.auth.service import Role, UserView
-from orderhub.channels.service import get_channel_ref, verify_signature
+from orderhub.channels.service import ChannelRef, get_channel_ref, release_signature, verify_signature
 from orderhub.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
 from orderhub.metrics import INGEST_RESULTS
 from orderhub.orders import pipeline, service
@@ -35,6 +35,7 @@ from orderhub.orders.commands import IngestOutcome, NewOrder, NewOrderLine, Rece
 __all__ = ["OrderController"]
 
 MAX_BATCH = 500
+OrderId = Annotated[int, Parameter(ge=1, le=MAX_INT)]
 READERS = (Role.ADMIN, Role.MANAGER, Role.FINANCE, Role.APPROVER)
 
 
@@ -117,6 +118,19 @@ def _decode_orders(envelope: IngestEnvelope) -> list[NewOrder | IngestOutcome]:
     return decoded
 
 
+async def _ingest(channel: ChannelRef, body: bytes, actor: str, *, signed: bool) -> list[IngestOutcome]:
+    envelope = decode_json(body, IngestEnvelope)
+    if signed and envelope.channel != channel.code:
+        raise AuthenticationFailed(
+            "请求体中的 channel 与 X-OrderHub-Channel 不一致", code="channel_mismatch", field="channel"
+        )
+    if not channel.active:
+        raise ValidationFailed("渠道已停用", code="channel_inactive", field="channel")
+    if not 1 <= len(envelope.orders) <= MAX_BATCH:
+        raise ValidationFailed(f"每次推送 1–{MAX_BATCH} 个订单", field="orders")
+    return await service.ingest(channel.id, channel.code, _decode_orders(envelope), actor=actor)
+
+
 class OrderController(Controller):
     path = "/api/v1/orders"
     tags = ["orders"]
@@ -137,8 +151,8 @@ class OrderController(Controller):
     async def ingest(self, request: Request[Any, Any, Any], tokens: Tokens) -> IngestResponse:
         body = await request.body()
         headers = request.headers
-        authorization = headers.get("authorization")
-        if authorization:
+        signature = None
+        if authorization := headers.get("authorization"):
             user = await tokens.user_for(authorization)
             if user.role != Role.ADMIN.value:
                 raise PermissionDenied("只有管理员令牌或渠道签名可以推送订单")
@@ -146,23 +160,21 @@ class OrderController(Controller):
             channel = await get_channel_ref(envelope.channel)
             actor = f"user:{user.username}"
         else:
+            signature = headers.get("x-orderhub-signature")
             channel = await verify_signature(
                 channel_code=headers.get("x-orderhub-channel"),
                 timestamp=headers.get("x-orderhub-timestamp"),
-                signature=headers.get("x-orderhub-signature"),
+                signature=signature,
                 body=body,
             )
-            envelope = decode_json(body, IngestEnvelope)
-            if envelope.channel != channel.code:
-                raise AuthenticationFailed(
-                    "请求体中的 channel 与 X-OrderHub-Channel 不一致", code="channel_mismatch", field="channel"
-                )
             actor = f"channel:{channel.code}"
-        if not channel.active:
-            raise ValidationFailed("渠道已停用", code="channel_inactive", field="channel")
-        if not 1 <= len(envelope.orders) <= MAX_BATCH:
-            raise ValidationFailed(f"每次推送 1–{MAX_BATCH} 个订单", field="orders")
-        outcomes = await service.ingest(channel.id, channel.code, _decode_orders(envelope), actor=actor)
+        try:
+            outcomes = await _ingest(channel, body, actor, signed=signature is not None)
+        except BaseException:
+            # Nothing was stored: the sender may send the very same signed request again.
+            if signature is not None:
+                await release_signature(channel.code, signature)
+            raise
         results = [
             IngestResult(
                 external_id=o.external_id,
@@ -203,7 +215,7 @@ class OrderController(Controller):
         return present(page, OrderPageOut)
 
     @get("/{order_id:int}", guards=[requires(*READERS)], summary="One order with its lines and events")
-    async def get_order(self, request: Request[UserView, Any, Any], order_id: int) -> OrderOut:
+    async def get_order(self, request: Request[UserView, Any, Any], order_id: OrderId) -> OrderOut:
         view = await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
         return present(view, OrderOut)
 
@@ -212,7 +224,7 @@ class OrderController(Controller):
         guards=[requires(Role.ADMIN, Role.MANAGER)],
         summary="Cancel an order not yet picked; reserved stock is released",
     )
-    async def cancel(self, request: Request[UserView, Any, Any], order_id: int, data: CancelRequest) -> OrderOut:
+    async def cancel(self, request: Request[UserView, Any, Any], order_id: OrderId, data: CancelRequest) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
         await pipeline.cancel_order(order_id, reason=data.reason, actor=f"user:{request.user.username}")
         return present(await service.get_order(order_id), OrderOut)

@@ -24,24 +24,33 @@ __all__ = [
     "UnifiedOrder",
 ]
 
-Fen = Annotated[int, msgspec.Meta(ge=0, description="金额，单位：分 (integer fen)")]
+# Bounds match the columns, so a value the schema accepts is one the database stores (on both back ends).
+# 10^10 fen = 1 亿元 per unit: 200 lines × 100 000 pieces stays far inside a BIGINT.
+Fen = Annotated[int, msgspec.Meta(ge=0, le=10**10, description="金额，单位：分 (integer fen)")]
+Memo = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+Str32 = Annotated[str, msgspec.Meta(max_length=32)]
+Str100 = Annotated[str, msgspec.Meta(max_length=100)]
+Str255 = Annotated[str, msgspec.Meta(max_length=255)]
+Str400 = Annotated[str, msgspec.Meta(max_length=400)]
 
 
 class Buyer(msgspec.Struct, kw_only=True):
-    nick: str = ""
-    phone: str = ""
+    nick: Str100 = ""
+    phone: Str32 = ""
 
 
 class ReceiverIn(msgspec.Struct, kw_only=True):
     """Give either ``address`` (one line) or ``province``/``city``/``district``/``detail``."""
 
-    name: str
-    phone: str
-    address: str = ""
-    province: str = ""
-    city: str = ""
-    district: str = ""
-    detail: str = ""
+    name: Str100
+    phone: Str32
+    address: Str400 = ""
+    province: Str32 = ""
+    city: Str32 = ""
+    district: Str32 = ""
+    detail: Str255 = ""
 
 
 class UnifiedLine(msgspec.Struct, kw_only=True):
@@ -60,8 +69,8 @@ class UnifiedOrder(msgspec.Struct, kw_only=True):
     shipping_fee: Fen = 0
     discount: Fen = 0
     paid_amount: Fen = 0
-    buyer_memo: str = ""
-    seller_memo: str = ""
+    buyer_memo: Memo = ""
+    seller_memo: Memo = ""
 
 
 class IngestRequest(msgspec.Struct, kw_only=True):

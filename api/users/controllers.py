@@ -6,8 +6,9 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, patch, post
+from litestar.params import Parameter
 
-from api.common import changes_of, present
+from api.common import MAX_INT, Str100, changes_of, present
 from api.security import requires
 from orderhub.auth import service
 from orderhub.auth.service import NewUser, Role
@@ -16,17 +17,18 @@ __all__ = ["UserController"]
 
 
 class UserIn(msgspec.Struct, kw_only=True):
-    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    # 48: the audit log records "user:<username>" in 64 characters.
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=48)]
     password: Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
     role: str
-    display_name: str = ""
+    display_name: Str100 = ""
     warehouse: str | None = None
 
 
 class UserPatch(msgspec.Struct, kw_only=True):
-    password: str | msgspec.UnsetType = msgspec.UNSET
+    password: Annotated[str, msgspec.Meta(min_length=8, max_length=128)] | msgspec.UnsetType = msgspec.UNSET
     role: str | msgspec.UnsetType = msgspec.UNSET
-    display_name: str | msgspec.UnsetType = msgspec.UNSET
+    display_name: Str100 | msgspec.UnsetType = msgspec.UNSET
     warehouse: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
@@ -54,5 +56,5 @@ class UserController(Controller):
         return present(await service.list_users(), list[UserOut])
 
     @patch("/{user_id:int}")
-    async def update(self, user_id: int, data: UserPatch) -> UserOut:
+    async def update(self, user_id: Annotated[int, Parameter(ge=1, le=MAX_INT)], data: UserPatch) -> UserOut:
         return present(await service.update_user(user_id, changes_of(data)), UserOut)

@@ -131,8 +131,8 @@ async def list_users() -> list[UserView]:
 
 async def create_user(cmd: NewUser) -> UserView:
     username = cmd.username.strip()
-    if not username or len(username) > 64:
-        raise ValidationFailed("用户名不能为空，且不超过 64 个字符", field="username")
+    if not username or len(username) > 48:
+        raise ValidationFailed("用户名不能为空，且不超过 48 个字符", field="username")
     _check_role(cmd.role)
     _check_password(cmd.password)
     async with db.transaction():

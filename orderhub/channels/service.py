@@ -11,9 +11,9 @@ import msgspec
 
 from orderhub import clock, crypto, db
 from orderhub.channels.tables import Channel
-from orderhub.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
+from orderhub.errors import AuthenticationFailed, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from orderhub.inventory.service import warehouse_id_for
-from orderhub.redis import claim_once
+from orderhub.redis import claim_once, release_claim
 from orderhub.settings import get_settings
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "get_channel",
     "get_channel_ref",
     "list_channels",
+    "release_signature",
     "rotate_secret",
     "signing_payload",
     "update_channel",
@@ -169,11 +170,9 @@ async def update_channel(code: str, changes: Mapping[str, Any]) -> ChannelView:
             wh = changes["default_warehouse"]
             values[Channel.default_warehouse] = await warehouse_id_for(wh, field="default_warehouse") if wh else None
         if "credentials" in changes:
-            row = await Channel.select(Channel.credentials).where(Channel.code == code).first()
-            if row is None:
-                raise NotFound(f"渠道 {code} 不存在", field="channel")
-            merged = {**_credentials(row), **dict(changes["credentials"])}
-            merged["secret"] = _credentials(row).get("secret", "")  # the signing secret only changes by rotation
+            current = await _locked_credentials(code)
+            merged = {**current, **dict(changes["credentials"])}
+            merged["secret"] = current.get("secret", "")  # the signing secret only changes by rotation
             values[Channel.credentials] = _seal(merged)
         if values:
             values[Channel.updated_at] = clock.now()
@@ -186,13 +185,19 @@ async def update_channel(code: str, changes: Mapping[str, Any]) -> ChannelView:
 async def rotate_secret(code: str) -> str:
     secret = crypto.new_secret()
     async with db.transaction():
-        row = await Channel.select(Channel.credentials).where(Channel.code == code).first()
-        if row is None:
-            raise NotFound(f"渠道 {code} 不存在", field="channel")
+        current = await _locked_credentials(code)
         await Channel.update(
-            {Channel.credentials: _seal({**_credentials(row), "secret": secret}), Channel.updated_at: clock.now()}
+            {Channel.credentials: _seal({**current, "secret": secret}), Channel.updated_at: clock.now()}
         ).where(Channel.code == code)
     return secret
+
+
+async def _locked_credentials(code: str) -> dict[str, str]:
+    """Read credentials for a read-modify-write, locking the row so a concurrent rotation is not undone."""
+    rows = await db.fetch(f"SELECT credentials FROM channel WHERE code = {{}}{db.for_update()}", code)
+    if not rows:
+        raise NotFound(f"渠道 {code} 不存在", field="channel")
+    return _credentials(rows[0])
 
 
 def signing_payload(timestamp: str, body: bytes) -> bytes:
@@ -217,7 +222,7 @@ async def verify_signature(
         sent = int(timestamp)
     except ValueError as exc:
         raise AuthenticationFailed(
-            "时间戳应为 Unix 秒", code="signature_expired", field="X-OrderHub-Timestamp"
+            "时间戳应为 Unix 秒（整数）", code="signature_invalid", field="X-OrderHub-Timestamp"
         ) from exc
     if abs(time.time() - sent) > window:
         raise AuthenticationFailed(
@@ -236,8 +241,24 @@ async def verify_signature(
         raise AuthenticationFailed("签名校验失败", code="signature_invalid", field="X-OrderHub-Signature")
     if not row["active"]:
         raise AuthenticationFailed("渠道已停用", code="channel_inactive", field="X-OrderHub-Channel")
-    if not await claim_once(f"orderhub:sig:{channel_code}:{signature.lower()}", window * 2):
+    try:
+        first_use = await claim_once(_replay_key(channel_code, signature), window * 2)
+    except Exception as exc:  # without the replay guard a signed request cannot be accepted safely
+        raise ServiceUnavailable("签名校验服务暂不可用，请稍后重试") from exc
+    if not first_use:
         raise AuthenticationFailed(
             "该签名已使用过（重放请求）", code="signature_replayed", field="X-OrderHub-Signature"
         )
     return ChannelRef(id=row["id"], code=row["code"], active=True, default_warehouse_id=row["default_warehouse"])
+
+
+def _replay_key(channel_code: str, signature: str) -> str:
+    return f"orderhub:sig:{channel_code}:{signature.lower()}"
+
+
+async def release_signature(channel_code: str, signature: str) -> None:
+    """Let a signed request be sent again when it failed before anything was stored (best effort)."""
+    try:
+        await release_claim(_replay_key(channel_code, signature))
+    except Exception:
+        pass

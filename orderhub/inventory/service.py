@@ -214,10 +214,17 @@ def _location_view(row: dict[str, Any]) -> LocationView:
 _LOCATION_COLUMNS = (*Location.all_columns(exclude=[Location.warehouse]), Location.warehouse.code)
 
 
-async def create_location(cmd: NewLocation) -> LocationView:
+def _ensure_scope(warehouse_id: int, scope: int | None) -> None:
+    """A user bound to one warehouse acts on that warehouse only."""
+    if scope is not None and scope != warehouse_id:
+        raise PermissionDenied("只能操作本仓库的数据", field="warehouse")
+
+
+async def create_location(cmd: NewLocation, *, warehouse_scope: int | None = None) -> LocationView:
     code = _check_code(cmd.code)
     async with db.transaction():
         warehouse_id = await warehouse_id_for(cmd.warehouse)
+        _ensure_scope(warehouse_id, warehouse_scope)
         exists = await Location.exists().where((Location.warehouse == warehouse_id) & (Location.code == code))
         if exists:
             raise Conflict(f"库位 {code} 已存在", code="duplicate_code", field="code")
@@ -237,6 +244,13 @@ async def create_location(cmd: NewLocation) -> LocationView:
     return await _get_location(int(inserted[0]["id"]))
 
 
+async def _get_location_row_warehouse(location_id: int) -> int:
+    row = await Location.select(Location.warehouse).where(Location.id == location_id).first()
+    if row is None:
+        raise NotFound("库位不存在", field="id")
+    return int(row["warehouse"])
+
+
 async def _get_location(location_id: int) -> LocationView:
     row = await Location.select(*_LOCATION_COLUMNS).where(Location.id == location_id).first()
     if row is None:
@@ -244,14 +258,20 @@ async def _get_location(location_id: int) -> LocationView:
     return _location_view(row)
 
 
-async def list_locations(warehouse: str | None = None) -> list[LocationView]:
+async def list_locations(warehouse: str | None = None, *, warehouse_scope: int | None = None) -> list[LocationView]:
     query = Location.select(*_LOCATION_COLUMNS).order_by(Location.warehouse).order_by(Location.sequence)
     if warehouse:
         query = query.where(Location.warehouse == await warehouse_id_for(warehouse))
+    if warehouse_scope is not None:
+        query = query.where(Location.warehouse == warehouse_scope)
     return [_location_view(row) for row in await query]
 
 
-async def update_location(location_id: int, changes: Mapping[str, Any]) -> LocationView:
+async def update_location(
+    location_id: int, changes: Mapping[str, Any], *, warehouse_scope: int | None = None
+) -> LocationView:
+    if warehouse_scope is not None:
+        _ensure_scope((await _get_location_row_warehouse(location_id)), warehouse_scope)
     allowed = {"zone": Location.zone, "aisle": Location.aisle, "bay": Location.bay, "level": Location.level}
     values: dict[Any, Any] = {allowed[k]: v for k, v in changes.items() if k in allowed}
     if "sequence" in changes:
@@ -368,13 +388,15 @@ async def adjust_stock(
     if sku_row is None:
         raise NotFound(f"商品 {sku} 不存在", field="sku")
     warehouse_id = await warehouse_id_for(warehouse)
-    if warehouse_scope is not None and warehouse_scope != warehouse_id:
-        raise PermissionDenied("只能调整本仓库的库存", field="warehouse")
+    _ensure_scope(warehouse_id, warehouse_scope)
     sku_id = int(sku_row["id"])
     async with db.transaction():
         level_id = await _level_id(sku_id, warehouse_id)
-        lock = "" if db.is_sqlite() else " FOR UPDATE"  # SQLite: BEGIN IMMEDIATE already serialises writers
-        before = int((await db.fetch(f"SELECT on_hand FROM stock_level WHERE id = {{}}{lock}", level_id))[0]["on_hand"])
+        before = int(
+            (await db.fetch(f"SELECT on_hand FROM stock_level WHERE id = {{}}{db.for_update()}", level_id))[0][
+                "on_hand"
+            ]
+        )
         if delta is not None:
             new_value: Any = StockLevel.on_hand + delta
             guard = WhereRaw("on_hand + {} >= reserved", delta)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import timedelta
+from typing import NamedTuple
 
 from orderhub import clock, db
 from orderhub.catalog.tables import Sku
@@ -19,18 +20,23 @@ from orderhub.orders.service import enqueue_processing, record_event, transition
 from orderhub.orders.state import PROCESSING, RELEASABLE, ExceptionReason, OrderStatus
 from orderhub.orders.tables import Order, OrderLine
 
-__all__ = ["cancel_order", "process_order", "sweep_stuck_orders"]
+__all__ = ["Processed", "cancel_order", "process_order", "sweep_stuck_orders"]
 
 log = logging.getLogger("orderhub.pipeline")
 S = OrderStatus
 
 
-async def process_order(order_id: int) -> str:
-    """Drive one order as far as the pipeline goes; returns the status it ends in."""
+class Processed(NamedTuple):
+    status: str  # where the order is now ("missing" if there is no such order)
+    advanced: bool  # whether this run moved it
+
+
+async def process_order(order_id: int) -> Processed:
+    """Drive one order as far as the pipeline goes."""
     row = await Order.select(Order.status).where(Order.id == order_id).first()
     if row is None:
-        return "missing"
-    status = S(row["status"])
+        return Processed("missing", False)
+    start = status = S(row["status"])
     if status == S.RECEIVED:
         status = await _validate(order_id)
     if status == S.VALIDATED:
@@ -39,7 +45,7 @@ async def process_order(order_id: int) -> str:
         async with db.transaction():
             await transition(order_id, S.READY, expected=S.RESERVED)
         status = S.READY
-    return status.value
+    return Processed(status.value, status != start)
 
 
 async def _validate(order_id: int) -> OrderStatus:
@@ -150,7 +156,7 @@ async def sweep_stuck_orders(stuck_after_seconds: int, limit: int = 1000) -> int
     rows = await (
         Order.select(Order.id)
         .where(Order.status.is_in([s.value for s in PROCESSING]) & (Order.updated_at < cutoff))
-        .order_by(Order.id)
+        .order_by(Order.updated_at)
         .limit(limit)
     )
     ids = [int(row["id"]) for row in rows]

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -43,14 +44,38 @@ MAX_LINES = 200
 _json = msgspec.json.encode
 
 
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _check_time(value: datetime | None, field: str) -> None:
+    if value is None:
+        return
+    if value.tzinfo is None:
+        raise ValidationFailed(f"{field} 必须带时区偏移，例如 2026-11-11T00:00:05+08:00", field=field)
+    if not _EARLIEST <= value <= clock.now() + timedelta(days=1):
+        raise ValidationFailed(f"{field} 超出合理范围（2000 年至今）", field=field)
+
+
+def _check_text(value: Any, field: str) -> None:
+    """NUL cannot be stored in PostgreSQL text; refuse it on every back end alike."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationFailed("文本中不能包含 NUL 字符", field=field)
+    elif isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            _check_text(getattr(value, name), f"{field}.{name}" if field else name)
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            _check_text(item, f"{field}[{i}]")
+
+
 def check_new_order(order: NewOrder) -> None:
     """Semantic checks the wire schema cannot express. Raises ValidationFailed naming the field."""
     if not order.external_id.strip() or len(order.external_id) > 64:
         raise ValidationFailed("external_id 不能为空，且不超过 64 个字符", field="external_id")
-    if order.placed_at.tzinfo is None:
-        raise ValidationFailed("created_at 必须带时区偏移，例如 2026-11-11T00:00:05+08:00", field="created_at")
-    if order.paid_at is not None and order.paid_at.tzinfo is None:
-        raise ValidationFailed("paid_at 必须带时区偏移，例如 2026-11-11T00:00:05+08:00", field="paid_at")
+    _check_time(order.placed_at, "created_at")
+    _check_time(order.paid_at, "paid_at")
+    _check_text(msgspec.structs.replace(order, raw={}), "")
     if not order.lines:
         raise ValidationFailed("订单至少需要一行商品", field="lines")
     if len(order.lines) > MAX_LINES:
@@ -393,9 +418,10 @@ def _decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, value = text.partition(":")
-        if prefix != "o":
+        order_id = int(value)
+        if prefix != "o" or not 0 < order_id < 2**31:
             raise ValueError(cursor)
-        return int(value)
+        return order_id
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed("分页游标无效", field="cursor") from exc
 

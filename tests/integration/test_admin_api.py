@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from orderhub.inventory.tables import StockAdjustment
@@ -170,3 +172,53 @@ async def test_stock_adjustments_are_audited_and_never_below_reserved(api: Api) 
     )
     assert [(r["delta"], r["on_hand_after"]) for r in rows] == [(10, 10), (-4, 6)]
     assert all(r["actor"] == f"user:{ADMIN_USER}" for r in rows)
+
+
+async def test_scoped_manager_cannot_touch_other_warehouses_locations(api: Api) -> None:
+    mine, other = (await create_warehouse(api))["code"], (await create_warehouse(api))["code"]
+    async with api.client() as client:
+        theirs = (await client.post("/api/v1/locations", json={"warehouse": other, "code": "B-01"})).json()
+    manager = await _user(api, role="manager", warehouse=mine)
+    async with manager.client() as client:
+        own = await client.post("/api/v1/locations", json={"warehouse": mine, "code": "A-01"})
+        foreign = await client.post("/api/v1/locations", json={"warehouse": other, "code": "A-02"})
+        patch = await client.patch(f"/api/v1/locations/{theirs['id']}", json={"active": False})
+        listed = await client.get("/api/v1/locations")
+    assert own.status_code == 201
+    assert foreign.status_code == 403 and foreign.json()["field"] == "warehouse"
+    assert patch.status_code == 403
+    assert {loc["warehouse"] for loc in listed.json()} == {mine}
+
+
+async def test_paths_that_merely_contain_public_names_still_need_a_token(api: Api) -> None:
+    async with httpx.AsyncClient(base_url=api.base_url) as client:
+        anonymous = await client.get("/api/v1/skus/healthz-kit")
+    async with api.client() as client:
+        admin = await client.get("/api/v1/skus/healthz-kit")
+    assert anonymous.status_code == 401
+    assert admin.status_code == 404 and admin.json()["code"] == "not_found"
+
+
+async def test_out_of_range_numbers_are_422_not_500(api: Api) -> None:
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    async with api.client() as client:
+        order = await client.get("/api/v1/orders/3000000000")
+        stock = await client.get("/api/v1/stock", params={"cursor": 3000000000})
+        delta = await client.post(
+            "/api/v1/stock/adjustments", json={"sku": sku, "warehouse": warehouse, "delta": 2**40, "reason": "x"}
+        )
+        weight = await client.post("/api/v1/skus", json={"code": unique("SKU-"), "name": "x", "weight_g": 2**40})
+    for response, field in [(order, "order_id"), (stock, "cursor"), (delta, "delta"), (weight, "weight_g")]:
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == field
+
+
+async def test_concurrent_creates_of_one_code_are_one_201_and_409s(api: Api) -> None:
+    code = unique("W")
+    async with api.client() as client:
+        responses = await asyncio.gather(
+            *(client.post("/api/v1/warehouses", json={"code": code, "name": "并发仓"}) for _ in range(10))
+        )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 9

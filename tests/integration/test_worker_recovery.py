@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -14,8 +15,11 @@ import pytest
 from saq.queue.redis import RedisQueue
 
 from orderhub import db
+from orderhub.channels.service import get_channel_ref
 from orderhub.inventory.tables import StockLevel
-from orderhub.queue import process_order_key
+from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
+from orderhub.orders.service import enqueue_processing, ingest
+from orderhub.queue import process_order_key, set_queue
 from orderhub.redis import create_client
 from orderhub.settings import get_settings
 from tests.conftest import use_hub_env
@@ -26,6 +30,7 @@ from tests.support.factories import (
     create_warehouse,
     order_payload,
     set_stock,
+    unique,
     wait_for_orders,
 )
 from tests.support.hub import ADMIN_PASSWORD, ADMIN_USER, Hub, provision, running
@@ -116,7 +121,7 @@ async def test_worker_killed_mid_job_order_still_reaches_ready(lonely: Hub) -> N
                 break
             assert time.monotonic() < deadline, f"job never became active: {job}\n{lonely.log_tail('doomed')}"
             await asyncio.sleep(0.1)
-        await asyncio.sleep(0.5)  # inside the reservation transaction, waiting on our lock
+        await asyncio.sleep(0.5)  # the job is blocked on our lock: mid-way, nothing committed by it yet
         lonely.kill("doomed")
     finally:
         await _release(lonely, handle)
@@ -130,3 +135,63 @@ async def test_worker_killed_mid_job_order_still_reaches_ready(lonely: Hub) -> N
     transitions = [e["to_status"] for e in done[order_id]["events"] if e["type"] == "order.status_changed"]
     assert transitions == ["validated", "reserved", "ready"]
     await redis.aclose()
+
+
+async def test_sweeper_recovers_a_lost_job_and_reruns_change_nothing(lonely: Hub) -> None:
+    """Intake committed but its job never reached Redis (Redis down at that moment): the sweeper finds the
+    order and finishes it. Running the finished order's job again reserves nothing twice."""
+    async with httpx.AsyncClient(base_url=lonely.url) as client:
+        login = await client.post("/api/v1/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD})
+    api = Api(lonely.url, login.json()["access_token"])
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=warehouse, qty=10)
+    channel_code, _ = await create_channel(api, warehouse=warehouse)
+    channel = await get_channel_ref(channel_code)
+    lonely.start_worker("worker")
+
+    redis = create_client(lonely.env["ORDERHUB_REDIS_URL"])
+    queue = RedisQueue(redis, name=lonely.env["ORDERHUB_QUEUE_NAME"])
+    set_queue(None)  # this process has no queue: the after-commit enqueue fails, as with Redis down
+    [outcome] = await ingest(channel.id, channel.code, [_new_order(sku, 4)], actor="test")
+    assert outcome.status == "accepted" and outcome.order_id
+    order_id = outcome.order_id
+    assert await queue.job(process_order_key(order_id)) is None  # no job anywhere
+
+    done = await wait_for_orders(api, [order_id], timeout=60)
+    assert done[order_id]["status"] == "ready"
+
+    set_queue(queue)
+    try:
+        await enqueue_processing([order_id])
+        deadline = time.monotonic() + 30
+        while (job := await queue.job(process_order_key(order_id))) is None or job.status != "complete":
+            assert time.monotonic() < deadline, f"re-run never completed: {job}"
+            await asyncio.sleep(0.2)
+        assert job.result == "ready"
+    finally:
+        set_queue(None)
+        await redis.aclose()
+    stock = await StockLevel.select(StockLevel.reserved).where(StockLevel.sku.code == sku).first()
+    assert stock == {"reserved": 4}
+    after = (await wait_for_orders(api, [order_id]))[order_id]
+    assert len(after["events"]) == len(done[order_id]["events"])
+
+
+def _new_order(sku: str, qty: int) -> NewOrder:
+    now = datetime.now(UTC)
+    return NewOrder(
+        external_id=unique("LOST"),
+        placed_at=now,
+        paid_at=now,
+        buyer_nick="",
+        buyer_phone="",
+        receiver=Receiver(name="李雷", phone="13700000000", address="北京市海淀区中关村大街1号"),
+        lines=(NewOrderLine(sku=sku, qty=qty, unit_price=1000),),
+        shipping_fee=0,
+        discount=0,
+        paid_amount=qty * 1000,
+        buyer_memo="",
+        seller_memo="",
+        raw={},
+    )
