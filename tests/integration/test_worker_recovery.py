@@ -92,14 +92,20 @@ async def _release(hub: Hub, handle: tuple[object, object]) -> None:
         conn.close()  # type: ignore[attr-defined]
 
 
-async def test_worker_killed_mid_job_order_still_reaches_ready(lonely: Hub) -> None:
-    async with httpx.AsyncClient(base_url=lonely.url) as client:
+async def _shop(hub: Hub) -> tuple[Api, str, str]:
+    """Admin API of ``hub``, a SKU with 10 in stock, and a channel shipping from that warehouse."""
+    async with httpx.AsyncClient(base_url=hub.url) as client:
         login = await client.post("/api/v1/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD})
-    api = Api(lonely.url, login.json()["access_token"])
+    api = Api(hub.url, login.json()["access_token"])
     warehouse = (await create_warehouse(api))["code"]
     sku = await create_sku(api)
     await set_stock(api, sku=sku, warehouse=warehouse, qty=10)
     channel, _ = await create_channel(api, warehouse=warehouse)
+    return api, sku, channel
+
+
+async def test_worker_killed_mid_job_order_still_reaches_ready(lonely: Hub) -> None:
+    api, sku, channel = await _shop(lonely)
     level = await StockLevel.select(StockLevel.id).where(StockLevel.sku.code == sku).first()
     assert level is not None
 
@@ -140,13 +146,7 @@ async def test_worker_killed_mid_job_order_still_reaches_ready(lonely: Hub) -> N
 async def test_sweeper_recovers_a_lost_job_and_reruns_change_nothing(lonely: Hub) -> None:
     """Intake committed but its job never reached Redis (Redis down at that moment): the sweeper finds the
     order and finishes it. Running the finished order's job again reserves nothing twice."""
-    async with httpx.AsyncClient(base_url=lonely.url) as client:
-        login = await client.post("/api/v1/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD})
-    api = Api(lonely.url, login.json()["access_token"])
-    warehouse = (await create_warehouse(api))["code"]
-    sku = await create_sku(api)
-    await set_stock(api, sku=sku, warehouse=warehouse, qty=10)
-    channel_code, _ = await create_channel(api, warehouse=warehouse)
+    api, sku, channel_code = await _shop(lonely)
     channel = await get_channel_ref(channel_code)
     lonely.start_worker("worker")
 
