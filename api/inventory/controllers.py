@@ -144,7 +144,9 @@ class LocationController(Controller):
 
     @patch("/{location_id:int}", guards=[requires(*EDITORS)])
     async def update(
-        self, request: Request[UserView, Any, Any], location_id: Annotated[int, Parameter(ge=1, le=MAX_INT)],
+        self,
+        request: Request[UserView, Any, Any],
+        location_id: Annotated[int, Parameter(ge=1, le=MAX_INT)],
         data: LocationPatch,
     ) -> LocationOut:
         view = await service.update_location(location_id, changes_of(data), warehouse_scope=request.user.warehouse_id)

@@ -22,6 +22,7 @@ from api.orders.schemas import (
     IngestResult,
     OrderOut,
     OrderPageOut,
+    ResolveRequest,
     UnifiedOrder,
 )
 from api.security import Tokens, requires
@@ -201,6 +202,8 @@ class OrderController(Controller):
         channel: str | None = None,
         external_id: str | None = None,
         status: str | None = None,
+        hold_queue: str | None = None,
+        reason: str | None = None,
         cursor: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> OrderPageOut:
@@ -208,6 +211,8 @@ class OrderController(Controller):
             channel=channel,
             external_id=external_id,
             status=status,
+            hold_queue=hold_queue,
+            reason=reason,
             warehouse_id=request.user.warehouse_id,
             cursor=cursor,
             limit=limit,
@@ -227,4 +232,24 @@ class OrderController(Controller):
     async def cancel(self, request: Request[UserView, Any, Any], order_id: OrderId, data: CancelRequest) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
         await pipeline.cancel_order(order_id, reason=data.reason, actor=f"user:{request.user.username}")
+        return present(await service.get_order(order_id), OrderOut)
+
+    @post(
+        "/{order_id:int}/release",
+        guards=[requires(Role.ADMIN, Role.MANAGER, Role.APPROVER)],
+        summary="Release a held order (next pending hold, or back into the pipeline)",
+    )
+    async def release(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ResolveRequest) -> OrderOut:
+        await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
+        await pipeline.release_hold(order_id, note=data.note, actor=f"user:{request.user.username}")
+        return present(await service.get_order(order_id), OrderOut)
+
+    @post(
+        "/{order_id:int}/retry",
+        guards=[requires(Role.ADMIN, Role.MANAGER)],
+        summary="Send an order in exception through the pipeline again (after fixing the cause)",
+    )
+    async def retry(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ResolveRequest) -> OrderOut:
+        await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
+        await pipeline.retry_exception(order_id, note=data.note, actor=f"user:{request.user.username}")
         return present(await service.get_order(order_id), OrderOut)

@@ -115,6 +115,8 @@ class ReceiverOut(msgspec.Struct, kw_only=True):
     district: str
     detail: str
     address: str
+    division_code: str
+    phone_ext: str
 
 
 class OrderLineOut(msgspec.Struct, kw_only=True):
@@ -145,6 +147,8 @@ class OrderOut(msgspec.Struct, kw_only=True):
     external_id: str
     status: str
     exception_reason: str | None
+    hold_queue: str | None
+    hold_reason: str | None
     buyer_nick: str
     buyer_phone: str
     receiver: ReceiverOut
@@ -156,6 +160,7 @@ class OrderOut(msgspec.Struct, kw_only=True):
     seller_memo: str
     tags: list[str]
     priority: str
+    preferred_carrier: str | None
     placed_at: datetime
     paid_at: datetime | None
     ship_by: datetime | None
@@ -173,3 +178,7 @@ class OrderPageOut(msgspec.Struct, kw_only=True):
 
 class CancelRequest(msgspec.Struct, kw_only=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class ResolveRequest(msgspec.Struct, kw_only=True):
+    note: Annotated[str, msgspec.Meta(max_length=255)] = ""

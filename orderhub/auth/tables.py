@@ -11,7 +11,7 @@ __all__ = ["User"]
 
 
 class User(Table, tablename="app_user"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     username = Varchar(length=64, unique=True, index=True)
     display_name = Varchar(length=100, default="")
     password_hash = Varchar(length=255)

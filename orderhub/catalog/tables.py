@@ -9,7 +9,7 @@ __all__ = ["Sku", "SkuBarcode"]
 
 
 class Sku(Table, tablename="sku"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     code = Varchar(length=64, unique=True, index=True)
     name = Varchar(length=200)
     # JSON array of barcodes (EAN-13, internal codes …); SkuBarcode is the unique lookup index.
@@ -24,6 +24,6 @@ class Sku(Table, tablename="sku"):
 class SkuBarcode(Table, tablename="sku_barcode"):
     """One row per barcode so a PDA scan finds its SKU by index, and a barcode belongs to one SKU only."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     barcode = Varchar(length=64, unique=True, index=True)
     sku = ForeignKey(references=Sku, index=True)

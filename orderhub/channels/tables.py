@@ -11,7 +11,7 @@ __all__ = ["Channel"]
 
 
 class Channel(Table, tablename="channel"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     code = Varchar(length=32, unique=True, index=True)
     platform = Varchar(length=32)
     name = Varchar(length=100)

@@ -19,7 +19,7 @@ __all__ = ["Location", "StockAdjustment", "StockLevel", "Warehouse"]
 
 
 class Warehouse(Table, tablename="warehouse"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     code = Varchar(length=32, unique=True, index=True)
     name = Varchar(length=100)
     region = Varchar(length=32, default="")
@@ -31,7 +31,7 @@ class Warehouse(Table, tablename="warehouse"):
 
 
 class Location(Table, tablename="location"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     warehouse = ForeignKey(references=Warehouse, index=True)
     code = Varchar(length=32)
     zone = Varchar(length=16, default="")
@@ -45,7 +45,7 @@ class Location(Table, tablename="location"):
 
 
 class StockLevel(Table, tablename="stock_level"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     sku = ForeignKey(references=Sku, index=True)
     warehouse = ForeignKey(references=Warehouse, index=True)
     on_hand = Integer(default=0)
@@ -54,7 +54,7 @@ class StockLevel(Table, tablename="stock_level"):
 
 
 class StockAdjustment(Table, tablename="stock_adjustment"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     sku = ForeignKey(references=Sku, index=True)
     warehouse = ForeignKey(references=Warehouse)
     delta = Integer()

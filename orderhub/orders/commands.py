@@ -33,6 +33,8 @@ class Receiver(msgspec.Struct, frozen=True, kw_only=True):
     district: str = ""
     detail: str = ""
     address: str = ""
+    division_code: str = ""
+    phone_ext: str = ""
 
 
 class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,6 +90,8 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     external_id: str
     status: str
     exception_reason: str | None
+    hold_queue: str | None
+    hold_reason: str | None
     buyer_nick: str
     buyer_phone: str
     receiver: Receiver
@@ -99,6 +103,7 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     seller_memo: str
     tags: list[str]
     priority: str
+    preferred_carrier: str | None
     placed_at: datetime
     paid_at: datetime | None
     ship_by: datetime | None

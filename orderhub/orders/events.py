@@ -15,6 +15,9 @@ class OrderEventType(StrEnum):
     STATUS_CHANGED = "order.status_changed"
     STOCK_RESERVED = "order.stock_reserved"
     STOCK_RELEASED = "order.stock_released"
+    RULE_FIRED = "order.rule_fired"
+    HOLD_RELEASED = "order.hold_released"
+    RETRIED = "order.retried"
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
-from typing import NamedTuple
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+import msgspec
 
 from orderhub import clock, db
 from orderhub.catalog.tables import Sku
-from orderhub.errors import NotFound
+from orderhub.errors import InvalidTransition, NotFound
 from orderhub.inventory.service import StockShortage, release, reserve
+from orderhub.inventory.tables import Warehouse
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import enqueue_processing, record_event, transition
 from orderhub.orders.state import PROCESSING, RELEASABLE, ExceptionReason, OrderStatus
 from orderhub.orders.tables import Order, OrderLine
+from orderhub.rules.model import OrderFacts
+from orderhub.rules.service import GiftLine, HoldRequest, evaluate, load_enabled_rules, memo_gift_candidates
 
-__all__ = ["Processed", "cancel_order", "process_order", "sweep_stuck_orders"]
+__all__ = ["Processed", "cancel_order", "process_order", "release_hold", "retry_exception", "sweep_stuck_orders"]
 
 log = logging.getLogger("orderhub.pipeline")
 S = OrderStatus
@@ -48,28 +53,172 @@ async def process_order(order_id: int) -> Processed:
     return Processed(status.value, status != start)
 
 
+DUPLICATE_WINDOW = timedelta(minutes=5)
+
+
 async def _validate(order_id: int) -> OrderStatus:
-    lines = await OrderLine.select(OrderLine.id, OrderLine.sku_code).where(OrderLine.order == order_id)
-    codes = sorted({line["sku_code"] for line in lines})
-    known = {
-        row["code"]: int(row["id"])
-        for row in await Sku.select(Sku.id, Sku.code).where(Sku.code.is_in(codes) & (Sku.active == True))  # noqa: E712
-    }
-    unknown = [code for code in codes if code not in known]
+    """RECEIVED → VALIDATED, HELD or EXCEPTION, in one transaction.
+
+    On the first pass the rules run (tags, priority, gifts, holds, preferences) and the duplicate check is
+    made; an order re-entering after a released hold or a resolved exception skips both.
+    """
+    order = (
+        await Order.select(
+            Order.channel.code,
+            Order.buyer_nick,
+            Order.buyer_phone,
+            Order.buyer_memo,
+            Order.seller_memo,
+            Order.receiver_province,
+            Order.goods_amount,
+            Order.paid_amount,
+            Order.tags,
+            Order.priority,
+            Order.fingerprint,
+            Order.received_at,
+            Order.rules_applied_at,
+        )
+        .where(Order.id == order_id)
+        .first()
+    )
+    assert order is not None
+    first_pass = order["rules_applied_at"] is None
     async with db.transaction():
+        holds: list[HoldRequest] = []
+        if first_pass:
+            duplicate_of = await _suspected_duplicate(order_id, order["fingerprint"], order["received_at"])
+            if duplicate_of is not None:
+                holds.append(
+                    HoldRequest(queue="duplicate", reason="suspected_duplicate", data={"duplicate_of": duplicate_of})
+                )
+            holds += await _apply_rules(order_id, order)
+        lines = await OrderLine.select(OrderLine.id, OrderLine.sku_code, OrderLine.is_gift).where(
+            OrderLine.order == order_id
+        )
+        codes = sorted({line["sku_code"] for line in lines})
+        known = {
+            row["code"]: int(row["id"])
+            for row in await Sku.select(Sku.id, Sku.code).where(Sku.code.is_in(codes) & (Sku.active == True))  # noqa: E712
+        }
+        unknown = [code for code in codes if code not in known]
         if unknown:
+            gifts = sorted({line["sku_code"] for line in lines if line["is_gift"] and line["sku_code"] in unknown})
             await transition(
                 order_id,
                 S.EXCEPTION,
                 expected=S.RECEIVED,
                 reason=ExceptionReason.UNKNOWN_SKU.value,
-                data={"skus": unknown, "message": f"未知商品编码：{'、'.join(unknown)}"},
+                data={"skus": unknown, "gift_skus": gifts, "message": f"未知商品编码：{'、'.join(unknown)}"},
             )
             return S.EXCEPTION
         for line in lines:
             await OrderLine.update({OrderLine.sku: known[line["sku_code"]]}).where(OrderLine.id == line["id"])
+        if holds:
+            first, rest = holds[0], holds[1:]
+            await Order.update({Order.pending_holds: msgspec.json.encode(rest).decode()}).where(Order.id == order_id)
+            await transition(
+                order_id, S.HELD, expected=S.RECEIVED, reason=first.reason, hold_queue=first.queue, data=first.data
+            )
+            return S.HELD
         await transition(order_id, S.VALIDATED, expected=S.RECEIVED)
     return S.VALIDATED
+
+
+async def _suspected_duplicate(order_id: int, fingerprint: str, received_at: datetime) -> int | None:
+    """An earlier order (any channel) with the same content within the window: this one is the newer."""
+    if not fingerprint:
+        return None
+    row = await (
+        Order.select(Order.id)
+        .where(
+            (Order.fingerprint == fingerprint)
+            & (Order.id != order_id)
+            & (Order.status != S.CANCELLED.value)
+            & (Order.received_at >= received_at - DUPLICATE_WINDOW)
+            & ((Order.received_at < received_at) | ((Order.received_at == received_at) & (Order.id < order_id)))
+        )
+        .order_by(Order.id)
+        .first()
+    )
+    return int(row["id"]) if row else None
+
+
+async def _apply_rules(order_id: int, order: dict[str, Any]) -> list[HoldRequest]:
+    """Evaluate the rules once for this order and apply what they decided; returns the holds they asked for."""
+    lines = await OrderLine.select(OrderLine.sku_code, OrderLine.qty, OrderLine.line_no).where(
+        (OrderLine.order == order_id) & (OrderLine.is_gift == False)  # noqa: E712
+    )
+    sku_qty: dict[str, int] = defaultdict(int)
+    for line in lines:
+        sku_qty[line["sku_code"]] += int(line["qty"])
+    facts = OrderFacts(
+        channel=order["channel.code"],
+        buyer_nick=order["buyer_nick"],
+        buyer_phone=order["buyer_phone"],
+        buyer_memo=order["buyer_memo"],
+        seller_memo=order["seller_memo"],
+        province=order["receiver_province"],
+        goods_amount=order["goods_amount"],
+        paid_amount=order["paid_amount"],
+        sku_qty=dict(sku_qty),
+        tags=msgspec.json.decode(order["tags"] or "[]"),
+        priority=order["priority"],
+    )
+    outcome = evaluate(facts, await load_enabled_rules())
+    gifts = list(outcome.gifts)
+    if outcome.memo_gift_rules:
+        candidates = memo_gift_candidates(f"{order['seller_memo']}\n{order['buyer_memo']}")
+        if candidates:
+            known = {
+                row["code"] for row in await Sku.select(Sku.code).where(Sku.code.is_in([c for c, _ in candidates]))
+            }
+            gifts += [
+                GiftLine(sku=code, qty=qty, rule_id=outcome.memo_gift_rules[0])
+                for code, qty in candidates
+                if code in known
+            ]
+    next_line = max((int(line["line_no"]) for line in lines), default=0) + 1
+    if gifts:
+        await OrderLine.insert(
+            *[
+                OrderLine(
+                    order=order_id,
+                    line_no=next_line + i,
+                    sku_code=gift.sku,
+                    qty=gift.qty,
+                    unit_price=0,
+                    amount=0,
+                    is_gift=True,
+                    gift_rule=gift.rule_id,
+                    reserved_qty=0,
+                )
+                for i, gift in enumerate(gifts)
+            ]
+        )
+    values: dict[Any, Any] = {
+        Order.tags: msgspec.json.encode(outcome.tags).decode(),
+        Order.priority: outcome.priority,
+        Order.rules_applied_at: clock.now(),
+    }
+    if outcome.preferred_carrier:
+        values[Order.preferred_carrier] = outcome.preferred_carrier
+    if outcome.preferred_warehouse:
+        warehouse = await Warehouse.select(Warehouse.id).where(Warehouse.code == outcome.preferred_warehouse).first()
+        if warehouse is not None:
+            values[Order.preferred_warehouse] = warehouse["id"]
+    await Order.update(values).where(Order.id == order_id)
+    for fired in outcome.fired:
+        await record_event(
+            order_id,
+            OrderEventType.RULE_FIRED,
+            data={
+                "rule_id": fired.rule_id,
+                "name": fired.name,
+                "did": fired.did,
+                "gifts": [msgspec.to_builtins(g) for g in gifts if g.rule_id == fired.rule_id],
+            },
+        )
+    return outcome.holds
 
 
 async def _reserve(order_id: int) -> OrderStatus:
@@ -164,3 +313,56 @@ async def sweep_stuck_orders(stuck_after_seconds: int, limit: int = 1000) -> int
         log.info("re-enqueueing stuck orders", extra={"count": len(ids)})
         await enqueue_processing(ids)
     return len(ids)
+
+
+async def release_hold(order_id: int, *, note: str, actor: str) -> str:
+    """Release the current hold. The next pending hold (if any) takes its place; otherwise the order
+    re-enters the pipeline (rules and the duplicate check are not run again)."""
+    async with db.transaction():
+        row = (
+            await Order.select(Order.status, Order.hold_queue, Order.pending_holds).where(Order.id == order_id).first()
+        )
+        if row is None:
+            raise NotFound("订单不存在", field="id")
+        if row["status"] != S.HELD.value:
+            raise InvalidTransition("只有已挂起的订单可以放行", field="status", extra={"status": row["status"]})
+        pending = msgspec.json.decode(row["pending_holds"] or "[]", type=list[HoldRequest])
+        await record_event(
+            order_id, OrderEventType.HOLD_RELEASED, reason=row["hold_queue"], data={"note": note}, actor=actor
+        )
+        if pending:
+            nxt, rest = pending[0], pending[1:]
+            await Order.update(
+                {
+                    Order.hold_queue: nxt.queue,
+                    Order.hold_reason: nxt.reason,
+                    Order.pending_holds: msgspec.json.encode(rest).decode(),
+                    Order.updated_at: clock.now(),
+                }
+            ).where(Order.id == order_id)
+            return S.HELD.value
+        await transition(order_id, S.RECEIVED, expected=S.HELD, data={"note": note}, actor=actor)
+
+        async def _enqueue() -> None:
+            await enqueue_processing([order_id])
+
+        db.after_commit(_enqueue)
+    return S.RECEIVED.value
+
+
+async def retry_exception(order_id: int, *, note: str, actor: str) -> None:
+    """Send an order in exception back through the pipeline (after the cause was fixed: stock arrived,
+    SKU created, address corrected)."""
+    async with db.transaction():
+        row = await Order.select(Order.status).where(Order.id == order_id).first()
+        if row is None:
+            raise NotFound("订单不存在", field="id")
+        if row["status"] != S.EXCEPTION.value:
+            raise InvalidTransition("只有异常订单可以重新处理", field="status", extra={"status": row["status"]})
+        await transition(order_id, S.RECEIVED, expected=S.EXCEPTION, data={"note": note}, actor=actor)
+        await record_event(order_id, OrderEventType.RETRIED, data={"note": note}, actor=actor)
+
+        async def _enqueue() -> None:
+            await enqueue_processing([order_id])
+
+        db.after_commit(_enqueue)

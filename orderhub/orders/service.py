@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,6 +140,16 @@ async def record_event(
     )
 
 
+def fingerprint(order: NewOrder) -> str:
+    """Same receiver phone + address + lines + amount → same fingerprint, whatever the channel."""
+    receiver = order.receiver
+    phone = "".join(ch for ch in receiver.phone if ch.isdigit())
+    address = "".join(_full_address(receiver).split())
+    lines = sorted((line.sku.strip(), line.qty) for line in order.lines)
+    key = msgspec.json.encode([phone, address, lines, order.paid_amount])
+    return hashlib.sha256(key).hexdigest()
+
+
 async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | None:
     goods = sum(line.qty * line.unit_price for line in order.lines)
     receiver = order.receiver
@@ -166,6 +177,7 @@ async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | Non
         placed_at=order.placed_at,
         paid_at=order.paid_at,
         raw_payload=_json(order.raw).decode(),
+        fingerprint=fingerprint(order),
         received_at=now,
         updated_at=now,
     )
@@ -275,8 +287,12 @@ async def transition(
     reason: str | None = None,
     data: dict[str, Any] | None = None,
     actor: str = "system",
+    hold_queue: str | None = None,
 ) -> OrderStatus:
     """Move an order to ``target`` (inside the caller's transaction); returns the status it left.
+
+    ``reason`` is kept on the order while it is in exception (``exception_reason``) or held (``hold_reason``,
+    with ``hold_queue``); leaving those statuses clears them.
 
     The UPDATE is conditional on the status we checked, so two writers racing on one order cannot both win.
     """
@@ -292,6 +308,8 @@ async def transition(
             {
                 Order.status: target.value,
                 Order.exception_reason: reason if target == OrderStatus.EXCEPTION else None,
+                Order.hold_queue: (hold_queue or "default") if target == OrderStatus.HELD else None,
+                Order.hold_reason: reason if target == OrderStatus.HELD else None,
                 Order.updated_at: now,
             }
         )
@@ -306,7 +324,7 @@ async def transition(
         from_status=expected.value,
         to_status=target.value,
         reason=reason,
-        data=data,
+        data={**(data or {}), **({"queue": hold_queue} if target == OrderStatus.HELD else {})},
         actor=actor,
     )
     publish_after_commit(
@@ -330,6 +348,8 @@ def _order_view(row: dict[str, Any]) -> OrderView:
         external_id=row["external_id"],
         status=row["status"],
         exception_reason=row["exception_reason"],
+        hold_queue=row["hold_queue"],
+        hold_reason=row["hold_reason"],
         buyer_nick=row["buyer_nick"],
         buyer_phone=row["buyer_phone"],
         receiver=Receiver(
@@ -340,6 +360,8 @@ def _order_view(row: dict[str, Any]) -> OrderView:
             district=row["receiver_district"],
             detail=row["receiver_detail"],
             address=row["receiver_address"],
+            division_code=row["receiver_division_code"],
+            phone_ext=row["receiver_phone_ext"],
         ),
         goods_amount=row["goods_amount"],
         shipping_fee=row["shipping_fee"],
@@ -349,6 +371,7 @@ def _order_view(row: dict[str, Any]) -> OrderView:
         seller_memo=row["seller_memo"],
         tags=_decode_list(row["tags"]),
         priority=row["priority"],
+        preferred_carrier=row["preferred_carrier"],
         placed_at=row["placed_at"],
         paid_at=row["paid_at"],
         ship_by=row["ship_by"],
@@ -359,7 +382,7 @@ def _order_view(row: dict[str, Any]) -> OrderView:
 
 
 _ORDER_COLUMNS = (
-    *Order.all_columns(exclude=[Order.channel, Order.warehouse, Order.raw_payload]),
+    *Order.all_columns(exclude=[Order.channel, Order.warehouse, Order.raw_payload, Order.preferred_warehouse]),
     Order.channel.code,
     Order.warehouse.code,
 )
@@ -431,6 +454,8 @@ async def list_orders(
     channel: str | None = None,
     external_id: str | None = None,
     status: str | None = None,
+    hold_queue: str | None = None,
+    reason: str | None = None,
     warehouse_id: int | None = None,
     cursor: str | None = None,
     limit: int = 50,
@@ -452,6 +477,10 @@ async def list_orders(
         except ValueError as exc:
             raise ValidationFailed("未知的订单状态", field="status") from exc
         query = query.where(Order.status == status)
+    if hold_queue:
+        query = query.where(Order.hold_queue == hold_queue)
+    if reason:
+        query = query.where((Order.exception_reason == reason) | (Order.hold_reason == reason))
     if warehouse_id is not None:
         query = query.where(Order.warehouse == warehouse_id)
     if cursor:

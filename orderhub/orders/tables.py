@@ -22,11 +22,23 @@ __all__ = ["Order", "OrderEvent", "OrderLine"]
 
 
 class Order(Table, tablename="sales_order"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     channel = ForeignKey(references=Channel, index=True)
     external_id = Varchar(length=64)
     status = Varchar(length=16, index=True)
     exception_reason = Varchar(length=32, null=True, default=None)
+    # Held orders wait in a named queue (invoice, approval, duplicate …) for someone to release them.
+    hold_queue = Varchar(length=32, null=True, default=None, index=True)
+    hold_reason = Varchar(length=64, null=True, default=None)
+    # Holds still to pass after the current one: JSON list of {"queue", "reason", "data"}.
+    pending_holds = Text(default="[]")
+    # Content fingerprint (receiver phone + address + lines + amount) for cross-channel duplicate detection.
+    fingerprint = Varchar(length=64, default="", index=True)
+    preferred_warehouse = ForeignKey(references=Warehouse, null=True)
+    preferred_carrier = Varchar(length=32, null=True, default=None)
+    # Set once rules (tags, priority, gifts, holds) have been applied, so re-entering the pipeline after a
+    # hold is released does not apply them twice.
+    rules_applied_at = Timestamptz(null=True, default=None)
     buyer_nick = Varchar(length=100, default="")
     buyer_phone = Varchar(length=32, default="")
     receiver_name = Varchar(length=100)
@@ -36,6 +48,10 @@ class Order(Table, tablename="sales_order"):
     receiver_district = Varchar(length=32, default="")
     receiver_detail = Varchar(length=255, default="")
     receiver_address = Varchar(length=400, default="")
+    # 6-digit administrative division code (most specific level understood) and a phone extension
+    # (platform privacy numbers like 13800138000-1234), filled by address standardisation.
+    receiver_division_code = Varchar(length=12, default="")
+    receiver_phone_ext = Varchar(length=16, default="")
     # Money: integer fen (分).
     goods_amount = BigInt(default=0)
     shipping_fee = BigInt(default=0)
@@ -55,7 +71,7 @@ class Order(Table, tablename="sales_order"):
 
 
 class OrderLine(Table, tablename="order_line"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     order = ForeignKey(references=Order, index=True)
     line_no = Integer()
     sku_code = Varchar(length=64)
@@ -64,12 +80,13 @@ class OrderLine(Table, tablename="order_line"):
     unit_price = BigInt(default=0)
     amount = BigInt(default=0)
     is_gift = Boolean(default=False)
+    gift_rule = Integer(null=True, default=None)
     warehouse = ForeignKey(references=Warehouse, null=True)
     reserved_qty = Integer(default=0)
 
 
 class OrderEvent(Table, tablename="order_event"):
-    id = Serial(primary_key=True)
+    id: Serial  # the primary key piccolo adds; declared for type checkers
     order = ForeignKey(references=Order, index=True)
     type = Varchar(length=48)
     from_status = Varchar(length=16, null=True, default=None)

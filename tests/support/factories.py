@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import time
 import uuid
 from datetime import UTC, datetime
@@ -83,7 +84,12 @@ def order_payload(
         "created_at": datetime.now(UTC).isoformat(),
         "paid_at": datetime.now(UTC).isoformat(),
         "buyer": {"nick": "买家小王", "phone": "13800138000"},
-        "receiver": {"name": "王小明", "phone": "13912345678", "address": "上海市浦东新区世纪大道100号"},
+        # A different phone per order: identical content within 5 minutes is held as a suspected duplicate.
+        "receiver": {
+            "name": "王小明",
+            "phone": f"139{random.randrange(10**8):08d}",
+            "address": "上海市浦东新区世纪大道100号",
+        },
         "lines": [{"sku": sku, "qty": qty, "unit_price": 1990} for sku, qty in lines],
         "shipping_fee": 0,
         "discount": 0,
@@ -113,7 +119,11 @@ __all__ += ["body_of"]
 
 
 async def wait_for_orders(
-    api: Api, order_ids: list[int], *, done: frozenset[str] = frozenset({"ready", "exception"}), timeout: float = 90
+    api: Api,
+    order_ids: list[int],
+    *,
+    done: frozenset[str] = frozenset({"ready", "exception", "held"}),
+    timeout: float = 90,
 ) -> dict[int, dict[str, Any]]:
     """Poll until every order has left the pipeline (status in ``done``); returns id → order."""
     import asyncio
