@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
@@ -22,6 +22,7 @@ from api.orders.schemas import (
     IngestResult,
     OrderOut,
     OrderPageOut,
+    ReceiverIn,
     ResolveRequest,
     UnifiedOrder,
 )
@@ -252,4 +253,23 @@ class OrderController(Controller):
     async def retry(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ResolveRequest) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
         await pipeline.retry_exception(order_id, note=data.note, actor=f"user:{request.user.username}")
+        return present(await service.get_order(order_id), OrderOut)
+
+    @patch(
+        "/{order_id:int}/receiver",
+        guards=[requires(Role.ADMIN, Role.MANAGER)],
+        summary="Correct the receiver of an order in exception (bad_address, bad_phone …) and retry it",
+    )
+    async def fix_receiver(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ReceiverIn) -> OrderOut:
+        await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
+        receiver = Receiver(
+            name=data.name,
+            phone=data.phone,
+            province=data.province,
+            city=data.city,
+            district=data.district,
+            detail=data.detail,
+            address=data.address,
+        )
+        await pipeline.fix_receiver(order_id, receiver, actor=f"user:{request.user.username}")
         return present(await service.get_order(order_id), OrderOut)

@@ -18,6 +18,7 @@ class OrderEventType(StrEnum):
     RULE_FIRED = "order.rule_fired"
     HOLD_RELEASED = "order.hold_released"
     RETRIED = "order.retried"
+    RECEIVER_CHANGED = "order.receiver_changed"
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

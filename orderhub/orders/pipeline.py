@@ -14,10 +14,12 @@ from typing import Any, NamedTuple
 import msgspec
 
 from orderhub import clock, db
+from orderhub.address import normalise_phone, standardise
 from orderhub.catalog.tables import Sku
-from orderhub.errors import InvalidTransition, NotFound
+from orderhub.errors import InvalidTransition, NotFound, ValidationFailed
 from orderhub.inventory.service import StockShortage, release, reserve
 from orderhub.inventory.tables import Warehouse
+from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import enqueue_processing, record_event, transition
 from orderhub.orders.state import PROCESSING, RELEASABLE, ExceptionReason, OrderStatus
@@ -25,7 +27,15 @@ from orderhub.orders.tables import Order, OrderLine
 from orderhub.rules.model import OrderFacts
 from orderhub.rules.service import GiftLine, HoldRequest, evaluate, load_enabled_rules, memo_gift_candidates
 
-__all__ = ["Processed", "cancel_order", "process_order", "release_hold", "retry_exception", "sweep_stuck_orders"]
+__all__ = [
+    "Processed",
+    "cancel_order",
+    "fix_receiver",
+    "process_order",
+    "release_hold",
+    "retry_exception",
+    "sweep_stuck_orders",
+]
 
 log = logging.getLogger("orderhub.pipeline")
 S = OrderStatus
@@ -69,7 +79,13 @@ async def _validate(order_id: int) -> OrderStatus:
             Order.buyer_phone,
             Order.buyer_memo,
             Order.seller_memo,
+            Order.receiver_phone,
             Order.receiver_province,
+            Order.receiver_city,
+            Order.receiver_district,
+            Order.receiver_detail,
+            Order.receiver_address,
+            Order.receiver_division_code,
             Order.goods_amount,
             Order.paid_amount,
             Order.tags,
@@ -84,6 +100,12 @@ async def _validate(order_id: int) -> OrderStatus:
     assert order is not None
     first_pass = order["rules_applied_at"] is None
     async with db.transaction():
+        if not order["receiver_division_code"]:
+            problem = await _standardise_receiver(order_id, order)
+            if problem is not None:
+                reason, data = problem
+                await transition(order_id, S.EXCEPTION, expected=S.RECEIVED, reason=reason, data=data)
+                return S.EXCEPTION
         holds: list[HoldRequest] = []
         if first_pass:
             duplicate_of = await _suspected_duplicate(order_id, order["fingerprint"], order["received_at"])
@@ -122,6 +144,42 @@ async def _validate(order_id: int) -> OrderStatus:
             return S.HELD
         await transition(order_id, S.VALIDATED, expected=S.RECEIVED)
     return S.VALIDATED
+
+
+async def _standardise_receiver(order_id: int, order: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """Fill 省/市/区县/详细地址 + division code and the normalised phone; or say what is wrong with them.
+
+    Updates ``order`` in place (the rules see the standardised province)."""
+    if order["receiver_province"]:
+        address = standardise(
+            province=order["receiver_province"],
+            city=order["receiver_city"],
+            district=order["receiver_district"],
+            detail=order["receiver_detail"],
+        )
+    else:
+        address = standardise(address=order["receiver_address"])
+    if not address.ok:
+        return ExceptionReason.BAD_ADDRESS.value, {
+            "message": address.message or "无法识别收货地址",
+            "understood": address.understood,
+            "candidates": list(address.candidates),
+        }
+    phone = normalise_phone(order["receiver_phone"])
+    if not phone.ok:
+        return ExceptionReason.BAD_PHONE.value, {"message": phone.message or "无法识别收货电话"}
+    values: dict[Any, Any] = {
+        Order.receiver_province: address.province,
+        Order.receiver_city: address.city,
+        Order.receiver_district: address.district,
+        Order.receiver_detail: address.detail,
+        Order.receiver_division_code: address.code or "",
+        Order.receiver_phone: phone.number,
+        Order.receiver_phone_ext: phone.extension or "",
+    }
+    await Order.update(values).where(Order.id == order_id)
+    order["receiver_province"] = address.province
+    return None
 
 
 async def _suspected_duplicate(order_id: int, fingerprint: str, received_at: datetime) -> int | None:
@@ -348,6 +406,33 @@ async def release_hold(order_id: int, *, note: str, actor: str) -> str:
 
         db.after_commit(_enqueue)
     return S.RECEIVED.value
+
+
+async def fix_receiver(order_id: int, receiver: Receiver, *, actor: str) -> None:
+    """Correct the receiver of an order in exception and send it through the pipeline again."""
+    full = receiver.address.strip() or "".join(
+        p.strip() for p in (receiver.province, receiver.city, receiver.district, receiver.detail)
+    )
+    if not receiver.name.strip() or not receiver.phone.strip() or not full:
+        raise ValidationFailed("请填写收货人、电话和地址", field="receiver")
+    async with db.transaction():
+        await Order.update(
+            {
+                Order.receiver_name: receiver.name.strip(),
+                Order.receiver_phone: receiver.phone.strip(),
+                Order.receiver_province: "" if receiver.address.strip() else receiver.province.strip(),
+                Order.receiver_city: "" if receiver.address.strip() else receiver.city.strip(),
+                Order.receiver_district: "" if receiver.address.strip() else receiver.district.strip(),
+                Order.receiver_detail: "" if receiver.address.strip() else receiver.detail.strip(),
+                Order.receiver_address: full,
+                Order.receiver_division_code: "",
+                Order.receiver_phone_ext: "",
+            }
+        ).where(Order.id == order_id)
+        await record_event(
+            order_id, OrderEventType.RECEIVER_CHANGED, data={"address": full, "name": receiver.name}, actor=actor
+        )
+        await retry_exception(order_id, note="修改收货信息", actor=actor)
 
 
 async def retry_exception(order_id: int, *, note: str, actor: str) -> None:

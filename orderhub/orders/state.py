@@ -35,6 +35,8 @@ class ExceptionReason(StrEnum):
     OUT_OF_STOCK = "out_of_stock"
     UNKNOWN_SKU = "unknown_sku"
     NO_WAREHOUSE = "no_warehouse"
+    BAD_ADDRESS = "bad_address"
+    BAD_PHONE = "bad_phone"
 
 
 S = OrderStatus

@@ -170,3 +170,47 @@ async def test_rules_api_validates_and_orders_by_priority(shop: Shop, api: Api) 
     priorities = [r["priority"] for r in listed]
     assert priorities == sorted(priorities)
     assert {"备注含“发票”：打发票标签并进入发票队列", "备注含“加急”：优先级设为加急"} <= {r["name"] for r in listed}
+
+
+async def test_addresses_are_standardised_and_a_bad_one_can_be_fixed(shop: Shop) -> None:
+    good = order_payload(
+        lines=[(shop.skus[0], 1)],
+        receiver={"name": "张三", "phone": "+86 138-0013-8000", "address": "广西南宁市青秀区民族大道100号"},
+    )
+    privacy = order_payload(
+        lines=[(shop.skus[0], 1)],
+        receiver={
+            "name": "李四",
+            "phone": "13800138000-1234",
+            "province": "上海",
+            "city": "上海市",
+            "district": "浦东新区",
+            "detail": "世纪大道1号",
+        },
+    )
+    bad = order_payload(
+        lines=[(shop.skus[0], 1)], receiver={"name": "王五", "phone": "13900000000", "address": "浙江省火星市某某路1号"}
+    )
+    ids = await shop.push(good, privacy, bad)
+    orders = await wait_for_orders(shop.api, ids)
+    g, p, b = (orders[i] for i in ids)
+    assert g["status"] == "ready"
+    r = g["receiver"]
+    assert (r["province"], r["city"], r["district"]) == ("广西壮族自治区", "南宁市", "青秀区")
+    assert r["division_code"] == "450103" and r["detail"] == "民族大道100号" and r["phone"] == "13800138000"
+    assert (p["receiver"]["division_code"], p["receiver"]["phone"], p["receiver"]["phone_ext"]) == (
+        "310115",
+        "13800138000",
+        "1234",
+    )
+    assert (b["status"], b["exception_reason"]) == ("exception", "bad_address")
+    assert b["events"][-1]["data"]["understood"] == {"province": "浙江省"}
+    async with shop.api.client() as client:
+        fixed = await client.patch(
+            f"/api/v1/orders/{ids[2]}/receiver",
+            json={"name": "王五", "phone": "13900000000", "address": "浙江省杭州市西湖区文三路1号"},
+        )
+        assert fixed.status_code == 200, fixed.text
+    ready = (await wait_for_orders(shop.api, [ids[2]], done=frozenset({"ready"})))[ids[2]]
+    assert ready["receiver"]["division_code"] == "330106"
+    assert "order.receiver_changed" in [e["type"] for e in ready["events"]]
