@@ -47,7 +47,24 @@ import httpx
 
 from sandbox.orders import ingest_body, make_order, sign
 
-__all__ = ["BenchConfig", "BenchResult", "main", "percentile", "run"]
+__all__ = [
+    "INGEST",
+    "PROCESSING",
+    "SETUP_STOCK",
+    "BenchConfig",
+    "BenchError",
+    "BenchResult",
+    "Hub",
+    "check_local",
+    "format_summary",
+    "load_skus",
+    "main",
+    "percentile",
+    "problem",
+    "ready_time",
+    "run",
+    "summarise",
+]
 
 INGEST = "/api/v1/orders/ingest"
 PROCESSING = frozenset({"received", "validated", "reserved"})
@@ -134,7 +151,7 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def _summary(values_s: Sequence[float]) -> dict[str, float | None]:
+def summarise(values_s: Sequence[float]) -> dict[str, float | None]:
     ms = [v * 1000 for v in values_s]
 
     def rounded(value: float | None) -> float | None:
@@ -148,7 +165,7 @@ def _summary(values_s: Sequence[float]) -> dict[str, float | None]:
     }
 
 
-def _problem(response: httpx.Response) -> str:
+def problem(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -158,7 +175,7 @@ def _problem(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
-def _check_local(url: str) -> None:
+def check_local(url: str) -> None:
     host = urlsplit(url).hostname or ""
     if host == "localhost":
         return
@@ -170,7 +187,7 @@ def _check_local(url: str) -> None:
     raise BenchError(f"refusing to load-test {host!r}: only loopback URLs unless --allow-remote")
 
 
-class _Hub:
+class Hub:
     """The few hub endpoints the benchmark uses."""
 
     def __init__(self, client: httpx.AsyncClient) -> None:
@@ -184,31 +201,24 @@ class _Hub:
     async def login(self, username: str, password: str) -> None:
         response = await self.client.post("/api/v1/auth/login", json={"username": username, "password": password})
         if response.status_code != 200:
-            raise BenchError(f"login as {username} failed: {_problem(response)}")
+            raise BenchError(f"login as {username} failed: {problem(response)}")
         self.token = response.json()["access_token"]
 
     async def post(self, path: str, body: dict[str, Any], ok: int = 201) -> dict[str, Any]:
         response = await self.client.post(path, json=body, headers=self.auth)
         if response.status_code != ok:
-            raise BenchError(f"POST {path} failed: {_problem(response)}")
+            raise BenchError(f"POST {path} failed: {problem(response)}")
         result: dict[str, Any] = response.json()
         return result
 
-    async def setup(self, sku_count: int) -> tuple[str, str, list[str]]:
-        """A bench warehouse, SKUs with plenty of stock, and a channel shipping from that warehouse."""
-        tag = f"{int(time.time()):x}{secrets.token_hex(2)}".upper()
-        warehouse = f"BN{tag}"
+    async def create_warehouse(self, code: str, name: str) -> None:
         await self.post(
             "/api/v1/warehouses",
-            {
-                "code": warehouse,
-                "name": f"压测仓 {tag}",
-                "region": "压测",
-                "provinces": [],
-                "address": "bench (synthetic)",
-            },
+            {"code": code, "name": name, "region": "压测", "provinces": [], "address": "bench (synthetic)"},
         )
-        skus = [f"BENCH-{tag}-{i:03d}" for i in range(1, sku_count + 1)]
+
+    async def create_skus(self, warehouse: str, stock: dict[str, int]) -> None:
+        """Create each SKU code in ``stock`` (in order) and set its on-hand stock in ``warehouse``."""
         gate = asyncio.Semaphore(8)
 
         async def one(code: str, index: int) -> None:
@@ -228,26 +238,36 @@ class _Hub:
                     {
                         "sku": code,
                         "warehouse": warehouse,
-                        "set": SETUP_STOCK,
+                        "set": stock[code],
                         "reason": "压测：初始库存",
                     },
                 )
 
-        await asyncio.gather(*(one(code, i) for i, code in enumerate(skus, 1)))
+        await asyncio.gather(*(one(code, i) for i, code in enumerate(stock, 1)))
+
+    async def create_channel(self, code: str, name: str, warehouse: str, platform: str = "own_store") -> str:
+        """Create a channel shipping from ``warehouse``; returns its signing secret."""
         created = await self.post(
             "/api/v1/channels",
-            {
-                "code": f"bench_{tag.lower()}",
-                "platform": "own_store",
-                "name": f"压测渠道 {tag}",
-                "default_warehouse": warehouse,
-            },
+            {"code": code, "platform": platform, "name": name, "default_warehouse": warehouse},
         )
-        return created["channel"]["code"], created["secret"], skus
+        return str(created["secret"])
 
-    async def statuses(self, channel: str, min_id: int) -> dict[int, _Seen]:
-        """Status of the channel's orders with id ≥ ``min_id`` (newest first, stops below ``min_id``)."""
-        found: dict[int, _Seen] = {}
+    async def setup(self, sku_count: int) -> tuple[str, str, list[str]]:
+        """A bench warehouse, SKUs with plenty of stock, and a channel shipping from that warehouse."""
+        tag = f"{int(time.time()):x}{secrets.token_hex(2)}".upper()
+        warehouse = f"BN{tag}"
+        await self.create_warehouse(warehouse, f"压测仓 {tag}")
+        skus = [f"BENCH-{tag}-{i:03d}" for i in range(1, sku_count + 1)]
+        await self.create_skus(warehouse, dict.fromkeys(skus, SETUP_STOCK))
+        channel = f"bench_{tag.lower()}"
+        secret = await self.create_channel(channel, f"压测渠道 {tag}", warehouse)
+        return channel, secret, skus
+
+    async def orders(self, channel: str, min_id: int = 0) -> list[dict[str, Any]]:
+        """The channel's orders with id ≥ ``min_id`` as the list endpoint returns them (no lines or events),
+        newest first; pages stop below ``min_id``."""
+        found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"channel": channel, "limit": 200}
@@ -255,33 +275,51 @@ class _Hub:
                 params["cursor"] = cursor
             response = await self.client.get("/api/v1/orders", params=params, headers=self.auth)
             if response.status_code != 200:
-                raise BenchError(f"listing orders failed: {_problem(response)}")
+                raise BenchError(f"listing orders failed: {problem(response)}")
             page = response.json()
             for item in page["items"]:
                 if item["id"] < min_id:
                     return found
-                found[item["id"]] = _Seen(
-                    status=item["status"],
-                    reason=item.get("exception_reason"),
-                    updated_at=datetime.fromisoformat(item["updated_at"]).timestamp(),
-                )
+                found.append(item)
             cursor = page.get("next_cursor")
             if not cursor:
                 return found
 
-    async def ready_at(self, order_id: int) -> float | None:
-        """Unix time of the order's transition to ready (from its event), or None."""
+    async def statuses(self, channel: str, min_id: int) -> dict[int, _Seen]:
+        """Status of the channel's orders with id ≥ ``min_id`` (newest first, stops below ``min_id``)."""
+        return {
+            item["id"]: _Seen(
+                status=item["status"],
+                reason=item.get("exception_reason"),
+                updated_at=datetime.fromisoformat(item["updated_at"]).timestamp(),
+            )
+            for item in await self.orders(channel, min_id)
+        }
+
+    async def order(self, order_id: int) -> dict[str, Any] | None:
+        """One order with its lines and events, or None if it cannot be read."""
         response = await self.client.get(f"/api/v1/orders/{order_id}", headers=self.auth)
         if response.status_code != 200:
             return None
-        for event in response.json().get("events", []):
-            if event.get("to_status") == "ready":
-                return datetime.fromisoformat(event["created_at"]).timestamp()
-        return None
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def ready_at(self, order_id: int) -> float | None:
+        """Unix time of the order's transition to ready (from its event), or None."""
+        detail = await self.order(order_id)
+        return None if detail is None else ready_time(detail)
+
+
+def ready_time(detail: dict[str, Any]) -> float | None:
+    """Unix time of the order's first ``order.status_changed`` event to ready, or None."""
+    for event in detail.get("events", []):
+        if event.get("to_status") == "ready":
+            return datetime.fromisoformat(event["created_at"]).timestamp()
+    return None
 
 
 async def _send_all(
-    client: httpx.AsyncClient, hub: _Hub, cfg: BenchConfig, channel: str, secret: str | None, skus: list[str]
+    client: httpx.AsyncClient, hub: Hub, cfg: BenchConfig, channel: str, secret: str | None, skus: list[str]
 ) -> tuple[list[_Order], float, int]:
     rng = random.Random(cfg.seed)
     run_id = secrets.token_hex(3)
@@ -309,9 +347,9 @@ async def _send_all(
                 return
         acked, acked_wall = time.monotonic(), time.time()
         if response.status_code != 202:
-            problem = _problem(response)
+            failure = problem(response)
             for o in batch:
-                o.error = problem
+                o.error = failure
             return
         by_id = {r["external_id"]: r for r in response.json()["results"]}
         for o in batch:
@@ -344,7 +382,7 @@ async def _send_all(
 async def run(cfg: BenchConfig, log: Any = print) -> BenchResult:
     limits = httpx.Limits(max_connections=cfg.concurrency + 4, max_keepalive_connections=cfg.concurrency + 4)
     async with httpx.AsyncClient(base_url=cfg.url.rstrip("/"), timeout=cfg.timeout, limits=limits) as client:
-        hub = _Hub(client)
+        hub = Hub(client)
         if cfg.admin_user and cfg.admin_password:
             await hub.login(cfg.admin_user, cfg.admin_password)
         channel, secret, skus = cfg.channel, cfg.secret, list(cfg.skus)
@@ -436,9 +474,9 @@ async def run(cfg: BenchConfig, log: Any = print) -> BenchResult:
         requests=requests,
         elapsed=round(elapsed, 2),
         orders_per_min=round(acked_count / elapsed * 60.0, 1) if elapsed > 0 else 0.0,
-        ack_ms=_summary([o.acked - o.due for o in acked if o.acked is not None]),
-        send_to_ack_ms=_summary([o.acked - o.sent for o in acked if o.acked is not None and o.sent is not None]),
-        ack_to_ready_ms=_summary(ready_latency),
+        ack_ms=summarise([o.acked - o.due for o in acked if o.acked is not None]),
+        send_to_ack_ms=summarise([o.acked - o.sent for o in acked if o.acked is not None and o.sent is not None]),
+        ack_to_ready_ms=summarise(ready_latency),
         ready=ready,
         exception=exception,
         not_finished=not_finished,
@@ -449,7 +487,7 @@ async def run(cfg: BenchConfig, log: Any = print) -> BenchResult:
     )
 
 
-def _fmt(summary: dict[str, float | None]) -> str:
+def format_summary(summary: dict[str, float | None]) -> str:
     if not summary.get("n"):
         return "n/a"
 
@@ -471,14 +509,14 @@ def report(cfg: BenchConfig, result: BenchResult) -> str:
         f"  rejected        {result.rejected}",
         f"  errors          {result.errors}",
         f"  achieved        {result.orders_per_min:.1f} orders/min acknowledged (over {result.elapsed:.1f} s)",
-        f"  ack latency     {_fmt(result.ack_ms)}   [from due time]",
-        f"  send → ack      {_fmt(result.send_to_ack_ms)}",
+        f"  ack latency     {format_summary(result.ack_ms)}   [from due time]",
+        f"  send → ack      {format_summary(result.send_to_ack_ms)}",
     ]
     if result.ready is None:
         lines.append("  ack → ready     not measured (no admin login, or nothing accepted)")
     else:
         note = f"   [{result.ready_from_updated_at} from updated_at]" if result.ready_from_updated_at else ""
-        lines.append(f"  ack → ready     {_fmt(result.ack_to_ready_ms)}{note}")
+        lines.append(f"  ack → ready     {format_summary(result.ack_to_ready_ms)}{note}")
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.exception_reasons.items()))
         lines.append(
             f"  after drain     ready {result.ready}   exception {result.exception}"
@@ -491,7 +529,7 @@ def report(cfg: BenchConfig, result: BenchResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _load_skus(path: Path) -> list[str]:
+def load_skus(path: Path) -> list[str]:
     data = json.loads(path.read_text(encoding="utf-8"))
     codes = [item if isinstance(item, str) else item.get("code") for item in data] if isinstance(data, list) else []
     return [code for code in codes if isinstance(code, str) and code]
@@ -535,7 +573,7 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchConfig, argparse.Namespace]
         secret=args.secret,
         admin_user=args.admin_user,
         admin_password=args.admin_password,
-        skus=_load_skus(args.skus_file) if args.skus_file else list(args.sku),
+        skus=load_skus(args.skus_file) if args.skus_file else list(args.sku),
         setup=args.setup,
         setup_skus=args.setup_skus,
         drain=args.drain,
@@ -549,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg, args = _parse(argv)
     try:
         if not args.allow_remote:
-            _check_local(cfg.url)
+            check_local(cfg.url)
         result = asyncio.run(run(cfg, log=lambda line: print(line, flush=True)))
     except (BenchError, httpx.HTTPError, OSError, ValueError) as exc:
         print(f"bench: {exc}", file=sys.stderr)

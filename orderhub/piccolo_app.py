@@ -11,6 +11,7 @@ from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 from orderhub.orders.tables import Order, OrderEvent, OrderLine
+from orderhub.routing.tables import Shipment
 from orderhub.rules.tables import Rule
 
 __all__ = ["APP_CONFIG", "TABLES"]
@@ -28,6 +29,7 @@ TABLES = [
     OrderLine,
     OrderEvent,
     Rule,
+    Shipment,
 ]
 
 APP_CONFIG = AppConfig(

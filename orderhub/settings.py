@@ -31,6 +31,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     log_level: str = "INFO"
     log_json: bool = True
+    packing_b_weight_g: int = 5000
+    packing_b_volume_cm3: int = 30000
+    at_risk_margin_minutes: int = 240
+    awaiting_stock_retry_seconds: int = 60
 
     @property
     def is_sqlite(self) -> bool:
@@ -88,6 +92,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, "ORDERHUB_DB_POOL_SIZE", 10),
         log_level=env.get("ORDERHUB_LOG_LEVEL") or "INFO",
         log_json=(env.get("ORDERHUB_LOG_FORMAT") or "json") == "json",
+        packing_b_weight_g=_int(env, "ORDERHUB_PACKING_B_WEIGHT_G", 5000),
+        packing_b_volume_cm3=_int(env, "ORDERHUB_PACKING_B_VOLUME_CM3", 30000),
+        at_risk_margin_minutes=_int(env, "ORDERHUB_AT_RISK_MARGIN_MINUTES", 240),
+        awaiting_stock_retry_seconds=_int(env, "ORDERHUB_AWAITING_STOCK_RETRY_SECONDS", 60),
     )
 
 

@@ -41,6 +41,7 @@ async def process_order(ctx: dict[str, Any], *, order_id: int) -> str:
 
 async def sweep_stuck_orders(ctx: dict[str, Any]) -> int:
     settings: Settings = ctx["settings"]
+    await pipeline.retry_awaiting_stock(settings.awaiting_stock_retry_seconds)
     return await pipeline.sweep_stuck_orders(settings.stuck_after_seconds)
 
 

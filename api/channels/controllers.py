@@ -22,6 +22,8 @@ class ChannelIn(msgspec.Struct, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     default_warehouse: str | None = None
     credentials: dict[str, str] = {}
+    split_policy: str = "exception"
+    ship_within_hours: Annotated[int, msgspec.Meta(ge=1, le=2160)] = 48
 
 
 class ChannelPatch(msgspec.Struct, kw_only=True):
@@ -29,6 +31,8 @@ class ChannelPatch(msgspec.Struct, kw_only=True):
     default_warehouse: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     credentials: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
+    split_policy: str | msgspec.UnsetType = msgspec.UNSET
+    ship_within_hours: Annotated[int, msgspec.Meta(ge=1, le=2160)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ChannelOut(msgspec.Struct, kw_only=True):
@@ -39,6 +43,8 @@ class ChannelOut(msgspec.Struct, kw_only=True):
     default_warehouse: str | None
     active: bool
     credential_keys: list[str]
+    split_policy: str
+    ship_within_hours: int
 
 
 class ChannelCreated(msgspec.Struct, kw_only=True):

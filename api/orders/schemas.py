@@ -128,6 +128,16 @@ class OrderLineOut(msgspec.Struct, kw_only=True):
     is_gift: bool
     reserved_qty: int
     warehouse: str | None
+    shipment: int | None
+
+
+class ShipmentOut(msgspec.Struct, kw_only=True):
+    id: int
+    warehouse: str
+    packing_line: str
+    weight_g: int
+    volume_cm3: int
+    status: str
 
 
 class OrderEventOut(msgspec.Struct, kw_only=True):
@@ -168,6 +178,7 @@ class OrderOut(msgspec.Struct, kw_only=True):
     received_at: datetime
     updated_at: datetime
     lines: list[OrderLineOut] = []
+    shipments: list[ShipmentOut] = []
     events: list[OrderEventOut] = []
 
 

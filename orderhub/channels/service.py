@@ -50,6 +50,8 @@ class NewChannel(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     default_warehouse: str | None = None
     credentials: dict[str, str] = {}
+    split_policy: str = "exception"
+    ship_within_hours: int = 48
 
 
 class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,6 +62,8 @@ class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
     default_warehouse: str | None
     active: bool
     credential_keys: list[str]
+    split_policy: str
+    ship_within_hours: int
 
 
 class ChannelRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,8 +96,27 @@ def _view(row: dict[str, Any]) -> ChannelView:
         name=row["name"],
         default_warehouse=row["default_warehouse.code"],
         active=bool(row["active"]),
+        split_policy=row["split_policy"],
+        ship_within_hours=row["ship_within_hours"],
         credential_keys=sorted(_credentials(row)),
     )
+
+
+_POLICIES = ("split", "wait", "exception")
+
+
+def _check_policy(policy: str) -> str:
+    if policy not in _POLICIES:
+        raise ValidationFailed(
+            "缺货拆单策略可选：split（按仓拆单）、wait（等待到货）、exception（转异常）", field="split_policy"
+        )
+    return policy
+
+
+def _check_hours(hours: int) -> int:
+    if not 1 <= int(hours) <= 24 * 90:
+        raise ValidationFailed("发货时限（小时）取值范围为 1–2160", field="ship_within_hours")
+    return int(hours)
 
 
 async def create_channel(cmd: NewChannel) -> tuple[ChannelView, str]:
@@ -125,6 +148,8 @@ async def create_channel(cmd: NewChannel) -> tuple[ChannelView, str]:
                 name=cmd.name.strip(),
                 credentials=_seal({**cmd.credentials, "secret": secret}),
                 default_warehouse=warehouse_id,
+                split_policy=_check_policy(cmd.split_policy),
+                ship_within_hours=_check_hours(cmd.ship_within_hours),
                 active=True,
                 created_at=now,
                 updated_at=now,
@@ -165,6 +190,10 @@ async def update_channel(code: str, changes: Mapping[str, Any]) -> ChannelView:
         values[Channel.name] = str(changes["name"]).strip()
     if "active" in changes:
         values[Channel.active] = bool(changes["active"])
+    if "split_policy" in changes:
+        values[Channel.split_policy] = _check_policy(changes["split_policy"])
+    if "ship_within_hours" in changes:
+        values[Channel.ship_within_hours] = _check_hours(changes["ship_within_hours"])
     async with db.transaction():
         if "default_warehouse" in changes:
             wh = changes["default_warehouse"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Boolean, ForeignKey, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from orderhub.inventory.tables import Warehouse
@@ -19,6 +19,10 @@ class Channel(Table, tablename="channel"):
     # and any platform app keys. Never returned by the API after creation.
     credentials = Text(default="")
     default_warehouse = ForeignKey(references=Warehouse, null=True)
+    # When no single warehouse has everything: "split" by warehouse, "wait" for stock, or "exception".
+    split_policy = Varchar(length=16, default="exception")
+    # ship_by = paid_at (else created_at) + this many hours, unless the platform gave a (presale) date.
+    ship_within_hours = Integer(default=48)
     active = Boolean(default=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()

@@ -16,6 +16,7 @@ __all__ = [
     "OrderPage",
     "OrderView",
     "Receiver",
+    "ShipmentView",
 ]
 
 
@@ -71,6 +72,16 @@ class OrderLineView(msgspec.Struct, frozen=True, kw_only=True):
     is_gift: bool
     reserved_qty: int
     warehouse: str | None
+    shipment: int | None = None
+
+
+class ShipmentView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    warehouse: str
+    packing_line: str
+    weight_g: int
+    volume_cm3: int
+    status: str
 
 
 class OrderEventView(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,6 +122,7 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     received_at: datetime
     updated_at: datetime
     lines: list[OrderLineView] = []
+    shipments: list[ShipmentView] = []
     events: list[OrderEventView] = []
 
 

@@ -16,7 +16,7 @@ import msgspec
 from orderhub import clock, db
 from orderhub.address import normalise_phone, standardise
 from orderhub.catalog.tables import Sku
-from orderhub.errors import InvalidTransition, NotFound, ValidationFailed
+from orderhub.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from orderhub.inventory.service import StockShortage, release, reserve
 from orderhub.inventory.tables import Warehouse
 from orderhub.orders.commands import Receiver
@@ -24,8 +24,11 @@ from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import enqueue_processing, record_event, transition
 from orderhub.orders.state import PROCESSING, RELEASABLE, ExceptionReason, OrderStatus
 from orderhub.orders.tables import Order, OrderLine
+from orderhub.routing.service import Allocation, SplitPolicy, availability, packing_line, plan, rank_warehouses
+from orderhub.routing.tables import Shipment
 from orderhub.rules.model import OrderFacts
 from orderhub.rules.service import GiftLine, HoldRequest, evaluate, load_enabled_rules, memo_gift_candidates
+from orderhub.settings import get_settings
 
 __all__ = [
     "Processed",
@@ -64,6 +67,7 @@ async def process_order(order_id: int) -> Processed:
 
 
 DUPLICATE_WINDOW = timedelta(minutes=5)
+AWAITING_STOCK = "awaiting_stock"
 
 
 async def _validate(order_id: int) -> OrderStatus:
@@ -280,54 +284,146 @@ async def _apply_rules(order_id: int, order: dict[str, Any]) -> list[HoldRequest
 
 
 async def _reserve(order_id: int) -> OrderStatus:
-    order = await Order.select(Order.channel.default_warehouse).where(Order.id == order_id).first()
+    """VALIDATED → READY (stock reserved, shipments made) or exception/held when stock is short.
+
+    Warehouses are ranked (rule preference, served province, region distance, channel default); the order goes
+    whole to the first that has everything, else it is split by warehouse, waits, or becomes an exception,
+    as its channel's split policy says. A lost race for the last units re-plans a few times.
+    """
+    order = await (
+        Order.select(
+            Order.receiver_province,
+            Order.preferred_warehouse,
+            Order.channel.default_warehouse,
+            Order.channel.split_policy,
+        )
+        .where(Order.id == order_id)
+        .first()
+    )
     assert order is not None
-    warehouse_id = order["channel.default_warehouse"]
-    if warehouse_id is None:
+    lines = await OrderLine.select(
+        OrderLine.id, OrderLine.sku, OrderLine.sku_code, OrderLine.qty, OrderLine.sku.weight_g, OrderLine.sku.volume_cm3
+    ).where(OrderLine.order == order_id)
+    wanted: dict[int, int] = defaultdict(int)
+    codes: dict[int, str] = {}
+    for line in lines:
+        wanted[int(line["sku"])] += int(line["qty"])
+        codes[int(line["sku"])] = line["sku_code"]
+    ranked = await rank_warehouses(
+        province=order["receiver_province"],
+        preferred_id=order["preferred_warehouse"],
+        default_id=order["channel.default_warehouse"],
+    )
+    if not ranked:
         async with db.transaction():
             await transition(
                 order_id,
                 S.EXCEPTION,
                 expected=S.VALIDATED,
                 reason=ExceptionReason.NO_WAREHOUSE.value,
-                data={"message": "渠道未设置默认发货仓"},
+                data={"message": "没有可用的发货仓"},
             )
         return S.EXCEPTION
-    lines = await OrderLine.select(OrderLine.id, OrderLine.sku, OrderLine.sku_code, OrderLine.qty).where(
-        OrderLine.order == order_id
-    )
-    wanted: dict[int, int] = defaultdict(int)
-    codes: dict[int, str] = {}
-    for line in lines:
-        wanted[int(line["sku"])] += int(line["qty"])
-        codes[int(line["sku"])] = line["sku_code"]
-    try:
-        async with db.transaction():
-            # Status first: it locks the order row, so a second runner waits here and then finds nothing to do.
-            await transition(order_id, S.RESERVED, expected=S.VALIDATED, data={"warehouse_id": warehouse_id})
-            await reserve(warehouse_id, wanted, codes)
-            for line in lines:
-                await OrderLine.update({OrderLine.reserved_qty: line["qty"], OrderLine.warehouse: warehouse_id}).where(
-                    OrderLine.id == line["id"]
-                )
-            await Order.update({Order.warehouse: warehouse_id}).where(Order.id == order_id)
-            await record_event(
-                order_id,
-                OrderEventType.STOCK_RESERVED,
-                data={"warehouse_id": warehouse_id, "skus": {codes[s]: q for s, q in wanted.items()}},
-            )
-            await transition(order_id, S.READY, expected=S.RESERVED)
-    except StockShortage as shortage:
-        async with db.transaction():
+    policy = SplitPolicy(order["channel.split_policy"] or SplitPolicy.EXCEPTION.value)
+    for _attempt in range(3):
+        available = await availability([c.id for c in ranked], list(wanted))
+        chosen = plan(wanted, ranked, available, allow_split=policy == SplitPolicy.SPLIT, codes=codes)
+        if not isinstance(chosen, Allocation):
+            return await _short(order_id, chosen, policy)
+        try:
+            await _commit_allocation(order_id, chosen, lines, codes)
+        except StockShortage:
+            continue  # another order took the last units between our read and our reservation
+        return S.READY
+    # Lost the race three times in a row: let the job's retry (with backoff) try again later.
+    raise StockContention(f"order {order_id}: stock changed under three allocation attempts")
+
+
+class StockContention(RuntimeError):
+    """Retryable: the job fails and SAQ runs it again after a backoff."""
+
+
+async def _short(order_id: int, shortfalls: Any, policy: SplitPolicy) -> OrderStatus:
+    data = {
+        "shortfalls": msgspec.to_builtins(shortfalls),
+        "message": "库存不足：" + "，".join(f"{s.sku} 需要 {s.requested} 可用 {s.available}" for s in shortfalls),
+    }
+    async with db.transaction():
+        if policy == SplitPolicy.WAIT:
             await transition(
                 order_id,
-                S.EXCEPTION,
+                S.HELD,
                 expected=S.VALIDATED,
                 reason=ExceptionReason.OUT_OF_STOCK.value,
-                data={"warehouse_id": warehouse_id, **shortage.extra, "message": shortage.message},
+                hold_queue=AWAITING_STOCK,
+                data=data,
             )
-        return S.EXCEPTION
-    return S.READY
+            return S.HELD
+        await transition(
+            order_id, S.EXCEPTION, expected=S.VALIDATED, reason=ExceptionReason.OUT_OF_STOCK.value, data=data
+        )
+    return S.EXCEPTION
+
+
+async def _commit_allocation(
+    order_id: int, allocation: Allocation, lines: list[dict[str, Any]], codes: dict[int, str]
+) -> None:
+    settings = get_settings()
+    async with db.transaction():
+        # Status first: it locks the order row, so a second runner waits here and then finds nothing to do.
+        await transition(
+            order_id, S.RESERVED, expected=S.VALIDATED, data={"warehouse_ids": sorted(allocation.by_warehouse)}
+        )
+        shipments: dict[int, int] = {}
+        for warehouse_id in sorted(allocation.by_warehouse):  # (warehouse, row id) order: no deadlocks
+            skus = allocation.by_warehouse[warehouse_id]
+            await reserve(warehouse_id, skus, codes)
+            mine = [line for line in lines if int(line["sku"]) in skus]
+            weight = sum(int(line["sku.weight_g"]) * int(line["qty"]) for line in mine)
+            volume = sum(int(line["sku.volume_cm3"]) * int(line["qty"]) for line in mine)
+            biggest = max((int(line["sku.volume_cm3"]) for line in mine), default=0)
+            inserted = await Shipment.insert(
+                Shipment(
+                    warehouse=warehouse_id,
+                    packing_line=packing_line(
+                        weight_g=weight,
+                        volume_cm3=volume,
+                        max_item_volume_cm3=biggest,
+                        b_weight_g=settings.packing_b_weight_g,
+                        b_volume_cm3=settings.packing_b_volume_cm3,
+                    ),
+                    weight_g=weight,
+                    volume_cm3=volume,
+                    status="open",
+                    created_at=clock.now(),
+                )
+            ).returning(Shipment.id)
+            shipments[warehouse_id] = int(inserted[0]["id"])
+        home = {sku: wh for wh, skus in allocation.by_warehouse.items() for sku in skus}
+        for line in lines:
+            warehouse_id = home[int(line["sku"])]
+            await OrderLine.update(
+                {
+                    OrderLine.reserved_qty: line["qty"],
+                    OrderLine.warehouse: warehouse_id,
+                    OrderLine.shipment: shipments[warehouse_id],
+                }
+            ).where(OrderLine.id == line["id"])
+        single = next(iter(allocation.by_warehouse)) if not allocation.split else None
+        await Order.update({Order.warehouse: single}).where(Order.id == order_id)
+        await record_event(
+            order_id,
+            OrderEventType.STOCK_RESERVED,
+            data={
+                "split": allocation.split,
+                "warehouses": {
+                    str(wh): {codes[sku]: qty for sku, qty in skus.items()}
+                    for wh, skus in sorted(allocation.by_warehouse.items())
+                },
+                "shipments": sorted(shipments.values()),
+            },
+        )
+        await transition(order_id, S.READY, expected=S.RESERVED)
 
 
 async def cancel_order(order_id: int, *, reason: str, actor: str) -> None:
@@ -355,6 +451,28 @@ async def cancel_order(order_id: int, *, reason: str, actor: str) -> None:
                     data={"warehouses": {str(w): dict(s) for w, s in by_warehouse.items()}},
                     actor=actor,
                 )
+
+
+async def retry_awaiting_stock(older_than_seconds: int = 60, limit: int = 500) -> int:
+    """Orders of "wait" channels held for stock go back through routing now and then (stock may have come)."""
+    cutoff = clock.now() - timedelta(seconds=older_than_seconds)
+    rows = await (
+        Order.select(Order.id)
+        .where((Order.status == S.HELD.value) & (Order.hold_queue == AWAITING_STOCK) & (Order.updated_at < cutoff))
+        .order_by(Order.updated_at)
+        .limit(limit)
+    )
+    retried = 0
+    for row in rows:
+        try:
+            async with db.transaction():
+                await transition(int(row["id"]), S.RECEIVED, expected=S.HELD, data={"note": "重新检查库存"})
+        except Conflict:
+            continue  # released or cancelled meanwhile
+        retried += 1
+    if rows:
+        await enqueue_processing([int(row["id"]) for row in rows])
+    return retried
 
 
 async def sweep_stuck_orders(stuck_after_seconds: int, limit: int = 1000) -> int:

@@ -24,11 +24,13 @@ from orderhub.orders.commands import (
     OrderPage,
     OrderView,
     Receiver,
+    ShipmentView,
 )
 from orderhub.orders.events import OrderEventType, OrderReceived, OrderStatusChanged
 from orderhub.orders.state import OrderStatus, ensure_transition
 from orderhub.orders.tables import Order, OrderEvent, OrderLine
 from orderhub.queue import JobName, enqueue, process_order_key
+from orderhub.routing.tables import Shipment
 
 __all__ = [
     "MAX_LINES",
@@ -401,6 +403,14 @@ async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderV
         .order_by(OrderLine.line_no)
     )
     events = await OrderEvent.select().where(OrderEvent.order == order_id).order_by(OrderEvent.id)
+    shipment_ids = sorted({int(line["shipment"]) for line in lines if line["shipment"] is not None})
+    shipments = (
+        await Shipment.select(*Shipment.all_columns(exclude=[Shipment.warehouse]), Shipment.warehouse.code)
+        .where(Shipment.id.is_in(shipment_ids))
+        .order_by(Shipment.id)
+        if shipment_ids
+        else []
+    )
     view = _order_view(row)
     return msgspec.structs.replace(
         view,
@@ -414,8 +424,20 @@ async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderV
                 is_gift=bool(line["is_gift"]),
                 reserved_qty=line["reserved_qty"],
                 warehouse=line["warehouse.code"],
+                shipment=line["shipment"],
             )
             for line in lines
+        ],
+        shipments=[
+            ShipmentView(
+                id=s["id"],
+                warehouse=s["warehouse.code"],
+                packing_line=s["packing_line"],
+                weight_g=s["weight_g"],
+                volume_cm3=s["volume_cm3"],
+                status=s["status"],
+            )
+            for s in shipments
         ],
         events=[
             OrderEventView(

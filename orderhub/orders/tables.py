@@ -17,6 +17,7 @@ from piccolo.table import Table
 from orderhub.catalog.tables import Sku
 from orderhub.channels.tables import Channel
 from orderhub.inventory.tables import Warehouse
+from orderhub.routing.tables import Shipment
 
 __all__ = ["Order", "OrderEvent", "OrderLine"]
 
@@ -64,6 +65,8 @@ class Order(Table, tablename="sales_order"):
     placed_at = Timestamptz()
     paid_at = Timestamptz(null=True, default=None)
     ship_by = Timestamptz(null=True, default=None)
+    # When the SLA watcher found the order at risk of missing ship_by (the alert fires once).
+    at_risk_at = Timestamptz(null=True, default=None)
     warehouse = ForeignKey(references=Warehouse, null=True, index=True)
     raw_payload = Text(default="{}")
     received_at = Timestamptz()
@@ -82,6 +85,7 @@ class OrderLine(Table, tablename="order_line"):
     is_gift = Boolean(default=False)
     gift_rule = Integer(null=True, default=None)
     warehouse = ForeignKey(references=Warehouse, null=True)
+    shipment = ForeignKey(references=Shipment, null=True, index=True)
     reserved_qty = Integer(default=0)
 
 

@@ -176,6 +176,8 @@ def provision(backend: str, workdir: Path, *, redis_db: int, extra_env: dict[str
         ORDERHUB_ADMIN_PASSWORD=ADMIN_PASSWORD,
         ORDERHUB_LOG_LEVEL="INFO",
         ORDERHUB_QUEUE_NAME=f"orderhub-test-{uuid.uuid4().hex[:8]}",
+        ORDERHUB_SWEEPER_CRON="* * * * * */2",
+        ORDERHUB_AWAITING_STOCK_RETRY_SECONDS="2",
     )
     metrics_dir = workdir / "metrics"  # API and worker processes aggregate their metrics here
     metrics_dir.mkdir(exist_ok=True)

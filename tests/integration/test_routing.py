@@ -1,0 +1,123 @@
+"""Warehouse routing: served provinces, fallback, split / wait / exception policies, packing line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.factories import Api, create_sku, order_payload, set_stock, unique, wait_for_orders
+
+
+async def _warehouse(api: Api, *, provinces: list[str], region: str) -> str:
+    code = unique("R")
+    async with api.client() as client:
+        r = await client.post(
+            "/api/v1/warehouses", json={"code": code, "name": f"{region}仓", "region": region, "provinces": provinces}
+        )
+    assert r.status_code == 201, r.text
+    return code
+
+
+async def _channel(api: Api, **settings: Any) -> str:
+    code = unique("rt")
+    async with api.client() as client:
+        r = await client.post(
+            "/api/v1/channels", json={"code": code, "platform": "own_store", "name": "路由测试", **settings}
+        )
+    assert r.status_code == 201, r.text
+    return code
+
+
+async def _push(api: Api, channel: str, *orders: dict[str, Any]) -> list[int]:
+    async with api.client() as client:
+        r = await client.post("/api/v1/orders/ingest", json={"channel": channel, "orders": list(orders)})
+    assert r.status_code == 202 and r.json()["rejected"] == 0, r.text
+    return [res["order_id"] for res in r.json()["results"]]
+
+
+def _to(province_address: str, lines: list[tuple[str, int]]) -> dict[str, Any]:
+    return order_payload(lines=lines, receiver={"name": "收货人", "phone": "13700000000", "address": province_address})
+
+
+GUANGZHOU = "广东省广州市天河区天河路1号"
+SHANGHAI = "上海市浦东新区世纪大道1号"
+HARBIN = "黑龙江省哈尔滨市南岗区中山路1号"
+
+
+async def test_orders_go_to_the_warehouse_serving_their_province_else_the_nearest(api: Api) -> None:
+    east = await _warehouse(api, provinces=["上海市", "江苏省", "浙江省"], region="华东")
+    south = await _warehouse(api, provinces=["广东省", "广西壮族自治区"], region="华南")
+    north = await _warehouse(api, provinces=["北京市", "天津市"], region="华北")
+    sku, scarce = await create_sku(api), await create_sku(api)
+    for wh in (east, south, north):
+        await set_stock(api, sku=sku, warehouse=wh, qty=10)
+    await set_stock(api, sku=scarce, warehouse=east, qty=5)
+    channel = await _channel(api)
+    ids = await _push(
+        api,
+        channel,
+        _to(GUANGZHOU, [(sku, 1)]),
+        _to(SHANGHAI, [(sku, 1)]),
+        _to(HARBIN, [(sku, 1)]),  # 东北: no warehouse serves it; 华北 is one hop away
+        _to(GUANGZHOU, [(sku, 1), (scarce, 1)]),  # south lacks `scarce`: the next that has everything
+    )
+    orders = await wait_for_orders(api, ids)
+    assert [orders[i]["warehouse"] for i in ids] == [south, east, north, east]
+    assert all(orders[i]["status"] == "ready" and len(orders[i]["shipments"]) == 1 for i in ids)
+
+
+async def test_split_policy_ships_from_several_warehouses_and_cancel_releases_all(api: Api) -> None:
+    east = await _warehouse(api, provinces=["上海市"], region="华东")
+    south = await _warehouse(api, provinces=["广东省"], region="华南")
+    a, b = await create_sku(api), await create_sku(api)
+    await set_stock(api, sku=a, warehouse=east, qty=3)
+    await set_stock(api, sku=b, warehouse=south, qty=3)
+    split = await _channel(api, split_policy="split")
+    refuse = await _channel(api, split_policy="exception")
+    (split_id,) = await _push(api, split, _to(SHANGHAI, [(a, 2), (b, 1)]))
+    (refused_id,) = await _push(api, refuse, _to(SHANGHAI, [(a, 1), (b, 1)]))
+    orders = await wait_for_orders(api, [split_id, refused_id])
+    order = orders[split_id]
+    assert order["status"] == "ready" and order["warehouse"] is None
+    assert {(line["sku"], line["warehouse"]) for line in order["lines"]} == {(a, east), (b, south)}
+    assert sorted(s["warehouse"] for s in order["shipments"]) == sorted([east, south])
+    assert {line["shipment"] for line in order["lines"]} == {s["id"] for s in order["shipments"]}
+    refused = orders[refused_id]
+    assert (refused["status"], refused["exception_reason"]) == ("exception", "out_of_stock")
+    assert {s["sku"] for s in refused["events"][-1]["data"]["shortfalls"]} == {b}  # against the 华东 warehouse
+    async with api.client() as client:
+        await client.post(f"/api/v1/orders/{split_id}/cancel", json={"reason": "测试"})
+        stock = (await client.get("/api/v1/stock", params={"sku": a})).json()["items"]
+        stock += (await client.get("/api/v1/stock", params={"sku": b})).json()["items"]
+    assert all(row["reserved"] == 0 for row in stock)
+
+
+async def test_wait_policy_holds_until_stock_arrives(api: Api) -> None:
+    east = await _warehouse(api, provinces=["上海市"], region="华东")
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=east, qty=1)
+    channel = await _channel(api, split_policy="wait")
+    (order_id,) = await _push(api, channel, _to(SHANGHAI, [(sku, 3)]))
+    held = (await wait_for_orders(api, [order_id]))[order_id]
+    assert (held["status"], held["hold_queue"], held["hold_reason"]) == ("held", "awaiting_stock", "out_of_stock")
+    await set_stock(api, sku=sku, warehouse=east, qty=10)
+    ready = (await wait_for_orders(api, [order_id], done=frozenset({"ready"}), timeout=60))[order_id]
+    assert ready["warehouse"] == east and ready["lines"][0]["reserved_qty"] == 3
+
+
+async def test_packing_line_follows_weight_and_volume(api: Api) -> None:
+    east = await _warehouse(api, provinces=["上海市"], region="华东")
+    small = await create_sku(api, weight_g=300)
+    async with api.client() as client:
+        heavy = unique("HEAVY-")
+        r = await client.post(
+            "/api/v1/skus", json={"code": heavy, "name": "桶装水", "weight_g": 6000, "volume_cm3": 9000}
+        )
+        assert r.status_code == 201
+    for sku in (small, heavy):
+        await set_stock(api, sku=sku, warehouse=east, qty=10)
+    channel = await _channel(api)
+    ids = await _push(api, channel, _to(SHANGHAI, [(small, 2)]), _to(SHANGHAI, [(heavy, 1)]))
+    orders = await wait_for_orders(api, ids)
+    lines = [orders[i]["shipments"][0]["packing_line"] for i in ids]
+    assert lines == ["A", "B"]
+    assert orders[ids[1]]["shipments"][0]["weight_g"] == 6000
