@@ -23,6 +23,7 @@ log = logging.getLogger("orderhub.events")
 class Topic(StrEnum):
     ORDERS = "orderhub.orders"
     STOCK = "orderhub.stock"
+    ALERTS = "orderhub.alerts"
 
 
 def order_topic(order_id: int) -> str:

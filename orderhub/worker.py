@@ -13,7 +13,7 @@ from saq.types import PartialTimersDict
 
 from orderhub import clock
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
-from orderhub.orders import pipeline
+from orderhub.orders import pipeline, sla
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order
 from orderhub.runtime import Runtime, start_runtime
@@ -42,6 +42,7 @@ async def process_order(ctx: dict[str, Any], *, order_id: int) -> str:
 async def sweep_stuck_orders(ctx: dict[str, Any]) -> int:
     settings: Settings = ctx["settings"]
     await pipeline.retry_awaiting_stock(settings.awaiting_stock_retry_seconds)
+    await sla.mark_at_risk(margin_minutes=settings.at_risk_margin_minutes)
     return await pipeline.sweep_stuck_orders(settings.stuck_after_seconds)
 
 

@@ -31,8 +31,9 @@ from orderhub.auth.service import Role, UserView
 from orderhub.channels.service import ChannelRef, get_channel_ref, release_signature, verify_signature
 from orderhub.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
 from orderhub.metrics import INGEST_RESULTS
-from orderhub.orders import pipeline, service
+from orderhub.orders import pipeline, service, sla
 from orderhub.orders.commands import IngestOutcome, NewOrder, NewOrderLine, Receiver
+from orderhub.settings import get_settings
 
 __all__ = ["OrderController"]
 
@@ -77,6 +78,7 @@ def _to_command(order: UnifiedOrder, raw: msgspec.Raw) -> NewOrder:
         external_id=order.external_id,
         placed_at=order.created_at,
         paid_at=order.paid_at,
+        ship_by=order.ship_by,
         buyer_nick=order.buyer.nick,
         buyer_phone=order.buyer.phone,
         receiver=Receiver(
@@ -219,6 +221,21 @@ class OrderController(Controller):
             limit=limit,
         )
         return present(page, OrderPageOut)
+
+    @get(
+        "/at-risk",
+        guards=[requires(*READERS)],
+        summary="Open orders that will miss ship_by at the current pace (soonest first; overdue included)",
+    )
+    async def at_risk(
+        self,
+        request: Request[UserView, Any, Any],
+        margin_minutes: Annotated[int | None, Parameter(ge=0, le=7 * 24 * 60)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 200,
+    ) -> list[OrderOut]:
+        margin = get_settings().at_risk_margin_minutes if margin_minutes is None else margin_minutes
+        views = await sla.list_at_risk(margin_minutes=margin, warehouse_id=request.user.warehouse_id, limit=limit)
+        return present(views, list[OrderOut])
 
     @get("/{order_id:int}", guards=[requires(*READERS)], summary="One order with its lines and events")
     async def get_order(self, request: Request[UserView, Any, Any], order_id: OrderId) -> OrderOut:

@@ -28,6 +28,7 @@ __all__ = [
 # 10^10 fen = 1 亿元 per unit: 200 lines × 100 000 pieces stays far inside a BIGINT.
 Fen = Annotated[int, msgspec.Meta(ge=0, le=10**10, description="金额，单位：分 (integer fen)")]
 Memo = Annotated[str, msgspec.Meta(max_length=2000)]
+PromisedTime = Annotated[datetime, msgspec.Meta(tz=True, description="the platform's promised ship time (presale)")]
 
 
 Str32 = Annotated[str, msgspec.Meta(max_length=32)]
@@ -63,6 +64,9 @@ class UnifiedOrder(msgspec.Struct, kw_only=True):
     external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     created_at: Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with offset")]
     paid_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    ship_by: (
+        Annotated[datetime, msgspec.Meta(tz=True, description="platform's promised ship time (presale)")] | None
+    ) = None
     buyer: Buyer = msgspec.field(default_factory=Buyer)
     receiver: ReceiverIn
     lines: Annotated[list[UnifiedLine], msgspec.Meta(min_length=1, max_length=200)]

@@ -42,6 +42,7 @@ class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
     external_id: str
     placed_at: datetime
     paid_at: datetime | None
+    ship_by: datetime | None = None
     buyer_nick: str
     buyer_phone: str
     receiver: Receiver

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 import msgspec
 
-__all__ = ["OrderEventType", "OrderReceived", "OrderStatusChanged"]
+__all__ = ["OrderAtRisk", "OrderEventType", "OrderReceived", "OrderStatusChanged"]
 
 
 class OrderEventType(StrEnum):
@@ -19,6 +19,7 @@ class OrderEventType(StrEnum):
     HOLD_RELEASED = "order.hold_released"
     RETRIED = "order.retried"
     RECEIVER_CHANGED = "order.receiver_changed"
+    AT_RISK = "order.at_risk"
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):
@@ -35,4 +36,15 @@ class OrderStatusChanged(
     from_status: str
     to_status: str
     reason: str | None
+    at: datetime
+
+
+class OrderAtRisk(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.AT_RISK.value):
+    """The order will miss ``ship_by`` at the current pace unless someone acts (for notifications later)."""
+
+    order_id: int
+    channel: str
+    external_id: str
+    status: str
+    ship_by: datetime
     at: datetime

@@ -97,6 +97,10 @@ async def _validate(order_id: int) -> OrderStatus:
             Order.fingerprint,
             Order.received_at,
             Order.rules_applied_at,
+            Order.placed_at,
+            Order.paid_at,
+            Order.ship_by,
+            Order.channel.ship_within_hours,
         )
         .where(Order.id == order_id)
         .first()
@@ -258,6 +262,8 @@ async def _apply_rules(order_id: int, order: dict[str, Any]) -> list[HoldRequest
             ]
         )
     values: dict[Any, Any] = {
+        Order.ship_by: order["ship_by"]  # the platform's (presale) date wins; else the channel's SLA
+        or (order["paid_at"] or order["placed_at"]) + timedelta(hours=int(order["channel.ship_within_hours"])),
         Order.tags: msgspec.json.encode(outcome.tags).decode(),
         Order.priority: outcome.priority,
         Order.rules_applied_at: clock.now(),

@@ -34,11 +34,13 @@ from orderhub.routing.tables import Shipment
 
 __all__ = [
     "MAX_LINES",
+    "ORDER_COLUMNS",
     "check_new_order",
     "enqueue_processing",
     "get_order",
     "ingest",
     "list_orders",
+    "order_view",
     "record_event",
     "transition",
 ]
@@ -78,6 +80,8 @@ def check_new_order(order: NewOrder) -> None:
         raise ValidationFailed("external_id 不能为空，且不超过 64 个字符", field="external_id")
     _check_time(order.placed_at, "created_at")
     _check_time(order.paid_at, "paid_at")
+    if order.ship_by is not None and (order.ship_by.tzinfo is None or order.ship_by < _EARLIEST):
+        raise ValidationFailed("ship_by 必须带时区偏移且在 2000 年之后", field="ship_by")
     _check_text(msgspec.structs.replace(order, raw={}), "")
     if not order.lines:
         raise ValidationFailed("订单至少需要一行商品", field="lines")
@@ -178,6 +182,7 @@ async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | Non
         priority="normal",
         placed_at=order.placed_at,
         paid_at=order.paid_at,
+        ship_by=order.ship_by,
         raw_payload=_json(order.raw).decode(),
         fingerprint=fingerprint(order),
         received_at=now,
@@ -343,7 +348,7 @@ def _decode_list(raw: str | None) -> list[Any]:
     return msgspec.json.decode(raw or "[]") if raw else []
 
 
-def _order_view(row: dict[str, Any]) -> OrderView:
+def order_view(row: dict[str, Any]) -> OrderView:
     return OrderView(
         id=row["id"],
         channel=row["channel.code"],
@@ -383,7 +388,7 @@ def _order_view(row: dict[str, Any]) -> OrderView:
     )
 
 
-_ORDER_COLUMNS = (
+ORDER_COLUMNS = (
     *Order.all_columns(exclude=[Order.channel, Order.warehouse, Order.raw_payload, Order.preferred_warehouse]),
     Order.channel.code,
     Order.warehouse.code,
@@ -391,7 +396,7 @@ _ORDER_COLUMNS = (
 
 
 async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderView:
-    query = Order.select(*_ORDER_COLUMNS).where(Order.id == order_id)
+    query = Order.select(*ORDER_COLUMNS).where(Order.id == order_id)
     if warehouse_id is not None:
         query = query.where(Order.warehouse == warehouse_id)
     row = await query.first()
@@ -411,7 +416,7 @@ async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderV
         if shipment_ids
         else []
     )
-    view = _order_view(row)
+    view = order_view(row)
     return msgspec.structs.replace(
         view,
         lines=[
@@ -485,7 +490,7 @@ async def list_orders(
     """Newest first, keyset-paginated on id (stable under concurrent inserts)."""
     if not 1 <= limit <= 200:
         raise ValidationFailed("limit 取值范围为 1–200", field="limit")
-    query = Order.select(*_ORDER_COLUMNS).order_by(Order.id, ascending=False).limit(limit + 1)
+    query = Order.select(*ORDER_COLUMNS).order_by(Order.id, ascending=False).limit(limit + 1)
     if channel:
         channel_row = await Channel.select(Channel.id).where(Channel.code == channel).first()
         if channel_row is None:
@@ -508,6 +513,6 @@ async def list_orders(
     if cursor:
         query = query.where(Order.id < _decode_cursor(cursor))
     rows = await query
-    items = [_order_view(row) for row in rows[:limit]]
+    items = [order_view(row) for row in rows[:limit]]
     next_cursor = _encode_cursor(items[-1].id) if len(rows) > limit else None
     return OrderPage(items=items, next_cursor=next_cursor)

@@ -110,6 +110,7 @@ def plan(
             )
             for sku in sorted(unplaced, key=lambda s: codes[s])
         ]
+
     def covered(c: Candidate) -> int:
         return sum(available.get((c.id, sku), 0) >= qty for sku, qty in wanted.items())
 

@@ -17,6 +17,7 @@ from tests.support.factories import (
     unique,
     wait_for_orders,
 )
+from tests.support.hub import Hub
 
 
 class Shop:
@@ -214,3 +215,44 @@ async def test_addresses_are_standardised_and_a_bad_one_can_be_fixed(shop: Shop)
     ready = (await wait_for_orders(shop.api, [ids[2]], done=frozenset({"ready"})))[ids[2]]
     assert ready["receiver"]["division_code"] == "330106"
     assert "order.receiver_changed" in [e["type"] for e in ready["events"]]
+
+
+async def test_ship_by_from_channel_sla_or_presale_and_at_risk_alerts(shop: Shop, store: Hub) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import msgspec
+
+    from orderhub.events import Topic
+    from orderhub.redis import create_client
+
+    paid = datetime.now(UTC) - timedelta(hours=47)  # the 48 h SLA ends within the hour: at risk
+    presale = datetime.now(UTC) + timedelta(days=10)
+    redis = create_client(store.env["ORDERHUB_REDIS_URL"])
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(Topic.ALERTS.value)
+    try:
+        late, later = await shop.push(
+            order_payload(lines=[(shop.skus[0], 1)], paid_at=paid.isoformat()),
+            order_payload(lines=[(shop.skus[0], 1)], ship_by=presale.isoformat()),
+        )
+        orders = await wait_for_orders(shop.api, [late, later])
+        assert datetime.fromisoformat(orders[late]["ship_by"]) == paid + timedelta(hours=48)
+        assert datetime.fromisoformat(orders[later]["ship_by"]) == presale
+        alerts: list[dict[str, Any]] = []
+        for _ in range(40):  # the watcher runs with the sweeper (every 2 s in tests)
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if message:
+                alerts.append(msgspec.json.decode(message["data"]))
+            if any(a["order_id"] == late for a in alerts):
+                break
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
+    mine = [a for a in alerts if a["order_id"] in (late, later)]
+    assert [(a["type"], a["order_id"]) for a in mine] == [("order.at_risk", late)]
+    async with shop.api.client() as client:
+        at_risk = (await client.get("/api/v1/orders/at-risk")).json()
+        detail = (await client.get(f"/api/v1/orders/{late}")).json()
+    ids = [o["id"] for o in at_risk]
+    assert late in ids and later not in ids
+    assert [e["type"] for e in detail["events"]].count("order.at_risk") == 1
