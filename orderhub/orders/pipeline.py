@@ -381,9 +381,8 @@ async def _commit_allocation(
             order_id, S.RESERVED, expected=S.VALIDATED, data={"warehouse_ids": sorted(allocation.by_warehouse)}
         )
         shipments: dict[int, int] = {}
-        for warehouse_id in sorted(allocation.by_warehouse):  # (warehouse, row id) order: no deadlocks
+        for warehouse_id in sorted(allocation.by_warehouse):
             skus = allocation.by_warehouse[warehouse_id]
-            await reserve(warehouse_id, skus, codes)
             mine = [line for line in lines if int(line["sku"]) in skus]
             weight = sum(int(line["sku.weight_g"]) * int(line["qty"]) for line in mine)
             volume = sum(int(line["sku.volume_cm3"]) * int(line["qty"]) for line in mine)
@@ -429,6 +428,9 @@ async def _commit_allocation(
                 "shipments": sorted(shipments.values()),
             },
         )
+        # Stock last: the hot stock rows stay locked only for the end of the transaction.
+        for warehouse_id in sorted(allocation.by_warehouse):  # (warehouse, row id) order: no deadlocks
+            await reserve(warehouse_id, allocation.by_warehouse[warehouse_id], codes)
         await transition(order_id, S.READY, expected=S.RESERVED)
 
 
