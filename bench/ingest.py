@@ -36,7 +36,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +63,7 @@ __all__ = [
     "problem",
     "ready_time",
     "run",
+    "run_cli",
     "summarise",
 ]
 
@@ -583,22 +584,33 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchConfig, argparse.Namespace]
     return cfg, args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    cfg, args = _parse(argv)
+def run_cli(
+    cfg: Any,
+    args: argparse.Namespace,
+    run_bench: Callable[..., Coroutine[Any, Any, Any]],
+    render: Callable[[Any, Any], str],
+    exit_code: Callable[[Any], int],
+) -> int:
+    """The shared command-line shell of the benchmarks: loopback check, run, report, JSON line, exit code."""
     try:
         if not args.allow_remote:
             check_local(cfg.url)
-        result = asyncio.run(run(cfg, log=lambda line: print(line, flush=True)))
+        result = asyncio.run(run_bench(cfg, log=lambda line: print(line, flush=True)))
     except (BenchError, httpx.HTTPError, OSError, ValueError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130
-    print(report(cfg, result), flush=True)
+    print(render(cfg, result), flush=True)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
-    return 0 if result.errors == 0 else 3
+    return exit_code(result)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg, args = _parse(argv)
+    return run_cli(cfg, args, run, report, lambda result: 0 if result.errors == 0 else 3)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,6 @@ import argparse
 import asyncio
 import bisect
 import itertools
-import json
 import math
 import os
 import random
@@ -68,11 +67,11 @@ from bench.ingest import (
     SETUP_STOCK,
     BenchError,
     Hub,
-    check_local,
     format_summary,
     load_skus,
     problem,
     ready_time,
+    run_cli,
     summarise,
 )
 from sandbox.orders import ingest_body, make_order, sign
@@ -822,22 +821,9 @@ def _parse(argv: Sequence[str] | None) -> tuple[PeakConfig, argparse.Namespace]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     cfg, args = _parse(argv)
-    try:
-        if not args.allow_remote:
-            check_local(cfg.url)
-        result = asyncio.run(run(cfg, log=lambda line: print(line, flush=True)))
-    except (BenchError, httpx.HTTPError, OSError, ValueError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
-    print(report(cfg, result), flush=True)
-    if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
-    if not result.invariants_hold:
-        return 4
-    return 0 if result.errors == 0 else 3
+    return run_cli(
+        cfg, args, run, report, lambda result: 4 if not result.invariants_hold else 0 if result.errors == 0 else 3
+    )
 
 
 if __name__ == "__main__":
