@@ -35,6 +35,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     packing_b_volume_cm3: int = 30000
     at_risk_margin_minutes: int = 240
     awaiting_stock_retry_seconds: int = 60
+    merge_window_minutes: int = 720
 
     @property
     def is_sqlite(self) -> bool:
@@ -96,6 +97,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         packing_b_volume_cm3=_int(env, "ORDERHUB_PACKING_B_VOLUME_CM3", 30000),
         at_risk_margin_minutes=_int(env, "ORDERHUB_AT_RISK_MARGIN_MINUTES", 240),
         awaiting_stock_retry_seconds=_int(env, "ORDERHUB_AWAITING_STOCK_RETRY_SECONDS", 60),
+        merge_window_minutes=_int(env, "ORDERHUB_MERGE_WINDOW_MINUTES", 720),
     )
 
 

@@ -24,6 +24,7 @@ class ChannelIn(msgspec.Struct, kw_only=True):
     credentials: dict[str, str] = {}
     split_policy: str = "exception"
     ship_within_hours: Annotated[int, msgspec.Meta(ge=1, le=2160)] = 48
+    merge_scope: str = "channel"
 
 
 class ChannelPatch(msgspec.Struct, kw_only=True):
@@ -33,6 +34,7 @@ class ChannelPatch(msgspec.Struct, kw_only=True):
     credentials: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
     split_policy: str | msgspec.UnsetType = msgspec.UNSET
     ship_within_hours: Annotated[int, msgspec.Meta(ge=1, le=2160)] | msgspec.UnsetType = msgspec.UNSET
+    merge_scope: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class ChannelOut(msgspec.Struct, kw_only=True):
@@ -45,6 +47,7 @@ class ChannelOut(msgspec.Struct, kw_only=True):
     credential_keys: list[str]
     split_policy: str
     ship_within_hours: int
+    merge_scope: str
 
 
 class ChannelCreated(msgspec.Struct, kw_only=True):

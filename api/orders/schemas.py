@@ -142,6 +142,7 @@ class ShipmentOut(msgspec.Struct, kw_only=True):
     weight_g: int
     volume_cm3: int
     status: str
+    order_ids: list[int]
 
 
 class OrderEventOut(msgspec.Struct, kw_only=True):

@@ -52,6 +52,7 @@ class NewChannel(msgspec.Struct, frozen=True, kw_only=True):
     credentials: dict[str, str] = {}
     split_policy: str = "exception"
     ship_within_hours: int = 48
+    merge_scope: str = "channel"
 
 
 class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +65,7 @@ class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
     credential_keys: list[str]
     split_policy: str
     ship_within_hours: int
+    merge_scope: str
 
 
 class ChannelRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,6 +100,7 @@ def _view(row: dict[str, Any]) -> ChannelView:
         active=bool(row["active"]),
         split_policy=row["split_policy"],
         ship_within_hours=row["ship_within_hours"],
+        merge_scope=row["merge_scope"],
         credential_keys=sorted(_credentials(row)),
     )
 
@@ -111,6 +114,12 @@ def _check_policy(policy: str) -> str:
             "缺货拆单策略可选：split（按仓拆单）、wait（等待到货）、exception（转异常）", field="split_policy"
         )
     return policy
+
+
+def _check_merge(scope: str) -> str:
+    if scope not in ("channel", "seller", "off"):
+        raise ValidationFailed("合单范围可选：channel（同店铺）、seller（跨店铺）、off（不合单）", field="merge_scope")
+    return scope
 
 
 def _check_hours(hours: int) -> int:
@@ -150,6 +159,7 @@ async def create_channel(cmd: NewChannel) -> tuple[ChannelView, str]:
                 default_warehouse=warehouse_id,
                 split_policy=_check_policy(cmd.split_policy),
                 ship_within_hours=_check_hours(cmd.ship_within_hours),
+                merge_scope=_check_merge(cmd.merge_scope),
                 active=True,
                 created_at=now,
                 updated_at=now,
@@ -192,6 +202,8 @@ async def update_channel(code: str, changes: Mapping[str, Any]) -> ChannelView:
         values[Channel.active] = bool(changes["active"])
     if "split_policy" in changes:
         values[Channel.split_policy] = _check_policy(changes["split_policy"])
+    if "merge_scope" in changes:
+        values[Channel.merge_scope] = _check_merge(changes["merge_scope"])
     if "ship_within_hours" in changes:
         values[Channel.ship_within_hours] = _check_hours(changes["ship_within_hours"])
     async with db.transaction():

@@ -23,6 +23,9 @@ class Channel(Table, tablename="channel"):
     split_policy = Varchar(length=16, default="exception")
     # ship_by = paid_at (else created_at) + this many hours, unless the platform gave a (presale) date.
     ship_within_hours = Integer(default=48)
+    # 合单: merge orders for one receiver into one shipment within this channel ("channel"), across all of the
+    # seller's channels ("seller"), or never ("off").
+    merge_scope = Varchar(length=16, default="channel")
     active = Boolean(default=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()

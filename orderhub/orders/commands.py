@@ -83,6 +83,7 @@ class ShipmentView(msgspec.Struct, frozen=True, kw_only=True):
     weight_g: int
     volume_cm3: int
     status: str
+    order_ids: list[int] = []
 
 
 class OrderEventView(msgspec.Struct, frozen=True, kw_only=True):

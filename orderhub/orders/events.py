@@ -20,6 +20,7 @@ class OrderEventType(StrEnum):
     RETRIED = "order.retried"
     RECEIVER_CHANGED = "order.receiver_changed"
     AT_RISK = "order.at_risk"
+    MERGED = "order.merged"
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

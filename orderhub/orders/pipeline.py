@@ -6,6 +6,7 @@ retried after a crash (or run twice by the sweeper) continues where the order is
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -302,14 +303,23 @@ async def _reserve(order_id: int) -> OrderStatus:
             Order.preferred_warehouse,
             Order.channel.default_warehouse,
             Order.channel.split_policy,
+            Order.channel.merge_scope,
+            Order.channel.code,
+            Order.receiver_name,
+            Order.receiver_phone,
+            Order.receiver_division_code,
+            Order.receiver_detail,
         )
         .where(Order.id == order_id)
         .first()
     )
     assert order is not None
-    lines = await OrderLine.select(
-        OrderLine.id, OrderLine.sku, OrderLine.sku_code, OrderLine.qty, OrderLine.sku.weight_g, OrderLine.sku.volume_cm3
-    ).where(OrderLine.order == order_id)
+    order["receiver_key"] = receiver_key(
+        order["receiver_name"], order["receiver_phone"], order["receiver_division_code"], order["receiver_detail"]
+    )
+    lines = await OrderLine.select(OrderLine.id, OrderLine.sku, OrderLine.sku_code, OrderLine.qty).where(
+        OrderLine.order == order_id
+    )
     wanted: dict[int, int] = defaultdict(int)
     codes: dict[int, str] = {}
     for line in lines:
@@ -337,7 +347,15 @@ async def _reserve(order_id: int) -> OrderStatus:
         if not isinstance(chosen, Allocation):
             return await _short(order_id, chosen, policy)
         try:
-            await _commit_allocation(order_id, chosen, lines, codes)
+            await _commit_allocation(
+                order_id,
+                chosen,
+                lines,
+                codes,
+                receiver_key=order["receiver_key"],
+                channel_code=order["channel.code"],
+                merge=None if order["channel.merge_scope"] == "off" else order["channel.merge_scope"],
+            )
         except StockShortage:
             continue  # another order took the last units between our read and our reservation
         return S.READY
@@ -372,34 +390,34 @@ async def _short(order_id: int, shortfalls: Any, policy: SplitPolicy) -> OrderSt
 
 
 async def _commit_allocation(
-    order_id: int, allocation: Allocation, lines: list[dict[str, Any]], codes: dict[int, str]
+    order_id: int,
+    allocation: Allocation,
+    lines: list[dict[str, Any]],
+    codes: dict[int, str],
+    *,
+    receiver_key: str,
+    channel_code: str,
+    merge: str | None,
 ) -> None:
-    settings = get_settings()
+    """Reserve, and put the lines in shipments: an open shipment for the same receiver (合单) or a new one."""
     async with db.transaction():
         # Status first: it locks the order row, so a second runner waits here and then finds nothing to do.
         await transition(
             order_id, S.RESERVED, expected=S.VALIDATED, data={"warehouse_ids": sorted(allocation.by_warehouse)}
         )
         shipments: dict[int, int] = {}
+        merged: dict[int, list[int]] = {}
         for warehouse_id in sorted(allocation.by_warehouse):
-            skus = allocation.by_warehouse[warehouse_id]
-            mine = [line for line in lines if int(line["sku"]) in skus]
-            weight = sum(int(line["sku.weight_g"]) * int(line["qty"]) for line in mine)
-            volume = sum(int(line["sku.volume_cm3"]) * int(line["qty"]) for line in mine)
-            biggest = max((int(line["sku.volume_cm3"]) for line in mine), default=0)
+            found = await _open_shipment_for(warehouse_id, receiver_key, merge, channel_code) if merge else None
+            if found is not None:
+                shipments[warehouse_id], merged[warehouse_id] = found
+                continue
             inserted = await Shipment.insert(
                 Shipment(
                     warehouse=warehouse_id,
-                    packing_line=packing_line(
-                        weight_g=weight,
-                        volume_cm3=volume,
-                        max_item_volume_cm3=biggest,
-                        b_weight_g=settings.packing_b_weight_g,
-                        b_volume_cm3=settings.packing_b_volume_cm3,
-                    ),
-                    weight_g=weight,
-                    volume_cm3=volume,
                     status="open",
+                    receiver_key=receiver_key,
+                    channel=channel_code,
                     created_at=clock.now(),
                 )
             ).returning(Shipment.id)
@@ -414,6 +432,13 @@ async def _commit_allocation(
                     OrderLine.shipment: shipments[warehouse_id],
                 }
             ).where(OrderLine.id == line["id"])
+        for shipment_id in sorted(set(shipments.values())):
+            await recompute_shipment(shipment_id)
+        for warehouse_id, others in sorted(merged.items()):
+            shipment_id = shipments[warehouse_id]
+            await record_event(order_id, OrderEventType.MERGED, data={"shipment": shipment_id, "with": others})
+            for other in others:
+                await record_event(other, OrderEventType.MERGED, data={"shipment": shipment_id, "with": [order_id]})
         single = next(iter(allocation.by_warehouse)) if not allocation.split else None
         await Order.update({Order.warehouse: single}).where(Order.id == order_id)
         await record_event(
@@ -432,6 +457,65 @@ async def _commit_allocation(
         for warehouse_id in sorted(allocation.by_warehouse):  # (warehouse, row id) order: no deadlocks
             await reserve(warehouse_id, allocation.by_warehouse[warehouse_id], codes)
         await transition(order_id, S.READY, expected=S.RESERVED)
+
+
+def receiver_key(name: str, phone: str, division_code: str, detail: str) -> str:
+    """Same person at the same standardised address → same key (what 合单 matches on)."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    key = msgspec.json.encode([name.strip(), digits, division_code, "".join(detail.split())])
+    return hashlib.sha256(key).hexdigest()
+
+
+async def _open_shipment_for(
+    warehouse_id: int, key: str, scope: str, channel_code: str
+) -> tuple[int, list[int]] | None:
+    """An open (not yet picked) shipment for this receiver in this warehouse, created within the merge
+    window, locked for the rest of the transaction; with the orders already in it."""
+    cutoff = clock.now() - timedelta(minutes=get_settings().merge_window_minutes)
+    query = (
+        Shipment.select(Shipment.id, Shipment.channel)
+        .where(
+            (Shipment.warehouse == warehouse_id)
+            & (Shipment.receiver_key == key)
+            & (Shipment.status == "open")
+            & (Shipment.created_at >= cutoff)
+        )
+        .order_by(Shipment.id)
+    )
+    for candidate in await query:
+        if scope == "channel" and candidate["channel"] != channel_code:
+            continue
+        locked = await db.fetch(f"SELECT status FROM shipment WHERE id = {{}}{db.for_update()}", candidate["id"])
+        if not locked or locked[0]["status"] != "open":
+            continue
+        orders = await OrderLine.select(OrderLine.order).where(OrderLine.shipment == candidate["id"])
+        return int(candidate["id"]), sorted({int(row["order"]) for row in orders})
+    return None
+
+
+async def recompute_shipment(shipment_id: int) -> None:
+    """Weight, volume and packing line from the shipment's current lines (cancelled when none are left)."""
+    settings = get_settings()
+    rows = await OrderLine.select(OrderLine.qty, OrderLine.sku.weight_g, OrderLine.sku.volume_cm3).where(
+        OrderLine.shipment == shipment_id
+    )
+    weight = sum(int(r["qty"]) * int(r["sku.weight_g"]) for r in rows)
+    volume = sum(int(r["qty"]) * int(r["sku.volume_cm3"]) for r in rows)
+    biggest = max((int(r["sku.volume_cm3"]) for r in rows), default=0)
+    values: dict[Any, Any] = {
+        Shipment.weight_g: weight,
+        Shipment.volume_cm3: volume,
+        Shipment.packing_line: packing_line(
+            weight_g=weight,
+            volume_cm3=volume,
+            max_item_volume_cm3=biggest,
+            b_weight_g=settings.packing_b_weight_g,
+            b_volume_cm3=settings.packing_b_volume_cm3,
+        ),
+    }
+    if not rows:
+        values[Shipment.status] = "cancelled"
+    await Shipment.update(values).where(Shipment.id == shipment_id)
 
 
 async def cancel_order(order_id: int, *, reason: str, actor: str) -> None:
@@ -459,6 +543,17 @@ async def cancel_order(order_id: int, *, reason: str, actor: str) -> None:
                     data={"warehouses": {str(w): dict(s) for w, s in by_warehouse.items()}},
                     actor=actor,
                 )
+            # Leave any shipment (a merged one goes on with the other orders' lines).
+            shipment_ids = {
+                int(r["shipment"])
+                for r in await OrderLine.select(OrderLine.shipment).where(
+                    (OrderLine.order == order_id) & OrderLine.shipment.is_not_null()
+                )
+            }
+            if shipment_ids:
+                await OrderLine.update({OrderLine.shipment: None}).where(OrderLine.order == order_id)
+                for shipment_id in sorted(shipment_ids):
+                    await recompute_shipment(shipment_id)
 
 
 async def retry_awaiting_stock(older_than_seconds: int = 60, limit: int = 500) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -416,6 +417,13 @@ async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderV
         if shipment_ids
         else []
     )
+    members: dict[int, list[int]] = defaultdict(list)
+    if shipment_ids:
+        for member in await OrderLine.select(OrderLine.shipment, OrderLine.order).where(
+            OrderLine.shipment.is_in(shipment_ids)
+        ):
+            if int(member["order"]) not in members[int(member["shipment"])]:
+                members[int(member["shipment"])].append(int(member["order"]))
     view = order_view(row)
     return msgspec.structs.replace(
         view,
@@ -441,6 +449,7 @@ async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderV
                 weight_g=s["weight_g"],
                 volume_cm3=s["volume_cm3"],
                 status=s["status"],
+                order_ids=members.get(int(s["id"]), []),
             )
             for s in shipments
         ],

@@ -18,4 +18,7 @@ class Shipment(Table, tablename="shipment"):
     weight_g = Integer(default=0)
     volume_cm3 = Integer(default=0)
     status = Varchar(length=16, default="open", index=True)
+    # Orders for the same receiver (name, phone, standardised address) merge into one open shipment (合单).
+    receiver_key = Varchar(length=64, default="", index=True)
+    channel = Varchar(length=32, default="")
     created_at = Timestamptz()

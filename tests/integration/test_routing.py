@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from tests.support.factories import Api, create_sku, order_payload, set_stock, unique, wait_for_orders
@@ -34,8 +35,10 @@ async def _push(api: Api, channel: str, *orders: dict[str, Any]) -> list[int]:
     return [res["order_id"] for res in r.json()["results"]]
 
 
-def _to(province_address: str, lines: list[tuple[str, int]]) -> dict[str, Any]:
-    return order_payload(lines=lines, receiver={"name": "收货人", "phone": "13700000000", "address": province_address})
+def _to(province_address: str, lines: list[tuple[str, int]], phone: str | None = None) -> dict[str, Any]:
+    """An order to a receiver of its own (the same receiver twice would be merged into one shipment)."""
+    phone = phone or f"137{random.randrange(10**8):08d}"
+    return order_payload(lines=lines, receiver={"name": "收货人", "phone": phone, "address": province_address})
 
 
 GUANGZHOU = "广东省广州市天河区天河路1号"
@@ -121,3 +124,35 @@ async def test_packing_line_follows_weight_and_volume(api: Api) -> None:
     lines = [orders[i]["shipments"][0]["packing_line"] for i in ids]
     assert lines == ["A", "B"]
     assert orders[ids[1]]["shipments"][0]["weight_g"] == 6000
+
+
+async def test_orders_for_one_receiver_merge_into_one_shipment(api: Api) -> None:
+    east = await _warehouse(api, provinces=["上海市"], region="华东")
+    light, heavy = await create_sku(api, weight_g=300), await create_sku(api, weight_g=3000)
+    for sku in (light, heavy):
+        await set_stock(api, sku=sku, warehouse=east, qty=20)
+    shop, sister, loner = await _channel(api, merge_scope="seller"), await _channel(api), await _channel(api)
+    async with api.client() as client:
+        await client.patch(f"/api/v1/channels/{loner}", json={"merge_scope": "off"})
+    phone = f"136{random.randrange(10**8):08d}"
+    (first,) = await _push(api, shop, _to(SHANGHAI, [(light, 1)], phone))
+    await wait_for_orders(api, [first])
+    (second,) = await _push(api, shop, _to(SHANGHAI, [(heavy, 1)], phone))
+    # (different quantities: identical content would be held as a suspected duplicate instead)
+    (third,) = await _push(api, sister, _to(SHANGHAI, [(light, 2)], phone))  # another shop of the seller
+    (apart,) = await _push(api, loner, _to(SHANGHAI, [(light, 3)], phone))  # this shop never merges
+    (other,) = await _push(api, shop, _to(SHANGHAI, [(light, 1)]))  # another receiver
+    orders = await wait_for_orders(api, [first, second, third, apart, other])
+    shipment = orders[second]["shipments"][0]
+    assert orders[first]["shipments"][0]["id"] == shipment["id"]
+    assert sorted(shipment["order_ids"]) == sorted([first, second])
+    assert (shipment["weight_g"], shipment["packing_line"]) == (3300, "A")
+    # the sister shop merges within itself only (its scope is "channel"); the loner never merges
+    assert orders[third]["shipments"][0]["id"] != shipment["id"]
+    assert orders[apart]["shipments"][0]["id"] != shipment["id"]
+    assert orders[other]["shipments"][0]["id"] != shipment["id"]
+    assert [e["data"]["with"] for e in orders[second]["events"] if e["type"] == "order.merged"] == [[first]]
+    async with api.client() as client:
+        await client.post(f"/api/v1/orders/{second}/cancel", json={"reason": "买家取消"})
+        after = (await client.get(f"/api/v1/orders/{first}")).json()["shipments"][0]
+    assert (after["order_ids"], after["weight_g"], after["status"]) == ([first], 300, "open")
