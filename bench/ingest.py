@@ -60,6 +60,7 @@ __all__ = [
     "load_skus",
     "main",
     "percentile",
+    "post_batch",
     "problem",
     "ready_time",
     "run",
@@ -334,32 +335,9 @@ async def _send_all(
         orders.extend(batch)
         payload = [make_order(rng, external_id=o.external_id, skus=skus) for o in batch]
         body = ingest_body(channel, payload)
-        async with gate:
-            headers = {"content-type": "application/json"}
-            headers.update(sign(channel, secret, body) if secret else hub.auth)
-            sent = time.monotonic()
-            for o in batch:
-                o.sent = sent
-            try:
-                response = await client.post(INGEST, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                for o in batch:
-                    o.error = f"{type(exc).__name__}: {exc}"
-                return
-        acked, acked_wall = time.monotonic(), time.time()
-        if response.status_code != 202:
-            failure = problem(response)
-            for o in batch:
-                o.error = failure
-            return
-        by_id = {r["external_id"]: r for r in response.json()["results"]}
-        for o in batch:
-            result = by_id.get(o.external_id, {})
-            o.acked, o.acked_wall = acked, acked_wall
-            o.status = str(result.get("status", "error"))
-            o.order_id = result.get("order_id")
-            if result.get("error"):
-                o.error = f"{result['error'].get('code')}: {result['error'].get('message')}"
+        headers = {"content-type": "application/json"}
+        headers.update(sign(channel, secret, body) if secret else hub.auth)
+        await post_batch(client, gate, body, headers, batch)
 
     tasks: list[asyncio.Task[None]] = []
     start = time.monotonic()
@@ -582,6 +560,36 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchConfig, argparse.Namespace]
         seed=args.seed,
     )
     return cfg, args
+
+
+async def post_batch(
+    client: httpx.AsyncClient, gate: asyncio.Semaphore, body: bytes, headers: dict[str, str], batch: Sequence[Any]
+) -> None:
+    """POST one ingest batch and record on each order when it was sent and acknowledged, and the answer."""
+    async with gate:
+        sent = time.monotonic()
+        for o in batch:
+            o.sent = sent
+        try:
+            response = await client.post(INGEST, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            for o in batch:
+                o.error = f"{type(exc).__name__}: {exc}"
+            return
+    acked, acked_wall = time.monotonic(), time.time()
+    if response.status_code != 202:
+        failure = problem(response)
+        for o in batch:
+            o.error = failure
+        return
+    by_id = {r["external_id"]: r for r in response.json()["results"]}
+    for o in batch:
+        result = by_id.get(o.external_id, {})
+        o.acked, o.acked_wall = acked, acked_wall
+        o.status = str(result.get("status", "error"))
+        o.order_id = result.get("order_id")
+        if result.get("error"):
+            o.error = f"{result['error'].get('code')}: {result['error'].get('message')}"
 
 
 def run_cli(

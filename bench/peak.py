@@ -62,13 +62,13 @@ from typing import Any
 import httpx
 
 from bench.ingest import (
-    INGEST,
     PROCESSING,
     SETUP_STOCK,
     BenchError,
     Hub,
     format_summary,
     load_skus,
+    post_batch,
     problem,
     ready_time,
     run_cli,
@@ -323,31 +323,8 @@ async def _send_all(client: httpx.AsyncClient, cfg: PeakConfig, shop: Shop) -> t
         channel, batch = compose(index, due)
         orders.extend(batch)
         body = ingest_body(channel, [o.order for o in batch])
-        async with gate:
-            headers = {"content-type": "application/json", **signed(channel, body)}
-            sent = time.monotonic()
-            for o in batch:
-                o.sent = sent
-            try:
-                response = await client.post(INGEST, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                for o in batch:
-                    o.error = f"{type(exc).__name__}: {exc}"
-                return
-        acked, acked_wall = time.monotonic(), time.time()
-        if response.status_code != 202:
-            failure = problem(response)
-            for o in batch:
-                o.error = failure
-            return
-        by_id = {r["external_id"]: r for r in response.json()["results"]}
+        await post_batch(client, gate, body, {"content-type": "application/json", **signed(channel, body)}, batch)
         for o in batch:
-            result = by_id.get(o.external_id, {})
-            o.acked, o.acked_wall = acked, acked_wall
-            o.status = str(result.get("status", "error"))
-            o.order_id = result.get("order_id")
-            if result.get("error"):
-                o.error = f"{result['error'].get('code')}: {result['error'].get('message')}"
             if o.kind == "new" and o.status == "accepted":
                 pools.add(o)
 
