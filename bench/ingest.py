@@ -59,6 +59,7 @@ __all__ = [
     "format_summary",
     "load_skus",
     "main",
+    "open_loop",
     "percentile",
     "post_batch",
     "problem",
@@ -339,19 +340,7 @@ async def _send_all(
         headers.update(sign(channel, secret, body) if secret else hub.auth)
         await post_batch(client, gate, body, headers, batch)
 
-    tasks: list[asyncio.Task[None]] = []
-    start = time.monotonic()
-    for index in range(total_requests):
-        due = start + index * interval
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(index, due)))
-    if tasks:
-        _, late = await asyncio.wait(tasks, timeout=cfg.timeout + 5)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+    start = await open_loop(total_requests, interval, one, timeout=cfg.timeout + 5)
     acks = [o.acked for o in orders if o.acked is not None]
     # N requests span N intervals (= the duration) when the hub keeps up; longer when acks lag behind.
     elapsed = max((max(acks) if acks else time.monotonic()) - start, total_requests * interval)
@@ -560,6 +549,31 @@ def _parse(argv: Sequence[str] | None) -> tuple[BenchConfig, argparse.Namespace]
         seed=args.seed,
     )
     return cfg, args
+
+
+async def open_loop(
+    total_requests: int,
+    interval: float,
+    one: Callable[[int, float], Coroutine[Any, Any, None]],
+    *,
+    timeout: float,
+) -> float:
+    """Start request ``i`` at ``start + i * interval`` whatever the earlier ones are doing (open loop, so a slow
+    hub shows up as latency, not as a lower send rate); wait for them all. Returns the monotonic start."""
+    tasks: list[asyncio.Task[None]] = []
+    start = time.monotonic()
+    for index in range(total_requests):
+        due = start + index * interval
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index, due)))
+    if tasks:
+        _, late = await asyncio.wait(tasks, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    return start
 
 
 async def post_batch(

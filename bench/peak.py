@@ -68,6 +68,7 @@ from bench.ingest import (
     Hub,
     format_summary,
     load_skus,
+    open_loop,
     post_batch,
     problem,
     ready_time,
@@ -328,19 +329,8 @@ async def _send_all(client: httpx.AsyncClient, cfg: PeakConfig, shop: Shop) -> t
             if o.kind == "new" and o.status == "accepted":
                 pools.add(o)
 
-    tasks: list[asyncio.Task[None]] = []
-    start, start_wall = time.monotonic(), time.time()
-    for index in range(total_requests):
-        due = start + index * interval
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(index, due)))
-    if tasks:
-        _, late = await asyncio.wait(tasks, timeout=cfg.timeout + 5)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+    start_wall = time.time()
+    start = await open_loop(total_requests, interval, one, timeout=cfg.timeout + 5)
     acks = [o.acked for o in orders if o.acked is not None]
     elapsed = max((max(acks) if acks else time.monotonic()) - start, total_requests * interval)
     return orders, elapsed, start_wall, total_requests
