@@ -26,6 +26,7 @@ from api.decoding import error_field
 from api.inventory.controllers import LocationController, StockController, WarehouseController
 from api.ops.controllers import OpsController
 from api.orders.controllers import OrderController
+from api.pipeline.controllers import PipelineController
 from api.rules.controllers import RuleController
 from api.security import Tokens, build_jwt_auth
 from api.users.controllers import UserController
@@ -216,6 +217,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             StockController,
             UserController,
             RuleController,
+            PipelineController,
         ],
         dependencies={"tokens": Provide(lambda: tokens, sync_to_thread=False)},
         on_app_init=[jwt_auth.on_app_init],

@@ -10,7 +10,7 @@ from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
-from orderhub.orders.tables import Order, OrderEvent, OrderLine
+from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, SurgeEvent
 from orderhub.routing.tables import Shipment
 from orderhub.rules.tables import Rule
 
@@ -30,6 +30,8 @@ TABLES = [
     OrderEvent,
     Rule,
     Shipment,
+    SurgeEvent,
+    PipelineSetting,
 ]
 
 APP_CONFIG = AppConfig(

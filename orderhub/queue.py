@@ -16,7 +16,16 @@ from saq.queue.redis import RedisQueue
 
 from orderhub.settings import Settings
 
-__all__ = ["JobName", "OrderHubQueue", "create_queue", "enqueue", "get_queue", "process_order_key", "set_queue"]
+__all__ = [
+    "BACKFILL_KEY",
+    "JobName",
+    "OrderHubQueue",
+    "create_queue",
+    "enqueue",
+    "get_queue",
+    "process_order_key",
+    "set_queue",
+]
 
 log = logging.getLogger("orderhub.queue")
 
@@ -24,6 +33,10 @@ log = logging.getLogger("orderhub.queue")
 class JobName(StrEnum):
     PROCESS_ORDER = "process_order"
     SWEEP_STUCK_ORDERS = "sweep_stuck_orders"
+    BACKFILL_AFTER_SURGE = "backfill_after_surge"
+
+
+BACKFILL_KEY = "pipeline:backfill"
 
 
 def process_order_key(order_id: int) -> str:

@@ -36,6 +36,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     at_risk_margin_minutes: int = 240
     awaiting_stock_retry_seconds: int = 60
     merge_window_minutes: int = 720
+    surge_threshold_per_min: int = 500
+    surge_alert_per_min: int = 2000
+    surge_cooldown_seconds: int = 60
+    surge_check_seconds: int = 5
 
     @property
     def is_sqlite(self) -> bool:
@@ -98,6 +102,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         at_risk_margin_minutes=_int(env, "ORDERHUB_AT_RISK_MARGIN_MINUTES", 240),
         awaiting_stock_retry_seconds=_int(env, "ORDERHUB_AWAITING_STOCK_RETRY_SECONDS", 60),
         merge_window_minutes=_int(env, "ORDERHUB_MERGE_WINDOW_MINUTES", 720),
+        surge_threshold_per_min=_int(env, "ORDERHUB_SURGE_THRESHOLD_PER_MIN", 500),
+        surge_alert_per_min=_int(env, "ORDERHUB_SURGE_ALERT_PER_MIN", 2000),
+        surge_cooldown_seconds=_int(env, "ORDERHUB_SURGE_COOLDOWN_SECONDS", 60),
+        surge_check_seconds=_int(env, "ORDERHUB_SURGE_CHECK_SECONDS", 5),
     )
 
 

@@ -13,9 +13,10 @@ from saq.types import PartialTimersDict
 
 from orderhub import clock
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
-from orderhub.orders import pipeline, sla
+from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order
+from orderhub.queue import BACKFILL_KEY, JobName, enqueue
 from orderhub.runtime import Runtime, start_runtime
 from orderhub.settings import Settings
 
@@ -43,7 +44,22 @@ async def sweep_stuck_orders(ctx: dict[str, Any]) -> int:
     settings: Settings = ctx["settings"]
     await pipeline.retry_awaiting_stock(settings.awaiting_stock_retry_seconds)
     await sla.mark_at_risk(margin_minutes=settings.at_risk_margin_minutes)
+    # Orders a surge marked and no backfill has reached yet (e.g. Redis restarted mid-surge).
+    if await surge.current_mode() == surge.Mode.NORMAL and await Order.exists().where(
+        Order.needs_backfill == True  # noqa: E712
+    ):
+        await enqueue_backfill()
     return await pipeline.sweep_stuck_orders(settings.stuck_after_seconds)
+
+
+async def backfill_after_surge(ctx: dict[str, Any]) -> int:
+    if await surge.current_mode() == surge.Mode.SURGE:
+        return 0  # a new surge began: the next end will backfill
+    return await pipeline.backfill_after_surge()
+
+
+async def enqueue_backfill() -> None:
+    await enqueue(JobName.BACKFILL_AFTER_SURGE, key=BACKFILL_KEY)
 
 
 def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
@@ -51,6 +67,12 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
+        ctx["surge_monitor"] = asyncio.create_task(surge.monitor_forever(settings, on_ended=enqueue_backfill))
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        monitor = ctx.get("surge_monitor")
+        if monitor is not None:
+            monitor.cancel()
 
     timers: PartialTimersDict = {
         "sweep": settings.saq_sweep_interval,
@@ -60,10 +82,11 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
     }
     return Worker(
         runtime.queue,
-        functions=[process_order, sweep_stuck_orders],
+        functions=[process_order, sweep_stuck_orders, backfill_after_surge],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60)],
         startup=startup,
+        shutdown=shutdown,
         timers=timers,
         shutdown_grace_period_s=5,  # in-flight jobs get this long; SAQ waits it out even when idle
     )

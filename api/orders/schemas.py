@@ -182,6 +182,8 @@ class OrderOut(msgspec.Struct, kw_only=True):
     warehouse: str | None
     received_at: datetime
     updated_at: datetime
+    # Processed during a surge: merge detection (合单) was deferred to the backfill pass when it ends.
+    needs_backfill: bool = False
     lines: list[OrderLineOut] = []
     shipments: list[ShipmentOut] = []
     events: list[OrderEventOut] = []

@@ -123,6 +123,7 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     warehouse: str | None
     received_at: datetime
     updated_at: datetime
+    needs_backfill: bool = False
     lines: list[OrderLineView] = []
     shipments: list[ShipmentView] = []
     events: list[OrderEventView] = []

@@ -21,6 +21,7 @@ class OrderEventType(StrEnum):
     RECEIVER_CHANGED = "order.receiver_changed"
     AT_RISK = "order.at_risk"
     MERGED = "order.merged"
+    BACKFILLED = "order.backfilled"
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

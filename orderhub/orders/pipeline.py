@@ -20,6 +20,7 @@ from orderhub.catalog.tables import Sku
 from orderhub.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from orderhub.inventory.service import StockShortage, release, reserve
 from orderhub.inventory.tables import Warehouse
+from orderhub.orders import surge
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import enqueue_processing, record_event, transition
@@ -33,6 +34,7 @@ from orderhub.settings import get_settings
 
 __all__ = [
     "Processed",
+    "backfill_after_surge",
     "cancel_order",
     "fix_receiver",
     "process_order",
@@ -346,6 +348,8 @@ async def _reserve(order_id: int) -> OrderStatus:
         chosen = plan(wanted, ranked, available, allow_split=policy == SplitPolicy.SPLIT, codes=codes)
         if not isinstance(chosen, Allocation):
             return await _short(order_id, chosen, policy)
+        merge = None if order["channel.merge_scope"] == "off" else order["channel.merge_scope"]
+        light = merge is not None and await surge.current_mode() == surge.Mode.SURGE
         try:
             await _commit_allocation(
                 order_id,
@@ -354,7 +358,8 @@ async def _reserve(order_id: int) -> OrderStatus:
                 codes,
                 receiver_key=order["receiver_key"],
                 channel_code=order["channel.code"],
-                merge=None if order["channel.merge_scope"] == "off" else order["channel.merge_scope"],
+                merge=None if light else merge,
+                deferred=surge.DEFERRED_STEPS if light else (),
             )
         except StockShortage:
             continue  # another order took the last units between our read and our reservation
@@ -398,8 +403,12 @@ async def _commit_allocation(
     receiver_key: str,
     channel_code: str,
     merge: str | None,
+    deferred: tuple[str, ...] = (),
 ) -> None:
-    """Reserve, and put the lines in shipments: an open shipment for the same receiver (合单) or a new one."""
+    """Reserve, and put the lines in shipments: an open shipment for the same receiver (合单) or a new one.
+
+    ``deferred`` names the steps the surge light path skipped (merge detection): the order is marked for the
+    backfill pass that runs them when the surge ends."""
     async with db.transaction():
         # Status first: it locks the order row, so a second runner waits here and then finds nothing to do.
         await transition(
@@ -440,11 +449,12 @@ async def _commit_allocation(
             for other in others:
                 await record_event(other, OrderEventType.MERGED, data={"shipment": shipment_id, "with": [order_id]})
         single = next(iter(allocation.by_warehouse)) if not allocation.split else None
-        await Order.update({Order.warehouse: single}).where(Order.id == order_id)
+        await Order.update({Order.warehouse: single, Order.needs_backfill: bool(deferred)}).where(Order.id == order_id)
         await record_event(
             order_id,
             OrderEventType.STOCK_RESERVED,
             data={
+                "deferred": list(deferred),
                 "split": allocation.split,
                 "warehouses": {
                     str(wh): {codes[sku]: qty for sku, qty in skus.items()}
@@ -491,6 +501,82 @@ async def _open_shipment_for(
         orders = await OrderLine.select(OrderLine.order).where(OrderLine.shipment == candidate["id"])
         return int(candidate["id"]), sorted({int(row["order"]) for row in orders})
     return None
+
+
+async def backfill_after_surge(batch: int = 200) -> int:
+    """Run the steps the surge light path deferred, for every order it marked; returns how many were done.
+
+    Today that is merge detection: the order's open shipment joins an open shipment for the same receiver
+    (the oldest within the merge window, in the channel's merge scope), as it would have outside a surge.
+    Orders no longer waiting to be picked just lose the mark."""
+    done = 0
+    after = 0
+    while True:
+        rows = await (
+            Order.select(Order.id, Order.channel.code, Order.channel.merge_scope)
+            .where((Order.needs_backfill == True) & (Order.id > after))  # noqa: E712
+            .order_by(Order.id)
+            .limit(batch)
+        )
+        if not rows:
+            return done
+        for row in rows:
+            after = int(row["id"])
+            await _backfill_one(after, row["channel.code"], row["channel.merge_scope"])
+            done += 1
+
+
+async def _backfill_one(order_id: int, channel_code: str, scope: str) -> None:
+    async with db.transaction():
+        locked = await db.fetch(
+            f"SELECT status, needs_backfill FROM sales_order WHERE id = {{}}{db.for_update()}", order_id
+        )
+        if not locked or not locked[0]["needs_backfill"]:
+            return
+        merged_into: dict[int, int] = {}
+        if locked[0]["status"] == S.READY.value and scope != "off":
+            own = await (
+                Shipment.select(Shipment.id, Shipment.warehouse, Shipment.receiver_key)
+                .where(
+                    Shipment.id.is_in(
+                        OrderLine.select(OrderLine.shipment).where(
+                            (OrderLine.order == order_id) & OrderLine.shipment.is_not_null()
+                        )
+                    )
+                    & (Shipment.status == "open")
+                )
+                .order_by(Shipment.id)
+            )
+            for shipment in own:
+                found = await _open_shipment_for(shipment["warehouse"], shipment["receiver_key"], scope, channel_code)
+                if found is None or found[0] >= shipment["id"]:
+                    continue  # this shipment is the oldest for its receiver: later ones merge into it
+                target, already = found
+                moved = await OrderLine.select(OrderLine.order).where(OrderLine.shipment == shipment["id"])
+                movers = sorted({int(r["order"]) for r in moved})
+                await OrderLine.update({OrderLine.shipment: target}).where(OrderLine.shipment == shipment["id"])
+                await recompute_shipment(target)
+                await recompute_shipment(shipment["id"])
+                await Shipment.update({Shipment.status: "merged"}).where(Shipment.id == shipment["id"])
+                merged_into[int(shipment["id"])] = target
+                for mover in movers:
+                    await record_event(
+                        mover, OrderEventType.MERGED, data={"shipment": target, "with": already, "backfill": True}
+                    )
+                for other in already:
+                    await record_event(
+                        other, OrderEventType.MERGED, data={"shipment": target, "with": movers, "backfill": True}
+                    )
+        await Order.update({Order.needs_backfill: False}).where(Order.id == order_id)
+        await record_event(
+            order_id,
+            OrderEventType.BACKFILLED,
+            data={
+                "steps": list(surge.DEFERRED_STEPS),
+                "merged": {str(k): v for k, v in merged_into.items()},
+                "status": locked[0]["status"],
+            },
+        )
 
 
 async def recompute_shipment(shipment_id: int) -> None:

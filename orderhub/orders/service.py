@@ -17,6 +17,7 @@ from orderhub import clock, db
 from orderhub.channels.tables import Channel
 from orderhub.errors import Conflict, NotFound, ValidationFailed
 from orderhub.events import Topic, order_topic, publish_after_commit
+from orderhub.orders import surge
 from orderhub.orders.commands import (
     IngestOutcome,
     NewOrder,
@@ -271,6 +272,7 @@ async def ingest(
 
         async def _enqueue() -> None:
             await enqueue_processing(accepted)
+            await surge.record_inflow(len(accepted))
 
         db.after_commit(_enqueue)
 
@@ -386,6 +388,7 @@ def order_view(row: dict[str, Any]) -> OrderView:
         warehouse=row["warehouse.code"],
         received_at=row["received_at"],
         updated_at=row["updated_at"],
+        needs_backfill=bool(row["needs_backfill"]),
     )
 
 

@@ -19,7 +19,7 @@ from orderhub.channels.tables import Channel
 from orderhub.inventory.tables import Warehouse
 from orderhub.routing.tables import Shipment
 
-__all__ = ["Order", "OrderEvent", "OrderLine"]
+__all__ = ["Order", "OrderEvent", "OrderLine", "PipelineSetting", "SurgeEvent"]
 
 
 class Order(Table, tablename="sales_order"):
@@ -67,6 +67,8 @@ class Order(Table, tablename="sales_order"):
     ship_by = Timestamptz(null=True, default=None)
     # When the SLA watcher found the order at risk of missing ship_by (the alert fires once).
     at_risk_at = Timestamptz(null=True, default=None)
+    # Processed on the surge light path: the steps it deferred (merge detection) still have to run.
+    needs_backfill = Boolean(default=False, index=True)
     warehouse = ForeignKey(references=Warehouse, null=True, index=True)
     raw_payload = Text(default="{}")
     received_at = Timestamptz()
@@ -99,3 +101,25 @@ class OrderEvent(Table, tablename="order_event"):
     data = Text(default="{}")
     actor = Varchar(length=64, default="system")
     created_at = Timestamptz()
+
+
+class SurgeEvent(Table, tablename="surge_event"):
+    """The pipeline's mode switches and inflow alerts (surge started / ended, inflow above the alert line)."""
+
+    id: Serial  # the primary key piccolo adds; declared for type checkers
+    type = Varchar(length=32)
+    mode = Varchar(length=16)
+    inflow_per_min = Integer(default=0)
+    threshold = Integer(default=0)
+    data = Text(default="{}")
+    created_at = Timestamptz(index=True)
+
+
+class PipelineSetting(Table, tablename="pipeline_setting"):
+    """Settings an operator changes at run time (through the API) over the environment's defaults."""
+
+    id: Serial  # the primary key piccolo adds; declared for type checkers
+    key = Varchar(length=64, unique=True)
+    value = Text(default="{}")
+    updated_by = Varchar(length=64, default="system")
+    updated_at = Timestamptz()

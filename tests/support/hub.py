@@ -178,6 +178,10 @@ def provision(backend: str, workdir: Path, *, redis_db: int, extra_env: dict[str
         ORDERHUB_QUEUE_NAME=f"orderhub-test-{uuid.uuid4().hex[:8]}",
         ORDERHUB_SWEEPER_CRON="* * * * * */2",
         ORDERHUB_AWAITING_STOCK_RETRY_SECONDS="2",
+        # Tests push orders in bursts: surge mode only where a test turns it on (through the API).
+        ORDERHUB_SURGE_THRESHOLD_PER_MIN="1000000",
+        ORDERHUB_SURGE_ALERT_PER_MIN="1000000",
+        ORDERHUB_SURGE_CHECK_SECONDS="1",
     )
     metrics_dir = workdir / "metrics"  # API and worker processes aggregate their metrics here
     metrics_dir.mkdir(exist_ok=True)
