@@ -29,6 +29,7 @@ __all__ = [
     "get_engine",
     "is_sqlite",
     "open_engine",
+    "pending_after_commit",
     "ping",
     "transaction",
 ]
@@ -114,6 +115,11 @@ async def transaction() -> AsyncIterator[None]:
             await callback()
         except Exception:  # side effects must never undo or fail a committed command
             log.exception("after-commit callback failed")
+
+
+def pending_after_commit() -> list[AfterCommit] | None:
+    """The callbacks queued so far by the current transaction (None outside one)."""
+    return _pending.get()
 
 
 def after_commit(callback: AfterCommit) -> None:

@@ -56,15 +56,33 @@ def get_bus() -> EventBus | None:
 
 
 def publish_after_commit(event: msgspec.Struct, *topics: str) -> None:
-    """Queue ``event`` to be published once the current transaction commits (dropped if it rolls back)."""
+    """Queue ``event`` to be published once the current transaction commits (dropped if it rolls back).
 
-    async def _publish() -> None:
+    All the events of one transaction go out in one Redis round trip, in the order they were queued."""
+    pending = db.pending_after_commit()
+    batch = pending[-1] if pending and isinstance(pending[-1], _PublishBatch) else None
+    if batch is None:
+        batch = _PublishBatch()
+        db.after_commit(batch)
+    batch.items.append((event, topics))
+
+
+class _PublishBatch:
+    """An after-commit callback that publishes the events queued by one transaction, in one pipeline."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[msgspec.Struct, tuple[str, ...]]] = []
+
+    async def __call__(self) -> None:
         bus = _bus
-        if bus is None:
+        if bus is None or not self.items:
             return
         try:
-            await bus.publish(event, *topics)
+            async with bus.redis.pipeline(transaction=False) as pipe:
+                for event, topics in self.items:
+                    data = msgspec.json.encode(event)
+                    for topic in topics:
+                        pipe.publish(topic, data)
+                await pipe.execute()
         except Exception as exc:  # live screens may miss it; the order_event row is the record
-            log.warning("event publish failed", extra={"error": repr(exc)})
-
-    db.after_commit(_publish)
+            log.warning("event publish failed", extra={"error": repr(exc), "events": len(self.items)})

@@ -6,7 +6,9 @@ A job key is unique while the job is queued or active, so enqueueing the same or
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -23,6 +25,7 @@ __all__ = [
     "create_queue",
     "enqueue",
     "get_queue",
+    "process_batch_key",
     "process_order_key",
     "set_queue",
 ]
@@ -32,6 +35,7 @@ log = logging.getLogger("orderhub.queue")
 
 class JobName(StrEnum):
     PROCESS_ORDER = "process_order"
+    PROCESS_ORDERS = "process_orders"
     SWEEP_STUCK_ORDERS = "sweep_stuck_orders"
     BACKFILL_AFTER_SURGE = "backfill_after_surge"
 
@@ -41,6 +45,12 @@ BACKFILL_KEY = "pipeline:backfill"
 
 def process_order_key(order_id: int) -> str:
     return f"order:{order_id}:process"
+
+
+def process_batch_key(order_ids: Sequence[int]) -> str:
+    """Unique per set of orders: the same batch queued twice is one job."""
+    digest = hashlib.sha1(",".join(map(str, sorted(order_ids))).encode(), usedforsecurity=False).hexdigest()
+    return f"orders:{digest[:20]}:process"
 
 
 class OrderHubQueue(RedisQueue):

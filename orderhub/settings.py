@@ -40,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     surge_alert_per_min: int = 2000
     surge_cooldown_seconds: int = 60
     surge_check_seconds: int = 5
+    pipeline_batch_size: int = 25
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,6 +107,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         surge_alert_per_min=_int(env, "ORDERHUB_SURGE_ALERT_PER_MIN", 2000),
         surge_cooldown_seconds=_int(env, "ORDERHUB_SURGE_COOLDOWN_SECONDS", 60),
         surge_check_seconds=_int(env, "ORDERHUB_SURGE_CHECK_SECONDS", 5),
+        pipeline_batch_size=_int(env, "ORDERHUB_PIPELINE_BATCH_SIZE", 25),
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections import Counter
 from typing import Any
 
 from saq import CronJob, Worker
@@ -16,7 +17,7 @@ from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order
-from orderhub.queue import BACKFILL_KEY, JobName, enqueue
+from orderhub.queue import BACKFILL_KEY, JobName, enqueue, process_order_key
 from orderhub.runtime import Runtime, start_runtime
 from orderhub.settings import Settings
 
@@ -26,18 +27,43 @@ log = logging.getLogger("orderhub.worker")
 
 
 async def process_order(ctx: dict[str, Any], *, order_id: int) -> str:
-    started = time.perf_counter()
-    outcome = "error"
-    try:
-        result = await pipeline.process_order(order_id)
-        outcome = result.status
-    finally:
-        JOB_LATENCY.labels("process_order", outcome).observe(time.perf_counter() - started)
-    if result.advanced and result.status == OrderStatus.READY.value:  # once per order, not per retry
-        row = await Order.select(Order.received_at).where(Order.id == order_id).first()
-        if row is not None:
-            ORDER_ACK_TO_READY.observe((clock.now() - row["received_at"]).total_seconds())
-    return outcome
+    outcomes = await _process([order_id], retry_failed=False)
+    return outcomes[order_id]
+
+
+async def process_orders(ctx: dict[str, Any], *, order_ids: list[int]) -> dict[str, int]:
+    """A batch: rules and warehouses are read once; an order that fails gets a job of its own (with retries)."""
+    async with pipeline.batch_scope():
+        outcomes = await _process(order_ids, retry_failed=True)
+    return dict(Counter(outcomes.values()))
+
+
+async def _process(order_ids: list[int], *, retry_failed: bool) -> dict[int, str]:
+    outcomes: dict[int, str] = {}
+    became_ready: list[int] = []
+    for order_id in order_ids:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await pipeline.process_order(order_id)
+            outcome = result.status
+        except Exception as exc:
+            if not retry_failed:
+                raise  # SAQ retries this job with backoff
+            log.warning("order failed in a batch; retried on its own", extra={"order_id": order_id, "error": repr(exc)})
+            await enqueue(JobName.PROCESS_ORDER, key=process_order_key(order_id), order_id=order_id)
+            outcome = "retry"
+            continue
+        finally:
+            JOB_LATENCY.labels("process_order", outcome).observe(time.perf_counter() - started)
+            outcomes[order_id] = outcome
+        if result.advanced and result.status == OrderStatus.READY.value:  # once per order, not per retry
+            became_ready.append(order_id)
+    if became_ready:
+        now = clock.now()
+        for row in await Order.select(Order.received_at).where(Order.id.is_in(became_ready)):
+            ORDER_ACK_TO_READY.observe((now - row["received_at"]).total_seconds())
+    return outcomes
 
 
 async def sweep_stuck_orders(ctx: dict[str, Any]) -> int:
@@ -82,7 +108,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
     }
     return Worker(
         runtime.queue,
-        functions=[process_order, sweep_stuck_orders, backfill_after_surge],
+        functions=[process_order, process_orders, sweep_stuck_orders, backfill_after_surge],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60)],
         startup=startup,

@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -35,6 +38,7 @@ from orderhub.settings import get_settings
 __all__ = [
     "Processed",
     "backfill_after_surge",
+    "batch_scope",
     "cancel_order",
     "fix_receiver",
     "process_order",
@@ -52,71 +56,104 @@ class Processed(NamedTuple):
     advanced: bool  # whether this run moved it
 
 
+# Everything the pipeline reads of an order, in one query (validation updates it in memory for routing).
+_ORDER_FIELDS = (
+    Order.status,
+    Order.channel.code,
+    Order.channel.ship_within_hours,
+    Order.channel.default_warehouse,
+    Order.channel.split_policy,
+    Order.channel.merge_scope,
+    Order.buyer_nick,
+    Order.buyer_phone,
+    Order.buyer_memo,
+    Order.seller_memo,
+    Order.receiver_name,
+    Order.receiver_phone,
+    Order.receiver_province,
+    Order.receiver_city,
+    Order.receiver_district,
+    Order.receiver_detail,
+    Order.receiver_address,
+    Order.receiver_division_code,
+    Order.goods_amount,
+    Order.paid_amount,
+    Order.tags,
+    Order.priority,
+    Order.fingerprint,
+    Order.received_at,
+    Order.rules_applied_at,
+    Order.placed_at,
+    Order.paid_at,
+    Order.ship_by,
+    Order.preferred_warehouse,
+)
+
+
 async def process_order(order_id: int) -> Processed:
     """Drive one order as far as the pipeline goes."""
-    row = await Order.select(Order.status).where(Order.id == order_id).first()
-    if row is None:
+    order = await Order.select(*_ORDER_FIELDS).where(Order.id == order_id).first()
+    if order is None:
         return Processed("missing", False)
-    start = status = S(row["status"])
+    start = status = S(order["status"])
     if status == S.RECEIVED:
-        status = await _validate(order_id)
+        status = await _validate(order_id, order)
     if status == S.VALIDATED:
-        status = await _reserve(order_id)
-    if status == S.RESERVED:  # only if a previous run died between the two transitions
+        status = await _reserve(order_id, order)
+    if status == S.RESERVED:  # left by an earlier version between its two transitions
         async with db.transaction():
             await transition(order_id, S.READY, expected=S.RESERVED)
         status = S.READY
     return Processed(status.value, status != start)
 
 
+# -- per-batch caches ------------------------------------------------------------------------------------------
+# A worker job that processes a batch of orders reads the rules and the warehouse list once for the batch.
+_batch_cache: ContextVar[dict[Any, Any] | None] = ContextVar("orderhub_pipeline_batch", default=None)
+
+
+@asynccontextmanager
+async def batch_scope() -> AsyncIterator[None]:
+    """Within this block rules and warehouse rankings are read once (a batch takes a second or so)."""
+    token = _batch_cache.set({})
+    try:
+        yield
+    finally:
+        _batch_cache.reset(token)
+
+
+async def _cached(key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+    cache = _batch_cache.get()
+    if cache is None:
+        return await load()
+    if key not in cache:
+        cache[key] = await load()
+    return cache[key]
+
+
 DUPLICATE_WINDOW = timedelta(minutes=5)
 AWAITING_STOCK = "awaiting_stock"
 
 
-async def _validate(order_id: int) -> OrderStatus:
+async def _validate(order_id: int, order: dict[str, Any]) -> OrderStatus:
     """RECEIVED → VALIDATED, HELD or EXCEPTION, in one transaction.
 
     On the first pass the rules run (tags, priority, gifts, holds, preferences) and the duplicate check is
-    made; an order re-entering after a released hold or a resolved exception skips both.
+    made; an order re-entering after a released hold or a resolved exception skips both. What validation
+    learns (standardised receiver, rule outcomes) is written with the status change, in one UPDATE.
     """
-    order = (
-        await Order.select(
-            Order.channel.code,
-            Order.buyer_nick,
-            Order.buyer_phone,
-            Order.buyer_memo,
-            Order.seller_memo,
-            Order.receiver_phone,
-            Order.receiver_province,
-            Order.receiver_city,
-            Order.receiver_district,
-            Order.receiver_detail,
-            Order.receiver_address,
-            Order.receiver_division_code,
-            Order.goods_amount,
-            Order.paid_amount,
-            Order.tags,
-            Order.priority,
-            Order.fingerprint,
-            Order.received_at,
-            Order.rules_applied_at,
-            Order.placed_at,
-            Order.paid_at,
-            Order.ship_by,
-            Order.channel.ship_within_hours,
-        )
-        .where(Order.id == order_id)
-        .first()
-    )
-    assert order is not None
     first_pass = order["rules_applied_at"] is None
+    values: dict[Any, Any] = {}
     async with db.transaction():
         if not order["receiver_division_code"]:
-            problem = await _standardise_receiver(order_id, order)
+            problem = _standardise_receiver(order, values)
             if problem is not None:
                 reason, data = problem
                 await transition(order_id, S.EXCEPTION, expected=S.RECEIVED, reason=reason, data=data)
                 return S.EXCEPTION
+        lines = await OrderLine.select(
+            OrderLine.id, OrderLine.sku_code, OrderLine.is_gift, OrderLine.qty, OrderLine.line_no
+        ).where(OrderLine.order == order_id)
         holds: list[HoldRequest] = []
         if first_pass:
             duplicate_of = await _suspected_duplicate(order_id, order["fingerprint"], order["received_at"])
@@ -124,10 +161,7 @@ async def _validate(order_id: int) -> OrderStatus:
                 holds.append(
                     HoldRequest(queue="duplicate", reason="suspected_duplicate", data={"duplicate_of": duplicate_of})
                 )
-            holds += await _apply_rules(order_id, order)
-        lines = await OrderLine.select(OrderLine.id, OrderLine.sku_code, OrderLine.is_gift).where(
-            OrderLine.order == order_id
-        )
+            holds += await _apply_rules(order_id, order, lines, values)
         codes = sorted({line["sku_code"] for line in lines})
         known = {
             row["code"]: int(row["id"])
@@ -142,25 +176,33 @@ async def _validate(order_id: int) -> OrderStatus:
                 expected=S.RECEIVED,
                 reason=ExceptionReason.UNKNOWN_SKU.value,
                 data={"skus": unknown, "gift_skus": gifts, "message": f"未知商品编码：{'、'.join(unknown)}"},
+                values=values,
             )
             return S.EXCEPTION
-        for line in lines:
-            await OrderLine.update({OrderLine.sku: known[line["sku_code"]]}).where(OrderLine.id == line["id"])
+        for code in codes:  # one UPDATE per distinct SKU (usually one or two)
+            await OrderLine.update({OrderLine.sku: known[code]}).where(
+                (OrderLine.order == order_id) & (OrderLine.sku_code == code)
+            )
         if holds:
             first, rest = holds[0], holds[1:]
-            await Order.update({Order.pending_holds: msgspec.json.encode(rest).decode()}).where(Order.id == order_id)
+            values[Order.pending_holds] = msgspec.json.encode(rest).decode()
             await transition(
-                order_id, S.HELD, expected=S.RECEIVED, reason=first.reason, hold_queue=first.queue, data=first.data
+                order_id,
+                S.HELD,
+                expected=S.RECEIVED,
+                reason=first.reason,
+                hold_queue=first.queue,
+                data=first.data,
+                values=values,
             )
             return S.HELD
-        await transition(order_id, S.VALIDATED, expected=S.RECEIVED)
+        await transition(order_id, S.VALIDATED, expected=S.RECEIVED, values=values)
     return S.VALIDATED
 
 
-async def _standardise_receiver(order_id: int, order: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """Fill 省/市/区县/详细地址 + division code and the normalised phone; or say what is wrong with them.
-
-    Updates ``order`` in place (the rules see the standardised province)."""
+def _standardise_receiver(order: dict[str, Any], values: dict[Any, Any]) -> tuple[str, dict[str, Any]] | None:
+    """Fill 省/市/区县/详细地址 + division code and the normalised phone into ``values`` (and ``order``, which
+    the rules and routing read); or say what is wrong with them."""
     if order["receiver_province"]:
         address = standardise(
             province=order["receiver_province"],
@@ -179,7 +221,7 @@ async def _standardise_receiver(order_id: int, order: dict[str, Any]) -> tuple[s
     phone = normalise_phone(order["receiver_phone"])
     if not phone.ok:
         return ExceptionReason.BAD_PHONE.value, {"message": phone.message or "无法识别收货电话"}
-    values: dict[Any, Any] = {
+    fields: dict[Any, Any] = {
         Order.receiver_province: address.province,
         Order.receiver_city: address.city,
         Order.receiver_district: address.district,
@@ -188,8 +230,8 @@ async def _standardise_receiver(order_id: int, order: dict[str, Any]) -> tuple[s
         Order.receiver_phone: phone.number,
         Order.receiver_phone_ext: phone.extension or "",
     }
-    await Order.update(values).where(Order.id == order_id)
-    order["receiver_province"] = address.province
+    values.update(fields)
+    order.update({column._meta.name: value for column, value in fields.items()})
     return None
 
 
@@ -212,14 +254,15 @@ async def _suspected_duplicate(order_id: int, fingerprint: str, received_at: dat
     return int(row["id"]) if row else None
 
 
-async def _apply_rules(order_id: int, order: dict[str, Any]) -> list[HoldRequest]:
-    """Evaluate the rules once for this order and apply what they decided; returns the holds they asked for."""
-    lines = await OrderLine.select(OrderLine.sku_code, OrderLine.qty, OrderLine.line_no).where(
-        (OrderLine.order == order_id) & (OrderLine.is_gift == False)  # noqa: E712
-    )
+async def _apply_rules(
+    order_id: int, order: dict[str, Any], lines: list[dict[str, Any]], values: dict[Any, Any]
+) -> list[HoldRequest]:
+    """Evaluate the rules once for this order; gift lines are inserted (and appended to ``lines``), the order's
+    new fields go into ``values``, each rule that fired is recorded. Returns the holds the rules asked for."""
     sku_qty: dict[str, int] = defaultdict(int)
     for line in lines:
-        sku_qty[line["sku_code"]] += int(line["qty"])
+        if not line["is_gift"]:
+            sku_qty[line["sku_code"]] += int(line["qty"])
     facts = OrderFacts(
         channel=order["channel.code"],
         buyer_nick=order["buyer_nick"],
@@ -233,7 +276,7 @@ async def _apply_rules(order_id: int, order: dict[str, Any]) -> list[HoldRequest
         tags=msgspec.json.decode(order["tags"] or "[]"),
         priority=order["priority"],
     )
-    outcome = evaluate(facts, await load_enabled_rules())
+    outcome = evaluate(facts, await _cached("rules", load_enabled_rules))
     gifts = list(outcome.gifts)
     if outcome.memo_gift_rules:
         candidates = memo_gift_candidates(f"{order['seller_memo']}\n{order['buyer_memo']}")
@@ -248,7 +291,7 @@ async def _apply_rules(order_id: int, order: dict[str, Any]) -> list[HoldRequest
             ]
     next_line = max((int(line["line_no"]) for line in lines), default=0) + 1
     if gifts:
-        await OrderLine.insert(
+        inserted = await OrderLine.insert(
             *[
                 OrderLine(
                     order=order_id,
@@ -263,21 +306,27 @@ async def _apply_rules(order_id: int, order: dict[str, Any]) -> list[HoldRequest
                 )
                 for i, gift in enumerate(gifts)
             ]
-        )
-    values: dict[Any, Any] = {
-        Order.ship_by: order["ship_by"]  # the platform's (presale) date wins; else the channel's SLA
-        or (order["paid_at"] or order["placed_at"]) + timedelta(hours=int(order["channel.ship_within_hours"])),
-        Order.tags: msgspec.json.encode(outcome.tags).decode(),
-        Order.priority: outcome.priority,
-        Order.rules_applied_at: clock.now(),
-    }
+        ).returning(OrderLine.id)
+        lines += [
+            {"id": row["id"], "sku_code": gift.sku, "is_gift": True, "qty": gift.qty, "line_no": next_line + i}
+            for i, (row, gift) in enumerate(zip(inserted, gifts, strict=True))
+        ]
+    values[Order.ship_by] = order["ship_by"] or (  # the platform's (presale) date wins; else the channel's SLA
+        (order["paid_at"] or order["placed_at"]) + timedelta(hours=int(order["channel.ship_within_hours"]))
+    )
+    values[Order.tags] = msgspec.json.encode(outcome.tags).decode()
+    values[Order.priority] = outcome.priority
+    values[Order.rules_applied_at] = clock.now()
     if outcome.preferred_carrier:
         values[Order.preferred_carrier] = outcome.preferred_carrier
     if outcome.preferred_warehouse:
-        warehouse = await Warehouse.select(Warehouse.id).where(Warehouse.code == outcome.preferred_warehouse).first()
+        code = outcome.preferred_warehouse
+        warehouse = await _cached(
+            ("warehouse", code), lambda: Warehouse.select(Warehouse.id).where(Warehouse.code == code).first()
+        )
         if warehouse is not None:
             values[Order.preferred_warehouse] = warehouse["id"]
-    await Order.update(values).where(Order.id == order_id)
+            order["preferred_warehouse"] = warehouse["id"]
     for fired in outcome.fired:
         await record_event(
             order_id,
@@ -292,45 +341,32 @@ async def _apply_rules(order_id: int, order: dict[str, Any]) -> list[HoldRequest
     return outcome.holds
 
 
-async def _reserve(order_id: int) -> OrderStatus:
+async def _reserve(order_id: int, order: dict[str, Any]) -> OrderStatus:
     """VALIDATED → READY (stock reserved, shipments made) or exception/held when stock is short.
 
     Warehouses are ranked (rule preference, served province, region distance, channel default); the order goes
     whole to the first that has everything, else it is split by warehouse, waits, or becomes an exception,
     as its channel's split policy says. A lost race for the last units re-plans a few times.
     """
-    order = await (
-        Order.select(
-            Order.receiver_province,
-            Order.preferred_warehouse,
-            Order.channel.default_warehouse,
-            Order.channel.split_policy,
-            Order.channel.merge_scope,
-            Order.channel.code,
-            Order.receiver_name,
-            Order.receiver_phone,
-            Order.receiver_division_code,
-            Order.receiver_detail,
-        )
-        .where(Order.id == order_id)
-        .first()
-    )
-    assert order is not None
-    order["receiver_key"] = receiver_key(
+    key = receiver_key(
         order["receiver_name"], order["receiver_phone"], order["receiver_division_code"], order["receiver_detail"]
     )
-    lines = await OrderLine.select(OrderLine.id, OrderLine.sku, OrderLine.sku_code, OrderLine.qty).where(
-        OrderLine.order == order_id
-    )
+    lines = await OrderLine.select(
+        OrderLine.id, OrderLine.sku, OrderLine.sku_code, OrderLine.qty, OrderLine.sku.weight_g, OrderLine.sku.volume_cm3
+    ).where(OrderLine.order == order_id)
     wanted: dict[int, int] = defaultdict(int)
     codes: dict[int, str] = {}
     for line in lines:
         wanted[int(line["sku"])] += int(line["qty"])
         codes[int(line["sku"])] = line["sku_code"]
-    ranked = await rank_warehouses(
-        province=order["receiver_province"],
-        preferred_id=order["preferred_warehouse"],
-        default_id=order["channel.default_warehouse"],
+    province, preferred, default = (
+        order["receiver_province"],
+        order["preferred_warehouse"],
+        order["channel.default_warehouse"],
+    )
+    ranked = await _cached(
+        ("rank", province, preferred, default),
+        lambda: rank_warehouses(province=province, preferred_id=preferred, default_id=default),
     )
     if not ranked:
         async with db.transaction():
@@ -343,20 +379,20 @@ async def _reserve(order_id: int) -> OrderStatus:
             )
         return S.EXCEPTION
     policy = SplitPolicy(order["channel.split_policy"] or SplitPolicy.EXCEPTION.value)
+    merge = None if order["channel.merge_scope"] == "off" else order["channel.merge_scope"]
+    light = merge is not None and await surge.current_mode() == surge.Mode.SURGE
     for _attempt in range(3):
         available = await availability([c.id for c in ranked], list(wanted))
         chosen = plan(wanted, ranked, available, allow_split=policy == SplitPolicy.SPLIT, codes=codes)
         if not isinstance(chosen, Allocation):
             return await _short(order_id, chosen, policy)
-        merge = None if order["channel.merge_scope"] == "off" else order["channel.merge_scope"]
-        light = merge is not None and await surge.current_mode() == surge.Mode.SURGE
         try:
             await _commit_allocation(
                 order_id,
                 chosen,
                 lines,
                 codes,
-                receiver_key=order["receiver_key"],
+                receiver_key=key,
                 channel_code=order["channel.code"],
                 merge=None if light else merge,
                 deferred=surge.DEFERRED_STEPS if light else (),
@@ -409,11 +445,19 @@ async def _commit_allocation(
 
     ``deferred`` names the steps the surge light path skipped (merge detection): the order is marked for the
     backfill pass that runs them when the surge ends."""
+    settings = get_settings()
     async with db.transaction():
         # Status first: it locks the order row, so a second runner waits here and then finds nothing to do.
+        # VALIDATED → READY in one step: reservation and shipments commit with it or not at all.
+        single = next(iter(allocation.by_warehouse)) if not allocation.split else None
         await transition(
-            order_id, S.RESERVED, expected=S.VALIDATED, data={"warehouse_ids": sorted(allocation.by_warehouse)}
+            order_id,
+            S.READY,
+            expected=S.VALIDATED,
+            data={"warehouse_ids": sorted(allocation.by_warehouse)},
+            values={Order.warehouse: single, Order.needs_backfill: bool(deferred)},
         )
+        home = {sku: wh for wh, skus in allocation.by_warehouse.items() for sku in skus}
         shipments: dict[int, int] = {}
         merged: dict[int, list[int]] = {}
         for warehouse_id in sorted(allocation.by_warehouse):
@@ -421,6 +465,9 @@ async def _commit_allocation(
             if found is not None:
                 shipments[warehouse_id], merged[warehouse_id] = found
                 continue
+            mine = [line for line in lines if home[int(line["sku"])] == warehouse_id]
+            weight = sum(int(line["qty"]) * int(line["sku.weight_g"]) for line in mine)
+            volume = sum(int(line["qty"]) * int(line["sku.volume_cm3"]) for line in mine)
             inserted = await Shipment.insert(
                 Shipment(
                     warehouse=warehouse_id,
@@ -428,28 +475,32 @@ async def _commit_allocation(
                     receiver_key=receiver_key,
                     channel=channel_code,
                     created_at=clock.now(),
+                    weight_g=weight,
+                    volume_cm3=volume,
+                    packing_line=packing_line(
+                        weight_g=weight,
+                        volume_cm3=volume,
+                        max_item_volume_cm3=max(int(line["sku.volume_cm3"]) for line in mine),
+                        b_weight_g=settings.packing_b_weight_g,
+                        b_volume_cm3=settings.packing_b_volume_cm3,
+                    ),
                 )
             ).returning(Shipment.id)
             shipments[warehouse_id] = int(inserted[0]["id"])
-        home = {sku: wh for wh, skus in allocation.by_warehouse.items() for sku in skus}
-        for line in lines:
-            warehouse_id = home[int(line["sku"])]
+        for warehouse_id, skus in sorted(allocation.by_warehouse.items()):
             await OrderLine.update(
                 {
-                    OrderLine.reserved_qty: line["qty"],
+                    OrderLine.reserved_qty: OrderLine.qty,
                     OrderLine.warehouse: warehouse_id,
                     OrderLine.shipment: shipments[warehouse_id],
                 }
-            ).where(OrderLine.id == line["id"])
-        for shipment_id in sorted(set(shipments.values())):
-            await recompute_shipment(shipment_id)
+            ).where((OrderLine.order == order_id) & OrderLine.sku.is_in(sorted(skus)))
         for warehouse_id, others in sorted(merged.items()):
             shipment_id = shipments[warehouse_id]
+            await recompute_shipment(shipment_id)
             await record_event(order_id, OrderEventType.MERGED, data={"shipment": shipment_id, "with": others})
             for other in others:
                 await record_event(other, OrderEventType.MERGED, data={"shipment": shipment_id, "with": [order_id]})
-        single = next(iter(allocation.by_warehouse)) if not allocation.split else None
-        await Order.update({Order.warehouse: single, Order.needs_backfill: bool(deferred)}).where(Order.id == order_id)
         await record_event(
             order_id,
             OrderEventType.STOCK_RESERVED,
@@ -466,7 +517,6 @@ async def _commit_allocation(
         # Stock last: the hot stock rows stay locked only for the end of the transaction.
         for warehouse_id in sorted(allocation.by_warehouse):  # (warehouse, row id) order: no deadlocks
             await reserve(warehouse_id, allocation.by_warehouse[warehouse_id], codes)
-        await transition(order_id, S.READY, expected=S.RESERVED)
 
 
 def receiver_key(name: str, phone: str, division_code: str, detail: str) -> str:

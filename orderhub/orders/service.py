@@ -31,8 +31,9 @@ from orderhub.orders.commands import (
 from orderhub.orders.events import OrderEventType, OrderReceived, OrderStatusChanged
 from orderhub.orders.state import OrderStatus, ensure_transition
 from orderhub.orders.tables import Order, OrderEvent, OrderLine
-from orderhub.queue import JobName, enqueue, process_order_key
+from orderhub.queue import JobName, enqueue, process_batch_key, process_order_key
 from orderhub.routing.tables import Shipment
+from orderhub.settings import get_settings
 
 __all__ = [
     "MAX_LINES",
@@ -118,10 +119,18 @@ def _full_address(receiver: Receiver) -> str:
 
 
 async def enqueue_processing(order_ids: Sequence[int]) -> None:
-    """Queue the pipeline job for each order (concurrently; SAQ bounds the Redis operations in flight)."""
-    await asyncio.gather(
-        *(enqueue(JobName.PROCESS_ORDER, key=process_order_key(order_id), order_id=order_id) for order_id in order_ids)
-    )
+    """Queue the pipeline for these orders: one job per order, or, for many at once (a batch pushed by a
+    platform, a sweep), one job per ``pipeline_batch_size`` orders, so the job queue's own cost and the reads
+    of rules and warehouses are paid once per batch. Each step is idempotent, so an order that is in two
+    jobs (a sweep and a retry) is still processed once."""
+    ids = sorted(set(order_ids))
+    size = max(1, get_settings().pipeline_batch_size)
+    if len(ids) == 1 or size == 1:
+        jobs = [enqueue(JobName.PROCESS_ORDER, key=process_order_key(i), order_id=i) for i in ids]
+    else:
+        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+        jobs = [enqueue(JobName.PROCESS_ORDERS, key=process_batch_key(chunk), order_ids=chunk) for chunk in chunks]
+    await asyncio.gather(*jobs)
 
 
 async def record_event(
@@ -298,8 +307,11 @@ async def transition(
     data: dict[str, Any] | None = None,
     actor: str = "system",
     hold_queue: str | None = None,
+    values: dict[Any, Any] | None = None,
 ) -> OrderStatus:
     """Move an order to ``target`` (inside the caller's transaction); returns the status it left.
+
+    ``values`` are other columns written by the same UPDATE (what the step that moves the order learned).
 
     ``reason`` is kept on the order while it is in exception (``exception_reason``) or held (``hold_reason``,
     with ``hold_queue``); leaving those statuses clears them.
@@ -321,6 +333,7 @@ async def transition(
                 Order.hold_queue: (hold_queue or "default") if target == OrderStatus.HELD else None,
                 Order.hold_reason: reason if target == OrderStatus.HELD else None,
                 Order.updated_at: now,
+                **(values or {}),
             }
         )
         .where((Order.id == order_id) & (Order.status == expected.value))

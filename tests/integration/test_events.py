@@ -42,7 +42,6 @@ async def test_status_changes_are_published_after_commit(api: Api, store: Hub) -
     assert seen == [
         ("received", None),
         ("status_changed", "validated"),
-        ("status_changed", "reserved"),
         ("status_changed", "ready"),
     ]
     assert order_topic(order_id) == f"orderhub.order.{order_id}"

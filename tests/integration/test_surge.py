@@ -63,7 +63,7 @@ async def alerts() -> AsyncIterator[list[dict[str, Any]]]:
     finally:
         task.cancel()
         await pubsub.unsubscribe()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await pubsub.aclose()
 
 
 async def test_surge_defers_merge_detection_and_backfills_it_when_the_surge_ends(
