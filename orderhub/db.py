@@ -31,6 +31,7 @@ __all__ = [
     "open_engine",
     "pending_after_commit",
     "ping",
+    "placeholders",
     "transaction",
 ]
 
@@ -67,9 +68,15 @@ def bind(engine: Engine) -> None:
 async def open_engine(settings: Settings) -> Engine:
     engine = create_engine(settings)
     if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_size)
+        await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_size, reset=_keep_session)
     bind(engine)
     return engine
+
+
+async def _keep_session(connection: Any) -> None:
+    """Pool reset hook: asyncpg still rolls back a transaction left open; we skip its default reset query
+    (``RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()``), a round trip after every pooled query,
+    because OrderHub keeps no session state: no SET, LISTEN, cursors or advisory locks outlive a query."""
 
 
 async def close() -> None:
@@ -135,6 +142,11 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
 
     result: list[dict[str, Any]] = await Order.raw(sql, *args)
     return result
+
+
+def placeholders(count: int) -> str:
+    """``{}, {}, …`` for an ``IN (…)`` list in :func:`fetch` SQL."""
+    return ", ".join(["{}"] * count)
 
 
 def for_update() -> str:

@@ -296,8 +296,10 @@ async def reserve(warehouse_id: int, wanted: Mapping[int, int], sku_codes: Mappi
     concurrent reservations). Every shortfall is collected before raising StockShortage, which rolls the
     caller's transaction back.
     """
-    levels = await StockLevel.select(StockLevel.id, StockLevel.sku).where(
-        (StockLevel.warehouse == warehouse_id) & StockLevel.sku.is_in(list(wanted))
+    levels = await db.fetch(
+        f"SELECT id, sku FROM stock_level WHERE warehouse = {{}} AND sku IN ({db.placeholders(len(wanted))})",
+        warehouse_id,
+        *wanted,
     )
     level_of = {int(row["sku"]): int(row["id"]) for row in levels}
     short: list[int] = [sku_id for sku_id in wanted if sku_id not in level_of]

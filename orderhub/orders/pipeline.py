@@ -57,44 +57,51 @@ class Processed(NamedTuple):
 
 
 # Everything the pipeline reads of an order, in one query (validation updates it in memory for routing).
-_ORDER_FIELDS = (
-    Order.status,
-    Order.channel.code,
-    Order.channel.ship_within_hours,
-    Order.channel.default_warehouse,
-    Order.channel.split_policy,
-    Order.channel.merge_scope,
-    Order.buyer_nick,
-    Order.buyer_phone,
-    Order.buyer_memo,
-    Order.seller_memo,
-    Order.receiver_name,
-    Order.receiver_phone,
-    Order.receiver_province,
-    Order.receiver_city,
-    Order.receiver_district,
-    Order.receiver_detail,
-    Order.receiver_address,
-    Order.receiver_division_code,
-    Order.goods_amount,
-    Order.paid_amount,
-    Order.tags,
-    Order.priority,
-    Order.fingerprint,
-    Order.received_at,
-    Order.rules_applied_at,
-    Order.placed_at,
-    Order.paid_at,
-    Order.ship_by,
-    Order.preferred_warehouse,
+# Raw SQL on the worker's hot path: the query builder's cost per row was a tenth of the worker's time.
+_ORDER_COLUMNS = (
+    "status",
+    "buyer_nick",
+    "buyer_phone",
+    "buyer_memo",
+    "seller_memo",
+    "receiver_name",
+    "receiver_phone",
+    "receiver_province",
+    "receiver_city",
+    "receiver_district",
+    "receiver_detail",
+    "receiver_address",
+    "receiver_division_code",
+    "goods_amount",
+    "paid_amount",
+    "tags",
+    "priority",
+    "fingerprint",
+    "received_at",
+    "rules_applied_at",
+    "placed_at",
+    "paid_at",
+    "ship_by",
+    "preferred_warehouse",
+)
+_CHANNEL_COLUMNS = ("code", "ship_within_hours", "default_warehouse", "split_policy", "merge_scope")
+_ORDER_SQL = (
+    "SELECT "
+    + ", ".join([f"o.{c}" for c in _ORDER_COLUMNS] + [f'c.{c} AS "channel.{c}"' for c in _CHANNEL_COLUMNS])
+    + " FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = {}"
+)
+_LINES_SQL = (
+    'SELECT l.id, l.sku, l.sku_code, l.qty, s.weight_g AS "sku.weight_g", s.volume_cm3 AS "sku.volume_cm3" '
+    'FROM order_line l JOIN sku s ON s.id = l.sku WHERE l."order" = {} ORDER BY l.id'
 )
 
 
 async def process_order(order_id: int) -> Processed:
     """Drive one order as far as the pipeline goes."""
-    order = await Order.select(*_ORDER_FIELDS).where(Order.id == order_id).first()
-    if order is None:
+    rows = await db.fetch(_ORDER_SQL, order_id)
+    if not rows:
         return Processed("missing", False)
+    order = rows[0]
     start = status = S(order["status"])
     if status == S.RECEIVED:
         status = await _validate(order_id, order)
@@ -351,9 +358,7 @@ async def _reserve(order_id: int, order: dict[str, Any]) -> OrderStatus:
     key = receiver_key(
         order["receiver_name"], order["receiver_phone"], order["receiver_division_code"], order["receiver_detail"]
     )
-    lines = await OrderLine.select(
-        OrderLine.id, OrderLine.sku, OrderLine.sku_code, OrderLine.qty, OrderLine.sku.weight_g, OrderLine.sku.volume_cm3
-    ).where(OrderLine.order == order_id)
+    lines = await db.fetch(_LINES_SQL, order_id)
     wanted: dict[int, int] = defaultdict(int)
     codes: dict[int, str] = {}
     for line in lines:

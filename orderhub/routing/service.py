@@ -7,8 +7,9 @@ from enum import StrEnum
 
 import msgspec
 
+from orderhub import db
 from orderhub.inventory.service import Shortfall
-from orderhub.inventory.tables import StockLevel, Warehouse
+from orderhub.inventory.tables import Warehouse
 from orderhub.routing.geo import region_distance
 
 __all__ = [
@@ -71,10 +72,14 @@ async def availability(warehouse_ids: Sequence[int], sku_ids: Sequence[int]) -> 
     """(warehouse id, sku id) → on_hand − reserved, for the rows that exist."""
     if not warehouse_ids or not sku_ids:
         return {}
-    rows = await StockLevel.select(StockLevel.warehouse, StockLevel.sku, StockLevel.on_hand, StockLevel.reserved).where(
-        StockLevel.warehouse.is_in(list(warehouse_ids)) & StockLevel.sku.is_in(list(sku_ids))
+    # Raw SQL: this runs several times per order on the worker's hot path (the query builder costs more than it).
+    rows = await db.fetch(
+        "SELECT warehouse, sku, on_hand - reserved AS available FROM stock_level "
+        f"WHERE warehouse IN ({db.placeholders(len(warehouse_ids))}) AND sku IN ({db.placeholders(len(sku_ids))})",
+        *warehouse_ids,
+        *sku_ids,
     )
-    return {(int(r["warehouse"]), int(r["sku"])): int(r["on_hand"]) - int(r["reserved"]) for r in rows}
+    return {(int(r["warehouse"]), int(r["sku"])): int(r["available"]) for r in rows}
 
 
 def plan(
