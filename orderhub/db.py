@@ -30,6 +30,7 @@ __all__ = [
     "is_sqlite",
     "open_engine",
     "pending_after_commit",
+    "pending_before_commit",
     "ping",
     "placeholders",
     "transaction",
@@ -41,6 +42,7 @@ AfterCommit = Callable[[], Awaitable[None]]
 
 _engine: Engine | None = None
 _pending: ContextVar[list[AfterCommit] | None] = ContextVar("orderhub_after_commit", default=None)
+_before: ContextVar[list[AfterCommit] | None] = ContextVar("orderhub_before_commit", default=None)
 
 
 def create_engine(settings: Settings) -> Engine:
@@ -107,21 +109,34 @@ async def transaction() -> AsyncIterator[None]:
         return
     engine = get_engine()
     callbacks: list[AfterCommit] = []
+    flushes: list[AfterCommit] = []
     token = _pending.set(callbacks)
+    flush_token = _before.set(flushes)
     try:
         if isinstance(engine, SQLiteEngine):
             async with engine.transaction(transaction_type=TransactionType.immediate):
                 yield
+                for flush in flushes:
+                    await flush()
         else:
             async with engine.transaction():
                 yield
+                for flush in flushes:
+                    await flush()
     finally:
         _pending.reset(token)
+        _before.reset(flush_token)
     for callback in callbacks:
         try:
             await callback()
         except Exception:  # side effects must never undo or fail a committed command
             log.exception("after-commit callback failed")
+
+
+def pending_before_commit() -> list[AfterCommit] | None:
+    """Writes the current transaction has buffered, flushed (in order) just before it commits (None outside
+    a transaction). A command that fails before the end drops them with everything else it did."""
+    return _before.get()
 
 
 def pending_after_commit() -> list[AfterCommit] | None:

@@ -143,18 +143,38 @@ async def record_event(
     data: dict[str, Any] | None = None,
     actor: str = "system",
 ) -> None:
-    await OrderEvent.insert(
-        OrderEvent(
-            order=order_id,
-            type=event_type.value,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-            data=_json(data or {}).decode(),
-            actor=actor,
-            created_at=clock.now(),
-        )
+    """Append to the order's audit log. Inside a transaction the rows are buffered and written by one
+    multi-row INSERT just before it commits (an order's step records two to four events)."""
+    event = OrderEvent(
+        order=order_id,
+        type=event_type.value,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        data=_json(data or {}).decode(),
+        actor=actor,
+        created_at=clock.now(),
     )
+    pending = db.pending_before_commit()
+    if pending is None:
+        await OrderEvent.insert(event)
+        return
+    batch = next((flush for flush in pending if isinstance(flush, _EventBatch)), None)
+    if batch is None:
+        batch = _EventBatch()
+        pending.append(batch)
+    batch.rows.append(event)
+
+
+class _EventBatch:
+    """The order events one transaction recorded, inserted together before it commits."""
+
+    def __init__(self) -> None:
+        self.rows: list[OrderEvent] = []
+
+    async def __call__(self) -> None:
+        if self.rows:
+            await OrderEvent.insert(*self.rows)
 
 
 def fingerprint(order: NewOrder) -> str:
