@@ -104,7 +104,16 @@ async def process_order(order_id: int) -> Processed:
     order = rows[0]
     start = status = S(order["status"])
     if status == S.RECEIVED:
-        status = await _validate(order_id, order)
+        try:
+            status = await _validate(order_id, order)
+        except _FastPathLost:
+            # Another order took the last units while this one was being validated: nothing was kept; do it
+            # again in two steps (validate, then reserve with re-planning) from what is stored.
+            rows = await db.fetch(_ORDER_SQL, order_id)
+            order = rows[0]
+            status = S(order["status"])
+            if status == S.RECEIVED:
+                status = await _validate(order_id, order, fast=False)
     if status == S.VALIDATED:
         status = await _reserve(order_id, order)
     if status == S.RESERVED:  # left by an earlier version between its two transitions
@@ -142,12 +151,20 @@ DUPLICATE_WINDOW = timedelta(minutes=5)
 AWAITING_STOCK = "awaiting_stock"
 
 
-async def _validate(order_id: int, order: dict[str, Any]) -> OrderStatus:
+class _FastPathLost(Exception):
+    """The reservation inside the validation transaction lost a race for stock (the transaction is undone)."""
+
+
+async def _validate(order_id: int, order: dict[str, Any], *, fast: bool = True) -> OrderStatus:
     """RECEIVED → VALIDATED, HELD or EXCEPTION, in one transaction.
 
     On the first pass the rules run (tags, priority, gifts, holds, preferences) and the duplicate check is
     made; an order re-entering after a released hold or a resolved exception skips both. What validation
     learns (standardised receiver, rule outcomes) is written with the status change, in one UPDATE.
+
+    ``fast``: when the order is valid and a warehouse plan covers it, reserve in the same transaction
+    (RECEIVED → VALIDATED → READY in one commit); anything else (short stock, no warehouse) is left to
+    :func:`_reserve`, which re-plans and applies the channel's split policy.
     """
     first_pass = order["rules_applied_at"] is None
     values: dict[Any, Any] = {}
@@ -170,10 +187,13 @@ async def _validate(order_id: int, order: dict[str, Any]) -> OrderStatus:
                 )
             holds += await _apply_rules(order_id, order, lines, values)
         codes = sorted({line["sku_code"] for line in lines})
-        known = {
-            row["code"]: int(row["id"])
-            for row in await Sku.select(Sku.id, Sku.code).where(Sku.code.is_in(codes) & (Sku.active == True))  # noqa: E712
+        skus = {
+            row["code"]: row
+            for row in await Sku.select(Sku.id, Sku.code, Sku.weight_g, Sku.volume_cm3).where(
+                Sku.code.is_in(codes) & (Sku.active == True)  # noqa: E712
+            )
         }
+        known = {code: int(row["id"]) for code, row in skus.items()}
         unknown = [code for code in codes if code not in known]
         if unknown:
             gifts = sorted({line["sku_code"] for line in lines if line["is_gift"] and line["sku_code"] in unknown})
@@ -203,8 +223,94 @@ async def _validate(order_id: int, order: dict[str, Any]) -> OrderStatus:
                 values=values,
             )
             return S.HELD
+        if fast and await _reserve_inline(order_id, order, lines, skus, values):
+            return S.READY
         await transition(order_id, S.VALIDATED, expected=S.RECEIVED, values=values)
     return S.VALIDATED
+
+
+async def _reserve_inline(
+    order_id: int,
+    order: dict[str, Any],
+    lines: list[dict[str, Any]],
+    skus: dict[str, dict[str, Any]],
+    values: dict[Any, Any],
+) -> bool:
+    """Inside the validation transaction: reserve and make shipments if a plan covers the order; False (and
+    nothing written) otherwise. Raises _FastPathLost when the stock went between the plan and the UPDATE."""
+    full = [
+        {
+            "id": line["id"],
+            "sku": int(skus[line["sku_code"]]["id"]),
+            "sku_code": line["sku_code"],
+            "qty": int(line["qty"]),
+            "sku.weight_g": int(skus[line["sku_code"]]["weight_g"]),
+            "sku.volume_cm3": int(skus[line["sku_code"]]["volume_cm3"]),
+        }
+        for line in lines
+    ]
+    wanted, codes = _wanted(full)
+    ranked = await _ranked(order)
+    if not ranked:
+        return False
+    policy = SplitPolicy(order["channel.split_policy"] or SplitPolicy.EXCEPTION.value)
+    available = await availability([c.id for c in ranked], list(wanted))
+    chosen = plan(wanted, ranked, available, allow_split=policy == SplitPolicy.SPLIT, codes=codes)
+    if not isinstance(chosen, Allocation):
+        return False
+    merge, deferred = await _merge_mode(order)
+    try:
+        await _commit_allocation(
+            order_id,
+            chosen,
+            full,
+            codes,
+            receiver_key=_receiver_key_of(order),
+            channel_code=order["channel.code"],
+            merge=merge,
+            deferred=deferred,
+            expected=S.RECEIVED,
+            via=S.VALIDATED,
+            values=values,
+        )
+    except StockShortage as exc:
+        raise _FastPathLost from exc
+    return True
+
+
+def _wanted(lines: list[dict[str, Any]]) -> tuple[dict[int, int], dict[int, str]]:
+    wanted: dict[int, int] = defaultdict(int)
+    codes: dict[int, str] = {}
+    for line in lines:
+        wanted[int(line["sku"])] += int(line["qty"])
+        codes[int(line["sku"])] = line["sku_code"]
+    return dict(wanted), codes
+
+
+async def _ranked(order: dict[str, Any]) -> Any:
+    province, preferred, default = (
+        order["receiver_province"],
+        order["preferred_warehouse"],
+        order["channel.default_warehouse"],
+    )
+    return await _cached(
+        ("rank", province, preferred, default),
+        lambda: rank_warehouses(province=province, preferred_id=preferred, default_id=default),
+    )
+
+
+async def _merge_mode(order: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """The merge scope to use now, and the steps deferred (merge detection, during a surge)."""
+    merge = None if order["channel.merge_scope"] == "off" else order["channel.merge_scope"]
+    if merge is not None and await surge.current_mode() == surge.Mode.SURGE:
+        return None, surge.DEFERRED_STEPS
+    return merge, ()
+
+
+def _receiver_key_of(order: dict[str, Any]) -> str:
+    return receiver_key(
+        order["receiver_name"], order["receiver_phone"], order["receiver_division_code"], order["receiver_detail"]
+    )
 
 
 def _standardise_receiver(order: dict[str, Any], values: dict[Any, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -355,24 +461,9 @@ async def _reserve(order_id: int, order: dict[str, Any]) -> OrderStatus:
     whole to the first that has everything, else it is split by warehouse, waits, or becomes an exception,
     as its channel's split policy says. A lost race for the last units re-plans a few times.
     """
-    key = receiver_key(
-        order["receiver_name"], order["receiver_phone"], order["receiver_division_code"], order["receiver_detail"]
-    )
     lines = await db.fetch(_LINES_SQL, order_id)
-    wanted: dict[int, int] = defaultdict(int)
-    codes: dict[int, str] = {}
-    for line in lines:
-        wanted[int(line["sku"])] += int(line["qty"])
-        codes[int(line["sku"])] = line["sku_code"]
-    province, preferred, default = (
-        order["receiver_province"],
-        order["preferred_warehouse"],
-        order["channel.default_warehouse"],
-    )
-    ranked = await _cached(
-        ("rank", province, preferred, default),
-        lambda: rank_warehouses(province=province, preferred_id=preferred, default_id=default),
-    )
+    wanted, codes = _wanted(lines)
+    ranked = await _ranked(order)
     if not ranked:
         async with db.transaction():
             await transition(
@@ -384,8 +475,7 @@ async def _reserve(order_id: int, order: dict[str, Any]) -> OrderStatus:
             )
         return S.EXCEPTION
     policy = SplitPolicy(order["channel.split_policy"] or SplitPolicy.EXCEPTION.value)
-    merge = None if order["channel.merge_scope"] == "off" else order["channel.merge_scope"]
-    light = merge is not None and await surge.current_mode() == surge.Mode.SURGE
+    merge, deferred = await _merge_mode(order)
     for _attempt in range(3):
         available = await availability([c.id for c in ranked], list(wanted))
         chosen = plan(wanted, ranked, available, allow_split=policy == SplitPolicy.SPLIT, codes=codes)
@@ -397,10 +487,10 @@ async def _reserve(order_id: int, order: dict[str, Any]) -> OrderStatus:
                 chosen,
                 lines,
                 codes,
-                receiver_key=key,
+                receiver_key=_receiver_key_of(order),
                 channel_code=order["channel.code"],
-                merge=None if light else merge,
-                deferred=surge.DEFERRED_STEPS if light else (),
+                merge=merge,
+                deferred=deferred,
             )
         except StockShortage:
             continue  # another order took the last units between our read and our reservation
@@ -445,6 +535,9 @@ async def _commit_allocation(
     channel_code: str,
     merge: str | None,
     deferred: tuple[str, ...] = (),
+    expected: OrderStatus = S.VALIDATED,
+    via: OrderStatus | None = None,
+    values: dict[Any, Any] | None = None,
 ) -> None:
     """Reserve, and put the lines in shipments: an open shipment for the same receiver (合单) or a new one.
 
@@ -458,9 +551,10 @@ async def _commit_allocation(
         await transition(
             order_id,
             S.READY,
-            expected=S.VALIDATED,
+            expected=expected,
+            via=via,
             data={"warehouse_ids": sorted(allocation.by_warehouse)},
-            values={Order.warehouse: single, Order.needs_backfill: bool(deferred)},
+            values={**(values or {}), Order.warehouse: single, Order.needs_backfill: bool(deferred)},
         )
         home = {sku: wh for wh, skus in allocation.by_warehouse.items() for sku in skus}
         shipments: dict[int, int] = {}

@@ -328,10 +328,13 @@ async def transition(
     actor: str = "system",
     hold_queue: str | None = None,
     values: dict[Any, Any] | None = None,
+    via: OrderStatus | None = None,
 ) -> OrderStatus:
     """Move an order to ``target`` (inside the caller's transaction); returns the status it left.
 
     ``values`` are other columns written by the same UPDATE (what the step that moves the order learned).
+    ``via``: pass through that status in the same UPDATE (both steps must be legal; both are recorded and
+    published), for a step whose intermediate state no other transaction could ever see.
 
     ``reason`` is kept on the order while it is in exception (``exception_reason``) or held (``hold_reason``,
     with ``hold_queue``); leaving those statuses clears them.
@@ -343,7 +346,11 @@ async def transition(
         if row is None:
             raise NotFound("订单不存在", field="order_id")
         expected = OrderStatus(row["status"])
-    ensure_transition(expected, target)
+    if via is not None:
+        ensure_transition(expected, via)
+        ensure_transition(via, target)
+    else:
+        ensure_transition(expected, target)
     now = clock.now()
     updated = (
         await Order.update(
@@ -361,22 +368,26 @@ async def transition(
     )
     if not updated:
         raise Conflict("订单已被其他操作修改，请刷新后重试", code="concurrent_update", field="status")
-    await record_event(
-        order_id,
-        OrderEventType.STATUS_CHANGED,
-        from_status=expected.value,
-        to_status=target.value,
-        reason=reason,
-        data={**(data or {}), **({"queue": hold_queue} if target == OrderStatus.HELD else {})},
-        actor=actor,
-    )
-    publish_after_commit(
-        OrderStatusChanged(
-            order_id=order_id, from_status=expected.value, to_status=target.value, reason=reason, at=now
-        ),
-        Topic.ORDERS,
-        order_topic(order_id),
-    )
+    steps = [(expected, via), (via, target)] if via is not None else [(expected, target)]
+    for src, dst in steps:
+        assert src is not None and dst is not None
+        last = dst == target
+        await record_event(
+            order_id,
+            OrderEventType.STATUS_CHANGED,
+            from_status=src.value,
+            to_status=dst.value,
+            reason=reason if last else None,
+            data={**(data or {}), **({"queue": hold_queue} if target == OrderStatus.HELD else {})} if last else {},
+            actor=actor,
+        )
+        publish_after_commit(
+            OrderStatusChanged(
+                order_id=order_id, from_status=src.value, to_status=dst.value, reason=reason if last else None, at=now
+            ),
+            Topic.ORDERS,
+            order_topic(order_id),
+        )
     return expected
 
 
