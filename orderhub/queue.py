@@ -87,11 +87,13 @@ def get_queue() -> Queue:
     return _queue
 
 
-async def enqueue(name: JobName, *, key: str, **kwargs: Any) -> bool:
-    """Enqueue a keyed job; returns False when the queue is unreachable (the sweeper will pick it up)."""
+async def enqueue(name: JobName, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
+    """Enqueue a keyed job; returns False when the queue is unreachable (the sweeper will pick it up).
+
+    ``timeout`` overrides the configured job timeout (for long passes such as the surge backfill)."""
     queue = get_queue()
     settings = _settings
-    timeout = settings.job_timeout if settings else 60
+    timeout = timeout or (settings.job_timeout if settings else 60)
     retries = settings.job_retries if settings else 5
     try:
         await queue.enqueue(

@@ -85,7 +85,9 @@ async def backfill_after_surge(ctx: dict[str, Any]) -> int:
 
 
 async def enqueue_backfill() -> None:
-    await enqueue(JobName.BACKFILL_AFTER_SURGE, key=BACKFILL_KEY)
+    # A big surge leaves tens of thousands of orders to backfill (~15,000/min): give the pass time; a retry
+    # after a timeout continues where it stopped (the mark is cleared order by order).
+    await enqueue(JobName.BACKFILL_AFTER_SURGE, key=BACKFILL_KEY, timeout=1800)
 
 
 def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
