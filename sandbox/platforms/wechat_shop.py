@@ -1,0 +1,398 @@
+"""微信小店 / 视频号小店 (WeChat Channels shop) API simulator, under ``/wechat_shop``.
+
+- ``GET /wechat_shop/cgi-bin/token?grant_type=client_credential&appid=…&secret=…`` → ``{access_token, expires_in}``
+  (a new token cuts older ones to 5 more minutes, as WeChat does); ``POST /wechat_shop/cgi-bin/stable_token``
+  (``{grant_type, appid, secret, force_refresh}``) answers the current token unless forced.
+- ``POST /wechat_shop/channels/ec/order/list/get?access_token=…`` ``{update_time_range|create_time_range:
+  {start_time, end_time}, status?, page_size, next_key?}`` → ``{errcode, errmsg, order_id_list, next_key, has_more}``
+- ``POST /wechat_shop/channels/ec/order/get`` ``{order_id}`` → ``{errcode, errmsg, order}``
+- ``POST /wechat_shop/channels/ec/order/delivery/send`` ``{order_id, delivery_list: [{delivery_id, waybill_id,
+  deliver_type, product_infos}]}``
+- ``POST /wechat_shop/channels/ec/product/stock/update`` ``{product_id, sku_id, diff_type: 1 add|2 reduce|3 set,
+  num}``
+
+No request signatures; the ``access_token`` must be one this simulator issued and still valid (40001 unknown,
+42001 expired, 41001 missing). Errors answer ``{"errcode", "errmsg"}`` with HTTP 200; ``errmsg`` ends with
+`` rid: …`` as WeChat's do.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from litestar import Request, Response, route
+
+from sandbox.platforms._common import (
+    Reject,
+    gateway_error_page,
+    json_response,
+    parse_int,
+    read_body_and_params,
+    store_of,
+    unix,
+)
+from sandbox.platforms.store import (
+    SHANGHAI,
+    OrderState,
+    Platform,
+    PlatformStore,
+    RefundState,
+    SellerAccount,
+    ShipOutcome,
+    SimOrder,
+)
+
+__all__ = ["PREFIX", "render_order", "route_handlers"]
+
+PREFIX = "/wechat_shop"
+P = Platform.WECHAT_SHOP
+TOKEN_TTL = timedelta(seconds=7200)
+OLD_TOKEN_GRACE = timedelta(minutes=5)
+MAX_RANGE = timedelta(days=7)
+
+ERR_ORDER_NOT_FOUND = 100002
+ERR_ORDER_STATUS = 100003
+ERR_PRODUCT_NOT_FOUND = 100004
+
+
+def order_status(order: SimOrder) -> int:
+    if order.state == OrderState.CANCELLED:
+        return 200 if order.paid_at else 250
+    return {
+        OrderState.PENDING_PAYMENT: 10,
+        OrderState.PAID: 20,
+        OrderState.SHIPPED: 30,
+        OrderState.COMPLETED: 100,
+    }[order.state]
+
+
+def render_order(order: SimOrder) -> dict[str, Any]:
+    """An ``order`` as ``/channels/ec/order/get`` returns it (money in fen, times unix)."""
+    r = order.receiver
+    products = [
+        {
+            "product_id": line.product_id,
+            "sku_id": line.sku_id,
+            "thumb_img": f"https://mmecimage.cn/p/{line.product_id}.jpg",
+            "sku_cnt": line.qty,
+            "sale_price": line.unit_price,
+            "market_price": line.unit_price,
+            "real_price": paid,
+            "title": line.title,
+            "sku_code": line.sku_code,
+            "sku_attrs": [{"attr_key": "规格", "attr_value": line.title.rsplit(" ", 1)[-1]}],
+            "on_aftersale_sku_cnt": line.qty if order.refund == RefundState.REQUESTED else 0,
+            "finish_aftersale_sku_cnt": line.qty if order.refund == RefundState.REFUNDED else 0,
+        }
+        for line, paid in zip(order.lines, order.line_payments(), strict=True)
+    ]
+    delivery: dict[str, Any] = {
+        "address_info": {
+            "user_name": r.name,
+            "postal_code": "",
+            "province_name": r.province,
+            "city_name": r.city,
+            "county_name": r.district,
+            "detail_info": (r.town + r.detail) if r.town else r.detail,
+            "national_code": "",
+            "tel_number": r.mobile,
+            "house_number": "",
+        },
+        "deliver_method": 0,
+        "delivery_product_info": [],
+    }
+    if order.tracking_no:
+        delivery["ship_done_time"] = unix(order.shipped_at)
+        delivery["delivery_product_info"] = [
+            {
+                "waybill_id": order.tracking_no,
+                "delivery_id": order.company_code,
+                "product_infos": [
+                    {"product_id": li.product_id, "sku_id": li.sku_id, "product_cnt": li.qty} for li in order.lines
+                ],
+                "deliver_type": 1,
+                "delivery_time": unix(order.shipped_at),
+            }
+        ]
+    pay_info: dict[str, Any] = {}
+    if order.paid_at:
+        pay_info = {
+            "prepay_id": "wx" + order.order_id[-12:],
+            "transaction_id": "42000" + order.order_id[-15:],
+            "prepay_time": unix(order.created_at),
+            "pay_time": unix(order.paid_at),
+        }
+    return {
+        "order_id": order.order_id,
+        "status": order_status(order),
+        "create_time": unix(order.created_at),
+        "update_time": unix(order.updated_at),
+        "openid": order.buyer_open_id,
+        "unionid": "",
+        "order_detail": {
+            "product_infos": products,
+            "price_info": {
+                "product_price": order.goods_amount,
+                "order_price": order.paid_amount,
+                "freight": order.shipping_fee,
+                "discounted_price": order.discount,
+                "is_discounted": order.discount > 0,
+            },
+            "pay_info": pay_info,
+            "delivery_info": delivery,
+            "ext_info": {"customer_notes": order.buyer_memo, "merchant_notes": order.seller_memo},
+        },
+        "aftersale_detail": {
+            "on_aftersale_order_cnt": 1 if order.refund == RefundState.REQUESTED else 0,
+            "aftersale_order_list": [],
+        },
+    }
+
+
+def _encode_key(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset, "n": secrets.token_hex(4)}).encode()).decode()
+
+
+def _decode_key(key: str) -> int | None:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(key.encode()))
+        offset = value["o"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return offset if isinstance(offset, int) and offset >= 0 else None
+
+
+class _Call:
+    def __init__(self, store: PlatformStore, path: str, query: dict[str, str], body: bytes) -> None:
+        self.store = store
+        self.path = path
+        self.query = query
+        self.raw = body
+        self.body: dict[str, Any] = {}
+        self.rid = f"{secrets.token_hex(4)}-{secrets.token_hex(4)}-{secrets.token_hex(4)}"
+        self.app_key = query.get("appid", "")
+
+    def error(self, code: int, msg: str) -> Reject:
+        return Reject({"errcode": code, "errmsg": f"{msg} rid: {self.rid}"}, str(code))
+
+    def invalid(self, detail: str) -> Reject:
+        return self.error(40097, f"invalid args, {detail}")
+
+    def ok(self, **payload: Any) -> dict[str, Any]:
+        return {"errcode": 0, "errmsg": "ok", **payload}
+
+    def dispatch(self) -> dict[str, Any]:
+        if self.raw.strip():
+            try:
+                decoded = json.loads(self.raw)
+            except ValueError:
+                decoded = None
+            if not isinstance(decoded, dict):
+                raise self.error(47001, "data format error")
+            self.body = decoded
+        if self.path == "/cgi-bin/token":
+            return self.token(self.query)
+        if self.path == "/cgi-bin/stable_token":
+            return self.token({k: str(v) for k, v in self.body.items()}, stable=True)
+        handler = _API.get(self.path)
+        if handler is None:
+            raise self.error(40066, "invalid url")
+        account = self.check_token()
+        fault = self.store.take_fault(P, self.path)
+        if (fault is not None and fault.kind == "rate_limit") or self.store.over_qps(P, account.app_key):
+            raise self.error(45009, "reach max api daily quota limit")
+        if fault is not None:
+            raise self.error(-1, "system error")
+        return handler(self, account)
+
+    def check_token(self) -> SellerAccount:
+        value = self.query.get("access_token", "")
+        if not value:
+            raise self.error(41001, "access_token missing")
+        token = self.store.token(P, value)
+        if token is None:
+            raise self.error(
+                40001,
+                "invalid credential, access_token is invalid or not latest, could get access_token by "
+                "getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r",
+            )
+        self.app_key = token.app_key
+        if token.expired(self.store.now()):
+            raise self.error(42001, "access_token expired")
+        return self.store.seller(P, token.app_key)
+
+    def token(self, params: dict[str, str], *, stable: bool = False) -> dict[str, Any]:
+        appid = params.get("appid", "")
+        self.app_key = appid
+        if params.get("grant_type") != "client_credential":
+            raise self.error(40002, "invalid grant_type")
+        if not appid:
+            raise self.error(41002, "appid missing")
+        account = self.store.find_seller(P, appid)
+        if account is None:
+            raise self.error(40013, "invalid appid")
+        if not params.get("secret"):
+            raise self.error(41004, "appsecret missing")
+        if params["secret"] != account.app_secret:
+            raise self.error(40125, "invalid appsecret")
+        fault = self.store.take_fault(P, self.path)
+        if fault is not None and fault.kind == "rate_limit":
+            raise self.error(45009, "reach max api daily quota limit")
+        if fault is not None:
+            raise self.error(-1, "system error")
+        now = self.store.now()
+        current = self.store.token(P, account.access_token)
+        force = str(params.get("force_refresh", "false")).lower() == "true"
+        if stable and not force and current is not None and current.expires_at - now > timedelta(minutes=5):
+            return {"access_token": current.token, "expires_in": int((current.expires_at - now).total_seconds())}
+        self.store.cap_token_expiry(P, appid, now + OLD_TOKEN_GRACE)
+        token = self.store.issue_token(P, appid, ttl=TOKEN_TTL)
+        return {"access_token": token.token, "expires_in": int(TOKEN_TTL.total_seconds())}
+
+    # ---------------------------------------------------------------- APIs
+
+    def order_list(self, account: SellerAccount) -> dict[str, Any]:
+        size = parse_int(self.body.get("page_size"))
+        if size is None or not 1 <= size <= 100:
+            raise self.invalid("page_size must be 1-100")
+        ranges: dict[str, tuple[datetime, datetime]] = {}
+        for name in ("create_time_range", "update_time_range"):
+            value = self.body.get(name)
+            if value is None:
+                continue
+            start = parse_int(value.get("start_time")) if isinstance(value, dict) else None
+            end = parse_int(value.get("end_time")) if isinstance(value, dict) else None
+            if start is None or end is None or end < start:
+                raise self.invalid(f"{name} needs start_time <= end_time (unix seconds)")
+            first, last = datetime.fromtimestamp(start, SHANGHAI), datetime.fromtimestamp(end, SHANGHAI)
+            if last - first > MAX_RANGE:
+                raise self.invalid(f"{name} spans more than 7 days")
+            ranges[name] = (first, last)
+        if not ranges:
+            raise self.invalid("create_time_range or update_time_range is required")
+        status = parse_int(self.body.get("status")) if self.body.get("status") is not None else None
+        offset = 0
+        if self.body.get("next_key"):
+            decoded = _decode_key(str(self.body["next_key"]))
+            if decoded is None:
+                raise self.invalid("next_key is invalid")
+            offset = decoded
+
+        def keep(order: SimOrder) -> bool:
+            created = ranges.get("create_time_range")
+            updated = ranges.get("update_time_range")
+            return (
+                (created is None or created[0] <= order.created_at <= created[1])
+                and (updated is None or updated[0] <= order.updated_at <= updated[1])
+                and (status is None or order_status(order) == status)
+            )
+
+        by_update = "update_time_range" in ranges
+        matched = [o for o in self.store.orders(P, account.app_key) if keep(o)]
+        matched.sort(key=lambda o: (o.updated_at if by_update else o.created_at, o.order_id))
+        chunk = matched[offset : offset + size]
+        more = offset + size < len(matched)
+        return self.ok(
+            order_id_list=[o.order_id for o in chunk],
+            next_key=_encode_key(offset + len(chunk)),
+            has_more=more,
+        )
+
+    def order_get(self, account: SellerAccount) -> dict[str, Any]:
+        order_id = str(self.body.get("order_id", ""))
+        if not order_id:
+            raise self.invalid("order_id is required")
+        order = self.store.find_order(P, account.app_key, order_id)
+        if order is None:
+            raise self.error(ERR_ORDER_NOT_FOUND, "order not exist")
+        return self.ok(order=render_order(order))
+
+    def delivery_send(self, account: SellerAccount) -> dict[str, Any]:
+        order_id = str(self.body.get("order_id", ""))
+        deliveries = self.body.get("delivery_list")
+        if not order_id or not isinstance(deliveries, list) or not deliveries or not isinstance(deliveries[0], dict):
+            raise self.invalid("order_id and delivery_list are required")
+        first = deliveries[0]
+        company = str(first.get("delivery_id", ""))
+        waybill = str(first.get("waybill_id", ""))
+        if not company or not waybill:
+            raise self.invalid("delivery_id and waybill_id are required")
+        outcome = self.store.ship(
+            P,
+            account.app_key,
+            order_id,
+            company_code=company,
+            tracking_no=waybill,
+            method="/channels/ec/order/delivery/send",
+            params=self.body,
+        )
+        if outcome == ShipOutcome.NOT_FOUND:
+            raise self.error(ERR_ORDER_NOT_FOUND, "order not exist")
+        if outcome in (ShipOutcome.ALREADY_SHIPPED, ShipOutcome.NOT_SHIPPABLE):
+            raise self.error(ERR_ORDER_STATUS, "order status not allow deliver")
+        return self.ok()
+
+    def stock_update(self, account: SellerAccount) -> dict[str, Any]:
+        product_id = str(self.body.get("product_id", ""))
+        sku_id = self.body.get("sku_id")
+        diff_type = parse_int(self.body.get("diff_type"))
+        num = parse_int(self.body.get("num"))
+        if not product_id or diff_type not in (1, 2, 3) or num is None or num < 0:
+            raise self.invalid("product_id, diff_type (1 add, 2 reduce, 3 set) and num >= 0 are required")
+        product = self.store.find_product(
+            P, account.app_key, product_id=product_id, sku_id=str(sku_id) if sku_id not in (None, "", 0) else None
+        )
+        if product is None:
+            raise self.error(ERR_PRODUCT_NOT_FOUND, "product or sku not exist")
+        quantity = {1: num, 2: -num, 3: num}[diff_type]
+        update = self.store.update_stock(
+            P,
+            account.app_key,
+            product,
+            quantity,
+            mode="full" if diff_type == 3 else "incremental",
+            method="/channels/ec/product/stock/update",
+            params=self.body,
+        )
+        if update is None:
+            raise self.invalid("stock can not be negative")
+        return self.ok()
+
+
+_API = {
+    "/channels/ec/order/list/get": _Call.order_list,
+    "/channels/ec/order/get": _Call.order_get,
+    "/channels/ec/order/delivery/send": _Call.delivery_send,
+    "/channels/ec/product/stock/update": _Call.stock_update,
+}
+
+
+@route(PREFIX + "/{api_path:path}", http_method=["GET", "POST"], status_code=200)
+async def wechat_shop_gateway(request: Request[Any, Any, Any]) -> Response[bytes]:
+    store = store_of(request)
+    api_path = str(request.path_params["api_path"])
+    query = {k: str(v) for k, v in request.query_params.items()}
+    body, _ = await read_body_and_params(request)
+    path = "/" + api_path.strip("/")
+    logged: dict[str, Any] = {k: v for k, v in query.items() if k != "secret"}
+    if path != "/cgi-bin/stable_token":  # keep AppSecrets out of the log
+        logged["body"] = body.decode("utf-8", "replace")
+    fault = store.take_fault(P, path, http=True)
+    if fault is not None:
+        store.log_request(P, path, query.get("appid", ""), logged, f"http {fault.http_status}", fault.http_status)
+        return gateway_error_page(fault.http_status)
+    call = _Call(store, path, query, body)
+    try:
+        answer = call.dispatch()
+        outcome = "ok"
+    except Reject as reject:
+        answer, outcome = dict(reject.body), reject.outcome
+    store.log_request(P, path, call.app_key, logged, outcome)
+    return json_response(answer)
+
+
+route_handlers = [wechat_shop_gateway]
