@@ -38,6 +38,8 @@ class JobName(StrEnum):
     PROCESS_ORDERS = "process_orders"
     SWEEP_STUCK_ORDERS = "sweep_stuck_orders"
     BACKFILL_AFTER_SURGE = "backfill_after_surge"
+    PULL_CHANNEL = "pull_channel"
+    PULL_DUE_CHANNELS = "pull_due_channels"
 
 
 BACKFILL_KEY = "pipeline:backfill"

@@ -41,6 +41,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     surge_cooldown_seconds: int = 60
     surge_check_seconds: int = 5
     pipeline_batch_size: int = 25
+    pull_lookback_hours: int = 24
+    pull_overlap_minutes: int = 10
+    pull_retries: int = 4
+    pull_retry_seconds: int = 2
+    pull_cron: str = "* * * * * 0"
 
     @property
     def is_sqlite(self) -> bool:
@@ -108,6 +113,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         surge_cooldown_seconds=_int(env, "ORDERHUB_SURGE_COOLDOWN_SECONDS", 60),
         surge_check_seconds=_int(env, "ORDERHUB_SURGE_CHECK_SECONDS", 5),
         pipeline_batch_size=_int(env, "ORDERHUB_PIPELINE_BATCH_SIZE", 25),
+        pull_lookback_hours=_int(env, "ORDERHUB_PULL_LOOKBACK_HOURS", 24),
+        pull_overlap_minutes=_int(env, "ORDERHUB_PULL_OVERLAP_MINUTES", 10),
+        pull_retries=_int(env, "ORDERHUB_PULL_RETRIES", 4),
+        pull_retry_seconds=_int(env, "ORDERHUB_PULL_RETRY_SECONDS", 2),
+        pull_cron=env.get("ORDERHUB_PULL_CRON") or "* * * * * 0",
     )
 
 

@@ -13,6 +13,7 @@ from saq import CronJob, Worker
 from saq.types import PartialTimersDict
 
 from orderhub import clock
+from orderhub.channels import pull
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
@@ -84,6 +85,15 @@ async def backfill_after_surge(ctx: dict[str, Any]) -> int:
     return await pipeline.backfill_after_surge()
 
 
+async def pull_channel(ctx: dict[str, Any], *, code: str, trigger: str) -> dict[str, Any]:
+    run = await pull.pull_channel(code, trigger=trigger)
+    return {"run": run.id, "status": run.status, "new": run.new, "updated": run.updated}
+
+
+async def pull_due_channels(ctx: dict[str, Any]) -> list[str]:
+    return await pull.enqueue_due_pulls()
+
+
 async def enqueue_backfill() -> None:
     # A big surge leaves tens of thousands of orders to backfill (~15,000/min): give the pass time; a retry
     # after a timeout continues where it stopped (the mark is cleared order by order).
@@ -110,9 +120,12 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
     }
     return Worker(
         runtime.queue,
-        functions=[process_order, process_orders, sweep_stuck_orders, backfill_after_surge],
+        functions=[process_order, process_orders, sweep_stuck_orders, backfill_after_surge, pull_channel],
         concurrency=concurrency or settings.worker_concurrency,
-        cron_jobs=[CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60)],
+        cron_jobs=[
+            CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60),
+            CronJob(pull_due_channels, cron=settings.pull_cron, unique=True, timeout=60, retries=3, ttl=60),
+        ],
         startup=startup,
         shutdown=shutdown,
         timers=timers,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, patch, post
+from litestar.params import Parameter
 
 from api.common import changes_of, present
 from api.security import requires
 from orderhub.auth.service import Role
-from orderhub.channels import service
+from orderhub.channels import pull, service
 from orderhub.channels.service import NewChannel
 
 __all__ = ["ChannelController"]
@@ -25,6 +27,8 @@ class ChannelIn(msgspec.Struct, kw_only=True):
     split_policy: str = "exception"
     ship_within_hours: Annotated[int, msgspec.Meta(ge=1, le=2160)] = 48
     merge_scope: str = "channel"
+    pull_enabled: bool = True
+    pull_every_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
 
 
 class ChannelPatch(msgspec.Struct, kw_only=True):
@@ -35,6 +39,8 @@ class ChannelPatch(msgspec.Struct, kw_only=True):
     split_policy: str | msgspec.UnsetType = msgspec.UNSET
     ship_within_hours: Annotated[int, msgspec.Meta(ge=1, le=2160)] | msgspec.UnsetType = msgspec.UNSET
     merge_scope: str | msgspec.UnsetType = msgspec.UNSET
+    pull_enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    pull_every_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ChannelOut(msgspec.Struct, kw_only=True):
@@ -48,11 +54,39 @@ class ChannelOut(msgspec.Struct, kw_only=True):
     split_policy: str
     ship_within_hours: int
     merge_scope: str
+    pull_enabled: bool
+    pull_every_minutes: int
+    pull_cursor: datetime | None
 
 
 class ChannelCreated(msgspec.Struct, kw_only=True):
     channel: ChannelOut
     secret: str = msgspec.field(name="secret")
+
+
+class PullQueued(msgspec.Struct, kw_only=True):
+    channel: str
+    queued: bool  # False: the queue was unreachable (the scheduled pull will run anyway)
+
+
+class PullRunOut(msgspec.Struct, kw_only=True):
+    id: int
+    channel: str
+    trigger: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    pages: int
+    fetched: int
+    new: int
+    updated: int
+    duplicate: int
+    skipped: int
+    rejected: int
+    errors: list[dict[str, Any]]
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int
 
 
 class SecretOut(msgspec.Struct, kw_only=True):
@@ -81,6 +115,18 @@ class ChannelController(Controller):
     @patch("/{code:str}")
     async def update(self, code: str, data: ChannelPatch) -> ChannelOut:
         return present(await service.update_channel(code, changes_of(data)), ChannelOut)
+
+    @post(
+        "/{code:str}/pull",
+        status_code=202,
+        summary="Pull this channel's orders from its platform now (runs in the worker; see /pulls for the result)",
+    )
+    async def pull_now(self, code: str) -> PullQueued:
+        return PullQueued(channel=code, queued=await pull.enqueue_pull(code, trigger="manual"))
+
+    @get("/{code:str}/pulls", summary="Pull runs, newest first: window, pages, new/updated/duplicate, errors, duration")
+    async def pulls(self, code: str, limit: Annotated[int, Parameter(ge=1, le=500)] = 50) -> list[PullRunOut]:
+        return present(await pull.list_pull_runs(code, limit=limit), list[PullRunOut])
 
     @post("/{code:str}/rotate-secret", status_code=200, summary="Issue a new signing secret (old one stops working)")
     async def rotate(self, code: str) -> SecretOut:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -53,6 +54,8 @@ class NewChannel(msgspec.Struct, frozen=True, kw_only=True):
     split_policy: str = "exception"
     ship_within_hours: int = 48
     merge_scope: str = "channel"
+    pull_enabled: bool = True
+    pull_every_minutes: int = 15
 
 
 class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +69,9 @@ class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
     split_policy: str
     ship_within_hours: int
     merge_scope: str
+    pull_enabled: bool = True
+    pull_every_minutes: int = 15
+    pull_cursor: datetime | None = None
 
 
 class ChannelRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +108,9 @@ def _view(row: dict[str, Any]) -> ChannelView:
         ship_within_hours=row["ship_within_hours"],
         merge_scope=row["merge_scope"],
         credential_keys=sorted(_credentials(row)),
+        pull_enabled=bool(row["pull_enabled"]),
+        pull_every_minutes=int(row["pull_every_minutes"]),
+        pull_cursor=row["pull_cursor"],
     )
 
 
@@ -120,6 +129,12 @@ def _check_merge(scope: str) -> str:
     if scope not in ("channel", "seller", "off"):
         raise ValidationFailed("合单范围可选：channel（同店铺）、seller（跨店铺）、off（不合单）", field="merge_scope")
     return scope
+
+
+def _check_every(minutes: int) -> int:
+    if not 1 <= minutes <= 1440:
+        raise ValidationFailed("拉单间隔为 1–1440 分钟", field="pull_every_minutes")
+    return minutes
 
 
 def _check_hours(hours: int) -> int:
@@ -160,6 +175,8 @@ async def create_channel(cmd: NewChannel) -> tuple[ChannelView, str]:
                 split_policy=_check_policy(cmd.split_policy),
                 ship_within_hours=_check_hours(cmd.ship_within_hours),
                 merge_scope=_check_merge(cmd.merge_scope),
+                pull_enabled=cmd.pull_enabled,
+                pull_every_minutes=_check_every(cmd.pull_every_minutes),
                 active=True,
                 created_at=now,
                 updated_at=now,
@@ -206,6 +223,10 @@ async def update_channel(code: str, changes: Mapping[str, Any]) -> ChannelView:
         values[Channel.merge_scope] = _check_merge(changes["merge_scope"])
     if "ship_within_hours" in changes:
         values[Channel.ship_within_hours] = _check_hours(changes["ship_within_hours"])
+    if "pull_enabled" in changes:
+        values[Channel.pull_enabled] = bool(changes["pull_enabled"])
+    if "pull_every_minutes" in changes:
+        values[Channel.pull_every_minutes] = _check_every(changes["pull_every_minutes"])
     async with db.transaction():
         if "default_warehouse" in changes:
             wh = changes["default_warehouse"]

@@ -7,7 +7,7 @@ from piccolo.table import Table
 
 from orderhub.inventory.tables import Warehouse
 
-__all__ = ["Channel"]
+__all__ = ["Channel", "PullRun"]
 
 
 class Channel(Table, tablename="channel"):
@@ -27,5 +27,32 @@ class Channel(Table, tablename="channel"):
     # seller's channels ("seller"), or never ("off").
     merge_scope = Varchar(length=16, default="channel")
     active = Boolean(default=True)
+    # Scheduled pull from the platform (platforms with a connector): every N minutes, from the cursor on.
+    pull_enabled = Boolean(default=True)
+    pull_every_minutes = Integer(default=15)
+    # Orders modified before this instant have been pulled (the next window starts a little earlier).
+    pull_cursor = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+
+
+class PullRun(Table, tablename="pull_run"):
+    """One pull of a channel's orders from its platform: window, pages, outcome counts, errors, duration."""
+
+    id: Serial  # the primary key piccolo adds; declared for type checkers
+    channel = ForeignKey(references=Channel, index=True)
+    trigger = Varchar(length=16)  # cron | manual | push
+    status = Varchar(length=16, default="running")  # running | succeeded | failed
+    window_start = Timestamptz()
+    window_end = Timestamptz()
+    pages = Integer(default=0)
+    fetched = Integer(default=0)
+    new = Integer(default=0)
+    updated = Integer(default=0)
+    duplicate = Integer(default=0)
+    skipped = Integer(default=0)
+    rejected = Integer(default=0)
+    errors = Text(default="[]")
+    started_at = Timestamptz(index=True)
+    finished_at = Timestamptz(null=True, default=None)
+    duration_ms = Integer(default=0)

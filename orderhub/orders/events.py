@@ -22,6 +22,7 @@ class OrderEventType(StrEnum):
     AT_RISK = "order.at_risk"
     MERGED = "order.merged"
     BACKFILLED = "order.backfilled"
+    PLATFORM_CHANGED = "order.platform_changed"
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

@@ -43,6 +43,7 @@ __all__ = [
     "fix_receiver",
     "process_order",
     "release_hold",
+    "release_reservation",
     "retry_exception",
     "sweep_stuck_orders",
 ]
@@ -762,33 +763,40 @@ async def cancel_order(order_id: int, *, reason: str, actor: str) -> None:
         status = S(row["status"])
         await transition(order_id, S.CANCELLED, expected=status, reason="cancelled", data={"note": reason}, actor=actor)
         if status in RELEASABLE:
-            lines = await OrderLine.select(
-                OrderLine.id, OrderLine.sku, OrderLine.warehouse, OrderLine.reserved_qty
-            ).where((OrderLine.order == order_id) & (OrderLine.reserved_qty > 0))
-            by_warehouse: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-            for line in lines:
-                by_warehouse[int(line["warehouse"])][int(line["sku"])] += int(line["reserved_qty"])
-            for warehouse_id in sorted(by_warehouse):
-                await release(warehouse_id, by_warehouse[warehouse_id])
-            if lines:
-                await OrderLine.update({OrderLine.reserved_qty: 0}).where(OrderLine.order == order_id)
-                await record_event(
-                    order_id,
-                    OrderEventType.STOCK_RELEASED,
-                    data={"warehouses": {str(w): dict(s) for w, s in by_warehouse.items()}},
-                    actor=actor,
-                )
-            # Leave any shipment (a merged one goes on with the other orders' lines).
-            shipment_ids = {
-                int(r["shipment"])
-                for r in await OrderLine.select(OrderLine.shipment).where(
-                    (OrderLine.order == order_id) & OrderLine.shipment.is_not_null()
-                )
-            }
-            if shipment_ids:
-                await OrderLine.update({OrderLine.shipment: None}).where(OrderLine.order == order_id)
-                for shipment_id in sorted(shipment_ids):
-                    await recompute_shipment(shipment_id)
+            await release_reservation(order_id, actor=actor)
+
+
+async def release_reservation(order_id: int, *, actor: str) -> None:
+    """Give back the stock the order holds and take its lines out of their shipments (a merged shipment goes on
+    with the other orders' lines). Call inside a transaction."""
+    lines = await OrderLine.select(OrderLine.id, OrderLine.sku, OrderLine.warehouse, OrderLine.reserved_qty).where(
+        (OrderLine.order == order_id) & (OrderLine.reserved_qty > 0)
+    )
+    by_warehouse: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for line in lines:
+        by_warehouse[int(line["warehouse"])][int(line["sku"])] += int(line["reserved_qty"])
+    for warehouse_id in sorted(by_warehouse):
+        await release(warehouse_id, by_warehouse[warehouse_id])
+    if lines:
+        await OrderLine.update({OrderLine.reserved_qty: 0}).where(OrderLine.order == order_id)
+        await record_event(
+            order_id,
+            OrderEventType.STOCK_RELEASED,
+            data={"warehouses": {str(w): dict(s) for w, s in by_warehouse.items()}},
+            actor=actor,
+        )
+    shipment_ids = {
+        int(r["shipment"])
+        for r in await OrderLine.select(OrderLine.shipment).where(
+            (OrderLine.order == order_id) & OrderLine.shipment.is_not_null()
+        )
+    }
+    if shipment_ids:
+        await OrderLine.update({OrderLine.shipment: None, OrderLine.warehouse: None}).where(
+            OrderLine.order == order_id
+        )
+        for shipment_id in sorted(shipment_ids):
+            await recompute_shipment(shipment_id)
 
 
 async def retry_awaiting_stock(older_than_seconds: int = 60, limit: int = 500) -> int:

@@ -40,6 +40,7 @@ __all__ = [
     "ORDER_COLUMNS",
     "check_new_order",
     "enqueue_processing",
+    "full_address",
     "get_order",
     "ingest",
     "list_orders",
@@ -109,6 +110,11 @@ def check_new_order(order: NewOrder) -> None:
         raise ValidationFailed(
             "收货地址不能为空：请提供 address，或 province/city/district/detail", field="receiver.address"
         )
+
+
+def full_address(receiver: Receiver) -> str:
+    """The receiver's address on one line, as the order stores it (``receiver_address``)."""
+    return _full_address(receiver)
 
 
 def _full_address(receiver: Receiver) -> str:

@@ -43,16 +43,17 @@ S = OrderStatus
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.RECEIVED: frozenset({S.VALIDATED, S.HELD, S.EXCEPTION, S.CANCELLED}),
-    S.VALIDATED: frozenset({S.READY, S.RESERVED, S.HELD, S.EXCEPTION, S.CANCELLED}),
+    S.VALIDATED: frozenset({S.READY, S.RESERVED, S.HELD, S.EXCEPTION, S.CANCELLED, S.RECEIVED}),
     S.RESERVED: frozenset({S.READY, S.HELD, S.EXCEPTION, S.CANCELLED}),
-    S.READY: frozenset({S.PICKING, S.HELD, S.EXCEPTION, S.CANCELLED}),
+    S.READY: frozenset({S.PICKING, S.HELD, S.EXCEPTION, S.CANCELLED, S.RECEIVED}),
     S.PICKING: frozenset({S.PACKED, S.READY, S.EXCEPTION}),
     S.PACKED: frozenset({S.SHIPPED, S.EXCEPTION}),
     S.SHIPPED: frozenset({S.DELIVERED, S.EXCEPTION}),
     S.DELIVERED: frozenset(),
-    # Held and exception orders re-enter the pipeline from the start once resolved.
+    # Held and exception orders re-enter the pipeline from the start once resolved; so does an order not yet
+    # picked whose receiver the platform changed (validated / ready → received).
     S.HELD: frozenset({S.RECEIVED, S.CANCELLED}),
-    S.EXCEPTION: frozenset({S.RECEIVED, S.CANCELLED}),
+    S.EXCEPTION: frozenset({S.RECEIVED, S.HELD, S.CANCELLED}),
     S.CANCELLED: frozenset(),
 }
 

@@ -1,0 +1,374 @@
+"""Pulling a channel's orders from its platform: scheduled (every N minutes) or on demand.
+
+A run covers ``[cursor − overlap, now)``: the overlap re-reads the last minutes of the previous window, because
+platforms index modifications late and a clock may be behind, so nothing falls in a gap; re-read orders are
+answered "duplicate" by the idempotent intake. The window is cut into the platform's longest allowed span
+(Pinduoduo: 30 minutes) and each span is paged to the end. The cursor advances only over spans that completed,
+so a failed run is retried from where it stopped.
+
+Each order the platform reports goes through the same intake as a push:
+
+* new and paid (or paid with a refund asked) → intake (then the refund hold, if any);
+* known → compared: cancelled / refund requested / a different receiver are applied to the order
+  (:mod:`orderhub.orders.platform_changes`); otherwise a duplicate;
+* unpaid, or cancelled/shipped before the hub ever saw it → skipped (counted).
+
+Rate limits and platform outages are retried with backoff inside the run; an expired session is refreshed
+once (the new token is stored sealed). Every run is recorded in ``pull_run`` with its window, pages, counts,
+errors and duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+
+from orderhub import clock, crypto, db
+from orderhub.channels.port import (
+    ChannelConnector,
+    Credentials,
+    PlatformError,
+    PlatformOrder,
+    PlatformOrderState,
+    SessionExpired,
+    connector_for,
+    registered_platforms,
+)
+from orderhub.channels.tables import Channel, PullRun
+from orderhub.errors import NotFound
+from orderhub.orders.commands import Receiver
+from orderhub.orders.platform_changes import Outcome, PlatformChange, apply_platform_change
+from orderhub.orders.service import full_address, ingest
+from orderhub.orders.tables import Order
+from orderhub.queue import JobName, enqueue
+from orderhub.settings import get_settings
+
+__all__ = [
+    "PullRunView",
+    "channel_credentials",
+    "enqueue_due_pulls",
+    "enqueue_pull",
+    "list_pull_runs",
+    "pull_channel",
+    "pull_key",
+]
+
+log = logging.getLogger("orderhub.pull")
+T = TypeVar("T")
+
+S = PlatformOrderState
+IMPORTABLE = frozenset({S.PAID, S.REFUND_REQUESTED})
+
+
+class PullRunView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    channel: str
+    trigger: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    pages: int
+    fetched: int
+    new: int
+    updated: int
+    duplicate: int
+    skipped: int
+    rejected: int
+    errors: list[dict[str, Any]]
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int
+
+
+class _Counts(msgspec.Struct, kw_only=True):
+    pages: int = 0
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    duplicate: int = 0
+    skipped: int = 0
+    rejected: int = 0
+
+
+def pull_key(channel_code: str) -> str:
+    return f"channel:{channel_code}:pull"
+
+
+async def enqueue_pull(channel_code: str, *, trigger: str) -> bool:
+    """Queue a pull of this channel (one at a time per channel: the job key is unique while queued/active)."""
+    await _channel_row(channel_code)
+    return await enqueue(
+        JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
+    )
+
+
+async def enqueue_due_pulls() -> list[str]:
+    """The cron's part: queue every active channel whose last pull started ``pull_every_minutes`` ago or more."""
+    platforms = registered_platforms()
+    channels = await Channel.select(Channel.id, Channel.code, Channel.pull_every_minutes).where(
+        (Channel.active == True) & (Channel.pull_enabled == True) & Channel.platform.is_in(platforms)  # noqa: E712
+    )
+    due: list[str] = []
+    now = clock.now()
+    for channel in channels:
+        last = (
+            await PullRun.select(PullRun.started_at)
+            .where(PullRun.channel == channel["id"])
+            .order_by(PullRun.id, ascending=False)
+            .first()
+        )
+        if last is None or last["started_at"] <= now - timedelta(minutes=int(channel["pull_every_minutes"])):
+            if await enqueue_pull(channel["code"], trigger="cron"):
+                due.append(channel["code"])
+    return due
+
+
+async def _channel_row(code: str) -> dict[str, Any]:
+    row = (
+        await Channel.select(Channel.id, Channel.code, Channel.platform, Channel.credentials, Channel.pull_cursor)
+        .where(Channel.code == code)
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"渠道 {code} 不存在", field="channel")
+    return dict(row)
+
+
+def channel_credentials(row: dict[str, Any]) -> Credentials:
+    raw: dict[str, Any] = (
+        msgspec.json.decode(crypto.decrypt(get_settings().secret_key, row["credentials"])) if row["credentials"] else {}
+    )
+    expires = raw.get("token_expires_at")
+    return Credentials(
+        app_key=str(raw.get("app_key", "")),
+        app_secret=str(raw.get("app_secret", "")),
+        access_token=str(raw.get("access_token", "")),
+        refresh_token=str(raw.get("refresh_token", "")),
+        token_expires_at=datetime.fromisoformat(expires) if expires else None,
+        shop_id=str(raw.get("shop_id", "")),
+        base_url=str(raw.get("base_url", "")),
+    )
+
+
+async def _store_credentials(channel_id: int, credentials: Credentials) -> None:
+    """Keep a refreshed token (sealed); the channel's other credentials (signing secret …) stay as they are."""
+    async with db.transaction():
+        rows = await db.fetch(f"SELECT credentials FROM channel WHERE id = {{}}{db.for_update()}", channel_id)
+        key = get_settings().secret_key
+        current: dict[str, Any] = msgspec.json.decode(crypto.decrypt(key, rows[0]["credentials"])) if rows else {}
+        current.update(
+            access_token=credentials.access_token,
+            refresh_token=credentials.refresh_token,
+            token_expires_at=credentials.token_expires_at.isoformat() if credentials.token_expires_at else "",
+        )
+        await Channel.update(
+            {Channel.credentials: crypto.encrypt(key, msgspec.json.encode(current)), Channel.updated_at: clock.now()}
+        ).where(Channel.id == channel_id)
+
+
+async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | None = None) -> PullRunView:
+    """One pull run of the channel (see the module docstring); returns the recorded run."""
+    settings = get_settings()
+    row = await _channel_row(code)
+    end = clock.now().replace(microsecond=0)
+    cursor: datetime | None = row["pull_cursor"]
+    start = (cursor or end - timedelta(hours=settings.pull_lookback_hours)) - timedelta(
+        minutes=settings.pull_overlap_minutes
+    )
+    started = time.perf_counter()
+    inserted = await PullRun.insert(
+        PullRun(
+            channel=row["id"],
+            trigger=trigger,
+            status="running",
+            window_start=start,
+            window_end=end,
+            started_at=clock.now(),
+        )
+    ).returning(PullRun.id)
+    run_id = int(inserted[0]["id"])
+    counts = _Counts()
+    errors: list[dict[str, Any]] = []
+    completed_until: datetime | None = None
+    own_http = http is None
+    client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+    try:
+        connector = connector_for(row["platform"], channel_credentials(row), client)
+        span_start = start
+        while span_start < end:
+            span_end = min(end, span_start + connector.max_window)
+            page: str | None = None
+            while True:
+                result = await _call(connector, row["id"], partial(connector.pull, span_start, span_end, page))
+                counts.pages += 1
+                counts.fetched += len(result.orders)
+                await _intake(row["id"], code, result.orders, counts, actor=f"pull:{code}")
+                if result.next_page is None:
+                    break
+                page = result.next_page
+            completed_until = span_end
+            span_start = span_end
+    except PlatformError as exc:
+        errors.append(
+            {
+                "code": exc.code,
+                "message": exc.message,
+                "platform_code": exc.platform_code,
+                "platform_message": exc.platform_message,
+            }
+        )
+        log.warning("pull failed", extra={"channel": code, "error": exc.code, "platform_code": exc.platform_code})
+    finally:
+        if own_http:
+            await client.aclose()
+        if completed_until is not None:
+            await Channel.update({Channel.pull_cursor: completed_until}).where(Channel.id == row["id"])
+        await PullRun.update(
+            {
+                PullRun.status: "failed" if errors else "succeeded",
+                PullRun.pages: counts.pages,
+                PullRun.fetched: counts.fetched,
+                PullRun.new: counts.new,
+                PullRun.updated: counts.updated,
+                PullRun.duplicate: counts.duplicate,
+                PullRun.skipped: counts.skipped,
+                PullRun.rejected: counts.rejected,
+                PullRun.errors: msgspec.json.encode(errors).decode(),
+                PullRun.finished_at: clock.now(),
+                PullRun.duration_ms: int((time.perf_counter() - started) * 1000),
+            }
+        ).where(PullRun.id == run_id)
+    return (await list_pull_runs(code, run_id=run_id))[0]
+
+
+async def _call(connector: ChannelConnector, channel_id: int, call: Callable[[], Awaitable[T]]) -> T:
+    """A platform call with the run's retry policy: rate limits and outages back off (a few tries), an expired
+    session is refreshed once."""
+    settings = get_settings()
+    refreshed = False
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except SessionExpired:
+            if refreshed:
+                raise
+            refreshed = True
+            await _store_credentials(channel_id, await connector.refresh_token())
+        except PlatformError as exc:
+            attempt += 1
+            if not exc.retryable or attempt >= settings.pull_retries:
+                raise
+            delay = exc.retry_after if exc.retry_after is not None else settings.pull_retry_seconds * 2 ** (attempt - 1)
+            await asyncio.sleep(min(delay, 60.0))
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+def _receiver_differs(stored: dict[str, Any], receiver: Receiver) -> bool:
+    def squash(text: str) -> str:
+        return "".join(text.split())
+
+    stored_phone = _digits(stored["receiver_phone"]) + _digits(stored["receiver_phone_ext"] or "")
+    return (
+        squash(stored["receiver_name"]) != squash(receiver.name)
+        or stored_phone != _digits(receiver.phone)
+        or squash(stored["receiver_address"]) != squash(full_address(receiver))
+    )
+
+
+async def _intake(channel_id: int, code: str, orders: Sequence[PlatformOrder], counts: _Counts, *, actor: str) -> None:
+    if not orders:
+        return
+    latest: dict[str, PlatformOrder] = {}
+    for item in orders:  # a page may carry an order twice (re-sorted between pages): keep the newest
+        known = latest.get(item.order.external_id)
+        if known is None or item.updated_at >= known.updated_at:
+            latest[item.order.external_id] = item
+    existing = {
+        row["external_id"]: row
+        for row in await Order.select(
+            Order.id,
+            Order.external_id,
+            Order.receiver_name,
+            Order.receiver_phone,
+            Order.receiver_phone_ext,
+            Order.receiver_address,
+        ).where((Order.channel == channel_id) & Order.external_id.is_in(sorted(latest)))
+    }
+    fresh = [item for ext, item in latest.items() if ext not in existing and item.state in IMPORTABLE]
+    counts.skipped += sum(1 for ext, item in latest.items() if ext not in existing and item.state not in IMPORTABLE)
+    counts.duplicate += len(orders) - len(latest)
+    if fresh:
+        outcomes = await ingest(channel_id, code, [item.order for item in fresh], actor=actor)
+        by_ext = {item.order.external_id: item for item in fresh}
+        for outcome in outcomes:
+            if outcome.status == "accepted":
+                counts.new += 1
+                item = by_ext[outcome.external_id]
+                if item.state == S.REFUND_REQUESTED and outcome.order_id:
+                    await apply_platform_change(outcome.order_id, PlatformChange.REFUND_REQUESTED, actor=actor)
+            elif outcome.status == "duplicate":
+                counts.duplicate += 1  # a push stored it between our read and our insert
+            else:
+                counts.rejected += 1
+                log.warning(
+                    "pulled order rejected",
+                    extra={"channel": code, "external_id": outcome.external_id, "error": outcome.error_code},
+                )
+    for ext, stored in existing.items():
+        item = latest[ext]
+        change: PlatformChange | None = None
+        if item.state == S.CANCELLED:
+            change = PlatformChange.CANCELLED
+        elif item.state == S.REFUND_REQUESTED:
+            change = PlatformChange.REFUND_REQUESTED
+        elif item.state == S.PAID and _receiver_differs(stored, item.order.receiver):
+            change = PlatformChange.RECEIVER_CHANGED
+        if change is None:
+            counts.duplicate += 1
+            continue
+        outcome_of = await apply_platform_change(int(stored["id"]), change, actor=actor, receiver=item.order.receiver)
+        if outcome_of == Outcome.UNCHANGED:
+            counts.duplicate += 1
+        else:
+            counts.updated += 1
+
+
+async def list_pull_runs(code: str, *, limit: int = 50, run_id: int | None = None) -> list[PullRunView]:
+    row = await _channel_row(code)
+    query = PullRun.select().where(PullRun.channel == row["id"]).order_by(PullRun.id, ascending=False).limit(limit)
+    if run_id is not None:
+        query = query.where(PullRun.id == run_id)
+    return [
+        PullRunView(
+            id=r["id"],
+            channel=code,
+            trigger=r["trigger"],
+            status=r["status"],
+            window_start=r["window_start"],
+            window_end=r["window_end"],
+            pages=r["pages"],
+            fetched=r["fetched"],
+            new=r["new"],
+            updated=r["updated"],
+            duplicate=r["duplicate"],
+            skipped=r["skipped"],
+            rejected=r["rejected"],
+            errors=msgspec.json.decode(r["errors"] or "[]"),
+            started_at=r["started_at"],
+            finished_at=r["finished_at"],
+            duration_ms=r["duration_ms"],
+        )
+        for r in await query
+    ]

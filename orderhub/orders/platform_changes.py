@@ -1,0 +1,193 @@
+"""What the hub does when a platform says an order changed: cancelled, refund requested, receiver changed.
+
+Where the order is decides:
+
+* not yet picked (received … ready, held, exception): the hub acts — a cancellation cancels the order and
+  releases its stock; a refund request releases the stock and holds the order in the ``refund`` queue for a
+  person to decide; a new receiver replaces the old one and the order goes through the pipeline again (address
+  standardisation, routing, reservation);
+* in the warehouse (picking, packed): the order is **intercepted** — it goes to exception ``intercepted`` so the
+  pick task is withdrawn and nobody ships it;
+* shipped or delivered: nothing can be stopped; the order is tagged ``after_sale`` for the after-sales team.
+
+Every change is recorded on the order (``order.platform_changed``) with what was done.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from orderhub import clock, db
+from orderhub.errors import Conflict, NotFound
+from orderhub.orders.commands import Receiver
+from orderhub.orders.events import OrderEventType
+from orderhub.orders.pipeline import release_reservation
+from orderhub.orders.service import enqueue_processing, record_event, transition
+from orderhub.orders.state import RELEASABLE, OrderStatus
+from orderhub.orders.tables import Order
+
+__all__ = ["AFTER_SALE_TAG", "REFUND_QUEUE", "Outcome", "PlatformChange", "apply_platform_change"]
+
+S = OrderStatus
+REFUND_QUEUE = "refund"
+AFTER_SALE_TAG = "after_sale"
+BEFORE_PICKING = frozenset({S.RECEIVED, S.VALIDATED, S.RESERVED, S.READY, S.HELD, S.EXCEPTION})
+IN_WAREHOUSE = frozenset({S.PICKING, S.PACKED})
+
+
+class PlatformChange(StrEnum):
+    CANCELLED = "cancelled"
+    REFUND_REQUESTED = "refund_requested"
+    RECEIVER_CHANGED = "receiver_changed"
+
+
+class Outcome(StrEnum):
+    CANCELLED = "cancelled"
+    HELD = "held"
+    REROUTED = "rerouted"
+    INTERCEPTED = "intercepted"
+    AFTER_SALE = "after_sale"
+    UNCHANGED = "unchanged"
+
+
+async def apply_platform_change(
+    order_id: int, change: PlatformChange, *, actor: str, receiver: Receiver | None = None
+) -> Outcome:
+    """Apply one platform change to an order (idempotent: a change already applied changes nothing).
+
+    The worker may be moving the order at the same moment: every step is a conditional update on the status
+    read, so a lost race is retried from the new status."""
+    for _attempt in range(5):
+        try:
+            return await _apply(order_id, change, actor=actor, receiver=receiver)
+        except Conflict:
+            continue
+    raise Conflict("订单正在被处理，请稍后重试", code="concurrent_update", field="status")
+
+
+async def _apply(order_id: int, change: PlatformChange, *, actor: str, receiver: Receiver | None) -> Outcome:
+    to_enqueue = False
+    async with db.transaction():
+        rows = await db.fetch(
+            f"SELECT status, hold_queue, hold_reason, pending_holds, tags FROM sales_order WHERE id = {{}}"
+            f"{db.for_update()}",
+            order_id,
+        )
+        if not rows:
+            raise NotFound("订单不存在", field="order_id")
+        row = rows[0]
+        status = S(row["status"])
+        if status == S.CANCELLED:
+            return Outcome.UNCHANGED
+        if status in IN_WAREHOUSE:
+            await transition(
+                order_id,
+                S.EXCEPTION,
+                expected=status,
+                reason="intercepted",
+                data={"change": change.value, "message": "平台订单已变更（取消/退款/改地址），请拦截，勿发货"},
+                actor=actor,
+            )
+            outcome = Outcome.INTERCEPTED
+        elif status not in BEFORE_PICKING:  # shipped, delivered
+            tags = msgspec.json.decode(row["tags"] or "[]", type=list[str])
+            if AFTER_SALE_TAG not in tags:
+                tags.append(AFTER_SALE_TAG)
+                await Order.update(
+                    {Order.tags: msgspec.json.encode(tags).decode(), Order.updated_at: clock.now()}
+                ).where(Order.id == order_id)
+            outcome = Outcome.AFTER_SALE
+        elif change == PlatformChange.CANCELLED:
+            await transition(
+                order_id, S.CANCELLED, expected=status, reason="cancelled", data={"note": "平台订单已取消"}, actor=actor
+            )
+            if status in RELEASABLE:
+                await release_reservation(order_id, actor=actor)
+            outcome = Outcome.CANCELLED
+        elif change == PlatformChange.REFUND_REQUESTED:
+            outcome = await _hold_for_refund(order_id, status, row, actor=actor)
+        else:
+            if receiver is None:
+                raise ValueError("a receiver change needs the new receiver")
+            to_enqueue = await _change_receiver(order_id, status, receiver, actor=actor)
+            outcome = Outcome.REROUTED
+        await record_event(
+            order_id,
+            OrderEventType.PLATFORM_CHANGED,
+            reason=change.value,
+            data={"outcome": outcome.value, "status": status.value},
+            actor=actor,
+        )
+        if to_enqueue:
+
+            async def _enqueue() -> None:
+                await enqueue_processing([order_id])
+
+            db.after_commit(_enqueue)
+    return outcome
+
+
+async def _hold_for_refund(order_id: int, status: OrderStatus, row: dict[str, object], *, actor: str) -> Outcome:
+    if status == S.HELD and row["hold_queue"] == REFUND_QUEUE:
+        return Outcome.UNCHANGED
+    if status in RELEASABLE:
+        await release_reservation(order_id, actor=actor)
+    data = {"message": "买家申请退款，请处理后放行或取消"}
+    if status == S.HELD:  # the refund comes first; the hold it was in waits behind it
+        pending = msgspec.json.decode(str(row["pending_holds"] or "[]"))
+        pending.insert(0, {"queue": row["hold_queue"], "reason": row["hold_reason"], "data": {}})
+        await Order.update(
+            {
+                Order.hold_queue: REFUND_QUEUE,
+                Order.hold_reason: "refund_requested",
+                Order.pending_holds: msgspec.json.encode(pending).decode(),
+                Order.updated_at: clock.now(),
+            }
+        ).where(Order.id == order_id)
+        return Outcome.HELD
+    await transition(
+        order_id,
+        S.HELD,
+        expected=status,
+        reason="refund_requested",
+        hold_queue=REFUND_QUEUE,
+        data=data,
+        actor=actor,
+    )
+    return Outcome.HELD
+
+
+async def _change_receiver(order_id: int, status: OrderStatus, receiver: Receiver, *, actor: str) -> bool:
+    """New receiver on the order; back through the pipeline unless a person holds it. True → enqueue it."""
+    full = receiver.address.strip() or "".join(
+        p.strip() for p in (receiver.province, receiver.city, receiver.district, receiver.detail)
+    )
+    structured = not receiver.address.strip()
+    await Order.update(
+        {
+            Order.receiver_name: receiver.name.strip(),
+            Order.receiver_phone: receiver.phone.strip(),
+            Order.receiver_province: receiver.province.strip() if structured else "",
+            Order.receiver_city: receiver.city.strip() if structured else "",
+            Order.receiver_district: receiver.district.strip() if structured else "",
+            Order.receiver_detail: receiver.detail.strip() if structured else "",
+            Order.receiver_address: full,
+            Order.receiver_division_code: "",
+            Order.receiver_phone_ext: "",
+            Order.updated_at: clock.now(),
+        }
+    ).where(Order.id == order_id)
+    await record_event(
+        order_id, OrderEventType.RECEIVER_CHANGED, data={"address": full, "name": receiver.name}, actor=actor
+    )
+    if status == S.HELD:
+        return False  # standardised when the hold is released
+    if status in RELEASABLE:
+        await release_reservation(order_id, actor=actor)
+    if status != S.RECEIVED:
+        await transition(
+            order_id, S.RECEIVED, expected=status, data={"note": "平台修改了收货信息，重新处理"}, actor=actor
+        )
+    return True
