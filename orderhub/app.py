@@ -30,6 +30,7 @@ from api.pipeline.controllers import PipelineController
 from api.rules.controllers import RuleController
 from api.security import Tokens, build_jwt_auth
 from api.users.controllers import UserController
+from api.webhooks.controllers import WebhookController
 from orderhub import __version__
 from orderhub import redis as redis_mod
 from orderhub.errors import (
@@ -218,6 +219,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             UserController,
             RuleController,
             PipelineController,
+            WebhookController,
         ],
         dependencies={"tokens": Provide(lambda: tokens, sync_to_thread=False)},
         on_app_init=[jwt_auth.on_app_init],

@@ -81,6 +81,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stock_resync(args: argparse.Namespace) -> int:
+    """Push every mapped SKU's available stock to its channels now (all channels, or one)."""
+    from orderhub.channels import stock_sync
+    from orderhub.runtime import start_runtime
+
+    async def run() -> dict[str, object]:
+        runtime = await start_runtime(_settings())
+        try:
+            return await stock_sync.resync(args.channel)
+        finally:
+            await runtime.close()
+
+    report = asyncio.run(run())
+    for channel, outcome in sorted(report.items()):
+        print(f"{channel}: {outcome}")
+    return 1 if any(isinstance(o, dict) and o.get("error") for o in report.values()) else 0
+
+
 def _wait_http(url: str, timeout: float, procs: list[subprocess.Popen[bytes]]) -> bool:
     import httpx
 
@@ -249,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply migrations (and create the first admin if configured)")
     migrate.set_defaults(func=cmd_migrate)
+
+    resync = sub.add_parser("stock-resync", help="push every mapped SKU's available stock to the platforms now")
+    resync.add_argument("--channel", default=None, help="only this channel (code)")
+    resync.set_defaults(func=cmd_stock_resync)
     return parser
 
 

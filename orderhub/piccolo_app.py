@@ -8,7 +8,7 @@ from piccolo.conf.apps import AppConfig
 
 from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
-from orderhub.channels.tables import Channel, PullRun
+from orderhub.channels.tables import Channel, ChannelSku, PullRun
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, SurgeEvent
 from orderhub.routing.tables import Shipment
@@ -33,6 +33,7 @@ TABLES = [
     SurgeEvent,
     PipelineSetting,
     PullRun,
+    ChannelSku,
 ]
 
 APP_CONFIG = AppConfig(

@@ -40,6 +40,7 @@ class JobName(StrEnum):
     BACKFILL_AFTER_SURGE = "backfill_after_surge"
     PULL_CHANNEL = "pull_channel"
     PULL_DUE_CHANNELS = "pull_due_channels"
+    SYNC_STOCK = "sync_stock"
 
 
 BACKFILL_KEY = "pipeline:backfill"

@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pull_retries: int = 4
     pull_retry_seconds: int = 2
     pull_cron: str = "* * * * * 0"
+    stock_sync_debounce_seconds: int = 5
 
     @property
     def is_sqlite(self) -> bool:
@@ -118,6 +119,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         pull_retries=_int(env, "ORDERHUB_PULL_RETRIES", 4),
         pull_retry_seconds=_int(env, "ORDERHUB_PULL_RETRY_SECONDS", 2),
         pull_cron=env.get("ORDERHUB_PULL_CRON") or "* * * * * 0",
+        stock_sync_debounce_seconds=_int(env, "ORDERHUB_STOCK_SYNC_DEBOUNCE_SECONDS", 5),
     )
 
 

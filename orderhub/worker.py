@@ -13,7 +13,7 @@ from saq import CronJob, Worker
 from saq.types import PartialTimersDict
 
 from orderhub import clock
-from orderhub.channels import pull
+from orderhub.channels import pull, stock_sync
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
@@ -90,6 +90,10 @@ async def pull_channel(ctx: dict[str, Any], *, code: str, trigger: str) -> dict[
     return {"run": run.id, "status": run.status, "new": run.new, "updated": run.updated}
 
 
+async def sync_stock(ctx: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
+    return await (stock_sync.resync() if full else stock_sync.sync_dirty())
+
+
 async def pull_due_channels(ctx: dict[str, Any]) -> list[str]:
     return await pull.enqueue_due_pulls()
 
@@ -120,7 +124,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
     }
     return Worker(
         runtime.queue,
-        functions=[process_order, process_orders, sweep_stuck_orders, backfill_after_surge, pull_channel],
+        functions=[process_order, process_orders, sweep_stuck_orders, backfill_after_surge, pull_channel, sync_stock],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[
             CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60),

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, patch, post
+from litestar import Controller, delete, get, patch, post, put
 from litestar.params import Parameter
 
 from api.common import changes_of, present
 from api.security import requires
 from orderhub.auth.service import Role
-from orderhub.channels import pull, service
+from orderhub.channels import pull, service, stock_sync
 from orderhub.channels.service import NewChannel
 
 __all__ = ["ChannelController"]
@@ -89,6 +89,25 @@ class PullRunOut(msgspec.Struct, kw_only=True):
     duration_ms: int
 
 
+class ChannelSkuIn(msgspec.Struct, kw_only=True):
+    sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    platform_item_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    platform_sku_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class ChannelSkusIn(msgspec.Struct, kw_only=True):
+    items: Annotated[list[ChannelSkuIn], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class ChannelSkuOut(msgspec.Struct, kw_only=True):
+    sku: str
+    platform_item_id: str
+    platform_sku_id: str
+    synced_qty: int | None
+    synced_at: datetime | None
+    sync_error: str
+
+
 class SecretOut(msgspec.Struct, kw_only=True):
     code: str
     secret: str
@@ -127,6 +146,26 @@ class ChannelController(Controller):
     @get("/{code:str}/pulls", summary="Pull runs, newest first: window, pages, new/updated/duplicate, errors, duration")
     async def pulls(self, code: str, limit: Annotated[int, Parameter(ge=1, le=500)] = 50) -> list[PullRunOut]:
         return present(await pull.list_pull_runs(code, limit=limit), list[PullRunOut])
+
+    @get(
+        "/{code:str}/skus",
+        summary="Platform listings of our SKUs in this channel, with what the stock sync last pushed",
+    )
+    async def skus(self, code: str) -> list[ChannelSkuOut]:
+        return present(await stock_sync.list_mappings(code), list[ChannelSkuOut])
+
+    @put("/{code:str}/skus", summary="Create or update SKU mappings (keyed by platform_sku_id)")
+    async def put_skus(self, code: str, data: ChannelSkusIn) -> list[ChannelSkuOut]:
+        items = [stock_sync.NewChannelSku(**msgspec.structs.asdict(item)) for item in data.items]
+        return present(await stock_sync.upsert_mappings(code, items), list[ChannelSkuOut])
+
+    @delete("/{code:str}/skus/{platform_sku_id:str}", summary="Remove one SKU mapping")
+    async def delete_sku(self, code: str, platform_sku_id: str) -> None:
+        await stock_sync.delete_mapping(code, platform_sku_id)
+
+    @post("/{code:str}/stock-resync", status_code=200, summary="Push every mapped SKU's available stock now")
+    async def stock_resync(self, code: str) -> dict[str, Any]:
+        return await stock_sync.resync(code)
 
     @post("/{code:str}/rotate-secret", status_code=200, summary="Issue a new signing secret (old one stops working)")
     async def rotate(self, code: str) -> SecretOut:

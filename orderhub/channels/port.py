@@ -96,6 +96,9 @@ class Credentials(msgspec.Struct, kw_only=True):
     # The gateway to call instead of the platform's production URL (a simulator, a regional gateway).
     base_url: str = ""
 
+    def __repr__(self) -> str:  # never the secret or the tokens (logs, tracebacks)
+        return f"Credentials(app_key={self.app_key!r}, shop_id={self.shop_id!r}, base_url={self.base_url!r})"
+
 
 class PlatformError(OrderHubError):
     """A platform refused or failed a call. ``platform_code`` / ``platform_message`` are the platform's own."""
@@ -213,5 +216,3 @@ def _load_adapters() -> None:
             if exc.name != f"orderhub.channels.{name}" and exc.name != f"orderhub.channels.{name}.connector":
                 raise
     _loaded = True
-
-

@@ -54,6 +54,7 @@ from orderhub.settings import get_settings
 __all__ = [
     "PullRunView",
     "channel_credentials",
+    "channel_row",
     "enqueue_due_pulls",
     "enqueue_pull",
     "list_pull_runs",
@@ -104,7 +105,7 @@ def pull_key(channel_code: str) -> str:
 
 async def enqueue_pull(channel_code: str, *, trigger: str) -> bool:
     """Queue a pull of this channel (one at a time per channel: the job key is unique while queued/active)."""
-    await _channel_row(channel_code)
+    await channel_row(channel_code)
     return await enqueue(
         JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
     )
@@ -131,7 +132,7 @@ async def enqueue_due_pulls() -> list[str]:
     return due
 
 
-async def _channel_row(code: str) -> dict[str, Any]:
+async def channel_row(code: str) -> dict[str, Any]:
     row = (
         await Channel.select(Channel.id, Channel.code, Channel.platform, Channel.credentials, Channel.pull_cursor)
         .where(Channel.code == code)
@@ -177,7 +178,7 @@ async def _store_credentials(channel_id: int, credentials: Credentials) -> None:
 async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | None = None) -> PullRunView:
     """One pull run of the channel (see the module docstring); returns the recorded run."""
     settings = get_settings()
-    row = await _channel_row(code)
+    row = await channel_row(code)
     end = clock.now().replace(microsecond=0)
     cursor: datetime | None = row["pull_cursor"]
     start = (cursor or end - timedelta(hours=settings.pull_lookback_hours)) - timedelta(
@@ -226,6 +227,11 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
             }
         )
         log.warning("pull failed", extra={"channel": code, "error": exc.code, "platform_code": exc.platform_code})
+    except Exception as exc:  # a bug or a surprise from the platform: the run says so instead of "succeeded"
+        errors.append(
+            {"code": "internal_error", "message": repr(exc)[:500], "platform_code": "", "platform_message": ""}
+        )
+        log.exception("pull crashed", extra={"channel": code})
     finally:
         if own_http:
             await client.aclose()
@@ -346,7 +352,7 @@ async def _intake(channel_id: int, code: str, orders: Sequence[PlatformOrder], c
 
 
 async def list_pull_runs(code: str, *, limit: int = 50, run_id: int | None = None) -> list[PullRunView]:
-    row = await _channel_row(code)
+    row = await channel_row(code)
     query = PullRun.select().where(PullRun.channel == row["id"]).order_by(PullRun.id, ascending=False).limit(limit)
     if run_id is not None:
         query = query.where(PullRun.id == run_id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
+from orderhub.catalog.tables import Sku
 from orderhub.inventory.tables import Warehouse
 
-__all__ = ["Channel", "PullRun"]
+__all__ = ["Channel", "ChannelSku", "PullRun"]
 
 
 class Channel(Table, tablename="channel"):
@@ -56,3 +57,18 @@ class PullRun(Table, tablename="pull_run"):
     started_at = Timestamptz(index=True)
     finished_at = Timestamptz(null=True, default=None)
     duration_ms = Integer(default=0)
+
+
+class ChannelSku(Table, tablename="channel_sku"):
+    """A platform listing of one of our SKUs in one channel (platform item + SKU id ↔ our SKU), and what the
+    stock sync last told the platform."""
+
+    id: Serial  # the primary key piccolo adds; declared for type checkers
+    channel = ForeignKey(references=Channel, index=True)
+    sku = ForeignKey(references=Sku, index=True)
+    platform_item_id = Varchar(length=64)
+    platform_sku_id = Varchar(length=64)
+    synced_qty = Integer(null=True, default=None)
+    synced_at = Timestamptz(null=True, default=None)
+    sync_error = Text(default="")
+    created_at = Timestamptz()

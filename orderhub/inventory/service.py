@@ -13,6 +13,7 @@ from orderhub import clock, db
 from orderhub.catalog.tables import Sku
 from orderhub.errors import Conflict, NotFound, OrderHubError, PermissionDenied, ValidationFailed
 from orderhub.events import Topic, publish_after_commit
+from orderhub.inventory import dirty
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 
 __all__ = [
@@ -325,10 +326,19 @@ async def reserve(warehouse_id: int, wanted: Mapping[int, int], sku_codes: Mappi
                 for s in sorted(short, key=lambda s: sku_codes[s])
             ]
         )
+    _stock_changed(warehouse_id, sorted(wanted), "reserve")
+
+
+def _stock_changed(warehouse_id: int, sku_ids: list[int], cause: str) -> None:
+    """After commit: the live event, and the SKUs marked for the stock sync to the platforms."""
     publish_after_commit(
-        StockChanged(warehouse_id=warehouse_id, sku_ids=sorted(wanted), cause="reserve", at=clock.now()),
-        Topic.STOCK,
+        StockChanged(warehouse_id=warehouse_id, sku_ids=sku_ids, cause=cause, at=clock.now()), Topic.STOCK
     )
+
+    async def _mark() -> None:
+        await dirty.mark_dirty(sku_ids)
+
+    db.after_commit(_mark)
 
 
 async def release(warehouse_id: int, released: Mapping[int, int]) -> None:
@@ -347,10 +357,7 @@ async def release(warehouse_id: int, released: Mapping[int, int]) -> None:
         )
         if not updated:
             raise Conflict("释放的占用数量超过已占用库存", code="release_exceeds_reserved", field="qty")
-    publish_after_commit(
-        StockChanged(warehouse_id=warehouse_id, sku_ids=sorted(released), cause="release", at=clock.now()),
-        Topic.STOCK,
-    )
+    _stock_changed(warehouse_id, sorted(released), "release")
 
 
 async def _level_id(sku_id: int, warehouse_id: int) -> int:
@@ -434,10 +441,7 @@ async def adjust_stock(
                 created_at=clock.now(),
             )
         )
-        publish_after_commit(
-            StockChanged(warehouse_id=warehouse_id, sku_ids=[sku_id], cause="adjustment", at=clock.now()),
-            Topic.STOCK,
-        )
+        _stock_changed(warehouse_id, [sku_id], "adjustment")
     return (await list_stock(sku=sku, warehouse=warehouse)).items[0]
 
 

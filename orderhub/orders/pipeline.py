@@ -792,9 +792,7 @@ async def release_reservation(order_id: int, *, actor: str) -> None:
         )
     }
     if shipment_ids:
-        await OrderLine.update({OrderLine.shipment: None, OrderLine.warehouse: None}).where(
-            OrderLine.order == order_id
-        )
+        await OrderLine.update({OrderLine.shipment: None, OrderLine.warehouse: None}).where(OrderLine.order == order_id)
         for shipment_id in sorted(shipment_ids):
             await recompute_shipment(shipment_id)
 

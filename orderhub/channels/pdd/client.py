@@ -1,0 +1,191 @@
+"""拼多多 open platform (POP) client: the wire format and the request signature, nothing else.
+
+One gateway for every API: ``POST https://gw-api.pinduoduo.com/api/router`` with a form body holding the system
+params ``type`` (the API name), ``client_id``, ``access_token``, ``timestamp`` (unix seconds), ``data_type=JSON``,
+``version=V1`` and ``sign``, plus the API's own params. ``sign`` is the upper-case hex MD5 of
+``client_secret + k1v1k2v2… + client_secret`` over every param but ``sign``, sorted by name.
+
+A success answers ``{"<api>_response": {...}}``; a refusal answers HTTP 200 with
+``{"error_response": {"error_code", "error_msg", "sub_code", "sub_msg", "request_id"}}``. :meth:`PddClient.call`
+returns the inner object of a success and raises the port's typed errors for everything else.
+
+Secrets and tokens never reach a log line or an exception message: errors carry the platform's own code and text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from orderhub.channels.port import (
+    AlreadyShipped,
+    Credentials,
+    InvalidRequest,
+    PlatformError,
+    PlatformUnavailable,
+    RateLimited,
+    SessionExpired,
+    SignatureRejected,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "PddClient",
+    "classify_error",
+    "sign",
+]
+
+DEFAULT_BASE_URL = "https://gw-api.pinduoduo.com/api/router"
+DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+ParamValue = str | int | bool | None
+
+# error_code → the port's error. Codes from the POP error-code table as far as it is public; unknown codes fall
+# through to the message heuristics in classify_error.
+_SIGNATURE_CODES = frozenset({20004, 10016})  # 签名错误; client_id 不存在
+_SESSION_CODES = frozenset({10019})  # access_token 已过期 / 不存在
+_RATE_LIMIT_CODES = frozenset({70031, 70032, 70033, 70034})  # 调用过于频繁 / 限流
+_TRANSIENT_WORDS = ("暂不可用", "稍后重试", "繁忙", "超时", "系统异常", "系统错误")
+_ALREADY_SHIPPED_WORDS = ("已发货", "重复发货")
+
+
+def sign(params: Mapping[str, str], client_secret: str) -> str:
+    """The POP signature: upper hex MD5(secret + k1v1k2v2… + secret) over every param but ``sign``."""
+    joined = "".join(f"{key}{params[key]}" for key in sorted(params) if key != "sign")
+    return hashlib.md5(f"{client_secret}{joined}{client_secret}".encode()).hexdigest().upper()
+
+
+def _wire(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def classify_error(error: Mapping[str, Any]) -> PlatformError:
+    """The port error for one ``error_response`` object."""
+    raw_code = str(error.get("error_code", "")).strip()
+    code = int(raw_code) if raw_code.lstrip("-").isdigit() else -1
+    error_msg = str(error.get("error_msg") or "")
+    sub_msg = str(error.get("sub_msg") or "")
+    sub_code = str(error.get("sub_code") or "")
+    text = f"{error_msg} {sub_msg}".strip()
+    platform_code = f"{code}/{sub_code}" if sub_code and sub_code != str(code) else str(code)
+    kind: type[PlatformError]
+    if code in _SIGNATURE_CODES:
+        kind, summary = SignatureRejected, "拼多多拒绝了请求签名或应用凭证"
+    elif code in _SESSION_CODES or "access_token" in text:
+        kind, summary = SessionExpired, "拼多多店铺授权已失效"
+    elif code in _RATE_LIMIT_CODES or "限流" in text or "频繁" in text:
+        kind, summary = RateLimited, "拼多多接口限流"
+    elif any(word in text for word in _ALREADY_SHIPPED_WORDS):
+        kind, summary = AlreadyShipped, "拼多多订单已发货"
+    elif any(word in text for word in _TRANSIENT_WORDS):
+        kind, summary = PlatformUnavailable, "拼多多服务暂不可用"
+    else:
+        kind, summary = InvalidRequest, "拼多多拒绝了请求"
+    return kind(f"{summary}：{text}", platform_code=platform_code, platform_message=text)
+
+
+class PddClient:
+    """Signed calls to the POP gateway for one shop (``credentials``) over the caller's ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        http: httpx.AsyncClient,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.credentials = credentials
+        self._http = http
+        self._timeout = timeout
+        self._clock = clock
+
+    @property
+    def base_url(self) -> str:
+        return self.credentials.base_url or DEFAULT_BASE_URL
+
+    def signed_params(self, api: str, params: Mapping[str, ParamValue], *, with_token: bool = True) -> dict[str, str]:
+        """The full form body for one call (system params, business params, ``sign``). ``None`` and empty values
+        are left out of both the body and the signature."""
+        body: dict[str, str] = {
+            "type": api,
+            "client_id": self.credentials.app_key,
+            "timestamp": str(math.floor(self._clock())),
+            "data_type": "JSON",
+            "version": "V1",
+        }
+        if with_token:
+            body["access_token"] = self.credentials.access_token
+        for key, value in params.items():
+            if value is None or value == "":
+                continue
+            body[key] = _wire(value)
+        body["sign"] = sign(body, self.credentials.app_secret)
+        return body
+
+    async def call(
+        self, api: str, params: Mapping[str, ParamValue] | None = None, *, with_token: bool = True
+    ) -> dict[str, Any]:
+        """Call one POP API; the inner object of the ``…_response`` envelope, or a typed :class:`PlatformError`."""
+        if with_token and not self.credentials.access_token:
+            raise SessionExpired("拼多多店铺尚未授权（缺少 access_token）", platform_code="no_access_token")
+        body = self.signed_params(api, params or {}, with_token=with_token)
+        try:
+            reply = await self._http.post(self.base_url, data=body, timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise PlatformUnavailable(
+                f"拼多多接口 {api} 超时", platform_code="timeout", platform_message=type(exc).__name__
+            ) from None
+        except httpx.TransportError as exc:
+            raise PlatformUnavailable(
+                f"无法连接拼多多接口 {api}", platform_code="network", platform_message=type(exc).__name__
+            ) from None
+        return self._parse(api, reply)
+
+    def _parse(self, api: str, reply: httpx.Response) -> dict[str, Any]:
+        status = reply.status_code
+        if status == 429:
+            raise RateLimited(
+                f"拼多多接口 {api} 限流（HTTP 429）",
+                platform_code="http 429",
+                retry_after=_retry_after(reply.headers.get("retry-after")),
+            )
+        if status >= 500:
+            raise PlatformUnavailable(f"拼多多网关错误（HTTP {status}）", platform_code=f"http {status}")
+        if status != 200:
+            raise InvalidRequest(f"拼多多网关拒绝了请求（HTTP {status}）", platform_code=f"http {status}")
+        try:
+            decoded = json.loads(reply.content)
+        except ValueError:
+            raise PlatformUnavailable(
+                "拼多多网关返回了无法解析的内容", platform_code="bad_response", platform_message=reply.text[:200]
+            ) from None
+        if not isinstance(decoded, dict):
+            raise PlatformUnavailable("拼多多网关返回了意外的结构", platform_code="bad_response")
+        error = decoded.get("error_response")
+        if isinstance(error, dict):
+            raise classify_error(error)
+        envelopes = [value for key, value in decoded.items() if key.endswith("_response") and isinstance(value, dict)]
+        if len(envelopes) != 1:
+            raise PlatformUnavailable("拼多多网关返回了意外的结构", platform_code="bad_response")
+        inner: dict[str, Any] = envelopes[0]
+        return inner
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

@@ -1,0 +1,238 @@
+"""Stock sync back to the platforms: each channel shows what we can actually ship, so nobody oversells.
+
+The quantity pushed for a SKU is its available stock (on hand − reserved) summed over the active warehouses.
+Which platform listing shows which of our SKUs is the channel's SKU mapping (``channel_sku``: platform item id +
+platform SKU id ↔ our SKU). Changes are pushed debounced and batched (see :mod:`orderhub.inventory.dirty`);
+``resync`` pushes every mapped SKU of a channel (or of all channels) at once. What was last pushed, when, and
+the last error are kept on each mapping row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import msgspec
+
+from orderhub import clock, db
+from orderhub.catalog.tables import Sku
+from orderhub.channels.port import PlatformError, StockUpdate, connector_for, registered_platforms
+from orderhub.channels.pull import channel_credentials
+from orderhub.channels.tables import Channel, ChannelSku
+from orderhub.errors import NotFound, ValidationFailed
+from orderhub.inventory import dirty
+
+__all__ = [
+    "ChannelSkuView",
+    "NewChannelSku",
+    "delete_mapping",
+    "list_mappings",
+    "push_stock",
+    "resync",
+    "sync_dirty",
+    "upsert_mappings",
+]
+
+log = logging.getLogger("orderhub.stock_sync")
+BATCH = 50
+
+
+class NewChannelSku(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str
+    platform_item_id: str
+    platform_sku_id: str
+
+
+class ChannelSkuView(msgspec.Struct, frozen=True, kw_only=True):
+    sku: str
+    platform_item_id: str
+    platform_sku_id: str
+    synced_qty: int | None
+    synced_at: Any
+    sync_error: str
+
+
+async def _channel_id(code: str) -> int:
+    row = await Channel.select(Channel.id).where(Channel.code == code).first()
+    if row is None:
+        raise NotFound(f"渠道 {code} 不存在", field="channel")
+    return int(row["id"])
+
+
+async def upsert_mappings(code: str, items: Sequence[NewChannelSku]) -> list[ChannelSkuView]:
+    """Create or update mappings (keyed by the platform SKU id within the channel)."""
+    channel_id = await _channel_id(code)
+    for index, item in enumerate(items):
+        for name in ("sku", "platform_item_id", "platform_sku_id"):
+            value = getattr(item, name)
+            if not value.strip() or len(value) > 64:
+                raise ValidationFailed("编码为 1–64 个字符", field=f"items[{index}].{name}")
+    codes = sorted({item.sku for item in items})
+    skus = {row["code"]: int(row["id"]) for row in await Sku.select(Sku.id, Sku.code).where(Sku.code.is_in(codes))}
+    for index, item in enumerate(items):
+        if item.sku not in skus:
+            raise ValidationFailed(f"商品编码 {item.sku} 不存在", field=f"items[{index}].sku")
+    async with db.transaction():
+        for item in sorted(items, key=lambda i: i.platform_sku_id):
+            updated = (
+                await ChannelSku.update(
+                    {ChannelSku.sku: skus[item.sku], ChannelSku.platform_item_id: item.platform_item_id.strip()}
+                )
+                .where(
+                    (ChannelSku.channel == channel_id) & (ChannelSku.platform_sku_id == item.platform_sku_id.strip())
+                )
+                .returning(ChannelSku.id)
+            )
+            if not updated:
+                await ChannelSku.insert(
+                    ChannelSku(
+                        channel=channel_id,
+                        sku=skus[item.sku],
+                        platform_item_id=item.platform_item_id.strip(),
+                        platform_sku_id=item.platform_sku_id.strip(),
+                        created_at=clock.now(),
+                    )
+                )
+    return await list_mappings(code)
+
+
+async def delete_mapping(code: str, platform_sku_id: str) -> None:
+    channel_id = await _channel_id(code)
+    deleted = (
+        await ChannelSku.delete()
+        .where((ChannelSku.channel == channel_id) & (ChannelSku.platform_sku_id == platform_sku_id))
+        .returning(ChannelSku.id)
+    )
+    if not deleted:
+        raise NotFound("没有这个平台 SKU 的映射", field="platform_sku_id")
+
+
+async def list_mappings(code: str) -> list[ChannelSkuView]:
+    channel_id = await _channel_id(code)
+    rows = await (
+        ChannelSku.select(
+            ChannelSku.sku.code,
+            ChannelSku.platform_item_id,
+            ChannelSku.platform_sku_id,
+            ChannelSku.synced_qty,
+            ChannelSku.synced_at,
+            ChannelSku.sync_error,
+        )
+        .where(ChannelSku.channel == channel_id)
+        .order_by(ChannelSku.id)
+    )
+    return [
+        ChannelSkuView(
+            sku=row["sku.code"],
+            platform_item_id=row["platform_item_id"],
+            platform_sku_id=row["platform_sku_id"],
+            synced_qty=row["synced_qty"],
+            synced_at=row["synced_at"],
+            sync_error=row["sync_error"],
+        )
+        for row in rows
+    ]
+
+
+async def _available(sku_ids: Sequence[int]) -> dict[int, int]:
+    if not sku_ids:
+        return {}
+    rows = await db.fetch(
+        "SELECT s.sku, SUM(s.on_hand - s.reserved) AS available FROM stock_level s "
+        "JOIN warehouse w ON w.id = s.warehouse "
+        f"WHERE w.active = {{}} AND s.sku IN ({db.placeholders(len(sku_ids))}) GROUP BY s.sku",
+        True,
+        *sku_ids,
+    )
+    return {int(r["sku"]): max(0, int(r["available"] or 0)) for r in rows}
+
+
+async def push_stock(
+    sku_ids: Sequence[int] | None, *, channel_code: str | None = None, http: httpx.AsyncClient | None = None
+) -> dict[str, Any]:
+    """Push the available quantity of these SKUs (None = every mapped SKU) to every channel that lists them.
+
+    Returns what was done per channel; SKUs of a channel whose push failed are marked dirty again (and the
+    error kept on the mapping rows), so the next pass retries them."""
+    query = ChannelSku.select(
+        ChannelSku.id,
+        ChannelSku.sku,
+        ChannelSku.platform_item_id,
+        ChannelSku.platform_sku_id,
+        ChannelSku.channel,
+        ChannelSku.channel.code,
+        ChannelSku.channel.platform,
+        ChannelSku.channel.credentials,
+    ).where((ChannelSku.channel.active == True) & ChannelSku.channel.platform.is_in(registered_platforms()))  # noqa: E712
+    if sku_ids is not None:
+        if not sku_ids:
+            return {}
+        query = query.where(ChannelSku.sku.is_in(list(sku_ids)))
+    if channel_code is not None:
+        query = query.where(ChannelSku.channel.code == channel_code)
+    rows = await query
+    available = await _available(sorted({int(r["sku"]) for r in rows}))
+    by_channel: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_channel[int(row["channel"])].append(row)
+    report: dict[str, Any] = {}
+    own_http = http is None
+    client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+    try:
+        for mappings in by_channel.values():
+            first = mappings[0]
+            code = first["channel.code"]
+            creds = channel_credentials({"credentials": first["channel.credentials"]})
+            connector = connector_for(first["channel.platform"], creds, client)
+            pushed = 0
+            error = ""
+            for start in range(0, len(mappings), BATCH):
+                chunk = mappings[start : start + BATCH]
+                updates = [
+                    StockUpdate(
+                        platform_item_id=m["platform_item_id"],
+                        platform_sku_id=m["platform_sku_id"],
+                        quantity=available.get(int(m["sku"]), 0),
+                    )
+                    for m in chunk
+                ]
+                try:
+                    await connector.update_stock(updates)
+                except PlatformError as exc:
+                    error = f"{exc.code}: {exc.platform_code} {exc.platform_message}".strip()
+                    await dirty.put_back(int(m["sku"]) for m in mappings[start:])
+                    await ChannelSku.update({ChannelSku.sync_error: error[:500]}).where(
+                        ChannelSku.id.is_in([int(m["id"]) for m in mappings[start:]])
+                    )
+                    log.warning("stock push failed", extra={"channel": code, "error": exc.code})
+                    break
+                now = clock.now()
+                for m, update in zip(chunk, updates, strict=True):
+                    await ChannelSku.update(
+                        {ChannelSku.synced_qty: update.quantity, ChannelSku.synced_at: now, ChannelSku.sync_error: ""}
+                    ).where(ChannelSku.id == m["id"])
+                pushed += len(chunk)
+            report[code] = {"pushed": pushed, "error": error}
+    finally:
+        if own_http:
+            await client.aclose()
+    return report
+
+
+async def sync_dirty() -> dict[str, Any]:
+    """The debounced job: push every SKU marked since the last pass; schedule another pass if any failed."""
+    sku_ids = await dirty.take_dirty()
+    report = await push_stock(sku_ids)
+    if any(item["error"] for item in report.values()):
+        await dirty.schedule_sync()
+    return report
+
+
+async def resync(channel_code: str | None = None) -> dict[str, Any]:
+    """Push every mapped SKU (of one channel, or of all)."""
+    if channel_code is not None:
+        await _channel_id(channel_code)
+    return await push_stock(None, channel_code=channel_code)

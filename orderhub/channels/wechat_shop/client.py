@@ -1,0 +1,176 @@
+"""微信小店 / 视频号小店 client: the wire format only (no request signatures on this API).
+
+* Access token: ``POST {base}/cgi-bin/stable_token`` with ``{"grant_type": "client_credential", "appid",
+  "secret", "force_refresh"}`` → ``{"access_token", "expires_in"}``. The stable token is preferred over
+  ``GET /cgi-bin/token`` because fetching it does not invalidate the token another system of the same shop uses,
+  and because the AppSecret travels in the body rather than in a URL that proxies and access logs record.
+* Business APIs: ``POST {base}/channels/ec/…?access_token=…`` with a JSON body; every answer carries
+  ``{"errcode", "errmsg"}`` (``errcode`` 0 on success, errors with HTTP 200).
+
+:meth:`WechatShopClient.call` returns the decoded answer of a success and raises the port's typed errors otherwise.
+The client does not cache or refresh tokens (the connector does); it never puts the AppSecret or a token into an
+error or a log line. The WeChat API takes the access token in the query string and ``httpx`` logs request URLs
+at INFO: :mod:`orderhub.logs` keeps the ``httpx`` / ``httpcore`` loggers above INFO for that reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import msgspec
+
+from orderhub.channels.port import (
+    Credentials,
+    InvalidRequest,
+    PlatformError,
+    PlatformUnavailable,
+    RateLimited,
+    SessionExpired,
+    SignatureRejected,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "SESSION_ERRCODES",
+    "AccessToken",
+    "WechatShopClient",
+    "classify_error",
+]
+
+DEFAULT_BASE_URL = "https://api.weixin.qq.com"
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+# errcode → the port's error (WeChat's global return codes plus the 微信小店 ones the order APIs document).
+SESSION_ERRCODES = frozenset({40001, 40014, 41001, 42001})  # invalid / not latest / missing / expired token
+_CREDENTIAL_ERRCODES = frozenset({40013, 40125, 41002, 41004, 40164})  # bad appid/secret, IP not allowed
+_RATE_LIMIT_ERRCODES = frozenset({45009, 45011, 45033})  # daily quota, minute quota, concurrency
+_UNAVAILABLE_ERRCODES = frozenset({-1})  # system busy
+
+
+class AccessToken(msgspec.Struct, frozen=True, kw_only=True):
+    value: str
+    expires_at: datetime  # aware UTC
+
+
+def classify_error(errcode: int, errmsg: str) -> PlatformError:
+    """The port error for a non-zero ``errcode``."""
+    fields: dict[str, Any] = {"platform_code": str(errcode), "platform_message": errmsg}
+    if errcode in SESSION_ERRCODES:
+        return SessionExpired(f"微信小店 access_token 无效或已过期：{errmsg}", **fields)
+    if errcode in _CREDENTIAL_ERRCODES:
+        return SignatureRejected(f"微信小店拒绝了应用凭证（AppID / AppSecret / IP 白名单）：{errmsg}", **fields)
+    if errcode in _RATE_LIMIT_ERRCODES:
+        retry_after = 60.0 if errcode == 45011 else None  # 45011: minute quota, "retry next minute"
+        return RateLimited(f"微信小店接口限流：{errmsg}", retry_after=retry_after, **fields)
+    if errcode in _UNAVAILABLE_ERRCODES:
+        return PlatformUnavailable(f"微信小店系统繁忙：{errmsg}", **fields)
+    return InvalidRequest(f"微信小店拒绝了请求：{errmsg}", **fields)
+
+
+class WechatShopClient:
+    """Calls to the WeChat shop API for one shop (``credentials``: ``app_key`` = AppID, ``app_secret`` =
+    AppSecret) over the caller's ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        http: httpx.AsyncClient,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.credentials = credentials
+        self._http = http
+        self._timeout = timeout
+        self._clock = clock
+
+    @property
+    def base_url(self) -> str:
+        return (self.credentials.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    async def fetch_token(self, *, force_refresh: bool = False) -> AccessToken:
+        """A stable access token (``force_refresh``: a new one even if the current one is still valid)."""
+        body = {
+            "grant_type": "client_credential",
+            "appid": self.credentials.app_key,
+            "secret": self.credentials.app_secret,
+            "force_refresh": force_refresh,
+        }
+        requested_at = self._clock()
+        answer = await self._post("/cgi-bin/stable_token", body, params=None)
+        value = answer.get("access_token")
+        expires_in = answer.get("expires_in")
+        if not isinstance(value, str) or not value or not isinstance(expires_in, int):
+            raise PlatformUnavailable("微信返回的 access_token 结构不对", platform_code="bad_response")
+        expires_at = datetime.fromtimestamp(requested_at, UTC) + timedelta(seconds=expires_in)
+        return AccessToken(value=value, expires_at=expires_at)
+
+    async def call(self, path: str, body: Mapping[str, Any], *, access_token: str) -> dict[str, Any]:
+        """POST one business API (``path`` such as ``/channels/ec/order/get``) with ``access_token``."""
+        if not access_token:
+            raise SessionExpired("微信小店缺少 access_token", platform_code="41001")
+        return await self._post(path, body, params={"access_token": access_token})
+
+    async def _post(self, path: str, body: Mapping[str, Any], *, params: dict[str, str] | None) -> dict[str, Any]:
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            reply = await self._http.post(
+                self.base_url + path,
+                params=params,
+                content=content,
+                headers={"content-type": "application/json"},
+                timeout=self._timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise PlatformUnavailable(
+                f"微信小店接口 {path} 超时", platform_code="timeout", platform_message=type(exc).__name__
+            ) from None
+        except httpx.TransportError as exc:
+            raise PlatformUnavailable(
+                f"无法连接微信小店接口 {path}", platform_code="network", platform_message=type(exc).__name__
+            ) from None
+        return _parse(path, reply)
+
+
+def _parse(path: str, reply: httpx.Response) -> dict[str, Any]:
+    status = reply.status_code
+    if status == 429:
+        raise RateLimited(
+            f"微信小店接口 {path} 限流（HTTP 429）",
+            platform_code="http 429",
+            retry_after=_retry_after(reply.headers.get("retry-after")),
+        )
+    if status >= 500:
+        raise PlatformUnavailable(f"微信网关错误（HTTP {status}）", platform_code=f"http {status}")
+    if status != 200:
+        raise InvalidRequest(f"微信网关拒绝了请求（HTTP {status}）", platform_code=f"http {status}")
+    try:
+        decoded = json.loads(reply.content)
+    except ValueError:
+        raise PlatformUnavailable(
+            "微信网关返回了无法解析的内容", platform_code="bad_response", platform_message=reply.text[:200]
+        ) from None
+    if not isinstance(decoded, dict):
+        raise PlatformUnavailable("微信网关返回了意外的结构", platform_code="bad_response")
+    errcode = decoded.get("errcode", 0)
+    if not isinstance(errcode, int):
+        errcode = int(errcode) if str(errcode).lstrip("-").isdigit() else -1
+    if errcode != 0:
+        raise classify_error(errcode, str(decoded.get("errmsg") or ""))
+    return decoded
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
