@@ -9,12 +9,11 @@ on as the platform gave it (the pipeline standardises addresses later).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final
 
+from orderhub.channels._wire import parse_time, yuan_to_fen
 from orderhub.channels.port import PlatformOrder, PlatformOrderState
-from orderhub.clock import SHANGHAI
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
 
 __all__ = [
@@ -84,7 +83,6 @@ LOGISTICS_IDS: Final[Mapping[str, str]] = {
     "EMS": "465",  # 邮政 EMS
     "JD": "2087",  # 京东快递
 }
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def logistics_id(carrier: str) -> str:
@@ -96,44 +94,6 @@ def logistics_id(carrier: str) -> str:
     if value is None:
         raise ValueError(f"承运商 {carrier!r} 没有对应的京东物流公司 ID（logiCoprId）")
     return value
-
-
-def yuan_to_fen(value: object) -> int:
-    """``"12.30"`` → ``1230`` exactly (``Decimal``, half-up at the fen). Empty / missing → 0."""
-    if value is None or value == "":
-        return 0
-    if isinstance(value, bool):
-        raise ValueError(f"不是金额: {value!r}")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise ValueError(f"不是金额: {value!r}") from exc
-    if not amount.is_finite():
-        raise ValueError(f"不是金额: {value!r}")
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def parse_time(value: object) -> datetime | None:
-    """A JOS time (Beijing local ``YYYY-MM-DD HH:MM:SS``) as an aware UTC datetime; ``None`` when empty or a
-    placeholder such as ``0001-01-01 00:00:00``."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"不是时间: {value!r}")
-    text = value.strip()
-    try:
-        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise ValueError(f"不是时间: {value!r}") from exc
-    if parsed.year < 2000:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=SHANGHAI)
-    result = parsed.astimezone(UTC)
-    return result if result >= _EARLIEST else None
 
 
 def order_state(order: Mapping[str, Any]) -> PlatformOrderState:

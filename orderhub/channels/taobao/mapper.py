@@ -8,12 +8,10 @@ The receiver is passed on as the platform gave it (the pipeline standardises add
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Final
 
+from orderhub.channels._wire import parse_time, yuan_to_fen
 from orderhub.channels.port import PlatformOrder, PlatformOrderState
-from orderhub.clock import SHANGHAI
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
 
 __all__ = [
@@ -97,7 +95,6 @@ COMPANY_CODES: Final[Mapping[str, str]] = {
     "EMS": "EMS",
     "JD": "JD",
 }
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def company_code(carrier: str) -> str:
@@ -106,41 +103,6 @@ def company_code(carrier: str) -> str:
     if code is None:
         raise ValueError(f"承运商 {carrier!r} 没有对应的淘宝物流公司编码")
     return code
-
-
-def yuan_to_fen(value: object) -> int:
-    """``"12.30"`` → ``1230`` exactly (``Decimal``, half-up at the fen). Empty / missing → 0."""
-    if value is None or value == "":
-        return 0
-    if isinstance(value, bool):
-        raise ValueError(f"不是金额: {value!r}")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise ValueError(f"不是金额: {value!r}") from exc
-    if not amount.is_finite():
-        raise ValueError(f"不是金额: {value!r}")
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def parse_time(value: object) -> datetime | None:
-    """A TOP time (Beijing local ``YYYY-MM-DD HH:MM:SS``) as an aware UTC datetime; ``None`` when empty."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"不是时间: {value!r}")
-    text = value.strip()
-    try:
-        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise ValueError(f"不是时间: {value!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=SHANGHAI)
-    result = parsed.astimezone(UTC)
-    return result if result >= _EARLIEST else None
 
 
 def sub_orders(trade: Mapping[str, Any]) -> list[Mapping[str, Any]]:
