@@ -50,6 +50,9 @@ class Shop:
         return SIM_NAME[self.platform]
 
     def add_order(self, **kwargs: Any) -> str:
+        # No memos: the simulator makes up realistic ones (需要发票 …), which the default rules would hold.
+        kwargs.setdefault("buyer_memo", "")
+        kwargs.setdefault("seller_memo", "")
         return self.sim.store.add_order(self.sim_name, self.seller.app_key, **kwargs).order_id
 
     async def pull(self, timeout: float = 60) -> dict[str, Any]:
