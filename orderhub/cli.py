@@ -99,6 +99,61 @@ def cmd_stock_resync(args: argparse.Namespace) -> int:
     return 1 if any(isinstance(o, dict) and o.get("error") for o in report.values()) else 0
 
 
+def _start_platform_simulators(data_dir: Path, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+    """The demo's stand-ins for Taobao/Tmall, 抖店 and 拼多多 (``sandbox.platforms``): shops selling the demo
+    catalogue, a new order every few seconds; the demo channels pull from them every minute."""
+    import json
+    import socket
+
+    from orderhub.demo.seed import PLATFORM_SHOPS_FILE, SKUS_FILE, connect_platform_shops
+
+    shops_file = data_dir / PLATFORM_SHOPS_FILE
+    shops_file.unlink(missing_ok=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandbox.platforms",
+            "--port",
+            str(port),
+            "--orders",
+            "5",
+            "--every",
+            "6",
+            "--credentials-file",
+            str(shops_file),
+            "--skus-file",
+            str(data_dir / SKUS_FILE),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while not shops_file.exists() or not _port_open(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            print("warning: the platform simulators did not start; the demo runs without them", file=sys.stderr)
+            if proc.poll() is None:
+                proc.terminate()
+            return None
+        time.sleep(0.2)
+    connected = asyncio.run(connect_platform_shops(json.loads(shops_file.read_text(encoding="utf-8"))))
+    print(f"platform simulators on http://127.0.0.1:{port}: channels {', '.join(connected)} pull every minute")
+    return proc
+
+
+def _port_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _wait_http(url: str, timeout: float, procs: list[subprocess.Popen[bytes]]) -> bool:
     import httpx
 
@@ -168,6 +223,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             demo_users = asyncio.run(seed_demo(data_dir))
         exe = [sys.executable, "-m", "orderhub.cli"]
         env = dict(os.environ)
+        if not args.no_demo:
+            simulators = _start_platform_simulators(data_dir, env)
+            if simulators is not None:
+                procs.append(simulators)
         procs.append(subprocess.Popen([*exe, "serve", "--host", args.host, "--port", str(args.port)], env=env))
         procs.append(subprocess.Popen([*exe, "worker"], env=env))
         base = f"http://{args.host}:{args.port}"

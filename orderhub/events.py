@@ -8,14 +8,16 @@ fan them out to websockets through litestar Channels (same channel names, ``Redi
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
 
 from orderhub import db
 
-__all__ = ["EventBus", "Topic", "get_bus", "order_topic", "publish_after_commit", "set_bus"]
+__all__ = ["EventBus", "Topic", "get_bus", "order_topic", "publish_after_commit", "redis_after_commit", "set_bus"]
 
 log = logging.getLogger("orderhub.events")
 
@@ -59,30 +61,55 @@ def publish_after_commit(event: msgspec.Struct, *topics: str) -> None:
     """Queue ``event`` to be published once the current transaction commits (dropped if it rolls back).
 
     All the events of one transaction go out in one Redis round trip, in the order they were queued."""
+    _batch().items.append((event, topics))
+
+
+def redis_after_commit(
+    build: Callable[[Any], None], then: Callable[[list[Any]], Awaitable[None]] | None = None
+) -> None:
+    """Queue Redis commands (``build(pipeline)``) to run after commit in the same round trip as the
+    transaction's events; ``then`` receives their results. Failures are logged, never raised."""
+    _batch().extra.append((build, then))
+
+
+def _batch() -> _PublishBatch:
     pending = db.pending_after_commit()
     batch = pending[-1] if pending and isinstance(pending[-1], _PublishBatch) else None
     if batch is None:
         batch = _PublishBatch()
         db.after_commit(batch)
-    batch.items.append((event, topics))
+    return batch
 
 
 class _PublishBatch:
-    """An after-commit callback that publishes the events queued by one transaction, in one pipeline."""
+    """An after-commit callback that sends one transaction's events (and queued commands) in one pipeline."""
 
     def __init__(self) -> None:
         self.items: list[tuple[msgspec.Struct, tuple[str, ...]]] = []
+        self.extra: list[tuple[Callable[[Any], None], Callable[[list[Any]], Awaitable[None]] | None]] = []
 
     async def __call__(self) -> None:
         bus = _bus
-        if bus is None or not self.items:
+        if bus is None or not (self.items or self.extra):
             return
+        spans: list[tuple[int, int, Callable[[list[Any]], Awaitable[None]] | None]] = []
         try:
             async with bus.redis.pipeline(transaction=False) as pipe:
                 for event, topics in self.items:
                     data = msgspec.json.encode(event)
                     for topic in topics:
                         pipe.publish(topic, data)
-                await pipe.execute()
+                for build, then in self.extra:
+                    start = len(pipe)
+                    build(pipe)
+                    spans.append((start, len(pipe), then))
+                results = await pipe.execute()
         except Exception as exc:  # live screens may miss it; the order_event row is the record
             log.warning("event publish failed", extra={"error": repr(exc), "events": len(self.items)})
+            return
+        for start, end, then in spans:
+            if then is not None:
+                try:
+                    await then(list(results[start:end]))
+                except Exception as exc:
+                    log.warning("after-commit follow-up failed", extra={"error": repr(exc)})

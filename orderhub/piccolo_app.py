@@ -10,7 +10,7 @@ from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, PullRun
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
-from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, SurgeEvent
+from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, PlatformWriteback, SurgeEvent
 from orderhub.routing.tables import Shipment
 from orderhub.rules.tables import Rule
 
@@ -34,6 +34,7 @@ TABLES = [
     PipelineSetting,
     PullRun,
     ChannelSku,
+    PlatformWriteback,
 ]
 
 APP_CONFIG = AppConfig(

@@ -41,6 +41,7 @@ class JobName(StrEnum):
     PULL_CHANNEL = "pull_channel"
     PULL_DUE_CHANNELS = "pull_due_channels"
     SYNC_STOCK = "sync_stock"
+    WRITE_BACK_SHIPMENT = "write_back_shipment"
 
 
 BACKFILL_KEY = "pipeline:backfill"

@@ -44,7 +44,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pull_lookback_hours: int = 24
     pull_overlap_minutes: int = 10
     pull_retries: int = 4
-    pull_retry_seconds: int = 2
+    pull_retry_seconds: float = 2.0
     pull_cron: str = "* * * * * 0"
     stock_sync_debounce_seconds: int = 5
 
@@ -117,7 +117,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         pull_lookback_hours=_int(env, "ORDERHUB_PULL_LOOKBACK_HOURS", 24),
         pull_overlap_minutes=_int(env, "ORDERHUB_PULL_OVERLAP_MINUTES", 10),
         pull_retries=_int(env, "ORDERHUB_PULL_RETRIES", 4),
-        pull_retry_seconds=_int(env, "ORDERHUB_PULL_RETRY_SECONDS", 2),
+        pull_retry_seconds=float(env.get("ORDERHUB_PULL_RETRY_SECONDS") or 2.0),
         pull_cron=env.get("ORDERHUB_PULL_CRON") or "* * * * * 0",
         stock_sync_debounce_seconds=_int(env, "ORDERHUB_STOCK_SYNC_DEBOUNCE_SECONDS", 5),
     )

@@ -13,7 +13,7 @@ from saq import CronJob, Worker
 from saq.types import PartialTimersDict
 
 from orderhub import clock
-from orderhub.channels import pull, stock_sync
+from orderhub.channels import pull, stock_sync, writeback
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
@@ -71,6 +71,7 @@ async def sweep_stuck_orders(ctx: dict[str, Any]) -> int:
     settings: Settings = ctx["settings"]
     await pipeline.retry_awaiting_stock(settings.awaiting_stock_retry_seconds)
     await sla.mark_at_risk(margin_minutes=settings.at_risk_margin_minutes)
+    await writeback.enqueue_due_writebacks()
     # Orders a surge marked and no backfill has reached yet (e.g. Redis restarted mid-surge).
     if await surge.current_mode() == surge.Mode.NORMAL and await Order.exists().where(
         Order.needs_backfill == True  # noqa: E712
@@ -92,6 +93,10 @@ async def pull_channel(ctx: dict[str, Any], *, code: str, trigger: str) -> dict[
 
 async def sync_stock(ctx: dict[str, Any], *, full: bool = False) -> dict[str, Any]:
     return await (stock_sync.resync() if full else stock_sync.sync_dirty())
+
+
+async def write_back_shipment(ctx: dict[str, Any], *, writeback_id: int) -> str:
+    return await writeback.write_back(writeback_id)
 
 
 async def pull_due_channels(ctx: dict[str, Any]) -> list[str]:
@@ -124,7 +129,15 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
     }
     return Worker(
         runtime.queue,
-        functions=[process_order, process_orders, sweep_stuck_orders, backfill_after_surge, pull_channel, sync_stock],
+        functions=[
+            process_order,
+            process_orders,
+            sweep_stuck_orders,
+            backfill_after_surge,
+            pull_channel,
+            sync_stock,
+            write_back_shipment,
+        ],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[
             CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60),

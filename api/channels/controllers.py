@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from api.common import changes_of, present
 from api.security import requires
 from orderhub.auth.service import Role
-from orderhub.channels import pull, service, stock_sync
+from orderhub.channels import pull, service, stock_sync, writeback
 from orderhub.channels.service import NewChannel
 
 __all__ = ["ChannelController"]
@@ -108,6 +108,20 @@ class ChannelSkuOut(msgspec.Struct, kw_only=True):
     sync_error: str
 
 
+class WritebackOut(msgspec.Struct, kw_only=True):
+    id: int
+    order_id: int
+    external_id: str
+    carrier: str
+    waybill_no: str
+    status: str
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    created_at: datetime
+    done_at: datetime | None
+
+
 class SecretOut(msgspec.Struct, kw_only=True):
     code: str
     secret: str
@@ -166,6 +180,16 @@ class ChannelController(Controller):
     @post("/{code:str}/stock-resync", status_code=200, summary="Push every mapped SKU's available stock now")
     async def stock_resync(self, code: str) -> dict[str, Any]:
         return await stock_sync.resync(code)
+
+    @get("/{code:str}/writebacks", summary="Shipments written back to the platform (pending ones with their errors)")
+    async def writebacks(
+        self, code: str, status: str | None = None, limit: Annotated[int, Parameter(ge=1, le=500)] = 100
+    ) -> list[WritebackOut]:
+        return present(await writeback.list_writebacks(code, status=status, limit=limit), list[WritebackOut])
+
+    @post("/{code:str}/writebacks/{writeback_id:int}/retry", status_code=202, summary="Send a pending write-back now")
+    async def retry_writeback(self, code: str, writeback_id: int) -> None:
+        await writeback.retry_writeback(writeback_id)
 
     @post("/{code:str}/rotate-secret", status_code=200, summary="Issue a new signing secret (old one stops working)")
     async def rotate(self, code: str) -> SecretOut:

@@ -24,6 +24,7 @@ from api.orders.schemas import (
     OrderPageOut,
     ReceiverIn,
     ResolveRequest,
+    ShipRequest,
     UnifiedOrder,
 )
 from api.security import Tokens, requires
@@ -31,7 +32,7 @@ from orderhub.auth.service import Role, UserView
 from orderhub.channels.service import ChannelRef, get_channel_ref, release_signature, verify_signature
 from orderhub.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
 from orderhub.metrics import INGEST_RESULTS
-from orderhub.orders import pipeline, service, sla
+from orderhub.orders import pipeline, service, shipping, sla
 from orderhub.orders.commands import IngestOutcome, NewOrder, NewOrderLine, Receiver
 from orderhub.settings import get_settings
 
@@ -241,6 +242,20 @@ class OrderController(Controller):
     async def get_order(self, request: Request[UserView, Any, Any], order_id: OrderId) -> OrderOut:
         view = await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
         return present(view, OrderOut)
+
+    @post(
+        "/{order_id:int}/ship",
+        guards=[requires(Role.ADMIN, Role.MANAGER, Role.PACKER)],
+        status_code=200,
+        summary="Ship a packed order (or a ready one, shipped by hand) with its carrier and waybill number",
+        description="Consumes the reserved stock, closes the shipment, and queues the platform write-back.",
+    )
+    async def ship(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ShipRequest) -> OrderOut:
+        await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
+        await shipping.ship_order(
+            order_id, carrier=data.carrier, waybill_no=data.waybill_no, actor=f"user:{request.user.username}"
+        )
+        return present(await service.get_order(order_id), OrderOut)
 
     @post(
         "/{order_id:int}/cancel",

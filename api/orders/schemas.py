@@ -198,5 +198,12 @@ class CancelRequest(msgspec.Struct, kw_only=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 
 
+class ShipRequest(msgspec.Struct, kw_only=True):
+    """``carrier``: SF, ZTO, YTO, STO, YD, JT, EMS or JD."""
+
+    carrier: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+    waybill_no: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 class ResolveRequest(msgspec.Struct, kw_only=True):
     note: Annotated[str, msgspec.Meta(max_length=255)] = ""

@@ -53,6 +53,7 @@ from orderhub.settings import get_settings
 
 __all__ = [
     "PullRunView",
+    "call_platform",
     "channel_credentials",
     "channel_row",
     "enqueue_due_pulls",
@@ -208,7 +209,7 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
             span_end = min(end, span_start + connector.max_window)
             page: str | None = None
             while True:
-                result = await _call(connector, row["id"], partial(connector.pull, span_start, span_end, page))
+                result = await call_platform(connector, row["id"], partial(connector.pull, span_start, span_end, page))
                 counts.pages += 1
                 counts.fetched += len(result.orders)
                 await _intake(row["id"], code, result.orders, counts, actor=f"pull:{code}")
@@ -255,7 +256,7 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
     return (await list_pull_runs(code, run_id=run_id))[0]
 
 
-async def _call(connector: ChannelConnector, channel_id: int, call: Callable[[], Awaitable[T]]) -> T:
+async def call_platform(connector: ChannelConnector, channel_id: int, call: Callable[[], Awaitable[T]]) -> T:
     """A platform call with the run's retry policy: rate limits and outages back off (a few tries), an expired
     session is refreshed once."""
     settings = get_settings()

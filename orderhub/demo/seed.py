@@ -28,7 +28,8 @@ import msgspec
 from orderhub import db
 from orderhub.auth.service import NewUser, Role, create_user, list_users
 from orderhub.catalog.service import NewSku, create_sku
-from orderhub.channels.service import NewChannel, create_channel, list_channels, rotate_secret
+from orderhub.channels.service import NewChannel, create_channel, list_channels, rotate_secret, update_channel
+from orderhub.channels.tables import Channel
 from orderhub.errors import NotFound
 from orderhub.inventory.service import (
     NewLocation,
@@ -45,8 +46,10 @@ __all__ = [
     "DEMO_CHANNELS",
     "DEMO_USERS",
     "DEMO_WAREHOUSES",
+    "PLATFORM_SHOPS_FILE",
     "SKUS_FILE",
     "DemoSku",
+    "connect_platform_shops",
     "demo_catalog",
     "seed_demo",
 ]
@@ -556,3 +559,43 @@ async def seed_demo(data_dir: Path) -> list[tuple[str, str, str]]:
     finally:
         await db.close()
     return [(username, password, role.value) for username, password, role, _, _ in DEMO_USERS]
+
+
+# ---------------------------------------------------------------- platform shops (sandbox simulators)
+
+PLATFORM_SHOPS_FILE = "platform_shops.json"
+# demo channel → the simulator shop it pulls from (created when missing)
+DEMO_PLATFORM_CHANNELS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("tmall_flagship", "tmall", "taobao", "天猫旗舰店", "SH"),
+    ("douyin_live", "douyin", "douyin", "抖音直播间", "GZ"),
+    ("pdd_store", "pdd", "pinduoduo", "拼多多专营店", "SH"),
+)
+
+
+async def connect_platform_shops(shops: dict[str, dict[str, str]]) -> list[str]:
+    """Point the demo's platform channels at the running simulators (``shops``: their credentials file; keys
+    change every start), pulling every minute from a fresh cursor. Returns the channel codes connected."""
+    connected: list[str] = []
+    await db.open_engine(get_settings())
+    try:
+        existing = {view.code for view in await list_channels()}
+        for code, platform, sim_name, name, warehouse in DEMO_PLATFORM_CHANNELS:
+            shop = shops.get(sim_name)
+            if shop is None:
+                continue
+            credentials = {
+                "app_key": shop["app_key"],
+                "app_secret": shop["app_secret"],
+                "access_token": shop["access_token"],
+                "refresh_token": shop.get("refresh_token", ""),
+                "shop_id": shop.get("shop_id", ""),
+                "base_url": shop["url"],
+            }
+            if code not in existing:
+                await create_channel(NewChannel(code=code, platform=platform, name=name, default_warehouse=warehouse))
+            await update_channel(code, {"credentials": credentials, "pull_enabled": True, "pull_every_minutes": 1})
+            await Channel.update({Channel.pull_cursor: None}).where(Channel.code == code)
+            connected.append(code)
+    finally:
+        await db.close()
+    return connected

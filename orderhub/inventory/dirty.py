@@ -13,11 +13,12 @@ import time
 from collections.abc import Awaitable, Iterable
 from typing import Any, cast
 
+from orderhub import events
 from orderhub import redis as redis_mod
 from orderhub.queue import JobName, enqueue
 from orderhub.settings import get_settings
 
-__all__ = ["DIRTY_KEY", "mark_dirty", "put_back", "schedule_sync", "take_dirty"]
+__all__ = ["DIRTY_KEY", "mark_dirty_after_commit", "put_back", "schedule_sync", "take_dirty"]
 
 log = logging.getLogger("orderhub.stock_sync")
 
@@ -29,20 +30,22 @@ async def _call(result: Any) -> Any:
     return await cast(Awaitable[Any], result)
 
 
-async def mark_dirty(sku_ids: Iterable[int]) -> None:
+def mark_dirty_after_commit(sku_ids: Iterable[int]) -> None:
+    """Mark these SKUs once the current transaction commits, in the same Redis round trip as its events."""
     ids = sorted(set(sku_ids))
     if not ids:
         return
     debounce = max(1, get_settings().stock_sync_debounce_seconds)
-    try:
-        async with redis_mod.get_client().pipeline(transaction=False) as pipe:
-            pipe.sadd(DIRTY_KEY, *ids)
-            pipe.set(SCHEDULED_KEY, b"1", nx=True, ex=debounce)
-            _, first = await pipe.execute()
-        if first:
+
+    def build(pipe: Any) -> None:
+        pipe.sadd(DIRTY_KEY, *ids)
+        pipe.set(SCHEDULED_KEY, b"1", nx=True, ex=debounce)
+
+    async def then(results: list[Any]) -> None:
+        if results[1]:
             await _enqueue(debounce)
-    except Exception as exc:  # the next change, or a full resync, pushes it
-        log.warning("stock sync mark failed", extra={"error": repr(exc), "skus": len(ids)})
+
+    events.redis_after_commit(build, then)
 
 
 async def schedule_sync() -> None:

@@ -334,11 +334,7 @@ def _stock_changed(warehouse_id: int, sku_ids: list[int], cause: str) -> None:
     publish_after_commit(
         StockChanged(warehouse_id=warehouse_id, sku_ids=sku_ids, cause=cause, at=clock.now()), Topic.STOCK
     )
-
-    async def _mark() -> None:
-        await dirty.mark_dirty(sku_ids)
-
-    db.after_commit(_mark)
+    dirty.mark_dirty_after_commit(sku_ids)
 
 
 async def release(warehouse_id: int, released: Mapping[int, int]) -> None:
@@ -358,6 +354,28 @@ async def release(warehouse_id: int, released: Mapping[int, int]) -> None:
         if not updated:
             raise Conflict("释放的占用数量超过已占用库存", code="release_exceeds_reserved", field="qty")
     _stock_changed(warehouse_id, sorted(released), "release")
+
+
+async def consume(warehouse_id: int, shipped: Mapping[int, int]) -> None:
+    """Goods left the warehouse: on hand and reserved both go down by what was reserved for them (sku_id → qty).
+    Call inside a transaction; rows in primary-key order."""
+    if not shipped:
+        return
+    levels = await StockLevel.select(StockLevel.id, StockLevel.sku).where(
+        (StockLevel.warehouse == warehouse_id) & StockLevel.sku.is_in(list(shipped))
+    )
+    for row in sorted(levels, key=lambda r: int(r["id"])):
+        qty = shipped[int(row["sku"])]
+        updated = (
+            await StockLevel.update(
+                {StockLevel.reserved: StockLevel.reserved - qty, StockLevel.on_hand: StockLevel.on_hand - qty}
+            )
+            .where((StockLevel.id == row["id"]) & (StockLevel.reserved >= qty))
+            .returning(StockLevel.id)
+        )
+        if not updated:
+            raise Conflict("出库数量超过已占用库存", code="consume_exceeds_reserved", field="qty")
+    _stock_changed(warehouse_id, sorted(shipped), "ship")
 
 
 async def _level_id(sku_id: int, warehouse_id: int) -> int:

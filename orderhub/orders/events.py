@@ -7,7 +7,7 @@ from enum import StrEnum
 
 import msgspec
 
-__all__ = ["OrderAtRisk", "OrderEventType", "OrderReceived", "OrderStatusChanged"]
+__all__ = ["OrderAtRisk", "OrderEventType", "OrderReceived", "OrderShipped", "OrderStatusChanged"]
 
 
 class OrderEventType(StrEnum):
@@ -23,6 +23,8 @@ class OrderEventType(StrEnum):
     MERGED = "order.merged"
     BACKFILLED = "order.backfilled"
     PLATFORM_CHANGED = "order.platform_changed"
+    SHIPPED = "order.shipped"
+    WRITTEN_BACK = "order.written_back"
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):
@@ -50,4 +52,15 @@ class OrderAtRisk(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", t
     external_id: str
     status: str
     ship_by: datetime
+    at: datetime
+
+
+class OrderShipped(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.SHIPPED.value):
+    """The order left the warehouse with this waybill (for platform write-back and customer notifications)."""
+
+    order_id: int
+    channel: str
+    external_id: str
+    carrier: str
+    waybill_no: str
     at: datetime

@@ -19,7 +19,7 @@ from orderhub.channels.tables import Channel
 from orderhub.inventory.tables import Warehouse
 from orderhub.routing.tables import Shipment
 
-__all__ = ["Order", "OrderEvent", "OrderLine", "PipelineSetting", "SurgeEvent"]
+__all__ = ["Order", "OrderEvent", "OrderLine", "PipelineSetting", "PlatformWriteback", "SurgeEvent"]
 
 
 class Order(Table, tablename="sales_order"):
@@ -123,3 +123,23 @@ class PipelineSetting(Table, tablename="pipeline_setting"):
     value = Text(default="{}")
     updated_by = Varchar(length=64, default="system")
     updated_at = Timestamptz()
+
+
+class PlatformWriteback(Table, tablename="platform_writeback"):
+    """A shipment the order's platform must be told about (carrier + waybill), until it confirms.
+
+    Written in the same transaction as the order's ``shipped`` status; a job sends it and is retried with backoff
+    until the platform accepts (or says it already knew)."""
+
+    id: Serial  # the primary key piccolo adds; declared for type checkers
+    order = ForeignKey(references=Order, index=True)
+    channel = ForeignKey(references=Channel, index=True)
+    external_id = Varchar(length=64)
+    carrier = Varchar(length=16)
+    waybill_no = Varchar(length=64)
+    status = Varchar(length=16, default="pending", index=True)  # pending | done
+    attempts = Integer(default=0)
+    last_error = Text(default="")
+    next_attempt_at = Timestamptz(index=True)
+    created_at = Timestamptz()
+    done_at = Timestamptz(null=True, default=None)

@@ -234,3 +234,44 @@ async def test_a_douyin_push_is_verified_and_brings_the_order_in_once(api: Api, 
     assert runs[0]["trigger"] == "push"
     await shop.pull()  # the scheduled pull meets it again: still one order
     assert list(await shop.orders()) == [order_id]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_a_shipped_order_is_written_back_to_its_platform_once_even_after_a_failure(
+    api: Api, sim: PlatformServer, platform: str
+) -> None:
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=warehouse, qty=10)
+    shop = await _shop(api, sim, platform, warehouse)
+    order_id = shop.add_order(lines=[(sku, 2, 1500)], updated_at=datetime.now(UTC) - timedelta(minutes=2))
+    assert (await shop.pull())["new"] == 1
+    hub_id = (await shop.orders())[order_id]["id"]
+    assert (await wait_for_orders(api, [hub_id]))[hub_id]["status"] == "ready"
+
+    sim.store.inject_error(SIM_NAME[platform], count=8)  # the platform is down for the first attempt(s)
+    waybill = f"SF{int(time.time() * 1000)}"
+    async with api.client() as client:
+        bad = await client.post(f"/api/v1/orders/{hub_id}/ship", json={"carrier": "XX", "waybill_no": waybill})
+        assert bad.status_code == 422 and bad.json()["field"] == "carrier", bad.text
+        r = await client.post(f"/api/v1/orders/{hub_id}/ship", json={"carrier": "SF", "waybill_no": waybill})
+        assert r.status_code == 200 and r.json()["status"] == "shipped", r.text
+        again = await client.post(f"/api/v1/orders/{hub_id}/ship", json={"carrier": "SF", "waybill_no": waybill})
+        assert again.status_code == 409, again.text
+        stock = (await client.get("/api/v1/stock", params={"sku": sku})).json()["items"][0]
+        assert (stock["on_hand"], stock["reserved"]) == (8, 0)  # the goods left
+
+        deadline = time.monotonic() + 60
+        while True:
+            rows = (await client.get(f"/api/v1/channels/{shop.code}/writebacks")).json()
+            if rows and rows[0]["status"] == "pending" and rows[0]["attempts"] >= 1:
+                assert rows[0]["last_error"], rows  # the failure is visible …
+                sim.store.clear_faults()
+                await client.post(f"/api/v1/channels/{shop.code}/writebacks/{rows[0]['id']}/retry")
+            if rows and rows[0]["status"] == "done":
+                break
+            assert time.monotonic() < deadline, rows
+            await asyncio.sleep(0.3)
+    assert rows[0]["attempts"] >= 2  # … and it was retried until the platform took it
+    shipped = [s for s in sim.store.shipments(SIM_NAME[platform]) if s.order_id == order_id]
+    assert len(shipped) == 1 and shipped[0].tracking_no == waybill, shipped

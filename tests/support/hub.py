@@ -182,6 +182,7 @@ def provision(backend: str, workdir: Path, *, redis_db: int, extra_env: dict[str
         ORDERHUB_SURGE_THRESHOLD_PER_MIN="1000000",
         ORDERHUB_SURGE_ALERT_PER_MIN="1000000",
         ORDERHUB_SURGE_CHECK_SECONDS="1",
+        ORDERHUB_PULL_RETRY_SECONDS="0.2",  # platform retries back off from 0.2 s instead of 2 s
     )
     metrics_dir = workdir / "metrics"  # API and worker processes aggregate their metrics here
     metrics_dir.mkdir(exist_ok=True)

@@ -1,0 +1,157 @@
+"""Shipment write-back: tell the order's platform it shipped (carrier + waybill), until the platform accepts.
+
+One ``platform_writeback`` row per shipped platform order, written with the ``shipped`` status. A job sends it;
+rate limits and outages are retried within the call, an expired session is refreshed once; any other failure
+leaves the row pending with the error, the attempt count and a next attempt time (backing off from 30 s to an
+hour) — the sweeper re-sends due rows, so it is retried until it succeeds, and the failures stay visible.
+The platform answering "already shipped" counts as done (someone shipped it in the platform's back office).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+import httpx
+import msgspec
+
+from orderhub import clock
+from orderhub.channels.port import AlreadyShipped, PlatformError, ShipmentConfirmation, connector_for
+from orderhub.channels.pull import call_platform, channel_credentials, channel_row
+from orderhub.orders.events import OrderEventType
+from orderhub.orders.service import record_event
+from orderhub.orders.shipping import writeback_key
+from orderhub.orders.tables import PlatformWriteback
+from orderhub.queue import JobName, enqueue
+
+__all__ = ["WritebackView", "enqueue_due_writebacks", "list_writebacks", "retry_writeback", "write_back"]
+
+log = logging.getLogger("orderhub.writeback")
+MAX_BACKOFF = timedelta(hours=1)
+
+
+class WritebackView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    order_id: int
+    external_id: str
+    carrier: str
+    waybill_no: str
+    status: str
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    created_at: datetime
+    done_at: datetime | None
+
+
+async def write_back(writeback_id: int, *, http: httpx.AsyncClient | None = None) -> str:
+    """Send one write-back; returns its status afterwards ("done" or "pending")."""
+    row = (
+        await PlatformWriteback.select(
+            *PlatformWriteback.all_columns(), PlatformWriteback.channel.platform, PlatformWriteback.channel.credentials
+        )
+        .where(PlatformWriteback.id == writeback_id)
+        .first()
+    )
+    if row is None or row["status"] == "done":
+        return "done"
+    shipment = ShipmentConfirmation(
+        external_id=row["external_id"], carrier=row["carrier"], waybill_no=row["waybill_no"]
+    )
+    note = ""
+    own_http = http is None
+    client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+    try:
+        creds = channel_credentials({"credentials": row["channel.credentials"]})
+        connector = connector_for(row["channel.platform"], creds, client)
+        await call_platform(connector, int(row["channel"]), partial(connector.confirm_shipment, shipment))
+    except AlreadyShipped as exc:
+        note = f"平台已显示发货：{exc.platform_message or exc.message}"
+    except PlatformError as exc:
+        return await _failed(row, f"{exc.code}: {exc.platform_code} {exc.platform_message or exc.message}".strip())
+    except Exception as exc:  # a bug or a surprise: stays pending, visible, retried
+        log.exception("write-back crashed", extra={"writeback": writeback_id})
+        return await _failed(row, f"internal_error: {exc!r}"[:500])
+    finally:
+        if own_http:
+            await client.aclose()
+    now = clock.now()
+    await PlatformWriteback.update(
+        {
+            PlatformWriteback.status: "done",
+            PlatformWriteback.attempts: int(row["attempts"]) + 1,
+            PlatformWriteback.last_error: note,
+            PlatformWriteback.done_at: now,
+        }
+    ).where(PlatformWriteback.id == writeback_id)
+    await record_event(
+        int(row["order"]),
+        OrderEventType.WRITTEN_BACK,
+        data={"carrier": row["carrier"], "waybill_no": row["waybill_no"], "note": note},
+    )
+    return "done"
+
+
+async def _failed(row: dict[str, Any], error: str) -> str:
+    attempts = int(row["attempts"]) + 1
+    delay = min(timedelta(seconds=30 * 2 ** (attempts - 1)), MAX_BACKOFF)
+    await PlatformWriteback.update(
+        {
+            PlatformWriteback.attempts: attempts,
+            PlatformWriteback.last_error: error[:1000],
+            PlatformWriteback.next_attempt_at: clock.now() + delay,
+        }
+    ).where(PlatformWriteback.id == row["id"])
+    log.warning("write-back failed", extra={"writeback": row["id"], "attempts": attempts, "error": error[:200]})
+    return "pending"
+
+
+async def enqueue_due_writebacks(limit: int = 500) -> int:
+    """The sweeper's part: re-send pending write-backs whose next attempt is due."""
+    rows = await (
+        PlatformWriteback.select(PlatformWriteback.id)
+        .where((PlatformWriteback.status == "pending") & (PlatformWriteback.next_attempt_at <= clock.now()))
+        .order_by(PlatformWriteback.next_attempt_at)
+        .limit(limit)
+    )
+    for row in rows:
+        await enqueue(JobName.WRITE_BACK_SHIPMENT, key=writeback_key(int(row["id"])), writeback_id=int(row["id"]))
+    return len(rows)
+
+
+async def retry_writeback(writeback_id: int) -> None:
+    """Send a pending write-back now (after fixing the shop's credentials, say)."""
+    await PlatformWriteback.update({PlatformWriteback.next_attempt_at: clock.now()}).where(
+        (PlatformWriteback.id == writeback_id) & (PlatformWriteback.status == "pending")
+    )
+    await enqueue(JobName.WRITE_BACK_SHIPMENT, key=writeback_key(writeback_id), writeback_id=writeback_id)
+
+
+async def list_writebacks(code: str, *, status: str | None = None, limit: int = 100) -> list[WritebackView]:
+    channel = await channel_row(code)
+    query = (
+        PlatformWriteback.select()
+        .where(PlatformWriteback.channel == channel["id"])
+        .order_by(PlatformWriteback.id, ascending=False)
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(PlatformWriteback.status == status)
+    return [
+        WritebackView(
+            id=r["id"],
+            order_id=r["order"],
+            external_id=r["external_id"],
+            carrier=r["carrier"],
+            waybill_no=r["waybill_no"],
+            status=r["status"],
+            attempts=r["attempts"],
+            last_error=r["last_error"],
+            next_attempt_at=r["next_attempt_at"],
+            created_at=r["created_at"],
+            done_at=r["done_at"],
+        )
+        for r in await query
+    ]
