@@ -23,6 +23,7 @@ from api.auth.controllers import AuthController
 from api.catalog.controllers import SkuController
 from api.channels.controllers import ChannelController
 from api.decoding import error_field
+from api.imports.controllers import ImportController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
 from api.ops.controllers import OpsController
 from api.orders.controllers import OrderController
@@ -220,6 +221,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RuleController,
             PipelineController,
             WebhookController,
+            ImportController,
         ],
         dependencies={"tokens": Provide(lambda: tokens, sync_to_thread=False)},
         on_app_init=[jwt_auth.on_app_init],

@@ -8,7 +8,7 @@ from piccolo.conf.apps import AppConfig
 
 from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
-from orderhub.channels.tables import Channel, ChannelSku, PullRun
+from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, PlatformWriteback, SurgeEvent
 from orderhub.routing.tables import Shipment
@@ -35,6 +35,8 @@ TABLES = [
     PullRun,
     ChannelSku,
     PlatformWriteback,
+    ImportMapping,
+    ImportJob,
 ]
 
 APP_CONFIG = AppConfig(

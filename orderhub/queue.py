@@ -42,6 +42,7 @@ class JobName(StrEnum):
     PULL_DUE_CHANNELS = "pull_due_channels"
     SYNC_STOCK = "sync_stock"
     WRITE_BACK_SHIPMENT = "write_back_shipment"
+    IMPORT_FILE = "import_file"
 
 
 BACKFILL_KEY = "pipeline:backfill"

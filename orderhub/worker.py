@@ -14,6 +14,7 @@ from saq.types import PartialTimersDict
 
 from orderhub import clock
 from orderhub.channels import pull, stock_sync, writeback
+from orderhub.channels.erp_file import imports
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
@@ -99,6 +100,10 @@ async def write_back_shipment(ctx: dict[str, Any], *, writeback_id: int) -> str:
     return await writeback.write_back(writeback_id)
 
 
+async def import_file(ctx: dict[str, Any], *, job_id: int) -> str:
+    return (await imports.run_import(job_id)).status
+
+
 async def pull_due_channels(ctx: dict[str, Any]) -> list[str]:
     return await pull.enqueue_due_pulls()
 
@@ -137,6 +142,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             pull_channel,
             sync_stock,
             write_back_shipment,
+            import_file,
         ],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[

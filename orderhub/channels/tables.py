@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import Boolean, Bytea, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from orderhub.catalog.tables import Sku
 from orderhub.inventory.tables import Warehouse
 
-__all__ = ["Channel", "ChannelSku", "PullRun"]
+__all__ = ["Channel", "ChannelSku", "ImportJob", "ImportMapping", "PullRun"]
 
 
 class Channel(Table, tablename="channel"):
@@ -72,3 +72,34 @@ class ChannelSku(Table, tablename="channel_sku"):
     synced_at = Timestamptz(null=True, default=None)
     sync_error = Text(default="")
     created_at = Timestamptz()
+
+
+class ImportMapping(Table, tablename="import_mapping"):
+    """A channel's saved spreadsheet column mapping (column header → unified field), reused for every upload."""
+
+    id: Serial  # the primary key piccolo adds; declared for type checkers
+    channel = ForeignKey(references=Channel, unique=True)
+    mapping = Text(default="{}")
+    updated_by = Varchar(length=64, default="")
+    updated_at = Timestamptz()
+
+
+class ImportJob(Table, tablename="import_job"):
+    """One uploaded ERP / spreadsheet file and its import: progress, outcome counts and row-level errors."""
+
+    id: Serial  # the primary key piccolo adds; declared for type checkers
+    channel = ForeignKey(references=Channel, index=True)
+    filename = Varchar(length=255)
+    sha256 = Varchar(length=64, index=True)
+    content = Bytea()
+    mapping = Text(default="{}")
+    status = Varchar(length=16, default="queued")  # queued | running | done | failed
+    total_rows = Integer(default=0)
+    processed_rows = Integer(default=0)
+    orders_new = Integer(default=0)
+    orders_duplicate = Integer(default=0)
+    orders_rejected = Integer(default=0)
+    errors = Text(default="[]")
+    created_by = Varchar(length=64, default="")
+    created_at = Timestamptz()
+    finished_at = Timestamptz(null=True, default=None)
