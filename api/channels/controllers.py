@@ -189,7 +189,7 @@ class ChannelController(Controller):
 
     @post("/{code:str}/writebacks/{writeback_id:int}/retry", status_code=202, summary="Send a pending write-back now")
     async def retry_writeback(self, code: str, writeback_id: int) -> None:
-        await writeback.retry_writeback(writeback_id)
+        await writeback.retry_writeback(code, writeback_id)
 
     @post("/{code:str}/rotate-secret", status_code=200, summary="Issue a new signing secret (old one stops working)")
     async def rotate(self, code: str) -> SecretOut:

@@ -32,6 +32,7 @@ import httpx
 import msgspec
 
 from orderhub import clock, crypto, db
+from orderhub.address import normalise_phone
 from orderhub.channels.port import (
     ChannelConnector,
     Credentials,
@@ -43,7 +44,7 @@ from orderhub.channels.port import (
     registered_platforms,
 )
 from orderhub.channels.tables import Channel, PullRun
-from orderhub.errors import NotFound
+from orderhub.errors import NotFound, ValidationFailed
 from orderhub.orders.commands import Receiver
 from orderhub.orders.platform_changes import Outcome, PlatformChange, apply_platform_change
 from orderhub.orders.service import full_address, ingest
@@ -106,7 +107,9 @@ def pull_key(channel_code: str) -> str:
 
 async def enqueue_pull(channel_code: str, *, trigger: str) -> bool:
     """Queue a pull of this channel (one at a time per channel: the job key is unique while queued/active)."""
-    await channel_row(channel_code)
+    row = await channel_row(channel_code)
+    if not row["active"]:
+        raise ValidationFailed("渠道已停用", code="channel_inactive", field="channel")
     return await enqueue(
         JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
     )
@@ -135,7 +138,9 @@ async def enqueue_due_pulls() -> list[str]:
 
 async def channel_row(code: str) -> dict[str, Any]:
     row = (
-        await Channel.select(Channel.id, Channel.code, Channel.platform, Channel.credentials, Channel.pull_cursor)
+        await Channel.select(
+            Channel.id, Channel.code, Channel.platform, Channel.credentials, Channel.pull_cursor, Channel.active
+        )
         .where(Channel.code == code)
         .first()
     )
@@ -199,6 +204,7 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
     run_id = int(inserted[0]["id"])
     counts = _Counts()
     errors: list[dict[str, Any]] = []
+    rejections: list[dict[str, Any]] = []  # orders the intake refused (the run goes on)
     completed_until: datetime | None = None
     own_http = http is None
     client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
@@ -212,7 +218,7 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
                 result = await call_platform(connector, row["id"], partial(connector.pull, span_start, span_end, page))
                 counts.pages += 1
                 counts.fetched += len(result.orders)
-                await _intake(row["id"], code, result.orders, counts, actor=f"pull:{code}")
+                await _intake(row["id"], code, result.orders, counts, rejections, actor=f"pull:{code}")
                 if result.next_page is None:
                     break
                 page = result.next_page
@@ -228,11 +234,13 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
             }
         )
         log.warning("pull failed", extra={"channel": code, "error": exc.code, "platform_code": exc.platform_code})
-    except Exception as exc:  # a bug or a surprise from the platform: the run says so instead of "succeeded"
+    except BaseException as exc:  # a bug, a timeout, a cancellation: the run says so instead of "succeeded"
         errors.append(
             {"code": "internal_error", "message": repr(exc)[:500], "platform_code": "", "platform_message": ""}
         )
         log.exception("pull crashed", extra={"channel": code})
+        if not isinstance(exc, Exception):
+            raise  # cancelled (job timeout, shutdown): recorded as failed below, then let it stop
     finally:
         if own_http:
             await client.aclose()
@@ -248,7 +256,7 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
                 PullRun.duplicate: counts.duplicate,
                 PullRun.skipped: counts.skipped,
                 PullRun.rejected: counts.rejected,
-                PullRun.errors: msgspec.json.encode(errors).decode(),
+                PullRun.errors: msgspec.json.encode(errors + rejections).decode(),  # orders refused by intake too
                 PullRun.finished_at: clock.now(),
                 PullRun.duration_ms: int((time.perf_counter() - started) * 1000),
             }
@@ -287,14 +295,24 @@ def _receiver_differs(stored: dict[str, Any], receiver: Receiver) -> bool:
         return "".join(text.split())
 
     stored_phone = _digits(stored["receiver_phone"]) + _digits(stored["receiver_phone_ext"] or "")
+    phone = normalise_phone(receiver.phone)  # as the pipeline stored it ("+86 138…" → "138…", extension apart)
+    given = _digits(phone.number) + _digits(phone.extension or "") if phone.ok else _digits(receiver.phone)
     return (
         squash(stored["receiver_name"]) != squash(receiver.name)
-        or stored_phone != _digits(receiver.phone)
+        or stored_phone != given
         or squash(stored["receiver_address"]) != squash(full_address(receiver))
     )
 
 
-async def _intake(channel_id: int, code: str, orders: Sequence[PlatformOrder], counts: _Counts, *, actor: str) -> None:
+async def _intake(
+    channel_id: int,
+    code: str,
+    orders: Sequence[PlatformOrder],
+    counts: _Counts,
+    rejections: list[dict[str, Any]],
+    *,
+    actor: str,
+) -> None:
     if not orders:
         return
     latest: dict[str, PlatformOrder] = {}
@@ -329,6 +347,14 @@ async def _intake(channel_id: int, code: str, orders: Sequence[PlatformOrder], c
                 counts.duplicate += 1  # a push stored it between our read and our insert
             else:
                 counts.rejected += 1
+                rejections.append(
+                    {
+                        "code": outcome.error_code or "rejected",
+                        "message": f"{outcome.external_id}: {outcome.error_message or '订单被拒绝'}",
+                        "platform_code": "",
+                        "platform_message": outcome.error_field or "",
+                    }
+                )
                 log.warning(
                     "pulled order rejected",
                     extra={"channel": code, "external_id": outcome.external_id, "error": outcome.error_code},

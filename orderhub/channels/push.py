@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from orderhub.channels.douyin.webhook import PushAction, parse_push, push_action, verify_push
 from orderhub.channels.pull import channel_credentials, channel_row, enqueue_pull
-from orderhub.errors import AuthenticationFailed, ValidationFailed
+from orderhub.errors import AuthenticationFailed, NotFound
 
 __all__ = ["InvalidPushSignature", "receive_douyin_push"]
 
@@ -27,9 +27,12 @@ class InvalidPushSignature(AuthenticationFailed):
 
 async def receive_douyin_push(code: str, body: bytes, headers: Mapping[str, str]) -> int:
     """Verify and act on a 抖店 push for channel ``code``; returns how many messages asked for a pull."""
-    row = await channel_row(code)
-    if row["platform"] != "douyin":
-        raise ValidationFailed("该渠道不是抖店渠道", field="channel")
+    try:
+        row = await channel_row(code)
+    except NotFound:
+        raise InvalidPushSignature() from None  # the same answer as a bad signature: channel codes stay private
+    if row["platform"] != "douyin" or not row["active"]:
+        raise InvalidPushSignature()
     credentials = channel_credentials(row)
     if not credentials.app_key or not verify_push(credentials.app_key, credentials.app_secret, body, headers):
         raise InvalidPushSignature()

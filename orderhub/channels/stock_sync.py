@@ -96,6 +96,7 @@ async def upsert_mappings(code: str, items: Sequence[NewChannelSku]) -> list[Cha
                         created_at=clock.now(),
                     )
                 )
+        dirty.mark_dirty_after_commit(skus[item.sku] for item in items)  # the platform learns the quantity now
     return await list_mappings(code)
 
 
@@ -185,10 +186,15 @@ async def push_stock(
         for mappings in by_channel.values():
             first = mappings[0]
             code = first["channel.code"]
-            creds = channel_credentials({"credentials": first["channel.credentials"]})
-            connector = connector_for(first["channel.platform"], creds, client)
             pushed = 0
             error = ""
+            try:
+                creds = channel_credentials({"credentials": first["channel.credentials"]})
+                connector = connector_for(first["channel.platform"], creds, client)
+            except Exception as exc:  # unreadable credentials, no connector: this channel only
+                await dirty.put_back(int(m["sku"]) for m in mappings)
+                report[code] = {"pushed": 0, "error": f"internal_error: {exc!r}"[:500]}
+                continue
             for start in range(0, len(mappings), BATCH):
                 chunk = mappings[start : start + BATCH]
                 updates = [
@@ -225,7 +231,12 @@ async def push_stock(
 async def sync_dirty() -> dict[str, Any]:
     """The debounced job: push every SKU marked since the last pass; schedule another pass if any failed."""
     sku_ids = await dirty.take_dirty()
-    report = await push_stock(sku_ids)
+    try:
+        report = await push_stock(sku_ids)
+    except BaseException:  # crash, timeout, cancellation: the marks go back, another pass is scheduled
+        await dirty.put_back(sku_ids)
+        await dirty.schedule_sync()
+        raise
     if any(item["error"] for item in report.values()):
         await dirty.schedule_sync()
     return report

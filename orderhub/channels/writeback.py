@@ -20,6 +20,7 @@ import msgspec
 from orderhub import clock
 from orderhub.channels.port import AlreadyShipped, PlatformError, ShipmentConfirmation, connector_for
 from orderhub.channels.pull import call_platform, channel_credentials, channel_row
+from orderhub.errors import NotFound
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event
 from orderhub.orders.shipping import writeback_key
@@ -60,6 +61,12 @@ async def write_back(writeback_id: int, *, http: httpx.AsyncClient | None = None
     shipment = ShipmentConfirmation(
         external_id=row["external_id"], carrier=row["carrier"], waybill_no=row["waybill_no"]
     )
+    # Claim the attempt first: if the job dies or times out mid-call, the backoff and the count still hold.
+    attempts = int(row["attempts"]) + 1
+    await PlatformWriteback.update(
+        {PlatformWriteback.attempts: attempts, PlatformWriteback.next_attempt_at: clock.now() + _backoff(attempts)}
+    ).where(PlatformWriteback.id == writeback_id)
+    row["attempts"] = attempts
     note = ""
     own_http = http is None
     client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
@@ -81,7 +88,6 @@ async def write_back(writeback_id: int, *, http: httpx.AsyncClient | None = None
     await PlatformWriteback.update(
         {
             PlatformWriteback.status: "done",
-            PlatformWriteback.attempts: int(row["attempts"]) + 1,
             PlatformWriteback.last_error: note,
             PlatformWriteback.done_at: now,
         }
@@ -94,16 +100,15 @@ async def write_back(writeback_id: int, *, http: httpx.AsyncClient | None = None
     return "done"
 
 
+def _backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=30 * 2 ** (attempts - 1)), MAX_BACKOFF)
+
+
 async def _failed(row: dict[str, Any], error: str) -> str:
-    attempts = int(row["attempts"]) + 1
-    delay = min(timedelta(seconds=30 * 2 ** (attempts - 1)), MAX_BACKOFF)
-    await PlatformWriteback.update(
-        {
-            PlatformWriteback.attempts: attempts,
-            PlatformWriteback.last_error: error[:1000],
-            PlatformWriteback.next_attempt_at: clock.now() + delay,
-        }
-    ).where(PlatformWriteback.id == row["id"])
+    attempts = int(row["attempts"])
+    await PlatformWriteback.update({PlatformWriteback.last_error: error[:1000]}).where(
+        PlatformWriteback.id == row["id"]
+    )
     log.warning("write-back failed", extra={"writeback": row["id"], "attempts": attempts, "error": error[:200]})
     return "pending"
 
@@ -117,16 +122,29 @@ async def enqueue_due_writebacks(limit: int = 500) -> int:
         .limit(limit)
     )
     for row in rows:
-        await enqueue(JobName.WRITE_BACK_SHIPMENT, key=writeback_key(int(row["id"])), writeback_id=int(row["id"]))
+        await _enqueue(int(row["id"]))
     return len(rows)
 
 
-async def retry_writeback(writeback_id: int) -> None:
-    """Send a pending write-back now (after fixing the shop's credentials, say)."""
-    await PlatformWriteback.update({PlatformWriteback.next_attempt_at: clock.now()}).where(
-        (PlatformWriteback.id == writeback_id) & (PlatformWriteback.status == "pending")
+async def _enqueue(writeback_id: int) -> None:
+    await enqueue(JobName.WRITE_BACK_SHIPMENT, key=writeback_key(writeback_id), timeout=300, writeback_id=writeback_id)
+
+
+async def retry_writeback(code: str, writeback_id: int) -> None:
+    """Send a pending write-back of this channel now (after fixing the shop's credentials, say)."""
+    channel = await channel_row(code)
+    updated = (
+        await PlatformWriteback.update({PlatformWriteback.next_attempt_at: clock.now()})
+        .where(
+            (PlatformWriteback.id == writeback_id)
+            & (PlatformWriteback.channel == channel["id"])
+            & (PlatformWriteback.status == "pending")
+        )
+        .returning(PlatformWriteback.id)
     )
-    await enqueue(JobName.WRITE_BACK_SHIPMENT, key=writeback_key(writeback_id), writeback_id=writeback_id)
+    if not updated:
+        raise NotFound("没有这条待回传的发货记录", field="writeback_id")
+    await _enqueue(writeback_id)
 
 
 async def list_writebacks(code: str, *, status: str | None = None, limit: int = 100) -> list[WritebackView]:

@@ -57,7 +57,7 @@ async def schedule_sync() -> None:
 
 async def _enqueue(debounce: int) -> None:
     at = math.ceil(time.time()) + debounce
-    await enqueue(JobName.SYNC_STOCK, key=f"stock:sync:{at}", scheduled=at, full=False)
+    await enqueue(JobName.SYNC_STOCK, key=f"stock:sync:{at}", scheduled=at, timeout=600, full=False)
 
 
 async def take_dirty() -> list[int]:

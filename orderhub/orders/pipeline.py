@@ -169,12 +169,19 @@ async def _validate(order_id: int, order: dict[str, Any], *, fast: bool = True) 
     """
     first_pass = order["rules_applied_at"] is None
     values: dict[Any, Any] = {}
+    # What validation decides holds for the receiver it read; a change made meanwhile (the platform's new
+    # address) makes the UPDATE miss, and the job runs again on the new receiver.
+    guard = {
+        Order.receiver_name: order["receiver_name"],
+        Order.receiver_phone: order["receiver_phone"],
+        Order.receiver_address: order["receiver_address"],
+    }
     async with db.transaction():
         if not order["receiver_division_code"]:
             problem = _standardise_receiver(order, values)
             if problem is not None:
                 reason, data = problem
-                await transition(order_id, S.EXCEPTION, expected=S.RECEIVED, reason=reason, data=data)
+                await transition(order_id, S.EXCEPTION, expected=S.RECEIVED, reason=reason, data=data, guard=guard)
                 return S.EXCEPTION
         lines = await OrderLine.select(
             OrderLine.id, OrderLine.sku_code, OrderLine.is_gift, OrderLine.qty, OrderLine.line_no
@@ -205,6 +212,7 @@ async def _validate(order_id: int, order: dict[str, Any], *, fast: bool = True) 
                 reason=ExceptionReason.UNKNOWN_SKU.value,
                 data={"skus": unknown, "gift_skus": gifts, "message": f"未知商品编码：{'、'.join(unknown)}"},
                 values=values,
+                guard=guard,
             )
             return S.EXCEPTION
         for code in codes:  # one UPDATE per distinct SKU (usually one or two)
@@ -222,11 +230,12 @@ async def _validate(order_id: int, order: dict[str, Any], *, fast: bool = True) 
                 hold_queue=first.queue,
                 data=first.data,
                 values=values,
+                guard=guard,
             )
             return S.HELD
-        if fast and await _reserve_inline(order_id, order, lines, skus, values):
+        if fast and await _reserve_inline(order_id, order, lines, skus, values, guard):
             return S.READY
-        await transition(order_id, S.VALIDATED, expected=S.RECEIVED, values=values)
+        await transition(order_id, S.VALIDATED, expected=S.RECEIVED, values=values, guard=guard)
     return S.VALIDATED
 
 
@@ -236,6 +245,7 @@ async def _reserve_inline(
     lines: list[dict[str, Any]],
     skus: dict[str, dict[str, Any]],
     values: dict[Any, Any],
+    guard: dict[Any, Any],
 ) -> bool:
     """Inside the validation transaction: reserve and make shipments if a plan covers the order; False (and
     nothing written) otherwise. Raises _FastPathLost when the stock went between the plan and the UPDATE."""
@@ -273,6 +283,7 @@ async def _reserve_inline(
             expected=S.RECEIVED,
             via=S.VALIDATED,
             values=values,
+            guard=guard,
         )
     except StockShortage as exc:
         raise _FastPathLost from exc
@@ -539,6 +550,7 @@ async def _commit_allocation(
     expected: OrderStatus = S.VALIDATED,
     via: OrderStatus | None = None,
     values: dict[Any, Any] | None = None,
+    guard: dict[Any, Any] | None = None,
 ) -> None:
     """Reserve, and put the lines in shipments: an open shipment for the same receiver (合单) or a new one.
 
@@ -556,6 +568,7 @@ async def _commit_allocation(
             via=via,
             data={"warehouse_ids": sorted(allocation.by_warehouse)},
             values={**(values or {}), Order.warehouse: single, Order.needs_backfill: bool(deferred)},
+            guard=guard,
         )
         home = {sku: wh for wh, skus in allocation.by_warehouse.items() for sku in skus}
         shipments: dict[int, int] = {}
@@ -861,6 +874,7 @@ async def release_hold(order_id: int, *, note: str, actor: str) -> str:
                 }
             ).where(Order.id == order_id)
             return S.HELD.value
+        await release_reservation(order_id, actor=actor)  # (a no-op unless the hold kept stock)
         await transition(order_id, S.RECEIVED, expected=S.HELD, data={"note": note}, actor=actor)
 
         async def _enqueue() -> None:
@@ -906,6 +920,8 @@ async def retry_exception(order_id: int, *, note: str, actor: str) -> None:
             raise NotFound("订单不存在", field="id")
         if row["status"] != S.EXCEPTION.value:
             raise InvalidTransition("只有异常订单可以重新处理", field="status", extra={"status": row["status"]})
+        # An order intercepted in the warehouse still holds its stock: give it back before routing again.
+        await release_reservation(order_id, actor=actor)
         await transition(order_id, S.RECEIVED, expected=S.EXCEPTION, data={"note": note}, actor=actor)
         await record_event(order_id, OrderEventType.RETRIED, data={"note": note}, actor=actor)
 

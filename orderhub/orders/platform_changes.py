@@ -93,11 +93,12 @@ async def _apply(order_id: int, change: PlatformChange, *, actor: str, receiver:
             outcome = Outcome.INTERCEPTED
         elif status not in BEFORE_PICKING:  # shipped, delivered
             tags = msgspec.json.decode(row["tags"] or "[]", type=list[str])
-            if AFTER_SALE_TAG not in tags:
-                tags.append(AFTER_SALE_TAG)
-                await Order.update(
-                    {Order.tags: msgspec.json.encode(tags).decode(), Order.updated_at: clock.now()}
-                ).where(Order.id == order_id)
+            if AFTER_SALE_TAG in tags:
+                return Outcome.UNCHANGED  # flagged already (the same change seen again by a later pull)
+            tags.append(AFTER_SALE_TAG)
+            await Order.update({Order.tags: msgspec.json.encode(tags).decode(), Order.updated_at: clock.now()}).where(
+                Order.id == order_id
+            )
             outcome = Outcome.AFTER_SALE
         elif change == PlatformChange.CANCELLED:
             await transition(

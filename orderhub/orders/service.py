@@ -335,12 +335,14 @@ async def transition(
     hold_queue: str | None = None,
     values: dict[Any, Any] | None = None,
     via: OrderStatus | None = None,
+    guard: dict[Any, Any] | None = None,
 ) -> OrderStatus:
     """Move an order to ``target`` (inside the caller's transaction); returns the status it left.
 
     ``values`` are other columns written by the same UPDATE (what the step that moves the order learned).
     ``via``: pass through that status in the same UPDATE (both steps must be legal; both are recorded and
     published), for a step whose intermediate state no other transaction could ever see.
+    ``guard``: columns that must still hold the values the caller decided on (else Conflict, like the status).
 
     ``reason`` is kept on the order while it is in exception (``exception_reason``) or held (``hold_reason``,
     with ``hold_queue``); leaving those statuses clears them.
@@ -369,7 +371,7 @@ async def transition(
                 **(values or {}),
             }
         )
-        .where((Order.id == order_id) & (Order.status == expected.value))
+        .where(_guarded((Order.id == order_id) & (Order.status == expected.value), guard))
         .returning(Order.id)
     )
     if not updated:
@@ -395,6 +397,13 @@ async def transition(
             order_topic(order_id),
         )
     return expected
+
+
+def _guarded(condition: Any, guard: dict[Any, Any] | None) -> Any:
+    """``condition`` and, for each guarded column, "still has the value the caller read"."""
+    for column, value in (guard or {}).items():
+        condition = condition & (column == value)
+    return condition
 
 
 def _decode_list(raw: str | None) -> list[Any]:

@@ -19,6 +19,7 @@ from orderhub.errors import NotFound, ValidationFailed
 from orderhub.events import Topic, order_topic, publish_after_commit
 from orderhub.inventory.service import consume
 from orderhub.orders.events import OrderEventType, OrderShipped
+from orderhub.orders.pipeline import recompute_shipment
 from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order, OrderLine, PlatformWriteback
@@ -79,8 +80,15 @@ async def ship_order(order_id: int, *, carrier: str, waybill_no: str, actor: str
             await consume(warehouse_id, by_warehouse[warehouse_id])
         await OrderLine.update({OrderLine.reserved_qty: 0}).where(OrderLine.order == order_id)
         shipment_ids = sorted({int(line["shipment"]) for line in lines if line["shipment"] is not None})
-        if shipment_ids:
-            await Shipment.update({Shipment.status: "shipped"}).where(Shipment.id.is_in(shipment_ids))
+        for shipment_id in shipment_ids:
+            others = await OrderLine.exists().where((OrderLine.shipment == shipment_id) & (OrderLine.order != order_id))
+            if others:  # a merged shipment (合单) goes on with the other orders; this one leaves it
+                await OrderLine.update({OrderLine.shipment: None}).where(
+                    (OrderLine.order == order_id) & (OrderLine.shipment == shipment_id)
+                )
+                await recompute_shipment(shipment_id)
+            else:
+                await Shipment.update({Shipment.status: "shipped"}).where(Shipment.id == shipment_id)
         await record_event(
             order_id, OrderEventType.SHIPPED, data={"carrier": carrier, "waybill_no": waybill_no}, actor=actor
         )
@@ -102,7 +110,7 @@ async def ship_order(order_id: int, *, carrier: str, waybill_no: str, actor: str
             new_id = writeback_id
 
             async def _send() -> None:
-                await enqueue(JobName.WRITE_BACK_SHIPMENT, key=writeback_key(new_id), writeback_id=new_id)
+                await enqueue(JobName.WRITE_BACK_SHIPMENT, key=writeback_key(new_id), timeout=300, writeback_id=new_id)
 
             db.after_commit(_send)
         publish_after_commit(

@@ -44,7 +44,7 @@ S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.RECEIVED: frozenset({S.VALIDATED, S.HELD, S.EXCEPTION, S.CANCELLED}),
     S.VALIDATED: frozenset({S.READY, S.RESERVED, S.HELD, S.EXCEPTION, S.CANCELLED, S.RECEIVED}),
-    S.RESERVED: frozenset({S.READY, S.HELD, S.EXCEPTION, S.CANCELLED}),
+    S.RESERVED: frozenset({S.READY, S.HELD, S.EXCEPTION, S.CANCELLED, S.RECEIVED}),
     # READY → SHIPPED: shipped by hand outside the hub's pick/pack flow (手工发货).
     S.READY: frozenset({S.PICKING, S.HELD, S.EXCEPTION, S.CANCELLED, S.RECEIVED, S.SHIPPED}),
     S.PICKING: frozenset({S.PACKED, S.READY, S.EXCEPTION}),

@@ -264,8 +264,7 @@ async def test_a_shipped_order_is_written_back_to_its_platform_once_even_after_a
         deadline = time.monotonic() + 60
         while True:
             rows = (await client.get(f"/api/v1/channels/{shop.code}/writebacks")).json()
-            if rows and rows[0]["status"] == "pending" and rows[0]["attempts"] >= 1:
-                assert rows[0]["last_error"], rows  # the failure is visible …
+            if rows and rows[0]["status"] == "pending" and rows[0]["last_error"]:  # the failure is visible …
                 sim.store.clear_faults()
                 await client.post(f"/api/v1/channels/{shop.code}/writebacks/{rows[0]['id']}/retry")
             if rows and rows[0]["status"] == "done":
