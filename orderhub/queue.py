@@ -93,7 +93,8 @@ def get_queue() -> Queue:
 
 
 async def enqueue(name: JobName, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
-    """Enqueue a keyed job; returns False when the queue is unreachable (the sweeper will pick it up).
+    """Enqueue a keyed job. True when queued now; False when a job with the key is already queued or running,
+    or when the queue is unreachable (the sweeper picks the work up).
 
     ``timeout`` overrides the configured job timeout (for long passes such as the surge backfill)."""
     queue = get_queue()
@@ -101,7 +102,7 @@ async def enqueue(name: JobName, *, key: str, timeout: int | None = None, **kwar
     timeout = timeout or (settings.job_timeout if settings else 60)
     retries = settings.job_retries if settings else 5
     try:
-        await queue.enqueue(
+        job = await queue.enqueue(
             name.value,
             key=key,
             timeout=timeout,
@@ -114,4 +115,4 @@ async def enqueue(name: JobName, *, key: str, timeout: int | None = None, **kwar
     except Exception as exc:
         log.warning("enqueue failed; the sweeper will retry", extra={"job": name.value, "key": key, "error": repr(exc)})
         return False
-    return True
+    return job is not None  # None: a job with this key is already queued or running

@@ -89,6 +89,7 @@ async def backfill_after_surge(ctx: dict[str, Any]) -> int:
 
 async def pull_channel(ctx: dict[str, Any], *, code: str, trigger: str) -> dict[str, Any]:
     run = await pull.pull_channel(code, trigger=trigger)
+    await pull.pull_again_if_asked(code)
     return {"run": run.id, "status": run.status, "new": run.new, "updated": run.updated}
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "ShipmentConfirmation",
     "SignatureRejected",
     "StockUpdate",
+    "UnreadableOrder",
     "connector_for",
     "register",
     "registered_platforms",
@@ -67,9 +68,17 @@ class PlatformOrder(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime  # the platform's modification time (aware)
 
 
+class UnreadableOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """An order on the page the mapper could not read: reported by the pull run, never blocking the others."""
+
+    external_id: str
+    message: str
+
+
 class PullPage(msgspec.Struct, frozen=True, kw_only=True):
     orders: list[PlatformOrder]
     next_page: str | None  # opaque continuation (page number, cursor, next_key); None on the last page
+    unreadable: list[UnreadableOrder] = []
 
 
 class ShipmentConfirmation(msgspec.Struct, frozen=True, kw_only=True):

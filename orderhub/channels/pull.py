@@ -26,12 +26,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import msgspec
 
 from orderhub import clock, crypto, db
+from orderhub import redis as redis_mod
 from orderhub.address import normalise_phone
 from orderhub.channels.port import (
     ChannelConnector,
@@ -60,6 +61,7 @@ __all__ = [
     "enqueue_due_pulls",
     "enqueue_pull",
     "list_pull_runs",
+    "pull_again_if_asked",
     "pull_channel",
     "pull_key",
 ]
@@ -110,9 +112,34 @@ async def enqueue_pull(channel_code: str, *, trigger: str) -> bool:
     row = await channel_row(channel_code)
     if not row["active"]:
         raise ValidationFailed("渠道已停用", code="channel_inactive", field="channel")
-    return await enqueue(
+    queued = await enqueue(
         JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
     )
+    if queued or trigger == "cron":
+        return queued
+    # A pull of this channel is already queued or running and may have fixed its window before this push /
+    # request: it runs once more when it ends.
+    await _call_redis(redis_mod.get_client().set(_again_key(channel_code), trigger.encode(), ex=3600))
+    return True
+
+
+def _again_key(channel_code: str) -> str:
+    return f"orderhub:pull-again:{channel_code}"
+
+
+async def pull_again_if_asked(channel_code: str) -> bool:
+    """After a run: if a push or a request came while it was queued or running, pull once more."""
+    asked = await _call_redis(redis_mod.get_client().getdel(_again_key(channel_code)))
+    if not asked:
+        return False
+    trigger = asked.decode() if isinstance(asked, bytes) else str(asked)
+    return await enqueue(
+        JobName.PULL_CHANNEL, key=pull_key(channel_code) + ":again", timeout=900, code=channel_code, trigger=trigger
+    )
+
+
+async def _call_redis(result: Any) -> Any:
+    return await cast(Awaitable[Any], result)
 
 
 async def enqueue_due_pulls() -> list[str]:
@@ -217,7 +244,17 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
             while True:
                 result = await call_platform(connector, row["id"], partial(connector.pull, span_start, span_end, page))
                 counts.pages += 1
-                counts.fetched += len(result.orders)
+                counts.fetched += len(result.orders) + len(result.unreadable)
+                counts.rejected += len(result.unreadable)
+                rejections += [
+                    {
+                        "code": "unreadable_order",
+                        "message": f"{u.external_id}: {u.message}",
+                        "platform_code": "",
+                        "platform_message": "",
+                    }
+                    for u in result.unreadable
+                ]
                 await _intake(row["id"], code, result.orders, counts, rejections, actor=f"pull:{code}")
                 if result.next_page is None:
                     break

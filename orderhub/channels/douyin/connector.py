@@ -38,6 +38,7 @@ from orderhub.channels.port import (
     PullPage,
     ShipmentConfirmation,
     StockUpdate,
+    UnreadableOrder,
     register,
 )
 from orderhub.errors import ValidationFailed
@@ -121,6 +122,7 @@ class DouyinConnector:
             raise PlatformUnavailable(platform_code="bad_response", platform_message="shop_order_list 不是对象列表")
         seen = set(cursor.seen)
         orders: list[PlatformOrder] = []
+        unreadable: list[UnreadableOrder] = []
         for entry in entries:
             order_id = str(entry.get("order_id") or "")
             if _second(entry) == cursor.second and order_id in seen:
@@ -128,13 +130,12 @@ class DouyinConnector:
             payload = await self._detail(order_id) if needs_detail(entry) else entry
             try:
                 mapped = map_order(payload)
-            except ValidationFailed as exc:  # reported as a platform error, so the pull run records it and stops
-                raise InvalidRequest(
-                    f"抖店订单 {order_id} 无法解析：{exc.message}", platform_code="unmappable_order"
-                ) from exc
+            except ValidationFailed as exc:  # one unreadable order is reported; the page and the run go on
+                unreadable.append(UnreadableOrder(external_id=order_id, message=f"抖店订单无法解析：{exc.message}"))
+                continue
             if start <= mapped.updated_at < end:
                 orders.append(mapped)
-        return PullPage(orders=orders, next_page=self._next(cursor, entries, data.get("total")))
+        return PullPage(orders=orders, next_page=self._next(cursor, entries, data.get("total")), unreadable=unreadable)
 
     def _next(self, cursor: _Cursor, entries: Sequence[Mapping[str, Any]], total: Any) -> str | None:
         if len(entries) < self.page_size:

@@ -29,6 +29,7 @@ from orderhub.channels.port import (
     SessionExpired,
     ShipmentConfirmation,
     StockUpdate,
+    UnreadableOrder,
     register,
 )
 from orderhub.clock import SHANGHAI
@@ -124,15 +125,20 @@ class JdConnector:
         raw_orders = result.get("orderInfoList")
         listed = [o for o in raw_orders if isinstance(o, Mapping)] if isinstance(raw_orders, list) else []
         orders: list[PlatformOrder] = []
+        unreadable: list[UnreadableOrder] = []
         for raw in listed:
-            mapped = _map(raw)
+            try:
+                mapped = _map(raw)
+            except InvalidRequest as exc:  # one unreadable order is reported; the page and the run go on
+                unreadable.append(UnreadableOrder(external_id=str(raw.get("orderId") or ""), message=exc.message))
+                continue
             if start <= mapped.updated_at < end:
                 orders.append(mapped)
         total = _int(result.get("orderTotal"))
         more = bool(listed) and (
             page_no * self.page_size < total if total is not None else len(listed) == self.page_size
         )
-        return PullPage(orders=orders, next_page=str(page_no + 1) if more else None)
+        return PullPage(orders=orders, next_page=str(page_no + 1) if more else None, unreadable=unreadable)
 
     # ------------------------------------------------------------ write-back
 

@@ -35,6 +35,7 @@ from orderhub.channels.port import (
     SessionExpired,
     ShipmentConfirmation,
     StockUpdate,
+    UnreadableOrder,
     register,
 )
 
@@ -86,11 +87,16 @@ class PddConnector:
         if not isinstance(entries, list):
             raise InvalidRequest("拼多多订单列表结构不对", platform_code="bad_response")
         orders: list[PlatformOrder] = []
+        unreadable: list[UnreadableOrder] = []
         for entry in entries:
             payload: dict[str, Any] = entry if isinstance(entry, dict) else {}
             if mapper.needs_detail(payload):
                 payload = await self._detail(str(payload.get("order_sn", "")))
-            mapped = _map(payload)
+            try:
+                mapped = _map(payload)
+            except InvalidRequest as exc:  # one unreadable order is reported; the page and the run go on
+                unreadable.append(UnreadableOrder(external_id=str(payload.get("order_sn") or ""), message=exc.message))
+                continue
             if start <= mapped.updated_at < end:
                 orders.append(mapped)
         if "has_next" in answer:
@@ -98,7 +104,7 @@ class PddConnector:
         else:
             total = answer.get("total_count")
             more = isinstance(total, int) and number * self.page_size < total
-        return PullPage(orders=orders, next_page=str(number + 1) if more else None)
+        return PullPage(orders=orders, next_page=str(number + 1) if more else None, unreadable=unreadable)
 
     async def _detail(self, order_sn: str) -> dict[str, Any]:
         if not order_sn:

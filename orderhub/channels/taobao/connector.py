@@ -27,6 +27,7 @@ from orderhub.channels.port import (
     SessionExpired,
     ShipmentConfirmation,
     StockUpdate,
+    UnreadableOrder,
     register,
 )
 from orderhub.channels.taobao import mapper
@@ -121,15 +122,20 @@ class TaobaoConnector:
             },
         )
         orders: list[PlatformOrder] = []
+        unreadable: list[UnreadableOrder] = []
         for trade in _trades(body):
             if mapper.needs_full_info(trade):
                 trade = await self._full_trade(trade)
-            mapped = _map(trade)
+            try:
+                mapped = _map(trade)
+            except InvalidRequest as exc:  # one unreadable order is reported; the page and the run go on
+                unreadable.append(UnreadableOrder(external_id=str(trade.get("tid") or ""), message=exc.message))
+                continue
             if start <= mapped.updated_at < end:
                 orders.append(mapped)
         has_next = body.get("has_next")
         more = has_next is True or (isinstance(has_next, str) and has_next.lower() == "true")
-        return PullPage(orders=orders, next_page=str(page_no + 1) if more else None)
+        return PullPage(orders=orders, next_page=str(page_no + 1) if more else None, unreadable=unreadable)
 
     async def _full_trade(self, trade: Mapping[str, Any]) -> Mapping[str, Any]:
         tid = str(trade.get("tid_str") or trade.get("tid"))

@@ -40,6 +40,7 @@ from orderhub.channels.port import (
     SessionExpired,
     ShipmentConfirmation,
     StockUpdate,
+    UnreadableOrder,
     register,
 )
 from orderhub.channels.wechat_shop import mapper
@@ -154,8 +155,13 @@ class WechatShopConnector:
             raise PlatformUnavailable("微信小店订单列表结构不对", platform_code="bad_response")
         details = await self._details([str(order_id) for order_id in ids])
         orders: list[PlatformOrder] = []
+        unreadable: list[UnreadableOrder] = []
         for payload in details:
-            mapped = _map(payload)
+            try:
+                mapped = _map(payload)
+            except InvalidRequest as exc:  # one unreadable order is reported; the page and the run go on
+                unreadable.append(UnreadableOrder(external_id=str(payload.get("order_id") or ""), message=exc.message))
+                continue
             if start <= mapped.updated_at < end:
                 orders.append(mapped)
         next_page: str | None = None
@@ -164,7 +170,7 @@ class WechatShopConnector:
             if not isinstance(next_key, str) or not next_key:
                 raise PlatformUnavailable("微信小店订单列表还有下一页却没有给出 next_key", platform_code="bad_response")
             next_page = next_key
-        return PullPage(orders=orders, next_page=next_page)
+        return PullPage(orders=orders, next_page=next_page, unreadable=unreadable)
 
     async def _detail(self, order_id: str) -> dict[str, Any]:
         answer = await self._call(DETAIL_PATH, {"order_id": order_id})
