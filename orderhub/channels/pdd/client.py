@@ -15,7 +15,6 @@ Secrets and tokens never reach a log line or an exception message: errors carry 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from orderhub.channels._wire import json_reply
 from orderhub.channels.port import (
     AlreadyShipped,
     Credentials,
@@ -152,25 +152,7 @@ class PddClient:
         return self._parse(api, reply)
 
     def _parse(self, api: str, reply: httpx.Response) -> dict[str, Any]:
-        status = reply.status_code
-        if status == 429:
-            raise RateLimited(
-                f"拼多多接口 {api} 限流（HTTP 429）",
-                platform_code="http 429",
-                retry_after=_retry_after(reply.headers.get("retry-after")),
-            )
-        if status >= 500:
-            raise PlatformUnavailable(f"拼多多网关错误（HTTP {status}）", platform_code=f"http {status}")
-        if status != 200:
-            raise InvalidRequest(f"拼多多网关拒绝了请求（HTTP {status}）", platform_code=f"http {status}")
-        try:
-            decoded = json.loads(reply.content)
-        except ValueError:
-            raise PlatformUnavailable(
-                "拼多多网关返回了无法解析的内容", platform_code="bad_response", platform_message=reply.text[:200]
-            ) from None
-        if not isinstance(decoded, dict):
-            raise PlatformUnavailable("拼多多网关返回了意外的结构", platform_code="bad_response")
+        decoded = json_reply(reply, gateway="拼多多", api=api)
         error = decoded.get("error_response")
         if isinstance(error, dict):
             raise classify_error(error)
@@ -179,13 +161,3 @@ class PddClient:
             raise PlatformUnavailable("拼多多网关返回了意外的结构", platform_code="bad_response")
         inner: dict[str, Any] = envelopes[0]
         return inner
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from orderhub.channels._wire import json_reply
 from orderhub.channels.port import (
     Credentials,
     InvalidRequest,
@@ -139,38 +140,10 @@ class WechatShopClient:
 
 
 def _parse(path: str, reply: httpx.Response) -> dict[str, Any]:
-    status = reply.status_code
-    if status == 429:
-        raise RateLimited(
-            f"微信小店接口 {path} 限流（HTTP 429）",
-            platform_code="http 429",
-            retry_after=_retry_after(reply.headers.get("retry-after")),
-        )
-    if status >= 500:
-        raise PlatformUnavailable(f"微信网关错误（HTTP {status}）", platform_code=f"http {status}")
-    if status != 200:
-        raise InvalidRequest(f"微信网关拒绝了请求（HTTP {status}）", platform_code=f"http {status}")
-    try:
-        decoded = json.loads(reply.content)
-    except ValueError:
-        raise PlatformUnavailable(
-            "微信网关返回了无法解析的内容", platform_code="bad_response", platform_message=reply.text[:200]
-        ) from None
-    if not isinstance(decoded, dict):
-        raise PlatformUnavailable("微信网关返回了意外的结构", platform_code="bad_response")
+    decoded = json_reply(reply, gateway="微信", api=path)
     errcode = decoded.get("errcode", 0)
     if not isinstance(errcode, int):
         errcode = int(errcode) if str(errcode).lstrip("-").isdigit() else -1
     if errcode != 0:
         raise classify_error(errcode, str(decoded.get("errmsg") or ""))
     return decoded
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
