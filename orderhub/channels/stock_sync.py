@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from functools import partial
+from typing import Any, cast
 
 import httpx
 import msgspec
 
 from orderhub import clock, db
+from orderhub import redis as redis_mod
 from orderhub.catalog.tables import Sku
 from orderhub.channels.port import PlatformError, StockUpdate, connector_for, registered_platforms
-from orderhub.channels.pull import channel_credentials
+from orderhub.channels.pull import call_platform, channel_credentials
 from orderhub.channels.tables import Channel, ChannelSku
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.inventory import dirty
@@ -195,6 +197,10 @@ async def push_stock(
                 await dirty.put_back(int(m["sku"]) for m in mappings)
                 report[code] = {"pushed": 0, "error": f"internal_error: {exc!r}"[:500]}
                 continue
+            if await _backing_off(code) and channel_code is None:  # a failing channel waits its turn
+                await dirty.put_back(int(m["sku"]) for m in mappings)
+                report[code] = {"pushed": 0, "error": "backing_off"}
+                continue
             for start in range(0, len(mappings), BATCH):
                 chunk = mappings[start : start + BATCH]
                 updates = [
@@ -205,9 +211,10 @@ async def push_stock(
                     )
                     for m in chunk
                 ]
-                try:
-                    await connector.update_stock(updates)
+                try:  # rate limits / outages retried, an expired token refreshed once (as for pulls)
+                    await call_platform(connector, int(first["channel"]), partial(connector.update_stock, updates))
                 except PlatformError as exc:
+                    await _back_off(code)
                     error = f"{exc.code}: {exc.platform_code} {exc.platform_message}".strip()
                     await dirty.put_back(int(m["sku"]) for m in mappings[start:])
                     await ChannelSku.update({ChannelSku.sync_error: error[:500]}).where(
@@ -221,6 +228,8 @@ async def push_stock(
                         {ChannelSku.synced_qty: update.quantity, ChannelSku.synced_at: now, ChannelSku.sync_error: ""}
                     ).where(ChannelSku.id == m["id"])
                 pushed += len(chunk)
+            if not error:
+                await _call_redis(redis_mod.get_client().delete(_FAILURES.format(code)))
             report[code] = {"pushed": pushed, "error": error}
     finally:
         if own_http:
@@ -228,8 +237,42 @@ async def push_stock(
     return report
 
 
+_FAILURES = "orderhub:stock:failures:{}"
+_BACKOFF = "orderhub:stock:backoff:{}"
+_LOCK = "orderhub:stock:sync-lock"
+
+
+async def _call_redis(result: Any) -> Any:
+    return await cast(Awaitable[Any], result)
+
+
+async def _backing_off(code: str) -> bool:
+    return bool(await _call_redis(redis_mod.get_client().exists(_BACKOFF.format(code))))
+
+
+async def _back_off(code: str) -> None:
+    """A channel whose push failed is left alone for 30 s, doubling up to 10 minutes while it keeps failing."""
+    client = redis_mod.get_client()
+    failures = int(await _call_redis(client.incr(_FAILURES.format(code))))
+    await _call_redis(client.expire(_FAILURES.format(code), 3600))
+    await _call_redis(client.set(_BACKOFF.format(code), b"1", ex=min(30 * 2 ** (failures - 1), 600)))
+
+
 async def sync_dirty() -> dict[str, Any]:
-    """The debounced job: push every SKU marked since the last pass; schedule another pass if any failed."""
+    """The debounced job: push every SKU marked since the last pass; schedule another pass if any failed.
+
+    One pass at a time (a Redis lock): two overlapping passes could land an older quantity after a newer one."""
+    client = redis_mod.get_client()
+    if not await _call_redis(client.set(_LOCK, b"1", nx=True, ex=600)):
+        await dirty.schedule_sync()  # the running pass may have read its quantities already: come back
+        return {}
+    try:
+        return await _sync_dirty()
+    finally:
+        await _call_redis(client.delete(_LOCK))
+
+
+async def _sync_dirty() -> dict[str, Any]:
     sku_ids = await dirty.take_dirty()
     try:
         report = await push_stock(sku_ids)
