@@ -48,7 +48,7 @@ from orderhub.channels.tables import Channel, PullRun
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.orders.commands import Receiver
 from orderhub.orders.platform_changes import Outcome, PlatformChange, apply_platform_change
-from orderhub.orders.service import full_address, ingest
+from orderhub.orders.service import full_address, ingest, receiver_signature
 from orderhub.orders.tables import Order
 from orderhub.queue import JobName, enqueue
 from orderhub.settings import get_settings
@@ -328,6 +328,12 @@ def _digits(value: str) -> str:
 
 
 def _receiver_differs(stored: dict[str, Any], receiver: Receiver) -> bool:
+    if stored.get("source_receiver"):  # what the platform sent last time: standardisation and manual fixes aside
+        return bool(stored["source_receiver"] != receiver_signature(receiver))
+    return _fields_differ(stored, receiver)
+
+
+def _fields_differ(stored: dict[str, Any], receiver: Receiver) -> bool:
     def squash(text: str) -> str:
         return "".join(text.split())
 
@@ -366,6 +372,7 @@ async def _intake(
             Order.receiver_phone,
             Order.receiver_phone_ext,
             Order.receiver_address,
+            Order.source_receiver,
         ).where((Order.channel == channel_id) & Order.external_id.is_in(sorted(latest)))
     }
     fresh = [item for ext, item in latest.items() if ext not in existing and item.state in IMPORTABLE]

@@ -24,7 +24,7 @@ from orderhub.errors import Conflict, NotFound
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.pipeline import release_reservation
-from orderhub.orders.service import enqueue_processing, record_event, transition
+from orderhub.orders.service import enqueue_processing, receiver_signature, record_event, transition
 from orderhub.orders.state import RELEASABLE, OrderStatus
 from orderhub.orders.tables import Order
 
@@ -177,6 +177,7 @@ async def _change_receiver(order_id: int, status: OrderStatus, receiver: Receive
             Order.receiver_address: full,
             Order.receiver_division_code: "",
             Order.receiver_phone_ext: "",
+            Order.source_receiver: receiver_signature(receiver),
             Order.updated_at: clock.now(),
         }
     ).where(Order.id == order_id)

@@ -45,6 +45,7 @@ __all__ = [
     "ingest",
     "list_orders",
     "order_view",
+    "receiver_signature",
     "record_event",
     "transition",
 ]
@@ -193,6 +194,19 @@ def fingerprint(order: NewOrder) -> str:
     return hashlib.sha256(key).hexdigest()
 
 
+def receiver_signature(receiver: Receiver) -> str:
+    """The receiver exactly as the source sent it (name, phone digits, address), to tell a real change from the
+    source apart from what the hub did to the order since (standardisation, a person's fix)."""
+    key = msgspec.json.encode(
+        [
+            "".join(receiver.name.split()),
+            "".join(ch for ch in receiver.phone if ch.isdigit()),
+            "".join(_full_address(receiver).split()),
+        ]
+    )
+    return hashlib.sha256(key).hexdigest()
+
+
 async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | None:
     goods = sum(line.qty * line.unit_price for line in order.lines)
     receiver = order.receiver
@@ -222,6 +236,7 @@ async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | Non
         ship_by=order.ship_by,
         raw_payload=_json(order.raw).decode(),
         fingerprint=fingerprint(order),
+        source_receiver=receiver_signature(order.receiver),
         received_at=now,
         updated_at=now,
     )

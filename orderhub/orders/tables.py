@@ -35,6 +35,9 @@ class Order(Table, tablename="sales_order"):
     pending_holds = Text(default="[]")
     # Content fingerprint (receiver phone + address + lines + amount) for cross-channel duplicate detection.
     fingerprint = Varchar(length=64, default="", index=True)
+    # The receiver as the source last sent it (receiver_signature): a platform re-sending the same receiver is not
+    # a change, whatever standardisation or a person's fix did to the order's fields.
+    source_receiver = Varchar(length=64, default="")
     preferred_warehouse = ForeignKey(references=Warehouse, null=True)
     preferred_carrier = Varchar(length=32, null=True, default=None)
     # Set once rules (tags, priority, gifts, holds) have been applied, so re-entering the pipeline after a

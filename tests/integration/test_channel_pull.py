@@ -274,3 +274,41 @@ async def test_a_shipped_order_is_written_back_to_its_platform_once_even_after_a
     assert rows[0]["attempts"] >= 2  # … and it was retried until the platform took it
     shipped = [s for s in sim.store.shipments(SIM_NAME[platform]) if s.order_id == order_id]
     assert len(shipped) == 1 and shipped[0].tracking_no == waybill, shipped
+
+
+@pytest.mark.parametrize("platform", PLATFORMS[:1])
+async def test_a_new_receiver_on_the_platform_reroutes_and_a_reread_is_not_a_change(
+    api: Api, sim: PlatformServer, platform: str
+) -> None:
+    from sandbox.platforms.store import Receiver as SimReceiver
+
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=warehouse, qty=10)
+    shop = await _shop(api, sim, platform, warehouse)
+    order_id = shop.add_order(lines=[(sku, 1, 1000)], updated_at=datetime.now(UTC) - timedelta(minutes=3))
+    await shop.pull()
+    hub_id = (await shop.orders())[order_id]["id"]
+    assert (await wait_for_orders(api, [hub_id]))[hub_id]["status"] == "ready"
+
+    moved = SimReceiver(
+        name="新收件人", mobile="13512345678", province="北京市", city="北京市", district="朝阳区", detail="建国路1号"
+    )
+    sim.store.update_order(
+        SIM_NAME[platform], order_id, receiver=moved, updated_at=datetime.now(UTC) - timedelta(seconds=5)
+    )
+    run = await shop.pull()
+    assert run["updated"] == 1, json.dumps(run)
+    order = (await wait_for_orders(api, [hub_id]))[hub_id]
+    assert (order["status"], order["receiver"]["name"], order["receiver"]["province"]) == (
+        "ready",
+        "新收件人",
+        "北京市",
+    )
+
+    # a re-read of the same platform receiver (another modification, e.g. a memo) is not a receiver change
+    sim.store.update_order(
+        SIM_NAME[platform], order_id, seller_memo="", updated_at=datetime.now(UTC) - timedelta(seconds=4)
+    )
+    again = await shop.pull()
+    assert again["updated"] == 0, json.dumps(again)
