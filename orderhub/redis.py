@@ -10,13 +10,16 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 __all__ = [
     "EmbeddedRedis",
     "RedisNotFound",
+    "awaited",
     "claim_once",
     "create_client",
     "find_redis_server",
@@ -129,6 +132,12 @@ def get_client() -> aioredis.Redis:
     if _client is None:
         raise RuntimeError("redis client not configured")
     return _client
+
+
+async def awaited(result: Any) -> Any:
+    """Await a command of the asyncio client (redis-py types each command for both its sync and asyncio
+    clients, which type checkers cannot tell apart)."""
+    return await cast(Awaitable[Any], result)
 
 
 async def release_claim(key: str) -> None:

@@ -20,30 +20,27 @@ errors and duration.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import httpx
 import msgspec
 
-from orderhub import clock, crypto, db
+from orderhub import clock
 from orderhub import redis as redis_mod
 from orderhub.address import normalise_phone
 from orderhub.channels.port import (
-    ChannelConnector,
-    Credentials,
     PlatformError,
     PlatformOrder,
     PlatformOrderState,
-    SessionExpired,
     connector_for,
     registered_platforms,
 )
+from orderhub.channels.service import call_platform, connector_credentials
 from orderhub.channels.tables import Channel, PullRun
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.orders.commands import Receiver
@@ -55,8 +52,6 @@ from orderhub.settings import get_settings
 
 __all__ = [
     "PullRunView",
-    "call_platform",
-    "channel_credentials",
     "channel_row",
     "enqueue_due_pulls",
     "enqueue_pull",
@@ -67,7 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("orderhub.pull")
-T = TypeVar("T")
 
 S = PlatformOrderState
 IMPORTABLE = frozenset({S.PAID, S.REFUND_REQUESTED})
@@ -119,7 +113,7 @@ async def enqueue_pull(channel_code: str, *, trigger: str) -> bool:
         return queued
     # A pull of this channel is already queued or running and may have fixed its window before this push /
     # request: it runs once more when it ends.
-    await _call_redis(redis_mod.get_client().set(_again_key(channel_code), trigger.encode(), ex=3600))
+    await redis_mod.awaited(redis_mod.get_client().set(_again_key(channel_code), trigger.encode(), ex=3600))
     return True
 
 
@@ -129,17 +123,13 @@ def _again_key(channel_code: str) -> str:
 
 async def pull_again_if_asked(channel_code: str) -> bool:
     """After a run: if a push or a request came while it was queued or running, pull once more."""
-    asked = await _call_redis(redis_mod.get_client().getdel(_again_key(channel_code)))
+    asked = await redis_mod.awaited(redis_mod.get_client().getdel(_again_key(channel_code)))
     if not asked:
         return False
     trigger = asked.decode() if isinstance(asked, bytes) else str(asked)
     return await enqueue(
         JobName.PULL_CHANNEL, key=pull_key(channel_code) + ":again", timeout=900, code=channel_code, trigger=trigger
     )
-
-
-async def _call_redis(result: Any) -> Any:
-    return await cast(Awaitable[Any], result)
 
 
 async def enqueue_due_pulls() -> list[str]:
@@ -176,38 +166,6 @@ async def channel_row(code: str) -> dict[str, Any]:
     return dict(row)
 
 
-def channel_credentials(row: dict[str, Any]) -> Credentials:
-    raw: dict[str, Any] = (
-        msgspec.json.decode(crypto.decrypt(get_settings().secret_key, row["credentials"])) if row["credentials"] else {}
-    )
-    expires = raw.get("token_expires_at")
-    return Credentials(
-        app_key=str(raw.get("app_key", "")),
-        app_secret=str(raw.get("app_secret", "")),
-        access_token=str(raw.get("access_token", "")),
-        refresh_token=str(raw.get("refresh_token", "")),
-        token_expires_at=datetime.fromisoformat(expires) if expires else None,
-        shop_id=str(raw.get("shop_id", "")),
-        base_url=str(raw.get("base_url", "")),
-    )
-
-
-async def _store_credentials(channel_id: int, credentials: Credentials) -> None:
-    """Keep a refreshed token (sealed); the channel's other credentials (signing secret …) stay as they are."""
-    async with db.transaction():
-        rows = await db.fetch(f"SELECT credentials FROM channel WHERE id = {{}}{db.for_update()}", channel_id)
-        key = get_settings().secret_key
-        current: dict[str, Any] = msgspec.json.decode(crypto.decrypt(key, rows[0]["credentials"])) if rows else {}
-        current.update(
-            access_token=credentials.access_token,
-            refresh_token=credentials.refresh_token,
-            token_expires_at=credentials.token_expires_at.isoformat() if credentials.token_expires_at else "",
-        )
-        await Channel.update(
-            {Channel.credentials: crypto.encrypt(key, msgspec.json.encode(current)), Channel.updated_at: clock.now()}
-        ).where(Channel.id == channel_id)
-
-
 async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | None = None) -> PullRunView:
     """One pull run of the channel (see the module docstring); returns the recorded run."""
     settings = get_settings()
@@ -236,7 +194,7 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
     own_http = http is None
     client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
     try:
-        connector = connector_for(row["platform"], channel_credentials(row), client)
+        connector = connector_for(row["platform"], connector_credentials(row["credentials"]), client)
         span_start = start
         while span_start < end:
             span_end = min(end, span_start + connector.max_window)
@@ -299,28 +257,6 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
             }
         ).where(PullRun.id == run_id)
     return (await list_pull_runs(code, run_id=run_id))[0]
-
-
-async def call_platform(connector: ChannelConnector, channel_id: int, call: Callable[[], Awaitable[T]]) -> T:
-    """A platform call with the run's retry policy: rate limits and outages back off (a few tries), an expired
-    session is refreshed once."""
-    settings = get_settings()
-    refreshed = False
-    attempt = 0
-    while True:
-        try:
-            return await call()
-        except SessionExpired:
-            if refreshed:
-                raise
-            refreshed = True
-            await _store_credentials(channel_id, await connector.refresh_token())
-        except PlatformError as exc:
-            attempt += 1
-            if not exc.retryable or attempt >= settings.pull_retries:
-                raise
-            delay = exc.retry_after if exc.retry_after is not None else settings.pull_retry_seconds * 2 ** (attempt - 1)
-            await asyncio.sleep(min(delay, 60.0))
 
 
 def _digits(value: str) -> str:

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Mapping
 
 from orderhub.channels.douyin.webhook import PushAction, parse_push, push_action, verify_push
-from orderhub.channels.pull import channel_credentials, channel_row, enqueue_pull
+from orderhub.channels.pull import channel_row, enqueue_pull
+from orderhub.channels.service import connector_credentials
 from orderhub.errors import AuthenticationFailed, NotFound
 
 __all__ = ["InvalidPushSignature", "receive_douyin_push"]
@@ -33,7 +34,7 @@ async def receive_douyin_push(code: str, body: bytes, headers: Mapping[str, str]
         raise InvalidPushSignature() from None  # the same answer as a bad signature: channel codes stay private
     if row["platform"] != "douyin" or not row["active"]:
         raise InvalidPushSignature()
-    credentials = channel_credentials(row)
+    credentials = connector_credentials(row["credentials"])
     if not credentials.app_key or not verify_push(credentials.app_key, credentials.app_secret, body, headers):
         raise InvalidPushSignature()
     messages = parse_push(body)  # ValidationFailed when it is not 抖店's message array

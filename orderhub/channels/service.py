@@ -1,27 +1,34 @@
-"""Channels (shops): create/update, signing secrets (encrypted at rest), and request signature checks."""
+"""Channels (shops): create/update, signing secrets and platform credentials (encrypted at rest), request signature
+checks, and platform calls with the shared retry / token-refresh policy."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from orderhub import clock, crypto, db
+from orderhub.channels.port import ChannelConnector, Credentials, PlatformError, SessionExpired
 from orderhub.channels.tables import Channel
 from orderhub.errors import AuthenticationFailed, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from orderhub.inventory.service import warehouse_id_for
 from orderhub.redis import claim_once, release_claim
 from orderhub.settings import get_settings
 
+T = TypeVar("T")
+
 __all__ = [
     "ChannelRef",
     "ChannelView",
     "NewChannel",
     "Platform",
+    "call_platform",
+    "connector_credentials",
     "create_channel",
     "get_channel",
     "get_channel_ref",
@@ -29,6 +36,7 @@ __all__ = [
     "release_signature",
     "rotate_secret",
     "signing_payload",
+    "store_tokens",
     "update_channel",
     "verify_signature",
 ]
@@ -324,3 +332,58 @@ async def release_signature(channel_code: str, signature: str) -> None:
         await release_claim(_replay_key(channel_code, signature))
     except Exception:
         pass
+
+
+# -- platform connectors: the credentials they use, and calls with the shared retry policy ------------------------
+
+
+def connector_credentials(sealed: str) -> Credentials:
+    """A platform channel's sealed credentials as the connector port wants them."""
+    raw = _credentials({"credentials": sealed})
+    expires = raw.get("token_expires_at")
+    return Credentials(
+        app_key=raw.get("app_key", ""),
+        app_secret=raw.get("app_secret", ""),
+        access_token=raw.get("access_token", ""),
+        refresh_token=raw.get("refresh_token", ""),
+        token_expires_at=datetime.fromisoformat(expires) if expires else None,
+        shop_id=raw.get("shop_id", ""),
+        base_url=raw.get("base_url", ""),
+    )
+
+
+async def store_tokens(channel_id: int, credentials: Credentials) -> None:
+    """Keep a refreshed token (sealed); the channel's other credentials (signing secret …) stay as they are."""
+    async with db.transaction():
+        rows = await db.fetch(f"SELECT credentials FROM channel WHERE id = {{}}{db.for_update()}", channel_id)
+        current = _credentials(rows[0]) if rows else {}
+        current.update(
+            access_token=credentials.access_token,
+            refresh_token=credentials.refresh_token,
+            token_expires_at=credentials.token_expires_at.isoformat() if credentials.token_expires_at else "",
+        )
+        await Channel.update({Channel.credentials: _seal(current), Channel.updated_at: clock.now()}).where(
+            Channel.id == channel_id
+        )
+
+
+async def call_platform(connector: ChannelConnector, channel_id: int, call: Callable[[], Awaitable[T]]) -> T:
+    """A platform call with the run's retry policy: rate limits and outages back off (a few tries), an expired
+    session is refreshed once."""
+    settings = get_settings()
+    refreshed = False
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except SessionExpired:
+            if refreshed:
+                raise
+            refreshed = True
+            await store_tokens(channel_id, await connector.refresh_token())
+        except PlatformError as exc:
+            attempt += 1
+            if not exc.retryable or attempt >= settings.pull_retries:
+                raise
+            delay = exc.retry_after if exc.retry_after is not None else settings.pull_retry_seconds * 2 ** (attempt - 1)
+            await asyncio.sleep(min(delay, 60.0))

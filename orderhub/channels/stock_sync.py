@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import msgspec
@@ -22,7 +22,7 @@ from orderhub import clock, db
 from orderhub import redis as redis_mod
 from orderhub.catalog.tables import Sku
 from orderhub.channels.port import PlatformError, StockUpdate, connector_for, registered_platforms
-from orderhub.channels.pull import call_platform, channel_credentials
+from orderhub.channels.service import call_platform, connector_credentials
 from orderhub.channels.tables import Channel, ChannelSku
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.inventory import dirty
@@ -191,7 +191,7 @@ async def push_stock(
             pushed = 0
             error = ""
             try:
-                creds = channel_credentials({"credentials": first["channel.credentials"]})
+                creds = connector_credentials(first["channel.credentials"])
                 connector = connector_for(first["channel.platform"], creds, client)
             except Exception as exc:  # unreadable credentials, no connector: this channel only
                 await dirty.put_back(int(m["sku"]) for m in mappings)
@@ -223,13 +223,16 @@ async def push_stock(
                     log.warning("stock push failed", extra={"channel": code, "error": exc.code})
                     break
                 now = clock.now()
+                by_qty: dict[int, list[int]] = defaultdict(list)  # one UPDATE per pushed quantity, not per row
                 for m, update in zip(chunk, updates, strict=True):
+                    by_qty[update.quantity].append(int(m["id"]))
+                for qty, ids in by_qty.items():
                     await ChannelSku.update(
-                        {ChannelSku.synced_qty: update.quantity, ChannelSku.synced_at: now, ChannelSku.sync_error: ""}
-                    ).where(ChannelSku.id == m["id"])
+                        {ChannelSku.synced_qty: qty, ChannelSku.synced_at: now, ChannelSku.sync_error: ""}
+                    ).where(ChannelSku.id.is_in(ids))
                 pushed += len(chunk)
             if not error:
-                await _call_redis(redis_mod.get_client().delete(_FAILURES.format(code)))
+                await redis_mod.awaited(redis_mod.get_client().delete(_FAILURES.format(code)))
             report[code] = {"pushed": pushed, "error": error}
     finally:
         if own_http:
@@ -242,20 +245,16 @@ _BACKOFF = "orderhub:stock:backoff:{}"
 _LOCK = "orderhub:stock:sync-lock"
 
 
-async def _call_redis(result: Any) -> Any:
-    return await cast(Awaitable[Any], result)
-
-
 async def _backing_off(code: str) -> bool:
-    return bool(await _call_redis(redis_mod.get_client().exists(_BACKOFF.format(code))))
+    return bool(await redis_mod.awaited(redis_mod.get_client().exists(_BACKOFF.format(code))))
 
 
 async def _back_off(code: str) -> None:
     """A channel whose push failed is left alone for 30 s, doubling up to 10 minutes while it keeps failing."""
     client = redis_mod.get_client()
-    failures = int(await _call_redis(client.incr(_FAILURES.format(code))))
-    await _call_redis(client.expire(_FAILURES.format(code), 3600))
-    await _call_redis(client.set(_BACKOFF.format(code), b"1", ex=min(30 * 2 ** (failures - 1), 600)))
+    failures = int(await redis_mod.awaited(client.incr(_FAILURES.format(code))))
+    await redis_mod.awaited(client.expire(_FAILURES.format(code), 3600))
+    await redis_mod.awaited(client.set(_BACKOFF.format(code), b"1", ex=min(30 * 2 ** (failures - 1), 600)))
 
 
 async def sync_dirty() -> dict[str, Any]:
@@ -263,13 +262,13 @@ async def sync_dirty() -> dict[str, Any]:
 
     One pass at a time (a Redis lock): two overlapping passes could land an older quantity after a newer one."""
     client = redis_mod.get_client()
-    if not await _call_redis(client.set(_LOCK, b"1", nx=True, ex=600)):
+    if not await redis_mod.awaited(client.set(_LOCK, b"1", nx=True, ex=600)):
         await dirty.schedule_sync()  # the running pass may have read its quantities already: come back
         return {}
     try:
         return await _sync_dirty()
     finally:
-        await _call_redis(client.delete(_LOCK))
+        await redis_mod.awaited(client.delete(_LOCK))
 
 
 async def _sync_dirty() -> dict[str, Any]:

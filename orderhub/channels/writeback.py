@@ -19,7 +19,8 @@ import msgspec
 
 from orderhub import clock
 from orderhub.channels.port import AlreadyShipped, PlatformError, ShipmentConfirmation, connector_for
-from orderhub.channels.pull import call_platform, channel_credentials, channel_row
+from orderhub.channels.pull import channel_row
+from orderhub.channels.service import call_platform, connector_credentials
 from orderhub.errors import NotFound
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event
@@ -71,7 +72,7 @@ async def write_back(writeback_id: int, *, http: httpx.AsyncClient | None = None
     own_http = http is None
     client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
     try:
-        creds = channel_credentials({"credentials": row["channel.credentials"]})
+        creds = connector_credentials(row["channel.credentials"])
         connector = connector_for(row["channel.platform"], creds, client)
         await call_platform(connector, int(row["channel"]), partial(connector.confirm_shipment, shipment))
     except AlreadyShipped as exc:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Iterable
-from typing import Any, cast
+from collections.abc import Iterable
+from typing import Any
 
 from orderhub import events
 from orderhub import redis as redis_mod
@@ -24,10 +24,6 @@ log = logging.getLogger("orderhub.stock_sync")
 
 DIRTY_KEY = "orderhub:stock:dirty"
 SCHEDULED_KEY = "orderhub:stock:sync-scheduled"
-
-
-async def _call(result: Any) -> Any:
-    return await cast(Awaitable[Any], result)
 
 
 def mark_dirty_after_commit(sku_ids: Iterable[int]) -> None:
@@ -51,7 +47,7 @@ def mark_dirty_after_commit(sku_ids: Iterable[int]) -> None:
 async def schedule_sync() -> None:
     """Schedule another pass now-ish (used by the sync job when SKUs were marked while it ran or failed)."""
     debounce = max(1, get_settings().stock_sync_debounce_seconds)
-    if await _call(redis_mod.get_client().set(SCHEDULED_KEY, b"1", nx=True, ex=debounce)):
+    if await redis_mod.awaited(redis_mod.get_client().set(SCHEDULED_KEY, b"1", nx=True, ex=debounce)):
         await _enqueue(debounce)
 
 
@@ -75,4 +71,4 @@ async def take_dirty() -> list[int]:
 async def put_back(sku_ids: Iterable[int]) -> None:
     ids = sorted(set(sku_ids))
     if ids:
-        await _call(redis_mod.get_client().sadd(DIRTY_KEY, *ids))
+        await redis_mod.awaited(redis_mod.get_client().sadd(DIRTY_KEY, *ids))

@@ -26,7 +26,14 @@ from orderhub.inventory.tables import Warehouse
 from orderhub.orders import surge
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.service import enqueue_processing, record_event, transition
+from orderhub.orders.service import (
+    enqueue_processing,
+    full_address,
+    process_after_commit,
+    receiver_signature,
+    record_event,
+    transition,
+)
 from orderhub.orders.state import PROCESSING, RELEASABLE, ExceptionReason, OrderStatus
 from orderhub.orders.tables import Order, OrderLine
 from orderhub.routing.service import Allocation, SplitPolicy, availability, packing_line, plan, rank_warehouses
@@ -44,6 +51,7 @@ __all__ = [
     "process_order",
     "release_hold",
     "release_reservation",
+    "replace_receiver",
     "retry_exception",
     "sweep_stuck_orders",
 ]
@@ -877,38 +885,45 @@ async def release_hold(order_id: int, *, note: str, actor: str) -> str:
         await release_reservation(order_id, actor=actor)  # (a no-op unless the hold kept stock)
         await transition(order_id, S.RECEIVED, expected=S.HELD, data={"note": note}, actor=actor)
 
-        async def _enqueue() -> None:
-            await enqueue_processing([order_id])
-
-        db.after_commit(_enqueue)
+        process_after_commit(order_id)
     return S.RECEIVED.value
 
 
 async def fix_receiver(order_id: int, receiver: Receiver, *, actor: str) -> None:
     """Correct the receiver of an order in exception and send it through the pipeline again."""
-    full = receiver.address.strip() or "".join(
-        p.strip() for p in (receiver.province, receiver.city, receiver.district, receiver.detail)
-    )
-    if not receiver.name.strip() or not receiver.phone.strip() or not full:
+    if not receiver.name.strip() or not receiver.phone.strip() or not full_address(receiver):
         raise ValidationFailed("请填写收货人、电话和地址", field="receiver")
     async with db.transaction():
-        await Order.update(
-            {
-                Order.receiver_name: receiver.name.strip(),
-                Order.receiver_phone: receiver.phone.strip(),
-                Order.receiver_province: "" if receiver.address.strip() else receiver.province.strip(),
-                Order.receiver_city: "" if receiver.address.strip() else receiver.city.strip(),
-                Order.receiver_district: "" if receiver.address.strip() else receiver.district.strip(),
-                Order.receiver_detail: "" if receiver.address.strip() else receiver.detail.strip(),
-                Order.receiver_address: full,
-                Order.receiver_division_code: "",
-                Order.receiver_phone_ext: "",
-            }
-        ).where(Order.id == order_id)
-        await record_event(
-            order_id, OrderEventType.RECEIVER_CHANGED, data={"address": full, "name": receiver.name}, actor=actor
-        )
+        await replace_receiver(order_id, receiver, actor=actor)
         await retry_exception(order_id, note="修改收货信息", actor=actor)
+
+
+async def replace_receiver(order_id: int, receiver: Receiver, *, actor: str, from_source: bool = False) -> None:
+    """Put a new receiver on the order, as given (standardised again when the order next passes validation).
+    ``from_source``: the platform sent it, so it is also what later re-reads are compared with. Call inside a
+    transaction."""
+    structured = not receiver.address.strip()
+    values: dict[Any, Any] = {
+        Order.receiver_name: receiver.name.strip(),
+        Order.receiver_phone: receiver.phone.strip(),
+        Order.receiver_province: receiver.province.strip() if structured else "",
+        Order.receiver_city: receiver.city.strip() if structured else "",
+        Order.receiver_district: receiver.district.strip() if structured else "",
+        Order.receiver_detail: receiver.detail.strip() if structured else "",
+        Order.receiver_address: full_address(receiver),
+        Order.receiver_division_code: "",
+        Order.receiver_phone_ext: "",
+        Order.updated_at: clock.now(),
+    }
+    if from_source:
+        values[Order.source_receiver] = receiver_signature(receiver)
+    await Order.update(values).where(Order.id == order_id)
+    await record_event(
+        order_id,
+        OrderEventType.RECEIVER_CHANGED,
+        data={"address": full_address(receiver), "name": receiver.name},
+        actor=actor,
+    )
 
 
 async def retry_exception(order_id: int, *, note: str, actor: str) -> None:
@@ -925,7 +940,4 @@ async def retry_exception(order_id: int, *, note: str, actor: str) -> None:
         await transition(order_id, S.RECEIVED, expected=S.EXCEPTION, data={"note": note}, actor=actor)
         await record_event(order_id, OrderEventType.RETRIED, data={"note": note}, actor=actor)
 
-        async def _enqueue() -> None:
-            await enqueue_processing([order_id])
-
-        db.after_commit(_enqueue)
+        process_after_commit(order_id)

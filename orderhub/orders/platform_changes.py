@@ -23,8 +23,8 @@ from orderhub import clock, db
 from orderhub.errors import Conflict, NotFound
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.pipeline import release_reservation
-from orderhub.orders.service import enqueue_processing, receiver_signature, record_event, transition
+from orderhub.orders.pipeline import release_reservation, replace_receiver
+from orderhub.orders.service import process_after_commit, record_event, transition
 from orderhub.orders.state import RELEASABLE, OrderStatus
 from orderhub.orders.tables import Order
 
@@ -68,7 +68,6 @@ async def apply_platform_change(
 
 
 async def _apply(order_id: int, change: PlatformChange, *, actor: str, receiver: Receiver | None) -> Outcome:
-    to_enqueue = False
     async with db.transaction():
         rows = await db.fetch(
             f"SELECT status, hold_queue, hold_reason, pending_holds, tags FROM sales_order WHERE id = {{}}"
@@ -112,7 +111,7 @@ async def _apply(order_id: int, change: PlatformChange, *, actor: str, receiver:
         else:
             if receiver is None:
                 raise ValueError("a receiver change needs the new receiver")
-            to_enqueue = await _change_receiver(order_id, status, receiver, actor=actor)
+            await _change_receiver(order_id, status, receiver, actor=actor)
             outcome = Outcome.REROUTED
         await record_event(
             order_id,
@@ -121,12 +120,6 @@ async def _apply(order_id: int, change: PlatformChange, *, actor: str, receiver:
             data={"outcome": outcome.value, "status": status.value},
             actor=actor,
         )
-        if to_enqueue:
-
-            async def _enqueue() -> None:
-                await enqueue_processing([order_id])
-
-            db.after_commit(_enqueue)
     return outcome
 
 
@@ -160,36 +153,15 @@ async def _hold_for_refund(order_id: int, status: OrderStatus, row: dict[str, ob
     return Outcome.HELD
 
 
-async def _change_receiver(order_id: int, status: OrderStatus, receiver: Receiver, *, actor: str) -> bool:
-    """New receiver on the order; back through the pipeline unless a person holds it. True → enqueue it."""
-    full = receiver.address.strip() or "".join(
-        p.strip() for p in (receiver.province, receiver.city, receiver.district, receiver.detail)
-    )
-    structured = not receiver.address.strip()
-    await Order.update(
-        {
-            Order.receiver_name: receiver.name.strip(),
-            Order.receiver_phone: receiver.phone.strip(),
-            Order.receiver_province: receiver.province.strip() if structured else "",
-            Order.receiver_city: receiver.city.strip() if structured else "",
-            Order.receiver_district: receiver.district.strip() if structured else "",
-            Order.receiver_detail: receiver.detail.strip() if structured else "",
-            Order.receiver_address: full,
-            Order.receiver_division_code: "",
-            Order.receiver_phone_ext: "",
-            Order.source_receiver: receiver_signature(receiver),
-            Order.updated_at: clock.now(),
-        }
-    ).where(Order.id == order_id)
-    await record_event(
-        order_id, OrderEventType.RECEIVER_CHANGED, data={"address": full, "name": receiver.name}, actor=actor
-    )
+async def _change_receiver(order_id: int, status: OrderStatus, receiver: Receiver, *, actor: str) -> None:
+    """New receiver on the order; back through the pipeline unless a person holds it."""
+    await replace_receiver(order_id, receiver, actor=actor, from_source=True)
     if status == S.HELD:
-        return False  # standardised when the hold is released
+        return  # standardised when the hold is released
     if status in RELEASABLE:
         await release_reservation(order_id, actor=actor)
     if status != S.RECEIVED:
         await transition(
             order_id, S.RECEIVED, expected=status, data={"note": "平台修改了收货信息，重新处理"}, actor=actor
         )
-    return True
+    process_after_commit(order_id)

@@ -45,6 +45,7 @@ __all__ = [
     "ingest",
     "list_orders",
     "order_view",
+    "process_after_commit",
     "receiver_signature",
     "record_event",
     "transition",
@@ -115,14 +116,19 @@ def check_new_order(order: NewOrder) -> None:
 
 def full_address(receiver: Receiver) -> str:
     """The receiver's address on one line, as the order stores it (``receiver_address``)."""
-    return _full_address(receiver)
-
-
-def _full_address(receiver: Receiver) -> str:
     if receiver.address.strip():
         return receiver.address.strip()
     parts = [receiver.province, receiver.city, receiver.district, receiver.detail]
     return "".join(p.strip() for p in parts if p.strip())
+
+
+def process_after_commit(order_id: int) -> None:
+    """Queue the pipeline for this order once the current transaction commits."""
+
+    async def _enqueue() -> None:
+        await enqueue_processing([order_id])
+
+    db.after_commit(_enqueue)
 
 
 async def enqueue_processing(order_ids: Sequence[int]) -> None:
@@ -188,7 +194,7 @@ def fingerprint(order: NewOrder) -> str:
     """Same receiver phone + address + lines + amount → same fingerprint, whatever the channel."""
     receiver = order.receiver
     phone = "".join(ch for ch in receiver.phone if ch.isdigit())
-    address = "".join(_full_address(receiver).split())
+    address = "".join(full_address(receiver).split())
     lines = sorted((line.sku.strip(), line.qty) for line in order.lines)
     key = msgspec.json.encode([phone, address, lines, order.paid_amount])
     return hashlib.sha256(key).hexdigest()
@@ -201,7 +207,7 @@ def receiver_signature(receiver: Receiver) -> str:
         [
             "".join(receiver.name.split()),
             "".join(ch for ch in receiver.phone if ch.isdigit()),
-            "".join(_full_address(receiver).split()),
+            "".join(full_address(receiver).split()),
         ]
     )
     return hashlib.sha256(key).hexdigest()
@@ -222,7 +228,7 @@ async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | Non
         receiver_city=receiver.city.strip(),
         receiver_district=receiver.district.strip(),
         receiver_detail=receiver.detail.strip(),
-        receiver_address=_full_address(receiver),
+        receiver_address=full_address(receiver),
         goods_amount=goods,
         shipping_fee=order.shipping_fee,
         discount=order.discount,

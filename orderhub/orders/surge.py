@@ -26,10 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
@@ -185,11 +184,6 @@ return 1
 _mode_cache: tuple[float, Mode] | None = None
 
 
-async def _call(result: Any) -> Any:
-    """redis-py types its commands for both the sync and asyncio clients; this is the asyncio one."""
-    return await cast(Awaitable[Any], result)
-
-
 async def current_mode() -> Mode:
     """The pipeline's mode, as the monitor last set it (cached for a second per process)."""
     global _mode_cache
@@ -197,7 +191,7 @@ async def current_mode() -> Mode:
     if _mode_cache is not None and now - _mode_cache[0] < MODE_CACHE_SECONDS:
         return _mode_cache[1]
     try:
-        raw = await _call(redis_mod.get_client().hget(STATE_KEY, "mode"))
+        raw = await redis_mod.awaited(redis_mod.get_client().hget(STATE_KEY, "mode"))
     except Exception as exc:  # Redis down: the full path is always safe
         log.warning("surge mode unavailable", extra={"error": repr(exc)})
         return Mode.NORMAL
@@ -207,7 +201,7 @@ async def current_mode() -> Mode:
 
 
 async def _state() -> dict[str, str]:
-    raw = await _call(redis_mod.get_client().hgetall(STATE_KEY))
+    raw = await redis_mod.awaited(redis_mod.get_client().hgetall(STATE_KEY))
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
@@ -263,7 +257,7 @@ async def tick(config: SurgeConfig | None = None, *, on_ended: Any = None) -> Mo
     now = time.time()
     if mode == Mode.NORMAL:
         alert_now = rate >= config.alert_per_min
-        if rate < config.threshold_per_min or not await _call(
+        if rate < config.threshold_per_min or not await redis_mod.awaited(
             client.eval(_CAS, 1, STATE_KEY, "normal", "surge", str(now), "1" if alert_now else "0")
         ):
             return mode
@@ -274,21 +268,21 @@ async def tick(config: SurgeConfig | None = None, *, on_ended: Any = None) -> Mo
         return Mode.SURGE
     alerted = state.get("alerted", "0")
     if rate >= config.alert_per_min and alerted == "0":
-        if await _call(client.eval(_SET_IF, 1, STATE_KEY, "alerted", "0", "1")):
+        if await redis_mod.awaited(client.eval(_SET_IF, 1, STATE_KEY, "alerted", "0", "1")):
             await _record(SurgeEventType.INFLOW_ALERT, Mode.SURGE, rate, config.alert_per_min)
     elif rate < config.alert_per_min * EXIT_RATIO and alerted == "1":
-        await _call(client.eval(_SET_IF, 1, STATE_KEY, "alerted", "1", "0"))
+        await redis_mod.awaited(client.eval(_SET_IF, 1, STATE_KEY, "alerted", "1", "0"))
     below_since = state.get("below_since", "")
     if rate >= config.threshold_per_min * EXIT_RATIO:
         if below_since:
-            await _call(client.eval(_SET_IF, 1, STATE_KEY, "below_since", below_since, ""))
+            await redis_mod.awaited(client.eval(_SET_IF, 1, STATE_KEY, "below_since", below_since, ""))
         return mode
     if not below_since:
-        await _call(client.eval(_SET_IF, 1, STATE_KEY, "below_since", "", str(now)))
+        await redis_mod.awaited(client.eval(_SET_IF, 1, STATE_KEY, "below_since", "", str(now)))
         return mode
     if now - float(below_since) < config.cooldown_seconds:
         return mode
-    if await _call(client.eval(_CAS, 1, STATE_KEY, "surge", "normal", str(now), "0")):
+    if await redis_mod.awaited(client.eval(_CAS, 1, STATE_KEY, "surge", "normal", str(now), "0")):
         _mode_cache = None
         await _record(SurgeEventType.ENDED, Mode.NORMAL, rate, config.threshold_per_min)
         if on_ended is not None:

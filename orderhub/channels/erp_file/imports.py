@@ -19,7 +19,6 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.channels.erp_file.parser import (
-    FIELDS,
     Preview,
     build_orders,
     preview,
@@ -151,6 +150,7 @@ async def run_import(job_id: int) -> ImportJobView:
             ImportJob.content,
             ImportJob.mapping,
             ImportJob.status,
+            ImportJob.total_rows,
         )
         .where(ImportJob.id == job_id)
         .first()
@@ -159,14 +159,15 @@ async def run_import(job_id: int) -> ImportJobView:
         raise NotFound("导入任务不存在", field="job_id")
     if row["status"] == "done":
         return await get_import(job_id)
-    code = row["channel.code"]
-    await _progress(job_id, code, status="running", processed=0)
+    code, total = row["channel.code"], int(row["total_rows"])
+    await _save(job_id, code, total, status="running", processed=0)
     try:
         table = read_table(bytes(row["content"]), row["filename"])
         plan = build_orders(table, msgspec.json.decode(row["mapping"]))
     except Exception as exc:
         message = getattr(exc, "message", None) or repr(exc)
-        await _finish(job_id, code, status="failed", errors=[{"row": 0, "code": "unreadable", "message": message}])
+        failure = [{"row": 0, "code": "unreadable", "message": message}]
+        await _save(job_id, code, total, status="failed", processed=0, errors=msgspec.json.encode(failure).decode())
         return await get_import(job_id)
     errors: list[dict[str, Any]] = [msgspec.to_builtins(error) for error in plan.errors]
     # orders refused while reading the sheet (all their rows are reported); rows without an order number count alone
@@ -194,75 +195,35 @@ async def run_import(job_id: int) -> ImportJobView:
                     }
                 )
         processed += sum(len(rows) for rows, _ in chunk)
-        await _progress(job_id, code, status="running", processed=processed, new=new, duplicate=duplicate)
-    await _finish(
+        await _save(
+            job_id, code, total, status="running", processed=processed, orders_new=new, orders_duplicate=duplicate
+        )
+    await _save(
         job_id,
         code,
+        total,
         status="done",
-        errors=sorted(errors, key=lambda e: int(e.get("row") or 0)),
-        new=new,
-        duplicate=duplicate,
-        rejected=rejected,
         processed=len(table.rows),
+        orders_new=new,
+        orders_duplicate=duplicate,
+        orders_rejected=rejected,
+        errors=msgspec.json.encode(sorted(errors, key=lambda e: int(e.get("row") or 0))).decode(),
     )
     return await get_import(job_id)
 
 
-async def _progress(job_id: int, code: str, *, status: str, processed: int, new: int = 0, duplicate: int = 0) -> None:
+async def _save(job_id: int, code: str, total: int, *, status: str, processed: int, **values: Any) -> None:
+    """Store the job's status, progress and counts (``values``: other ImportJob columns by name), and tell live
+    screens (``import.progress`` on the orders topic)."""
+    columns: dict[Any, Any] = {ImportJob.status: status, ImportJob.processed_rows: processed}
+    columns.update({getattr(ImportJob, name): value for name, value in values.items()})
+    if status in ("done", "failed"):
+        columns[ImportJob.finished_at] = clock.now()
     async with db.transaction():
-        await ImportJob.update(
-            {
-                ImportJob.status: status,
-                ImportJob.processed_rows: processed,
-                ImportJob.orders_new: new,
-                ImportJob.orders_duplicate: duplicate,
-            }
-        ).where(ImportJob.id == job_id)
-        total = await ImportJob.select(ImportJob.total_rows).where(ImportJob.id == job_id).first()
+        await ImportJob.update(columns).where(ImportJob.id == job_id)
         publish_after_commit(
             ImportProgress(
-                job_id=job_id,
-                channel=code,
-                status=status,
-                processed_rows=processed,
-                total_rows=int(total["total_rows"]) if total else 0,
-                at=clock.now(),
-            ),
-            Topic.ORDERS,
-        )
-
-
-async def _finish(
-    job_id: int,
-    code: str,
-    *,
-    status: str,
-    errors: list[dict[str, Any]],
-    new: int = 0,
-    duplicate: int = 0,
-    rejected: int = 0,
-    processed: int | None = None,
-) -> None:
-    values: dict[Any, Any] = {
-        ImportJob.status: status,
-        ImportJob.errors: msgspec.json.encode(errors).decode(),
-        ImportJob.orders_new: new,
-        ImportJob.orders_duplicate: duplicate,
-        ImportJob.orders_rejected: rejected,
-        ImportJob.finished_at: clock.now(),
-    }
-    if processed is not None:
-        values[ImportJob.processed_rows] = processed
-    async with db.transaction():
-        await ImportJob.update(values).where(ImportJob.id == job_id)
-        publish_after_commit(
-            ImportProgress(
-                job_id=job_id,
-                channel=code,
-                status=status,
-                processed_rows=processed or 0,
-                total_rows=processed or 0,
-                at=clock.now(),
+                job_id=job_id, channel=code, status=status, processed_rows=processed, total_rows=total, at=clock.now()
             ),
             Topic.ORDERS,
         )
@@ -292,6 +253,3 @@ async def get_import(job_id: int) -> ImportJobView:
         created_at=row["created_at"],
         finished_at=row["finished_at"],
     )
-
-
-FIELD_LABELS: dict[str, str] = {name: spec.label for name, spec in FIELDS.items()}
