@@ -27,6 +27,7 @@ from orderhub.orders.commands import NewOrder
 
 __all__ = [
     "AlreadyShipped",
+    "BackwardPages",
     "ChannelConnector",
     "ConnectorFactory",
     "Credentials",
@@ -79,6 +80,40 @@ class PullPage(msgspec.Struct, frozen=True, kw_only=True):
     orders: list[PlatformOrder]
     next_page: str | None  # opaque continuation (page number, cursor, next_key); None on the last page
     unreadable: list[UnreadableOrder] = []
+
+
+class BackwardPages(msgspec.Struct, frozen=True):
+    """Page-number paging over a modification-time window, read from the last page to the first.
+
+    Read forwards, such paging loses an order whenever one on a page already read is modified during the pull: the
+    modified order leaves the window, everything behind it moves up one place, and the order that crossed the page
+    boundary is on a page already read. Read backwards, the same shift moves an order onto a page still to be read;
+    the modified order itself is read by the next pull (its new modification time is in that window). Orders cannot
+    enter the window mid-pull, because a pull window ends at the moment the run started.
+
+    The first request (token ``None``) reads page 1 to learn the total: when that is the only page its orders count,
+    otherwise they are dropped and the walk goes to the last page and ends with page 1 again.
+    """
+
+    page: int  # the page number to ask the platform for
+    probe: bool  # True: this request is only to learn the total
+
+    @classmethod
+    def parse(cls, token: str | None) -> BackwardPages:
+        if token is None:
+            return cls(1, True)
+        if not token.isdigit() or int(token) < 1:
+            raise InvalidRequest("无效的翻页标记", platform_code="bad_page_token", platform_message=token)
+        return cls(int(token), False)
+
+    def after(self, total: int | None, page_size: int) -> tuple[bool, str | None]:
+        """(whether this page's orders count, the next page's token) given the platform's total for the window."""
+        if total is None:
+            raise PlatformUnavailable("电商平台的订单列表没有给出总数，无法完整翻页", platform_code="bad_response")
+        if self.probe:
+            last = -(-total // page_size)
+            return (True, None) if last <= 1 else (False, str(last))
+        return True, (str(self.page - 1) if self.page > 1 else None)
 
 
 class ShipmentConfirmation(msgspec.Struct, frozen=True, kw_only=True):

@@ -192,9 +192,14 @@ async def update_warehouse(code: str, changes: Mapping[str, Any]) -> WarehouseVi
             values[Warehouse.active] = bool(value)
     if values:
         async with db.transaction():
-            updated = await Warehouse.update(values).where(Warehouse.code == code).returning(Warehouse.id)
-            if not updated:
+            before = await Warehouse.select(Warehouse.id, Warehouse.active).where(Warehouse.code == code).first()
+            if before is None:
                 raise NotFound(f"仓库 {code} 不存在", field="code")
+            await Warehouse.update(values).where(Warehouse.id == before["id"])
+            if Warehouse.active in values and values[Warehouse.active] != bool(before["active"]):
+                # The platforms show stock summed over active warehouses: every SKU stocked here changes.
+                stocked = await StockLevel.select(StockLevel.sku).where(StockLevel.warehouse == before["id"])
+                _stock_changed(before["id"], sorted({row["sku"] for row in stocked}), "warehouse_active")
     return await get_warehouse(code)
 
 

@@ -321,6 +321,7 @@ class PlatformStore:
         self._shipments: list[Shipment] = []
         self._stock: list[StockUpdate] = []
         self._log: list[RequestRecord] = []
+        self._after_call: list[tuple[Platform, str, Callable[[], None]]] = []
         self._faults: dict[Platform, _Faults] = {p: _Faults() for p in Platform}
 
     # ------------------------------------------------------------------ clock
@@ -852,10 +853,19 @@ class PlatformStore:
         outcome: str,
         http_status: int = 200,
     ) -> None:
+        p = _platform(platform)
         with self._lock:
-            self._log.append(
-                RequestRecord(_platform(platform), method, app_key, self.now(), dict(params), outcome, http_status)
-            )
+            self._log.append(RequestRecord(p, method, app_key, self.now(), dict(params), outcome, http_status))
+            due = [hook for hook in self._after_call if hook[:2] == (p, method)]
+            self._after_call = [hook for hook in self._after_call if hook[:2] != (p, method)]
+        for _, _, action in due:
+            action()
+
+    def after_next_call(self, platform: PlatformLike, method: str, action: Callable[[], None]) -> None:
+        """Run ``action`` once, when the next call of ``method`` has been answered (before the caller reads the
+        answer): a buyer changing an order between two pages of a pull, say."""
+        with self._lock:
+            self._after_call.append((_platform(platform), method, action))
 
     def requests(self, platform: PlatformLike | None = None, *, method: str | None = None) -> list[RequestRecord]:
         with self._lock:

@@ -153,17 +153,22 @@ def render_order(order: SimOrder) -> dict[str, Any]:
     }
 
 
-def _encode_key(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "n": secrets.token_hex(4)}).encode()).decode()
+# next_key is opaque to the caller; here it is a keyset position (the sort key of the last order returned), so an
+# order changed between two pages moves neither forwards nor backwards across it.
+def _encode_key(after: tuple[float, str]) -> str:
+    payload = {"t": after[0], "i": after[1], "n": secrets.token_hex(4)}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 
 
-def _decode_key(key: str) -> int | None:
+def _decode_key(key: str) -> tuple[float, str] | None:
     try:
         value = json.loads(base64.urlsafe_b64decode(key.encode()))
-        offset = value["o"]
+        stamp, order_id = value["t"], value["i"]
     except (ValueError, KeyError, TypeError):
         return None
-    return offset if isinstance(offset, int) and offset >= 0 else None
+    if not isinstance(stamp, int | float) or not isinstance(order_id, str):
+        return None
+    return float(stamp), order_id
 
 
 class _Call:
@@ -275,12 +280,11 @@ class _Call:
         if not ranges:
             raise self.invalid("create_time_range or update_time_range is required")
         status = parse_int(self.body.get("status")) if self.body.get("status") is not None else None
-        offset = 0
+        after: tuple[float, str] | None = None
         if self.body.get("next_key"):
-            decoded = _decode_key(str(self.body["next_key"]))
-            if decoded is None:
+            after = _decode_key(str(self.body["next_key"]))
+            if after is None:
                 raise self.invalid("next_key is invalid")
-            offset = decoded
 
         def keep(order: SimOrder) -> bool:
             created = ranges.get("create_time_range")
@@ -293,13 +297,18 @@ class _Call:
 
         by_update = "update_time_range" in ranges
         matched = [o for o in self.store.orders(P, account.app_key) if keep(o)]
-        matched.sort(key=lambda o: (o.updated_at if by_update else o.created_at, o.order_id))
-        chunk = matched[offset : offset + size]
-        more = offset + size < len(matched)
+
+        def position(order: SimOrder) -> tuple[float, str]:
+            return ((order.updated_at if by_update else order.created_at).timestamp(), order.order_id)
+
+        matched.sort(key=position)
+        if after is not None:
+            matched = [o for o in matched if position(o) > after]
+        chunk = matched[:size]
         return self.ok(
             order_id_list=[o.order_id for o in chunk],
-            next_key=_encode_key(offset + len(chunk)),
-            has_more=more,
+            next_key=_encode_key(position(chunk[-1]) if chunk else after or (0.0, "")),
+            has_more=len(matched) > size,
         )
 
     def order_get(self, account: SellerAccount) -> dict[str, Any]:

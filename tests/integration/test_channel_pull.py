@@ -32,6 +32,14 @@ from tests.support.factories import (
 
 # our platform code → the simulator's name for it
 SIM_NAME = {"taobao": "taobao", "douyin": "douyin", "pdd": "pinduoduo", "jd": "jd", "wechat_shop": "wechat_shop"}
+# each platform's incremental order-list call, as its simulator logs it
+LIST_CALL = {
+    "taobao": "taobao.trades.sold.increment.get",
+    "douyin": "order.searchList",
+    "pdd": "pdd.order.number.list.increment.get",
+    "jd": "jingdong.pop.order.search",
+    "wechat_shop": "/channels/ec/order/list/get",
+}
 PLATFORMS = [p for p in registered_platforms() if p in SIM_NAME]
 
 
@@ -146,6 +154,36 @@ async def test_a_pull_imports_exactly_the_orders_of_its_window_across_pages(
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
+async def test_an_order_changed_during_a_pull_makes_no_other_order_fall_between_pages(
+    api: Api, sim: PlatformServer, platform: str
+) -> None:
+    """A buyer changes an order while the hub is paging: the changed order leaves the window (it is read by the next
+    pull) and every order behind it moves up one place. None of them may be lost at a page boundary."""
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=warehouse, qty=10_000)
+    shop = await _shop(api, sim, platform, warehouse)
+    now = datetime.now(UTC)
+    inside = [shop.add_order(lines=[(sku, 1, 1990)], updated_at=now - timedelta(minutes=5 + i)) for i in range(130)]
+    changed = [inside[0], inside[-1]]  # the newest and the oldest: one is on the first page, whichever way it sorts
+
+    def buyer_changes_orders() -> None:
+        for order_id in changed:
+            sim.store.update_order(shop.sim_name, order_id, seller_memo="")  # modified now: after the pull's window
+
+    sim.store.after_next_call(shop.sim_name, LIST_CALL[platform], buyer_changes_orders)
+    run = await shop.pull()
+    assert run["status"] == "succeeded" and run["pages"] >= 2, run
+    assert set(inside) - set(changed) <= set(await shop.orders())  # nobody else fell between two pages
+    assert sim.store.requests(shop.sim_name, method=LIST_CALL[platform])  # (the change did happen mid-pull)
+
+    await asyncio.sleep(1.1)  # the next window reaches past the change (whole seconds on some platforms)
+    again = await shop.pull()
+    assert again["status"] == "succeeded", again
+    assert sorted(await shop.orders()) == sorted(inside)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
 async def test_platform_cancellation_releases_stock_and_a_pushed_copy_is_one_order(
     api: Api, sim: PlatformServer, platform: str
 ) -> None:
@@ -191,18 +229,45 @@ async def test_stock_changes_are_pushed_to_the_platform_debounced(api: Api, sim:
         )
         assert r.status_code == 200, r.text
     await set_stock(api, sku=sku, warehouse=warehouse, qty=37)
-    deadline = time.monotonic() + 30
-    while True:
-        pushed = [u for u in sim.store.stock_updates(SIM_NAME[platform]) if str(u.sku_id) == str(product.sku_id)]
-        if pushed and pushed[-1].quantity == 37:
-            break
-        assert time.monotonic() < deadline, f"no stock push: {pushed}"
-        await asyncio.sleep(0.3)
+    await _pushed(sim, platform, product.sku_id, 37)
     async with api.client() as client:
         mapping = (await client.get(f"/api/v1/channels/{shop.code}/skus")).json()[0]
         assert (mapping["synced_qty"], mapping["sync_error"]) == (37, "")
         resync = await client.post(f"/api/v1/channels/{shop.code}/stock-resync")
     assert resync.status_code == 200 and resync.json()[shop.code] == {"pushed": 1, "error": ""}, resync.text
+
+
+async def _pushed(sim: PlatformServer, platform: str, platform_sku_id: str, quantity: int) -> None:
+    """Wait until the platform's last stock update for this SKU says ``quantity``."""
+    deadline = time.monotonic() + 30
+    while True:
+        pushed = [u for u in sim.store.stock_updates(SIM_NAME[platform]) if str(u.sku_id) == str(platform_sku_id)]
+        if pushed and pushed[-1].quantity == quantity:
+            return
+        assert time.monotonic() < deadline, f"no stock push of {quantity}: {pushed}"
+        await asyncio.sleep(0.3)
+
+
+async def test_deactivating_a_warehouse_takes_its_stock_off_the_platforms(api: Api, sim: PlatformServer) -> None:
+    platform = PLATFORMS[0]
+    main, spare = (await create_warehouse(api))["code"], (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    shop = await _shop(api, sim, platform, main)
+    product = sim.store.add_product(SIM_NAME[platform], shop.seller.app_key, sku, stock=0)
+    async with api.client() as client:
+        item = {"sku": sku, "platform_item_id": product.product_id, "platform_sku_id": product.sku_id}
+        assert (await client.put(f"/api/v1/channels/{shop.code}/skus", json={"items": [item]})).status_code == 200
+    await set_stock(api, sku=sku, warehouse=main, qty=30)
+    await set_stock(api, sku=sku, warehouse=spare, qty=12)
+    await _pushed(sim, platform, product.sku_id, 42)  # summed over the active warehouses
+
+    async with api.client() as client:
+        r = await client.patch(f"/api/v1/warehouses/{spare}", json={"active": False})
+        assert r.status_code == 200 and r.json()["active"] is False, r.text
+    await _pushed(sim, platform, product.sku_id, 30)  # nobody sells what the closed warehouse holds
+    async with api.client() as client:
+        assert (await client.patch(f"/api/v1/warehouses/{spare}", json={"active": True})).status_code == 200
+    await _pushed(sim, platform, product.sku_id, 42)
 
 
 @pytest.mark.skipif("douyin" not in PLATFORMS, reason="the douyin connector is not installed")

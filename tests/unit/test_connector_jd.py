@@ -119,7 +119,8 @@ async def test_multi_page_pull_returns_exactly_the_window(sim: PlatformServer, h
     assert sorted(ids) == sorted([main.order_id, *(o.order_id for o in inside)])
     assert not {o.order_id for o in outside} & set(ids)
     calls = [r for r in sim.store.requests(P, method="jingdong.pop.order.search") if r.app_key == key]
-    assert len(calls) == 3  # 6 orders on JOS's inclusive [start, end], 2 a page
+    # 6 orders on JOS's inclusive [start, end], 2 a page: page 1 for the total, then pages 3, 2, 1 (BackwardPages)
+    assert [json.loads(c.params["360buy_param_json"])["page"] for c in calls] == ["1", "3", "2", "1"]
     biz = json.loads(calls[0].params["360buy_param_json"])
     assert biz["dateType"] == "0" and "WAIT_SELLER_STOCK_OUT" in biz["order_state"]
     first = next(o for o in orders if o.order.external_id == main.order_id)

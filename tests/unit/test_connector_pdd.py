@@ -233,7 +233,7 @@ async def test_list_entries_without_details_are_fetched_in_full(sim: PlatformSer
         assert form["sign"] == sign(form, seller.app_secret)
         seen.append(form["type"])
         if form["type"] == "pdd.order.number.list.increment.get":
-            body = {"order_sn_list": [{"order_sn": order.order_id}], "has_next": False}
+            body = {"order_sn_list": [{"order_sn": order.order_id}], "total_count": 1}
             return httpx.Response(200, json={"order_sn_increment_get_response": body})
         return httpx.Response(200, json={"order_info_get_response": {"order_info": render_order(order)}})
 

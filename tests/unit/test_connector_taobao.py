@@ -115,7 +115,8 @@ async def test_multi_page_pull_returns_exactly_the_window(sim: PlatformServer, h
     assert sorted(ids) == sorted([main.order_id, unpaid.order_id, *(o.order_id for o in inside)])
     assert not {o.order_id for o in outside} & set(ids)
     calls = [r for r in sim.store.requests(P, method="taobao.trades.sold.increment.get") if r.app_key == key]
-    assert len(calls) == 4  # 7 trades on TOP's inclusive [start, end], 2 a page
+    # 7 trades on TOP's inclusive [start, end], 2 a page: page 1 for the total, then pages 4 … 1 (BackwardPages)
+    assert [c.params["page_no"] for c in calls] == ["1", "4", "3", "2", "1"]
     got = {o.order.external_id: o for o in orders}
     first = got[main.order_id]
     assert first.state == PlatformOrderState.PAID and first.platform_status == "WAIT_SELLER_SEND_GOODS"

@@ -21,6 +21,7 @@ from orderhub.channels.jd import mapper
 from orderhub.channels.jd.client import DEFAULT_TIMEOUT, JosClient
 from orderhub.channels.port import (
     AlreadyShipped,
+    BackwardPages,
     Credentials,
     InvalidRequest,
     PlatformError,
@@ -57,14 +58,6 @@ def _check_window(start: datetime, end: datetime, limit: timedelta) -> None:
             platform_code="window_too_long",
             platform_message=str(end - start),
         )
-
-
-def _page_number(page: str | None) -> int:
-    if page is None:
-        return 1
-    if not page.isdigit() or int(page) < 1:
-        raise InvalidRequest("无效的翻页标记", platform_code="bad_page_token", platform_message=page)
-    return int(page)
 
 
 def _seconds(value: datetime, *, up: bool) -> str:
@@ -105,7 +98,7 @@ class JdConnector:
 
     async def pull(self, start: datetime, end: datetime, page: str | None) -> PullPage:
         _check_window(start, end, self.max_window)
-        page_no = _page_number(page)
+        walk = BackwardPages.parse(page)
         # JOS compares whole seconds, both ends inclusive: ask for [floor(start), ceil(end)] and keep [start, end).
         answer = await self.client.call(
             SEARCH_METHOD,
@@ -114,7 +107,7 @@ class JdConnector:
                 "end_date": _seconds(end, up=True),
                 "order_state": mapper.ALL_ORDER_STATES,
                 "optional_fields": mapper.OPTIONAL_FIELDS,
-                "page": str(page_no),
+                "page": str(walk.page),
                 "page_size": str(self.page_size),
                 "dateType": "0",  # 0: by modification time (1 would be by creation time)
                 "sortType": "0",  # ascending
@@ -122,6 +115,9 @@ class JdConnector:
         )
         result = answer.get("searchorderinfo_result")
         result = result if isinstance(result, Mapping) else {}
+        keep, next_page = walk.after(_int(result.get("orderTotal")), self.page_size)
+        if not keep:
+            return PullPage(orders=[], next_page=next_page)
         raw_orders = result.get("orderInfoList")
         listed = [o for o in raw_orders if isinstance(o, Mapping)] if isinstance(raw_orders, list) else []
         orders: list[PlatformOrder] = []
@@ -134,11 +130,7 @@ class JdConnector:
                 continue
             if start <= mapped.updated_at < end:
                 orders.append(mapped)
-        total = _int(result.get("orderTotal"))
-        more = bool(listed) and (
-            page_no * self.page_size < total if total is not None else len(listed) == self.page_size
-        )
-        return PullPage(orders=orders, next_page=str(page_no + 1) if more else None, unreadable=unreadable)
+        return PullPage(orders=orders, next_page=next_page, unreadable=unreadable)
 
     # ------------------------------------------------------------ write-back
 

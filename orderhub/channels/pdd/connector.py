@@ -26,6 +26,7 @@ from orderhub.channels.pdd import mapper
 from orderhub.channels.pdd.client import PddClient
 from orderhub.channels.port import (
     AlreadyShipped,
+    BackwardPages,
     ChannelConnector,
     Credentials,
     InvalidRequest,
@@ -67,7 +68,7 @@ class PddConnector:
 
     async def pull(self, start: datetime, end: datetime, page: str | None) -> PullPage:
         start_s, end_s = _window_seconds(start, end, self.max_window)
-        number = _page_number(page)
+        walk = BackwardPages.parse(page)
         if end <= start:
             return PullPage(orders=[], next_page=None)
         answer = await self.client.call(
@@ -78,11 +79,15 @@ class PddConnector:
                 "order_status": _ALL,
                 "refund_status": _ALL,
                 "is_lucky_flag": _LUCKY_ALL,
-                "page": number,
+                "page": walk.page,
                 "page_size": self.page_size,
-                "use_has_next": True,
+                "use_has_next": False,  # the total is needed to page from the last page (BackwardPages)
             },
         )
+        total = answer.get("total_count")
+        keep, next_page = walk.after(total if isinstance(total, int) else None, self.page_size)
+        if not keep:
+            return PullPage(orders=[], next_page=next_page)
         entries = answer.get("order_sn_list") or []
         if not isinstance(entries, list):
             raise InvalidRequest("拼多多订单列表结构不对", platform_code="bad_response")
@@ -99,12 +104,7 @@ class PddConnector:
                 continue
             if start <= mapped.updated_at < end:
                 orders.append(mapped)
-        if "has_next" in answer:
-            more = bool(answer["has_next"])
-        else:
-            total = answer.get("total_count")
-            more = isinstance(total, int) and number * self.page_size < total
-        return PullPage(orders=orders, next_page=str(number + 1) if more else None, unreadable=unreadable)
+        return PullPage(orders=orders, next_page=next_page, unreadable=unreadable)
 
     async def _detail(self, order_sn: str) -> dict[str, Any]:
         if not order_sn:
@@ -191,14 +191,6 @@ def _window_seconds(start: datetime, end: datetime, limit: timedelta) -> tuple[i
     start_s = math.floor(start.astimezone(UTC).timestamp())
     end_s = min(math.ceil(end.astimezone(UTC).timestamp()), start_s + int(limit.total_seconds()))
     return start_s, end_s
-
-
-def _page_number(page: str | None) -> int:
-    if page is None:
-        return 1
-    if not page.isdigit() or int(page) < 1:
-        raise InvalidRequest("拼多多分页标记无效", platform_code="bad_page")
-    return int(page)
 
 
 def _factory(credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:

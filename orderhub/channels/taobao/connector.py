@@ -19,6 +19,7 @@ import httpx
 
 from orderhub.channels.port import (
     AlreadyShipped,
+    BackwardPages,
     Credentials,
     InvalidRequest,
     PlatformError,
@@ -60,14 +61,6 @@ def _check_window(start: datetime, end: datetime, limit: timedelta) -> None:
         )
 
 
-def _page_number(page: str | None) -> int:
-    if page is None:
-        return 1
-    if not page.isdigit() or int(page) < 1:
-        raise InvalidRequest("无效的翻页标记", platform_code="bad_page_token", platform_message=page)
-    return int(page)
-
-
 def _seconds(value: datetime, *, up: bool) -> datetime:
     """``value`` in Beijing time, rounded to the second (TOP's time resolution)."""
     local = value.astimezone(SHANGHAI)
@@ -106,7 +99,7 @@ class TaobaoConnector:
 
     async def pull(self, start: datetime, end: datetime, page: str | None) -> PullPage:
         _check_window(start, end, self.max_window)
-        page_no = _page_number(page)
+        walk = BackwardPages.parse(page)
         # TOP compares whole seconds, both ends inclusive: ask for [floor(start), ceil(end)] and keep [start, end).
         since = _seconds(start, up=False)
         until = min(_seconds(end, up=True), since + self.max_window)
@@ -116,11 +109,15 @@ class TaobaoConnector:
                 "fields": self.list_fields,
                 "start_modified": since,
                 "end_modified": until,
-                "page_no": page_no,
+                "page_no": walk.page,
                 "page_size": self.page_size,
-                "use_has_next": True,
+                "use_has_next": False,  # the total is needed to page from the last page (BackwardPages)
             },
         )
+        total = body.get("total_results")
+        keep, next_page = walk.after(total if isinstance(total, int) else None, self.page_size)
+        if not keep:
+            return PullPage(orders=[], next_page=next_page)
         orders: list[PlatformOrder] = []
         unreadable: list[UnreadableOrder] = []
         for trade in _trades(body):
@@ -133,9 +130,7 @@ class TaobaoConnector:
                 continue
             if start <= mapped.updated_at < end:
                 orders.append(mapped)
-        has_next = body.get("has_next")
-        more = has_next is True or (isinstance(has_next, str) and has_next.lower() == "true")
-        return PullPage(orders=orders, next_page=str(page_no + 1) if more else None, unreadable=unreadable)
+        return PullPage(orders=orders, next_page=next_page, unreadable=unreadable)
 
     async def _full_trade(self, trade: Mapping[str, Any]) -> Mapping[str, Any]:
         tid = str(trade.get("tid_str") or trade.get("tid"))
