@@ -25,6 +25,8 @@ PUBLIC_PATHS = [
     "^/readyz$",
     "^/metrics$",
     "^/schema(/|$)",
+    "^/pda/v1/",  # device sessions (pda.controllers), not back-office bearer tokens
+    "^/ws/floor$",  # ?token= device session, checked by the websocket handler
 ]
 
 

@@ -27,6 +27,7 @@ from api.imports.controllers import ImportController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
 from api.ops.controllers import OpsController
 from api.orders.controllers import OrderController
+from api.picking.controllers import PickingController
 from api.pipeline.controllers import PipelineController
 from api.rules.controllers import RuleController
 from api.security import Tokens, build_jwt_auth
@@ -50,6 +51,8 @@ from orderhub.logs import configure_logging
 from orderhub.metrics import REQUEST_LATENCY, REQUESTS
 from orderhub.runtime import start_runtime
 from orderhub.settings import Settings, get_settings
+from pda.controllers import PdaController
+from realtime.floor import floor_socket
 
 __all__ = ["create_app"]
 
@@ -222,6 +225,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PipelineController,
             WebhookController,
             ImportController,
+            PickingController,
+            PdaController,
+            floor_socket,
         ],
         dependencies={"tokens": Provide(lambda: tokens, sync_to_thread=False)},
         on_app_init=[jwt_auth.on_app_init],

@@ -17,7 +17,19 @@ import redis.asyncio as aioredis
 
 from orderhub import db
 
-__all__ = ["EventBus", "Topic", "get_bus", "order_topic", "publish_after_commit", "redis_after_commit", "set_bus"]
+__all__ = [
+    "EventBus",
+    "Topic",
+    "get_bus",
+    "live_seq_key",
+    "order_topic",
+    "picker_topic",
+    "publish_after_commit",
+    "publish_live_after_commit",
+    "redis_after_commit",
+    "set_bus",
+    "warehouse_floor_topic",
+]
 
 log = logging.getLogger("orderhub.events")
 
@@ -30,6 +42,30 @@ class Topic(StrEnum):
 
 def order_topic(order_id: int) -> str:
     return f"orderhub.order.{order_id}"
+
+
+# Live topics of the warehouse floor (PDAs, pack stations). Their messages are envelopes
+# ``{"topic": …, "seq": n, "event": {…}}`` numbered per topic (see publish_live_after_commit).
+def picker_topic(user_id: int) -> str:
+    """What one picker or packer must hear: a task assigned to them, a task of theirs withdrawn."""
+    return f"orderhub.picker.{user_id}"
+
+
+def warehouse_floor_topic(warehouse_id: int) -> str:
+    """What every handheld of a warehouse hears: waves released, tasks opened, claimed or withdrawn."""
+    return f"orderhub.floor.{warehouse_id}"
+
+
+def live_seq_key(topic: str) -> str:
+    return f"orderhub:seq:{topic}"
+
+
+# INCR the topic's sequence and publish the envelope in one step, so sequence order is publish order.
+_PUBLISH_LIVE = """
+local n = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], '{"topic":"' .. ARGV[1] .. '","seq":' .. n .. ',"event":' .. ARGV[2] .. '}')
+return n
+"""
 
 
 class EventBus:
@@ -62,6 +98,18 @@ def publish_after_commit(event: msgspec.Struct, *topics: str) -> None:
 
     All the events of one transaction go out in one Redis round trip, in the order they were queued."""
     _batch().items.append((event, topics))
+
+
+def publish_live_after_commit(event: msgspec.Struct, *topics: str) -> None:
+    """Like :func:`publish_after_commit`, for live topics: each message is numbered per topic (1, 2, 3 …) so a
+    client that sees a gap knows it missed something and re-syncs from a snapshot."""
+    data = msgspec.json.encode(event).decode()
+
+    def build(pipe: Any) -> None:
+        for topic in topics:
+            pipe.eval(_PUBLISH_LIVE, 1, live_seq_key(topic), topic, data)
+
+    redis_after_commit(build)
 
 
 def redis_after_commit(

@@ -11,6 +11,17 @@ from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, PlatformWriteback, SurgeEvent
+from orderhub.picking.tables import (
+    PackRecord,
+    PdaDevice,
+    PdaScan,
+    PickingConfig,
+    PickLine,
+    PickTask,
+    PickTaskOrder,
+    SkuLocation,
+    Wave,
+)
 from orderhub.routing.tables import Shipment
 from orderhub.rules.tables import Rule
 
@@ -37,6 +48,15 @@ TABLES = [
     PlatformWriteback,
     ImportMapping,
     ImportJob,
+    PickingConfig,
+    SkuLocation,
+    PdaDevice,
+    Wave,
+    PickTask,
+    PickTaskOrder,
+    PickLine,
+    PdaScan,
+    PackRecord,
 ]
 
 APP_CONFIG = AppConfig(

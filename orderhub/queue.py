@@ -43,6 +43,7 @@ class JobName(StrEnum):
     SYNC_STOCK = "sync_stock"
     WRITE_BACK_SHIPMENT = "write_back_shipment"
     IMPORT_FILE = "import_file"
+    BUILD_WAVES = "build_waves"
 
 
 BACKFILL_KEY = "pipeline:backfill"

@@ -46,6 +46,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pull_retries: int = 4
     pull_retry_seconds: float = 2.0
     pull_cron: str = "* * * * * 0"
+    # Automatic waves: how often the wave rules run (croniter with seconds; default every 20 s).
+    wave_cron: str = "* * * * * */20"
     stock_sync_debounce_seconds: int = 5
 
     @property
@@ -119,6 +121,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         pull_retries=_int(env, "ORDERHUB_PULL_RETRIES", 4),
         pull_retry_seconds=float(env.get("ORDERHUB_PULL_RETRY_SECONDS") or 2.0),
         pull_cron=env.get("ORDERHUB_PULL_CRON") or "* * * * * 0",
+        wave_cron=env.get("ORDERHUB_WAVE_CRON") or "* * * * * */20",
         stock_sync_debounce_seconds=_int(env, "ORDERHUB_STOCK_SYNC_DEBOUNCE_SECONDS", 5),
     )
 

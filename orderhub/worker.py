@@ -19,6 +19,8 @@ from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order
+from orderhub.picking import tasks as picking_tasks  # noqa: F401  (registers the pick-task withdrawal hook)
+from orderhub.picking import waves
 from orderhub.queue import BACKFILL_KEY, JobName, enqueue, process_order_key
 from orderhub.runtime import Runtime, start_runtime
 from orderhub.settings import Settings
@@ -109,6 +111,10 @@ async def pull_due_channels(ctx: dict[str, Any]) -> list[str]:
     return await pull.enqueue_due_pulls()
 
 
+async def build_waves(ctx: dict[str, Any]) -> dict[str, int]:
+    return await waves.run_auto_waves()
+
+
 async def enqueue_backfill() -> None:
     # A big surge leaves tens of thousands of orders to backfill (~15,000/min): give the pass time; a retry
     # after a timeout continues where it stopped (the mark is cleared order by order).
@@ -144,11 +150,13 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             sync_stock,
             write_back_shipment,
             import_file,
+            build_waves,
         ],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[
             CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60),
             CronJob(pull_due_channels, cron=settings.pull_cron, unique=True, timeout=60, retries=3, ttl=60),
+            CronJob(build_waves, cron=settings.wave_cron, unique=True, timeout=120, retries=3, ttl=60),
         ],
         startup=startup,
         shutdown=shutdown,

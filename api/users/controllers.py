@@ -23,6 +23,7 @@ class UserIn(msgspec.Struct, kw_only=True):
     role: str
     display_name: Str100 = ""
     warehouse: str | None = None
+    badge: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class UserPatch(msgspec.Struct, kw_only=True):
@@ -31,6 +32,7 @@ class UserPatch(msgspec.Struct, kw_only=True):
     display_name: Str100 | msgspec.UnsetType = msgspec.UNSET
     warehouse: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
+    badge: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class UserOut(msgspec.Struct, kw_only=True):
@@ -40,6 +42,7 @@ class UserOut(msgspec.Struct, kw_only=True):
     role: str
     warehouse: str | None
     active: bool
+    badge: str | None = None
 
 
 class UserController(Controller):

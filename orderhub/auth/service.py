@@ -21,6 +21,7 @@ __all__ = [
     "Role",
     "UserView",
     "authenticate",
+    "authenticate_badge",
     "create_user",
     "ensure_admin",
     "get_user",
@@ -46,6 +47,7 @@ class NewUser(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     display_name: str = ""
     warehouse: str | None = None
+    badge: str | None = None
 
 
 class UserView(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +58,7 @@ class UserView(msgspec.Struct, frozen=True, kw_only=True):
     warehouse: str | None
     warehouse_id: int | None
     active: bool
+    badge: str | None = None
 
 
 _N, _R, _P = 2**14, 8, 1
@@ -93,6 +96,7 @@ def _view(row: dict[str, Any]) -> UserView:
         warehouse=row["warehouse.code"],
         warehouse_id=row["warehouse"],
         active=bool(row["active"]),
+        badge=row.get("badge"),
     )
 
 
@@ -106,6 +110,28 @@ def _check_role(role: str) -> None:
 def _check_password(password: str) -> None:
     if len(password) < 8:
         raise ValidationFailed("密码至少 8 位", field="password")
+
+
+async def _check_badge(badge: str | None, *, user_id: int | None = None) -> str | None:
+    """A badge code is unique: two people signing in with one badge would swap their scan records."""
+    code = (badge or "").strip()
+    if not code:
+        return None
+    if len(code) > 64:
+        raise ValidationFailed("工牌号不超过 64 个字符", field="badge")
+    holder = await User.select(User.id).where(User.badge == code).first()
+    if holder is not None and holder["id"] != user_id:
+        raise Conflict(f"工牌 {code} 已绑定其他员工", code="duplicate_badge", field="badge")
+    return code
+
+
+async def authenticate_badge(badge: str) -> UserView:
+    row = await User.select(*_COLUMNS).where(User.badge == badge.strip()).first() if badge.strip() else None
+    if row is None:
+        raise AuthenticationFailed("工牌无效，请重新扫描或用账号密码登录", code="invalid_badge")
+    if not row["active"]:
+        raise AuthenticationFailed("账号已停用", code="user_inactive")
+    return _view(row)
 
 
 async def authenticate(username: str, password: str) -> UserView:
@@ -147,6 +173,7 @@ async def create_user(cmd: NewUser) -> UserView:
                 role=cmd.role,
                 warehouse=warehouse_id,
                 active=True,
+                badge=await _check_badge(cmd.badge),
                 created_at=clock.now(),
             )
         ).returning(User.id)
@@ -168,6 +195,8 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> UserView:
         _check_password(changes["password"])
         values[User.password_hash] = hash_password(changes["password"])
     async with db.transaction():
+        if "badge" in changes:
+            values[User.badge] = await _check_badge(changes["badge"], user_id=user_id)
         if "warehouse" in changes:
             values[User.warehouse] = await warehouse_id_for(changes["warehouse"]) if changes["warehouse"] else None
         if values:

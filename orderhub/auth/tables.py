@@ -19,4 +19,6 @@ class User(Table, tablename="app_user"):
     # null: all warehouses; else the user sees and acts on this warehouse only.
     warehouse = ForeignKey(references=Warehouse, null=True)
     active = Boolean(default=True)
+    # The code on the employee's badge: scanned at a PDA to sign in (unique when set).
+    badge = Varchar(length=64, null=True, default=None)  # unique index in a raw migration (SQLite cannot add one)
     created_at = Timestamptz()

@@ -25,6 +25,10 @@ class OrderEventType(StrEnum):
     PLATFORM_CHANGED = "order.platform_changed"
     SHIPPED = "order.shipped"
     WRITTEN_BACK = "order.written_back"
+    WAVED = "order.waved"
+    PICK_WITHDRAWN = "order.pick_withdrawn"
+    SHORT_PICKED = "order.short_picked"
+    PACKED = "order.packed"
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

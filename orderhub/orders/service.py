@@ -7,7 +7,7 @@ import base64
 import binascii
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,7 @@ __all__ = [
     "get_order",
     "ingest",
     "list_orders",
+    "on_leaving_pick_flow",
     "order_view",
     "process_after_commit",
     "receiver_signature",
@@ -345,6 +346,20 @@ async def ingest(
     return [outcome for outcome in outcomes if outcome is not None]
 
 
+# Called inside the transaction when an order leaves the pick flow (ready / picking → anything but picking /
+# packed): cancelled, intercepted, held, re-entering the pipeline. Picking registers one to withdraw pick tasks;
+# the orders context cannot import picking (picking builds on orders).
+LeaveHook = Callable[[int, OrderStatus, OrderStatus, str | None], Awaitable[None]]
+_leave_hooks: list[LeaveHook] = []
+_PICK_FLOW = frozenset({OrderStatus.READY, OrderStatus.PICKING})
+_IN_PICK_FLOW = frozenset({OrderStatus.PICKING, OrderStatus.PACKED})
+
+
+def on_leaving_pick_flow(hook: LeaveHook) -> None:
+    if hook not in _leave_hooks:
+        _leave_hooks.append(hook)
+
+
 async def transition(
     order_id: int,
     target: OrderStatus,
@@ -397,6 +412,9 @@ async def transition(
     )
     if not updated:
         raise Conflict("订单已被其他操作修改，请刷新后重试", code="concurrent_update", field="status")
+    if expected in _PICK_FLOW and target not in _IN_PICK_FLOW:
+        for hook in _leave_hooks:
+            await hook(order_id, expected, target, reason)
     steps = [(expected, via), (via, target)] if via is not None else [(expected, target)]
     for src, dst in steps:
         assert src is not None and dst is not None

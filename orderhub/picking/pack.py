@@ -1,0 +1,375 @@
+"""The pack station: scan the order (or its tote), verify every unit by scanning it (扫描验货, gifts included), weigh,
+and the order is ``packed`` — ready for its waybill.
+
+A wrong SKU, or one more unit than the order has, is refused on the spot; weighing with units still unverified
+is refused (``items_missing``, the missing ones listed); a parcel whose weight differs from Σ SKU weights +
+packaging by more than the warehouse's tolerance (the larger of grams and per cent) is refused
+(``weight_mismatch``, both weights shown). Scans are idempotent per device and client id, like pick scans.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from orderhub import clock, db
+from orderhub.errors import Conflict, NotFound, ValidationFailed
+from orderhub.orders.events import OrderEventType
+from orderhub.orders.service import record_event, transition
+from orderhub.orders.state import OrderStatus
+from orderhub.picking.config import get_settings
+from orderhub.picking.events import PackDone, publish_floor
+from orderhub.picking.sessions import PdaSession
+from orderhub.picking.tables import PackRecord, PdaScan
+
+__all__ = ["PackItem", "PackResult", "PackView", "pack_scan", "start_pack", "weigh"]
+
+_TOTE = re.compile(r"^T(\d+)-(\d+)$", re.IGNORECASE)
+
+
+class PackItem(msgspec.Struct, frozen=True, kw_only=True):
+    order_line_id: int
+    sku: str
+    name: str
+    qty: int
+    verified: int
+    is_gift: bool
+    weight_g: int
+
+
+class PackView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    order_id: int
+    external_id: str
+    status: str  # open, packed
+    items: list[PackItem]
+    missing: int  # units still to verify
+    expected_g: int
+    tolerance_g: int
+    measured_g: int | None
+    packer: str | None
+    packed_at: Any = None
+
+
+class PackResult(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    code: str  # ok, wrong_item, extra_item, items_missing, weight_mismatch
+    message: str
+    expected: dict[str, Any] | None = None
+    pack: PackView | None = None
+    replayed: bool = False
+
+
+async def _resolve(code: str, warehouse_id: int) -> int:
+    text = code.strip()
+    if not text:
+        raise ValidationFailed("请扫描订单号或周转箱", field="code")
+    tote = _TOTE.match(text)
+    if tote:
+        rows = await db.fetch(
+            "SELECT p.\"order\" FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
+            "WHERE p.task = {} AND p.tote_slot = {} AND t.warehouse = {} ORDER BY p.id DESC LIMIT 1",
+            int(tote.group(1)),
+            int(tote.group(2)),
+            warehouse_id,
+        )
+    elif text.isdigit():
+        rows = await db.fetch(
+            "SELECT id AS \"order\" FROM sales_order WHERE id = {} OR external_id = {} ORDER BY id DESC LIMIT 1",
+            int(text),
+            text,
+        )
+    else:
+        rows = await db.fetch(
+            "SELECT id AS \"order\" FROM sales_order WHERE external_id = {} ORDER BY id DESC LIMIT 1", text
+        )
+    if not rows:
+        raise NotFound(f"找不到订单 {text}", code="order_not_found", field="code")
+    return int(rows[0]["order"])
+
+
+async def _items(order_id: int, warehouse_id: int, verified: dict[str, int]) -> list[PackItem]:
+    rows = await db.fetch(
+        "SELECT l.id, l.qty, l.is_gift, s.code, s.name, s.weight_g FROM order_line l JOIN sku s ON s.id = l.sku "
+        "WHERE l.\"order\" = {} AND l.warehouse = {} ORDER BY l.line_no",
+        order_id,
+        warehouse_id,
+    )
+    return [
+        PackItem(
+            order_line_id=int(r["id"]),
+            sku=str(r["code"]),
+            name=str(r["name"]),
+            qty=int(r["qty"]),
+            verified=int(verified.get(str(r["id"]), 0)),
+            is_gift=bool(r["is_gift"]),
+            weight_g=int(r["weight_g"] or 0),
+        )
+        for r in rows
+    ]
+
+
+async def _view(pack_id: int, *, lock: bool = False) -> tuple[PackView, dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT p.*, o.external_id, u.display_name AS packer_name FROM pack_record p "
+        "JOIN sales_order o ON o.id = p.\"order\" LEFT JOIN app_user u ON u.id = p.packer WHERE p.id = {}"
+        + (db.for_update().replace("FOR UPDATE", "FOR UPDATE OF p") if lock else ""),
+        pack_id,
+    )
+    if not rows:
+        raise NotFound("打包记录不存在", code="pack_not_found", field="pack_id")
+    row = rows[0]
+    verified = msgspec.json.decode(row["verified"] or "{}", type=dict[str, int])
+    items = await _items(int(row["order"]), int(row["warehouse"]), verified)
+    settings = await get_settings(int(row["warehouse"]))
+    expected = int(row["expected_g"])
+    return (
+        PackView(
+            id=int(row["id"]),
+            order_id=int(row["order"]),
+            external_id=str(row["external_id"]),
+            status=str(row["status"]),
+            items=items,
+            missing=sum(max(i.qty - i.verified, 0) for i in items),
+            expected_g=expected,
+            tolerance_g=settings.weight_tolerance(expected),
+            measured_g=row["measured_g"],
+            packer=row["packer_name"],
+            packed_at=row["packed_at"],
+        ),
+        row,
+    )
+
+
+async def start_pack(session: PdaSession, code: str) -> PackView:
+    """Open (or resume) the pack of the scanned order; refuses orders not picked, withdrawn or already packed."""
+    order_id = await _resolve(code, session.warehouse_id)
+    async with db.transaction():
+        order = await db.fetch(
+            "SELECT status, exception_reason FROM sales_order WHERE id = {}" + db.for_update(), order_id
+        )
+        status = OrderStatus(order[0]["status"])
+        existing = await db.fetch(
+            "SELECT id, status FROM pack_record WHERE \"order\" = {} AND warehouse = {} ORDER BY id DESC LIMIT 1",
+            order_id,
+            session.warehouse_id,
+        )
+        if existing and existing[0]["status"] == "packed":
+            raise Conflict("该订单已打包", code="already_packed", field="code", extra={"pack_id": existing[0]["id"]})
+        if status in (OrderStatus.CANCELLED, OrderStatus.EXCEPTION, OrderStatus.HELD):
+            raise Conflict(
+                "订单已取消或被拦截，请勿打包，交给主管处理", code="order_withdrawn", field="code",
+                extra={"status": status.value, "reason": order[0]["exception_reason"]},
+            )
+        if status != OrderStatus.PICKING:
+            raise Conflict(f"订单当前状态不能打包（{status.value}）", code="not_picked", field="code")
+        unfinished = await db.fetch(
+            "SELECT COUNT(*) AS n FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
+            "WHERE p.\"order\" = {} AND p.status = 'active' AND t.warehouse = {} AND t.status IN ('open', 'claimed')",
+            order_id,
+            session.warehouse_id,
+        )
+        if int(unfinished[0]["n"]):
+            raise Conflict("该订单还没拣完货", code="not_picked", field="code")
+        if existing and existing[0]["status"] == "open":
+            pack_id = int(existing[0]["id"])
+        else:
+            settings = await get_settings(session.warehouse_id)
+            items = await _items(order_id, session.warehouse_id, {})
+            if not items:
+                raise Conflict("该订单在本仓没有商品", code="nothing_to_pack", field="code")
+            expected = sum(i.weight_g * i.qty for i in items) + settings.packaging_g
+            rows = await PackRecord.insert(
+                PackRecord(
+                    order=order_id,
+                    warehouse=session.warehouse_id,
+                    status="open",
+                    verified="{}",
+                    expected_g=expected,
+                    packer=session.user_id,
+                    device=session.device,
+                    started_at=clock.now(),
+                )
+            ).returning(PackRecord.id)
+            pack_id = int(rows[0]["id"])
+    return (await _view(pack_id))[0]
+
+
+async def _stored(device: str, client_id: str) -> PackResult | None:
+    row = await PdaScan.select(PdaScan.answer).where(
+        (PdaScan.device == device) & (PdaScan.client_id == client_id)
+    ).first()
+    if row is None:
+        return None
+    return msgspec.structs.replace(msgspec.json.decode(row["answer"], type=PackResult), replayed=True)
+
+
+class _Replayed(Exception):
+    pass
+
+
+async def _record(
+    session: PdaSession, client_id: str, kind: str, order_id: int, sku_id: int | None, barcode: str, qty: int,
+    result: PackResult,
+) -> None:
+    now = clock.now()
+    inserted = await db.fetch(
+        "INSERT INTO pda_scan (device, client_id, picker, warehouse, \"order\", sku, kind, barcode, qty, ok, error, "
+        "answer, scanned_at, received_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
+        "ON CONFLICT (device, client_id) DO NOTHING RETURNING id",
+        session.device,
+        client_id,
+        session.user_id,
+        session.warehouse_id,
+        order_id,
+        sku_id,
+        kind,
+        barcode[:64],
+        qty,
+        result.ok,
+        "" if result.ok else result.code,
+        msgspec.json.encode(result).decode(),
+        now,
+        now,
+    )
+    if not inserted:
+        raise _Replayed
+
+
+def _check_client_id(client_id: str) -> None:
+    if not client_id.strip() or len(client_id) > 64:
+        raise ValidationFailed("client_id 不能为空且不超过 64 个字符", field="client_id")
+
+
+async def _open_pack(pack_id: int, session: PdaSession) -> tuple[PackView, dict[str, Any]]:
+    view, row = await _view(pack_id, lock=True)
+    if int(row["warehouse"]) != session.warehouse_id:
+        raise NotFound("打包记录不存在", code="pack_not_found", field="pack_id")
+    return view, row
+
+
+async def pack_scan(session: PdaSession, pack_id: int, client_id: str, barcode: str) -> PackResult:
+    """Verify one unit."""
+    _check_client_id(client_id)
+    if not barcode.strip():
+        raise ValidationFailed("请扫描商品条码", field="barcode")
+    stored = await _stored(session.device, client_id)
+    if stored is not None:
+        return stored
+    try:
+        async with db.transaction():
+            view, row = await _open_pack(pack_id, session)
+            if view.status != "open":
+                raise Conflict("该订单已打包", code="already_packed", field="pack_id")
+            found = await db.fetch(
+                "SELECT sku AS id FROM sku_barcode WHERE barcode = {} UNION ALL SELECT id FROM sku WHERE code = {}",
+                barcode.strip(),
+                barcode.strip(),
+            )
+            sku_id = int(found[0]["id"]) if found else None
+            code_row = await db.fetch("SELECT code FROM sku WHERE id = {}", sku_id) if sku_id else []
+            scanned = str(code_row[0]["code"]) if code_row else None
+            matching = [i for i in view.items if i.sku == scanned]
+            open_item = next((i for i in matching if i.verified < i.qty), None)
+            missing = [{"sku": i.sku, "name": i.name, "missing": i.qty - i.verified, "gift": i.is_gift}
+                       for i in view.items if i.verified < i.qty]
+            if not matching:
+                result = PackResult(
+                    ok=False, code="wrong_item", message="这件商品不属于该订单，请拿出", expected={"missing": missing}
+                )
+            elif open_item is None:
+                result = PackResult(
+                    ok=False, code="extra_item", message=f"{matching[0].name} 多了一件，请拿出",
+                    expected={"missing": missing},
+                )
+            else:
+                verified = msgspec.json.decode(row["verified"] or "{}", type=dict[str, int])
+                verified[str(open_item.order_line_id)] = verified.get(str(open_item.order_line_id), 0) + 1
+                await PackRecord.update({PackRecord.verified: msgspec.json.encode(verified).decode()}).where(
+                    PackRecord.id == pack_id
+                )
+                left = view.missing - 1
+                gift = "（赠品）" if open_item.is_gift else ""
+                result = PackResult(
+                    ok=True, code="ok",
+                    message=f"{open_item.name}{gift} ✓，还差 {left} 件" if left else "验货完成，请称重",
+                )
+            result = msgspec.structs.replace(result, pack=(await _view(pack_id))[0])
+            await _record(session, client_id, "pack_item", view.order_id, sku_id, barcode.strip(), 1, result)
+    except _Replayed:
+        again = await _stored(session.device, client_id)
+        assert again is not None
+        return again
+    return result
+
+
+async def weigh(session: PdaSession, pack_id: int, client_id: str, weight_g: int) -> PackResult:
+    """Weigh the parcel; when every unit is verified and the weight is within tolerance the order is packed."""
+    _check_client_id(client_id)
+    if not 1 <= weight_g <= 1_000_000:
+        raise ValidationFailed("重量应为 1–1000000 克", field="weight_g")
+    stored = await _stored(session.device, client_id)
+    if stored is not None:
+        return stored
+    try:
+        async with db.transaction():
+            view, _ = await _open_pack(pack_id, session)
+            if view.status != "open":
+                raise Conflict("该订单已打包", code="already_packed", field="pack_id")
+            missing = [{"sku": i.sku, "name": i.name, "missing": i.qty - i.verified, "gift": i.is_gift}
+                       for i in view.items if i.verified < i.qty]
+            if missing:
+                names = "、".join(f"{m['name']}{'（赠品）' if m['gift'] else ''}×{m['missing']}" for m in missing)
+                result = PackResult(
+                    ok=False, code="items_missing", message=f"还有商品未验货：{names}", expected={"missing": missing},
+                    pack=view,
+                )
+            elif abs(weight_g - view.expected_g) > view.tolerance_g:
+                result = PackResult(
+                    ok=False,
+                    code="weight_mismatch",
+                    message=f"重量不符：称重 {weight_g} 克，应为 {view.expected_g} 克（允许 ±{view.tolerance_g} 克）",
+                    expected={"expected_g": view.expected_g, "measured_g": weight_g, "tolerance_g": view.tolerance_g},
+                    pack=view,
+                )
+            else:
+                now = clock.now()
+                await PackRecord.update(
+                    {PackRecord.status: "packed", PackRecord.measured_g: weight_g, PackRecord.packed_at: now,
+                     PackRecord.packer: session.user_id, PackRecord.device: session.device}
+                ).where(PackRecord.id == pack_id)
+                actor = f"pda:{session.username}"
+                await record_event(
+                    view.order_id, OrderEventType.PACKED,
+                    data={"pack_id": pack_id, "measured_g": weight_g, "expected_g": view.expected_g,
+                          "packer": session.username, "warehouse": session.warehouse},
+                    actor=actor,
+                )
+                if await _all_parts_packed(view.order_id):
+                    await transition(view.order_id, OrderStatus.PACKED, expected=OrderStatus.PICKING, actor=actor)
+                publish_floor(
+                    PackDone(order_id=view.order_id, pack_id=pack_id, measured_g=weight_g, packer=session.name,
+                             at=now),
+                    session.warehouse_id,
+                )
+                packed = (await _view(pack_id))[0]
+                result = PackResult(ok=True, code="ok", message="打包完成，可以打印面单", pack=packed)
+            await _record(session, client_id, "weigh", view.order_id, None, "", weight_g, result)
+    except _Replayed:
+        again = await _stored(session.device, client_id)
+        assert again is not None
+        return again
+    return result
+
+
+async def _all_parts_packed(order_id: int) -> bool:
+    """A split order is packed when every warehouse holding its lines has packed its part."""
+    rows = await db.fetch(
+        "SELECT DISTINCT l.warehouse FROM order_line l WHERE l.\"order\" = {} AND l.warehouse IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM pack_record p WHERE p.\"order\" = l.\"order\" AND p.warehouse = l.warehouse "
+        "AND p.status = 'packed')",
+        order_id,
+    )
+    return not rows

@@ -1,0 +1,647 @@
+"""Pick tasks on the PDA: next / claim, the ordered stops, scan-confirmed picking, short picks, skip, complete; and
+the withdrawal of orders that leave the pick flow (cancelled, intercepted) from the tasks that hold them.
+
+Every scan carries the device's own id for it (``client_id``). The scan row is written in the same transaction
+as its effect, unique per (device, client_id): a replay — the PDA lost the answer on a Wi-Fi drop, or replays its
+offline queue — returns the first answer and changes nothing. Effects do not depend on arrival order: an item
+scan names the location it was confirmed at (checked on its own), quantities add up to the line's quantity and
+never beyond (``over_pick``), a short marks the line short whatever was picked before or after it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from orderhub import clock, db
+from orderhub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from orderhub.orders.events import OrderEventType
+from orderhub.orders.service import on_leaving_pick_flow, record_event, transition
+from orderhub.orders.state import OrderStatus
+from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
+from orderhub.picking.sessions import PdaSession
+from orderhub.picking.tables import PdaScan, PickLine, PickTask, PickTaskOrder, Wave
+
+__all__ = [
+    "ScanCommand",
+    "ScanKind",
+    "ScanResult",
+    "StopView",
+    "TaskSummary",
+    "TaskView",
+    "assign_task",
+    "claim_task",
+    "complete_task",
+    "get_task",
+    "list_tasks",
+    "next_task",
+    "scan",
+    "withdraw_order",
+]
+
+log = logging.getLogger("orderhub.picking")
+
+ACTIVE = ("open", "claimed")
+_WITHDRAW_MESSAGES = {
+    "cancelled": "订单已取消，已从任务中撤回",
+    "intercepted": "订单被拦截，已从任务中撤回",
+    "short_picked": "订单缺货，已从任务中撤回",
+}
+
+
+class ScanKind:
+    LOCATION = "location"
+    ITEM = "item"
+    SHORT = "short"
+    SKIP = "skip"
+    ALL = ("location", "item", "short", "skip")
+
+
+class StopView(msgspec.Struct, frozen=True, kw_only=True):
+    line_id: int
+    seq: int
+    location: str | None
+    sku: str
+    name: str
+    qty: int
+    picked: int
+    tote_slot: int
+    order_id: int
+    status: str  # pending, picked, short, withdrawn
+    skipped: int
+
+
+class TaskOrderView(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: int
+    tote_slot: int
+    status: str
+    withdrawn_reason: str
+
+
+class TaskView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    wave: str
+    status: str
+    pick_mode: str
+    picker: str | None
+    route_m: float
+    naive_route_m: float
+    orders: list[TaskOrderView]
+    stops: list[StopView]  # route order; the next stop is next_line
+    next_line: int | None
+    remaining: int
+
+
+class TaskSummary(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    wave: str
+    status: str
+    priority: int
+    orders: int
+    lines: int
+    units: int
+    route_m: float
+    picker: str | None
+    created_at: datetime
+
+
+class ScanCommand(msgspec.Struct, frozen=True, kw_only=True):
+    client_id: str
+    kind: str
+    task_id: int
+    line_id: int
+    barcode: str = ""
+    qty: int = 1
+    location: str | None = None  # item scans: the location barcode confirmed just before (checked on its own)
+    reason: str = ""  # short picks
+    scanned_at: datetime | None = None
+
+
+class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    code: str  # "ok" or the error: wrong_location, wrong_item, over_pick, line_closed
+    message: str  # zh-CN, for the picker
+    expected: dict[str, Any] | None = None
+    line: StopView | None = None
+    remaining: int = 0
+    replayed: bool = False
+
+
+class _Replayed(Exception):
+    """A concurrent replay of the same scan committed first: undo ours, answer theirs."""
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+
+async def _stops(task_id: int) -> list[StopView]:
+    rows = await db.fetch(
+        "SELECT l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, "
+        "loc.code AS location, s.code AS sku, s.name "
+        "FROM pick_line l JOIN sku s ON s.id = l.sku LEFT JOIN location loc ON loc.id = l.location "
+        "WHERE l.task = {} ORDER BY l.seq",
+        task_id,
+    )
+    return [_stop(r) for r in rows]
+
+
+def _stop(r: dict[str, Any]) -> StopView:
+    return StopView(
+        line_id=int(r["id"]),
+        seq=int(r["seq"]),
+        location=r["location"],
+        sku=str(r["sku"]),
+        name=str(r["name"]),
+        qty=int(r["qty"]),
+        picked=int(r["picked"]),
+        tote_slot=int(r["tote_slot"]),
+        order_id=int(r["order"]),
+        status=str(r["status"]),
+        skipped=int(r["skipped"]),
+    )
+
+
+def _next_line(stops: Sequence[StopView]) -> int | None:
+    pending = [s for s in stops if s.status == "pending"]
+    return min(pending, key=lambda s: (s.skipped, s.seq)).line_id if pending else None
+
+
+async def _task_row(task_id: int) -> dict[str, Any]:
+    rows = await db.fetch(
+        "SELECT t.id, t.status, t.warehouse, t.picker, t.route_m, t.naive_route_m, t.priority, t.created_at, "
+        "w.code AS wave, w.pick_mode, w.id AS wave_id, u.display_name AS picker_name, u.username AS picker_username "
+        "FROM pick_task t JOIN wave w ON w.id = t.wave LEFT JOIN app_user u ON u.id = t.picker WHERE t.id = {}",
+        task_id,
+    )
+    if not rows:
+        raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+    return rows[0]
+
+
+async def get_task(task_id: int, *, warehouse_id: int | None = None) -> TaskView:
+    task = await _task_row(task_id)
+    if warehouse_id is not None and int(task["warehouse"]) != warehouse_id:
+        raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+    stops = await _stops(task_id)
+    orders = await PickTaskOrder.select(
+        PickTaskOrder.order, PickTaskOrder.tote_slot, PickTaskOrder.status, PickTaskOrder.withdrawn_reason
+    ).where(PickTaskOrder.task == task_id).order_by(PickTaskOrder.tote_slot)
+    return TaskView(
+        id=int(task["id"]),
+        wave=str(task["wave"]),
+        status=str(task["status"]),
+        pick_mode=str(task["pick_mode"]),
+        picker=task["picker_name"] or task["picker_username"],
+        route_m=float(task["route_m"]),
+        naive_route_m=float(task["naive_route_m"]),
+        orders=[
+            TaskOrderView(
+                order_id=int(o["order"]),
+                tote_slot=int(o["tote_slot"]),
+                status=str(o["status"]),
+                withdrawn_reason=str(o["withdrawn_reason"]),
+            )
+            for o in orders
+        ],
+        stops=stops,
+        next_line=_next_line(stops),
+        remaining=sum(1 for s in stops if s.status == "pending"),
+    )
+
+
+_SUMMARY_SQL = (
+    "SELECT t.id, t.status, t.priority, t.route_m, t.created_at, w.code AS wave, "
+    "u.display_name AS picker_name, u.username AS picker_username, "
+    "(SELECT COUNT(*) FROM pick_task_order p WHERE p.task = t.id AND p.status = 'active') AS orders, "
+    "(SELECT COUNT(*) FROM pick_line l WHERE l.task = t.id AND l.status <> 'withdrawn') AS lines, "
+    "(SELECT COALESCE(SUM(l.qty), 0) FROM pick_line l WHERE l.task = t.id AND l.status <> 'withdrawn') AS units "
+    "FROM pick_task t JOIN wave w ON w.id = t.wave LEFT JOIN app_user u ON u.id = t.picker "
+)
+
+
+def _summary(r: dict[str, Any]) -> TaskSummary:
+    return TaskSummary(
+        id=int(r["id"]),
+        wave=str(r["wave"]),
+        status=str(r["status"]),
+        priority=int(r["priority"]),
+        orders=int(r["orders"]),
+        lines=int(r["lines"]),
+        units=int(r["units"]),
+        route_m=float(r["route_m"]),
+        picker=r["picker_name"] or r["picker_username"],
+        created_at=r["created_at"],
+    )
+
+
+async def list_tasks(
+    warehouse_id: int | None, *, status: str | None = None, picker_id: int | None = None, limit: int = 100
+) -> list[TaskSummary]:
+    where: list[str] = ["1 = 1"]
+    args: list[Any] = []
+    if warehouse_id is not None:
+        where.append("t.warehouse = {}")
+        args.append(warehouse_id)
+    if status:
+        where.append("t.status = {}")
+        args.append(status)
+    if picker_id is not None:
+        where.append("t.picker = {}")
+        args.append(picker_id)
+    rows = await db.fetch(
+        _SUMMARY_SQL + "WHERE " + " AND ".join(where) + " ORDER BY t.priority DESC, t.id LIMIT {}",
+        *args,
+        min(max(limit, 1), 500),
+    )
+    return [_summary(r) for r in rows]
+
+
+async def next_task(session: PdaSession) -> TaskSummary | None:
+    """The picker's task in progress, else the most urgent open task of the warehouse (not claimed by this)."""
+    mine = await list_tasks(session.warehouse_id, status="claimed", picker_id=session.user_id, limit=1)
+    if mine:
+        return mine[0]
+    rows = await db.fetch(
+        _SUMMARY_SQL + "WHERE t.warehouse = {} AND t.status = 'open' "
+        "ORDER BY t.priority DESC, w.cutoff IS NULL, w.cutoff, t.id LIMIT 1",
+        session.warehouse_id,
+    )
+    return _summary(rows[0]) if rows else None
+
+
+# ------------------------------------------------------------------------------------- claim and assign
+
+
+async def _take(task_id: int, warehouse_id: int, picker_id: int, device: str, *, by: str) -> None:
+    now = clock.now()
+    updated = await PickTask.update(
+        {PickTask.status: "claimed", PickTask.picker: picker_id, PickTask.device: device, PickTask.claimed_at: now}
+    ).where(
+        (PickTask.id == task_id) & (PickTask.warehouse == warehouse_id) & (PickTask.status == "open")
+    ).returning(PickTask.id)
+    if not updated:
+        task = await _task_row(task_id)
+        if int(task["warehouse"]) != warehouse_id:
+            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+        if task["status"] == "claimed" and task["picker"] == picker_id:
+            return  # already theirs (a replayed claim)
+        if task["status"] == "claimed":
+            who = task["picker_name"] or task["picker_username"]
+            raise Conflict(f"任务已被 {who} 领取", code="task_taken", field="task_id")
+        if task["status"] == "withdrawn":
+            raise Conflict("任务已撤回（订单取消或拦截）", code="task_withdrawn", field="task_id")
+        raise Conflict("任务已完成", code="task_done", field="task_id")
+    orders = await PickTaskOrder.select(PickTaskOrder.order).where(
+        (PickTaskOrder.task == task_id) & (PickTaskOrder.status == "active")
+    )
+    for row in orders:
+        await transition(
+            int(row["order"]), OrderStatus.PICKING, expected=OrderStatus.READY, data={"task": task_id}, actor=by
+        )
+    task = await _task_row(task_id)
+    publish_floor(
+        TaskAssigned(
+            task_id=task_id,
+            wave=str(task["wave"]),
+            picker_id=picker_id,
+            picker=str(task["picker_name"] or task["picker_username"]),
+            by="claim" if by.startswith("pda:") else by,
+            at=now,
+        ),
+        warehouse_id,
+        picker_id=picker_id,
+    )
+
+
+async def claim_task(session: PdaSession, task_id: int) -> TaskView:
+    """Claim an open task. Two PDAs claiming one task: the conditional UPDATE lets exactly one win."""
+    async with db.transaction():
+        await _take(task_id, session.warehouse_id, session.user_id, session.device, by=f"pda:{session.username}")
+    return await get_task(task_id)
+
+
+async def assign_task(task_id: int, picker_id: int, *, warehouse_id: int | None, actor: str) -> TaskView:
+    """A supervisor hands an open task to a picker (they hear it on their PDA)."""
+    from orderhub.auth.tables import User
+
+    user = await User.select(User.id, User.role, User.warehouse, User.active).where(User.id == picker_id).first()
+    if user is None or not user["active"]:
+        raise NotFound("拣货员不存在或已停用", field="picker")
+    task = await _task_row(task_id)
+    if warehouse_id is not None and int(task["warehouse"]) != warehouse_id:
+        raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+    if user["warehouse"] is not None and user["warehouse"] != task["warehouse"]:
+        raise ValidationFailed("该员工不属于任务所在仓库", code="wrong_warehouse", field="picker")
+    async with db.transaction():
+        await _take(task_id, int(task["warehouse"]), picker_id, "", by=actor)
+    return await get_task(task_id)
+
+
+# ------------------------------------------------------------------------------------------------ scans
+
+
+async def _stored_answer(device: str, client_id: str) -> ScanResult | None:
+    row = await PdaScan.select(PdaScan.answer).where(
+        (PdaScan.device == device) & (PdaScan.client_id == client_id)
+    ).first()
+    if row is None:
+        return None
+    stored = msgspec.json.decode(row["answer"], type=ScanResult)
+    return msgspec.structs.replace(stored, replayed=True)
+
+
+async def _sku_of(barcode: str) -> int | None:
+    rows = await db.fetch(
+        "SELECT sku AS id FROM sku_barcode WHERE barcode = {} UNION ALL SELECT id FROM sku WHERE code = {}",
+        barcode,
+        barcode,
+    )
+    return int(rows[0]["id"]) if rows else None
+
+
+async def _line(line_id: int, task_id: int) -> dict[str, Any]:
+    rows = await db.fetch(
+        "SELECT l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, l.sku AS sku_id, "
+        "l.location AS location_id, loc.code AS location, s.code AS sku, s.name "
+        "FROM pick_line l JOIN sku s ON s.id = l.sku LEFT JOIN location loc ON loc.id = l.location "
+        "WHERE l.id = {} AND l.task = {}",
+        line_id,
+        task_id,
+    )
+    if not rows:
+        raise NotFound("任务中没有这一行", code="line_not_found", field="line_id")
+    return rows[0]
+
+
+async def _remaining(task_id: int) -> int:
+    rows = await db.fetch("SELECT COUNT(*) AS n FROM pick_line WHERE task = {} AND status = 'pending'", task_id)
+    return int(rows[0]["n"])
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return (a or "").strip().upper() == (b or "").strip().upper()
+
+
+async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) -> tuple[ScanResult, int | None]:
+    """The scan's effect on the line; returns the answer and the SKU scanned (for quality figures)."""
+    expected_location = {"location": line["location"]}
+    expected_item = {"sku": line["sku"], "name": line["name"], "location": line["location"]}
+    if cmd.kind == ScanKind.LOCATION:
+        if line["location"] is not None and not _same(cmd.barcode, line["location"]):
+            return _error("wrong_location", f"库位不对，应到 {line['location']}", expected_location), None
+        return ScanResult(ok=True, code="ok", message=f"库位正确，请扫描商品 {line['name']}"), None
+
+    if cmd.kind == ScanKind.SKIP:
+        if line["status"] == "pending":
+            await PickLine.update({PickLine.skipped: PickLine.skipped + 1}).where(PickLine.id == line["id"])
+        return ScanResult(ok=True, code="ok", message="已跳过，稍后回来拣这一行"), None
+
+    if cmd.kind == ScanKind.SHORT:
+        return await _short(session, cmd, line), None
+
+    # ITEM
+    sku_id = await _sku_of(cmd.barcode.strip())
+    if cmd.location is not None and line["location"] is not None and not _same(cmd.location, line["location"]):
+        return _error("wrong_location", f"库位不对，应到 {line['location']}", expected_location), sku_id
+    if sku_id != line["sku_id"]:
+        what = "未知条码" if sku_id is None else "商品不对"
+        return _error("wrong_item", f"{what}，应拣 {line['name']}（{line['sku']}）", expected_item), sku_id
+    if line["status"] == "withdrawn":
+        # Counted (it is in the tote), so a reordered replay ends in the same state; the picker puts it back.
+        await PickLine.update({PickLine.picked: PickLine.picked + cmd.qty}).where(
+            (PickLine.id == line["id"]) & (PickLine.picked + cmd.qty <= PickLine.qty)
+        )
+        return ScanResult(ok=True, code="line_withdrawn", message="该订单已撤回，请把商品放回原库位"), sku_id
+    now = clock.now()
+    updated = await db.fetch(
+        "UPDATE pick_line SET picked = picked + {}, "
+        "status = CASE WHEN status = 'pending' AND picked + {} = qty THEN 'picked' ELSE status END, "
+        "picked_at = CASE WHEN picked + {} = qty THEN {} ELSE picked_at END "
+        "WHERE id = {} AND picked + {} <= qty RETURNING picked, qty, status",
+        cmd.qty,
+        cmd.qty,
+        cmd.qty,
+        now,
+        line["id"],
+        cmd.qty,
+    )
+    if not updated:
+        left = int(line["qty"]) - int(line["picked"])
+        return _error("over_pick", f"数量超出：这一行还需 {max(left, 0)} 件", {"remaining": max(left, 0)}), sku_id
+    picked, qty = int(updated[0]["picked"]), int(updated[0]["qty"])
+    slot = f"，放入 {line['tote_slot']} 号格" if line["tote_slot"] else ""
+    message = f"已拣 {picked}/{qty}{slot}" if picked < qty else f"本行完成 {picked}/{qty}{slot}"
+    return ScanResult(ok=True, code="ok", message=message), sku_id
+
+
+def _error(code: str, message: str, expected: dict[str, Any]) -> ScanResult:
+    return ScanResult(ok=False, code=code, message=message, expected=expected)
+
+
+async def _short(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) -> ScanResult:
+    reason = cmd.reason.strip()
+    if not reason:
+        raise ValidationFailed("请选择缺货原因", field="reason")
+    if line["status"] in ("picked", "short"):
+        return ScanResult(ok=True, code="ok", message="这一行已处理")
+    now = clock.now()
+    await PickLine.update({PickLine.status: "short", PickLine.short_reason: reason[:64]}).where(
+        (PickLine.id == line["id"]) & PickLine.status.is_in(["pending", "withdrawn"])
+    )
+    order_id = int(line["order"])
+    missing = int(line["qty"]) - int(line["picked"])
+    await record_event(
+        order_id,
+        OrderEventType.SHORT_PICKED,
+        reason="short_picked",
+        data={"task": cmd.task_id, "sku": line["sku"], "location": line["location"], "missing": missing,
+              "why": reason},
+        actor=f"pda:{session.username}",
+    )
+    status = await db.fetch("SELECT status FROM sales_order WHERE id = {}", order_id)
+    if status and status[0]["status"] in (OrderStatus.PICKING.value, OrderStatus.READY.value):
+        await transition(
+            order_id,
+            OrderStatus.EXCEPTION,
+            expected=OrderStatus(status[0]["status"]),
+            reason="short_picked",
+            data={"sku": line["sku"], "missing": missing, "why": reason},
+            actor=f"pda:{session.username}",
+        )
+    publish_floor(
+        ShortPicked(
+            task_id=cmd.task_id,
+            order_id=order_id,
+            sku=str(line["sku"]),
+            location=line["location"],
+            missing=missing,
+            reason=reason,
+            picker=session.name,
+            at=now,
+        ),
+        session.warehouse_id,
+    )
+    from orderhub.events import Topic, publish_after_commit
+
+    publish_after_commit(
+        ShortPicked(
+            task_id=cmd.task_id, order_id=order_id, sku=str(line["sku"]), location=line["location"],
+            missing=missing, reason=reason, picker=session.name, at=now,
+        ),
+        Topic.ALERTS,
+    )
+    return ScanResult(ok=True, code="ok", message="已登记缺货，订单转异常，主管已收到提醒")
+
+
+async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
+    """Apply one PDA scan (idempotent per device and client_id)."""
+    if not cmd.client_id.strip() or len(cmd.client_id) > 64:
+        raise ValidationFailed("client_id 不能为空且不超过 64 个字符", field="client_id")
+    if cmd.kind not in ScanKind.ALL:
+        raise ValidationFailed(f"扫描类型只能是 {', '.join(ScanKind.ALL)}", field="kind")
+    if not 1 <= cmd.qty <= 100_000:
+        raise ValidationFailed("数量应为 1–100000", field="qty")
+    if cmd.kind in (ScanKind.LOCATION, ScanKind.ITEM) and not cmd.barcode.strip():
+        raise ValidationFailed("请扫描条码", field="barcode")
+    stored = await _stored_answer(session.device, cmd.client_id)
+    if stored is not None:
+        return stored
+    try:
+        async with db.transaction():
+            task = await db.fetch("SELECT status, picker, warehouse FROM pick_task WHERE id = {}", cmd.task_id)
+            if not task or int(task[0]["warehouse"]) != session.warehouse_id:
+                raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+            if task[0]["picker"] != session.user_id or task[0]["status"] not in ("claimed", "done", "withdrawn"):
+                raise PermissionDenied("这不是你的任务，请先领取", code="task_not_claimed")
+            line = await _line(cmd.line_id, cmd.task_id)
+            result, sku_id = await _apply(session, cmd, line)
+            fresh = await _line(cmd.line_id, cmd.task_id)
+            result = msgspec.structs.replace(result, line=_stop(fresh), remaining=await _remaining(cmd.task_id))
+            now = clock.now()
+            inserted = await db.fetch(
+                "INSERT INTO pda_scan (device, client_id, picker, warehouse, task, line, \"order\", sku, kind, "
+                "barcode, qty, ok, error, answer, scanned_at, received_at) "
+                "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
+                "ON CONFLICT (device, client_id) DO NOTHING RETURNING id",
+                session.device,
+                cmd.client_id,
+                session.user_id,
+                session.warehouse_id,
+                cmd.task_id,
+                cmd.line_id,
+                int(line["order"]),
+                sku_id,
+                cmd.kind,
+                cmd.barcode.strip()[:64],
+                cmd.qty,
+                result.ok,
+                "" if result.ok else result.code,
+                msgspec.json.encode(result).decode(),
+                cmd.scanned_at or now,
+                now,
+            )
+            if not inserted:
+                raise _Replayed
+    except _Replayed:
+        again = await _stored_answer(session.device, cmd.client_id)
+        assert again is not None
+        return again
+    return result
+
+
+# --------------------------------------------------------------------------------------------- complete
+
+
+async def complete_task(session: PdaSession, task_id: int) -> TaskView:
+    async with db.transaction():
+        task = await _task_row(task_id)
+        if int(task["warehouse"]) != session.warehouse_id:
+            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+        if task["picker"] != session.user_id:
+            raise PermissionDenied("这不是你的任务", code="task_not_claimed")
+        if task["status"] == "claimed":
+            pending = [s for s in await _stops(task_id) if s.status == "pending"]
+            if pending:
+                raise Conflict(
+                    f"还有 {len(pending)} 行未拣完（可登记缺货或继续拣货）",
+                    code="task_incomplete",
+                    field="task_id",
+                    extra={"remaining": [s.line_id for s in pending]},
+                )
+            now = clock.now()
+            await PickTask.update({PickTask.status: "done", PickTask.completed_at: now}).where(
+                (PickTask.id == task_id) & (PickTask.status == "claimed")
+            )
+            await _close_wave_if_finished(int(task["wave_id"]), now)
+            publish_floor(
+                TaskCompleted(task_id=task_id, picker_id=session.user_id, at=now),
+                session.warehouse_id,
+                picker_id=session.user_id,
+            )
+    return await get_task(task_id)
+
+
+async def _close_wave_if_finished(wave_id: int, now: datetime) -> None:
+    open_tasks = await db.fetch(
+        "SELECT COUNT(*) AS n FROM pick_task WHERE wave = {} AND status IN ('open', 'claimed')", wave_id
+    )
+    if int(open_tasks[0]["n"]) == 0:
+        await Wave.update({Wave.status: "done", Wave.completed_at: now}).where(
+            (Wave.id == wave_id) & (Wave.status == "released")
+        )
+
+
+# ------------------------------------------------------------------------------------------- withdrawal
+
+
+async def withdraw_order(order_id: int, from_status: OrderStatus, to_status: OrderStatus, reason: str | None) -> None:
+    """The order left the pick flow: take it out of the open or claimed tasks holding it (inside the caller's
+    transaction) and tell the floor. A task with nothing left is withdrawn as a whole."""
+    held = await db.fetch(
+        "SELECT p.id, p.task, t.picker, t.warehouse, t.wave FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
+        "WHERE p.\"order\" = {} AND p.status = 'active' AND t.status IN ('open', 'claimed')",
+        order_id,
+    )
+    why = reason or to_status.value
+    if to_status == OrderStatus.CANCELLED:
+        why = "cancelled"
+    now = clock.now()
+    for row in held:
+        task_id = int(row["task"])
+        await PickTaskOrder.update(
+            {PickTaskOrder.status: "withdrawn", PickTaskOrder.withdrawn_reason: why[:32]}
+        ).where(PickTaskOrder.id == row["id"])
+        await PickLine.update({PickLine.status: "withdrawn"}).where(
+            (PickLine.task == task_id) & (PickLine.order == order_id) & (PickLine.status == "pending")
+        )
+        left = await db.fetch(
+            "SELECT COUNT(*) AS n FROM pick_task_order WHERE task = {} AND status = 'active'", task_id
+        )
+        whole = int(left[0]["n"]) == 0
+        if whole:
+            await PickTask.update({PickTask.status: "withdrawn", PickTask.completed_at: now}).where(
+                (PickTask.id == task_id) & PickTask.status.is_in(list(ACTIVE))
+            )
+            await _close_wave_if_finished(int(row["wave"]), now)
+        await record_event(
+            order_id, OrderEventType.PICK_WITHDRAWN, reason=why[:64], data={"task": task_id, "whole_task": whole}
+        )
+        picked = await db.fetch(
+            "SELECT COALESCE(SUM(picked), 0) AS n FROM pick_line WHERE task = {} AND \"order\" = {}", task_id, order_id
+        )
+        message = _WITHDRAW_MESSAGES.get(why, "订单已从任务中撤回")
+        if int(picked[0]["n"]) > 0:
+            message += "，已拣商品请放回原库位"
+        publish_floor(
+            TaskWithdrawn(task_id=task_id, order_ids=[order_id], reason=why, whole=whole, message=message, at=now),
+            int(row["warehouse"]),
+            picker_id=int(row["picker"]) if row["picker"] is not None else None,
+        )
+
+
+on_leaving_pick_flow(withdraw_order)
+

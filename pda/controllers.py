@@ -1,0 +1,165 @@
+"""Handheld endpoints (``/pda/v1``): sign in on a device, next / claim task, the ordered stops, scan-confirmed
+picking, short pick, skip, complete; the pack station's verify-and-weigh. Small payloads, zh-CN messages.
+
+Auth: ``Authorization: Bearer <token>`` from ``/pda/v1/login`` (a device session, scoped to one warehouse). A scan
+the hub refuses (wrong location, wrong item, …) is answered 422 ``application/problem+json`` with its ``code``,
+the zh-CN ``message`` and what was ``expected``; it is recorded all the same, and a replay answers the same.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+
+from orderhub.errors import AuthenticationFailed
+from orderhub.picking import pack, tasks
+from orderhub.picking.sessions import SESSION_TTL_SECONDS, PdaSession, end_session, session_for, sign_in
+
+__all__ = ["PdaController", "pda_session"]
+
+PROBLEM_JSON = "application/problem+json"
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Barcode = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+def _token(request: Request[Any, Any, Any]) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationFailed("请先在设备上登录", code="unauthenticated")
+    return token.strip()
+
+
+async def pda_session(request: Request[Any, Any, Any]) -> PdaSession:
+    return await session_for(_token(request))
+
+
+class LoginIn(msgspec.Struct, kw_only=True):
+    device: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    badge: Barcode | None = None
+    username: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    password: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+
+
+class LoginOut(msgspec.Struct, kw_only=True):
+    token: str
+    expires_in: int
+    name: str
+    role: str
+    warehouse: str
+    device: str
+
+
+class NextOut(msgspec.Struct, kw_only=True):
+    task: tasks.TaskSummary | None
+    message: str
+
+
+class ScanIn(msgspec.Struct, kw_only=True):
+    client_id: ClientId
+    kind: str
+    task_id: Annotated[int, msgspec.Meta(ge=1)]
+    line_id: Annotated[int, msgspec.Meta(ge=1)]
+    barcode: Barcode = ""
+    qty: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
+    location: Barcode | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    scanned_at: datetime | None = None
+
+
+class PackStartIn(msgspec.Struct, kw_only=True):
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class PackScanIn(msgspec.Struct, kw_only=True):
+    client_id: ClientId
+    barcode: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class WeighIn(msgspec.Struct, kw_only=True):
+    client_id: ClientId
+    weight_g: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+
+def _refused(request: Request[Any, Any, Any], result: tasks.ScanResult | pack.PackResult) -> Response[Any]:
+    body = {
+        "type": f"urn:orderhub:problem:{result.code}",
+        "title": result.message,
+        "status": 422,
+        "code": result.code,
+        "message": result.message,
+        "field": "barcode",
+        "instance": request.url.path,
+        **{k: v for k, v in msgspec.to_builtins(result).items() if k not in ("ok", "code", "message")},
+    }
+    return Response(body, status_code=422, media_type=PROBLEM_JSON)
+
+
+def _answer(request: Request[Any, Any, Any], result: tasks.ScanResult | pack.PackResult) -> Response[Any]:
+    return Response(result, status_code=200) if result.ok else _refused(request, result)
+
+
+class PdaController(Controller):
+    path = "/pda/v1"
+    tags = ["pda"]
+    dependencies = {"session": Provide(pda_session)}
+
+    @post("/login", status_code=200, dependencies={"session": Provide(lambda: None, sync_to_thread=False)},
+          summary="Sign in on a registered device: badge scan, or username and password")
+    async def login(self, data: LoginIn) -> LoginOut:
+        token, session = await sign_in(data.device, badge=data.badge, username=data.username, password=data.password)
+        return LoginOut(
+            token=token,
+            expires_in=SESSION_TTL_SECONDS,
+            name=session.name,
+            role=session.role,
+            warehouse=session.warehouse,
+            device=session.device,
+        )
+
+    @post("/logout", status_code=204, summary="End the device session")
+    async def logout(self, request: Request[Any, Any, Any], session: PdaSession) -> None:
+        await end_session(_token(request))
+
+    @get("/tasks/next", summary="The task in progress, else the most urgent open task")
+    async def next_task(self, session: PdaSession) -> NextOut:
+        task = await tasks.next_task(session)
+        message = "暂无拣货任务" if task is None else ("继续当前任务" if task.status == "claimed" else "有新任务可领取")
+        return NextOut(task=task, message=message)
+
+    @post("/tasks/{task_id:int}/claim", status_code=200, summary="Claim an open task (one PDA wins)")
+    async def claim(self, session: PdaSession, task_id: int) -> tasks.TaskView:
+        return await tasks.claim_task(session, task_id)
+
+    @get("/tasks/{task_id:int}", summary="A task with its stops in pick-path order")
+    async def task(self, session: PdaSession, task_id: int) -> tasks.TaskView:
+        return await tasks.get_task(task_id, warehouse_id=session.warehouse_id)
+
+    @post("/scans", status_code=200, summary="Scan location / item / short / skip (idempotent per client_id)")
+    async def scan(self, request: Request[Any, Any, Any], session: PdaSession, data: ScanIn) -> Response[Any]:
+        command = msgspec.convert(msgspec.to_builtins(data), tasks.ScanCommand)
+        return _answer(request, await tasks.scan(session, command))
+
+    @post("/tasks/{task_id:int}/complete", status_code=200, summary="Finish a task (every line picked or short)")
+    async def complete(self, session: PdaSession, task_id: int) -> tasks.TaskView:
+        return await tasks.complete_task(session, task_id)
+
+    @post("/pack", status_code=200, summary="Pack station: scan the order or tote → the items to verify")
+    async def pack_start(self, session: PdaSession, data: PackStartIn) -> pack.PackView:
+        return await pack.start_pack(session, data.code)
+
+    @post("/pack/{pack_id:int}/scans", status_code=200, summary="Verify one unit (idempotent per client_id)")
+    async def pack_scan(
+        self, request: Request[Any, Any, Any], session: PdaSession, pack_id: int, data: PackScanIn
+    ) -> Response[Any]:
+        return _answer(request, await pack.pack_scan(session, pack_id, data.client_id, data.barcode))
+
+    @post("/pack/{pack_id:int}/weigh", status_code=200, summary="Weigh; within tolerance and all verified → packed")
+    async def weigh(
+        self, request: Request[Any, Any, Any], session: PdaSession, pack_id: int, data: WeighIn
+    ) -> Response[Any]:
+        return _answer(request, await pack.weigh(session, pack_id, data.client_id, data.weight_g))
+
