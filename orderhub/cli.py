@@ -296,6 +296,11 @@ def _print_banner(
         lines.append("  demo users (username / password / role):")
         lines += [f"    {u:<10} {p:<18} {r}" for u, p, r in demo_users]
         lines.append("  demo orders arrive every few seconds through the signed ingest API.")
+        lines.append(
+            "  PDA: waves are released automatically; sign in a handheld with "
+            f"curl -s -X POST {base}/pda/v1/login -H 'content-type: application/json' "
+            '-d \'{"device":"SH-PDA-01","badge":"BADGE-0001"}\'  (live: ws://…/ws/floor?token=…)'
+        )
     lines.append(
         f"  try: curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' "
         f'-d \'{{"username":"{admin_user}","password":"{admin_password}"}}\''

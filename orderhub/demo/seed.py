@@ -515,6 +515,45 @@ async def _create_all(catalog: Sequence[DemoSku]) -> dict[str, str]:
     return secrets_by_channel
 
 
+# Devices on the floor of each demo warehouse, and the badges of the demo floor staff.
+DEMO_DEVICES: tuple[tuple[str, str, str, str], ...] = tuple(
+    item
+    for w in ("SH", "GZ", "BJ")
+    for item in (
+        (f"{w}-PDA-01", w, "pda", f"{w} 拣货枪 1"),
+        (f"{w}-PDA-02", w, "pda", f"{w} 拣货枪 2"),
+        (f"{w}-PACK-01", w, "pack_station", f"{w} 打包台 1"),
+    )
+)
+DEMO_BADGES = {"picker": "BADGE-0001", "packer": "BADGE-0002"}
+
+
+async def _ensure_picking_demo(catalog: Sequence[DemoSku]) -> None:
+    """Pick faces for every SKU in every warehouse (spread over the aisles), PDAs and pack stations, badges.
+    Runs on demo databases made before picking existed too; does nothing when the devices exist."""
+    from orderhub.auth.service import update_user
+    from orderhub.picking.config import set_sku_locations, update_settings, warehouse_id_of
+    from orderhub.picking.sessions import list_devices, register_device
+
+    if await list_devices(code=DEMO_DEVICES[0][0]):
+        return
+    for warehouse in DEMO_WAREHOUSES:
+        locations = [loc.code for loc in _locations(warehouse.code) if loc.level == "1"]
+        step = max(1, len(locations) // max(1, len(catalog)))
+        pairs = [
+            (sku.code, locations[(i * step + i // len(locations)) % len(locations)]) for i, sku in enumerate(catalog)
+        ]
+        warehouse_id = await warehouse_id_of(warehouse.code)
+        await set_sku_locations(warehouse_id, pairs)
+        await update_settings(warehouse_id, {"max_wait_minutes": 2})  # the demo shows waves within minutes
+    for code, warehouse_code, kind, name in DEMO_DEVICES:
+        await register_device(code, warehouse_code, name=name, kind=kind)
+    users = {user.username: user for user in await list_users()}
+    for username, badge in DEMO_BADGES.items():
+        if username in users and users[username].badge is None:
+            await update_user(users[username].id, {"badge": badge})
+
+
 async def _recover_secrets(path: Path) -> dict[str, str]:
     """Secrets for the demo channels that exist: kept from the file when present, else rotated."""
     known = _read_secrets(path)
@@ -554,6 +593,7 @@ async def seed_demo(data_dir: Path) -> list[tuple[str, str, str]]:
                     "seconds": round(time.perf_counter() - started, 2),
                 },
             )
+        await _ensure_picking_demo(catalog)
         if not (data_dir / SKUS_FILE).exists():
             _write_skus(data_dir, catalog)
     finally:

@@ -377,3 +377,75 @@ async def test_a_new_receiver_on_the_platform_reroutes_and_a_reread_is_not_a_cha
     )
     again = await shop.pull()
     assert again["updated"] == 0, json.dumps(again)
+
+
+async def test_a_platform_cancellation_during_picking_intercepts_and_withdraws_the_pick_task(
+    api: Api, sim: PlatformServer
+) -> None:
+    platform = PLATFORMS[0]
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=warehouse, qty=10)
+    shop = await _shop(api, sim, platform, warehouse)
+    picker, device = unique("picker"), unique("PDA-")
+    async with api.client() as client:
+        assert (
+            await client.post(
+                "/api/v1/locations", json={"warehouse": warehouse, "code": "B01-01", "aisle": "01", "bay": "01"}
+            )
+        ).status_code == 201
+        assert (
+            await client.put(
+                f"/api/v1/picking/{warehouse}/sku-locations", json={"items": [{"sku": sku, "location": "B01-01"}]}
+            )
+        ).status_code == 200
+        assert (await client.patch(f"/api/v1/picking/{warehouse}/settings", json={"auto_waves": False})).is_success
+        assert (
+            await client.post(
+                "/api/v1/users",
+                json={"username": picker, "password": "floor-pass-1", "role": "picker", "warehouse": warehouse},
+            )
+        ).status_code == 201
+        assert (
+            await client.post("/api/v1/picking/devices", json={"code": device, "warehouse": warehouse})
+        ).status_code == 201
+    order_id = shop.add_order(lines=[(sku, 2, 1000)], updated_at=datetime.now(UTC) - timedelta(minutes=2))
+    assert (await shop.pull())["new"] == 1
+    hub_id = (await shop.orders())[order_id]["id"]
+    assert (await wait_for_orders(api, [hub_id]))[hub_id]["status"] == "ready"
+    async with api.client() as client:
+        wave = (await client.post(f"/api/v1/picking/{warehouse}/waves", json={"order_ids": [hub_id]})).json()
+    (task_id,) = wave["task_ids"]
+    async with httpx.AsyncClient(base_url=api.base_url) as anon:
+        login = await anon.post(
+            "/pda/v1/login", json={"device": device, "username": picker, "password": "floor-pass-1"}
+        )
+    headers = {"authorization": f"Bearer {login.json()['token']}"}
+    async with httpx.AsyncClient(base_url=api.base_url, headers=headers) as pda:
+        task = (await pda.post(f"/pda/v1/tasks/{task_id}/claim")).json()
+        line = task["stops"][0]["line_id"]
+        r = await pda.post(
+            "/pda/v1/scans",
+            json={
+                "client_id": "c1",
+                "task_id": task_id,
+                "line_id": line,
+                "kind": "item",
+                "barcode": sku,
+                "location": "B01-01",
+            },
+        )
+        assert r.status_code == 200 and r.json()["line"]["picked"] == 1, r.text
+
+        cancelled_at = datetime.now(UTC) - timedelta(seconds=5)
+        sim.store.update_order(SIM_NAME[platform], order_id, state=OrderState.CANCELLED, updated_at=cancelled_at)
+        assert (await shop.pull())["updated"] == 1
+        async with api.client() as client:
+            order = (await client.get(f"/api/v1/orders/{hub_id}")).json()
+        assert (order["status"], order["exception_reason"]) == ("exception", "intercepted")
+        assert any(e["type"] == "order.pick_withdrawn" for e in order["events"])
+        task = (await pda.get(f"/pda/v1/tasks/{task_id}")).json()
+        assert task["status"] == "withdrawn" and task["orders"][0]["status"] == "withdrawn"
+        assert task["stops"][0]["status"] == "withdrawn" and task["stops"][0]["picked"] == 1  # the unit in the tote
+        r = await pda.post("/pda/v1/pack", json={"code": str(hub_id)})  # nobody packs it by mistake either
+    assert r.status_code == 409 and r.json()["code"] == "order_withdrawn", r.text
