@@ -462,3 +462,26 @@ async def test_settings_and_bad_input_answer_problem_details(floor: Floor) -> No
         async with websockets.connect(floor.url.replace("http://", "ws://") + "/ws/floor?token=nope") as ws:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_a_skipped_stop_comes_back_last(floor: Floor) -> None:
+    s1, s2, s3, _ = floor.codes
+    (order_id,) = await floor.orders([(s1, 1), (s2, 1), (s3, 1)])
+    wave = await floor.wave([order_id])
+    pda = await Pda.sign_in(floor.url, await floor.person("picker"))
+    (task_id,) = wave["task_ids"]
+    task = (await pda.http.post(f"/pda/v1/tasks/{task_id}/claim")).json()
+    order = [s["line_id"] for s in task["stops"]]
+    assert task["next_line"] == order[0]
+    r = await pda.scan(task_id, order[0], "skip")
+    assert r.status_code == 200 and "跳过" in r.json()["message"]
+    task = (await pda.http.get(f"/pda/v1/tasks/{task_id}")).json()
+    assert task["next_line"] == order[1]
+    r = await pda.http.post(f"/pda/v1/tasks/{task_id}/complete")
+    assert r.status_code == 409 and r.json()["code"] == "task_incomplete" and len(r.json()["remaining"]) == 3
+    for line in order[1:]:
+        stop = next(s for s in task["stops"] if s["line_id"] == line)
+        assert (await pda.scan(task_id, line, "item", barcode=floor.skus[stop["sku"]]["barcode"])).status_code == 200
+    task = (await pda.http.get(f"/pda/v1/tasks/{task_id}")).json()
+    assert task["next_line"] == order[0] and task["remaining"] == 1
+    await pda.close()
