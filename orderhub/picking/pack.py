@@ -21,8 +21,9 @@ from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.picking.config import get_settings
 from orderhub.picking.events import PackDone, publish_floor
+from orderhub.picking.scans import ScanRecord, once, sku_by_barcode
 from orderhub.picking.sessions import PdaSession
-from orderhub.picking.tables import PackRecord, PdaScan
+from orderhub.picking.tables import PackRecord
 
 __all__ = ["PackItem", "PackResult", "PackView", "pack_scan", "start_pack", "weigh"]
 
@@ -197,171 +198,117 @@ async def start_pack(session: PdaSession, code: str) -> PackView:
     return (await _view(pack_id))[0]
 
 
-async def _stored(device: str, client_id: str) -> PackResult | None:
-    row = await PdaScan.select(PdaScan.answer).where(
-        (PdaScan.device == device) & (PdaScan.client_id == client_id)
-    ).first()
-    if row is None:
-        return None
-    return msgspec.structs.replace(msgspec.json.decode(row["answer"], type=PackResult), replayed=True)
-
-
-class _Replayed(Exception):
-    pass
-
-
-async def _record(
-    session: PdaSession, client_id: str, kind: str, order_id: int, sku_id: int | None, barcode: str, qty: int,
-    result: PackResult,
-) -> None:
-    now = clock.now()
-    inserted = await db.fetch(
-        "INSERT INTO pda_scan (device, client_id, picker, warehouse, \"order\", sku, kind, barcode, qty, ok, error, "
-        "answer, scanned_at, received_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
-        "ON CONFLICT (device, client_id) DO NOTHING RETURNING id",
-        session.device,
-        client_id,
-        session.user_id,
-        session.warehouse_id,
-        order_id,
-        sku_id,
-        kind,
-        barcode[:64],
-        qty,
-        result.ok,
-        "" if result.ok else result.code,
-        msgspec.json.encode(result).decode(),
-        now,
-        now,
-    )
-    if not inserted:
-        raise _Replayed
-
-
-def _check_client_id(client_id: str) -> None:
-    if not client_id.strip() or len(client_id) > 64:
-        raise ValidationFailed("client_id 不能为空且不超过 64 个字符", field="client_id")
-
-
 async def _open_pack(pack_id: int, session: PdaSession) -> tuple[PackView, dict[str, Any]]:
     view, row = await _view(pack_id, lock=True)
     if int(row["warehouse"]) != session.warehouse_id:
         raise NotFound("打包记录不存在", code="pack_not_found", field="pack_id")
+    if view.status != "open":
+        raise Conflict("该订单已打包", code="already_packed", field="pack_id")
     return view, row
 
 
+def _missing(view: PackView) -> list[dict[str, Any]]:
+    return [
+        {"sku": i.sku, "name": i.name, "missing": i.qty - i.verified, "gift": i.is_gift}
+        for i in view.items
+        if i.verified < i.qty
+    ]
+
+
 async def pack_scan(session: PdaSession, pack_id: int, client_id: str, barcode: str) -> PackResult:
-    """Verify one unit."""
-    _check_client_id(client_id)
+    """Verify one unit (idempotent per device and client_id)."""
     if not barcode.strip():
         raise ValidationFailed("请扫描商品条码", field="barcode")
-    stored = await _stored(session.device, client_id)
-    if stored is not None:
-        return stored
-    try:
-        async with db.transaction():
-            view, row = await _open_pack(pack_id, session)
-            if view.status != "open":
-                raise Conflict("该订单已打包", code="already_packed", field="pack_id")
-            found = await db.fetch(
-                "SELECT sku AS id FROM sku_barcode WHERE barcode = {} UNION ALL SELECT id FROM sku WHERE code = {}",
-                barcode.strip(),
-                barcode.strip(),
+
+    async def apply() -> tuple[PackResult, ScanRecord]:
+        view, row = await _open_pack(pack_id, session)
+        sku_id = await sku_by_barcode(barcode)
+        code_row = await db.fetch("SELECT code FROM sku WHERE id = {}", sku_id) if sku_id else []
+        scanned = str(code_row[0]["code"]) if code_row else None
+        matching = [i for i in view.items if i.sku == scanned]
+        open_item = next((i for i in matching if i.verified < i.qty), None)
+        if not matching:
+            message = "这件商品不属于该订单，请拿出"
+            result = PackResult(ok=False, code="wrong_item", message=message, expected={"missing": _missing(view)})
+        elif open_item is None:
+            result = PackResult(
+                ok=False,
+                code="extra_item",
+                message=f"{matching[0].name} 多了一件，请拿出",
+                expected={"missing": _missing(view)},
             )
-            sku_id = int(found[0]["id"]) if found else None
-            code_row = await db.fetch("SELECT code FROM sku WHERE id = {}", sku_id) if sku_id else []
-            scanned = str(code_row[0]["code"]) if code_row else None
-            matching = [i for i in view.items if i.sku == scanned]
-            open_item = next((i for i in matching if i.verified < i.qty), None)
-            missing = [{"sku": i.sku, "name": i.name, "missing": i.qty - i.verified, "gift": i.is_gift}
-                       for i in view.items if i.verified < i.qty]
-            if not matching:
-                result = PackResult(
-                    ok=False, code="wrong_item", message="这件商品不属于该订单，请拿出", expected={"missing": missing}
-                )
-            elif open_item is None:
-                result = PackResult(
-                    ok=False, code="extra_item", message=f"{matching[0].name} 多了一件，请拿出",
-                    expected={"missing": missing},
-                )
-            else:
-                verified = msgspec.json.decode(row["verified"] or "{}", type=dict[str, int])
-                verified[str(open_item.order_line_id)] = verified.get(str(open_item.order_line_id), 0) + 1
-                await PackRecord.update({PackRecord.verified: msgspec.json.encode(verified).decode()}).where(
-                    PackRecord.id == pack_id
-                )
-                left = view.missing - 1
-                gift = "（赠品）" if open_item.is_gift else ""
-                result = PackResult(
-                    ok=True, code="ok",
-                    message=f"{open_item.name}{gift} ✓，还差 {left} 件" if left else "验货完成，请称重",
-                )
-            result = msgspec.structs.replace(result, pack=(await _view(pack_id))[0])
-            await _record(session, client_id, "pack_item", view.order_id, sku_id, barcode.strip(), 1, result)
-    except _Replayed:
-        again = await _stored(session.device, client_id)
-        assert again is not None
-        return again
-    return result
+        else:
+            verified = msgspec.json.decode(row["verified"] or "{}", type=dict[str, int])
+            verified[str(open_item.order_line_id)] = verified.get(str(open_item.order_line_id), 0) + 1
+            await PackRecord.update({PackRecord.verified: msgspec.json.encode(verified).decode()}).where(
+                PackRecord.id == pack_id
+            )
+            left = view.missing - 1
+            gift = "（赠品）" if open_item.is_gift else ""
+            message = f"{open_item.name}{gift} ✓，还差 {left} 件" if left else "验货完成，请称重"
+            result = PackResult(ok=True, code="ok", message=message)
+        result = msgspec.structs.replace(result, pack=(await _view(pack_id))[0])
+        return result, ScanRecord(kind="pack_item", order_id=view.order_id, sku_id=sku_id, barcode=barcode, qty=1)
+
+    return await once(session, client_id, PackResult, apply)
 
 
 async def weigh(session: PdaSession, pack_id: int, client_id: str, weight_g: int) -> PackResult:
     """Weigh the parcel; when every unit is verified and the weight is within tolerance the order is packed."""
-    _check_client_id(client_id)
     if not 1 <= weight_g <= 1_000_000:
         raise ValidationFailed("重量应为 1–1000000 克", field="weight_g")
-    stored = await _stored(session.device, client_id)
-    if stored is not None:
-        return stored
-    try:
-        async with db.transaction():
-            view, _ = await _open_pack(pack_id, session)
-            if view.status != "open":
-                raise Conflict("该订单已打包", code="already_packed", field="pack_id")
-            missing = [{"sku": i.sku, "name": i.name, "missing": i.qty - i.verified, "gift": i.is_gift}
-                       for i in view.items if i.verified < i.qty]
-            if missing:
-                names = "、".join(f"{m['name']}{'（赠品）' if m['gift'] else ''}×{m['missing']}" for m in missing)
-                result = PackResult(
-                    ok=False, code="items_missing", message=f"还有商品未验货：{names}", expected={"missing": missing},
-                    pack=view,
-                )
-            elif abs(weight_g - view.expected_g) > view.tolerance_g:
-                result = PackResult(
-                    ok=False,
-                    code="weight_mismatch",
-                    message=f"重量不符：称重 {weight_g} 克，应为 {view.expected_g} 克（允许 ±{view.tolerance_g} 克）",
-                    expected={"expected_g": view.expected_g, "measured_g": weight_g, "tolerance_g": view.tolerance_g},
-                    pack=view,
-                )
-            else:
-                now = clock.now()
-                await PackRecord.update(
-                    {PackRecord.status: "packed", PackRecord.measured_g: weight_g, PackRecord.packed_at: now,
-                     PackRecord.packer: session.user_id, PackRecord.device: session.device}
-                ).where(PackRecord.id == pack_id)
-                actor = f"pda:{session.username}"
-                await record_event(
-                    view.order_id, OrderEventType.PACKED,
-                    data={"pack_id": pack_id, "measured_g": weight_g, "expected_g": view.expected_g,
-                          "packer": session.username, "warehouse": session.warehouse},
-                    actor=actor,
-                )
-                if await _all_parts_packed(view.order_id):
-                    await transition(view.order_id, OrderStatus.PACKED, expected=OrderStatus.PICKING, actor=actor)
-                publish_floor(
-                    PackDone(order_id=view.order_id, pack_id=pack_id, measured_g=weight_g, packer=session.name,
-                             at=now),
-                    session.warehouse_id,
-                )
-                packed = (await _view(pack_id))[0]
-                result = PackResult(ok=True, code="ok", message="打包完成，可以打印面单", pack=packed)
-            await _record(session, client_id, "weigh", view.order_id, None, "", weight_g, result)
-    except _Replayed:
-        again = await _stored(session.device, client_id)
-        assert again is not None
-        return again
-    return result
+
+    async def apply() -> tuple[PackResult, ScanRecord]:
+        view, _ = await _open_pack(pack_id, session)
+        record = ScanRecord(kind="weigh", order_id=view.order_id, qty=weight_g)
+        missing = _missing(view)
+        if missing:
+            names = "、".join(f"{m['name']}{'（赠品）' if m['gift'] else ''}×{m['missing']}" for m in missing)
+            message = f"还有商品未验货：{names}"
+            return PackResult(
+                ok=False, code="items_missing", message=message, expected={"missing": missing}, pack=view
+            ), record
+        if abs(weight_g - view.expected_g) > view.tolerance_g:
+            return PackResult(
+                ok=False,
+                code="weight_mismatch",
+                message=f"重量不符：称重 {weight_g} 克，应为 {view.expected_g} 克（允许 ±{view.tolerance_g} 克）",
+                expected={"expected_g": view.expected_g, "measured_g": weight_g, "tolerance_g": view.tolerance_g},
+                pack=view,
+            ), record
+        now = clock.now()
+        await PackRecord.update(
+            {
+                PackRecord.status: "packed",
+                PackRecord.measured_g: weight_g,
+                PackRecord.packed_at: now,
+                PackRecord.packer: session.user_id,
+                PackRecord.device: session.device,
+            }
+        ).where(PackRecord.id == pack_id)
+        actor = f"pda:{session.username}"
+        await record_event(
+            view.order_id,
+            OrderEventType.PACKED,
+            data={
+                "pack_id": pack_id,
+                "measured_g": weight_g,
+                "expected_g": view.expected_g,
+                "packer": session.username,
+                "warehouse": session.warehouse,
+            },
+            actor=actor,
+        )
+        if await _all_parts_packed(view.order_id):
+            await transition(view.order_id, OrderStatus.PACKED, expected=OrderStatus.PICKING, actor=actor)
+        publish_floor(
+            PackDone(order_id=view.order_id, pack_id=pack_id, measured_g=weight_g, packer=session.name, at=now),
+            session.warehouse_id,
+        )
+        packed = (await _view(pack_id))[0]
+        return PackResult(ok=True, code="ok", message="打包完成，可以打印面单", pack=packed), record
+
+    return await once(session, client_id, PackResult, apply)
 
 
 async def _all_parts_packed(order_id: int) -> bool:

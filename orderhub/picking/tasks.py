@@ -23,8 +23,9 @@ from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import on_leaving_pick_flow, record_event, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
+from orderhub.picking.scans import ScanRecord, once, sku_by_barcode
 from orderhub.picking.sessions import PdaSession
-from orderhub.picking.tables import PdaScan, PickLine, PickTask, PickTaskOrder, Wave
+from orderhub.picking.tables import PickLine, PickTask, PickTaskOrder, Wave
 
 __all__ = [
     "ScanCommand",
@@ -129,10 +130,6 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
     line: StopView | None = None
     remaining: int = 0
     replayed: bool = False
-
-
-class _Replayed(Exception):
-    """A concurrent replay of the same scan committed first: undo ours, answer theirs."""
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -344,25 +341,6 @@ async def assign_task(task_id: int, picker_id: int, *, warehouse_id: int | None,
 # ------------------------------------------------------------------------------------------------ scans
 
 
-async def _stored_answer(device: str, client_id: str) -> ScanResult | None:
-    row = await PdaScan.select(PdaScan.answer).where(
-        (PdaScan.device == device) & (PdaScan.client_id == client_id)
-    ).first()
-    if row is None:
-        return None
-    stored = msgspec.json.decode(row["answer"], type=ScanResult)
-    return msgspec.structs.replace(stored, replayed=True)
-
-
-async def _sku_of(barcode: str) -> int | None:
-    rows = await db.fetch(
-        "SELECT sku AS id FROM sku_barcode WHERE barcode = {} UNION ALL SELECT id FROM sku WHERE code = {}",
-        barcode,
-        barcode,
-    )
-    return int(rows[0]["id"]) if rows else None
-
-
 async def _line(line_id: int, task_id: int) -> dict[str, Any]:
     rows = await db.fetch(
         "SELECT l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, l.sku AS sku_id, "
@@ -404,7 +382,7 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
         return await _short(session, cmd, line), None
 
     # ITEM
-    sku_id = await _sku_of(cmd.barcode.strip())
+    sku_id = await sku_by_barcode(cmd.barcode)
     if cmd.location is not None and line["location"] is not None and not _same(cmd.location, line["location"]):
         return _error("wrong_location", f"库位不对，应到 {line['location']}", expected_location), sku_id
     if sku_id != line["sku_id"]:
@@ -498,59 +476,37 @@ async def _short(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
 
 
 async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
-    """Apply one PDA scan (idempotent per device and client_id)."""
-    if not cmd.client_id.strip() or len(cmd.client_id) > 64:
-        raise ValidationFailed("client_id 不能为空且不超过 64 个字符", field="client_id")
+    """Apply one PDA scan (idempotent per device and client_id: :func:`orderhub.picking.scans.once`)."""
     if cmd.kind not in ScanKind.ALL:
         raise ValidationFailed(f"扫描类型只能是 {', '.join(ScanKind.ALL)}", field="kind")
     if not 1 <= cmd.qty <= 100_000:
         raise ValidationFailed("数量应为 1–100000", field="qty")
     if cmd.kind in (ScanKind.LOCATION, ScanKind.ITEM) and not cmd.barcode.strip():
         raise ValidationFailed("请扫描条码", field="barcode")
-    stored = await _stored_answer(session.device, cmd.client_id)
-    if stored is not None:
-        return stored
-    try:
-        async with db.transaction():
-            task = await db.fetch("SELECT status, picker, warehouse FROM pick_task WHERE id = {}", cmd.task_id)
-            if not task or int(task[0]["warehouse"]) != session.warehouse_id:
-                raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
-            if task[0]["picker"] != session.user_id or task[0]["status"] not in ("claimed", "done", "withdrawn"):
-                raise PermissionDenied("这不是你的任务，请先领取", code="task_not_claimed")
-            line = await _line(cmd.line_id, cmd.task_id)
-            result, sku_id = await _apply(session, cmd, line)
-            fresh = await _line(cmd.line_id, cmd.task_id)
-            result = msgspec.structs.replace(result, line=_stop(fresh), remaining=await _remaining(cmd.task_id))
-            now = clock.now()
-            inserted = await db.fetch(
-                "INSERT INTO pda_scan (device, client_id, picker, warehouse, task, line, \"order\", sku, kind, "
-                "barcode, qty, ok, error, answer, scanned_at, received_at) "
-                "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
-                "ON CONFLICT (device, client_id) DO NOTHING RETURNING id",
-                session.device,
-                cmd.client_id,
-                session.user_id,
-                session.warehouse_id,
-                cmd.task_id,
-                cmd.line_id,
-                int(line["order"]),
-                sku_id,
-                cmd.kind,
-                cmd.barcode.strip()[:64],
-                cmd.qty,
-                result.ok,
-                "" if result.ok else result.code,
-                msgspec.json.encode(result).decode(),
-                cmd.scanned_at or now,
-                now,
-            )
-            if not inserted:
-                raise _Replayed
-    except _Replayed:
-        again = await _stored_answer(session.device, cmd.client_id)
-        assert again is not None
-        return again
-    return result
+
+    async def apply() -> tuple[ScanResult, ScanRecord]:
+        task = await db.fetch("SELECT status, picker, warehouse FROM pick_task WHERE id = {}", cmd.task_id)
+        if not task or int(task[0]["warehouse"]) != session.warehouse_id:
+            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+        if task[0]["picker"] != session.user_id or task[0]["status"] not in ("claimed", "done", "withdrawn"):
+            raise PermissionDenied("这不是你的任务，请先领取", code="task_not_claimed")
+        line = await _line(cmd.line_id, cmd.task_id)
+        result, sku_id = await _apply(session, cmd, line)
+        fresh = await _line(cmd.line_id, cmd.task_id)
+        result = msgspec.structs.replace(result, line=_stop(fresh), remaining=await _remaining(cmd.task_id))
+        record = ScanRecord(
+            kind=cmd.kind,
+            order_id=int(line["order"]),
+            task_id=cmd.task_id,
+            line_id=cmd.line_id,
+            sku_id=sku_id,
+            barcode=cmd.barcode,
+            qty=cmd.qty,
+            scanned_at=cmd.scanned_at,
+        )
+        return result, record
+
+    return await once(session, cmd.client_id, ScanResult, apply)
 
 
 # --------------------------------------------------------------------------------------------- complete

@@ -1,0 +1,111 @@
+"""What makes every handheld scan idempotent: the scan row, unique per (device, client_id), is written in the same
+transaction as the scan's effect and keeps the answer. A replay — the PDA lost the answer on a Wi-Fi drop, or
+replays its offline queue — gets the first answer back and changes nothing; two copies racing each other both
+get the answer of the one that committed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+
+from orderhub import clock, db
+from orderhub.errors import ValidationFailed
+from orderhub.picking.sessions import PdaSession
+from orderhub.picking.tables import PdaScan
+
+__all__ = ["Answer", "ScanRecord", "once", "sku_by_barcode"]
+
+
+class Answer(Protocol):
+    ok: bool
+    code: str
+    replayed: bool
+
+
+A = TypeVar("A", bound=msgspec.Struct)
+
+
+class ScanRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What the scan row keeps besides the answer (for replays and the quality figures)."""
+
+    kind: str
+    order_id: int | None = None
+    task_id: int | None = None
+    line_id: int | None = None
+    sku_id: int | None = None
+    barcode: str = ""
+    qty: int = 0
+    scanned_at: datetime | None = None
+
+
+class _Replayed(Exception):
+    """A concurrent copy of the same scan committed first: undo ours, answer theirs."""
+
+
+async def _stored(device: str, client_id: str, answer_type: type[A]) -> A | None:
+    row = await PdaScan.select(PdaScan.answer).where(
+        (PdaScan.device == device) & (PdaScan.client_id == client_id)
+    ).first()
+    if row is None:
+        return None
+    return msgspec.structs.replace(msgspec.json.decode(row["answer"], type=answer_type), replayed=True)
+
+
+async def once(
+    session: PdaSession,
+    client_id: str,
+    answer_type: type[A],
+    apply: Callable[[], Awaitable[tuple[A, ScanRecord]]],
+) -> A:
+    """Run ``apply`` (the scan's effect and answer) once per (device, client_id), in one transaction."""
+    if not client_id.strip() or len(client_id) > 64:
+        raise ValidationFailed("client_id 不能为空且不超过 64 个字符", field="client_id")
+    stored = await _stored(session.device, client_id, answer_type)
+    if stored is not None:
+        return stored
+    try:
+        async with db.transaction():
+            answer, record = await apply()
+            result: Any = answer
+            now = clock.now()
+            inserted = await db.fetch(
+                "INSERT INTO pda_scan (device, client_id, picker, warehouse, task, line, \"order\", sku, kind, "
+                "barcode, qty, ok, error, answer, scanned_at, received_at) "
+                "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
+                "ON CONFLICT (device, client_id) DO NOTHING RETURNING id",
+                session.device,
+                client_id,
+                session.user_id,
+                session.warehouse_id,
+                record.task_id,
+                record.line_id,
+                record.order_id,
+                record.sku_id,
+                record.kind,
+                record.barcode.strip()[:64],
+                record.qty,
+                bool(result.ok),
+                "" if result.ok else str(result.code),
+                msgspec.json.encode(answer).decode(),
+                record.scanned_at or now,
+                now,
+            )
+            if not inserted:
+                raise _Replayed
+    except _Replayed:
+        again = await _stored(session.device, client_id, answer_type)
+        assert again is not None
+        return again
+    return answer
+
+
+async def sku_by_barcode(barcode: str) -> int | None:
+    """The SKU a scanned code names: any of its barcodes, or the SKU code itself."""
+    code = barcode.strip()
+    rows = await db.fetch(
+        "SELECT sku AS id FROM sku_barcode WHERE barcode = {} UNION ALL SELECT id FROM sku WHERE code = {}", code, code
+    )
+    return int(rows[0]["id"]) if rows else None
