@@ -58,7 +58,7 @@ class PickingSettings(msgspec.Struct, frozen=True, kw_only=True):
             bays_per_aisle=max(1, bays_per_aisle),
             aisle_spacing_m=self.aisle_spacing_m,
             bay_length_m=self.bay_length_m,
-            cross_aisles=self.cross_aisles,
+            cross_aisles=min(self.cross_aisles, max(1, bays_per_aisle) + 1),  # no more cross-aisles than bays allow
             depot_x_m=min(self.depot_x_m, max(0, aisles - 1) * self.aisle_spacing_m),
         )
 

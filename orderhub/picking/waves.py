@@ -186,10 +186,9 @@ async def _pick_faces(warehouse_id: int, sku_ids: Sequence[int]) -> dict[int, di
 
 
 async def _aisle_index(warehouse_id: int) -> tuple[dict[tuple[str, str], int], int]:
-    """Aisles of the warehouse in walking order (zone, then aisle, naturally sorted) and the deepest bay."""
-    rows = await Location.select(Location.zone, Location.aisle, Location.bay).where(
-        (Location.warehouse == warehouse_id) & (Location.active == True)  # noqa: E712
-    )
+    """Aisles of the warehouse in walking order (zone, then aisle, naturally sorted) and the deepest bay — over
+    every location, active or not: a pick face on a location closed for put-away still has to be walked to."""
+    rows = await Location.select(Location.zone, Location.aisle, Location.bay).where(Location.warehouse == warehouse_id)
     aisles = sorted({(r["zone"] or "", r["aisle"] or "") for r in rows}, key=lambda z: (_natural(z[0]), _natural(z[1])))
     deepest = max((_bay_number(r["bay"]) for r in rows), default=1)
     return {key: i for i, key in enumerate(aisles)}, deepest
