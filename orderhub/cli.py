@@ -69,6 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        # PDAs scan every few seconds on one keep-alive connection; uvicorn's 5 s default makes a picker who
+        # pauses reconnect (TCP + a Wi-Fi round trip) on the next scan.
+        timeout_keep_alive=75,
     )
     return 0
 

@@ -137,17 +137,20 @@ class PickLine(Table, tablename="pick_line"):
 
 
 class PdaScan(Table, tablename="pda_scan"):
-    """Every scan a handheld sent, with the answer it got (replays return it unchanged)."""
+    """Every scan a handheld sent, with the answer it got (replays return it unchanged).
+
+    An append-only log written on every scan: its references are plain ids, not foreign keys, so 300 handhelds
+    scanning do not all take key-share locks on the same warehouse, SKU and task rows."""
 
     id: Serial
     device = Varchar(length=32)
     client_id = Varchar(length=64)
-    picker = ForeignKey(references=User, null=True, index=True)  # whoever was signed in (picker or packer)
-    warehouse = ForeignKey(references=Warehouse)
-    task = ForeignKey(references=PickTask, null=True)
-    line = ForeignKey(references=PickLine, null=True)
-    order = ForeignKey(references=Order, null=True)
-    sku = ForeignKey(references=Sku, null=True)
+    picker = Integer(null=True, default=None, index=True)  # app_user id of whoever was signed in
+    warehouse = Integer()
+    task = Integer(null=True, default=None)
+    line = Integer(null=True, default=None)
+    order = Integer(null=True, default=None)
+    sku = Integer(null=True, default=None)
     kind = Varchar(length=16)  # location, item, short, skip, pack_item, weigh
     barcode = Varchar(length=64, default="")
     qty = Integer(default=0)

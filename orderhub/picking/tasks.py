@@ -342,58 +342,62 @@ async def assign_task(task_id: int, picker_id: int, *, warehouse_id: int | None,
 
 
 async def _line(line_id: int, task_id: int) -> dict[str, Any]:
+    """The line, its task's owner and status, and how many lines of the task are still pending (one query)."""
     rows = await db.fetch(
         "SELECT l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, l.sku AS sku_id, "
-        "l.location AS location_id, loc.code AS location, s.code AS sku, s.name "
-        "FROM pick_line l JOIN sku s ON s.id = l.sku LEFT JOIN location loc ON loc.id = l.location "
-        "WHERE l.id = {} AND l.task = {}",
+        "l.location AS location_id, loc.code AS location, s.code AS sku, s.name, "
+        "t.status AS task_status, t.picker AS task_picker, t.warehouse AS task_warehouse, "
+        "(SELECT COUNT(*) FROM pick_line r WHERE r.task = l.task AND r.status = 'pending') AS remaining "
+        "FROM pick_line l JOIN pick_task t ON t.id = l.task JOIN sku s ON s.id = l.sku "
+        "LEFT JOIN location loc ON loc.id = l.location WHERE l.id = {} AND l.task = {}",
         line_id,
         task_id,
     )
     if not rows:
+        if not await db.fetch("SELECT id FROM pick_task WHERE id = {}", task_id):
+            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
         raise NotFound("任务中没有这一行", code="line_not_found", field="line_id")
     return rows[0]
-
-
-async def _remaining(task_id: int) -> int:
-    rows = await db.fetch("SELECT COUNT(*) AS n FROM pick_line WHERE task = {} AND status = 'pending'", task_id)
-    return int(rows[0]["n"])
 
 
 def _same(a: str | None, b: str | None) -> bool:
     return (a or "").strip().upper() == (b or "").strip().upper()
 
 
-async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) -> tuple[ScanResult, int | None]:
-    """The scan's effect on the line; returns the answer and the SKU scanned (for quality figures)."""
+Applied = tuple[ScanResult, int | None, dict[str, Any] | None]
+
+
+async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) -> Applied:
+    """The scan's effect on the line: the answer, the SKU scanned (for quality figures) and what changed on the
+    line ({} nothing; None: read it again)."""
     expected_location = {"location": line["location"]}
     expected_item = {"sku": line["sku"], "name": line["name"], "location": line["location"]}
     if cmd.kind == ScanKind.LOCATION:
         if line["location"] is not None and not _same(cmd.barcode, line["location"]):
-            return _error("wrong_location", f"库位不对，应到 {line['location']}", expected_location), None
-        return ScanResult(ok=True, code="ok", message=f"库位正确，请扫描商品 {line['name']}"), None
+            return _error("wrong_location", f"库位不对，应到 {line['location']}", expected_location), None, {}
+        return ScanResult(ok=True, code="ok", message=f"库位正确，请扫描商品 {line['name']}"), None, {}
 
     if cmd.kind == ScanKind.SKIP:
         if line["status"] == "pending":
             await PickLine.update({PickLine.skipped: PickLine.skipped + 1}).where(PickLine.id == line["id"])
-        return ScanResult(ok=True, code="ok", message="已跳过，稍后回来拣这一行"), None
+        return ScanResult(ok=True, code="ok", message="已跳过，稍后回来拣这一行"), None, None
 
     if cmd.kind == ScanKind.SHORT:
-        return await _short(session, cmd, line), None
+        return await _short(session, cmd, line), None, None
 
     # ITEM
     sku_id = await sku_by_barcode(cmd.barcode)
     if cmd.location is not None and line["location"] is not None and not _same(cmd.location, line["location"]):
-        return _error("wrong_location", f"库位不对，应到 {line['location']}", expected_location), sku_id
+        return _error("wrong_location", f"库位不对，应到 {line['location']}", expected_location), sku_id, {}
     if sku_id != line["sku_id"]:
         what = "未知条码" if sku_id is None else "商品不对"
-        return _error("wrong_item", f"{what}，应拣 {line['name']}（{line['sku']}）", expected_item), sku_id
+        return _error("wrong_item", f"{what}，应拣 {line['name']}（{line['sku']}）", expected_item), sku_id, {}
     if line["status"] == "withdrawn":
         # Counted (it is in the tote), so a reordered replay ends in the same state; the picker puts it back.
         await PickLine.update({PickLine.picked: PickLine.picked + cmd.qty}).where(
             (PickLine.id == line["id"]) & (PickLine.picked + cmd.qty <= PickLine.qty)
         )
-        return ScanResult(ok=True, code="line_withdrawn", message="该订单已撤回，请把商品放回原库位"), sku_id
+        return ScanResult(ok=True, code="line_withdrawn", message="该订单已撤回，请把商品放回原库位"), sku_id, None
     now = clock.now()
     updated = await db.fetch(
         "UPDATE pick_line SET picked = picked + {}, "
@@ -409,11 +413,12 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
     )
     if not updated:
         left = int(line["qty"]) - int(line["picked"])
-        return _error("over_pick", f"数量超出：这一行还需 {max(left, 0)} 件", {"remaining": max(left, 0)}), sku_id
+        message = f"数量超出：这一行还需 {max(left, 0)} 件"
+        return _error("over_pick", message, {"remaining": max(left, 0)}), sku_id, {}
     picked, qty = int(updated[0]["picked"]), int(updated[0]["qty"])
     slot = f"，放入 {line['tote_slot']} 号格" if line["tote_slot"] else ""
     message = f"已拣 {picked}/{qty}{slot}" if picked < qty else f"本行完成 {picked}/{qty}{slot}"
-    return ScanResult(ok=True, code="ok", message=message), sku_id
+    return ScanResult(ok=True, code="ok", message=message), sku_id, {"picked": picked, "status": updated[0]["status"]}
 
 
 def _error(code: str, message: str, expected: dict[str, Any]) -> ScanResult:
@@ -485,15 +490,19 @@ async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
         raise ValidationFailed("请扫描条码", field="barcode")
 
     async def apply() -> tuple[ScanResult, ScanRecord]:
-        task = await db.fetch("SELECT status, picker, warehouse FROM pick_task WHERE id = {}", cmd.task_id)
-        if not task or int(task[0]["warehouse"]) != session.warehouse_id:
-            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
-        if task[0]["picker"] != session.user_id or task[0]["status"] not in ("claimed", "done", "withdrawn"):
-            raise PermissionDenied("这不是你的任务，请先领取", code="task_not_claimed")
         line = await _line(cmd.line_id, cmd.task_id)
-        result, sku_id = await _apply(session, cmd, line)
-        fresh = await _line(cmd.line_id, cmd.task_id)
-        result = msgspec.structs.replace(result, line=_stop(fresh), remaining=await _remaining(cmd.task_id))
+        if int(line["task_warehouse"]) != session.warehouse_id:
+            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+        if line["task_picker"] != session.user_id or line["task_status"] not in ("claimed", "done", "withdrawn"):
+            raise PermissionDenied("这不是你的任务，请先领取", code="task_not_claimed")
+        result, sku_id, changed = await _apply(session, cmd, line)
+        if changed is None:
+            after = await _line(cmd.line_id, cmd.task_id)
+        else:
+            after = {**line, **changed}
+            if line["status"] == "pending" and after["status"] != "pending":
+                after["remaining"] = int(line["remaining"]) - 1
+        result = msgspec.structs.replace(result, line=_stop(after), remaining=int(after["remaining"]))
         record = ScanRecord(
             kind=cmd.kind,
             order_id=int(line["order"]),

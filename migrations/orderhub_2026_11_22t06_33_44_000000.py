@@ -3,7 +3,7 @@ pick face per SKU and warehouse; one employee per badge code; and the index a ta
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-ID = "2026-11-22T05:55:17:000000"
+ID = "2026-11-22T06:33:44:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "picking unique indexes"
 
