@@ -90,8 +90,7 @@ async def backfill_after_surge(ctx: dict[str, Any]) -> int:
 
 
 async def pull_channel(ctx: dict[str, Any], *, code: str, trigger: str) -> dict[str, Any]:
-    run = await pull.pull_channel(code, trigger=trigger)
-    await pull.pull_again_if_asked(code)
+    run = await pull.pull_channel(code, trigger=trigger)  # pull_again_if_asked runs in after_job
     return {"run": run.id, "status": run.status, "new": run.new, "updated": run.updated}
 
 
@@ -128,6 +127,12 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
         ctx["settings"] = settings
         ctx["surge_monitor"] = asyncio.create_task(surge.monitor_forever(settings, on_ended=enqueue_backfill))
 
+    async def after_job(ctx: dict[str, Any]) -> None:
+        """After SAQ has finished a job (its key is free): a pull asked for while it ran is queued now."""
+        job = ctx.get("job")
+        if job is not None and job.function == JobName.PULL_CHANNEL.value and job.kwargs:
+            await pull.pull_again_if_asked(str(job.kwargs.get("code", "")))
+
     async def shutdown(ctx: dict[str, Any]) -> None:
         monitor = ctx.get("surge_monitor")
         if monitor is not None:
@@ -160,6 +165,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
         ],
         startup=startup,
         shutdown=shutdown,
+        after_process=after_job,
         timers=timers,
         shutdown_grace_period_s=5,  # in-flight jobs get this long; SAQ waits it out even when idle
     )

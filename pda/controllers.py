@@ -67,7 +67,7 @@ class ScanIn(msgspec.Struct, kw_only=True):
     qty: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
     location: Barcode | None = None
     reason: Annotated[str, msgspec.Meta(max_length=64)] = ""
-    scanned_at: datetime | None = None
+    scanned_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
 
 class PackStartIn(msgspec.Struct, kw_only=True):
@@ -84,6 +84,10 @@ class WeighIn(msgspec.Struct, kw_only=True):
     weight_g: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 
 
+# The input a refused scan is about (the PDA puts the cursor there).
+_FIELD = {"wrong_location": "location", "over_pick": "qty", "weight_mismatch": "weight_g", "items_missing": "pack_id"}
+
+
 def _refused(request: Request[Any, Any, Any], result: tasks.ScanResult | pack.PackResult) -> Response[Any]:
     body = {
         "type": f"urn:orderhub:problem:{result.code}",
@@ -91,7 +95,7 @@ def _refused(request: Request[Any, Any, Any], result: tasks.ScanResult | pack.Pa
         "status": 422,
         "code": result.code,
         "message": result.message,
-        "field": "barcode",
+        "field": _FIELD.get(result.code, "barcode"),
         "instance": request.url.path,
         **{k: v for k, v in msgspec.to_builtins(result).items() if k not in ("ok", "code", "message")},
     }

@@ -89,7 +89,9 @@ class BackwardPages(msgspec.Struct, frozen=True):
     modified order leaves the window, everything behind it moves up one place, and the order that crossed the page
     boundary is on a page already read. Read backwards, the same shift moves an order onto a page still to be read;
     the modified order itself is read by the next pull (its new modification time is in that window). Orders cannot
-    enter the window mid-pull, because a pull window ends at the moment the run started.
+    enter the window mid-pull, because a pull window ends at the moment the run started (an order the platform indexes
+late enters an old window instead; the next run's overlap, ``ORDERHUB_PULL_OVERLAP_MINUTES``, re-reads it, so
+that overlap must stay longer than the platform's indexing lag).
 
     The first request (token ``None``) reads page 1 to learn the total: when that is the only page its orders count,
     otherwise they are dropped and the walk goes to the last page and ends with page 1 again.
@@ -107,10 +109,11 @@ class BackwardPages(msgspec.Struct, frozen=True):
         return cls(int(token), False)
 
     def after(self, total: int | None, page_size: int) -> tuple[bool, str | None]:
-        """(whether this page's orders count, the next page's token) given the platform's total for the window."""
-        if total is None:
+        """(whether this page's orders count, the next page's token) given the platform's total for the window
+        (needed only on the first request; later pages are walked by number)."""
+        if self.probe and total is None:
             raise PlatformUnavailable("电商平台的订单列表没有给出总数，无法完整翻页", platform_code="bad_response")
-        if self.probe:
+        if self.probe and total is not None:
             last = -(-total // page_size)
             return (True, None) if last <= 1 else (False, str(last))
         return True, (str(self.page - 1) if self.page > 1 else None)

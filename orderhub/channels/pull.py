@@ -106,14 +106,20 @@ async def enqueue_pull(channel_code: str, *, trigger: str) -> bool:
     row = await channel_row(channel_code)
     if not row["active"]:
         raise ValidationFailed("渠道已停用", code="channel_inactive", field="channel")
-    queued = await enqueue(
+    if trigger == "cron":
+        return await enqueue(
+            JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
+        )
+    # A push or a request: if a pull of this channel is already queued or running it may have fixed its window
+    # before now, so it must run once more when it ends. The flag goes up *before* the enqueue, and the worker
+    # looks at it only after the job has finished (pull_again_if_asked, after_process): whichever way the two
+    # interleave, the request is served (at worst by one pull too many).
+    client = redis_mod.get_client()
+    await redis_mod.awaited(client.set(_again_key(channel_code), trigger.encode(), ex=3600))
+    if await enqueue(
         JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
-    )
-    if queued or trigger == "cron":
-        return queued
-    # A pull of this channel is already queued or running and may have fixed its window before this push /
-    # request: it runs once more when it ends.
-    await redis_mod.awaited(redis_mod.get_client().set(_again_key(channel_code), trigger.encode(), ex=3600))
+    ):
+        await redis_mod.awaited(client.delete(_again_key(channel_code)))  # the job just queued covers it
     return True
 
 
@@ -122,13 +128,14 @@ def _again_key(channel_code: str) -> str:
 
 
 async def pull_again_if_asked(channel_code: str) -> bool:
-    """After a run: if a push or a request came while it was queued or running, pull once more."""
+    """Once a pull job has finished (its key is free again): if a push or a request came while it was queued or
+    running, pull once more."""
     asked = await redis_mod.awaited(redis_mod.get_client().getdel(_again_key(channel_code)))
     if not asked:
         return False
     trigger = asked.decode() if isinstance(asked, bytes) else str(asked)
     return await enqueue(
-        JobName.PULL_CHANNEL, key=pull_key(channel_code) + ":again", timeout=900, code=channel_code, trigger=trigger
+        JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
     )
 
 

@@ -21,7 +21,7 @@ from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.picking.config import get_settings
 from orderhub.picking.events import PackDone, publish_floor
-from orderhub.picking.scans import ScanRecord, once, sku_by_barcode
+from orderhub.picking.scans import Fingerprint, ScanRecord, once, sku_by_barcode
 from orderhub.picking.sessions import PdaSession
 from orderhub.picking.tables import PackRecord
 
@@ -63,31 +63,43 @@ class PackResult(msgspec.Struct, frozen=True, kw_only=True):
     replayed: bool = False
 
 
+_MAX_ID = 2**31 - 1  # ids are INTEGER columns
+
+
 async def _resolve(code: str, warehouse_id: int) -> int:
+    """The order a pack-station scan names: a tote label ``T{task}-{slot}``, the platform's order number (most
+    common: it is on the pick list and the parcel), or the hub's order id."""
     text = code.strip()
     if not text:
         raise ValidationFailed("请扫描订单号或周转箱", field="code")
     tote = _TOTE.match(text)
+    rows: list[dict[str, Any]] = []
     if tote:
-        rows = await db.fetch(
-            "SELECT p.\"order\" FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
-            "WHERE p.task = {} AND p.tote_slot = {} AND t.warehouse = {} ORDER BY p.id DESC LIMIT 1",
-            int(tote.group(1)),
-            int(tote.group(2)),
-            warehouse_id,
-        )
-    elif text.isdigit():
-        rows = await db.fetch(
-            "SELECT id AS \"order\" FROM sales_order WHERE id = {} OR external_id = {} ORDER BY id DESC LIMIT 1",
-            int(text),
-            text,
-        )
+        task_id, slot = int(tote.group(1)), int(tote.group(2))
+        if task_id <= _MAX_ID and slot <= _MAX_ID:
+            rows = await db.fetch(
+                "SELECT p.\"order\" FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
+                "WHERE p.task = {} AND p.tote_slot = {} AND t.warehouse = {} ORDER BY p.id DESC LIMIT 1",
+                task_id,
+                slot,
+                warehouse_id,
+            )
     else:
         rows = await db.fetch(
-            "SELECT id AS \"order\" FROM sales_order WHERE external_id = {} ORDER BY id DESC LIMIT 1", text
+            "SELECT o.id AS \"order\" FROM sales_order o WHERE o.external_id = {} AND EXISTS ("
+            "SELECT 1 FROM order_line l WHERE l.\"order\" = o.id AND l.warehouse = {}) ORDER BY o.id DESC LIMIT 1",
+            text,
+            warehouse_id,
         )
+        if not rows and text.isdigit() and int(text) <= _MAX_ID:
+            rows = await db.fetch(
+                "SELECT o.id AS \"order\" FROM sales_order o WHERE o.id = {} AND EXISTS ("
+                "SELECT 1 FROM order_line l WHERE l.\"order\" = o.id AND l.warehouse = {})",
+                int(text),
+                warehouse_id,
+            )
     if not rows:
-        raise NotFound(f"找不到订单 {text}", code="order_not_found", field="code")
+        raise NotFound(f"本仓找不到订单 {text}", code="order_not_found", field="code")
     return int(rows[0]["order"])
 
 
@@ -199,9 +211,24 @@ async def start_pack(session: PdaSession, code: str) -> PackView:
 
 
 async def _open_pack(pack_id: int, session: PdaSession) -> tuple[PackView, dict[str, Any]]:
-    view, row = await _view(pack_id, lock=True)
-    if int(row["warehouse"]) != session.warehouse_id:
+    owner = await db.fetch("SELECT \"order\", warehouse FROM pack_record WHERE id = {}", pack_id)
+    if not owner or int(owner[0]["warehouse"]) != session.warehouse_id:
         raise NotFound("打包记录不存在", code="pack_not_found", field="pack_id")
+    # The order first (the lock order every command keeps), and it must still be in picking: an order
+    # intercepted while on the pack table is not packed.
+    order = await db.fetch(
+        "SELECT status, exception_reason FROM sales_order WHERE id = {}" + db.for_update(), owner[0]["order"]
+    )
+    if order[0]["status"] == OrderStatus.PACKED.value:
+        raise Conflict("该订单已打包", code="already_packed", field="pack_id")
+    if order[0]["status"] != OrderStatus.PICKING.value:
+        raise Conflict(
+            "订单已取消或被拦截，请勿打包，交给主管处理",
+            code="order_withdrawn",
+            field="pack_id",
+            extra={"status": order[0]["status"], "reason": order[0]["exception_reason"]},
+        )
+    view, row = await _view(pack_id, lock=True)
     if view.status != "open":
         raise Conflict("该订单已打包", code="already_packed", field="pack_id")
     return view, row
@@ -248,9 +275,9 @@ async def pack_scan(session: PdaSession, pack_id: int, client_id: str, barcode: 
             message = f"{open_item.name}{gift} ✓，还差 {left} 件" if left else "验货完成，请称重"
             result = PackResult(ok=True, code="ok", message=message)
         result = msgspec.structs.replace(result, pack=(await _view(pack_id))[0])
-        return result, ScanRecord(kind="pack_item", order_id=view.order_id, sku_id=sku_id, barcode=barcode, qty=1)
+        return result, ScanRecord(order_id=view.order_id, sku_id=sku_id)
 
-    return await once(session, client_id, PackResult, apply)
+    return await once(session, client_id, PackResult, Fingerprint(kind="pack_item", barcode=barcode, qty=1), apply)
 
 
 async def weigh(session: PdaSession, pack_id: int, client_id: str, weight_g: int) -> PackResult:
@@ -260,7 +287,7 @@ async def weigh(session: PdaSession, pack_id: int, client_id: str, weight_g: int
 
     async def apply() -> tuple[PackResult, ScanRecord]:
         view, _ = await _open_pack(pack_id, session)
-        record = ScanRecord(kind="weigh", order_id=view.order_id, qty=weight_g)
+        record = ScanRecord(order_id=view.order_id)
         missing = _missing(view)
         if missing:
             names = "、".join(f"{m['name']}{'（赠品）' if m['gift'] else ''}×{m['missing']}" for m in missing)
@@ -308,7 +335,7 @@ async def weigh(session: PdaSession, pack_id: int, client_id: str, weight_g: int
         packed = (await _view(pack_id))[0]
         return PackResult(ok=True, code="ok", message="打包完成，可以打印面单", pack=packed), record
 
-    return await once(session, client_id, PackResult, apply)
+    return await once(session, client_id, PackResult, Fingerprint(kind="weigh", qty=weight_g), apply)
 
 
 async def _all_parts_packed(order_id: int) -> bool:

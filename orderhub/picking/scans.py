@@ -12,10 +12,10 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from orderhub import clock, db
-from orderhub.errors import ValidationFailed
+from orderhub.errors import Conflict, ValidationFailed
 from orderhub.picking.sessions import PdaSession
 
-__all__ = ["Answer", "ScanRecord", "once", "sku_by_barcode"]
+__all__ = ["Answer", "Fingerprint", "ScanRecord", "once", "sku_by_barcode"]
 
 
 class Answer(Protocol):
@@ -28,15 +28,11 @@ A = TypeVar("A", bound=msgspec.Struct)
 
 
 class ScanRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """What the scan row keeps besides the answer (for replays and the quality figures)."""
+    """What the scan row keeps besides its fingerprint and answer (for the quality figures)."""
 
-    kind: str
     order_id: int | None = None
     task_id: int | None = None
-    line_id: int | None = None
     sku_id: int | None = None
-    barcode: str = ""
-    qty: int = 0
     scanned_at: datetime | None = None
 
 
@@ -44,24 +40,46 @@ class _Replayed(Exception):
     """A concurrent copy of the same scan committed first: undo ours, answer theirs."""
 
 
-async def _stored(device: str, client_id: str, answer_type: type[A]) -> A | None:
+class Fingerprint(msgspec.Struct, frozen=True, kw_only=True):
+    """What a scan was about: a replay must match it, else the client id was reused for a different scan."""
+
+    kind: str
+    line_id: int | None = None
+    barcode: str = ""
+    qty: int = 0
+
+
+async def _stored(device: str, client_id: str, answer_type: type[A], fingerprint: Fingerprint) -> A | None:
     # Raw SQL: this runs before every scan, and building the ORM query cost more than all the scan's SQL.
-    rows = await db.fetch("SELECT answer FROM pda_scan WHERE device = {} AND client_id = {}", device, client_id)
+    rows = await db.fetch(
+        "SELECT answer, kind, line, barcode, qty FROM pda_scan WHERE device = {} AND client_id = {}", device, client_id
+    )
     if not rows:
         return None
-    return msgspec.structs.replace(msgspec.json.decode(rows[0]["answer"], type=answer_type), replayed=True)
+    row = rows[0]
+    stored = Fingerprint(kind=row["kind"], line_id=row["line"], barcode=row["barcode"], qty=int(row["qty"]))
+    if stored != fingerprint:
+        raise Conflict(
+            "该扫描编号已用于另一次扫描（设备编号重置？），请重新扫描",
+            code="client_id_reused",
+            field="client_id",
+        )
+    return msgspec.structs.replace(msgspec.json.decode(row["answer"], type=answer_type), replayed=True)
 
 
 async def once(
     session: PdaSession,
     client_id: str,
     answer_type: type[A],
+    fingerprint: Fingerprint,
     apply: Callable[[], Awaitable[tuple[A, ScanRecord]]],
 ) -> A:
-    """Run ``apply`` (the scan's effect and answer) once per (device, client_id), in one transaction."""
+    """Run ``apply`` (the scan's effect and answer) once per (device, client_id), in one transaction. The scan it
+    records must match ``fingerprint`` (kind, line, barcode, qty as sent)."""
     if not client_id.strip() or len(client_id) > 64:
         raise ValidationFailed("client_id 不能为空且不超过 64 个字符", field="client_id")
-    stored = await _stored(session.device, client_id, answer_type)
+    fingerprint = msgspec.structs.replace(fingerprint, barcode=fingerprint.barcode.strip()[:64])
+    stored = await _stored(session.device, client_id, answer_type, fingerprint)
     if stored is not None:
         return stored
     try:
@@ -79,12 +97,12 @@ async def once(
                 session.user_id,
                 session.warehouse_id,
                 record.task_id,
-                record.line_id,
+                fingerprint.line_id,
                 record.order_id,
                 record.sku_id,
-                record.kind,
-                record.barcode.strip()[:64],
-                record.qty,
+                fingerprint.kind,
+                fingerprint.barcode,
+                fingerprint.qty,
                 bool(result.ok),
                 "" if result.ok else str(result.code),
                 msgspec.json.encode(answer).decode(),
@@ -94,7 +112,7 @@ async def once(
             if not inserted:
                 raise _Replayed
     except _Replayed:
-        again = await _stored(session.device, client_id, answer_type)
+        again = await _stored(session.device, client_id, answer_type, fingerprint)
         assert again is not None
         return again
     return answer

@@ -19,11 +19,12 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from orderhub.events import Topic, publish_after_commit
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import on_leaving_pick_flow, record_event, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
-from orderhub.picking.scans import ScanRecord, once, sku_by_barcode
+from orderhub.picking.scans import Fingerprint, ScanRecord, once, sku_by_barcode
 from orderhub.picking.sessions import PdaSession
 from orderhub.picking.tables import PickLine, PickTask, PickTaskOrder, Wave
 
@@ -47,6 +48,7 @@ __all__ = [
 log = logging.getLogger("orderhub.picking")
 
 ACTIVE = ("open", "claimed")
+TASK_STATUSES = ("open", "claimed", "done", "withdrawn")
 _WITHDRAW_MESSAGES = {
     "cancelled": "订单已取消，已从任务中撤回",
     "intercepted": "订单被拦截，已从任务中撤回",
@@ -238,6 +240,8 @@ def _summary(r: dict[str, Any]) -> TaskSummary:
 async def list_tasks(
     warehouse_id: int | None, *, status: str | None = None, picker_id: int | None = None, limit: int = 100
 ) -> list[TaskSummary]:
+    if status is not None and status not in TASK_STATUSES:
+        raise ValidationFailed(f"任务状态只能是 {', '.join(TASK_STATUSES)}", field="status")
     where: list[str] = ["1 = 1"]
     args: list[Any] = []
     if warehouse_id is not None:
@@ -273,8 +277,37 @@ async def next_task(session: PdaSession) -> TaskSummary | None:
 # ------------------------------------------------------------------------------------- claim and assign
 
 
-async def _take(task_id: int, warehouse_id: int, picker_id: int, device: str, *, by: str) -> None:
+async def _lock_orders(order_ids: list[int]) -> dict[int, str]:
+    """Lock orders (id order) and return their statuses. Everything that changes an order and a pick task takes
+    the order first — transition()'s withdrawal hook runs with the order already locked — so a claim, a short pick
+    and a cancellation can't deadlock on each other."""
+    if not order_ids:
+        return {}
+    rows = await db.fetch(
+        f"SELECT id, status FROM sales_order WHERE id IN ({db.placeholders(len(order_ids))}) ORDER BY id"
+        + db.for_update(),
+        *sorted(order_ids),
+    )
+    return {int(r["id"]): str(r["status"]) for r in rows}
+
+
+async def _drop_from_task(task_id: int, order_id: int, why: str) -> None:
+    await PickTaskOrder.update({PickTaskOrder.status: "withdrawn", PickTaskOrder.withdrawn_reason: why[:32]}).where(
+        (PickTaskOrder.task == task_id) & (PickTaskOrder.order == order_id) & (PickTaskOrder.status == "active")
+    )
+    await PickLine.update({PickLine.status: "withdrawn"}).where(
+        (PickLine.task == task_id) & (PickLine.order == order_id) & (PickLine.status == "pending")
+    )
+
+
+async def _take(task_id: int, warehouse_id: int, picker_id: int, device: str, *, by: str) -> bool:
+    """Give an open task to a picker (inside a transaction). False when none of its orders can still be picked
+    (the task is then withdrawn)."""
     now = clock.now()
+    members = await PickTaskOrder.select(PickTaskOrder.order).where(
+        (PickTaskOrder.task == task_id) & (PickTaskOrder.status == "active")
+    )
+    statuses = await _lock_orders([int(r["order"]) for r in members])
     updated = await PickTask.update(
         {PickTask.status: "claimed", PickTask.picker: picker_id, PickTask.device: device, PickTask.claimed_at: now}
     ).where(
@@ -285,20 +318,26 @@ async def _take(task_id: int, warehouse_id: int, picker_id: int, device: str, *,
         if int(task["warehouse"]) != warehouse_id:
             raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
         if task["status"] == "claimed" and task["picker"] == picker_id:
-            return  # already theirs (a replayed claim)
+            return True  # already theirs (a replayed claim)
         if task["status"] == "claimed":
             who = task["picker_name"] or task["picker_username"]
             raise Conflict(f"任务已被 {who} 领取", code="task_taken", field="task_id")
         if task["status"] == "withdrawn":
             raise Conflict("任务已撤回（订单取消或拦截）", code="task_withdrawn", field="task_id")
         raise Conflict("任务已完成", code="task_done", field="task_id")
-    orders = await PickTaskOrder.select(PickTaskOrder.order).where(
-        (PickTaskOrder.task == task_id) & (PickTaskOrder.status == "active")
-    )
-    for row in orders:
-        await transition(
-            int(row["order"]), OrderStatus.PICKING, expected=OrderStatus.READY, data={"task": task_id}, actor=by
-        )
+    left = 0
+    for order_id, status in statuses.items():
+        if status == OrderStatus.READY.value:
+            data = {"task": task_id}
+            await transition(order_id, OrderStatus.PICKING, expected=OrderStatus.READY, data=data, actor=by)
+            left += 1
+        elif status == OrderStatus.PICKING.value:
+            left += 1  # a split order already being picked in another warehouse
+        else:  # left the pick flow without its withdrawal reaching this task (defensive): drop it here
+            await _drop_from_task(task_id, order_id, status)
+    if left == 0:
+        await PickTask.update({PickTask.status: "withdrawn", PickTask.completed_at: now}).where(PickTask.id == task_id)
+        return False
     task = await _task_row(task_id)
     publish_floor(
         TaskAssigned(
@@ -312,12 +351,20 @@ async def _take(task_id: int, warehouse_id: int, picker_id: int, device: str, *,
         warehouse_id,
         picker_id=picker_id,
     )
+    return True
+
+
+_NOTHING_LEFT = "任务中的订单都已取消或拦截，任务已撤回"
 
 
 async def claim_task(session: PdaSession, task_id: int) -> TaskView:
     """Claim an open task. Two PDAs claiming one task: the conditional UPDATE lets exactly one win."""
     async with db.transaction():
-        await _take(task_id, session.warehouse_id, session.user_id, session.device, by=f"pda:{session.username}")
+        taken = await _take(
+            task_id, session.warehouse_id, session.user_id, session.device, by=f"pda:{session.username}"
+        )
+    if not taken:
+        raise Conflict(_NOTHING_LEFT, code="task_withdrawn", field="task_id")
     return await get_task(task_id)
 
 
@@ -334,7 +381,9 @@ async def assign_task(task_id: int, picker_id: int, *, warehouse_id: int | None,
     if user["warehouse"] is not None and user["warehouse"] != task["warehouse"]:
         raise ValidationFailed("该员工不属于任务所在仓库", code="wrong_warehouse", field="picker")
     async with db.transaction():
-        await _take(task_id, int(task["warehouse"]), picker_id, "", by=actor)
+        taken = await _take(task_id, int(task["warehouse"]), picker_id, "", by=actor)
+    if not taken:
+        raise Conflict(_NOTHING_LEFT, code="task_withdrawn", field="task_id")
     return await get_task(task_id)
 
 
@@ -394,8 +443,11 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
         return _error("wrong_item", f"{what}，应拣 {line['name']}（{line['sku']}）", expected_item), sku_id, {}
     if line["status"] == "withdrawn":
         # Counted (it is in the tote), so a reordered replay ends in the same state; the picker puts it back.
-        await PickLine.update({PickLine.picked: PickLine.picked + cmd.qty}).where(
-            (PickLine.id == line["id"]) & (PickLine.picked + cmd.qty <= PickLine.qty)
+        await db.fetch(
+            "UPDATE pick_line SET picked = picked + {} WHERE id = {} AND picked + {} <= qty",
+            cmd.qty,
+            line["id"],
+            cmd.qty,
         )
         return ScanResult(ok=True, code="line_withdrawn", message="该订单已撤回，请把商品放回原库位"), sku_id, None
     now = clock.now()
@@ -431,52 +483,41 @@ async def _short(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
         raise ValidationFailed("请选择缺货原因", field="reason")
     if line["status"] in ("picked", "short"):
         return ScanResult(ok=True, code="ok", message="这一行已处理")
-    now = clock.now()
-    await PickLine.update({PickLine.status: "short", PickLine.short_reason: reason[:64]}).where(
-        (PickLine.id == line["id"]) & PickLine.status.is_in(["pending", "withdrawn"])
-    )
+    withdrawn = ScanResult(ok=True, code="line_withdrawn", message="该订单已撤回，无需登记缺货")
+    if line["status"] == "withdrawn" or line["task_status"] != "claimed":
+        return withdrawn  # a stale short (offline queue, old screen) must not touch the order's new life
     order_id = int(line["order"])
+    statuses = await _lock_orders([order_id])
+    marked = await db.fetch(
+        "UPDATE pick_line SET status = 'short', short_reason = {} WHERE id = {} AND status = 'pending' RETURNING id",
+        reason[:64],
+        line["id"],
+    )
+    if not marked:
+        return withdrawn
+    now = clock.now()
     missing = int(line["qty"]) - int(line["picked"])
-    await record_event(
-        order_id,
-        OrderEventType.SHORT_PICKED,
-        reason="short_picked",
-        data={"task": cmd.task_id, "sku": line["sku"], "location": line["location"], "missing": missing,
-              "why": reason},
-        actor=f"pda:{session.username}",
-    )
-    status = await db.fetch("SELECT status FROM sales_order WHERE id = {}", order_id)
-    if status and status[0]["status"] in (OrderStatus.PICKING.value, OrderStatus.READY.value):
+    actor = f"pda:{session.username}"
+    details = {"task": cmd.task_id, "sku": line["sku"], "location": line["location"], "missing": missing, "why": reason}
+    await record_event(order_id, OrderEventType.SHORT_PICKED, reason="short_picked", data=details, actor=actor)
+    status = statuses.get(order_id)
+    if status in (OrderStatus.PICKING.value, OrderStatus.READY.value):
         await transition(
-            order_id,
-            OrderStatus.EXCEPTION,
-            expected=OrderStatus(status[0]["status"]),
-            reason="short_picked",
-            data={"sku": line["sku"], "missing": missing, "why": reason},
-            actor=f"pda:{session.username}",
+            order_id, OrderStatus.EXCEPTION, expected=OrderStatus(status), reason="short_picked", data=details,
+            actor=actor,
         )
-    publish_floor(
-        ShortPicked(
-            task_id=cmd.task_id,
-            order_id=order_id,
-            sku=str(line["sku"]),
-            location=line["location"],
-            missing=missing,
-            reason=reason,
-            picker=session.name,
-            at=now,
-        ),
-        session.warehouse_id,
+    event = ShortPicked(
+        task_id=cmd.task_id,
+        order_id=order_id,
+        sku=str(line["sku"]),
+        location=line["location"],
+        missing=missing,
+        reason=reason,
+        picker=session.name,
+        at=now,
     )
-    from orderhub.events import Topic, publish_after_commit
-
-    publish_after_commit(
-        ShortPicked(
-            task_id=cmd.task_id, order_id=order_id, sku=str(line["sku"]), location=line["location"],
-            missing=missing, reason=reason, picker=session.name, at=now,
-        ),
-        Topic.ALERTS,
-    )
+    publish_floor(event, session.warehouse_id)
+    publish_after_commit(event, Topic.ALERTS)  # the supervisor's alert
     return ScanResult(ok=True, code="ok", message="已登记缺货，订单转异常，主管已收到提醒")
 
 
@@ -503,19 +544,11 @@ async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
             if line["status"] == "pending" and after["status"] != "pending":
                 after["remaining"] = int(line["remaining"]) - 1
         result = msgspec.structs.replace(result, line=_stop(after), remaining=int(after["remaining"]))
-        record = ScanRecord(
-            kind=cmd.kind,
-            order_id=int(line["order"]),
-            task_id=cmd.task_id,
-            line_id=cmd.line_id,
-            sku_id=sku_id,
-            barcode=cmd.barcode,
-            qty=cmd.qty,
-            scanned_at=cmd.scanned_at,
-        )
+        record = ScanRecord(order_id=int(line["order"]), task_id=cmd.task_id, sku_id=sku_id, scanned_at=cmd.scanned_at)
         return result, record
 
-    return await once(session, cmd.client_id, ScanResult, apply)
+    fingerprint = Fingerprint(kind=cmd.kind, line_id=cmd.line_id, barcode=cmd.barcode, qty=cmd.qty)
+    return await once(session, cmd.client_id, ScanResult, fingerprint, apply)
 
 
 # --------------------------------------------------------------------------------------------- complete
@@ -538,9 +571,11 @@ async def complete_task(session: PdaSession, task_id: int) -> TaskView:
                     extra={"remaining": [s.line_id for s in pending]},
                 )
             now = clock.now()
-            await PickTask.update({PickTask.status: "done", PickTask.completed_at: now}).where(
+            done = await PickTask.update({PickTask.status: "done", PickTask.completed_at: now}).where(
                 (PickTask.id == task_id) & (PickTask.status == "claimed")
-            )
+            ).returning(PickTask.id)
+            if not done:  # withdrawn meanwhile: nothing to announce
+                return await get_task(task_id)
             await _close_wave_if_finished(int(task["wave_id"]), now)
             publish_floor(
                 TaskCompleted(task_id=task_id, picker_id=session.user_id, at=now),
@@ -551,6 +586,8 @@ async def complete_task(session: PdaSession, task_id: int) -> TaskView:
 
 
 async def _close_wave_if_finished(wave_id: int, now: datetime) -> None:
+    # The wave row first: two tasks finishing at once must not each see the other still open.
+    await db.fetch("SELECT id FROM wave WHERE id = {}" + db.for_update(), wave_id)
     open_tasks = await db.fetch(
         "SELECT COUNT(*) AS n FROM pick_task WHERE wave = {} AND status IN ('open', 'claimed')", wave_id
     )
@@ -565,7 +602,13 @@ async def _close_wave_if_finished(wave_id: int, now: datetime) -> None:
 
 async def withdraw_order(order_id: int, from_status: OrderStatus, to_status: OrderStatus, reason: str | None) -> None:
     """The order left the pick flow: take it out of the open or claimed tasks holding it (inside the caller's
-    transaction) and tell the floor. A task with nothing left is withdrawn as a whole."""
+    transaction) and tell the floor. A task with nothing left is withdrawn as a whole. A finished task keeps its
+    status, but the order is no longer its (it may be waved again once it is back to ready)."""
+    await db.fetch(
+        "UPDATE pick_task_order SET status = 'withdrawn', withdrawn_reason = 'after_pick' WHERE \"order\" = {} "
+        "AND status = 'active' AND task IN (SELECT id FROM pick_task WHERE status = 'done')",
+        order_id,
+    )
     held = await db.fetch(
         "SELECT p.id, p.task, t.picker, t.warehouse, t.wave FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
         "WHERE p.\"order\" = {} AND p.status = 'active' AND t.status IN ('open', 'claimed')",

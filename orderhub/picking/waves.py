@@ -99,9 +99,11 @@ async def _candidates(warehouse_id: int, order_ids: Sequence[int] | None = None)
         "MIN(COALESCE(s.packing_line, 'A')) AS packing_line, SUM(l.qty) AS units, COUNT(l.id) AS lines "
         "FROM sales_order o JOIN order_line l ON l.\"order\" = o.id "
         "LEFT JOIN shipment s ON s.id = l.shipment "
-        "WHERE o.status = 'ready' AND l.warehouse = {}" + only + " AND NOT EXISTS ("
+        # ready; or picking elsewhere — a split order whose part in this warehouse is not waved yet
+        "WHERE o.status IN ('ready', 'picking') AND l.warehouse = {}" + only + " AND NOT EXISTS ("
         "SELECT 1 FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
-        "WHERE p.\"order\" = o.id AND p.status = 'active' AND t.warehouse = {} AND t.status IN ('open', 'claimed')"
+        "WHERE p.\"order\" = o.id AND p.status = 'active' AND t.warehouse = {} "
+        "AND t.status IN ('open', 'claimed', 'done')"
         ") GROUP BY o.id, o.priority, o.at_risk_at, o.ship_by, o.paid_at, o.updated_at",
         warehouse_id,
         *(order_ids or []),
@@ -156,9 +158,9 @@ def _release_reason(
 
 async def _lock_warehouse(warehouse_id: int) -> None:
     """Serialise wave building per warehouse (the config row is created on first use)."""
-    row = await PickingConfig.select(PickingConfig.id).where(PickingConfig.warehouse == warehouse_id).first()
-    if row is None:
-        await PickingConfig.insert(PickingConfig(warehouse=warehouse_id, updated_at=clock.now()))
+    await PickingConfig.insert(PickingConfig(warehouse=warehouse_id, updated_at=clock.now())).on_conflict(
+        target=PickingConfig.warehouse, action="DO NOTHING"
+    )
     await db.fetch("SELECT id FROM picking_config WHERE warehouse = {}" + db.for_update(), warehouse_id)
 
 
@@ -279,7 +281,19 @@ async def _release(
     cutoff: datetime | None,
     actor: str,
     now: datetime,
-) -> WaveResult:
+) -> WaveResult | None:
+    # Lock the orders (id order, like every command that changes an order and its task) and keep those still
+    # pickable: a cancellation that committed since the candidates were read must not end up in a task.
+    ids = sorted(c.order_id for c in wave)
+    locked = await db.fetch(
+        f"SELECT id FROM sales_order WHERE id IN ({db.placeholders(len(ids))}) AND status IN ('ready', 'picking') "
+        "ORDER BY id" + db.for_update(),
+        *ids,
+    )
+    still = {int(r["id"]) for r in locked}
+    wave = [c for c in wave if c.order_id in still]
+    if not wave:
+        return None
     single = all(c.single_item for c in wave)
     mode = settings.pick_mode
     rows = await Wave.insert(
@@ -353,9 +367,11 @@ async def build_waves(warehouse_id: int, *, force: bool = False, actor: str = "s
                 )
                 if reason is None:
                     continue
-                results.append(
-                    await _release(warehouse_id, wave, settings, reason=reason, cutoff=cutoff, actor=actor, now=now)
+                released = await _release(
+                    warehouse_id, wave, settings, reason=reason, cutoff=cutoff, actor=actor, now=now
                 )
+                if released is not None:
+                    results.append(released)
     return results
 
 
@@ -380,10 +396,14 @@ async def create_manual_wave(warehouse_id: int, order_ids: Sequence[int], *, act
         lines = {c.packing_line for c in found}
         if len(lines) > 1:
             raise ValidationFailed("一个波次只能包含同一打包线的订单", code="mixed_packing_lines", field="order_ids")
-        return await _release(
+        released = await _release(
             warehouse_id, found, settings, reason="manual", cutoff=next_cutoff(settings.cutoffs, now), actor=actor,
             now=now,
         )
+        if released is None:
+            message = "所选订单已不能拣货（刚被取消或拦截）"
+            raise ValidationFailed(message, code="orders_not_pickable", field="order_ids")
+        return released
 
 
 async def run_auto_waves() -> dict[str, int]:

@@ -485,3 +485,59 @@ async def test_a_skipped_stop_comes_back_last(floor: Floor) -> None:
     task = (await pda.http.get(f"/pda/v1/tasks/{task_id}")).json()
     assert task["next_line"] == order[0] and task["remaining"] == 1
     await pda.close()
+
+
+async def test_withdrawn_lines_stale_shorts_reused_ids_and_platform_numbers_at_the_pack_station(floor: Floor) -> None:
+    s1, s2, *_ = floor.codes
+    (shorted,) = await floor.orders([(s1, 1), (s2, 2)])
+    async with floor.api.client() as client:
+        await client.patch(f"/api/v1/picking/{floor.warehouse}/settings", json={"pick_mode": "order"})
+        r = await client.post(
+            "/api/v1/orders/ingest",
+            json={"channel": floor.channel,
+                  "orders": [order_payload(external_id="3541234567890123456", lines=[(s1, 1)])]},
+        )
+    assert r.status_code == 202, r.text
+    taobao_like = int(r.json()["results"][0]["order_id"])
+    await wait_for_orders(floor.api, [taobao_like])
+    wave = await floor.wave([shorted, taobao_like])
+    pda = await Pda.sign_in(floor.url, await floor.person("picker"))
+    short_task, other_task = sorted(wave["task_ids"])
+    task = (await pda.http.post(f"/pda/v1/tasks/{short_task}/claim")).json()
+    line1 = next(s for s in task["stops"] if s["sku"] == s1)
+    line2 = next(s for s in task["stops"] if s["sku"] == s2)
+
+    r = await pda.scan(short_task, line1["line_id"], "short", reason="库位无货")
+    assert r.status_code == 200 and r.json()["code"] == "ok", r.text
+    # the order's other line is withdrawn; a unit scanned there is counted (it is in the tote) and sent back
+    r = await pda.scan(short_task, line2["line_id"], "item", barcode=floor.skus[s2]["barcode"])
+    assert r.status_code == 200 and r.json()["code"] == "line_withdrawn", r.text
+    assert r.json()["line"]["picked"] == 1 and r.json()["line"]["status"] == "withdrawn"
+    # a stale short from the queue changes nothing more
+    r = await pda.scan(short_task, line2["line_id"], "short", reason="库位无货")
+    assert r.status_code == 200 and r.json()["code"] == "line_withdrawn", r.text
+    order = await floor.order(shorted)
+    assert order["status"] == "exception"
+    assert [e["type"] for e in order["events"]].count("order.short_picked") == 1
+
+    # a client id reused for a different scan is refused, not answered with the old answer
+    body = {"client_id": "dup-1", "task_id": short_task, "line_id": line2["line_id"], "kind": "location",
+            "barcode": line2["location"]}
+    assert (await pda.http.post("/pda/v1/scans", json=body)).status_code == 200
+    r = await pda.http.post("/pda/v1/scans", json={**body, "barcode": "A01-01"})
+    assert r.status_code == 409 and r.json()["code"] == "client_id_reused" and r.json()["field"] == "client_id"
+
+    # the other order: picked, then found at the pack station by its platform order number (19 digits)
+    task = (await pda.http.post(f"/pda/v1/tasks/{other_task}/claim")).json()
+    stop = task["stops"][0]
+    r = await pda.scan(other_task, stop["line_id"], "item", barcode=floor.skus[s1]["barcode"])
+    assert r.status_code == 200, r.text
+    assert (await pda.http.post(f"/pda/v1/tasks/{other_task}/complete")).status_code == 200
+    packer = await floor.person("packer")
+    station = await Pda.sign_in(floor.url, packer)
+    r = await station.http.post("/pda/v1/pack", json={"code": "3541234567890123456"})
+    assert r.status_code == 200 and r.json()["order_id"] == taobao_like, r.text
+    r = await station.http.post("/pda/v1/pack", json={"code": "99999999999999999999999"})
+    assert r.status_code == 404 and r.json()["code"] == "order_not_found"
+    await pda.close()
+    await station.close()
