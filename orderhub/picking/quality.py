@@ -78,10 +78,12 @@ def _scope(warehouse_id: int | None, alias: str) -> tuple[str, list[object]]:
 async def picker_quality(since: datetime, until: datetime, *, warehouse_id: int | None = None) -> list[PickerQuality]:
     scope, args = _scope(warehouse_id, "t")
     tasks = await db.fetch(
-        "SELECT t.picker, COUNT(DISTINCT t.id) AS tasks, COUNT(l.id) AS lines, COALESCE(SUM(l.picked), 0) AS units, "
-        "SUM(CASE WHEN l.status = 'short' THEN 1 ELSE 0 END) AS shorts "
+        # withdrawn tasks count too (a short pick in order picking withdraws the whole task): their lines, not them
+        "SELECT t.picker, COUNT(DISTINCT CASE WHEN t.status = 'done' THEN t.id END) AS tasks, COUNT(l.id) AS lines, "
+        "COALESCE(SUM(l.picked), 0) AS units, SUM(CASE WHEN l.status = 'short' THEN 1 ELSE 0 END) AS shorts "
         "FROM pick_task t JOIN pick_line l ON l.task = t.id AND l.status IN ('picked', 'short') "
-        "WHERE t.status = 'done' AND t.completed_at >= {} AND t.completed_at < {}" + scope + " GROUP BY t.picker",
+        "WHERE t.status IN ('done', 'withdrawn') AND t.completed_at >= {} AND t.completed_at < {}" + scope
+        + " GROUP BY t.picker",
         since, until, *args,
     )
     durations = await db.fetch(
@@ -137,7 +139,8 @@ async def sku_quality(since: datetime, until: datetime, *, warehouse_id: int | N
         "SELECT k.id, k.code, k.name, COUNT(l.id) AS lines, COALESCE(SUM(l.picked), 0) AS units, "
         "SUM(CASE WHEN l.status = 'short' THEN 1 ELSE 0 END) AS shorts "
         "FROM pick_line l JOIN pick_task t ON t.id = l.task JOIN sku k ON k.id = l.sku "
-        "WHERE t.status = 'done' AND t.completed_at >= {} AND t.completed_at < {} AND l.status IN ('picked', 'short')"
+        "WHERE t.status IN ('done', 'withdrawn') AND t.completed_at >= {} AND t.completed_at < {} "
+        "AND l.status IN ('picked', 'short')"
         + scope + " GROUP BY k.id, k.code, k.name",
         since, until, *args,
     )

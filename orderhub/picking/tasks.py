@@ -369,7 +369,8 @@ async def claim_task(session: PdaSession, task_id: int) -> TaskView:
 
 
 async def assign_task(task_id: int, picker_id: int, *, warehouse_id: int | None, actor: str) -> TaskView:
-    """A supervisor hands an open task to a picker (they hear it on their PDA)."""
+    """A supervisor hands a task to a picker (they hear it on their PDA): an open one, or one claimed by someone
+    who left — what was picked stays picked, the new picker goes on from there, the old one hears it withdrawn."""
     from orderhub.auth.tables import User
 
     user = await User.select(User.id, User.role, User.warehouse, User.active).where(User.id == picker_id).first()
@@ -380,11 +381,42 @@ async def assign_task(task_id: int, picker_id: int, *, warehouse_id: int | None,
         raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
     if user["warehouse"] is not None and user["warehouse"] != task["warehouse"]:
         raise ValidationFailed("该员工不属于任务所在仓库", code="wrong_warehouse", field="picker")
+    if task["status"] == "claimed" and task["picker"] not in (None, picker_id):
+        await _reassign(task, picker_id, actor=actor)
+        return await get_task(task_id)
     async with db.transaction():
         taken = await _take(task_id, int(task["warehouse"]), picker_id, "", by=actor)
     if not taken:
         raise Conflict(_NOTHING_LEFT, code="task_withdrawn", field="task_id")
     return await get_task(task_id)
+
+
+async def _reassign(task: dict[str, Any], picker_id: int, *, actor: str) -> None:
+    task_id, previous, warehouse_id = int(task["id"]), int(task["picker"]), int(task["warehouse"])
+    now = clock.now()
+    async with db.transaction():
+        moved = await PickTask.update({PickTask.picker: picker_id, PickTask.device: ""}).where(
+            (PickTask.id == task_id) & (PickTask.status == "claimed") & (PickTask.picker == previous)
+        ).returning(PickTask.id)
+        if not moved:
+            raise Conflict("任务状态已变化，请刷新后重试", code="concurrent_update", field="task_id")
+        fresh = await _task_row(task_id)
+        publish_floor(
+            TaskWithdrawn(
+                task_id=task_id, order_ids=[], reason="reassigned", whole=True,
+                message=f"任务已由主管转给 {fresh['picker_name'] or fresh['picker_username']}", at=now,
+            ),
+            warehouse_id,
+            picker_id=previous,
+        )
+        publish_floor(
+            TaskAssigned(
+                task_id=task_id, wave=str(fresh["wave"]), picker_id=picker_id,
+                picker=str(fresh["picker_name"] or fresh["picker_username"]), by=actor, at=now,
+            ),
+            warehouse_id,
+            picker_id=picker_id,
+        )
 
 
 # ------------------------------------------------------------------------------------------------ scans

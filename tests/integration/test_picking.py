@@ -541,3 +541,33 @@ async def test_withdrawn_lines_stale_shorts_reused_ids_and_platform_numbers_at_t
     assert r.status_code == 404 and r.json()["code"] == "order_not_found"
     await pda.close()
     await station.close()
+
+
+async def test_a_supervisor_hands_a_claimed_task_to_another_picker(floor: Floor) -> None:
+    (order_id,) = await floor.orders([(floor.codes[0], 2)])
+    wave = await floor.wave([order_id])
+    (task_id,) = wave["task_ids"]
+    first, second = await floor.person("picker"), await floor.person("picker")
+    pda_a, pda_b = await Pda.sign_in(floor.url, first), await Pda.sign_in(floor.url, second)
+    task = (await pda_a.http.post(f"/pda/v1/tasks/{task_id}/claim")).json()
+    stop = task["stops"][0]
+    assert (await pda_a.scan(task_id, stop["line_id"], "item", barcode=floor.skus[stop["sku"]]["barcode"])).is_success
+    me_b = (await pda_b.http.get("/pda/v1/tasks/next")).json()
+    assert me_b["task"] is None or me_b["task"]["id"] != task_id
+    async with floor.api.client() as client:
+        users = (await client.get("/api/v1/users")).json()
+    second_id = next(u["id"] for u in users if u["username"] == second["username"])
+    async with Socket(floor.url, pda_a.token) as ws_a:
+        async with floor.api.client() as client:
+            r = await client.post(f"/api/v1/picking/tasks/{task_id}/assign", json={"picker": second_id})
+        assert r.status_code == 200 and r.json()["stops"][0]["picked"] == 1, r.text
+        gone = await ws_a.wait_for("task.withdrawn", task_id=task_id)
+        assert gone["event"]["reason"] == "reassigned"
+    r = await pda_a.scan(task_id, stop["line_id"], "item", barcode=floor.skus[stop["sku"]]["barcode"])
+    assert r.status_code == 403 and r.json()["code"] == "task_not_claimed"
+    assert (await pda_b.http.get("/pda/v1/tasks/next")).json()["task"]["id"] == task_id
+    r = await pda_b.scan(task_id, stop["line_id"], "item", barcode=floor.skus[stop["sku"]]["barcode"])
+    assert r.status_code == 200 and r.json()["line"]["status"] == "picked"
+    assert (await pda_b.http.post(f"/pda/v1/tasks/{task_id}/complete")).status_code == 200
+    await pda_a.close()
+    await pda_b.close()
