@@ -45,7 +45,14 @@ async def snapshot(session: PdaSession, topics: list[str]) -> bytes:
     mine = await tasks.list_tasks(session.warehouse_id, status="claimed", picker_id=session.user_id, limit=20)
     open_tasks = await tasks.list_tasks(session.warehouse_id, status="open", limit=50)
     return msgspec.json.encode(
-        Snapshot(seq=seq, mine=mine, open=open_tasks, user=session.name, warehouse=session.warehouse, at=clock.now())
+        Snapshot(
+            seq=seq,
+            mine=mine,
+            open=open_tasks,
+            user=session.name,
+            warehouse=session.warehouse,
+            at=clock.to_shanghai(clock.now()),
+        )
     )
 
 

@@ -202,8 +202,8 @@ async def error_report(month: str, *, warehouse_id: int | None = None) -> ErrorR
 
     return ErrorReport(
         month=month,
-        since=since,
-        until=until,
+        since=clock.to_shanghai(since),
+        until=clock.to_shanghai(until),
         totals=totals,
         scans=len(rows),
         by_picker=table(pickers),
