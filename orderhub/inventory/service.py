@@ -38,6 +38,7 @@ __all__ = [
     "update_location",
     "update_warehouse",
     "warehouse_id_for",
+    "write_off_reserved",
 ]
 
 
@@ -381,6 +382,40 @@ async def consume(warehouse_id: int, shipped: Mapping[int, int]) -> None:
         if not updated:
             raise Conflict("出库数量超过已占用库存", code="consume_exceeds_reserved", field="qty")
     _stock_changed(warehouse_id, sorted(shipped), "ship")
+
+
+async def write_off_reserved(warehouse_id: int, sku_id: int, qty: int, *, reason: str, actor: str) -> None:
+    """Reserved units that are not there (a picker found the shelf short): on hand and reserved both go down by
+    ``qty``, audited like an adjustment. Available stock does not change — those units were promised already —
+    but the books stop counting goods the warehouse does not have, so the order's retry needs real stock.
+    Call inside a transaction."""
+    if qty <= 0:
+        return
+    updated = await db.fetch(
+        "UPDATE stock_level SET on_hand = on_hand - {}, reserved = reserved - {}, updated_at = {} "
+        "WHERE sku = {} AND warehouse = {} AND reserved >= {} AND on_hand >= {} RETURNING on_hand",
+        qty,
+        qty,
+        clock.now(),
+        sku_id,
+        warehouse_id,
+        qty,
+        qty,
+    )
+    if not updated:
+        raise Conflict("核销数量超过已占用库存", code="write_off_exceeds_reserved", field="qty")
+    await StockAdjustment.insert(
+        StockAdjustment(
+            sku=sku_id,
+            warehouse=warehouse_id,
+            delta=-qty,
+            on_hand_after=int(updated[0]["on_hand"]),
+            reason=reason,
+            actor=actor,
+            created_at=clock.now(),
+        )
+    )
+    _stock_changed(warehouse_id, [sku_id], "write_off")
 
 
 async def _level_id(sku_id: int, warehouse_id: int) -> int:

@@ -20,6 +20,7 @@ import msgspec
 from orderhub import clock, db
 from orderhub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from orderhub.events import Topic, publish_after_commit
+from orderhub.inventory.service import write_off_reserved
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import on_leaving_pick_flow, record_event, transition
 from orderhub.orders.state import OrderStatus
@@ -432,6 +433,7 @@ async def _line(line_id: int, task_id: int) -> dict[str, Any]:
     """The line, its task's owner and status, and how many lines of the task are still pending (one query)."""
     rows = await db.fetch(
         "SELECT l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, l.sku AS sku_id, "
+        "l.order_line AS order_line_id, "
         "l.location AS location_id, loc.code AS location, s.code AS sku, s.name, "
         "t.status AS task_status, t.picker AS task_picker, t.warehouse AS task_warehouse, "
         "(SELECT COUNT(*) FROM pick_line r WHERE r.task = l.task AND r.status = 'pending') AS remaining "
@@ -536,7 +538,30 @@ async def _short(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
     now = clock.now()
     missing = int(line["qty"]) - int(line["picked"])
     actor = f"pda:{session.username}"
-    details = {"task": cmd.task_id, "sku": line["sku"], "location": line["location"], "missing": missing, "why": reason}
+    # The missing units are written off the books (on hand and this order's reservation), so a retry of the order
+    # needs stock that is really there; the supervisor's alert asks for a count of the location.
+    released = await db.fetch(
+        "UPDATE order_line SET reserved_qty = reserved_qty - {} WHERE id = {} AND reserved_qty >= {} RETURNING id",
+        missing,
+        line["order_line_id"],
+        missing,
+    )
+    if released and missing > 0:
+        await write_off_reserved(
+            int(line["task_warehouse"]),
+            int(line["sku_id"]),
+            missing,
+            reason=f"拣货缺货（{reason[:40]}），待盘点库位 {line['location'] or '-'}",
+            actor=actor,
+        )
+    details = {
+        "task": cmd.task_id,
+        "sku": line["sku"],
+        "location": line["location"],
+        "missing": missing,
+        "why": reason,
+        "written_off": bool(released) and missing > 0,
+    }
     await record_event(order_id, OrderEventType.SHORT_PICKED, reason="short_picked", data=details, actor=actor)
     status = statuses.get(order_id)
     if status in (OrderStatus.PICKING.value, OrderStatus.READY.value):

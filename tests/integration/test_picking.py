@@ -260,6 +260,9 @@ async def test_wave_pick_short_pack_end_to_end_with_live_pushes(floor: Floor) ->
         await ws.wait_for("pick.short", order_id=order_b)
         b = await floor.order(order_b)
         assert (b["status"], b["exception_reason"]) == ("exception", "short_picked")
+        # the unit that is not on the shelf is written off the books (and out of B's reservation)
+        s3_stock = await _stock(floor, s3)
+        assert (s3_stock["on_hand"], s3_stock["reserved"]) == (99, 0), s3_stock
 
         # sequence numbers of the picker's topic have no gap
         mine = [m["seq"] for m in ws.messages if m.get("topic", "").startswith("orderhub.picker.")]
