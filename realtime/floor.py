@@ -9,6 +9,7 @@ process or worker reaches every connected device. Closes with 4401 when the toke
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -26,6 +27,7 @@ from realtime.topics import live_seq_key, picker_topic, warehouse_floor_topic
 __all__ = ["floor_socket", "snapshot"]
 
 CLOSE_UNAUTHENTICATED = 4401
+SESSION_CHECK_SECONDS = 30  # a logged-out or revoked device stops receiving within this
 
 
 class Snapshot(msgspec.Struct, kw_only=True, tag_field="type", tag="snapshot"):
@@ -59,8 +61,9 @@ async def snapshot(session: PdaSession, topics: list[str]) -> bytes:
 @websocket("/ws/floor")
 async def floor_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugin) -> None:
     await socket.accept()
+    token = socket.query_params.get("token", "")
     try:
-        session = await session_for(socket.query_params.get("token", ""))
+        session = await session_for(token)
     except AuthenticationFailed as exc:
         await socket.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
         return
@@ -70,12 +73,25 @@ async def floor_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugi
         async with subscriber.run_in_background(lambda data: socket.send_data(data, mode="text")):
             try:
                 while True:
-                    message = await socket.receive_data(mode="text")
+                    try:
+                        message = await asyncio.wait_for(socket.receive_data(mode="text"), SESSION_CHECK_SECONDS)
+                    except TimeoutError:  # nothing from the client: is the session still alive?
+                        try:
+                            await session_for(token)
+                        except AuthenticationFailed as exc:
+                            await socket.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
+                            return
+                        continue
                     try:
                         kind = msgspec.json.decode(message).get("type")
                     except (msgspec.DecodeError, AttributeError):
                         continue
                     if kind == "resync":
+                        try:
+                            await session_for(token)
+                        except AuthenticationFailed as exc:
+                            await socket.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
+                            return
                         await socket.send_data(await snapshot(session, topics), mode="text")
                     elif kind == "ping":
                         await socket.send_data('{"type":"pong"}', mode="text")

@@ -206,6 +206,11 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> UserView:
     user = await get_user(user_id)
     if user is None:
         raise NotFound("用户不存在", field="id")
+    if {"active", "role", "warehouse", "password", "badge"} & set(changes):
+        # Signed-in handhelds were granted on the old terms: they sign in again (picking imports auth, not back).
+        from orderhub.picking.sessions import end_sessions_of
+
+        await end_sessions_of(user_id)
     return user
 
 

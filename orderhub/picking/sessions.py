@@ -22,6 +22,7 @@ __all__ = [
     "DeviceView",
     "PdaSession",
     "end_session",
+    "end_sessions_of",
     "list_devices",
     "register_device",
     "session_for",
@@ -57,6 +58,19 @@ class DeviceView(msgspec.Struct, frozen=True, kw_only=True):
 
 def _key(token: str) -> str:
     return "orderhub:pda:session:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user_key(user_id: int) -> str:
+    return f"orderhub:pda:user-sessions:{user_id}"
+
+
+async def end_sessions_of(user_id: int) -> int:
+    """End every device session of an employee (deactivated, moved to another warehouse or role)."""
+    client = redis_mod.get_client()
+    keys = await redis_mod.awaited(client.smembers(_user_key(user_id)))
+    if keys:
+        await redis_mod.awaited(client.delete(*keys, _user_key(user_id)))
+    return len(keys or [])
 
 
 async def register_device(code: str, warehouse: str, *, name: str = "", kind: str = "pda") -> DeviceView:
@@ -130,9 +144,12 @@ async def sign_in(
         started_at=now,
     )
     token = secrets.token_urlsafe(32)
-    await redis_mod.awaited(
-        redis_mod.get_client().set(_key(token), msgspec.json.encode(session), ex=SESSION_TTL_SECONDS)
-    )
+    client = redis_mod.get_client()
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.set(_key(token), msgspec.json.encode(session), ex=SESSION_TTL_SECONDS)
+        pipe.sadd(_user_key(user.id), _key(token))  # so deactivating the employee ends their sessions
+        pipe.expire(_user_key(user.id), SESSION_TTL_SECONDS)
+        await pipe.execute()
     await PdaDevice.update({PdaDevice.last_seen_at: now}).where(PdaDevice.id == device["id"])
     return token, session
 

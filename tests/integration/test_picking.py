@@ -574,3 +574,19 @@ async def test_a_supervisor_hands_a_claimed_task_to_another_picker(floor: Floor)
     assert (await pda_b.http.post(f"/pda/v1/tasks/{task_id}/complete")).status_code == 200
     await pda_a.close()
     await pda_b.close()
+
+
+async def test_deactivating_an_employee_ends_their_device_sessions(floor: Floor) -> None:
+    person = await floor.person("picker")
+    pda = await Pda.sign_in(floor.url, person)
+    assert (await pda.http.get("/pda/v1/tasks/next")).status_code == 200
+    async with floor.api.client() as client:
+        users = (await client.get("/api/v1/users")).json()
+        user_id = next(u["id"] for u in users if u["username"] == person["username"])
+        assert (await client.patch(f"/api/v1/users/{user_id}", json={"active": False})).status_code == 200
+    r = await pda.http.get("/pda/v1/tasks/next")
+    assert r.status_code == 401 and r.json()["code"] == "session_expired"
+    async with httpx.AsyncClient(base_url=floor.url) as anon:
+        r = await anon.post("/pda/v1/login", json={"device": person["device"], "badge": person["badge"]})
+    assert r.status_code == 401 and r.json()["code"] == "user_inactive"
+    await pda.close()

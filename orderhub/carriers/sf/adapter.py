@@ -1,0 +1,88 @@
+"""顺丰速运 adapter: the :class:`~orderhub.carriers.port.Carrier` port over :mod:`.client` and :mod:`.mapper`.
+
+* create_waybill: ``EXP_RECE_CREATE_ORDER`` with ``orderId = order_ref``. SF refuses a repeated ``orderId`` with
+  business error 8016 (重复下单); the adapter then asks ``EXP_RECE_SEARCH_ORDER_RESP`` for that order and returns
+  its waybill, so a retry never orders a second parcel.
+* cancel_waybill: ``EXP_RECE_UPDATE_ORDER`` with ``dealType 2``.
+* track: ``EXP_RECE_SEARCH_ROUTES`` by waybill number.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar
+
+import httpx
+
+from orderhub.carriers.port import (
+    Carrier,
+    CarrierCredentials,
+    CarrierUnavailable,
+    TrackingEvent,
+    Waybill,
+    WaybillRequest,
+    register,
+)
+from orderhub.carriers.sf import mapper
+from orderhub.carriers.sf.client import DUPLICATE_ORDER, SfBusinessError, SfClient
+
+__all__ = [
+    "SERVICE_CANCEL",
+    "SERVICE_CREATE",
+    "SERVICE_ROUTES",
+    "SERVICE_SEARCH_ORDER",
+    "SfCarrier",
+]
+
+log = logging.getLogger(__name__)
+
+SERVICE_CREATE = "EXP_RECE_CREATE_ORDER"
+SERVICE_SEARCH_ORDER = "EXP_RECE_SEARCH_ORDER_RESP"
+SERVICE_CANCEL = "EXP_RECE_UPDATE_ORDER"
+SERVICE_ROUTES = "EXP_RECE_SEARCH_ROUTES"
+
+
+class SfCarrier:
+    """SF Express for one partner account."""
+
+    code: ClassVar[str] = mapper.CARRIER_CODE
+
+    def __init__(
+        self, credentials: CarrierCredentials, http: httpx.AsyncClient, *, client: SfClient | None = None
+    ) -> None:
+        self.client = client or SfClient(credentials, http)
+        self._monthly_card = credentials.customer_code
+
+    def __repr__(self) -> str:
+        return f"SfCarrier({self.client!r})"
+
+    async def create_waybill(self, request: WaybillRequest) -> Waybill:
+        data = mapper.create_order_data(request, monthly_card=self._monthly_card)
+        try:
+            reply = await self.client.call(SERVICE_CREATE, data)
+        except SfBusinessError as exc:
+            if exc.carrier_code != DUPLICATE_ORDER:
+                raise
+            log.info("sf order %s already placed; fetching its waybill", request.order_ref)
+            reply = await self.client.call(SERVICE_SEARCH_ORDER, mapper.search_order_data(request.order_ref))
+        try:
+            return mapper.to_waybill(reply, order_ref=request.order_ref)
+        except mapper.SfPayloadError as exc:
+            raise CarrierUnavailable(f"无法读取顺丰运单：{exc}", carrier_code="unmappable_waybill") from None
+
+    async def cancel_waybill(self, waybill: Waybill) -> None:
+        await self.client.call(SERVICE_CANCEL, mapper.cancel_order_data(waybill))
+
+    async def track(self, waybill_no: str) -> list[TrackingEvent]:
+        reply = await self.client.call(SERVICE_ROUTES, mapper.search_routes_data(waybill_no))
+        try:
+            return mapper.to_events(reply, waybill_no)
+        except mapper.SfPayloadError as exc:
+            raise CarrierUnavailable(f"无法读取顺丰路由：{exc}", carrier_code="unmappable_routes") from None
+
+
+def _factory(credentials: CarrierCredentials, http: httpx.AsyncClient) -> Carrier:
+    return SfCarrier(credentials, http)
+
+
+register(mapper.CARRIER_CODE, _factory)
