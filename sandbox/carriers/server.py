@@ -12,6 +12,7 @@ Each carrier has a module with ``PATH``, a store class and ``route_handlers``; t
 
 from __future__ import annotations
 
+import importlib
 import socket
 import threading
 import time
@@ -37,9 +38,26 @@ class CarrierSimulator:
     route_handlers: Sequence[Any]
 
 
-CARRIERS: dict[str, CarrierSimulator] = {
-    "sf": CarrierSimulator(path=sf.PATH, new_store=sf.SfStore, route_handlers=sf.route_handlers),
-}
+# Each simulator module defines PATH, new_store (a callable returning its store) and route_handlers.
+_MODULES = ("sf", "zto", "jt")
+
+
+def _simulators() -> dict[str, CarrierSimulator]:
+    found: dict[str, CarrierSimulator] = {}
+    for name in _MODULES:
+        try:
+            module = importlib.import_module(f"sandbox.carriers.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"sandbox.carriers.{name}":
+                continue
+            raise
+        found[name] = CarrierSimulator(
+            path=module.PATH, new_store=module.new_store, route_handlers=module.route_handlers
+        )
+    return found
+
+
+CARRIERS: dict[str, CarrierSimulator] = _simulators()
 
 
 @get("/healthz", sync_to_thread=False)

@@ -396,3 +396,4 @@ async def sf_service(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 route_handlers = [sf_service]
+new_store = SfStore  # (sandbox.carriers.server)
