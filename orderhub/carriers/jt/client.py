@@ -1,0 +1,197 @@
+"""极兔开放平台 client: the wire format and both digests, nothing else.
+
+Each API is its own path under ``https://openapi.jtexpress.com.cn/webopenplatformapi/api`` (``order/addOrder``,
+``order/printOrder``, ``order/cancelOrder``, ``logistics/trace`` …): ``POST`` with an
+``application/x-www-form-urlencoded`` body holding one field, ``bizContent`` (the business request as a JSON
+string), and the headers ``apiAccount``, ``timestamp`` (ms since the epoch) and ``digest``.
+
+* header ``digest = base64(md5(bizContent + privateKey))`` — the raw 16-byte MD5 of the exact bizContent text;
+* business ``digest`` (inside bizContent, next to ``customerCode``, on order / print / cancel calls)
+  ``= base64(md5(customerCode + upper(md5hex(password + "jadada236t2")) + privateKey))``.
+
+The reply is JSON ``{"code", "msg", "data"}`` with ``code == "1"`` on success. :meth:`JtClient.call` returns
+``data`` and raises the port's typed errors otherwise. The privateKey and the customer password never reach a log
+line, an exception message or ``repr``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from orderhub.carriers.port import (
+    CarrierCredentials,
+    CarrierError,
+    CarrierUnavailable,
+    DigestRejected,
+    InvalidWaybillRequest,
+    OutOfServiceArea,
+    QuotaExhausted,
+    TimestampExpired,
+)
+
+__all__ = [
+    "BUSINESS_DIGEST_CODES",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "HEADER_DIGEST_CODES",
+    "PASSWORD_SALT",
+    "SUCCESS",
+    "JtBusinessError",
+    "JtClient",
+    "business_digest",
+    "classify_error",
+    "header_digest",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://openapi.jtexpress.com.cn/webopenplatformapi/api"
+DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+PASSWORD_SALT = "jadada236t2"
+SUCCESS = "1"
+
+# J&T answers every refusal with HTTP 200 and a numeric ``code``. The gateway codes below are the ones the
+# simulator uses (145003xxx: the platform layer; 999001xxx: the business layer); J&T's published table is long
+# and varies by region, so the message text is checked as well.
+HEADER_DIGEST_CODES = frozenset({"145003052"})  # 签名校验失败
+BUSINESS_DIGEST_CODES = frozenset({"999001030"})  # 客户编码或密码错误（业务 digest）
+_ACCOUNT_CODES = frozenset({"145003010"})  # apiAccount 不存在 / 无权限
+_TIMESTAMP_CODES = frozenset({"145003053"})
+_OUT_OF_AREA_CODES = frozenset({"999001010"})
+_QUOTA_CODES = frozenset({"999001011"})
+_DIGEST_WORDS = ("签名校验失败", "签名错误", "digest")
+_TIMESTAMP_WORDS = ("时间戳", "timestamp")
+_OUT_OF_AREA_WORDS = ("超区", "不在服务范围", "不在派送范围", "无法派送")
+_QUOTA_WORDS = ("余额不足", "单号不足", "面单不足")
+_TRANSIENT_WORDS = ("系统异常", "系统繁忙", "稍后重试", "超时")
+
+
+class JtBusinessError(InvalidWaybillRequest):
+    """A refusal that matched none of the more specific errors."""
+
+
+def _md5(text: str) -> bytes:
+    return hashlib.md5(text.encode("utf-8")).digest()
+
+
+def header_digest(biz_content: str, private_key: str) -> str:
+    """``base64(md5(bizContent + privateKey))`` — raw MD5, UTF-8."""
+    return base64.b64encode(_md5(biz_content + private_key)).decode("ascii")
+
+
+def business_digest(customer_code: str, password: str, private_key: str) -> str:
+    """``base64(md5(customerCode + upper(md5hex(password + "jadada236t2")) + privateKey))`` — raw MD5, UTF-8."""
+    cipher = _md5(password + PASSWORD_SALT).hex().upper()
+    return base64.b64encode(_md5(customer_code + cipher + private_key)).decode("ascii")
+
+
+def classify_error(code: str, message: str) -> CarrierError:
+    kind: type[CarrierError]
+    if code in BUSINESS_DIGEST_CODES:
+        kind, summary = DigestRejected, "极兔拒绝了客户编码或密码（业务签名）"
+    elif code in HEADER_DIGEST_CODES or (not code.startswith("999") and any(w in message for w in _DIGEST_WORDS)):
+        kind, summary = DigestRejected, "极兔拒绝了签名（请检查 privateKey）"
+    elif code in _ACCOUNT_CODES:
+        kind, summary = DigestRejected, "极兔不认识该 apiAccount（或无接口权限）"
+    elif code in _TIMESTAMP_CODES or any(word in message for word in _TIMESTAMP_WORDS):
+        kind, summary = TimestampExpired, "极兔认为请求已过期（请检查服务器时间）"
+    elif code in _OUT_OF_AREA_CODES or any(word in message for word in _OUT_OF_AREA_WORDS):
+        kind, summary = OutOfServiceArea, "收件地址不在极兔服务范围"
+    elif code in _QUOTA_CODES or any(word in message for word in _QUOTA_WORDS):
+        kind, summary = QuotaExhausted, "极兔电子面单余额不足"
+    elif any(word in message for word in _TRANSIENT_WORDS):
+        kind, summary = CarrierUnavailable, "极兔服务暂不可用"
+    else:
+        kind, summary = JtBusinessError, "极兔拒绝了请求"
+    return kind(f"{summary}：{code} {message}".strip(), carrier_code=code, carrier_message=message)
+
+
+class JtClient:
+    """Digest-signed calls to the J&T gateway for one account (``credentials``) over the caller's HTTP client.
+
+    ``clock`` returns seconds since the epoch (``time.time``); the wire timestamp is its milliseconds."""
+
+    def __init__(
+        self,
+        credentials: CarrierCredentials,
+        http: httpx.AsyncClient,
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.credentials = credentials
+        self._http = http
+        self._timeout = timeout
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"JtClient(api_account={self.credentials.partner_id!r}, base_url={self.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        return (self.credentials.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    def customer_auth(self) -> dict[str, str]:
+        """``customerCode`` and the business ``digest`` that order / print / cancel bizContents carry."""
+        creds = self.credentials
+        return {
+            "customerCode": creds.customer_code,
+            "digest": business_digest(creds.customer_code, creds.customer_password, creds.secret),
+        }
+
+    def request_parts(self, biz: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+        """The headers and the form body for one call."""
+        text = json.dumps(biz, ensure_ascii=False, separators=(",", ":"))
+        headers = {
+            "apiAccount": self.credentials.partner_id,
+            "digest": header_digest(text, self.credentials.secret),
+            "timestamp": str(int(self._clock() * 1000)),
+        }
+        return headers, {"bizContent": text}
+
+    async def call(self, api: str, biz: Mapping[str, Any], *, customer: bool = True) -> Any:
+        """Call ``api`` (e.g. ``"order/addOrder"``); the reply's ``data`` or a typed :class:`CarrierError`.
+
+        ``customer`` adds ``customerCode`` and the business digest to ``biz``."""
+        payload = {**self.customer_auth(), **biz} if customer else dict(biz)
+        headers, form = self.request_parts(payload)
+        log.debug("jt call %s api_account=%s", api, self.credentials.partner_id)
+        try:
+            reply = await self._http.post(f"{self.base_url}/{api}", data=form, headers=headers, timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise CarrierUnavailable(
+                f"极兔接口 {api} 超时", carrier_code="timeout", carrier_message=type(exc).__name__
+            ) from None
+        except httpx.TransportError as exc:
+            raise CarrierUnavailable(
+                f"无法连接极兔接口 {api}", carrier_code="network", carrier_message=type(exc).__name__
+            ) from None
+        return self._parse(api, reply)
+
+    def _parse(self, api: str, reply: httpx.Response) -> Any:
+        if reply.status_code >= 500 or reply.status_code == 429:
+            raise CarrierUnavailable(
+                f"极兔接口 {api} 暂不可用（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
+            )
+        if reply.status_code >= 400:
+            raise InvalidWaybillRequest(
+                f"极兔接口 {api} 拒绝了请求（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
+            )
+        try:
+            envelope = reply.json()
+        except ValueError:
+            raise CarrierUnavailable("极兔网关返回了无法解析的内容", carrier_code="bad_response") from None
+        if not isinstance(envelope, dict):
+            raise CarrierUnavailable("极兔网关返回了意外的结构", carrier_code="bad_response")
+        code = str(envelope.get("code") or "")
+        if code != SUCCESS:
+            raise classify_error(code, str(envelope.get("msg") or ""))
+        return envelope.get("data")
