@@ -1,0 +1,278 @@
+"""快递100 (kuaidi100) client: the wire format and the signatures, nothing else.
+
+* 订阅推送 — ``POST {base}/poll``, form ``schema=json`` and ``param`` = JSON ``{"company", "number", "key",
+  "parameters": {"callbackurl", "salt", "resultv2": "1", "phone"}}``. Reply ``{"result", "returnCode",
+  "message"}``: ``200`` 提交成功, ``501`` 重复订阅 (success for us), ``600``/``601`` bad / expired key,
+  ``700``/``701``/``702`` bad request, ``500``/``502`` server trouble.
+* 推送回调 — 快递100 POSTs ``param`` (JSON ``{"status", "billstatus", "message", "lastResult": {…}}``) and
+  ``sign = upper(md5(param + salt))`` to the callback URL. :func:`verify_callback` / :func:`parse_callback` are pure
+  functions for the endpoint, which answers :data:`CALLBACK_OK` (or :data:`CALLBACK_BAD_SIGN`).
+* 实时查询 — ``POST {base}/poll/query.do``, form ``customer``, ``sign = upper(md5(param + key + customer))`` and
+  ``param`` = JSON ``{"com", "num", "phone", "resultv2": "1"}``. Success is the tracking itself (``"message":
+  "ok"``, ``"status": "200"``); refusals carry ``"result": false`` and ``returnCode`` (``400`` bad parameters,
+  ``500`` no result yet, ``501``/``502`` server trouble, ``503`` bad sign, ``601`` key expired / no quota).
+
+The 授权 key never reaches a log line, an exception message or ``repr``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+import httpx
+import msgspec
+
+from orderhub.carriers.kuaidi100 import mapper
+from orderhub.carriers.port import (
+    CarrierError,
+    CarrierUnavailable,
+    DigestRejected,
+    InvalidWaybillRequest,
+    TrackingEvent,
+    TrackingState,
+)
+
+__all__ = [
+    "CALLBACK_BAD_SIGN",
+    "CALLBACK_OK",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "QUERY_PATH",
+    "SUBSCRIBE_PATH",
+    "CallbackUpdate",
+    "Kuaidi100Client",
+    "callback_reply",
+    "callback_sign",
+    "classify_query_error",
+    "classify_subscribe_error",
+    "parse_callback",
+    "query_sign",
+    "verify_callback",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://poll.kuaidi100.com"
+SUBSCRIBE_PATH = "/poll"
+QUERY_PATH = "/poll/query.do"
+DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+# The bodies the callback endpoint answers with (快递100 retries a push until it sees result: true).
+CALLBACK_OK: Final[Mapping[str, Any]] = {"result": True, "returnCode": "200", "message": "成功"}
+CALLBACK_BAD_SIGN: Final[Mapping[str, Any]] = {"result": False, "returnCode": "500", "message": "签名错误"}
+
+_SUBSCRIBE_OK = frozenset({"200", "501"})  # 501 重复订阅: already subscribed is fine
+_AUTH_CODES = frozenset({"503", "600", "601"})
+_TRANSIENT_CODES = frozenset({"500", "502"})
+_QUERY_TRANSIENT_CODES = frozenset({"501", "502"})
+_QUERY_NO_RESULT = "500"  # 查询无结果，请隔段时间再查
+
+
+def _md5_upper(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
+
+
+def callback_sign(param: str, salt: str) -> str:
+    """``upper(md5(param + salt))`` over UTF-8 — the push's ``sign``."""
+    return _md5_upper(param + salt)
+
+
+def query_sign(param: str, key: str, customer: str) -> str:
+    """``upper(md5(param + key + customer))`` over UTF-8 — the real-time query's ``sign``."""
+    return _md5_upper(param + key + customer)
+
+
+def verify_callback(param: str, sign: str, salt: str) -> bool:
+    """Whether a push's ``sign`` matches ``param`` under our ``salt`` (constant-time)."""
+    expected = callback_sign(param, salt)
+    return hmac.compare_digest(expected.encode("ascii"), sign.strip().upper().encode("utf-8"))
+
+
+class CallbackUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """One push, in the hub's terms."""
+
+    waybill_no: str
+    company: str  # 快递100 company code ("shunfeng")
+    carrier: str  # the hub's carrier code ("SF") when known, else ""
+    status: str  # monitoring status: polling 监控中, shutdown 结束, abort 中止, updateall 重新推送
+    bill_status: str  # got / sending / check / …
+    message: str
+    state: TrackingState | None
+    signed: bool  # ischeck = 1
+    finished: bool  # 快递100 stopped tracking (shutdown)
+    aborted: bool  # 快递100 gave up (abort): subscribe again or poll
+    events: list[TrackingEvent]  # oldest first
+
+
+def parse_callback(param: str) -> CallbackUpdate:
+    """A push's ``param`` JSON as :class:`CallbackUpdate` (raises :class:`mapper.Kuaidi100PayloadError`)."""
+    try:
+        payload = json.loads(param)
+    except ValueError:
+        raise mapper.Kuaidi100PayloadError("param is not JSON") from None
+    if not isinstance(payload, dict):
+        raise mapper.Kuaidi100PayloadError("param is not a JSON object")
+    last = payload.get("lastResult") or {}
+    if not isinstance(last, dict):
+        raise mapper.Kuaidi100PayloadError("lastResult is not an object")
+    tracking = mapper.to_tracking(last)
+    if not tracking.waybill_no:
+        raise mapper.Kuaidi100PayloadError("no nu")
+    status = str(payload.get("status") or "").strip()
+    return CallbackUpdate(
+        waybill_no=tracking.waybill_no,
+        company=tracking.company,
+        carrier=tracking.carrier,
+        status=status,
+        bill_status=str(payload.get("billstatus") or "").strip(),
+        message=str(payload.get("message") or "").strip(),
+        state=tracking.state,
+        signed=tracking.signed,
+        finished=status == "shutdown",
+        aborted=status == "abort",
+        events=tracking.events,
+    )
+
+
+def callback_reply(ok: bool) -> bytes:
+    """The JSON body the callback endpoint returns."""
+    return json.dumps(dict(CALLBACK_OK if ok else CALLBACK_BAD_SIGN), ensure_ascii=False).encode("utf-8")
+
+
+def _error(kind: type[CarrierError], summary: str, code: str, message: str) -> CarrierError:
+    return kind(f"{summary}：{code} {message}".strip(), carrier_code=code, carrier_message=message)
+
+
+def classify_subscribe_error(code: str, message: str) -> CarrierError:
+    if code in _AUTH_CODES:
+        return _error(DigestRejected, "快递100 拒绝了授权 key（请检查 key 是否正确、是否过期）", code, message)
+    if code in _TRANSIENT_CODES:
+        return _error(CarrierUnavailable, "快递100 订阅接口暂不可用", code, message)
+    return _error(InvalidWaybillRequest, "快递100 拒绝了订阅请求", code, message)
+
+
+def classify_query_error(code: str, message: str) -> CarrierError:
+    if code in _AUTH_CODES:
+        return _error(DigestRejected, "快递100 拒绝了签名（请检查授权 key / customer）", code, message)
+    if code in _QUERY_TRANSIENT_CODES:
+        return _error(CarrierUnavailable, "快递100 查询接口暂不可用", code, message)
+    return _error(InvalidWaybillRequest, "快递100 拒绝了查询请求", code, message)
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Kuaidi100Client:
+    """Calls to 快递100 for one account (授权 ``key`` and ``customer``) over the caller's HTTP client.
+
+    ``carrier`` arguments take the hub's carrier code ("SF") or a 快递100 company code ("shunfeng")."""
+
+    def __init__(
+        self,
+        key: str,
+        customer: str,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._key = key
+        self.customer = customer
+        self._http = http
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"Kuaidi100Client(customer={self.customer!r}, base_url={self.base_url!r})"
+
+    def subscribe_form(
+        self, carrier: str, waybill_no: str, *, callback_url: str, salt: str, phone: str = ""
+    ) -> dict[str, str]:
+        param = {
+            "company": mapper.company_for(carrier),
+            "number": waybill_no.strip(),
+            "key": self._key,
+            "parameters": {"callbackurl": callback_url, "salt": salt, "resultv2": "1", "phone": _phone_tail(phone)},
+        }
+        return {"schema": "json", "param": _dumps(param)}
+
+    def query_form(self, carrier: str, waybill_no: str, *, phone: str = "") -> dict[str, str]:
+        param = _dumps(
+            {"com": mapper.company_for(carrier), "num": waybill_no.strip(), "phone": phone.strip(), "resultv2": "1"}
+        )
+        return {"customer": self.customer, "sign": query_sign(param, self._key, self.customer), "param": param}
+
+    async def subscribe(self, carrier: str, waybill_no: str, *, callback_url: str, salt: str, phone: str = "") -> None:
+        """Subscribe a waybill for pushes; already subscribed (501) counts as success."""
+        form = self.subscribe_form(carrier, waybill_no, callback_url=callback_url, salt=salt, phone=phone)
+        log.debug("kuaidi100 subscribe %s %s", carrier, waybill_no)
+        body = await self._post(SUBSCRIBE_PATH, form, "订阅")
+        code = str(body.get("returnCode") or "").strip()
+        if body.get("result") is True or code in _SUBSCRIBE_OK:
+            return
+        raise classify_subscribe_error(code, str(body.get("message") or ""))
+
+    async def track(self, carrier: str, waybill_no: str, *, phone: str = "") -> mapper.Kuaidi100Tracking:
+        """The real-time query: current state, signed flag and events (oldest first). No result yet → no events."""
+        company = mapper.company_for(carrier)
+        form = self.query_form(carrier, waybill_no, phone=phone)
+        log.debug("kuaidi100 query %s %s", carrier, waybill_no)
+        body = await self._post(QUERY_PATH, form, "查询")
+        if body.get("result") is False or ("returnCode" in body and str(body.get("status") or "") != "200"):
+            code = str(body.get("returnCode") or "").strip()
+            if code == _QUERY_NO_RESULT:
+                return mapper.Kuaidi100Tracking(
+                    waybill_no=waybill_no,
+                    company=company,
+                    carrier=mapper.carrier_for_company(company),
+                    state=None,
+                    signed=False,
+                    events=[],
+                )
+            raise classify_query_error(code, str(body.get("message") or ""))
+        try:
+            return mapper.to_tracking(body, waybill_no=waybill_no, company=company)
+        except mapper.Kuaidi100PayloadError as exc:
+            raise CarrierUnavailable("快递100 返回了无法解析的轨迹", carrier_code="bad_response") from exc
+
+    async def query(self, carrier: str, waybill_no: str, *, phone: str = "") -> list[TrackingEvent]:
+        """The parcel's events so far, oldest first (see :meth:`track` for the state as well)."""
+        return (await self.track(carrier, waybill_no, phone=phone)).events
+
+    async def _post(self, path: str, form: dict[str, str], what: str) -> dict[str, Any]:
+        try:
+            reply = await self._http.post(self.base_url + path, data=form, timeout=self._timeout)
+        except httpx.TimeoutException as exc:
+            raise CarrierUnavailable(
+                f"快递100 {what}接口超时", carrier_code="timeout", carrier_message=type(exc).__name__
+            ) from None
+        except httpx.TransportError as exc:
+            raise CarrierUnavailable(
+                f"无法连接快递100 {what}接口", carrier_code="network", carrier_message=type(exc).__name__
+            ) from None
+        if reply.status_code >= 500 or reply.status_code == 429:
+            raise CarrierUnavailable(
+                f"快递100 {what}接口暂不可用（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
+            )
+        if reply.status_code >= 400:
+            raise InvalidWaybillRequest(
+                f"快递100 {what}接口拒绝了请求（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
+            )
+        try:
+            body = reply.json()
+        except ValueError:
+            raise CarrierUnavailable("快递100 返回了无法解析的内容", carrier_code="bad_response") from None
+        if not isinstance(body, dict):
+            raise CarrierUnavailable("快递100 返回了意外的结构", carrier_code="bad_response")
+        return body
+
+
+def _phone_tail(phone: str) -> str:
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return digits[-4:] if digits else ""

@@ -1,0 +1,432 @@
+"""快递100 (kuaidi100) simulator, self-contained: a litestar app on a background uvicorn thread::
+
+    with running_kuaidi100() as sim:
+        account = sim.store.create_account()
+        client = Kuaidi100Client(account.key, account.customer, http, base_url=sim.base_url)
+        sim.store.add_event("SF1400000000001", "1", "顺丰速运 已收取快件", area="广东省深圳市")
+        reply = await sim.store.push_async("SF1400000000001")  # the callback URL's JSON reply
+
+Endpoints: ``POST /poll`` (订阅: checks the 授权 key → 600 / 601, parameters → 700 / 701, repeat → 501) and
+``POST /poll/query.do`` (实时查询: verifies ``sign = upper(md5(param + key + customer))`` → 503, no events → 500).
+The parcel journey is scripted by the test with :meth:`Kuaidi100Store.add_event`; :meth:`Kuaidi100Store.push`
+POSTs the signed callback (``sign = upper(md5(param + salt))``) to the subscribed URL. Every call is logged in
+:attr:`Kuaidi100Store.requests`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+import httpx
+import uvicorn
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+
+__all__ = [
+    "COMPANIES",
+    "STATE_TEXTS",
+    "Kuaidi100Account",
+    "Kuaidi100Event",
+    "Kuaidi100Request",
+    "Kuaidi100Server",
+    "Kuaidi100Store",
+    "Kuaidi100Subscription",
+    "create_app",
+    "running_kuaidi100",
+    "sign",
+]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+JSON_MEDIA_TYPE = "application/json;charset=UTF-8"
+COMPANIES = frozenset({"shunfeng", "zhongtong", "jtexpress", "yuantong", "shentong", "yunda", "ems", "jd"})
+# 快递100 state code → the per-event status text (resultv2=1).
+STATE_TEXTS = {
+    "0": "在途",
+    "1": "揽收",
+    "2": "疑难",
+    "3": "签收",
+    "4": "退签",
+    "5": "派件",
+    "6": "退回",
+    "7": "转投",
+    "8": "清关",
+    "14": "拒签",
+}
+BILL_STATUS = {"1": "got", "0": "sending", "5": "sending", "3": "check", "4": "back", "6": "back", "2": "sending"}
+
+
+def sign(text: str) -> str:
+    """``upper(md5(text))`` over UTF-8 (callers concatenate param + salt, or param + key + customer)."""
+    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
+
+
+@dataclass
+class Kuaidi100Account:
+    key: str
+    customer: str
+    expired: bool = False
+
+
+@dataclass
+class Kuaidi100Subscription:
+    waybill_no: str
+    company: str
+    callback_url: str
+    salt: str
+    key: str
+    phone: str = ""
+
+
+@dataclass
+class Kuaidi100Event:
+    state: str  # 快递100 state code: "1" 揽收, "0" 在途, "5" 派件, "3" 签收 …
+    context: str
+    at: datetime
+    area: str = ""
+
+
+@dataclass
+class Kuaidi100Request:
+    """One call as the simulator saw it (for assertions)."""
+
+    path: str
+    param: Any
+    return_code: str
+
+
+@dataclass
+class Kuaidi100Store:
+    """Thread-safe in-memory state of the simulated 快递100."""
+
+    accounts: dict[str, Kuaidi100Account] = field(default_factory=dict)  # by key
+    subscriptions: dict[str, Kuaidi100Subscription] = field(default_factory=dict)  # by waybill number
+    journeys: dict[str, list[Kuaidi100Event]] = field(default_factory=dict)  # by waybill number, oldest first
+    companies: dict[str, str] = field(default_factory=dict)  # waybill → company, for scripted waybills
+    requests: list[Kuaidi100Request] = field(default_factory=list)
+    pushes: list[dict[str, Any]] = field(default_factory=list)  # what push() sent and got back
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def create_account(
+        self, key: str | None = None, customer: str | None = None, *, expired: bool = False
+    ) -> Kuaidi100Account:
+        with self.lock:
+            account = Kuaidi100Account(
+                key=key or secrets.token_urlsafe(12),
+                customer=customer or secrets.token_hex(16).upper(),
+                expired=expired,
+            )
+            self.accounts[account.key] = account
+            return account
+
+    def add_event(
+        self,
+        waybill_no: str,
+        state: str,
+        context: str,
+        *,
+        at: datetime | None = None,
+        area: str = "",
+        company: str = "",
+    ) -> Kuaidi100Event:
+        """Script the next step of a parcel's journey (``at`` aware; defaults to now)."""
+        event = Kuaidi100Event(state=state, context=context, at=at or datetime.now(UTC), area=area)
+        with self.lock:
+            self.journeys.setdefault(waybill_no, []).append(event)
+            if company:
+                self.companies[waybill_no] = company
+        return event
+
+    def last_result(self, waybill_no: str, company: str = "") -> dict[str, Any]:
+        """The tracking as 快递100 reports it (query reply / push ``lastResult``), data newest first."""
+        with self.lock:
+            events = sorted(self.journeys.get(waybill_no, []), key=lambda e: e.at)
+            sub = self.subscriptions.get(waybill_no)
+            com = company or (sub.company if sub else "") or self.companies.get(waybill_no, "")
+        state = events[-1].state if events else "0"
+        data = []
+        for event in reversed(events):
+            local = event.at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+            data.append(
+                {
+                    "context": event.context,
+                    "time": local,
+                    "ftime": local,
+                    "status": STATE_TEXTS.get(event.state, "在途"),
+                    "areaName": event.area,
+                    "areaCode": "",
+                }
+            )
+        return {
+            "message": "ok",
+            "nu": waybill_no,
+            "ischeck": "1" if state == "3" else "0",
+            "condition": "F00",
+            "com": com,
+            "status": "200",
+            "state": state,
+            "data": data,
+        }
+
+    def callback_form(self, waybill_no: str, *, salt: str | None = None, status: str | None = None) -> dict[str, str]:
+        """The form 快递100 would push now; ``salt`` overrides the subscription's (to fake a bad sign)."""
+        with self.lock:
+            sub = self.subscriptions.get(waybill_no)
+        if sub is None:
+            raise KeyError(f"{waybill_no} is not subscribed")
+        result = self.last_result(waybill_no)
+        signed = result["ischeck"] == "1"
+        payload = {
+            "status": status or ("shutdown" if signed else "polling"),
+            "billstatus": BILL_STATUS.get(result["state"], "sending"),
+            "message": "",
+            "lastResult": result,
+        }
+        param = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        return {"param": param, "sign": sign(param + (sub.salt if salt is None else salt))}
+
+    def _record_push(self, waybill_no: str, form: dict[str, str], status: int, reply: Any) -> None:
+        with self.lock:
+            self.pushes.append({"waybill_no": waybill_no, "form": form, "http_status": status, "reply": reply})
+
+    def push(self, waybill_no: str, *, salt: str | None = None, status: str | None = None) -> Any:
+        """POST the signed callback to the subscribed URL; the receiver's JSON reply (sync; blocks)."""
+        form = self.callback_form(waybill_no, salt=salt, status=status)
+        url = self.subscriptions[waybill_no].callback_url
+        with httpx.Client(timeout=10.0) as http:
+            response = http.post(url, data=form)
+        reply = _json_or_text(response)
+        self._record_push(waybill_no, form, response.status_code, reply)
+        return reply
+
+    async def push_async(self, waybill_no: str, *, salt: str | None = None, status: str | None = None) -> Any:
+        """As :meth:`push`, without blocking the event loop."""
+        form = self.callback_form(waybill_no, salt=salt, status=status)
+        url = self.subscriptions[waybill_no].callback_url
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            response = await http.post(url, data=form)
+        reply = _json_or_text(response)
+        self._record_push(waybill_no, form, response.status_code, reply)
+        return reply
+
+    def log(self, path: str, param: Any, code: str) -> None:
+        with self.lock:
+            self.requests.append(Kuaidi100Request(path, param, code))
+
+
+def _json_or_text(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _reply(body: dict[str, Any]) -> Response[bytes]:
+    return Response(json.dumps(body, ensure_ascii=False).encode("utf-8"), media_type=JSON_MEDIA_TYPE, status_code=200)
+
+
+def _refusal(code: str, message: str) -> dict[str, Any]:
+    return {"result": False, "returnCode": code, "message": message}
+
+
+def _loads(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def handle_subscribe(store: Kuaidi100Store, form: dict[str, str]) -> dict[str, Any]:
+    param = _loads(form.get("param", ""))
+    if form.get("schema", "json") != "json" or param is None:
+        store.log("/poll", form.get("param"), "700")
+        return _refusal("700", "订阅方的订阅数据存在错误（param 不是 JSON）")
+    safe = {k: v for k, v in param.items() if k != "key"}  # the log never holds the key
+
+    def refuse(code: str, message: str) -> dict[str, Any]:
+        store.log("/poll", safe, code)
+        return _refusal(code, message)
+
+    with store.lock:
+        account = store.accounts.get(str(param.get("key") or ""))
+    if account is None:
+        return refuse("600", "您不是合法的订阅者（即授权Key出错）")
+    if account.expired:
+        return refuse("601", "POLL:KEY已过期")
+    parameters = param.get("parameters") or {}
+    company = str(param.get("company") or "")
+    number = str(param.get("number") or "")
+    callback = str(parameters.get("callbackurl") or "") if isinstance(parameters, dict) else ""
+    if not company or not number or not callback:
+        return refuse("700", "订阅方的订阅数据存在错误（如不支持的快递公司、单号为空、单号超长等）或错误的回调地址")
+    if company not in COMPANIES:
+        return refuse("701", "拒绝订阅的快递公司")
+    with store.lock:
+        if number in store.subscriptions:
+            store.log("/poll", safe, "501")
+            return _refusal("501", "重复订阅")
+        store.subscriptions[number] = Kuaidi100Subscription(
+            waybill_no=number,
+            company=company,
+            callback_url=callback,
+            salt=str(parameters.get("salt") or ""),
+            key=account.key,
+            phone=str(parameters.get("phone") or ""),
+        )
+    store.log("/poll", safe, "200")
+    return {"result": True, "returnCode": "200", "message": "提交成功"}
+
+
+def handle_query(store: Kuaidi100Store, form: dict[str, str]) -> dict[str, Any]:
+    text = form.get("param", "")
+    param = _loads(text)
+
+    def refuse(code: str, message: str) -> dict[str, Any]:
+        store.log("/poll/query.do", param if param is not None else text, code)
+        return _refusal(code, message)
+
+    customer = form.get("customer", "")
+    if not customer or not form.get("sign") or param is None:
+        return refuse("400", "提交的数据不完整，或者账号未充值")
+    with store.lock:
+        accounts = [account for account in store.accounts.values() if account.customer == customer]
+    account = next(
+        (a for a in accounts if secrets.compare_digest(sign(text + a.key + a.customer), form["sign"].upper())), None
+    )
+    if account is None:
+        return refuse("503", "验证签名失败")
+    if account.expired:
+        return refuse("601", "key已过期或没有查询次数")
+    com, num = str(param.get("com") or ""), str(param.get("num") or "")
+    if not com or not num:
+        return refuse("400", "提交的数据不完整")
+    if com not in COMPANIES:
+        return refuse("400", "找不到对应公司")
+    with store.lock:
+        has_events = bool(store.journeys.get(num))
+    if not has_events:
+        return refuse("500", "查询无结果，请隔段时间再查")
+    store.log("/poll/query.do", param, "200")
+    return store.last_result(num, com)
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    body = await request.body()
+    return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+
+
+@post("/poll", status_code=200)
+async def subscribe(request: Request[Any, Any, Any]) -> Response[bytes]:
+    store = request.app.state.kuaidi100
+    assert isinstance(store, Kuaidi100Store)
+    return _reply(handle_subscribe(store, await _form(request)))
+
+
+@post("/poll/query.do", status_code=200)
+async def query(request: Request[Any, Any, Any]) -> Response[bytes]:
+    store = request.app.state.kuaidi100
+    assert isinstance(store, Kuaidi100Store)
+    return _reply(handle_query(store, await _form(request)))
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(store: Kuaidi100Store) -> Litestar:
+    return Litestar(
+        route_handlers=[subscribe, query, healthz],
+        state=State({"kuaidi100": store}),
+        openapi_config=None,
+        debug=False,
+    )
+
+
+class Kuaidi100Server:
+    """The 快递100 simulator on a background uvicorn thread."""
+
+    def __init__(self, store: Kuaidi100Store | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.store = store or Kuaidi100Store()
+        self.host = host
+        self._requested_port = port
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as the client's ``base_url`` (``/poll`` and ``/poll/query.do`` hang under it)."""
+        if not self.port:
+            raise RuntimeError("the kuaidi100 simulator is not running")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, *, timeout: float = 10.0) -> Kuaidi100Server:
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self.store), lifespan="off", log_level="warning", access_log=False, timeout_keep_alive=30
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="kuaidi100-simulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the kuaidi100 simulator did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+        self.port = 0
+
+    def __enter__(self) -> Kuaidi100Server:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+@contextmanager
+def running_kuaidi100(
+    store: Kuaidi100Store | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[Kuaidi100Server]:
+    """Serve the 快递100 simulator for the duration of the ``with`` block."""
+    server = Kuaidi100Server(store, host=host, port=port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
