@@ -26,6 +26,7 @@ from api.channels.controllers import ChannelController
 from api.decoding import error_field
 from api.imports.controllers import ImportController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
+from api.logistics.controllers import CarrierAccountController, WaybillController
 from api.ops.controllers import OpsController
 from api.orders.controllers import OrderController
 from api.picking.controllers import PickingController
@@ -36,6 +37,7 @@ from api.users.controllers import UserController
 from api.webhooks.controllers import WebhookController
 from orderhub import __version__
 from orderhub import redis as redis_mod
+from orderhub.carriers.port import CarrierError, CarrierUnavailable
 from orderhub.errors import (
     AuthenticationFailed,
     Conflict,
@@ -62,6 +64,8 @@ log = logging.getLogger("orderhub.api")
 PROBLEM_JSON = "application/problem+json"
 _STATUS: list[tuple[type[OrderHubError], int]] = [
     (ValidationFailed, 422),
+    (CarrierUnavailable, 503),
+    (CarrierError, 422),
     (NotFound, 404),
     (StockShortage, 409),
     (InvalidTransition, 409),
@@ -231,6 +235,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WebhookController,
             ImportController,
             PickingController,
+            CarrierAccountController,
+            WaybillController,
             PdaController,
             floor_socket,
         ],

@@ -10,6 +10,7 @@ from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
+from orderhub.logistics.tables import CarrierAccount, Waybill
 from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, PlatformWriteback, SurgeEvent
 from orderhub.picking.tables import (
     PackRecord,
@@ -57,6 +58,8 @@ TABLES = [
     PickLine,
     PdaScan,
     PackRecord,
+    CarrierAccount,
+    Waybill,
 ]
 
 APP_CONFIG = AppConfig(

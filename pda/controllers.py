@@ -16,6 +16,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 
 from orderhub.errors import AuthenticationFailed
+from orderhub.logistics import waybills
+from orderhub.logistics.labels import label_pdf
 from orderhub.picking import pack, tasks
 from orderhub.picking.sessions import SESSION_TTL_SECONDS, PdaSession, end_session, session_for, sign_in
 
@@ -160,6 +162,16 @@ class PdaController(Controller):
         self, request: Request[Any, Any, Any], session: PdaSession, pack_id: int, data: PackScanIn
     ) -> Response[Any]:
         return _answer(request, await pack.pack_scan(session, pack_id, data.client_id, data.barcode))
+
+    @post("/pack/{pack_id:int}/waybill", status_code=200, summary="The packed order's waybill (idempotent)")
+    async def pack_waybill(self, session: PdaSession, pack_id: int) -> waybills.WaybillView:
+        order_id = await pack.packed_order(session, pack_id)
+        return await waybills.request_waybill(order_id, actor=f"pda:{session.username}")
+
+    @get("/pack/{pack_id:int}/label", summary="The packed order's label, PDF (76 × 130 mm)")
+    async def pack_label(self, session: PdaSession, pack_id: int) -> Response[bytes]:
+        order_id = await pack.packed_order(session, pack_id)
+        return Response(label_pdf([await waybills.label_data(order_id)]), media_type="application/pdf")
 
     @post("/pack/{pack_id:int}/weigh", status_code=200, summary="Weigh; within tolerance and all verified → packed")
     async def weigh(

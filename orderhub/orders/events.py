@@ -29,6 +29,7 @@ class OrderEventType(StrEnum):
     PICK_WITHDRAWN = "order.pick_withdrawn"
     SHORT_PICKED = "order.short_picked"
     PACKED = "order.packed"
+    WAYBILL_ISSUED = "order.waybill_issued"
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

@@ -25,7 +25,7 @@ from orderhub.picking.scans import Fingerprint, ScanRecord, once, sku_by_barcode
 from orderhub.picking.sessions import PdaSession
 from orderhub.picking.tables import PackRecord
 
-__all__ = ["PackItem", "PackResult", "PackView", "pack_scan", "start_pack", "weigh"]
+__all__ = ["PackItem", "PackResult", "PackView", "pack_scan", "packed_order", "start_pack", "weigh"]
 
 _TOTE = re.compile(r"^T(\d+)-(\d+)$", re.IGNORECASE)
 
@@ -347,3 +347,13 @@ async def _all_parts_packed(order_id: int) -> bool:
         order_id,
     )
     return not rows
+
+
+async def packed_order(session: PdaSession, pack_id: int) -> int:
+    """The order a packed pack record of this station's warehouse is for (for its waybill and label)."""
+    rows = await db.fetch("SELECT \"order\", warehouse, status FROM pack_record WHERE id = {}", pack_id)
+    if not rows or int(rows[0]["warehouse"]) != session.warehouse_id:
+        raise NotFound("打包记录不存在", code="pack_not_found", field="pack_id")
+    if rows[0]["status"] != "packed":
+        raise Conflict("称重通过、打包完成后才能取运单号", code="not_packed", field="pack_id")
+    return int(rows[0]["order"])

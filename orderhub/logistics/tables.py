@@ -1,0 +1,44 @@
+"""Carrier accounts (one per express company and warehouse, credentials sealed) and the waybills they issued."""
+
+from __future__ import annotations
+
+from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+from orderhub.inventory.tables import Warehouse
+from orderhub.orders.tables import Order
+
+__all__ = ["CarrierAccount", "Waybill"]
+
+
+class CarrierAccount(Table, tablename="carrier_account"):
+    id: Serial  # the primary key piccolo adds; declared for type checkers
+    code = Varchar(length=32, unique=True, index=True)
+    carrier = Varchar(length=16)  # "SF", "ZTO", "JT"
+    warehouse = ForeignKey(references=Warehouse, null=True, index=True)  # null: every warehouse
+    credentials = Text(default="")  # sealed (orderhub.crypto), never returned
+    sender_name = Varchar(length=100, default="")  # who ships (the warehouse's shipping contact)
+    sender_phone = Varchar(length=32, default="")
+    priority = Integer(default=0)  # higher first when no rule or customer picks a carrier
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+
+
+class Waybill(Table, tablename="waybill"):
+    """One electronic waybill (电子面单). ``order_ref`` is what the carrier deduplicates on: one per order and
+    warehouse, so pressing the button twice, or a retried job, gets the same waybill."""
+
+    id: Serial
+    order_ref = Varchar(length=64, unique=True)
+    order = ForeignKey(references=Order, index=True)
+    warehouse = ForeignKey(references=Warehouse)
+    account = ForeignKey(references=CarrierAccount)
+    carrier = Varchar(length=16)
+    waybill_no = Varchar(length=64, index=True)
+    sort_code = Varchar(length=64, default="")
+    destination_code = Varchar(length=64, default="")
+    reason = Varchar(length=255, default="")  # why this carrier (zh-CN)
+    weight_g = Integer(default=0)
+    status = Varchar(length=16, default="issued")  # issued, cancelled
+    created_by = Varchar(length=64, default="system")
+    created_at = Timestamptz()

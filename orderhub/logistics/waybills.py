@@ -1,0 +1,318 @@
+"""Carrier accounts and electronic waybills for packed orders.
+
+Requesting a waybill is idempotent: the request carries ``order_ref = OH{order}-W{warehouse}``, the carriers
+deduplicate on it (SF answers 8016 and the adapter returns the existing waybill; ZTO and J&T return the same
+number), and the hub stores one waybill per order_ref — so pressing the button twice, two pack stations at
+once, or a retried job all end with one waybill. The carrier is the customer's (or a rule's) preferred one when
+the warehouse has an account for it, else the account with the highest priority; the reason is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+import msgspec
+
+from orderhub import clock, crypto, db
+from orderhub.address.parser import standardise
+from orderhub.carriers.port import CarrierCredentials, Party, WaybillItem, WaybillRequest, carrier_for
+from orderhub.errors import Conflict, NotFound, ValidationFailed
+from orderhub.inventory.tables import Warehouse
+from orderhub.logistics.labels import LabelData
+from orderhub.logistics.tables import CarrierAccount
+from orderhub.orders.events import OrderEventType
+from orderhub.orders.service import record_event
+from orderhub.orders.state import OrderStatus
+from orderhub.settings import get_settings
+
+__all__ = [
+    "CarrierAccountView",
+    "NewCarrierAccount",
+    "WaybillView",
+    "create_account",
+    "label_data",
+    "list_accounts",
+    "request_waybill",
+]
+
+CARRIERS = ("SF", "ZTO", "JT")
+_CREDENTIAL_KEYS = ("partner_id", "secret", "customer_code", "customer_password", "base_url")
+
+
+class NewCarrierAccount(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    carrier: str
+    credentials: dict[str, str]
+    warehouse: str | None = None
+    sender_name: str = ""
+    sender_phone: str = ""
+    priority: int = 0
+
+
+class CarrierAccountView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    code: str
+    carrier: str
+    warehouse: str | None
+    credential_keys: list[str]  # which credentials are set (never their values)
+    sender_name: str
+    sender_phone: str
+    priority: int
+    active: bool
+
+
+class WaybillView(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: int
+    carrier: str
+    waybill_no: str
+    sort_code: str
+    reason: str
+    weight_g: int
+    status: str
+    created_at: datetime
+
+
+def _seal(values: Mapping[str, str]) -> str:
+    return crypto.encrypt(get_settings().secret_key, msgspec.json.encode(dict(values)))
+
+
+def _unseal(token: str) -> dict[str, str]:
+    if not token:
+        return {}
+    result: dict[str, str] = msgspec.json.decode(crypto.decrypt(get_settings().secret_key, token))
+    return result
+
+
+async def create_account(cmd: NewCarrierAccount) -> CarrierAccountView:
+    code = cmd.code.strip()
+    if not code or len(code) > 32:
+        raise ValidationFailed("账号编码不能为空，且不超过 32 个字符", field="code")
+    if cmd.carrier not in CARRIERS:
+        raise ValidationFailed(f"快递公司只能是 {'、'.join(CARRIERS)}", field="carrier")
+    unknown = sorted(set(cmd.credentials) - set(_CREDENTIAL_KEYS))
+    if unknown:
+        raise ValidationFailed(f"未知的凭证字段：{'、'.join(unknown)}", field="credentials")
+    if not cmd.credentials.get("partner_id") or not cmd.credentials.get("secret"):
+        raise ValidationFailed("partner_id 与 secret 必填", field="credentials")
+    warehouse_id = None
+    if cmd.warehouse:
+        row = await Warehouse.select(Warehouse.id).where(Warehouse.code == cmd.warehouse).first()
+        if row is None:
+            raise NotFound(f"仓库 {cmd.warehouse} 不存在", field="warehouse")
+        warehouse_id = int(row["id"])
+    async with db.transaction():
+        if await CarrierAccount.exists().where(CarrierAccount.code == code):
+            raise Conflict(f"快递账号 {code} 已存在", code="duplicate_carrier_account", field="code")
+        await CarrierAccount.insert(
+            CarrierAccount(
+                code=code,
+                carrier=cmd.carrier,
+                warehouse=warehouse_id,
+                credentials=_seal(cmd.credentials),
+                sender_name=cmd.sender_name.strip(),
+                sender_phone=cmd.sender_phone.strip(),
+                priority=cmd.priority,
+                active=True,
+                created_at=clock.now(),
+            )
+        )
+    return next(a for a in await list_accounts() if a.code == code)
+
+
+async def list_accounts() -> list[CarrierAccountView]:
+    rows = await CarrierAccount.select(*CarrierAccount.all_columns(), CarrierAccount.warehouse.code).order_by(
+        CarrierAccount.id
+    )
+    return [
+        CarrierAccountView(
+            id=int(r["id"]),
+            code=r["code"],
+            carrier=r["carrier"],
+            warehouse=r["warehouse.code"],
+            credential_keys=sorted(_unseal(r["credentials"])),
+            sender_name=r["sender_name"],
+            sender_phone=r["sender_phone"],
+            priority=int(r["priority"]),
+            active=bool(r["active"]),
+        )
+        for r in rows
+    ]
+
+
+def _view(row: Mapping[str, Any]) -> WaybillView:
+    created = row["created_at"]
+    if isinstance(created, str):
+        created = datetime.fromisoformat(created)
+    return WaybillView(
+        order_id=int(row["order"]),
+        carrier=str(row["carrier"]),
+        waybill_no=str(row["waybill_no"]),
+        sort_code=str(row["sort_code"]),
+        reason=str(row["reason"]),
+        weight_g=int(row["weight_g"]),
+        status=str(row["status"]),
+        created_at=clock.to_shanghai(created),
+    )
+
+
+async def _issued(order_id: int) -> dict[str, Any] | None:
+    rows = await db.fetch(
+        "SELECT * FROM waybill WHERE \"order\" = {} AND status = 'issued' ORDER BY id LIMIT 1", order_id
+    )
+    return rows[0] if rows else None
+
+
+async def _order(order_id: int) -> dict[str, Any]:
+    rows = await db.fetch("SELECT * FROM sales_order WHERE id = {}", order_id)
+    if not rows:
+        raise NotFound("订单不存在", field="order_id")
+    return rows[0]
+
+
+async def _account(order: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    rows = await db.fetch(
+        "SELECT * FROM carrier_account WHERE active = {} AND (warehouse = {} OR warehouse IS NULL) "
+        "ORDER BY priority DESC, id",
+        True,
+        order["warehouse"],
+    )
+    if not rows:
+        raise Conflict("本仓没有可用的快递账号，请先在后台配置", code="no_carrier_account", field="order_id")
+    wanted = order.get("preferred_carrier")
+    preferred = next((r for r in rows if wanted and r["carrier"] == wanted), None)
+    if preferred is not None:
+        return preferred, f"客户指定 {wanted}"
+    note = f"（客户指定的 {wanted} 本仓没有账号）" if wanted else ""
+    return rows[0], f"本仓默认快递 {rows[0]['carrier']}{note}"
+
+
+async def _weight(order_id: int, warehouse_id: int) -> int:
+    rows = await db.fetch(
+        "SELECT measured_g FROM pack_record WHERE \"order\" = {} AND warehouse = {} AND status = 'packed' "
+        "ORDER BY id DESC LIMIT 1",
+        order_id,
+        warehouse_id,
+    )
+    if rows and rows[0]["measured_g"]:
+        return int(rows[0]["measured_g"])
+    lines = await db.fetch(
+        "SELECT COALESCE(SUM(l.qty * s.weight_g), 0) AS g FROM order_line l JOIN sku s ON s.id = l.sku "
+        "WHERE l.\"order\" = {} AND l.warehouse = {}",
+        order_id,
+        warehouse_id,
+    )
+    return max(1, int(lines[0]["g"] or 0))
+
+
+async def _sender(account: Mapping[str, Any], warehouse_id: int) -> Party:
+    wh = await Warehouse.select(Warehouse.name, Warehouse.address).where(Warehouse.id == warehouse_id).first()
+    assert wh is not None
+    place = standardise(address=wh["address"] or "")
+    if not place.ok:
+        raise ValidationFailed(
+            f"仓库地址无法识别，请在仓库设置中填写完整地址：{place.message or ''}", code="bad_sender_address",
+            field="address",
+        )
+    return Party(
+        name=account["sender_name"] or wh["name"],
+        phone=account["sender_phone"],
+        province=place.province,
+        city=place.city,
+        district=place.district,
+        detail=place.detail,
+    )
+
+
+async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
+    """The packed order's waybill: the one already issued, or a new one from the chosen carrier."""
+    existing = await _issued(order_id)
+    if existing is not None:
+        return _view(existing)
+    order = await _order(order_id)
+    if order["status"] not in (OrderStatus.PACKED.value, OrderStatus.SHIPPED.value):
+        raise Conflict("订单打包完成后才能取运单号", code="not_packed", field="order_id")
+    warehouse_id = int(order["warehouse"])
+    account, reason = await _account(order)
+    lines = await db.fetch(
+        "SELECT s.name, l.qty FROM order_line l JOIN sku s ON s.id = l.sku WHERE l.\"order\" = {} "
+        "AND l.warehouse = {} ORDER BY l.line_no",
+        order_id,
+        warehouse_id,
+    )
+    weight = await _weight(order_id, warehouse_id)
+    order_ref = f"OH{order_id}-W{warehouse_id}"
+    request = WaybillRequest(
+        order_ref=order_ref,
+        sender=await _sender(account, warehouse_id),
+        receiver=Party(
+            name=order["receiver_name"],
+            phone=order["receiver_phone"],
+            province=order["receiver_province"],
+            city=order["receiver_city"],
+            district=order["receiver_district"],
+            detail=order["receiver_detail"],
+        ),
+        weight_g=weight,
+        declared_value_fen=int(order["paid_amount"] or 0),
+        items=[WaybillItem(name=str(r["name"])[:60], qty=int(r["qty"])) for r in lines],
+    )
+    credentials = msgspec.convert(_unseal(account["credentials"]), CarrierCredentials)
+    async with httpx.AsyncClient(timeout=15) as http:
+        waybill = await carrier_for(account["carrier"], credentials, http).create_waybill(request)
+    async with db.transaction():
+        inserted = await db.fetch(
+            "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, sort_code, "
+            "destination_code, reason, weight_g, status, created_by, created_at) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}) "
+            "ON CONFLICT (order_ref) DO NOTHING RETURNING id",
+            order_ref,
+            order_id,
+            warehouse_id,
+            account["id"],
+            waybill.carrier,
+            waybill.waybill_no,
+            waybill.sort_code,
+            waybill.destination_code,
+            reason[:255],
+            weight,
+            actor[:64],
+            clock.now(),
+        )
+        if inserted:
+            await record_event(
+                order_id,
+                OrderEventType.WAYBILL_ISSUED,
+                data={"carrier": waybill.carrier, "waybill_no": waybill.waybill_no, "reason": reason},
+                actor=actor,
+            )
+    stored = await _issued(order_id)
+    assert stored is not None
+    return _view(stored)
+
+
+async def label_data(order_id: int) -> LabelData:
+    waybill = await _issued(order_id)
+    if waybill is None:
+        raise NotFound("该订单还没有运单号", code="no_waybill", field="order_id")
+    order = await _order(order_id)
+    account = (await db.fetch("SELECT * FROM carrier_account WHERE id = {}", waybill["account"]))[0]
+    sender = await _sender(account, int(waybill["warehouse"]))
+    receiver = "".join(
+        str(order[k] or "") for k in ("receiver_province", "receiver_city", "receiver_district", "receiver_detail")
+    )
+    return LabelData(
+        carrier=str(waybill["carrier"]),
+        waybill_no=str(waybill["waybill_no"]),
+        sort_code=str(waybill["sort_code"]),
+        receiver_name=str(order["receiver_name"]),
+        receiver_phone=str(order["receiver_phone"]),
+        receiver_address=receiver or str(order["receiver_address"]),
+        sender_name=sender.name,
+        sender_phone=sender.phone,
+        sender_address=f"{sender.province}{sender.city}{sender.district}{sender.detail}",
+        weight_g=int(waybill["weight_g"]),
+        order_ref=str(order["external_id"]),
+    )

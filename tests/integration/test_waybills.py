@@ -1,0 +1,117 @@
+"""Waybills for packed orders through the running hub and the SF simulator (real HTTP, real msgDigest): one waybill
+however often it is asked, the label PDF and ZPL, and clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from sandbox.carriers.server import CarrierServer, running_carriers
+from tests.integration.test_picking import Floor, Pda
+from tests.support.factories import Api
+from tests.support.hub import Hub
+
+
+@pytest.fixture(scope="module")
+def carriers() -> Iterator[CarrierServer]:
+    with running_carriers() as server:
+        yield server
+
+
+async def _packed_order(floor: Floor) -> tuple[int, Pda, int]:
+    """An order picked, verified and weighed at the pack station; returns (order id, station, pack id)."""
+    sku = floor.codes[0]
+    (order_id,) = await floor.orders([(sku, 2)])
+    async with floor.api.client() as client:
+        await client.patch(f"/api/v1/picking/{floor.warehouse}/settings", json={"pick_mode": "order"})
+    (task_id,) = (await floor.wave([order_id]))["task_ids"]
+    pda = await Pda.sign_in(floor.url, await floor.person("picker"))
+    task = (await pda.http.post(f"/pda/v1/tasks/{task_id}/claim")).json()
+    stop = task["stops"][0]
+    r = await pda.scan(task_id, stop["line_id"], "item", barcode=floor.skus[sku]["barcode"], qty=2)
+    assert r.status_code == 200, r.text
+    assert (await pda.http.post(f"/pda/v1/tasks/{task_id}/complete")).status_code == 200
+    await pda.close()
+    station = await Pda.sign_in(floor.url, await floor.person("packer"))
+    pack = (await station.http.post("/pda/v1/pack", json={"code": str(order_id)})).json()
+    for _ in range(2):
+        body = {"client_id": uuid.uuid4().hex, "barcode": floor.skus[sku]["barcode"]}
+        assert (await station.http.post(f"/pda/v1/pack/{pack['id']}/scans", json=body)).status_code == 200
+    body = {"client_id": uuid.uuid4().hex, "weight_g": pack["expected_g"]}
+    assert (await station.http.post(f"/pda/v1/pack/{pack['id']}/weigh", json=body)).status_code == 200
+    return order_id, station, int(pack["id"])
+
+
+async def test_a_packed_order_gets_one_waybill_and_a_label(api: Api, store: Hub, carriers: CarrierServer) -> None:
+    floor = await Floor(api, store.url).setup()
+    account = carriers.sf.create_account(quota=10)
+    async with api.client() as client:
+        r = await client.patch(
+            f"/api/v1/warehouses/{floor.warehouse}", json={"address": "上海市青浦区华新镇华志路 1 号"}
+        )
+        assert r.status_code == 200, r.text
+        r = await client.post(
+            "/api/v1/carrier-accounts",
+            json={
+                "code": f"sf-{floor.warehouse}"[:32],
+                "carrier": "SF",
+                "warehouse": floor.warehouse,
+                "sender_name": "华东仓发货组",
+                "sender_phone": "02112345678",
+                "credentials": {
+                    "partner_id": account.partner_id,
+                    "secret": account.check_word,
+                    "customer_code": account.monthly_card,
+                    "base_url": carriers.url("sf"),
+                },
+            },
+        )
+        assert r.status_code == 201, r.text
+        assert account.check_word not in r.text and r.json()["credential_keys"] == [
+            "base_url",
+            "customer_code",
+            "partner_id",
+            "secret",
+        ]
+    order_id, station, pack_id = await _packed_order(floor)
+
+    # the pack station presses "waybill" twice at once, and the back office once more: one waybill
+    answers = await asyncio.gather(
+        station.http.post(f"/pda/v1/pack/{pack_id}/waybill"), station.http.post(f"/pda/v1/pack/{pack_id}/waybill")
+    )
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    async with api.client() as client:
+        again = await client.post(f"/api/v1/orders/{order_id}/waybill")
+        order = (await client.get(f"/api/v1/orders/{order_id}")).json()
+        zpl = await client.get(f"/api/v1/orders/{order_id}/label", params={"format": "zpl"})
+    numbers = {r.json()["waybill_no"] for r in [*answers, again]}
+    assert len(numbers) == 1 and next(iter(numbers)).startswith("SF"), numbers
+    (number,) = numbers
+    assert len(carriers.sf.orders_of(account.partner_id)) == 1  # the carrier holds one order too
+    assert again.json()["reason"].startswith("本仓默认快递 SF")
+    assert [e["type"] for e in order["events"]].count("order.waybill_issued") == 1
+
+    label = await station.http.get(f"/pda/v1/pack/{pack_id}/label")
+    assert label.status_code == 200 and label.headers["content-type"] == "application/pdf"
+    assert label.content.startswith(b"%PDF-") and b"/MediaBox [ 0 0 215.4331 368.5039 ]" in label.content
+    assert zpl.status_code == 200 and f"^FD{number}^FS" in zpl.text
+    await station.close()
+
+
+async def test_waybill_errors_are_clear(api: Api, store: Hub, carriers: CarrierServer) -> None:
+    floor = await Floor(api, store.url).setup()
+    async with api.client() as client:
+        (order_id,) = await floor.orders([(floor.codes[0], 1)])
+        r = await client.post(f"/api/v1/orders/{order_id}/waybill")
+        assert r.status_code == 409 and r.json()["code"] == "not_packed"
+        bad = await client.post(
+            "/api/v1/carrier-accounts",
+            json={"code": "x", "carrier": "UPS", "credentials": {"partner_id": "a", "secret": "b"}},
+        )
+        assert bad.status_code == 422 and bad.json()["field"] == "carrier"
+    async with httpx.AsyncClient(base_url=store.url) as anon:
+        assert (await anon.post(f"/api/v1/orders/{order_id}/waybill")).status_code == 401
