@@ -168,6 +168,11 @@ class PdaController(Controller):
         order_id = await pack.packed_order(session, pack_id)
         return await waybills.request_waybill(order_id, actor=f"pda:{session.username}")
 
+    @post("/pack/{pack_id:int}/handover", status_code=200, summary="Handed to the courier: the order ships")
+    async def pack_handover(self, session: PdaSession, pack_id: int) -> waybills.WaybillView:
+        order_id = await pack.packed_order(session, pack_id)
+        return await waybills.hand_over(order_id, actor=f"pda:{session.username}")
+
     @get("/pack/{pack_id:int}/label", summary="The packed order's label, PDF (76 × 130 mm)")
     async def pack_label(self, session: PdaSession, pack_id: int) -> Response[bytes]:
         order_id = await pack.packed_order(session, pack_id)

@@ -51,6 +51,11 @@ class WaybillController(Controller):
     async def waybill(self, request: Request[UserView, Any, Any], order_id: int) -> waybills.WaybillView:
         return await waybills.request_waybill(order_id, actor=f"user:{request.user.username}")
 
+    @post("/{order_id:int}/handover", status_code=200, guards=[requires(*FLOOR)],
+          summary="Handed to the courier: the order ships with its waybill (platform write-back queued)")
+    async def handover(self, request: Request[UserView, Any, Any], order_id: int) -> waybills.WaybillView:
+        return await waybills.hand_over(order_id, actor=f"user:{request.user.username}")
+
     @get("/{order_id:int}/label", guards=[requires(*FLOOR)], summary="The shipping label: PDF (default) or ZPL")
     async def label(self, order_id: int, format: Literal["pdf", "zpl"] = "pdf") -> Response[bytes]:
         data = await waybills.label_data(order_id)

@@ -33,6 +33,7 @@ __all__ = [
     "NewCarrierAccount",
     "WaybillView",
     "create_account",
+    "hand_over",
     "label_data",
     "list_accounts",
     "request_waybill",
@@ -291,6 +292,21 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     stored = await _issued(order_id)
     assert stored is not None
     return _view(stored)
+
+
+async def hand_over(order_id: int, *, actor: str) -> WaybillView:
+    """The labelled parcel was handed to the courier: the order ships with its waybill (stock consumed, the
+    platform write-back queued, the ``order.shipped`` event published — :func:`orderhub.orders.shipping.ship_order`).
+    Handing over an order already shipped with this waybill answers the same."""
+    from orderhub.orders.shipping import ship_order
+
+    waybill = await _issued(order_id)
+    if waybill is None:
+        raise Conflict("请先取运单号并打印面单", code="no_waybill", field="order_id")
+    order = await _order(order_id)
+    if order["status"] != OrderStatus.SHIPPED.value:
+        await ship_order(order_id, carrier=str(waybill["carrier"]), waybill_no=str(waybill["waybill_no"]), actor=actor)
+    return _view(waybill)
 
 
 async def label_data(order_id: int) -> LabelData:

@@ -116,7 +116,7 @@ class SfStore:
 
     clock: Callable[[], float] = time.time
     accounts: dict[str, SfAccount] = field(default_factory=dict)
-    orders: dict[str, SfOrder] = field(default_factory=dict)  # by orderId
+    orders: dict[str, SfOrder] = field(default_factory=dict)  # by (partnerID, orderId)
     routes: dict[str, list[SfRoute]] = field(default_factory=dict)  # by waybill number
     requests: list[SfRequest] = field(default_factory=list)
     out_of_service: set[tuple[str, str]] = field(default_factory=set)  # (province, city); city "" = whole province
@@ -161,9 +161,12 @@ class SfStore:
             self.routes.setdefault(waybill_no, []).append(route)
         return route
 
-    def order(self, order_id: str) -> SfOrder | None:
+    def order(self, order_id: str, partner_id: str | None = None) -> SfOrder | None:
+        """An order by its orderId (order ids are unique per partner account, as on SF)."""
         with self.lock:
-            return self.orders.get(order_id)
+            if partner_id is not None:
+                return self.orders.get(_order_key(partner_id, order_id))
+            return next((o for o in self.orders.values() if o.order_id == order_id), None)
 
     def orders_of(self, partner_id: str) -> list[SfOrder]:
         with self.lock:
@@ -241,7 +244,7 @@ def _create(store: SfStore, account: SfAccount, data: dict[str, Any]) -> dict[st
     if not (receiver.get("mobile") or receiver.get("tel")):
         raise _BusinessError("8000", "参数错误：收件人电话为空")
     with store.lock:
-        existing = store.orders.get(order_id)
+        existing = store.orders.get(_order_key(account.partner_id, order_id))
         if existing is not None:
             raise _BusinessError("8016", "重复下单")
         province, city = str(receiver["province"]), str(receiver["city"])
@@ -269,14 +272,18 @@ def _create(store: SfStore, account: SfAccount, data: dict[str, Any]) -> dict[st
             dest_code=area,
             msg_data=data,
         )
-        store.orders[order_id] = order
+        store.orders[_order_key(account.partner_id, order_id)] = order
     return _order_reply(order)
+
+
+def _order_key(partner_id: str, order_id: str) -> str:
+    return f"{partner_id}\x00{order_id}"
 
 
 def _own_order(store: SfStore, account: SfAccount, data: dict[str, Any]) -> SfOrder:
     order_id = str(data.get("orderId") or "").strip()
-    order = store.orders.get(order_id)
-    if order is None or order.partner_id != account.partner_id:
+    order = store.orders.get(_order_key(account.partner_id, order_id))
+    if order is None:
         raise _BusinessError("8018", "未获取到订单信息")
     return order
 

@@ -99,6 +99,19 @@ async def test_a_packed_order_gets_one_waybill_and_a_label(api: Api, store: Hub,
     assert label.status_code == 200 and label.headers["content-type"] == "application/pdf"
     assert label.content.startswith(b"%PDF-") and b"/MediaBox [ 0 0 215.4331 368.5039 ]" in label.content
     assert zpl.status_code == 200 and f"^FD{number}^FS" in zpl.text
+
+    # handed to the courier: shipped with that waybill (twice is still once)
+    for _ in range(2):
+        r = await station.http.post(f"/pda/v1/pack/{pack_id}/handover")
+        assert r.status_code == 200 and r.json()["waybill_no"] == number, r.text
+    async with api.client() as client:
+        shipped = (await client.get(f"/api/v1/orders/{order_id}")).json()
+        stock = (await client.get("/api/v1/stock", params={"sku": floor.codes[0], "warehouse": floor.warehouse}))
+    assert shipped["status"] == "shipped"
+    events = [e for e in shipped["events"] if e["type"] == "order.shipped"]
+    assert len(events) == 1 and events[0]["data"] == {"carrier": "SF", "waybill_no": number}
+    level = stock.json()["items"][0]
+    assert (level["on_hand"], level["reserved"]) == (98, 0)  # the two units left the warehouse
     await station.close()
 
 
