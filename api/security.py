@@ -21,6 +21,7 @@ PUBLIC_PATHS = [
     "^/api/v1/auth/login$",
     "^/api/v1/orders/ingest$",  # admin bearer OR channel signature, checked in the handler
     "^/api/v1/webhooks/douyin/[^/]+$",  # the platform's push signature, checked in the handler
+    "^/api/v1/webhooks/kuaidi100/[0-9]+$",  # 快递100's sign with the parcel's salt, checked in the handler
     "^/healthz$",
     "^/readyz$",
     "^/metrics$",

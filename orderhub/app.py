@@ -26,7 +26,12 @@ from api.channels.controllers import ChannelController
 from api.decoding import error_field
 from api.imports.controllers import ImportController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
-from api.logistics.controllers import CarrierAccountController, WaybillController
+from api.logistics.controllers import (
+    CarrierAccountController,
+    TrackingController,
+    TrackingWebhookController,
+    WaybillController,
+)
 from api.ops.controllers import OpsController
 from api.orders.controllers import OrderController
 from api.picking.controllers import PickingController
@@ -237,6 +242,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PickingController,
             CarrierAccountController,
             WaybillController,
+            TrackingController,
+            TrackingWebhookController,
             PdaController,
             floor_socket,
         ],

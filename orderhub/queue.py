@@ -44,6 +44,8 @@ class JobName(StrEnum):
     WRITE_BACK_SHIPMENT = "write_back_shipment"
     IMPORT_FILE = "import_file"
     BUILD_WAVES = "build_waves"
+    SUBSCRIBE_TRACKING = "subscribe_tracking"
+    POLL_PARCELS = "poll_parcels"
 
 
 BACKFILL_KEY = "pipeline:backfill"

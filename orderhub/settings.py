@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pull_cron: str = "* * * * * 0"
     # Automatic waves: how often the wave rules run (croniter with seconds; default every 20 s).
     wave_cron: str = "* * * * * */20"
+    # Parcel tracking: poll parcels whose pushes stopped, flag stalled ones (default every 30 min).
+    tracking_cron: str = "*/30 * * * * 0"
     stock_sync_debounce_seconds: int = 5
 
     @property
@@ -122,6 +124,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         pull_retry_seconds=float(env.get("ORDERHUB_PULL_RETRY_SECONDS") or 2.0),
         pull_cron=env.get("ORDERHUB_PULL_CRON") or "* * * * * 0",
         wave_cron=env.get("ORDERHUB_WAVE_CRON") or "* * * * * */20",
+        tracking_cron=env.get("ORDERHUB_TRACKING_CRON") or "*/30 * * * * 0",
         stock_sync_debounce_seconds=_int(env, "ORDERHUB_STOCK_SYNC_DEBOUNCE_SECONDS", 5),
     )
 

@@ -15,6 +15,7 @@ from saq.types import PartialTimersDict
 from orderhub import clock
 from orderhub.channels import pull, stock_sync, writeback
 from orderhub.channels.erp_file import imports
+from orderhub.logistics import tracking
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
@@ -110,6 +111,14 @@ async def pull_due_channels(ctx: dict[str, Any]) -> list[str]:
     return await pull.enqueue_due_pulls()
 
 
+async def subscribe_tracking(ctx: dict[str, Any], *, tracking_id: int) -> bool:
+    return await tracking.subscribe(tracking_id)
+
+
+async def poll_parcels(ctx: dict[str, Any]) -> dict[str, int]:
+    return await tracking.poll_parcels()
+
+
 async def build_waves(ctx: dict[str, Any]) -> dict[str, int]:
     return await waves.run_auto_waves()
 
@@ -156,12 +165,15 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             write_back_shipment,
             import_file,
             build_waves,
+            subscribe_tracking,
+            poll_parcels,
         ],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[
             CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60),
             CronJob(pull_due_channels, cron=settings.pull_cron, unique=True, timeout=60, retries=3, ttl=60),
             CronJob(build_waves, cron=settings.wave_cron, unique=True, timeout=120, retries=3, ttl=60),
+            CronJob(poll_parcels, cron=settings.tracking_cron, unique=True, timeout=600, retries=3, ttl=600),
         ],
         startup=startup,
         shutdown=shutdown,

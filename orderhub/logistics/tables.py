@@ -8,7 +8,7 @@ from piccolo.table import Table
 from orderhub.inventory.tables import Warehouse
 from orderhub.orders.tables import Order
 
-__all__ = ["CarrierAccount", "Waybill"]
+__all__ = ["CarrierAccount", "ParcelTracking", "Waybill"]
 
 
 class CarrierAccount(Table, tablename="carrier_account"):
@@ -41,4 +41,25 @@ class Waybill(Table, tablename="waybill"):
     weight_g = Integer(default=0)
     status = Varchar(length=16, default="issued")  # issued, cancelled
     created_by = Varchar(length=64, default="system")
+    created_at = Timestamptz()
+
+
+class ParcelTracking(Table, tablename="parcel_tracking"):
+    """A shipped parcel followed through 快递100: pushed updates (verified with this parcel's salt), polling when
+    pushes stop, the state, and the unguessable token of the customer's tracking page."""
+
+    id: Serial
+    waybill = ForeignKey(references=Waybill, unique=True)
+    order = ForeignKey(references=Order, index=True)
+    carrier = Varchar(length=16)
+    waybill_no = Varchar(length=64, index=True)
+    state = Varchar(length=24, default="pending")  # pending, or a TrackingState value
+    events = Text(default="[]")  # oldest first: [{at, state, description, location}]
+    salt = Varchar(length=64)
+    token = Varchar(length=64, unique=True)
+    subscribed_at = Timestamptz(null=True, default=None)
+    last_event_at = Timestamptz(null=True, default=None)
+    last_checked_at = Timestamptz(null=True, default=None)
+    stalled_at = Timestamptz(null=True, default=None)
+    delivered_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()

@@ -23,6 +23,7 @@ from orderhub.errors import Conflict, NotFound, ValidationFailed
 from orderhub.inventory.tables import Warehouse
 from orderhub.logistics.labels import LabelData
 from orderhub.logistics.tables import CarrierAccount
+from orderhub.logistics.tracking import start_tracking
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event
 from orderhub.orders.state import OrderStatus
@@ -306,6 +307,7 @@ async def hand_over(order_id: int, *, actor: str) -> WaybillView:
     order = await _order(order_id)
     if order["status"] != OrderStatus.SHIPPED.value:
         await ship_order(order_id, carrier=str(waybill["carrier"]), waybill_no=str(waybill["waybill_no"]), actor=actor)
+    await start_tracking(order_id, int(waybill["id"]), str(waybill["carrier"]), str(waybill["waybill_no"]))
     return _view(waybill)
 
 

@@ -4,13 +4,20 @@ however often it is asked, the label PDF and ZPL, and clear errors."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from orderhub import events as events_mod
+from orderhub import redis as redis_mod
+from orderhub.events import Topic
+from orderhub.logistics import tracking
 from sandbox.carriers.server import CarrierServer, running_carriers
+from sandbox.kuaidi100 import Kuaidi100Server, running_kuaidi100
 from tests.integration.test_picking import Floor, Pda
 from tests.support.factories import Api
 from tests.support.hub import Hub
@@ -19,6 +26,12 @@ from tests.support.hub import Hub
 @pytest.fixture(scope="module")
 def carriers() -> Iterator[CarrierServer]:
     with running_carriers() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def kd100() -> Iterator[Kuaidi100Server]:
+    with running_kuaidi100() as server:
         yield server
 
 
@@ -46,10 +59,23 @@ async def _packed_order(floor: Floor) -> tuple[int, Pda, int]:
     return order_id, station, int(pack["id"])
 
 
-async def test_a_packed_order_gets_one_waybill_and_a_label(api: Api, store: Hub, carriers: CarrierServer) -> None:
+async def test_a_packed_order_gets_one_waybill_and_a_label(
+    api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server
+) -> None:
     floor = await Floor(api, store.url).setup()
     account = carriers.sf.create_account(quota=10)
+    kd_account = kd100.store.create_account()
     async with api.client() as client:
+        r = await client.put(
+            "/api/v1/logistics/tracking-provider",
+            json={
+                "key": kd_account.key,
+                "customer": kd_account.customer,
+                "base_url": kd100.base_url,
+                "callback_base_url": store.url,
+            },
+        )
+        assert r.status_code == 204, r.text
         r = await client.patch(
             f"/api/v1/warehouses/{floor.warehouse}", json={"address": "上海市青浦区华新镇华志路 1 号"}
         )
@@ -106,13 +132,65 @@ async def test_a_packed_order_gets_one_waybill_and_a_label(api: Api, store: Hub,
         assert r.status_code == 200 and r.json()["waybill_no"] == number, r.text
     async with api.client() as client:
         shipped = (await client.get(f"/api/v1/orders/{order_id}")).json()
-        stock = (await client.get("/api/v1/stock", params={"sku": floor.codes[0], "warehouse": floor.warehouse}))
+        stock = await client.get("/api/v1/stock", params={"sku": floor.codes[0], "warehouse": floor.warehouse})
     assert shipped["status"] == "shipped"
     events = [e for e in shipped["events"] if e["type"] == "order.shipped"]
     assert len(events) == 1 and events[0]["data"] == {"carrier": "SF", "waybill_no": number}
     level = stock.json()["items"][0]
     assert (level["on_hand"], level["reserved"]) == (98, 0)  # the two units left the warehouse
     await station.close()
+
+    # tracking: subscribed at 快递100 by the worker, with this hub's callback and the parcel's own salt
+    for _ in range(100):
+        if number in kd100.store.subscriptions:
+            break
+        await asyncio.sleep(0.1)
+    subscription = kd100.store.subscriptions[number]
+    assert subscription.callback_url.startswith(store.url + "/api/v1/webhooks/kuaidi100/")
+
+    # no movement for 48 h: the parcel becomes an exception, with an alert (the cron's code, run here)
+    events_mod.set_bus(events_mod.EventBus(redis_mod.get_client()))
+    pubsub = redis_mod.get_client().pubsub()
+    await pubsub.subscribe(Topic.ALERTS.value)
+    try:
+        result = await tracking.poll_parcels(now=datetime.now(UTC) + timedelta(hours=49))
+        assert result["stalled"] >= 1
+        alert = None
+        for _ in range(50):
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            if message and json.loads(message["data"]).get("waybill_no") == number:
+                alert = json.loads(message["data"])
+                break
+        assert alert is not None and alert["type"] == "parcel.stalled"
+    finally:
+        await pubsub.aclose()
+        events_mod.set_bus(None)
+    async with api.client() as client:
+        parcel = (await client.get(f"/api/v1/orders/{order_id}/tracking")).json()
+    assert parcel["stalled"] is True and parcel["state"] == "exception"
+
+    # then it moves: pushes (signed with the salt) carry it to 签收 and the order is delivered
+    start = datetime.now(UTC) - timedelta(hours=5)
+    for hours, (state, text) in enumerate(
+        [
+            ("1", "顺丰速运 已收取快件"),
+            ("0", "快件到达 上海集散中心"),
+            ("5", "快件派送中"),
+            ("3", "已签收，签收人：本人"),
+        ]
+    ):
+        kd100.store.add_event(number, state, text, at=start + timedelta(hours=hours))
+        if state in ("5", "3"):
+            reply = await kd100.store.push_async(number)
+            assert reply == {"result": True, "returnCode": "200", "message": "成功"}, reply
+    bad = await kd100.store.push_async(number, salt="not-the-salt")
+    assert bad["result"] is False
+    async with api.client() as client:
+        parcel = (await client.get(f"/api/v1/orders/{order_id}/tracking")).json()
+        delivered = (await client.get(f"/api/v1/orders/{order_id}")).json()
+    assert parcel["state"] == "signed" and parcel["stalled"] is False
+    assert [e["state"] for e in parcel["events"]] == ["signed", "out_for_delivery", "in_transit", "collected"]
+    assert delivered["status"] == "delivered"
 
 
 async def test_waybill_errors_are_clear(api: Api, store: Hub, carriers: CarrierServer) -> None:

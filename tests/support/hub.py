@@ -178,6 +178,7 @@ def provision(backend: str, workdir: Path, *, redis_db: int, extra_env: dict[str
         ORDERHUB_QUEUE_NAME=f"orderhub-test-{uuid.uuid4().hex[:8]}",
         ORDERHUB_SWEEPER_CRON="* * * * * */2",
         ORDERHUB_WAVE_CRON="0 0 1 1 *",  # waves are built by the tests (the same code through the API)
+        ORDERHUB_TRACKING_CRON="0 0 1 1 *",  # tracking polls are run by the tests
         ORDERHUB_AWAITING_STOCK_RETRY_SECONDS="2",
         # Tests push orders in bursts: surge mode only where a test turns it on (through the API).
         ORDERHUB_SURGE_THRESHOLD_PER_MIN="1000000",

@@ -1,0 +1,297 @@
+"""Parcel tracking through 快递100: subscribe on ship, take its signed pushes, poll parcels whose pushes stopped,
+drive the order to ``delivered`` on 签收, and flag a parcel with no movement for 48 hours.
+
+* On handover a ``parcel_tracking`` row is made with its own random salt and an unguessable page token, and a job
+  subscribes the waybill with ``callbackurl = {callback base}/api/v1/webhooks/kuaidi100/{id}`` and that salt.
+* The callback endpoint checks ``sign = upper(md5(param + salt))`` against this parcel's salt, merges the events
+  (a push repeats the whole route) and answers as 快递100 expects.
+* A unique cron (every 30 min) polls parcels not yet delivered whose last news is older than
+  ``POLL_AFTER`` — real-time query, ``sign = upper(md5(param + key + customer))`` — and marks those without
+  movement for ``STALL_AFTER`` as an exception, with an alert event (once per stall).
+* The state is the latest event's: collected → in transit → out for delivery → signed (the order becomes
+  ``delivered``); exception and returned are shown as they come.
+
+The 快递100 account (key, customer, gateway and the public base URL of this hub for callbacks) is set at run time
+through the API and kept sealed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import msgspec
+
+from orderhub import clock, crypto, db
+from orderhub.carriers.kuaidi100.client import Kuaidi100Client, parse_callback, verify_callback
+from orderhub.carriers.port import TrackingEvent, TrackingState
+from orderhub.errors import NotFound, ValidationFailed
+from orderhub.events import Topic, publish_after_commit
+from orderhub.logistics.tables import ParcelTracking
+from orderhub.orders.service import transition
+from orderhub.orders.state import OrderStatus
+from orderhub.orders.tables import PipelineSetting
+from orderhub.queue import JobName, enqueue
+from orderhub.settings import get_settings
+
+__all__ = [
+    "POLL_AFTER",
+    "STALL_AFTER",
+    "ParcelStalled",
+    "TrackingProvider",
+    "TrackingView",
+    "apply_callback",
+    "configure_provider",
+    "poll_parcels",
+    "start_tracking",
+    "subscribe",
+    "tracking_by_token",
+    "tracking_of_order",
+]
+
+log = logging.getLogger("orderhub.tracking")
+
+POLL_AFTER = timedelta(hours=2)
+STALL_AFTER = timedelta(hours=48)
+_SETTING = "tracking.kuaidi100"
+_FINAL = frozenset({TrackingState.SIGNED.value, TrackingState.RETURNED.value})
+
+
+class TrackingProvider(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    customer: str
+    base_url: str = "https://poll.kuaidi100.com"
+    callback_base_url: str  # this hub as 快递100 reaches it, e.g. https://hub.example.com
+
+
+class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    state: str
+    description: str
+    location: str = ""
+
+
+class TrackingView(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: int
+    carrier: str
+    waybill_no: str
+    state: str
+    events: list[StoredEvent]  # newest first, for display
+    last_event_at: datetime | None
+    stalled: bool
+    delivered_at: datetime | None
+
+
+class ParcelStalled(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="parcel.stalled"):
+    order_id: int
+    carrier: str
+    waybill_no: str
+    last_event_at: datetime | None
+    at: datetime
+
+
+async def configure_provider(provider: TrackingProvider, *, actor: str) -> None:
+    if not provider.key or not provider.customer:
+        raise ValidationFailed("快递100 的 key 与 customer 必填", field="key")
+    if not provider.callback_base_url.startswith(("http://", "https://")):
+        raise ValidationFailed("回调地址应以 http:// 或 https:// 开头", field="callback_base_url")
+    sealed = crypto.encrypt(get_settings().secret_key, msgspec.json.encode(provider))
+    now = clock.now()
+    async with db.transaction():
+        updated = await PipelineSetting.update(
+            {PipelineSetting.value: sealed, PipelineSetting.updated_by: actor, PipelineSetting.updated_at: now}
+        ).where(PipelineSetting.key == _SETTING).returning(PipelineSetting.id)
+        if not updated:
+            await PipelineSetting.insert(PipelineSetting(key=_SETTING, value=sealed, updated_by=actor, updated_at=now))
+
+
+async def _provider() -> TrackingProvider | None:
+    row = await PipelineSetting.select(PipelineSetting.value).where(PipelineSetting.key == _SETTING).first()
+    if row is None:
+        return None
+    return msgspec.json.decode(crypto.decrypt(get_settings().secret_key, row["value"]), type=TrackingProvider)
+
+
+async def start_tracking(order_id: int, waybill_id: int, carrier: str, waybill_no: str) -> int:
+    """Make the parcel's tracking row (once) and queue its subscription."""
+    now = clock.now()
+    await db.fetch(
+        "INSERT INTO parcel_tracking (waybill, \"order\", carrier, waybill_no, state, events, salt, token, created_at) "
+        "VALUES ({}, {}, {}, {}, 'pending', '[]', {}, {}, {}) ON CONFLICT (waybill) DO NOTHING",
+        waybill_id,
+        order_id,
+        carrier,
+        waybill_no,
+        secrets.token_hex(16),
+        secrets.token_urlsafe(24),
+        now,
+    )
+    row = (await db.fetch("SELECT id FROM parcel_tracking WHERE waybill = {}", waybill_id))[0]
+    tracking_id = int(row["id"])
+    await enqueue(JobName.SUBSCRIBE_TRACKING, key=f"tracking:{tracking_id}:subscribe", tracking_id=tracking_id)
+    return tracking_id
+
+
+async def subscribe(tracking_id: int) -> bool:
+    """The job: subscribe the waybill at 快递100 (False when no 快递100 account is configured)."""
+    provider = await _provider()
+    if provider is None:
+        log.warning("no kuaidi100 account configured; parcel not subscribed", extra={"tracking": tracking_id})
+        return False
+    rows = await db.fetch("SELECT * FROM parcel_tracking WHERE id = {}", tracking_id)
+    if not rows:
+        return False
+    row = rows[0]
+    callback = f"{provider.callback_base_url.rstrip('/')}/api/v1/webhooks/kuaidi100/{tracking_id}"
+    async with httpx.AsyncClient(timeout=15) as http:
+        client = Kuaidi100Client(provider.key, provider.customer, http, base_url=provider.base_url)
+        await client.subscribe(row["carrier"], row["waybill_no"], callback_url=callback, salt=row["salt"])
+    await ParcelTracking.update({ParcelTracking.subscribed_at: clock.now()}).where(ParcelTracking.id == tracking_id)
+    return True
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.now().tzinfo)
+
+
+async def _apply(row: dict[str, Any], events: Sequence[TrackingEvent]) -> None:
+    """Merge events into the parcel (inside a transaction, the row locked by the caller)."""
+    known = msgspec.json.decode(row["events"] or "[]", type=list[StoredEvent])
+    seen = {(e.at, e.description) for e in known}
+    for event in events:
+        if (event.at, event.description) not in seen:
+            stored = StoredEvent(
+                at=event.at, state=event.state.value, description=event.description, location=event.location
+            )
+            known.append(stored)
+            seen.add((event.at, event.description))
+    known.sort(key=lambda e: e.at)
+    now = clock.now()
+    values: dict[Any, Any] = {
+        ParcelTracking.events: msgspec.json.encode(known).decode(),
+        ParcelTracking.last_checked_at: now,
+    }
+    if known:
+        latest = known[-1]
+        values[ParcelTracking.state] = latest.state
+        values[ParcelTracking.last_event_at] = latest.at
+        previous = _aware(row["last_event_at"])
+        if previous is None or latest.at > previous:
+            values[ParcelTracking.stalled_at] = None  # it moved
+        if latest.state == TrackingState.SIGNED.value and row["delivered_at"] is None:
+            values[ParcelTracking.delivered_at] = latest.at
+            status = await db.fetch("SELECT status FROM sales_order WHERE id = {}" + db.for_update(), row["order"])
+            if status and status[0]["status"] == OrderStatus.SHIPPED.value:
+                await transition(
+                    int(row["order"]),
+                    OrderStatus.DELIVERED,
+                    expected=OrderStatus.SHIPPED,
+                    data={"waybill_no": row["waybill_no"], "signed_at": latest.at.isoformat()},
+                    actor="kuaidi100",
+                )
+    await ParcelTracking.update(values).where(ParcelTracking.id == row["id"])
+
+
+async def apply_callback(tracking_id: int, param: str, sign: str) -> bool:
+    """A push from 快递100 for this parcel: False (nothing changed) when the sign is not this parcel's."""
+    async with db.transaction():
+        rows = await db.fetch("SELECT * FROM parcel_tracking WHERE id = {}" + db.for_update(), tracking_id)
+        if not rows or not verify_callback(param, sign, rows[0]["salt"]):
+            return False
+        update = parse_callback(param)
+        if update.waybill_no != rows[0]["waybill_no"]:
+            return False
+        await _apply(rows[0], update.events)
+    return True
+
+
+async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
+    """The cron: query parcels whose news is old, and flag those that have not moved for 48 h."""
+    now = now or clock.now()
+    provider = await _provider()
+    rows = await db.fetch(
+        "SELECT * FROM parcel_tracking WHERE state NOT IN ({}, {}) AND delivered_at IS NULL "
+        "AND COALESCE(last_checked_at, created_at) < {} ORDER BY id LIMIT 500",
+        *sorted(_FINAL),
+        now - POLL_AFTER,
+    )
+    polled = stalled = 0
+    if provider is not None and rows:
+        async with httpx.AsyncClient(timeout=15) as http:
+            client = Kuaidi100Client(provider.key, provider.customer, http, base_url=provider.base_url)
+            for row in rows:
+                try:
+                    tracking = await client.track(row["carrier"], row["waybill_no"])
+                except Exception as exc:  # one parcel's failure never stops the others
+                    log.warning("tracking query failed", extra={"waybill": row["waybill_no"], "error": repr(exc)})
+                    continue
+                async with db.transaction():
+                    fresh = await db.fetch("SELECT * FROM parcel_tracking WHERE id = {}" + db.for_update(), row["id"])
+                    await _apply(fresh[0], tracking.events)
+                polled += 1
+    quiet = await db.fetch(
+        "SELECT * FROM parcel_tracking WHERE state NOT IN ({}, {}) AND delivered_at IS NULL AND stalled_at IS NULL "
+        "AND COALESCE(last_event_at, created_at) < {} ORDER BY id LIMIT 500",
+        *sorted(_FINAL),
+        now - STALL_AFTER,
+    )
+    for row in quiet:
+        async with db.transaction():
+            marked = await db.fetch(
+                "UPDATE parcel_tracking SET stalled_at = {}, state = {} WHERE id = {} AND stalled_at IS NULL "
+                "RETURNING id",
+                now,
+                TrackingState.EXCEPTION.value,
+                row["id"],
+            )
+            if marked:
+                publish_after_commit(
+                    ParcelStalled(
+                        order_id=int(row["order"]),
+                        carrier=row["carrier"],
+                        waybill_no=row["waybill_no"],
+                        last_event_at=_aware(row["last_event_at"]),
+                        at=now,
+                    ),
+                    Topic.ALERTS,
+                )
+                stalled += 1
+    return {"polled": polled, "stalled": stalled}
+
+
+async def tracking_by_token(token: str) -> TrackingView:
+    rows = await db.fetch("SELECT * FROM parcel_tracking WHERE token = {}", token)
+    if not rows:
+        raise NotFound("查询不到该包裹", code="tracking_not_found", field="token")
+    return _tracking_view(rows[0])
+
+
+async def tracking_of_order(order_id: int) -> TrackingView:
+    rows = await db.fetch("SELECT * FROM parcel_tracking WHERE \"order\" = {} ORDER BY id DESC LIMIT 1", order_id)
+    if not rows:
+        raise NotFound("该订单还没有物流轨迹", code="tracking_not_found", field="order_id")
+    return _tracking_view(rows[0])
+
+
+def _tracking_view(row: dict[str, Any]) -> TrackingView:
+    events = msgspec.json.decode(row["events"] or "[]", type=list[StoredEvent])
+    return TrackingView(
+        order_id=int(row["order"]),
+        carrier=row["carrier"],
+        waybill_no=row["waybill_no"],
+        state=row["state"],
+        events=[
+            StoredEvent(at=clock.to_shanghai(e.at), state=e.state, description=e.description, location=e.location)
+            for e in reversed(events)
+        ],
+        last_event_at=_aware(row["last_event_at"]),
+        stalled=row["stalled_at"] is not None,
+        delivered_at=_aware(row["delivered_at"]),
+    )
