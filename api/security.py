@@ -28,6 +28,7 @@ PUBLIC_PATHS = [
     "^/schema(/|$)",
     "^/pda/v1/",  # device sessions (pda.controllers), not back-office bearer tokens
     "^/ws/floor$",  # ?token= device session, checked by the websocket handler
+    "^/t/[^/]+$",  # the customer's tracking page: its unguessable token is the key
 ]
 
 

@@ -32,6 +32,7 @@ from api.logistics.controllers import (
     TrackingWebhookController,
     WaybillController,
 )
+from api.logistics.page import TrackingPageController
 from api.ops.controllers import OpsController
 from api.orders.controllers import OrderController
 from api.picking.controllers import PickingController
@@ -244,6 +245,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WaybillController,
             TrackingController,
             TrackingWebhookController,
+            TrackingPageController,
             PdaController,
             floor_socket,
         ],

@@ -84,6 +84,7 @@ class TrackingView(msgspec.Struct, frozen=True, kw_only=True):
     last_event_at: datetime | None
     stalled: bool
     delivered_at: datetime | None
+    page: str  # the customer's tracking page (path; the token in it is the key)
 
 
 class ParcelStalled(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="parcel.stalled"):
@@ -294,4 +295,5 @@ def _tracking_view(row: dict[str, Any]) -> TrackingView:
         last_event_at=_aware(row["last_event_at"]),
         stalled=row["stalled_at"] is not None,
         delivered_at=_aware(row["delivered_at"]),
+        page=f"/t/{row['token']}",
     )

@@ -192,6 +192,17 @@ async def test_a_packed_order_gets_one_waybill_and_a_label(
     assert [e["state"] for e in parcel["events"]] == ["signed", "out_for_delivery", "in_transit", "collected"]
     assert delivered["status"] == "delivered"
 
+    # the customer's page: public, zh-CN, the route newest first, personal data masked
+    async with httpx.AsyncClient(base_url=store.url) as anon:
+        page = await anon.get(parcel["page"])
+        missing = await anon.get("/t/no-such-token")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert 'lang="zh-CN"' in html and "已签收" in html and number in html and "顺丰速运" in html
+    assert html.count("<li") == 4 and html.index("已签收，签收人") < html.index("已收取快件")
+    assert "王*明" in html and "王小明" not in html and delivered["receiver"]["phone"] not in html
+    assert missing.status_code == 404
+
 
 async def test_waybill_errors_are_clear(api: Api, store: Hub, carriers: CarrierServer) -> None:
     floor = await Floor(api, store.url).setup()

@@ -1,0 +1,84 @@
+"""The customer's tracking page: ``/t/{token}`` — public, mobile-first H5 in zh-CN. The token is unguessable and
+per parcel; the page shows the carrier, waybill number, status and the route, and masks personal data."""
+
+from __future__ import annotations
+
+from html import escape
+
+from litestar import Controller, Response, get
+
+from orderhub import db
+from orderhub.errors import NotFound
+from orderhub.logistics import tracking
+from orderhub.logistics.labels import mask_name
+
+__all__ = ["TrackingPageController", "render"]
+
+_STATES = {
+    "pending": ("等待揽收", "#8c8c8c"),
+    "collected": ("已揽收", "#1677ff"),
+    "in_transit": ("运输中", "#1677ff"),
+    "out_for_delivery": ("派送中", "#fa8c16"),
+    "signed": ("已签收", "#52c41a"),
+    "exception": ("异常", "#f5222d"),
+    "returned": ("已退回", "#f5222d"),
+}
+_CARRIERS = {"SF": "顺丰速运", "ZTO": "中通快递", "JT": "极兔速递"}
+
+_STYLE = """
+body{margin:0;font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f5f5f5;color:#222}
+.card{background:#fff;margin:12px;border-radius:12px;padding:16px;box-shadow:0 1px 3px rgba(0,0,0,.06)}
+.status{font-size:22px;font-weight:600}.meta{color:#666;font-size:14px;margin-top:6px}
+ol.timeline{list-style:none;margin:0;padding:0}
+ol.timeline li{position:relative;padding:0 0 18px 22px;border-left:2px solid #e5e5e5;margin-left:6px}
+ol.timeline li:last-child{border-left-color:transparent}
+ol.timeline li::before{content:"";position:absolute;left:-7px;top:2px;width:12px;height:12px;border-radius:50%;
+background:#d9d9d9}
+ol.timeline li.latest::before{background:var(--accent)}
+.when{color:#999;font-size:12px}.what{font-size:15px;margin-top:2px}.latest .what{font-weight:600}
+.empty{color:#999}
+"""
+
+
+def render(view: tracking.TrackingView, receiver: str) -> str:
+    label, color = _STATES.get(view.state, (view.state, "#1677ff"))
+    if view.stalled and view.state != "signed":
+        label = "物流暂无更新，我们正在跟进"
+    items = "".join(
+        f'<li class="{"latest" if i == 0 else ""}"><div class="when">{escape(e.at.strftime("%Y-%m-%d %H:%M"))}'
+        f'{" · " + escape(e.location) if e.location else ""}</div><div class="what">{escape(e.description)}</div></li>'
+        for i, e in enumerate(view.events)
+    )
+    empty = '<p class="empty">包裹已交给快递，稍后会有物流信息</p>'
+    timeline = f'<ol class="timeline">{items}</ol>' if items else empty
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>物流查询 · {escape(view.waybill_no)}</title><style>{_STYLE}</style></head>"
+        f'<body style="--accent:{color}"><div class="card"><div class="status" style="color:{color}" '
+        f'id="status">{escape(label)}</div><div class="meta">{escape(_CARRIERS.get(view.carrier, view.carrier))} '
+        f'运单号 <span id="waybill">{escape(view.waybill_no)}</span></div>'
+        f'<div class="meta">收件人 {escape(receiver)}</div></div>'
+        f'<div class="card" id="timeline">{timeline}</div></body></html>'
+    )
+
+
+class TrackingPageController(Controller):
+    path = "/t"
+    tags = ["tracking page"]
+    include_in_schema = False
+
+    @get("/{token:str}", summary="The customer's tracking page")
+    async def page(self, token: str) -> Response[str]:
+        try:
+            view = await tracking.tracking_by_token(token)
+        except NotFound:
+            html = '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><p>查询不到该包裹，请核对链接</p></html>'
+            return Response(html, status_code=404, media_type="text/html; charset=utf-8")
+        rows = await db.fetch("SELECT receiver_name, receiver_city FROM sales_order WHERE id = {}", view.order_id)
+        receiver = f"{mask_name(rows[0]['receiver_name'])}（{rows[0]['receiver_city']}）" if rows else ""
+        return Response(
+            render(view, receiver),
+            media_type="text/html; charset=utf-8",
+            headers={"cache-control": "no-store", "x-robots-tag": "noindex"},
+        )
