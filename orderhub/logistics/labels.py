@@ -8,9 +8,12 @@ systems; the address stays whole, it is where the parcel goes.
 
 from __future__ import annotations
 
+import functools
 import io
+import os
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import msgspec
 from reportlab.graphics import renderPDF
@@ -19,6 +22,7 @@ from reportlab.graphics.shapes import Drawing
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from orderhub import clock
@@ -26,7 +30,7 @@ from orderhub import clock
 __all__ = ["LABEL_SIZE_MM", "LabelData", "label_pdf", "label_zpl", "mask_name", "mask_phone"]
 
 LABEL_SIZE_MM = (76, 130)
-_FONT = "STSong-Light"  # reportlab's built-in CJK CID font: no font file to ship
+_FONT = "STSong-Light"  # reportlab's built-in CJK CID font: the fallback when no CJK TrueType font is installed
 _CARRIER_NAMES = {
     "SF": "顺丰速运",
     "ZTO": "中通快递",
@@ -74,9 +78,27 @@ def mask_phone(phone: str) -> str:
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 
 
+# A CJK TrueType font to embed (subset) when one is installed: a PDF with only the built-in CID font needs the
+# reader to have the Adobe-GB1 fonts (poppler without poppler-data, many printer drivers don't).
+_TTF_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/arphic/uming.ttc",
+)
+_EMBEDDED = "OrderHubCJK"
+
+
+@functools.cache
 def _font() -> str:
-    if _FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
+    configured = os.environ.get("ORDERHUB_LABEL_FONT", "")
+    for path in (configured, *_TTF_CANDIDATES):
+        if path and Path(path).is_file():
+            try:
+                pdfmetrics.registerFont(TTFont(_EMBEDDED, path, subfontIndex=0))
+            except Exception:  # an unreadable or CFF-only font file: try the next one
+                continue
+            return _EMBEDDED
+    pdfmetrics.registerFont(UnicodeCIDFont(_FONT))
     return _FONT
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -59,8 +63,57 @@ async def _packed_order(floor: Floor) -> tuple[int, Pda, int]:
     return order_id, station, int(pack["id"])
 
 
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required on CI (scripts/test installs it)")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def _code128_in(pdf: bytes, workdir: Path) -> list[str]:
+    """Render the label's first page (pdftoppm, 300 dpi) and decode its Code128 barcodes (zbar)."""
+    source = workdir / "label.pdf"
+    source.write_bytes(pdf)
+    subprocess.run(
+        [_tool("pdftoppm"), "-r", "300", "-png", "-f", "1", "-l", "1", str(source), str(workdir / "page")],
+        check=True,
+        timeout=60,
+    )
+    page = next(workdir.glob("page*.png"))
+    found = subprocess.run(
+        [_tool("zbarimg"), "--raw", "-q", "-Sdisable", "-Scode128.enable", str(page)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return found.stdout.split()
+
+
+def _screenshot(url: str, workdir: Path) -> Path:
+    """The page as a phone shows it, from headless Chromium."""
+    shot = workdir / "page.png"
+    subprocess.run(
+        [
+            _tool("chromium"),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=390,844",
+            f"--screenshot={shot}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
+    return shot
+
+
 async def test_a_packed_order_gets_one_waybill_and_a_label(
-    api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server
+    api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, tmp_path: Path
 ) -> None:
     floor = await Floor(api, store.url).setup()
     account = carriers.sf.create_account(quota=10)
@@ -124,6 +177,7 @@ async def test_a_packed_order_gets_one_waybill_and_a_label(
     label = await station.http.get(f"/pda/v1/pack/{pack_id}/label")
     assert label.status_code == 200 and label.headers["content-type"] == "application/pdf"
     assert label.content.startswith(b"%PDF-") and b"/MediaBox [ 0 0 215.4331 368.5039 ]" in label.content
+    assert _code128_in(label.content, tmp_path) == [number]  # the printed barcode scans as the waybill number
     assert zpl.status_code == 200 and f"^FD{number}^FS" in zpl.text
 
     # handed to the courier: shipped with that waybill (twice is still once)
@@ -203,6 +257,29 @@ async def test_a_packed_order_gets_one_waybill_and_a_label(
     assert "王*明" in html and "王小明" not in html and delivered["receiver"]["phone"] not in html
     assert missing.status_code == 404
 
+    # …and in a real browser: the status and the timeline render (green = signed: the status and the latest dot)
+    shot = _screenshot(store.url + parcel["page"], tmp_path)
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        rgb = image.convert("RGB")
+        width, height = rgb.size
+        green = [
+            (x, y)
+            for y in range(0, height, 2)
+            for x in range(0, width, 2)
+            if _close(rgb.getpixel((x, y)), (0x52, 0xC4, 0x1A))
+        ]
+        rail = [
+            (x, y)
+            for y in range(0, height, 2)
+            for x in range(0, width, 2)
+            if _close(rgb.getpixel((x, y)), (0xE5, 0xE5, 0xE5), tolerance=6)
+        ]
+    assert green and max(y for _, y in green) > 120, "the latest event's dot is not drawn"
+    assert min(y for _, y in green) < 80, "the status is not drawn"
+    assert len(rail) > 50, "the timeline's line is not drawn"
+
 
 async def test_waybill_errors_are_clear(api: Api, store: Hub, carriers: CarrierServer) -> None:
     floor = await Floor(api, store.url).setup()
@@ -217,3 +294,8 @@ async def test_waybill_errors_are_clear(api: Api, store: Hub, carriers: CarrierS
         assert bad.status_code == 422 and bad.json()["field"] == "carrier"
     async with httpx.AsyncClient(base_url=store.url) as anon:
         assert (await anon.post(f"/api/v1/orders/{order_id}/waybill")).status_code == 401
+
+
+def _close(pixel: object, color: tuple[int, int, int], *, tolerance: int = 40) -> bool:
+    assert isinstance(pixel, tuple)
+    return all(abs(int(a) - b) <= tolerance for a, b in zip(pixel[:3], color, strict=True))
