@@ -45,6 +45,11 @@ ENV PATH=/opt/orderhub/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     ORDERHUB_DATA_DIR=/var/lib/orderhub
 
+# A CJK font embedded into shipping labels (orderhub.logistics.labels), so every reader and printer renders them.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-wqy-zenhei \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 orderhub \
     && useradd --system --uid 10001 --gid orderhub --home-dir /var/lib/orderhub --shell /usr/sbin/nologin orderhub \
     && install -d -o orderhub -g orderhub -m 0750 /var/lib/orderhub
