@@ -18,22 +18,20 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import httpx
-import uvicorn
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
+
+from sandbox.serving import BackgroundServer
 
 __all__ = [
     "COMPANIES",
@@ -356,67 +354,18 @@ def create_app(store: Kuaidi100Store) -> Litestar:
     )
 
 
-class Kuaidi100Server:
-    """The 快递100 simulator on a background uvicorn thread."""
+class Kuaidi100Server(BackgroundServer):
+    """The 快递100 simulator on a background uvicorn thread; ``base_url`` is what the client takes (``/poll`` and
+    ``/poll/query.do`` hang under it)."""
+
+    name = "kuaidi100 simulator"
 
     def __init__(self, store: Kuaidi100Store | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host=host, port=port)
         self.store = store or Kuaidi100Store()
-        self.host = host
-        self._requested_port = port
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
 
-    @property
-    def base_url(self) -> str:
-        """What to pass as the client's ``base_url`` (``/poll`` and ``/poll/query.do`` hang under it)."""
-        if not self.port:
-            raise RuntimeError("the kuaidi100 simulator is not running")
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, *, timeout: float = 10.0) -> Kuaidi100Server:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.store), lifespan="off", log_level="warning", access_log=False, timeout_keep_alive=30
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="kuaidi100-simulator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the kuaidi100 simulator did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self, *, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
-        self.port = 0
-
-    def __enter__(self) -> Kuaidi100Server:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def create_app(self) -> Any:
+        return create_app(self.store)
 
 
 @contextmanager

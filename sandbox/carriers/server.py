@@ -13,20 +13,16 @@ Each carrier has a module with ``PATH``, a store class and ``route_handlers``; t
 from __future__ import annotations
 
 import importlib
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from litestar import Litestar, get
 from litestar.datastructures import State
 
 from sandbox.carriers import sf
+from sandbox.serving import BackgroundServer
 
 __all__ = ["CARRIERS", "CarrierServer", "CarrierSimulator", "create_app", "running_carriers"]
 
@@ -72,18 +68,18 @@ def create_app(stores: dict[str, Any]) -> Litestar:
     return Litestar(route_handlers=handlers, state=State({"carrier_stores": stores}), openapi_config=None, debug=False)
 
 
-class CarrierServer:
+class CarrierServer(BackgroundServer):
     """The carrier simulators on a background uvicorn thread; ``stores`` by carrier code ("sf", …)."""
 
+    name = "carrier simulators"
+
     def __init__(self, stores: dict[str, Any] | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host=host, port=port)
         self.stores: dict[str, Any] = {code: sim.new_store() for code, sim in CARRIERS.items()}
         self.stores.update(stores or {})
-        self.host = host
-        self._requested_port = port
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+
+    def create_app(self) -> Any:
+        return create_app(self.stores)
 
     @property
     def sf(self) -> sf.SfStore:
@@ -91,58 +87,9 @@ class CarrierServer:
         assert isinstance(store, sf.SfStore)
         return store
 
-    @property
-    def base_url(self) -> str:
-        if not self.port:
-            raise RuntimeError("the carrier simulators are not running")
-        return f"http://{self.host}:{self.port}"
-
     def url(self, carrier: str) -> str:
         """The carrier's gateway URL, e.g. ``url("sf")`` → ``http://127.0.0.1:<port>/sf/std/service``."""
         return self.base_url + CARRIERS[carrier.lower()].path
-
-    def start(self, *, timeout: float = 10.0) -> CarrierServer:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.stores), lifespan="off", log_level="warning", access_log=False, timeout_keep_alive=30
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="carrier-simulators", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the carrier simulators did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self, *, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
-        self.port = 0
-
-    def __enter__(self) -> CarrierServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 @contextmanager

@@ -7,38 +7,28 @@ with running_platforms() as sim:
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
-
-import uvicorn
+from typing import Any
 
 from sandbox.platforms.app import ENDPOINTS, create_app
 from sandbox.platforms.store import Platform, PlatformLike, PlatformStore
+from sandbox.serving import BackgroundServer
 
 __all__ = ["PlatformServer", "running_platforms"]
 
 
-class PlatformServer:
+class PlatformServer(BackgroundServer):
     """The simulators served by uvicorn on a background thread. ``base_url`` is known once started."""
 
-    def __init__(self, store: PlatformStore | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.store = store or PlatformStore()
-        self.host = host
-        self._requested_port = port
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+    name = "platform simulators"
 
-    @property
-    def base_url(self) -> str:
-        if not self.port:
-            raise RuntimeError("the platform simulators are not running")
-        return f"http://{self.host}:{self.port}"
+    def __init__(self, store: PlatformStore | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host=host, port=port)
+        self.store = store or PlatformStore()
+
+    def create_app(self) -> Any:
+        return create_app(self.store)
 
     def url(self, platform: PlatformLike) -> str:
         """The platform's gateway URL (Taobao, PDD, JD) or API prefix (抖店, WeChat Shop)."""
@@ -63,49 +53,6 @@ class PlatformServer:
     @property
     def wechat_shop_url(self) -> str:
         return self.url(Platform.WECHAT_SHOP)
-
-    def start(self, *, timeout: float = 10.0) -> PlatformServer:
-        if self._thread is not None:
-            raise RuntimeError("already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        self._socket = sock
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.store), lifespan="off", log_level="warning", access_log=False, timeout_keep_alive=30
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="platform-simulators", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the platform simulators did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self, *, timeout: float = 10.0) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._socket is not None:
-            self._socket.close()
-        self._server = self._thread = self._socket = None
-        self.port = 0
-
-    def __enter__(self) -> PlatformServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 @contextmanager

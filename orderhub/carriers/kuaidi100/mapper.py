@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from orderhub.carriers._common import beijing_time
 from orderhub.carriers.port import InvalidWaybillRequest, TrackingEvent, TrackingState
-from orderhub.clock import SHANGHAI
 
 __all__ = [
     "COMPANY_CODES",
@@ -133,12 +133,7 @@ def _text(value: object) -> str:
 
 
 def _beijing(value: object) -> datetime:
-    text = _text(value)
-    try:
-        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        raise Kuaidi100PayloadError(f"bad time {text!r}") from None
-    return parsed.replace(tzinfo=SHANGHAI).astimezone(UTC)
+    return beijing_time(value, Kuaidi100PayloadError, "time")
 
 
 def to_events(data: Sequence[Any], *, current: TrackingState | None = None) -> list[TrackingEvent]:

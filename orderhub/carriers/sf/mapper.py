@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from orderhub.carriers._common import beijing_time
 from orderhub.carriers.port import (
     InvalidWaybillRequest,
     Party,
@@ -24,7 +25,6 @@ from orderhub.carriers.port import (
     Waybill,
     WaybillRequest,
 )
-from orderhub.clock import SHANGHAI
 
 __all__ = [
     "CARRIER_CODE",
@@ -200,12 +200,7 @@ def state_for_op_code(op_code: str) -> TrackingState:
 
 
 def _beijing(value: object) -> datetime:
-    text = _text(value)
-    try:
-        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        raise SfPayloadError(f"bad acceptTime {text!r}") from None
-    return parsed.replace(tzinfo=SHANGHAI).astimezone(UTC)
+    return beijing_time(value, SfPayloadError, "acceptTime")
 
 
 def to_events(data: Mapping[str, Any], waybill_no: str) -> list[TrackingEvent]:

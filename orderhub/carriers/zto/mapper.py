@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from orderhub.carriers._common import beijing_time
 from orderhub.carriers.port import (
     InvalidWaybillRequest,
     Party,
@@ -24,7 +25,6 @@ from orderhub.carriers.port import (
     Waybill,
     WaybillRequest,
 )
-from orderhub.clock import SHANGHAI
 
 __all__ = [
     "CANCEL_NOT_WANTED",
@@ -160,12 +160,7 @@ def _scan_time(value: object) -> datetime:
         raise ZtoPayloadError(f"bad scanDate {value!r}")
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
         return datetime.fromtimestamp(int(value) / 1000, UTC)
-    text = _text(value)
-    try:
-        parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        raise ZtoPayloadError(f"bad scanDate {text!r}") from None
-    return parsed.replace(tzinfo=SHANGHAI).astimezone(UTC)
+    return beijing_time(value, ZtoPayloadError, "scanDate")
 
 
 def to_events(result: object) -> list[TrackingEvent]:
