@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from orderhub.carriers._common import post_json
 from orderhub.carriers.port import (
     CarrierCredentials,
     CarrierError,
@@ -164,33 +165,10 @@ class JtClient:
         payload = {**self.customer_auth(), **biz} if customer else dict(biz)
         headers, form = self.request_parts(payload)
         log.debug("jt call %s api_account=%s", api, self.credentials.partner_id)
-        try:
-            reply = await self._http.post(f"{self.base_url}/{api}", data=form, headers=headers, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise CarrierUnavailable(
-                f"极兔接口 {api} 超时", carrier_code="timeout", carrier_message=type(exc).__name__
-            ) from None
-        except httpx.TransportError as exc:
-            raise CarrierUnavailable(
-                f"无法连接极兔接口 {api}", carrier_code="network", carrier_message=type(exc).__name__
-            ) from None
-        return self._parse(api, reply)
-
-    def _parse(self, api: str, reply: httpx.Response) -> Any:
-        if reply.status_code >= 500 or reply.status_code == 429:
-            raise CarrierUnavailable(
-                f"极兔接口 {api} 暂不可用（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
-            )
-        if reply.status_code >= 400:
-            raise InvalidWaybillRequest(
-                f"极兔接口 {api} 拒绝了请求（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
-            )
-        try:
-            envelope = reply.json()
-        except ValueError:
-            raise CarrierUnavailable("极兔网关返回了无法解析的内容", carrier_code="bad_response") from None
-        if not isinstance(envelope, dict):
-            raise CarrierUnavailable("极兔网关返回了意外的结构", carrier_code="bad_response")
+        envelope = await post_json(
+            self._http, f"{self.base_url}/{api}", name=f"极兔接口 {api}", timeout=self._timeout, data=form,
+            headers=headers,
+        )
         code = str(envelope.get("code") or "")
         if code != SUCCESS:
             raise classify_error(code, str(envelope.get("msg") or ""))

@@ -27,6 +27,7 @@ from typing import Any, Final
 import httpx
 import msgspec
 
+from orderhub.carriers._common import post_json
 from orderhub.carriers.kuaidi100 import mapper
 from orderhub.carriers.port import (
     CarrierError,
@@ -246,30 +247,9 @@ class Kuaidi100Client:
         return (await self.track(carrier, waybill_no, phone=phone)).events
 
     async def _post(self, path: str, form: dict[str, str], what: str) -> dict[str, Any]:
-        try:
-            reply = await self._http.post(self.base_url + path, data=form, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise CarrierUnavailable(
-                f"快递100 {what}接口超时", carrier_code="timeout", carrier_message=type(exc).__name__
-            ) from None
-        except httpx.TransportError as exc:
-            raise CarrierUnavailable(
-                f"无法连接快递100 {what}接口", carrier_code="network", carrier_message=type(exc).__name__
-            ) from None
-        if reply.status_code >= 500 or reply.status_code == 429:
-            raise CarrierUnavailable(
-                f"快递100 {what}接口暂不可用（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
-            )
-        if reply.status_code >= 400:
-            raise InvalidWaybillRequest(
-                f"快递100 {what}接口拒绝了请求（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
-            )
-        try:
-            body = reply.json()
-        except ValueError:
-            raise CarrierUnavailable("快递100 返回了无法解析的内容", carrier_code="bad_response") from None
-        if not isinstance(body, dict):
-            raise CarrierUnavailable("快递100 返回了意外的结构", carrier_code="bad_response")
+        body = await post_json(
+            self._http, self.base_url + path, name=f"快递100 {what}接口", timeout=self._timeout, data=form
+        )
         return body
 
 

@@ -32,6 +32,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from orderhub.carriers._common import post_json
 from orderhub.carriers.port import (
     CarrierCredentials,
     CarrierError,
@@ -159,35 +160,9 @@ class SfClient:
         """Call one service; the business ``msgData`` of a success, or a typed :class:`CarrierError`."""
         body = self.form(service_code, msg_data)
         log.debug("sf call %s request_id=%s", service_code, body["requestID"])
-        try:
-            reply = await self._http.post(self.base_url, data=body, timeout=self._timeout)
-        except httpx.TimeoutException as exc:
-            raise CarrierUnavailable(
-                f"顺丰接口 {service_code} 超时", carrier_code="timeout", carrier_message=type(exc).__name__
-            ) from None
-        except httpx.TransportError as exc:
-            raise CarrierUnavailable(
-                f"无法连接顺丰接口 {service_code}", carrier_code="network", carrier_message=type(exc).__name__
-            ) from None
-        return self._parse(service_code, reply)
-
-    def _parse(self, service_code: str, reply: httpx.Response) -> dict[str, Any]:
-        if reply.status_code >= 500 or reply.status_code == 429:
-            raise CarrierUnavailable(
-                f"顺丰接口 {service_code} 暂不可用（HTTP {reply.status_code}）",
-                carrier_code=f"http_{reply.status_code}",
-            )
-        if reply.status_code >= 400:
-            raise InvalidWaybillRequest(
-                f"顺丰接口 {service_code} 拒绝了请求（HTTP {reply.status_code}）",
-                carrier_code=f"http_{reply.status_code}",
-            )
-        try:
-            envelope = reply.json()
-        except ValueError:
-            raise CarrierUnavailable("顺丰网关返回了无法解析的内容", carrier_code="bad_response") from None
-        if not isinstance(envelope, dict):
-            raise CarrierUnavailable("顺丰网关返回了意外的结构", carrier_code="bad_response")
+        envelope = await post_json(
+            self._http, self.base_url, name=f"顺丰接口 {service_code}", timeout=self._timeout, data=body
+        )
         api_code = str(envelope.get("apiResultCode") or "")
         if api_code != GATEWAY_OK:
             raise classify_gateway_error(api_code, str(envelope.get("apiErrorMsg") or ""))

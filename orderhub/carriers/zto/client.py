@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from orderhub.carriers._common import post_json
 from orderhub.carriers.port import (
     CarrierCredentials,
     CarrierError,
@@ -131,35 +132,10 @@ class ZtoClient:
         """Call one API; the ``result`` of a success (any JSON value), or a typed :class:`CarrierError`."""
         content = encode_body(body)
         log.debug("zto call %s", api)
-        try:
-            reply = await self._http.post(
-                self.url(api), content=content, headers=self.headers(content), timeout=self._timeout
-            )
-        except httpx.TimeoutException as exc:
-            raise CarrierUnavailable(
-                f"中通接口 {api} 超时", carrier_code="timeout", carrier_message=type(exc).__name__
-            ) from None
-        except httpx.TransportError as exc:
-            raise CarrierUnavailable(
-                f"无法连接中通接口 {api}", carrier_code="network", carrier_message=type(exc).__name__
-            ) from None
-        return self._parse(api, reply)
-
-    def _parse(self, api: str, reply: httpx.Response) -> Any:
-        if reply.status_code >= 500 or reply.status_code == 429:
-            raise CarrierUnavailable(
-                f"中通接口 {api} 暂不可用（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
-            )
-        if reply.status_code >= 400:
-            raise InvalidWaybillRequest(
-                f"中通接口 {api} 拒绝了请求（HTTP {reply.status_code}）", carrier_code=f"http_{reply.status_code}"
-            )
-        try:
-            envelope = reply.json()
-        except ValueError:
-            raise CarrierUnavailable("中通接口返回了无法解析的内容", carrier_code="bad_response") from None
-        if not isinstance(envelope, dict):
-            raise CarrierUnavailable("中通接口返回了意外的结构", carrier_code="bad_response")
+        envelope = await post_json(
+            self._http, self.url(api), name=f"中通接口 {api}", timeout=self._timeout, content=content,
+            headers=self.headers(content),
+        )
         if envelope.get("status") is not True:
             raise classify_error(str(envelope.get("statusCode") or ""), str(envelope.get("message") or ""))
         return envelope.get("result")
