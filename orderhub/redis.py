@@ -24,6 +24,7 @@ __all__ = [
     "create_client",
     "find_redis_server",
     "get_client",
+    "has_client",
     "release_claim",
     "set_client",
 ]
@@ -126,6 +127,11 @@ _client: aioredis.Redis | None = None
 def set_client(client: aioredis.Redis | None) -> None:
     global _client
     _client = client
+
+
+def has_client() -> bool:
+    """Whether this process talks to Redis (the API and workers do; one-off commands such as the demo seed may not)."""
+    return _client is not None
 
 
 def get_client() -> aioredis.Redis:

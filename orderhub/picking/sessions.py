@@ -65,7 +65,10 @@ def _user_key(user_id: int) -> str:
 
 
 async def end_sessions_of(user_id: int) -> int:
-    """End every device session of an employee (deactivated, moved to another warehouse or role)."""
+    """End every device session of an employee (deactivated, moved to another warehouse or role). A process
+    without Redis (a one-off command, the demo seed) has no sessions to end: sessions exist only where Redis is."""
+    if not redis_mod.has_client():
+        return 0
     client = redis_mod.get_client()
     keys = await redis_mod.awaited(client.smembers(_user_key(user_id)))
     if keys:
