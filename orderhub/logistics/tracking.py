@@ -155,13 +155,6 @@ async def subscribe(tracking_id: int) -> bool:
     return True
 
 
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.now().tzinfo)
-
-
 async def _apply(row: dict[str, Any], events: Sequence[TrackingEvent]) -> None:
     """Merge events into the parcel (inside a transaction, the row locked by the caller)."""
     known = msgspec.json.decode(row["events"] or "[]", type=list[StoredEvent])
@@ -183,7 +176,7 @@ async def _apply(row: dict[str, Any], events: Sequence[TrackingEvent]) -> None:
         latest = known[-1]
         values[ParcelTracking.state] = latest.state
         values[ParcelTracking.last_event_at] = latest.at
-        previous = _aware(row["last_event_at"])
+        previous = clock.from_db(row["last_event_at"])
         if previous is None or latest.at > previous:
             values[ParcelTracking.stalled_at] = None  # it moved
         if latest.state == TrackingState.SIGNED.value and row["delivered_at"] is None:
@@ -258,7 +251,7 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
                         order_id=int(row["order"]),
                         carrier=row["carrier"],
                         waybill_no=row["waybill_no"],
-                        last_event_at=_aware(row["last_event_at"]),
+                        last_event_at=clock.from_db(row["last_event_at"]),
                         at=now,
                     ),
                     Topic.ALERTS,
@@ -292,8 +285,8 @@ def _tracking_view(row: dict[str, Any]) -> TrackingView:
             StoredEvent(at=clock.to_shanghai(e.at), state=e.state, description=e.description, location=e.location)
             for e in reversed(events)
         ],
-        last_event_at=_aware(row["last_event_at"]),
+        last_event_at=clock.from_db(row["last_event_at"]),
         stalled=row["stalled_at"] is not None,
-        delivered_at=_aware(row["delivered_at"]),
+        delivered_at=clock.from_db(row["delivered_at"]),
         page=f"/t/{row['token']}",
     )

@@ -145,9 +145,6 @@ async def list_accounts() -> list[CarrierAccountView]:
 
 
 def _view(row: Mapping[str, Any]) -> WaybillView:
-    created = row["created_at"]
-    if isinstance(created, str):
-        created = datetime.fromisoformat(created)
     return WaybillView(
         order_id=int(row["order"]),
         carrier=str(row["carrier"]),
@@ -156,7 +153,7 @@ def _view(row: Mapping[str, Any]) -> WaybillView:
         reason=str(row["reason"]),
         weight_g=int(row["weight_g"]),
         status=str(row["status"]),
-        created_at=clock.to_shanghai(created),
+        created_at=clock.to_shanghai(clock.from_db(row["created_at"])),
     )
 
 

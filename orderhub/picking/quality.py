@@ -95,7 +95,7 @@ async def picker_quality(since: datetime, until: datetime, *, warehouse_id: int 
     seconds: dict[int, list[float]] = {}
     for d in durations:
         if d["claimed_at"] is not None and d["completed_at"] is not None and d["lines"]:
-            took = (_aware(d["completed_at"]) - _aware(d["claimed_at"])).total_seconds()
+            took = (clock.from_db(d["completed_at"]) - clock.from_db(d["claimed_at"])).total_seconds()
             seconds.setdefault(int(d["picker"]), []).append(took / int(d["lines"]))
     scope_s, args_s = _scope(warehouse_id, "s")
     scans = await db.fetch(
@@ -209,8 +209,3 @@ async def error_report(month: str, *, warehouse_id: int | None = None) -> ErrorR
         by_picker=table(pickers),
         by_sku=table(skus),
     )
-
-
-def _aware(value: datetime | str) -> datetime:
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.now().tzinfo)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -223,12 +223,6 @@ _SUMMARY_SQL = (
 )
 
 
-def _shown(value: datetime | str) -> datetime:
-    """A stored time (aware, or ISO text from SQLite) as people read it: Asia/Shanghai."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return clock.to_shanghai(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
-
-
 def _summary(r: dict[str, Any]) -> TaskSummary:
     return TaskSummary(
         id=int(r["id"]),
@@ -240,7 +234,7 @@ def _summary(r: dict[str, Any]) -> TaskSummary:
         units=int(r["units"]),
         route_m=float(r["route_m"]),
         picker=r["picker_name"] or r["picker_username"],
-        created_at=_shown(r["created_at"]),
+        created_at=clock.to_shanghai(clock.from_db(r["created_at"])),
     )
 
 

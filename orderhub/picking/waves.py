@@ -84,14 +84,6 @@ class WaveResult:
     task_ids: list[int] = field(default_factory=list)
 
 
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=clock.now().tzinfo)
-
-
 async def _candidates(warehouse_id: int, order_ids: Sequence[int] | None = None) -> list[Candidate]:
     only = f" AND o.id IN ({db.placeholders(len(order_ids))})" if order_ids else ""
     rows = await db.fetch(
@@ -114,9 +106,9 @@ async def _candidates(warehouse_id: int, order_ids: Sequence[int] | None = None)
             order_id=int(r["id"]),
             priority=str(r["priority"] or "normal"),
             at_risk=r["at_risk_at"] is not None,
-            ship_by=_aware(r["ship_by"]),
-            paid_at=_aware(r["paid_at"]),
-            waiting_since=_aware(r["updated_at"]) or clock.now(),
+            ship_by=clock.from_db(r["ship_by"]),
+            paid_at=clock.from_db(r["paid_at"]),
+            waiting_since=clock.from_db(r["updated_at"]) or clock.now(),
             packing_line=str(r["packing_line"] or "A"),
             units=int(r["units"] or 0),
             lines=int(r["lines"] or 0),
