@@ -28,8 +28,10 @@ from api.imports.controllers import ImportController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
 from api.logistics.controllers import (
     CarrierAccountController,
+    CarrierChoiceController,
     TrackingController,
     TrackingWebhookController,
+    WaveLabelController,
     WaybillController,
 )
 from api.logistics.page import TrackingPageController
@@ -243,6 +245,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PickingController,
             CarrierAccountController,
             WaybillController,
+            CarrierChoiceController,
+            WaveLabelController,
             TrackingController,
             TrackingWebhookController,
             TrackingPageController,

@@ -10,7 +10,7 @@ from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
-from orderhub.logistics.tables import CarrierAccount, ParcelTracking, Waybill
+from orderhub.logistics.tables import CarrierAccount, CarrierRateCard, CarrierRuleRow, ParcelTracking, Waybill
 from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, PlatformWriteback, SurgeEvent
 from orderhub.picking.tables import (
     PackRecord,
@@ -61,6 +61,8 @@ TABLES = [
     CarrierAccount,
     Waybill,
     ParcelTracking,
+    CarrierRateCard,
+    CarrierRuleRow,
 ]
 
 APP_CONFIG = AppConfig(

@@ -9,12 +9,13 @@ the zh-CN ``message`` and what was ``expected``; it is recorded all the same, an
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 
+from api.logistics.controllers import labels_response
 from orderhub.errors import AuthenticationFailed
 from orderhub.logistics import waybills
 from orderhub.logistics.labels import label_pdf
@@ -177,6 +178,19 @@ class PdaController(Controller):
     async def pack_label(self, session: PdaSession, pack_id: int) -> Response[bytes]:
         order_id = await pack.packed_order(session, pack_id)
         return Response(label_pdf([await waybills.label_data(order_id)]), media_type="application/pdf")
+
+    @post("/waves/{wave_id:int}/waybills", status_code=200,
+          summary="Waybills for every order of a wave of this warehouse (refusals reported per order)")
+    async def wave_waybills(self, session: PdaSession, wave_id: int) -> list[waybills.BatchResult]:
+        order_ids = await waybills.wave_orders(wave_id, warehouse_id=session.warehouse_id)
+        return await waybills.request_waybills(order_ids, actor=f"pda:{session.username}")
+
+    @get("/waves/{wave_id:int}/labels", summary="Every label of a wave in one PDF (76 × 130 mm pages) or ZPL")
+    async def wave_labels(
+        self, session: PdaSession, wave_id: int, format: Literal["pdf", "zpl"] = "pdf"
+    ) -> Response[bytes]:
+        labels, missing = await waybills.wave_labels(wave_id, warehouse_id=session.warehouse_id)
+        return labels_response(labels, missing, format=format, name=f"wave-{wave_id}")
 
     @post("/pack/{pack_id:int}/weigh", status_code=200, summary="Weigh; within tolerance and all verified → packed")
     async def weigh(

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from sandbox.serving import BackgroundServer
 
 __all__ = [
     "COMPANIES",
+    "STANDARD_JOURNEY",
     "STATE_TEXTS",
     "Kuaidi100Account",
     "Kuaidi100Event",
@@ -63,6 +64,16 @@ STATE_TEXTS = {
     "8": "清关",
     "14": "拒签",
 }
+# A parcel's usual journey: (hours after hand-over, 快递100 state, what the courier writes, where).
+STANDARD_JOURNEY: tuple[tuple[float, str, str, str], ...] = (
+    (0.5, "1", "【{origin}】快递员已揽收", "{origin}"),
+    (3.0, "0", "快件已到达【{origin}转运中心】", "{origin}"),
+    (6.0, "0", "快件已从【{origin}转运中心】发出，下一站【{destination}转运中心】", "{origin}"),
+    (20.0, "0", "快件已到达【{destination}转运中心】", "{destination}"),
+    (26.0, "5", "【{destination}】快递员正在派件，电话 13800000000", "{destination}"),
+    (29.0, "3", "【{destination}】已签收，签收人：本人，感谢使用", "{destination}"),
+)
+
 BILL_STATUS = {"1": "got", "0": "sending", "5": "sending", "3": "check", "4": "back", "6": "back", "2": "sending"}
 
 
@@ -115,6 +126,10 @@ class Kuaidi100Store:
     companies: dict[str, str] = field(default_factory=dict)  # waybill → company, for scripted waybills
     requests: list[Kuaidi100Request] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)  # what push() sent and got back
+    scheduled: dict[str, list[Kuaidi100Event]] = field(default_factory=dict)  # scripted, not yet happened
+    # When set, every new subscription gets a journey starting at its subscription, with the offsets of
+    # STANDARD_JOURNEY multiplied by this factor (the demo uses seconds-long hours).
+    auto_journey_scale: float | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def create_account(
@@ -146,6 +161,69 @@ class Kuaidi100Store:
             if company:
                 self.companies[waybill_no] = company
         return event
+
+    def script_journey(
+        self,
+        waybill_no: str,
+        *,
+        start: datetime,
+        origin: str = "上海市",
+        destination: str = "北京市",
+        steps: tuple[tuple[float, str, str, str], ...] = STANDARD_JOURNEY,
+        scale: float = 1.0,
+        company: str = "",
+    ) -> list[Kuaidi100Event]:
+        """Script the parcel's whole journey from ``start`` (aware); the steps happen when :meth:`advance` moves
+        the clock past them (``scale`` shrinks the hours, for the demo)."""
+        events = [
+            Kuaidi100Event(
+                state=state,
+                context=text.format(origin=origin, destination=destination),
+                at=start + timedelta(hours=hours * scale),
+                area=area.format(origin=origin, destination=destination),
+            )
+            for hours, state, text, area in steps
+        ]
+        with self.lock:
+            self.scheduled.setdefault(waybill_no, []).extend(events)
+            self.scheduled[waybill_no].sort(key=lambda e: e.at)
+            if company:
+                self.companies[waybill_no] = company
+        return events
+
+    def _due(self, now: datetime) -> list[str]:
+        """Move scripted events that have happened by ``now`` into the journeys; the waybills that moved."""
+        moved: list[str] = []
+        with self.lock:
+            for waybill_no, events in self.scheduled.items():
+                due = [e for e in events if e.at <= now]
+                if due:
+                    self.journeys.setdefault(waybill_no, []).extend(due)
+                    self.scheduled[waybill_no] = [e for e in events if e.at > now]
+                    moved.append(waybill_no)
+            self.scheduled = {k: v for k, v in self.scheduled.items() if v}
+        return moved
+
+    def advance(self, now: datetime) -> dict[str, Any]:
+        """The test's (or demo's) clock moved to ``now``: the steps due happen, and each subscribed parcel that
+        moved is pushed to its callback once (with its whole route, as 快递100 does). Replies by waybill."""
+        replies: dict[str, Any] = {}
+        for waybill_no in self._due(now):
+            with self.lock:
+                subscribed = waybill_no in self.subscriptions
+            if subscribed:
+                replies[waybill_no] = self.push(waybill_no)
+        return replies
+
+    async def advance_async(self, now: datetime) -> dict[str, Any]:
+        """As :meth:`advance`, without blocking the event loop."""
+        replies: dict[str, Any] = {}
+        for waybill_no in self._due(now):
+            with self.lock:
+                subscribed = waybill_no in self.subscriptions
+            if subscribed:
+                replies[waybill_no] = await self.push_async(waybill_no)
+        return replies
 
     def last_result(self, waybill_no: str, company: str = "") -> dict[str, Any]:
         """The tracking as 快递100 reports it (query reply / push ``lastResult``), data newest first."""
@@ -284,6 +362,9 @@ def handle_subscribe(store: Kuaidi100Store, form: dict[str, str]) -> dict[str, A
             key=account.key,
             phone=str(parameters.get("phone") or ""),
         )
+        scale = store.auto_journey_scale
+    if scale is not None:
+        store.script_journey(number, start=datetime.now(UTC), scale=scale, company=company)
     store.log("/poll", safe, "200")
     return {"result": True, "returnCode": "200", "message": "提交成功"}
 

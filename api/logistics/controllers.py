@@ -5,17 +5,28 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.params import Parameter
 
-from api.common import Str32, Str100
+from api.common import MAX_INT, Count, Id, Str32, Str100
 from api.security import requires
 from orderhub.auth.service import Role, UserView
 from orderhub.carriers.kuaidi100.client import callback_reply
 from orderhub.carriers.kuaidi100.mapper import Kuaidi100PayloadError
-from orderhub.logistics import tracking, waybills
-from orderhub.logistics.labels import label_pdf, label_zpl
+from orderhub.errors import NotFound
+from orderhub.logistics import rates, tracking, waybills
+from orderhub.logistics.choice import Choice, RateRow
+from orderhub.logistics.labels import LabelData, label_pdf, label_zpl, labels_document
 
-__all__ = ["CarrierAccountController", "TrackingController", "TrackingWebhookController", "WaybillController"]
+__all__ = [
+    "CarrierAccountController",
+    "CarrierChoiceController",
+    "TrackingController",
+    "TrackingWebhookController",
+    "WaveLabelController",
+    "WaybillController",
+    "labels_response",
+]
 
 MANAGERS = (Role.ADMIN, Role.MANAGER)
 FLOOR = (Role.ADMIN, Role.MANAGER, Role.PACKER)
@@ -70,6 +81,127 @@ class WaybillController(Controller):
         )
 
 
+Fen = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT)]
+Grams = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT)]
+Province = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+Pickup = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]  # HH:MM, Asia/Shanghai
+
+
+class RateRowIn(msgspec.Struct, kw_only=True):
+    provinces: Annotated[list[Province], msgspec.Meta(min_length=1, max_length=40)]
+    first_fen: Fen
+    additional_fen: Fen
+    first_weight_g: Grams = 1000
+    additional_unit_g: Grams = 1000
+    transit_days: Annotated[int, msgspec.Meta(ge=0, le=30)] = 2
+
+
+class RateCardBody(msgspec.Struct, kw_only=True):
+    rows: Annotated[list[RateRowIn], msgspec.Meta(min_length=1, max_length=40)]
+    pickups: Annotated[list[Pickup], msgspec.Meta(min_length=1, max_length=12)] = msgspec.field(
+        default_factory=lambda: ["17:00"]
+    )
+    max_declared_fen: Fen | None = None
+    max_weight_g: Grams | None = None
+
+
+class CarrierRuleIn(msgspec.Struct, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    carrier: Str32
+    effect: Literal["exclude", "require"]
+    warehouses: Annotated[list[Str32], msgspec.Meta(max_length=50)] = []
+    provinces: Annotated[list[Province], msgspec.Meta(max_length=40)] = []
+    channels: Annotated[list[Str32], msgspec.Meta(max_length=50)] = []
+    min_weight_g: Count | None = None
+    max_weight_g: Count | None = None
+    min_declared_fen: Fen | None = None
+
+
+class CarrierChoiceController(Controller):
+    path = "/api/v1/logistics"
+    tags = ["logistics"]
+
+    @put("/rate-cards/{warehouse:str}/{carrier:str}", guards=[requires(*MANAGERS)],
+         summary="Set a carrier's prices from a warehouse: per zone, first weight + additional unit (fen)")
+    async def put_card(
+        self, request: Request[UserView, Any, Any], warehouse: str, carrier: str, data: RateCardBody
+    ) -> rates.RateCardView:
+        card = rates.RateCardIn(
+            rows=[msgspec.convert(msgspec.to_builtins(r), RateRow) for r in data.rows],
+            pickups=data.pickups,
+            max_declared_fen=data.max_declared_fen,
+            max_weight_g=data.max_weight_g,
+        )
+        return await rates.put_rate_card(warehouse, carrier, card, actor=f"user:{request.user.username}")
+
+    @get("/rate-cards", guards=[requires(*MANAGERS)], summary="Rate cards (optionally of one warehouse)")
+    async def list_cards(self, warehouse: str | None = None) -> list[rates.RateCardView]:
+        return await rates.list_rate_cards(warehouse)
+
+    @delete("/rate-cards/{warehouse:str}/{carrier:str}", guards=[requires(*MANAGERS)], summary="Remove a rate card")
+    async def delete_card(self, warehouse: str, carrier: str) -> None:
+        await rates.delete_rate_card(warehouse, carrier)
+
+    @post("/carrier-rules", guards=[requires(*MANAGERS)],
+          summary="A carrier rule: matching parcels (warehouse, province, channel, weight, value) exclude/require it")
+    async def create_rule(self, request: Request[UserView, Any, Any], data: CarrierRuleIn) -> rates.RuleView:
+        cmd = msgspec.convert(msgspec.to_builtins(data), rates.NewCarrierRule)
+        return await rates.create_rule(cmd, actor=f"user:{request.user.username}")
+
+    @get("/carrier-rules", guards=[requires(*MANAGERS)], summary="Carrier rules")
+    async def list_rules(self) -> list[rates.RuleView]:
+        return await rates.list_rules()
+
+    @delete("/carrier-rules/{rule_id:int}", guards=[requires(*MANAGERS)], summary="Remove a carrier rule")
+    async def delete_rule(self, rule_id: int) -> None:
+        await rates.delete_rule(rule_id)
+
+    @get("/quote/{order_id:int}", guards=[requires(*MANAGERS, Role.PACKER)],
+         summary="Which carrier the order would go with now, every option priced, and why")
+    async def quote(self, order_id: int, weight_g: Grams | None = None) -> Choice:
+        return await rates.quote(order_id, weight_g)
+
+
+class BatchWaybillIn(msgspec.Struct, kw_only=True):
+    order_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=500)]
+
+
+def labels_response(labels: list[LabelData], missing: list[int], *, format: str, name: str) -> Response[bytes]:
+    """One document for many labels (a wave); the orders left out (no waybill yet) are named in
+    ``X-OrderHub-Missing-Waybills``. Shared by the back office and the PDA surface."""
+    if not labels:
+        raise NotFound("这些订单还没有运单号，请先取号", code="no_waybill", field="wave_id")
+    document = labels_document(labels, format=format, name=name)
+    headers = {"content-disposition": f'inline; filename="{document.filename}"'}
+    if missing:
+        headers["x-orderhub-missing-waybills"] = ",".join(map(str, missing))
+    return Response(document.body, media_type=document.media_type, headers=headers)
+
+
+class WaveLabelController(Controller):
+    path = "/api/v1"
+    tags = ["logistics"]
+
+    @post("/waybills/batch", status_code=200, guards=[requires(*FLOOR)],
+          summary="Waybills for many packed orders at once (each idempotent; refusals reported per order)")
+    async def batch(self, request: Request[UserView, Any, Any], data: BatchWaybillIn) -> list[waybills.BatchResult]:
+        return await waybills.request_waybills(data.order_ids, actor=f"user:{request.user.username}")
+
+    @post("/picking/waves/{wave_id:int}/waybills", status_code=200, guards=[requires(*FLOOR)],
+          summary="Waybills for every order of a wave")
+    async def wave_waybills(
+        self, request: Request[UserView, Any, Any], wave_id: int
+    ) -> list[waybills.BatchResult]:
+        order_ids = await waybills.wave_orders(wave_id)
+        return await waybills.request_waybills(order_ids, actor=f"user:{request.user.username}")
+
+    @get("/picking/waves/{wave_id:int}/labels", guards=[requires(*FLOOR)],
+         summary="Every label of a wave in one PDF (or ZPL)")
+    async def wave_labels(self, wave_id: int, format: Literal["pdf", "zpl"] = "pdf") -> Response[bytes]:
+        labels, missing = await waybills.wave_labels(wave_id)
+        return labels_response(labels, missing, format=format, name=f"wave-{wave_id}")
+
+
 class TrackingProviderIn(msgspec.Struct, kw_only=True):
     key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     customer: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -86,6 +218,19 @@ class TrackingController(Controller):
     async def configure(self, request: Request[UserView, Any, Any], data: TrackingProviderIn) -> None:
         provider = msgspec.convert(msgspec.to_builtins(data), tracking.TrackingProvider)
         await tracking.configure_provider(provider, actor=f"user:{request.user.username}")
+
+    @get("/logistics/parcels", guards=[requires(*MANAGERS)],
+         summary="Parcels by tracking state, or the stalled ones (no movement for 48 h)")
+    async def parcels(
+        self,
+        parcel_state: Annotated[
+            Literal["pending", "collected", "in_transit", "out_for_delivery", "signed", "exception", "returned"] | None,
+            Parameter(query="state"),
+        ] = None,
+        stalled: bool | None = None,
+        limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100,
+    ) -> list[tracking.TrackingView]:
+        return await tracking.list_parcels(state=parcel_state, stalled=stalled, limit=limit)
 
     @get("/orders/{order_id:int}/tracking", guards=[requires(*MANAGERS, Role.PACKER)], summary="The parcel's route")
     async def order_tracking(self, order_id: int) -> tracking.TrackingView:

@@ -120,7 +120,9 @@ class CarrierError(OrderHubError):
     retryable: ClassVar[bool] = False
 
     def __init__(self, message: str | None = None, *, carrier_code: str = "", carrier_message: str = "") -> None:
-        super().__init__(message or self.default_message)
+        # The carrier's own code and text travel in the problem details, so the pack station can show them.
+        extra = {k: v for k, v in (("carrier_code", carrier_code), ("carrier_message", carrier_message)) if v}
+        super().__init__(message or self.default_message, extra=extra)
         self.carrier_code = carrier_code
         self.carrier_message = carrier_message
 

@@ -27,7 +27,16 @@ from reportlab.pdfgen import canvas
 
 from orderhub import clock
 
-__all__ = ["LABEL_SIZE_MM", "LabelData", "label_pdf", "label_zpl", "mask_name", "mask_phone"]
+__all__ = [
+    "LABEL_SIZE_MM",
+    "LabelData",
+    "LabelDocument",
+    "label_pdf",
+    "label_zpl",
+    "labels_document",
+    "mask_name",
+    "mask_phone",
+]
 
 LABEL_SIZE_MM = (76, 130)
 _FONT = "STSong-Light"  # reportlab's built-in CJK CID font: the fallback when no CJK TrueType font is installed
@@ -216,3 +225,17 @@ def label_zpl(label: LabelData, *, dpi: int = 203) -> str:
         "^XZ",
     ]
     return "\n".join(lines) + "\n"
+
+
+class LabelDocument(msgspec.Struct, frozen=True, kw_only=True):
+    body: bytes
+    media_type: str
+    filename: str
+
+
+def labels_document(labels: Sequence[LabelData], *, format: str, name: str) -> LabelDocument:
+    """Many labels as one document (a wave): PDF pages, or ZPL labels back to back."""
+    if format == "zpl":
+        body = "".join(label_zpl(d) for d in labels).encode()
+        return LabelDocument(body=body, media_type="text/plain; charset=utf-8", filename=f"{name}.zpl")
+    return LabelDocument(body=label_pdf(list(labels)), media_type="application/pdf", filename=f"{name}.pdf")

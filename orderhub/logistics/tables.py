@@ -8,7 +8,7 @@ from piccolo.table import Table
 from orderhub.inventory.tables import Warehouse
 from orderhub.orders.tables import Order
 
-__all__ = ["CarrierAccount", "ParcelTracking", "Waybill"]
+__all__ = ["CarrierAccount", "CarrierRateCard", "CarrierRuleRow", "ParcelTracking", "Waybill"]
 
 
 class CarrierAccount(Table, tablename="carrier_account"):
@@ -21,6 +21,35 @@ class CarrierAccount(Table, tablename="carrier_account"):
     sender_phone = Varchar(length=32, default="")
     priority = Integer(default=0)  # higher first when no rule or customer picks a carrier
     active = Boolean(default=True)
+    created_at = Timestamptz()
+
+
+class CarrierRateCard(Table, tablename="carrier_rate_card"):
+    """What one carrier charges from one warehouse: per destination zone, first weight + each additional unit
+    (``zones``: JSON list of :class:`orderhub.logistics.choice.RateRow`), its pick-up times and limits."""
+
+    id: Serial
+    warehouse = ForeignKey(references=Warehouse, index=True)
+    carrier = Varchar(length=16)
+    zones = Text(default="[]")
+    pickups = Text(default='["17:00"]')  # Asia/Shanghai HH:MM
+    max_declared_fen = Integer(null=True, default=None)
+    max_weight_g = Integer(null=True, default=None)
+    updated_by = Varchar(length=64, default="system")
+    updated_at = Timestamptz()
+
+
+class CarrierRuleRow(Table, tablename="carrier_rule"):
+    """A carrier rule: parcels matching the conditions (JSON of :class:`orderhub.logistics.choice.CarrierRule`
+    without ``carrier`` / ``effect``) must not go with (``exclude``) or must go with (``require``) the carrier."""
+
+    id: Serial
+    name = Varchar(length=100)
+    carrier = Varchar(length=16)
+    effect = Varchar(length=8)
+    conditions = Text(default="{}")
+    active = Boolean(default=True)
+    created_by = Varchar(length=64, default="system")
     created_at = Timestamptz()
 
 
@@ -38,6 +67,7 @@ class Waybill(Table, tablename="waybill"):
     sort_code = Varchar(length=64, default="")
     destination_code = Varchar(length=64, default="")
     reason = Varchar(length=255, default="")  # why this carrier (zh-CN)
+    price_fen = Integer(null=True, default=None)  # the rate card's price for this parcel, when one priced it
     weight_g = Integer(default=0)
     status = Varchar(length=16, default="issued")  # issued, cancelled
     created_by = Varchar(length=64, default="system")

@@ -32,7 +32,8 @@ from orderhub.carriers.port import TrackingEvent, TrackingState
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.events import Topic, publish_after_commit
 from orderhub.logistics.tables import ParcelTracking
-from orderhub.orders.service import transition
+from orderhub.orders.events import OrderEventType
+from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import PipelineSetting
 from orderhub.queue import JobName, enqueue
@@ -46,6 +47,7 @@ __all__ = [
     "TrackingView",
     "apply_callback",
     "configure_provider",
+    "list_parcels",
     "poll_parcels",
     "start_tracking",
     "subscribe",
@@ -159,12 +161,14 @@ async def _apply(row: dict[str, Any], events: Sequence[TrackingEvent]) -> None:
     """Merge events into the parcel (inside a transaction, the row locked by the caller)."""
     known = msgspec.json.decode(row["events"] or "[]", type=list[StoredEvent])
     seen = {(e.at, e.description) for e in known}
+    added: list[StoredEvent] = []
     for event in events:
         if (event.at, event.description) not in seen:
             stored = StoredEvent(
                 at=event.at, state=event.state.value, description=event.description, location=event.location
             )
             known.append(stored)
+            added.append(stored)
             seen.add((event.at, event.description))
     known.sort(key=lambda e: e.at)
     now = clock.now()
@@ -175,6 +179,26 @@ async def _apply(row: dict[str, Any], events: Sequence[TrackingEvent]) -> None:
     if known:
         latest = known[-1]
         values[ParcelTracking.state] = latest.state
+        # Every state the parcel reached in this update goes on the order's log once, in order (a push may
+        # carry several steps: 揽收 and 在途 together), so "out for delivery" is heard even when 签收 follows.
+        current = row["state"]
+        before = clock.from_db(row["last_event_at"])
+        for step in sorted((e for e in added if before is None or e.at >= before), key=lambda e: e.at):
+            if step.state != current:
+                await record_event(
+                    int(row["order"]),
+                    OrderEventType.PARCEL_UPDATED,
+                    reason=step.state,
+                    data={
+                        "waybill_no": row["waybill_no"],
+                        "from": current,
+                        "state": step.state,
+                        "at": step.at.isoformat(),
+                        "description": step.description,
+                    },
+                    actor="kuaidi100",
+                )
+                current = step.state
         values[ParcelTracking.last_event_at] = latest.at
         previous = clock.from_db(row["last_event_at"])
         if previous is None or latest.at > previous:
@@ -246,6 +270,17 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
                 row["id"],
             )
             if marked:
+                await record_event(
+                    int(row["order"]),
+                    OrderEventType.PARCEL_STALLED,
+                    reason="no_movement_48h",
+                    data={
+                        "waybill_no": row["waybill_no"],
+                        "carrier": row["carrier"],
+                        "last_event_at": (clock.from_db(row["last_event_at"]) or now).isoformat(),
+                    },
+                    actor="system",
+                )
                 publish_after_commit(
                     ParcelStalled(
                         order_id=int(row["order"]),
@@ -290,3 +325,20 @@ def _tracking_view(row: dict[str, Any]) -> TrackingView:
         delivered_at=clock.from_db(row["delivered_at"]),
         page=f"/t/{row['token']}",
     )
+
+
+async def list_parcels(
+    *, state: str | None = None, stalled: bool | None = None, limit: int = 100
+) -> list[TrackingView]:
+    """Parcels for the logistics desk, most recently shipped first: by state, or only those stalled (no movement
+    for 48 h) — the parcels someone should chase with the carrier."""
+    where, args = ["1 = 1"], []
+    if state:
+        where.append("state = {}")
+        args.append(state)
+    if stalled is not None:
+        where.append("stalled_at IS NOT NULL" if stalled else "stalled_at IS NULL")
+    rows = await db.fetch(
+        f"SELECT * FROM parcel_tracking WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT {{}}", *args, limit
+    )
+    return [_tracking_view(r) for r in rows]

@@ -9,7 +9,8 @@ the warehouse has an account for it, else the account with the highest priority;
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +20,10 @@ import msgspec
 from orderhub import clock, crypto, db
 from orderhub.address.parser import standardise
 from orderhub.carriers.port import CarrierCredentials, Party, WaybillItem, WaybillRequest, carrier_for
-from orderhub.errors import Conflict, NotFound, ValidationFailed
+from orderhub.errors import Conflict, NotFound, OrderHubError, ValidationFailed
 from orderhub.inventory.tables import Warehouse
+from orderhub.logistics import rates
+from orderhub.logistics.choice import NoCarrier
 from orderhub.logistics.labels import LabelData
 from orderhub.logistics.tables import CarrierAccount
 from orderhub.logistics.tracking import start_tracking
@@ -30,6 +33,8 @@ from orderhub.orders.state import OrderStatus
 from orderhub.settings import get_settings
 
 __all__ = [
+    "BatchError",
+    "BatchResult",
     "CarrierAccountView",
     "NewCarrierAccount",
     "WaybillView",
@@ -37,10 +42,14 @@ __all__ = [
     "hand_over",
     "label_data",
     "list_accounts",
+    "order_weight",
     "request_waybill",
+    "request_waybills",
+    "wave_labels",
+    "wave_orders",
 ]
 
-CARRIERS = ("SF", "ZTO", "JT")
+CARRIERS = rates.CARRIERS
 _CREDENTIAL_KEYS = ("partner_id", "secret", "customer_code", "customer_password", "base_url")
 
 
@@ -72,6 +81,7 @@ class WaybillView(msgspec.Struct, frozen=True, kw_only=True):
     waybill_no: str
     sort_code: str
     reason: str
+    price_fen: int | None
     weight_g: int
     status: str
     created_at: datetime
@@ -151,6 +161,7 @@ def _view(row: Mapping[str, Any]) -> WaybillView:
         waybill_no=str(row["waybill_no"]),
         sort_code=str(row["sort_code"]),
         reason=str(row["reason"]),
+        price_fen=None if row.get("price_fen") is None else int(row["price_fen"]),
         weight_g=int(row["weight_g"]),
         status=str(row["status"]),
         created_at=clock.to_shanghai(clock.from_db(row["created_at"])),
@@ -171,7 +182,16 @@ async def _order(order_id: int) -> dict[str, Any]:
     return rows[0]
 
 
-async def _account(order: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+class _Pick(msgspec.Struct, frozen=True, kw_only=True):
+    account: dict[str, Any]
+    reason: str
+    price_fen: int | None = None
+
+
+async def _choose_account(order: Mapping[str, Any], weight_g: int) -> _Pick:
+    """The carrier account for the order: carrier choice over the warehouse's rate cards (customer's carrier if it
+    makes ship-by, else the cheapest in time), or — when the warehouse has no rate cards — the customer's carrier
+    if the warehouse has its account, else the account with the highest priority."""
     rows = await db.fetch(
         "SELECT * FROM carrier_account WHERE active = {} AND (warehouse = {} OR warehouse IS NULL) "
         "ORDER BY priority DESC, id",
@@ -180,15 +200,23 @@ async def _account(order: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     )
     if not rows:
         raise Conflict("本仓没有可用的快递账号，请先在后台配置", code="no_carrier_account", field="order_id")
+    try:
+        choice = await rates.choice_for_order(order, weight_g, sorted({str(r["carrier"]) for r in rows}))
+    except NoCarrier as exc:
+        raise Conflict(str(exc), code="no_carrier", field="order_id") from exc
+    if choice is not None:
+        account = next(r for r in rows if r["carrier"] == choice.carrier)
+        return _Pick(account=account, reason=choice.reason, price_fen=choice.price_fen)
     wanted = order.get("preferred_carrier")
     preferred = next((r for r in rows if wanted and r["carrier"] == wanted), None)
     if preferred is not None:
-        return preferred, f"客户指定 {wanted}"
+        return _Pick(account=preferred, reason=f"客户指定 {wanted}")
     note = f"（客户指定的 {wanted} 本仓没有账号）" if wanted else ""
-    return rows[0], f"本仓默认快递 {rows[0]['carrier']}{note}"
+    return _Pick(account=rows[0], reason=f"本仓默认快递 {rows[0]['carrier']}（未配置价目表）{note}")
 
 
-async def _weight(order_id: int, warehouse_id: int) -> int:
+async def order_weight(order_id: int, warehouse_id: int) -> int:
+    """The parcel's weight: as weighed at the pack station, else the sum of its SKUs' weights."""
     rows = await db.fetch(
         "SELECT measured_g FROM pack_record WHERE \"order\" = {} AND warehouse = {} AND status = 'packed' "
         "ORDER BY id DESC LIMIT 1",
@@ -234,14 +262,15 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     if order["status"] not in (OrderStatus.PACKED.value, OrderStatus.SHIPPED.value):
         raise Conflict("订单打包完成后才能取运单号", code="not_packed", field="order_id")
     warehouse_id = int(order["warehouse"])
-    account, reason = await _account(order)
+    weight = await order_weight(order_id, warehouse_id)
+    pick = await _choose_account(order, weight)
+    account, reason = pick.account, pick.reason
     lines = await db.fetch(
         "SELECT s.name, l.qty FROM order_line l JOIN sku s ON s.id = l.sku WHERE l.\"order\" = {} "
         "AND l.warehouse = {} ORDER BY l.line_no",
         order_id,
         warehouse_id,
     )
-    weight = await _weight(order_id, warehouse_id)
     order_ref = f"OH{order_id}-W{warehouse_id}"
     request = WaybillRequest(
         order_ref=order_ref,
@@ -264,8 +293,8 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     async with db.transaction():
         inserted = await db.fetch(
             "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, sort_code, "
-            "destination_code, reason, weight_g, status, created_by, created_at) "
-            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}) "
+            "destination_code, reason, price_fen, weight_g, status, created_by, created_at) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}) "
             "ON CONFLICT (order_ref) DO NOTHING RETURNING id",
             order_ref,
             order_id,
@@ -276,6 +305,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             waybill.sort_code,
             waybill.destination_code,
             reason[:255],
+            pick.price_fen,
             weight,
             actor[:64],
             clock.now(),
@@ -284,7 +314,12 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             await record_event(
                 order_id,
                 OrderEventType.WAYBILL_ISSUED,
-                data={"carrier": waybill.carrier, "waybill_no": waybill.waybill_no, "reason": reason},
+                data={
+                    "carrier": waybill.carrier,
+                    "waybill_no": waybill.waybill_no,
+                    "reason": reason,
+                    "price_fen": pick.price_fen,
+                },
                 actor=actor,
             )
     stored = await _issued(order_id)
@@ -331,3 +366,68 @@ async def label_data(order_id: int) -> LabelData:
         weight_g=int(waybill["weight_g"]),
         order_ref=str(order["external_id"]),
     )
+
+
+class BatchError(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str  # zh-CN, shown to the packer
+    field: str | None = None
+    carrier_code: str = ""  # the carrier's own error code, when the carrier refused
+
+
+class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: int
+    waybill: WaybillView | None = None
+    error: BatchError | None = None
+
+
+_BATCH_CONCURRENCY = 4
+
+
+async def request_waybills(order_ids: Sequence[int], *, actor: str) -> list[BatchResult]:
+    """Waybills for many packed orders at once (a wave, a selection): each order alone is idempotent, a refusal
+    of one (not packed, out of the carrier's area, quota …) is reported for that order and the others go on."""
+    gate = asyncio.Semaphore(_BATCH_CONCURRENCY)
+
+    async def one(order_id: int) -> BatchResult:
+        async with gate:
+            try:
+                return BatchResult(order_id=order_id, waybill=await request_waybill(order_id, actor=actor))
+            except OrderHubError as exc:
+                return BatchResult(
+                    order_id=order_id,
+                    error=BatchError(
+                        code=exc.code,
+                        message=exc.message,
+                        field=exc.field,
+                        carrier_code=str(getattr(exc, "carrier_code", "") or ""),
+                    ),
+                )
+
+    unique = list(dict.fromkeys(order_ids))
+    return list(await asyncio.gather(*(one(order_id) for order_id in unique)))
+
+
+async def wave_orders(wave_id: int, *, warehouse_id: int | None = None) -> list[int]:
+    """The orders still in the wave (not withdrawn), in id order."""
+    waves = await db.fetch("SELECT id, warehouse FROM wave WHERE id = {}", wave_id)
+    if not waves or (warehouse_id is not None and int(waves[0]["warehouse"]) != warehouse_id):
+        raise NotFound("波次不存在", code="wave_not_found", field="wave_id")
+    rows = await db.fetch(
+        "SELECT DISTINCT o.\"order\" AS order_id FROM pick_task_order o JOIN pick_task t ON t.id = o.task "
+        "WHERE t.wave = {} AND o.status = 'active' ORDER BY o.\"order\"",
+        wave_id,
+    )
+    return [int(r["order_id"]) for r in rows]
+
+
+async def wave_labels(wave_id: int, *, warehouse_id: int | None = None) -> tuple[list[LabelData], list[int]]:
+    """Every label of the wave in order-id order (one PDF prints the wave), and the orders without a waybill."""
+    labels: list[LabelData] = []
+    missing: list[int] = []
+    for order_id in await wave_orders(wave_id, warehouse_id=warehouse_id):
+        if await _issued(order_id) is None:
+            missing.append(order_id)
+        else:
+            labels.append(await label_data(order_id))
+    return labels, missing

@@ -30,6 +30,8 @@ class OrderEventType(StrEnum):
     SHORT_PICKED = "order.short_picked"
     PACKED = "order.packed"
     WAYBILL_ISSUED = "order.waybill_issued"
+    PARCEL_UPDATED = "order.parcel_updated"  # the parcel's tracking state changed (collected, out for delivery …)
+    PARCEL_STALLED = "order.parcel_stalled"  # no movement for 48 h: an exception on the parcel
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

@@ -21,7 +21,7 @@ from typing import Any
 from litestar import Litestar, get
 from litestar.datastructures import State
 
-from sandbox.carriers import sf
+from sandbox.carriers import jt, sf, zto
 from sandbox.serving import BackgroundServer
 
 __all__ = ["CARRIERS", "CarrierServer", "CarrierSimulator", "create_app", "running_carriers"]
@@ -86,6 +86,45 @@ class CarrierServer(BackgroundServer):
         store = self.stores["sf"]
         assert isinstance(store, sf.SfStore)
         return store
+
+    @property
+    def zto(self) -> zto.ZtoStore:
+        store = self.stores["zto"]
+        assert isinstance(store, zto.ZtoStore)
+        return store
+
+    @property
+    def jt(self) -> jt.JtStore:
+        store = self.stores["jt"]
+        assert isinstance(store, jt.JtStore)
+        return store
+
+    def new_account(self, carrier: str, *, quota: int | None = None) -> dict[str, str]:
+        """Open an account at the carrier and return it as the hub's carrier-account ``credentials`` (what a
+        seller copies from the carrier's portal), pointed at this simulator."""
+        code = carrier.lower()
+        if code == "sf":
+            a = self.sf.create_account(quota=quota)
+            keys = {"partner_id": a.partner_id, "secret": a.check_word, "customer_code": a.monthly_card}
+        elif code == "zto":
+            z = self.zto.create_account(quota=quota)
+            keys = {
+                "partner_id": z.app_key,
+                "secret": z.app_secret,
+                "customer_code": z.account_id,
+                "customer_password": z.account_password,
+            }
+        elif code == "jt":
+            j = self.jt.create_account(quota=quota)
+            keys = {
+                "partner_id": j.api_account,
+                "secret": j.private_key,
+                "customer_code": j.customer_code,
+                "customer_password": j.password,
+            }
+        else:
+            raise KeyError(carrier)
+        return {**keys, "base_url": self.url(code)}
 
     def url(self, carrier: str) -> str:
         """The carrier's gateway URL, e.g. ``url("sf")`` → ``http://127.0.0.1:<port>/sf/std/service``."""
