@@ -149,6 +149,33 @@ def _start_platform_simulators(data_dir: Path, env: dict[str, str]) -> subproces
     return proc
 
 
+def _start_logistics_simulators(data_dir: Path, env: dict[str, str], hub_url: str) -> subprocess.Popen[bytes] | None:
+    """The demo's stand-ins for 顺丰 / 中通 / 极兔 and 快递100 (``sandbox.logistics``): every demo warehouse gets an
+    account at each carrier and their rate cards; shipped parcels travel to 签收 in a few minutes."""
+    import json
+
+    from orderhub.demo.seed import LOGISTICS_FILE, connect_logistics
+
+    found_file = data_dir / LOGISTICS_FILE
+    found_file.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.logistics", "--credentials-file", str(found_file)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while not found_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            print("warning: the carrier simulators did not start; the demo runs without them", file=sys.stderr)
+            if proc.poll() is None:
+                proc.terminate()
+            return None
+        time.sleep(0.2)
+    accounts = asyncio.run(connect_logistics(json.loads(found_file.read_text(encoding="utf-8")), hub_url))
+    print(f"carrier simulators: {len(accounts)} accounts (SF / ZTO / JT per warehouse), tracking via 快递100")
+    return proc
+
+
 def _port_open(port: int) -> bool:
     import socket
 
@@ -230,6 +257,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             simulators = _start_platform_simulators(data_dir, env)
             if simulators is not None:
                 procs.append(simulators)
+            logistics = _start_logistics_simulators(data_dir, env, f"http://{args.host}:{args.port}")
+            if logistics is not None:
+                procs.append(logistics)
         procs.append(subprocess.Popen([*exe, "serve", "--host", args.host, "--port", str(args.port)], env=env))
         procs.append(subprocess.Popen([*exe, "worker"], env=env))
         base = f"http://{args.host}:{args.port}"

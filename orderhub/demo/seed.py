@@ -46,9 +46,11 @@ __all__ = [
     "DEMO_CHANNELS",
     "DEMO_USERS",
     "DEMO_WAREHOUSES",
+    "LOGISTICS_FILE",
     "PLATFORM_SHOPS_FILE",
     "SKUS_FILE",
     "DemoSku",
+    "connect_logistics",
     "connect_platform_shops",
     "demo_catalog",
     "seed_demo",
@@ -639,3 +641,58 @@ async def connect_platform_shops(shops: dict[str, dict[str, str]]) -> list[str]:
     finally:
         await db.close()
     return connected
+
+
+# ---------------------------------------------------------------- carriers and 快递100 (sandbox simulators)
+
+LOGISTICS_FILE = "logistics.json"
+# what each demo carrier charges from every demo warehouse (fen): 极兔 cheapest but slow, 顺丰 dearest and fastest
+DEMO_RATE_CARDS: dict[str, dict[str, Any]] = {
+    "SF": {"rows": [{"provinces": ["*"], "first_fen": 1200, "additional_fen": 300, "transit_days": 1}],
+           "pickups": ["12:00", "18:00"]},
+    "ZTO": {"rows": [{"provinces": ["*"], "first_fen": 650, "additional_fen": 150, "transit_days": 2}],
+            "pickups": ["17:00"]},
+    "JT": {"rows": [{"provinces": ["*"], "first_fen": 550, "additional_fen": 120, "transit_days": 3}],
+           "pickups": ["16:00"], "max_weight_g": 5000},
+}
+
+
+async def connect_logistics(found: dict[str, Any], hub_url: str) -> list[str]:
+    """Point the demo's carrier accounts (one per carrier and warehouse), rate cards and 快递100 tracking at the
+    running simulators (``found``: their credentials file; keys change every start). Returns the account codes."""
+    from orderhub.logistics import rates, tracking, waybills
+
+    codes: list[str] = []
+    await db.open_engine(get_settings())
+    try:
+        existing = {a.code for a in await waybills.list_accounts()}
+        for warehouse in DEMO_WAREHOUSES:
+            for carrier, credentials in found["carriers"].items():
+                code = f"demo-{carrier}-{warehouse.code}".lower()
+                if code in existing:
+                    await waybills.set_account_credentials(code, credentials)
+                else:
+                    await waybills.create_account(
+                        waybills.NewCarrierAccount(
+                            code=code,
+                            carrier=carrier,
+                            credentials=credentials,
+                            warehouse=warehouse.code,
+                            sender_name=f"{warehouse.name}发货组",
+                            sender_phone="4008001234",
+                            priority={"ZTO": 3, "JT": 2, "SF": 1}.get(carrier, 0),
+                        )
+                    )
+                card = msgspec.convert(DEMO_RATE_CARDS[carrier], rates.RateCardIn)
+                await rates.put_rate_card(warehouse.code, carrier, card, actor="demo")
+                codes.append(code)
+        kd = found["kuaidi100"]
+        await tracking.configure_provider(
+            tracking.TrackingProvider(
+                key=kd["key"], customer=kd["customer"], base_url=kd["base_url"], callback_base_url=hub_url
+            ),
+            actor="demo",
+        )
+    finally:
+        await db.close()
+    return codes

@@ -45,6 +45,7 @@ __all__ = [
     "order_weight",
     "request_waybill",
     "request_waybills",
+    "set_account_credentials",
     "wave_labels",
     "wave_orders",
 ]
@@ -132,6 +133,20 @@ async def create_account(cmd: NewCarrierAccount) -> CarrierAccountView:
             )
         )
     return next(a for a in await list_accounts() if a.code == code)
+
+
+async def set_account_credentials(code: str, credentials: Mapping[str, str]) -> None:
+    """Replace an account's credentials (the carrier issued new keys)."""
+    unknown = sorted(set(credentials) - set(_CREDENTIAL_KEYS))
+    if unknown:
+        raise ValidationFailed(f"未知的凭证字段：{'、'.join(unknown)}", field="credentials")
+    if not credentials.get("partner_id") or not credentials.get("secret"):
+        raise ValidationFailed("partner_id 与 secret 必填", field="credentials")
+    updated = await CarrierAccount.update({CarrierAccount.credentials: _seal(credentials)}).where(
+        CarrierAccount.code == code
+    ).returning(CarrierAccount.id)
+    if not updated:
+        raise NotFound(f"快递账号 {code} 不存在", code="carrier_account_not_found", field="code")
 
 
 async def list_accounts() -> list[CarrierAccountView]:
