@@ -1,0 +1,139 @@
+"""The notifier port: what the hub needs from a message provider, in the hub's own terms.
+
+Each provider lives in ``notify/providers/<code>.py`` (client + mapper + the :class:`Notifier` implementation; the
+wire format and signing are the provider SDK's — wechatpy, aliyun-python-sdk-core) and registers a factory by its
+channel code with :func:`register`. The outbox sender only sees :class:`Message`, :class:`SendResult` and the typed
+errors below; nothing provider-shaped passes a provider module.
+
+Errors decide what the outbox does with a message:
+
+* :class:`TransientNotifyError` — network, 5xx, throttling, a system busy answer: retried with backoff;
+* :class:`PermanentNotifyError` — the provider refused this message (bad template, bad phone, signature not
+  approved …): recorded as failed with the provider's code, never retried;
+* :class:`RecipientRefused` — a permanent refusal by the recipient (mini-program 43101: the user did not accept
+  the subscription): the policy falls back to the next channel (SMS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Any, Protocol
+
+import msgspec
+
+__all__ = [
+    "Message",
+    "Notifier",
+    "NotifierChannel",
+    "NotifierFactory",
+    "NotifyError",
+    "PermanentNotifyError",
+    "RecipientRefused",
+    "SendResult",
+    "TransientNotifyError",
+    "notifier_for",
+    "register",
+    "registered_channels",
+]
+
+
+class NotifierChannel(StrEnum):
+    WECHAT_TEMPLATE = "wechat_template"  # 公众号模板消息 (recipient: OA openid)
+    WECHAT_SUBSCRIBE = "wechat_subscribe"  # 小程序订阅消息 (recipient: mini-program openid)
+    SMS = "aliyun_sms"  # 阿里云短信 (recipient: mainland mobile number, 11 digits)
+    WECOM = "wecom"  # 企业微信应用消息 (recipient: WeCom userid list "a|b", or "@all")
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True):
+    """One message to one recipient through one channel.
+
+    ``template`` is the provider's template id (WeChat template / subscribe template id, Aliyun SMS template code;
+    empty for WeCom). ``data`` are the template's fields, already rendered to strings (zh-CN). ``url`` is the
+    link the message opens (the tracking page), ``page`` a mini-program page path. ``title`` / ``text`` are the
+    rendered zh-CN wording: WeCom sends them as a text card (or markdown when ``markdown`` is true).
+    ``out_id`` is the outbox row's id: SMS passes it as ``OutId`` so delivery receipts find their row.
+    """
+
+    channel: str
+    recipient: str
+    out_id: str
+    template: str = ""
+    data: dict[str, str] = {}
+    url: str = ""
+    page: str = ""
+    title: str = ""
+    text: str = ""
+    markdown: bool = False
+
+
+class SendResult(msgspec.Struct, frozen=True, kw_only=True):
+    provider_id: str  # WeChat msgid, Aliyun BizId, WeCom msgid
+    detail: dict[str, Any] = {}  # anything else the provider answered that is worth keeping (e.g. invaliduser)
+
+
+class NotifyError(Exception):
+    """A provider said no, or could not be reached. ``code`` is the provider's own code (errcode / Code) or a
+    transport code ("timeout", "http_503"); ``message`` what it said."""
+
+    retryable: bool = False
+
+    def __init__(self, code: str, message: str = "") -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}" if message else code)
+
+
+class TransientNotifyError(NotifyError):
+    retryable = True
+
+
+class PermanentNotifyError(NotifyError):
+    retryable = False
+
+
+class RecipientRefused(PermanentNotifyError):
+    """The recipient refused this channel (e.g. 43101 user refuse to accept the msg): fall back."""
+
+
+class Notifier(Protocol):
+    channel: str
+
+    async def send(self, message: Message) -> SendResult: ...
+
+
+# A factory makes a notifier from the provider's configuration (app id, secret, base URLs … as strings) and the
+# process's sync Redis client (for shared access tokens); see each provider module for its keys.
+NotifierFactory = Callable[[Mapping[str, str], Any], Notifier]
+
+_registry: dict[str, NotifierFactory] = {}
+
+
+def register(channel: str, factory: NotifierFactory) -> None:
+    _registry[channel] = factory
+
+
+def registered_channels() -> list[str]:
+    _load_providers()
+    return sorted(_registry)
+
+
+def notifier_for(channel: str, config: Mapping[str, str], redis: Any) -> Notifier:
+    _load_providers()
+    try:
+        factory = _registry[channel]
+    except KeyError:
+        raise KeyError(f"no notifier registered for {channel!r}") from None
+    return factory(config, redis)
+
+
+def _load_providers() -> None:
+    """Import every module of ``notify/providers/`` once: each registers its factory on import."""
+    import importlib
+    import pkgutil
+
+    import notify.providers as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"notify.providers.{module.name}")
