@@ -35,6 +35,7 @@ from api.logistics.controllers import (
     WaybillController,
 )
 from api.logistics.page import TrackingPageController
+from api.notify.controllers import NotificationController, NotifySetupController
 from api.ops.controllers import OpsController
 from api.orders.controllers import OrderController
 from api.picking.controllers import PickingController
@@ -250,6 +251,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TrackingController,
             TrackingWebhookController,
             TrackingPageController,
+            NotifySetupController,
+            NotificationController,
             PdaController,
             floor_socket,
         ],

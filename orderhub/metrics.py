@@ -22,6 +22,7 @@ __all__ = [
     "CONTENT_TYPE_LATEST",
     "INGEST_RESULTS",
     "JOB_LATENCY",
+    "NOTIFICATIONS",
     "ORDER_ACK_TO_READY",
     "QUEUE_DEPTH",
     "REQUESTS",
@@ -48,6 +49,12 @@ ORDER_ACK_TO_READY = Histogram(
     "orderhub_order_ack_to_ready_seconds",
     "From ingest acknowledgement to status ready",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+
+
+NOTIFICATIONS = Gauge(
+    "orderhub_notifications", "Notification outbox rows by channel and status", ["channel", "status"],
+    multiprocess_mode="livemax",
 )
 
 

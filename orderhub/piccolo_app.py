@@ -6,6 +6,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from notify.tables import Notification, NotifyContact, NotifyTemplate
 from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
@@ -63,6 +64,9 @@ TABLES = [
     ParcelTracking,
     CarrierRateCard,
     CarrierRuleRow,
+    Notification,
+    NotifyTemplate,
+    NotifyContact,
 ]
 
 APP_CONFIG = AppConfig(

@@ -46,6 +46,9 @@ class JobName(StrEnum):
     BUILD_WAVES = "build_waves"
     SUBSCRIBE_TRACKING = "subscribe_tracking"
     POLL_PARCELS = "poll_parcels"
+    SEND_NOTIFICATION = "send_notification"
+    DISPATCH_NOTIFICATIONS = "dispatch_notifications"
+    COLLECT_SMS_RECEIPTS = "collect_sms_receipts"
 
 
 BACKFILL_KEY = "pipeline:backfill"

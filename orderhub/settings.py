@@ -50,6 +50,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     wave_cron: str = "* * * * * */20"
     # Parcel tracking: poll parcels whose pushes stopped, flag stalled ones (default every 30 min).
     tracking_cron: str = "*/30 * * * * 0"
+    # Notifications: send what is due (deferred by quiet hours, backoff or rate limits; default every 10 s), and
+    # collect SMS delivery receipts (default every 5 min).
+    notify_cron: str = "* * * * * */10"
+    sms_receipts_cron: str = "*/5 * * * * 0"
     stock_sync_debounce_seconds: int = 5
 
     @property
@@ -125,6 +129,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         pull_cron=env.get("ORDERHUB_PULL_CRON") or "* * * * * 0",
         wave_cron=env.get("ORDERHUB_WAVE_CRON") or "* * * * * */20",
         tracking_cron=env.get("ORDERHUB_TRACKING_CRON") or "*/30 * * * * 0",
+        notify_cron=env.get("ORDERHUB_NOTIFY_CRON") or "* * * * * */10",
+        sms_receipts_cron=env.get("ORDERHUB_SMS_RECEIPTS_CRON") or "*/5 * * * * 0",
         stock_sync_debounce_seconds=_int(env, "ORDERHUB_STOCK_SYNC_DEBOUNCE_SECONDS", 5),
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 from saq import CronJob, Worker
 from saq.types import PartialTimersDict
 
+from notify import outbox  # registers the outbox hooks on order and surge events
 from orderhub import clock
 from orderhub.channels import pull, stock_sync, writeback
 from orderhub.channels.erp_file import imports
@@ -119,6 +120,18 @@ async def poll_parcels(ctx: dict[str, Any]) -> dict[str, int]:
     return await tracking.poll_parcels()
 
 
+async def send_notification(ctx: dict[str, Any], *, notification_id: int) -> str:
+    return await outbox.send(notification_id)
+
+
+async def dispatch_notifications(ctx: dict[str, Any]) -> int:
+    return await outbox.dispatch_due()
+
+
+async def collect_sms_receipts(ctx: dict[str, Any]) -> int:
+    return await outbox.collect_receipts()
+
+
 async def build_waves(ctx: dict[str, Any]) -> dict[str, int]:
     return await waves.run_auto_waves()
 
@@ -167,6 +180,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             build_waves,
             subscribe_tracking,
             poll_parcels,
+            send_notification,
         ],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[
@@ -174,6 +188,10 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             CronJob(pull_due_channels, cron=settings.pull_cron, unique=True, timeout=60, retries=3, ttl=60),
             CronJob(build_waves, cron=settings.wave_cron, unique=True, timeout=120, retries=3, ttl=60),
             CronJob(poll_parcels, cron=settings.tracking_cron, unique=True, timeout=600, retries=3, ttl=600),
+            CronJob(dispatch_notifications, cron=settings.notify_cron, unique=True, timeout=60, retries=3, ttl=30),
+            CronJob(
+                collect_sms_receipts, cron=settings.sms_receipts_cron, unique=True, timeout=300, retries=3, ttl=300
+            ),
         ],
         startup=startup,
         shutdown=shutdown,

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import notify.outbox  # noqa: F401  (this process records order events too: the outbox hooks, as in the hub)
 from orderhub import db
 from orderhub.settings import get_settings, reset_settings
 from tests.support.factories import Api

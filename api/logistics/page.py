@@ -10,7 +10,7 @@ from litestar import Controller, Response, get
 from orderhub import db
 from orderhub.errors import NotFound
 from orderhub.logistics import tracking
-from orderhub.logistics.labels import mask_name
+from orderhub.logistics.labels import carrier_name, mask_name
 
 __all__ = ["TrackingPageController", "render"]
 
@@ -23,7 +23,6 @@ _STATES = {
     "exception": ("异常", "#f5222d"),
     "returned": ("已退回", "#f5222d"),
 }
-_CARRIERS = {"SF": "顺丰速运", "ZTO": "中通快递", "JT": "极兔速递"}
 
 _STYLE = """
 body{margin:0;font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#f5f5f5;color:#222}
@@ -56,7 +55,7 @@ def render(view: tracking.TrackingView, receiver: str) -> str:
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>物流查询 · {escape(view.waybill_no)}</title><style>{_STYLE}</style></head>"
         f'<body style="--accent:{color}"><div class="card"><div class="status" style="color:{color}" '
-        f'id="status">{escape(label)}</div><div class="meta">{escape(_CARRIERS.get(view.carrier, view.carrier))} '
+        f'id="status">{escape(label)}</div><div class="meta">{escape(carrier_name(view.carrier))} '
         f'运单号 <span id="waybill">{escape(view.waybill_no)}</span></div>'
         f'<div class="meta">收件人 {escape(receiver)}</div></div>'
         f'<div class="card" id="timeline">{timeline}</div></body></html>'

@@ -6,8 +6,9 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.channels import ChannelsPlugin
 
+from notify import outbox
 from orderhub import health
-from orderhub.metrics import CONTENT_TYPE_LATEST, QUEUE_DEPTH, render
+from orderhub.metrics import CONTENT_TYPE_LATEST, NOTIFICATIONS, QUEUE_DEPTH, render
 
 __all__ = ["OpsController", "fanout_ok"]
 
@@ -54,5 +55,10 @@ class OpsController(Controller):
             for state, count in (await health.queue_depth()).items():
                 QUEUE_DEPTH.labels(state).set(count)
         except Exception:  # metrics must render even when Redis is down
+            pass
+        try:
+            for channel, status, count in await outbox.counts():
+                NOTIFICATIONS.labels(channel, status).set(count)
+        except Exception:  # …or the database
             pass
         return Response(render(), media_type=CONTENT_TYPE_LATEST)

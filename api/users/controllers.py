@@ -24,6 +24,7 @@ class UserIn(msgspec.Struct, kw_only=True):
     display_name: Str100 = ""
     warehouse: str | None = None
     badge: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    wecom_userid: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
 class UserPatch(msgspec.Struct, kw_only=True):
@@ -33,6 +34,7 @@ class UserPatch(msgspec.Struct, kw_only=True):
     warehouse: str | msgspec.UnsetType | None = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
     badge: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
+    wecom_userid: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class UserOut(msgspec.Struct, kw_only=True):
@@ -43,6 +45,7 @@ class UserOut(msgspec.Struct, kw_only=True):
     warehouse: str | None
     active: bool
     badge: str | None = None
+    wecom_userid: str = ""
 
 
 class UserController(Controller):

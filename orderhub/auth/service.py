@@ -48,6 +48,7 @@ class NewUser(msgspec.Struct, frozen=True, kw_only=True):
     display_name: str = ""
     warehouse: str | None = None
     badge: str | None = None
+    wecom_userid: str = ""
 
 
 class UserView(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +60,7 @@ class UserView(msgspec.Struct, frozen=True, kw_only=True):
     warehouse_id: int | None
     active: bool
     badge: str | None = None
+    wecom_userid: str = ""
 
 
 _N, _R, _P = 2**14, 8, 1
@@ -97,6 +99,7 @@ def _view(row: dict[str, Any]) -> UserView:
         warehouse_id=row["warehouse"],
         active=bool(row["active"]),
         badge=row.get("badge"),
+        wecom_userid=str(row.get("wecom_userid") or ""),
     )
 
 
@@ -174,6 +177,7 @@ async def create_user(cmd: NewUser) -> UserView:
                 warehouse=warehouse_id,
                 active=True,
                 badge=await _check_badge(cmd.badge),
+                wecom_userid=cmd.wecom_userid.strip(),
                 created_at=clock.now(),
             )
         ).returning(User.id)
@@ -189,6 +193,8 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> UserView:
         values[User.role] = changes["role"]
     if "display_name" in changes:
         values[User.display_name] = changes["display_name"]
+    if "wecom_userid" in changes:
+        values[User.wecom_userid] = (changes["wecom_userid"] or "").strip()
     if "active" in changes:
         values[User.active] = bool(changes["active"])
     if "password" in changes:

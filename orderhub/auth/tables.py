@@ -21,4 +21,6 @@ class User(Table, tablename="app_user"):
     active = Boolean(default=True)
     # The code on the employee's badge: scanned at a PDA to sign in (unique when set).
     badge = Varchar(length=64, null=True, default=None)  # unique index in a raw migration (SQLite cannot add one)
+    # Their 企业微信 (WeCom) userid: staff alerts (surges, at-risk orders, short picks, stalled parcels) go there.
+    wecom_userid = Varchar(length=64, default="")
     created_at = Timestamptz()

@@ -28,9 +28,11 @@ from reportlab.pdfgen import canvas
 from orderhub import clock
 
 __all__ = [
+    "CARRIER_NAMES",
     "LABEL_SIZE_MM",
     "LabelData",
     "LabelDocument",
+    "carrier_name",
     "label_pdf",
     "label_zpl",
     "labels_document",
@@ -40,7 +42,7 @@ __all__ = [
 
 LABEL_SIZE_MM = (76, 130)
 _FONT = "STSong-Light"  # reportlab's built-in CJK CID font: the fallback when no CJK TrueType font is installed
-_CARRIER_NAMES = {
+CARRIER_NAMES = {
     "SF": "顺丰速运",
     "ZTO": "中通快递",
     "JT": "极兔速递",
@@ -48,6 +50,11 @@ _CARRIER_NAMES = {
     "STO": "申通快递",
     "YD": "韵达快递",
 }
+
+
+def carrier_name(code: str) -> str:
+    """The name people know a carrier by (顺丰速运), from the hub's carrier code (SF)."""
+    return CARRIER_NAMES.get(code, code)
 
 
 class LabelData(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,7 +129,7 @@ def _draw(c: canvas.Canvas, label: LabelData) -> None:
     margin = 3 * mm
     # header: carrier and sort code
     c.setFont(font, 11)
-    c.drawString(margin, height - 8 * mm, _CARRIER_NAMES.get(label.carrier, label.carrier))
+    c.drawString(margin, height - 8 * mm, carrier_name(label.carrier))
     c.setFont(font, 8)
     printed = clock.to_shanghai(label.printed_at or clock.now())
     c.drawRightString(width - margin, height - 8 * mm, printed.strftime("%Y-%m-%d %H:%M"))
@@ -205,7 +212,7 @@ def label_zpl(label: LabelData, *, dpi: int = 203) -> str:
         "^CI28",
         f"^PW{dots[0]}",
         f"^LL{dots[1]}",
-        at(3, 3) + cjk.format(h=round(4 * d)) + f"^FD{_CARRIER_NAMES.get(label.carrier, label.carrier)}^FS",
+        at(3, 3) + cjk.format(h=round(4 * d)) + f"^FD{carrier_name(label.carrier)}^FS",
     ]
     if label.sort_code:
         lines.append(at(3, 10) + cjk.format(h=round(9 * d)) + f"^FD{_zpl_text(label.sort_code[:12])}^FS")

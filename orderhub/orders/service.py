@@ -45,6 +45,7 @@ __all__ = [
     "ingest",
     "list_orders",
     "on_leaving_pick_flow",
+    "on_order_event",
     "order_view",
     "process_after_commit",
     "receiver_signature",
@@ -147,6 +148,17 @@ async def enqueue_processing(order_ids: Sequence[int]) -> None:
     await asyncio.gather(*jobs)
 
 
+# Called for every order event, inside the transaction that records it: notifications write their outbox rows
+# here, so a message exists exactly when the change that causes it commits (notify/ cannot be imported here).
+EventHook = Callable[[int, OrderEventType, str | None, dict[str, Any]], Awaitable[None]]
+_event_hooks: list[EventHook] = []
+
+
+def on_order_event(hook: EventHook) -> None:
+    if hook not in _event_hooks:
+        _event_hooks.append(hook)
+
+
 async def record_event(
     order_id: int,
     event_type: OrderEventType,
@@ -170,6 +182,8 @@ async def record_event(
         created_at=clock.now(),
     )
     pending = db.pending_before_commit()
+    for hook in _event_hooks:
+        await hook(order_id, event_type, reason, data or {})
     if pending is None:
         await OrderEvent.insert(event)
         return

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -48,6 +49,7 @@ __all__ = [
     "inflow_per_min",
     "load_config",
     "monitor_forever",
+    "on_surge_event",
     "record_inflow",
     "save_config",
     "status",
@@ -205,10 +207,20 @@ async def _state() -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
+# Called inside the transaction that records a surge switch or inflow alert (notifications tell the managers).
+SurgeHook = Callable[[int, SurgeEventType, int, int], Awaitable[None]]
+_surge_hooks: list[SurgeHook] = []
+
+
+def on_surge_event(hook: SurgeHook) -> None:
+    if hook not in _surge_hooks:
+        _surge_hooks.append(hook)
+
+
 async def _record(kind: SurgeEventType, mode: Mode, rate: int, threshold: int, **data: Any) -> None:
     now = clock.now()
     async with db.transaction():
-        await SurgeEvent.insert(
+        inserted = await SurgeEvent.insert(
             SurgeEvent(
                 type=kind.value,
                 mode=mode.value,
@@ -217,7 +229,9 @@ async def _record(kind: SurgeEventType, mode: Mode, rate: int, threshold: int, *
                 data=msgspec.json.encode(data).decode(),
                 created_at=now,
             )
-        )
+        ).returning(SurgeEvent.id)
+        for hook in _surge_hooks:
+            await hook(int(inserted[0]["id"]), kind, rate, threshold)
         publish_after_commit(
             _EVENT_TYPES[kind](
                 mode=mode.value, inflow_per_min=rate, threshold=threshold, deferred=list(DEFERRED_STEPS), at=now

@@ -1,0 +1,628 @@
+"""The notification outbox: a row per message, written in the transaction of the change that causes it; a job sends
+each row once.
+
+* **Writing.** ``orders.service.record_event`` calls :func:`on_order_event` inside the order's transaction (and
+  ``orders.surge`` calls :func:`on_surge_event`). The policy (:mod:`notify.templates`) turns the event into notices;
+  a customer notice goes to one channel — the mini-program subscribe message when we hold their openid and they
+  accepted that notice, else the Official Account template message when they follow it, else SMS — among the
+  channels with an account and a template id; staff notices go to WeCom, one row per person of the roles concerned
+  in the order's warehouse. ``dedup_key = subject|event|recipient|channel`` is unique, so a duplicate event writes
+  nothing, and a customer hears each notice of an order once. Rows become send jobs after commit.
+* **Sending** (:func:`send`, the ``send_notification`` job): the row is claimed by one conditional UPDATE
+  (pending and due → sending, with a lease), so a job delivered twice or retried sends once; a sent row is
+  never sent again except by a staff resend. Non-urgent customer messages wait out quiet hours (22:00–08:00
+  Asia/Shanghai by default); per-provider and per-phone rate limits reschedule the row (queued, never dropped).
+  Transient errors retry with backoff up to ``max_attempts``; permanent ones are recorded with the provider's
+  code; a recipient's refusal (43101) records ``fallback`` and writes the row of the next channel (SMS).
+* **Dispatching** (:func:`dispatch_due`, a unique cron every 10 s) queues rows that are due — deferred, backed
+  off, rate-limited, or whose sender died holding the lease (the provider may then see the message twice: the
+  send is at-least-once at that one boundary; SMS carries ``OutId`` = the row id).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+import redis as sync_redis
+
+from notify import config
+from notify.port import (
+    Message,
+    NotifierChannel,
+    NotifyError,
+    PermanentNotifyError,
+    RecipientRefused,
+    TransientNotifyError,
+    notifier_for,
+)
+from notify.templates import (
+    CUSTOMER_NOTICES,
+    NOTICES,
+    STAFF_ROLES,
+    Template,
+    notices_for,
+    render,
+    shanghai_text,
+    template_for,
+)
+from orderhub import clock, db
+from orderhub import redis as redis_mod
+from orderhub.errors import Conflict, NotFound
+from orderhub.logistics.labels import carrier_name, mask_name, mask_phone
+from orderhub.orders.events import OrderEventType
+from orderhub.orders.service import on_order_event as _register_order_hook
+from orderhub.orders.state import OrderStatus, label
+from orderhub.orders.surge import SurgeEventType
+from orderhub.orders.surge import on_surge_event as _register_surge_hook
+from orderhub.queue import JobName, enqueue
+from orderhub.settings import get_settings
+
+__all__ = [
+    "NotificationView",
+    "collect_receipts",
+    "counts",
+    "dispatch_due",
+    "list_for_order",
+    "list_notifications",
+    "on_order_event",
+    "on_surge_event",
+    "resend",
+    "send",
+    "send_key",
+]
+
+log = logging.getLogger("orderhub.notify")
+
+LEASE = timedelta(seconds=120)
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_CUSTOMER_ORDER = (NotifierChannel.WECHAT_SUBSCRIBE.value, NotifierChannel.WECHAT_TEMPLATE.value,
+                   NotifierChannel.SMS.value)
+
+
+def send_key(notification_id: int) -> str:
+    return f"notify:{notification_id}:send"
+
+
+class NotificationView(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    order_id: int | None
+    event: str
+    label: str  # zh-CN name of the notice
+    audience: str
+    channel: str
+    recipient: str  # phones masked
+    status: str  # pending, sending, sent, failed, fallback, skipped
+    attempts: int
+    not_before: datetime
+    provider_id: str
+    error_code: str
+    error_message: str
+    delivery: str  # SMS receipt: waiting, delivered, failed
+    fallback_of: int | None
+    resends: int
+    created_at: datetime
+    sent_at: datetime | None
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+
+def _mobile(phone: str) -> str | None:
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits if _MOBILE.match(digits) else None
+
+
+async def _usable(event: str, channel: str) -> Template | None:
+    """The template when the channel can carry the notice now: an account, enabled, a template id (not WeCom)."""
+    if await config.provider_config(channel) is None:
+        return None
+    template = await template_for(event, channel)
+    if template is None or not template.enabled:
+        return None
+    if channel != NotifierChannel.WECOM.value and not template.template_id:
+        return None
+    return template
+
+
+async def _customer_targets(order: Mapping[str, Any], event: str) -> tuple[list[tuple[str, str]], str]:
+    """The channels that can reach the order's receiver with this notice, best first; or why none can."""
+    phone = _mobile(str(order["receiver_phone"] or ""))
+    if phone is None or order.get("receiver_phone_ext"):
+        return [], "no_mobile"  # a platform's privacy number (虚拟号) takes no SMS, and is nobody's openid
+    rows = await db.fetch("SELECT * FROM notify_contact WHERE phone = {}", phone)
+    contact = rows[0] if rows else None
+    candidates: list[tuple[str, str]] = []
+    if contact is not None:
+        accepted = msgspec.json.decode(contact["subscribed"] or "[]", type=list[str])
+        if contact["mini_openid"] and event in accepted:
+            candidates.append((NotifierChannel.WECHAT_SUBSCRIBE.value, str(contact["mini_openid"])))
+        if contact["oa_openid"]:
+            candidates.append((NotifierChannel.WECHAT_TEMPLATE.value, str(contact["oa_openid"])))
+    if contact is None or not contact["sms_opt_out"]:
+        candidates.append((NotifierChannel.SMS.value, phone))
+    usable = [(channel, recipient) for channel, recipient in candidates if await _usable(event, channel)]
+    return usable, "" if usable else "no_channel"
+
+
+async def _insert(
+    *,
+    subject: str,
+    order_id: int | None,
+    event: str,
+    audience: str,
+    channel: str,
+    recipient: str,
+    context: Mapping[str, Any],
+    urgent: bool,
+    now: datetime,
+    status: str = "pending",
+    error_code: str = "",
+    fallback_of: int | None = None,
+) -> int | None:
+    not_before = now
+    if audience == "customer" and not urgent and status == "pending":
+        not_before = config.quiet_until(now, await config.load_settings()) or now
+    rows = await db.fetch(
+        "INSERT INTO notification (dedup_key, subject, \"order\", event, audience, channel, recipient, context, "
+        "urgent, status, attempts, not_before, provider_id, error_code, error_message, delivery, fallback_of, "
+        "resends, created_at, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {}, '', {}, '', '', "
+        "{}, 0, {}, {}) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+        f"{subject}|{event}|{recipient}|{channel}"[:255],
+        subject,
+        order_id,
+        event,
+        audience,
+        channel,
+        recipient,
+        msgspec.json.encode(dict(context)).decode(),
+        urgent,
+        status,
+        not_before,
+        error_code,
+        fallback_of,
+        now,
+        now,
+    )
+    if not rows:
+        return None
+    notification_id = int(rows[0]["id"])
+    if status == "pending" and not_before <= now:
+        _send_after_commit(notification_id)
+    return notification_id
+
+
+def _send_after_commit(notification_id: int) -> None:
+    async def go() -> None:
+        try:
+            await enqueue(JobName.SEND_NOTIFICATION, key=send_key(notification_id), notification_id=notification_id)
+        except RuntimeError:  # no queue in this process (a script, a test): the dispatcher cron sends it
+            pass
+
+    if db.pending_after_commit() is not None:
+        db.after_commit(go)
+    else:
+        import asyncio
+
+        asyncio.get_running_loop().create_task(go())
+
+
+async def _staff(event: str, warehouse_id: int | None) -> list[str]:
+    roles = STAFF_ROLES.get(event, ())
+    if not roles:
+        return []
+    placeholders = ", ".join("{}" for _ in roles)
+    sql = (
+        f"SELECT wecom_userid FROM app_user WHERE active = {{}} AND role IN ({placeholders}) AND wecom_userid <> '' "
+    )
+    args: list[Any] = [True, *roles]
+    if warehouse_id is not None:
+        sql += "AND (warehouse IS NULL OR warehouse = {}) "
+        args.append(warehouse_id)
+    rows = await db.fetch(sql + "ORDER BY id", *args)
+    return [str(r["wecom_userid"]) for r in rows]
+
+
+async def _write_staff(subject: str, order_id: int | None, event: str, warehouse_id: int | None,
+                       context: Mapping[str, Any], now: datetime) -> None:
+    template = await _usable(event, NotifierChannel.WECOM.value)
+    if template is None:
+        return
+    for userid in await _staff(event, warehouse_id):
+        await _insert(subject=subject, order_id=order_id, event=event, audience="staff",
+                      channel=NotifierChannel.WECOM.value, recipient=userid, context=context, urgent=True, now=now)
+
+
+async def on_order_event(order_id: int, event_type: OrderEventType, reason: str | None, data: dict[str, Any]) -> None:
+    """The hook in ``record_event``: the outbox rows this order event causes, in the same transaction."""
+    notices = notices_for(event_type, reason)
+    if not notices:
+        return
+    rows = await db.fetch(
+        "SELECT id, receiver_phone, receiver_phone_ext, warehouse FROM sales_order WHERE id = {}", order_id
+    )
+    if not rows:
+        return
+    order, now, subject = rows[0], clock.now(), f"order:{order_id}"
+    context = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
+    for event in notices:
+        if event not in CUSTOMER_NOTICES:
+            warehouse = order["warehouse"]
+            await _write_staff(subject, order_id, event, None if warehouse is None else int(warehouse), context, now)
+            continue
+        told = await db.fetch(
+            "SELECT id FROM notification WHERE subject = {} AND event = {} AND audience = 'customer' LIMIT 1",
+            subject,
+            event,
+        )
+        if told:  # a duplicate event (or one after a channel change): the customer hears each notice once
+            continue
+        targets, why = await _customer_targets(order, event)
+        if not targets:
+            await _insert(subject=subject, order_id=order_id, event=event, audience="customer", channel="none",
+                          recipient="", context=context, urgent=False, now=now, status="skipped", error_code=why)
+            continue
+        (channel, recipient), rest = targets[0], targets[1:]
+        template = await _usable(event, channel)
+        await _insert(
+            subject=subject, order_id=order_id, event=event, audience="customer", channel=channel,
+            recipient=recipient, context={**context, "_fallbacks": [list(t) for t in rest]},
+            urgent=bool(template and template.urgent), now=now,
+        )
+
+
+_SURGE_TEXT = {
+    SurgeEventType.STARTED: "已进入高峰模式（合单检测延后，高峰结束后自动补做）",
+    SurgeEventType.INFLOW_ALERT: "进单速度超过告警线，请关注仓库产能",
+}
+
+
+async def on_surge_event(surge_id: int, kind: SurgeEventType, rate: int, threshold: int) -> None:
+    """The hook in ``orders.surge``: managers hear a surge starting and every inflow alert."""
+    if kind not in _SURGE_TEXT:
+        return
+    context = {"inflow_per_min": rate, "threshold": threshold, "mode_text": _SURGE_TEXT[kind]}
+    await _write_staff(f"surge:{surge_id}", None, "staff_surge", None, context, clock.now())
+
+
+_register_order_hook(on_order_event)
+_register_surge_hook(on_surge_event)
+
+
+# ---------------------------------------------------------------------------------------------------- sending
+
+
+@lru_cache(maxsize=4)
+def _sync_client(url: str) -> sync_redis.Redis:
+    return sync_redis.Redis.from_url(url, socket_timeout=5)
+
+
+def _sync_redis() -> sync_redis.Redis:
+    """wechatpy keeps access tokens in Redis through a synchronous client (shared by every process)."""
+    settings = get_settings()
+    if not settings.redis_url:
+        raise RuntimeError("no Redis URL configured")
+    return _sync_client(settings.redis_url)
+
+
+async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
+    stored: dict[str, Any] = msgspec.json.decode(row["context"] or "{}")
+    ctx: dict[str, Any] = {}
+    if row["order"] is not None:
+        orders = await db.fetch(
+            "SELECT o.*, c.name AS shop, w.name AS warehouse_name FROM sales_order o "
+            "JOIN channel c ON c.id = o.channel LEFT JOIN warehouse w ON w.id = o.warehouse WHERE o.id = {}",
+            row["order"],
+        )
+        if orders:
+            o = orders[0]
+            status = str(o["status"])
+            ctx.update(
+                order_id=o["id"],
+                order_no=str(o["external_id"]),
+                shop=str(o["shop"]),
+                warehouse=str(o["warehouse_name"] or ""),
+                receiver=mask_name(str(o["receiver_name"] or "")),
+                status_text=label(OrderStatus(status)) if status in OrderStatus.__members__.values() else status,
+                ship_by=shanghai_text(clock.from_db(o["ship_by"])),
+            )
+        waybills = await db.fetch(
+            "SELECT carrier, waybill_no FROM waybill WHERE \"order\" = {} AND status = 'issued' ORDER BY id DESC "
+            "LIMIT 1",
+            row["order"],
+        )
+        if waybills:
+            ctx.update(carrier=str(waybills[0]["carrier"]), waybill_no=str(waybills[0]["waybill_no"]))
+        parcels = await db.fetch(
+            "SELECT token FROM parcel_tracking WHERE \"order\" = {} ORDER BY id DESC LIMIT 1", row["order"]
+        )
+        if parcels:
+            base = (await config.load_settings()).public_base_url.rstrip("/")
+            ctx["tracking_path"] = f"/t/{parcels[0]['token']}"
+            ctx["tracking_url"] = f"{base}/t/{parcels[0]['token']}" if base else ""
+    ctx.update({k: v for k, v in stored.items() if not k.startswith("_")})
+    if ctx.get("carrier"):
+        ctx["carrier_name"] = carrier_name(str(ctx["carrier"]))
+    return ctx
+
+
+async def _claim(notification_id: int, now: datetime) -> dict[str, Any] | None:
+    async with db.transaction():
+        rows = await db.fetch(
+            "UPDATE notification SET status = 'sending', lease_until = {}, attempts = attempts + 1, updated_at = {} "
+            "WHERE id = {} AND ((status = 'pending' AND not_before <= {}) "
+            "OR (status = 'sending' AND lease_until < {})) RETURNING *",
+            now + LEASE,
+            now,
+            notification_id,
+            now,
+            now,
+        )
+    return rows[0] if rows else None
+
+
+async def _settle(row: Mapping[str, Any], status: str, now: datetime, *, not_before: datetime | None = None,
+                  error: NotifyError | None = None, code: str = "", message: str = "", provider_id: str = "",
+                  give_back_attempt: bool = False) -> None:
+    """Record the outcome of a claimed row (only while this sender still holds it)."""
+    error_code = error.code if error is not None else code
+    error_message = (error.message if error is not None else message)[:255]
+    await db.fetch(
+        "UPDATE notification SET status = {}, not_before = {}, lease_until = NULL, error_code = {}, "
+        "error_message = {}, provider_id = CASE WHEN {} <> '' THEN {} ELSE provider_id END, "
+        "sent_at = CASE WHEN {} = 'sent' THEN {} ELSE sent_at END, attempts = attempts - {}, updated_at = {} "
+        "WHERE id = {} AND status = 'sending'",
+        status,
+        not_before or clock.from_db(row["not_before"]),
+        error_code[:64],
+        error_message,
+        provider_id,
+        provider_id[:64],
+        status,
+        now,
+        1 if give_back_attempt else 0,
+        now,
+        row["id"],
+    )
+
+
+async def _rate_wait(row: Mapping[str, Any], settings: config.NotifySettings, now: datetime) -> timedelta | None:
+    """How long the row must wait for the provider's rate (per second) and, for SMS, the phone's (per minute,
+    per hour); None when it may go now. The counters live in Redis, shared by every worker."""
+    client = redis_mod.get_client()
+    second = int(now.timestamp())
+    key = f"orderhub:notify:rate:{row['channel']}:{second}"
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, 5)
+        count, _ = await pipe.execute()
+    if int(count) > settings.per_second.get(str(row["channel"]), 50):
+        return timedelta(seconds=1)
+    if row["channel"] != NotifierChannel.SMS.value:
+        return None
+    phone = str(row["recipient"])
+    # Per phone: at least 60 / phone_per_minute seconds between two messages (a gap, not a window that two sends
+    # can straddle), and phone_per_hour in each clock hour.
+    gap_ms = max(1, 60_000 // settings.phone_per_minute)
+    gap_key = f"orderhub:notify:phone:{phone}:gap"
+    if not await client.set(gap_key, "1", nx=True, px=gap_ms):
+        remaining = await client.pttl(gap_key)
+        return timedelta(milliseconds=max(100, int(remaining)))
+    hour_key = f"orderhub:notify:phone:{phone}:hour:{second // 3600}"
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.incr(hour_key)
+        pipe.expire(hour_key, 3605)
+        count, _ = await pipe.execute()
+    if int(count) > settings.phone_per_hour:
+        return timedelta(seconds=3600 - second % 3600)
+    return None
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+async def _fallback(row: Mapping[str, Any], now: datetime) -> int | None:
+    stored: dict[str, Any] = msgspec.json.decode(row["context"] or "{}")
+    rest = [tuple(t) for t in stored.get("_fallbacks", [])]
+    for index, (channel, recipient) in enumerate(rest):
+        template = await _usable(str(row["event"]), str(channel))
+        if template is None:
+            continue
+        context = {**stored, "_fallbacks": [list(t) for t in rest[index + 1 :]]}
+        async with db.transaction():
+            return await _insert(
+                subject=str(row["subject"]), order_id=row["order"], event=str(row["event"]),
+                audience=str(row["audience"]), channel=str(channel), recipient=str(recipient), context=context,
+                urgent=template.urgent, now=now, fallback_of=int(row["id"]),
+            )
+    return None
+
+
+async def send(notification_id: int, *, now: datetime | None = None) -> str:
+    """The job: send the row once. Returns what happened (sent, failed, fallback, retry, deferred, rate_limited,
+    or skipped when it is not due, already sent, or another sender holds it)."""
+    now = now or clock.now()
+    row = await _claim(notification_id, now)
+    if row is None:
+        return "skipped"
+    settings = await config.load_settings()
+    if row["audience"] == "customer" and not row["urgent"]:
+        until = config.quiet_until(now, settings)
+        if until is not None:
+            await _settle(row, "pending", now, not_before=until, code="quiet_hours",
+                          message="免打扰时段，稍后发送", give_back_attempt=True)
+            return "deferred"
+    wait = await _rate_wait(row, settings, now)
+    if wait is not None:
+        await _settle(row, "pending", now, not_before=now + wait, code="rate_limited",
+                      message="超过发送频率，排队稍后发送", give_back_attempt=True)
+        return "rate_limited"
+    provider = await config.provider_config(str(row["channel"]))
+    template = await template_for(str(row["event"]), str(row["channel"]))
+    if provider is None or template is None or not template.enabled:
+        await _settle(row, "failed", now, code="not_configured", message="该渠道未配置账号或模板已停用")
+        return "failed"
+    context = await _full_context(row)
+    fields, title, text = render(template, context)
+    message = Message(
+        channel=str(row["channel"]),
+        recipient=str(row["recipient"]),
+        out_id=str(row["id"]),
+        template=template.template_id,
+        data=fields,
+        url=str(context.get("tracking_url") or "") if row["audience"] == "customer" else "",
+        page=f"pages/tracking/index?path={context['tracking_path']}" if context.get("tracking_path") else "",
+        title=title,
+        text=text,
+    )
+    try:
+        notifier = notifier_for(message.channel, provider, _sync_redis())
+        result = await notifier.send(message)
+    except RecipientRefused as exc:
+        await _settle(row, "fallback", now, error=exc)
+        replacement = await _fallback(row, now)
+        log.info("recipient refused; fell back", extra={"notification": row["id"], "replacement": replacement})
+        return "fallback"
+    except PermanentNotifyError as exc:
+        await _settle(row, "failed", now, error=exc)
+        log.warning("notification refused", extra={"notification": row["id"], "code": exc.code})
+        return "failed"
+    except (TransientNotifyError, Exception) as exc:
+        error = exc if isinstance(exc, NotifyError) else TransientNotifyError("error", repr(exc)[:200])
+        if int(row["attempts"]) >= settings.max_attempts:
+            await _settle(row, "failed", now, error=error)
+            return "failed"
+        await _settle(row, "pending", now, not_before=now + _backoff(int(row["attempts"])), error=error)
+        log.warning("notification failed; retried later", extra={"notification": row["id"], "code": error.code})
+        return "retry"
+    await _settle(row, "sent", now, provider_id=result.provider_id)
+    return "sent"
+
+
+async def dispatch_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """The cron: queue every row that is due (deferred, backed off, rate-limited, or abandoned by its sender)."""
+    now = now or clock.now()
+    rows = await db.fetch(
+        "SELECT id FROM notification WHERE (status = 'pending' AND not_before <= {}) "
+        "OR (status = 'sending' AND lease_until < {}) ORDER BY not_before, id LIMIT {}",
+        now,
+        now,
+        limit,
+    )
+    for r in rows:
+        await enqueue(JobName.SEND_NOTIFICATION, key=send_key(int(r["id"])), notification_id=int(r["id"]))
+    return len(rows)
+
+
+async def collect_receipts(*, now: datetime | None = None, limit: int = 200) -> int:
+    """The cron: SMS delivery receipts (QuerySendDetails) for messages sent in the last two days."""
+    now = now or clock.now()
+    provider = await config.provider_config(NotifierChannel.SMS.value)
+    if provider is None:
+        return 0
+    rows = await db.fetch(
+        "SELECT * FROM notification WHERE channel = {} AND status = 'sent' AND delivery IN ('', 'waiting') "
+        "AND sent_at > {} ORDER BY id LIMIT {}",
+        NotifierChannel.SMS.value,
+        now - timedelta(days=2),
+        limit,
+    )
+    notifier: Any = notifier_for(NotifierChannel.SMS.value, provider, None)
+    updated = 0
+    for row in rows:
+        try:
+            sent_at = clock.from_db(row["sent_at"])
+            receipts = await notifier.query_send_details(row["recipient"], row["provider_id"], sent_at)
+        except NotifyError as exc:
+            log.warning("sms receipt query failed", extra={"notification": row["id"], "code": exc.code})
+            continue
+        receipt = next((r for r in receipts if r.out_id == str(row["id"])), receipts[0] if receipts else None)
+        if receipt is None:
+            continue
+        await db.fetch(
+            "UPDATE notification SET delivery = {}, error_code = CASE WHEN {} = 'failed' THEN {} ELSE error_code END, "
+            "updated_at = {} WHERE id = {}",
+            receipt.status,
+            receipt.status,
+            (receipt.err_code or "")[:64],
+            now,
+            row["id"],
+        )
+        updated += 1
+    return updated
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def _view(row: Mapping[str, Any]) -> NotificationView:
+    channel, recipient = str(row["channel"]), str(row["recipient"])
+    notice = NOTICES.get(str(row["event"]))
+    return NotificationView(
+        id=int(row["id"]),
+        order_id=None if row["order"] is None else int(row["order"]),
+        event=str(row["event"]),
+        label=notice.label if notice else str(row["event"]),
+        audience=str(row["audience"]),
+        channel=channel,
+        recipient=mask_phone(recipient) if channel == NotifierChannel.SMS.value else recipient,
+        status=str(row["status"]),
+        attempts=int(row["attempts"]),
+        not_before=clock.to_shanghai(clock.from_db(row["not_before"])),
+        provider_id=str(row["provider_id"]),
+        error_code=str(row["error_code"]),
+        error_message=str(row["error_message"]),
+        delivery=str(row["delivery"]),
+        fallback_of=None if row["fallback_of"] is None else int(row["fallback_of"]),
+        resends=int(row["resends"]),
+        created_at=clock.to_shanghai(clock.from_db(row["created_at"])),
+        sent_at=None if row["sent_at"] is None else clock.to_shanghai(clock.from_db(row["sent_at"])),
+    )
+
+
+async def list_for_order(order_id: int) -> list[NotificationView]:
+    rows = await db.fetch("SELECT * FROM notification WHERE \"order\" = {} ORDER BY id", order_id)
+    return [_view(r) for r in rows]
+
+
+async def list_notifications(*, status: str | None = None, limit: int = 100) -> list[NotificationView]:
+    if status:
+        rows = await db.fetch("SELECT * FROM notification WHERE status = {} ORDER BY id DESC LIMIT {}", status, limit)
+    else:
+        rows = await db.fetch("SELECT * FROM notification ORDER BY id DESC LIMIT {}", limit)
+    return [_view(r) for r in rows]
+
+
+async def resend(notification_id: int, *, actor: str) -> NotificationView:
+    """Staff send a message again (a failed one after fixing its cause, or a sent one the customer lost)."""
+    now = clock.now()
+    async with db.transaction():
+        rows = await db.fetch(
+            "UPDATE notification SET status = 'pending', attempts = 0, not_before = {}, lease_until = NULL, "
+            "error_code = '', error_message = {}, delivery = '', resends = resends + 1, updated_at = {} "
+            "WHERE id = {} AND status IN ('failed', 'sent') RETURNING *",
+            now,
+            f"由 {actor} 重发"[:255],
+            now,
+            notification_id,
+        )
+        if not rows:
+            if await db.fetch("SELECT id FROM notification WHERE id = {}", notification_id):
+                raise Conflict("只能重发已发送或发送失败的消息", code="not_resendable", field="notification_id")
+            raise NotFound("消息不存在", field="notification_id")
+        _send_after_commit(notification_id)
+    return _view(rows[0])
+
+
+async def counts() -> Sequence[tuple[str, str, int]]:
+    """(channel, status, count) for /metrics."""
+    rows = await db.fetch("SELECT channel, status, COUNT(*) AS n FROM notification GROUP BY channel, status")
+    return [(str(r["channel"]), str(r["status"]), int(r["n"])) for r in rows]

@@ -1,0 +1,246 @@
+"""Notices and their wording: which notice an order event causes, who hears it, and the zh-CN text per channel.
+
+A *notice* is what a person is told ("your parcel is out for delivery"); it is sent through one channel per
+recipient. Customers hear ``shipped``, ``out_for_delivery``, ``signed`` and ``delayed``; staff hear ``staff_*``
+notices in WeCom. Every notice has shipped default wording per channel; a seller overrides it (and must set the
+provider's template id for WeChat and SMS — those templates are approved per account) through the API.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from orderhub import clock, db
+from orderhub.errors import NotFound, ValidationFailed
+from orderhub.orders.events import OrderEventType
+
+__all__ = [
+    "CUSTOMER_NOTICES",
+    "DEFAULTS",
+    "NOTICES",
+    "STAFF_ROLES",
+    "Notice",
+    "Template",
+    "TemplateIn",
+    "delete_template",
+    "list_templates",
+    "notices_for",
+    "put_template",
+    "render",
+    "shanghai_text",
+    "template_for",
+]
+
+
+class Notice(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    audience: str  # customer, staff
+    label: str  # zh-CN, for the back office
+
+
+NOTICES: dict[str, Notice] = {
+    n.code: n
+    for n in (
+        Notice(code="shipped", audience="customer", label="订单已发货"),
+        Notice(code="out_for_delivery", audience="customer", label="快递派送中"),
+        Notice(code="signed", audience="customer", label="包裹已签收"),
+        Notice(code="delayed", audience="customer", label="物流延误"),
+        Notice(code="staff_surge", audience="staff", label="进单高峰"),
+        Notice(code="staff_at_risk", audience="staff", label="订单即将超时"),
+        Notice(code="staff_short_pick", audience="staff", label="拣货缺货"),
+        Notice(code="staff_parcel_stalled", audience="staff", label="包裹 48 小时无轨迹"),
+    )
+}
+CUSTOMER_NOTICES = frozenset(code for code, n in NOTICES.items() if n.audience == "customer")
+# Who hears a staff notice: these roles, in the order's warehouse (or all warehouses when not scoped).
+STAFF_ROLES: dict[str, tuple[str, ...]] = {
+    "staff_surge": ("admin", "manager"),
+    "staff_at_risk": ("manager",),
+    "staff_short_pick": ("manager",),
+    "staff_parcel_stalled": ("manager",),
+}
+
+
+def notices_for(event_type: OrderEventType, reason: str | None) -> list[str]:
+    """The notices an order event causes (most cause none)."""
+    if event_type == OrderEventType.SHIPPED:
+        return ["shipped"]
+    if event_type == OrderEventType.PARCEL_UPDATED:
+        return {"out_for_delivery": ["out_for_delivery"], "signed": ["signed"]}.get(reason or "", [])
+    if event_type == OrderEventType.PARCEL_STALLED:
+        return ["delayed", "staff_parcel_stalled"]
+    if event_type == OrderEventType.AT_RISK:
+        return ["staff_at_risk"]
+    if event_type == OrderEventType.SHORT_PICKED:
+        return ["staff_short_pick"]
+    return []
+
+
+class Template(msgspec.Struct, frozen=True, kw_only=True):
+    """``fields``: provider field → zh-CN text with ``{placeholders}`` (WeChat template / subscribe data, SMS
+    TemplateParam); ``title`` / ``text``: WeCom card and the wording shown in the back office."""
+
+    event: str
+    channel: str
+    template_id: str = ""
+    fields: dict[str, str] = {}
+    title: str = ""
+    text: str = ""
+    urgent: bool = False
+    enabled: bool = True
+    customised: bool = False
+
+
+class TemplateIn(msgspec.Struct, frozen=True, kw_only=True):
+    template_id: str = ""
+    fields: dict[str, str] = {}
+    title: str = ""
+    text: str = ""
+    urgent: bool = False
+    enabled: bool = True
+
+
+_OA, _MINI, _SMS, _WECOM = "wechat_template", "wechat_subscribe", "aliyun_sms", "wecom"
+_CUSTOMER_TEXT = {
+    "shipped": ("您的订单已发货", "您在{shop}的订单 {order_no} 已由{carrier_name}发出，运单号 {waybill_no}。"),
+    "out_for_delivery": ("快递员正在派送", "您的包裹（{carrier_name} {waybill_no}）正在派送，请保持电话畅通。"),
+    "signed": ("包裹已签收", "您的包裹（{carrier_name} {waybill_no}）已签收，感谢您的购买。"),
+    "delayed": ("物流延误提醒", "您的包裹（{carrier_name} {waybill_no}）暂时没有新的物流信息，我们正在跟进。"),
+}
+_STAFF_TEXT = {
+    "staff_surge": ("进单高峰", "每分钟进单 {inflow_per_min} 单（阈值 {threshold}），{mode_text}。"),
+    "staff_at_risk": ("订单即将超时", "订单 {order_no}（{warehouse}）需在 {ship_by} 前发出，当前状态：{status_text}。"),
+    "staff_short_pick": ("拣货缺货", "订单 {order_no} 在库位 {location} 缺 {sku} × {missing}，请盘点。"),
+    "staff_parcel_stalled": (
+        "包裹 48 小时无轨迹",
+        "订单 {order_no} 的包裹 {carrier_name} {waybill_no} 已 48 小时无轨迹，请联系快递。",
+    ),
+}
+
+
+def _defaults() -> dict[tuple[str, str], Template]:
+    out: dict[tuple[str, str], Template] = {}
+    for event, (title, text) in _CUSTOMER_TEXT.items():
+        urgent = event == "out_for_delivery"  # the courier is on the way: worth hearing at 22:30
+        out[(event, _OA)] = Template(
+            event=event, channel=_OA, title=title, text=text, urgent=urgent,
+            fields={"first": title, "keyword1": "{order_no}", "keyword2": "{carrier_name}",
+                    "keyword3": "{waybill_no}", "remark": "点击查看物流详情"},
+        )
+        out[(event, _MINI)] = Template(
+            event=event, channel=_MINI, title=title, text=text, urgent=urgent,
+            fields={"character_string1": "{order_no}", "thing2": "{carrier_name}",
+                    "character_string3": "{waybill_no}", "thing4": title},
+        )
+        out[(event, _SMS)] = Template(
+            event=event, channel=_SMS, title=title, text=text, urgent=urgent,
+            fields={"order": "{order_no}", "carrier": "{carrier_name}", "no": "{waybill_no}", "link": "{tracking_url}"},
+        )
+    for event, (title, text) in _STAFF_TEXT.items():
+        out[(event, _WECOM)] = Template(event=event, channel=_WECOM, title=title, text=text, urgent=True)
+    return out
+
+
+DEFAULTS: dict[tuple[str, str], Template] = _defaults()
+# Values in WeChat subscribe messages are bounded by their kind (thing ≤ 20 characters, character_string ≤ 32).
+_LIMITS = {"thing": 20, "character_string": 32, "phrase": 5, "name": 10, "number": 32}
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _fill(text: str, context: Mapping[str, Any]) -> str:
+    return string.Formatter().vformat(text, (), _Blank(context))
+
+
+def render(template: Template, context: Mapping[str, Any]) -> tuple[dict[str, str], str, str]:
+    """The template's fields, title and text filled from the context (missing values stay empty)."""
+    fields: dict[str, str] = {}
+    for key, text in template.fields.items():
+        value = _fill(text, context)
+        kind = key.rstrip("0123456789")
+        if template.channel == _MINI and kind in _LIMITS:
+            value = value[: _LIMITS[kind]]
+        fields[key] = value
+    return fields, _fill(template.title, context), _fill(template.text, context)
+
+
+def _check(event: str, channel: str, data: TemplateIn) -> None:
+    notice = NOTICES.get(event)
+    if notice is None:
+        raise NotFound(f"未知的通知类型 {event}", code="unknown_notice", field="event")
+    allowed = (_WECOM,) if notice.audience == "staff" else (_OA, _MINI, _SMS)
+    if channel not in allowed:
+        raise ValidationFailed(f"{notice.label}只能通过 {'、'.join(allowed)} 发送", field="channel")
+    for key, text in [*data.fields.items(), ("title", data.title), ("text", data.text)]:
+        try:
+            list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise ValidationFailed(f"模板文字 {key} 的占位符写法有误：{exc}", field=f"fields.{key}") from exc
+
+
+async def put_template(event: str, channel: str, data: TemplateIn, *, actor: str) -> Template:
+    _check(event, channel, data)
+    now = clock.now()
+    fields = msgspec.json.encode(data.fields).decode()
+    async with db.transaction():
+        updated = await db.fetch(
+            "UPDATE notify_template SET template_id = {}, fields = {}, title = {}, text = {}, urgent = {}, "
+            "enabled = {}, updated_by = {}, updated_at = {} WHERE event = {} AND channel = {} RETURNING id",
+            data.template_id, fields, data.title, data.text, data.urgent, data.enabled, actor[:64], now, event, channel,
+        )
+        if not updated:
+            await db.fetch(
+                "INSERT INTO notify_template (event, channel, template_id, fields, title, text, urgent, enabled, "
+                "updated_by, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                event, channel, data.template_id, fields, data.title, data.text, data.urgent, data.enabled,
+                actor[:64], now,
+            )
+    return await template_for(event, channel) or Template(event=event, channel=channel)
+
+
+async def delete_template(event: str, channel: str) -> None:
+    """Back to the shipped wording."""
+    deleted = await db.fetch(
+        "DELETE FROM notify_template WHERE event = {} AND channel = {} RETURNING id", event, channel
+    )
+    if not deleted:
+        raise NotFound("该通知在此渠道没有自定义模板", code="template_not_found", field="channel")
+
+
+def _row(row: Mapping[str, Any]) -> Template:
+    return Template(
+        event=str(row["event"]),
+        channel=str(row["channel"]),
+        template_id=str(row["template_id"]),
+        fields=msgspec.json.decode(row["fields"] or "{}", type=dict[str, str]),
+        title=str(row["title"]),
+        text=str(row["text"]),
+        urgent=bool(row["urgent"]),
+        enabled=bool(row["enabled"]),
+        customised=True,
+    )
+
+
+async def template_for(event: str, channel: str) -> Template | None:
+    rows = await db.fetch("SELECT * FROM notify_template WHERE event = {} AND channel = {}", event, channel)
+    if rows:
+        return _row(rows[0])
+    return DEFAULTS.get((event, channel))
+
+
+async def list_templates() -> list[Template]:
+    custom = {(t.event, t.channel): t for t in map(_row, await db.fetch("SELECT * FROM notify_template"))}
+    merged = {**DEFAULTS, **custom}
+    return [merged[key] for key in sorted(merged)]
+
+
+def shanghai_text(moment: datetime | None) -> str:
+    return clock.to_shanghai(moment).strftime("%m-%d %H:%M") if moment else ""
