@@ -50,20 +50,13 @@ async def put_contact(phone: str, data: ContactIn) -> ContactView:
                                field="subscribed")
     subscribed = msgspec.json.encode(sorted(set(data.subscribed))).decode()
     now = clock.now()
-    async with db.transaction():
-        updated = await db.fetch(
-            "UPDATE notify_contact SET oa_openid = {}, mini_openid = {}, subscribed = {}, sms_opt_out = {}, "
-            "updated_at = {} WHERE phone = {} RETURNING id",
-            data.oa_openid.strip(), data.mini_openid.strip(), subscribed, data.sms_opt_out, now, number,
-        )
-        if not updated:
-            await db.fetch(
-                "INSERT INTO notify_contact (phone, oa_openid, mini_openid, subscribed, sms_opt_out, updated_at) "
-                "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (phone) DO UPDATE SET oa_openid = EXCLUDED.oa_openid, "
-                "mini_openid = EXCLUDED.mini_openid, subscribed = EXCLUDED.subscribed, "
-                "sms_opt_out = EXCLUDED.sms_opt_out, updated_at = EXCLUDED.updated_at",
-                number, data.oa_openid.strip(), data.mini_openid.strip(), subscribed, data.sms_opt_out, now,
-            )
+    await db.fetch(
+        "INSERT INTO notify_contact (phone, oa_openid, mini_openid, subscribed, sms_opt_out, updated_at) "
+        "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (phone) DO UPDATE SET oa_openid = EXCLUDED.oa_openid, "
+        "mini_openid = EXCLUDED.mini_openid, subscribed = EXCLUDED.subscribed, "
+        "sms_opt_out = EXCLUDED.sms_opt_out, updated_at = EXCLUDED.updated_at",
+        number, data.oa_openid.strip(), data.mini_openid.strip(), subscribed, data.sms_opt_out, now,
+    )
     return await get_contact(number)
 
 

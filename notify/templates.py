@@ -81,28 +81,22 @@ def notices_for(event_type: OrderEventType, reason: str | None) -> list[str]:
     return []
 
 
-class Template(msgspec.Struct, frozen=True, kw_only=True):
+class TemplateIn(msgspec.Struct, frozen=True, kw_only=True):
     """``fields``: provider field → zh-CN text with ``{placeholders}`` (WeChat template / subscribe data, SMS
     TemplateParam); ``title`` / ``text``: WeCom card and the wording shown in the back office."""
 
+    template_id: str = ""
+    fields: dict[str, str] = {}
+    title: str = ""
+    text: str = ""
+    urgent: bool = False
+    enabled: bool = True
+
+
+class Template(TemplateIn, frozen=True, kw_only=True):
     event: str
     channel: str
-    template_id: str = ""
-    fields: dict[str, str] = {}
-    title: str = ""
-    text: str = ""
-    urgent: bool = False
-    enabled: bool = True
     customised: bool = False
-
-
-class TemplateIn(msgspec.Struct, frozen=True, kw_only=True):
-    template_id: str = ""
-    fields: dict[str, str] = {}
-    title: str = ""
-    text: str = ""
-    urgent: bool = False
-    enabled: bool = True
 
 
 _OA, _MINI, _SMS, _WECOM = "wechat_template", "wechat_subscribe", "aliyun_sms", "wecom"
@@ -190,19 +184,14 @@ async def put_template(event: str, channel: str, data: TemplateIn, *, actor: str
     _check(event, channel, data)
     now = clock.now()
     fields = msgspec.json.encode(data.fields).decode()
-    async with db.transaction():
-        updated = await db.fetch(
-            "UPDATE notify_template SET template_id = {}, fields = {}, title = {}, text = {}, urgent = {}, "
-            "enabled = {}, updated_by = {}, updated_at = {} WHERE event = {} AND channel = {} RETURNING id",
-            data.template_id, fields, data.title, data.text, data.urgent, data.enabled, actor[:64], now, event, channel,
-        )
-        if not updated:
-            await db.fetch(
-                "INSERT INTO notify_template (event, channel, template_id, fields, title, text, urgent, enabled, "
-                "updated_by, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                event, channel, data.template_id, fields, data.title, data.text, data.urgent, data.enabled,
-                actor[:64], now,
-            )
+    await db.fetch(
+        "INSERT INTO notify_template (event, channel, template_id, fields, title, text, urgent, enabled, updated_by, "
+        "updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}) ON CONFLICT (event, channel) DO UPDATE SET "
+        "template_id = EXCLUDED.template_id, fields = EXCLUDED.fields, title = EXCLUDED.title, text = EXCLUDED.text, "
+        "urgent = EXCLUDED.urgent, enabled = EXCLUDED.enabled, updated_by = EXCLUDED.updated_by, "
+        "updated_at = EXCLUDED.updated_at",
+        event, channel, data.template_id, fields, data.title, data.text, data.urgent, data.enabled, actor[:64], now,
+    )
     return await template_for(event, channel) or Template(event=event, channel=channel)
 
 

@@ -16,6 +16,8 @@ import pytest
 import notify.outbox  # noqa: F401  (this process records order events too: the outbox hooks, as in the hub)
 from orderhub import db
 from orderhub.settings import get_settings, reset_settings
+from sandbox.carriers.server import CarrierServer, running_carriers
+from sandbox.kuaidi100 import Kuaidi100Server, running_kuaidi100
 from tests.support.factories import Api
 from tests.support.hub import ADMIN_PASSWORD, ADMIN_USER, Hub, provision, running
 
@@ -75,6 +77,20 @@ async def api(store: Hub) -> Api:
         r = await client.post("/api/v1/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD})
         assert r.status_code == 200, r.text
         return Api(store.url, r.json()["access_token"])
+
+
+@pytest.fixture(scope="module")
+def carriers() -> Iterator[CarrierServer]:
+    """The SF / ZTO / J&T simulators, for one test module."""
+    with running_carriers() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def kd100() -> Iterator[Kuaidi100Server]:
+    """The 快递100 simulator, for one test module."""
+    with running_kuaidi100() as server:
+        yield server
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -57,16 +57,8 @@ class RateCardView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-class NewCarrierRule(msgspec.Struct, frozen=True, kw_only=True):
+class NewCarrierRule(CarrierRule, frozen=True, kw_only=True):
     name: str
-    carrier: str
-    effect: Literal["exclude", "require"]
-    warehouses: list[str] = []
-    provinces: list[str] = []
-    channels: list[str] = []
-    min_weight_g: int | None = None
-    max_weight_g: int | None = None
-    min_declared_fen: int | None = None
 
 
 class RuleView(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,36 +121,21 @@ async def put_rate_card(warehouse: str, carrier: str, card: RateCardIn, *, actor
         "max_declared_fen": card.max_declared_fen,
         "max_weight_g": card.max_weight_g,
     }
-    now = clock.now()
-    async with db.transaction():
-        updated = await db.fetch(
-            "UPDATE carrier_rate_card SET zones = {}, pickups = {}, max_declared_fen = {}, max_weight_g = {}, "
-            "updated_by = {}, updated_at = {} WHERE warehouse = {} AND carrier = {} RETURNING id",
-            values["rows"],
-            values["pickups"],
-            values["max_declared_fen"],
-            values["max_weight_g"],
-            actor[:64],
-            now,
-            warehouse_id,
-            carrier,
-        )
-        if not updated:
-            await db.fetch(
-                "INSERT INTO carrier_rate_card (warehouse, carrier, zones, pickups, max_declared_fen, max_weight_g, "
-                "updated_by, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}) "
-                "ON CONFLICT (warehouse, carrier) DO UPDATE SET zones = EXCLUDED.zones, pickups = EXCLUDED.pickups, "
-                "max_declared_fen = EXCLUDED.max_declared_fen, max_weight_g = EXCLUDED.max_weight_g, "
-                "updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at",
-                warehouse_id,
-                carrier,
-                values["rows"],
-                values["pickups"],
-                values["max_declared_fen"],
-                values["max_weight_g"],
-                actor[:64],
-                now,
-            )
+    await db.fetch(
+        "INSERT INTO carrier_rate_card (warehouse, carrier, zones, pickups, max_declared_fen, max_weight_g, "
+        "updated_by, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}) "
+        "ON CONFLICT (warehouse, carrier) DO UPDATE SET zones = EXCLUDED.zones, pickups = EXCLUDED.pickups, "
+        "max_declared_fen = EXCLUDED.max_declared_fen, max_weight_g = EXCLUDED.max_weight_g, "
+        "updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at",
+        warehouse_id,
+        carrier,
+        values["rows"],
+        values["pickups"],
+        values["max_declared_fen"],
+        values["max_weight_g"],
+        actor[:64],
+        clock.now(),
+    )
     return next(c for c in await list_rate_cards(warehouse) if c.carrier == carrier)
 
 

@@ -7,32 +7,17 @@ import asyncio
 import re
 import subprocess
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from orderhub.logistics import tracking
-from sandbox.carriers.server import CarrierServer, running_carriers
-from sandbox.kuaidi100 import Kuaidi100Server, running_kuaidi100
+from sandbox.carriers.server import CarrierServer
+from sandbox.kuaidi100 import Kuaidi100Server
 from tests.integration.test_picking import Floor, Pda
 from tests.integration.test_waybills import _tool
 from tests.support.factories import Api, order_payload, unique
 from tests.support.hub import Hub
-
-
-@pytest.fixture(scope="module")
-def carriers() -> Iterator[CarrierServer]:
-    with running_carriers() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def kd100() -> Iterator[Kuaidi100Server]:
-    with running_kuaidi100() as server:
-        yield server
 
 
 async def _pick_and_pack(floor: Floor, order_ids: list[int]) -> int:

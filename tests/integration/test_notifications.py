@@ -20,8 +20,8 @@ from orderhub.orders.events import OrderEventType
 from orderhub.queue import JobName, enqueue, set_queue
 from orderhub.redis import create_client
 from sandbox.aliyun_sms import AliyunSmsServer, running_aliyun_sms
-from sandbox.carriers.server import CarrierServer, running_carriers
-from sandbox.kuaidi100 import Kuaidi100Server, running_kuaidi100
+from sandbox.carriers.server import CarrierServer
+from sandbox.kuaidi100 import Kuaidi100Server
 from sandbox.wechat import WeChatServer, running_wechat
 from tests.integration.test_carrier_choice import _configure, _ingest, _pick_and_pack
 from tests.integration.test_picking import Floor
@@ -35,18 +35,6 @@ SMS_TEXTS = {
     "signed": "您的包裹${carrier}${no}已签收",
     "delayed": "您的包裹${carrier}${no}暂无新物流，我们正在跟进",
 }
-
-
-@pytest.fixture(scope="module")
-def carriers() -> Iterator[CarrierServer]:
-    with running_carriers() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def kd100() -> Iterator[Kuaidi100Server]:
-    with running_kuaidi100() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,23 +19,11 @@ from orderhub import events as events_mod
 from orderhub import redis as redis_mod
 from orderhub.events import Topic
 from orderhub.logistics import tracking
-from sandbox.carriers.server import CarrierServer, running_carriers
-from sandbox.kuaidi100 import Kuaidi100Server, running_kuaidi100
+from sandbox.carriers.server import CarrierServer
+from sandbox.kuaidi100 import Kuaidi100Server
 from tests.integration.test_picking import Floor, Pda
 from tests.support.factories import Api
 from tests.support.hub import Hub
-
-
-@pytest.fixture(scope="module")
-def carriers() -> Iterator[CarrierServer]:
-    with running_carriers() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def kd100() -> Iterator[Kuaidi100Server]:
-    with running_kuaidi100() as server:
-        yield server
 
 
 async def _packed_order(floor: Floor) -> tuple[int, Pda, int]:
