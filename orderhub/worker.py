@@ -91,7 +91,7 @@ async def backfill_after_surge(ctx: dict[str, Any]) -> int:
     return await pipeline.backfill_after_surge()
 
 
-async def pull_channel(ctx: dict[str, Any], *, code: str, trigger: str) -> dict[str, Any]:
+async def pull_channel(ctx: dict[str, Any], *, code: str, trigger: str, asked: str = "") -> dict[str, Any]:
     run = await pull.pull_channel(code, trigger=trigger)  # pull_again_if_asked runs in after_job
     return {"run": run.id, "status": run.status, "new": run.new, "updated": run.updated}
 
@@ -153,7 +153,8 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
         """After SAQ has finished a job (its key is free): a pull asked for while it ran is queued now."""
         job = ctx.get("job")
         if job is not None and job.function == JobName.PULL_CHANNEL.value and job.kwargs:
-            await pull.pull_again_if_asked(str(job.kwargs.get("code", "")))
+            kwargs = job.kwargs
+            await pull.pull_again_if_asked(str(kwargs.get("code", "")), asked=str(kwargs.get("asked", "")))
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         monitor = ctx.get("surge_monitor")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -113,29 +114,44 @@ async def enqueue_pull(channel_code: str, *, trigger: str) -> bool:
     # A push or a request: if a pull of this channel is already queued or running it may have fixed its window
     # before now, so it must run once more when it ends. The flag goes up *before* the enqueue, and the worker
     # looks at it only after the job has finished (pull_again_if_asked, after_process): whichever way the two
-    # interleave, the request is served (at worst by one pull too many).
+    # interleave, the request is served. The flag names the request (a nonce), and the job queued for it carries
+    # the same name: a job that finds its own request's flag (it ran before we could lower it) does not pull again,
+    # and lowering our flag never removes a later request's.
     client = redis_mod.get_client()
-    await redis_mod.awaited(client.set(_again_key(channel_code), trigger.encode(), ex=3600))
+    asked = f"{trigger} {uuid.uuid4().hex}"
+    await redis_mod.awaited(client.set(_again_key(channel_code), asked.encode(), ex=3600))
     if await enqueue(
-        JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
+        JobName.PULL_CHANNEL,
+        key=pull_key(channel_code),
+        timeout=900,
+        code=channel_code,
+        trigger=trigger,
+        asked=asked,
     ):
-        await redis_mod.awaited(client.delete(_again_key(channel_code)))  # the job just queued covers it
+        # the job just queued covers it
+        await redis_mod.awaited(client.eval(_DELETE_IF_EQUAL, 1, _again_key(channel_code), asked.encode()))
     return True
+
+
+_DELETE_IF_EQUAL = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 def _again_key(channel_code: str) -> str:
     return f"orderhub:pull-again:{channel_code}"
 
 
-async def pull_again_if_asked(channel_code: str) -> bool:
+async def pull_again_if_asked(channel_code: str, *, asked: str = "") -> bool:
     """Once a pull job has finished (its key is free again): if a push or a request came while it was queued or
-    running, pull once more."""
-    asked = await redis_mod.awaited(redis_mod.get_client().getdel(_again_key(channel_code)))
-    if not asked:
+    running, pull once more. ``asked`` names the request the finished job was queued for: its own flag (raised
+    before that job was queued) is served already."""
+    flag = await redis_mod.awaited(redis_mod.get_client().getdel(_again_key(channel_code)))
+    if not flag:
         return False
-    trigger = asked.decode() if isinstance(asked, bytes) else str(asked)
+    text = flag.decode() if isinstance(flag, bytes) else str(flag)
+    if asked and text == asked:
+        return False
     return await enqueue(
-        JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
+        JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=text.split(" ")[0]
     )
 
 
