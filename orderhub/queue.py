@@ -14,6 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from saq import Queue
+from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from orderhub.settings import Settings
@@ -64,19 +65,72 @@ def process_batch_key(order_ids: Sequence[int]) -> str:
     return f"orders:{digest[:20]}:process"
 
 
-class OrderHubQueue(RedisQueue):
-    """SAQ's Redis queue with a sweep lock that follows the sweep interval.
+# The active list and each job, read once per sweep by whichever worker holds the sweep lock (as upstream does).
+_SWEEP_READ = """
+local id_jobs = {}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SETEX', KEYS[1], ARGV[1], 1)
+    for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+        id_jobs[i] = {v, redis.call('GET', v)}
+    end
+end
+return id_jobs
+"""
 
-    Upstream holds the sweep lock for 60 s whatever the worker's sweep timer is, so a job abandoned by a killed
-    worker could wait a minute before another worker retries it.
+
+class OrderHubQueue(RedisQueue):
+    """SAQ's Redis queue, with two sweep fixes.
+
+    * The sweep lock follows the sweep interval: upstream holds it for 60 s whatever the worker's sweep timer is,
+      so a job abandoned by a killed worker could wait a minute before another worker retries it.
+    * A job a worker has just taken (moved to the active list, not yet marked active) is not "abandoned": upstream
+      sweeps it then (tobymao/saq#124, #277) — aborting it and running it again, i.e. a pull or a platform
+      write-back twice. Here a job still queued in the active list is swept only when an earlier sweep already saw
+      it so (one sweep interval later: a worker that really died holding it).
     """
 
     def __init__(self, redis: aioredis.Redis, *, name: str, sweep_lock: int) -> None:
         super().__init__(redis, name=name)
         self.sweep_lock = sweep_lock
+        self._sweep_read: Any = None
+
+    async def _just_taken(self, job_id: bytes) -> bool:
+        """True the first time a sweep sees this job queued in the active list (remembered across workers)."""
+        seen = f"{self.name}:sweep-seen:{job_id.decode()}"
+        first = await self.redis.set(seen, b"1", nx=True, ex=3 * self.sweep_lock + 10)
+        return bool(first)
 
     async def sweep(self, lock: int | None = None, abort: float = 5.0) -> list[str]:
-        return await super().sweep(lock=lock or self.sweep_lock, abort=abort)
+        if self._sweep_read is None:
+            self._sweep_read = self.redis.register_script(_SWEEP_READ)
+        id_jobs = await self._sweep_read(keys=[self._sweep, self._active], args=[lock or self.sweep_lock])
+        swept: list[bytes] = []
+        for job_id, job_bytes in id_jobs:
+            job = self.deserialize(job_bytes)
+            if job is None:
+                swept.append(job_id)
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.lrem(self._active, 0, job_id)
+                    pipe.zrem(self._incomplete, job_id)
+                    await pipe.execute()
+                log.info("swept missing job", extra={"job": job_id.decode()})
+                continue
+            if job.status == Status.ACTIVE and not job.stuck:
+                continue
+            if job.status == Status.QUEUED and await self._just_taken(job_id):
+                continue  # a worker took it a moment ago; the next sweep decides
+            log.info("sweeping job", extra={"job": job_id.decode(), "status": str(job.status)})
+            swept.append(job_id)
+            await self.abort(job, error=self.swept_error_message)
+            try:
+                await job.refresh(abort)
+            except TimeoutError:
+                log.info("could not abort swept job", extra={"job": job_id.decode()})
+            if job.retryable:
+                await self.retry(job, error=self.swept_error_message)
+            else:
+                await self.finish(job, Status.ABORTED, error=self.swept_error_message)
+        return [job_id.decode("utf-8") for job_id in swept]
 
 
 def create_queue(redis: aioredis.Redis, settings: Settings) -> Queue:
