@@ -240,11 +240,27 @@ async def _write_staff(subject: str, order_id: int | None, event: str, warehouse
                       channel=NotifierChannel.WECOM.value, recipient=userid, context=context, urgent=True, now=now)
 
 
+def _is_db_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("asyncpg", "sqlite3", "aiosqlite")
+
+
 async def on_order_event(order_id: int, event_type: OrderEventType, reason: str | None, data: dict[str, Any]) -> None:
-    """The hook in ``record_event``: the outbox rows this order event causes, in the same transaction."""
+    """The hook in ``record_event``: the outbox rows this order event causes, in the same transaction.
+
+    A message must never stop the order: anything but a database error (which has failed the transaction
+    anyway) is logged and the order goes on without its messages."""
     notices = notices_for(event_type, reason)
     if not notices:
         return
+    try:
+        await _write_for_order(order_id, notices, data)
+    except Exception as exc:
+        if _is_db_error(exc):
+            raise
+        log.exception("notifications not written", extra={"order_id": order_id, "event": event_type.value})
+
+
+async def _write_for_order(order_id: int, notices: list[str], data: dict[str, Any]) -> None:
     rows = await db.fetch(
         "SELECT id, receiver_phone, receiver_phone_ext, warehouse FROM sales_order WHERE id = {}", order_id
     )
@@ -289,7 +305,12 @@ async def on_surge_event(surge_id: int, kind: SurgeEventType, rate: int, thresho
     if kind not in _SURGE_TEXT:
         return
     context = {"inflow_per_min": rate, "threshold": threshold, "mode_text": _SURGE_TEXT[kind]}
-    await _write_staff(f"surge:{surge_id}", None, "staff_surge", None, context, clock.now())
+    try:
+        await _write_staff(f"surge:{surge_id}", None, "staff_surge", None, context, clock.now())
+    except Exception as exc:
+        if _is_db_error(exc):
+            raise
+        log.exception("surge notifications not written", extra={"surge_event": surge_id})
 
 
 _register_order_hook(on_order_event)
