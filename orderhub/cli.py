@@ -149,30 +149,34 @@ def _start_platform_simulators(data_dir: Path, env: dict[str, str]) -> subproces
     return proc
 
 
-def _start_logistics_simulators(data_dir: Path, env: dict[str, str], hub_url: str) -> subprocess.Popen[bytes] | None:
-    """The demo's stand-ins for 顺丰 / 中通 / 极兔 and 快递100 (``sandbox.logistics``): every demo warehouse gets an
-    account at each carrier and their rate cards; shipped parcels travel to 签收 in a few minutes."""
+def _start_service_simulators(data_dir: Path, env: dict[str, str], hub_url: str) -> subprocess.Popen[bytes] | None:
+    """The demo's stand-ins for 顺丰 / 中通 / 极兔, 快递100, Aliyun SMS and WeCom (``sandbox.services``): every demo
+    warehouse gets an account at each carrier and their rate cards; shipped parcels travel to 签收 in a few minutes
+    and their customers get SMS; the demo manager hears alerts in WeCom."""
     import json
 
-    from orderhub.demo.seed import LOGISTICS_FILE, connect_logistics
+    from orderhub.demo.seed import SERVICES_FILE, connect_services
 
-    found_file = data_dir / LOGISTICS_FILE
+    found_file = data_dir / SERVICES_FILE
     found_file.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.logistics", "--credentials-file", str(found_file)],
+        [sys.executable, "-m", "sandbox.services", "--credentials-file", str(found_file)],
         env=env,
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
     while not found_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            print("warning: the carrier simulators did not start; the demo runs without them", file=sys.stderr)
+            print("warning: the service simulators did not start; the demo runs without them", file=sys.stderr)
             if proc.poll() is None:
                 proc.terminate()
             return None
         time.sleep(0.2)
-    accounts = asyncio.run(connect_logistics(json.loads(found_file.read_text(encoding="utf-8")), hub_url))
-    print(f"carrier simulators: {len(accounts)} accounts (SF / ZTO / JT per warehouse), tracking via 快递100")
+    accounts = asyncio.run(connect_services(json.loads(found_file.read_text(encoding="utf-8")), hub_url))
+    print(
+        f"service simulators: {len(accounts)} carrier accounts (SF / ZTO / JT per warehouse), tracking via 快递100, "
+        "customer SMS (Aliyun), staff alerts (WeCom)"
+    )
     return proc
 
 
@@ -257,9 +261,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             simulators = _start_platform_simulators(data_dir, env)
             if simulators is not None:
                 procs.append(simulators)
-            logistics = _start_logistics_simulators(data_dir, env, f"http://{args.host}:{args.port}")
-            if logistics is not None:
-                procs.append(logistics)
+            services = _start_service_simulators(data_dir, env, f"http://{args.host}:{args.port}")
+            if services is not None:
+                procs.append(services)
         procs.append(subprocess.Popen([*exe, "serve", "--host", args.host, "--port", str(args.port)], env=env))
         procs.append(subprocess.Popen([*exe, "worker"], env=env))
         base = f"http://{args.host}:{args.port}"

@@ -1,10 +1,12 @@
-"""Serve the carrier simulators (顺丰, 中通, 极兔) and the 快递100 simulator in the foreground, for the demo::
+"""Serve the demo's outside services in the foreground: the carrier simulators (顺丰, 中通, 极兔), 快递100, and the
+WeChat / WeCom and Aliyun SMS simulators::
 
-    python -m sandbox.logistics --credentials-file var/logistics.json [--journey-minutes 6]
+    python -m sandbox.services --credentials-file var/services.json [--journey-minutes 6]
 
-Opens one account per carrier and one 快递100 account, and writes them (with the gateways' URLs) to the
-credentials file so the hub can be pointed at them. Every parcel subscribed at 快递100 gets a scripted journey
-(揽收 → 在途 → 派件 → 签收) compressed into ``--journey-minutes``, pushed to the hub's callback as it happens.
+Opens one account per carrier, a 快递100 account, a mini-program, an Official Account, a WeCom app and an Aliyun
+SMS account with a sign and one approved template per customer notice, and writes them (with the gateways' URLs)
+to the credentials file so the hub can be pointed at them. Every parcel subscribed at 快递100 gets a scripted
+journey (揽收 → 在途 → 派件 → 签收) compressed into ``--journey-minutes``, pushed to the hub's callback as it happens.
 """
 
 from __future__ import annotations
@@ -17,14 +19,24 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sandbox.aliyun_sms import AliyunSmsServer
 from sandbox.carriers.server import CarrierServer
 from sandbox.kuaidi100 import STANDARD_JOURNEY, Kuaidi100Server
+from sandbox.wechat import WeChatServer
 
-__all__ = ["main"]
+__all__ = ["SMS_TEMPLATES", "main"]
+
+# The demo's approved SMS templates, one per customer notice (the hub's default field names).
+SMS_TEMPLATES = {
+    "shipped": "您的订单${order}已由${carrier}发出，运单号${no}，查件：${link}",
+    "out_for_delivery": "您的包裹（${carrier} ${no}）正在派送，请保持电话畅通",
+    "signed": "您的包裹（${carrier} ${no}）已签收，感谢您的购买",
+    "delayed": "您的包裹（${carrier} ${no}）暂无新的物流信息，我们正在跟进",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.logistics", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m sandbox.services", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--credentials-file", type=Path, required=True)
     parser.add_argument("--journey-minutes", type=float, default=6.0, help="how long a demo parcel travels")
@@ -37,12 +49,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     kd100.start()
     kd_account = kd100.store.create_account()
     accounts = {code: carriers.new_account(code) for code in ("SF", "ZTO", "JT")}
-    text = json.dumps(
-        {"carriers": accounts, "kuaidi100": {"key": kd_account.key, "customer": kd_account.customer,
-                                             "base_url": kd100.base_url}},
-        ensure_ascii=False,
-        indent=2,
-    )
+    wechat = WeChatServer(host=args.host).start()
+    corp = wechat.store.create_corp()
+    wechat.store.add_wecom_user(corp.corp_id, "demo-manager")  # the demo manager's 企业微信 account
+    sms = AliyunSmsServer(host=args.host).start()
+    sms.store.flow_limit = None  # the hub keeps to its own per-phone limits
+    key_id, key_secret = sms.store.create_account()
+    sms.store.add_sign("订单中枢演示")
+    templates = {}
+    for index, (notice, text) in enumerate(SMS_TEMPLATES.items(), start=1):
+        code = f"SMS_9000000{index}"
+        sms.store.add_template(code, text)
+        templates[notice] = code
+    found = {
+        "carriers": accounts,
+        "kuaidi100": {"key": kd_account.key, "customer": kd_account.customer, "base_url": kd100.base_url},
+        "aliyun_sms": {"access_key_id": key_id, "access_key_secret": key_secret, "sign_name": "订单中枢演示",
+                       "endpoint": sms.endpoint, "protocol": "http", "templates": templates},
+        "wecom": {"corp_id": corp.corp_id, "secret": corp.secret, "agent_id": str(corp.agent_id),
+                  "base_url": wechat.base_url},
+    }
+    text = json.dumps(found, ensure_ascii=False, indent=2)
     args.credentials_file.parent.mkdir(parents=True, exist_ok=True)
     partial = args.credentials_file.with_suffix(".tmp")
     partial.write_text(text + "\n", encoding="utf-8")
@@ -57,8 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             kd100.store.advance(datetime.now(UTC))
         except Exception as exc:  # the hub may be restarting; its 30-minute poll catches the parcel up
             print(f"kuaidi100 push failed: {exc!r}", flush=True)
-    kd100.stop()
-    carriers.stop()
+    for server in (sms, wechat, kd100, carriers):
+        server.stop()
     return 0
 
 

@@ -46,12 +46,12 @@ __all__ = [
     "DEMO_CHANNELS",
     "DEMO_USERS",
     "DEMO_WAREHOUSES",
-    "LOGISTICS_FILE",
     "PLATFORM_SHOPS_FILE",
+    "SERVICES_FILE",
     "SKUS_FILE",
     "DemoSku",
-    "connect_logistics",
     "connect_platform_shops",
+    "connect_services",
     "demo_catalog",
     "seed_demo",
 ]
@@ -645,7 +645,7 @@ async def connect_platform_shops(shops: dict[str, dict[str, str]]) -> list[str]:
 
 # ---------------------------------------------------------------- carriers and 快递100 (sandbox simulators)
 
-LOGISTICS_FILE = "logistics.json"
+SERVICES_FILE = "services.json"
 # what each demo carrier charges from every demo warehouse (fen): 极兔 cheapest but slow, 顺丰 dearest and fastest
 DEMO_RATE_CARDS: dict[str, dict[str, Any]] = {
     "SF": {"rows": [{"provinces": ["*"], "first_fen": 1200, "additional_fen": 300, "transit_days": 1}],
@@ -657,9 +657,13 @@ DEMO_RATE_CARDS: dict[str, dict[str, Any]] = {
 }
 
 
-async def connect_logistics(found: dict[str, Any], hub_url: str) -> list[str]:
-    """Point the demo's carrier accounts (one per carrier and warehouse), rate cards and 快递100 tracking at the
-    running simulators (``found``: their credentials file; keys change every start). Returns the account codes."""
+async def connect_services(found: dict[str, Any], hub_url: str) -> list[str]:
+    """Point the demo at the running outside-service simulators (``found``: their credentials file; keys change
+    every start): carrier accounts (one per carrier and warehouse), rate cards, 快递100 tracking, Aliyun SMS for
+    customers and WeCom for the demo manager. Returns the carrier account codes."""
+    from notify import config as notify_config
+    from notify import templates as notify_templates
+    from orderhub.auth.service import update_user
     from orderhub.logistics import rates, tracking, waybills
 
     codes: list[str] = []
@@ -693,6 +697,20 @@ async def connect_logistics(found: dict[str, Any], hub_url: str) -> list[str]:
             ),
             actor="demo",
         )
+        sms = dict(found["aliyun_sms"])
+        sms_templates: dict[str, str] = sms.pop("templates")
+        await notify_config.set_provider("aliyun_sms", sms, actor="demo")
+        await notify_config.set_provider("wecom", dict(found["wecom"]), actor="demo")
+        for notice, code in sms_templates.items():
+            default = notify_templates.DEFAULTS[(notice, "aliyun_sms")]
+            body = notify_templates.TemplateIn(template_id=code, fields=default.fields, title=default.title,
+                                               text=default.text, urgent=default.urgent)
+            await notify_templates.put_template(notice, "aliyun_sms", body, actor="demo")
+        current = await notify_config.load_settings()
+        await notify_config.save_settings(msgspec.structs.replace(current, public_base_url=hub_url), actor="demo")
+        manager = next((u for u in await list_users() if u.username == "demo-manager-1"), None)
+        if manager is not None and not manager.wecom_userid:
+            await update_user(manager.id, {"wecom_userid": "demo-manager"})
     finally:
         await db.close()
     return codes
