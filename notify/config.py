@@ -47,6 +47,9 @@ class NotifySettings(msgspec.Struct, frozen=True, kw_only=True):
     quiet_start: str = "22:00"  # Asia/Shanghai: non-urgent customer messages wait until quiet_end
     quiet_end: str = "08:00"
     public_base_url: str = ""  # this hub as customers reach it, for tracking links (/t/{token})
+    # The seller's mini-program page a subscribe message opens, e.g. "pages/track/index" (gets ?token=…); empty:
+    # the message opens no page (WeChat refuses a page the mini-program does not have).
+    miniprogram_page: str = ""
     per_second: dict[str, int] = msgspec.field(
         default_factory=lambda: {"wechat_template": 20, "wechat_subscribe": 20, "aliyun_sms": 50, "wecom": 10}
     )

@@ -21,6 +21,7 @@ each row once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -80,6 +81,7 @@ __all__ = [
 log = logging.getLogger("orderhub.notify")
 
 LEASE = timedelta(seconds=120)
+_background: set[asyncio.Task[None]] = set()
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _CUSTOMER_ORDER = (NotifierChannel.WECHAT_SUBSCRIBE.value, NotifierChannel.WECHAT_TEMPLATE.value,
                    NotifierChannel.SMS.value)
@@ -209,9 +211,9 @@ def _send_after_commit(notification_id: int) -> None:
     if db.pending_after_commit() is not None:
         db.after_commit(go)
     else:
-        import asyncio
-
-        asyncio.get_running_loop().create_task(go())
+        task = asyncio.get_running_loop().create_task(go())
+        _background.add(task)  # held until done (the loop keeps only a weak reference)
+        task.add_done_callback(_background.discard)
 
 
 async def _staff(event: str, warehouse_id: int | None) -> list[str]:
@@ -366,7 +368,7 @@ async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
         )
         if parcels:
             base = (await config.load_settings()).public_base_url.rstrip("/")
-            ctx["tracking_path"] = f"/t/{parcels[0]['token']}"
+            ctx["tracking_token"] = str(parcels[0]["token"])
             ctx["tracking_url"] = f"{base}/t/{parcels[0]['token']}" if base else ""
     ctx.update({k: v for k, v in stored.items() if not k.startswith("_")})
     if ctx.get("carrier"):
@@ -500,7 +502,9 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
         template=template.template_id,
         data=fields,
         url=str(context.get("tracking_url") or "") if row["audience"] == "customer" else "",
-        page=f"pages/tracking/index?path={context['tracking_path']}" if context.get("tracking_path") else "",
+        page=f"{settings.miniprogram_page}?token={context['tracking_token']}"
+        if settings.miniprogram_page and context.get("tracking_token")
+        else "",
         title=title,
         text=text,
     )

@@ -20,6 +20,7 @@ MANAGERS = (Role.ADMIN, Role.MANAGER)
 Channel = Literal["wechat_template", "wechat_subscribe", "aliyun_sms", "wecom"]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
+MiniPage = Annotated[str, msgspec.Meta(max_length=200, pattern=r"^(([A-Za-z0-9_\-]+/)*[A-Za-z0-9_\-]+)?$")]
 
 
 class ProviderIn(msgspec.Struct, kw_only=True):
@@ -44,6 +45,7 @@ class SettingsBody(msgspec.Struct, kw_only=True):
     quiet_start: HHMM = "22:00"
     quiet_end: HHMM = "08:00"
     public_base_url: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    miniprogram_page: MiniPage = ""
     per_second: dict[Channel, Annotated[int, msgspec.Meta(ge=1, le=10000)]] = msgspec.field(
         default_factory=lambda: {"wechat_template": 20, "wechat_subscribe": 20, "aliyun_sms": 50, "wecom": 10}
     )

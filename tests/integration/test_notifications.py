@@ -108,7 +108,8 @@ async def _setup_notify(api: Api, wechat: WeChatServer, sms: AliyunSmsServer, qu
             assert r.status_code == 200, r.text
         r = await client.put("/api/v1/notify/settings",
                              json={"quiet_start": quiet[0], "quiet_end": quiet[1], "phone_per_minute": 20,
-                                   "phone_per_hour": 50, "public_base_url": "https://hub.example.com"})
+                                   "phone_per_hour": 50, "public_base_url": "https://hub.example.com",
+                                   "miniprogram_page": "pages/track/index"})
         assert r.status_code == 200, r.text
     return acc
 
@@ -188,6 +189,7 @@ async def test_each_notice_once_refused_subscription_falls_back_and_failures_are
     got = [m for m in wechat.store.messages_for(acc.mini.appid) if m.recipient == fan_openid]
     assert len(got) == 1 and got[0].template == acc.tpl["shipped"]
     assert got[0].data["character_string3"] == numbers[a] and got[0].data["thing2"] == "极兔速递"
+    assert got[0].page.startswith("pages/track/index?token=")  # opens the seller's tracking page
 
     # the event published again, and the send job retried and re-delivered: still one message
     async with db.transaction():
