@@ -12,9 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from saq.queue.redis import RedisQueue
 
 import notify.outbox  # noqa: F401  (this process records order events too: the outbox hooks, as in the hub)
 from orderhub import db
+from orderhub.queue import set_queue
+from orderhub.redis import create_client
 from orderhub.settings import get_settings, reset_settings
 from sandbox.carriers.server import CarrierServer, running_carriers
 from sandbox.kuaidi100 import Kuaidi100Server, running_kuaidi100
@@ -69,6 +72,19 @@ async def store(hub: Hub) -> AsyncIterator[Hub]:
         redis_mod.set_client(None)
         await client.aclose()
         await db.close()
+
+
+@pytest.fixture
+async def queue(store: Hub) -> AsyncIterator[RedisQueue]:
+    """This process enqueues jobs for the hub's workers too (as an API process does)."""
+    redis = create_client(store.env["ORDERHUB_REDIS_URL"])
+    q = RedisQueue(redis, name=store.env["ORDERHUB_QUEUE_NAME"])
+    set_queue(q)
+    try:
+        yield q
+    finally:
+        set_queue(None)
+        await redis.aclose()
 
 
 @pytest.fixture(scope="session")

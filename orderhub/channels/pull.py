@@ -150,20 +150,37 @@ async def pull_again_if_asked(channel_code: str, *, asked: str = "") -> bool:
     text = flag.decode() if isinstance(flag, bytes) else str(flag)
     if asked and text == asked:
         return False
-    return await enqueue(
+    queued = await enqueue(
         JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=text.split(" ")[0]
     )
+    if not queued:
+        # The key can still be held for a moment after the job ends (or Redis hiccuped): the request goes back up
+        # (unless a newer one is there already), for the job holding the key or for the next cron pass.
+        await redis_mod.awaited(redis_mod.get_client().set(_again_key(channel_code), flag, ex=3600, nx=True))
+    return queued
 
 
 async def enqueue_due_pulls() -> list[str]:
-    """The cron's part: queue every active channel whose last pull started ``pull_every_minutes`` ago or more."""
+    """The cron's part: queue every active channel whose last pull started ``pull_every_minutes`` ago or more
+    (channels with scheduled pulls), and every active channel holding a request left over because its re-pull could
+    not be queued when the previous job ended."""
     platforms = registered_platforms()
-    channels = await Channel.select(Channel.id, Channel.code, Channel.pull_every_minutes).where(
-        (Channel.active == True) & (Channel.pull_enabled == True) & Channel.platform.is_in(platforms)  # noqa: E712
-    )
+    channels = await Channel.select(
+        Channel.id, Channel.code, Channel.pull_every_minutes, Channel.pull_enabled
+    ).where((Channel.active == True) & Channel.platform.is_in(platforms))  # noqa: E712
     due: list[str] = []
     now = clock.now()
+    client = redis_mod.get_client()
     for channel in channels:
+        flag = await redis_mod.awaited(client.get(_again_key(channel["code"])))
+        if flag:
+            # a newer request covers the leftover one (if a pull is running now, its end serves it)
+            text = flag.decode() if isinstance(flag, bytes) else str(flag)
+            await enqueue_pull(channel["code"], trigger=text.split(" ")[0] or "request")
+            due.append(channel["code"])
+            continue
+        if not channel["pull_enabled"]:
+            continue
         last = (
             await PullRun.select(PullRun.started_at)
             .where(PullRun.channel == channel["id"])

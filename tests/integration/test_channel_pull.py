@@ -13,7 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from saq.queue.redis import RedisQueue
 
+from orderhub import redis as redis_mod
+from orderhub.channels import pull
 from orderhub.channels.port import registered_platforms
 from sandbox.platforms import running_platforms
 from sandbox.platforms.server import PlatformServer
@@ -29,6 +32,7 @@ from tests.support.factories import (
     unique,
     wait_for_orders,
 )
+from tests.support.hub import Hub
 
 # our platform code → the simulator's name for it
 SIM_NAME = {"taobao": "taobao", "douyin": "douyin", "pdd": "pinduoduo", "jd": "jd", "wechat_shop": "wechat_shop"}
@@ -202,6 +206,33 @@ async def test_an_order_changed_during_a_pull_makes_no_other_order_fall_between_
     again = await shop.pull()
     assert again["status"] == "succeeded", again
     assert sorted(await shop.orders()) == sorted(inside)
+
+
+async def test_a_request_whose_re_pull_could_not_be_queued_is_served_by_the_next_cron_pass(
+    api: Api, sim: PlatformServer, store: Hub, queue: RedisQueue
+) -> None:
+    """A push during a pull leaves a request; if the pull's key is still held when the job ends, the re-pull cannot
+    be queued and the request stays up. The every-minute cron serves it, even for a channel without scheduled pulls."""
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=warehouse, qty=5)
+    shop = await _shop(api, sim, "taobao", warehouse)
+    order_id = shop.add_order(lines=[(sku, 1, 1000)], updated_at=datetime.now(UTC) - timedelta(minutes=2))
+    client = redis_mod.get_client()
+    await redis_mod.awaited(client.set(pull._again_key(shop.code), b"push leftover", ex=600))
+    assert await pull.pull_again_if_asked(shop.code, asked="push leftover") is False  # its own request: served
+
+    await redis_mod.awaited(client.set(pull._again_key(shop.code), b"push leftover", ex=600))
+    assert shop.code in await pull.enqueue_due_pulls()
+    deadline = time.monotonic() + 60
+    while order_id not in await shop.orders():
+        assert time.monotonic() < deadline, "the leftover request was not served"
+        await asyncio.sleep(0.2)
+    async with api.client() as http:
+        runs = (await http.get(f"/api/v1/channels/{shop.code}/pulls")).json()
+    assert [run["trigger"] for run in runs] == ["push"]
+    assert await redis_mod.awaited(client.get(pull._again_key(shop.code))) is None
+    assert shop.code not in await pull.enqueue_due_pulls()  # served once; no scheduled pulls for this channel
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
