@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from saq import Queue
-from saq.job import Status
+from saq.job import Job, Status
 from saq.queue.redis import RedisQueue
 
 from orderhub.settings import Settings
@@ -94,9 +94,11 @@ class OrderHubQueue(RedisQueue):
         self.sweep_lock = sweep_lock
         self._sweep_read: Any = None
 
-    async def _just_taken(self, job_id: bytes) -> bool:
-        """True the first time a sweep sees this job queued in the active list (remembered across workers)."""
-        seen = f"{self.name}:sweep-seen:{job_id.decode()}"
+    async def _just_taken(self, job_id: bytes, job: Job) -> bool:
+        """True the first time a sweep sees this take of the job queued in the active list (remembered across
+        workers). Keyed jobs reuse their id: the marker names the take (when it was queued, which attempt), so a
+        later take of the same key is not mistaken for one already seen."""
+        seen = f"{self.name}:sweep-seen:{job_id.decode()}:{job.queued}:{job.attempts}"
         first = await self.redis.set(seen, b"1", nx=True, ex=3 * self.sweep_lock + 10)
         return bool(first)
 
@@ -117,7 +119,7 @@ class OrderHubQueue(RedisQueue):
                 continue
             if job.status == Status.ACTIVE and not job.stuck:
                 continue
-            if job.status == Status.QUEUED and await self._just_taken(job_id):
+            if job.status == Status.QUEUED and await self._just_taken(job_id, job):
                 continue  # a worker took it a moment ago; the next sweep decides
             log.info("sweeping job", extra={"job": job_id.decode(), "status": str(job.status)})
             swept.append(job_id)
