@@ -120,7 +120,8 @@ async def _provider() -> TrackingProvider | None:
 
 
 async def start_tracking(order_id: int, waybill_id: int, carrier: str, waybill_no: str) -> int:
-    """Make the parcel's tracking row (once) and queue its subscription."""
+    """Make the parcel's tracking row (once) and queue its subscription (after commit, inside a transaction: the
+    ship transaction makes the row, so the shipped message already has the parcel's tracking link)."""
     now = clock.now()
     await db.fetch(
         "INSERT INTO parcel_tracking (waybill, \"order\", carrier, waybill_no, state, events, salt, token, created_at) "
@@ -135,7 +136,14 @@ async def start_tracking(order_id: int, waybill_id: int, carrier: str, waybill_n
     )
     row = (await db.fetch("SELECT id FROM parcel_tracking WHERE waybill = {}", waybill_id))[0]
     tracking_id = int(row["id"])
-    await enqueue(JobName.SUBSCRIBE_TRACKING, key=f"tracking:{tracking_id}:subscribe", tracking_id=tracking_id)
+
+    async def subscribe_job() -> None:
+        await enqueue(JobName.SUBSCRIBE_TRACKING, key=f"tracking:{tracking_id}:subscribe", tracking_id=tracking_id)
+
+    if db.pending_after_commit() is not None:
+        db.after_commit(subscribe_job)
+    else:
+        await subscribe_job()
     return tracking_id
 
 

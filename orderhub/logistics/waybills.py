@@ -19,7 +19,14 @@ import msgspec
 
 from orderhub import clock, crypto, db
 from orderhub.address.parser import standardise
-from orderhub.carriers.port import CarrierCredentials, Party, WaybillItem, WaybillRequest, carrier_for
+from orderhub.carriers.port import (
+    CarrierCredentials,
+    CarrierError,
+    Party,
+    WaybillItem,
+    WaybillRequest,
+    carrier_for,
+)
 from orderhub.errors import Conflict, NotFound, OrderHubError, ValidationFailed
 from orderhub.inventory.tables import Warehouse
 from orderhub.logistics import rates
@@ -28,7 +35,7 @@ from orderhub.logistics.labels import LabelData
 from orderhub.logistics.tables import CarrierAccount
 from orderhub.logistics.tracking import start_tracking
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.service import record_event
+from orderhub.orders.service import ensure_in_scope, record_event
 from orderhub.orders.state import OrderStatus
 from orderhub.settings import get_settings
 
@@ -268,6 +275,19 @@ async def _sender(account: Mapping[str, Any], warehouse_id: int) -> Party:
     )
 
 
+async def _held_pick(order_ref: str) -> _Pick | None:
+    """The carrier choice already written down for this parcel (a request in flight or whose answer was lost)."""
+    rows = await db.fetch(
+        "SELECT w.reason, w.price_fen, a.* FROM waybill w JOIN carrier_account a ON a.id = w.account "
+        "WHERE w.order_ref = {} AND w.status = 'requesting'",
+        order_ref,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    return _Pick(account=row, reason=str(row["reason"]), price_fen=row["price_fen"])
+
+
 async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     """The packed order's waybill: the one already issued, or a new one from the chosen carrier."""
     existing = await _issued(order_id)
@@ -277,8 +297,20 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     if order["status"] not in (OrderStatus.PACKED.value, OrderStatus.SHIPPED.value):
         raise Conflict("订单打包完成后才能取运单号", code="not_packed", field="order_id")
     warehouse_id = int(order["warehouse"])
+    order_ref = f"OH{order_id}-W{warehouse_id}"
     weight = await order_weight(order_id, warehouse_id)
-    pick = await _choose_account(order, weight)
+    pick = await _held_pick(order_ref) or await _choose_account(order, weight)
+    # The choice is written down before the carrier is asked: a retry after a lost answer (or a second press at
+    # the same moment) asks the same carrier with the same order_ref, and gets the same waybill back — never a
+    # second live waybill at another carrier because the clock, a rule or a rate card moved in between.
+    await db.fetch(
+        "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, reason, price_fen, "
+        "weight_g, status, created_by, created_at) VALUES ({}, {}, {}, {}, {}, '', {}, {}, {}, 'requesting', {}, {}) "
+        "ON CONFLICT (order_ref) DO NOTHING",
+        order_ref, order_id, warehouse_id, pick.account["id"], pick.account["carrier"], pick.reason[:255],
+        pick.price_fen, weight, actor[:64], clock.now(),
+    )
+    pick = await _held_pick(order_ref) or pick
     account, reason = pick.account, pick.reason
     lines = await db.fetch(
         "SELECT s.name, l.qty FROM order_line l JOIN sku s ON s.id = l.sku WHERE l.\"order\" = {} "
@@ -286,7 +318,6 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         order_id,
         warehouse_id,
     )
-    order_ref = f"OH{order_id}-W{warehouse_id}"
     request = WaybillRequest(
         order_ref=order_ref,
         sender=await _sender(account, warehouse_id),
@@ -303,27 +334,29 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         items=[WaybillItem(name=str(r["name"])[:60], qty=int(r["qty"])) for r in lines],
     )
     credentials = msgspec.convert(_unseal(account["credentials"]), CarrierCredentials)
-    async with httpx.AsyncClient(timeout=15) as http:
-        waybill = await carrier_for(account["carrier"], credentials, http).create_waybill(request)
+    try:
+        async with httpx.AsyncClient(timeout=15) as http:
+            waybill = await carrier_for(account["carrier"], credentials, http).create_waybill(request)
+    except CarrierError as exc:
+        if not exc.retryable:  # the carrier refused: nothing was issued, so the next press may choose again
+            await db.fetch(
+                "DELETE FROM waybill WHERE order_ref = {} AND status = 'requesting' AND account = {}",
+                order_ref,
+                account["id"],
+            )
+        raise
     async with db.transaction():
         inserted = await db.fetch(
-            "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, sort_code, "
-            "destination_code, reason, price_fen, weight_g, status, created_by, created_at) "
-            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}) "
-            "ON CONFLICT (order_ref) DO NOTHING RETURNING id",
-            order_ref,
-            order_id,
-            warehouse_id,
-            account["id"],
-            waybill.carrier,
+            "UPDATE waybill SET waybill_no = {}, carrier = {}, sort_code = {}, destination_code = {}, "
+            "status = 'issued', created_by = {}, created_at = {} "
+            "WHERE order_ref = {} AND status = 'requesting' RETURNING id",
             waybill.waybill_no,
+            waybill.carrier,
             waybill.sort_code,
             waybill.destination_code,
-            reason[:255],
-            pick.price_fen,
-            weight,
             actor[:64],
             clock.now(),
+            order_ref,
         )
         if inserted:
             await record_event(
@@ -352,9 +385,12 @@ async def hand_over(order_id: int, *, actor: str) -> WaybillView:
     if waybill is None:
         raise Conflict("请先取运单号并打印面单", code="no_waybill", field="order_id")
     order = await _order(order_id)
-    if order["status"] != OrderStatus.SHIPPED.value:
-        await ship_order(order_id, carrier=str(waybill["carrier"]), waybill_no=str(waybill["waybill_no"]), actor=actor)
-    await start_tracking(order_id, int(waybill["id"]), str(waybill["carrier"]), str(waybill["waybill_no"]))
+    async with db.transaction():  # one transaction: the shipped message is written with its tracking link ready
+        if order["status"] != OrderStatus.SHIPPED.value:
+            await ship_order(
+                order_id, carrier=str(waybill["carrier"]), waybill_no=str(waybill["waybill_no"]), actor=actor
+            )
+        await start_tracking(order_id, int(waybill["id"]), str(waybill["carrier"]), str(waybill["waybill_no"]))
     return _view(waybill)
 
 
@@ -399,14 +435,18 @@ class BatchResult(msgspec.Struct, frozen=True, kw_only=True):
 _BATCH_CONCURRENCY = 4
 
 
-async def request_waybills(order_ids: Sequence[int], *, actor: str) -> list[BatchResult]:
+async def request_waybills(
+    order_ids: Sequence[int], *, actor: str, warehouse_id: int | None = None
+) -> list[BatchResult]:
     """Waybills for many packed orders at once (a wave, a selection): each order alone is idempotent, a refusal
-    of one (not packed, out of the carrier's area, quota …) is reported for that order and the others go on."""
+    of one (not packed, out of the carrier's area, quota …, or another warehouse's order for a user bound to one)
+    is reported for that order and the others go on."""
     gate = asyncio.Semaphore(_BATCH_CONCURRENCY)
 
     async def one(order_id: int) -> BatchResult:
         async with gate:
             try:
+                await ensure_in_scope(order_id, warehouse_id)
                 return BatchResult(order_id=order_id, waybill=await request_waybill(order_id, actor=actor))
             except OrderHubError as exc:
                 return BatchResult(

@@ -65,8 +65,12 @@ def _barcodes_on_every_page(pdf: bytes, workdir: Path) -> list[list[str]]:
     return found
 
 
-async def _configure(api: Api, floor: Floor, carriers: CarrierServer, kd100: Kuaidi100Server, url: str) -> None:
+async def _configure(
+    api: Api, floor: Floor, carriers: CarrierServer, kd100: Kuaidi100Server, url: str
+) -> dict[str, dict[str, str]]:
+    """Tracking, the warehouse's address, an account and rate card per carrier; returns the accounts' credentials."""
     kd_account = kd100.store.create_account()
+    accounts: dict[str, dict[str, str]] = {}
     async with api.client() as client:
         r = await client.put(
             "/api/v1/logistics/tracking-provider",
@@ -78,11 +82,11 @@ async def _configure(api: Api, floor: Floor, carriers: CarrierServer, kd100: Kua
         r = await client.patch(f"/api/v1/warehouses/{floor.warehouse}", json=address)
         assert r.status_code == 200, r.text
         for carrier in ("SF", "ZTO", "JT"):
+            accounts[carrier] = carriers.new_account(carrier)
             r = await client.post(
                 "/api/v1/carrier-accounts",
                 json={"code": unique(f"{carrier}-")[:32], "carrier": carrier, "warehouse": floor.warehouse,
-                      "sender_name": "华东仓", "sender_phone": "02112345678",
-                      "credentials": carriers.new_account(carrier)},
+                      "sender_name": "华东仓", "sender_phone": "02112345678", "credentials": accounts[carrier]},
             )
             assert r.status_code == 201, r.text
         # what each carrier charges from this warehouse (fen): J&T cheapest, ZTO next, SF dearest
@@ -104,6 +108,16 @@ async def _configure(api: Api, floor: Floor, carriers: CarrierServer, kd100: Kua
                   "provinces": ["北京市"]},
         )
         assert r.status_code == 201, r.text
+    return accounts
+
+
+def _carrier_orders(carriers: CarrierServer, order_id: int) -> list[str]:
+    """Which carriers hold an order for this hub order (its order_ref is OH{order}-W{warehouse})."""
+    ref = f"OH{order_id}-W"
+    held = [("SF", o.order_id) for o in carriers.sf.orders.values()]
+    held += [("ZTO", o.partner_order_code) for o in carriers.zto.orders.values()]
+    held += [("JT", o.txlogistic_id) for o in carriers.jt.orders.values()]
+    return sorted(carrier for carrier, reference in held if reference.startswith(ref))
 
 
 async def _ingest(floor: Floor, *orders: dict[str, Any]) -> list[int]:
@@ -170,9 +184,9 @@ async def test_cheapest_carrier_in_time_wave_waybills_one_pdf_and_journeys(
             order = (await client.get(f"/api/v1/orders/{shanghai}")).json()
             recorded = [e for e in order["events"] if e["type"] == "order.waybill_issued"]
             assert len(recorded) == 1 and recorded[0]["data"]["reason"] == issued[shanghai]["reason"]
-            # each carrier holds one order for its parcel
-            assert sum(1 for o in carriers.jt.orders.values() if o.bill_code == issued[shanghai]["waybill_no"]) == 1
-            assert sum(1 for o in carriers.zto.orders.values() if o.bill_code == issued[beijing]["waybill_no"]) == 1
+            # each parcel is one order at one carrier: the one chosen for it (four presses at once, one ask each)
+            for order_id in (shanghai, beijing, wants_sf):
+                assert _carrier_orders(carriers, order_id) == [issued[order_id]["carrier"]]
 
             # one PDF for the wave: a 76 × 130 mm page per parcel, each barcode scanning as its waybill
             pdf = await client.get(f"/api/v1/picking/waves/{wave_id}/labels")
@@ -244,6 +258,52 @@ async def test_cheapest_carrier_in_time_wave_waybills_one_pdf_and_journeys(
 
 def _card(first_fen: int = 1000, *provinces: str, **extra: Any) -> dict[str, Any]:
     return {"rows": [{"provinces": list(provinces or ["*"]), "first_fen": first_fen, "additional_fen": 200}], **extra}
+
+
+async def test_a_retry_after_a_lost_answer_asks_the_same_carrier_even_when_prices_moved(
+    api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server
+) -> None:
+    """J&T issues the waybill but its answer is lost; before the packer presses again ZTO becomes the cheapest.
+    The retry must go back to J&T (which answers the same waybill for the same order_ref), or the parcel would hold
+    two live waybills."""
+    floor = await Floor(api, store.url).setup(pick_mode="order")
+    accounts = await _configure(api, floor, carriers, kd100, store.url)
+    (order_id,) = await _ingest(floor, order_payload(lines=[(floor.codes[0], 1)]))
+    await _pick_and_pack(floor, [order_id])
+    carriers.jt.lose_answers = 1
+    async with api.client() as client:
+        lost = await client.post(f"/api/v1/orders/{order_id}/waybill")
+        assert lost.status_code == 503 and lost.json()["carrier_code"] == "http_504", lost.text
+        assert _carrier_orders(carriers, order_id) == ["JT"]  # issued at J&T all the same
+        r = await client.put(
+            f"/api/v1/logistics/rate-cards/{floor.warehouse}/ZTO",
+            json={"rows": [{"provinces": ["*"], "first_fen": 100, "additional_fen": 10}], "pickups": ["17:00"]},
+        )
+        assert r.status_code == 200, r.text
+        assert (await client.get(f"/api/v1/logistics/quote/{order_id}")).json()["carrier"] == "ZTO"
+        again = await client.post(f"/api/v1/orders/{order_id}/waybill")
+        assert again.status_code == 200, again.text
+    assert again.json()["carrier"] == "JT" and again.json()["price_fen"] == 450
+    [jt_order] = [o for o in carriers.jt.orders.values() if o.txlogistic_id.startswith(f"OH{order_id}-W")]
+    assert again.json()["waybill_no"] == jt_order.bill_code
+    assert _carrier_orders(carriers, order_id) == ["JT"]
+
+    # a carrier's refusal issues nothing, so the next press chooses afresh: ZTO (now the cheapest) has run out of
+    # waybills; once J&T is the cheaper again, the next press goes to J&T
+    (refused_id,) = await _ingest(floor, order_payload(lines=[(floor.codes[0], 1)]))
+    await _pick_and_pack(floor, [refused_id])
+    carriers.zto.set_quota(accounts["ZTO"]["partner_id"], 0)
+    async with api.client() as client:
+        r = await client.post(f"/api/v1/orders/{refused_id}/waybill")
+        assert r.status_code == 422 and r.json()["code"] == "carrier_quota_exhausted", r.text
+        r = await client.put(
+            f"/api/v1/logistics/rate-cards/{floor.warehouse}/ZTO",
+            json={"rows": [{"provinces": ["*"], "first_fen": 900, "additional_fen": 10}], "pickups": ["17:00"]},
+        )
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/api/v1/orders/{refused_id}/waybill")
+    assert r.status_code == 200 and r.json()["carrier"] == "JT", r.text
+    assert _carrier_orders(carriers, refused_id) == ["JT"]
 
 
 async def test_carrier_choice_inputs_are_validated(api: Api, store: Hub) -> None:
