@@ -15,6 +15,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 
+from api.common import PathId
 from api.logistics.controllers import labels_response
 from orderhub.errors import AuthenticationFailed
 from orderhub.logistics import waybills
@@ -138,11 +139,11 @@ class PdaController(Controller):
         return NextOut(task=task, message=message)
 
     @post("/tasks/{task_id:int}/claim", status_code=200, summary="Claim an open task (one PDA wins)")
-    async def claim(self, session: PdaSession, task_id: int) -> tasks.TaskView:
+    async def claim(self, session: PdaSession, task_id: PathId) -> tasks.TaskView:
         return await tasks.claim_task(session, task_id)
 
     @get("/tasks/{task_id:int}", summary="A task with its stops in pick-path order")
-    async def task(self, session: PdaSession, task_id: int) -> tasks.TaskView:
+    async def task(self, session: PdaSession, task_id: PathId) -> tasks.TaskView:
         return await tasks.get_task(task_id, warehouse_id=session.warehouse_id)
 
     @post("/scans", status_code=200, summary="Scan location / item / short / skip (idempotent per client_id)")
@@ -151,7 +152,7 @@ class PdaController(Controller):
         return _answer(request, await tasks.scan(session, command))
 
     @post("/tasks/{task_id:int}/complete", status_code=200, summary="Finish a task (every line picked or short)")
-    async def complete(self, session: PdaSession, task_id: int) -> tasks.TaskView:
+    async def complete(self, session: PdaSession, task_id: PathId) -> tasks.TaskView:
         return await tasks.complete_task(session, task_id)
 
     @post("/pack", status_code=200, summary="Pack station: scan the order or tote → the items to verify")
@@ -160,41 +161,41 @@ class PdaController(Controller):
 
     @post("/pack/{pack_id:int}/scans", status_code=200, summary="Verify one unit (idempotent per client_id)")
     async def pack_scan(
-        self, request: Request[Any, Any, Any], session: PdaSession, pack_id: int, data: PackScanIn
+        self, request: Request[Any, Any, Any], session: PdaSession, pack_id: PathId, data: PackScanIn
     ) -> Response[Any]:
         return _answer(request, await pack.pack_scan(session, pack_id, data.client_id, data.barcode))
 
     @post("/pack/{pack_id:int}/waybill", status_code=200, summary="The packed order's waybill (idempotent)")
-    async def pack_waybill(self, session: PdaSession, pack_id: int) -> waybills.WaybillView:
+    async def pack_waybill(self, session: PdaSession, pack_id: PathId) -> waybills.WaybillView:
         order_id = await pack.packed_order(session, pack_id)
         return await waybills.request_waybill(order_id, actor=f"pda:{session.username}")
 
     @post("/pack/{pack_id:int}/handover", status_code=200, summary="Handed to the courier: the order ships")
-    async def pack_handover(self, session: PdaSession, pack_id: int) -> waybills.WaybillView:
+    async def pack_handover(self, session: PdaSession, pack_id: PathId) -> waybills.WaybillView:
         order_id = await pack.packed_order(session, pack_id)
         return await waybills.hand_over(order_id, actor=f"pda:{session.username}")
 
     @get("/pack/{pack_id:int}/label", summary="The packed order's label, PDF (76 × 130 mm)")
-    async def pack_label(self, session: PdaSession, pack_id: int) -> Response[bytes]:
+    async def pack_label(self, session: PdaSession, pack_id: PathId) -> Response[bytes]:
         order_id = await pack.packed_order(session, pack_id)
         return Response(label_pdf([await waybills.label_data(order_id)]), media_type="application/pdf")
 
     @post("/waves/{wave_id:int}/waybills", status_code=200,
           summary="Waybills for every order of a wave of this warehouse (refusals reported per order)")
-    async def wave_waybills(self, session: PdaSession, wave_id: int) -> list[waybills.BatchResult]:
+    async def wave_waybills(self, session: PdaSession, wave_id: PathId) -> list[waybills.BatchResult]:
         order_ids = await waybills.wave_orders(wave_id, warehouse_id=session.warehouse_id)
         return await waybills.request_waybills(order_ids, actor=f"pda:{session.username}")
 
     @get("/waves/{wave_id:int}/labels", summary="Every label of a wave in one PDF (76 × 130 mm pages) or ZPL")
     async def wave_labels(
-        self, session: PdaSession, wave_id: int, format: Literal["pdf", "zpl"] = "pdf"
+        self, session: PdaSession, wave_id: PathId, format: Literal["pdf", "zpl"] = "pdf"
     ) -> Response[bytes]:
         labels, missing = await waybills.wave_labels(wave_id, warehouse_id=session.warehouse_id)
         return labels_response(labels, missing, format=format, name=f"wave-{wave_id}")
 
     @post("/pack/{pack_id:int}/weigh", status_code=200, summary="Weigh; within tolerance and all verified → packed")
     async def weigh(
-        self, request: Request[Any, Any, Any], session: PdaSession, pack_id: int, data: WeighIn
+        self, request: Request[Any, Any, Any], session: PdaSession, pack_id: PathId, data: WeighIn
     ) -> Response[Any]:
         return _answer(request, await pack.weigh(session, pack_id, data.client_id, data.weight_g))
 

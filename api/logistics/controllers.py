@@ -8,7 +8,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter
 
-from api.common import MAX_INT, Count, Id, Str32, Str100
+from api.common import MAX_INT, Count, Id, PathId, Str32, Str100
 from api.security import requires
 from orderhub.auth.service import Role, UserView
 from orderhub.carriers.kuaidi100.client import callback_reply
@@ -17,6 +17,7 @@ from orderhub.errors import NotFound
 from orderhub.logistics import rates, tracking, waybills
 from orderhub.logistics.choice import Choice, RateRow
 from orderhub.logistics.labels import LabelData, label_pdf, label_zpl, labels_document
+from orderhub.orders.service import ensure_in_scope
 
 __all__ = [
     "CarrierAccountController",
@@ -61,16 +62,21 @@ class WaybillController(Controller):
 
     @post("/{order_id:int}/waybill", status_code=200, guards=[requires(*FLOOR)],
           summary="The packed order's waybill (idempotent: the same waybill however often it is asked)")
-    async def waybill(self, request: Request[UserView, Any, Any], order_id: int) -> waybills.WaybillView:
+    async def waybill(self, request: Request[UserView, Any, Any], order_id: PathId) -> waybills.WaybillView:
+        await ensure_in_scope(order_id, request.user.warehouse_id)
         return await waybills.request_waybill(order_id, actor=f"user:{request.user.username}")
 
     @post("/{order_id:int}/handover", status_code=200, guards=[requires(*FLOOR)],
           summary="Handed to the courier: the order ships with its waybill (platform write-back queued)")
-    async def handover(self, request: Request[UserView, Any, Any], order_id: int) -> waybills.WaybillView:
+    async def handover(self, request: Request[UserView, Any, Any], order_id: PathId) -> waybills.WaybillView:
+        await ensure_in_scope(order_id, request.user.warehouse_id)
         return await waybills.hand_over(order_id, actor=f"user:{request.user.username}")
 
     @get("/{order_id:int}/label", guards=[requires(*FLOOR)], summary="The shipping label: PDF (default) or ZPL")
-    async def label(self, order_id: int, format: Literal["pdf", "zpl"] = "pdf") -> Response[bytes]:
+    async def label(
+        self, request: Request[UserView, Any, Any], order_id: PathId, format: Literal["pdf", "zpl"] = "pdf"
+    ) -> Response[bytes]:
+        await ensure_in_scope(order_id, request.user.warehouse_id)
         data = await waybills.label_data(order_id)
         if format == "zpl":
             return Response(label_zpl(data).encode(), media_type="text/plain; charset=utf-8")
@@ -153,12 +159,15 @@ class CarrierChoiceController(Controller):
         return await rates.list_rules()
 
     @delete("/carrier-rules/{rule_id:int}", guards=[requires(*MANAGERS)], summary="Remove a carrier rule")
-    async def delete_rule(self, rule_id: int) -> None:
+    async def delete_rule(self, rule_id: PathId) -> None:
         await rates.delete_rule(rule_id)
 
     @get("/quote/{order_id:int}", guards=[requires(*MANAGERS, Role.PACKER)],
          summary="Which carrier the order would go with now, every option priced, and why")
-    async def quote(self, order_id: int, weight_g: Grams | None = None) -> Choice:
+    async def quote(
+        self, request: Request[UserView, Any, Any], order_id: PathId, weight_g: Grams | None = None
+    ) -> Choice:
+        await ensure_in_scope(order_id, request.user.warehouse_id)
         return await rates.quote(order_id, weight_g)
 
 
@@ -185,20 +194,24 @@ class WaveLabelController(Controller):
     @post("/waybills/batch", status_code=200, guards=[requires(*FLOOR)],
           summary="Waybills for many packed orders at once (each idempotent; refusals reported per order)")
     async def batch(self, request: Request[UserView, Any, Any], data: BatchWaybillIn) -> list[waybills.BatchResult]:
-        return await waybills.request_waybills(data.order_ids, actor=f"user:{request.user.username}")
+        return await waybills.request_waybills(
+            data.order_ids, actor=f"user:{request.user.username}", warehouse_id=request.user.warehouse_id
+        )
 
     @post("/picking/waves/{wave_id:int}/waybills", status_code=200, guards=[requires(*FLOOR)],
           summary="Waybills for every order of a wave")
     async def wave_waybills(
-        self, request: Request[UserView, Any, Any], wave_id: int
+        self, request: Request[UserView, Any, Any], wave_id: PathId
     ) -> list[waybills.BatchResult]:
-        order_ids = await waybills.wave_orders(wave_id)
+        order_ids = await waybills.wave_orders(wave_id, warehouse_id=request.user.warehouse_id)
         return await waybills.request_waybills(order_ids, actor=f"user:{request.user.username}")
 
     @get("/picking/waves/{wave_id:int}/labels", guards=[requires(*FLOOR)],
          summary="Every label of a wave in one PDF (or ZPL)")
-    async def wave_labels(self, wave_id: int, format: Literal["pdf", "zpl"] = "pdf") -> Response[bytes]:
-        labels, missing = await waybills.wave_labels(wave_id)
+    async def wave_labels(
+        self, request: Request[UserView, Any, Any], wave_id: PathId, format: Literal["pdf", "zpl"] = "pdf"
+    ) -> Response[bytes]:
+        labels, missing = await waybills.wave_labels(wave_id, warehouse_id=request.user.warehouse_id)
         return labels_response(labels, missing, format=format, name=f"wave-{wave_id}")
 
 
@@ -228,12 +241,13 @@ class TrackingController(Controller):
             Parameter(query="state"),
         ] = None,
         stalled: bool | None = None,
-        limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> list[tracking.TrackingView]:
         return await tracking.list_parcels(state=parcel_state, stalled=stalled, limit=limit)
 
     @get("/orders/{order_id:int}/tracking", guards=[requires(*MANAGERS, Role.PACKER)], summary="The parcel's route")
-    async def order_tracking(self, order_id: int) -> tracking.TrackingView:
+    async def order_tracking(self, request: Request[UserView, Any, Any], order_id: PathId) -> tracking.TrackingView:
+        await ensure_in_scope(order_id, request.user.warehouse_id)
         return await tracking.tracking_of_order(order_id)
 
 
@@ -242,7 +256,7 @@ class TrackingWebhookController(Controller):
     tags = ["webhooks"]
 
     @post("/{tracking_id:int}", status_code=200, summary="快递100 push (sign = upper(md5(param + salt)))")
-    async def push(self, request: Request[Any, Any, Any], tracking_id: int) -> Response[bytes]:
+    async def push(self, request: Request[Any, Any, Any], tracking_id: PathId) -> Response[bytes]:
         form = await request.form()
         param, sign = str(form.get("param") or ""), str(form.get("sign") or "")
         try:

@@ -40,6 +40,7 @@ __all__ = [
     "ORDER_COLUMNS",
     "check_new_order",
     "enqueue_processing",
+    "ensure_in_scope",
     "full_address",
     "get_order",
     "ingest",
@@ -509,6 +510,15 @@ ORDER_COLUMNS = (
     Order.channel.code,
     Order.warehouse.code,
 )
+
+
+async def ensure_in_scope(order_id: int, warehouse_id: int | None) -> None:
+    """Raise NotFound unless the order exists and, for a user bound to a warehouse, is that warehouse's."""
+    query = Order.exists().where(Order.id == order_id)
+    if warehouse_id is not None:
+        query = query.where(Order.warehouse == warehouse_id)
+    if not await query:
+        raise NotFound("订单不存在", field="order_id")
 
 
 async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderView:
