@@ -25,7 +25,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +39,7 @@ from notify.port import (
     NotifyError,
     PermanentNotifyError,
     RecipientRefused,
+    ThrottledNotifyError,
     TransientNotifyError,
     notifier_for,
 )
@@ -85,6 +86,10 @@ _background: set[asyncio.Task[None]] = set()
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _CUSTOMER_ORDER = (NotifierChannel.WECHAT_SUBSCRIBE.value, NotifierChannel.WECHAT_TEMPLATE.value,
                    NotifierChannel.SMS.value)
+
+
+STATUSES = ("pending", "sending", "sent", "failed", "fallback", "skipped")
+CHANNELS = tuple(channel.value for channel in NotifierChannel)
 
 
 def send_key(notification_id: int) -> str:
@@ -370,7 +375,9 @@ async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
             base = (await config.load_settings()).public_base_url.rstrip("/")
             ctx["tracking_token"] = str(parcels[0]["token"])
             ctx["tracking_url"] = f"{base}/t/{parcels[0]['token']}" if base else ""
-    ctx.update({k: v for k, v in stored.items() if not k.startswith("_")})
+    # the event's own data fills what the order does not say (stored times are UTC ISO text: the order's own,
+    # formatted for Asia/Shanghai, win)
+    ctx = {**{k: v for k, v in stored.items() if not k.startswith("_")}, **ctx}
     if ctx.get("carrier"):
         ctx["carrier_name"] = carrier_name(str(ctx["carrier"]))
     return ctx
@@ -393,15 +400,16 @@ async def _claim(notification_id: int, now: datetime) -> dict[str, Any] | None:
 
 async def _settle(row: Mapping[str, Any], status: str, now: datetime, *, not_before: datetime | None = None,
                   error: NotifyError | None = None, code: str = "", message: str = "", provider_id: str = "",
-                  give_back_attempt: bool = False) -> None:
-    """Record the outcome of a claimed row (only while this sender still holds it)."""
+                  give_back_attempt: bool = False) -> bool:
+    """Record the outcome of a claimed row, only while this sender still holds it: a claim taken over after the
+    lease ran out bumped ``attempts``, so a late sender's outcome is dropped. False when it was."""
     error_code = error.code if error is not None else code
     error_message = (error.message if error is not None else message)[:255]
-    await db.fetch(
+    settled = await db.fetch(
         "UPDATE notification SET status = {}, not_before = {}, lease_until = NULL, error_code = {}, "
         "error_message = {}, provider_id = CASE WHEN {} <> '' THEN {} ELSE provider_id END, "
         "sent_at = CASE WHEN {} = 'sent' THEN {} ELSE sent_at END, attempts = attempts - {}, updated_at = {} "
-        "WHERE id = {} AND status = 'sending'",
+        "WHERE id = {} AND status = 'sending' AND attempts = {} RETURNING id",
         status,
         not_before or clock.from_db(row["not_before"]),
         error_code[:64],
@@ -413,7 +421,11 @@ async def _settle(row: Mapping[str, Any], status: str, now: datetime, *, not_bef
         1 if give_back_attempt else 0,
         now,
         row["id"],
+        row["attempts"],
     )
+    if not settled:
+        log.warning("claim lost before settling", extra={"notification": row["id"], "outcome": status})
+    return bool(settled)
 
 
 async def _rate_wait(row: Mapping[str, Any], settings: config.NotifySettings, now: datetime) -> timedelta | None:
@@ -460,7 +472,7 @@ async def _fallback(row: Mapping[str, Any], now: datetime) -> int | None:
         if template is None:
             continue
         context = {**stored, "_fallbacks": [list(t) for t in rest[index + 1 :]]}
-        async with db.transaction():
+        async with db.transaction():  # the caller's: settled and replaced together
             return await _insert(
                 subject=str(row["subject"]), order_id=row["order"], event=str(row["event"]),
                 audience=str(row["audience"]), channel=str(channel), recipient=str(recipient), context=context,
@@ -469,9 +481,18 @@ async def _fallback(row: Mapping[str, Any], now: datetime) -> int | None:
     return None
 
 
+def _next_midnight(now: datetime) -> datetime:
+    """Just after the next midnight in Asia/Shanghai (when daily quotas reset), as aware UTC."""
+    day = clock.to_shanghai(now).date() + timedelta(days=1)
+    return datetime.combine(day, time(0, 1), tzinfo=clock.SHANGHAI).astimezone(UTC)
+
+
+SHORT_WAIT = timedelta(seconds=2)  # a rate-limit wait this short is waited out in the job, not left to the cron
+
+
 async def send(notification_id: int, *, now: datetime | None = None) -> str:
-    """The job: send the row once. Returns what happened (sent, failed, fallback, retry, deferred, rate_limited,
-    or skipped when it is not due, already sent, or another sender holds it)."""
+    """The job: send the row once. Returns what happened (sent, failed, fallback, retry, throttled, deferred,
+    rate_limited, or skipped when it is not due, already sent, or another sender holds it)."""
     now = now or clock.now()
     row = await _claim(notification_id, now)
     if row is None:
@@ -484,6 +505,12 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
                           message="免打扰时段，稍后发送", give_back_attempt=True)
             return "deferred"
     wait = await _rate_wait(row, settings, now)
+    for _ in range(3):
+        if wait is None or wait > SHORT_WAIT:
+            break
+        await asyncio.sleep(wait.total_seconds())
+        now += wait
+        wait = await _rate_wait(row, settings, now)
     if wait is not None:
         await _settle(row, "pending", now, not_before=now + wait, code="rate_limited",
                       message="超过发送频率，排队稍后发送", give_back_attempt=True)
@@ -493,9 +520,48 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
     if provider is None or template is None or not template.enabled:
         await _settle(row, "failed", now, code="not_configured", message="该渠道未配置账号或模板已停用")
         return "failed"
+    try:
+        message = await _message(row, template, settings)
+    except Exception as exc:
+        if _is_db_error(exc):
+            raise  # the lease runs out and the dispatcher tries again
+        await _settle(row, "failed", now, code="template_error", message=f"模板无法填写：{exc!r}")
+        log.exception("notification template failed", extra={"notification": row["id"]})
+        return "failed"
+    try:
+        notifier = notifier_for(message.channel, provider, _sync_redis())
+        result = await notifier.send(message)
+    except RecipientRefused as exc:
+        async with db.transaction():  # the refusal and its replacement land together
+            replacement = await _fallback(row, now) if await _settle(row, "fallback", now, error=exc) else None
+        log.info("recipient refused; fell back", extra={"notification": row["id"], "replacement": replacement})
+        return "fallback"
+    except PermanentNotifyError as exc:
+        await _settle(row, "failed", now, error=exc)
+        log.warning("notification refused", extra={"notification": row["id"], "code": exc.code})
+        return "failed"
+    except ThrottledNotifyError as exc:
+        # the provider's quota or flow control: wait for its window; that is not a failed attempt
+        until = _next_midnight(now) if exc.daily else now + timedelta(seconds=max(1.0, exc.retry_after))
+        await _settle(row, "pending", now, not_before=until, error=exc, give_back_attempt=True)
+        log.info("notification throttled by the provider", extra={"notification": row["id"], "code": exc.code})
+        return "throttled"
+    except (TransientNotifyError, Exception) as exc:
+        error = exc if isinstance(exc, NotifyError) else TransientNotifyError("error", repr(exc)[:200])
+        if int(row["attempts"]) >= settings.max_attempts:
+            await _settle(row, "failed", now, error=error)
+            return "failed"
+        await _settle(row, "pending", now, not_before=now + _backoff(int(row["attempts"])), error=error)
+        log.warning("notification failed; retried later", extra={"notification": row["id"], "code": error.code})
+        return "retry"
+    await _settle(row, "sent", now, provider_id=result.provider_id)
+    return "sent"
+
+
+async def _message(row: Mapping[str, Any], template: Template, settings: config.NotifySettings) -> Message:
     context = await _full_context(row)
     fields, title, text = render(template, context)
-    message = Message(
+    return Message(
         channel=str(row["channel"]),
         recipient=str(row["recipient"]),
         out_id=str(row["id"]),
@@ -508,28 +574,6 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
         title=title,
         text=text,
     )
-    try:
-        notifier = notifier_for(message.channel, provider, _sync_redis())
-        result = await notifier.send(message)
-    except RecipientRefused as exc:
-        await _settle(row, "fallback", now, error=exc)
-        replacement = await _fallback(row, now)
-        log.info("recipient refused; fell back", extra={"notification": row["id"], "replacement": replacement})
-        return "fallback"
-    except PermanentNotifyError as exc:
-        await _settle(row, "failed", now, error=exc)
-        log.warning("notification refused", extra={"notification": row["id"], "code": exc.code})
-        return "failed"
-    except (TransientNotifyError, Exception) as exc:
-        error = exc if isinstance(exc, NotifyError) else TransientNotifyError("error", repr(exc)[:200])
-        if int(row["attempts"]) >= settings.max_attempts:
-            await _settle(row, "failed", now, error=error)
-            return "failed"
-        await _settle(row, "pending", now, not_before=now + _backoff(int(row["attempts"])), error=error)
-        log.warning("notification failed; retried later", extra={"notification": row["id"], "code": error.code})
-        return "retry"
-    await _settle(row, "sent", now, provider_id=result.provider_id)
-    return "sent"
 
 
 async def dispatch_due(*, now: datetime | None = None, limit: int = 500) -> int:
@@ -569,7 +613,8 @@ async def collect_receipts(*, now: datetime | None = None, limit: int = 200) -> 
         except NotifyError as exc:
             log.warning("sms receipt query failed", extra={"notification": row["id"], "code": exc.code})
             continue
-        receipt = next((r for r in receipts if r.out_id == str(row["id"])), receipts[0] if receipts else None)
+        # only this row's receipt (OutId): another message to the same phone that day is not this one
+        receipt = next((r for r in receipts if r.out_id == str(row["id"])), None)
         if receipt is None:
             continue
         await db.fetch(
@@ -618,29 +663,44 @@ async def list_for_order(order_id: int) -> list[NotificationView]:
     return [_view(r) for r in rows]
 
 
-async def list_notifications(*, status: str | None = None, limit: int = 100) -> list[NotificationView]:
+_IN_WAREHOUSE = "\"order\" IN (SELECT id FROM sales_order WHERE warehouse = {})"
+
+
+async def list_notifications(
+    *, status: str | None = None, limit: int = 100, warehouse_id: int | None = None
+) -> list[NotificationView]:
+    """The newest messages; for a user bound to a warehouse, only those about its orders."""
+    where: list[str] = []
+    args: list[Any] = []
     if status:
-        rows = await db.fetch("SELECT * FROM notification WHERE status = {} ORDER BY id DESC LIMIT {}", status, limit)
-    else:
-        rows = await db.fetch("SELECT * FROM notification ORDER BY id DESC LIMIT {}", limit)
+        where.append("status = {}")
+        args.append(status)
+    if warehouse_id is not None:
+        where.append(_IN_WAREHOUSE)
+        args.append(warehouse_id)
+    sql = "SELECT * FROM notification" + (" WHERE " + " AND ".join(where) if where else "")
+    rows = await db.fetch(sql + " ORDER BY id DESC LIMIT {}", *args, limit)
     return [_view(r) for r in rows]
 
 
-async def resend(notification_id: int, *, actor: str) -> NotificationView:
-    """Staff send a message again (a failed one after fixing its cause, or a sent one the customer lost)."""
+async def resend(notification_id: int, *, actor: str, warehouse_id: int | None = None) -> NotificationView:
+    """Staff send a message again (a failed one after fixing its cause, or a sent one the customer lost); a user
+    bound to a warehouse, only messages about its orders."""
     now = clock.now()
+    scope, scope_args = ("", []) if warehouse_id is None else (" AND " + _IN_WAREHOUSE, [warehouse_id])
     async with db.transaction():
         rows = await db.fetch(
             "UPDATE notification SET status = 'pending', attempts = 0, not_before = {}, lease_until = NULL, "
             "error_code = '', error_message = {}, delivery = '', resends = resends + 1, updated_at = {} "
-            "WHERE id = {} AND status IN ('failed', 'sent') RETURNING *",
+            "WHERE id = {} AND status IN ('failed', 'sent')" + scope + " RETURNING *",
             now,
             f"由 {actor} 重发"[:255],
             now,
             notification_id,
+            *scope_args,
         )
         if not rows:
-            if await db.fetch("SELECT id FROM notification WHERE id = {}", notification_id):
+            if await db.fetch("SELECT id FROM notification WHERE id = {}" + scope, notification_id, *scope_args):
                 raise Conflict("只能重发已发送或发送失败的消息", code="not_resendable", field="notification_id")
             raise NotFound("消息不存在", field="notification_id")
         _send_after_commit(notification_id)

@@ -31,6 +31,7 @@ __all__ = [
     "PermanentNotifyError",
     "RecipientRefused",
     "SendResult",
+    "ThrottledNotifyError",
     "TransientNotifyError",
     "notifier_for",
     "register",
@@ -86,6 +87,17 @@ class NotifyError(Exception):
 
 class TransientNotifyError(NotifyError):
     retryable = True
+
+
+class ThrottledNotifyError(TransientNotifyError):
+    """The provider's own quota or flow control said "not now" (Aliyun isv.BUSINESS_LIMIT_CONTROL, WeChat 45009 …):
+    the message waits for the window to pass without using up an attempt. ``retry_after`` is seconds to wait;
+    ``daily`` means the quota resets at the next midnight (Asia/Shanghai)."""
+
+    def __init__(self, code: str, message: str = "", *, retry_after: float = 60.0, daily: bool = False) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
+        self.daily = daily
 
 
 class PermanentNotifyError(NotifyError):

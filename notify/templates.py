@@ -174,10 +174,21 @@ def _check(event: str, channel: str, data: TemplateIn) -> None:
     if channel not in allowed:
         raise ValidationFailed(f"{notice.label}只能通过 {'、'.join(allowed)} 发送", field="channel")
     for key, text in [*data.fields.items(), ("title", data.title), ("text", data.text)]:
+        where = f"fields.{key}" if key in data.fields else key
         try:
-            list(string.Formatter().parse(text))
+            parsed = list(string.Formatter().parse(text))
         except ValueError as exc:
-            raise ValidationFailed(f"模板文字 {key} 的占位符写法有误：{exc}", field=f"fields.{key}") from exc
+            raise ValidationFailed(f"模板文字 {key} 的占位符写法有误：{exc}", field=where) from exc
+        for _literal, name, spec, conversion in parsed:
+            # only plain names ({waybill_no}): positions, indexes, attributes, conversions and format specs fail
+            # or leak at render time
+            if name is not None and (not name.isidentifier() or spec or conversion):
+                raise ValidationFailed(
+                    f"模板文字 {key} 的占位符只能写成 {{名称}}（如 {{waybill_no}}），不能是 {{{name}"
+                    f"{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}",
+                    code="bad_placeholder",
+                    field=where,
+                )
 
 
 async def put_template(event: str, channel: str, data: TemplateIn, *, actor: str) -> Template:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import Parameter
 
-from api.common import Id
+from api.common import PathId, changes_of
 from api.security import requires
 from notify import config, contacts, outbox, templates
 from orderhub.auth.service import Role, UserView
+from orderhub.orders.service import ensure_in_scope
 
 __all__ = ["NotificationController", "NotifySetupController"]
 
@@ -52,6 +53,19 @@ class SettingsBody(msgspec.Struct, kw_only=True):
     phone_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
     phone_per_hour: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 6
+
+
+class SettingsPatch(msgspec.Struct, kw_only=True):
+    """The settings to change; the others keep their stored values."""
+
+    quiet_start: HHMM | msgspec.UnsetType = msgspec.UNSET
+    quiet_end: HHMM | msgspec.UnsetType = msgspec.UNSET
+    public_base_url: Annotated[str, msgspec.Meta(max_length=300)] | msgspec.UnsetType = msgspec.UNSET
+    miniprogram_page: MiniPage | msgspec.UnsetType = msgspec.UNSET
+    per_second: dict[Channel, Annotated[int, msgspec.Meta(ge=1, le=10000)]] | msgspec.UnsetType = msgspec.UNSET
+    phone_per_minute: Annotated[int, msgspec.Meta(ge=1, le=100)] | msgspec.UnsetType = msgspec.UNSET
+    phone_per_hour: Annotated[int, msgspec.Meta(ge=1, le=1000)] | msgspec.UnsetType = msgspec.UNSET
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ContactBody(msgspec.Struct, kw_only=True):
@@ -105,6 +119,14 @@ class NotifySetupController(Controller):
         value = msgspec.convert(msgspec.to_builtins(data), config.NotifySettings)
         return await config.save_settings(value, actor=_actor(request))
 
+    @patch("/settings", guards=[requires(Role.ADMIN)], summary="Change some settings, keep the rest")
+    async def patch_settings(self, request: Request[UserView, Any, Any], data: SettingsPatch) -> config.NotifySettings:
+        current = await config.load_settings()
+        changes = changes_of(data)
+        if "per_second" in changes:  # channels not named keep their limits
+            changes["per_second"] = {**current.per_second, **changes["per_second"]}
+        return await config.save_settings(msgspec.structs.replace(current, **changes), actor=_actor(request))
+
     @put("/contacts/{phone:str}", guards=[requires(*MANAGERS)],
          summary="A customer's WeChat openids and the notices they accepted (by mobile number)")
     async def put_contact(self, phone: str, data: ContactBody) -> contacts.ContactView:
@@ -121,18 +143,20 @@ class NotificationController(Controller):
 
     @get("/orders/{order_id:int}/notifications", guards=[requires(*MANAGERS)],
          summary="The order's messages: sent, pending and failed, with the provider's reasons")
-    async def of_order(self, order_id: Annotated[int, Parameter(ge=1)]) -> list[outbox.NotificationView]:
+    async def of_order(self, request: Request[UserView, Any, Any], order_id: PathId) -> list[outbox.NotificationView]:
+        await ensure_in_scope(order_id, request.user.warehouse_id)
         return await outbox.list_for_order(order_id)
 
     @get("/notifications", guards=[requires(*MANAGERS)], summary="Recent messages (e.g. ?status=failed)")
     async def recent(
         self,
+        request: Request[UserView, Any, Any],
         status: Literal["pending", "sending", "sent", "failed", "fallback", "skipped"] | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> list[outbox.NotificationView]:
-        return await outbox.list_notifications(status=status, limit=limit)
+        return await outbox.list_notifications(status=status, limit=limit, warehouse_id=request.user.warehouse_id)
 
     @post("/notifications/{notification_id:int}/resend", status_code=200, guards=[requires(*MANAGERS)],
           summary="Send a failed (or sent) message again")
-    async def resend(self, request: Request[UserView, Any, Any], notification_id: Id) -> outbox.NotificationView:
-        return await outbox.resend(notification_id, actor=_actor(request))
+    async def resend(self, request: Request[UserView, Any, Any], notification_id: PathId) -> outbox.NotificationView:
+        return await outbox.resend(notification_id, actor=_actor(request), warehouse_id=request.user.warehouse_id)

@@ -57,7 +57,13 @@ class OpsController(Controller):
         except Exception:  # metrics must render even when Redis is down
             pass
         try:
-            for channel, status, count in await outbox.counts():
+            rows = await outbox.counts()
+            # every series is rewritten: a status that dropped to nothing reads 0, not its last count
+            NOTIFICATIONS.clear()
+            for channel in {c for c, _, _ in rows} | set(outbox.CHANNELS):
+                for status in outbox.STATUSES:
+                    NOTIFICATIONS.labels(channel, status).set(0)
+            for channel, status, count in rows:
                 NOTIFICATIONS.labels(channel, status).set(count)
         except Exception:  # …or the database
             pass

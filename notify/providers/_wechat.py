@@ -33,7 +33,13 @@ from wechatpy.enterprise.client import WeChatClient as WeComClientBase
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
-from notify.port import NotifyError, PermanentNotifyError, RecipientRefused, TransientNotifyError
+from notify.port import (
+    NotifyError,
+    PermanentNotifyError,
+    RecipientRefused,
+    ThrottledNotifyError,
+    TransientNotifyError,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -73,14 +79,19 @@ TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid credential, invalid
 # 81013 WeCom user & party & tag all invalid …).
 ERRCODE_ERRORS: dict[int, type[NotifyError]] = {
     -1: TransientNotifyError,  # system busy (系统繁忙)
-    45009: TransientNotifyError,  # reach max api daily quota limit / api freq out of limit
-    45011: TransientNotifyError,  # api minute-quota reach limit
-    45033: TransientNotifyError,  # WeCom: api concurrent out of limit
     43101: RecipientRefused,  # user refuse to accept the msg (小程序订阅消息)
     # a token error still there after the one refresh: try again later rather than drop the message
     40001: TransientNotifyError,
     40014: TransientNotifyError,
     42001: TransientNotifyError,
+}
+
+
+# quota / flow control: the message waits (retry_after seconds, or until midnight) without using up an attempt
+THROTTLE_ERRCODES: dict[int, tuple[float, bool]] = {
+    45009: (0.0, True),  # reach max api daily quota limit (resets at midnight)
+    45011: (60.0, False),  # api minute-quota reach limit
+    45033: (1.0, False),  # WeCom: api concurrent out of limit
 }
 
 
@@ -107,6 +118,9 @@ def to_notify_error(exc: BaseException) -> NotifyError | None:
         errcode = int(exc.errcode)
     except (TypeError, ValueError):
         return PermanentNotifyError(str(exc.errcode), str(exc.errmsg or ""))
+    if errcode in THROTTLE_ERRCODES:
+        retry_after, daily = THROTTLE_ERRCODES[errcode]
+        return ThrottledNotifyError(str(errcode), str(exc.errmsg or ""), retry_after=retry_after, daily=daily)
     kind = ERRCODE_ERRORS.get(errcode, PermanentNotifyError)
     if isinstance(exc, AccessTokenError) and errcode in TOKEN_ERRCODES:
         kind = PermanentNotifyError  # WeCom answers 40001 to a wrong corpsecret

@@ -47,6 +47,7 @@ from notify.port import (
     NotifyError,
     PermanentNotifyError,
     SendResult,
+    ThrottledNotifyError,
     TransientNotifyError,
     register,
 )
@@ -70,17 +71,11 @@ QUERY_PAGE_SIZE = 50  # Aliyun's maximum for QuerySendDetails
 # The one table of Aliyun codes worth retrying; every other code is a permanent refusal of this message
 # (isv.MOBILE_NUMBER_ILLEGAL, isv.TEMPLATE_MISSING_PARAMETERS, isv.SMS_SIGNATURE_ILLEGAL, isv.SMS_TEMPLATE_ILLEGAL,
 # isv.AMOUNT_NOT_ENOUGH, isv.INVALID_PARAMETERS, isv.MONTH_LIMIT_CONTROL, SignatureDoesNotMatch,
-# InvalidAccessKeySecret, InvalidAccessKeyId.NotFound, …). isv.DAY_LIMIT_CONTROL (the account's own daily quota)
-# is retried: it lifts at midnight, and the outbox's backoff decides how long a message stays worth sending.
-TRANSIENT_CODES = frozenset(
-    {
-        "isv.BUSINESS_LIMIT_CONTROL",  # per-phone flow control (e.g. 1/minute for the same sign)
-        "isv.DAY_LIMIT_CONTROL",
-        "isp.SYSTEM_ERROR",
-        "ServiceUnavailable",
-        "InternalError",
-    }
-)
+# InvalidAccessKeySecret, InvalidAccessKeyId.NotFound, …).
+TRANSIENT_CODES = frozenset({"isp.SYSTEM_ERROR", "ServiceUnavailable", "InternalError"})
+# Flow control and quotas: the message waits for the window (not an attempt used up). Per phone and sign
+# (isv.BUSINESS_LIMIT_CONTROL) Aliyun says which window tripped: 分钟级 / 小时级 / 天级流控; the account's daily
+# quota (isv.DAY_LIMIT_CONTROL) resets at midnight; Throttling* is the API's own per-second limit.
 TRANSIENT_PREFIXES = ("Throttling",)  # Throttling, Throttling.User, Throttling.Api …
 
 ReceiptStatus = Literal["waiting", "failed", "delivered"]
@@ -103,10 +98,15 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
 
 def error_for(code: str, message: str = "", http_status: int | None = None) -> NotifyError:
     """Aliyun's ``Code`` (and the HTTP status when it was not 2xx) → the port's error."""
+    if code == "isv.DAY_LIMIT_CONTROL" or (code == "isv.BUSINESS_LIMIT_CONTROL" and "天级" in message):
+        return ThrottledNotifyError(code, message, daily=True)
+    if code == "isv.BUSINESS_LIMIT_CONTROL":
+        return ThrottledNotifyError(code, message, retry_after=3600.0 if "小时" in message else 60.0)
+    if code.startswith(TRANSIENT_PREFIXES):
+        return ThrottledNotifyError(code, message, retry_after=1.0)
     if (
         (http_status is not None and http_status >= 500)
         or code in TRANSIENT_CODES
-        or code.startswith(TRANSIENT_PREFIXES)
     ):
         return TransientNotifyError(code, message)
     return PermanentNotifyError(code, message)

@@ -7,18 +7,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from notify import outbox
 from orderhub import clock, db
 from orderhub.orders.events import OrderEventType
-from orderhub.queue import JobName, enqueue, set_queue
-from orderhub.redis import create_client
+from orderhub.queue import JobName
 from sandbox.aliyun_sms import AliyunSmsServer, running_aliyun_sms
 from sandbox.carriers.server import CarrierServer
 from sandbox.kuaidi100 import Kuaidi100Server
@@ -47,19 +47,6 @@ def wechat() -> Iterator[WeChatServer]:
 def sms() -> Iterator[AliyunSmsServer]:
     with running_aliyun_sms() as server:
         yield server
-
-
-@pytest.fixture
-async def queue(store: Hub) -> AsyncIterator[RedisQueue]:
-    """This process enqueues jobs for the hub's workers too (as an API process does)."""
-    redis = create_client(store.env["ORDERHUB_REDIS_URL"])
-    q = RedisQueue(redis, name=store.env["ORDERHUB_QUEUE_NAME"])
-    set_queue(q)
-    try:
-        yield q
-    finally:
-        set_queue(None)
-        await redis.aclose()
 
 
 class Accounts:
@@ -137,12 +124,17 @@ async def _settled(api: Api, order_id: int, count: int, timeout: float = 60) -> 
         await asyncio.sleep(0.3)
 
 
-async def _manager(api: Api, warehouse: str, wecom_userid: str) -> None:
+async def _manager(api: Api, warehouse: str, wecom_userid: str) -> Api:
+    """A manager of one warehouse, with their WeCom id; returns the API as they use it."""
+    username = unique("mgr")
     async with api.client() as client:
-        r = await client.post("/api/v1/users", json={"username": unique("mgr"), "password": "manager-pass-1",
+        r = await client.post("/api/v1/users", json={"username": username, "password": "manager-pass-1",
                                                      "role": "manager", "warehouse": warehouse,
                                                      "wecom_userid": wecom_userid})
-    assert r.status_code == 201 and r.json()["wecom_userid"] == wecom_userid, r.text
+        assert r.status_code == 201 and r.json()["wecom_userid"] == wecom_userid, r.text
+        login = await client.post("/api/v1/auth/login", json={"username": username, "password": "manager-pass-1"})
+    assert login.status_code == 200, login.text
+    return Api(api.base_url, login.json()["access_token"])
 
 
 async def test_each_notice_once_refused_subscription_falls_back_and_failures_are_recorded(
@@ -157,7 +149,7 @@ async def test_each_notice_once_refused_subscription_falls_back_and_failures_are
     await _manager(api, floor.warehouse, boss)
     elsewhere = unique("lisi")  # a manager of another warehouse hears nothing of this one
     wechat.store.add_wecom_user(acc.corp.corp_id, elsewhere)
-    await _manager(api, (await create_warehouse(api))["code"], elsewhere)
+    other_manager = await _manager(api, (await create_warehouse(api))["code"], elsewhere)
     fan, refuser, plain = _phone(), _phone(), _phone()
     fan_openid, refuser_openid = f"o{uuid.uuid4().hex[:27]}", f"o{uuid.uuid4().hex[:27]}"
     wechat.store.add_openid(acc.mini.appid, fan_openid, refuser_openid)
@@ -195,8 +187,11 @@ async def test_each_notice_once_refused_subscription_falls_back_and_failures_are
     async with db.transaction():
         await outbox.on_order_event(a, OrderEventType.SHIPPED, None, {"carrier": "JT", "waybill_no": numbers[a]})
     assert await outbox.send(rows_a[0]["id"]) == "skipped"
-    await enqueue(JobName.SEND_NOTIFICATION, key=f"again:{rows_a[0]['id']}", notification_id=rows_a[0]["id"])
-    await asyncio.sleep(1.5)
+    job = await queue.enqueue(JobName.SEND_NOTIFICATION.value, key=f"again:{rows_a[0]['id']}",
+                              notification_id=rows_a[0]["id"])
+    assert job is not None
+    await job.refresh(until_complete=30)  # a worker ran it, and found the message sent already
+    assert job.status == Status.COMPLETE and job.result == "skipped", (job.status, job.error)
     assert len(await _notifications(api, a)) == 1
     assert len([m for m in wechat.store.messages_for(acc.mini.appid) if m.recipient == fan_openid]) == 1
 
@@ -240,6 +235,19 @@ async def test_each_notice_once_refused_subscription_falls_back_and_failures_are
     assert not [m for m in wechat.store.messages_for(acc.corp.key) if elsewhere in m.recipient]
     card = [m for m in cards if numbers[c] in m.content]
     assert len(card) == 1 and card[0].content.startswith("包裹 48 小时无轨迹")
+
+    # a manager of another warehouse sees none of this warehouse's messages, labels or waybills
+    async with other_manager.client() as client:
+        assert (await client.get(f"/api/v1/orders/{c}/notifications")).status_code == 404
+        assert (await client.get(f"/api/v1/picking/waves/{wave_id}/labels")).status_code == 404
+        assert (await client.get(f"/api/v1/orders/{c}/label")).status_code == 404
+        assert (await client.post(f"/api/v1/notifications/{delayed['id']}/resend")).status_code == 404
+        batch = (await client.post("/api/v1/waybills/batch", json={"order_ids": [c]})).json()
+        assert batch[0]["error"]["code"] == "not_found", batch
+        theirs = {r["order_id"] for r in (await client.get("/api/v1/notifications")).json()}
+        assert not theirs & set(orders)
+        r = await client.get(f"/api/v1/orders/{2**31}/notifications")  # past INTEGER: refused, not a 500
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
 
     # the failure is visible in /metrics, and staff resend it once the template is approved
     async with api.client() as client:
@@ -304,8 +312,10 @@ async def test_quiet_hours_hold_customer_messages_until_morning(
     assert await outbox.send(row["id"]) == "skipped"  # not before the morning
     assert await outbox.send(row["id"], now=morning.astimezone(UTC) + timedelta(minutes=1)) == "sent"
     assert len(sms.store.sent_to(phone)) == 1
-    async with api.client() as client:  # no quiet hours for the next tests
-        await client.put("/api/v1/notify/settings", json={"quiet_start": "00:00", "quiet_end": "00:00"})
+    async with api.client() as client:  # no quiet hours for the next tests; the other settings stay
+        r = await client.patch("/api/v1/notify/settings", json={"quiet_start": "00:00", "quiet_end": "00:00"})
+    assert r.status_code == 200 and r.json()["public_base_url"] == "https://hub.example.com", r.text
+    assert r.json()["phone_per_minute"] == 20
 
 
 async def test_notification_setup_is_validated(api: Api, store: Hub) -> None:
@@ -323,6 +333,14 @@ async def test_notification_setup_is_validated(api: Api, store: Hub) -> None:
         assert r.status_code == 404 and r.json()["code"] == "unknown_notice"
         r = await client.put("/api/v1/notify/templates/shipped/aliyun_sms", json={"fields": {"a": "{unclosed"}})
         assert r.status_code == 422 and r.json()["field"] == "fields.a"
+        for bad in ("{0}", "{waybill_no:d}", "{receiver!r}", "{order[id]}", "{}"):  # fail (or leak) at render time
+            r = await client.put("/api/v1/notify/templates/shipped/aliyun_sms", json={"fields": {"no": bad}})
+            assert r.status_code == 422 and r.json()["code"] == "bad_placeholder", (bad, r.text)
+            assert r.json()["field"] == "fields.no"
+        r = await client.put("/api/v1/notify/templates/staff_surge/wecom", json={"text": "{mode_text.upper}"})
+        assert r.status_code == 422 and r.json()["field"] == "text"
+        r = await client.patch("/api/v1/notify/settings", json={"phone_per_hour": 0})
+        assert r.status_code == 422 and r.json()["field"] == "phone_per_hour", r.text
         r = await client.put("/api/v1/notify/settings", json={"quiet_start": "24:00"})
         assert r.status_code == 422 and r.json()["field"] == "quiet_start"
         r = await client.put("/api/v1/notify/contacts/12345", json={})
@@ -332,3 +350,55 @@ async def test_notification_setup_is_validated(api: Api, store: Hub) -> None:
         listed = (await client.get("/api/v1/notify/templates")).json()
         assert {"shipped", "staff_short_pick"} <= {t["event"] for t in listed}
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_provider_flow_control_waits_without_using_attempts_and_parallel_senders_send_once(
+    api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, wechat: WeChatServer,
+    sms: AliyunSmsServer, queue: RedisQueue,
+) -> None:
+    floor = await Floor(api, store.url).setup(pick_mode="order")
+    await _configure(api, floor, carriers, kd100, store.url)
+    await _setup_notify(api, wechat, sms, quiet=("00:00", "00:00"))
+    phone = _phone()
+    (order_id,) = await _ingest(floor, order_payload(
+        lines=[(floor.codes[0], 1)], receiver={"name": "韩梅梅", "phone": phone, "address": "上海市黄浦区南京东路 1 号"}
+    ))
+    await _pick_and_pack(floor, [order_id])
+    async with api.client() as client:
+        assert (await client.post(f"/api/v1/orders/{order_id}/waybill")).status_code == 200
+        assert (await client.post(f"/api/v1/orders/{order_id}/handover")).status_code == 200
+    (shipped,) = await _settled(api, order_id, 1)
+    assert shipped["status"] == "sent"
+    # the shipped SMS carried the parcel's own tracking link (made in the ship transaction)
+    token = (await db.fetch("SELECT token FROM parcel_tracking WHERE \"order\" = {}", order_id))[0]["token"]
+    assert f"https://hub.example.com/t/{token}" in sms.store.sent_to(phone)[0].content
+
+    # The same "signed" event recorded by eight transactions at once, then eight senders at once (parallel
+    # connections on PostgreSQL): one row, one send. Aliyun's own per-phone control (1 a minute) refuses it —
+    # the hub's gap (3 s here) is looser — so it waits for Aliyun's window without using up an attempt.
+    sms.store.flow_limit = 1
+
+    async def record() -> None:
+        async with db.transaction():
+            await outbox.on_order_event(order_id, OrderEventType.PARCEL_UPDATED, "signed", {"state": "signed"})
+
+    await asyncio.sleep(3.1)  # past the hub's own per-phone gap
+    await asyncio.gather(*(record() for _ in range(8)))
+    rows = [r for r in await _notifications(api, order_id) if r["event"] == "signed"]
+    assert len(rows) == 1, rows
+    row_id = rows[0]["id"]
+    outcomes = await asyncio.gather(*(outbox.send(row_id) for _ in range(8)))
+    assert sorted(outcomes).count("skipped") >= 7, outcomes
+    row = next(r for r in await _notifications(api, order_id) if r["id"] == row_id)
+    assert row["status"] == "pending" and row["error_code"] == "isv.BUSINESS_LIMIT_CONTROL", row
+    assert row["attempts"] == 0  # waiting for Aliyun's window is not a failed attempt
+    wait = datetime.fromisoformat(row["not_before"]) - datetime.now(UTC)
+    assert timedelta(seconds=50) < wait <= timedelta(seconds=61), wait
+    assert len(sms.store.sent_to(phone)) == 1
+
+    sms.store.flow_limit = None  # (Aliyun's minute has passed)
+    await asyncio.sleep(3.1)  # the hub's own per-phone gap is kept in Redis, on the real clock
+    later = datetime.now(UTC) + timedelta(seconds=61)
+    outcomes = await asyncio.gather(*(outbox.send(row_id, now=later) for _ in range(8)))
+    assert sorted(outcomes) == ["sent"] + ["skipped"] * 7, outcomes
+    assert len(sms.store.sent_to(phone)) == 2

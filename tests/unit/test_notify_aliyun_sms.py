@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from notify.port import Message, PermanentNotifyError, TransientNotifyError, notifier_for
+from notify.port import Message, PermanentNotifyError, ThrottledNotifyError, TransientNotifyError, notifier_for
 from notify.providers.aliyun_sms import AliyunSmsNotifier, create_notifier
 from sandbox.aliyun_sms import AliyunSmsServer, running_aliyun_sms, signed_params
 
@@ -208,9 +208,10 @@ async def test_flow_control_is_transient_and_lifts_after_the_window(
     sms = notifier(sim, account)
     await sms.send(message(to))
 
-    with pytest.raises(TransientNotifyError) as limited:
+    with pytest.raises(ThrottledNotifyError) as limited:
         await sms.send(message(to))
     assert limited.value.code == "isv.BUSINESS_LIMIT_CONTROL"
+    assert (limited.value.retry_after, limited.value.daily) == (60.0, False)  # 分钟级流控: a minute's wait
     assert len(sim.store.sent_to(to)) == 1
 
     clock = sim.store.clock
