@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 
 import msgspec
+import redis as sync_redis
 
 from notify.port import NotifierChannel
 from orderhub import clock, crypto, db
@@ -21,6 +23,7 @@ __all__ = [
     "quiet_until",
     "save_settings",
     "set_provider",
+    "token_redis",
 ]
 
 # What each provider needs (required first, then optional) — see the provider modules.
@@ -157,3 +160,16 @@ async def configured_channels() -> dict[str, list[str]]:
             found[channel] = sorted(config)
     return found
 
+
+
+@lru_cache(maxsize=4)
+def _sync_client(url: str) -> sync_redis.Redis:
+    return sync_redis.Redis.from_url(url, socket_timeout=5)
+
+
+def token_redis() -> sync_redis.Redis:
+    """wechatpy keeps access tokens in Redis through a synchronous client (shared by every process)."""
+    settings = get_settings()
+    if not settings.redis_url:
+        raise RuntimeError("no Redis URL configured")
+    return _sync_client(settings.redis_url)

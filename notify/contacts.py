@@ -10,11 +10,26 @@ from datetime import datetime
 
 import msgspec
 
-from notify.templates import CUSTOMER_NOTICES
+from notify import config
+from notify.port import NotifierChannel, NotifyError, TransientNotifyError
+from notify.providers.wechat_subscribe import openid_of, phone_of
+from notify.templates import CUSTOMER_NOTICES, NOTICES, template_for
 from orderhub import clock, db
-from orderhub.errors import NotFound, ValidationFailed
+from orderhub.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from orderhub.logistics.labels import mask_phone
 
-__all__ = ["ContactIn", "ContactView", "get_contact", "put_contact"]
+__all__ = [
+    "SUBSCRIBE_ANSWERS",
+    "ContactIn",
+    "ContactView",
+    "MiniProgramSubscription",
+    "get_contact",
+    "put_contact",
+    "subscribe_from_miniprogram",
+]
+
+# What wx.requestSubscribeMessage answers per template id
+SUBSCRIBE_ANSWERS = frozenset({"accept", "reject", "ban", "filter"})
 
 
 class ContactIn(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,4 +88,71 @@ async def get_contact(phone: str) -> ContactView:
         subscribed=msgspec.json.decode(row["subscribed"] or "[]", type=list[str]),
         sms_opt_out=bool(row["sms_opt_out"]),
         updated_at=clock.to_shanghai(clock.from_db(row["updated_at"])),
+    )
+
+
+class MiniProgramSubscription(msgspec.Struct, frozen=True, kw_only=True):
+    phone: str  # masked
+    subscribed: list[str]  # the customer notices they will get in WeChat from now on
+    labels: list[str]  # the same, in zh-CN
+    unknown_templates: list[str]  # template ids in the answer that no notice uses
+
+
+def _wechat_refusal(exc: NotifyError, field: str) -> Exception:
+    if isinstance(exc, TransientNotifyError):
+        return ServiceUnavailable("微信暂时无法确认身份，请稍后再试", code="wechat_unavailable", field=field)
+    if exc.code in ("40029", "40163"):
+        return ValidationFailed("微信凭证无效或已使用，请重新进入小程序后再试", code="invalid_wechat_code", field=field)
+    return Conflict(f"微信拒绝了请求（{exc.code} {exc.message}）", code="wechat_refused", field=field)
+
+
+async def subscribe_from_miniprogram(
+    *, login_code: str, phone_code: str, answers: dict[str, str]
+) -> MiniProgramSubscription:
+    """The seller's mini-program after a customer signed in (wx.login), shared their number (getPhoneNumber) and
+    answered the subscribe dialog (wx.requestSubscribeMessage): WeChat vouches for the openid and the number, the
+    answers say which notices they accept (``accept``) or decline (anything else). The contact keeps its other
+    fields; notices not in this dialog keep their earlier answer."""
+    provider = await config.provider_config(NotifierChannel.WECHAT_SUBSCRIBE.value)
+    if provider is None:
+        raise Conflict("尚未配置小程序订阅消息", code="subscribe_not_configured", field="login_code")
+    bad = sorted(a for a in answers.values() if a not in SUBSCRIBE_ANSWERS)
+    if bad:
+        raise ValidationFailed(f"未知的订阅结果 {bad[0]}（应为 accept、reject、ban 或 filter）", field="answers")
+    redis = config.token_redis()
+    try:
+        openid = await openid_of(provider, redis, login_code)
+    except NotifyError as exc:
+        raise _wechat_refusal(exc, "login_code") from exc
+    try:
+        shared = await phone_of(provider, redis, phone_code)
+    except NotifyError as exc:
+        raise _wechat_refusal(exc, "phone_code") from exc
+    if shared.country_code != "86" or not openid:
+        raise ValidationFailed("目前只支持中国大陆手机号", code="unsupported_phone", field="phone_code")
+    number = _phone(shared.phone)
+    by_template: dict[str, str] = {}
+    for event in sorted(CUSTOMER_NOTICES):
+        template = await template_for(event, NotifierChannel.WECHAT_SUBSCRIBE.value)
+        if template is not None and template.template_id:
+            by_template[template.template_id] = event
+    accepted = {by_template[t] for t, answer in answers.items() if t in by_template and answer == "accept"}
+    declined = {by_template[t] for t, answer in answers.items() if t in by_template and answer != "accept"}
+    async with db.transaction():
+        rows = await db.fetch("SELECT subscribed, mini_openid FROM notify_contact WHERE phone = {}", number)
+        earlier: set[str] = set()
+        if rows and rows[0]["mini_openid"] == openid:  # another WeChat user's consent is not this one's
+            earlier = set(msgspec.json.decode(rows[0]["subscribed"] or "[]", type=list[str]))
+        subscribed = sorted((earlier | accepted) - declined)
+        await db.fetch(
+            "INSERT INTO notify_contact (phone, oa_openid, mini_openid, subscribed, sms_opt_out, updated_at) "
+            "VALUES ({}, '', {}, {}, {}, {}) ON CONFLICT (phone) DO UPDATE SET mini_openid = EXCLUDED.mini_openid, "
+            "subscribed = EXCLUDED.subscribed, updated_at = EXCLUDED.updated_at",
+            number, openid, msgspec.json.encode(subscribed).decode(), False, clock.now(),
+        )
+    return MiniProgramSubscription(
+        phone=mask_phone(number),
+        subscribed=subscribed,
+        labels=[NOTICES[event].label for event in subscribed],
+        unknown_templates=sorted(t for t in answers if t not in by_template),
     )

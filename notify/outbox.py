@@ -26,11 +26,9 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 
 import msgspec
-import redis as sync_redis
 
 from notify import config
 from notify.port import (
@@ -63,7 +61,6 @@ from orderhub.orders.state import OrderStatus, label
 from orderhub.orders.surge import SurgeEventType
 from orderhub.orders.surge import on_surge_event as _register_surge_hook
 from orderhub.queue import JobName, enqueue
-from orderhub.settings import get_settings
 
 __all__ = [
     "NotificationView",
@@ -327,19 +324,6 @@ _register_surge_hook(on_surge_event)
 # ---------------------------------------------------------------------------------------------------- sending
 
 
-@lru_cache(maxsize=4)
-def _sync_client(url: str) -> sync_redis.Redis:
-    return sync_redis.Redis.from_url(url, socket_timeout=5)
-
-
-def _sync_redis() -> sync_redis.Redis:
-    """wechatpy keeps access tokens in Redis through a synchronous client (shared by every process)."""
-    settings = get_settings()
-    if not settings.redis_url:
-        raise RuntimeError("no Redis URL configured")
-    return _sync_client(settings.redis_url)
-
-
 async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
     stored: dict[str, Any] = msgspec.json.decode(row["context"] or "{}")
     ctx: dict[str, Any] = {}
@@ -529,7 +513,7 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
         log.exception("notification template failed", extra={"notification": row["id"]})
         return "failed"
     try:
-        notifier = notifier_for(message.channel, provider, _sync_redis())
+        notifier = notifier_for(message.channel, provider, config.token_redis())
         result = await notifier.send(message)
     except RecipientRefused as exc:
         async with db.transaction():  # the refusal and its replacement land together

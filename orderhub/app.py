@@ -44,6 +44,7 @@ from api.rules.controllers import RuleController
 from api.security import Tokens, build_jwt_auth
 from api.users.controllers import UserController
 from api.webhooks.controllers import WebhookController
+from miniprogram_api.customer import CustomerController
 from orderhub import __version__
 from orderhub import redis as redis_mod
 from orderhub.carriers.port import CarrierError, CarrierUnavailable
@@ -231,6 +232,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         signature_namespace={"Tokens": Tokens},
         route_handlers=[
             OpsController,
+            CustomerController,
             AuthController,
             OrderController,
             ChannelController,

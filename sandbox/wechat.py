@@ -18,13 +18,17 @@ Endpoints (always HTTP 200 with an ``errcode`` body, as WeChat does):
   (小程序): 41001 no token, 40001 unknown token, 42001 expired token, 48001 the other kind of app's token,
   47001 body not JSON, 40003 unknown openid, 40037 unknown template id, 47003 a required field empty, 43101 the
   user refused that subscribe template; ``{"errcode": 0, "errmsg": "ok", "msgid": …}``.
+* ``GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code`` (小程序登录): 40013 / 40125,
+  40029 unknown code, 40163 code used; ``{"openid", "session_key"}``. ``POST /wxa/business/getuserphonenumber``
+  (the mini-program's token, ``{"code"}``): 40029 / 40163; ``{"phone_info": {"purePhoneNumber", "countryCode", …}}``.
 * ``GET /cgi-bin/gettoken?corpid=&corpsecret=`` (企业微信): 41002 / 41004 missing, 40013 invalid corpid,
   40001 invalid secret. ``POST /cgi-bin/message/send?access_token=``: 41001 / 40014 (WeCom's code for an
   invalid access_token) / 42001, 40056 invalid agentid, 40008 invalid message type, 41xxx missing card fields,
   ``invaliduser`` for unknown userids, 81013 when no recipient is valid.
 
 Test hooks on :class:`WeChatStore`: ``create_oa_app`` / ``create_mini_app`` / ``create_corp``, ``add_openid``,
-``add_template``, ``refuse_subscription``, ``add_wecom_user``, ``expire_tokens`` (every token issued so far
+``add_template``, ``refuse_subscription``, ``login_code`` / ``phone_code`` (what wx.login and the getPhoneNumber
+button hand the mini-program), ``add_wecom_user``, ``expire_tokens`` (every token issued so far
 answers 42001), ``issue_expired_tokens`` (tokens are dead on arrival), ``fail_next_sends`` (the next N sends answer
 errcode -1, or an HTTP status), ``token_fetches`` (tokens issued per app), ``messages`` (what was accepted) and
 ``calls`` (every call with the errcode it got).
@@ -154,6 +158,10 @@ class WeChatStore:
     calls: list[SimCall] = field(default_factory=list)
     failures: list[_Failure] = field(default_factory=list)  # the next sends' forced answers, first first
     issue_expired_tokens: bool = False
+    # 小程序 login and phone-number codes (wx.login / getPhoneNumber): code → (appid, openid or phone); each once
+    login_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    phone_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    used_codes: set[str] = field(default_factory=set)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _msgid: int = 2_000_000_000_000_000_000
 
@@ -199,6 +207,21 @@ class WeChatStore:
     def accept_subscription(self, appid: str, openid: str, template_id: str) -> None:
         with self.lock:
             self.mp_apps[appid].refused.discard((openid, template_id))
+
+    def login_code(self, appid: str, openid: str) -> str:
+        """What ``wx.login()`` gives the mini-program for this user (valid once, for code2Session)."""
+        code = secrets.token_hex(16)
+        with self.lock:
+            self.mp_apps[appid].openids.add(openid)
+            self.login_codes[code] = (appid, openid)
+        return code
+
+    def phone_code(self, appid: str, phone: str) -> str:
+        """What the getPhoneNumber button gives the mini-program when the user shares ``phone`` (valid once)."""
+        code = secrets.token_hex(16)
+        with self.lock:
+            self.phone_codes[code] = (appid, phone)
+        return code
 
     def add_wecom_user(self, corp_id: str, *userids: str) -> None:
         with self.lock:
@@ -307,6 +330,67 @@ def handle_token(store: WeChatStore, query: dict[str, str]) -> dict[str, Any]:
     token = store._issue(app.appid, app.kind)
     store._log(path, app.appid, 0)
     return {"access_token": token, "expires_in": TOKEN_EXPIRES_IN}
+
+
+def _take_code(store: WeChatStore, codes: dict[str, tuple[str, str]], code: str, appid: str) -> str:
+    with store.lock:
+        if code in store.used_codes:
+            raise _Refusal(40163, "code been used", appid)
+        found = codes.get(code)
+        if found is None or found[0] != appid:
+            raise _Refusal(40029, "invalid code", appid)
+        del codes[code]
+        store.used_codes.add(code)
+        return found[1]
+
+
+def handle_code2session(store: WeChatStore, query: dict[str, str]) -> dict[str, Any]:
+    """``GET /sns/jscode2session`` (小程序登录): appid + secret + js_code → openid and session_key."""
+    path = "/sns/jscode2session"
+    appid = query.get("appid", "")
+    try:
+        if query.get("grant_type") != "authorization_code":
+            raise _Refusal(40002, "invalid grant_type")
+        with store.lock:
+            app = store.mp_apps.get(appid)
+        if app is None or app.kind != "mini":
+            raise _Refusal(40013, "invalid appid")
+        if not secrets.compare_digest(query.get("secret", ""), app.secret):
+            raise _Refusal(40125, "invalid appsecret")
+        openid = _take_code(store, store.login_codes, query.get("js_code", ""), appid)
+    except _Refusal as refusal:
+        store._log(path, appid, refusal.errcode)
+        return {"errcode": refusal.errcode, "errmsg": refusal.errmsg + _rid()}
+    store._log(path, appid, 0)
+    return {"openid": openid, "session_key": secrets.token_urlsafe(18)}
+
+
+def handle_phone_number(store: WeChatStore, access_token: str, body: bytes) -> dict[str, Any]:
+    """``POST /wxa/business/getuserphonenumber`` (the mini-program's access token, ``{"code": …}``)."""
+    path = "/wxa/business/getuserphonenumber"
+    appid = ""
+    try:
+        token = store._token(access_token, ("mini",))
+        appid = token.owner
+        data = _json(body)
+        if data is None or not isinstance(data.get("code"), str) or not data["code"]:
+            raise _Refusal(47001, "data format error", appid)
+        phone = _take_code(store, store.phone_codes, data["code"], appid)
+    except _Refusal as refusal:
+        store._log(path, refusal.app or appid, refusal.errcode, access_token)
+        return {"errcode": refusal.errcode, "errmsg": refusal.errmsg + _rid()}
+    store._log(path, appid, 0, access_token)
+    country, _, number = phone.rpartition(" ") if phone.startswith("+") else ("+86", "", phone)
+    return {
+        "errcode": 0,
+        "errmsg": "ok",
+        "phone_info": {
+            "phoneNumber": phone if country == "+86" else f"{country}{number}",
+            "purePhoneNumber": number,
+            "countryCode": country.lstrip("+"),
+            "watermark": {"timestamp": int(time.time()), "appid": appid},
+        },
+    }
 
 
 def _values(data: Any) -> dict[str, str] | None:
@@ -559,6 +643,16 @@ async def wecom_send(request: Request[Any, Any, Any]) -> Response[bytes]:
     return _reply(body, status)
 
 
+@get("/sns/jscode2session", sync_to_thread=False)
+def code2session(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return _reply(handle_code2session(_store(request), _query(request)))
+
+
+@post("/wxa/business/getuserphonenumber", status_code=200)
+async def phone_number(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return _reply(handle_phone_number(_store(request), _query(request).get("access_token", ""), await request.body()))
+
+
 @get("/healthz", sync_to_thread=False)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
@@ -566,7 +660,8 @@ def healthz() -> dict[str, str]:
 
 def create_app(store: WeChatStore) -> Litestar:
     return Litestar(
-        route_handlers=[token, template_send, subscribe_send, gettoken, wecom_send, healthz],
+        route_handlers=[token, template_send, subscribe_send, gettoken, wecom_send, code2session, phone_number,
+                        healthz],
         state=State({"wechat": store}),
         openapi_config=None,
         debug=False,

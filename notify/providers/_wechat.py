@@ -344,6 +344,11 @@ class SubscribeWxa(WeChatWxa):
         body.update({"miniprogram_state": miniprogram_state, "lang": lang})
         return self._post("cgi-bin/message/subscribe/send", data={k: v for k, v in body.items() if v is not None})
 
+    def get_phone_number(self, code: str) -> Any:
+        """``wxa/business/getuserphonenumber``: the number a user shared through the getPhoneNumber button
+        (wechatpy 1.8 has no call for it)."""
+        return self._post("wxa/business/getuserphonenumber", data={"code": code})
+
 
 class MiniProgramClient(OfficialAccountClient):
     """小程序 client: the same token endpoint; ``wxa`` (its own ``API_BASE_URL``, the host root) set per instance."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from notify.port import Message, NotifierChannel, SendResult, register
 from notify.providers._wechat import (
     MP_BASE_URL,
@@ -25,7 +27,15 @@ from notify.providers._wechat import (
     timeout_from,
 )
 
-__all__ = ["LANGS", "MINIPROGRAM_STATES", "WeChatSubscribeNotifier", "create_notifier"]
+__all__ = [
+    "LANGS",
+    "MINIPROGRAM_STATES",
+    "SharedPhone",
+    "WeChatSubscribeNotifier",
+    "create_notifier",
+    "openid_of",
+    "phone_of",
+]
 
 CHANNEL = NotifierChannel.WECHAT_SUBSCRIBE.value
 MINIPROGRAM_STATES = frozenset({"formal", "trial", "developer"})
@@ -57,22 +67,47 @@ class WeChatSubscribeNotifier:
         return SendResult(provider_id=str(result.get("msgid", "")))
 
 
-def create_notifier(config: Mapping[str, str], redis: Any) -> WeChatSubscribeNotifier:
+class SharedPhone(msgspec.Struct, frozen=True, kw_only=True):
+    phone: str  # the number without its country code (purePhoneNumber)
+    country_code: str  # "86" for mainland numbers
+
+
+def _client(config: Mapping[str, str], redis: Any) -> MiniProgramClient:
     keys = required_keys(config, CHANNEL, "appid", "secret")
-    state = optional_key(config, "miniprogram_state")
-    if state and state not in MINIPROGRAM_STATES:
-        raise ValueError(f"{CHANNEL} notifier config: miniprogram_state must be one of formal, trial, developer")
-    lang = optional_key(config, "lang", "zh_CN")
-    if lang not in LANGS:
-        raise ValueError(f"{CHANNEL} notifier config: lang must be one of {', '.join(sorted(LANGS))}")
-    client = MiniProgramClient(
+    return MiniProgramClient(
         keys["appid"],
         keys["secret"],
         session=redis_session(redis),
         base_url=optional_key(config, "base_url", MP_BASE_URL),
         timeout=timeout_from(config, CHANNEL),
     )
-    return WeChatSubscribeNotifier(client, miniprogram_state=state, lang=lang)
+
+
+async def openid_of(config: Mapping[str, str], redis: Any, login_code: str) -> str:
+    """``wx.login()``'s code → the user's openid (code2Session). WeChat's refusals come back as notifier errors
+    (40029 invalid code, 40163 code already used)."""
+    client = _client(config, redis)
+    session = await run_wechat(lambda: client.wxa.code_to_session(login_code))
+    return str(session.get("openid", ""))
+
+
+async def phone_of(config: Mapping[str, str], redis: Any, phone_code: str) -> SharedPhone:
+    """The getPhoneNumber button's code → the number the user chose to share."""
+    client = _client(config, redis)
+    answer = await run_wechat(lambda: client.wxa.get_phone_number(phone_code))
+    info = answer.get("phone_info") or {}
+    return SharedPhone(phone=str(info.get("purePhoneNumber", "")), country_code=str(info.get("countryCode", "")))
+
+
+def create_notifier(config: Mapping[str, str], redis: Any) -> WeChatSubscribeNotifier:
+    required_keys(config, CHANNEL, "appid", "secret")
+    state = optional_key(config, "miniprogram_state")
+    if state and state not in MINIPROGRAM_STATES:
+        raise ValueError(f"{CHANNEL} notifier config: miniprogram_state must be one of formal, trial, developer")
+    lang = optional_key(config, "lang", "zh_CN")
+    if lang not in LANGS:
+        raise ValueError(f"{CHANNEL} notifier config: lang must be one of {', '.join(sorted(LANGS))}")
+    return WeChatSubscribeNotifier(_client(config, redis), miniprogram_state=state, lang=lang)
 
 
 register(CHANNEL, create_notifier)

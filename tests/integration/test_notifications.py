@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from saq.job import Status
 from saq.queue.redis import RedisQueue
@@ -402,3 +403,66 @@ async def test_provider_flow_control_waits_without_using_attempts_and_parallel_s
     outcomes = await asyncio.gather(*(outbox.send(row_id, now=later) for _ in range(8)))
     assert sorted(outcomes) == ["sent"] + ["skipped"] * 7, outcomes
     assert len(sms.store.sent_to(phone)) == 2
+
+
+async def test_the_mini_program_records_consent_and_shows_the_parcel_its_message_opens(
+    api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, wechat: WeChatServer,
+    sms: AliyunSmsServer, queue: RedisQueue,
+) -> None:
+    floor = await Floor(api, store.url).setup(pick_mode="order")
+    await _configure(api, floor, carriers, kd100, store.url)
+    acc = await _setup_notify(api, wechat, sms, quiet=("00:00", "00:00"))
+    phone, openid = _phone(), f"o{uuid.uuid4().hex[:27]}"
+    appid = acc.mini.appid
+    login = wechat.store.login_code(appid, openid)
+    body = {
+        "login_code": login,
+        "phone_code": wechat.store.phone_code(appid, phone),
+        "answers": {acc.tpl["shipped"]: "accept", acc.tpl["signed"]: "reject", "TPL_NOT_OURS": "accept"},
+    }
+    async with httpx.AsyncClient(base_url=store.url, timeout=30) as customer:  # no staff login: WeChat vouches
+        r = await customer.post("/mp/v1/customer/subscriptions", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"phone": f"{phone[:3]}****{phone[-4:]}", "subscribed": ["shipped"],
+                            "labels": ["订单已发货"], "unknown_templates": ["TPL_NOT_OURS"]}
+        again = await customer.post("/mp/v1/customer/subscriptions", json=body)  # a login code works once
+        assert again.status_code == 422 and again.json()["code"] == "invalid_wechat_code", again.text
+        assert again.json()["field"] == "login_code"
+        abroad = {**body, "login_code": wechat.store.login_code(appid, openid),
+                  "phone_code": wechat.store.phone_code(appid, "+852 61234567")}
+        r = await customer.post("/mp/v1/customer/subscriptions", json=abroad)
+        assert r.status_code == 422 and r.json()["code"] == "unsupported_phone", r.text
+        r = await customer.post("/mp/v1/customer/subscriptions", json={**body, "answers": {"x": "maybe"}})
+        assert r.status_code == 422 and r.json()["field"].startswith("answers"), r.text
+    async with api.client() as client:
+        contact = (await client.get(f"/api/v1/notify/contacts/{phone}")).json()
+    assert contact["mini_openid"] == openid and contact["subscribed"] == ["shipped"]
+
+    (order_id,) = await _ingest(floor, order_payload(
+        lines=[(floor.codes[0], 1)], receiver={"name": "林小雨", "phone": phone, "address": "上海市静安区南京西路 1 号"}
+    ))
+    await _pick_and_pack(floor, [order_id])
+    async with api.client() as client:
+        assert (await client.post(f"/api/v1/orders/{order_id}/waybill")).status_code == 200
+        assert (await client.post(f"/api/v1/orders/{order_id}/handover")).status_code == 200
+    (shipped,) = await _settled(api, order_id, 1)
+    assert (shipped["channel"], shipped["status"]) == ("wechat_subscribe", "sent"), shipped
+    [message] = [m for m in wechat.store.messages_for(appid) if m.recipient == openid]
+    page, _, token = message.page.partition("?token=")
+    assert page == "pages/track/index" and token
+
+    # the page the message opens: the parcel, masked, without the phone number
+    async with httpx.AsyncClient(base_url=store.url, timeout=30) as customer:
+        r = await customer.get(f"/mp/v1/customer/parcels/{token}")
+        assert r.status_code == 200, r.text
+        parcel = r.json()
+        assert parcel["carrier_name"] == "极兔速递" and parcel["state_text"] == "等待揽收"
+        assert parcel["receiver"] == "林*雨（上海市）" and phone not in r.text
+        assert (await customer.get("/mp/v1/customer/parcels/not-a-token")).status_code == 404
+
+    # "signed" was declined in WeChat: that notice comes by SMS
+    async with db.transaction():
+        await outbox.on_order_event(order_id, OrderEventType.PARCEL_UPDATED, "signed", {"state": "signed"})
+    rows = await _settled(api, order_id, 2)
+    signed = next(r for r in rows if r["event"] == "signed")
+    assert (signed["channel"], signed["status"]) == ("aliyun_sms", "sent"), signed

@@ -512,3 +512,41 @@ async def test_wecom_token_expired_mid_run_is_refreshed(sim: WeChatServer, rds: 
     assert [c.errcode for c in sim.store.calls_to("/cgi-bin/message/send", app.key)] == [0, 42001, 0]
     assert [m.msgtype for m in sim.store.messages_for(app.key)] == ["textcard", "text"]
     assert sim.store.messages_for(app.key)[1].content == "纯文本通知"
+
+
+# --- 小程序登录与手机号 ------------------------------------------------------------------------------------------
+
+
+async def test_login_and_phone_codes_name_the_user_once_each(sim: WeChatServer, rds: redis.Redis) -> None:
+    from notify.providers.wechat_subscribe import SharedPhone, openid_of, phone_of
+
+    app = mini_app(sim)
+    config = mp_config(sim, app)
+    login = sim.store.login_code(app.appid, "oMINI42")
+    assert await openid_of(config, rds, login) == "oMINI42"
+    with pytest.raises(PermanentNotifyError) as used:
+        await openid_of(config, rds, login)
+    assert used.value.code == "40163"
+    with pytest.raises(PermanentNotifyError) as made_up:
+        await openid_of(config, rds, "not-a-code")
+    assert made_up.value.code == "40029"
+
+    assert await phone_of(config, rds, sim.store.phone_code(app.appid, "13912345678")) == SharedPhone(
+        phone="13912345678", country_code="86"
+    )
+    abroad = await phone_of(config, rds, sim.store.phone_code(app.appid, "+852 61234567"))
+    assert (abroad.phone, abroad.country_code) == ("61234567", "852")
+    other = mini_app(sim)  # a code is the app's own: another mini-program cannot redeem it
+    with pytest.raises(PermanentNotifyError) as foreign:
+        await phone_of(mp_config(sim, other), rds, sim.store.phone_code(app.appid, "13912345678"))
+    assert foreign.value.code == "40029"
+
+
+async def test_login_with_a_wrong_secret_is_refused(sim: WeChatServer, rds: redis.Redis) -> None:
+    from notify.providers.wechat_subscribe import openid_of
+
+    app = mini_app(sim)
+    login = sim.store.login_code(app.appid, "oMINI43")
+    with pytest.raises(PermanentNotifyError) as refused:
+        await openid_of({**mp_config(sim, app), "secret": "0" * 32}, rds, login)
+    assert refused.value.code in ("40125", "40001")
