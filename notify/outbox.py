@@ -170,8 +170,9 @@ async def _insert(
     status: str = "pending",
     error_code: str = "",
     fallback_of: int | None = None,
+    not_before: datetime | None = None,
 ) -> int | None:
-    not_before = now
+    not_before = not_before or now
     if audience == "customer" and not urgent and status == "pending":
         not_before = config.quiet_until(now, await config.load_settings()) or now
     rows = await db.fetch(
@@ -235,13 +236,60 @@ async def _staff(event: str, warehouse_id: int | None) -> list[str]:
 
 
 async def _write_staff(subject: str, order_id: int | None, event: str, warehouse_id: int | None,
-                       context: Mapping[str, Any], now: datetime) -> None:
+                       context: Mapping[str, Any], now: datetime, *, not_before: datetime | None = None) -> None:
     template = await _usable(event, NotifierChannel.WECOM.value)
     if template is None:
         return
     for userid in await _staff(event, warehouse_id):
         await _insert(subject=subject, order_id=order_id, event=event, audience="staff",
-                      channel=NotifierChannel.WECOM.value, recipient=userid, context=context, urgent=True, now=now)
+                      channel=NotifierChannel.WECOM.value, recipient=userid, context=context, urgent=True, now=now,
+                      not_before=not_before)
+
+
+# Orders turn at risk in bursts (a late truck, a surge): managers get one digest per warehouse and window, sent
+# when the window closes (plus a grace for transactions still committing), not a card per order.
+AT_RISK_WINDOW = timedelta(minutes=5)
+_DIGEST_GRACE = timedelta(seconds=30)
+
+
+def _window_start(now: datetime) -> datetime:
+    seconds = int(now.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % int(AT_RISK_WINDOW.total_seconds()), UTC)
+
+
+async def _write_at_risk_digest(warehouse_id: int | None, now: datetime) -> None:
+    start = _window_start(now)
+    subject = f"at-risk:{warehouse_id or 'none'}:{int(start.timestamp())}"
+    context = {"_window_start": start.isoformat(), "_warehouse_id": warehouse_id or 0}
+    await _write_staff(subject, None, "staff_at_risk", warehouse_id, context, now,
+                       not_before=start + AT_RISK_WINDOW + _DIGEST_GRACE)
+
+
+async def _at_risk_context(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What the digest says: the orders of the warehouse that turned at risk in its window."""
+    start = datetime.fromisoformat(str(stored["_window_start"]))
+    warehouse_id = int(stored.get("_warehouse_id") or 0)
+    sql = (
+        "SELECT o.external_id, o.ship_by, e.reason FROM order_event e JOIN sales_order o ON o.id = e.\"order\" "
+        "WHERE e.type = {} AND e.created_at >= {} AND e.created_at < {} AND "
+    )
+    args: list[Any] = [OrderEventType.AT_RISK.value, start, start + AT_RISK_WINDOW]
+    if warehouse_id:
+        sql += "o.warehouse = {} "
+        args.append(warehouse_id)
+    else:
+        sql += "o.warehouse IS NULL "
+    rows = await db.fetch(sql + "ORDER BY o.ship_by, o.id", *args)
+    names = await db.fetch("SELECT name FROM warehouse WHERE id = {}", warehouse_id) if warehouse_id else []
+    numbers = [str(r["external_id"]) for r in rows]
+    return {
+        "count": len(rows),
+        "overdue": sum(1 for r in rows if r["reason"] == "overdue"),
+        "orders": "、".join(numbers[:5]) + (f" 等 {len(numbers)} 单" if len(numbers) > 5 else ""),
+        "order_no": numbers[0] if numbers else "",
+        "ship_by": shanghai_text(clock.from_db(rows[0]["ship_by"])) if rows else "",
+        "warehouse": str(names[0]["name"]) if names else "未分仓",
+    }
 
 
 def _is_db_error(exc: BaseException) -> bool:
@@ -274,8 +322,11 @@ async def _write_for_order(order_id: int, notices: list[str], data: dict[str, An
     context = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
     for event in notices:
         if event not in CUSTOMER_NOTICES:
-            warehouse = order["warehouse"]
-            await _write_staff(subject, order_id, event, None if warehouse is None else int(warehouse), context, now)
+            warehouse = None if order["warehouse"] is None else int(order["warehouse"])
+            if event == "staff_at_risk":
+                await _write_at_risk_digest(warehouse, now)
+            else:
+                await _write_staff(subject, order_id, event, warehouse, context, now)
             continue
         told = await db.fetch(
             "SELECT id FROM notification WHERE subject = {} AND event = {} AND audience = 'customer' LIMIT 1",
@@ -327,6 +378,8 @@ _register_surge_hook(on_surge_event)
 async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
     stored: dict[str, Any] = msgspec.json.decode(row["context"] or "{}")
     ctx: dict[str, Any] = {}
+    if str(row["subject"]).startswith("at-risk:"):
+        ctx.update(await _at_risk_context(stored))
     if row["order"] is not None:
         orders = await db.fetch(
             "SELECT o.*, c.name AS shop, w.name AS warehouse_name FROM sales_order o "

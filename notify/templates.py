@@ -108,7 +108,11 @@ _CUSTOMER_TEXT = {
 }
 _STAFF_TEXT = {
     "staff_surge": ("进单高峰", "每分钟进单 {inflow_per_min} 单（阈值 {threshold}），{mode_text}。"),
-    "staff_at_risk": ("订单即将超时", "订单 {order_no}（{warehouse}）需在 {ship_by} 前发出，当前状态：{status_text}。"),
+    "staff_at_risk": (
+        "订单即将超时",
+        "{warehouse} 近 5 分钟有 {count} 个订单即将超时（其中已超时 {overdue} 个），"
+        "最早需在 {ship_by} 前发出：{orders}。",
+    ),
     "staff_short_pick": ("拣货缺货", "订单 {order_no} 在库位 {location} 缺 {sku} × {missing}，请盘点。"),
     "staff_parcel_stalled": (
         "包裹 48 小时无轨迹",

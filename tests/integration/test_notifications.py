@@ -26,7 +26,7 @@ from sandbox.kuaidi100 import Kuaidi100Server
 from sandbox.wechat import WeChatServer, running_wechat
 from tests.integration.test_carrier_choice import _configure, _ingest, _pick_and_pack
 from tests.integration.test_picking import Floor
-from tests.support.factories import Api, create_warehouse, order_payload, unique
+from tests.support.factories import Api, create_warehouse, order_payload, unique, wait_for_orders
 from tests.support.hub import Hub
 
 SUBSCRIBE_FIELDS = ["character_string1", "thing2", "character_string3", "thing4"]
@@ -466,3 +466,36 @@ async def test_the_mini_program_records_consent_and_shows_the_parcel_its_message
     rows = await _settled(api, order_id, 2)
     signed = next(r for r in rows if r["event"] == "signed")
     assert (signed["channel"], signed["status"]) == ("aliyun_sms", "sent"), signed
+
+
+async def test_orders_turning_at_risk_reach_the_manager_as_one_digest_per_window(
+    api: Api, store: Hub, wechat: WeChatServer, sms: AliyunSmsServer, queue: RedisQueue,
+) -> None:
+    from orderhub.orders.service import record_event
+
+    floor = await Floor(api, store.url).setup(pick_mode="order")
+    acc = await _setup_notify(api, wechat, sms, quiet=("00:00", "00:00"))
+    boss = unique("wangwu")
+    wechat.store.add_wecom_user(acc.corp.corp_id, boss)
+    await _manager(api, floor.warehouse, boss)
+    orders = await _ingest(floor, *(order_payload(lines=[(floor.codes[0], 1)]) for _ in range(3)))
+    window = outbox.AT_RISK_WINDOW.total_seconds()
+    if window - time.time() % window < 5:  # the three must fall in one window
+        await asyncio.sleep(window - time.time() % window + 0.1)
+    ship_by = datetime.now(UTC) + timedelta(hours=1)
+    for index, order_id in enumerate(orders):  # as the sweeper marks them, each in its own transaction
+        async with db.transaction():
+            await record_event(order_id, OrderEventType.AT_RISK, reason="overdue" if index == 0 else "due_soon",
+                               data={"ship_by": ship_by.isoformat(), "status": "ready"})
+    rows = [r for r in await outbox.list_notifications(limit=50) if r.event == "staff_at_risk" and r.recipient == boss]
+    assert len(rows) == 1 and rows[0].status == "pending" and rows[0].order_id is None, rows
+    due = rows[0].not_before
+    assert timedelta(0) < due - datetime.now(UTC) <= outbox.AT_RISK_WINDOW + timedelta(seconds=31)
+    assert await outbox.send(rows[0].id) == "skipped"  # not before the window closes
+    assert await outbox.send(rows[0].id, now=due.astimezone(UTC) + timedelta(seconds=1)) == "sent"
+    [card] = [m for m in wechat.store.messages_for(acc.corp.key) if boss in m.recipient]
+    views = (await wait_for_orders(api, orders)).values()
+    assert "3 个订单即将超时（其中已超时 1 个）" in card.content, card.content
+    assert all(o["external_id"] in card.content for o in views)
+    earliest = min(datetime.fromisoformat(o["ship_by"]) for o in views)
+    assert f"最早需在 {clock.to_shanghai(earliest).strftime('%m-%d %H:%M')} 前发出" in card.content  # Shanghai time
