@@ -11,9 +11,8 @@ import msgspec
 from litestar import Controller, get, post
 
 from notify import contacts
-from orderhub import db
 from orderhub.logistics import tracking
-from orderhub.logistics.labels import carrier_name, mask_name
+from orderhub.logistics.labels import carrier_name
 
 __all__ = ["CustomerController"]
 
@@ -78,8 +77,7 @@ class CustomerController(Controller):
     @get("/parcels/{token:str}", opt={"public": True}, summary="A parcel's tracking, for the mini-program's page")
     async def parcel(self, token: Annotated[str, msgspec.Meta(max_length=64)]) -> ParcelOut:
         view = await tracking.tracking_by_token(token)
-        rows = await db.fetch("SELECT receiver_name, receiver_city FROM sales_order WHERE id = {}", view.order_id)
-        receiver = f"{mask_name(rows[0]['receiver_name'])}（{rows[0]['receiver_city']}）" if rows else ""
+        receiver = await tracking.receiver_label(view.order_id)
         return ParcelOut(
             carrier=view.carrier,
             carrier_name=carrier_name(view.carrier),

@@ -128,9 +128,15 @@ async def subscribe_from_miniprogram(
         shared = await phone_of(provider, redis, phone_code)
     except NotifyError as exc:
         raise _wechat_refusal(exc, "phone_code") from exc
-    if shared.country_code != "86" or not openid:
-        raise ValidationFailed("目前只支持中国大陆手机号", code="unsupported_phone", field="phone_code")
-    number = _phone(shared.phone)
+    if not openid:
+        raise ValidationFailed("微信没有给出该用户的身份，请重新进入小程序", code="invalid_wechat_code",
+                               field="login_code")
+    try:
+        if shared.country_code != "86":
+            raise ValidationFailed("目前只支持中国大陆手机号")
+        number = _phone(shared.phone)
+    except ValidationFailed as exc:
+        raise ValidationFailed("目前只支持中国大陆手机号", code="unsupported_phone", field="phone_code") from exc
     by_template: dict[str, str] = {}
     for event in sorted(CUSTOMER_NOTICES):
         template = await template_for(event, NotifierChannel.WECHAT_SUBSCRIBE.value)
@@ -139,16 +145,22 @@ async def subscribe_from_miniprogram(
     accepted = {by_template[t] for t, answer in answers.items() if t in by_template and answer == "accept"}
     declined = {by_template[t] for t, answer in answers.items() if t in by_template and answer != "accept"}
     async with db.transaction():
-        rows = await db.fetch("SELECT subscribed, mini_openid FROM notify_contact WHERE phone = {}", number)
+        # the row first, then locked: two dialogs answered at once both land (neither overwrites the other)
+        await db.fetch(
+            "INSERT INTO notify_contact (phone, oa_openid, mini_openid, subscribed, sms_opt_out, updated_at) "
+            "VALUES ({}, '', '', '[]', {}, {}) ON CONFLICT (phone) DO NOTHING",
+            number, False, clock.now(),
+        )
+        rows = await db.fetch(
+            "SELECT subscribed, mini_openid FROM notify_contact WHERE phone = {}" + db.for_update(), number
+        )
         earlier: set[str] = set()
         if rows and rows[0]["mini_openid"] == openid:  # another WeChat user's consent is not this one's
             earlier = set(msgspec.json.decode(rows[0]["subscribed"] or "[]", type=list[str]))
         subscribed = sorted((earlier | accepted) - declined)
         await db.fetch(
-            "INSERT INTO notify_contact (phone, oa_openid, mini_openid, subscribed, sms_opt_out, updated_at) "
-            "VALUES ({}, '', {}, {}, {}, {}) ON CONFLICT (phone) DO UPDATE SET mini_openid = EXCLUDED.mini_openid, "
-            "subscribed = EXCLUDED.subscribed, updated_at = EXCLUDED.updated_at",
-            number, openid, msgspec.json.encode(subscribed).decode(), False, clock.now(),
+            "UPDATE notify_contact SET mini_openid = {}, subscribed = {}, updated_at = {} WHERE phone = {}",
+            openid, msgspec.json.encode(subscribed).decode(), clock.now(), number,
         )
     return MiniProgramSubscription(
         phone=mask_phone(number),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -171,18 +172,20 @@ async def _insert(
     error_code: str = "",
     fallback_of: int | None = None,
     not_before: datetime | None = None,
+    warehouse_id: int | None = None,
 ) -> int | None:
     not_before = not_before or now
     if audience == "customer" and not urgent and status == "pending":
         not_before = config.quiet_until(now, await config.load_settings()) or now
     rows = await db.fetch(
-        "INSERT INTO notification (dedup_key, subject, \"order\", event, audience, channel, recipient, context, "
-        "urgent, status, attempts, not_before, provider_id, error_code, error_message, delivery, fallback_of, "
-        "resends, created_at, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 0, {}, '', {}, '', '', "
-        "{}, 0, {}, {}) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+        "INSERT INTO notification (dedup_key, subject, \"order\", warehouse, event, audience, channel, recipient, "
+        "context, urgent, status, attempts, not_before, provider_id, error_code, error_message, delivery, "
+        "fallback_of, resends, claim, created_at, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 0, "
+        "{}, '', {}, '', '', {}, 0, '', {}, {}) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
         f"{subject}|{event}|{recipient}|{channel}"[:255],
         subject,
         order_id,
+        warehouse_id,
         event,
         audience,
         channel,
@@ -243,7 +246,7 @@ async def _write_staff(subject: str, order_id: int | None, event: str, warehouse
     for userid in await _staff(event, warehouse_id):
         await _insert(subject=subject, order_id=order_id, event=event, audience="staff",
                       channel=NotifierChannel.WECOM.value, recipient=userid, context=context, urgent=True, now=now,
-                      not_before=not_before)
+                      not_before=not_before, warehouse_id=warehouse_id)
 
 
 # Orders turn at risk in bursts (a late truck, a surge): managers get one digest per warehouse and window, sent
@@ -257,29 +260,36 @@ def _window_start(now: datetime) -> datetime:
     return datetime.fromtimestamp(seconds - seconds % int(AT_RISK_WINDOW.total_seconds()), UTC)
 
 
-async def _write_at_risk_digest(warehouse_id: int | None, now: datetime) -> None:
+async def _write_at_risk_digest(order_id: int, reason: str, warehouse_id: int | None, now: datetime) -> None:
+    """The order goes into its warehouse's digest for this window — or the next one, when this window's digest
+    is already on its way (a long transaction committing late is not lost)."""
     start = _window_start(now)
-    subject = f"at-risk:{warehouse_id or 'none'}:{int(start.timestamp())}"
-    context = {"_window_start": start.isoformat(), "_warehouse_id": warehouse_id or 0}
-    await _write_staff(subject, None, "staff_at_risk", warehouse_id, context, now,
-                       not_before=start + AT_RISK_WINDOW + _DIGEST_GRACE)
-
-
-async def _at_risk_context(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """What the digest says: the orders of the warehouse that turned at risk in its window."""
-    start = datetime.fromisoformat(str(stored["_window_start"]))
-    warehouse_id = int(stored.get("_warehouse_id") or 0)
-    sql = (
-        "SELECT o.external_id, o.ship_by, e.reason FROM order_event e JOIN sales_order o ON o.id = e.\"order\" "
-        "WHERE e.type = {} AND e.created_at >= {} AND e.created_at < {} AND "
+    for _ in range(3):
+        subject = f"at-risk:{warehouse_id or 'none'}:{int(start.timestamp())}"
+        going = await db.fetch(
+            "SELECT id FROM notification WHERE subject = {} AND status <> 'pending' LIMIT 1", subject
+        )
+        if not going:
+            break
+        start += AT_RISK_WINDOW
+    await db.fetch(
+        "INSERT INTO notify_digest_item (subject, \"order\", reason, created_at) VALUES ({}, {}, {}, {})",
+        subject, order_id, (reason or "")[:32], now,
     )
-    args: list[Any] = [OrderEventType.AT_RISK.value, start, start + AT_RISK_WINDOW]
-    if warehouse_id:
-        sql += "o.warehouse = {} "
-        args.append(warehouse_id)
-    else:
-        sql += "o.warehouse IS NULL "
-    rows = await db.fetch(sql + "ORDER BY o.ship_by, o.id", *args)
+    context = {"_warehouse_id": warehouse_id or 0}
+    await _write_staff(subject, None, "staff_at_risk", warehouse_id, context, now,
+                       not_before=max(now, start + AT_RISK_WINDOW + _DIGEST_GRACE))
+
+
+async def _at_risk_context(subject: str, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What the digest says: the orders recorded for it (each once, however often it was marked)."""
+    warehouse_id = int(stored.get("_warehouse_id") or 0)
+    rows = await db.fetch(
+        "SELECT o.id, o.external_id, o.ship_by, MAX(i.reason) AS reason FROM notify_digest_item i "
+        "JOIN sales_order o ON o.id = i.\"order\" WHERE i.subject = {} "
+        "GROUP BY o.id, o.external_id, o.ship_by ORDER BY o.ship_by, o.id",
+        subject,
+    )
     names = await db.fetch("SELECT name FROM warehouse WHERE id = {}", warehouse_id) if warehouse_id else []
     numbers = [str(r["external_id"]) for r in rows]
     return {
@@ -305,14 +315,14 @@ async def on_order_event(order_id: int, event_type: OrderEventType, reason: str 
     if not notices:
         return
     try:
-        await _write_for_order(order_id, notices, data)
+        await _write_for_order(order_id, notices, data, reason or "")
     except Exception as exc:
         if _is_db_error(exc):
             raise
         log.exception("notifications not written", extra={"order_id": order_id, "event": event_type.value})
 
 
-async def _write_for_order(order_id: int, notices: list[str], data: dict[str, Any]) -> None:
+async def _write_for_order(order_id: int, notices: list[str], data: dict[str, Any], reason: str) -> None:
     rows = await db.fetch(
         "SELECT id, receiver_phone, receiver_phone_ext, warehouse FROM sales_order WHERE id = {}", order_id
     )
@@ -324,7 +334,7 @@ async def _write_for_order(order_id: int, notices: list[str], data: dict[str, An
         if event not in CUSTOMER_NOTICES:
             warehouse = None if order["warehouse"] is None else int(order["warehouse"])
             if event == "staff_at_risk":
-                await _write_at_risk_digest(warehouse, now)
+                await _write_at_risk_digest(order_id, reason, warehouse, now)
             else:
                 await _write_staff(subject, order_id, event, warehouse, context, now)
             continue
@@ -338,14 +348,15 @@ async def _write_for_order(order_id: int, notices: list[str], data: dict[str, An
         targets, why = await _customer_targets(order, event)
         if not targets:
             await _insert(subject=subject, order_id=order_id, event=event, audience="customer", channel="none",
-                          recipient="", context=context, urgent=False, now=now, status="skipped", error_code=why)
+                          recipient="", context=context, urgent=False, now=now, status="skipped", error_code=why,
+                          warehouse_id=order["warehouse"])
             continue
         (channel, recipient), rest = targets[0], targets[1:]
         template = await _usable(event, channel)
         await _insert(
             subject=subject, order_id=order_id, event=event, audience="customer", channel=channel,
             recipient=recipient, context={**context, "_fallbacks": [list(t) for t in rest]},
-            urgent=bool(template and template.urgent), now=now,
+            urgent=bool(template and template.urgent), now=now, warehouse_id=order["warehouse"],
         )
 
 
@@ -379,7 +390,7 @@ async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
     stored: dict[str, Any] = msgspec.json.decode(row["context"] or "{}")
     ctx: dict[str, Any] = {}
     if str(row["subject"]).startswith("at-risk:"):
-        ctx.update(await _at_risk_context(stored))
+        ctx.update(await _at_risk_context(str(row["subject"]), stored))
     if row["order"] is not None:
         orders = await db.fetch(
             "SELECT o.*, c.name AS shop, w.name AS warehouse_name FROM sales_order o "
@@ -423,10 +434,11 @@ async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
 async def _claim(notification_id: int, now: datetime) -> dict[str, Any] | None:
     async with db.transaction():
         rows = await db.fetch(
-            "UPDATE notification SET status = 'sending', lease_until = {}, attempts = attempts + 1, updated_at = {} "
-            "WHERE id = {} AND ((status = 'pending' AND not_before <= {}) "
+            "UPDATE notification SET status = 'sending', lease_until = {}, attempts = attempts + 1, claim = {}, "
+            "updated_at = {} WHERE id = {} AND ((status = 'pending' AND not_before <= {}) "
             "OR (status = 'sending' AND lease_until < {})) RETURNING *",
             now + LEASE,
+            uuid.uuid4().hex,
             now,
             notification_id,
             now,
@@ -438,15 +450,15 @@ async def _claim(notification_id: int, now: datetime) -> dict[str, Any] | None:
 async def _settle(row: Mapping[str, Any], status: str, now: datetime, *, not_before: datetime | None = None,
                   error: NotifyError | None = None, code: str = "", message: str = "", provider_id: str = "",
                   give_back_attempt: bool = False) -> bool:
-    """Record the outcome of a claimed row, only while this sender still holds it: a claim taken over after the
-    lease ran out bumped ``attempts``, so a late sender's outcome is dropped. False when it was."""
+    """Record the outcome of a claimed row, only while this sender still holds it: every claim names itself
+    (``claim``), so a late sender whose lease ran out and was taken over drops its outcome. False when it did."""
     error_code = error.code if error is not None else code
     error_message = (error.message if error is not None else message)[:255]
     settled = await db.fetch(
         "UPDATE notification SET status = {}, not_before = {}, lease_until = NULL, error_code = {}, "
         "error_message = {}, provider_id = CASE WHEN {} <> '' THEN {} ELSE provider_id END, "
         "sent_at = CASE WHEN {} = 'sent' THEN {} ELSE sent_at END, attempts = attempts - {}, updated_at = {} "
-        "WHERE id = {} AND status = 'sending' AND attempts = {} RETURNING id",
+        "WHERE id = {} AND status = 'sending' AND claim = {} RETURNING id",
         status,
         not_before or clock.from_db(row["not_before"]),
         error_code[:64],
@@ -458,7 +470,7 @@ async def _settle(row: Mapping[str, Any], status: str, now: datetime, *, not_bef
         1 if give_back_attempt else 0,
         now,
         row["id"],
-        row["attempts"],
+        row["claim"],
     )
     if not settled:
         log.warning("claim lost before settling", extra={"notification": row["id"], "outcome": status})
@@ -513,7 +525,7 @@ async def _fallback(row: Mapping[str, Any], now: datetime) -> int | None:
             return await _insert(
                 subject=str(row["subject"]), order_id=row["order"], event=str(row["event"]),
                 audience=str(row["audience"]), channel=str(channel), recipient=str(recipient), context=context,
-                urgent=template.urgent, now=now, fallback_of=int(row["id"]),
+                urgent=template.urgent, now=now, fallback_of=int(row["id"]), warehouse_id=row["warehouse"],
             )
     return None
 
@@ -700,7 +712,8 @@ async def list_for_order(order_id: int) -> list[NotificationView]:
     return [_view(r) for r in rows]
 
 
-_IN_WAREHOUSE = "\"order\" IN (SELECT id FROM sales_order WHERE warehouse = {})"
+# a warehouse's messages: its own (staff digests too), and older rows by their order
+_IN_WAREHOUSE = "(warehouse = {} OR \"order\" IN (SELECT id FROM sales_order WHERE warehouse = {}))"
 
 
 async def list_notifications(
@@ -714,7 +727,7 @@ async def list_notifications(
         args.append(status)
     if warehouse_id is not None:
         where.append(_IN_WAREHOUSE)
-        args.append(warehouse_id)
+        args += [warehouse_id, warehouse_id]
     sql = "SELECT * FROM notification" + (" WHERE " + " AND ".join(where) if where else "")
     rows = await db.fetch(sql + " ORDER BY id DESC LIMIT {}", *args, limit)
     return [_view(r) for r in rows]
@@ -724,7 +737,7 @@ async def resend(notification_id: int, *, actor: str, warehouse_id: int | None =
     """Staff send a message again (a failed one after fixing its cause, or a sent one the customer lost); a user
     bound to a warehouse, only messages about its orders."""
     now = clock.now()
-    scope, scope_args = ("", []) if warehouse_id is None else (" AND " + _IN_WAREHOUSE, [warehouse_id])
+    scope, scope_args = ("", []) if warehouse_id is None else (" AND " + _IN_WAREHOUSE, [warehouse_id] * 2)
     async with db.transaction():
         rows = await db.fetch(
             "UPDATE notification SET status = 'pending', attempts = 0, not_before = {}, lease_until = NULL, "

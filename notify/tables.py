@@ -7,7 +7,7 @@ from piccolo.table import Table
 
 from orderhub.orders.tables import Order
 
-__all__ = ["Notification", "NotifyContact", "NotifyTemplate"]
+__all__ = ["Notification", "NotifyContact", "NotifyDigestItem", "NotifyTemplate"]
 
 
 class Notification(Table, tablename="notification"):
@@ -22,6 +22,7 @@ class Notification(Table, tablename="notification"):
     dedup_key = Varchar(length=255, unique=True)
     subject = Varchar(length=48, index=True)  # "order:12", "surge:3"
     order = ForeignKey(references=Order, null=True, index=True)
+    warehouse = Integer(null=True, default=None, index=True)  # whose it is (staff scoped to a warehouse see theirs)
     event = Varchar(length=32)  # the notice: shipped, out_for_delivery, signed, delayed, staff_* …
     audience = Varchar(length=8)  # customer, staff
     channel = Varchar(length=24)
@@ -32,6 +33,7 @@ class Notification(Table, tablename="notification"):
     attempts = Integer(default=0)
     not_before = Timestamptz(index=True)  # quiet hours, backoff, rate limits
     lease_until = Timestamptz(null=True, default=None)  # a sender holds the row until then
+    claim = Varchar(length=32, default="")  # names the sender holding it: only that sender settles the row
     provider_id = Varchar(length=64, default="")  # msgid / BizId
     error_code = Varchar(length=64, default="")
     error_message = Varchar(length=255, default="")
@@ -71,3 +73,14 @@ class NotifyContact(Table, tablename="notify_contact"):
     subscribed = Text(default="[]")  # notices the customer accepted in the mini-program's subscribe dialog
     sms_opt_out = Boolean(default=False)
     updated_at = Timestamptz()
+
+
+class NotifyDigestItem(Table, tablename="notify_digest_item"):
+    """One order in a staff digest (``subject`` = the digest's, e.g. ``at-risk:3:1764720000``), written in the
+    transaction of the event: the digest lists exactly what was recorded for it."""
+
+    id: Serial
+    subject = Varchar(length=48, index=True)
+    order = ForeignKey(references=Order, index=True)
+    reason = Varchar(length=32, default="")
+    created_at = Timestamptz()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from notify.tables import Notification, NotifyContact, NotifyTemplate
+from notify.tables import Notification, NotifyContact, NotifyDigestItem, NotifyTemplate
 from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
@@ -67,6 +67,7 @@ TABLES = [
     Notification,
     NotifyTemplate,
     NotifyContact,
+    NotifyDigestItem,
 ]
 
 APP_CONFIG = AppConfig(

@@ -66,6 +66,12 @@ class WaybillController(Controller):
         await ensure_in_scope(order_id, request.user.warehouse_id)
         return await waybills.request_waybill(order_id, actor=f"user:{request.user.username}")
 
+    @delete("/{order_id:int}/waybill-request", guards=[requires(*MANAGERS)],
+            summary="Free a carrier choice whose request never got an answer (after checking at the carrier)")
+    async def release(self, request: Request[UserView, Any, Any], order_id: PathId) -> None:
+        await ensure_in_scope(order_id, request.user.warehouse_id)
+        await waybills.release_choice(order_id, actor=f"user:{request.user.username}")
+
     @post("/{order_id:int}/handover", status_code=200, guards=[requires(*FLOOR)],
           summary="Handed to the courier: the order ships with its waybill (platform write-back queued)")
     async def handover(self, request: Request[UserView, Any, Any], order_id: PathId) -> waybills.WaybillView:
@@ -236,6 +242,7 @@ class TrackingController(Controller):
          summary="Parcels by tracking state, or the stalled ones (no movement for 48 h)")
     async def parcels(
         self,
+        request: Request[UserView, Any, Any],
         parcel_state: Annotated[
             Literal["pending", "collected", "in_transit", "out_for_delivery", "signed", "exception", "returned"] | None,
             Parameter(query="state"),
@@ -243,7 +250,9 @@ class TrackingController(Controller):
         stalled: bool | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
     ) -> list[tracking.TrackingView]:
-        return await tracking.list_parcels(state=parcel_state, stalled=stalled, limit=limit)
+        return await tracking.list_parcels(
+            state=parcel_state, stalled=stalled, limit=limit, warehouse_id=request.user.warehouse_id
+        )
 
     @get("/orders/{order_id:int}/tracking", guards=[requires(*MANAGERS, Role.PACKER)], summary="The parcel's route")
     async def order_tracking(self, request: Request[UserView, Any, Any], order_id: PathId) -> tracking.TrackingView:

@@ -7,10 +7,9 @@ from html import escape
 
 from litestar import Controller, Response, get
 
-from orderhub import db
 from orderhub.errors import NotFound
 from orderhub.logistics import tracking
-from orderhub.logistics.labels import carrier_name, mask_name
+from orderhub.logistics.labels import carrier_name
 
 __all__ = ["TrackingPageController", "render"]
 
@@ -74,10 +73,8 @@ class TrackingPageController(Controller):
         except NotFound:
             html = '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><p>查询不到该包裹，请核对链接</p></html>'
             return Response(html, status_code=404, media_type="text/html; charset=utf-8")
-        rows = await db.fetch("SELECT receiver_name, receiver_city FROM sales_order WHERE id = {}", view.order_id)
-        receiver = f"{mask_name(rows[0]['receiver_name'])}（{rows[0]['receiver_city']}）" if rows else ""
         return Response(
-            render(view, receiver),
+            render(view, await tracking.receiver_label(view.order_id)),
             media_type="text/html; charset=utf-8",
             headers={"cache-control": "no-store", "x-robots-tag": "noindex"},
         )

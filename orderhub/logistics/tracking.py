@@ -49,6 +49,7 @@ __all__ = [
     "configure_provider",
     "list_parcels",
     "poll_parcels",
+    "receiver_label",
     "start_tracking",
     "subscribe",
     "tracking_by_token",
@@ -310,6 +311,14 @@ async def tracking_by_token(token: str) -> TrackingView:
     return _tracking_view(rows[0])
 
 
+async def receiver_label(order_id: int) -> str:
+    """The receiver as a public page may show them: masked name and city (王*明（上海市）), never the phone."""
+    from orderhub.logistics.labels import mask_name
+
+    rows = await db.fetch("SELECT receiver_name, receiver_city FROM sales_order WHERE id = {}", order_id)
+    return f"{mask_name(rows[0]['receiver_name'])}（{rows[0]['receiver_city']}）" if rows else ""
+
+
 async def tracking_of_order(order_id: int) -> TrackingView:
     rows = await db.fetch("SELECT * FROM parcel_tracking WHERE \"order\" = {} ORDER BY id DESC LIMIT 1", order_id)
     if not rows:
@@ -336,11 +345,15 @@ def _tracking_view(row: dict[str, Any]) -> TrackingView:
 
 
 async def list_parcels(
-    *, state: str | None = None, stalled: bool | None = None, limit: int = 100
+    *, state: str | None = None, stalled: bool | None = None, limit: int = 100, warehouse_id: int | None = None
 ) -> list[TrackingView]:
     """Parcels for the logistics desk, most recently shipped first: by state, or only those stalled (no movement
-    for 48 h) — the parcels someone should chase with the carrier."""
-    where, args = ["1 = 1"], []
+    for 48 h) — the parcels someone should chase with the carrier; a user bound to a warehouse sees its own."""
+    where: list[str] = ["1 = 1"]
+    args: list[Any] = []
+    if warehouse_id is not None:
+        where.append("\"order\" IN (SELECT id FROM sales_order WHERE warehouse = {})")
+        args.append(warehouse_id)
     if state:
         where.append("state = {}")
         args.append(state)

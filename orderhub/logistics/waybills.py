@@ -50,6 +50,7 @@ __all__ = [
     "label_data",
     "list_accounts",
     "order_weight",
+    "release_choice",
     "request_waybill",
     "request_waybills",
     "set_account_credentials",
@@ -299,18 +300,30 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     warehouse_id = int(order["warehouse"])
     order_ref = f"OH{order_id}-W{warehouse_id}"
     weight = await order_weight(order_id, warehouse_id)
-    pick = await _held_pick(order_ref) or await _choose_account(order, weight)
+    held = await _held_pick(order_ref)
+    if held is not None and not held.account["active"]:
+        raise Conflict(
+            f"该订单已向 {held.account['carrier']} 请求过运单号（结果未知），但该快递账号已停用："
+            "请在快递后台确认没有出单后解除该选择，再重新取号",
+            code="held_carrier_inactive",
+            field="order_id",
+        )
+    pick = held or await _choose_account(order, weight)
     # The choice is written down before the carrier is asked: a retry after a lost answer (or a second press at
     # the same moment) asks the same carrier with the same order_ref, and gets the same waybill back — never a
     # second live waybill at another carrier because the clock, a rule or a rate card moved in between.
-    await db.fetch(
+    created = await db.fetch(
         "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, reason, price_fen, "
         "weight_g, status, created_by, created_at) VALUES ({}, {}, {}, {}, {}, '', {}, {}, {}, 'requesting', {}, {}) "
-        "ON CONFLICT (order_ref) DO NOTHING",
+        "ON CONFLICT (order_ref) DO NOTHING RETURNING id",
         order_ref, order_id, warehouse_id, pick.account["id"], pick.account["carrier"], pick.reason[:255],
         pick.price_fen, weight, actor[:64], clock.now(),
     )
-    pick = await _held_pick(order_ref) or pick
+    if not created:  # another press holds a choice (use it), or has just got the waybill (answer it)
+        held = await _held_pick(order_ref)
+        if held is None and (issued := await _issued(order_id)) is not None:
+            return _view(issued)
+        pick = held or pick
     account, reason = pick.account, pick.reason
     lines = await db.fetch(
         "SELECT s.name, l.qty FROM order_line l JOIN sku s ON s.id = l.sku WHERE l.\"order\" = {} "
@@ -338,25 +351,36 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         async with httpx.AsyncClient(timeout=15) as http:
             waybill = await carrier_for(account["carrier"], credentials, http).create_waybill(request)
     except CarrierError as exc:
-        if not exc.retryable:  # the carrier refused: nothing was issued, so the next press may choose again
+        # The carrier refused a first ask: nothing was issued, so the next press may choose again. A refusal of a
+        # repeated ask frees nothing — an earlier ask whose answer was lost may have issued a waybill.
+        if not exc.retryable and created:
             await db.fetch(
-                "DELETE FROM waybill WHERE order_ref = {} AND status = 'requesting' AND account = {}",
-                order_ref,
-                account["id"],
+                "DELETE FROM waybill WHERE id = {} AND status = 'requesting'", int(created[0]["id"])
             )
         raise
     async with db.transaction():
+        # an upsert: the choice row may have been freed meanwhile (a parallel press was refused)
         inserted = await db.fetch(
-            "UPDATE waybill SET waybill_no = {}, carrier = {}, sort_code = {}, destination_code = {}, "
-            "status = 'issued', created_by = {}, created_at = {} "
-            "WHERE order_ref = {} AND status = 'requesting' RETURNING id",
-            waybill.waybill_no,
+            "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, sort_code, "
+            "destination_code, reason, price_fen, weight_g, status, created_by, created_at) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}) "
+            "ON CONFLICT (order_ref) DO UPDATE SET waybill_no = EXCLUDED.waybill_no, carrier = EXCLUDED.carrier, "
+            "sort_code = EXCLUDED.sort_code, destination_code = EXCLUDED.destination_code, status = 'issued', "
+            "created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at WHERE waybill.status = 'requesting' "
+            "RETURNING id",
+            order_ref,
+            order_id,
+            warehouse_id,
+            account["id"],
             waybill.carrier,
+            waybill.waybill_no,
             waybill.sort_code,
             waybill.destination_code,
+            reason[:255],
+            pick.price_fen,
+            weight,
             actor[:64],
             clock.now(),
-            order_ref,
         )
         if inserted:
             await record_event(
@@ -371,8 +395,28 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
                 actor=actor,
             )
     stored = await _issued(order_id)
-    assert stored is not None
+    if stored is None:  # the order's waybill was cancelled meanwhile
+        raise Conflict("该订单的运单已作废，请重新取号", code="waybill_cancelled", field="order_id")
     return _view(stored)
+
+
+async def release_choice(order_id: int, *, actor: str) -> None:
+    """Free a carrier choice whose request never got an answer (the carrier kept failing, or its account was
+    stopped), so the next press chooses again. Only once someone has checked at the carrier that no waybill was
+    issued for the order — the hub cannot know."""
+    async with db.transaction():
+        released = await db.fetch(
+            "DELETE FROM waybill WHERE \"order\" = {} AND status = 'requesting' RETURNING carrier, order_ref",
+            order_id,
+        )
+        if not released:
+            raise NotFound("该订单没有待定的取号请求", code="no_pending_request", field="order_id")
+        await record_event(
+            order_id,
+            OrderEventType.WAYBILL_CHOICE_RELEASED,
+            data={"carrier": str(released[0]["carrier"]), "order_ref": str(released[0]["order_ref"])},
+            actor=actor,
+        )
 
 
 async def hand_over(order_id: int, *, actor: str) -> WaybillView:

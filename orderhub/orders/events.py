@@ -30,6 +30,7 @@ class OrderEventType(StrEnum):
     SHORT_PICKED = "order.short_picked"
     PACKED = "order.packed"
     WAYBILL_ISSUED = "order.waybill_issued"
+    WAYBILL_CHOICE_RELEASED = "order.waybill_choice_released"  # a request without an answer, freed by a manager
     PARCEL_UPDATED = "order.parcel_updated"  # the parcel's tracking state changed (collected, out for delivery …)
     PARCEL_STALLED = "order.parcel_stalled"  # no movement for 48 h: an exception on the parcel
 

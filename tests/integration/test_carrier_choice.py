@@ -281,6 +281,14 @@ async def test_a_retry_after_a_lost_answer_asks_the_same_carrier_even_when_price
         )
         assert r.status_code == 200, r.text
         assert (await client.get(f"/api/v1/logistics/quote/{order_id}")).json()["carrier"] == "ZTO"
+        # J&T refuses the repeated ask (our clock looks skewed to it): that frees nothing — the first ask issued
+        clock = carriers.jt.clock
+        carriers.jt.clock = lambda: clock() + 3600
+        try:
+            skewed = await client.post(f"/api/v1/orders/{order_id}/waybill")
+        finally:
+            carriers.jt.clock = clock
+        assert skewed.status_code == 422 and skewed.json()["code"] == "carrier_timestamp_expired", skewed.text
         again = await client.post(f"/api/v1/orders/{order_id}/waybill")
         assert again.status_code == 200, again.text
     assert again.json()["carrier"] == "JT" and again.json()["price_fen"] == 450
@@ -304,6 +312,20 @@ async def test_a_retry_after_a_lost_answer_asks_the_same_carrier_even_when_price
         r = await client.post(f"/api/v1/orders/{refused_id}/waybill")
     assert r.status_code == 200 and r.json()["carrier"] == "JT", r.text
     assert _carrier_orders(carriers, refused_id) == ["JT"]
+
+    # a request that never got an answer can be freed by a manager (after checking at the carrier)
+    (stuck_id,) = await _ingest(floor, order_payload(lines=[(floor.codes[0], 1)]))
+    await _pick_and_pack(floor, [stuck_id])
+    carriers.jt.lose_answers = 1
+    async with api.client() as client:
+        assert (await client.post(f"/api/v1/orders/{stuck_id}/waybill")).status_code == 503
+        assert (await client.delete(f"/api/v1/orders/{stuck_id}/waybill-request")).status_code == 204
+        again = await client.delete(f"/api/v1/orders/{stuck_id}/waybill-request")
+        assert again.status_code == 404 and again.json()["code"] == "no_pending_request", again.text
+        events = [e["type"] for e in (await client.get(f"/api/v1/orders/{stuck_id}")).json()["events"]]
+        assert "order.waybill_choice_released" in events
+        r = await client.post(f"/api/v1/orders/{stuck_id}/waybill")
+    assert r.status_code == 200 and r.json()["carrier"] == "JT", r.text
 
 
 async def test_carrier_choice_inputs_are_validated(api: Api, store: Hub) -> None:

@@ -18,6 +18,7 @@ from saq.queue.redis import RedisQueue
 from orderhub import redis as redis_mod
 from orderhub.channels import pull
 from orderhub.channels.port import registered_platforms
+from orderhub.queue import JobName
 from sandbox.platforms import running_platforms
 from sandbox.platforms.server import PlatformServer
 from sandbox.platforms.store import OrderState, SellerAccount
@@ -219,19 +220,34 @@ async def test_a_request_whose_re_pull_could_not_be_queued_is_served_by_the_next
     shop = await _shop(api, sim, "taobao", warehouse)
     order_id = shop.add_order(lines=[(sku, 1, 1000)], updated_at=datetime.now(UTC) - timedelta(minutes=2))
     client = redis_mod.get_client()
-    await redis_mod.awaited(client.set(pull._again_key(shop.code), b"push leftover", ex=600))
+    key = pull._again_key(shop.code)
+    await redis_mod.awaited(client.set(key, b"push leftover", ex=600))
     assert await pull.pull_again_if_asked(shop.code, asked="push leftover") is False  # its own request: served
+    assert await redis_mod.awaited(client.get(key)) is None
 
-    await redis_mod.awaited(client.set(pull._again_key(shop.code), b"push leftover", ex=600))
+    # a job ends while the pull's key is still held (here: by a pull scheduled an hour ahead): the re-pull
+    # cannot be queued, and the request goes back up instead of being dropped
+    holder = await queue.enqueue(JobName.PULL_CHANNEL.value, key=pull.pull_key(shop.code),
+                                 scheduled=int(time.time()) + 3600, code=shop.code, trigger="cron")
+    assert holder is not None
+    await redis_mod.awaited(client.set(key, b"push leftover", ex=600))
+    assert await pull.pull_again_if_asked(shop.code, asked="cron earlier") is False
+    assert await redis_mod.awaited(client.get(key)) == b"push leftover"
+    await queue.abort(holder, "test: the key is free again")
+    for _ in range(100):  # SAQ holds an aborted job's key for a few seconds more
+        if not await queue.redis.exists(holder.abort_id):
+            break
+        await asyncio.sleep(0.1)
+
     assert shop.code in await pull.enqueue_due_pulls()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 20  # (sooner than the worker's own cron, which would serve it within a minute)
     while order_id not in await shop.orders():
         assert time.monotonic() < deadline, "the leftover request was not served"
         await asyncio.sleep(0.2)
     async with api.client() as http:
         runs = (await http.get(f"/api/v1/channels/{shop.code}/pulls")).json()
     assert [run["trigger"] for run in runs] == ["push"]
-    assert await redis_mod.awaited(client.get(pull._again_key(shop.code))) is None
+    assert await redis_mod.awaited(client.get(key)) is None
     assert shop.code not in await pull.enqueue_due_pulls()  # served once; no scheduled pulls for this channel
 
 

@@ -477,7 +477,7 @@ async def test_orders_turning_at_risk_reach_the_manager_as_one_digest_per_window
     acc = await _setup_notify(api, wechat, sms, quiet=("00:00", "00:00"))
     boss = unique("wangwu")
     wechat.store.add_wecom_user(acc.corp.corp_id, boss)
-    await _manager(api, floor.warehouse, boss)
+    manager = await _manager(api, floor.warehouse, boss)
     orders = await _ingest(floor, *(order_payload(lines=[(floor.codes[0], 1)]) for _ in range(3)))
     window = outbox.AT_RISK_WINDOW.total_seconds()
     if window - time.time() % window < 5:  # the three must fall in one window
@@ -491,6 +491,11 @@ async def test_orders_turning_at_risk_reach_the_manager_as_one_digest_per_window
     assert len(rows) == 1 and rows[0].status == "pending" and rows[0].order_id is None, rows
     due = rows[0].not_before
     assert timedelta(0) < due - datetime.now(UTC) <= outbox.AT_RISK_WINDOW + timedelta(seconds=31)
+    async with manager.client() as client:  # the warehouse's manager finds it among their messages
+        theirs = (await client.get("/api/v1/notifications")).json()
+    assert rows[0].id in {r["id"] for r in theirs}
+    async with db.transaction():  # the same order marked again in the window is listed once
+        await record_event(orders[1], OrderEventType.AT_RISK, reason="due_soon", data={"status": "ready"})
     assert await outbox.send(rows[0].id) == "skipped"  # not before the window closes
     assert await outbox.send(rows[0].id, now=due.astimezone(UTC) + timedelta(seconds=1)) == "sent"
     [card] = [m for m in wechat.store.messages_for(acc.corp.key) if boss in m.recipient]
