@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import Parameter
 
 from api.common import MAX_INT, Count, Id, PathId, Str32, Str100
@@ -43,6 +43,14 @@ class CarrierAccountIn(msgspec.Struct, kw_only=True):
     priority: Annotated[int, msgspec.Meta(ge=-1000, le=1000)] = 0
 
 
+class CarrierAccountPatch(msgspec.Struct, kw_only=True):
+    active: bool | None = None
+    priority: Annotated[int, msgspec.Meta(ge=-1000, le=1000)] | None = None
+    sender_name: Str100 | None = None
+    sender_phone: Str32 | None = None
+    credentials: dict[str, Annotated[str, msgspec.Meta(max_length=500)]] | None = None
+
+
 class CarrierAccountController(Controller):
     path = "/api/v1/carrier-accounts"
     tags = ["logistics"]
@@ -54,6 +62,11 @@ class CarrierAccountController(Controller):
     @get("/", guards=[requires(*MANAGERS)], summary="Carrier accounts")
     async def list(self) -> list[waybills.CarrierAccountView]:
         return await waybills.list_accounts()
+
+    @patch("/{code:str}", guards=[requires(Role.ADMIN)],
+           summary="Stop or resume an account, reorder it, fix its sender, or give it new keys")
+    async def update(self, code: str, data: CarrierAccountPatch) -> waybills.CarrierAccountView:
+        return await waybills.update_account(code, msgspec.convert(msgspec.to_builtins(data), waybills.AccountChanges))
 
 
 class WaybillController(Controller):

@@ -40,6 +40,7 @@ from orderhub.orders.state import OrderStatus
 from orderhub.settings import get_settings
 
 __all__ = [
+    "AccountChanges",
     "BatchError",
     "BatchResult",
     "CarrierAccountView",
@@ -54,6 +55,7 @@ __all__ = [
     "request_waybill",
     "request_waybills",
     "set_account_credentials",
+    "update_account",
     "wave_labels",
     "wave_orders",
 ]
@@ -155,6 +157,38 @@ async def set_account_credentials(code: str, credentials: Mapping[str, str]) -> 
     ).returning(CarrierAccount.id)
     if not updated:
         raise NotFound(f"快递账号 {code} 不存在", code="carrier_account_not_found", field="code")
+
+
+class AccountChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """What to change on a carrier account (None: keep)."""
+
+    active: bool | None = None
+    priority: int | None = None
+    sender_name: str | None = None
+    sender_phone: str | None = None
+    credentials: dict[str, str] | None = None
+
+
+async def update_account(code: str, changes: AccountChanges) -> CarrierAccountView:
+    """Stop or resume an account, reorder it, fix its sender, or give it the carrier's new keys. A stopped account
+    gets no new waybills; a request already made with it is not moved elsewhere (see :func:`release_choice`)."""
+    async with db.transaction():
+        if not await CarrierAccount.exists().where(CarrierAccount.code == code):
+            raise NotFound(f"快递账号 {code} 不存在", code="carrier_account_not_found", field="code")
+        if changes.credentials is not None:
+            await set_account_credentials(code, changes.credentials)
+        values: dict[Any, Any] = {}
+        if changes.active is not None:
+            values[CarrierAccount.active] = changes.active
+        if changes.priority is not None:
+            values[CarrierAccount.priority] = changes.priority
+        if changes.sender_name is not None:
+            values[CarrierAccount.sender_name] = changes.sender_name.strip()
+        if changes.sender_phone is not None:
+            values[CarrierAccount.sender_phone] = changes.sender_phone.strip()
+        if values:
+            await CarrierAccount.update(values).where(CarrierAccount.code == code)
+    return next(a for a in await list_accounts() if a.code == code)
 
 
 async def list_accounts() -> list[CarrierAccountView]:

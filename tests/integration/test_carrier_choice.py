@@ -313,12 +313,23 @@ async def test_a_retry_after_a_lost_answer_asks_the_same_carrier_even_when_price
     assert r.status_code == 200 and r.json()["carrier"] == "JT", r.text
     assert _carrier_orders(carriers, refused_id) == ["JT"]
 
-    # a request that never got an answer can be freed by a manager (after checking at the carrier)
+    # a request that never got an answer, at an account since stopped: the press says why, and a manager frees
+    # the choice (after checking at the carrier)
     (stuck_id,) = await _ingest(floor, order_payload(lines=[(floor.codes[0], 1)]))
     await _pick_and_pack(floor, [stuck_id])
     carriers.jt.lose_answers = 1
     async with api.client() as client:
         assert (await client.post(f"/api/v1/orders/{stuck_id}/waybill")).status_code == 503
+        jt_code = next(a["code"] for a in (await client.get("/api/v1/carrier-accounts")).json()
+                       if a["carrier"] == "JT" and a["warehouse"] == floor.warehouse)
+        stopped = await client.patch(f"/api/v1/carrier-accounts/{jt_code}", json={"active": False})
+        assert stopped.status_code == 200 and stopped.json()["active"] is False, stopped.text
+        held = await client.post(f"/api/v1/orders/{stuck_id}/waybill")
+        assert held.status_code == 409 and held.json()["code"] == "held_carrier_inactive", held.text
+        resumed = await client.patch(f"/api/v1/carrier-accounts/{jt_code}", json={"active": True, "priority": 5})
+        assert resumed.json()["active"] is True and resumed.json()["priority"] == 5, resumed.text
+        missing = await client.patch("/api/v1/carrier-accounts/nope", json={"active": False})
+        assert missing.status_code == 404 and missing.json()["code"] == "carrier_account_not_found"
         assert (await client.delete(f"/api/v1/orders/{stuck_id}/waybill-request")).status_code == 204
         again = await client.delete(f"/api/v1/orders/{stuck_id}/waybill-request")
         assert again.status_code == 404 and again.json()["code"] == "no_pending_request", again.text
