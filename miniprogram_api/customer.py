@@ -19,17 +19,6 @@ __all__ = ["CustomerController"]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Answer = Literal["accept", "reject", "ban", "filter"]
 
-_STATES = {
-    "pending": "等待揽收",
-    "collected": "已揽收",
-    "in_transit": "运输中",
-    "out_for_delivery": "派送中",
-    "signed": "已签收",
-    "exception": "异常",
-    "returned": "已退回",
-}
-
-
 class SubscriptionIn(msgspec.Struct, kw_only=True):
     login_code: Code  # wx.login()
     phone_code: Code  # the getPhoneNumber button's e.detail.code
@@ -83,7 +72,7 @@ class CustomerController(Controller):
             carrier_name=carrier_name(view.carrier),
             waybill_no=view.waybill_no,
             state=view.state,
-            state_text=_STATES.get(view.state, view.state),
+            state_text=tracking.status_text(view),
             receiver=receiver,
             stalled=view.stalled,
             events=[

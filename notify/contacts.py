@@ -6,6 +6,7 @@ the back office can set them too. SMS is the fallback for everyone with a mainla
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import msgspec
@@ -24,6 +25,7 @@ __all__ = [
     "ContactView",
     "MiniProgramSubscription",
     "get_contact",
+    "mobile_number",
     "put_contact",
     "subscribe_from_miniprogram",
 ]
@@ -48,13 +50,22 @@ class ContactView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-def _phone(phone: str) -> str:
-    digits = "".join(ch for ch in phone if ch.isdigit())
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+def mobile_number(phone: str) -> str | None:
+    """A mainland mobile number as 11 digits (``+86`` / ``86`` and separators dropped), or None."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
-    if len(digits) != 11 or not digits.startswith("1"):
+    return digits if _MOBILE.match(digits) else None
+
+
+def _phone(phone: str) -> str:
+    number = mobile_number(phone)
+    if number is None:
         raise ValidationFailed("请填写 11 位手机号", field="phone")
-    return digits
+    return number
 
 
 async def put_contact(phone: str, data: ContactIn) -> ContactView:
@@ -131,12 +142,9 @@ async def subscribe_from_miniprogram(
     if not openid:
         raise ValidationFailed("微信没有给出该用户的身份，请重新进入小程序", code="invalid_wechat_code",
                                field="login_code")
-    try:
-        if shared.country_code != "86":
-            raise ValidationFailed("目前只支持中国大陆手机号")
-        number = _phone(shared.phone)
-    except ValidationFailed as exc:
-        raise ValidationFailed("目前只支持中国大陆手机号", code="unsupported_phone", field="phone_code") from exc
+    number = mobile_number(shared.phone) if shared.country_code == "86" else None
+    if number is None:
+        raise ValidationFailed("目前只支持中国大陆手机号", code="unsupported_phone", field="phone_code")
     by_template: dict[str, str] = {}
     for event in sorted(CUSTOMER_NOTICES):
         template = await template_for(event, NotifierChannel.WECHAT_SUBSCRIBE.value)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
@@ -32,6 +31,7 @@ from typing import Any
 import msgspec
 
 from notify import config
+from notify.contacts import mobile_number
 from notify.port import (
     Message,
     NotifierChannel,
@@ -81,7 +81,6 @@ log = logging.getLogger("orderhub.notify")
 
 LEASE = timedelta(seconds=120)
 _background: set[asyncio.Task[None]] = set()
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _CUSTOMER_ORDER = (NotifierChannel.WECHAT_SUBSCRIBE.value, NotifierChannel.WECHAT_TEMPLATE.value,
                    NotifierChannel.SMS.value)
 
@@ -118,13 +117,6 @@ class NotificationView(msgspec.Struct, frozen=True, kw_only=True):
 # ---------------------------------------------------------------------------------------------------- writing
 
 
-def _mobile(phone: str) -> str | None:
-    digits = "".join(ch for ch in phone or "" if ch.isdigit())
-    if len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    return digits if _MOBILE.match(digits) else None
-
-
 async def _usable(event: str, channel: str) -> Template | None:
     """The template when the channel can carry the notice now: an account, enabled, a template id (not WeCom)."""
     if await config.provider_config(channel) is None:
@@ -139,7 +131,7 @@ async def _usable(event: str, channel: str) -> Template | None:
 
 async def _customer_targets(order: Mapping[str, Any], event: str) -> tuple[list[tuple[str, str]], str]:
     """The channels that can reach the order's receiver with this notice, best first; or why none can."""
-    phone = _mobile(str(order["receiver_phone"] or ""))
+    phone = mobile_number(str(order["receiver_phone"] or ""))
     if phone is None or order.get("receiver_phone_ext"):
         return [], "no_mobile"  # a platform's privacy number (虚拟号) takes no SMS, and is nobody's openid
     rows = await db.fetch("SELECT * FROM notify_contact WHERE phone = {}", phone)
@@ -276,14 +268,13 @@ async def _write_at_risk_digest(order_id: int, reason: str, warehouse_id: int | 
         "INSERT INTO notify_digest_item (subject, \"order\", reason, created_at) VALUES ({}, {}, {}, {})",
         subject, order_id, (reason or "")[:32], now,
     )
-    context = {"_warehouse_id": warehouse_id or 0}
-    await _write_staff(subject, None, "staff_at_risk", warehouse_id, context, now,
+    await _write_staff(subject, None, "staff_at_risk", warehouse_id, {}, now,
                        not_before=max(now, start + AT_RISK_WINDOW + _DIGEST_GRACE))
 
 
-async def _at_risk_context(subject: str, stored: Mapping[str, Any]) -> dict[str, Any]:
+async def _at_risk_context(row: Mapping[str, Any]) -> dict[str, Any]:
     """What the digest says: the orders recorded for it (each once, however often it was marked)."""
-    warehouse_id = int(stored.get("_warehouse_id") or 0)
+    subject, warehouse_id = str(row["subject"]), row["warehouse"]
     rows = await db.fetch(
         "SELECT o.id, o.external_id, o.ship_by, MAX(i.reason) AS reason FROM notify_digest_item i "
         "JOIN sales_order o ON o.id = i.\"order\" WHERE i.subject = {} "
@@ -390,7 +381,7 @@ async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
     stored: dict[str, Any] = msgspec.json.decode(row["context"] or "{}")
     ctx: dict[str, Any] = {}
     if str(row["subject"]).startswith("at-risk:"):
-        ctx.update(await _at_risk_context(str(row["subject"]), stored))
+        ctx.update(await _at_risk_context(row))
     if row["order"] is not None:
         orders = await db.fetch(
             "SELECT o.*, c.name AS shop, w.name AS warehouse_name FROM sales_order o "
@@ -712,8 +703,7 @@ async def list_for_order(order_id: int) -> list[NotificationView]:
     return [_view(r) for r in rows]
 
 
-# a warehouse's messages: its own (staff digests too), and older rows by their order
-_IN_WAREHOUSE = "(warehouse = {} OR \"order\" IN (SELECT id FROM sales_order WHERE warehouse = {}))"
+_IN_WAREHOUSE = "warehouse = {}"  # a warehouse's messages: about its orders, and its staff digests
 
 
 async def list_notifications(
@@ -727,7 +717,7 @@ async def list_notifications(
         args.append(status)
     if warehouse_id is not None:
         where.append(_IN_WAREHOUSE)
-        args += [warehouse_id, warehouse_id]
+        args.append(warehouse_id)
     sql = "SELECT * FROM notification" + (" WHERE " + " AND ".join(where) if where else "")
     rows = await db.fetch(sql + " ORDER BY id DESC LIMIT {}", *args, limit)
     return [_view(r) for r in rows]
@@ -737,7 +727,7 @@ async def resend(notification_id: int, *, actor: str, warehouse_id: int | None =
     """Staff send a message again (a failed one after fixing its cause, or a sent one the customer lost); a user
     bound to a warehouse, only messages about its orders."""
     now = clock.now()
-    scope, scope_args = ("", []) if warehouse_id is None else (" AND " + _IN_WAREHOUSE, [warehouse_id] * 2)
+    scope, scope_args = ("", []) if warehouse_id is None else (" AND " + _IN_WAREHOUSE, [warehouse_id])
     async with db.transaction():
         rows = await db.fetch(
             "UPDATE notification SET status = 'pending', attempts = 0, not_before = {}, lease_until = NULL, "

@@ -94,11 +94,11 @@ class OrderHubQueue(RedisQueue):
         self.sweep_lock = sweep_lock
         self._sweep_read: Any = None
 
-    async def _just_taken(self, job_id: bytes, job: Job) -> bool:
+    async def _just_taken(self, job: Job) -> bool:
         """True the first time a sweep sees this take of the job queued in the active list (remembered across
         workers). Keyed jobs reuse their id: the marker names the take (when it was queued, which attempt), so a
         later take of the same key is not mistaken for one already seen."""
-        seen = f"{self.name}:sweep-seen:{job_id.decode()}:{job.queued}:{job.attempts}"
+        seen = f"{self.name}:sweep-seen:{job.id}:{job.queued}:{job.attempts}"
         first = await self.redis.set(seen, b"1", nx=True, ex=3 * self.sweep_lock + 10)
         return bool(first)
 
@@ -119,7 +119,7 @@ class OrderHubQueue(RedisQueue):
                 continue
             if job.status == Status.ACTIVE and not job.stuck:
                 continue
-            if job.status == Status.QUEUED and await self._just_taken(job_id, job):
+            if job.status == Status.QUEUED and await self._just_taken(job):
                 continue  # a worker took it a moment ago; the next sweep decides
             log.info("sweeping job", extra={"job": job_id.decode(), "status": str(job.status)})
             swept.append(job_id)

@@ -13,14 +13,12 @@ from orderhub.logistics.labels import carrier_name
 
 __all__ = ["TrackingPageController", "render"]
 
-_STATES = {
-    "pending": ("等待揽收", "#8c8c8c"),
-    "collected": ("已揽收", "#1677ff"),
-    "in_transit": ("运输中", "#1677ff"),
-    "out_for_delivery": ("派送中", "#fa8c16"),
-    "signed": ("已签收", "#52c41a"),
-    "exception": ("异常", "#f5222d"),
-    "returned": ("已退回", "#f5222d"),
+_COLORS = {
+    "pending": "#8c8c8c",
+    "out_for_delivery": "#fa8c16",
+    "signed": "#52c41a",
+    "exception": "#f5222d",
+    "returned": "#f5222d",
 }
 
 _STYLE = """
@@ -39,9 +37,7 @@ ol.timeline li.latest::before{background:var(--accent)}
 
 
 def render(view: tracking.TrackingView, receiver: str) -> str:
-    label, color = _STATES.get(view.state, (view.state, "#1677ff"))
-    if view.stalled and view.state != "signed":
-        label = "物流暂无更新，我们正在跟进"
+    label, color = tracking.status_text(view), _COLORS.get(view.state, "#1677ff")
     items = "".join(
         f'<li class="{"latest" if i == 0 else ""}"><div class="when">{escape(e.at.strftime("%Y-%m-%d %H:%M"))}'
         f'{" · " + escape(e.location) if e.location else ""}</div><div class="what">{escape(e.description)}</div></li>'

@@ -42,6 +42,7 @@ from orderhub.settings import get_settings
 __all__ = [
     "POLL_AFTER",
     "STALL_AFTER",
+    "STATE_TEXT",
     "ParcelStalled",
     "TrackingProvider",
     "TrackingView",
@@ -51,6 +52,7 @@ __all__ = [
     "poll_parcels",
     "receiver_label",
     "start_tracking",
+    "status_text",
     "subscribe",
     "tracking_by_token",
     "tracking_of_order",
@@ -309,6 +311,24 @@ async def tracking_by_token(token: str) -> TrackingView:
     if not rows:
         raise NotFound("查询不到该包裹", code="tracking_not_found", field="token")
     return _tracking_view(rows[0])
+
+
+STATE_TEXT = {
+    "pending": "等待揽收",
+    "collected": "已揽收",
+    "in_transit": "运输中",
+    "out_for_delivery": "派送中",
+    "signed": "已签收",
+    "exception": "异常",
+    "returned": "已退回",
+}
+
+
+def status_text(view: TrackingView) -> str:
+    """What a customer reads as the parcel's status (zh-CN); a stalled parcel says we are on it."""
+    if view.stalled and view.state != "signed":
+        return "物流暂无更新，我们正在跟进"
+    return STATE_TEXT.get(view.state, view.state)
 
 
 async def receiver_label(order_id: int) -> str:

@@ -138,12 +138,30 @@ async def _manager(api: Api, warehouse: str, wecom_userid: str) -> Api:
     return Api(api.base_url, login.json()["access_token"])
 
 
+async def _carrier_floor(api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server) -> Floor:
+    """A warehouse floor with SF / ZTO / J&T accounts and rate cards, tracked through 快递100."""
+    floor = await Floor(api, store.url).setup(pick_mode="order")
+    await _configure(api, floor, carriers, kd100, store.url)
+    return floor
+
+
+async def _ship_one(floor: Floor, *, name: str, phone: str, address: str) -> int:
+    """One order to this receiver, picked, packed, waybilled and handed over (shipped); its id."""
+    (order_id,) = await _ingest(floor, order_payload(
+        lines=[(floor.codes[0], 1)], receiver={"name": name, "phone": phone, "address": address}
+    ))
+    await _pick_and_pack(floor, [order_id])
+    async with floor.api.client() as client:
+        assert (await client.post(f"/api/v1/orders/{order_id}/waybill")).status_code == 200
+        assert (await client.post(f"/api/v1/orders/{order_id}/handover")).status_code == 200
+    return order_id
+
+
 async def test_each_notice_once_refused_subscription_falls_back_and_failures_are_recorded(
     api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, wechat: WeChatServer,
     sms: AliyunSmsServer, queue: RedisQueue,
 ) -> None:
-    floor = await Floor(api, store.url).setup(pick_mode="order")
-    await _configure(api, floor, carriers, kd100, store.url)
+    floor = await _carrier_floor(api, store, carriers, kd100)
     acc = await _setup_notify(api, wechat, sms, quiet=("00:00", "00:00"))  # no quiet hours in this test
     boss = unique("zhangsan")
     wechat.store.add_wecom_user(acc.corp.corp_id, boss)
@@ -285,19 +303,12 @@ async def test_quiet_hours_hold_customer_messages_until_morning(
     api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, wechat: WeChatServer,
     sms: AliyunSmsServer, queue: RedisQueue,
 ) -> None:
-    floor = await Floor(api, store.url).setup(pick_mode="order")
-    await _configure(api, floor, carriers, kd100, store.url)
+    floor = await _carrier_floor(api, store, carriers, kd100)
     local = clock.to_shanghai(datetime.now(UTC))
     quiet = ((local - timedelta(hours=1)).strftime("%H:%M"), (local + timedelta(hours=1)).strftime("%H:%M"))
     await _setup_notify(api, wechat, sms, quiet=quiet)  # "now" is inside the quiet hours
     phone = _phone()
-    (order_id,) = await _ingest(floor, order_payload(
-        lines=[(floor.codes[0], 1)], receiver={"name": "李雷", "phone": phone, "address": "上海市徐汇区漕溪北路 1 号"}
-    ))
-    await _pick_and_pack(floor, [order_id])
-    async with api.client() as client:
-        assert (await client.post(f"/api/v1/orders/{order_id}/waybill")).status_code == 200
-        assert (await client.post(f"/api/v1/orders/{order_id}/handover")).status_code == 200
+    order_id = await _ship_one(floor, name="李雷", phone=phone, address="上海市徐汇区漕溪北路 1 号")
     rows: list[dict[str, Any]] = []
     for _ in range(50):
         rows = await _notifications(api, order_id)
@@ -357,17 +368,10 @@ async def test_provider_flow_control_waits_without_using_attempts_and_parallel_s
     api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, wechat: WeChatServer,
     sms: AliyunSmsServer, queue: RedisQueue,
 ) -> None:
-    floor = await Floor(api, store.url).setup(pick_mode="order")
-    await _configure(api, floor, carriers, kd100, store.url)
+    floor = await _carrier_floor(api, store, carriers, kd100)
     await _setup_notify(api, wechat, sms, quiet=("00:00", "00:00"))
     phone = _phone()
-    (order_id,) = await _ingest(floor, order_payload(
-        lines=[(floor.codes[0], 1)], receiver={"name": "韩梅梅", "phone": phone, "address": "上海市黄浦区南京东路 1 号"}
-    ))
-    await _pick_and_pack(floor, [order_id])
-    async with api.client() as client:
-        assert (await client.post(f"/api/v1/orders/{order_id}/waybill")).status_code == 200
-        assert (await client.post(f"/api/v1/orders/{order_id}/handover")).status_code == 200
+    order_id = await _ship_one(floor, name="韩梅梅", phone=phone, address="上海市黄浦区南京东路 1 号")
     (shipped,) = await _settled(api, order_id, 1)
     assert shipped["status"] == "sent"
     # the shipped SMS carried the parcel's own tracking link (made in the ship transaction)
@@ -409,8 +413,7 @@ async def test_the_mini_program_records_consent_and_shows_the_parcel_its_message
     api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, wechat: WeChatServer,
     sms: AliyunSmsServer, queue: RedisQueue,
 ) -> None:
-    floor = await Floor(api, store.url).setup(pick_mode="order")
-    await _configure(api, floor, carriers, kd100, store.url)
+    floor = await _carrier_floor(api, store, carriers, kd100)
     acc = await _setup_notify(api, wechat, sms, quiet=("00:00", "00:00"))
     phone, openid = _phone(), f"o{uuid.uuid4().hex[:27]}"
     appid = acc.mini.appid
@@ -438,13 +441,7 @@ async def test_the_mini_program_records_consent_and_shows_the_parcel_its_message
         contact = (await client.get(f"/api/v1/notify/contacts/{phone}")).json()
     assert contact["mini_openid"] == openid and contact["subscribed"] == ["shipped"]
 
-    (order_id,) = await _ingest(floor, order_payload(
-        lines=[(floor.codes[0], 1)], receiver={"name": "林小雨", "phone": phone, "address": "上海市静安区南京西路 1 号"}
-    ))
-    await _pick_and_pack(floor, [order_id])
-    async with api.client() as client:
-        assert (await client.post(f"/api/v1/orders/{order_id}/waybill")).status_code == 200
-        assert (await client.post(f"/api/v1/orders/{order_id}/handover")).status_code == 200
+    order_id = await _ship_one(floor, name="林小雨", phone=phone, address="上海市静安区南京西路 1 号")
     (shipped,) = await _settled(api, order_id, 1)
     assert (shipped["channel"], shipped["status"]) == ("wechat_subscribe", "sent"), shipped
     [message] = [m for m in wechat.store.messages_for(appid) if m.recipient == openid]
