@@ -2,11 +2,12 @@
 
     python -m bench.notify [--messages 2000] [--concurrency 32] [--copies 3] [--database-url postgresql://…]
 
-Writes ``--messages`` outbox rows (one per phone number), then runs the production send path (:func:`notify.outbox.send`
-— claim, rate limits in Redis, render, the real Aliyun SDK call with its RPC signature, settle) with ``--copies``
-concurrent deliveries of every row's job, as a re-delivered or retried job would. Prints messages/s, per-message
-latency (p50 / p99) and checks that the simulator received each message exactly once. A throwaway SQLite database
-and an embedded redis-server are used unless ``--database-url`` / ``--redis-url`` are given.
+Writes ``--messages`` outbox rows (one per phone number), then runs the production send path
+(:func:`orderhub.notifications.outbox.send` — claim, rate limits in Redis, render, the real Aliyun SDK call with its
+RPC signature, settle) with ``--copies`` concurrent deliveries of every row's job, as a re-delivered or retried job
+would. Prints messages/s, per-message latency (p50 / p99) and checks that the simulator received each message
+exactly once. A throwaway SQLite database and an embedded redis-server are used unless ``--database-url`` /
+``--redis-url`` are given.
 """
 
 from __future__ import annotations
@@ -37,13 +38,15 @@ async def _run(args: argparse.Namespace, data_dir: Path) -> int:
         os.environ["ORDERHUB_DATABASE_URL"] = args.database_url
     os.environ["ORDERHUB_LOG_LEVEL"] = "WARNING"
 
-    from notify import config, outbox, templates
     from orderhub import clock, db
     from orderhub import redis as redis_mod
-    from orderhub.migrate import migrate
+    from orderhub.notifications import config, outbox, templates
     from orderhub.settings import get_settings
     from sandbox.aliyun_sms import running_aliyun_sms
+    from server.migrate import migrate
+    from server.wiring import wire
 
+    wire()
     settings = get_settings()
     await db.open_engine(settings)
     await migrate()

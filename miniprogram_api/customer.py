@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 import msgspec
 from litestar import Controller, get, post
 
-from notify import contacts
 from orderhub.logistics import tracking
 from orderhub.logistics.labels import carrier_name
+from orderhub.notifications import contacts
 
 __all__ = ["CustomerController"]
 

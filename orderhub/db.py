@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
+import msgspec
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
+from piccolo.table import Table
 
+from orderhub.clock import from_db
 from orderhub.settings import Settings
 
 __all__ = [
@@ -24,7 +29,11 @@ __all__ = [
     "bind",
     "close",
     "create_engine",
+    "execute",
+    "execute_returning",
     "fetch",
+    "fetch_as",
+    "fetch_one_as",
     "for_update",
     "get_engine",
     "is_sqlite",
@@ -33,7 +42,9 @@ __all__ = [
     "pending_before_commit",
     "ping",
     "placeholders",
+    "rows_as",
     "transaction",
+    "use_tables",
 ]
 
 log = logging.getLogger("orderhub.db")
@@ -41,6 +52,7 @@ log = logging.getLogger("orderhub.db")
 AfterCommit = Callable[[], Awaitable[None]]
 
 _engine: Engine | None = None
+_tables: list[type[Table]] = []
 _pending: ContextVar[list[AfterCommit] | None] = ContextVar("orderhub_after_commit", default=None)
 _before: ContextVar[list[AfterCommit] | None] = ContextVar("orderhub_before_commit", default=None)
 
@@ -57,12 +69,18 @@ def create_engine(settings: Settings) -> Engine:
     return PostgresEngine(config={"dsn": settings.database_url}, log_queries=False)
 
 
-def bind(engine: Engine) -> None:
-    """Point every table at ``engine`` (instead of piccolo's global conf lookup)."""
-    global _engine
-    from orderhub.piccolo_app import TABLES
+def use_tables(tables: Sequence[type[Table]]) -> None:
+    """The tables :func:`bind` points at the engine: the table registry of the composition root
+    (``server.piccolo_app.TABLES``, given by ``server.wiring.wire()``)."""
+    _tables[:] = list(tables)
 
-    for table in TABLES:
+
+def bind(engine: Engine) -> None:
+    """Point every registered table at ``engine`` (instead of piccolo's global conf lookup)."""
+    global _engine
+    if not _tables:
+        raise RuntimeError("no tables registered: call server.wiring.wire() before opening the database")
+    for table in _tables:
         table._meta.db = engine
     _engine = engine
 
@@ -151,16 +169,88 @@ def after_commit(callback: AfterCommit) -> None:
     pending.append(callback)
 
 
-async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
-    """Run raw SQL with ``{}`` placeholders (piccolo style) on the bound engine, inside any open transaction."""
-    from orderhub.orders.tables import Order
+async def _raw(sql: str, *args: Any) -> list[dict[str, Any]]:
+    """What ``Table.raw(sql, *args)`` does, without naming a table: run on the bound engine (in the current
+    transaction if one is open) and hand back one dict per row."""
+    engine = get_engine()
+    results = await engine.run_querystring(QueryString(sql, *args), in_pool=True)
+    rows: list[dict[str, Any]] = engine.transform_response_to_dicts(results) if results else []
+    return rows
 
-    result: list[dict[str, Any]] = await Order.raw(sql, *args)
+
+async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Run a raw SELECT with ``{}`` placeholders (piccolo style) on the bound engine, inside any open transaction;
+    untyped rows. New code reads through :func:`fetch_as` and writes through :func:`execute`."""
+    return await _raw(sql, *args)
+
+
+# -- typed rows --------------------------------------------------------------------------------------------------
+# Raw SQL returns what the driver gives: PostgreSQL aware datetimes and Decimal for SUM over BIGINT; SQLite
+# datetimes for plain TIMESTAMPTZ columns but ISO text (naive for CURRENT_TIMESTAMP) for expressions such as
+# MAX(…), and 0/1 for boolean expressions. rows_as() evens that out per field type, then msgspec builds the rows.
+
+T = TypeVar("T")
+
+_Fix = Callable[[Any], Any]
+_plans: dict[Any, tuple[Any, tuple[tuple[str, _Fix], ...]]] = {}
+
+
+def _as_int(value: Any) -> Any:
+    return int(value) if isinstance(value, Decimal) else value
+
+
+def _plan(type_: Any) -> tuple[Any, tuple[tuple[str, _Fix], ...]]:
+    """``list[type_]`` and, per field that needs it, the function evening out the drivers' values."""
+    plan = _plans.get(type_)
+    if plan is None:
+        fixes: list[tuple[str, _Fix]] = []
+        info = msgspec.inspect.type_info(type_)
+        for field in getattr(info, "fields", ()):
+            kinds = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+            if any(isinstance(kind, msgspec.inspect.DateTimeType) for kind in kinds):
+                fixes.append((field.encode_name, from_db))
+            elif any(isinstance(kind, msgspec.inspect.IntType) for kind in kinds):
+                fixes.append((field.encode_name, _as_int))
+        plan = _plans[type_] = (list[type_], tuple(fixes))
+    return plan
+
+
+def rows_as(type_: type[T], rows: list[dict[str, Any]]) -> list[T]:
+    """Rows (from raw SQL or the query builder; normalised in place) as ``type_`` (a msgspec Struct or a
+    dataclass), the same on both back ends. Extra columns are ignored; a missing or mistyped one raises."""
+    many, fixes = _plan(type_)
+    if fixes:
+        for row in rows:
+            for name, fix in fixes:
+                if name in row:
+                    row[name] = fix(row[name])
+    result: list[T] = msgspec.convert(rows, many, strict=False)
     return result
 
 
+async def fetch_as(type_: type[T], sql: str, *args: Any) -> list[T]:
+    """Run a raw SELECT (``{}`` placeholders) and return its rows as ``type_``."""
+    return rows_as(type_, await _raw(sql, *args))
+
+
+async def fetch_one_as(type_: type[T], sql: str, *args: Any) -> T | None:
+    """The first row of a raw SELECT as ``type_`` (None when there is none)."""
+    rows = await _raw(sql, *args)
+    return rows_as(type_, rows[:1])[0] if rows else None
+
+
+async def execute(sql: str, *args: Any) -> None:
+    """Run a raw write (INSERT/UPDATE/DELETE, ``{}`` placeholders), in the current transaction if one is open."""
+    await _raw(sql, *args)
+
+
+async def execute_returning(type_: type[T], sql: str, *args: Any) -> list[T]:
+    """Run a raw write with a ``RETURNING`` clause; the returned rows as ``type_`` (empty when nothing matched)."""
+    return rows_as(type_, await _raw(sql, *args))
+
+
 def placeholders(count: int) -> str:
-    """``{}, {}, …`` for an ``IN (…)`` list in :func:`fetch` SQL."""
+    """``{}, {}, …`` for an ``IN (…)`` list in raw SQL."""
     return ", ".join(["{}"] * count)
 
 

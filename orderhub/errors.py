@@ -1,7 +1,7 @@
 """One error hierarchy for the whole hub.
 
 Every error carries a stable English ``code`` (clients branch on it), a zh-CN ``message`` (people read it) and,
-where one input is at fault, the ``field``. No HTTP status lives here: ``orderhub.app`` maps codes to statuses.
+where one input is at fault, the ``field``. No HTTP status lives here: ``server.app`` maps codes to statuses.
 """
 
 from __future__ import annotations

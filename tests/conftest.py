@@ -14,15 +14,19 @@ import httpx
 import pytest
 from saq.queue.redis import RedisQueue
 
-import notify.outbox  # noqa: F401  (this process records order events too: the outbox hooks, as in the hub)
+import orderhub.notifications.outbox  # noqa: F401  (this process records order events too: the outbox hooks, as in the hub)
 from orderhub import db
 from orderhub.queue import set_queue
 from orderhub.redis import create_client
 from orderhub.settings import get_settings, reset_settings
 from sandbox.carriers.server import CarrierServer, running_carriers
 from sandbox.kuaidi100 import Kuaidi100Server, running_kuaidi100
+from server.wiring import wire
 from tests.support.factories import Api
 from tests.support.hub import ADMIN_PASSWORD, ADMIN_USER, Hub, provision, running
+
+# This process records order events and sends messages too (direct database assertions): wired like the hub.
+wire()
 
 BACKENDS = [b.strip() for b in os.environ.get("ORDERHUB_TEST_BACKENDS", "sqlite,postgres").split(",") if b.strip()]
 _redis_db = iter(range(1, 16))

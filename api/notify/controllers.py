@@ -11,8 +11,8 @@ from litestar.params import Parameter
 
 from api.common import PathId, changes_of
 from api.security import requires
-from notify import config, contacts, outbox, templates
 from orderhub.auth.service import Role, UserView
+from orderhub.notifications import config, contacts, outbox, templates
 from orderhub.orders.service import ensure_in_scope
 
 __all__ = ["NotificationController", "NotifySetupController"]

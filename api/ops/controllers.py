@@ -6,9 +6,9 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.channels import ChannelsPlugin
 
-from notify import outbox
 from orderhub import health
 from orderhub.metrics import CONTENT_TYPE_LATEST, NOTIFICATIONS, QUEUE_DEPTH, render
+from orderhub.notifications import outbox
 
 __all__ = ["OpsController", "fanout_ok"]
 

@@ -33,7 +33,7 @@ from wechatpy.enterprise.client import WeChatClient as WeComClientBase
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
-from notify.port import (
+from orderhub.notifications.port import (
     NotifyError,
     PermanentNotifyError,
     RecipientRefused,

@@ -41,7 +41,7 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.http import protocol_type
 from aliyunsdkcore.request import CommonRequest
 
-from notify.port import (
+from orderhub.notifications.port import (
     Message,
     NotifierChannel,
     NotifyError,
@@ -49,7 +49,6 @@ from notify.port import (
     SendResult,
     ThrottledNotifyError,
     TransientNotifyError,
-    register,
 )
 
 __all__ = [
@@ -238,7 +237,7 @@ def _seconds(config: Mapping[str, str], key: str, default: int) -> int:
 
 
 def create_notifier(config: Mapping[str, str], redis: Any = None) -> AliyunSmsNotifier:
-    """The :data:`notify.port.NotifierFactory` for ``aliyun_sms`` (``redis`` is unused)."""
+    """The :data:`orderhub.notifications.port.NotifierFactory` for ``aliyun_sms`` (``redis`` is unused)."""
     missing = [key for key in ("access_key_id", "access_key_secret", "sign_name") if not config.get(key)]
     if missing:
         raise ValueError(f"aliyun_sms: missing configuration {', '.join(missing)}")
@@ -252,6 +251,3 @@ def create_notifier(config: Mapping[str, str], redis: Any = None) -> AliyunSmsNo
         connect_timeout=_seconds(config, "connect_timeout", 5),
         read_timeout=_seconds(config, "read_timeout", 10),
     )
-
-
-register(NotifierChannel.SMS.value, create_notifier)

@@ -6,7 +6,7 @@ is formal), ``lang`` (``zh_CN`` default, ``en_US``, ``zh_HK``, ``zh_TW``), ``tim
 
 Message: ``recipient`` is the mini-program openid, ``template`` the subscribe template id, ``data`` the fields
 (sent as ``{"key": {"value": "..."}}``), ``page`` the page opened. 43101 (the user did not accept, or used up,
-the subscription) raises :class:`notify.port.RecipientRefused`.
+the subscription) raises :class:`orderhub.notifications.port.RecipientRefused`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
-
-from notify.port import Message, NotifierChannel, SendResult, register
 from notify.providers._wechat import (
     MP_BASE_URL,
     MiniProgramClient,
@@ -26,11 +23,14 @@ from notify.providers._wechat import (
     run_wechat,
     timeout_from,
 )
+from orderhub.notifications.port import Message, NotifierChannel, SendResult, SharedPhone
 
 __all__ = [
+    "IDENTITY",
     "LANGS",
     "MINIPROGRAM_STATES",
     "SharedPhone",
+    "WeChatMiniProgramIdentity",
     "WeChatSubscribeNotifier",
     "create_notifier",
     "openid_of",
@@ -67,11 +67,6 @@ class WeChatSubscribeNotifier:
         return SendResult(provider_id=str(result.get("msgid", "")))
 
 
-class SharedPhone(msgspec.Struct, frozen=True, kw_only=True):
-    phone: str  # the number without its country code (purePhoneNumber)
-    country_code: str  # "86" for mainland numbers
-
-
 def _client(config: Mapping[str, str], redis: Any) -> MiniProgramClient:
     keys = required_keys(config, CHANNEL, "appid", "secret")
     return MiniProgramClient(
@@ -99,6 +94,19 @@ async def phone_of(config: Mapping[str, str], redis: Any, phone_code: str) -> Sh
     return SharedPhone(phone=str(info.get("purePhoneNumber", "")), country_code=str(info.get("countryCode", "")))
 
 
+class WeChatMiniProgramIdentity:
+    """The :class:`~orderhub.notifications.port.MiniProgramIdentity` adapter (code2Session, getuserphonenumber)."""
+
+    async def openid_of(self, config: Mapping[str, str], redis: Any, login_code: str) -> str:
+        return await openid_of(config, redis, login_code)
+
+    async def phone_of(self, config: Mapping[str, str], redis: Any, phone_code: str) -> SharedPhone:
+        return await phone_of(config, redis, phone_code)
+
+
+IDENTITY = WeChatMiniProgramIdentity()
+
+
 def create_notifier(config: Mapping[str, str], redis: Any) -> WeChatSubscribeNotifier:
     required_keys(config, CHANNEL, "appid", "secret")
     state = optional_key(config, "miniprogram_state")
@@ -108,6 +116,3 @@ def create_notifier(config: Mapping[str, str], redis: Any) -> WeChatSubscribeNot
     if lang not in LANGS:
         raise ValueError(f"{CHANNEL} notifier config: lang must be one of {', '.join(sorted(LANGS))}")
     return WeChatSubscribeNotifier(_client(config, redis), miniprogram_state=state, lang=lang)
-
-
-register(CHANNEL, create_notifier)

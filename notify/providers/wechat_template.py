@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from notify.port import Message, NotifierChannel, SendResult, register
 from notify.providers._wechat import (
     MP_BASE_URL,
     OfficialAccountClient,
@@ -24,6 +23,7 @@ from notify.providers._wechat import (
     run_wechat,
     timeout_from,
 )
+from orderhub.notifications.port import Message, NotifierChannel, SendResult
 
 __all__ = ["WeChatTemplateNotifier", "create_notifier"]
 
@@ -62,6 +62,3 @@ def create_notifier(config: Mapping[str, str], redis: Any) -> WeChatTemplateNoti
         timeout=timeout_from(config, CHANNEL),
     )
     return WeChatTemplateNotifier(client, miniprogram_appid=optional_key(config, "miniprogram_appid"))
-
-
-register(CHANNEL, create_notifier)

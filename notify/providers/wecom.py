@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from notify.port import Message, NotifierChannel, SendResult, register
 from notify.providers._wechat import (
     WECOM_BASE_URL,
     WeComClient,
@@ -26,6 +25,7 @@ from notify.providers._wechat import (
     run_wechat,
     timeout_from,
 )
+from orderhub.notifications.port import Message, NotifierChannel, SendResult
 
 __all__ = ["WeComNotifier", "create_notifier"]
 
@@ -72,6 +72,3 @@ def create_notifier(config: Mapping[str, str], redis: Any) -> WeComNotifier:
         timeout=timeout_from(config, CHANNEL),
     )
     return WeComNotifier(client, agent_id=agent_id)
-
-
-register(CHANNEL, create_notifier)

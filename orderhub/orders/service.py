@@ -32,12 +32,15 @@ from orderhub.orders.events import OrderEventType, OrderReceived, OrderStatusCha
 from orderhub.orders.state import OrderStatus, ensure_transition
 from orderhub.orders.tables import Order, OrderEvent, OrderLine
 from orderhub.queue import JobName, enqueue, process_batch_key, process_order_key
+from orderhub.registry import Hooks
 from orderhub.routing.tables import Shipment
 from orderhub.settings import get_settings
 
 __all__ = [
+    "LEAVING_PICK_FLOW_HOOKS",
     "MAX_LINES",
     "ORDER_COLUMNS",
+    "ORDER_EVENT_HOOKS",
     "check_new_order",
     "enqueue_processing",
     "ensure_in_scope",
@@ -45,8 +48,6 @@ __all__ = [
     "get_order",
     "ingest",
     "list_orders",
-    "on_leaving_pick_flow",
-    "on_order_event",
     "order_view",
     "process_after_commit",
     "receiver_signature",
@@ -152,12 +153,7 @@ async def enqueue_processing(order_ids: Sequence[int]) -> None:
 # Called for every order event, inside the transaction that records it: notifications write their outbox rows
 # here, so a message exists exactly when the change that causes it commits (notify/ cannot be imported here).
 EventHook = Callable[[int, OrderEventType, str | None, dict[str, Any]], Awaitable[None]]
-_event_hooks: list[EventHook] = []
-
-
-def on_order_event(hook: EventHook) -> None:
-    if hook not in _event_hooks:
-        _event_hooks.append(hook)
+ORDER_EVENT_HOOKS: Hooks[EventHook] = Hooks("order event")
 
 
 async def record_event(
@@ -183,7 +179,7 @@ async def record_event(
         created_at=clock.now(),
     )
     pending = db.pending_before_commit()
-    for hook in _event_hooks:
+    for hook in ORDER_EVENT_HOOKS:
         await hook(order_id, event_type, reason, data or {})
     if pending is None:
         await OrderEvent.insert(event)
@@ -365,14 +361,9 @@ async def ingest(
 # packed): cancelled, intercepted, held, re-entering the pipeline. Picking registers one to withdraw pick tasks;
 # the orders context cannot import picking (picking builds on orders).
 LeaveHook = Callable[[int, OrderStatus, OrderStatus, str | None], Awaitable[None]]
-_leave_hooks: list[LeaveHook] = []
+LEAVING_PICK_FLOW_HOOKS: Hooks[LeaveHook] = Hooks("order leaving the pick flow")
 _PICK_FLOW = frozenset({OrderStatus.READY, OrderStatus.PICKING})
 _IN_PICK_FLOW = frozenset({OrderStatus.PICKING, OrderStatus.PACKED})
-
-
-def on_leaving_pick_flow(hook: LeaveHook) -> None:
-    if hook not in _leave_hooks:
-        _leave_hooks.append(hook)
 
 
 async def transition(
@@ -428,7 +419,7 @@ async def transition(
     if not updated:
         raise Conflict("订单已被其他操作修改，请刷新后重试", code="concurrent_update", field="status")
     if expected in _PICK_FLOW and target not in _IN_PICK_FLOW:
-        for hook in _leave_hooks:
+        for hook in LEAVING_PICK_FLOW_HOOKS:
             await hook(order_id, expected, target, reason)
     steps = [(expected, via), (via, target)] if via is not None else [(expected, target)]
     for src, dst in steps:

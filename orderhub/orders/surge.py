@@ -37,10 +37,12 @@ from orderhub import clock, db
 from orderhub import redis as redis_mod
 from orderhub.events import Topic, publish_after_commit
 from orderhub.orders.tables import Order, PipelineSetting, SurgeEvent
+from orderhub.registry import Hooks
 from orderhub.settings import Settings, get_settings
 
 __all__ = [
     "DEFERRED_STEPS",
+    "SURGE_HOOKS",
     "Mode",
     "SurgeConfig",
     "SurgeEventType",
@@ -49,7 +51,6 @@ __all__ = [
     "inflow_per_min",
     "load_config",
     "monitor_forever",
-    "on_surge_event",
     "record_inflow",
     "save_config",
     "status",
@@ -209,12 +210,7 @@ async def _state() -> dict[str, str]:
 
 # Called inside the transaction that records a surge switch or inflow alert (notifications tell the managers).
 SurgeHook = Callable[[int, SurgeEventType, int, int], Awaitable[None]]
-_surge_hooks: list[SurgeHook] = []
-
-
-def on_surge_event(hook: SurgeHook) -> None:
-    if hook not in _surge_hooks:
-        _surge_hooks.append(hook)
+SURGE_HOOKS: Hooks[SurgeHook] = Hooks("surge event")
 
 
 async def _record(kind: SurgeEventType, mode: Mode, rate: int, threshold: int, **data: Any) -> None:
@@ -230,7 +226,7 @@ async def _record(kind: SurgeEventType, mode: Mode, rate: int, threshold: int, *
                 created_at=now,
             )
         ).returning(SurgeEvent.id)
-        for hook in _surge_hooks:
+        for hook in SURGE_HOOKS:
             await hook(int(inserted[0]["id"]), kind, rate, threshold)
         publish_after_commit(
             _EVENT_TYPES[kind](

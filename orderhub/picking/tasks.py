@@ -22,7 +22,7 @@ from orderhub.errors import Conflict, NotFound, PermissionDenied, ValidationFail
 from orderhub.events import Topic, publish_after_commit
 from orderhub.inventory.service import write_off_reserved
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.service import on_leaving_pick_flow, record_event, transition
+from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
 from orderhub.picking.scans import Fingerprint, ScanRecord, once, sku_by_barcode
@@ -707,6 +707,4 @@ async def withdraw_order(order_id: int, from_status: OrderStatus, to_status: Ord
             picker_id=int(row["picker"]) if row["picker"] is not None else None,
         )
 
-
-on_leaving_pick_flow(withdraw_order)
 

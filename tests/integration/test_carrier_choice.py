@@ -20,8 +20,9 @@ from tests.support.factories import Api, order_payload, unique
 from tests.support.hub import Hub
 
 
-async def _pick_and_pack(floor: Floor, order_ids: list[int]) -> int:
-    """One wave of the orders, each picked and packed (verified and weighed); returns the wave id."""
+async def _pick_and_pack(floor: Floor, order_ids: list[int], packs: dict[int, int] | None = None) -> int:
+    """One wave of the orders, each picked and packed (verified and weighed); returns the wave id. ``packs``, when
+    given, receives each order's pack id (for the pack station's own waybill and handover)."""
     wave = await floor.wave(order_ids)
     picker = await Pda.sign_in(floor.url, await floor.person("picker"))
     for task_id in wave["task_ids"]:
@@ -35,6 +36,8 @@ async def _pick_and_pack(floor: Floor, order_ids: list[int]) -> int:
     station = await Pda.sign_in(floor.url, await floor.person("packer"))
     for order_id in order_ids:
         pack = (await station.http.post("/pda/v1/pack", json={"code": str(order_id)})).json()
+        if packs is not None:
+            packs[order_id] = int(pack["id"])
         for item in pack["items"]:
             for _ in range(item["qty"]):
                 body = {"client_id": uuid.uuid4().hex, "barcode": floor.skus[item["sku"]]["barcode"]}

@@ -16,8 +16,8 @@ import pytest
 from saq.job import Status
 from saq.queue.redis import RedisQueue
 
-from notify import outbox
 from orderhub import clock, db
+from orderhub.notifications import outbox
 from orderhub.orders.events import OrderEventType
 from orderhub.queue import JobName
 from sandbox.aliyun_sms import AliyunSmsServer, running_aliyun_sms

@@ -93,7 +93,7 @@ class Hub:
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orderhub.cli", *args],
+            [sys.executable, "-m", "server.cli", *args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -104,7 +104,7 @@ class Hub:
 
     def migrate(self) -> None:
         out = subprocess.run(
-            [sys.executable, "-m", "orderhub.cli", "migrate"], env=self.env, capture_output=True, timeout=120
+            [sys.executable, "-m", "server.cli", "migrate"], env=self.env, capture_output=True, timeout=120
         )
         if out.returncode != 0:
             raise RuntimeError(f"migrate failed: {out.stdout.decode()} {out.stderr.decode()}")

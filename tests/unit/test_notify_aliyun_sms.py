@@ -11,8 +11,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from notify.port import Message, PermanentNotifyError, ThrottledNotifyError, TransientNotifyError, notifier_for
 from notify.providers.aliyun_sms import AliyunSmsNotifier, create_notifier
+from orderhub.notifications.port import (
+    Message,
+    PermanentNotifyError,
+    ThrottledNotifyError,
+    TransientNotifyError,
+    notifier_for,
+)
 from sandbox.aliyun_sms import AliyunSmsServer, running_aliyun_sms, signed_params
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from wechatpy.exceptions import WeChatClientException
 
-from notify.config import NotifySettings, quiet_until
-from notify.port import PermanentNotifyError, ThrottledNotifyError, TransientNotifyError
 from notify.providers._wechat import to_notify_error
 from notify.providers.aliyun_sms import error_for
 from orderhub.clock import SHANGHAI
+from orderhub.notifications.config import NotifySettings, quiet_until
+from orderhub.notifications.port import PermanentNotifyError, ThrottledNotifyError, TransientNotifyError
 
 
 def shanghai(text: str) -> datetime:

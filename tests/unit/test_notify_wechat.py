@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import redis
 
-from notify.port import (
+from notify.providers._wechat import REDIS_PREFIX
+from orderhub.notifications.port import (
     Message,
     Notifier,
     NotifierChannel,
@@ -26,7 +27,6 @@ from notify.port import (
     notifier_for,
     registered_channels,
 )
-from notify.providers._wechat import REDIS_PREFIX
 from orderhub.redis import EmbeddedRedis, RedisNotFound
 from sandbox.wechat import CorpApp, MpApp, WeChatServer, running_wechat
 
@@ -321,7 +321,7 @@ async def test_a_token_refused_again_after_the_refresh_is_not_retried_forever(si
 SENDER = """
 import asyncio, json, sys
 import redis
-from notify.port import Message, notifier_for
+from orderhub.notifications.port import Message, notifier_for
 
 config, redis_url, openid, count = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 notifier = notifier_for("wechat_template", config, redis.Redis.from_url(redis_url))

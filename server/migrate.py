@@ -8,7 +8,7 @@ __all__ = ["migrate"]
 
 
 async def migrate() -> None:
-    os.environ.setdefault("PICCOLO_CONF", "orderhub.piccolo_conf")
+    os.environ.setdefault("PICCOLO_CONF", "server.piccolo_conf")
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     response = await run_forwards(app_name="orderhub", migration_id="all", fake=False)

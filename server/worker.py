@@ -12,20 +12,20 @@ from typing import Any
 from saq import CronJob, Worker
 from saq.types import PartialTimersDict
 
-from notify import outbox  # registers the outbox hooks on order and surge events
 from orderhub import clock
 from orderhub.channels import pull, stock_sync, writeback
 from orderhub.channels.erp_file import imports
 from orderhub.logistics import tracking
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
+from orderhub.notifications import outbox
 from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order
-from orderhub.picking import tasks as picking_tasks  # noqa: F401  (registers the pick-task withdrawal hook)
 from orderhub.picking import waves
 from orderhub.queue import BACKFILL_KEY, JobName, enqueue, process_order_key
 from orderhub.runtime import Runtime, start_runtime
 from orderhub.settings import Settings
+from server.wiring import wire, wiring_report
 
 __all__ = ["build_worker", "run_worker"]
 
@@ -203,6 +203,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
 
 
 async def run_worker(settings: Settings, *, concurrency: int | None = None) -> None:
+    wire()
     runtime = await start_runtime(settings)
     worker = build_worker(runtime, concurrency=concurrency)
     loop = asyncio.get_running_loop()
@@ -210,7 +211,10 @@ async def run_worker(settings: Settings, *, concurrency: int | None = None) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     task = asyncio.create_task(worker.start())
-    log.info("worker started", extra={"queue": settings.queue_name, "concurrency": worker.concurrency})
+    log.info(
+        "worker started",
+        extra={"queue": settings.queue_name, "concurrency": worker.concurrency, "wiring": wiring_report()},
+    )
     try:
         await asyncio.wait([task, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -66,6 +66,7 @@ from orderhub.runtime import start_runtime
 from orderhub.settings import Settings, get_settings
 from pda.controllers import PdaController
 from realtime.floor import floor_socket
+from server.wiring import wire, wiring_report
 
 __all__ = ["create_app"]
 
@@ -199,6 +200,7 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
+    wire()
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     if not settings.redis_url:
@@ -219,6 +221,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, client=client)
         app.state.runtime = runtime
+        log.info("api started", extra={"wiring": wiring_report()})
         # What startup built lives as long as the process: keep it out of the cyclic GC's full collections,
         # which otherwise walk ~100k objects (≈50 ms) in the middle of a request now and then.
         gc.collect()

@@ -1,9 +1,9 @@
 """The notifier port: what the hub needs from a message provider, in the hub's own terms.
 
 Each provider lives in ``notify/providers/<code>.py`` (client + mapper + the :class:`Notifier` implementation; the
-wire format and signing are the provider SDK's — wechatpy, aliyun-python-sdk-core) and registers a factory by its
-channel code with :func:`register`. The outbox sender only sees :class:`Message`, :class:`SendResult` and the typed
-errors below; nothing provider-shaped passes a provider module.
+wire format and signing are the provider SDK's — wechatpy, aliyun-python-sdk-core); ``server.wiring`` registers its
+factory by channel code in :data:`NOTIFIERS` (nothing registers itself on import). The outbox sender only sees
+:class:`Message`, :class:`SendResult` and the typed errors below; nothing provider-shaped passes a provider module.
 
 Errors decide what the outbox does with a message:
 
@@ -22,8 +22,13 @@ from typing import Any, Protocol
 
 import msgspec
 
+from orderhub.registry import Registry
+
 __all__ = [
+    "MINIPROGRAM_IDENTITIES",
+    "NOTIFIERS",
     "Message",
+    "MiniProgramIdentity",
     "Notifier",
     "NotifierChannel",
     "NotifierFactory",
@@ -31,6 +36,7 @@ __all__ = [
     "PermanentNotifyError",
     "RecipientRefused",
     "SendResult",
+    "SharedPhone",
     "ThrottledNotifyError",
     "TransientNotifyError",
     "notifier_for",
@@ -118,34 +124,35 @@ class Notifier(Protocol):
 # process's sync Redis client (for shared access tokens); see each provider module for its keys.
 NotifierFactory = Callable[[Mapping[str, str], Any], Notifier]
 
-_registry: dict[str, NotifierFactory] = {}
+# Filled by the composition root (``server.wiring``): channel code → factory.
+NOTIFIERS: Registry[NotifierFactory] = Registry("notifier")
+
+
+class SharedPhone(msgspec.Struct, frozen=True, kw_only=True):
+    phone: str  # the number without its country code (purePhoneNumber)
+    country_code: str  # "86" for mainland numbers
+
+
+class MiniProgramIdentity(Protocol):
+    """Who a mini-program user is, as WeChat vouches for it: ``wx.login``'s code → openid (code2Session), the
+    getPhoneNumber button's code → the number they chose to share. Refusals raise the notifier errors above."""
+
+    async def openid_of(self, config: Mapping[str, str], redis: Any, login_code: str) -> str: ...
+
+    async def phone_of(self, config: Mapping[str, str], redis: Any, phone_code: str) -> SharedPhone: ...
+
+
+# Filled by the composition root: notifier channel whose provider config it uses → identity adapter.
+MINIPROGRAM_IDENTITIES: Registry[MiniProgramIdentity] = Registry("mini-program identity")
 
 
 def register(channel: str, factory: NotifierFactory) -> None:
-    _registry[channel] = factory
+    NOTIFIERS.register(channel, factory)
 
 
 def registered_channels() -> list[str]:
-    _load_providers()
-    return sorted(_registry)
+    return NOTIFIERS.codes()
 
 
 def notifier_for(channel: str, config: Mapping[str, str], redis: Any) -> Notifier:
-    _load_providers()
-    try:
-        factory = _registry[channel]
-    except KeyError:
-        raise KeyError(f"no notifier registered for {channel!r}") from None
-    return factory(config, redis)
-
-
-def _load_providers() -> None:
-    """Import every module of ``notify/providers/`` once: each registers its factory on import."""
-    import importlib
-    import pkgutil
-
-    import notify.providers as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"notify.providers.{module.name}")
+    return NOTIFIERS.get(channel)(config, redis)

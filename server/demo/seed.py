@@ -661,10 +661,10 @@ async def connect_services(found: dict[str, Any], hub_url: str) -> list[str]:
     """Point the demo at the running outside-service simulators (``found``: their credentials file; keys change
     every start): carrier accounts (one per carrier and warehouse), rate cards, 快递100 tracking, Aliyun SMS for
     customers and WeCom for the demo manager. Returns the carrier account codes."""
-    from notify import config as notify_config
-    from notify import templates as notify_templates
     from orderhub.auth.service import update_user
     from orderhub.logistics import rates, tracking, waybills
+    from orderhub.notifications import config as notify_config
+    from orderhub.notifications import templates as notify_templates
 
     codes: list[str] = []
     await db.open_engine(get_settings())

@@ -1,4 +1,4 @@
-"""Piccolo's conf module (``PICCOLO_CONF=orderhub.piccolo_conf``), used by migrations and the piccolo CLI."""
+"""Piccolo's conf module (``PICCOLO_CONF=server.piccolo_conf``), used by migrations and the piccolo CLI."""
 
 from __future__ import annotations
 
@@ -10,4 +10,4 @@ from orderhub.settings import get_settings
 __all__ = ["APP_REGISTRY", "DB"]
 
 DB = create_engine(get_settings())
-APP_REGISTRY = AppRegistry(apps=["orderhub.piccolo_app"])
+APP_REGISTRY = AppRegistry(apps=["server.piccolo_app"])

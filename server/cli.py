@@ -34,7 +34,7 @@ async def _bootstrap(admin_user: str | None, admin_password: str | None) -> bool
     """Migrate, then create the first admin when credentials are given and no admin exists."""
     from orderhub import db
     from orderhub.auth.service import ensure_admin
-    from orderhub.migrate import migrate
+    from server.migrate import migrate
 
     settings = _settings()
     await migrate()
@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _configure_logging()
     uvicorn.run(
-        "orderhub.app:create_app",
+        "server.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -77,7 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from orderhub.worker import run_worker
+    from server.worker import run_worker
 
     _configure_logging()
     asyncio.run(run_worker(_settings(), concurrency=args.concurrency))
@@ -108,7 +108,7 @@ def _start_platform_simulators(data_dir: Path, env: dict[str, str]) -> subproces
     import json
     import socket
 
-    from orderhub.demo.seed import PLATFORM_SHOPS_FILE, SKUS_FILE, connect_platform_shops
+    from server.demo.seed import PLATFORM_SHOPS_FILE, SKUS_FILE, connect_platform_shops
 
     shops_file = data_dir / PLATFORM_SHOPS_FILE
     shops_file.unlink(missing_ok=True)
@@ -155,7 +155,7 @@ def _start_service_simulators(data_dir: Path, env: dict[str, str], hub_url: str)
     and their customers get SMS; the demo manager hears alerts in WeCom."""
     import json
 
-    from orderhub.demo.seed import SERVICES_FILE, connect_services
+    from server.demo.seed import SERVICES_FILE, connect_services
 
     found_file = data_dir / SERVICES_FILE
     found_file.unlink(missing_ok=True)
@@ -252,10 +252,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         asyncio.run(_bootstrap(admin_user, admin_password))
         demo_users: list[tuple[str, str, str]] = []
         if not args.no_demo:
-            from orderhub.demo.seed import seed_demo
+            from server.demo.seed import seed_demo
 
             demo_users = asyncio.run(seed_demo(data_dir))
-        exe = [sys.executable, "-m", "orderhub.cli"]
+        exe = [sys.executable, "-m", "server.cli"]
         env = dict(os.environ)
         if not args.no_demo:
             simulators = _start_platform_simulators(data_dir, env)
@@ -376,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from server.wiring import wire
+
+    wire()
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from notify.tables import Notification, NotifyContact, NotifyDigestItem, NotifyTemplate
 from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 from orderhub.logistics.tables import CarrierAccount, CarrierRateCard, CarrierRuleRow, ParcelTracking, Waybill
+from orderhub.notifications.tables import Notification, NotifyContact, NotifyDigestItem, NotifyTemplate
 from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, PlatformWriteback, SurgeEvent
 from orderhub.picking.tables import (
     PackRecord,

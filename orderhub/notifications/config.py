@@ -8,9 +8,9 @@ from functools import lru_cache
 import msgspec
 import redis as sync_redis
 
-from notify.port import NotifierChannel
 from orderhub import clock, crypto, db
 from orderhub.errors import ValidationFailed
+from orderhub.notifications.port import NotifierChannel
 from orderhub.orders.tables import PipelineSetting
 from orderhub.settings import get_settings
 

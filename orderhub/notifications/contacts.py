@@ -11,13 +11,12 @@ from datetime import datetime
 
 import msgspec
 
-from notify import config
-from notify.port import NotifierChannel, NotifyError, TransientNotifyError
-from notify.providers.wechat_subscribe import openid_of, phone_of
-from notify.templates import CUSTOMER_NOTICES, NOTICES, template_for
 from orderhub import clock, db
 from orderhub.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from orderhub.logistics.labels import mask_phone
+from orderhub.notifications import config
+from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NotifierChannel, NotifyError, TransientNotifyError
+from orderhub.notifications.templates import CUSTOMER_NOTICES, NOTICES, template_for
 
 __all__ = [
     "SUBSCRIBE_ANSWERS",
@@ -131,12 +130,13 @@ async def subscribe_from_miniprogram(
     if bad:
         raise ValidationFailed(f"未知的订阅结果 {bad[0]}（应为 accept、reject、ban 或 filter）", field="answers")
     redis = config.token_redis()
+    identity = MINIPROGRAM_IDENTITIES.get(NotifierChannel.WECHAT_SUBSCRIBE.value)
     try:
-        openid = await openid_of(provider, redis, login_code)
+        openid = await identity.openid_of(provider, redis, login_code)
     except NotifyError as exc:
         raise _wechat_refusal(exc, "login_code") from exc
     try:
-        shared = await phone_of(provider, redis, phone_code)
+        shared = await identity.phone_of(provider, redis, phone_code)
     except NotifyError as exc:
         raise _wechat_refusal(exc, "phone_code") from exc
     if not openid:

@@ -2,7 +2,8 @@
 each row once.
 
 * **Writing.** ``orders.service.record_event`` calls :func:`on_order_event` inside the order's transaction (and
-  ``orders.surge`` calls :func:`on_surge_event`). The policy (:mod:`notify.templates`) turns the event into notices;
+  ``orders.surge`` calls :func:`on_surge_event`; ``server.wiring`` adds both to those hook points). The policy
+  (:mod:`orderhub.notifications.templates`) turns the event into notices;
   a customer notice goes to one channel — the mini-program subscribe message when we hold their openid and they
   accepted that notice, else the Official Account template message when they follow it, else SMS — among the
   channels with an account and a template id; staff notices go to WeCom, one row per person of the roles concerned
@@ -30,9 +31,13 @@ from typing import Any
 
 import msgspec
 
-from notify import config
-from notify.contacts import mobile_number
-from notify.port import (
+from orderhub import clock, db
+from orderhub import redis as redis_mod
+from orderhub.errors import Conflict, NotFound
+from orderhub.logistics.labels import carrier_name, mask_name, mask_phone
+from orderhub.notifications import config
+from orderhub.notifications.contacts import mobile_number
+from orderhub.notifications.port import (
     Message,
     NotifierChannel,
     NotifyError,
@@ -42,7 +47,7 @@ from notify.port import (
     TransientNotifyError,
     notifier_for,
 )
-from notify.templates import (
+from orderhub.notifications.templates import (
     CUSTOMER_NOTICES,
     NOTICES,
     STAFF_ROLES,
@@ -52,15 +57,9 @@ from notify.templates import (
     shanghai_text,
     template_for,
 )
-from orderhub import clock, db
-from orderhub import redis as redis_mod
-from orderhub.errors import Conflict, NotFound
-from orderhub.logistics.labels import carrier_name, mask_name, mask_phone
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.service import on_order_event as _register_order_hook
 from orderhub.orders.state import OrderStatus, label
 from orderhub.orders.surge import SurgeEventType
-from orderhub.orders.surge import on_surge_event as _register_surge_hook
 from orderhub.queue import JobName, enqueue
 
 __all__ = [
@@ -369,9 +368,6 @@ async def on_surge_event(surge_id: int, kind: SurgeEventType, rate: int, thresho
             raise
         log.exception("surge notifications not written", extra={"surge_event": surge_id})
 
-
-_register_order_hook(on_order_event)
-_register_surge_hook(on_surge_event)
 
 
 # ---------------------------------------------------------------------------------------------------- sending
