@@ -28,7 +28,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
-# Then the project itself (a regular, non-editable install: orderhub, api, migrations, sandbox, bench …).
+# Then the project itself (a regular, non-editable install: server, orderhub, api, migrations, sandbox, bench …).
 COPY . .
 RUN pip install --no-deps . \
     && orderhub --help > /dev/null
