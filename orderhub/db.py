@@ -25,12 +25,14 @@ from orderhub.clock import from_db
 from orderhub.settings import Settings
 
 __all__ = [
+    "IdRow",
     "after_commit",
     "bind",
     "close",
     "create_engine",
     "execute",
     "execute_returning",
+    "execute_returning_rows",
     "fetch",
     "fetch_as",
     "fetch_one_as",
@@ -191,6 +193,13 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
 
 T = TypeVar("T")
 
+
+class IdRow(msgspec.Struct):
+    """A row that is only its ``id`` (``SELECT id …``, ``… RETURNING id``)."""
+
+    id: int
+
+
 _Fix = Callable[[Any], Any]
 _plans: dict[Any, tuple[Any, tuple[tuple[str, _Fix], ...]]] = {}
 
@@ -242,6 +251,11 @@ async def fetch_one_as(type_: type[T], sql: str, *args: Any) -> T | None:
 async def execute(sql: str, *args: Any) -> None:
     """Run a raw write (INSERT/UPDATE/DELETE, ``{}`` placeholders), in the current transaction if one is open."""
     await _raw(sql, *args)
+
+
+async def execute_returning_rows(sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Run a raw write with ``RETURNING *``; the rows untyped (for views built from the whole row)."""
+    return await _raw(sql, *args)
 
 
 async def execute_returning(type_: type[T], sql: str, *args: Any) -> list[T]:

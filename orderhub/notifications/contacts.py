@@ -6,15 +6,16 @@ the back office can set them too. SMS is the fallback for everyone with a mainla
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import msgspec
 
 from orderhub import clock, db
+from orderhub.address.phones import mobile_number
 from orderhub.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from orderhub.logistics.labels import mask_phone
 from orderhub.notifications import config
+from orderhub.notifications.errors import NotificationError
 from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NotifierChannel, NotifyError, TransientNotifyError
 from orderhub.notifications.templates import CUSTOMER_NOTICES, NOTICES, template_for
 
@@ -49,17 +50,6 @@ class ContactView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-
-
-def mobile_number(phone: str) -> str | None:
-    """A mainland mobile number as 11 digits (``+86`` / ``86`` and separators dropped), or None."""
-    digits = "".join(ch for ch in phone or "" if ch.isdigit())
-    if len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    return digits if _MOBILE.match(digits) else None
-
-
 def _phone(phone: str) -> str:
     number = mobile_number(phone)
     if number is None:
@@ -75,7 +65,7 @@ async def put_contact(phone: str, data: ContactIn) -> ContactView:
                                field="subscribed")
     subscribed = msgspec.json.encode(sorted(set(data.subscribed))).decode()
     now = clock.now()
-    await db.fetch(
+    await db.execute(  # raw: an upsert (the query builder has no ON CONFLICT … DO UPDATE)
         "INSERT INTO notify_contact (phone, oa_openid, mini_openid, subscribed, sms_opt_out, updated_at) "
         "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (phone) DO UPDATE SET oa_openid = EXCLUDED.oa_openid, "
         "mini_openid = EXCLUDED.mini_openid, subscribed = EXCLUDED.subscribed, "
@@ -89,7 +79,7 @@ async def get_contact(phone: str) -> ContactView:
     number = _phone(phone)
     rows = await db.fetch("SELECT * FROM notify_contact WHERE phone = {}", number)
     if not rows:
-        raise NotFound("没有该手机号的联系方式", code="contact_not_found", field="phone")
+        raise NotFound("没有该手机号的联系方式", code=NotificationError.CONTACT_NOT_FOUND, field="phone")
     row = rows[0]
     return ContactView(
         phone=number,
@@ -110,10 +100,10 @@ class MiniProgramSubscription(msgspec.Struct, frozen=True, kw_only=True):
 
 def _wechat_refusal(exc: NotifyError, field: str) -> Exception:
     if isinstance(exc, TransientNotifyError):
-        return ServiceUnavailable("微信暂时无法确认身份，请稍后再试", code="wechat_unavailable", field=field)
+        return ServiceUnavailable(NotificationError.WECHAT_UNAVAILABLE, field=field)
     if exc.code in ("40029", "40163"):
-        return ValidationFailed("微信凭证无效或已使用，请重新进入小程序后再试", code="invalid_wechat_code", field=field)
-    return Conflict(f"微信拒绝了请求（{exc.code} {exc.message}）", code="wechat_refused", field=field)
+        return ValidationFailed(NotificationError.INVALID_WECHAT_CODE, field=field)
+    return Conflict(f"微信拒绝了请求（{exc.code} {exc.message}）", code=NotificationError.WECHAT_REFUSED, field=field)
 
 
 async def subscribe_from_miniprogram(
@@ -125,7 +115,7 @@ async def subscribe_from_miniprogram(
     fields; notices not in this dialog keep their earlier answer."""
     provider = await config.provider_config(NotifierChannel.WECHAT_SUBSCRIBE.value)
     if provider is None:
-        raise Conflict("尚未配置小程序订阅消息", code="subscribe_not_configured", field="login_code")
+        raise Conflict("尚未配置小程序订阅消息", code=NotificationError.SUBSCRIBE_NOT_CONFIGURED, field="login_code")
     bad = sorted(a for a in answers.values() if a not in SUBSCRIBE_ANSWERS)
     if bad:
         raise ValidationFailed(f"未知的订阅结果 {bad[0]}（应为 accept、reject、ban 或 filter）", field="answers")
@@ -140,11 +130,11 @@ async def subscribe_from_miniprogram(
     except NotifyError as exc:
         raise _wechat_refusal(exc, "phone_code") from exc
     if not openid:
-        raise ValidationFailed("微信没有给出该用户的身份，请重新进入小程序", code="invalid_wechat_code",
+        raise ValidationFailed("微信没有给出该用户的身份，请重新进入小程序", code=NotificationError.INVALID_WECHAT_CODE,
                                field="login_code")
     number = mobile_number(shared.phone) if shared.country_code == "86" else None
     if number is None:
-        raise ValidationFailed("目前只支持中国大陆手机号", code="unsupported_phone", field="phone_code")
+        raise ValidationFailed("目前只支持中国大陆手机号", code=NotificationError.UNSUPPORTED_PHONE, field="phone_code")
     by_template: dict[str, str] = {}
     for event in sorted(CUSTOMER_NOTICES):
         template = await template_for(event, NotifierChannel.WECHAT_SUBSCRIBE.value)
@@ -154,7 +144,7 @@ async def subscribe_from_miniprogram(
     declined = {by_template[t] for t, answer in answers.items() if t in by_template and answer != "accept"}
     async with db.transaction():
         # the row first, then locked: two dialogs answered at once both land (neither overwrites the other)
-        await db.fetch(
+        await db.execute(
             "INSERT INTO notify_contact (phone, oa_openid, mini_openid, subscribed, sms_opt_out, updated_at) "
             "VALUES ({}, '', '', '[]', {}, {}) ON CONFLICT (phone) DO NOTHING",
             number, False, clock.now(),
@@ -166,7 +156,7 @@ async def subscribe_from_miniprogram(
         if rows and rows[0]["mini_openid"] == openid:  # another WeChat user's consent is not this one's
             earlier = set(msgspec.json.decode(rows[0]["subscribed"] or "[]", type=list[str]))
         subscribed = sorted((earlier | accepted) - declined)
-        await db.fetch(
+        await db.execute(
             "UPDATE notify_contact SET mini_openid = {}, subscribed = {}, updated_at = {} WHERE phone = {}",
             openid, msgspec.json.encode(subscribed).decode(), clock.now(), number,
         )

@@ -37,6 +37,7 @@ from orderhub.errors import Conflict, NotFound
 from orderhub.logistics.labels import carrier_name, mask_name, mask_phone
 from orderhub.notifications import config
 from orderhub.notifications.contacts import mobile_number
+from orderhub.notifications.errors import DeliveryError, NotificationError
 from orderhub.notifications.port import (
     Message,
     NotifierChannel,
@@ -168,7 +169,8 @@ async def _insert(
     not_before = not_before or now
     if audience == "customer" and not urgent and status == "pending":
         not_before = config.quiet_until(now, await config.load_settings()) or now
-    rows = await db.fetch(
+    rows = await db.execute_returning(  # raw: ON CONFLICT DO NOTHING RETURNING (a duplicate writes nothing)
+        db.IdRow,
         "INSERT INTO notification (dedup_key, subject, \"order\", warehouse, event, audience, channel, recipient, "
         "context, urgent, status, attempts, not_before, provider_id, error_code, error_message, delivery, "
         "fallback_of, resends, claim, created_at, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 0, "
@@ -192,7 +194,7 @@ async def _insert(
     )
     if not rows:
         return None
-    notification_id = int(rows[0]["id"])
+    notification_id = rows[0].id
     if status == "pending" and not_before <= now:
         _send_after_commit(notification_id)
     return notification_id
@@ -263,7 +265,7 @@ async def _write_at_risk_digest(order_id: int, reason: str, warehouse_id: int | 
         if not going:
             break
         start += AT_RISK_WINDOW
-    await db.fetch(
+    await db.execute(
         "INSERT INTO notify_digest_item (subject, \"order\", reason, created_at) VALUES ({}, {}, {}, {})",
         subject, order_id, (reason or "")[:32], now,
     )
@@ -420,7 +422,7 @@ async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
 
 async def _claim(notification_id: int, now: datetime) -> dict[str, Any] | None:
     async with db.transaction():
-        rows = await db.fetch(
+        rows = await db.execute_returning_rows(  # raw: the claim is one conditional UPDATE … RETURNING *
             "UPDATE notification SET status = 'sending', lease_until = {}, attempts = attempts + 1, claim = {}, "
             "updated_at = {} WHERE id = {} AND ((status = 'pending' AND not_before <= {}) "
             "OR (status = 'sending' AND lease_until < {})) RETURNING *",
@@ -441,7 +443,8 @@ async def _settle(row: Mapping[str, Any], status: str, now: datetime, *, not_bef
     (``claim``), so a late sender whose lease ran out and was taken over drops its outcome. False when it did."""
     error_code = error.code if error is not None else code
     error_message = (error.message if error is not None else message)[:255]
-    settled = await db.fetch(
+    settled = await db.execute_returning(  # raw: settles only while this claim holds the row
+        db.IdRow,
         "UPDATE notification SET status = {}, not_before = {}, lease_until = NULL, error_code = {}, "
         "error_message = {}, provider_id = CASE WHEN {} <> '' THEN {} ELSE provider_id END, "
         "sent_at = CASE WHEN {} = 'sent' THEN {} ELSE sent_at END, attempts = attempts - {}, updated_at = {} "
@@ -537,7 +540,7 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
     if row["audience"] == "customer" and not row["urgent"]:
         until = config.quiet_until(now, settings)
         if until is not None:
-            await _settle(row, "pending", now, not_before=until, code="quiet_hours",
+            await _settle(row, "pending", now, not_before=until, code=DeliveryError.QUIET_HOURS,
                           message="免打扰时段，稍后发送", give_back_attempt=True)
             return "deferred"
     wait = await _rate_wait(row, settings, now)
@@ -548,20 +551,20 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
         now += wait
         wait = await _rate_wait(row, settings, now)
     if wait is not None:
-        await _settle(row, "pending", now, not_before=now + wait, code="rate_limited",
+        await _settle(row, "pending", now, not_before=now + wait, code=DeliveryError.RATE_LIMITED,
                       message="超过发送频率，排队稍后发送", give_back_attempt=True)
         return "rate_limited"
     provider = await config.provider_config(str(row["channel"]))
     template = await template_for(str(row["event"]), str(row["channel"]))
     if provider is None or template is None or not template.enabled:
-        await _settle(row, "failed", now, code="not_configured", message="该渠道未配置账号或模板已停用")
+        await _settle(row, "failed", now, code=DeliveryError.NOT_CONFIGURED, message="该渠道未配置账号或模板已停用")
         return "failed"
     try:
         message = await _message(row, template, settings)
     except Exception as exc:
         if _is_db_error(exc):
             raise  # the lease runs out and the dispatcher tries again
-        await _settle(row, "failed", now, code="template_error", message=f"模板无法填写：{exc!r}")
+        await _settle(row, "failed", now, code=DeliveryError.TEMPLATE_ERROR, message=f"模板无法填写：{exc!r}")
         log.exception("notification template failed", extra={"notification": row["id"]})
         return "failed"
     try:
@@ -653,7 +656,7 @@ async def collect_receipts(*, now: datetime | None = None, limit: int = 200) -> 
         receipt = next((r for r in receipts if r.out_id == str(row["id"])), None)
         if receipt is None:
             continue
-        await db.fetch(
+        await db.execute(
             "UPDATE notification SET delivery = {}, error_code = CASE WHEN {} = 'failed' THEN {} ELSE error_code END, "
             "updated_at = {} WHERE id = {}",
             receipt.status,
@@ -725,7 +728,7 @@ async def resend(notification_id: int, *, actor: str, warehouse_id: int | None =
     now = clock.now()
     scope, scope_args = ("", []) if warehouse_id is None else (" AND " + _IN_WAREHOUSE, [warehouse_id])
     async with db.transaction():
-        rows = await db.fetch(
+        rows = await db.execute_returning_rows(
             "UPDATE notification SET status = 'pending', attempts = 0, not_before = {}, lease_until = NULL, "
             "error_code = '', error_message = {}, delivery = '', resends = resends + 1, updated_at = {} "
             "WHERE id = {} AND status IN ('failed', 'sent')" + scope + " RETURNING *",
@@ -737,7 +740,7 @@ async def resend(notification_id: int, *, actor: str, warehouse_id: int | None =
         )
         if not rows:
             if await db.fetch("SELECT id FROM notification WHERE id = {}" + scope, notification_id, *scope_args):
-                raise Conflict("只能重发已发送或发送失败的消息", code="not_resendable", field="notification_id")
+                raise Conflict(NotificationError.NOT_RESENDABLE, field="notification_id")
             raise NotFound("消息不存在", field="notification_id")
         _send_after_commit(notification_id)
     return _view(rows[0])

@@ -17,6 +17,7 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.errors import NotFound, ValidationFailed
+from orderhub.notifications.errors import NotificationError
 from orderhub.orders.events import OrderEventType
 
 __all__ = [
@@ -173,7 +174,7 @@ def render(template: Template, context: Mapping[str, Any]) -> tuple[dict[str, st
 def _check(event: str, channel: str, data: TemplateIn) -> None:
     notice = NOTICES.get(event)
     if notice is None:
-        raise NotFound(f"未知的通知类型 {event}", code="unknown_notice", field="event")
+        raise NotFound(f"未知的通知类型 {event}", code=NotificationError.UNKNOWN_NOTICE, field="event")
     allowed = (_WECOM,) if notice.audience == "staff" else (_OA, _MINI, _SMS)
     if channel not in allowed:
         raise ValidationFailed(f"{notice.label}只能通过 {'、'.join(allowed)} 发送", field="channel")
@@ -190,7 +191,7 @@ def _check(event: str, channel: str, data: TemplateIn) -> None:
                 raise ValidationFailed(
                     f"模板文字 {key} 的占位符只能写成 {{名称}}（如 {{waybill_no}}），不能是 {{{name}"
                     f"{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}",
-                    code="bad_placeholder",
+                    code=NotificationError.BAD_PLACEHOLDER,
                     field=where,
                 )
 
@@ -199,7 +200,7 @@ async def put_template(event: str, channel: str, data: TemplateIn, *, actor: str
     _check(event, channel, data)
     now = clock.now()
     fields = msgspec.json.encode(data.fields).decode()
-    await db.fetch(
+    await db.execute(  # raw: an upsert on (event, channel)
         "INSERT INTO notify_template (event, channel, template_id, fields, title, text, urgent, enabled, updated_by, "
         "updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}) ON CONFLICT (event, channel) DO UPDATE SET "
         "template_id = EXCLUDED.template_id, fields = EXCLUDED.fields, title = EXCLUDED.title, text = EXCLUDED.text, "
@@ -212,11 +213,12 @@ async def put_template(event: str, channel: str, data: TemplateIn, *, actor: str
 
 async def delete_template(event: str, channel: str) -> None:
     """Back to the shipped wording."""
-    deleted = await db.fetch(
+    deleted = await db.execute_returning(
+        db.IdRow,
         "DELETE FROM notify_template WHERE event = {} AND channel = {} RETURNING id", event, channel
     )
     if not deleted:
-        raise NotFound("该通知在此渠道没有自定义模板", code="template_not_found", field="channel")
+        raise NotFound(NotificationError.TEMPLATE_NOT_FOUND, field="channel")
 
 
 def _row(row: Mapping[str, Any]) -> Template:

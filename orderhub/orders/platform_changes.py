@@ -20,10 +20,10 @@ from enum import StrEnum
 import msgspec
 
 from orderhub import clock, db
-from orderhub.errors import Conflict, NotFound
+from orderhub.errors import CommonError, Conflict, NotFound
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.pipeline import release_reservation, replace_receiver
+from orderhub.orders.pipeline.commands import release_reservation, replace_receiver
 from orderhub.orders.service import process_after_commit, record_event, transition
 from orderhub.orders.state import RELEASABLE, OrderStatus
 from orderhub.orders.tables import Order
@@ -64,20 +64,31 @@ async def apply_platform_change(
             return await _apply(order_id, change, actor=actor, receiver=receiver)
         except Conflict:
             continue
-    raise Conflict("订单正在被处理，请稍后重试", code="concurrent_update", field="status")
+    raise Conflict("订单正在被处理，请稍后重试", code=CommonError.CONCURRENT_UPDATE, field="status")
+
+
+class _Locked(msgspec.Struct):
+    """What a platform change reads of the order, under a row lock."""
+
+    status: str
+    hold_queue: str | None
+    hold_reason: str | None
+    pending_holds: str | None
+    tags: str | None
 
 
 async def _apply(order_id: int, change: PlatformChange, *, actor: str, receiver: Receiver | None) -> Outcome:
     async with db.transaction():
-        rows = await db.fetch(
+        # Raw SQL: the query builder has no FOR UPDATE (a row lock on PostgreSQL).
+        row = await db.fetch_one_as(
+            _Locked,
             f"SELECT status, hold_queue, hold_reason, pending_holds, tags FROM sales_order WHERE id = {{}}"
             f"{db.for_update()}",
             order_id,
         )
-        if not rows:
+        if row is None:
             raise NotFound("订单不存在", field="order_id")
-        row = rows[0]
-        status = S(row["status"])
+        status = S(row.status)
         if status == S.CANCELLED:
             return Outcome.UNCHANGED
         if status in IN_WAREHOUSE:
@@ -91,7 +102,7 @@ async def _apply(order_id: int, change: PlatformChange, *, actor: str, receiver:
             )
             outcome = Outcome.INTERCEPTED
         elif status not in BEFORE_PICKING:  # shipped, delivered
-            tags = msgspec.json.decode(row["tags"] or "[]", type=list[str])
+            tags = msgspec.json.decode(row.tags or "[]", type=list[str])
             if AFTER_SALE_TAG in tags:
                 return Outcome.UNCHANGED  # flagged already (the same change seen again by a later pull)
             tags.append(AFTER_SALE_TAG)
@@ -123,15 +134,15 @@ async def _apply(order_id: int, change: PlatformChange, *, actor: str, receiver:
     return outcome
 
 
-async def _hold_for_refund(order_id: int, status: OrderStatus, row: dict[str, object], *, actor: str) -> Outcome:
-    if status == S.HELD and row["hold_queue"] == REFUND_QUEUE:
+async def _hold_for_refund(order_id: int, status: OrderStatus, row: _Locked, *, actor: str) -> Outcome:
+    if status == S.HELD and row.hold_queue == REFUND_QUEUE:
         return Outcome.UNCHANGED
     if status in RELEASABLE:
         await release_reservation(order_id, actor=actor)
     data = {"message": "买家申请退款，请处理后放行或取消"}
     if status == S.HELD:  # the refund comes first; the hold it was in waits behind it
-        pending = msgspec.json.decode(str(row["pending_holds"] or "[]"))
-        pending.insert(0, {"queue": row["hold_queue"], "reason": row["hold_reason"], "data": {}})
+        pending = msgspec.json.decode(row.pending_holds or "[]")
+        pending.insert(0, {"queue": row.hold_queue, "reason": row.hold_reason, "data": {}})
         await Order.update(
             {
                 Order.hold_queue: REFUND_QUEUE,

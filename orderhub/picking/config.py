@@ -12,6 +12,7 @@ import msgspec
 from orderhub import clock, db
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.inventory.tables import Warehouse
+from orderhub.picking.errors import PickingError
 from orderhub.picking.route import Layout
 from orderhub.picking.tables import PickingConfig
 
@@ -195,10 +196,12 @@ async def set_sku_locations(warehouse_id: int, items: list[tuple[str, str]]) -> 
         unknown_skus = [s for s in sku_codes if s not in skus]
         unknown_locs = [loc for loc in loc_codes if loc not in locs]
         if unknown_skus:
-            raise ValidationFailed(f"SKU 不存在：{'、'.join(unknown_skus[:10])}", code="unknown_sku", field="sku")
+            raise ValidationFailed(
+                f"SKU 不存在：{'、'.join(unknown_skus[:10])}", code=PickingError.UNKNOWN_SKU, field="sku"
+            )
         if unknown_locs:
             raise ValidationFailed(
-                f"本仓没有库位：{'、'.join(unknown_locs[:10])}", code="unknown_location", field="location"
+                f"本仓没有库位：{'、'.join(unknown_locs[:10])}", code=PickingError.UNKNOWN_LOCATION, field="location"
             )
         now = clock.now()
         for sku_code, loc_code in items:

@@ -16,10 +16,12 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.errors import Conflict, NotFound, ValidationFailed
+from orderhub.orders.errors import OrderError
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.picking.config import get_settings
+from orderhub.picking.errors import PickingError, ScanOutcome, ScanRefusal
 from orderhub.picking.events import PackDone, publish_floor
 from orderhub.picking.scans import Fingerprint, ScanRecord, once, sku_by_barcode
 from orderhub.picking.sessions import PdaSession
@@ -56,7 +58,7 @@ class PackView(msgspec.Struct, frozen=True, kw_only=True):
 
 class PackResult(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool
-    code: str  # ok, wrong_item, extra_item, items_missing, weight_mismatch
+    code: str  # a ScanOutcome (ok) or the ScanRefusal (wrong_item, extra_item, items_missing, weight_mismatch)
     message: str
     expected: dict[str, Any] | None = None
     pack: PackView | None = None
@@ -99,7 +101,7 @@ async def _resolve(code: str, warehouse_id: int) -> int:
                 warehouse_id,
             )
     if not rows:
-        raise NotFound(f"本仓找不到订单 {text}", code="order_not_found", field="code")
+        raise NotFound(f"本仓找不到订单 {text}", code=PickingError.ORDER_NOT_FOUND, field="code")
     return int(rows[0]["order"])
 
 
@@ -132,7 +134,7 @@ async def _view(pack_id: int, *, lock: bool = False) -> tuple[PackView, dict[str
         pack_id,
     )
     if not rows:
-        raise NotFound("打包记录不存在", code="pack_not_found", field="pack_id")
+        raise NotFound("打包记录不存在", code=PickingError.PACK_NOT_FOUND, field="pack_id")
     row = rows[0]
     verified = msgspec.json.decode(row["verified"] or "{}", type=dict[str, int])
     items = await _items(int(row["order"]), int(row["warehouse"]), verified)
@@ -170,14 +172,14 @@ async def start_pack(session: PdaSession, code: str) -> PackView:
             session.warehouse_id,
         )
         if existing and existing[0]["status"] == "packed":
-            raise Conflict("该订单已打包", code="already_packed", field="code", extra={"pack_id": existing[0]["id"]})
+            raise Conflict(PickingError.ALREADY_PACKED, field="code", extra={"pack_id": existing[0]["id"]})
         if status in (OrderStatus.CANCELLED, OrderStatus.EXCEPTION, OrderStatus.HELD):
             raise Conflict(
-                "订单已取消或被拦截，请勿打包，交给主管处理", code="order_withdrawn", field="code",
+                "订单已取消或被拦截，请勿打包，交给主管处理", code=PickingError.ORDER_WITHDRAWN, field="code",
                 extra={"status": status.value, "reason": order[0]["exception_reason"]},
             )
         if status != OrderStatus.PICKING:
-            raise Conflict(f"订单当前状态不能打包（{status.value}）", code="not_picked", field="code")
+            raise Conflict(f"订单当前状态不能打包（{status.value}）", code=PickingError.NOT_PICKED, field="code")
         unfinished = await db.fetch(
             "SELECT COUNT(*) AS n FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
             "WHERE p.\"order\" = {} AND p.status = 'active' AND t.warehouse = {} AND t.status IN ('open', 'claimed')",
@@ -185,14 +187,14 @@ async def start_pack(session: PdaSession, code: str) -> PackView:
             session.warehouse_id,
         )
         if int(unfinished[0]["n"]):
-            raise Conflict("该订单还没拣完货", code="not_picked", field="code")
+            raise Conflict("该订单还没拣完货", code=PickingError.NOT_PICKED, field="code")
         if existing and existing[0]["status"] == "open":
             pack_id = int(existing[0]["id"])
         else:
             settings = await get_settings(session.warehouse_id)
             items = await _items(order_id, session.warehouse_id, {})
             if not items:
-                raise Conflict("该订单在本仓没有商品", code="nothing_to_pack", field="code")
+                raise Conflict("该订单在本仓没有商品", code=PickingError.NOTHING_TO_PACK, field="code")
             expected = sum(i.weight_g * i.qty for i in items) + settings.packaging_g
             rows = await PackRecord.insert(
                 PackRecord(
@@ -213,24 +215,24 @@ async def start_pack(session: PdaSession, code: str) -> PackView:
 async def _open_pack(pack_id: int, session: PdaSession) -> tuple[PackView, dict[str, Any]]:
     owner = await db.fetch("SELECT \"order\", warehouse FROM pack_record WHERE id = {}", pack_id)
     if not owner or int(owner[0]["warehouse"]) != session.warehouse_id:
-        raise NotFound("打包记录不存在", code="pack_not_found", field="pack_id")
+        raise NotFound("打包记录不存在", code=PickingError.PACK_NOT_FOUND, field="pack_id")
     # The order first (the lock order every command keeps), and it must still be in picking: an order
     # intercepted while on the pack table is not packed.
     order = await db.fetch(
         "SELECT status, exception_reason FROM sales_order WHERE id = {}" + db.for_update(), owner[0]["order"]
     )
     if order[0]["status"] == OrderStatus.PACKED.value:
-        raise Conflict("该订单已打包", code="already_packed", field="pack_id")
+        raise Conflict("该订单已打包", code=PickingError.ALREADY_PACKED, field="pack_id")
     if order[0]["status"] != OrderStatus.PICKING.value:
         raise Conflict(
             "订单已取消或被拦截，请勿打包，交给主管处理",
-            code="order_withdrawn",
+            code=PickingError.ORDER_WITHDRAWN,
             field="pack_id",
             extra={"status": order[0]["status"], "reason": order[0]["exception_reason"]},
         )
     view, row = await _view(pack_id, lock=True)
     if view.status != "open":
-        raise Conflict("该订单已打包", code="already_packed", field="pack_id")
+        raise Conflict("该订单已打包", code=PickingError.ALREADY_PACKED, field="pack_id")
     return view, row
 
 
@@ -256,11 +258,12 @@ async def pack_scan(session: PdaSession, pack_id: int, client_id: str, barcode: 
         open_item = next((i for i in matching if i.verified < i.qty), None)
         if not matching:
             message = "这件商品不属于该订单，请拿出"
-            result = PackResult(ok=False, code="wrong_item", message=message, expected={"missing": _missing(view)})
+            expected = {"missing": _missing(view)}
+            result = PackResult(ok=False, code=ScanRefusal.WRONG_ITEM, message=message, expected=expected)
         elif open_item is None:
             result = PackResult(
                 ok=False,
-                code="extra_item",
+                code=ScanRefusal.EXTRA_ITEM,
                 message=f"{matching[0].name} 多了一件，请拿出",
                 expected={"missing": _missing(view)},
             )
@@ -273,7 +276,7 @@ async def pack_scan(session: PdaSession, pack_id: int, client_id: str, barcode: 
             left = view.missing - 1
             gift = "（赠品）" if open_item.is_gift else ""
             message = f"{open_item.name}{gift} ✓，还差 {left} 件" if left else "验货完成，请称重"
-            result = PackResult(ok=True, code="ok", message=message)
+            result = PackResult(ok=True, code=ScanOutcome.OK, message=message)
         result = msgspec.structs.replace(result, pack=(await _view(pack_id))[0])
         return result, ScanRecord(order_id=view.order_id, sku_id=sku_id)
 
@@ -293,12 +296,12 @@ async def weigh(session: PdaSession, pack_id: int, client_id: str, weight_g: int
             names = "、".join(f"{m['name']}{'（赠品）' if m['gift'] else ''}×{m['missing']}" for m in missing)
             message = f"还有商品未验货：{names}"
             return PackResult(
-                ok=False, code="items_missing", message=message, expected={"missing": missing}, pack=view
+                ok=False, code=ScanRefusal.ITEMS_MISSING, message=message, expected={"missing": missing}, pack=view
             ), record
         if abs(weight_g - view.expected_g) > view.tolerance_g:
             return PackResult(
                 ok=False,
-                code="weight_mismatch",
+                code=ScanRefusal.WEIGHT_MISMATCH,
                 message=f"重量不符：称重 {weight_g} 克，应为 {view.expected_g} 克（允许 ±{view.tolerance_g} 克）",
                 expected={"expected_g": view.expected_g, "measured_g": weight_g, "tolerance_g": view.tolerance_g},
                 pack=view,
@@ -333,7 +336,7 @@ async def weigh(session: PdaSession, pack_id: int, client_id: str, weight_g: int
             session.warehouse_id,
         )
         packed = (await _view(pack_id))[0]
-        return PackResult(ok=True, code="ok", message="打包完成，可以打印面单", pack=packed), record
+        return PackResult(ok=True, code=ScanOutcome.OK, message="打包完成，可以打印面单", pack=packed), record
 
     return await once(session, client_id, PackResult, Fingerprint(kind="weigh", qty=weight_g), apply)
 
@@ -353,7 +356,7 @@ async def packed_order(session: PdaSession, pack_id: int) -> int:
     """The order a packed pack record of this station's warehouse is for (for its waybill and label)."""
     rows = await db.fetch("SELECT \"order\", warehouse, status FROM pack_record WHERE id = {}", pack_id)
     if not rows or int(rows[0]["warehouse"]) != session.warehouse_id:
-        raise NotFound("打包记录不存在", code="pack_not_found", field="pack_id")
+        raise NotFound("打包记录不存在", code=PickingError.PACK_NOT_FOUND, field="pack_id")
     if rows[0]["status"] != "packed":
-        raise Conflict("称重通过、打包完成后才能取运单号", code="not_packed", field="pack_id")
+        raise Conflict("称重通过、打包完成后才能取运单号", code=OrderError.NOT_PACKED, field="pack_id")
     return int(rows[0]["order"])

@@ -10,11 +10,15 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.errors import ValidationFailed
+from orderhub.picking.errors import ScanRefusal
 
 __all__ = ["ErrorReport", "PickerQuality", "SkuQuality", "error_report", "month_range", "picker_quality", "sku_quality"]
 
-ERROR_TYPES = ("wrong_location", "wrong_item", "over_pick", "short_pick", "extra_item", "items_missing",
-               "weight_mismatch")
+# The refused scans (orderhub.picking.errors.ScanRefusal) and short picks, in the report's order.
+ERROR_TYPES: tuple[str, ...] = (
+    ScanRefusal.WRONG_LOCATION, ScanRefusal.WRONG_ITEM, ScanRefusal.OVER_PICK, "short_pick",
+    ScanRefusal.EXTRA_ITEM, ScanRefusal.ITEMS_MISSING, ScanRefusal.WEIGHT_MISMATCH,
+)
 
 
 class PickerQuality(msgspec.Struct, frozen=True, kw_only=True):

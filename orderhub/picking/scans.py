@@ -13,6 +13,7 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.errors import Conflict, ValidationFailed
+from orderhub.picking.errors import PickingError
 from orderhub.picking.sessions import PdaSession
 
 __all__ = ["Answer", "Fingerprint", "ScanRecord", "once", "sku_by_barcode"]
@@ -49,22 +50,32 @@ class Fingerprint(msgspec.Struct, frozen=True, kw_only=True):
     qty: int = 0
 
 
+class _StoredScan(msgspec.Struct):
+    answer: str
+    kind: str
+    line: int | None
+    barcode: str
+    qty: int
+
+
 async def _stored(device: str, client_id: str, answer_type: type[A], fingerprint: Fingerprint) -> A | None:
     # Raw SQL: this runs before every scan, and building the ORM query cost more than all the scan's SQL.
-    rows = await db.fetch(
-        "SELECT answer, kind, line, barcode, qty FROM pda_scan WHERE device = {} AND client_id = {}", device, client_id
+    row = await db.fetch_one_as(
+        _StoredScan,
+        "SELECT answer, kind, line, barcode, qty FROM pda_scan WHERE device = {} AND client_id = {}",
+        device,
+        client_id,
     )
-    if not rows:
+    if row is None:
         return None
-    row = rows[0]
-    stored = Fingerprint(kind=row["kind"], line_id=row["line"], barcode=row["barcode"], qty=int(row["qty"]))
+    stored = Fingerprint(kind=row.kind, line_id=row.line, barcode=row.barcode, qty=row.qty)
     if stored != fingerprint:
         raise Conflict(
             "该扫描编号已用于另一次扫描（设备编号重置？），请重新扫描",
-            code="client_id_reused",
+            code=PickingError.CLIENT_ID_REUSED,
             field="client_id",
         )
-    return msgspec.structs.replace(msgspec.json.decode(row["answer"], type=answer_type), replayed=True)
+    return msgspec.structs.replace(msgspec.json.decode(row.answer, type=answer_type), replayed=True)
 
 
 async def once(
@@ -87,7 +98,9 @@ async def once(
             answer, record = await apply()
             result: Any = answer
             now = clock.now()
-            inserted = await db.fetch(
+            # Raw SQL: INSERT … ON CONFLICT DO NOTHING RETURNING id says whether this request recorded the scan.
+            inserted = await db.execute_returning(
+                db.IdRow,
                 "INSERT INTO pda_scan (device, client_id, picker, warehouse, task, line, \"order\", sku, kind, "
                 "barcode, qty, ok, error, answer, scanned_at, received_at) "
                 "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
@@ -121,7 +134,11 @@ async def once(
 async def sku_by_barcode(barcode: str) -> int | None:
     """The SKU a scanned code names: any of its barcodes, or the SKU code itself."""
     code = barcode.strip()
-    rows = await db.fetch(
-        "SELECT sku AS id FROM sku_barcode WHERE barcode = {} UNION ALL SELECT id FROM sku WHERE code = {}", code, code
+    # Raw SQL: a UNION the query builder cannot express.
+    row = await db.fetch_one_as(
+        db.IdRow,
+        "SELECT sku AS id FROM sku_barcode WHERE barcode = {} UNION ALL SELECT id FROM sku WHERE code = {}",
+        code,
+        code,
     )
-    return int(rows[0]["id"]) if rows else None
+    return row.id if row else None

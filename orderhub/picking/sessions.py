@@ -13,8 +13,9 @@ import msgspec
 from orderhub import clock
 from orderhub import redis as redis_mod
 from orderhub.auth.service import Role, UserView, authenticate, authenticate_badge
-from orderhub.errors import AuthenticationFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
+from orderhub.errors import AuthenticationFailed, CommonError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from orderhub.inventory.tables import Warehouse
+from orderhub.picking.errors import PickingError
 from orderhub.picking.tables import PdaDevice
 
 __all__ = [
@@ -86,7 +87,7 @@ async def register_device(code: str, warehouse: str, *, name: str = "", kind: st
     if wh is None:
         raise NotFound(f"仓库 {warehouse} 不存在", field="warehouse")
     if await PdaDevice.exists().where(PdaDevice.code == code):
-        raise Conflict(f"设备 {code} 已登记", code="duplicate_device", field="code")
+        raise Conflict(f"设备 {code} 已登记", code=PickingError.DUPLICATE_DEVICE, field="code")
     await PdaDevice.insert(
         PdaDevice(code=code, name=name or code, warehouse=wh["id"], kind=kind, active=True, created_at=clock.now())
     )
@@ -120,9 +121,9 @@ async def sign_in(
         PdaDevice.code == device_code.strip()
     ).first()
     if device is None:
-        raise AuthenticationFailed("设备未登记，请联系主管在后台登记该设备", code="unknown_device")
+        raise AuthenticationFailed("设备未登记，请联系主管在后台登记该设备", code=PickingError.UNKNOWN_DEVICE)
     if not device["active"]:
-        raise AuthenticationFailed("设备已停用", code="device_inactive")
+        raise AuthenticationFailed("设备已停用", code=PickingError.DEVICE_INACTIVE)
     user: UserView
     if badge:
         user = await authenticate_badge(badge)
@@ -131,9 +132,9 @@ async def sign_in(
     else:
         raise ValidationFailed("请扫描工牌，或输入用户名和密码", field="badge")
     if user.role not in FLOOR_ROLES:
-        raise PermissionDenied("该账号不能登录仓库设备", code="role_not_allowed")
+        raise PermissionDenied("该账号不能登录仓库设备", code=PickingError.ROLE_NOT_ALLOWED)
     if user.warehouse_id is not None and user.warehouse_id != device["warehouse"]:
-        raise PermissionDenied(f"该账号属于仓库 {user.warehouse}，不能登录本仓设备", code="wrong_warehouse")
+        raise PermissionDenied(f"该账号属于仓库 {user.warehouse}，不能登录本仓设备", code=PickingError.WRONG_WAREHOUSE)
     now = clock.now()
     session = PdaSession(
         user_id=user.id,
@@ -159,10 +160,10 @@ async def sign_in(
 
 async def session_for(token: str) -> PdaSession:
     if not token:
-        raise AuthenticationFailed("请先在设备上登录", code="unauthenticated")
+        raise AuthenticationFailed("请先在设备上登录", code=CommonError.UNAUTHENTICATED)
     raw = await redis_mod.awaited(redis_mod.get_client().get(_key(token)))
     if raw is None:
-        raise AuthenticationFailed("登录已过期，请重新登录", code="session_expired")
+        raise AuthenticationFailed("登录已过期，请重新登录", code=PickingError.SESSION_EXPIRED)
     return msgspec.json.decode(raw, type=PdaSession)
 
 

@@ -18,12 +18,13 @@ from typing import Any
 import msgspec
 
 from orderhub import clock, db
-from orderhub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from orderhub.errors import CommonError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from orderhub.events import Topic, publish_after_commit
 from orderhub.inventory.service import write_off_reserved
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
+from orderhub.picking.errors import PickingError, ScanOutcome, ScanRefusal
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
 from orderhub.picking.scans import Fingerprint, ScanRecord, once, sku_by_barcode
 from orderhub.picking.sessions import PdaSession
@@ -127,7 +128,7 @@ class ScanCommand(msgspec.Struct, frozen=True, kw_only=True):
 
 class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool
-    code: str  # "ok" or the error: wrong_location, wrong_item, over_pick, line_closed
+    code: str  # a ScanOutcome (ok, line_withdrawn) or the ScanRefusal (wrong_location, wrong_item, over_pick)
     message: str  # zh-CN, for the picker
     expected: dict[str, Any] | None = None
     line: StopView | None = None
@@ -178,14 +179,14 @@ async def _task_row(task_id: int) -> dict[str, Any]:
         task_id,
     )
     if not rows:
-        raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+        raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
     return rows[0]
 
 
 async def get_task(task_id: int, *, warehouse_id: int | None = None) -> TaskView:
     task = await _task_row(task_id)
     if warehouse_id is not None and int(task["warehouse"]) != warehouse_id:
-        raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+        raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
     stops = await _stops(task_id)
     orders = await PickTaskOrder.select(
         PickTaskOrder.order, PickTaskOrder.tote_slot, PickTaskOrder.status, PickTaskOrder.withdrawn_reason
@@ -317,15 +318,15 @@ async def _take(task_id: int, warehouse_id: int, picker_id: int, device: str, *,
     if not updated:
         task = await _task_row(task_id)
         if int(task["warehouse"]) != warehouse_id:
-            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+            raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
         if task["status"] == "claimed" and task["picker"] == picker_id:
             return True  # already theirs (a replayed claim)
         if task["status"] == "claimed":
             who = task["picker_name"] or task["picker_username"]
-            raise Conflict(f"任务已被 {who} 领取", code="task_taken", field="task_id")
+            raise Conflict(f"任务已被 {who} 领取", code=PickingError.TASK_TAKEN, field="task_id")
         if task["status"] == "withdrawn":
-            raise Conflict("任务已撤回（订单取消或拦截）", code="task_withdrawn", field="task_id")
-        raise Conflict("任务已完成", code="task_done", field="task_id")
+            raise Conflict("任务已撤回（订单取消或拦截）", code=PickingError.TASK_WITHDRAWN, field="task_id")
+        raise Conflict("任务已完成", code=PickingError.TASK_DONE, field="task_id")
     left = 0
     for order_id, status in statuses.items():
         if status == OrderStatus.READY.value:
@@ -365,7 +366,7 @@ async def claim_task(session: PdaSession, task_id: int) -> TaskView:
             task_id, session.warehouse_id, session.user_id, session.device, by=f"pda:{session.username}"
         )
     if not taken:
-        raise Conflict(_NOTHING_LEFT, code="task_withdrawn", field="task_id")
+        raise Conflict(_NOTHING_LEFT, code=PickingError.TASK_WITHDRAWN, field="task_id")
     return await get_task(task_id)
 
 
@@ -379,16 +380,16 @@ async def assign_task(task_id: int, picker_id: int, *, warehouse_id: int | None,
         raise NotFound("拣货员不存在或已停用", field="picker")
     task = await _task_row(task_id)
     if warehouse_id is not None and int(task["warehouse"]) != warehouse_id:
-        raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+        raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
     if user["warehouse"] is not None and user["warehouse"] != task["warehouse"]:
-        raise ValidationFailed("该员工不属于任务所在仓库", code="wrong_warehouse", field="picker")
+        raise ValidationFailed("该员工不属于任务所在仓库", code=PickingError.WRONG_WAREHOUSE, field="picker")
     if task["status"] == "claimed" and task["picker"] not in (None, picker_id):
         await _reassign(task, picker_id, actor=actor)
         return await get_task(task_id)
     async with db.transaction():
         taken = await _take(task_id, int(task["warehouse"]), picker_id, "", by=actor)
     if not taken:
-        raise Conflict(_NOTHING_LEFT, code="task_withdrawn", field="task_id")
+        raise Conflict(_NOTHING_LEFT, code=PickingError.TASK_WITHDRAWN, field="task_id")
     return await get_task(task_id)
 
 
@@ -400,7 +401,7 @@ async def _reassign(task: dict[str, Any], picker_id: int, *, actor: str) -> None
             (PickTask.id == task_id) & (PickTask.status == "claimed") & (PickTask.picker == previous)
         ).returning(PickTask.id)
         if not moved:
-            raise Conflict("任务状态已变化，请刷新后重试", code="concurrent_update", field="task_id")
+            raise Conflict("任务状态已变化，请刷新后重试", code=CommonError.CONCURRENT_UPDATE, field="task_id")
         fresh = await _task_row(task_id)
         publish_floor(
             TaskWithdrawn(
@@ -437,9 +438,9 @@ async def _line(line_id: int, task_id: int) -> dict[str, Any]:
         task_id,
     )
     if not rows:
-        if not await db.fetch("SELECT id FROM pick_task WHERE id = {}", task_id):
-            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
-        raise NotFound("任务中没有这一行", code="line_not_found", field="line_id")
+        if await PickTask.select(PickTask.id).where(PickTask.id == task_id).first() is None:
+            raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
+        raise NotFound("任务中没有这一行", code=PickingError.LINE_NOT_FOUND, field="line_id")
     return rows[0]
 
 
@@ -457,13 +458,13 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
     expected_item = {"sku": line["sku"], "name": line["name"], "location": line["location"]}
     if cmd.kind == ScanKind.LOCATION:
         if line["location"] is not None and not _same(cmd.barcode, line["location"]):
-            return _error("wrong_location", f"库位不对，应到 {line['location']}", expected_location), None, {}
-        return ScanResult(ok=True, code="ok", message=f"库位正确，请扫描商品 {line['name']}"), None, {}
+            return _error(ScanRefusal.WRONG_LOCATION, f"库位不对，应到 {line['location']}", expected_location), None, {}
+        return ScanResult(ok=True, code=ScanOutcome.OK, message=f"库位正确，请扫描商品 {line['name']}"), None, {}
 
     if cmd.kind == ScanKind.SKIP:
         if line["status"] == "pending":
             await PickLine.update({PickLine.skipped: PickLine.skipped + 1}).where(PickLine.id == line["id"])
-        return ScanResult(ok=True, code="ok", message="已跳过，稍后回来拣这一行"), None, None
+        return ScanResult(ok=True, code=ScanOutcome.OK, message="已跳过，稍后回来拣这一行"), None, None
 
     if cmd.kind == ScanKind.SHORT:
         return await _short(session, cmd, line), None, None
@@ -471,21 +472,25 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
     # ITEM
     sku_id = await sku_by_barcode(cmd.barcode)
     if cmd.location is not None and line["location"] is not None and not _same(cmd.location, line["location"]):
-        return _error("wrong_location", f"库位不对，应到 {line['location']}", expected_location), sku_id, {}
+        return _error(ScanRefusal.WRONG_LOCATION, f"库位不对，应到 {line['location']}", expected_location), sku_id, {}
     if sku_id != line["sku_id"]:
         what = "未知条码" if sku_id is None else "商品不对"
-        return _error("wrong_item", f"{what}，应拣 {line['name']}（{line['sku']}）", expected_item), sku_id, {}
+        wrong = _error(ScanRefusal.WRONG_ITEM, f"{what}，应拣 {line['name']}（{line['sku']}）", expected_item)
+        return wrong, sku_id, {}
     if line["status"] == "withdrawn":
         # Counted (it is in the tote), so a reordered replay ends in the same state; the picker puts it back.
-        await db.fetch(
+        await db.execute(
             "UPDATE pick_line SET picked = picked + {} WHERE id = {} AND picked + {} <= qty",
             cmd.qty,
             line["id"],
             cmd.qty,
         )
-        return ScanResult(ok=True, code="line_withdrawn", message="该订单已撤回，请把商品放回原库位"), sku_id, None
+        withdrawn = ScanResult(ok=True, code=ScanOutcome.LINE_WITHDRAWN, message="该订单已撤回，请把商品放回原库位")
+        return withdrawn, sku_id, None
     now = clock.now()
-    updated = await db.fetch(
+    # Raw SQL: one conditional UPDATE counts the units and finishes the line (a scan's one write to it).
+    updated = await db.execute_returning(
+        _Picked,
         "UPDATE pick_line SET picked = picked + {}, "
         "status = CASE WHEN status = 'pending' AND picked + {} = qty THEN 'picked' ELSE status END, "
         "picked_at = CASE WHEN picked + {} = qty THEN {} ELSE picked_at END "
@@ -500,14 +505,21 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
     if not updated:
         left = int(line["qty"]) - int(line["picked"])
         message = f"数量超出：这一行还需 {max(left, 0)} 件"
-        return _error("over_pick", message, {"remaining": max(left, 0)}), sku_id, {}
-    picked, qty = int(updated[0]["picked"]), int(updated[0]["qty"])
+        return _error(ScanRefusal.OVER_PICK, message, {"remaining": max(left, 0)}), sku_id, {}
+    picked, qty = updated[0].picked, updated[0].qty
     slot = f"，放入 {line['tote_slot']} 号格" if line["tote_slot"] else ""
     message = f"已拣 {picked}/{qty}{slot}" if picked < qty else f"本行完成 {picked}/{qty}{slot}"
-    return ScanResult(ok=True, code="ok", message=message), sku_id, {"picked": picked, "status": updated[0]["status"]}
+    done = ScanResult(ok=True, code=ScanOutcome.OK, message=message)
+    return done, sku_id, {"picked": picked, "status": updated[0].status}
 
 
-def _error(code: str, message: str, expected: dict[str, Any]) -> ScanResult:
+class _Picked(msgspec.Struct):
+    picked: int
+    qty: int
+    status: str
+
+
+def _error(code: ScanRefusal, message: str, expected: dict[str, Any]) -> ScanResult:
     return ScanResult(ok=False, code=code, message=message, expected=expected)
 
 
@@ -516,13 +528,14 @@ async def _short(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
     if not reason:
         raise ValidationFailed("请选择缺货原因", field="reason")
     if line["status"] in ("picked", "short"):
-        return ScanResult(ok=True, code="ok", message="这一行已处理")
-    withdrawn = ScanResult(ok=True, code="line_withdrawn", message="该订单已撤回，无需登记缺货")
+        return ScanResult(ok=True, code=ScanOutcome.OK, message="这一行已处理")
+    withdrawn = ScanResult(ok=True, code=ScanOutcome.LINE_WITHDRAWN, message="该订单已撤回，无需登记缺货")
     if line["status"] == "withdrawn" or line["task_status"] != "claimed":
         return withdrawn  # a stale short (offline queue, old screen) must not touch the order's new life
     order_id = int(line["order"])
     statuses = await _lock_orders([order_id])
-    marked = await db.fetch(
+    marked = await db.execute_returning(
+        db.IdRow,
         "UPDATE pick_line SET status = 'short', short_reason = {} WHERE id = {} AND status = 'pending' RETURNING id",
         reason[:64],
         line["id"],
@@ -534,7 +547,8 @@ async def _short(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
     actor = f"pda:{session.username}"
     # The missing units are written off the books (on hand and this order's reservation), so a retry of the order
     # needs stock that is really there; the supervisor's alert asks for a count of the location.
-    released = await db.fetch(
+    released = await db.execute_returning(
+        db.IdRow,
         "UPDATE order_line SET reserved_qty = reserved_qty - {} WHERE id = {} AND reserved_qty >= {} RETURNING id",
         missing,
         line["order_line_id"],
@@ -575,7 +589,7 @@ async def _short(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
     )
     publish_floor(event, session.warehouse_id)
     publish_after_commit(event, Topic.ALERTS)  # the supervisor's alert
-    return ScanResult(ok=True, code="ok", message="已登记缺货，订单转异常，主管已收到提醒")
+    return ScanResult(ok=True, code=ScanOutcome.OK, message="已登记缺货，订单转异常，主管已收到提醒")
 
 
 async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
@@ -590,9 +604,9 @@ async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
     async def apply() -> tuple[ScanResult, ScanRecord]:
         line = await _line(cmd.line_id, cmd.task_id)
         if int(line["task_warehouse"]) != session.warehouse_id:
-            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+            raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
         if line["task_picker"] != session.user_id or line["task_status"] not in ("claimed", "done", "withdrawn"):
-            raise PermissionDenied("这不是你的任务，请先领取", code="task_not_claimed")
+            raise PermissionDenied("这不是你的任务，请先领取", code=PickingError.TASK_NOT_CLAIMED)
         result, sku_id, changed = await _apply(session, cmd, line)
         if changed is None:
             after = await _line(cmd.line_id, cmd.task_id)
@@ -615,15 +629,15 @@ async def complete_task(session: PdaSession, task_id: int) -> TaskView:
     async with db.transaction():
         task = await _task_row(task_id)
         if int(task["warehouse"]) != session.warehouse_id:
-            raise NotFound("拣货任务不存在", code="task_not_found", field="task_id")
+            raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
         if task["picker"] != session.user_id:
-            raise PermissionDenied("这不是你的任务", code="task_not_claimed")
+            raise PermissionDenied("这不是你的任务", code=PickingError.TASK_NOT_CLAIMED)
         if task["status"] == "claimed":
             pending = [s for s in await _stops(task_id) if s.status == "pending"]
             if pending:
                 raise Conflict(
                     f"还有 {len(pending)} 行未拣完（可登记缺货或继续拣货）",
-                    code="task_incomplete",
+                    code=PickingError.TASK_INCOMPLETE,
                     field="task_id",
                     extra={"remaining": [s.line_id for s in pending]},
                 )
@@ -644,11 +658,9 @@ async def complete_task(session: PdaSession, task_id: int) -> TaskView:
 
 async def _close_wave_if_finished(wave_id: int, now: datetime) -> None:
     # The wave row first: two tasks finishing at once must not each see the other still open.
-    await db.fetch("SELECT id FROM wave WHERE id = {}" + db.for_update(), wave_id)
-    open_tasks = await db.fetch(
-        "SELECT COUNT(*) AS n FROM pick_task WHERE wave = {} AND status IN ('open', 'claimed')", wave_id
-    )
-    if int(open_tasks[0]["n"]) == 0:
+    await db.fetch_as(db.IdRow, "SELECT id FROM wave WHERE id = {}" + db.for_update(), wave_id)
+    open_tasks = await PickTask.count().where((PickTask.wave == wave_id) & PickTask.status.is_in(["open", "claimed"]))
+    if open_tasks == 0:
         await Wave.update({Wave.status: "done", Wave.completed_at: now}).where(
             (Wave.id == wave_id) & (Wave.status == "released")
         )
@@ -657,16 +669,30 @@ async def _close_wave_if_finished(wave_id: int, now: datetime) -> None:
 # ------------------------------------------------------------------------------------------- withdrawal
 
 
+class _Held(msgspec.Struct):
+    id: int
+    task: int
+    picker: int | None
+    warehouse: int
+    wave: int
+
+
+class _Count(msgspec.Struct):
+    n: int
+
+
 async def withdraw_order(order_id: int, from_status: OrderStatus, to_status: OrderStatus, reason: str | None) -> None:
     """The order left the pick flow: take it out of the open or claimed tasks holding it (inside the caller's
     transaction) and tell the floor. A task with nothing left is withdrawn as a whole. A finished task keeps its
     status, but the order is no longer its (it may be waved again once it is back to ready)."""
-    await db.fetch(
+    await db.execute(
         "UPDATE pick_task_order SET status = 'withdrawn', withdrawn_reason = 'after_pick' WHERE \"order\" = {} "
         "AND status = 'active' AND task IN (SELECT id FROM pick_task WHERE status = 'done')",
         order_id,
     )
-    held = await db.fetch(
+    # Raw SQL: a filtered join of two tables.
+    held = await db.fetch_as(
+        _Held,
         "SELECT p.id, p.task, t.picker, t.warehouse, t.wave FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
         "WHERE p.\"order\" = {} AND p.status = 'active' AND t.status IN ('open', 'claimed')",
         order_id,
@@ -676,35 +702,36 @@ async def withdraw_order(order_id: int, from_status: OrderStatus, to_status: Ord
         why = "cancelled"
     now = clock.now()
     for row in held:
-        task_id = int(row["task"])
+        task_id = row.task
         await PickTaskOrder.update(
             {PickTaskOrder.status: "withdrawn", PickTaskOrder.withdrawn_reason: why[:32]}
-        ).where(PickTaskOrder.id == row["id"])
+        ).where(PickTaskOrder.id == row.id)
         await PickLine.update({PickLine.status: "withdrawn"}).where(
             (PickLine.task == task_id) & (PickLine.order == order_id) & (PickLine.status == "pending")
         )
-        left = await db.fetch(
-            "SELECT COUNT(*) AS n FROM pick_task_order WHERE task = {} AND status = 'active'", task_id
-        )
-        whole = int(left[0]["n"]) == 0
+        left = await PickTaskOrder.count().where((PickTaskOrder.task == task_id) & (PickTaskOrder.status == "active"))
+        whole = left == 0
         if whole:
             await PickTask.update({PickTask.status: "withdrawn", PickTask.completed_at: now}).where(
                 (PickTask.id == task_id) & PickTask.status.is_in(list(ACTIVE))
             )
-            await _close_wave_if_finished(int(row["wave"]), now)
+            await _close_wave_if_finished(row.wave, now)
         await record_event(
             order_id, OrderEventType.PICK_WITHDRAWN, reason=why[:64], data={"task": task_id, "whole_task": whole}
         )
-        picked = await db.fetch(
-            "SELECT COALESCE(SUM(picked), 0) AS n FROM pick_line WHERE task = {} AND \"order\" = {}", task_id, order_id
+        picked = await db.fetch_as(
+            _Count,
+            "SELECT COALESCE(SUM(picked), 0) AS n FROM pick_line WHERE task = {} AND \"order\" = {}",
+            task_id,
+            order_id,
         )
         message = _WITHDRAW_MESSAGES.get(why, "订单已从任务中撤回")
-        if int(picked[0]["n"]) > 0:
+        if picked[0].n > 0:
             message += "，已拣商品请放回原库位"
         publish_floor(
             TaskWithdrawn(task_id=task_id, order_ids=[order_id], reason=why, whole=whole, message=message, at=now),
-            int(row["warehouse"]),
-            picker_id=int(row["picker"]) if row["picker"] is not None else None,
+            row.warehouse,
+            picker_id=row.picker,
         )
 
 

@@ -25,12 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from orderhub import clock, db
 from orderhub.errors import ValidationFailed
 from orderhub.inventory.tables import Location, Warehouse
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event
 from orderhub.picking.config import PickingSettings, PickMode, get_settings, next_cutoff
+from orderhub.picking.errors import PickingError
 from orderhub.picking.events import WaveReleased, publish_floor
 from orderhub.picking.route import Stop, naive_route, plan_route
 from orderhub.picking.tables import PickingConfig, PickLine, PickTask, PickTaskOrder, Wave
@@ -84,9 +87,23 @@ class WaveResult:
     task_ids: list[int] = field(default_factory=list)
 
 
+class _CandidateRow(msgspec.Struct):
+    id: int
+    priority: str | None
+    at_risk_at: datetime | None
+    ship_by: datetime | None
+    paid_at: datetime | None
+    updated_at: datetime | None
+    packing_line: str | None
+    units: int | None
+    lines: int | None
+
+
 async def _candidates(warehouse_id: int, order_ids: Sequence[int] | None = None) -> list[Candidate]:
     only = f" AND o.id IN ({db.placeholders(len(order_ids))})" if order_ids else ""
-    rows = await db.fetch(
+    # Raw SQL: a grouped join with a NOT EXISTS the query builder cannot express.
+    rows = await db.fetch_as(
+        _CandidateRow,
         "SELECT o.id, o.priority, o.at_risk_at, o.ship_by, o.paid_at, o.updated_at, "
         "MIN(COALESCE(s.packing_line, 'A')) AS packing_line, SUM(l.qty) AS units, COUNT(l.id) AS lines "
         "FROM sales_order o JOIN order_line l ON l.\"order\" = o.id "
@@ -103,15 +120,15 @@ async def _candidates(warehouse_id: int, order_ids: Sequence[int] | None = None)
     )
     return [
         Candidate(
-            order_id=int(r["id"]),
-            priority=str(r["priority"] or "normal"),
-            at_risk=r["at_risk_at"] is not None,
-            ship_by=clock.from_db(r["ship_by"]),
-            paid_at=clock.from_db(r["paid_at"]),
-            waiting_since=clock.from_db(r["updated_at"]) or clock.now(),
-            packing_line=str(r["packing_line"] or "A"),
-            units=int(r["units"] or 0),
-            lines=int(r["lines"] or 0),
+            order_id=r.id,
+            priority=r.priority or "normal",
+            at_risk=r.at_risk_at is not None,
+            ship_by=r.ship_by,
+            paid_at=r.paid_at,
+            waiting_since=r.updated_at or clock.now(),
+            packing_line=r.packing_line or "A",
+            units=r.units or 0,
+            lines=r.lines or 0,
         )
         for r in rows
     ]
@@ -153,7 +170,7 @@ async def _lock_warehouse(warehouse_id: int) -> None:
     await PickingConfig.insert(PickingConfig(warehouse=warehouse_id, updated_at=clock.now())).on_conflict(
         target=PickingConfig.warehouse, action="DO NOTHING"
     )
-    await db.fetch("SELECT id FROM picking_config WHERE warehouse = {}" + db.for_update(), warehouse_id)
+    await db.fetch_as(db.IdRow, "SELECT id FROM picking_config WHERE warehouse = {}" + db.for_update(), warehouse_id)
 
 
 def wave_code(now: datetime, wave_id: int) -> str:
@@ -277,12 +294,13 @@ async def _release(
     # Lock the orders (id order, like every command that changes an order and its task) and keep those still
     # pickable: a cancellation that committed since the candidates were read must not end up in a task.
     ids = sorted(c.order_id for c in wave)
-    locked = await db.fetch(
+    locked = await db.fetch_as(
+        db.IdRow,
         f"SELECT id FROM sales_order WHERE id IN ({db.placeholders(len(ids))}) AND status IN ('ready', 'picking') "
         "ORDER BY id" + db.for_update(),
         *ids,
     )
-    still = {int(r["id"]) for r in locked}
+    still = {r.id for r in locked}
     wave = [c for c in wave if c.order_id in still]
     if not wave:
         return None
@@ -381,20 +399,20 @@ async def create_manual_wave(warehouse_id: int, order_ids: Sequence[int], *, act
         if missing:
             raise ValidationFailed(
                 f"订单 {', '.join(map(str, missing[:10]))} 不是本仓待拣货的订单或已在拣货任务中",
-                code="orders_not_pickable",
+                code=PickingError.ORDERS_NOT_PICKABLE,
                 field="order_ids",
                 extra={"order_ids": missing},
             )
         lines = {c.packing_line for c in found}
         if len(lines) > 1:
-            raise ValidationFailed("一个波次只能包含同一打包线的订单", code="mixed_packing_lines", field="order_ids")
+            raise ValidationFailed(PickingError.MIXED_PACKING_LINES, field="order_ids")
         released = await _release(
             warehouse_id, found, settings, reason="manual", cutoff=next_cutoff(settings.cutoffs, now), actor=actor,
             now=now,
         )
         if released is None:
             message = "所选订单已不能拣货（刚被取消或拦截）"
-            raise ValidationFailed(message, code="orders_not_pickable", field="order_ids")
+            raise ValidationFailed(message, code=PickingError.ORDERS_NOT_PICKABLE, field="order_ids")
         return released
 
 
