@@ -11,7 +11,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
 from orderhub.auth.service import Role, UserView, get_user
-from orderhub.errors import AuthenticationFailed, PermissionDenied
+from orderhub.errors import AuthenticationFailed, CommonError, PermissionDenied
 from orderhub.settings import Settings
 
 __all__ = ["PUBLIC_PATHS", "Tokens", "build_jwt_auth", "requires", "roles_of"]
@@ -63,14 +63,14 @@ class Tokens:
     async def user_for(self, authorization: str) -> UserView:
         scheme, _, encoded = authorization.partition(" ")
         if scheme.lower() != "bearer" or not encoded:
-            raise AuthenticationFailed("Authorization 头格式应为 Bearer <token>", code="unauthenticated")
+            raise AuthenticationFailed("Authorization 头格式应为 Bearer <token>", code=CommonError.UNAUTHENTICATED)
         try:
             token = Token.decode(encoded, secret=self.jwt_auth.token_secret, algorithm=self.jwt_auth.algorithm)
         except Exception as exc:
-            raise AuthenticationFailed("令牌无效或已过期", code="unauthenticated") from exc
+            raise AuthenticationFailed("令牌无效或已过期", code=CommonError.UNAUTHENTICATED) from exc
         user = await _retrieve_user(token, None)  # type: ignore[arg-type]
         if user is None:
-            raise AuthenticationFailed("令牌对应的账号不存在或已停用", code="unauthenticated")
+            raise AuthenticationFailed("令牌对应的账号不存在或已停用", code=CommonError.UNAUTHENTICATED)
         return user
 
 

@@ -17,13 +17,14 @@ from litestar.di import Provide
 
 from api.common import PathId
 from api.logistics.controllers import labels_response
-from orderhub.errors import AuthenticationFailed
+from orderhub.errors import AuthenticationFailed, CommonError
 from orderhub.logistics import waybills
 from orderhub.logistics.labels import label_pdf
 from orderhub.picking import pack, tasks
+from orderhub.picking.errors import refusal_field
 from orderhub.picking.sessions import SESSION_TTL_SECONDS, PdaSession, end_session, session_for, sign_in
 
-__all__ = ["PdaController", "pda_session"]
+__all__ = ["REFUSAL_STATUS", "PdaController", "pda_session"]
 
 PROBLEM_JSON = "application/problem+json"
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -33,7 +34,7 @@ Barcode = Annotated[str, msgspec.Meta(max_length=64)]
 def _token(request: Request[Any, Any, Any]) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise AuthenticationFailed("请先在设备上登录", code="unauthenticated")
+        raise AuthenticationFailed("请先在设备上登录", code=CommonError.UNAUTHENTICATED)
     return token.strip()
 
 
@@ -88,22 +89,22 @@ class WeighIn(msgspec.Struct, kw_only=True):
     weight_g: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
 
 
-# The input a refused scan is about (the PDA puts the cursor there).
-_FIELD = {"wrong_location": "location", "over_pick": "qty", "weight_mismatch": "weight_g", "items_missing": "pack_id"}
+# A refused scan's answer (its codes and the input each is about: orderhub.picking.errors).
+REFUSAL_STATUS = 422
 
 
 def _refused(request: Request[Any, Any, Any], result: tasks.ScanResult | pack.PackResult) -> Response[Any]:
     body = {
         "type": f"urn:orderhub:problem:{result.code}",
         "title": result.message,
-        "status": 422,
+        "status": REFUSAL_STATUS,
         "code": result.code,
         "message": result.message,
-        "field": _FIELD.get(result.code, "barcode"),
+        "field": refusal_field(result.code),
         "instance": request.url.path,
         **{k: v for k, v in msgspec.to_builtins(result).items() if k not in ("ok", "code", "message")},
     }
-    return Response(body, status_code=422, media_type=PROBLEM_JSON)
+    return Response(body, status_code=REFUSAL_STATUS, media_type=PROBLEM_JSON)
 
 
 def _answer(request: Request[Any, Any, Any], result: tasks.ScanResult | pack.PackResult) -> Response[Any]:

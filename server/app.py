@@ -50,7 +50,10 @@ from orderhub import redis as redis_mod
 from orderhub.carriers.port import CarrierError, CarrierUnavailable
 from orderhub.errors import (
     AuthenticationFailed,
+    CommonError,
     Conflict,
+    ErrorCode,
+    HttpError,
     InvalidTransition,
     NotFound,
     OrderHubError,
@@ -66,6 +69,7 @@ from orderhub.runtime import start_runtime
 from orderhub.settings import Settings, get_settings
 from pda.controllers import PdaController
 from realtime.floor import floor_socket
+from server.errors_doc import code_list
 from server.wiring import wire, wiring_report
 
 __all__ = ["create_app"]
@@ -85,16 +89,22 @@ _STATUS: list[tuple[type[OrderHubError], int]] = [
     (PermissionDenied, 403),
     (ServiceUnavailable, 503),
 ]
-_HTTP_CODES = {
-    400: ("bad_request", "请求格式不正确"),
-    401: ("unauthenticated", "请先登录或提供有效的令牌"),
-    403: ("forbidden", "没有权限执行此操作"),
-    404: ("not_found", "找不到该资源"),
-    405: ("method_not_allowed", "不支持该请求方法"),
-    413: ("payload_too_large", "请求体过大"),
-    415: ("unsupported_media_type", "不支持的内容类型"),
-    429: ("too_many_requests", "请求过于频繁"),
+_HTTP_CODES: dict[int, tuple[ErrorCode, str]] = {
+    400: (HttpError.BAD_REQUEST, HttpError.BAD_REQUEST.message),
+    401: (CommonError.UNAUTHENTICATED, "请先登录或提供有效的令牌"),
+    403: (CommonError.FORBIDDEN, CommonError.FORBIDDEN.message),
+    404: (CommonError.NOT_FOUND, CommonError.NOT_FOUND.message),
+    405: (HttpError.METHOD_NOT_ALLOWED, HttpError.METHOD_NOT_ALLOWED.message),
+    413: (HttpError.PAYLOAD_TOO_LARGE, HttpError.PAYLOAD_TOO_LARGE.message),
+    415: (HttpError.UNSUPPORTED_MEDIA_TYPE, HttpError.UNSUPPORTED_MEDIA_TYPE.message),
+    429: (HttpError.TOO_MANY_REQUESTS, HttpError.TOO_MANY_REQUESTS.message),
 }
+_HTTP_OTHER = (HttpError.HTTP_ERROR, HttpError.HTTP_ERROR.message)  # any other status the framework answers with
+
+
+def status_for(error: type[OrderHubError]) -> int:
+    """The HTTP status an error of this class answers with (the first matching class in ``_STATUS``)."""
+    return next((status for cls, status in _STATUS if issubclass(error, cls)), 400)
 
 
 def _problem(
@@ -120,8 +130,7 @@ def _problem(
 
 
 def _orderhub_error(request: Request[Any, Any, Any], exc: OrderHubError) -> Response[dict[str, Any]]:
-    status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
-    return _problem(request, status, exc.code, exc.message, exc.field, exc.extra)
+    return _problem(request, status_for(type(exc)), exc.code, exc.message, exc.field, exc.extra)
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
@@ -134,11 +143,11 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
         # "data" is litestar's name for the whole body; the field is then in msgspec's message.
         field = error_field(detail) or (key if key and key != "data" else None)
     message = f"请求不合法：{detail}"
-    return _problem(request, 422, "validation_error", message, field)
+    return _problem(request, 422, CommonError.VALIDATION_ERROR, message, field)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    code, message = _HTTP_CODES.get(exc.status_code, ("http_error", "请求无法完成"))
+    code, message = _HTTP_CODES.get(exc.status_code, _HTTP_OTHER)
     return _problem(request, exc.status_code, code, message, None)
 
 
@@ -148,11 +157,11 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     if isinstance(exc, asyncpg.UniqueViolationError) or (
         isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
     ):
-        return _problem(request, 409, "duplicate", "数据已存在（可能是并发提交）", None)
+        return _problem(request, 409, HttpError.DUPLICATE, HttpError.DUPLICATE.message, None)
     if isinstance(exc, asyncpg.DataError):
-        return _problem(request, 422, "value_out_of_range", "数值或文本超出允许范围", None)
+        return _problem(request, 422, HttpError.VALUE_OUT_OF_RANGE, HttpError.VALUE_OUT_OF_RANGE.message, None)
     log.exception("unhandled error", extra={"path": request.url.path})
-    return _problem(request, 500, "internal_error", "服务器内部错误，请稍后重试", None)
+    return _problem(request, 500, HttpError.INTERNAL_ERROR, HttpError.INTERNAL_ERROR.message, None)
 
 
 class MetricsMiddleware(ASGIMiddleware):
@@ -194,7 +203,13 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
     return OpenAPIConfig(
         title="OrderHub 订单中枢 API",
         version=__version__,
-        description="Back-office, ingest and operations API. Money is integer fen; times are ISO 8601 with offset.",
+        description=(
+            "Back-office, ingest and operations API. Money is integer fen; times are ISO 8601 with offset.\n\n"
+            "Errors are `application/problem+json` with a stable `code`, a zh-CN `message` and the `field` at fault; "
+            "docs/errors.md lists each code with its status and message. The codes: "
+            + ", ".join(f"`{code}`" for code in code_list())
+            + "."
+        ),
         path="/schema",
     )
 

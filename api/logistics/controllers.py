@@ -11,11 +11,11 @@ from litestar.params import Parameter
 from api.common import MAX_INT, Count, Id, PathId, Str32, Str100
 from api.security import requires
 from orderhub.auth.service import Role, UserView
-from orderhub.carriers.kuaidi100.client import callback_reply
-from orderhub.carriers.kuaidi100.mapper import Kuaidi100PayloadError
+from orderhub.carriers.port import TrackingPayloadError
 from orderhub.errors import NotFound
 from orderhub.logistics import rates, tracking, waybills
 from orderhub.logistics.choice import Choice, RateRow
+from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.labels import LabelData, label_pdf, label_zpl, labels_document
 from orderhub.orders.service import ensure_in_scope
 
@@ -198,7 +198,7 @@ def labels_response(labels: list[LabelData], missing: list[int], *, format: str,
     """One document for many labels (a wave); the orders left out (no waybill yet) are named in
     ``X-OrderHub-Missing-Waybills``. Shared by the back office and the PDA surface."""
     if not labels:
-        raise NotFound("这些订单还没有运单号，请先取号", code="no_waybill", field="wave_id")
+        raise NotFound("这些订单还没有运单号，请先取号", code=LogisticsError.NO_WAYBILL, field="wave_id")
     document = labels_document(labels, format=format, name=name)
     headers = {"content-disposition": f'inline; filename="{document.filename}"'}
     if missing:
@@ -283,6 +283,6 @@ class TrackingWebhookController(Controller):
         param, sign = str(form.get("param") or ""), str(form.get("sign") or "")
         try:
             ok = await tracking.apply_callback(tracking_id, param, sign)
-        except Kuaidi100PayloadError:
+        except TrackingPayloadError:
             ok = False
-        return Response(callback_reply(ok), media_type="application/json")
+        return Response(tracking.callback_reply(ok), media_type="application/json")

@@ -29,6 +29,7 @@ from api.orders.schemas import (
 )
 from api.security import Tokens, requires
 from orderhub.auth.service import Role, UserView
+from orderhub.channels.errors import ChannelError
 from orderhub.channels.service import ChannelRef, get_channel_ref, release_signature, verify_signature
 from orderhub.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
 from orderhub.metrics import INGEST_RESULTS
@@ -127,10 +128,10 @@ async def _ingest(channel: ChannelRef, body: bytes, actor: str, *, signed: bool)
     envelope = decode_json(body, IngestEnvelope)
     if signed and envelope.channel != channel.code:
         raise AuthenticationFailed(
-            "请求体中的 channel 与 X-OrderHub-Channel 不一致", code="channel_mismatch", field="channel"
+            "请求体中的 channel 与 X-OrderHub-Channel 不一致", code=ChannelError.CHANNEL_MISMATCH, field="channel"
         )
     if not channel.active:
-        raise ValidationFailed("渠道已停用", code="channel_inactive", field="channel")
+        raise ValidationFailed("渠道已停用", code=ChannelError.CHANNEL_INACTIVE, field="channel")
     if not 1 <= len(envelope.orders) <= MAX_BATCH:
         raise ValidationFailed(f"每次推送 1–{MAX_BATCH} 个订单", field="orders")
     return await service.ingest(channel.id, channel.code, _decode_orders(envelope), actor=actor)

@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 
 from orderhub.channels import push
-from orderhub.channels.douyin.webhook import PUSH_REPLY
 
 __all__ = ["WebhookController"]
 
@@ -24,5 +23,5 @@ class WebhookController(Controller):
     )
     async def douyin(self, request: Request[Any, Any, Any], code: str) -> Response[bytes]:
         body = await request.body()
-        await push.receive_douyin_push(code, body, request.headers)
-        return Response(PUSH_REPLY, media_type="application/json")
+        await push.receive_push("douyin", code, body, request.headers)
+        return Response(push.push_reply("douyin"), media_type="application/json")
