@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "RedactUrlSecrets", "configure_logging", "redact_url_secrets"]
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -30,8 +31,38 @@ class JsonFormatter(logging.Formatter):
         return msgspec.json.encode(payload, enc_hook=repr).decode()
 
 
+_SECRET_IN_URL = re.compile(r"\b((?:access_token|refresh_token|app_secret|client_secret|token)=)[^&\s\"']+")
+
+
+class RedactUrlSecrets(logging.Filter):
+    """Masks tokens and secrets in query strings. 抖店 and 视频号小店 (like most Chinese platforms) take
+    ``access_token`` in the URL, httpx logs every request URL, and a websocket's ``?token=`` reaches the access log:
+    none of them may reach the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix
+            return True
+        if "token=" in message or "secret=" in message:
+            record.msg = _SECRET_IN_URL.sub(r"\1***", message)
+            record.args = None
+        return True
+
+
+def redact_url_secrets() -> None:
+    """Put the redaction on the loggers that log request URLs (httpx, uvicorn's access log). Idempotent; called by
+    :func:`configure_logging` and by ``server.wiring.wire()`` so every process has it, whoever set up its logging."""
+    for name in ("httpx", "uvicorn.access"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactUrlSecrets) for f in target.filters):
+            target.addFilter(RedactUrlSecrets())
+
+
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
+    redact_url_secrets()
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactUrlSecrets())
     handler.setFormatter(
         JsonFormatter() if json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )

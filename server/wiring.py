@@ -10,6 +10,19 @@ from __future__ import annotations
 
 from notify.providers import aliyun_sms, wechat_subscribe, wechat_template, wecom
 from orderhub import db
+from orderhub.carriers.jt import adapter as jt
+from orderhub.carriers.kuaidi100 import adapter as kuaidi100
+from orderhub.carriers.port import CARRIERS, TRACKERS
+from orderhub.carriers.sf import adapter as sf
+from orderhub.carriers.zto import adapter as zto
+from orderhub.channels.douyin import connector as douyin
+from orderhub.channels.douyin import webhook as douyin_webhook
+from orderhub.channels.jd import connector as jd
+from orderhub.channels.pdd import connector as pdd
+from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
+from orderhub.channels.taobao import connector as taobao
+from orderhub.channels.wechat_shop import connector as wechat_shop
+from orderhub.logs import redact_url_secrets
 from orderhub.notifications import outbox
 from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NOTIFIERS, NotifierChannel
 from orderhub.orders.service import LEAVING_PICK_FLOW_HOOKS, ORDER_EVENT_HOOKS
@@ -31,7 +44,24 @@ def register_listeners() -> None:
 
 
 def register_integrations() -> None:
-    """Adapters behind the domain ports, by code."""
+    """Adapters behind the domain ports, by code: one line per adapter (docs/adding-an-integration.md). Carrier
+    and platform codes are those of their catalogues (orderhub.carriers.catalogue, orderhub.channels.catalogue)."""
+    # Sales platforms: order pull, shipment write-back, stock sync.
+    CONNECTORS.register("taobao", taobao.create_connector)
+    CONNECTORS.register("tmall", taobao.create_connector)  # Tmall shops use the same TOP API
+    CONNECTORS.register("jd", jd.create_connector)
+    CONNECTORS.register("pdd", pdd.create_connector)
+    CONNECTORS.register("douyin", douyin.create_connector)
+    CONNECTORS.register("wechat_shop", wechat_shop.create_connector)
+    # Platform message pushes (webhooks).
+    PUSH_RECEIVERS.register("douyin", douyin_webhook.RECEIVER)
+    # Carriers: 电子面单 (waybills).
+    CARRIERS.register("SF", sf.create_carrier)
+    CARRIERS.register("ZTO", zto.create_carrier)
+    CARRIERS.register("JT", jt.create_carrier)
+    # Parcel tracking for every carrier.
+    TRACKERS.register(kuaidi100.CODE, kuaidi100.TRACKER)
+    # Notifiers: customer and staff messages.
     NOTIFIERS.register(NotifierChannel.WECHAT_TEMPLATE.value, wechat_template.create_notifier)
     NOTIFIERS.register(NotifierChannel.WECHAT_SUBSCRIBE.value, wechat_subscribe.create_notifier)
     NOTIFIERS.register(NotifierChannel.SMS.value, aliyun_sms.create_notifier)
@@ -42,6 +72,7 @@ def register_integrations() -> None:
 def wire() -> None:
     """Register everything a process needs. Idempotent: calling it again changes nothing."""
     db.use_tables(TABLES)
+    redact_url_secrets()  # platform clients put access tokens in query strings; no log may carry them
     register_listeners()
     register_integrations()
 
@@ -56,6 +87,10 @@ def wiring_report() -> dict[str, list[str]]:
         "hooks.order_event": names(ORDER_EVENT_HOOKS),
         "hooks.surge": names(SURGE_HOOKS),
         "hooks.leaving_pick_flow": names(LEAVING_PICK_FLOW_HOOKS),
+        "registry.connectors": CONNECTORS.codes(),
+        "registry.push_receivers": PUSH_RECEIVERS.codes(),
+        "registry.carriers": CARRIERS.codes(),
+        "registry.trackers": TRACKERS.codes(),
         "registry.notifiers": NOTIFIERS.codes(),
         "registry.miniprogram_identities": MINIPROGRAM_IDENTITIES.codes(),
         "tables": sorted(t._meta.tablename for t in TABLES),

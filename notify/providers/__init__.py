@@ -1,1 +1,1 @@
-"""Message providers behind the notifier port (one module each; each registers itself on import)."""
+"""Message providers behind the notifier port (one module each; ``server.wiring.wire()`` registers them)."""

@@ -31,9 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
@@ -41,6 +40,7 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.http import protocol_type
 from aliyunsdkcore.request import CommonRequest
 
+from orderhub.clock import SHANGHAI
 from orderhub.notifications.port import (
     Message,
     NotifierChannel,
@@ -50,6 +50,7 @@ from orderhub.notifications.port import (
     ThrottledNotifyError,
     TransientNotifyError,
 )
+from orderhub.wire import beijing_to_utc
 
 __all__ = [
     "API_VERSION",
@@ -64,7 +65,6 @@ __all__ = [
 API_VERSION = "2017-05-25"
 DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
 DEFAULT_REGION = "cn-hangzhou"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 QUERY_PAGE_SIZE = 50  # Aliyun's maximum for QuerySendDetails
 
 # The one table of Aliyun codes worth retrying; every other code is a permanent refusal of this message
@@ -114,7 +114,7 @@ def error_for(code: str, message: str = "", http_status: int | None = None) -> N
 def _shanghai_to_utc(text: str) -> datetime | None:
     if not text:
         return None
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI).astimezone(UTC)
+    return beijing_to_utc(text)
 
 
 class AliyunSmsNotifier:

@@ -12,6 +12,7 @@ from orderhub.address.parser import (
     normalise_phone,
     standardise,
 )
+from orderhub.address.phones import mobile_number, phone_digits, phone_tail
 
 __all__ = [
     "BAD_ADDRESS",
@@ -21,6 +22,9 @@ __all__ = [
     "PhoneKind",
     "PhoneResult",
     "get_index",
+    "mobile_number",
     "normalise_phone",
+    "phone_digits",
+    "phone_tail",
     "standardise",
 ]

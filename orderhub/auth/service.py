@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from orderhub import clock, db
+from orderhub.auth.errors import AuthError
 from orderhub.auth.tables import User
 from orderhub.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
 from orderhub.inventory.service import warehouse_id_for
@@ -124,16 +125,16 @@ async def _check_badge(badge: str | None, *, user_id: int | None = None) -> str 
         raise ValidationFailed("工牌号不超过 64 个字符", field="badge")
     holder = await User.select(User.id).where(User.badge == code).first()
     if holder is not None and holder["id"] != user_id:
-        raise Conflict(f"工牌 {code} 已绑定其他员工", code="duplicate_badge", field="badge")
+        raise Conflict(f"工牌 {code} 已绑定其他员工", code=AuthError.DUPLICATE_BADGE, field="badge")
     return code
 
 
 async def authenticate_badge(badge: str) -> UserView:
     row = await User.select(*_COLUMNS).where(User.badge == badge.strip()).first() if badge.strip() else None
     if row is None:
-        raise AuthenticationFailed("工牌无效，请重新扫描或用账号密码登录", code="invalid_badge")
+        raise AuthenticationFailed("工牌无效，请重新扫描或用账号密码登录", code=AuthError.INVALID_BADGE)
     if not row["active"]:
-        raise AuthenticationFailed("账号已停用", code="user_inactive")
+        raise AuthenticationFailed("账号已停用", code=AuthError.USER_INACTIVE)
     return _view(row)
 
 
@@ -141,11 +142,11 @@ async def authenticate(username: str, password: str) -> UserView:
     row = await User.select(*_COLUMNS, User.password_hash).where(User.username == username).first()
     if row is None:
         verify_password(password, _DUMMY_HASH)  # same cost whether or not the user exists
-        raise AuthenticationFailed("用户名或密码错误", code="invalid_credentials")
+        raise AuthenticationFailed("用户名或密码错误", code=AuthError.INVALID_CREDENTIALS)
     if not verify_password(password, row["password_hash"]):
-        raise AuthenticationFailed("用户名或密码错误", code="invalid_credentials")
+        raise AuthenticationFailed("用户名或密码错误", code=AuthError.INVALID_CREDENTIALS)
     if not row["active"]:
-        raise AuthenticationFailed("账号已停用", code="user_inactive")
+        raise AuthenticationFailed("账号已停用", code=AuthError.USER_INACTIVE)
     return _view(row)
 
 
@@ -167,7 +168,7 @@ async def create_user(cmd: NewUser) -> UserView:
     async with db.transaction():
         warehouse_id = await warehouse_id_for(cmd.warehouse) if cmd.warehouse else None
         if await User.exists().where(User.username == username):
-            raise Conflict(f"用户名 {username} 已存在", code="duplicate_username", field="username")
+            raise Conflict(f"用户名 {username} 已存在", code=AuthError.DUPLICATE_USERNAME, field="username")
         inserted = await User.insert(
             User(
                 username=username,

@@ -3,8 +3,11 @@
 Each carrier adapter lives in ``orderhub/carriers/<code>/`` as three layers, like the channel connectors:
 ``client.py`` (wire format and digest only; errors raised as the typed :class:`CarrierError` subclasses),
 ``mapper.py`` (carrier payload ↔ the Structs below; money integer fen, weights grams, times aware UTC) and
-``adapter.py`` (implements :class:`Carrier` and registers a factory by carrier code with :func:`register`).
-Nothing carrier-shaped passes the mapper.
+``adapter.py`` (implements :class:`Carrier`; ``server.wiring`` registers its factory in :data:`CARRIERS` under
+the carrier's catalogue code, :mod:`orderhub.carriers.catalogue`). Nothing carrier-shaped passes the mapper.
+
+Parcel tracking across carriers goes through :class:`Tracker` (the 快递100 adapter in ``orderhub/carriers/kuaidi100/``),
+registered in :data:`TRACKERS`.
 """
 
 from __future__ import annotations
@@ -12,14 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 import msgspec
 
+from orderhub import wire
+from orderhub.carriers.errors import CarrierErrorCode
 from orderhub.errors import OrderHubError
+from orderhub.registry import Registry
 
 __all__ = [
+    "CARRIERS",
+    "TRACKERS",
     "Carrier",
     "CarrierCredentials",
     "CarrierError",
@@ -29,16 +37,21 @@ __all__ = [
     "InvalidWaybillRequest",
     "OutOfServiceArea",
     "Party",
+    "PushedTracking",
     "QuotaExhausted",
     "TimestampExpired",
+    "Tracker",
+    "TrackerAccount",
     "TrackingEvent",
+    "TrackingPayloadError",
     "TrackingState",
     "Waybill",
     "WaybillItem",
     "WaybillRequest",
     "carrier_for",
-    "register",
+    "post_json",
     "registered_carriers",
+    "reply_error",
 ]
 
 
@@ -115,8 +128,7 @@ class CarrierCredentials(msgspec.Struct, kw_only=True):
 class CarrierError(OrderHubError):
     """A carrier refused or failed a call; ``carrier_code`` / ``carrier_message`` are the carrier's own."""
 
-    code = "carrier_error"
-    default_message = "快递公司接口调用失败"
+    code = CarrierErrorCode.CARRIER_ERROR
     retryable: ClassVar[bool] = False
 
     def __init__(self, message: str | None = None, *, carrier_code: str = "", carrier_message: str = "") -> None:
@@ -128,33 +140,27 @@ class CarrierError(OrderHubError):
 
 
 class DigestRejected(CarrierError):
-    code = "carrier_digest_rejected"
-    default_message = "快递公司拒绝了签名（请检查校验码 / 密钥）"
+    code = CarrierErrorCode.DIGEST_REJECTED
 
 
 class TimestampExpired(CarrierError):
-    code = "carrier_timestamp_expired"
-    default_message = "请求时间戳已过期（请检查服务器时间）"
+    code = CarrierErrorCode.TIMESTAMP_EXPIRED
 
 
 class OutOfServiceArea(CarrierError):
-    code = "carrier_out_of_service_area"
-    default_message = "收件地址不在该快递的服务范围内"
+    code = CarrierErrorCode.OUT_OF_SERVICE_AREA
 
 
 class QuotaExhausted(CarrierError):
-    code = "carrier_quota_exhausted"
-    default_message = "电子面单余额不足，请充值或换快递"
+    code = CarrierErrorCode.QUOTA_EXHAUSTED
 
 
 class InvalidWaybillRequest(CarrierError):
-    code = "carrier_invalid_request"
-    default_message = "快递公司认为下单信息有误"
+    code = CarrierErrorCode.INVALID_REQUEST
 
 
 class CarrierUnavailable(CarrierError):
-    code = "carrier_unavailable"
-    default_message = "快递公司接口暂时不可用，稍后重试"
+    code = CarrierErrorCode.UNAVAILABLE
     retryable = True
 
 
@@ -175,37 +181,108 @@ class Carrier(Protocol):
 
 
 CarrierFactory = Callable[[CarrierCredentials, httpx.AsyncClient], Carrier]
-_factories: dict[str, CarrierFactory] = {}
 
-
-def register(code: str, factory: CarrierFactory) -> None:
-    _factories[code] = factory
+# Filled by the composition root (``server.wiring``): hub carrier code (catalogue code) → factory.
+CARRIERS: Registry[CarrierFactory] = Registry("carrier")
 
 
 def registered_carriers() -> list[str]:
-    _load_adapters()
-    return sorted(_factories)
+    return CARRIERS.codes()
 
 
 def carrier_for(code: str, credentials: CarrierCredentials, http: httpx.AsyncClient) -> Carrier:
-    _load_adapters()
-    try:
-        factory = _factories[code]
-    except KeyError as exc:
-        raise InvalidWaybillRequest(f"不支持的快递公司 {code}", carrier_code="unknown_carrier") from exc
-    return factory(credentials, http)
+    if code not in CARRIERS:
+        raise InvalidWaybillRequest(f"不支持的快递公司 {code}", carrier_code="unknown_carrier")
+    return CARRIERS.get(code)(credentials, http)
 
 
-def _load_adapters() -> None:
-    import importlib
-    import pkgutil
+def reply_error(name: str) -> wire.Fail:
+    """How a carrier gateway's HTTP failures read as carrier errors: timeouts, network failures, 5xx/429 and
+    unreadable replies are :class:`CarrierUnavailable` (retryable); other 4xx :class:`InvalidWaybillRequest`.
+    ``name`` says which interface, in the zh-CN messages ("顺丰接口 EXP_RECE_CREATE_ORDER")."""
 
-    import orderhub.carriers as package
+    def fail(fault: wire.ReplyFault, reply: httpx.Response | None, exc: BaseException | None) -> Exception:
+        status = reply.status_code if reply is not None else 0
+        cause = type(exc).__name__ if exc is not None else ""
+        if fault is wire.ReplyFault.TIMEOUT:
+            return CarrierUnavailable(f"{name} 超时", carrier_code="timeout", carrier_message=cause)
+        if fault is wire.ReplyFault.NETWORK:
+            return CarrierUnavailable(f"无法连接{name}", carrier_code="network", carrier_message=cause)
+        if fault in (wire.ReplyFault.RATE_LIMITED, wire.ReplyFault.UNAVAILABLE):
+            return CarrierUnavailable(f"{name} 暂不可用（HTTP {status}）", carrier_code=f"http_{status}")
+        if fault is wire.ReplyFault.REFUSED:
+            return InvalidWaybillRequest(f"{name} 拒绝了请求（HTTP {status}）", carrier_code=f"http_{status}")
+        if fault is wire.ReplyFault.UNREADABLE:
+            return CarrierUnavailable(f"{name} 返回了无法解析的内容", carrier_code="bad_response")
+        return CarrierUnavailable(f"{name} 返回了意外的结构", carrier_code="bad_response")
 
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.ispkg:
-            try:
-                importlib.import_module(f"orderhub.carriers.{module.name}.adapter")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"orderhub.carriers.{module.name}.adapter":
-                    raise
+    return fail
+
+
+async def post_json(
+    http: httpx.AsyncClient, url: str, *, name: str, timeout: httpx.Timeout, **request: Any
+) -> dict[str, Any]:
+    """POST to a carrier gateway and return the reply's JSON object; failures as :func:`reply_error` says."""
+    return await wire.post_json(http, url, reply_error(name), timeout=timeout, **request)
+
+
+# ---------------------------------------------------------------------------------------------- the tracking port
+
+
+class TrackerAccount(msgspec.Struct, frozen=True, kw_only=True):
+    """The hub's account at a tracking service (快递100: 授权 key and customer), sealed at rest."""
+
+    key: str
+    customer: str
+    base_url: str = ""  # the gateway to call instead of production (a simulator)
+
+    def __repr__(self) -> str:  # never the key
+        return f"TrackerAccount(customer={self.customer!r}, base_url={self.base_url!r})"
+
+
+class PushedTracking(msgspec.Struct, frozen=True, kw_only=True):
+    """A tracking service's push, read: the parcel it is about and its route so far (oldest first)."""
+
+    waybill_no: str
+    carrier: str  # the hub's carrier code when the service named a known one, else ""
+    events: list[TrackingEvent]
+
+
+class TrackingPayloadError(ValueError):
+    """A tracking service's push or reply lacks what the hub needs."""
+
+
+class Tracker(Protocol):
+    """A parcel-tracking service (快递100 …) for every carrier: subscribe a parcel for pushes, verify and read a
+    push, query a parcel whose pushes stopped. ``carrier`` arguments are the hub's carrier codes."""
+
+    code: ClassVar[str]
+
+    async def subscribe(
+        self, account: TrackerAccount, http: httpx.AsyncClient, carrier: str, waybill_no: str, *, callback_url: str,
+        salt: str,
+    ) -> None:
+        """Ask for pushes to ``callback_url``, signed with ``salt`` (already subscribed counts as success)."""
+        ...
+
+    def verify_push(self, param: str, sign: str, salt: str) -> bool:
+        """Whether a push is the service's, signed with this parcel's ``salt`` (constant-time)."""
+        ...
+
+    def parse_push(self, param: str) -> PushedTracking:
+        """A verified push, read (:class:`TrackingPayloadError` when it cannot be)."""
+        ...
+
+    def push_reply(self, accepted: bool) -> bytes:
+        """The body the push endpoint answers with (the service retries until it sees acceptance)."""
+        ...
+
+    async def query(
+        self, account: TrackerAccount, http: httpx.AsyncClient, carrier: str, waybill_no: str
+    ) -> list[TrackingEvent]:
+        """The parcel's route so far, oldest first (none yet: an empty list)."""
+        ...
+
+
+# Filled by the composition root: tracking service code ("kuaidi100") → adapter.
+TRACKERS: Registry[Tracker] = Registry("tracker")

@@ -8,8 +8,9 @@ from typing import Any
 import msgspec
 
 from orderhub import clock, db
+from orderhub.catalog.errors import CatalogError
 from orderhub.catalog.tables import Sku, SkuBarcode
-from orderhub.errors import Conflict, NotFound, ValidationFailed
+from orderhub.errors import CommonError, Conflict, NotFound, ValidationFailed
 
 __all__ = ["NewSku", "SkuPage", "SkuView", "create_sku", "get_sku", "list_skus", "sku_for_barcode", "update_sku"]
 
@@ -78,7 +79,9 @@ async def _claim_barcodes(sku_id: int, sku_code: str, barcodes: list[str]) -> No
     if taken:
         first = taken[0]
         raise Conflict(
-            f"条码 {first['barcode']} 已属于商品 {first['sku.code']}", code="duplicate_barcode", field="barcodes"
+            f"条码 {first['barcode']} 已属于商品 {first['sku.code']}",
+            code=CatalogError.DUPLICATE_BARCODE,
+            field="barcodes",
         )
     await SkuBarcode.delete().where(SkuBarcode.sku == sku_id)
     if barcodes:
@@ -96,7 +99,7 @@ async def create_sku(cmd: NewSku) -> SkuView:
     now = clock.now()
     async with db.transaction():
         if await Sku.exists().where(Sku.code == code):
-            raise Conflict(f"商品编码 {code} 已存在", code="duplicate_code", field="code")
+            raise Conflict(f"商品编码 {code} 已存在", code=CommonError.DUPLICATE_CODE, field="code")
         inserted = await Sku.insert(
             Sku(
                 code=code,

@@ -6,26 +6,33 @@ Each platform adapter lives in ``orderhub/channels/<platform>/`` as three layers
   typed :class:`PlatformError` subclasses below, nothing else interpreted);
 * ``mapper.py`` — platform payload → :class:`PlatformOrder` (a :class:`~orderhub.orders.commands.NewOrder` plus
   the platform's status read as :class:`PlatformOrderState`); money to integer fen, times to aware UTC;
-* ``connector.py`` — implements :class:`ChannelConnector` with the two, and registers a factory by platform code
-  (:func:`register`).
+* ``connector.py`` — implements :class:`ChannelConnector` with the two; ``server.wiring`` registers its factory
+  in :data:`CONNECTORS` under the platform's catalogue code (:mod:`orderhub.channels.catalogue`).
+
+A platform that pushes messages (webhooks) also has a :class:`PushReceiver` in :data:`PUSH_RECEIVERS`.
 
 Nothing provider-shaped passes the mapper; the domain (pull runs, write-back, stock sync) only sees this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 import msgspec
 
+from orderhub import wire
+from orderhub.channels.errors import ChannelError
 from orderhub.errors import OrderHubError
 from orderhub.orders.commands import NewOrder
+from orderhub.registry import Registry
 
 __all__ = [
+    "CONNECTORS",
+    "PUSH_RECEIVERS",
     "AlreadyShipped",
     "BackwardPages",
     "ChannelConnector",
@@ -37,6 +44,8 @@ __all__ = [
     "PlatformOrderState",
     "PlatformUnavailable",
     "PullPage",
+    "PushReceipt",
+    "PushReceiver",
     "RateLimited",
     "SessionExpired",
     "ShipmentConfirmation",
@@ -44,8 +53,9 @@ __all__ = [
     "StockUpdate",
     "UnreadableOrder",
     "connector_for",
-    "register",
+    "json_reply",
     "registered_platforms",
+    "reply_error",
 ]
 
 
@@ -121,7 +131,7 @@ that overlap must stay longer than the platform's indexing lag).
 
 class ShipmentConfirmation(msgspec.Struct, frozen=True, kw_only=True):
     external_id: str  # the platform's order id
-    carrier: str  # the hub's carrier code: "SF", "ZTO", "JT", "YTO", "STO", "YD", "EMS", "JD"
+    carrier: str  # the hub's carrier code (orderhub.carriers.catalogue)
     waybill_no: str
 
 
@@ -150,8 +160,7 @@ class Credentials(msgspec.Struct, kw_only=True):
 class PlatformError(OrderHubError):
     """A platform refused or failed a call. ``platform_code`` / ``platform_message`` are the platform's own."""
 
-    code = "platform_error"
-    default_message = "电商平台接口调用失败"
+    code = ChannelError.PLATFORM_ERROR
     retryable: ClassVar[bool] = False
 
     def __init__(
@@ -169,35 +178,29 @@ class PlatformError(OrderHubError):
 
 
 class SignatureRejected(PlatformError):
-    code = "platform_signature_rejected"
-    default_message = "电商平台拒绝了签名（请检查 App Key / App Secret）"
+    code = ChannelError.PLATFORM_SIGNATURE_REJECTED
 
 
 class SessionExpired(PlatformError):
-    code = "platform_session_expired"
-    default_message = "店铺授权已过期，需要刷新或重新授权"
+    code = ChannelError.PLATFORM_SESSION_EXPIRED
 
 
 class RateLimited(PlatformError):
-    code = "platform_rate_limited"
-    default_message = "电商平台限流，稍后重试"
+    code = ChannelError.PLATFORM_RATE_LIMITED
     retryable = True
 
 
 class PlatformUnavailable(PlatformError):
-    code = "platform_unavailable"
-    default_message = "电商平台暂时不可用，稍后重试"
+    code = ChannelError.PLATFORM_UNAVAILABLE
     retryable = True
 
 
 class AlreadyShipped(PlatformError):
-    code = "platform_already_shipped"
-    default_message = "该订单在平台上已发货"
+    code = ChannelError.PLATFORM_ALREADY_SHIPPED
 
 
 class InvalidRequest(PlatformError):
-    code = "platform_invalid_request"
-    default_message = "电商平台认为请求参数有误"
+    code = ChannelError.PLATFORM_INVALID_REQUEST
 
 
 class ChannelConnector(Protocol):
@@ -225,41 +228,82 @@ class ChannelConnector(Protocol):
 
 
 ConnectorFactory = Callable[[Credentials, httpx.AsyncClient], ChannelConnector]
-_factories: dict[str, ConnectorFactory] = {}
 
-
-def register(platform: str, factory: ConnectorFactory) -> None:
-    _factories[platform] = factory
+# Filled by the composition root (``server.wiring``): platform code (platform catalogue code) → factory.
+CONNECTORS: Registry[ConnectorFactory] = Registry("channel connector")
 
 
 def registered_platforms() -> list[str]:
-    _load_adapters()
-    return sorted(_factories)
+    return CONNECTORS.codes()
 
 
 def connector_for(platform: str, credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:
-    _load_adapters()
-    factory = _factories.get(platform)
-    if factory is None:
+    if platform not in CONNECTORS:
         raise InvalidRequest(f"平台 {platform} 没有可用的连接器", platform_code="no_connector")
-    return factory(credentials, http)
+    return CONNECTORS.get(platform)(credentials, http)
 
 
-_loaded = False
-_ADAPTERS = ("taobao", "douyin", "pdd", "jd", "wechat_shop")
+def reply_error(gateway: str, api: str) -> wire.Fail:
+    """How a platform gateway's HTTP failures read as platform errors (429 → RateLimited, 5xx or a body that is
+    not a JSON object → PlatformUnavailable, any other non-200 → InvalidRequest)."""
+
+    def fail(fault: wire.ReplyFault, reply: httpx.Response | None, exc: BaseException | None) -> Exception:
+        status = reply.status_code if reply is not None else 0
+        cause = type(exc).__name__ if exc is not None else ""
+        if fault is wire.ReplyFault.TIMEOUT:
+            return PlatformUnavailable(f"{gateway}接口 {api} 超时", platform_code="timeout", platform_message=cause)
+        if fault is wire.ReplyFault.NETWORK:
+            return PlatformUnavailable(f"无法连接{gateway}接口 {api}", platform_code="network", platform_message=cause)
+        if fault is wire.ReplyFault.RATE_LIMITED:
+            return RateLimited(
+                f"{gateway}接口 {api} 限流（HTTP 429）",
+                platform_code="http 429",
+                retry_after=wire.retry_after(reply.headers.get("retry-after") if reply is not None else None),
+            )
+        if fault is wire.ReplyFault.UNAVAILABLE:
+            return PlatformUnavailable(f"{gateway}网关错误（HTTP {status}）", platform_code=f"http {status}")
+        if fault is wire.ReplyFault.REFUSED:
+            return InvalidRequest(f"{gateway}网关拒绝了请求（HTTP {status}）", platform_code=f"http {status}")
+        if fault is wire.ReplyFault.UNREADABLE:
+            text = reply.text[:200] if reply is not None else ""
+            return PlatformUnavailable(
+                f"{gateway}网关返回了无法解析的内容", platform_code="bad_response", platform_message=text
+            )
+        return PlatformUnavailable(f"{gateway}网关返回了意外的结构", platform_code="bad_response")
+
+    return fail
 
 
-def _load_adapters() -> None:
-    """Import the adapters (each registers itself); the domain never imports a provider by name."""
-    global _loaded
-    if _loaded:
-        return
-    import importlib
+def json_reply(reply: httpx.Response, *, gateway: str, api: str) -> dict[str, Any]:
+    """The JSON object a platform gateway answered (status 200 only), or the typed error its failure means."""
+    return wire.json_object(reply, reply_error(gateway, api), only_200=True)
 
-    for name in _ADAPTERS:
-        try:
-            importlib.import_module(f"orderhub.channels.{name}.connector")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"orderhub.channels.{name}" and exc.name != f"orderhub.channels.{name}.connector":
-                raise
-    _loaded = True
+
+# --------------------------------------------------------------------------------------------- platform pushes
+
+
+class PushReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What one verified push delivery says, in the hub's terms."""
+
+    messages: int  # messages in the delivery
+    relevant: int  # messages that mean an order changed (the channel is pulled at once)
+
+
+class PushReceiver(Protocol):
+    """A platform's message push (webhook): verified with the shop's keys, read only for *whether* an order
+    changed (the pull that follows reads the platform's truth)."""
+
+    platform: ClassVar[str]
+    reply: ClassVar[bytes]  # what the platform expects as the answer to a delivery it should not retry
+
+    def verify(self, credentials: Credentials, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Whether the delivery is the platform's for this shop's app (raw body as received; constant-time)."""
+        ...
+
+    def read(self, body: bytes) -> PushReceipt:
+        """A verified delivery, read (ValidationFailed when it is not the platform's push format)."""
+        ...
+
+
+# Filled by the composition root: platform code → its push receiver (platforms that push).
+PUSH_RECEIVERS: Registry[PushReceiver] = Registry("push receiver")

@@ -34,6 +34,7 @@ import msgspec
 from orderhub import clock
 from orderhub import redis as redis_mod
 from orderhub.address import normalise_phone
+from orderhub.channels.errors import ChannelError
 from orderhub.channels.port import (
     PlatformError,
     PlatformOrder,
@@ -43,7 +44,7 @@ from orderhub.channels.port import (
 )
 from orderhub.channels.service import call_platform, connector_credentials
 from orderhub.channels.tables import Channel, PullRun
-from orderhub.errors import NotFound, ValidationFailed
+from orderhub.errors import HttpError, NotFound, ValidationFailed
 from orderhub.orders.commands import Receiver
 from orderhub.orders.platform_changes import Outcome, PlatformChange, apply_platform_change
 from orderhub.orders.service import full_address, ingest, receiver_signature
@@ -106,7 +107,7 @@ async def enqueue_pull(channel_code: str, *, trigger: str) -> bool:
     """Queue a pull of this channel (one at a time per channel: the job key is unique while queued/active)."""
     row = await channel_row(channel_code)
     if not row["active"]:
-        raise ValidationFailed("渠道已停用", code="channel_inactive", field="channel")
+        raise ValidationFailed("渠道已停用", code=ChannelError.CHANNEL_INACTIVE, field="channel")
     if trigger == "cron":
         return await enqueue(
             JobName.PULL_CHANNEL, key=pull_key(channel_code), timeout=900, code=channel_code, trigger=trigger
@@ -246,7 +247,7 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
                 counts.rejected += len(result.unreadable)
                 rejections += [
                     {
-                        "code": "unreadable_order",
+                        "code": ChannelError.UNREADABLE_ORDER,
                         "message": f"{u.external_id}: {u.message}",
                         "platform_code": "",
                         "platform_message": "",
@@ -271,7 +272,7 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
         log.warning("pull failed", extra={"channel": code, "error": exc.code, "platform_code": exc.platform_code})
     except BaseException as exc:  # a bug, a timeout, a cancellation: the run says so instead of "succeeded"
         errors.append(
-            {"code": "internal_error", "message": repr(exc)[:500], "platform_code": "", "platform_message": ""}
+            {"code": HttpError.INTERNAL_ERROR, "message": repr(exc)[:500], "platform_code": "", "platform_message": ""}
         )
         log.exception("pull crashed", extra={"channel": code})
         if not isinstance(exc, Exception):

@@ -11,35 +11,47 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from orderhub.channels.douyin.webhook import PushAction, parse_push, push_action, verify_push
+from orderhub.channels.errors import ChannelError
+from orderhub.channels.port import PUSH_RECEIVERS
 from orderhub.channels.pull import channel_row, enqueue_pull
 from orderhub.channels.service import connector_credentials
 from orderhub.errors import AuthenticationFailed, NotFound
 
-__all__ = ["InvalidPushSignature", "receive_douyin_push"]
+__all__ = ["InvalidPushSignature", "push_reply", "receive_douyin_push", "receive_push"]
 
 log = logging.getLogger("orderhub.push")
 
 
 class InvalidPushSignature(AuthenticationFailed):
-    code = "invalid_signature"
-    default_message = "推送签名校验失败"
+    code = ChannelError.INVALID_PUSH_SIGNATURE
 
 
-async def receive_douyin_push(code: str, body: bytes, headers: Mapping[str, str]) -> int:
-    """Verify and act on a 抖店 push for channel ``code``; returns how many messages asked for a pull."""
+async def receive_push(platform: str, code: str, body: bytes, headers: Mapping[str, str]) -> int:
+    """Verify and act on a ``platform`` push for channel ``code`` (through the platform's
+    :class:`~orderhub.channels.port.PushReceiver`); returns how many messages asked for a pull."""
+    if platform not in PUSH_RECEIVERS:
+        raise InvalidPushSignature()
+    receiver = PUSH_RECEIVERS.get(platform)
     try:
         row = await channel_row(code)
     except NotFound:
         raise InvalidPushSignature() from None  # the same answer as a bad signature: channel codes stay private
-    if row["platform"] != "douyin" or not row["active"]:
+    if row["platform"] != platform or not row["active"]:
         raise InvalidPushSignature()
-    credentials = connector_credentials(row["credentials"])
-    if not credentials.app_key or not verify_push(credentials.app_key, credentials.app_secret, body, headers):
+    if not receiver.verify(connector_credentials(row["credentials"]), body, headers):
         raise InvalidPushSignature()
-    messages = parse_push(body)  # ValidationFailed when it is not 抖店's message array
-    relevant = [m for m in messages if push_action(m.tag) not in (PushAction.IGNORE, PushAction.ORDER_COMPLETED)]
-    if relevant:
+    receipt = receiver.read(body)  # ValidationFailed when it is not the platform's push format
+    if receipt.relevant:
         await enqueue_pull(code, trigger="push")
-    log.info("douyin push", extra={"channel": code, "messages": len(messages), "relevant": len(relevant)})
-    return len(relevant)
+    log.info(f"{platform} push", extra={"channel": code, "messages": receipt.messages, "relevant": receipt.relevant})
+    return receipt.relevant
+
+
+def push_reply(platform: str) -> bytes:
+    """What the platform expects as the answer to a delivery it should not retry."""
+    return PUSH_RECEIVERS.get(platform).reply
+
+
+async def receive_douyin_push(code: str, body: bytes, headers: Mapping[str, str]) -> int:
+    """Verify and act on a 抖店 push for channel ``code``; returns how many messages asked for a pull."""
+    return await receive_push("douyin", code, body, headers)

@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 import msgspec
 
 from orderhub import clock, crypto, db
+from orderhub.channels.errors import ChannelError
 from orderhub.channels.port import ChannelConnector, Credentials, PlatformError, SessionExpired
 from orderhub.channels.tables import Channel
-from orderhub.errors import AuthenticationFailed, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from orderhub.errors import AuthenticationFailed, CommonError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from orderhub.inventory.service import warehouse_id_for
 from orderhub.redis import claim_once, release_claim
 from orderhub.settings import get_settings
@@ -172,7 +173,7 @@ async def create_channel(cmd: NewChannel) -> tuple[ChannelView, str]:
             else None
         )
         if await Channel.exists().where(Channel.code == code):
-            raise Conflict(f"渠道编码 {code} 已存在", code="duplicate_code", field="code")
+            raise Conflict(f"渠道编码 {code} 已存在", code=CommonError.DUPLICATE_CODE, field="code")
         await Channel.insert(
             Channel(
                 code=code,
@@ -264,10 +265,15 @@ async def rotate_secret(code: str) -> str:
 
 async def _locked_credentials(code: str) -> dict[str, str]:
     """Read credentials for a read-modify-write, locking the row so a concurrent rotation is not undone."""
-    rows = await db.fetch(f"SELECT credentials FROM channel WHERE code = {{}}{db.for_update()}", code)
-    if not rows:
+    # Raw SQL: the query builder has no FOR UPDATE (a row lock on PostgreSQL).
+    row = await db.fetch_one_as(_Sealed, f"SELECT credentials FROM channel WHERE code = {{}}{db.for_update()}", code)
+    if row is None:
         raise NotFound(f"渠道 {code} 不存在", field="channel")
-    return _credentials(rows[0])
+    return _credentials({"credentials": row.credentials})
+
+
+class _Sealed(msgspec.Struct):
+    credentials: str
 
 
 def signing_payload(timestamp: str, body: bytes) -> bytes:
@@ -285,19 +291,19 @@ async def verify_signature(
     if not channel_code or not timestamp or not signature:
         raise AuthenticationFailed(
             "缺少签名头：X-OrderHub-Channel、X-OrderHub-Timestamp、X-OrderHub-Signature",
-            code="signature_missing",
+            code=ChannelError.SIGNATURE_MISSING,
         )
     window = get_settings().signature_window_seconds
     try:
         sent = int(timestamp)
     except ValueError as exc:
         raise AuthenticationFailed(
-            "时间戳应为 Unix 秒（整数）", code="signature_invalid", field="X-OrderHub-Timestamp"
+            "时间戳应为 Unix 秒（整数）", code=ChannelError.SIGNATURE_INVALID, field="X-OrderHub-Timestamp"
         ) from exc
     if abs(time.time() - sent) > window:
         raise AuthenticationFailed(
             f"请求时间戳超出 {window // 60} 分钟有效期，请校准时钟后重新签名",
-            code="signature_expired",
+            code=ChannelError.SIGNATURE_EXPIRED,
             field="X-OrderHub-Timestamp",
         )
     row = (
@@ -308,16 +314,16 @@ async def verify_signature(
     secret = _credentials(row).get("secret") if row else None
     expected = crypto.hmac_sha256_hex(secret, signing_payload(timestamp, body)) if secret else ""
     if row is None or not secret or not crypto.signatures_equal(expected, signature):
-        raise AuthenticationFailed("签名校验失败", code="signature_invalid", field="X-OrderHub-Signature")
+        raise AuthenticationFailed("签名校验失败", code=ChannelError.SIGNATURE_INVALID, field="X-OrderHub-Signature")
     if not row["active"]:
-        raise AuthenticationFailed("渠道已停用", code="channel_inactive", field="X-OrderHub-Channel")
+        raise AuthenticationFailed("渠道已停用", code=ChannelError.CHANNEL_INACTIVE, field="X-OrderHub-Channel")
     try:
         first_use = await claim_once(_replay_key(channel_code, signature), window * 2)
     except Exception as exc:  # without the replay guard a signed request cannot be accepted safely
         raise ServiceUnavailable("签名校验服务暂不可用，请稍后重试") from exc
     if not first_use:
         raise AuthenticationFailed(
-            "该签名已使用过（重放请求）", code="signature_replayed", field="X-OrderHub-Signature"
+            "该签名已使用过（重放请求）", code=ChannelError.SIGNATURE_REPLAYED, field="X-OrderHub-Signature"
         )
     return ChannelRef(id=row["id"], code=row["code"], active=True, default_warehouse_id=row["default_warehouse"])
 
@@ -355,8 +361,11 @@ def connector_credentials(sealed: str) -> Credentials:
 async def store_tokens(channel_id: int, credentials: Credentials) -> None:
     """Keep a refreshed token (sealed); the channel's other credentials (signing secret …) stay as they are."""
     async with db.transaction():
-        rows = await db.fetch(f"SELECT credentials FROM channel WHERE id = {{}}{db.for_update()}", channel_id)
-        current = _credentials(rows[0]) if rows else {}
+        # Raw SQL: the query builder has no FOR UPDATE (a row lock on PostgreSQL).
+        row = await db.fetch_one_as(
+            _Sealed, f"SELECT credentials FROM channel WHERE id = {{}}{db.for_update()}", channel_id
+        )
+        current = _credentials({"credentials": row.credentials}) if row else {}
         current.update(
             access_token=credentials.access_token,
             refresh_token=credentials.refresh_token,

@@ -143,14 +143,21 @@ async def list_mappings(code: str) -> list[ChannelSkuView]:
 async def _available(sku_ids: Sequence[int]) -> dict[int, int]:
     if not sku_ids:
         return {}
-    rows = await db.fetch(
+    # Raw SQL: a grouped SUM over active warehouses' stock rows.
+    rows = await db.fetch_as(
+        _Available,
         "SELECT s.sku, SUM(s.on_hand - s.reserved) AS available FROM stock_level s "
         "JOIN warehouse w ON w.id = s.warehouse "
         f"WHERE w.active = {{}} AND s.sku IN ({db.placeholders(len(sku_ids))}) GROUP BY s.sku",
         True,
         *sku_ids,
     )
-    return {int(r["sku"]): max(0, int(r["available"] or 0)) for r in rows}
+    return {r.sku: max(0, r.available or 0) for r in rows}
+
+
+class _Available(msgspec.Struct):
+    sku: int
+    available: int | None
 
 
 async def push_stock(

@@ -26,6 +26,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from orderhub import clock
+from orderhub.address.phones import phone_digits
+from orderhub.carriers.catalogue import CATALOGUE, name_of
 
 __all__ = [
     "CARRIER_NAMES",
@@ -42,19 +44,12 @@ __all__ = [
 
 LABEL_SIZE_MM = (76, 130)
 _FONT = "STSong-Light"  # reportlab's built-in CJK CID font: the fallback when no CJK TrueType font is installed
-CARRIER_NAMES = {
-    "SF": "顺丰速运",
-    "ZTO": "中通快递",
-    "JT": "极兔速递",
-    "YTO": "圆通速递",
-    "STO": "申通快递",
-    "YD": "韵达快递",
-}
+CARRIER_NAMES = {carrier.code: carrier.name for carrier in CATALOGUE}  # from the carrier catalogue
 
 
 def carrier_name(code: str) -> str:
     """The name people know a carrier by (顺丰速运), from the hub's carrier code (SF)."""
-    return CARRIER_NAMES.get(code, code)
+    return name_of(code)
 
 
 class LabelData(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,9 +81,7 @@ def mask_name(name: str) -> str:
 
 def mask_phone(phone: str) -> str:
     """13912345678 → 139****5678 (extensions and landlines keep their last four digits)."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if len(digits) == 13 and digits.startswith("86"):  # +86 mobile
-        digits = digits[2:]
+    digits = phone_digits(phone)
     if len(digits) < 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]

@@ -15,8 +15,10 @@ from typing import Any
 import msgspec
 
 from orderhub import clock, db
+from orderhub.carriers.catalogue import WAYBILL_CARRIERS
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.logistics.choice import CarrierRule, Choice, NoCarrier, Parcel, RateCard, RateRow, choose
+from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.tables import CarrierRuleRow
 
 __all__ = [
@@ -36,7 +38,8 @@ __all__ = [
     "quote",
 ]
 
-CARRIERS = ("SF", "ZTO", "JT")
+# The carriers the hub orders waybills from (rate cards, carrier rules, carrier accounts), from the catalogue.
+CARRIERS = WAYBILL_CARRIERS
 
 
 class RateCardIn(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,10 +107,10 @@ def _check_card(card: RateCardIn) -> None:
 
 
 async def _warehouse_id(code: str) -> int:
-    rows = await db.fetch("SELECT id FROM warehouse WHERE code = {}", code)
+    rows = await db.fetch_as(db.IdRow, "SELECT id FROM warehouse WHERE code = {}", code)
     if not rows:
         raise NotFound(f"仓库 {code} 不存在", field="warehouse")
-    return int(rows[0]["id"])
+    return rows[0].id
 
 
 async def put_rate_card(warehouse: str, carrier: str, card: RateCardIn, *, actor: str) -> RateCardView:
@@ -121,7 +124,8 @@ async def put_rate_card(warehouse: str, carrier: str, card: RateCardIn, *, actor
         "max_declared_fen": card.max_declared_fen,
         "max_weight_g": card.max_weight_g,
     }
-    await db.fetch(
+    # Raw SQL: an upsert (INSERT … ON CONFLICT DO UPDATE).
+    await db.execute(
         "INSERT INTO carrier_rate_card (warehouse, carrier, zones, pickups, max_declared_fen, max_weight_g, "
         "updated_by, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}) "
         "ON CONFLICT (warehouse, carrier) DO UPDATE SET zones = EXCLUDED.zones, pickups = EXCLUDED.pickups, "
@@ -141,13 +145,14 @@ async def put_rate_card(warehouse: str, carrier: str, card: RateCardIn, *, actor
 
 async def delete_rate_card(warehouse: str, carrier: str) -> None:
     warehouse_id = await _warehouse_id(warehouse)
-    deleted = await db.fetch(
+    deleted = await db.execute_returning(
+        db.IdRow,
         "DELETE FROM carrier_rate_card WHERE warehouse = {} AND carrier = {} RETURNING id",
         warehouse_id,
         _carrier(carrier),
     )
     if not deleted:
-        raise NotFound("该仓库没有这家快递的价目表", code="rate_card_not_found", field="carrier")
+        raise NotFound("该仓库没有这家快递的价目表", code=LogisticsError.RATE_CARD_NOT_FOUND, field="carrier")
 
 
 def _card_view(row: Mapping[str, Any]) -> RateCardView:
@@ -197,7 +202,8 @@ async def create_rule(cmd: NewCarrierRule, *, actor: str) -> RuleView:
         "min_declared_fen": cmd.min_declared_fen,
     }
     async with db.transaction():
-        rows = await db.fetch(
+        rows = await db.execute_returning(
+            db.IdRow,
             "INSERT INTO carrier_rule (name, carrier, effect, conditions, active, created_by, created_at) "
             "VALUES ({}, {}, {}, {}, {}, {}, {}) RETURNING id",
             name[:100],
@@ -208,14 +214,14 @@ async def create_rule(cmd: NewCarrierRule, *, actor: str) -> RuleView:
             actor[:64],
             clock.now(),
         )
-    rule_id = int(rows[0]["id"])
+    rule_id = rows[0].id
     return next(r for r in await list_rules() if r.id == rule_id)
 
 
 async def delete_rule(rule_id: int) -> None:
     deleted = await CarrierRuleRow.delete().where(CarrierRuleRow.id == rule_id).returning(CarrierRuleRow.id)
     if not deleted:
-        raise NotFound("快递规则不存在", code="carrier_rule_not_found", field="rule_id")
+        raise NotFound("快递规则不存在", code=LogisticsError.CARRIER_RULE_NOT_FOUND, field="rule_id")
 
 
 async def list_rules() -> list[RuleView]:
@@ -291,7 +297,7 @@ async def quote(order_id: int, weight_g: int | None = None) -> Choice:
         raise NotFound("订单不存在", field="order_id")
     order = rows[0]
     if order["warehouse"] is None:
-        raise ValidationFailed("订单还没有分配仓库", code="no_warehouse", field="order_id")
+        raise ValidationFailed("订单还没有分配仓库", code=LogisticsError.NO_WAREHOUSE, field="order_id")
     from orderhub.logistics.waybills import order_weight
 
     weight = weight_g or await order_weight(order_id, int(order["warehouse"]))
@@ -302,8 +308,8 @@ async def quote(order_id: int, weight_g: int | None = None) -> Choice:
     )
     cards, rules = await _inputs(int(order["warehouse"]), [str(a["carrier"]) for a in accounts])
     if not cards:
-        raise ValidationFailed("本仓还没有可用快递的价目表", code="no_rate_card", field="order_id")
+        raise ValidationFailed("本仓还没有可用快递的价目表", code=LogisticsError.NO_RATE_CARD, field="order_id")
     try:
         return choose(await parcel_of_order(order, weight), cards, rules)
     except NoCarrier as exc:
-        raise ValidationFailed(str(exc), code="no_carrier", field="order_id") from exc
+        raise ValidationFailed(str(exc), code=LogisticsError.NO_CARRIER, field="order_id") from exc

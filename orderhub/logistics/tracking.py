@@ -1,5 +1,6 @@
-"""Parcel tracking through 快递100: subscribe on ship, take its signed pushes, poll parcels whose pushes stopped,
-drive the order to ``delivered`` on 签收, and flag a parcel with no movement for 48 hours.
+"""Parcel tracking through 快递100 (behind the :class:`~orderhub.carriers.port.Tracker` port): subscribe on ship,
+take its signed pushes, poll parcels whose pushes stopped, drive the order to ``delivered`` on 签收, and flag a
+parcel with no movement for 48 hours.
 
 * On handover a ``parcel_tracking`` row is made with its own random salt and an unguessable page token, and a job
   subscribes the waybill with ``callbackurl = {callback base}/api/v1/webhooks/kuaidi100/{id}`` and that salt.
@@ -27,10 +28,10 @@ import httpx
 import msgspec
 
 from orderhub import clock, crypto, db
-from orderhub.carriers.kuaidi100.client import Kuaidi100Client, parse_callback, verify_callback
-from orderhub.carriers.port import TrackingEvent, TrackingState
+from orderhub.carriers.port import TRACKERS, Tracker, TrackerAccount, TrackingEvent, TrackingState
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.events import Topic, publish_after_commit
+from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.tables import ParcelTracking
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event, transition
@@ -47,6 +48,7 @@ __all__ = [
     "TrackingProvider",
     "TrackingView",
     "apply_callback",
+    "callback_reply",
     "configure_provider",
     "list_parcels",
     "poll_parcels",
@@ -63,6 +65,7 @@ log = logging.getLogger("orderhub.tracking")
 POLL_AFTER = timedelta(hours=2)
 STALL_AFTER = timedelta(hours=48)
 _SETTING = "tracking.kuaidi100"
+TRACKER = "kuaidi100"  # the tracking service (orderhub.carriers.port.TRACKERS) parcels are subscribed at
 _FINAL = frozenset({TrackingState.SIGNED.value, TrackingState.RETURNED.value})
 
 
@@ -115,6 +118,19 @@ async def configure_provider(provider: TrackingProvider, *, actor: str) -> None:
             await PipelineSetting.insert(PipelineSetting(key=_SETTING, value=sealed, updated_by=actor, updated_at=now))
 
 
+def _tracker() -> Tracker:
+    return TRACKERS.get(TRACKER)
+
+
+def callback_reply(accepted: bool) -> bytes:
+    """The body the push endpoint answers with (the tracking service retries until it sees acceptance)."""
+    return _tracker().push_reply(accepted)
+
+
+def _account(provider: TrackingProvider) -> TrackerAccount:
+    return TrackerAccount(key=provider.key, customer=provider.customer, base_url=provider.base_url)
+
+
 async def _provider() -> TrackingProvider | None:
     row = await PipelineSetting.select(PipelineSetting.value).where(PipelineSetting.key == _SETTING).first()
     if row is None:
@@ -126,7 +142,7 @@ async def start_tracking(order_id: int, waybill_id: int, carrier: str, waybill_n
     """Make the parcel's tracking row (once) and queue its subscription (after commit, inside a transaction: the
     ship transaction makes the row, so the shipped message already has the parcel's tracking link)."""
     now = clock.now()
-    await db.fetch(
+    await db.execute(
         "INSERT INTO parcel_tracking (waybill, \"order\", carrier, waybill_no, state, events, salt, token, created_at) "
         "VALUES ({}, {}, {}, {}, 'pending', '[]', {}, {}, {}) ON CONFLICT (waybill) DO NOTHING",
         waybill_id,
@@ -137,8 +153,8 @@ async def start_tracking(order_id: int, waybill_id: int, carrier: str, waybill_n
         secrets.token_urlsafe(24),
         now,
     )
-    row = (await db.fetch("SELECT id FROM parcel_tracking WHERE waybill = {}", waybill_id))[0]
-    tracking_id = int(row["id"])
+    row = (await db.fetch_as(db.IdRow, "SELECT id FROM parcel_tracking WHERE waybill = {}", waybill_id))[0]
+    tracking_id = row.id
 
     async def subscribe_job() -> None:
         await enqueue(JobName.SUBSCRIBE_TRACKING, key=f"tracking:{tracking_id}:subscribe", tracking_id=tracking_id)
@@ -162,8 +178,9 @@ async def subscribe(tracking_id: int) -> bool:
     row = rows[0]
     callback = f"{provider.callback_base_url.rstrip('/')}/api/v1/webhooks/kuaidi100/{tracking_id}"
     async with httpx.AsyncClient(timeout=15) as http:
-        client = Kuaidi100Client(provider.key, provider.customer, http, base_url=provider.base_url)
-        await client.subscribe(row["carrier"], row["waybill_no"], callback_url=callback, salt=row["salt"])
+        await _tracker().subscribe(
+            _account(provider), http, row["carrier"], row["waybill_no"], callback_url=callback, salt=row["salt"]
+        )
     await ParcelTracking.update({ParcelTracking.subscribed_at: clock.now()}).where(ParcelTracking.id == tracking_id)
     return True
 
@@ -232,9 +249,10 @@ async def apply_callback(tracking_id: int, param: str, sign: str) -> bool:
     """A push from 快递100 for this parcel: False (nothing changed) when the sign is not this parcel's."""
     async with db.transaction():
         rows = await db.fetch("SELECT * FROM parcel_tracking WHERE id = {}" + db.for_update(), tracking_id)
-        if not rows or not verify_callback(param, sign, rows[0]["salt"]):
+        tracker = _tracker()
+        if not rows or not tracker.verify_push(param, sign, rows[0]["salt"]):
             return False
-        update = parse_callback(param)
+        update = tracker.parse_push(param)
         if update.waybill_no != rows[0]["waybill_no"]:
             return False
         await _apply(rows[0], update.events)
@@ -254,16 +272,16 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
     polled = stalled = 0
     if provider is not None and rows:
         async with httpx.AsyncClient(timeout=15) as http:
-            client = Kuaidi100Client(provider.key, provider.customer, http, base_url=provider.base_url)
+            tracker, account = _tracker(), _account(provider)
             for row in rows:
                 try:
-                    tracking = await client.track(row["carrier"], row["waybill_no"])
+                    events = await tracker.query(account, http, row["carrier"], row["waybill_no"])
                 except Exception as exc:  # one parcel's failure never stops the others
                     log.warning("tracking query failed", extra={"waybill": row["waybill_no"], "error": repr(exc)})
                     continue
                 async with db.transaction():
                     fresh = await db.fetch("SELECT * FROM parcel_tracking WHERE id = {}" + db.for_update(), row["id"])
-                    await _apply(fresh[0], tracking.events)
+                    await _apply(fresh[0], events)
                 polled += 1
     quiet = await db.fetch(
         "SELECT * FROM parcel_tracking WHERE state NOT IN ({}, {}) AND delivered_at IS NULL AND stalled_at IS NULL "
@@ -273,7 +291,8 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
     )
     for row in quiet:
         async with db.transaction():
-            marked = await db.fetch(
+            marked = await db.execute_returning(
+                db.IdRow,
                 "UPDATE parcel_tracking SET stalled_at = {}, state = {} WHERE id = {} AND stalled_at IS NULL "
                 "RETURNING id",
                 now,
@@ -309,7 +328,7 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
 async def tracking_by_token(token: str) -> TrackingView:
     rows = await db.fetch("SELECT * FROM parcel_tracking WHERE token = {}", token)
     if not rows:
-        raise NotFound("查询不到该包裹", code="tracking_not_found", field="token")
+        raise NotFound("查询不到该包裹", code=LogisticsError.TRACKING_NOT_FOUND, field="token")
     return _tracking_view(rows[0])
 
 
@@ -342,7 +361,7 @@ async def receiver_label(order_id: int) -> str:
 async def tracking_of_order(order_id: int) -> TrackingView:
     rows = await db.fetch("SELECT * FROM parcel_tracking WHERE \"order\" = {} ORDER BY id DESC LIMIT 1", order_id)
     if not rows:
-        raise NotFound("该订单还没有物流轨迹", code="tracking_not_found", field="order_id")
+        raise NotFound("该订单还没有物流轨迹", code=LogisticsError.TRACKING_NOT_FOUND, field="order_id")
     return _tracking_view(rows[0])
 
 

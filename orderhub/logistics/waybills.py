@@ -31,9 +31,11 @@ from orderhub.errors import Conflict, NotFound, OrderHubError, ValidationFailed
 from orderhub.inventory.tables import Warehouse
 from orderhub.logistics import rates
 from orderhub.logistics.choice import NoCarrier
+from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.labels import LabelData
 from orderhub.logistics.tables import CarrierAccount
 from orderhub.logistics.tracking import start_tracking
+from orderhub.orders.errors import OrderError
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import ensure_in_scope, record_event
 from orderhub.orders.state import OrderStatus
@@ -128,7 +130,7 @@ async def create_account(cmd: NewCarrierAccount) -> CarrierAccountView:
         warehouse_id = int(row["id"])
     async with db.transaction():
         if await CarrierAccount.exists().where(CarrierAccount.code == code):
-            raise Conflict(f"快递账号 {code} 已存在", code="duplicate_carrier_account", field="code")
+            raise Conflict(f"快递账号 {code} 已存在", code=LogisticsError.DUPLICATE_CARRIER_ACCOUNT, field="code")
         await CarrierAccount.insert(
             CarrierAccount(
                 code=code,
@@ -156,7 +158,7 @@ async def set_account_credentials(code: str, credentials: Mapping[str, str]) -> 
         CarrierAccount.code == code
     ).returning(CarrierAccount.id)
     if not updated:
-        raise NotFound(f"快递账号 {code} 不存在", code="carrier_account_not_found", field="code")
+        raise NotFound(f"快递账号 {code} 不存在", code=LogisticsError.CARRIER_ACCOUNT_NOT_FOUND, field="code")
 
 
 class AccountChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -174,7 +176,7 @@ async def update_account(code: str, changes: AccountChanges) -> CarrierAccountVi
     gets no new waybills; a request already made with it is not moved elsewhere (see :func:`release_choice`)."""
     async with db.transaction():
         if not await CarrierAccount.exists().where(CarrierAccount.code == code):
-            raise NotFound(f"快递账号 {code} 不存在", code="carrier_account_not_found", field="code")
+            raise NotFound(f"快递账号 {code} 不存在", code=LogisticsError.CARRIER_ACCOUNT_NOT_FOUND, field="code")
         if changes.credentials is not None:
             await set_account_credentials(code, changes.credentials)
         values: dict[Any, Any] = {}
@@ -256,11 +258,11 @@ async def _choose_account(order: Mapping[str, Any], weight_g: int) -> _Pick:
         order["warehouse"],
     )
     if not rows:
-        raise Conflict("本仓没有可用的快递账号，请先在后台配置", code="no_carrier_account", field="order_id")
+        raise Conflict(LogisticsError.NO_CARRIER_ACCOUNT, field="order_id")
     try:
         choice = await rates.choice_for_order(order, weight_g, sorted({str(r["carrier"]) for r in rows}))
     except NoCarrier as exc:
-        raise Conflict(str(exc), code="no_carrier", field="order_id") from exc
+        raise Conflict(str(exc), code=LogisticsError.NO_CARRIER, field="order_id") from exc
     if choice is not None:
         account = next(r for r in rows if r["carrier"] == choice.carrier)
         return _Pick(account=account, reason=choice.reason, price_fen=choice.price_fen)
@@ -297,7 +299,8 @@ async def _sender(account: Mapping[str, Any], warehouse_id: int) -> Party:
     place = standardise(address=wh["address"] or "")
     if not place.ok:
         raise ValidationFailed(
-            f"仓库地址无法识别，请在仓库设置中填写完整地址：{place.message or ''}", code="bad_sender_address",
+            f"仓库地址无法识别，请在仓库设置中填写完整地址：{place.message or ''}",
+            code=LogisticsError.BAD_SENDER_ADDRESS,
             field="address",
         )
     return Party(
@@ -330,7 +333,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         return _view(existing)
     order = await _order(order_id)
     if order["status"] not in (OrderStatus.PACKED.value, OrderStatus.SHIPPED.value):
-        raise Conflict("订单打包完成后才能取运单号", code="not_packed", field="order_id")
+        raise Conflict("订单打包完成后才能取运单号", code=OrderError.NOT_PACKED, field="order_id")
     warehouse_id = int(order["warehouse"])
     order_ref = f"OH{order_id}-W{warehouse_id}"
     weight = await order_weight(order_id, warehouse_id)
@@ -339,14 +342,15 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         raise Conflict(
             f"该订单已向 {held.account['carrier']} 请求过运单号（结果未知），但该快递账号已停用："
             "请在快递后台确认没有出单后解除该选择，再重新取号",
-            code="held_carrier_inactive",
+            code=LogisticsError.HELD_CARRIER_INACTIVE,
             field="order_id",
         )
     pick = held or await _choose_account(order, weight)
     # The choice is written down before the carrier is asked: a retry after a lost answer (or a second press at
     # the same moment) asks the same carrier with the same order_ref, and gets the same waybill back — never a
     # second live waybill at another carrier because the clock, a rule or a rate card moved in between.
-    created = await db.fetch(
+    created = await db.execute_returning(
+        db.IdRow,
         "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, reason, price_fen, "
         "weight_g, status, created_by, created_at) VALUES ({}, {}, {}, {}, {}, '', {}, {}, {}, 'requesting', {}, {}) "
         "ON CONFLICT (order_ref) DO NOTHING RETURNING id",
@@ -388,13 +392,12 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         # The carrier refused a first ask: nothing was issued, so the next press may choose again. A refusal of a
         # repeated ask frees nothing — an earlier ask whose answer was lost may have issued a waybill.
         if not exc.retryable and created:
-            await db.fetch(
-                "DELETE FROM waybill WHERE id = {} AND status = 'requesting'", int(created[0]["id"])
-            )
+            await db.execute("DELETE FROM waybill WHERE id = {} AND status = 'requesting'", created[0].id)
         raise
     async with db.transaction():
         # an upsert: the choice row may have been freed meanwhile (a parallel press was refused)
-        inserted = await db.fetch(
+        inserted = await db.execute_returning(
+            db.IdRow,
             "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, sort_code, "
             "destination_code, reason, price_fen, weight_g, status, created_by, created_at) "
             "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}) "
@@ -430,7 +433,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             )
     stored = await _issued(order_id)
     if stored is None:  # the order's waybill was cancelled meanwhile
-        raise Conflict("该订单的运单已作废，请重新取号", code="waybill_cancelled", field="order_id")
+        raise Conflict("该订单的运单已作废，请重新取号", code=LogisticsError.WAYBILL_CANCELLED, field="order_id")
     return _view(stored)
 
 
@@ -439,18 +442,24 @@ async def release_choice(order_id: int, *, actor: str) -> None:
     stopped), so the next press chooses again. Only once someone has checked at the carrier that no waybill was
     issued for the order — the hub cannot know."""
     async with db.transaction():
-        released = await db.fetch(
+        released = await db.execute_returning(
+            _Released,
             "DELETE FROM waybill WHERE \"order\" = {} AND status = 'requesting' RETURNING carrier, order_ref",
             order_id,
         )
         if not released:
-            raise NotFound("该订单没有待定的取号请求", code="no_pending_request", field="order_id")
+            raise NotFound("该订单没有待定的取号请求", code=LogisticsError.NO_PENDING_REQUEST, field="order_id")
         await record_event(
             order_id,
             OrderEventType.WAYBILL_CHOICE_RELEASED,
-            data={"carrier": str(released[0]["carrier"]), "order_ref": str(released[0]["order_ref"])},
+            data={"carrier": released[0].carrier, "order_ref": released[0].order_ref},
             actor=actor,
         )
+
+
+class _Released(msgspec.Struct):
+    carrier: str
+    order_ref: str
 
 
 async def hand_over(order_id: int, *, actor: str) -> WaybillView:
@@ -461,7 +470,7 @@ async def hand_over(order_id: int, *, actor: str) -> WaybillView:
 
     waybill = await _issued(order_id)
     if waybill is None:
-        raise Conflict("请先取运单号并打印面单", code="no_waybill", field="order_id")
+        raise Conflict("请先取运单号并打印面单", code=LogisticsError.NO_WAYBILL, field="order_id")
     order = await _order(order_id)
     async with db.transaction():  # one transaction: the shipped message is written with its tracking link ready
         if order["status"] != OrderStatus.SHIPPED.value:
@@ -475,7 +484,7 @@ async def hand_over(order_id: int, *, actor: str) -> WaybillView:
 async def label_data(order_id: int) -> LabelData:
     waybill = await _issued(order_id)
     if waybill is None:
-        raise NotFound("该订单还没有运单号", code="no_waybill", field="order_id")
+        raise NotFound("该订单还没有运单号", code=LogisticsError.NO_WAYBILL, field="order_id")
     order = await _order(order_id)
     account = (await db.fetch("SELECT * FROM carrier_account WHERE id = {}", waybill["account"]))[0]
     sender = await _sender(account, int(waybill["warehouse"]))
@@ -545,7 +554,7 @@ async def wave_orders(wave_id: int, *, warehouse_id: int | None = None) -> list[
     """The orders still in the wave (not withdrawn), in id order."""
     waves = await db.fetch("SELECT id, warehouse FROM wave WHERE id = {}", wave_id)
     if not waves or (warehouse_id is not None and int(waves[0]["warehouse"]) != warehouse_id):
-        raise NotFound("波次不存在", code="wave_not_found", field="wave_id")
+        raise NotFound("波次不存在", code=LogisticsError.WAVE_NOT_FOUND, field="wave_id")
     rows = await db.fetch(
         "SELECT DISTINCT o.\"order\" AS order_id FROM pick_task_order o JOIN pick_task t ON t.id = o.task "
         "WHERE t.wave = {} AND o.status = 'active' ORDER BY o.\"order\"",

@@ -15,7 +15,7 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.channels.tables import Channel
-from orderhub.errors import Conflict, NotFound, ValidationFailed
+from orderhub.errors import CommonError, Conflict, NotFound, ValidationFailed
 from orderhub.events import Topic, order_topic, publish_after_commit
 from orderhub.orders import surge
 from orderhub.orders.commands import (
@@ -417,7 +417,7 @@ async def transition(
         .returning(Order.id)
     )
     if not updated:
-        raise Conflict("订单已被其他操作修改，请刷新后重试", code="concurrent_update", field="status")
+        raise Conflict("订单已被其他操作修改，请刷新后重试", code=CommonError.CONCURRENT_UPDATE, field="status")
     if expected in _PICK_FLOW and target not in _IN_PICK_FLOW:
         for hook in LEAVING_PICK_FLOW_HOOKS:
             await hook(order_id, expected, target, reason)

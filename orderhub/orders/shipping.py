@@ -15,11 +15,13 @@ from typing import Final
 import msgspec
 
 from orderhub import clock, db
+from orderhub.carriers import catalogue as carrier_catalogue
+from orderhub.channels import catalogue as platform_catalogue
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.events import Topic, order_topic, publish_after_commit
 from orderhub.inventory.service import consume
 from orderhub.orders.events import OrderEventType, OrderShipped
-from orderhub.orders.pipeline import recompute_shipment
+from orderhub.orders.pipeline.merge import recompute_shipment
 from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order, OrderLine, PlatformWriteback
@@ -29,10 +31,10 @@ from orderhub.routing.tables import Shipment
 __all__ = ["CARRIERS", "PLATFORMS_WITH_WRITEBACK", "ShippedView", "ship_order", "writeback_key"]
 
 S = OrderStatus
-# The hub's carrier codes (platform adapters map them to each platform's own codes).
-CARRIERS: Final = ("SF", "ZTO", "YTO", "STO", "YD", "JT", "EMS", "JD")
-# Orders from these platforms are confirmed back to the platform when they ship.
-PLATFORMS_WITH_WRITEBACK: Final = frozenset({"taobao", "tmall", "jd", "pdd", "douyin", "wechat_shop"})
+# The hub's carrier codes, from the carrier catalogue (platform adapters map them to each platform's own codes).
+CARRIERS: Final = carrier_catalogue.CODES
+# Orders from these platforms are confirmed back to the platform when they ship (the platform catalogue).
+PLATFORMS_WITH_WRITEBACK: Final = platform_catalogue.WRITEBACK_PLATFORMS
 
 
 class ShippedView(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from orderhub.carriers.port import CARRIERS, TRACKERS
+from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
 from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NOTIFIERS
 from orderhub.orders.service import LEAVING_PICK_FLOW_HOOKS, ORDER_EVENT_HOOKS
 from orderhub.orders.surge import SURGE_HOOKS
@@ -55,12 +57,14 @@ for package in (orderhub, notify):
 from orderhub.orders.service import ORDER_EVENT_HOOKS, LEAVING_PICK_FLOW_HOOKS
 from orderhub.orders.surge import SURGE_HOOKS
 from orderhub.notifications.port import NOTIFIERS, MINIPROGRAM_IDENTITIES
+from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
+from orderhub.carriers.port import CARRIERS, TRACKERS
 print(json.dumps([len(x) for x in (ORDER_EVENT_HOOKS, LEAVING_PICK_FLOW_HOOKS, SURGE_HOOKS, NOTIFIERS,
-                                   MINIPROGRAM_IDENTITIES)]))
+                                   MINIPROGRAM_IDENTITIES, CONNECTORS, PUSH_RECEIVERS, CARRIERS, TRACKERS)]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, 0, 0, 0, 0]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, 0, 0, 0, 0, 0, 0, 0, 0]
 
 
 def test_wire_is_idempotent_and_complete() -> None:
@@ -71,6 +75,10 @@ def test_wire_is_idempotent_and_complete() -> None:
     assert len(ORDER_EVENT_HOOKS) == 1 and len(SURGE_HOOKS) == 1 and len(LEAVING_PICK_FLOW_HOOKS) == 1
     assert NOTIFIERS.codes() == ["aliyun_sms", "wechat_subscribe", "wechat_template", "wecom"]
     assert MINIPROGRAM_IDENTITIES.codes() == ["wechat_subscribe"]
+    assert CONNECTORS.codes() == ["douyin", "jd", "pdd", "taobao", "tmall", "wechat_shop"]
+    assert PUSH_RECEIVERS.codes() == ["douyin"]
+    assert CARRIERS.codes() == ["JT", "SF", "ZTO"]
+    assert TRACKERS.codes() == ["kuaidi100"]
 
 
 def test_registry_and_hooks_types() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -18,12 +19,35 @@ import httpx
 
 from orderhub.redis import EmbeddedRedis
 
-__all__ = ["ADMIN_PASSWORD", "ADMIN_USER", "Hub", "free_port", "provision", "running"]
+__all__ = ["ADMIN_PASSWORD", "ADMIN_USER", "Hub", "free_port", "postgres_unavailable", "provision", "running"]
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-test-pass"
 PG_ADMIN_DSN = os.environ.get("ORDERHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("ORDERHUB_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+@functools.cache
+def postgres_unavailable() -> str | None:
+    """Why the ``postgres`` back end cannot run here (PostgreSQL or its Redis not reachable), or None.
+
+    Probed once per test session, with short timeouts, the first time a ``[postgres]`` case asks."""
+    import asyncpg
+    import redis
+
+    async def connect() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+        await conn.close()
+
+    try:
+        _run_in_thread(connect)
+    except Exception as exc:
+        return f"PostgreSQL is not reachable at {PG_ADMIN_DSN} ({type(exc).__name__}: {exc})"
+    try:
+        redis.Redis.from_url(REDIS_BASE, socket_connect_timeout=3, socket_timeout=3).ping()
+    except Exception as exc:
+        return f"Redis is not reachable at {REDIS_BASE} ({type(exc).__name__}: {exc})"
+    return None
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -33,15 +32,13 @@ from orderhub.carriers.port import (
     registered_carriers,
 )
 from sandbox.carriers import CarrierServer, running_carriers
-from sandbox.carriers.jt import CODES, JtAccount, JtStore
+from sandbox.carriers.jt import CODES, JtStore
+from tests.support.simulators import carrier_credentials
 
 BEIJING = timedelta(hours=8)
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[CarrierServer]:
-    with running_carriers() as server:
-        yield server
+SIMULATOR = running_carriers  # the module's `sim` (tests/unit/conftest.py)
 
 
 @pytest.fixture
@@ -49,24 +46,6 @@ def store(sim: CarrierServer) -> JtStore:
     jt = sim.stores["jt"]
     assert isinstance(jt, JtStore)
     return jt
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def credentials(
-    sim: CarrierServer, account: JtAccount, *, secret: str | None = None, password: str | None = None
-) -> CarrierCredentials:
-    return CarrierCredentials(
-        partner_id=account.api_account,
-        secret=secret or account.private_key,
-        customer_code=account.customer_code,
-        customer_password=password or account.password,
-        base_url=sim.url("jt"),
-    )
 
 
 def waybill_request(*, city: str = "上海市", province: str = "上海市", order_ref: str | None = None) -> WaybillRequest:
@@ -126,15 +105,15 @@ def test_request_maps_to_jt_add_order() -> None:
 async def test_adapter_is_registered(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     assert "JT" in registered_carriers()
     account = store.create_account()
-    carrier = carrier_for("JT", credentials(sim, account), http)
+    carrier = carrier_for("JT", carrier_credentials(sim, "jt", account), http)
     assert isinstance(carrier, JtCarrier)
-    for text in (repr(carrier), repr(carrier.client), repr(credentials(sim, account))):
+    for text in (repr(carrier), repr(carrier.client), repr(carrier_credentials(sim, "jt", account))):
         assert account.private_key not in text and account.password not in text
 
 
 async def test_wire_carries_both_digests(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    client = JtClient(credentials(sim, account), http)
+    client = JtClient(carrier_credentials(sim, "jt", account), http)
     headers, form = client.request_parts({**client.customer_auth(), "billCode": "JT1"})
     biz = json.loads(form["bizContent"])
     assert headers["apiAccount"] == account.api_account and headers["timestamp"].isdigit()
@@ -145,7 +124,7 @@ async def test_wire_carries_both_digests(sim: CarrierServer, store: JtStore, htt
 
 async def test_wrong_private_key_is_refused(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = JtCarrier(credentials(sim, account, secret="not-the-private-key"), http)
+    carrier = JtCarrier(carrier_credentials(sim, "jt", account, secret="not-the-private-key"), http)
     with pytest.raises(DigestRejected) as caught:
         await carrier.create_waybill(waybill_request())
     assert caught.value.carrier_code == CODES["header_digest"]
@@ -156,7 +135,7 @@ async def test_wrong_private_key_is_refused(sim: CarrierServer, store: JtStore, 
 
 async def test_wrong_customer_password_is_refused(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = JtCarrier(credentials(sim, account, password="wrong-password"), http)
+    carrier = JtCarrier(carrier_credentials(sim, "jt", account, customer_password="wrong-password"), http)
     with pytest.raises(DigestRejected) as caught:
         await carrier.create_waybill(waybill_request())
     assert caught.value.carrier_code == CODES["business_digest"] != CODES["header_digest"]
@@ -173,16 +152,16 @@ async def test_unknown_api_account_is_refused(sim: CarrierServer, http: httpx.As
 
 async def test_expired_timestamp_is_refused(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    late = JtClient(credentials(sim, account), http, clock=lambda: time.time() - 6 * 60)
+    late = JtClient(carrier_credentials(sim, "jt", account), http, clock=lambda: time.time() - 6 * 60)
     with pytest.raises(TimestampExpired) as caught:
-        await JtCarrier(credentials(sim, account), http, client=late).create_waybill(waybill_request())
+        await JtCarrier(carrier_credentials(sim, "jt", account), http, client=late).create_waybill(waybill_request())
     assert caught.value.carrier_code == CODES["timestamp"]
     assert not store.orders_of(account.api_account)
 
 
 async def test_create_is_idempotent_on_order_ref(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = JtCarrier(credentials(sim, account), http)
+    carrier = JtCarrier(carrier_credentials(sim, "jt", account), http)
     request = waybill_request()
     first = await carrier.create_waybill(request)
     assert first.carrier == "JT" and first.order_ref == request.order_ref
@@ -199,7 +178,7 @@ async def test_create_is_idempotent_on_order_ref(sim: CarrierServer, store: JtSt
 async def test_out_of_service_area(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     store.refuse_area("西藏自治区", "阿里地区")
     account = store.create_account()
-    carrier = JtCarrier(credentials(sim, account), http)
+    carrier = JtCarrier(carrier_credentials(sim, "jt", account), http)
     with pytest.raises(OutOfServiceArea) as caught:
         await carrier.create_waybill(waybill_request(province="西藏自治区", city="阿里地区"))
     assert caught.value.carrier_code == CODES["out_of_area"]
@@ -208,7 +187,7 @@ async def test_out_of_service_area(sim: CarrierServer, store: JtStore, http: htt
 
 async def test_quota_exhausted(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     account = store.create_account(quota=1)
-    carrier = JtCarrier(credentials(sim, account), http)
+    carrier = JtCarrier(carrier_credentials(sim, "jt", account), http)
     await carrier.create_waybill(waybill_request())
     with pytest.raises(QuotaExhausted) as caught:
         await carrier.create_waybill(waybill_request())
@@ -218,7 +197,7 @@ async def test_quota_exhausted(sim: CarrierServer, store: JtStore, http: httpx.A
 
 async def test_print_returns_the_label(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = JtCarrier(credentials(sim, account), http)
+    carrier = JtCarrier(carrier_credentials(sim, "jt", account), http)
     waybill = await carrier.create_waybill(waybill_request())
     label = await carrier.print_data(waybill.waybill_no)
     assert label["waybill_no"] == waybill.waybill_no and label["sort_code"] == waybill.sort_code
@@ -229,7 +208,7 @@ async def test_print_returns_the_label(sim: CarrierServer, store: JtStore, http:
 
 async def test_cancel(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = JtCarrier(credentials(sim, account), http)
+    carrier = JtCarrier(carrier_credentials(sim, "jt", account), http)
     waybill = await carrier.create_waybill(waybill_request())
     await carrier.cancel_waybill(waybill)
     stored = store.order(waybill.order_ref)
@@ -241,7 +220,7 @@ async def test_cancel(sim: CarrierServer, store: JtStore, http: httpx.AsyncClien
 
 async def test_track_maps_the_scripted_journey(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = JtCarrier(credentials(sim, account), http)
+    carrier = JtCarrier(carrier_credentials(sim, "jt", account), http)
     waybill = await carrier.create_waybill(waybill_request())
     assert await carrier.track(waybill.waybill_no) == []
     start = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -7,7 +7,6 @@ import hashlib
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -32,30 +31,13 @@ from orderhub.carriers.port import (
 from orderhub.carriers.sf import mapper
 from orderhub.carriers.sf.adapter import SfCarrier
 from orderhub.carriers.sf.client import SfClient, msg_digest
-from sandbox.carriers import CarrierServer, SfAccount, running_carriers
+from sandbox.carriers import CarrierServer, running_carriers
+from tests.support.simulators import carrier_credentials
 
 BEIJING = timedelta(hours=8)
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[CarrierServer]:
-    with running_carriers() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def credentials(sim: CarrierServer, account: SfAccount, *, secret: str | None = None) -> CarrierCredentials:
-    return CarrierCredentials(
-        partner_id=account.partner_id,
-        secret=secret or account.check_word,
-        customer_code=account.monthly_card,
-        base_url=sim.url("sf"),
-    )
+SIMULATOR = running_carriers  # the module's `sim` (tests/unit/conftest.py)
 
 
 def waybill_request(*, city: str = "上海市", province: str = "上海市", order_ref: str | None = None) -> WaybillRequest:
@@ -108,14 +90,14 @@ def test_request_maps_to_sf_create_order() -> None:
 async def test_adapter_is_registered(sim: CarrierServer, http: httpx.AsyncClient) -> None:
     assert "SF" in registered_carriers()
     account = sim.sf.create_account()
-    carrier = carrier_for("SF", credentials(sim, account), http)
+    carrier = carrier_for("SF", carrier_credentials(sim, "sf", account), http)
     assert isinstance(carrier, SfCarrier)
     assert account.check_word not in repr(carrier) and account.check_word not in repr(carrier.client)
 
 
 async def test_wrong_check_word_is_refused_with_a1006(sim: CarrierServer, http: httpx.AsyncClient) -> None:
     account = sim.sf.create_account()
-    carrier = SfCarrier(credentials(sim, account, secret="not-the-check-word"), http)
+    carrier = SfCarrier(carrier_credentials(sim, "sf", account, secret="not-the-check-word"), http)
     with pytest.raises(DigestRejected) as caught:
         await carrier.create_waybill(waybill_request())
     assert caught.value.carrier_code == "A1006"
@@ -133,8 +115,8 @@ async def test_unknown_partner_is_refused(sim: CarrierServer, http: httpx.AsyncC
 
 async def test_expired_timestamp_is_refused(sim: CarrierServer, http: httpx.AsyncClient) -> None:
     account = sim.sf.create_account()
-    late = SfClient(credentials(sim, account), http, clock=lambda: time.time() - 3600)
-    carrier = SfCarrier(credentials(sim, account), http, client=late)
+    late = SfClient(carrier_credentials(sim, "sf", account), http, clock=lambda: time.time() - 3600)
+    carrier = SfCarrier(carrier_credentials(sim, "sf", account), http, client=late)
     with pytest.raises(TimestampExpired) as caught:
         await carrier.create_waybill(waybill_request())
     assert caught.value.carrier_code == "A1002"
@@ -142,7 +124,7 @@ async def test_expired_timestamp_is_refused(sim: CarrierServer, http: httpx.Asyn
 
 async def test_create_is_idempotent_on_order_ref(sim: CarrierServer, http: httpx.AsyncClient) -> None:
     account = sim.sf.create_account()
-    carrier = SfCarrier(credentials(sim, account), http)
+    carrier = SfCarrier(carrier_credentials(sim, "sf", account), http)
     request = waybill_request()
     first = await carrier.create_waybill(request)
     assert first.carrier == "SF" and first.order_ref == request.order_ref
@@ -161,7 +143,7 @@ async def test_create_is_idempotent_on_order_ref(sim: CarrierServer, http: httpx
 async def test_out_of_service_area(sim: CarrierServer, http: httpx.AsyncClient) -> None:
     sim.sf.refuse_area("西藏自治区", "阿里地区")
     account = sim.sf.create_account()
-    carrier = SfCarrier(credentials(sim, account), http)
+    carrier = SfCarrier(carrier_credentials(sim, "sf", account), http)
     with pytest.raises(OutOfServiceArea) as caught:
         await carrier.create_waybill(waybill_request(province="西藏自治区", city="阿里地区"))
     assert caught.value.carrier_code == "8019"
@@ -170,7 +152,7 @@ async def test_out_of_service_area(sim: CarrierServer, http: httpx.AsyncClient) 
 
 async def test_quota_exhausted(sim: CarrierServer, http: httpx.AsyncClient) -> None:
     account = sim.sf.create_account(quota=1)
-    carrier = SfCarrier(credentials(sim, account), http)
+    carrier = SfCarrier(carrier_credentials(sim, "sf", account), http)
     await carrier.create_waybill(waybill_request())
     with pytest.raises(QuotaExhausted):
         await carrier.create_waybill(waybill_request())
@@ -179,7 +161,7 @@ async def test_quota_exhausted(sim: CarrierServer, http: httpx.AsyncClient) -> N
 
 async def test_cancel(sim: CarrierServer, http: httpx.AsyncClient) -> None:
     account = sim.sf.create_account()
-    carrier = SfCarrier(credentials(sim, account), http)
+    carrier = SfCarrier(carrier_credentials(sim, "sf", account), http)
     waybill = await carrier.create_waybill(waybill_request())
     await carrier.cancel_waybill(waybill)
     stored = sim.sf.order(waybill.order_ref)
@@ -190,7 +172,7 @@ async def test_cancel(sim: CarrierServer, http: httpx.AsyncClient) -> None:
 
 async def test_track_maps_the_scripted_route(sim: CarrierServer, http: httpx.AsyncClient) -> None:
     account = sim.sf.create_account()
-    carrier = SfCarrier(credentials(sim, account), http)
+    carrier = SfCarrier(carrier_credentials(sim, "sf", account), http)
     waybill = await carrier.create_waybill(waybill_request())
     assert await carrier.track(waybill.waybill_no) == []
     start = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -30,15 +29,13 @@ from orderhub.carriers.zto import mapper
 from orderhub.carriers.zto.adapter import ZtoCarrier
 from orderhub.carriers.zto.client import ZtoClient, data_digest, encode_body
 from sandbox.carriers import CarrierServer, running_carriers
-from sandbox.carriers.zto import ZtoAccount, ZtoStore
+from sandbox.carriers.zto import ZtoStore
+from tests.support.simulators import carrier_credentials
 
 BEIJING = timedelta(hours=8)
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[CarrierServer]:
-    with running_carriers() as server:
-        yield server
+SIMULATOR = running_carriers  # the module's `sim` (tests/unit/conftest.py)
 
 
 @pytest.fixture
@@ -46,22 +43,6 @@ def store(sim: CarrierServer) -> ZtoStore:
     zto = sim.stores["zto"]
     assert isinstance(zto, ZtoStore)
     return zto
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def credentials(sim: CarrierServer, account: ZtoAccount, *, secret: str | None = None) -> CarrierCredentials:
-    return CarrierCredentials(
-        partner_id=account.app_key,
-        secret=secret or account.app_secret,
-        customer_code=account.account_id,
-        customer_password=account.account_password,
-        base_url=sim.url("zto"),
-    )
 
 
 def waybill_request(*, city: str = "上海市", province: str = "上海市", order_ref: str | None = None) -> WaybillRequest:
@@ -115,7 +96,7 @@ def test_request_maps_to_zto_create_order() -> None:
 async def test_adapter_is_registered(sim: CarrierServer, store: ZtoStore, http: httpx.AsyncClient) -> None:
     assert "ZTO" in registered_carriers()
     account = store.create_account()
-    carrier = carrier_for("ZTO", credentials(sim, account), http)
+    carrier = carrier_for("ZTO", carrier_credentials(sim, "zto", account), http)
     assert isinstance(carrier, ZtoCarrier)
     for text in (repr(carrier), repr(carrier.client)):
         assert account.app_secret not in text and account.account_password not in text
@@ -123,7 +104,7 @@ async def test_adapter_is_registered(sim: CarrierServer, store: ZtoStore, http: 
 
 async def test_wrong_secret_is_refused(sim: CarrierServer, store: ZtoStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = ZtoCarrier(credentials(sim, account, secret="not-the-secret"), http)
+    carrier = ZtoCarrier(carrier_credentials(sim, "zto", account, secret="not-the-secret"), http)
     with pytest.raises(DigestRejected) as caught:
         await carrier.create_waybill(waybill_request())
     assert caught.value.carrier_code == "S211" and caught.value.carrier_message == "签名错误"
@@ -141,7 +122,7 @@ async def test_unknown_app_key_is_refused(sim: CarrierServer, http: httpx.AsyncC
 
 async def test_wrong_waybill_account_is_refused(sim: CarrierServer, store: ZtoStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    creds = msgspec.structs.replace(credentials(sim, account), customer_password="wrong")
+    creds = msgspec.structs.replace(carrier_credentials(sim, "zto", account), customer_password="wrong")
     with pytest.raises(DigestRejected) as caught:
         await ZtoCarrier(creds, http).create_waybill(waybill_request())
     assert caught.value.carrier_code == "E404"
@@ -149,7 +130,7 @@ async def test_wrong_waybill_account_is_refused(sim: CarrierServer, store: ZtoSt
 
 async def test_create_is_idempotent_on_order_ref(sim: CarrierServer, store: ZtoStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = ZtoCarrier(credentials(sim, account), http)
+    carrier = ZtoCarrier(carrier_credentials(sim, "zto", account), http)
     request = waybill_request()
     first = await carrier.create_waybill(request)
     assert first.carrier == "ZTO" and first.order_ref == request.order_ref
@@ -167,7 +148,7 @@ async def test_create_is_idempotent_on_order_ref(sim: CarrierServer, store: ZtoS
 async def test_out_of_service_area(sim: CarrierServer, store: ZtoStore, http: httpx.AsyncClient) -> None:
     store.refuse_area("西藏自治区", "阿里地区")
     account = store.create_account()
-    carrier = ZtoCarrier(credentials(sim, account), http)
+    carrier = ZtoCarrier(carrier_credentials(sim, "zto", account), http)
     with pytest.raises(OutOfServiceArea) as caught:
         await carrier.create_waybill(waybill_request(province="西藏自治区", city="阿里地区"))
     assert caught.value.carrier_code == "E1002"
@@ -176,7 +157,7 @@ async def test_out_of_service_area(sim: CarrierServer, store: ZtoStore, http: ht
 
 async def test_quota_exhausted(sim: CarrierServer, store: ZtoStore, http: httpx.AsyncClient) -> None:
     account = store.create_account(quota=1)
-    carrier = ZtoCarrier(credentials(sim, account), http)
+    carrier = ZtoCarrier(carrier_credentials(sim, "zto", account), http)
     first = waybill_request()
     await carrier.create_waybill(first)
     await carrier.create_waybill(first)  # a repeat uses no quota
@@ -188,7 +169,7 @@ async def test_quota_exhausted(sim: CarrierServer, store: ZtoStore, http: httpx.
 
 async def test_cancel(sim: CarrierServer, store: ZtoStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = ZtoCarrier(credentials(sim, account), http)
+    carrier = ZtoCarrier(carrier_credentials(sim, "zto", account), http)
     waybill = await carrier.create_waybill(waybill_request())
     await carrier.cancel_waybill(waybill)
     stored = store.order(waybill.order_ref)
@@ -200,7 +181,7 @@ async def test_cancel(sim: CarrierServer, store: ZtoStore, http: httpx.AsyncClie
 
 async def test_track_maps_the_scripted_journey(sim: CarrierServer, store: ZtoStore, http: httpx.AsyncClient) -> None:
     account = store.create_account()
-    carrier = ZtoCarrier(credentials(sim, account), http)
+    carrier = ZtoCarrier(carrier_credentials(sim, "zto", account), http)
     waybill = await carrier.create_waybill(waybill_request())
     assert await carrier.track(waybill.waybill_no) == []
     start = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -226,7 +207,7 @@ async def test_track_maps_the_scripted_journey(sim: CarrierServer, store: ZtoSto
     assert all(e.at.utcoffset() == timedelta(0) for e in events)
     assert events[0].description.endswith("已揽收") and events[-1].location == "上海闵行"
     # another bill of someone else's shows nothing
-    other = ZtoCarrier(credentials(sim, store.create_account()), http)
+    other = ZtoCarrier(carrier_credentials(sim, "zto", store.create_account()), http)
     assert await other.track(waybill.waybill_no) == []
     # scanDate may also be Beijing wall-clock text
     wire = mapper.to_events([{"scanDate": "2026-03-01 18:00:00", "scanType": "退件", "desc": "退回"}])

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import msgspec
 import pytest
 
 from orderhub.channels import port
@@ -16,7 +14,6 @@ from orderhub.channels.douyin.client import DouyinClient, sign
 from orderhub.channels.douyin.connector import DouyinConnector
 from orderhub.channels.port import (
     AlreadyShipped,
-    Credentials,
     InvalidRequest,
     PlatformOrder,
     PlatformOrderState,
@@ -27,7 +24,7 @@ from orderhub.channels.port import (
     SignatureRejected,
     StockUpdate,
 )
-from sandbox.platforms import OrderState, PlatformServer, RefundState, SellerAccount, running_platforms
+from sandbox.platforms import OrderState, PlatformServer, RefundState, running_platforms
 from sandbox.platforms import Receiver as SimReceiver
 from sandbox.platforms.douyin import (
     TAG_ADDRESS_CHANGED,
@@ -38,30 +35,9 @@ from sandbox.platforms.douyin import (
     order_event,
 )
 from sandbox.platforms.store import SHANGHAI
+from tests.support.simulators import shop_credentials
 
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[PlatformServer]:
-    with running_platforms() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def creds(sim: PlatformServer, seller: SellerAccount, **changes: str) -> Credentials:
-    base = Credentials(
-        app_key=seller.app_key,
-        app_secret=seller.app_secret,
-        access_token=seller.access_token,
-        refresh_token=seller.refresh_token,
-        shop_id=seller.shop_id,
-        base_url=sim.url("douyin"),
-    )
-    return msgspec.structs.replace(base, **changes)
+SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
 
 
 def window(sim: PlatformServer) -> tuple[datetime, datetime]:
@@ -129,7 +105,7 @@ async def test_multi_page_pull_returns_exactly_the_window(sim: PlatformServer, h
         store.add_order("douyin", seller.app_key, updated_at=end + timedelta(minutes=5)),
     ]
 
-    connector = DouyinConnector(creds(sim, seller), http, page_size=3)
+    connector = DouyinConnector(shop_credentials(sim, "douyin", seller), http, page_size=3)
     store.clear_requests()
     pulled = await pull_all(connector, start, end)
 
@@ -184,7 +160,7 @@ async def test_pull_pages_through_more_orders_in_one_second_than_a_page(
     crowd = [store.add_order("douyin", seller.app_key, updated_at=start + timedelta(minutes=30)) for _ in range(7)]
     after = store.add_orders("douyin", seller.app_key, 2, start=start + timedelta(minutes=40))
 
-    pulled = await pull_all(DouyinConnector(creds(sim, seller), http, page_size=3), start, end)
+    pulled = await pull_all(DouyinConnector(shop_credentials(sim, "douyin", seller), http, page_size=3), start, end)
     ids = [p.order.external_id for p in pulled]
     assert sorted(ids) == sorted(o.order_id for o in [*before, *crowd, *after])
     assert [p.updated_at for p in pulled] == sorted(p.updated_at for p in pulled)
@@ -192,7 +168,7 @@ async def test_pull_pages_through_more_orders_in_one_second_than_a_page(
 
 async def test_pull_refuses_a_window_longer_than_max_window(sim: PlatformServer, http: httpx.AsyncClient) -> None:
     seller = sim.store.create_seller("douyin")
-    connector = DouyinConnector(creds(sim, seller), http)
+    connector = DouyinConnector(shop_credentials(sim, "douyin", seller), http)
     end = datetime.now(UTC)
     with pytest.raises(InvalidRequest):
         await connector.pull(end - DouyinConnector.max_window - timedelta(seconds=1), end, None)
@@ -211,7 +187,7 @@ async def test_order_states_cancelled_refunds_shipped(sim: PlatformServer, http:
     shipped = store.add_order("douyin", seller.app_key, state=OrderState.SHIPPED, updated_at=at)
     completed = store.add_order("douyin", seller.app_key, state=OrderState.COMPLETED, updated_at=at)
 
-    pulled = await pull_all(DouyinConnector(creds(sim, seller), http), start, end)
+    pulled = await pull_all(DouyinConnector(shop_credentials(sim, "douyin", seller), http), start, end)
     states = {p.order.external_id: p.state for p in pulled}
     assert states == {
         cancelled.order_id: PlatformOrderState.CANCELLED,
@@ -227,7 +203,7 @@ async def test_order_states_cancelled_refunds_shipped(sim: PlatformServer, http:
 
 async def test_wrong_secret_is_signature_rejected(sim: PlatformServer, http: httpx.AsyncClient) -> None:
     seller = sim.store.create_seller("douyin")
-    connector = DouyinConnector(creds(sim, seller, app_secret="0" * 32), http)
+    connector = DouyinConnector(shop_credentials(sim, "douyin", seller, app_secret="0" * 32), http)
     start, end = window(sim)
     with pytest.raises(SignatureRejected) as caught:
         await connector.pull(start, end, None)
@@ -240,7 +216,7 @@ async def test_expired_token_then_refresh_works_again(sim: PlatformServer, http:
     seller = store.create_seller("douyin")
     start, end = window(sim)
     order = store.add_order("douyin", seller.app_key, updated_at=start + timedelta(minutes=1))
-    connector = DouyinConnector(creds(sim, seller), http)
+    connector = DouyinConnector(shop_credentials(sim, "douyin", seller), http)
     old = connector.credentials
     store.expire_token("douyin", seller.access_token)
 
@@ -271,7 +247,7 @@ async def test_expired_token_then_refresh_works_again(sim: PlatformServer, http:
 async def test_rate_limit_and_outages(sim: PlatformServer, http: httpx.AsyncClient) -> None:
     store = sim.store
     seller = store.create_seller("douyin")
-    connector = DouyinConnector(creds(sim, seller), http)
+    connector = DouyinConnector(shop_credentials(sim, "douyin", seller), http)
     start, end = window(sim)
 
     store.inject_rate_limit("douyin", 1, method="order.searchList")
@@ -288,7 +264,7 @@ async def test_rate_limit_and_outages(sim: PlatformServer, http: httpx.AsyncClie
         await connector.pull(start, end, None)
     assert gateway.value.platform_code == "http_502"
 
-    offline = DouyinConnector(creds(sim, seller, base_url="http://127.0.0.1:9"), http)
+    offline = DouyinConnector(shop_credentials(sim, "douyin", seller, base_url="http://127.0.0.1:9"), http)
     with pytest.raises(PlatformUnavailable):
         await offline.pull(start, end, None)
 
@@ -302,7 +278,7 @@ async def test_confirm_shipment_then_already_shipped(sim: PlatformServer, http: 
     store = sim.store
     seller = store.create_seller("douyin")
     order = store.add_order("douyin", seller.app_key, lines=[("DY-SHIP-1", 1)])
-    connector = DouyinConnector(creds(sim, seller), http)
+    connector = DouyinConnector(shop_credentials(sim, "douyin", seller), http)
     shipment = ShipmentConfirmation(external_id=order.order_id, carrier="SF", waybill_no="SF1234567890123")
 
     await connector.confirm_shipment(shipment)
@@ -323,7 +299,7 @@ async def test_update_stock_is_recorded(sim: PlatformServer, http: httpx.AsyncCl
     seller = store.create_seller("douyin")
     tee = store.add_product("douyin", seller.app_key, "DY-STOCK-1", stock=5)
     mug = store.add_product("douyin", seller.app_key, "DY-STOCK-2", stock=5)
-    connector = DouyinConnector(creds(sim, seller), http)
+    connector = DouyinConnector(shop_credentials(sim, "douyin", seller), http)
 
     await connector.update_stock(
         [
@@ -452,8 +428,8 @@ async def test_registered_and_secrets_never_logged(
     sim: PlatformServer, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     seller = sim.store.create_seller("douyin")
-    credentials = creds(sim, seller)
-    connector = port._factories["douyin"](credentials, http)
+    credentials = shop_credentials(sim, "douyin", seller)
+    connector = port.connector_for("douyin", credentials, http)
     assert isinstance(connector, DouyinConnector) and connector.platform == "douyin"
     start, end = window(sim)
     with caplog.at_level(logging.DEBUG, logger="orderhub.channels.douyin"):

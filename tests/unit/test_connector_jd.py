@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,35 +29,16 @@ from orderhub.channels.port import (
     StockUpdate,
 )
 from sandbox.platforms import OrderState, PlatformServer, Receiver, RefundState, SellerAccount, running_platforms
+from tests.support.simulators import shop_credentials
 
 P = "jd"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[PlatformServer]:
-    with running_platforms() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def credentials(sim: PlatformServer, seller: SellerAccount, *, app_secret: str | None = None) -> Credentials:
-    return Credentials(
-        app_key=seller.app_key,
-        app_secret=seller.app_secret if app_secret is None else app_secret,
-        access_token=seller.access_token,
-        refresh_token=seller.refresh_token,
-        shop_id=seller.shop_id,
-        base_url=sim.url(P),
-    )
+SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
 
 
 def connector(sim: PlatformServer, http: httpx.AsyncClient, seller: SellerAccount, **kw: Any) -> JdConnector:
-    return JdConnector(credentials(sim, seller), http, **kw)
+    return JdConnector(shop_credentials(sim, P, seller), http, **kw)
 
 
 async def pull_all(conn: JdConnector, start: datetime, end: datetime) -> list[PlatformOrder]:
@@ -174,7 +154,7 @@ async def test_wrong_secret_is_rejected_and_nothing_secret_is_logged(
 ) -> None:
     seller = sim.store.create_seller(P)
     now = second(sim)
-    conn = JdConnector(credentials(sim, seller, app_secret="not-the-secret"), http)
+    conn = JdConnector(shop_credentials(sim, P, seller, app_secret="not-the-secret"), http)
     with caplog.at_level(logging.DEBUG, logger="orderhub.channels"), pytest.raises(SignatureRejected) as caught:
         await conn.pull(now - timedelta(minutes=5), now, None)
     assert caught.value.platform_code == "12"
@@ -288,8 +268,8 @@ async def test_update_stock_sets_full_quantities(sim: PlatformServer, http: http
     assert sim.store.stock_updates(P)[-1].stock_after == 3  # the good one still went through
 
 
-def test_registered_as_jd() -> None:
-    assert port._factories["jd"] is JdConnector
+async def test_registered_as_jd(http: httpx.AsyncClient) -> None:
+    assert isinstance(port.connector_for("jd", Credentials(app_key="k", app_secret="s"), http), JdConnector)
 
 
 async def test_default_gateway_is_the_real_one(http: httpx.AsyncClient) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -14,7 +13,6 @@ from orderhub.channels.pdd.client import sign
 from orderhub.channels.pdd.connector import PddConnector
 from orderhub.channels.port import (
     AlreadyShipped,
-    Credentials,
     InvalidRequest,
     PlatformOrder,
     PlatformOrderState,
@@ -27,32 +25,15 @@ from orderhub.channels.port import (
     connector_for,
 )
 from orderhub.orders.commands import NewOrderLine
-from sandbox.platforms import OrderState, PlatformServer, RefundState, SellerAccount, running_platforms
+from sandbox.platforms import OrderState, PlatformServer, RefundState, running_platforms
 from sandbox.platforms import Receiver as SimReceiver
 from sandbox.platforms.pinduoduo import render_order
+from tests.support.simulators import shop_credentials
 
 P = "pinduoduo"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[PlatformServer]:
-    with running_platforms() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def credentials(sim: PlatformServer, seller: SellerAccount, *, secret: str | None = None) -> Credentials:
-    return Credentials(
-        app_key=seller.app_key,
-        app_secret=secret or seller.app_secret,
-        access_token=seller.access_token,
-        base_url=sim.url(P),
-    )
+SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
 
 
 async def pull_all(connector: PddConnector, start: datetime, end: datetime) -> tuple[list[PlatformOrder], int]:
@@ -116,7 +97,7 @@ async def test_pull_pages_through_the_window_and_maps_orders(sim: PlatformServer
     add(P, seller.app_key, updated_at=end)  # the window is [start, end): its end belongs to the next one
     add(P, seller.app_key, updated_at=end + timedelta(minutes=1))
 
-    connector = PddConnector(credentials(sim, seller), http, page_size=2)
+    connector = PddConnector(shop_credentials(sim, P, seller), http, page_size=2)
     orders, pages = await pull_all(connector, start, end)
 
     expected = {special.order_id, *inside, cancelled.order_id, refund.order_id}
@@ -157,10 +138,12 @@ async def test_pull_pages_through_the_window_and_maps_orders(sim: PlatformServer
 async def test_refusals_are_typed(sim: PlatformServer, http: httpx.AsyncClient) -> None:
     seller = sim.store.create_seller(P)
     now = sim.store.now()
-    good = PddConnector(credentials(sim, seller), http)
+    good = PddConnector(shop_credentials(sim, P, seller), http)
 
     with pytest.raises(SignatureRejected) as bad_sign:
-        await PddConnector(credentials(sim, seller, secret="0" * 40), http).pull(now - timedelta(minutes=5), now, None)
+        await PddConnector(shop_credentials(sim, P, seller, app_secret="0" * 40), http).pull(
+            now - timedelta(minutes=5), now, None
+        )
     assert bad_sign.value.platform_code == "20004"
 
     before = len(sim.store.requests(P))
@@ -195,7 +178,7 @@ async def test_confirm_shipment_and_stock(sim: PlatformServer, http: httpx.Async
     seller = sim.store.create_seller(P)
     order = sim.store.add_order(P, seller.app_key, lines=[("SOCK-3P", 3)])
     cancelled = sim.store.add_order(P, seller.app_key, state=OrderState.CANCELLED)
-    connector = connector_for("pdd", credentials(sim, seller), http)
+    connector = connector_for("pdd", shop_credentials(sim, P, seller), http)
     assert isinstance(connector, PddConnector)
 
     shipment = ShipmentConfirmation(external_id=order.order_id, carrier="ZTO", waybill_no="ZT7300000001")
@@ -238,7 +221,7 @@ async def test_list_entries_without_details_are_fetched_in_full(sim: PlatformSer
         return httpx.Response(200, json={"order_info_get_response": {"order_info": render_order(order)}})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as mock:
-        page = await PddConnector(credentials(sim, seller), mock).pull(now - timedelta(minutes=10), now, None)
+        page = await PddConnector(shop_credentials(sim, P, seller), mock).pull(now - timedelta(minutes=10), now, None)
     assert seen == ["pdd.order.number.list.increment.get", "pdd.order.information.get"]
     assert [(o.order.external_id, o.order.paid_amount) for o in page.orders] == [(order.order_id, 3990)]
     assert page.next_page is None
@@ -253,6 +236,6 @@ async def test_network_failure_is_platform_unavailable(sim: PlatformServer) -> N
     now = sim.store.now()
     async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as mock:
         with pytest.raises(PlatformUnavailable) as failed:
-            await PddConnector(credentials(sim, seller), mock).pull(now - timedelta(minutes=5), now, None)
+            await PddConnector(shop_credentials(sim, P, seller), mock).pull(now - timedelta(minutes=5), now, None)
     assert failed.value.platform_code == "network"
     assert seller.access_token not in str(failed.value) and seller.app_secret not in str(failed.value)

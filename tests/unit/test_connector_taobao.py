@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,36 +29,18 @@ from orderhub.channels.taobao import mapper
 from orderhub.channels.taobao.client import GATEWAY_URL, SignMethod, TopClient, sign
 from orderhub.channels.taobao.connector import TaobaoConnector
 from sandbox.platforms import OrderState, PlatformServer, Receiver, RefundState, SellerAccount, running_platforms
+from tests.support.simulators import shop_credentials
 
 P = "taobao"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[PlatformServer]:
-    with running_platforms() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def credentials(sim: PlatformServer, seller: SellerAccount, *, app_secret: str | None = None) -> Credentials:
-    return Credentials(
-        app_key=seller.app_key,
-        app_secret=seller.app_secret if app_secret is None else app_secret,
-        access_token=seller.access_token,
-        refresh_token=seller.refresh_token,
-        base_url=sim.url(P),
-    )
+SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
 
 
 def connector(
     sim: PlatformServer, http: httpx.AsyncClient, seller: SellerAccount, *, sign_method: SignMethod = "md5", **kw: Any
 ) -> TaobaoConnector:
-    return TaobaoConnector(credentials(sim, seller), http, sign_method=sign_method, **kw)
+    return TaobaoConnector(shop_credentials(sim, P, seller), http, sign_method=sign_method, **kw)
 
 
 async def pull_all(conn: TaobaoConnector, start: datetime, end: datetime) -> list[PlatformOrder]:
@@ -205,7 +186,7 @@ async def test_wrong_secret_is_rejected_and_nothing_secret_is_logged(
 ) -> None:
     seller = sim.store.create_seller(P)
     now = second(sim)
-    conn = TaobaoConnector(credentials(sim, seller, app_secret="not-the-secret"), http)
+    conn = TaobaoConnector(shop_credentials(sim, P, seller, app_secret="not-the-secret"), http)
     with caplog.at_level(logging.DEBUG, logger="orderhub.channels"), pytest.raises(SignatureRejected) as caught:
         await conn.pull(now - timedelta(minutes=5), now, None)
     assert caught.value.platform_code == "25"
@@ -320,8 +301,10 @@ async def test_update_stock_sets_full_quantities(sim: PlatformServer, http: http
         await conn.update_stock([StockUpdate(platform_item_id="1", platform_sku_id="2", quantity=1)])
 
 
-def test_registered_as_taobao() -> None:
-    assert port._factories["taobao"] is TaobaoConnector
+async def test_registered_as_taobao(http: httpx.AsyncClient) -> None:
+    for platform in ("taobao", "tmall"):  # Tmall shops use the same TOP API
+        connector = port.connector_for(platform, Credentials(app_key="k", app_secret="s"), http)
+        assert isinstance(connector, TaobaoConnector)
     assert TaobaoConnector.max_window == timedelta(days=1)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 
 import httpx
@@ -26,26 +25,13 @@ from orderhub.channels.wechat_shop.connector import WechatShopConnector
 from orderhub.orders.commands import NewOrderLine
 from sandbox.platforms import OrderState, PlatformServer, RefundState, SellerAccount, running_platforms
 from sandbox.platforms import Receiver as SimReceiver
+from tests.support.simulators import shop_credentials
 
 P = "wechat_shop"
 TOKEN_PATHS = ("/cgi-bin/token", "/cgi-bin/stable_token")
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[PlatformServer]:
-    with running_platforms() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def credentials(sim: PlatformServer, seller: SellerAccount, *, secret: str | None = None) -> Credentials:
-    """AppID / AppSecret only: the connector fetches its own access token."""
-    return Credentials(app_key=seller.app_key, app_secret=secret or seller.app_secret, base_url=sim.url(P))
+SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
 
 
 def token_fetches(sim: PlatformServer, seller: SellerAccount) -> int:
@@ -99,7 +85,7 @@ async def test_pull_pages_through_the_window_and_maps_orders(sim: PlatformServer
     add(P, seller.app_key, updated_at=end)  # [start, end): the end belongs to the next window
     add(P, seller.app_key, updated_at=end + timedelta(minutes=5))
 
-    connector = WechatShopConnector(credentials(sim, seller), http, page_size=2)
+    connector = WechatShopConnector(shop_credentials(sim, P, seller, tokens=False), http, page_size=2)
     orders, pages = await pull_all(connector, start, end)
 
     expected = {special.order_id, *inside, unpaid.order_id, cancelled.order_id, refund.order_id}
@@ -173,12 +159,12 @@ async def test_refusals_are_typed(sim: PlatformServer, http: httpx.AsyncClient) 
     seller = sim.store.create_seller(P)
     now = sim.store.now()
     with pytest.raises(SignatureRejected) as bad_secret:
-        await WechatShopConnector(credentials(sim, seller, secret="x" * 32), http).pull(
+        await WechatShopConnector(shop_credentials(sim, P, seller, tokens=False, app_secret="x" * 32), http).pull(
             now - timedelta(hours=1), now, None
         )
     assert bad_secret.value.platform_code == "40125"
 
-    connector = WechatShopConnector(credentials(sim, seller), http)
+    connector = WechatShopConnector(shop_credentials(sim, P, seller, tokens=False), http)
     with pytest.raises(InvalidRequest):
         await connector.pull(now - timedelta(days=7, seconds=1), now, None)
     await connector.pull(now - timedelta(days=7), now, None)  # exactly 7 days is allowed (and caches a token)
@@ -204,7 +190,7 @@ async def test_confirm_shipment_and_stock(sim: PlatformServer, http: httpx.Async
     seller = sim.store.create_seller(P)
     order = sim.store.add_order(P, seller.app_key, lines=[("MUG-350", 2), ("SOCK-3P", 1)])
     cancelled = sim.store.add_order(P, seller.app_key, state=OrderState.CANCELLED)
-    connector = connector_for("wechat_shop", credentials(sim, seller), http)
+    connector = connector_for("wechat_shop", shop_credentials(sim, P, seller, tokens=False), http)
     assert isinstance(connector, WechatShopConnector)
 
     shipment = ShipmentConfirmation(external_id=order.order_id, carrier="YD", waybill_no="YD4300000001")

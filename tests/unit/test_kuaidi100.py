@@ -6,7 +6,6 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,16 +32,7 @@ from sandbox.kuaidi100 import Kuaidi100Account, Kuaidi100Server, Kuaidi100Subscr
 SALT = "oh-salt-测试"
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Kuaidi100Server]:
-    with running_kuaidi100() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
+SIMULATOR = running_kuaidi100  # the module's `sim` (tests/unit/conftest.py)
 
 
 @pytest.fixture

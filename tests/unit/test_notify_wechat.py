@@ -322,7 +322,9 @@ SENDER = """
 import asyncio, json, sys
 import redis
 from orderhub.notifications.port import Message, notifier_for
+from server.wiring import wire
 
+wire()  # another process of the hub: wired like every one
 config, redis_url, openid, count = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 notifier = notifier_for("wechat_template", config, redis.Redis.from_url(redis_url))
 print("ready", flush=True)

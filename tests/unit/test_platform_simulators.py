@@ -22,10 +22,7 @@ from sandbox.platforms.douyin import TAG_ORDER_CANCELLED, TAG_ORDER_PAID, order_
 BEIJING = timezone(timedelta(hours=8))
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[PlatformServer]:
-    with running_platforms() as server:
-        yield server
+SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
 
 
 @pytest.fixture(scope="module")

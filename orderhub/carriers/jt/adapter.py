@@ -22,10 +22,9 @@ from orderhub.carriers.port import (
     TrackingEvent,
     Waybill,
     WaybillRequest,
-    register,
 )
 
-__all__ = ["API_ADD_ORDER", "API_CANCEL_ORDER", "API_PRINT_ORDER", "API_TRACE", "JtCarrier"]
+__all__ = ["API_ADD_ORDER", "API_CANCEL_ORDER", "API_PRINT_ORDER", "API_TRACE", "JtCarrier", "create_carrier"]
 
 API_ADD_ORDER = "order/addOrder"
 API_PRINT_ORDER = "order/printOrder"
@@ -72,8 +71,7 @@ class JtCarrier:
             raise CarrierUnavailable(f"无法读取极兔面单：{exc}", carrier_code="unmappable_label") from None
 
 
-def _factory(credentials: CarrierCredentials, http: httpx.AsyncClient) -> Carrier:
+def create_carrier(credentials: CarrierCredentials, http: httpx.AsyncClient) -> Carrier:
+    """The factory ``server.wiring`` registers in ``CARRIERS`` under this carrier's catalogue code."""
     return JtCarrier(credentials, http)
 
-
-register(mapper.CARRIER_CODE, _factory)

@@ -22,11 +22,10 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
-from orderhub.carriers._common import post_json
 from orderhub.carriers.port import (
     CarrierCredentials,
     CarrierError,
@@ -36,7 +35,9 @@ from orderhub.carriers.port import (
     OutOfServiceArea,
     QuotaExhausted,
     TimestampExpired,
+    post_json,
 )
+from orderhub.wire import GatewayClient
 
 __all__ = [
     "BUSINESS_DIGEST_CODES",
@@ -115,10 +116,12 @@ def classify_error(code: str, message: str) -> CarrierError:
     return kind(f"{summary}：{code} {message}".strip(), carrier_code=code, carrier_message=message)
 
 
-class JtClient:
+class JtClient(GatewayClient[CarrierCredentials]):
     """Digest-signed calls to the J&T gateway for one account (``credentials``) over the caller's HTTP client.
 
     ``clock`` returns seconds since the epoch (``time.time``); the wire timestamp is its milliseconds."""
+
+    repr_fields: ClassVar[dict[str, str]] = {"api_account": "credentials.partner_id"}  # never the secret or a token
 
     def __init__(
         self,
@@ -128,13 +131,8 @@ class JtClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.credentials = credentials
-        self._http = http
-        self._timeout = timeout
+        super().__init__(credentials, http, timeout=timeout)
         self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"JtClient(api_account={self.credentials.partner_id!r}, base_url={self.base_url!r})"
 
     @property
     def base_url(self) -> str:

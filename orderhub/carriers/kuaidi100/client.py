@@ -27,7 +27,7 @@ from typing import Any, Final
 import httpx
 import msgspec
 
-from orderhub.carriers._common import post_json
+from orderhub.address.phones import phone_tail
 from orderhub.carriers.kuaidi100 import mapper
 from orderhub.carriers.port import (
     CarrierError,
@@ -36,6 +36,7 @@ from orderhub.carriers.port import (
     InvalidWaybillRequest,
     TrackingEvent,
     TrackingState,
+    post_json,
 )
 
 __all__ = [
@@ -199,7 +200,7 @@ class Kuaidi100Client:
             "company": mapper.company_for(carrier),
             "number": waybill_no.strip(),
             "key": self._key,
-            "parameters": {"callbackurl": callback_url, "salt": salt, "resultv2": "1", "phone": _phone_tail(phone)},
+            "parameters": {"callbackurl": callback_url, "salt": salt, "resultv2": "1", "phone": phone_tail(phone)},
         }
         return {"schema": "json", "param": _dumps(param)}
 
@@ -251,8 +252,3 @@ class Kuaidi100Client:
             self._http, self.base_url + path, name=f"快递100 {what}接口", timeout=self._timeout, data=form
         )
         return body
-
-
-def _phone_tail(phone: str) -> str:
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    return digits[-4:] if digits else ""

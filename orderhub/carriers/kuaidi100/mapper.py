@@ -15,8 +15,9 @@ from typing import Any
 
 import msgspec
 
-from orderhub.carriers._common import beijing_time
-from orderhub.carriers.port import InvalidWaybillRequest, TrackingEvent, TrackingState
+from orderhub.carriers.catalogue import CATALOGUE
+from orderhub.carriers.port import InvalidWaybillRequest, TrackingEvent, TrackingPayloadError, TrackingState
+from orderhub.wire import beijing_time
 
 __all__ = [
     "COMPANY_CODES",
@@ -32,17 +33,8 @@ __all__ = [
     "to_tracking",
 ]
 
-# The hub's carrier code → 快递100 company code (快递公司编码).
-COMPANY_CODES: dict[str, str] = {
-    "SF": "shunfeng",
-    "ZTO": "zhongtong",
-    "JT": "jtexpress",
-    "YTO": "yuantong",
-    "STO": "shentong",
-    "YD": "yunda",
-    "EMS": "ems",
-    "JD": "jd",
-}
+# The hub's carrier code → 快递100 company code (快递公司编码), from the carrier catalogue.
+COMPANY_CODES: dict[str, str] = {carrier.code: carrier.kuaidi100 for carrier in CATALOGUE}
 _HUB_CODES = {company: hub for hub, company in COMPANY_CODES.items()}
 
 # 快递100 main state codes (物流状态).
@@ -82,7 +74,7 @@ STATUS_TEXTS: dict[str, TrackingState] = {
 }
 
 
-class Kuaidi100PayloadError(ValueError):
+class Kuaidi100PayloadError(TrackingPayloadError):
     """A 快递100 payload lacks what the mapper needs."""
 
 

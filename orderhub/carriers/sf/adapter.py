@@ -21,7 +21,6 @@ from orderhub.carriers.port import (
     TrackingEvent,
     Waybill,
     WaybillRequest,
-    register,
 )
 from orderhub.carriers.sf import mapper
 from orderhub.carriers.sf.client import DUPLICATE_ORDER, SfBusinessError, SfClient
@@ -32,6 +31,7 @@ __all__ = [
     "SERVICE_ROUTES",
     "SERVICE_SEARCH_ORDER",
     "SfCarrier",
+    "create_carrier",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,7 @@ class SfCarrier:
             raise CarrierUnavailable(f"无法读取顺丰路由：{exc}", carrier_code="unmappable_routes") from None
 
 
-def _factory(credentials: CarrierCredentials, http: httpx.AsyncClient) -> Carrier:
+def create_carrier(credentials: CarrierCredentials, http: httpx.AsyncClient) -> Carrier:
+    """The factory ``server.wiring`` registers in ``CARRIERS`` under this carrier's catalogue code."""
     return SfCarrier(credentials, http)
 
-
-register(mapper.CARRIER_CODE, _factory)

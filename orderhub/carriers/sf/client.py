@@ -27,12 +27,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote_plus
 
 import httpx
 
-from orderhub.carriers._common import post_json
 from orderhub.carriers.port import (
     CarrierCredentials,
     CarrierError,
@@ -42,7 +41,9 @@ from orderhub.carriers.port import (
     OutOfServiceArea,
     QuotaExhausted,
     TimestampExpired,
+    post_json,
 )
+from orderhub.wire import GatewayClient
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -118,10 +119,12 @@ def classify_business_error(code: str, message: str) -> CarrierError:
     return kind(f"{summary}：{code} {message}".strip(), carrier_code=code, carrier_message=message)
 
 
-class SfClient:
+class SfClient(GatewayClient[CarrierCredentials]):
     """Digest-signed calls to the 丰桥 gateway for one partner (``credentials``) over the caller's HTTP client.
 
     ``clock`` returns seconds since the epoch (``time.time``); the wire timestamp is its milliseconds."""
+
+    repr_fields: ClassVar[dict[str, str]] = {"partner_id": "credentials.partner_id"}  # never the secret or a token
 
     def __init__(
         self,
@@ -131,13 +134,8 @@ class SfClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.credentials = credentials
-        self._http = http
-        self._timeout = timeout
+        super().__init__(credentials, http, timeout=timeout)
         self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"SfClient(partner_id={self.credentials.partner_id!r}, base_url={self.base_url!r})"
 
     @property
     def base_url(self) -> str:

@@ -19,12 +19,11 @@ from orderhub.carriers.port import (
     TrackingEvent,
     Waybill,
     WaybillRequest,
-    register,
 )
 from orderhub.carriers.zto import mapper
 from orderhub.carriers.zto.client import ZtoClient
 
-__all__ = ["API_CANCEL", "API_CREATE", "API_TRACK", "ZtoCarrier"]
+__all__ = ["API_CANCEL", "API_CREATE", "API_TRACK", "ZtoCarrier", "create_carrier"]
 
 API_CREATE = "zto.open.createOrder"
 API_CANCEL = "zto.open.cancelPreOrder"
@@ -65,8 +64,7 @@ class ZtoCarrier:
             raise CarrierUnavailable(f"无法读取中通轨迹：{exc}", carrier_code="unmappable_routes") from None
 
 
-def _factory(credentials: CarrierCredentials, http: httpx.AsyncClient) -> Carrier:
+def create_carrier(credentials: CarrierCredentials, http: httpx.AsyncClient) -> Carrier:
+    """The factory ``server.wiring`` registers in ``CARRIERS`` under this carrier's catalogue code."""
     return ZtoCarrier(credentials, http)
 
-
-register(mapper.CARRIER_CODE, _factory)

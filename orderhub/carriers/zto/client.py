@@ -23,11 +23,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
-from orderhub.carriers._common import post_json
 from orderhub.carriers.port import (
     CarrierCredentials,
     CarrierError,
@@ -36,7 +35,9 @@ from orderhub.carriers.port import (
     InvalidWaybillRequest,
     OutOfServiceArea,
     QuotaExhausted,
+    post_json,
 )
+from orderhub.wire import GatewayClient
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -101,18 +102,15 @@ def classify_error(code: str, message: str) -> CarrierError:
     return kind(f"{summary}：{code} {message}".strip(), carrier_code=code, carrier_message=message)
 
 
-class ZtoClient:
+class ZtoClient(GatewayClient[CarrierCredentials]):
     """Digest-signed calls to the ZOP gateway for one application (``credentials``) over the caller's HTTP client."""
+
+    repr_fields: ClassVar[dict[str, str]] = {"app_key": "credentials.partner_id"}  # never the secret or a token
 
     def __init__(
         self, credentials: CarrierCredentials, http: httpx.AsyncClient, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT
     ) -> None:
-        self.credentials = credentials
-        self._http = http
-        self._timeout = timeout
-
-    def __repr__(self) -> str:
-        return f"ZtoClient(app_key={self.credentials.partner_id!r}, base_url={self.base_url!r})"
+        super().__init__(credentials, http, timeout=timeout)
 
     @property
     def base_url(self) -> str:

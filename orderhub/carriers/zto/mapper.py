@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from orderhub.carriers._common import beijing_time
 from orderhub.carriers.port import (
     InvalidWaybillRequest,
     Party,
@@ -25,6 +24,7 @@ from orderhub.carriers.port import (
     Waybill,
     WaybillRequest,
 )
+from orderhub.wire import beijing_time
 
 __all__ = [
     "CANCEL_NOT_WANTED",

@@ -1,6 +1,6 @@
 """抖店 (Douyin shop) adapter: ``client`` (wire format + signing), ``mapper`` (payload → hub terms), ``connector``
-(the :class:`~orderhub.channels.port.ChannelConnector`, registered as ``"douyin"`` when imported) and ``webhook``
-(message push verification and parsing)."""
+(the :class:`~orderhub.channels.port.ChannelConnector`, registered as ``"douyin"`` by ``server.wiring``) and ``webhook``
+(message push verification and parsing: the port's ``PushReceiver``)."""
 
 from __future__ import annotations
 

@@ -22,10 +22,9 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import httpx
 
@@ -39,6 +38,7 @@ from orderhub.channels.port import (
     SessionExpired,
     SignatureRejected,
 )
+from orderhub.wire import GatewayClient
 
 __all__ = [
     "API_VERSION",
@@ -48,7 +48,6 @@ __all__ = [
     "SIGN_METHOD",
     "SUCCESS_CODE",
     "DouyinClient",
-    "RedactUrlSecrets",
     "error_for",
     "param_json",
     "sign",
@@ -93,35 +92,6 @@ _SESSION_TOKEN_REASONS: Final = frozenset(
 )
 
 log = logging.getLogger("orderhub.channels.douyin")
-
-_SECRET_IN_URL = re.compile(r"\b((?:access_token|refresh_token|app_secret|client_secret)=)[^&\s\"']+")
-
-
-class RedactUrlSecrets(logging.Filter):
-    """Masks tokens and secrets in query strings. 抖店 (like most Chinese platforms) takes ``access_token`` in the
-    URL, and httpx logs every request URL at INFO on the ``httpx`` logger; without this the token would reach
-    the logs."""
-
-    name_tag = "orderhub.redact_url_secrets"
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is not ours to fix
-            return True
-        if "token=" in message or "secret=" in message:
-            record.msg = _SECRET_IN_URL.sub(r"\1***", message)
-            record.args = None
-        return True
-
-
-def _install_redaction() -> None:
-    target = logging.getLogger("httpx")
-    if not any(getattr(f, "name_tag", None) == RedactUrlSecrets.name_tag for f in target.filters):
-        target.addFilter(RedactUrlSecrets())
-
-
-_install_redaction()
 
 
 def param_json(params: Mapping[str, Any]) -> str:
@@ -188,12 +158,15 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-class DouyinClient:
+class DouyinClient(GatewayClient[Credentials]):
     """One shop's calls to the 抖店 open API over a shared ``httpx.AsyncClient``.
 
     ``credentials`` is read at every call, so assigning new credentials (after a token refresh) takes effect at
     once. ``clock`` returns unix seconds (tests may pin it).
     """
+
+    # never the secret or a token
+    repr_fields: ClassVar[dict[str, str]] = {"app_key": "credentials.app_key", "shop_id": "credentials.shop_id"}
 
     def __init__(
         self,
@@ -203,9 +176,7 @@ class DouyinClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.credentials = credentials
-        self._http = http
-        self._timeout = timeout
+        super().__init__(credentials, http, timeout=timeout)
         self._clock = clock
 
     @property

@@ -31,6 +31,7 @@ from orderhub import clock
 from orderhub.channels.douyin.client import DouyinClient
 from orderhub.channels.douyin.mapper import carrier_code, map_order, needs_detail, to_datetime
 from orderhub.channels.port import (
+    ChannelConnector,
     Credentials,
     InvalidRequest,
     PlatformOrder,
@@ -39,11 +40,10 @@ from orderhub.channels.port import (
     ShipmentConfirmation,
     StockUpdate,
     UnreadableOrder,
-    register,
 )
 from orderhub.errors import ValidationFailed
 
-__all__ = ["MAX_PAGE_SIZE", "DouyinConnector"]
+__all__ = ["MAX_PAGE_SIZE", "DouyinConnector", "create_connector"]
 
 MAX_PAGE_SIZE: Final = 100  # order.searchList: size 1–100
 
@@ -215,4 +215,6 @@ class DouyinConnector:
         return fresh
 
 
-register("douyin", lambda creds, http: DouyinConnector(creds, http))
+def create_connector(credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:
+    """The factory ``server.wiring`` registers in ``CONNECTORS`` under this platform's catalogue code."""
+    return DouyinConnector(credentials, http)

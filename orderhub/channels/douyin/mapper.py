@@ -19,16 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
+from orderhub import clock, wire
 from orderhub.channels.port import InvalidRequest, PlatformOrder, PlatformOrderState
 from orderhub.errors import ValidationFailed
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
 
 __all__ = [
     "CARRIER_CODES",
+    "CARRIER_MAP",
     "ORDER_STATUS_STATES",
     "carrier_code",
     "map_order",
@@ -38,8 +38,6 @@ __all__ = [
     "to_fen",
 ]
 
-SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
-_TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 
 # The hub's carrier code → 抖店 logistics ``company_code`` (what ``order.logisticsAdd`` takes).
 # Source: the 抖店 company list (``order.logisticsCompanyList``, kuaidi100-style codes) as the simulator accepts it
@@ -55,6 +53,9 @@ CARRIER_CODES: Final[Mapping[str, str]] = {
     "EMS": "ems",
     "JD": "jd",
 }
+
+# The registry walk (tests/unit/test_integrations.py) reads every platform's carrier table under this name.
+CARRIER_MAP: Final[Mapping[str, object]] = CARRIER_CODES
 
 # 抖店 ``order_status`` (shop order level) → the hub's reading, before after-sales are considered.
 ORDER_STATUS_STATES: Final[Mapping[int, PlatformOrderState]] = {
@@ -95,13 +96,11 @@ def to_fen(value: Any, *, field: str = "amount") -> int:
     if text.lstrip("-").isdigit():
         return int(text)
     try:
-        yuan = Decimal(text)
-    except InvalidOperation as exc:
+        return wire.yuan_to_fen(text, exact=True)
+    except wire.SubFenAmount:
+        raise ValidationFailed(f"抖店金额字段 {field} 精度超过分：{text!r}", field=field) from None
+    except wire.NotAnAmount as exc:
         raise ValidationFailed(f"抖店金额字段 {field} 不是数字：{text!r}", field=field) from exc
-    fen = yuan * 100
-    if fen != fen.to_integral_value():
-        raise ValidationFailed(f"抖店金额字段 {field} 精度超过分：{text!r}", field=field)
-    return int(fen)
 
 
 def to_datetime(value: Any) -> datetime | None:
@@ -117,14 +116,13 @@ def to_datetime(value: Any) -> datetime | None:
     if text.startswith("0000") or text.startswith("1970-01-01"):
         return None
     try:
-        local = datetime.strptime(text, _TIME_FORMAT)
+        return wire.beijing_to_utc(text)
     except ValueError:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError as exc:
             raise ValidationFailed(f"抖店时间格式无法识别：{text!r}") from exc
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=SHANGHAI)).astimezone(UTC)
-    return local.replace(tzinfo=SHANGHAI).astimezone(UTC)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=clock.SHANGHAI)).astimezone(UTC)
 
 
 def _int(value: Any, default: int = 0) -> int:

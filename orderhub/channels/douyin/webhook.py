@@ -17,15 +17,18 @@ import hmac
 import json
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import msgspec
 
+from orderhub.channels.port import Credentials, PushReceipt
 from orderhub.errors import ValidationFailed
 
 __all__ = [
     "PUSH_REPLY",
+    "RECEIVER",
     "TAG_ACTIONS",
+    "DouyinPushReceiver",
     "PushAction",
     "PushMessage",
     "parse_push",
@@ -150,3 +153,25 @@ def parse_push(raw_body: bytes) -> list[PushMessage]:
 
 def push_action(tag: str | int) -> PushAction:
     return TAG_ACTIONS.get(str(tag).strip(), PushAction.IGNORE)
+
+
+# Messages that do not change what the hub does with the order (a pull would find nothing to act on).
+_NO_PULL: Final = frozenset({PushAction.IGNORE, PushAction.ORDER_COMPLETED})
+
+
+class DouyinPushReceiver:
+    """抖店 pushes behind the channel port's :class:`~orderhub.channels.port.PushReceiver`."""
+
+    platform: ClassVar[str] = "douyin"
+    reply: ClassVar[bytes] = PUSH_REPLY
+
+    def verify(self, credentials: Credentials, body: bytes, headers: Mapping[str, str]) -> bool:
+        return bool(credentials.app_key) and verify_push(credentials.app_key, credentials.app_secret, body, headers)
+
+    def read(self, body: bytes) -> PushReceipt:
+        messages = parse_push(body)  # ValidationFailed when it is not 抖店's message array
+        relevant = [m for m in messages if push_action(m.tag) not in _NO_PULL]
+        return PushReceipt(messages=len(messages), relevant=len(relevant))
+
+
+RECEIVER: Final = DouyinPushReceiver()

@@ -26,6 +26,7 @@ from orderhub.channels.erp_file.parser import (
     suggest_mapping,
     validate_mapping,
 )
+from orderhub.channels.errors import ChannelError
 from orderhub.channels.pull import channel_row
 from orderhub.channels.tables import ImportJob, ImportMapping
 from orderhub.errors import NotFound
@@ -166,7 +167,7 @@ async def run_import(job_id: int) -> ImportJobView:
         plan = build_orders(table, msgspec.json.decode(row["mapping"]))
     except Exception as exc:
         message = getattr(exc, "message", None) or repr(exc)
-        failure = [{"row": 0, "code": "unreadable", "message": message}]
+        failure = [{"row": 0, "code": ChannelError.UNREADABLE_FILE, "message": message}]
         await _save(job_id, code, total, status="failed", processed=0, errors=msgspec.json.encode(failure).decode())
         return await get_import(job_id)
     errors: list[dict[str, Any]] = [msgspec.to_builtins(error) for error in plan.errors]

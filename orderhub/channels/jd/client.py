@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import httpx
 import msgspec
@@ -40,6 +40,7 @@ from orderhub.channels.port import (
     SignatureRejected,
 )
 from orderhub.clock import SHANGHAI
+from orderhub.wire import GatewayClient
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -126,8 +127,10 @@ def _biz_json(biz: Mapping[str, object]) -> str:
     return json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-class JosClient:
+class JosClient(GatewayClient[Credentials]):
     """Signs, sends and unwraps JOS calls for one shop (``credentials``) over a shared ``httpx.AsyncClient``."""
+
+    repr_fields: ClassVar[dict[str, str]] = {"app_key": "credentials.app_key"}  # never the secret or a token
 
     def __init__(
         self,
@@ -137,13 +140,8 @@ class JosClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.credentials = credentials
-        self._http = http
-        self._timeout = timeout
+        super().__init__(credentials, http, timeout=timeout)
         self._clock = clock or (lambda: datetime.now(SHANGHAI))
-
-    def __repr__(self) -> str:  # never the secret or the token
-        return f"JosClient(app_key={self.credentials.app_key!r}, base_url={self.base_url!r})"
 
     @property
     def base_url(self) -> str:

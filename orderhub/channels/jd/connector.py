@@ -22,6 +22,7 @@ from orderhub.channels.jd.client import DEFAULT_TIMEOUT, JosClient
 from orderhub.channels.port import (
     AlreadyShipped,
     BackwardPages,
+    ChannelConnector,
     Credentials,
     InvalidRequest,
     PlatformError,
@@ -31,11 +32,10 @@ from orderhub.channels.port import (
     ShipmentConfirmation,
     StockUpdate,
     UnreadableOrder,
-    register,
 )
 from orderhub.clock import SHANGHAI
 
-__all__ = ["JdConnector"]
+__all__ = ["JdConnector", "create_connector"]
 
 log = logging.getLogger("orderhub.channels.jd")
 
@@ -207,4 +207,6 @@ def _map(order: Mapping[str, Any]) -> PlatformOrder:
         ) from exc
 
 
-register("jd", JdConnector)
+def create_connector(credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:
+    """The factory ``server.wiring`` registers in ``CONNECTORS`` under this platform's catalogue code."""
+    return JdConnector(credentials, http)

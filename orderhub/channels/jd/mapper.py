@@ -12,15 +12,18 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
-from orderhub.channels._wire import parse_time, yuan_to_fen
 from orderhub.channels.port import PlatformOrder, PlatformOrderState
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
+from orderhub.wire import beijing_or_none as parse_time
+from orderhub.wire import yuan_to_fen
 
 __all__ = [
     "ALL_ORDER_STATES",
+    "CARRIER_MAP",
     "LOGISTICS_IDS",
     "OPTIONAL_FIELDS",
     "ORDER_STATES",
+    "UNMAPPED_CARRIERS",
     "logistics_id",
     "map_order",
     "order_state",
@@ -83,6 +86,11 @@ LOGISTICS_IDS: Final[Mapping[str, str]] = {
     "EMS": "465",  # 邮政 EMS
     "JD": "2087",  # 京东快递
 }
+
+# The registry walk (tests/unit/test_integrations.py) reads every platform's carrier table under this name.
+CARRIER_MAP: Final[Mapping[str, object]] = LOGISTICS_IDS
+# Catalogue carriers left out on purpose, and why.
+UNMAPPED_CARRIERS: Final[Mapping[str, str]] = {"JT": "极兔's logiCoprId could not be confirmed"}
 
 
 def logistics_id(carrier: str) -> str:

@@ -18,11 +18,10 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
-from orderhub.channels._wire import json_reply
 from orderhub.channels.port import (
     AlreadyShipped,
     Credentials,
@@ -32,7 +31,9 @@ from orderhub.channels.port import (
     RateLimited,
     SessionExpired,
     SignatureRejected,
+    json_reply,
 )
+from orderhub.wire import GatewayClient
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -93,8 +94,10 @@ def classify_error(error: Mapping[str, Any]) -> PlatformError:
     return kind(f"{summary}：{text}", platform_code=platform_code, platform_message=text)
 
 
-class PddClient:
+class PddClient(GatewayClient[Credentials]):
     """Signed calls to the POP gateway for one shop (``credentials``) over the caller's ``httpx.AsyncClient``."""
+
+    repr_fields: ClassVar[dict[str, str]] = {"client_id": "credentials.app_key"}  # never the secret or a token
 
     def __init__(
         self,
@@ -104,9 +107,7 @@ class PddClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.credentials = credentials
-        self._http = http
-        self._timeout = timeout
+        super().__init__(credentials, http, timeout=timeout)
         self._clock = clock
 
     @property

@@ -37,10 +37,9 @@ from orderhub.channels.port import (
     ShipmentConfirmation,
     StockUpdate,
     UnreadableOrder,
-    register,
 )
 
-__all__ = ["PddConnector"]
+__all__ = ["PddConnector", "create_connector"]
 
 LIST_API = "pdd.order.number.list.increment.get"
 DETAIL_API = "pdd.order.information.get"
@@ -193,8 +192,7 @@ def _window_seconds(start: datetime, end: datetime, limit: timedelta) -> tuple[i
     return start_s, end_s
 
 
-def _factory(credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:
+def create_connector(credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:
+    """The factory ``server.wiring`` registers in ``CONNECTORS`` under this platform's catalogue code."""
     return PddConnector(credentials, http)
 
-
-register("pdd", _factory)

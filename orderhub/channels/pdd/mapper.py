@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, Final
 
+from orderhub import wire
 from orderhub.channels.port import PlatformOrder, PlatformOrderState
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
 
 __all__ = [
     "CARRIER_IDS",
+    "CARRIER_MAP",
     "DETAIL_FIELDS",
     "PayloadError",
     "carrier_id",
@@ -38,8 +38,6 @@ __all__ = [
     "yuan_to_fen",
 ]
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # The hub's carrier code → 拼多多 logistics company id. Source: the ids ``pdd.logistics.companies.get`` answers
 # (申通 1, 顺丰 44, 圆通 85, 中通 115, 邮政EMS 118, 京东配送 120, 韵达 121, 极兔 384). The simulator accepts any
@@ -56,6 +54,9 @@ CARRIER_IDS: dict[str, int] = {
     "JT": 384,
 }
 
+# The registry walk (tests/unit/test_integrations.py) reads every platform's carrier table under this name.
+CARRIER_MAP: Final[Mapping[str, object]] = CARRIER_IDS
+
 # What the mapper reads beyond the list's own fields; an entry lacking one of these is fetched in full.
 DETAIL_FIELDS = ("order_sn", "item_list", "receiver_name", "province", "pay_amount", "updated_at", "order_status")
 
@@ -71,18 +72,10 @@ class PayloadError(ValueError):
 
 def yuan_to_fen(value: Any, field: str = "amount") -> int:
     """Yuan as the platform sends it (``12.3``, ``"12.30"``, ``12``) → integer fen, exactly (half-up below a fen)."""
-    if value is None or value == "":
-        return 0
-    if isinstance(value, bool):
-        raise PayloadError(f"{field}: 金额不是数字 ({value!r})")
     try:
-        # str() of a float is its shortest round-tripping decimal text, so 12.3 → "12.3" → 1230 exactly.
-        amount = Decimal(value) if isinstance(value, int | str) else Decimal(str(value))
-    except (InvalidOperation, ValueError):
+        return wire.yuan_to_fen(value)
+    except wire.NotAnAmount:
         raise PayloadError(f"{field}: 金额不是数字 ({value!r})") from None
-    if not amount.is_finite():
-        raise PayloadError(f"{field}: 金额不是数字 ({value!r})")
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def parse_time(value: Any, field: str = "time") -> datetime | None:
@@ -96,7 +89,7 @@ def parse_time(value: Any, field: str = "time") -> datetime | None:
         if text.isdigit():
             return datetime.fromtimestamp(int(text), UTC)
         try:
-            return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=SHANGHAI).astimezone(UTC)
+            return wire.beijing_to_utc(text)
         except ValueError:
             pass
     raise PayloadError(f"{field}: 时间格式不对 ({value!r})")

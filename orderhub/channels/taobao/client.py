@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 import httpx
 import msgspec
@@ -39,6 +39,7 @@ from orderhub.channels.port import (
     SignatureRejected,
 )
 from orderhub.clock import SHANGHAI
+from orderhub.wire import GatewayClient
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -116,8 +117,10 @@ def error_from_response(error: Mapping[str, Any]) -> PlatformError:
     return InvalidRequest(**kw)
 
 
-class TopClient:
+class TopClient(GatewayClient[Credentials]):
     """Signs, sends and unwraps TOP calls for one shop (``credentials``) over a shared ``httpx.AsyncClient``."""
+
+    repr_fields: ClassVar[dict[str, str]] = {"app_key": "credentials.app_key"}  # never the secret or a token
 
     def __init__(
         self,
@@ -130,14 +133,9 @@ class TopClient:
     ) -> None:
         if sign_method not in SIGN_METHODS:
             raise ValueError(f"unsupported TOP sign_method {sign_method!r}")
-        self.credentials = credentials
-        self._http = http
+        super().__init__(credentials, http, timeout=timeout)
         self.sign_method: SignMethod = sign_method
-        self._timeout = timeout
         self._clock = clock or (lambda: datetime.now(SHANGHAI))
-
-    def __repr__(self) -> str:  # never the secret or the session
-        return f"TopClient(app_key={self.credentials.app_key!r}, base_url={self.base_url!r})"
 
     @property
     def base_url(self) -> str:

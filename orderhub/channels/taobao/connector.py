@@ -20,6 +20,7 @@ import httpx
 from orderhub.channels.port import (
     AlreadyShipped,
     BackwardPages,
+    ChannelConnector,
     Credentials,
     InvalidRequest,
     PlatformError,
@@ -29,13 +30,12 @@ from orderhub.channels.port import (
     ShipmentConfirmation,
     StockUpdate,
     UnreadableOrder,
-    register,
 )
 from orderhub.channels.taobao import mapper
 from orderhub.channels.taobao.client import DEFAULT_TIMEOUT, SignMethod, TopClient
 from orderhub.clock import SHANGHAI
 
-__all__ = ["TaobaoConnector"]
+__all__ = ["TaobaoConnector", "create_connector"]
 
 log = logging.getLogger("orderhub.channels.taobao")
 
@@ -221,5 +221,7 @@ def _map(trade: Mapping[str, Any]) -> PlatformOrder:
         ) from exc
 
 
-register("taobao", TaobaoConnector)
-register("tmall", TaobaoConnector)  # Tmall shops use the same TOP API
+def create_connector(credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:
+    """The factory ``server.wiring`` registers in ``CONNECTORS`` under its catalogue code: both "taobao" and
+    "tmall" (Tmall shops use the same TOP API)."""
+    return TaobaoConnector(credentials, http)

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from orderhub.channels._wire import parse_time, yuan_to_fen
 from orderhub.channels.port import PlatformOrder, PlatformOrderState
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
+from orderhub.wire import beijing_or_none as parse_time
+from orderhub.wire import yuan_to_fen
 
 __all__ = [
     "ACTIVE_REFUND_STATUSES",
+    "CARRIER_MAP",
     "COMPANY_CODES",
     "FULLINFO_FIELDS",
     "TRADE_FIELDS",
@@ -95,6 +97,9 @@ COMPANY_CODES: Final[Mapping[str, str]] = {
     "EMS": "EMS",
     "JD": "JD",
 }
+
+# The registry walk (tests/unit/test_integrations.py) reads every platform's carrier table under this name.
+CARRIER_MAP: Final[Mapping[str, object]] = COMPANY_CODES
 
 
 def company_code(carrier: str) -> str:

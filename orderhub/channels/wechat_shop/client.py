@@ -19,12 +19,11 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import msgspec
 
-from orderhub.channels._wire import json_reply
 from orderhub.channels.port import (
     Credentials,
     InvalidRequest,
@@ -33,7 +32,9 @@ from orderhub.channels.port import (
     RateLimited,
     SessionExpired,
     SignatureRejected,
+    json_reply,
 )
+from orderhub.wire import GatewayClient
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -74,9 +75,11 @@ def classify_error(errcode: int, errmsg: str) -> PlatformError:
     return InvalidRequest(f"微信小店拒绝了请求：{errmsg}", **fields)
 
 
-class WechatShopClient:
+class WechatShopClient(GatewayClient[Credentials]):
     """Calls to the WeChat shop API for one shop (``credentials``: ``app_key`` = AppID, ``app_secret`` =
     AppSecret) over the caller's ``httpx.AsyncClient``."""
+
+    repr_fields: ClassVar[dict[str, str]] = {"appid": "credentials.app_key"}  # never the secret or a token
 
     def __init__(
         self,
@@ -86,9 +89,7 @@ class WechatShopClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.credentials = credentials
-        self._http = http
-        self._timeout = timeout
+        super().__init__(credentials, http, timeout=timeout)
         self._clock = clock
 
     @property

@@ -41,12 +41,11 @@ from orderhub.channels.port import (
     ShipmentConfirmation,
     StockUpdate,
     UnreadableOrder,
-    register,
 )
 from orderhub.channels.wechat_shop import mapper
 from orderhub.channels.wechat_shop.client import WechatShopClient
 
-__all__ = ["TOKEN_MARGIN", "WechatShopConnector"]
+__all__ = ["TOKEN_MARGIN", "WechatShopConnector", "create_connector"]
 
 LIST_PATH = "/channels/ec/order/list/get"
 DETAIL_PATH = "/channels/ec/order/get"
@@ -286,8 +285,7 @@ def _window_seconds(start: datetime, end: datetime, limit: timedelta) -> tuple[i
     return start_s, end_s
 
 
-def _factory(credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:
+def create_connector(credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:
+    """The factory ``server.wiring`` registers in ``CONNECTORS`` under this platform's catalogue code."""
     return WechatShopConnector(credentials, http)
 
-
-register("wechat_shop", _factory)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from orderhub.channels.port import PlatformOrder, PlatformOrderState
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
 
 __all__ = [
+    "CARRIER_MAP",
     "DELIVERY_IDS",
     "PayloadError",
     "delivery_id",
@@ -43,6 +44,9 @@ DELIVERY_IDS: dict[str, str] = {
     "EMS": "EMS",
     "JD": "JD",
 }
+
+# The registry walk (tests/unit/test_integrations.py) reads every platform's carrier table under this name.
+CARRIER_MAP: Final[Mapping[str, object]] = DELIVERY_IDS
 
 _UNPAID = frozenset({10, 12, 13})
 _WAITING = frozenset({20, 21})
