@@ -217,10 +217,11 @@ async def set_sku_locations(warehouse_id: int, items: list[tuple[str, str]]) -> 
 
 
 async def list_sku_locations(warehouse_id: int) -> list[SkuLocationView]:
-    rows = await db.fetch(
+    # Raw SQL: an inner join of four tables (the query builder's foreign-key paths are LEFT JOINs).
+    return await db.fetch_as(
+        SkuLocationView,
         "SELECT w.code AS warehouse, s.code AS sku, l.code AS location FROM sku_location f "
         "JOIN warehouse w ON w.id = f.warehouse JOIN sku s ON s.id = f.sku JOIN location l ON l.id = f.location "
         "WHERE f.warehouse = {} ORDER BY l.code, s.code",
         warehouse_id,
     )
-    return [SkuLocationView(warehouse=r["warehouse"], sku=r["sku"], location=r["location"]) for r in rows]

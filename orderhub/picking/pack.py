@@ -10,11 +10,13 @@ packaging by more than the warehouse's tolerance (the larger of grams and per ce
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from orderhub import clock, db
+from orderhub.catalog.tables import Sku
 from orderhub.errors import Conflict, NotFound, ValidationFailed
 from orderhub.orders.errors import OrderError
 from orderhub.orders.events import OrderEventType
@@ -68,6 +70,56 @@ class PackResult(msgspec.Struct, frozen=True, kw_only=True):
 _MAX_ID = 2**31 - 1  # ids are INTEGER columns
 
 
+class _OrderRef(msgspec.Struct):
+    order: int
+
+
+class _OrderState(msgspec.Struct):
+    status: str
+    exception_reason: str | None
+
+
+class _ItemRow(msgspec.Struct):
+    id: int
+    qty: int
+    is_gift: bool
+    code: str
+    name: str
+    weight_g: int | None
+
+
+class _PackRow(msgspec.Struct):
+    """A pack record (``p.*``: what is used of it) with its order's platform number and the packer's name."""
+
+    id: int
+    order: int
+    warehouse: int
+    status: str
+    verified: str
+    expected_g: int
+    measured_g: int | None
+    packed_at: datetime | None
+    external_id: str
+    packer_name: str | None
+
+
+class _Count(msgspec.Struct):
+    n: int
+
+
+class _WarehouseRef(msgspec.Struct):
+    warehouse: int
+
+
+async def _order_state(order_id: int) -> _OrderState:
+    """The order's status, its row locked (the lock order every command keeps: the order first)."""
+    # Raw SQL: FOR UPDATE.
+    rows = await db.fetch_as(
+        _OrderState, "SELECT status, exception_reason FROM sales_order WHERE id = {}" + db.for_update(), order_id
+    )
+    return rows[0]
+
+
 async def _resolve(code: str, warehouse_id: int) -> int:
     """The order a pack-station scan names: a tote label ``T{task}-{slot}``, the platform's order number (most
     common: it is on the pick list and the parcel), or the hub's order id."""
@@ -75,11 +127,13 @@ async def _resolve(code: str, warehouse_id: int) -> int:
     if not text:
         raise ValidationFailed("请扫描订单号或周转箱", field="code")
     tote = _TOTE.match(text)
-    rows: list[dict[str, Any]] = []
+    row: _OrderRef | None = None
     if tote:
         task_id, slot = int(tote.group(1)), int(tote.group(2))
         if task_id <= _MAX_ID and slot <= _MAX_ID:
-            rows = await db.fetch(
+            # Raw SQL: a join across the task's orders and the task.
+            row = await db.fetch_one_as(
+                _OrderRef,
                 "SELECT p.\"order\" FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
                 "WHERE p.task = {} AND p.tote_slot = {} AND t.warehouse = {} ORDER BY p.id DESC LIMIT 1",
                 task_id,
@@ -87,26 +141,31 @@ async def _resolve(code: str, warehouse_id: int) -> int:
                 warehouse_id,
             )
     else:
-        rows = await db.fetch(
+        # Raw SQL: an EXISTS subquery (the order has lines in this warehouse).
+        row = await db.fetch_one_as(
+            _OrderRef,
             "SELECT o.id AS \"order\" FROM sales_order o WHERE o.external_id = {} AND EXISTS ("
             "SELECT 1 FROM order_line l WHERE l.\"order\" = o.id AND l.warehouse = {}) ORDER BY o.id DESC LIMIT 1",
             text,
             warehouse_id,
         )
-        if not rows and text.isdigit() and int(text) <= _MAX_ID:
-            rows = await db.fetch(
+        if row is None and text.isdigit() and int(text) <= _MAX_ID:
+            row = await db.fetch_one_as(
+                _OrderRef,
                 "SELECT o.id AS \"order\" FROM sales_order o WHERE o.id = {} AND EXISTS ("
                 "SELECT 1 FROM order_line l WHERE l.\"order\" = o.id AND l.warehouse = {})",
                 int(text),
                 warehouse_id,
             )
-    if not rows:
+    if row is None:
         raise NotFound(f"本仓找不到订单 {text}", code=PickingError.ORDER_NOT_FOUND, field="code")
-    return int(rows[0]["order"])
+    return row.order
 
 
 async def _items(order_id: int, warehouse_id: int, verified: dict[str, int]) -> list[PackItem]:
-    rows = await db.fetch(
+    # Raw SQL: a join of the order's lines with their SKUs.
+    rows = await db.fetch_as(
+        _ItemRow,
         "SELECT l.id, l.qty, l.is_gift, s.code, s.name, s.weight_g FROM order_line l JOIN sku s ON s.id = l.sku "
         "WHERE l.\"order\" = {} AND l.warehouse = {} ORDER BY l.line_no",
         order_id,
@@ -114,45 +173,46 @@ async def _items(order_id: int, warehouse_id: int, verified: dict[str, int]) -> 
     )
     return [
         PackItem(
-            order_line_id=int(r["id"]),
-            sku=str(r["code"]),
-            name=str(r["name"]),
-            qty=int(r["qty"]),
-            verified=int(verified.get(str(r["id"]), 0)),
-            is_gift=bool(r["is_gift"]),
-            weight_g=int(r["weight_g"] or 0),
+            order_line_id=r.id,
+            sku=r.code,
+            name=r.name,
+            qty=r.qty,
+            verified=verified.get(str(r.id), 0),
+            is_gift=r.is_gift,
+            weight_g=r.weight_g or 0,
         )
         for r in rows
     ]
 
 
-async def _view(pack_id: int, *, lock: bool = False) -> tuple[PackView, dict[str, Any]]:
-    rows = await db.fetch(
+async def _view(pack_id: int, *, lock: bool = False) -> tuple[PackView, _PackRow]:
+    # Raw SQL: a join locking only the pack record (FOR UPDATE OF p).
+    row = await db.fetch_one_as(
+        _PackRow,
         "SELECT p.*, o.external_id, u.display_name AS packer_name FROM pack_record p "
         "JOIN sales_order o ON o.id = p.\"order\" LEFT JOIN app_user u ON u.id = p.packer WHERE p.id = {}"
         + (db.for_update().replace("FOR UPDATE", "FOR UPDATE OF p") if lock else ""),
         pack_id,
     )
-    if not rows:
+    if row is None:
         raise NotFound("打包记录不存在", code=PickingError.PACK_NOT_FOUND, field="pack_id")
-    row = rows[0]
-    verified = msgspec.json.decode(row["verified"] or "{}", type=dict[str, int])
-    items = await _items(int(row["order"]), int(row["warehouse"]), verified)
-    settings = await get_settings(int(row["warehouse"]))
-    expected = int(row["expected_g"])
+    verified = msgspec.json.decode(row.verified or "{}", type=dict[str, int])
+    items = await _items(row.order, row.warehouse, verified)
+    settings = await get_settings(row.warehouse)
+    expected = row.expected_g
     return (
         PackView(
-            id=int(row["id"]),
-            order_id=int(row["order"]),
-            external_id=str(row["external_id"]),
-            status=str(row["status"]),
+            id=row.id,
+            order_id=row.order,
+            external_id=row.external_id,
+            status=row.status,
             items=items,
             missing=sum(max(i.qty - i.verified, 0) for i in items),
             expected_g=expected,
             tolerance_g=settings.weight_tolerance(expected),
-            measured_g=row["measured_g"],
-            packer=row["packer_name"],
-            packed_at=row["packed_at"],
+            measured_g=row.measured_g,
+            packer=row.packer_name,
+            packed_at=row.packed_at,
         ),
         row,
     )
@@ -162,34 +222,32 @@ async def start_pack(session: PdaSession, code: str) -> PackView:
     """Open (or resume) the pack of the scanned order; refuses orders not picked, withdrawn or already packed."""
     order_id = await _resolve(code, session.warehouse_id)
     async with db.transaction():
-        order = await db.fetch(
-            "SELECT status, exception_reason FROM sales_order WHERE id = {}" + db.for_update(), order_id
-        )
-        status = OrderStatus(order[0]["status"])
-        existing = await db.fetch(
-            "SELECT id, status FROM pack_record WHERE \"order\" = {} AND warehouse = {} ORDER BY id DESC LIMIT 1",
-            order_id,
-            session.warehouse_id,
-        )
-        if existing and existing[0]["status"] == "packed":
-            raise Conflict(PickingError.ALREADY_PACKED, field="code", extra={"pack_id": existing[0]["id"]})
+        order = await _order_state(order_id)
+        status = OrderStatus(order.status)
+        existing = await PackRecord.select(PackRecord.id, PackRecord.status).where(
+            (PackRecord.order == order_id) & (PackRecord.warehouse == session.warehouse_id)
+        ).order_by(PackRecord.id, ascending=False).first()
+        if existing and existing["status"] == "packed":
+            raise Conflict(PickingError.ALREADY_PACKED, field="code", extra={"pack_id": existing["id"]})
         if status in (OrderStatus.CANCELLED, OrderStatus.EXCEPTION, OrderStatus.HELD):
             raise Conflict(
                 "订单已取消或被拦截，请勿打包，交给主管处理", code=PickingError.ORDER_WITHDRAWN, field="code",
-                extra={"status": status.value, "reason": order[0]["exception_reason"]},
+                extra={"status": status.value, "reason": order.exception_reason},
             )
         if status != OrderStatus.PICKING:
             raise Conflict(f"订单当前状态不能打包（{status.value}）", code=PickingError.NOT_PICKED, field="code")
-        unfinished = await db.fetch(
+        # Raw SQL: a count over a join of the task's orders and the task.
+        unfinished = await db.fetch_as(
+            _Count,
             "SELECT COUNT(*) AS n FROM pick_task_order p JOIN pick_task t ON t.id = p.task "
             "WHERE p.\"order\" = {} AND p.status = 'active' AND t.warehouse = {} AND t.status IN ('open', 'claimed')",
             order_id,
             session.warehouse_id,
         )
-        if int(unfinished[0]["n"]):
+        if unfinished[0].n:
             raise Conflict("该订单还没拣完货", code=PickingError.NOT_PICKED, field="code")
-        if existing and existing[0]["status"] == "open":
-            pack_id = int(existing[0]["id"])
+        if existing and existing["status"] == "open":
+            pack_id = existing["id"]
         else:
             settings = await get_settings(session.warehouse_id)
             items = await _items(order_id, session.warehouse_id, {})
@@ -212,23 +270,21 @@ async def start_pack(session: PdaSession, code: str) -> PackView:
     return (await _view(pack_id))[0]
 
 
-async def _open_pack(pack_id: int, session: PdaSession) -> tuple[PackView, dict[str, Any]]:
-    owner = await db.fetch("SELECT \"order\", warehouse FROM pack_record WHERE id = {}", pack_id)
-    if not owner or int(owner[0]["warehouse"]) != session.warehouse_id:
+async def _open_pack(pack_id: int, session: PdaSession) -> tuple[PackView, _PackRow]:
+    owner = await PackRecord.select(PackRecord.order, PackRecord.warehouse).where(PackRecord.id == pack_id).first()
+    if owner is None or owner["warehouse"] != session.warehouse_id:
         raise NotFound("打包记录不存在", code=PickingError.PACK_NOT_FOUND, field="pack_id")
     # The order first (the lock order every command keeps), and it must still be in picking: an order
     # intercepted while on the pack table is not packed.
-    order = await db.fetch(
-        "SELECT status, exception_reason FROM sales_order WHERE id = {}" + db.for_update(), owner[0]["order"]
-    )
-    if order[0]["status"] == OrderStatus.PACKED.value:
+    order = await _order_state(owner["order"])
+    if order.status == OrderStatus.PACKED.value:
         raise Conflict("该订单已打包", code=PickingError.ALREADY_PACKED, field="pack_id")
-    if order[0]["status"] != OrderStatus.PICKING.value:
+    if order.status != OrderStatus.PICKING.value:
         raise Conflict(
             "订单已取消或被拦截，请勿打包，交给主管处理",
             code=PickingError.ORDER_WITHDRAWN,
             field="pack_id",
-            extra={"status": order[0]["status"], "reason": order[0]["exception_reason"]},
+            extra={"status": order.status, "reason": order.exception_reason},
         )
     view, row = await _view(pack_id, lock=True)
     if view.status != "open":
@@ -252,8 +308,8 @@ async def pack_scan(session: PdaSession, pack_id: int, client_id: str, barcode: 
     async def apply() -> tuple[PackResult, ScanRecord]:
         view, row = await _open_pack(pack_id, session)
         sku_id = await sku_by_barcode(barcode)
-        code_row = await db.fetch("SELECT code FROM sku WHERE id = {}", sku_id) if sku_id else []
-        scanned = str(code_row[0]["code"]) if code_row else None
+        code_row = await Sku.select(Sku.code).where(Sku.id == sku_id).first() if sku_id else None
+        scanned: str | None = code_row["code"] if code_row else None
         matching = [i for i in view.items if i.sku == scanned]
         open_item = next((i for i in matching if i.verified < i.qty), None)
         if not matching:
@@ -268,7 +324,7 @@ async def pack_scan(session: PdaSession, pack_id: int, client_id: str, barcode: 
                 expected={"missing": _missing(view)},
             )
         else:
-            verified = msgspec.json.decode(row["verified"] or "{}", type=dict[str, int])
+            verified = msgspec.json.decode(row.verified or "{}", type=dict[str, int])
             verified[str(open_item.order_line_id)] = verified.get(str(open_item.order_line_id), 0) + 1
             await PackRecord.update({PackRecord.verified: msgspec.json.encode(verified).decode()}).where(
                 PackRecord.id == pack_id
@@ -343,7 +399,9 @@ async def weigh(session: PdaSession, pack_id: int, client_id: str, weight_g: int
 
 async def _all_parts_packed(order_id: int) -> bool:
     """A split order is packed when every warehouse holding its lines has packed its part."""
-    rows = await db.fetch(
+    # Raw SQL: a NOT EXISTS subquery.
+    rows = await db.fetch_as(
+        _WarehouseRef,
         "SELECT DISTINCT l.warehouse FROM order_line l WHERE l.\"order\" = {} AND l.warehouse IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM pack_record p WHERE p.\"order\" = l.\"order\" AND p.warehouse = l.warehouse "
         "AND p.status = 'packed')",
@@ -354,9 +412,12 @@ async def _all_parts_packed(order_id: int) -> bool:
 
 async def packed_order(session: PdaSession, pack_id: int) -> int:
     """The order a packed pack record of this station's warehouse is for (for its waybill and label)."""
-    rows = await db.fetch("SELECT \"order\", warehouse, status FROM pack_record WHERE id = {}", pack_id)
-    if not rows or int(rows[0]["warehouse"]) != session.warehouse_id:
+    row = await PackRecord.select(PackRecord.order, PackRecord.warehouse, PackRecord.status).where(
+        PackRecord.id == pack_id
+    ).first()
+    if row is None or row["warehouse"] != session.warehouse_id:
         raise NotFound("打包记录不存在", code=PickingError.PACK_NOT_FOUND, field="pack_id")
-    if rows[0]["status"] != "packed":
+    if row["status"] != "packed":
         raise Conflict("称重通过、打包完成后才能取运单号", code=OrderError.NOT_PACKED, field="pack_id")
-    return int(rows[0]["order"])
+    order_id: int = row["order"]
+    return order_id

@@ -9,6 +9,7 @@ from datetime import datetime, time
 import msgspec
 
 from orderhub import clock, db
+from orderhub.auth.tables import User
 from orderhub.errors import ValidationFailed
 from orderhub.picking.errors import ScanRefusal
 
@@ -75,13 +76,61 @@ def month_range(month: str) -> tuple[datetime, datetime]:
     return start.astimezone(clock.now().tzinfo), end.astimezone(clock.now().tzinfo)
 
 
+class _PickerTotals(msgspec.Struct):
+    picker: int | None
+    tasks: int
+    lines: int
+    units: int
+    shorts: int | None
+
+
+class _TaskTime(msgspec.Struct):
+    picker: int | None
+    claimed_at: datetime | None
+    completed_at: datetime | None
+    lines: int
+
+
+class _ScanTotals(msgspec.Struct):
+    picker: int | None
+    scans: int
+    wrong: int | None
+
+
+class _SkuTotals(msgspec.Struct):
+    id: int
+    code: str
+    name: str
+    lines: int
+    units: int
+    shorts: int | None
+
+
+class _SkuWrong(msgspec.Struct):
+    sku: int
+    n: int
+
+
+class _ScanError(msgspec.Struct):
+    picker: int | None
+    display_name: str | None
+    username: str | None
+    sku: str | None
+    sku_name: str | None
+    error: str
+    kind: str
+    ok: bool
+
+
 def _scope(warehouse_id: int | None, alias: str) -> tuple[str, list[object]]:
     return (f" AND {alias}.warehouse = {{}}", [warehouse_id]) if warehouse_id is not None else ("", [])
 
 
 async def picker_quality(since: datetime, until: datetime, *, warehouse_id: int | None = None) -> list[PickerQuality]:
     scope, args = _scope(warehouse_id, "t")
-    tasks = await db.fetch(
+    # Raw SQL: a grouped join with conditional aggregates.
+    tasks = await db.fetch_as(
+        _PickerTotals,
         # withdrawn tasks count too (a short pick in order picking withdraws the whole task): their lines, not them
         "SELECT t.picker, COUNT(DISTINCT CASE WHEN t.status = 'done' THEN t.id END) AS tasks, COUNT(l.id) AS lines, "
         "COALESCE(SUM(l.picked), 0) AS units, SUM(CASE WHEN l.status = 'short' THEN 1 ELSE 0 END) AS shorts "
@@ -90,7 +139,9 @@ async def picker_quality(since: datetime, until: datetime, *, warehouse_id: int 
         + " GROUP BY t.picker",
         since, until, *args,
     )
-    durations = await db.fetch(
+    # Raw SQL: a correlated COUNT subquery per task.
+    durations = await db.fetch_as(
+        _TaskTime,
         "SELECT t.picker, t.claimed_at, t.completed_at, "
         "(SELECT COUNT(*) FROM pick_line l WHERE l.task = t.id AND l.status IN ('picked', 'short')) AS lines "
         "FROM pick_task t WHERE t.status = 'done' AND t.completed_at >= {} AND t.completed_at < {}" + scope,
@@ -98,36 +149,38 @@ async def picker_quality(since: datetime, until: datetime, *, warehouse_id: int 
     )
     seconds: dict[int, list[float]] = {}
     for d in durations:
-        if d["claimed_at"] is not None and d["completed_at"] is not None and d["lines"]:
-            took = (clock.from_db(d["completed_at"]) - clock.from_db(d["claimed_at"])).total_seconds()
-            seconds.setdefault(int(d["picker"]), []).append(took / int(d["lines"]))
+        if d.picker is not None and d.claimed_at is not None and d.completed_at is not None and d.lines:
+            took = (d.completed_at - d.claimed_at).total_seconds()
+            seconds.setdefault(d.picker, []).append(took / d.lines)
     scope_s, args_s = _scope(warehouse_id, "s")
-    scans = await db.fetch(
+    # Raw SQL: a grouped count with a conditional SUM.
+    scans = await db.fetch_as(
+        _ScanTotals,
         "SELECT s.picker, COUNT(*) AS scans, SUM(CASE WHEN s.ok THEN 0 ELSE 1 END) AS wrong FROM pda_scan s "
         "WHERE s.kind IN ('location', 'item') AND s.received_at >= {} AND s.received_at < {}" + scope_s
         + " GROUP BY s.picker",
         since, until, *args_s,
     )
-    names = {int(r["id"]): str(r["display_name"] or r["username"])
-             for r in await db.fetch("SELECT id, display_name, username FROM app_user")}
-    by_scan = {int(r["picker"]): r for r in scans if r["picker"] is not None}
+    names = {r["id"]: str(r["display_name"] or r["username"])
+             for r in await User.select(User.id, User.display_name, User.username)}
+    by_scan = {r.picker: r for r in scans if r.picker is not None}
     result = []
     for row in tasks:
-        if row["picker"] is None:
+        if row.picker is None:
             continue
-        picker = int(row["picker"])
-        s = by_scan.get(picker, {"scans": 0, "wrong": 0})
-        lines = int(row["lines"])
+        picker = row.picker
+        s = by_scan.get(picker, _ScanTotals(picker=picker, scans=0, wrong=0))
+        lines = row.lines
         per_line = seconds.get(picker)
-        wrong, shorts = int(s["wrong"] or 0), int(row["shorts"] or 0)
+        wrong, shorts = s.wrong or 0, row.shorts or 0
         result.append(
             PickerQuality(
                 picker_id=picker,
                 picker=names.get(picker, str(picker)),
-                tasks=int(row["tasks"]),
+                tasks=row.tasks,
                 lines=lines,
-                units=int(row["units"]),
-                scans=int(s["scans"] or 0),
+                units=row.units,
+                scans=s.scans,
                 wrong_scans=wrong,
                 short_picks=shorts,
                 seconds_per_line=round(sum(per_line) / len(per_line), 1) if per_line else None,
@@ -139,7 +192,9 @@ async def picker_quality(since: datetime, until: datetime, *, warehouse_id: int 
 
 async def sku_quality(since: datetime, until: datetime, *, warehouse_id: int | None = None) -> list[SkuQuality]:
     scope, args = _scope(warehouse_id, "t")
-    lines = await db.fetch(
+    # Raw SQL: a grouped join of three tables with conditional aggregates.
+    lines = await db.fetch_as(
+        _SkuTotals,
         "SELECT k.id, k.code, k.name, COUNT(l.id) AS lines, COALESCE(SUM(l.picked), 0) AS units, "
         "SUM(CASE WHEN l.status = 'short' THEN 1 ELSE 0 END) AS shorts "
         "FROM pick_line l JOIN pick_task t ON t.id = l.task JOIN sku k ON k.id = l.sku "
@@ -149,22 +204,24 @@ async def sku_quality(since: datetime, until: datetime, *, warehouse_id: int | N
         since, until, *args,
     )
     scope_s, args_s = _scope(warehouse_id, "s")
-    wrong = await db.fetch(
+    # Raw SQL: a grouped join.
+    wrong = await db.fetch_as(
+        _SkuWrong,
         "SELECT l.sku, COUNT(*) AS n FROM pda_scan s JOIN pick_line l ON l.id = s.line "
         "WHERE s.ok = {} AND s.kind IN ('location', 'item') AND s.received_at >= {} AND s.received_at < {}" + scope_s
         + " GROUP BY l.sku",
         False, since, until, *args_s,
     )
-    wrong_by_sku = {int(r["sku"]): int(r["n"]) for r in wrong}
+    wrong_by_sku = {r.sku: r.n for r in wrong}
     return sorted(
         (
             SkuQuality(
-                sku=str(r["code"]),
-                name=str(r["name"]),
-                lines=int(r["lines"]),
-                units=int(r["units"]),
-                wrong_scans=wrong_by_sku.get(int(r["id"]), 0),
-                short_picks=int(r["shorts"] or 0),
+                sku=r.code,
+                name=r.name,
+                lines=r.lines,
+                units=r.units,
+                wrong_scans=wrong_by_sku.get(r.id, 0),
+                short_picks=r.shorts or 0,
             )
             for r in lines
         ),
@@ -176,7 +233,9 @@ async def error_report(month: str, *, warehouse_id: int | None = None) -> ErrorR
     """Every error of the month: rejected scans (pick and pack) by their code, and short picks."""
     since, until = month_range(month)
     scope, args = _scope(warehouse_id, "s")
-    rows = await db.fetch(
+    # Raw SQL: a join of five tables, two of them the same one.
+    rows = await db.fetch_as(
+        _ScanError,
         "SELECT s.picker, u.display_name, u.username, COALESCE(ls.code, ss.code) AS sku, "
         "COALESCE(ls.name, ss.name) AS sku_name, s.error, s.kind, s.ok "
         "FROM pda_scan s LEFT JOIN app_user u ON u.id = s.picker "
@@ -188,16 +247,16 @@ async def error_report(month: str, *, warehouse_id: int | None = None) -> ErrorR
     pickers: dict[str, tuple[str, dict[str, int]]] = {}
     skus: dict[str, tuple[str, dict[str, int]]] = {}
     for r in rows:
-        kind = "short_pick" if r["kind"] == "short" and r["ok"] else (r["error"] if not r["ok"] else "")
+        kind = "short_pick" if r.kind == "short" and r.ok else (r.error if not r.ok else "")
         if not kind:
             continue
         totals[kind] = totals.get(kind, 0) + 1
-        who = str(r["picker"] or "")
-        name = str(r["display_name"] or r["username"] or "")
+        who = str(r.picker or "")
+        name = r.display_name or r.username or ""
         entry = pickers.setdefault(who, (name, {}))
         entry[1][kind] = entry[1].get(kind, 0) + 1
-        if r["sku"]:
-            sku_entry = skus.setdefault(str(r["sku"]), (str(r["sku_name"]), {}))
+        if r.sku:
+            sku_entry = skus.setdefault(r.sku, (str(r.sku_name), {}))
             sku_entry[1][kind] = sku_entry[1].get(kind, 0) + 1
 
     def table(data: dict[str, tuple[str, dict[str, int]]]) -> list[ErrorRow]:

@@ -139,8 +139,24 @@ class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
 # ----------------------------------------------------------------------------------------------- reading
 
 
+class _StopRow(msgspec.Struct):
+    id: int
+    seq: int
+    qty: int
+    picked: int
+    tote_slot: int
+    order: int
+    status: str
+    skipped: int
+    location: str | None
+    sku: str
+    name: str
+
+
 async def _stops(task_id: int) -> list[StopView]:
-    rows = await db.fetch(
+    # Raw SQL: a three-table join.
+    rows = await db.fetch_as(
+        _StopRow,
         "SELECT l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, "
         "loc.code AS location, s.code AS sku, s.name "
         "FROM pick_line l JOIN sku s ON s.id = l.sku LEFT JOIN location loc ON loc.id = l.location "
@@ -150,19 +166,19 @@ async def _stops(task_id: int) -> list[StopView]:
     return [_stop(r) for r in rows]
 
 
-def _stop(r: dict[str, Any]) -> StopView:
+def _stop(r: _StopRow) -> StopView:
     return StopView(
-        line_id=int(r["id"]),
-        seq=int(r["seq"]),
-        location=r["location"],
-        sku=str(r["sku"]),
-        name=str(r["name"]),
-        qty=int(r["qty"]),
-        picked=int(r["picked"]),
-        tote_slot=int(r["tote_slot"]),
-        order_id=int(r["order"]),
-        status=str(r["status"]),
-        skipped=int(r["skipped"]),
+        line_id=r.id,
+        seq=r.seq,
+        location=r.location,
+        sku=r.sku,
+        name=r.name,
+        qty=r.qty,
+        picked=r.picked,
+        tote_slot=r.tote_slot,
+        order_id=r.order,
+        status=r.status,
+        skipped=r.skipped,
     )
 
 
@@ -171,34 +187,52 @@ def _next_line(stops: Sequence[StopView]) -> int | None:
     return min(pending, key=lambda s: (s.skipped, s.seq)).line_id if pending else None
 
 
-async def _task_row(task_id: int) -> dict[str, Any]:
-    rows = await db.fetch(
+class _TaskRow(msgspec.Struct):
+    id: int
+    status: str
+    warehouse: int
+    picker: int | None
+    route_m: float
+    naive_route_m: float
+    priority: int
+    created_at: datetime
+    wave: str
+    pick_mode: str
+    wave_id: int
+    picker_name: str | None
+    picker_username: str | None
+
+
+async def _task_row(task_id: int) -> _TaskRow:
+    # Raw SQL: a three-table join.
+    row = await db.fetch_one_as(
+        _TaskRow,
         "SELECT t.id, t.status, t.warehouse, t.picker, t.route_m, t.naive_route_m, t.priority, t.created_at, "
         "w.code AS wave, w.pick_mode, w.id AS wave_id, u.display_name AS picker_name, u.username AS picker_username "
         "FROM pick_task t JOIN wave w ON w.id = t.wave LEFT JOIN app_user u ON u.id = t.picker WHERE t.id = {}",
         task_id,
     )
-    if not rows:
+    if row is None:
         raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
-    return rows[0]
+    return row
 
 
 async def get_task(task_id: int, *, warehouse_id: int | None = None) -> TaskView:
     task = await _task_row(task_id)
-    if warehouse_id is not None and int(task["warehouse"]) != warehouse_id:
+    if warehouse_id is not None and task.warehouse != warehouse_id:
         raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
     stops = await _stops(task_id)
     orders = await PickTaskOrder.select(
         PickTaskOrder.order, PickTaskOrder.tote_slot, PickTaskOrder.status, PickTaskOrder.withdrawn_reason
     ).where(PickTaskOrder.task == task_id).order_by(PickTaskOrder.tote_slot)
     return TaskView(
-        id=int(task["id"]),
-        wave=str(task["wave"]),
-        status=str(task["status"]),
-        pick_mode=str(task["pick_mode"]),
-        picker=task["picker_name"] or task["picker_username"],
-        route_m=float(task["route_m"]),
-        naive_route_m=float(task["naive_route_m"]),
+        id=task.id,
+        wave=task.wave,
+        status=task.status,
+        pick_mode=task.pick_mode,
+        picker=task.picker_name or task.picker_username,
+        route_m=task.route_m,
+        naive_route_m=task.naive_route_m,
         orders=[
             TaskOrderView(
                 order_id=int(o["order"]),
@@ -214,6 +248,21 @@ async def get_task(task_id: int, *, warehouse_id: int | None = None) -> TaskView
     )
 
 
+class _SummaryRow(msgspec.Struct):
+    id: int
+    status: str
+    priority: int
+    route_m: float
+    created_at: datetime
+    wave: str
+    picker_name: str | None
+    picker_username: str | None
+    orders: int
+    lines: int
+    units: int
+
+
+# Raw SQL: a join with three correlated aggregate subqueries.
 _SUMMARY_SQL = (
     "SELECT t.id, t.status, t.priority, t.route_m, t.created_at, w.code AS wave, "
     "u.display_name AS picker_name, u.username AS picker_username, "
@@ -224,18 +273,18 @@ _SUMMARY_SQL = (
 )
 
 
-def _summary(r: dict[str, Any]) -> TaskSummary:
+def _summary(r: _SummaryRow) -> TaskSummary:
     return TaskSummary(
-        id=int(r["id"]),
-        wave=str(r["wave"]),
-        status=str(r["status"]),
-        priority=int(r["priority"]),
-        orders=int(r["orders"]),
-        lines=int(r["lines"]),
-        units=int(r["units"]),
-        route_m=float(r["route_m"]),
-        picker=r["picker_name"] or r["picker_username"],
-        created_at=clock.to_shanghai(clock.from_db(r["created_at"])),
+        id=r.id,
+        wave=r.wave,
+        status=r.status,
+        priority=r.priority,
+        orders=r.orders,
+        lines=r.lines,
+        units=r.units,
+        route_m=r.route_m,
+        picker=r.picker_name or r.picker_username,
+        created_at=clock.to_shanghai(r.created_at),
     )
 
 
@@ -255,7 +304,8 @@ async def list_tasks(
     if picker_id is not None:
         where.append("t.picker = {}")
         args.append(picker_id)
-    rows = await db.fetch(
+    rows = await db.fetch_as(
+        _SummaryRow,
         _SUMMARY_SQL + "WHERE " + " AND ".join(where) + " ORDER BY t.priority DESC, t.id LIMIT {}",
         *args,
         min(max(limit, 1), 500),
@@ -268,15 +318,21 @@ async def next_task(session: PdaSession) -> TaskSummary | None:
     mine = await list_tasks(session.warehouse_id, status="claimed", picker_id=session.user_id, limit=1)
     if mine:
         return mine[0]
-    rows = await db.fetch(
+    row = await db.fetch_one_as(
+        _SummaryRow,
         _SUMMARY_SQL + "WHERE t.warehouse = {} AND t.status = 'open' "
         "ORDER BY t.priority DESC, w.cutoff IS NULL, w.cutoff, t.id LIMIT 1",
         session.warehouse_id,
     )
-    return _summary(rows[0]) if rows else None
+    return _summary(row) if row else None
 
 
 # ------------------------------------------------------------------------------------- claim and assign
+
+
+class _OrderStatusRow(msgspec.Struct):
+    id: int
+    status: str
 
 
 async def _lock_orders(order_ids: list[int]) -> dict[int, str]:
@@ -285,12 +341,14 @@ async def _lock_orders(order_ids: list[int]) -> dict[int, str]:
     and a cancellation can't deadlock on each other."""
     if not order_ids:
         return {}
-    rows = await db.fetch(
+    # Raw SQL: FOR UPDATE.
+    rows = await db.fetch_as(
+        _OrderStatusRow,
         f"SELECT id, status FROM sales_order WHERE id IN ({db.placeholders(len(order_ids))}) ORDER BY id"
         + db.for_update(),
         *sorted(order_ids),
     )
-    return {int(r["id"]): str(r["status"]) for r in rows}
+    return {r.id: r.status for r in rows}
 
 
 async def _drop_from_task(task_id: int, order_id: int, why: str) -> None:
@@ -317,14 +375,14 @@ async def _take(task_id: int, warehouse_id: int, picker_id: int, device: str, *,
     ).returning(PickTask.id)
     if not updated:
         task = await _task_row(task_id)
-        if int(task["warehouse"]) != warehouse_id:
+        if task.warehouse != warehouse_id:
             raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
-        if task["status"] == "claimed" and task["picker"] == picker_id:
+        if task.status == "claimed" and task.picker == picker_id:
             return True  # already theirs (a replayed claim)
-        if task["status"] == "claimed":
-            who = task["picker_name"] or task["picker_username"]
+        if task.status == "claimed":
+            who = task.picker_name or task.picker_username
             raise Conflict(f"任务已被 {who} 领取", code=PickingError.TASK_TAKEN, field="task_id")
-        if task["status"] == "withdrawn":
+        if task.status == "withdrawn":
             raise Conflict("任务已撤回（订单取消或拦截）", code=PickingError.TASK_WITHDRAWN, field="task_id")
         raise Conflict("任务已完成", code=PickingError.TASK_DONE, field="task_id")
     left = 0
@@ -344,9 +402,9 @@ async def _take(task_id: int, warehouse_id: int, picker_id: int, device: str, *,
     publish_floor(
         TaskAssigned(
             task_id=task_id,
-            wave=str(task["wave"]),
+            wave=task.wave,
             picker_id=picker_id,
-            picker=str(task["picker_name"] or task["picker_username"]),
+            picker=str(task.picker_name or task.picker_username),
             by="claim" if by.startswith("pda:") else by,
             at=now,
         ),
@@ -379,22 +437,23 @@ async def assign_task(task_id: int, picker_id: int, *, warehouse_id: int | None,
     if user is None or not user["active"]:
         raise NotFound("拣货员不存在或已停用", field="picker")
     task = await _task_row(task_id)
-    if warehouse_id is not None and int(task["warehouse"]) != warehouse_id:
+    if warehouse_id is not None and task.warehouse != warehouse_id:
         raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
-    if user["warehouse"] is not None and user["warehouse"] != task["warehouse"]:
+    if user["warehouse"] is not None and user["warehouse"] != task.warehouse:
         raise ValidationFailed("该员工不属于任务所在仓库", code=PickingError.WRONG_WAREHOUSE, field="picker")
-    if task["status"] == "claimed" and task["picker"] not in (None, picker_id):
+    if task.status == "claimed" and task.picker not in (None, picker_id):
         await _reassign(task, picker_id, actor=actor)
         return await get_task(task_id)
     async with db.transaction():
-        taken = await _take(task_id, int(task["warehouse"]), picker_id, "", by=actor)
+        taken = await _take(task_id, task.warehouse, picker_id, "", by=actor)
     if not taken:
         raise Conflict(_NOTHING_LEFT, code=PickingError.TASK_WITHDRAWN, field="task_id")
     return await get_task(task_id)
 
 
-async def _reassign(task: dict[str, Any], picker_id: int, *, actor: str) -> None:
-    task_id, previous, warehouse_id = int(task["id"]), int(task["picker"]), int(task["warehouse"])
+async def _reassign(task: _TaskRow, picker_id: int, *, actor: str) -> None:
+    task_id, previous, warehouse_id = task.id, task.picker, task.warehouse
+    assert previous is not None  # a claimed task
     now = clock.now()
     async with db.transaction():
         moved = await PickTask.update({PickTask.picker: picker_id, PickTask.device: ""}).where(
@@ -406,15 +465,15 @@ async def _reassign(task: dict[str, Any], picker_id: int, *, actor: str) -> None
         publish_floor(
             TaskWithdrawn(
                 task_id=task_id, order_ids=[], reason="reassigned", whole=True,
-                message=f"任务已由主管转给 {fresh['picker_name'] or fresh['picker_username']}", at=now,
+                message=f"任务已由主管转给 {fresh.picker_name or fresh.picker_username}", at=now,
             ),
             warehouse_id,
             picker_id=previous,
         )
         publish_floor(
             TaskAssigned(
-                task_id=task_id, wave=str(fresh["wave"]), picker_id=picker_id,
-                picker=str(fresh["picker_name"] or fresh["picker_username"]), by=actor, at=now,
+                task_id=task_id, wave=fresh.wave, picker_id=picker_id,
+                picker=str(fresh.picker_name or fresh.picker_username), by=actor, at=now,
             ),
             warehouse_id,
             picker_id=picker_id,
@@ -424,9 +483,24 @@ async def _reassign(task: dict[str, Any], picker_id: int, *, actor: str) -> None
 # ------------------------------------------------------------------------------------------------ scans
 
 
-async def _line(line_id: int, task_id: int) -> dict[str, Any]:
+class _LineRow(_StopRow):
+    """A line as a scan sees it: the stop, its SKU and location ids, its task's owner and status, and how many
+    lines of the task are still pending."""
+
+    sku_id: int
+    order_line_id: int
+    location_id: int | None
+    task_status: str
+    task_picker: int | None
+    task_warehouse: int
+    remaining: int
+
+
+async def _line(line_id: int, task_id: int) -> _LineRow:
     """The line, its task's owner and status, and how many lines of the task are still pending (one query)."""
-    rows = await db.fetch(
+    # Raw SQL: measured on the scan path (bench.pda); one query for the line, its task and the pending count.
+    row = await db.fetch_one_as(
+        _LineRow,
         "SELECT l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, l.sku AS sku_id, "
         "l.order_line AS order_line_id, "
         "l.location AS location_id, loc.code AS location, s.code AS sku, s.name, "
@@ -437,11 +511,11 @@ async def _line(line_id: int, task_id: int) -> dict[str, Any]:
         line_id,
         task_id,
     )
-    if not rows:
+    if row is None:
         if await PickTask.select(PickTask.id).where(PickTask.id == task_id).first() is None:
             raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
         raise NotFound("任务中没有这一行", code=PickingError.LINE_NOT_FOUND, field="line_id")
-    return rows[0]
+    return row
 
 
 def _same(a: str | None, b: str | None) -> bool:
@@ -451,19 +525,19 @@ def _same(a: str | None, b: str | None) -> bool:
 Applied = tuple[ScanResult, int | None, dict[str, Any] | None]
 
 
-async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) -> Applied:
+async def _apply(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> Applied:
     """The scan's effect on the line: the answer, the SKU scanned (for quality figures) and what changed on the
     line ({} nothing; None: read it again)."""
-    expected_location = {"location": line["location"]}
-    expected_item = {"sku": line["sku"], "name": line["name"], "location": line["location"]}
+    expected_location = {"location": line.location}
+    expected_item = {"sku": line.sku, "name": line.name, "location": line.location}
     if cmd.kind == ScanKind.LOCATION:
-        if line["location"] is not None and not _same(cmd.barcode, line["location"]):
-            return _error(ScanRefusal.WRONG_LOCATION, f"库位不对，应到 {line['location']}", expected_location), None, {}
-        return ScanResult(ok=True, code=ScanOutcome.OK, message=f"库位正确，请扫描商品 {line['name']}"), None, {}
+        if line.location is not None and not _same(cmd.barcode, line.location):
+            return _error(ScanRefusal.WRONG_LOCATION, f"库位不对，应到 {line.location}", expected_location), None, {}
+        return ScanResult(ok=True, code=ScanOutcome.OK, message=f"库位正确，请扫描商品 {line.name}"), None, {}
 
     if cmd.kind == ScanKind.SKIP:
-        if line["status"] == "pending":
-            await PickLine.update({PickLine.skipped: PickLine.skipped + 1}).where(PickLine.id == line["id"])
+        if line.status == "pending":
+            await PickLine.update({PickLine.skipped: PickLine.skipped + 1}).where(PickLine.id == line.id)
         return ScanResult(ok=True, code=ScanOutcome.OK, message="已跳过，稍后回来拣这一行"), None, None
 
     if cmd.kind == ScanKind.SHORT:
@@ -471,18 +545,19 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
 
     # ITEM
     sku_id = await sku_by_barcode(cmd.barcode)
-    if cmd.location is not None and line["location"] is not None and not _same(cmd.location, line["location"]):
-        return _error(ScanRefusal.WRONG_LOCATION, f"库位不对，应到 {line['location']}", expected_location), sku_id, {}
-    if sku_id != line["sku_id"]:
+    if cmd.location is not None and line.location is not None and not _same(cmd.location, line.location):
+        return _error(ScanRefusal.WRONG_LOCATION, f"库位不对，应到 {line.location}", expected_location), sku_id, {}
+    if sku_id != line.sku_id:
         what = "未知条码" if sku_id is None else "商品不对"
-        wrong = _error(ScanRefusal.WRONG_ITEM, f"{what}，应拣 {line['name']}（{line['sku']}）", expected_item)
+        wrong = _error(ScanRefusal.WRONG_ITEM, f"{what}，应拣 {line.name}（{line.sku}）", expected_item)
         return wrong, sku_id, {}
-    if line["status"] == "withdrawn":
+    if line.status == "withdrawn":
         # Counted (it is in the tote), so a reordered replay ends in the same state; the picker puts it back.
+        # Raw SQL: an UPDATE conditional on the row's own columns (picked + n <= qty).
         await db.execute(
             "UPDATE pick_line SET picked = picked + {} WHERE id = {} AND picked + {} <= qty",
             cmd.qty,
-            line["id"],
+            line.id,
             cmd.qty,
         )
         withdrawn = ScanResult(ok=True, code=ScanOutcome.LINE_WITHDRAWN, message="该订单已撤回，请把商品放回原库位")
@@ -499,15 +574,15 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
         cmd.qty,
         cmd.qty,
         now,
-        line["id"],
+        line.id,
         cmd.qty,
     )
     if not updated:
-        left = int(line["qty"]) - int(line["picked"])
+        left = line.qty - line.picked
         message = f"数量超出：这一行还需 {max(left, 0)} 件"
         return _error(ScanRefusal.OVER_PICK, message, {"remaining": max(left, 0)}), sku_id, {}
     picked, qty = updated[0].picked, updated[0].qty
-    slot = f"，放入 {line['tote_slot']} 号格" if line["tote_slot"] else ""
+    slot = f"，放入 {line.tote_slot} 号格" if line.tote_slot else ""
     message = f"已拣 {picked}/{qty}{slot}" if picked < qty else f"本行完成 {picked}/{qty}{slot}"
     done = ScanResult(ok=True, code=ScanOutcome.OK, message=message)
     return done, sku_id, {"picked": picked, "status": updated[0].status}
@@ -523,49 +598,51 @@ def _error(code: ScanRefusal, message: str, expected: dict[str, Any]) -> ScanRes
     return ScanResult(ok=False, code=code, message=message, expected=expected)
 
 
-async def _short(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) -> ScanResult:
+async def _short(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> ScanResult:
     reason = cmd.reason.strip()
     if not reason:
         raise ValidationFailed("请选择缺货原因", field="reason")
-    if line["status"] in ("picked", "short"):
+    if line.status in ("picked", "short"):
         return ScanResult(ok=True, code=ScanOutcome.OK, message="这一行已处理")
     withdrawn = ScanResult(ok=True, code=ScanOutcome.LINE_WITHDRAWN, message="该订单已撤回，无需登记缺货")
-    if line["status"] == "withdrawn" or line["task_status"] != "claimed":
+    if line.status == "withdrawn" or line.task_status != "claimed":
         return withdrawn  # a stale short (offline queue, old screen) must not touch the order's new life
-    order_id = int(line["order"])
+    order_id = line.order
     statuses = await _lock_orders([order_id])
+    # Raw SQL: UPDATE … RETURNING id says whether this short marked the line.
     marked = await db.execute_returning(
         db.IdRow,
         "UPDATE pick_line SET status = 'short', short_reason = {} WHERE id = {} AND status = 'pending' RETURNING id",
         reason[:64],
-        line["id"],
+        line.id,
     )
     if not marked:
         return withdrawn
     now = clock.now()
-    missing = int(line["qty"]) - int(line["picked"])
+    missing = line.qty - line.picked
     actor = f"pda:{session.username}"
     # The missing units are written off the books (on hand and this order's reservation), so a retry of the order
     # needs stock that is really there; the supervisor's alert asks for a count of the location.
+    # Raw SQL: a conditional decrement; RETURNING id says whether the reservation was released.
     released = await db.execute_returning(
         db.IdRow,
         "UPDATE order_line SET reserved_qty = reserved_qty - {} WHERE id = {} AND reserved_qty >= {} RETURNING id",
         missing,
-        line["order_line_id"],
+        line.order_line_id,
         missing,
     )
     if released and missing > 0:
         await write_off_reserved(
-            int(line["task_warehouse"]),
-            int(line["sku_id"]),
+            line.task_warehouse,
+            line.sku_id,
             missing,
-            reason=f"拣货缺货（{reason[:40]}），待盘点库位 {line['location'] or '-'}",
+            reason=f"拣货缺货（{reason[:40]}），待盘点库位 {line.location or '-'}",
             actor=actor,
         )
     details = {
         "task": cmd.task_id,
-        "sku": line["sku"],
-        "location": line["location"],
+        "sku": line.sku,
+        "location": line.location,
         "missing": missing,
         "why": reason,
         "written_off": bool(released) and missing > 0,
@@ -580,8 +657,8 @@ async def _short(session: PdaSession, cmd: ScanCommand, line: dict[str, Any]) ->
     event = ShortPicked(
         task_id=cmd.task_id,
         order_id=order_id,
-        sku=str(line["sku"]),
-        location=line["location"],
+        sku=line.sku,
+        location=line.location,
         missing=missing,
         reason=reason,
         picker=session.name,
@@ -603,19 +680,19 @@ async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
 
     async def apply() -> tuple[ScanResult, ScanRecord]:
         line = await _line(cmd.line_id, cmd.task_id)
-        if int(line["task_warehouse"]) != session.warehouse_id:
+        if line.task_warehouse != session.warehouse_id:
             raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
-        if line["task_picker"] != session.user_id or line["task_status"] not in ("claimed", "done", "withdrawn"):
+        if line.task_picker != session.user_id or line.task_status not in ("claimed", "done", "withdrawn"):
             raise PermissionDenied("这不是你的任务，请先领取", code=PickingError.TASK_NOT_CLAIMED)
         result, sku_id, changed = await _apply(session, cmd, line)
         if changed is None:
             after = await _line(cmd.line_id, cmd.task_id)
         else:
-            after = {**line, **changed}
-            if line["status"] == "pending" and after["status"] != "pending":
-                after["remaining"] = int(line["remaining"]) - 1
-        result = msgspec.structs.replace(result, line=_stop(after), remaining=int(after["remaining"]))
-        record = ScanRecord(order_id=int(line["order"]), task_id=cmd.task_id, sku_id=sku_id, scanned_at=cmd.scanned_at)
+            if line.status == "pending" and changed.get("status", line.status) != "pending":
+                changed["remaining"] = line.remaining - 1
+            after = msgspec.structs.replace(line, **changed)
+        result = msgspec.structs.replace(result, line=_stop(after), remaining=after.remaining)
+        record = ScanRecord(order_id=line.order, task_id=cmd.task_id, sku_id=sku_id, scanned_at=cmd.scanned_at)
         return result, record
 
     fingerprint = Fingerprint(kind=cmd.kind, line_id=cmd.line_id, barcode=cmd.barcode, qty=cmd.qty)
@@ -628,11 +705,11 @@ async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
 async def complete_task(session: PdaSession, task_id: int) -> TaskView:
     async with db.transaction():
         task = await _task_row(task_id)
-        if int(task["warehouse"]) != session.warehouse_id:
+        if task.warehouse != session.warehouse_id:
             raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
-        if task["picker"] != session.user_id:
+        if task.picker != session.user_id:
             raise PermissionDenied("这不是你的任务", code=PickingError.TASK_NOT_CLAIMED)
-        if task["status"] == "claimed":
+        if task.status == "claimed":
             pending = [s for s in await _stops(task_id) if s.status == "pending"]
             if pending:
                 raise Conflict(
@@ -647,7 +724,7 @@ async def complete_task(session: PdaSession, task_id: int) -> TaskView:
             ).returning(PickTask.id)
             if not done:  # withdrawn meanwhile: nothing to announce
                 return await get_task(task_id)
-            await _close_wave_if_finished(int(task["wave_id"]), now)
+            await _close_wave_if_finished(task.wave_id, now)
             publish_floor(
                 TaskCompleted(task_id=task_id, picker_id=session.user_id, at=now),
                 session.warehouse_id,
@@ -657,7 +734,7 @@ async def complete_task(session: PdaSession, task_id: int) -> TaskView:
 
 
 async def _close_wave_if_finished(wave_id: int, now: datetime) -> None:
-    # The wave row first: two tasks finishing at once must not each see the other still open.
+    # The wave row first: two tasks finishing at once must not each see the other still open. Raw SQL: FOR UPDATE.
     await db.fetch_as(db.IdRow, "SELECT id FROM wave WHERE id = {}" + db.for_update(), wave_id)
     open_tasks = await PickTask.count().where((PickTask.wave == wave_id) & PickTask.status.is_in(["open", "claimed"]))
     if open_tasks == 0:
@@ -685,6 +762,7 @@ async def withdraw_order(order_id: int, from_status: OrderStatus, to_status: Ord
     """The order left the pick flow: take it out of the open or claimed tasks holding it (inside the caller's
     transaction) and tell the floor. A task with nothing left is withdrawn as a whole. A finished task keeps its
     status, but the order is no longer its (it may be waved again once it is back to ready)."""
+    # Raw SQL: an UPDATE filtered by a subquery.
     await db.execute(
         "UPDATE pick_task_order SET status = 'withdrawn', withdrawn_reason = 'after_pick' WHERE \"order\" = {} "
         "AND status = 'active' AND task IN (SELECT id FROM pick_task WHERE status = 'done')",
@@ -719,6 +797,7 @@ async def withdraw_order(order_id: int, from_status: OrderStatus, to_status: Ord
         await record_event(
             order_id, OrderEventType.PICK_WITHDRAWN, reason=why[:64], data={"task": task_id, "whole_task": whole}
         )
+        # Raw SQL: COALESCE over an aggregate.
         picked = await db.fetch_as(
             _Count,
             "SELECT COALESCE(SUM(picked), 0) AS n FROM pick_line WHERE task = {} AND \"order\" = {}",

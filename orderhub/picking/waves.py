@@ -32,6 +32,7 @@ from orderhub.errors import ValidationFailed
 from orderhub.inventory.tables import Location, Warehouse
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event
+from orderhub.orders.tables import OrderLine
 from orderhub.picking.config import PickingSettings, PickMode, get_settings, next_cutoff
 from orderhub.picking.errors import PickingError
 from orderhub.picking.events import WaveReleased, publish_floor
@@ -170,6 +171,7 @@ async def _lock_warehouse(warehouse_id: int) -> None:
     await PickingConfig.insert(PickingConfig(warehouse=warehouse_id, updated_at=clock.now())).on_conflict(
         target=PickingConfig.warehouse, action="DO NOTHING"
     )
+    # Raw SQL: FOR UPDATE.
     await db.fetch_as(db.IdRow, "SELECT id FROM picking_config WHERE warehouse = {}" + db.for_update(), warehouse_id)
 
 
@@ -184,16 +186,29 @@ def _natural(text: str) -> tuple[Any, ...]:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text or ""))
 
 
-async def _pick_faces(warehouse_id: int, sku_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+class _Face(msgspec.Struct):
+    """A SKU's pick face: its location and where that is."""
+
+    sku: int
+    id: int
+    code: str
+    zone: str | None
+    aisle: str | None
+    bay: str | None
+
+
+async def _pick_faces(warehouse_id: int, sku_ids: Sequence[int]) -> dict[int, _Face]:
     if not sku_ids:
         return {}
-    rows = await db.fetch(
+    # Raw SQL: a join of the pick faces with their locations.
+    rows = await db.fetch_as(
+        _Face,
         "SELECT f.sku, l.id, l.code, l.zone, l.aisle, l.bay FROM sku_location f JOIN location l ON l.id = f.location "
         f"WHERE f.warehouse = {{}} AND f.sku IN ({db.placeholders(len(sku_ids))})",
         warehouse_id,
         *sku_ids,
     )
-    return {int(r["sku"]): r for r in rows}
+    return {r.sku: r for r in rows}
 
 
 async def _aisle_index(warehouse_id: int) -> tuple[dict[tuple[str, str], int], int]:
@@ -210,22 +225,29 @@ def _bay_number(bay: str | None) -> int:
     return max(1, int(match.group())) if match else 1
 
 
-async def _order_lines(warehouse_id: int, order_ids: Sequence[int]) -> list[dict[str, Any]]:
-    return await db.fetch(
-        "SELECT id, \"order\", sku, qty, line_no FROM order_line "
-        f"WHERE warehouse = {{}} AND sku IS NOT NULL AND \"order\" IN ({db.placeholders(len(order_ids))}) "
-        "ORDER BY \"order\", line_no",
-        warehouse_id,
-        *order_ids,
-    )
+class _OrderLineRow(msgspec.Struct):
+    id: int
+    order: int
+    sku: int
+    qty: int
+    line_no: int
+
+
+async def _order_lines(warehouse_id: int, order_ids: Sequence[int]) -> list[_OrderLineRow]:
+    rows = await OrderLine.select(
+        OrderLine.id, OrderLine.order, OrderLine.sku, OrderLine.qty, OrderLine.line_no
+    ).where(
+        (OrderLine.warehouse == warehouse_id) & OrderLine.sku.is_not_null() & OrderLine.order.is_in(list(order_ids))
+    ).order_by(OrderLine.order, OrderLine.line_no)
+    return db.rows_as(_OrderLineRow, rows)
 
 
 async def _create_task(
     wave_id: int,
     warehouse_id: int,
     orders: list[Candidate],
-    lines_by_order: dict[int, list[dict[str, Any]]],
-    faces: dict[int, dict[str, Any]],
+    lines_by_order: dict[int, list[_OrderLineRow]],
+    faces: dict[int, _Face],
     aisles: dict[tuple[str, str], int],
     settings: PickingSettings,
     deepest: int,
@@ -235,12 +257,12 @@ async def _create_task(
     stops: list[dict[str, Any]] = []
     for slot, candidate in enumerate(orders, start=1):
         for line in lines_by_order.get(candidate.order_id, []):
-            face = faces.get(int(line["sku"]))
+            face = faces.get(line.sku)
             stops.append({"line": line, "slot": slot, "face": face})
     located = [s for s in stops if s["face"] is not None]
     unlocated = [s for s in stops if s["face"] is None]
     positions = [
-        Stop(aisle=aisles.get((f["zone"] or "", f["aisle"] or ""), 0), bay=_bay_number(f["bay"]))
+        Stop(aisle=aisles.get((f.zone or "", f.aisle or ""), 0), bay=_bay_number(f.bay))
         for f in (s["face"] for s in located)
     ]
     layout = settings.layout(max(len(aisles), 1), deepest)
@@ -268,11 +290,11 @@ async def _create_task(
                 PickLine(
                     task=task_id,
                     seq=seq,
-                    order=int(s["line"]["order"]),
-                    order_line=int(s["line"]["id"]),
-                    sku=int(s["line"]["sku"]),
-                    location=int(s["face"]["id"]) if s["face"] else None,
-                    qty=int(s["line"]["qty"]),
+                    order=s["line"].order,
+                    order_line=s["line"].id,
+                    sku=s["line"].sku,
+                    location=s["face"].id if s["face"] else None,
+                    qty=s["line"].qty,
                     tote_slot=s["slot"],
                 )
                 for seq, s in enumerate(ordered, start=1)
@@ -294,6 +316,7 @@ async def _release(
     # Lock the orders (id order, like every command that changes an order and its task) and keep those still
     # pickable: a cancellation that committed since the candidates were read must not end up in a task.
     ids = sorted(c.order_id for c in wave)
+    # Raw SQL: FOR UPDATE.
     locked = await db.fetch_as(
         db.IdRow,
         f"SELECT id FROM sales_order WHERE id IN ({db.placeholders(len(ids))}) AND status IN ('ready', 'picking') "
@@ -326,10 +349,10 @@ async def _release(
     code = wave_code(now, wave_id)
     await Wave.update({Wave.code: code}).where(Wave.id == wave_id)
     order_ids = [c.order_id for c in wave]
-    lines_by_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    lines_by_order: dict[int, list[_OrderLineRow]] = defaultdict(list)
     for line in await _order_lines(warehouse_id, order_ids):
-        lines_by_order[int(line["order"])].append(line)
-    faces = await _pick_faces(warehouse_id, sorted({int(line["sku"]) for ls in lines_by_order.values() for line in ls}))
+        lines_by_order[line.order].append(line)
+    faces = await _pick_faces(warehouse_id, sorted({line.sku for ls in lines_by_order.values() for line in ls}))
     aisles, deepest = await _aisle_index(warehouse_id)
     size = 1 if mode == PickMode.ORDER else settings.cart_slots
     ranked = sorted(wave, key=Candidate.rank)
