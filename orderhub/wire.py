@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import operator
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -204,15 +205,26 @@ class GatewayClient(Generic[C]):
     secret, a token or a password, so a client in a log line or a traceback leaks nothing."""
 
     repr_fields: ClassVar[dict[str, str]] = {}
+    default_base_url: ClassVar[str]  # the vendor's production gateway; ``credentials.base_url`` overrides it
+    default_timeout: ClassVar[httpx.Timeout] = httpx.Timeout(20.0, connect=5.0)
 
-    def __init__(self, credentials: C, http: httpx.AsyncClient, *, timeout: httpx.Timeout) -> None:
+    def __init__(
+        self,
+        credentials: C,
+        http: httpx.AsyncClient,
+        *,
+        timeout: httpx.Timeout | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.credentials: C = credentials
         self._http = http
-        self._timeout = timeout
+        self._timeout = timeout or self.default_timeout
+        self._clock = clock  # unix seconds; tests pin it (signed timestamps, replay windows)
 
     @property
     def base_url(self) -> str:
-        raise NotImplementedError
+        base_url: str = getattr(self.credentials, "base_url", "") or self.default_base_url
+        return base_url.rstrip("/")
 
     def __repr__(self) -> str:
         shown = [f"{label}={operator.attrgetter(path)(self)!r}" for label, path in self.repr_fields.items()]

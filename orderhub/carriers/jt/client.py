@@ -20,8 +20,7 @@ import base64
 import hashlib
 import json
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -123,20 +122,8 @@ class JtClient(GatewayClient[CarrierCredentials]):
 
     repr_fields: ClassVar[dict[str, str]] = {"api_account": "credentials.partner_id"}  # never the secret or a token
 
-    def __init__(
-        self,
-        credentials: CarrierCredentials,
-        http: httpx.AsyncClient,
-        *,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(credentials, http, timeout=timeout)
-        self._clock = clock
-
-    @property
-    def base_url(self) -> str:
-        return (self.credentials.base_url or DEFAULT_BASE_URL).rstrip("/")
+    default_base_url = DEFAULT_BASE_URL
+    default_timeout = DEFAULT_TIMEOUT
 
     def customer_auth(self) -> dict[str, str]:
         """``customerCode`` and the business ``digest`` that order / print / cancel bizContents carry."""

@@ -24,9 +24,8 @@ import base64
 import hashlib
 import json
 import logging
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote_plus
 
@@ -126,20 +125,8 @@ class SfClient(GatewayClient[CarrierCredentials]):
 
     repr_fields: ClassVar[dict[str, str]] = {"partner_id": "credentials.partner_id"}  # never the secret or a token
 
-    def __init__(
-        self,
-        credentials: CarrierCredentials,
-        http: httpx.AsyncClient,
-        *,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(credentials, http, timeout=timeout)
-        self._clock = clock
-
-    @property
-    def base_url(self) -> str:
-        return self.credentials.base_url or DEFAULT_BASE_URL
+    default_base_url = DEFAULT_BASE_URL
+    default_timeout = DEFAULT_TIMEOUT
 
     def form(self, service_code: str, msg_data: Mapping[str, Any]) -> dict[str, str]:
         """The full form body for one call."""

@@ -107,14 +107,8 @@ class ZtoClient(GatewayClient[CarrierCredentials]):
 
     repr_fields: ClassVar[dict[str, str]] = {"app_key": "credentials.partner_id"}  # never the secret or a token
 
-    def __init__(
-        self, credentials: CarrierCredentials, http: httpx.AsyncClient, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT
-    ) -> None:
-        super().__init__(credentials, http, timeout=timeout)
-
-    @property
-    def base_url(self) -> str:
-        return (self.credentials.base_url or DEFAULT_BASE_URL).rstrip("/")
+    default_base_url = DEFAULT_BASE_URL
+    default_timeout = DEFAULT_TIMEOUT
 
     def url(self, api: str) -> str:
         return f"{self.base_url}/{api}"

@@ -23,7 +23,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
 import httpx
@@ -168,20 +168,7 @@ class DouyinClient(GatewayClient[Credentials]):
     # never the secret or a token
     repr_fields: ClassVar[dict[str, str]] = {"app_key": "credentials.app_key", "shop_id": "credentials.shop_id"}
 
-    def __init__(
-        self,
-        credentials: Credentials,
-        http: httpx.AsyncClient,
-        *,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(credentials, http, timeout=timeout)
-        self._clock = clock
-
-    @property
-    def base_url(self) -> str:
-        return (self.credentials.base_url or PRODUCTION_GATEWAY).rstrip("/")
+    default_base_url = PRODUCTION_GATEWAY
 
     async def call(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Call ``method`` with the business ``params``; the envelope's ``data`` on success (``{}`` when empty).

@@ -131,6 +131,7 @@ class JosClient(GatewayClient[Credentials]):
     """Signs, sends and unwraps JOS calls for one shop (``credentials``) over a shared ``httpx.AsyncClient``."""
 
     repr_fields: ClassVar[dict[str, str]] = {"app_key": "credentials.app_key"}  # never the secret or a token
+    default_base_url = GATEWAY_URL
 
     def __init__(
         self,
@@ -141,11 +142,7 @@ class JosClient(GatewayClient[Credentials]):
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(credentials, http, timeout=timeout)
-        self._clock = clock or (lambda: datetime.now(SHANGHAI))
-
-    @property
-    def base_url(self) -> str:
-        return self.credentials.base_url or GATEWAY_URL
+        self._now = clock or (lambda: datetime.now(SHANGHAI))
 
     def signed_params(self, method: str, biz: Mapping[str, object] | None = None) -> dict[str, str]:
         """The form fields of one call (system params, ``360buy_param_json`` and ``sign``)."""
@@ -153,7 +150,7 @@ class JosClient(GatewayClient[Credentials]):
             "method": method,
             "app_key": self.credentials.app_key,
             "access_token": self.credentials.access_token,
-            "timestamp": self._clock().astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+            "timestamp": self._now().astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
             "v": "2.0",
             "format": "json",
             "360buy_param_json": _biz_json(biz or {}),

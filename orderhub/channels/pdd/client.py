@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -99,20 +98,8 @@ class PddClient(GatewayClient[Credentials]):
 
     repr_fields: ClassVar[dict[str, str]] = {"client_id": "credentials.app_key"}  # never the secret or a token
 
-    def __init__(
-        self,
-        credentials: Credentials,
-        http: httpx.AsyncClient,
-        *,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(credentials, http, timeout=timeout)
-        self._clock = clock
-
-    @property
-    def base_url(self) -> str:
-        return self.credentials.base_url or DEFAULT_BASE_URL
+    default_base_url = DEFAULT_BASE_URL
+    default_timeout = DEFAULT_TIMEOUT
 
     def signed_params(self, api: str, params: Mapping[str, ParamValue], *, with_token: bool = True) -> dict[str, str]:
         """The full form body for one call (system params, business params, ``sign``). ``None`` and empty values

@@ -121,6 +121,7 @@ class TopClient(GatewayClient[Credentials]):
     """Signs, sends and unwraps TOP calls for one shop (``credentials``) over a shared ``httpx.AsyncClient``."""
 
     repr_fields: ClassVar[dict[str, str]] = {"app_key": "credentials.app_key"}  # never the secret or a token
+    default_base_url = GATEWAY_URL
 
     def __init__(
         self,
@@ -135,11 +136,7 @@ class TopClient(GatewayClient[Credentials]):
             raise ValueError(f"unsupported TOP sign_method {sign_method!r}")
         super().__init__(credentials, http, timeout=timeout)
         self.sign_method: SignMethod = sign_method
-        self._clock = clock or (lambda: datetime.now(SHANGHAI))
-
-    @property
-    def base_url(self) -> str:
-        return self.credentials.base_url or GATEWAY_URL
+        self._now = clock or (lambda: datetime.now(SHANGHAI))
 
     def signed_params(self, method: str, params: Mapping[str, object] | None = None) -> dict[str, str]:
         """The form fields of one call (system + business params and ``sign``)."""
@@ -147,7 +144,7 @@ class TopClient(GatewayClient[Credentials]):
             "method": method,
             "app_key": self.credentials.app_key,
             "session": self.credentials.access_token,
-            "timestamp": _text(self._clock()),
+            "timestamp": _text(self._now()),
             "format": "json",
             "v": "2.0",
             "sign_method": self.sign_method,

@@ -16,8 +16,7 @@ at INFO: :mod:`orderhub.logs` keeps the ``httpx`` / ``httpcore`` loggers above I
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -81,20 +80,8 @@ class WechatShopClient(GatewayClient[Credentials]):
 
     repr_fields: ClassVar[dict[str, str]] = {"appid": "credentials.app_key"}  # never the secret or a token
 
-    def __init__(
-        self,
-        credentials: Credentials,
-        http: httpx.AsyncClient,
-        *,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(credentials, http, timeout=timeout)
-        self._clock = clock
-
-    @property
-    def base_url(self) -> str:
-        return (self.credentials.base_url or DEFAULT_BASE_URL).rstrip("/")
+    default_base_url = DEFAULT_BASE_URL
+    default_timeout = DEFAULT_TIMEOUT
 
     async def fetch_token(self, *, force_refresh: bool = False) -> AccessToken:
         """A stable access token (``force_refresh``: a new one even if the current one is still valid)."""
