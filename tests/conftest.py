@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -120,3 +121,21 @@ def kd100() -> Iterator[Kuaidi100Server]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """One HTTP client per test, for the integrations' clients under test."""
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def sim(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The simulator the test module names at its top — ``SIMULATOR = running_platforms`` (or ``running_carriers``,
+    ``running_kuaidi100``, ``running_wechat`` … from ``sandbox/``) — running for the whole module. Credentials for the
+    simulators: ``tests.support.simulators``."""
+    running = getattr(request.module, "SIMULATOR", None)
+    assert running is not None, f"{request.module.__name__} takes `sim` but names no SIMULATOR"
+    with running() as server:
+        yield server

@@ -17,7 +17,7 @@ from orderhub.channels.pull import channel_row, enqueue_pull
 from orderhub.channels.service import connector_credentials
 from orderhub.errors import AuthenticationFailed, NotFound
 
-__all__ = ["InvalidPushSignature", "push_reply", "receive_douyin_push", "receive_push"]
+__all__ = ["InvalidPushSignature", "push_reply", "receive_push"]
 
 log = logging.getLogger("orderhub.push")
 
@@ -50,8 +50,3 @@ async def receive_push(platform: str, code: str, body: bytes, headers: Mapping[s
 def push_reply(platform: str) -> bytes:
     """What the platform expects as the answer to a delivery it should not retry."""
     return PUSH_RECEIVERS.get(platform).reply
-
-
-async def receive_douyin_push(code: str, body: bytes, headers: Mapping[str, str]) -> int:
-    """Verify and act on a 抖店 push for channel ``code``; returns how many messages asked for a pull."""
-    return await receive_push("douyin", code, body, headers)

@@ -27,10 +27,9 @@ from reportlab.pdfgen import canvas
 
 from orderhub import clock
 from orderhub.address.phones import phone_digits
-from orderhub.carriers.catalogue import CATALOGUE, name_of
+from orderhub.carriers.catalogue import name_of
 
 __all__ = [
-    "CARRIER_NAMES",
     "LABEL_SIZE_MM",
     "LabelData",
     "LabelDocument",
@@ -44,7 +43,6 @@ __all__ = [
 
 LABEL_SIZE_MM = (76, 130)
 _FONT = "STSong-Light"  # reportlab's built-in CJK CID font: the fallback when no CJK TrueType font is installed
-CARRIER_NAMES = {carrier.code: carrier.name for carrier in CATALOGUE}  # from the carrier catalogue
 
 
 def carrier_name(code: str) -> str:

@@ -40,7 +40,6 @@ __all__ = [
     "ThrottledNotifyError",
     "TransientNotifyError",
     "notifier_for",
-    "register",
     "registered_channels",
 ]
 
@@ -144,10 +143,6 @@ class MiniProgramIdentity(Protocol):
 
 # Filled by the composition root: notifier channel whose provider config it uses → identity adapter.
 MINIPROGRAM_IDENTITIES: Registry[MiniProgramIdentity] = Registry("mini-program identity")
-
-
-def register(channel: str, factory: NotifierFactory) -> None:
-    NOTIFIERS.register(channel, factory)
 
 
 def registered_channels() -> list[str]:

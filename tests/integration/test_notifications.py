@@ -17,6 +17,7 @@ from saq.job import Status
 from saq.queue.redis import RedisQueue
 
 from orderhub import clock, db
+from orderhub.logistics.tables import ParcelTracking
 from orderhub.notifications import outbox
 from orderhub.orders.events import OrderEventType
 from orderhub.queue import JobName
@@ -375,7 +376,10 @@ async def test_provider_flow_control_waits_without_using_attempts_and_parallel_s
     (shipped,) = await _settled(api, order_id, 1)
     assert shipped["status"] == "sent"
     # the shipped SMS carried the parcel's own tracking link (made in the ship transaction)
-    token = (await db.fetch("SELECT token FROM parcel_tracking WHERE \"order\" = {}", order_id))[0]["token"]
+    tokens = await ParcelTracking.select(ParcelTracking.token).where(ParcelTracking.order == order_id).output(
+        as_list=True
+    )
+    token = tokens[0]
     assert f"https://hub.example.com/t/{token}" in sms.store.sent_to(phone)[0].content
 
     # The same "signed" event recorded by eight transactions at once, then eight senders at once (parallel

@@ -37,7 +37,7 @@ from tests.support.simulators import carrier_credentials
 BEIJING = timedelta(hours=8)
 
 
-SIMULATOR = running_carriers  # the module's `sim` (tests/unit/conftest.py)
+SIMULATOR = running_carriers  # the module's `sim` (tests/conftest.py)
 
 
 def waybill_request(*, city: str = "上海市", province: str = "上海市", order_ref: str | None = None) -> WaybillRequest:

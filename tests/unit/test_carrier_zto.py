@@ -35,7 +35,7 @@ from tests.support.simulators import carrier_credentials
 BEIJING = timedelta(hours=8)
 
 
-SIMULATOR = running_carriers  # the module's `sim` (tests/unit/conftest.py)
+SIMULATOR = running_carriers  # the module's `sim` (tests/conftest.py)
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from sandbox.platforms.douyin import (
 from sandbox.platforms.store import SHANGHAI
 from tests.support.simulators import shop_credentials
 
-SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
+SIMULATOR = running_platforms  # the module's `sim` (tests/conftest.py)
 
 
 def window(sim: PlatformServer) -> tuple[datetime, datetime]:

@@ -34,7 +34,7 @@ from tests.support.simulators import shop_credentials
 P = "jd"
 
 
-SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
+SIMULATOR = running_platforms  # the module's `sim` (tests/conftest.py)
 
 
 def connector(sim: PlatformServer, http: httpx.AsyncClient, seller: SellerAccount, **kw: Any) -> JdConnector:

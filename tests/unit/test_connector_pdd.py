@@ -33,7 +33,7 @@ from tests.support.simulators import shop_credentials
 P = "pinduoduo"
 
 
-SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
+SIMULATOR = running_platforms  # the module's `sim` (tests/conftest.py)
 
 
 async def pull_all(connector: PddConnector, start: datetime, end: datetime) -> tuple[list[PlatformOrder], int]:

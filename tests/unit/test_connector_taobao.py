@@ -34,7 +34,7 @@ from tests.support.simulators import shop_credentials
 P = "taobao"
 
 
-SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
+SIMULATOR = running_platforms  # the module's `sim` (tests/conftest.py)
 
 
 def connector(

@@ -31,7 +31,7 @@ P = "wechat_shop"
 TOKEN_PATHS = ("/cgi-bin/token", "/cgi-bin/stable_token")
 
 
-SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
+SIMULATOR = running_platforms  # the module's `sim` (tests/conftest.py)
 
 
 def token_fetches(sim: PlatformServer, seller: SellerAccount) -> int:

@@ -32,7 +32,7 @@ from sandbox.kuaidi100 import Kuaidi100Account, Kuaidi100Server, Kuaidi100Subscr
 SALT = "oh-salt-测试"
 
 
-SIMULATOR = running_kuaidi100  # the module's `sim` (tests/unit/conftest.py)
+SIMULATOR = running_kuaidi100  # the module's `sim` (tests/conftest.py)
 
 
 @pytest.fixture

@@ -75,3 +75,13 @@ def test_the_zpl_twin_has_the_barcode_qr_and_masked_receiver() -> None:
     assert "^BCN" in zpl and "^FDSF1234567890123^FS" in zpl and "^BQN" in zpl
     assert "王*明 139****5678" in zpl and "13912345678" not in zpl
     assert "^PW607" in zpl and "^LL1039" in zpl  # 76 × 130 mm at 203 dpi
+
+
+def test_carriers_print_under_the_name_people_know() -> None:
+    """Every carrier's name comes from the carrier catalogue; JD prints as 京东快递 (it printed the bare code "JD"
+    before the catalogue)."""
+    from orderhub.logistics.labels import carrier_name
+
+    names = [carrier_name(code) for code in ("SF", "ZTO", "JT", "JD")]
+    assert names == ["顺丰速运", "中通快递", "极兔速递", "京东快递"]
+    assert carrier_name("XYZ") == "XYZ"  # an unknown code prints as it is

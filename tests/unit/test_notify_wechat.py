@@ -37,10 +37,7 @@ WECOM = NotifierChannel.WECOM.value
 SHIPPED_FIELDS = ["first", "keyword1", "keyword2", "remark"]
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[WeChatServer]:
-    with running_wechat() as server:
-        yield server
+SIMULATOR = running_wechat
 
 
 @pytest.fixture(scope="module")

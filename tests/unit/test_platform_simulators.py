@@ -22,7 +22,7 @@ from sandbox.platforms.douyin import TAG_ORDER_CANCELLED, TAG_ORDER_PAID, order_
 BEIJING = timezone(timedelta(hours=8))
 
 
-SIMULATOR = running_platforms  # the module's `sim` (tests/unit/conftest.py)
+SIMULATOR = running_platforms  # the module's `sim` (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
