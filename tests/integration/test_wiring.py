@@ -137,3 +137,27 @@ async def test_a_handover_at_the_pack_station_writes_the_customers_message(
     rows = await _settled(api, order_id, 1)
     assert [(row["event"], row["channel"], row["status"]) for row in rows] == [("shipped", "aliyun_sms", "sent")]
     assert len(sms.store.sent_to(phone)) == 1
+
+
+def test_every_table_is_in_the_registry() -> None:
+    """A table left out of server.piccolo_app.TABLES would not be bound to the engine (nor migrated)."""
+    import importlib
+    import pkgutil
+
+    from piccolo.table import Table
+
+    import orderhub
+    from server.piccolo_app import TABLES
+
+    for mod in pkgutil.walk_packages(orderhub.__path__, "orderhub."):
+        if mod.name.rsplit(".", 1)[-1] == "tables":
+            importlib.import_module(mod.name)
+    defined = {t for t in _subclasses(Table) if t.__module__.startswith("orderhub.")}
+    assert defined and defined == set(TABLES), defined ^ set(TABLES)
+
+
+def _subclasses(cls: type) -> set[type]:
+    found: set[type] = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= _subclasses(sub)
+    return found
