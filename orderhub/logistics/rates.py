@@ -8,18 +8,20 @@ active account for are considered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from orderhub import clock, db
 from orderhub.carriers.catalogue import WAYBILL_CARRIERS
 from orderhub.errors import NotFound, ValidationFailed
+from orderhub.inventory.tables import Warehouse
 from orderhub.logistics.choice import CarrierRule, Choice, NoCarrier, Parcel, RateCard, RateRow, choose
 from orderhub.logistics.errors import LogisticsError
-from orderhub.logistics.tables import CarrierRuleRow
+from orderhub.logistics.tables import CarrierAccount, CarrierRateCard, CarrierRuleRow
+from orderhub.orders.tables import Order
 
 __all__ = [
     "CARRIERS",
@@ -27,6 +29,7 @@ __all__ = [
     "RateCardIn",
     "RateCardView",
     "RuleView",
+    "ShippingOrder",
     "choice_for_order",
     "create_rule",
     "delete_rate_card",
@@ -36,6 +39,7 @@ __all__ = [
     "parcel_of_order",
     "put_rate_card",
     "quote",
+    "shipping_order",
 ]
 
 # The carriers the hub orders waybills from (rate cards, carrier rules, carrier accounts), from the catalogue.
@@ -70,6 +74,66 @@ class RuleView(msgspec.Struct, frozen=True, kw_only=True):
     rule: CarrierRule
     active: bool
     created_at: datetime
+
+
+class ShippingOrder(msgspec.Struct, kw_only=True):
+    """What carrier choice and waybills read of an order (``sales_order``)."""
+
+    id: int
+    external_id: str
+    status: str
+    warehouse: int | None
+    paid_amount: int  # fen: the parcel's declared value
+    preferred_carrier: str | None
+    ship_by: datetime | None
+    receiver_name: str
+    receiver_phone: str
+    receiver_province: str
+    receiver_city: str
+    receiver_district: str
+    receiver_detail: str
+    receiver_address: str
+
+
+async def shipping_order(order_id: int) -> ShippingOrder:
+    rows = await Order.select().where(Order.id == order_id)
+    if not rows:
+        raise NotFound("订单不存在", field="order_id")
+    return db.rows_as(ShippingOrder, rows)[0]
+
+
+class _CardRow(msgspec.Struct, kw_only=True):
+    """A ``carrier_rate_card`` row with its warehouse's code."""
+
+    warehouse_code: str
+    carrier: str
+    zones: str  # JSON list of RateRow
+    pickups: str  # JSON list of HH:MM
+    max_declared_fen: int | None
+    max_weight_g: int | None
+    updated_by: str
+    updated_at: datetime
+
+
+class _RuleRow(msgspec.Struct, kw_only=True):
+    """A ``carrier_rule`` row."""
+
+    id: int
+    name: str
+    carrier: str
+    effect: Literal["exclude", "require"]
+    conditions: str  # JSON of CarrierRule without carrier / effect
+    active: bool
+    created_at: datetime
+
+
+class _Place(msgspec.Struct):
+    warehouse_code: str
+    channel_code: str
+
+
+def _no_warehouse() -> ValidationFailed:
+    return ValidationFailed("订单还没有分配仓库", code=LogisticsError.NO_WAREHOUSE, field="order_id")
 
 
 def _carrier(code: str) -> str:
@@ -107,10 +171,10 @@ def _check_card(card: RateCardIn) -> None:
 
 
 async def _warehouse_id(code: str) -> int:
-    rows = await db.fetch_as(db.IdRow, "SELECT id FROM warehouse WHERE code = {}", code)
-    if not rows:
+    ids: list[int] = await Warehouse.select(Warehouse.id).where(Warehouse.code == code).output(as_list=True)
+    if not ids:
         raise NotFound(f"仓库 {code} 不存在", field="warehouse")
-    return rows[0].id
+    return ids[0]
 
 
 async def put_rate_card(warehouse: str, carrier: str, card: RateCardIn, *, actor: str) -> RateCardView:
@@ -145,26 +209,23 @@ async def put_rate_card(warehouse: str, carrier: str, card: RateCardIn, *, actor
 
 async def delete_rate_card(warehouse: str, carrier: str) -> None:
     warehouse_id = await _warehouse_id(warehouse)
-    deleted = await db.execute_returning(
-        db.IdRow,
-        "DELETE FROM carrier_rate_card WHERE warehouse = {} AND carrier = {} RETURNING id",
-        warehouse_id,
-        _carrier(carrier),
-    )
+    deleted = await CarrierRateCard.delete().where(
+        CarrierRateCard.warehouse == warehouse_id, CarrierRateCard.carrier == _carrier(carrier)
+    ).returning(CarrierRateCard.id)
     if not deleted:
         raise NotFound("该仓库没有这家快递的价目表", code=LogisticsError.RATE_CARD_NOT_FOUND, field="carrier")
 
 
-def _card_view(row: Mapping[str, Any]) -> RateCardView:
+def _card_view(row: _CardRow) -> RateCardView:
     return RateCardView(
-        warehouse=str(row["warehouse_code"]),
-        carrier=str(row["carrier"]),
-        rows=msgspec.json.decode(row["zones"], type=list[RateRow]),
-        pickups=msgspec.json.decode(row["pickups"], type=list[str]),
-        max_declared_fen=row["max_declared_fen"],
-        max_weight_g=row["max_weight_g"],
-        updated_by=str(row["updated_by"]),
-        updated_at=clock.to_shanghai(clock.from_db(row["updated_at"])),
+        warehouse=row.warehouse_code,
+        carrier=row.carrier,
+        rows=msgspec.json.decode(row.zones, type=list[RateRow]),
+        pickups=msgspec.json.decode(row.pickups, type=list[str]),
+        max_declared_fen=row.max_declared_fen,
+        max_weight_g=row.max_weight_g,
+        updated_by=row.updated_by,
+        updated_at=clock.to_shanghai(row.updated_at),
     )
 
 
@@ -176,7 +237,7 @@ async def list_rate_cards(warehouse: str | None = None) -> list[RateCardView]:
     if warehouse:
         sql += " WHERE w.code = {}"
         args.append(warehouse)
-    rows = await db.fetch(sql + " ORDER BY w.code, c.carrier", *args)
+    rows = await db.fetch_as(_CardRow, sql + " ORDER BY w.code, c.carrier", *args)  # raw: a join (warehouse code)
     return [_card_view(r) for r in rows]
 
 
@@ -202,19 +263,18 @@ async def create_rule(cmd: NewCarrierRule, *, actor: str) -> RuleView:
         "min_declared_fen": cmd.min_declared_fen,
     }
     async with db.transaction():
-        rows = await db.execute_returning(
-            db.IdRow,
-            "INSERT INTO carrier_rule (name, carrier, effect, conditions, active, created_by, created_at) "
-            "VALUES ({}, {}, {}, {}, {}, {}, {}) RETURNING id",
-            name[:100],
-            carrier,
-            cmd.effect,
-            msgspec.json.encode(conditions).decode(),
-            True,
-            actor[:64],
-            clock.now(),
+        rows = await CarrierRuleRow.insert(
+            CarrierRuleRow(
+                name=name[:100],
+                carrier=carrier,
+                effect=cmd.effect,
+                conditions=msgspec.json.encode(conditions).decode(),
+                active=True,
+                created_by=actor[:64],
+                created_at=clock.now(),
+            )
         )
-    rule_id = rows[0].id
+    rule_id = int(rows[0]["id"])
     return next(r for r in await list_rules() if r.id == rule_id)
 
 
@@ -225,23 +285,22 @@ async def delete_rule(rule_id: int) -> None:
 
 
 async def list_rules() -> list[RuleView]:
-    rows = await db.fetch("SELECT * FROM carrier_rule ORDER BY id")
+    rows = db.rows_as(_RuleRow, await CarrierRuleRow.select().order_by(CarrierRuleRow.id))
     return [
         RuleView(
-            id=int(r["id"]),
-            name=str(r["name"]),
-            rule=CarrierRule(
-                carrier=str(r["carrier"]), effect=r["effect"], **msgspec.json.decode(r["conditions"] or "{}")
-            ),
-            active=bool(r["active"]),
-            created_at=clock.to_shanghai(clock.from_db(r["created_at"])),
+            id=r.id,
+            name=r.name,
+            rule=CarrierRule(carrier=r.carrier, effect=r.effect, **msgspec.json.decode(r.conditions or "{}")),
+            active=r.active,
+            created_at=clock.to_shanghai(r.created_at),
         )
         for r in rows
     ]
 
 
 async def _inputs(warehouse_id: int, carriers: Sequence[str]) -> tuple[list[RateCard], list[CarrierRule]]:
-    rows = await db.fetch(
+    rows = await db.fetch_as(  # raw: a join (each card with its warehouse's code)
+        _CardRow,
         "SELECT c.*, w.code AS warehouse_code FROM carrier_rate_card c JOIN warehouse w ON w.id = c.warehouse "
         "WHERE c.warehouse = {} ORDER BY c.carrier",
         warehouse_id,
@@ -262,29 +321,34 @@ async def _inputs(warehouse_id: int, carriers: Sequence[str]) -> tuple[list[Rate
     return cards, rules
 
 
-async def parcel_of_order(order: Mapping[str, Any], weight_g: int) -> Parcel:
+async def parcel_of_order(order: ShippingOrder, weight_g: int) -> Parcel:
     """The order's parcel as carrier choice sees it (the order row as read from ``sales_order``)."""
-    extra = await db.fetch(
-        "SELECT w.code AS warehouse_code, c.code AS channel_code FROM sales_order o "
-        "JOIN warehouse w ON w.id = o.warehouse JOIN channel c ON c.id = o.channel WHERE o.id = {}",
-        order["id"],
-    )
+    place = (
+        await db.fetch_as(  # raw: a three-table join (the order's warehouse and channel codes)
+            _Place,
+            "SELECT w.code AS warehouse_code, c.code AS channel_code FROM sales_order o "
+            "JOIN warehouse w ON w.id = o.warehouse JOIN channel c ON c.id = o.channel WHERE o.id = {}",
+            order.id,
+        )
+    )[0]
     return Parcel(
-        warehouse=str(extra[0]["warehouse_code"]),
-        province=str(order["receiver_province"] or ""),
+        warehouse=place.warehouse_code,
+        province=order.receiver_province or "",
         weight_g=weight_g,
-        declared_value_fen=int(order["paid_amount"] or 0),
-        channel=str(extra[0]["channel_code"]),
-        preferred_carrier=order.get("preferred_carrier") or None,
-        ship_by=clock.from_db(order.get("ship_by")),
+        declared_value_fen=order.paid_amount,
+        channel=place.channel_code,
+        preferred_carrier=order.preferred_carrier or None,
+        ship_by=order.ship_by,
     )
 
 
-async def choice_for_order(order: Mapping[str, Any], weight_g: int, carriers: Sequence[str]) -> Choice | None:
+async def choice_for_order(order: ShippingOrder, weight_g: int, carriers: Sequence[str]) -> Choice | None:
     """The carrier for the order among ``carriers`` (those with an account), or None when the warehouse has no
     rate card for any of them (the caller falls back to the account priority). Raises :class:`NoCarrier` when
     cards exist but rules and limits leave none."""
-    cards, rules = await _inputs(int(order["warehouse"]), carriers)
+    if order.warehouse is None:
+        raise _no_warehouse()
+    cards, rules = await _inputs(order.warehouse, carriers)
     if not cards:
         return None
     return choose(await parcel_of_order(order, weight_g), cards, rules)
@@ -292,21 +356,22 @@ async def choice_for_order(order: Mapping[str, Any], weight_g: int, carriers: Se
 
 async def quote(order_id: int, weight_g: int | None = None) -> Choice:
     """What carrier choice would pick for the order now, with every option (a preview for the back office)."""
-    rows = await db.fetch("SELECT * FROM sales_order WHERE id = {}", order_id)
-    if not rows:
-        raise NotFound("订单不存在", field="order_id")
-    order = rows[0]
-    if order["warehouse"] is None:
-        raise ValidationFailed("订单还没有分配仓库", code=LogisticsError.NO_WAREHOUSE, field="order_id")
+    order = await shipping_order(order_id)
+    if order.warehouse is None:
+        raise _no_warehouse()
     from orderhub.logistics.waybills import order_weight
 
-    weight = weight_g or await order_weight(order_id, int(order["warehouse"]))
-    accounts = await db.fetch(
-        "SELECT DISTINCT carrier FROM carrier_account WHERE active = {} AND (warehouse = {} OR warehouse IS NULL)",
-        True,
-        order["warehouse"],
+    weight = weight_g or await order_weight(order_id, order.warehouse)
+    carriers: list[str] = await (
+        CarrierAccount.select(CarrierAccount.carrier)
+        .where(
+            CarrierAccount.active.eq(True),
+            (CarrierAccount.warehouse == order.warehouse) | CarrierAccount.warehouse.is_null(),
+        )
+        .distinct()
+        .output(as_list=True)
     )
-    cards, rules = await _inputs(int(order["warehouse"]), [str(a["carrier"]) for a in accounts])
+    cards, rules = await _inputs(order.warehouse, carriers)
     if not cards:
         raise ValidationFailed("本仓还没有可用快递的价目表", code=LogisticsError.NO_RATE_CARD, field="order_id")
     try:

@@ -36,7 +36,7 @@ from orderhub.logistics.tables import ParcelTracking
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
-from orderhub.orders.tables import PipelineSetting
+from orderhub.orders.tables import Order, PipelineSetting
 from orderhub.queue import JobName, enqueue
 from orderhub.settings import get_settings
 
@@ -44,6 +44,7 @@ __all__ = [
     "POLL_AFTER",
     "STALL_AFTER",
     "STATE_TEXT",
+    "ParcelRow",
     "ParcelStalled",
     "TrackingProvider",
     "TrackingView",
@@ -103,6 +104,31 @@ class ParcelStalled(msgspec.Struct, frozen=True, kw_only=True, tag_field="type",
     at: datetime
 
 
+class ParcelRow(msgspec.Struct, kw_only=True):
+    """A ``parcel_tracking`` row."""
+
+    id: int
+    order: int
+    carrier: str
+    waybill_no: str
+    state: str
+    events: str  # JSON list of StoredEvent, oldest first
+    salt: str
+    token: str
+    last_event_at: datetime | None
+    stalled_at: datetime | None
+    delivered_at: datetime | None
+
+
+class _OrderStatus(msgspec.Struct):
+    status: str
+
+
+class _ReceiverPlace(msgspec.Struct):
+    receiver_name: str
+    receiver_city: str
+
+
 async def configure_provider(provider: TrackingProvider, *, actor: str) -> None:
     if not provider.key or not provider.customer:
         raise ValidationFailed("快递100 的 key 与 customer 必填", field="key")
@@ -142,7 +168,7 @@ async def start_tracking(order_id: int, waybill_id: int, carrier: str, waybill_n
     """Make the parcel's tracking row (once) and queue its subscription (after commit, inside a transaction: the
     ship transaction makes the row, so the shipped message already has the parcel's tracking link)."""
     now = clock.now()
-    await db.execute(
+    await db.execute(  # raw: INSERT … ON CONFLICT DO NOTHING (a second handover makes no second row)
         "INSERT INTO parcel_tracking (waybill, \"order\", carrier, waybill_no, state, events, salt, token, created_at) "
         "VALUES ({}, {}, {}, {}, 'pending', '[]', {}, {}, {}) ON CONFLICT (waybill) DO NOTHING",
         waybill_id,
@@ -153,8 +179,10 @@ async def start_tracking(order_id: int, waybill_id: int, carrier: str, waybill_n
         secrets.token_urlsafe(24),
         now,
     )
-    row = (await db.fetch_as(db.IdRow, "SELECT id FROM parcel_tracking WHERE waybill = {}", waybill_id))[0]
-    tracking_id = row.id
+    ids: list[int] = await (
+        ParcelTracking.select(ParcelTracking.id).where(ParcelTracking.waybill == waybill_id).output(as_list=True)
+    )
+    tracking_id = ids[0]
 
     async def subscribe_job() -> None:
         await enqueue(JobName.SUBSCRIBE_TRACKING, key=f"tracking:{tracking_id}:subscribe", tracking_id=tracking_id)
@@ -172,22 +200,22 @@ async def subscribe(tracking_id: int) -> bool:
     if provider is None:
         log.warning("no kuaidi100 account configured; parcel not subscribed", extra={"tracking": tracking_id})
         return False
-    rows = await db.fetch("SELECT * FROM parcel_tracking WHERE id = {}", tracking_id)
+    rows = await ParcelTracking.select().where(ParcelTracking.id == tracking_id)
     if not rows:
         return False
-    row = rows[0]
+    row = db.rows_as(ParcelRow, rows)[0]
     callback = f"{provider.callback_base_url.rstrip('/')}/api/v1/webhooks/kuaidi100/{tracking_id}"
     async with httpx.AsyncClient(timeout=15) as http:
         await _tracker().subscribe(
-            _account(provider), http, row["carrier"], row["waybill_no"], callback_url=callback, salt=row["salt"]
+            _account(provider), http, row.carrier, row.waybill_no, callback_url=callback, salt=row.salt
         )
     await ParcelTracking.update({ParcelTracking.subscribed_at: clock.now()}).where(ParcelTracking.id == tracking_id)
     return True
 
 
-async def _apply(row: dict[str, Any], events: Sequence[TrackingEvent]) -> None:
+async def _apply(row: ParcelRow, events: Sequence[TrackingEvent]) -> None:
     """Merge events into the parcel (inside a transaction, the row locked by the caller)."""
-    known = msgspec.json.decode(row["events"] or "[]", type=list[StoredEvent])
+    known = msgspec.json.decode(row.events or "[]", type=list[StoredEvent])
     seen = {(e.at, e.description) for e in known}
     added: list[StoredEvent] = []
     for event in events:
@@ -209,16 +237,16 @@ async def _apply(row: dict[str, Any], events: Sequence[TrackingEvent]) -> None:
         values[ParcelTracking.state] = latest.state
         # Every state the parcel reached in this update goes on the order's log once, in order (a push may
         # carry several steps: 揽收 and 在途 together), so "out for delivery" is heard even when 签收 follows.
-        current = row["state"]
-        before = clock.from_db(row["last_event_at"])
+        current = row.state
+        before = row.last_event_at
         for step in sorted((e for e in added if before is None or e.at >= before), key=lambda e: e.at):
             if step.state != current:
                 await record_event(
-                    int(row["order"]),
+                    row.order,
                     OrderEventType.PARCEL_UPDATED,
                     reason=step.state,
                     data={
-                        "waybill_no": row["waybill_no"],
+                        "waybill_no": row.waybill_no,
                         "from": current,
                         "state": step.state,
                         "at": step.at.isoformat(),
@@ -228,34 +256,38 @@ async def _apply(row: dict[str, Any], events: Sequence[TrackingEvent]) -> None:
                 )
                 current = step.state
         values[ParcelTracking.last_event_at] = latest.at
-        previous = clock.from_db(row["last_event_at"])
+        previous = row.last_event_at
         if previous is None or latest.at > previous:
             values[ParcelTracking.stalled_at] = None  # it moved
-        if latest.state == TrackingState.SIGNED.value and row["delivered_at"] is None:
+        if latest.state == TrackingState.SIGNED.value and row.delivered_at is None:
             values[ParcelTracking.delivered_at] = latest.at
-            status = await db.fetch("SELECT status FROM sales_order WHERE id = {}" + db.for_update(), row["order"])
-            if status and status[0]["status"] == OrderStatus.SHIPPED.value:
+            order = await db.fetch_one_as(  # raw: the query builder has no FOR UPDATE (a row lock on PostgreSQL)
+                _OrderStatus, "SELECT status FROM sales_order WHERE id = {}" + db.for_update(), row.order
+            )
+            if order is not None and order.status == OrderStatus.SHIPPED.value:
                 await transition(
-                    int(row["order"]),
+                    row.order,
                     OrderStatus.DELIVERED,
                     expected=OrderStatus.SHIPPED,
-                    data={"waybill_no": row["waybill_no"], "signed_at": latest.at.isoformat()},
+                    data={"waybill_no": row.waybill_no, "signed_at": latest.at.isoformat()},
                     actor="kuaidi100",
                 )
-    await ParcelTracking.update(values).where(ParcelTracking.id == row["id"])
+    await ParcelTracking.update(values).where(ParcelTracking.id == row.id)
 
 
 async def apply_callback(tracking_id: int, param: str, sign: str) -> bool:
     """A push from 快递100 for this parcel: False (nothing changed) when the sign is not this parcel's."""
     async with db.transaction():
-        rows = await db.fetch("SELECT * FROM parcel_tracking WHERE id = {}" + db.for_update(), tracking_id)
+        row = await db.fetch_one_as(  # raw: the query builder has no FOR UPDATE (a row lock on PostgreSQL)
+            ParcelRow, "SELECT * FROM parcel_tracking WHERE id = {}" + db.for_update(), tracking_id
+        )
         tracker = _tracker()
-        if not rows or not tracker.verify_push(param, sign, rows[0]["salt"]):
+        if row is None or not tracker.verify_push(param, sign, row.salt):
             return False
         update = tracker.parse_push(param)
-        if update.waybill_no != rows[0]["waybill_no"]:
+        if update.waybill_no != row.waybill_no:
             return False
-        await _apply(rows[0], update.events)
+        await _apply(row, update.events)
     return True
 
 
@@ -263,7 +295,8 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
     """The cron: query parcels whose news is old, and flag those that have not moved for 48 h."""
     now = now or clock.now()
     provider = await _provider()
-    rows = await db.fetch(
+    rows = await db.fetch_as(  # raw: a COALESCE(…) comparison the query builder has no column expression for
+        ParcelRow,
         "SELECT * FROM parcel_tracking WHERE state NOT IN ({}, {}) AND delivered_at IS NULL "
         "AND COALESCE(last_checked_at, created_at) < {} ORDER BY id LIMIT 500",
         *sorted(_FINAL),
@@ -275,15 +308,18 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
             tracker, account = _tracker(), _account(provider)
             for row in rows:
                 try:
-                    events = await tracker.query(account, http, row["carrier"], row["waybill_no"])
+                    events = await tracker.query(account, http, row.carrier, row.waybill_no)
                 except Exception as exc:  # one parcel's failure never stops the others
-                    log.warning("tracking query failed", extra={"waybill": row["waybill_no"], "error": repr(exc)})
+                    log.warning("tracking query failed", extra={"waybill": row.waybill_no, "error": repr(exc)})
                     continue
                 async with db.transaction():
-                    fresh = await db.fetch("SELECT * FROM parcel_tracking WHERE id = {}" + db.for_update(), row["id"])
+                    fresh = await db.fetch_as(  # raw: the query builder has no FOR UPDATE (a row lock on PostgreSQL)
+                        ParcelRow, "SELECT * FROM parcel_tracking WHERE id = {}" + db.for_update(), row.id
+                    )
                     await _apply(fresh[0], events)
                 polled += 1
-    quiet = await db.fetch(
+    quiet = await db.fetch_as(  # raw: a COALESCE(…) comparison the query builder has no column expression for
+        ParcelRow,
         "SELECT * FROM parcel_tracking WHERE state NOT IN ({}, {}) AND delivered_at IS NULL AND stalled_at IS NULL "
         "AND COALESCE(last_event_at, created_at) < {} ORDER BY id LIMIT 500",
         *sorted(_FINAL),
@@ -291,32 +327,27 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
     )
     for row in quiet:
         async with db.transaction():
-            marked = await db.execute_returning(
-                db.IdRow,
-                "UPDATE parcel_tracking SET stalled_at = {}, state = {} WHERE id = {} AND stalled_at IS NULL "
-                "RETURNING id",
-                now,
-                TrackingState.EXCEPTION.value,
-                row["id"],
-            )
+            marked = await ParcelTracking.update(
+                {ParcelTracking.stalled_at: now, ParcelTracking.state: TrackingState.EXCEPTION.value}
+            ).where(ParcelTracking.id == row.id, ParcelTracking.stalled_at.is_null()).returning(ParcelTracking.id)
             if marked:
                 await record_event(
-                    int(row["order"]),
+                    row.order,
                     OrderEventType.PARCEL_STALLED,
                     reason="no_movement_48h",
                     data={
-                        "waybill_no": row["waybill_no"],
-                        "carrier": row["carrier"],
-                        "last_event_at": (clock.from_db(row["last_event_at"]) or now).isoformat(),
+                        "waybill_no": row.waybill_no,
+                        "carrier": row.carrier,
+                        "last_event_at": (row.last_event_at or now).isoformat(),
                     },
                     actor="system",
                 )
                 publish_after_commit(
                     ParcelStalled(
-                        order_id=int(row["order"]),
-                        carrier=row["carrier"],
-                        waybill_no=row["waybill_no"],
-                        last_event_at=clock.from_db(row["last_event_at"]),
+                        order_id=row.order,
+                        carrier=row.carrier,
+                        waybill_no=row.waybill_no,
+                        last_event_at=row.last_event_at,
                         at=now,
                     ),
                     Topic.ALERTS,
@@ -326,10 +357,10 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
 
 
 async def tracking_by_token(token: str) -> TrackingView:
-    rows = await db.fetch("SELECT * FROM parcel_tracking WHERE token = {}", token)
+    rows = await ParcelTracking.select().where(ParcelTracking.token == token)
     if not rows:
         raise NotFound("查询不到该包裹", code=LogisticsError.TRACKING_NOT_FOUND, field="token")
-    return _tracking_view(rows[0])
+    return _tracking_view(db.rows_as(ParcelRow, rows)[0])
 
 
 STATE_TEXT = {
@@ -354,32 +385,39 @@ async def receiver_label(order_id: int) -> str:
     """The receiver as a public page may show them: masked name and city (王*明（上海市）), never the phone."""
     from orderhub.logistics.labels import mask_name
 
-    rows = await db.fetch("SELECT receiver_name, receiver_city FROM sales_order WHERE id = {}", order_id)
-    return f"{mask_name(rows[0]['receiver_name'])}（{rows[0]['receiver_city']}）" if rows else ""
+    rows = db.rows_as(
+        _ReceiverPlace, await Order.select(Order.receiver_name, Order.receiver_city).where(Order.id == order_id)
+    )
+    return f"{mask_name(rows[0].receiver_name)}（{rows[0].receiver_city}）" if rows else ""
 
 
 async def tracking_of_order(order_id: int) -> TrackingView:
-    rows = await db.fetch("SELECT * FROM parcel_tracking WHERE \"order\" = {} ORDER BY id DESC LIMIT 1", order_id)
+    rows = await (
+        ParcelTracking.select()
+        .where(ParcelTracking.order == order_id)
+        .order_by(ParcelTracking.id, ascending=False)
+        .limit(1)
+    )
     if not rows:
         raise NotFound("该订单还没有物流轨迹", code=LogisticsError.TRACKING_NOT_FOUND, field="order_id")
-    return _tracking_view(rows[0])
+    return _tracking_view(db.rows_as(ParcelRow, rows)[0])
 
 
-def _tracking_view(row: dict[str, Any]) -> TrackingView:
-    events = msgspec.json.decode(row["events"] or "[]", type=list[StoredEvent])
+def _tracking_view(row: ParcelRow) -> TrackingView:
+    events = msgspec.json.decode(row.events or "[]", type=list[StoredEvent])
     return TrackingView(
-        order_id=int(row["order"]),
-        carrier=row["carrier"],
-        waybill_no=row["waybill_no"],
-        state=row["state"],
+        order_id=row.order,
+        carrier=row.carrier,
+        waybill_no=row.waybill_no,
+        state=row.state,
         events=[
             StoredEvent(at=clock.to_shanghai(e.at), state=e.state, description=e.description, location=e.location)
             for e in reversed(events)
         ],
-        last_event_at=clock.from_db(row["last_event_at"]),
-        stalled=row["stalled_at"] is not None,
-        delivered_at=clock.from_db(row["delivered_at"]),
-        page=f"/t/{row['token']}",
+        last_event_at=row.last_event_at,
+        stalled=row.stalled_at is not None,
+        delivered_at=row.delivered_at,
+        page=f"/t/{row.token}",
     )
 
 
@@ -388,17 +426,11 @@ async def list_parcels(
 ) -> list[TrackingView]:
     """Parcels for the logistics desk, most recently shipped first: by state, or only those stalled (no movement
     for 48 h) — the parcels someone should chase with the carrier; a user bound to a warehouse sees its own."""
-    where: list[str] = ["1 = 1"]
-    args: list[Any] = []
+    query = ParcelTracking.select().order_by(ParcelTracking.id, ascending=False).limit(limit)
     if warehouse_id is not None:
-        where.append("\"order\" IN (SELECT id FROM sales_order WHERE warehouse = {})")
-        args.append(warehouse_id)
+        query = query.where(ParcelTracking.order.is_in(Order.select(Order.id).where(Order.warehouse == warehouse_id)))
     if state:
-        where.append("state = {}")
-        args.append(state)
+        query = query.where(ParcelTracking.state == state)
     if stalled is not None:
-        where.append("stalled_at IS NOT NULL" if stalled else "stalled_at IS NULL")
-    rows = await db.fetch(
-        f"SELECT * FROM parcel_tracking WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT {{}}", *args, limit
-    )
-    return [_tracking_view(r) for r in rows]
+        query = query.where(ParcelTracking.stalled_at.is_not_null() if stalled else ParcelTracking.stalled_at.is_null())
+    return [_tracking_view(r) for r in db.rows_as(ParcelRow, await query)]

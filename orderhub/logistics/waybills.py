@@ -33,12 +33,13 @@ from orderhub.logistics import rates
 from orderhub.logistics.choice import NoCarrier
 from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.labels import LabelData
-from orderhub.logistics.tables import CarrierAccount
+from orderhub.logistics.tables import CarrierAccount, Waybill
 from orderhub.logistics.tracking import start_tracking
 from orderhub.orders.errors import OrderError
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import ensure_in_scope, record_event
 from orderhub.orders.state import OrderStatus
+from orderhub.picking.tables import PackRecord, Wave
 from orderhub.settings import get_settings
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "BatchResult",
     "CarrierAccountView",
     "NewCarrierAccount",
+    "WaybillRow",
     "WaybillView",
     "create_account",
     "hand_over",
@@ -98,6 +100,54 @@ class WaybillView(msgspec.Struct, frozen=True, kw_only=True):
     weight_g: int
     status: str
     created_at: datetime
+
+
+class WaybillRow(msgspec.Struct, kw_only=True):
+    """A ``waybill`` row."""
+
+    id: int
+    order: int
+    warehouse: int
+    account: int
+    carrier: str
+    waybill_no: str
+    sort_code: str
+    reason: str
+    price_fen: int | None
+    weight_g: int
+    status: str
+    created_at: datetime
+
+
+class _Account(msgspec.Struct, kw_only=True):
+    """A ``carrier_account`` row as a waybill request uses it (credentials still sealed)."""
+
+    id: int
+    carrier: str
+    credentials: str
+    sender_name: str
+    sender_phone: str
+    active: bool
+
+
+class _HeldChoice(_Account, kw_only=True):
+    """The account of a choice already written down, with the choice's reason and price."""
+
+    reason: str
+    price_fen: int | None
+
+
+class _Item(msgspec.Struct):
+    name: str
+    qty: int
+
+
+class _Grams(msgspec.Struct):
+    g: int
+
+
+class _WaveOrder(msgspec.Struct):
+    order_id: int
 
 
 def _seal(values: Mapping[str, str]) -> str:
@@ -213,87 +263,86 @@ async def list_accounts() -> list[CarrierAccountView]:
     ]
 
 
-def _view(row: Mapping[str, Any]) -> WaybillView:
+def _view(row: WaybillRow) -> WaybillView:
     return WaybillView(
-        order_id=int(row["order"]),
-        carrier=str(row["carrier"]),
-        waybill_no=str(row["waybill_no"]),
-        sort_code=str(row["sort_code"]),
-        reason=str(row["reason"]),
-        price_fen=None if row.get("price_fen") is None else int(row["price_fen"]),
-        weight_g=int(row["weight_g"]),
-        status=str(row["status"]),
-        created_at=clock.to_shanghai(clock.from_db(row["created_at"])),
+        order_id=row.order,
+        carrier=row.carrier,
+        waybill_no=row.waybill_no,
+        sort_code=row.sort_code,
+        reason=row.reason,
+        price_fen=row.price_fen,
+        weight_g=row.weight_g,
+        status=row.status,
+        created_at=clock.to_shanghai(row.created_at),
     )
 
 
-async def _issued(order_id: int) -> dict[str, Any] | None:
-    rows = await db.fetch(
-        "SELECT * FROM waybill WHERE \"order\" = {} AND status = 'issued' ORDER BY id LIMIT 1", order_id
+async def _issued(order_id: int) -> WaybillRow | None:
+    rows = await (
+        Waybill.select().where(Waybill.order == order_id, Waybill.status == "issued").order_by(Waybill.id).limit(1)
     )
-    return rows[0] if rows else None
-
-
-async def _order(order_id: int) -> dict[str, Any]:
-    rows = await db.fetch("SELECT * FROM sales_order WHERE id = {}", order_id)
-    if not rows:
-        raise NotFound("订单不存在", field="order_id")
-    return rows[0]
+    return db.rows_as(WaybillRow, rows)[0] if rows else None
 
 
 class _Pick(msgspec.Struct, frozen=True, kw_only=True):
-    account: dict[str, Any]
+    account: _Account
     reason: str
     price_fen: int | None = None
 
 
-async def _choose_account(order: Mapping[str, Any], weight_g: int) -> _Pick:
+async def _choose_account(order: rates.ShippingOrder, weight_g: int) -> _Pick:
     """The carrier account for the order: carrier choice over the warehouse's rate cards (customer's carrier if it
     makes ship-by, else the cheapest in time), or — when the warehouse has no rate cards — the customer's carrier
     if the warehouse has its account, else the account with the highest priority."""
-    rows = await db.fetch(
-        "SELECT * FROM carrier_account WHERE active = {} AND (warehouse = {} OR warehouse IS NULL) "
-        "ORDER BY priority DESC, id",
-        True,
-        order["warehouse"],
+    rows = db.rows_as(
+        _Account,
+        await CarrierAccount.select()
+        .where(
+            CarrierAccount.active.eq(True),
+            (CarrierAccount.warehouse == order.warehouse) | CarrierAccount.warehouse.is_null(),
+        )
+        .order_by(CarrierAccount.priority, ascending=False)
+        .order_by(CarrierAccount.id),
     )
     if not rows:
         raise Conflict(LogisticsError.NO_CARRIER_ACCOUNT, field="order_id")
     try:
-        choice = await rates.choice_for_order(order, weight_g, sorted({str(r["carrier"]) for r in rows}))
+        choice = await rates.choice_for_order(order, weight_g, sorted({r.carrier for r in rows}))
     except NoCarrier as exc:
         raise Conflict(str(exc), code=LogisticsError.NO_CARRIER, field="order_id") from exc
     if choice is not None:
-        account = next(r for r in rows if r["carrier"] == choice.carrier)
+        account = next(r for r in rows if r.carrier == choice.carrier)
         return _Pick(account=account, reason=choice.reason, price_fen=choice.price_fen)
-    wanted = order.get("preferred_carrier")
-    preferred = next((r for r in rows if wanted and r["carrier"] == wanted), None)
+    wanted = order.preferred_carrier
+    preferred = next((r for r in rows if wanted and r.carrier == wanted), None)
     if preferred is not None:
         return _Pick(account=preferred, reason=f"客户指定 {wanted}")
     note = f"（客户指定的 {wanted} 本仓没有账号）" if wanted else ""
-    return _Pick(account=rows[0], reason=f"本仓默认快递 {rows[0]['carrier']}（未配置价目表）{note}")
+    return _Pick(account=rows[0], reason=f"本仓默认快递 {rows[0].carrier}（未配置价目表）{note}")
 
 
 async def order_weight(order_id: int, warehouse_id: int) -> int:
     """The parcel's weight: as weighed at the pack station, else the sum of its SKUs' weights."""
-    rows = await db.fetch(
-        "SELECT measured_g FROM pack_record WHERE \"order\" = {} AND warehouse = {} AND status = 'packed' "
-        "ORDER BY id DESC LIMIT 1",
-        order_id,
-        warehouse_id,
+    measured: list[int | None] = await (
+        PackRecord.select(PackRecord.measured_g)
+        .where(PackRecord.order == order_id, PackRecord.warehouse == warehouse_id, PackRecord.status == "packed")
+        .order_by(PackRecord.id, ascending=False)
+        .limit(1)
+        .output(as_list=True)
     )
-    if rows and rows[0]["measured_g"]:
-        return int(rows[0]["measured_g"])
-    lines = await db.fetch(
+    if measured and measured[0]:
+        return measured[0]
+    lines = await db.fetch_one_as(  # raw: a SUM over a join (the lines' SKU weights)
+        _Grams,
         "SELECT COALESCE(SUM(l.qty * s.weight_g), 0) AS g FROM order_line l JOIN sku s ON s.id = l.sku "
         "WHERE l.\"order\" = {} AND l.warehouse = {}",
         order_id,
         warehouse_id,
     )
-    return max(1, int(lines[0]["g"] or 0))
+    return max(1, lines.g if lines is not None else 0)
 
 
-async def _sender(account: Mapping[str, Any], warehouse_id: int) -> Party:
+async def _sender(account: _Account, warehouse_id: int) -> Party:
     wh = await Warehouse.select(Warehouse.name, Warehouse.address).where(Warehouse.id == warehouse_id).first()
     assert wh is not None
     place = standardise(address=wh["address"] or "")
@@ -304,8 +353,8 @@ async def _sender(account: Mapping[str, Any], warehouse_id: int) -> Party:
             field="address",
         )
     return Party(
-        name=account["sender_name"] or wh["name"],
-        phone=account["sender_phone"],
+        name=account.sender_name or wh["name"],
+        phone=account.sender_phone,
         province=place.province,
         city=place.city,
         district=place.district,
@@ -315,15 +364,15 @@ async def _sender(account: Mapping[str, Any], warehouse_id: int) -> Party:
 
 async def _held_pick(order_ref: str) -> _Pick | None:
     """The carrier choice already written down for this parcel (a request in flight or whose answer was lost)."""
-    rows = await db.fetch(
+    row = await db.fetch_one_as(  # raw: a join (the choice with its account's row)
+        _HeldChoice,
         "SELECT w.reason, w.price_fen, a.* FROM waybill w JOIN carrier_account a ON a.id = w.account "
         "WHERE w.order_ref = {} AND w.status = 'requesting'",
         order_ref,
     )
-    if not rows:
+    if row is None:
         return None
-    row = rows[0]
-    return _Pick(account=row, reason=str(row["reason"]), price_fen=row["price_fen"])
+    return _Pick(account=row, reason=row.reason, price_fen=row.price_fen)
 
 
 async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
@@ -331,16 +380,18 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     existing = await _issued(order_id)
     if existing is not None:
         return _view(existing)
-    order = await _order(order_id)
-    if order["status"] not in (OrderStatus.PACKED.value, OrderStatus.SHIPPED.value):
+    order = await rates.shipping_order(order_id)
+    if order.status not in (OrderStatus.PACKED.value, OrderStatus.SHIPPED.value):
         raise Conflict("订单打包完成后才能取运单号", code=OrderError.NOT_PACKED, field="order_id")
-    warehouse_id = int(order["warehouse"])
+    warehouse_id = order.warehouse
+    if warehouse_id is None:  # a packed order has its warehouse
+        raise ValidationFailed("订单还没有分配仓库", code=LogisticsError.NO_WAREHOUSE, field="order_id")
     order_ref = f"OH{order_id}-W{warehouse_id}"
     weight = await order_weight(order_id, warehouse_id)
     held = await _held_pick(order_ref)
-    if held is not None and not held.account["active"]:
+    if held is not None and not held.account.active:
         raise Conflict(
-            f"该订单已向 {held.account['carrier']} 请求过运单号（结果未知），但该快递账号已停用："
+            f"该订单已向 {held.account.carrier} 请求过运单号（结果未知），但该快递账号已停用："
             "请在快递后台确认没有出单后解除该选择，再重新取号",
             code=LogisticsError.HELD_CARRIER_INACTIVE,
             field="order_id",
@@ -349,12 +400,12 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     # The choice is written down before the carrier is asked: a retry after a lost answer (or a second press at
     # the same moment) asks the same carrier with the same order_ref, and gets the same waybill back — never a
     # second live waybill at another carrier because the clock, a rule or a rate card moved in between.
-    created = await db.execute_returning(
+    created = await db.execute_returning(  # raw: INSERT … ON CONFLICT DO NOTHING RETURNING id (did this press write it)
         db.IdRow,
         "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, reason, price_fen, "
         "weight_g, status, created_by, created_at) VALUES ({}, {}, {}, {}, {}, '', {}, {}, {}, 'requesting', {}, {}) "
         "ON CONFLICT (order_ref) DO NOTHING RETURNING id",
-        order_ref, order_id, warehouse_id, pick.account["id"], pick.account["carrier"], pick.reason[:255],
+        order_ref, order_id, warehouse_id, pick.account.id, pick.account.carrier, pick.reason[:255],
         pick.price_fen, weight, actor[:64], clock.now(),
     )
     if not created:  # another press holds a choice (use it), or has just got the waybill (answer it)
@@ -363,7 +414,8 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             return _view(issued)
         pick = held or pick
     account, reason = pick.account, pick.reason
-    lines = await db.fetch(
+    lines = await db.fetch_as(  # raw: a join (each line's SKU name)
+        _Item,
         "SELECT s.name, l.qty FROM order_line l JOIN sku s ON s.id = l.sku WHERE l.\"order\" = {} "
         "AND l.warehouse = {} ORDER BY l.line_no",
         order_id,
@@ -373,29 +425,29 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         order_ref=order_ref,
         sender=await _sender(account, warehouse_id),
         receiver=Party(
-            name=order["receiver_name"],
-            phone=order["receiver_phone"],
-            province=order["receiver_province"],
-            city=order["receiver_city"],
-            district=order["receiver_district"],
-            detail=order["receiver_detail"],
+            name=order.receiver_name,
+            phone=order.receiver_phone,
+            province=order.receiver_province,
+            city=order.receiver_city,
+            district=order.receiver_district,
+            detail=order.receiver_detail,
         ),
         weight_g=weight,
-        declared_value_fen=int(order["paid_amount"] or 0),
-        items=[WaybillItem(name=str(r["name"])[:60], qty=int(r["qty"])) for r in lines],
+        declared_value_fen=order.paid_amount,
+        items=[WaybillItem(name=r.name[:60], qty=r.qty) for r in lines],
     )
-    credentials = msgspec.convert(_unseal(account["credentials"]), CarrierCredentials)
+    credentials = msgspec.convert(_unseal(account.credentials), CarrierCredentials)
     try:
         async with httpx.AsyncClient(timeout=15) as http:
-            waybill = await carrier_for(account["carrier"], credentials, http).create_waybill(request)
+            waybill = await carrier_for(account.carrier, credentials, http).create_waybill(request)
     except CarrierError as exc:
         # The carrier refused a first ask: nothing was issued, so the next press may choose again. A refusal of a
         # repeated ask frees nothing — an earlier ask whose answer was lost may have issued a waybill.
         if not exc.retryable and created:
-            await db.execute("DELETE FROM waybill WHERE id = {} AND status = 'requesting'", created[0].id)
+            await Waybill.delete().where(Waybill.id == created[0].id, Waybill.status == "requesting")
         raise
     async with db.transaction():
-        # an upsert: the choice row may have been freed meanwhile (a parallel press was refused)
+        # raw: an upsert (the choice row may have been freed meanwhile: a parallel press was refused)
         inserted = await db.execute_returning(
             db.IdRow,
             "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, sort_code, "
@@ -408,7 +460,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             order_ref,
             order_id,
             warehouse_id,
-            account["id"],
+            account.id,
             waybill.carrier,
             waybill.waybill_no,
             waybill.sort_code,
@@ -442,10 +494,11 @@ async def release_choice(order_id: int, *, actor: str) -> None:
     stopped), so the next press chooses again. Only once someone has checked at the carrier that no waybill was
     issued for the order — the hub cannot know."""
     async with db.transaction():
-        released = await db.execute_returning(
+        released = db.rows_as(
             _Released,
-            "DELETE FROM waybill WHERE \"order\" = {} AND status = 'requesting' RETURNING carrier, order_ref",
-            order_id,
+            await Waybill.delete()
+            .where(Waybill.order == order_id, Waybill.status == "requesting")
+            .returning(Waybill.carrier, Waybill.order_ref),
         )
         if not released:
             raise NotFound("该订单没有待定的取号请求", code=LogisticsError.NO_PENDING_REQUEST, field="order_id")
@@ -471,13 +524,11 @@ async def hand_over(order_id: int, *, actor: str) -> WaybillView:
     waybill = await _issued(order_id)
     if waybill is None:
         raise Conflict("请先取运单号并打印面单", code=LogisticsError.NO_WAYBILL, field="order_id")
-    order = await _order(order_id)
+    order = await rates.shipping_order(order_id)
     async with db.transaction():  # one transaction: the shipped message is written with its tracking link ready
-        if order["status"] != OrderStatus.SHIPPED.value:
-            await ship_order(
-                order_id, carrier=str(waybill["carrier"]), waybill_no=str(waybill["waybill_no"]), actor=actor
-            )
-        await start_tracking(order_id, int(waybill["id"]), str(waybill["carrier"]), str(waybill["waybill_no"]))
+        if order.status != OrderStatus.SHIPPED.value:
+            await ship_order(order_id, carrier=waybill.carrier, waybill_no=waybill.waybill_no, actor=actor)
+        await start_tracking(order_id, waybill.id, waybill.carrier, waybill.waybill_no)
     return _view(waybill)
 
 
@@ -485,24 +536,22 @@ async def label_data(order_id: int) -> LabelData:
     waybill = await _issued(order_id)
     if waybill is None:
         raise NotFound("该订单还没有运单号", code=LogisticsError.NO_WAYBILL, field="order_id")
-    order = await _order(order_id)
-    account = (await db.fetch("SELECT * FROM carrier_account WHERE id = {}", waybill["account"]))[0]
-    sender = await _sender(account, int(waybill["warehouse"]))
-    receiver = "".join(
-        str(order[k] or "") for k in ("receiver_province", "receiver_city", "receiver_district", "receiver_detail")
-    )
+    order = await rates.shipping_order(order_id)
+    account = db.rows_as(_Account, await CarrierAccount.select().where(CarrierAccount.id == waybill.account))[0]
+    sender = await _sender(account, waybill.warehouse)
+    receiver = order.receiver_province + order.receiver_city + order.receiver_district + order.receiver_detail
     return LabelData(
-        carrier=str(waybill["carrier"]),
-        waybill_no=str(waybill["waybill_no"]),
-        sort_code=str(waybill["sort_code"]),
-        receiver_name=str(order["receiver_name"]),
-        receiver_phone=str(order["receiver_phone"]),
-        receiver_address=receiver or str(order["receiver_address"]),
+        carrier=waybill.carrier,
+        waybill_no=waybill.waybill_no,
+        sort_code=waybill.sort_code,
+        receiver_name=order.receiver_name,
+        receiver_phone=order.receiver_phone,
+        receiver_address=receiver or order.receiver_address,
         sender_name=sender.name,
         sender_phone=sender.phone,
         sender_address=f"{sender.province}{sender.city}{sender.district}{sender.detail}",
-        weight_g=int(waybill["weight_g"]),
-        order_ref=str(order["external_id"]),
+        weight_g=waybill.weight_g,
+        order_ref=order.external_id,
     )
 
 
@@ -552,15 +601,16 @@ async def request_waybills(
 
 async def wave_orders(wave_id: int, *, warehouse_id: int | None = None) -> list[int]:
     """The orders still in the wave (not withdrawn), in id order."""
-    waves = await db.fetch("SELECT id, warehouse FROM wave WHERE id = {}", wave_id)
-    if not waves or (warehouse_id is not None and int(waves[0]["warehouse"]) != warehouse_id):
+    owners: list[int] = await Wave.select(Wave.warehouse).where(Wave.id == wave_id).output(as_list=True)
+    if not owners or (warehouse_id is not None and owners[0] != warehouse_id):
         raise NotFound("波次不存在", code=LogisticsError.WAVE_NOT_FOUND, field="wave_id")
-    rows = await db.fetch(
+    rows = await db.fetch_as(  # raw: a DISTINCT over a join (the wave's tasks' orders still in it)
+        _WaveOrder,
         "SELECT DISTINCT o.\"order\" AS order_id FROM pick_task_order o JOIN pick_task t ON t.id = o.task "
         "WHERE t.wave = {} AND o.status = 'active' ORDER BY o.\"order\"",
         wave_id,
     )
-    return [int(r["order_id"]) for r in rows]
+    return [r.order_id for r in rows]
 
 
 async def wave_labels(wave_id: int, *, warehouse_id: int | None = None) -> tuple[list[LabelData], list[int]]:

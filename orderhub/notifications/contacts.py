@@ -17,13 +17,16 @@ from orderhub.logistics.labels import mask_phone
 from orderhub.notifications import config
 from orderhub.notifications.errors import NotificationError
 from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NotifierChannel, NotifyError, TransientNotifyError
+from orderhub.notifications.tables import NotifyContact
 from orderhub.notifications.templates import CUSTOMER_NOTICES, NOTICES, template_for
 
 __all__ = [
     "SUBSCRIBE_ANSWERS",
     "ContactIn",
+    "ContactRow",
     "ContactView",
     "MiniProgramSubscription",
+    "find_contact",
     "get_contact",
     "mobile_number",
     "put_contact",
@@ -48,6 +51,28 @@ class ContactView(msgspec.Struct, frozen=True, kw_only=True):
     subscribed: list[str]
     sms_opt_out: bool
     updated_at: datetime
+
+
+class ContactRow(msgspec.Struct, kw_only=True):
+    """A ``notify_contact`` row: how one mobile number can be reached."""
+
+    phone: str
+    oa_openid: str
+    mini_openid: str
+    subscribed: str  # JSON list of the customer notices accepted in the subscribe dialog
+    sms_opt_out: bool
+    updated_at: datetime
+
+
+class _Consent(msgspec.Struct):
+    subscribed: str
+    mini_openid: str
+
+
+async def find_contact(number: str) -> ContactRow | None:
+    """The contact of a mobile number (as :func:`mobile_number` gives it), if any."""
+    rows = await NotifyContact.select().where(NotifyContact.phone == number)
+    return db.rows_as(ContactRow, rows)[0] if rows else None
 
 
 def _phone(phone: str) -> str:
@@ -77,17 +102,16 @@ async def put_contact(phone: str, data: ContactIn) -> ContactView:
 
 async def get_contact(phone: str) -> ContactView:
     number = _phone(phone)
-    rows = await db.fetch("SELECT * FROM notify_contact WHERE phone = {}", number)
-    if not rows:
+    row = await find_contact(number)
+    if row is None:
         raise NotFound("没有该手机号的联系方式", code=NotificationError.CONTACT_NOT_FOUND, field="phone")
-    row = rows[0]
     return ContactView(
         phone=number,
-        oa_openid=str(row["oa_openid"]),
-        mini_openid=str(row["mini_openid"]),
-        subscribed=msgspec.json.decode(row["subscribed"] or "[]", type=list[str]),
-        sms_opt_out=bool(row["sms_opt_out"]),
-        updated_at=clock.to_shanghai(clock.from_db(row["updated_at"])),
+        oa_openid=row.oa_openid,
+        mini_openid=row.mini_openid,
+        subscribed=msgspec.json.decode(row.subscribed or "[]", type=list[str]),
+        sms_opt_out=row.sms_opt_out,
+        updated_at=clock.to_shanghai(row.updated_at),
     )
 
 
@@ -144,22 +168,25 @@ async def subscribe_from_miniprogram(
     declined = {by_template[t] for t, answer in answers.items() if t in by_template and answer != "accept"}
     async with db.transaction():
         # the row first, then locked: two dialogs answered at once both land (neither overwrites the other)
-        await db.execute(
+        await db.execute(  # raw: INSERT … ON CONFLICT DO NOTHING (the contact may be there already)
             "INSERT INTO notify_contact (phone, oa_openid, mini_openid, subscribed, sms_opt_out, updated_at) "
             "VALUES ({}, '', '', '[]', {}, {}) ON CONFLICT (phone) DO NOTHING",
             number, False, clock.now(),
         )
-        rows = await db.fetch(
-            "SELECT subscribed, mini_openid FROM notify_contact WHERE phone = {}" + db.for_update(), number
+        row = await db.fetch_one_as(  # raw: the query builder has no FOR UPDATE (a row lock on PostgreSQL)
+            _Consent, "SELECT subscribed, mini_openid FROM notify_contact WHERE phone = {}" + db.for_update(), number
         )
         earlier: set[str] = set()
-        if rows and rows[0]["mini_openid"] == openid:  # another WeChat user's consent is not this one's
-            earlier = set(msgspec.json.decode(rows[0]["subscribed"] or "[]", type=list[str]))
+        if row is not None and row.mini_openid == openid:  # another WeChat user's consent is not this one's
+            earlier = set(msgspec.json.decode(row.subscribed or "[]", type=list[str]))
         subscribed = sorted((earlier | accepted) - declined)
-        await db.execute(
-            "UPDATE notify_contact SET mini_openid = {}, subscribed = {}, updated_at = {} WHERE phone = {}",
-            openid, msgspec.json.encode(subscribed).decode(), clock.now(), number,
-        )
+        await NotifyContact.update(
+            {
+                NotifyContact.mini_openid: openid,
+                NotifyContact.subscribed: msgspec.json.encode(subscribed).decode(),
+                NotifyContact.updated_at: clock.now(),
+            }
+        ).where(NotifyContact.phone == number)
     return MiniProgramSubscription(
         phone=mask_phone(number),
         subscribed=subscribed,

@@ -33,10 +33,13 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub import redis as redis_mod
+from orderhub.auth.tables import User
 from orderhub.errors import Conflict, NotFound
+from orderhub.inventory.tables import Warehouse
 from orderhub.logistics.labels import carrier_name, mask_name, mask_phone
+from orderhub.logistics.tables import ParcelTracking, Waybill
 from orderhub.notifications import config
-from orderhub.notifications.contacts import mobile_number
+from orderhub.notifications.contacts import find_contact, mobile_number
 from orderhub.notifications.errors import DeliveryError, NotificationError
 from orderhub.notifications.port import (
     Message,
@@ -48,6 +51,7 @@ from orderhub.notifications.port import (
     TransientNotifyError,
     notifier_for,
 )
+from orderhub.notifications.tables import Notification, NotifyDigestItem
 from orderhub.notifications.templates import (
     CUSTOMER_NOTICES,
     NOTICES,
@@ -61,9 +65,11 @@ from orderhub.notifications.templates import (
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.state import OrderStatus, label
 from orderhub.orders.surge import SurgeEventType
+from orderhub.orders.tables import Order
 from orderhub.queue import JobName, enqueue
 
 __all__ = [
+    "NotificationRow",
     "NotificationView",
     "collect_receipts",
     "counts",
@@ -114,6 +120,69 @@ class NotificationView(msgspec.Struct, frozen=True, kw_only=True):
     sent_at: datetime | None
 
 
+class NotificationRow(msgspec.Struct, kw_only=True):
+    """A ``notification`` row (``SELECT *``, ``RETURNING *``): what the sender works on and the views show."""
+
+    id: int
+    subject: str
+    order: int | None
+    warehouse: int | None
+    event: str
+    audience: str
+    channel: str
+    recipient: str
+    context: str  # JSON: the values the template is rendered with
+    urgent: bool
+    status: str
+    attempts: int
+    not_before: datetime
+    claim: str
+    provider_id: str
+    error_code: str
+    error_message: str
+    delivery: str
+    fallback_of: int | None
+    resends: int
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class _Receiver(msgspec.Struct):
+    """What the writer reads of the order: how to reach its receiver, and whose it is."""
+
+    receiver_phone: str
+    receiver_phone_ext: str
+    warehouse: int | None
+
+
+class _DigestOrder(msgspec.Struct):
+    id: int
+    external_id: str
+    ship_by: datetime | None
+    reason: str
+
+
+class _OrderFacts(msgspec.Struct):
+    id: int
+    external_id: str
+    status: str
+    receiver_name: str
+    ship_by: datetime | None
+    shop: str
+    warehouse_name: str | None
+
+
+class _IssuedWaybill(msgspec.Struct):
+    carrier: str
+    waybill_no: str
+
+
+class _Count(msgspec.Struct):
+    channel: str
+    status: str
+    n: int
+
+
 # ---------------------------------------------------------------------------------------------------- writing
 
 
@@ -129,21 +198,20 @@ async def _usable(event: str, channel: str) -> Template | None:
     return template
 
 
-async def _customer_targets(order: Mapping[str, Any], event: str) -> tuple[list[tuple[str, str]], str]:
+async def _customer_targets(order: _Receiver, event: str) -> tuple[list[tuple[str, str]], str]:
     """The channels that can reach the order's receiver with this notice, best first; or why none can."""
-    phone = mobile_number(str(order["receiver_phone"] or ""))
-    if phone is None or order.get("receiver_phone_ext"):
+    phone = mobile_number(order.receiver_phone or "")
+    if phone is None or order.receiver_phone_ext:
         return [], "no_mobile"  # a platform's privacy number (虚拟号) takes no SMS, and is nobody's openid
-    rows = await db.fetch("SELECT * FROM notify_contact WHERE phone = {}", phone)
-    contact = rows[0] if rows else None
+    contact = await find_contact(phone)
     candidates: list[tuple[str, str]] = []
     if contact is not None:
-        accepted = msgspec.json.decode(contact["subscribed"] or "[]", type=list[str])
-        if contact["mini_openid"] and event in accepted:
-            candidates.append((NotifierChannel.WECHAT_SUBSCRIBE.value, str(contact["mini_openid"])))
-        if contact["oa_openid"]:
-            candidates.append((NotifierChannel.WECHAT_TEMPLATE.value, str(contact["oa_openid"])))
-    if contact is None or not contact["sms_opt_out"]:
+        accepted = msgspec.json.decode(contact.subscribed or "[]", type=list[str])
+        if contact.mini_openid and event in accepted:
+            candidates.append((NotifierChannel.WECHAT_SUBSCRIBE.value, contact.mini_openid))
+        if contact.oa_openid:
+            candidates.append((NotifierChannel.WECHAT_TEMPLATE.value, contact.oa_openid))
+    if contact is None or not contact.sms_opt_out:
         candidates.append((NotifierChannel.SMS.value, phone))
     usable = [(channel, recipient) for channel, recipient in candidates if await _usable(event, channel)]
     return usable, "" if usable else "no_channel"
@@ -219,16 +287,13 @@ async def _staff(event: str, warehouse_id: int | None) -> list[str]:
     roles = STAFF_ROLES.get(event, ())
     if not roles:
         return []
-    placeholders = ", ".join("{}" for _ in roles)
-    sql = (
-        f"SELECT wecom_userid FROM app_user WHERE active = {{}} AND role IN ({placeholders}) AND wecom_userid <> '' "
+    query = User.select(User.wecom_userid).where(
+        User.active.eq(True), User.role.is_in(list(roles)), User.wecom_userid != ""
     )
-    args: list[Any] = [True, *roles]
     if warehouse_id is not None:
-        sql += "AND (warehouse IS NULL OR warehouse = {}) "
-        args.append(warehouse_id)
-    rows = await db.fetch(sql + "ORDER BY id", *args)
-    return [str(r["wecom_userid"]) for r in rows]
+        query = query.where(User.warehouse.is_null() | (User.warehouse == warehouse_id))
+    userids: list[str] = await query.order_by(User.id).output(as_list=True)
+    return userids
 
 
 async def _write_staff(subject: str, order_id: int | None, event: str, warehouse_id: int | None,
@@ -259,38 +324,39 @@ async def _write_at_risk_digest(order_id: int, reason: str, warehouse_id: int | 
     start = _window_start(now)
     for _ in range(3):
         subject = f"at-risk:{warehouse_id or 'none'}:{int(start.timestamp())}"
-        going = await db.fetch(
-            "SELECT id FROM notification WHERE subject = {} AND status <> 'pending' LIMIT 1", subject
-        )
-        if not going:
+        if not await Notification.exists().where(Notification.subject == subject, Notification.status != "pending"):
             break
         start += AT_RISK_WINDOW
-    await db.execute(
-        "INSERT INTO notify_digest_item (subject, \"order\", reason, created_at) VALUES ({}, {}, {}, {})",
-        subject, order_id, (reason or "")[:32], now,
+    await NotifyDigestItem.insert(
+        NotifyDigestItem(subject=subject, order=order_id, reason=(reason or "")[:32], created_at=now)
     )
     await _write_staff(subject, None, "staff_at_risk", warehouse_id, {}, now,
                        not_before=max(now, start + AT_RISK_WINDOW + _DIGEST_GRACE))
 
 
-async def _at_risk_context(row: Mapping[str, Any]) -> dict[str, Any]:
+async def _at_risk_context(row: NotificationRow) -> dict[str, Any]:
     """What the digest says: the orders recorded for it (each once, however often it was marked)."""
-    subject, warehouse_id = str(row["subject"]), row["warehouse"]
-    rows = await db.fetch(
+    subject, warehouse_id = row.subject, row.warehouse
+    rows = await db.fetch_as(  # raw: a grouped join (each order once, with its reason)
+        _DigestOrder,
         "SELECT o.id, o.external_id, o.ship_by, MAX(i.reason) AS reason FROM notify_digest_item i "
         "JOIN sales_order o ON o.id = i.\"order\" WHERE i.subject = {} "
         "GROUP BY o.id, o.external_id, o.ship_by ORDER BY o.ship_by, o.id",
         subject,
     )
-    names = await db.fetch("SELECT name FROM warehouse WHERE id = {}", warehouse_id) if warehouse_id else []
-    numbers = [str(r["external_id"]) for r in rows]
+    names: list[str] = (
+        await Warehouse.select(Warehouse.name).where(Warehouse.id == warehouse_id).output(as_list=True)
+        if warehouse_id
+        else []
+    )
+    numbers = [r.external_id for r in rows]
     return {
         "count": len(rows),
-        "overdue": sum(1 for r in rows if r["reason"] == "overdue"),
+        "overdue": sum(1 for r in rows if r.reason == "overdue"),
         "orders": "、".join(numbers[:5]) + (f" 等 {len(numbers)} 单" if len(numbers) > 5 else ""),
         "order_no": numbers[0] if numbers else "",
-        "ship_by": shanghai_text(clock.from_db(rows[0]["ship_by"])) if rows else "",
-        "warehouse": str(names[0]["name"]) if names else "未分仓",
+        "ship_by": shanghai_text(rows[0].ship_by) if rows else "",
+        "warehouse": names[0] if names else "未分仓",
     }
 
 
@@ -315,25 +381,23 @@ async def on_order_event(order_id: int, event_type: OrderEventType, reason: str 
 
 
 async def _write_for_order(order_id: int, notices: list[str], data: dict[str, Any], reason: str) -> None:
-    rows = await db.fetch(
-        "SELECT id, receiver_phone, receiver_phone_ext, warehouse FROM sales_order WHERE id = {}", order_id
+    rows = await Order.select(Order.receiver_phone, Order.receiver_phone_ext, Order.warehouse).where(
+        Order.id == order_id
     )
     if not rows:
         return
-    order, now, subject = rows[0], clock.now(), f"order:{order_id}"
+    order, now, subject = db.rows_as(_Receiver, rows)[0], clock.now(), f"order:{order_id}"
     context = {k: v for k, v in data.items() if isinstance(v, str | int | float | bool)}
     for event in notices:
         if event not in CUSTOMER_NOTICES:
-            warehouse = None if order["warehouse"] is None else int(order["warehouse"])
+            warehouse = order.warehouse
             if event == "staff_at_risk":
                 await _write_at_risk_digest(order_id, reason, warehouse, now)
             else:
                 await _write_staff(subject, order_id, event, warehouse, context, now)
             continue
-        told = await db.fetch(
-            "SELECT id FROM notification WHERE subject = {} AND event = {} AND audience = 'customer' LIMIT 1",
-            subject,
-            event,
+        told = await Notification.exists().where(
+            Notification.subject == subject, Notification.event == event, Notification.audience == "customer"
         )
         if told:  # a duplicate event (or one after a channel change): the customer hears each notice once
             continue
@@ -341,14 +405,14 @@ async def _write_for_order(order_id: int, notices: list[str], data: dict[str, An
         if not targets:
             await _insert(subject=subject, order_id=order_id, event=event, audience="customer", channel="none",
                           recipient="", context=context, urgent=False, now=now, status="skipped", error_code=why,
-                          warehouse_id=order["warehouse"])
+                          warehouse_id=order.warehouse)
             continue
         (channel, recipient), rest = targets[0], targets[1:]
         template = await _usable(event, channel)
         await _insert(
             subject=subject, order_id=order_id, event=event, audience="customer", channel=channel,
             recipient=recipient, context={**context, "_fallbacks": [list(t) for t in rest]},
-            urgent=bool(template and template.urgent), now=now, warehouse_id=order["warehouse"],
+            urgent=bool(template and template.urgent), now=now, warehouse_id=order.warehouse,
         )
 
 
@@ -375,43 +439,49 @@ async def on_surge_event(surge_id: int, kind: SurgeEventType, rate: int, thresho
 # ---------------------------------------------------------------------------------------------------- sending
 
 
-async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
-    stored: dict[str, Any] = msgspec.json.decode(row["context"] or "{}")
+async def _full_context(row: NotificationRow) -> dict[str, Any]:
+    stored: dict[str, Any] = msgspec.json.decode(row.context or "{}")
     ctx: dict[str, Any] = {}
-    if str(row["subject"]).startswith("at-risk:"):
+    if row.subject.startswith("at-risk:"):
         ctx.update(await _at_risk_context(row))
-    if row["order"] is not None:
-        orders = await db.fetch(
-            "SELECT o.*, c.name AS shop, w.name AS warehouse_name FROM sales_order o "
+    if row.order is not None:
+        o = await db.fetch_one_as(  # raw: a join (the order with its shop's and warehouse's names)
+            _OrderFacts,
+            "SELECT o.id, o.external_id, o.status, o.receiver_name, o.ship_by, c.name AS shop, "
+            "w.name AS warehouse_name FROM sales_order o "
             "JOIN channel c ON c.id = o.channel LEFT JOIN warehouse w ON w.id = o.warehouse WHERE o.id = {}",
-            row["order"],
+            row.order,
         )
-        if orders:
-            o = orders[0]
-            status = str(o["status"])
+        if o is not None:
             ctx.update(
-                order_id=o["id"],
-                order_no=str(o["external_id"]),
-                shop=str(o["shop"]),
-                warehouse=str(o["warehouse_name"] or ""),
-                receiver=mask_name(str(o["receiver_name"] or "")),
-                status_text=label(OrderStatus(status)) if status in OrderStatus.__members__.values() else status,
-                ship_by=shanghai_text(clock.from_db(o["ship_by"])),
+                order_id=o.id,
+                order_no=o.external_id,
+                shop=o.shop,
+                warehouse=o.warehouse_name or "",
+                receiver=mask_name(o.receiver_name or ""),
+                status_text=label(OrderStatus(o.status)) if o.status in OrderStatus.__members__.values() else o.status,
+                ship_by=shanghai_text(o.ship_by),
             )
-        waybills = await db.fetch(
-            "SELECT carrier, waybill_no FROM waybill WHERE \"order\" = {} AND status = 'issued' ORDER BY id DESC "
-            "LIMIT 1",
-            row["order"],
+        waybills = db.rows_as(
+            _IssuedWaybill,
+            await Waybill.select(Waybill.carrier, Waybill.waybill_no)
+            .where(Waybill.order == row.order, Waybill.status == "issued")
+            .order_by(Waybill.id, ascending=False)
+            .limit(1),
         )
         if waybills:
-            ctx.update(carrier=str(waybills[0]["carrier"]), waybill_no=str(waybills[0]["waybill_no"]))
-        parcels = await db.fetch(
-            "SELECT token FROM parcel_tracking WHERE \"order\" = {} ORDER BY id DESC LIMIT 1", row["order"]
+            ctx.update(carrier=waybills[0].carrier, waybill_no=waybills[0].waybill_no)
+        tokens: list[str] = await (
+            ParcelTracking.select(ParcelTracking.token)
+            .where(ParcelTracking.order == row.order)
+            .order_by(ParcelTracking.id, ascending=False)
+            .limit(1)
+            .output(as_list=True)
         )
-        if parcels:
+        if tokens:
             base = (await config.load_settings()).public_base_url.rstrip("/")
-            ctx["tracking_token"] = str(parcels[0]["token"])
-            ctx["tracking_url"] = f"{base}/t/{parcels[0]['token']}" if base else ""
+            ctx["tracking_token"] = tokens[0]
+            ctx["tracking_url"] = f"{base}/t/{tokens[0]}" if base else ""
     # the event's own data fills what the order does not say (stored times are UTC ISO text: the order's own,
     # formatted for Asia/Shanghai, win)
     ctx = {**{k: v for k, v in stored.items() if not k.startswith("_")}, **ctx}
@@ -420,9 +490,10 @@ async def _full_context(row: Mapping[str, Any]) -> dict[str, Any]:
     return ctx
 
 
-async def _claim(notification_id: int, now: datetime) -> dict[str, Any] | None:
+async def _claim(notification_id: int, now: datetime) -> NotificationRow | None:
     async with db.transaction():
-        rows = await db.execute_returning_rows(  # raw: the claim is one conditional UPDATE … RETURNING *
+        rows = await db.execute_returning(  # raw: the claim is one conditional UPDATE … RETURNING *
+            NotificationRow,
             "UPDATE notification SET status = 'sending', lease_until = {}, attempts = attempts + 1, claim = {}, "
             "updated_at = {} WHERE id = {} AND ((status = 'pending' AND not_before <= {}) "
             "OR (status = 'sending' AND lease_until < {})) RETURNING *",
@@ -436,7 +507,7 @@ async def _claim(notification_id: int, now: datetime) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-async def _settle(row: Mapping[str, Any], status: str, now: datetime, *, not_before: datetime | None = None,
+async def _settle(row: NotificationRow, status: str, now: datetime, *, not_before: datetime | None = None,
                   error: NotifyError | None = None, code: str = "", message: str = "", provider_id: str = "",
                   give_back_attempt: bool = False) -> bool:
     """Record the outcome of a claimed row, only while this sender still holds it: every claim names itself
@@ -450,7 +521,7 @@ async def _settle(row: Mapping[str, Any], status: str, now: datetime, *, not_bef
         "sent_at = CASE WHEN {} = 'sent' THEN {} ELSE sent_at END, attempts = attempts - {}, updated_at = {} "
         "WHERE id = {} AND status = 'sending' AND claim = {} RETURNING id",
         status,
-        not_before or clock.from_db(row["not_before"]),
+        not_before or row.not_before,
         error_code[:64],
         error_message,
         provider_id,
@@ -459,29 +530,29 @@ async def _settle(row: Mapping[str, Any], status: str, now: datetime, *, not_bef
         now,
         1 if give_back_attempt else 0,
         now,
-        row["id"],
-        row["claim"],
+        row.id,
+        row.claim,
     )
     if not settled:
-        log.warning("claim lost before settling", extra={"notification": row["id"], "outcome": status})
+        log.warning("claim lost before settling", extra={"notification": row.id, "outcome": status})
     return bool(settled)
 
 
-async def _rate_wait(row: Mapping[str, Any], settings: config.NotifySettings, now: datetime) -> timedelta | None:
+async def _rate_wait(row: NotificationRow, settings: config.NotifySettings, now: datetime) -> timedelta | None:
     """How long the row must wait for the provider's rate (per second) and, for SMS, the phone's (per minute,
     per hour); None when it may go now. The counters live in Redis, shared by every worker."""
     client = redis_mod.get_client()
     second = int(now.timestamp())
-    key = f"orderhub:notify:rate:{row['channel']}:{second}"
+    key = f"orderhub:notify:rate:{row.channel}:{second}"
     async with client.pipeline(transaction=False) as pipe:
         pipe.incr(key)
         pipe.expire(key, 5)
         count, _ = await pipe.execute()
-    if int(count) > settings.per_second.get(str(row["channel"]), 50):
+    if int(count) > settings.per_second.get(row.channel, 50):
         return timedelta(seconds=1)
-    if row["channel"] != NotifierChannel.SMS.value:
+    if row.channel != NotifierChannel.SMS.value:
         return None
-    phone = str(row["recipient"])
+    phone = row.recipient
     # Per phone: at least 60 / phone_per_minute seconds between two messages (a gap, not a window that two sends
     # can straddle), and phone_per_hour in each clock hour.
     gap_ms = max(1, 60_000 // settings.phone_per_minute)
@@ -503,19 +574,19 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
-async def _fallback(row: Mapping[str, Any], now: datetime) -> int | None:
-    stored: dict[str, Any] = msgspec.json.decode(row["context"] or "{}")
+async def _fallback(row: NotificationRow, now: datetime) -> int | None:
+    stored: dict[str, Any] = msgspec.json.decode(row.context or "{}")
     rest = [tuple(t) for t in stored.get("_fallbacks", [])]
     for index, (channel, recipient) in enumerate(rest):
-        template = await _usable(str(row["event"]), str(channel))
+        template = await _usable(row.event, str(channel))
         if template is None:
             continue
         context = {**stored, "_fallbacks": [list(t) for t in rest[index + 1 :]]}
         async with db.transaction():  # the caller's: settled and replaced together
             return await _insert(
-                subject=str(row["subject"]), order_id=row["order"], event=str(row["event"]),
-                audience=str(row["audience"]), channel=str(channel), recipient=str(recipient), context=context,
-                urgent=template.urgent, now=now, fallback_of=int(row["id"]), warehouse_id=row["warehouse"],
+                subject=row.subject, order_id=row.order, event=row.event,
+                audience=row.audience, channel=str(channel), recipient=str(recipient), context=context,
+                urgent=template.urgent, now=now, fallback_of=row.id, warehouse_id=row.warehouse,
             )
     return None
 
@@ -537,7 +608,7 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
     if row is None:
         return "skipped"
     settings = await config.load_settings()
-    if row["audience"] == "customer" and not row["urgent"]:
+    if row.audience == "customer" and not row.urgent:
         until = config.quiet_until(now, settings)
         if until is not None:
             await _settle(row, "pending", now, not_before=until, code=DeliveryError.QUIET_HOURS,
@@ -554,8 +625,8 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
         await _settle(row, "pending", now, not_before=now + wait, code=DeliveryError.RATE_LIMITED,
                       message="超过发送频率，排队稍后发送", give_back_attempt=True)
         return "rate_limited"
-    provider = await config.provider_config(str(row["channel"]))
-    template = await template_for(str(row["event"]), str(row["channel"]))
+    provider = await config.provider_config(row.channel)
+    template = await template_for(row.event, row.channel)
     if provider is None or template is None or not template.enabled:
         await _settle(row, "failed", now, code=DeliveryError.NOT_CONFIGURED, message="该渠道未配置账号或模板已停用")
         return "failed"
@@ -565,7 +636,7 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
         if _is_db_error(exc):
             raise  # the lease runs out and the dispatcher tries again
         await _settle(row, "failed", now, code=DeliveryError.TEMPLATE_ERROR, message=f"模板无法填写：{exc!r}")
-        log.exception("notification template failed", extra={"notification": row["id"]})
+        log.exception("notification template failed", extra={"notification": row.id})
         return "failed"
     try:
         notifier = notifier_for(message.channel, provider, config.token_redis())
@@ -573,40 +644,40 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
     except RecipientRefused as exc:
         async with db.transaction():  # the refusal and its replacement land together
             replacement = await _fallback(row, now) if await _settle(row, "fallback", now, error=exc) else None
-        log.info("recipient refused; fell back", extra={"notification": row["id"], "replacement": replacement})
+        log.info("recipient refused; fell back", extra={"notification": row.id, "replacement": replacement})
         return "fallback"
     except PermanentNotifyError as exc:
         await _settle(row, "failed", now, error=exc)
-        log.warning("notification refused", extra={"notification": row["id"], "code": exc.code})
+        log.warning("notification refused", extra={"notification": row.id, "code": exc.code})
         return "failed"
     except ThrottledNotifyError as exc:
         # the provider's quota or flow control: wait for its window; that is not a failed attempt
         until = _next_midnight(now) if exc.daily else now + timedelta(seconds=max(1.0, exc.retry_after))
         await _settle(row, "pending", now, not_before=until, error=exc, give_back_attempt=True)
-        log.info("notification throttled by the provider", extra={"notification": row["id"], "code": exc.code})
+        log.info("notification throttled by the provider", extra={"notification": row.id, "code": exc.code})
         return "throttled"
     except (TransientNotifyError, Exception) as exc:
         error = exc if isinstance(exc, NotifyError) else TransientNotifyError("error", repr(exc)[:200])
-        if int(row["attempts"]) >= settings.max_attempts:
+        if row.attempts >= settings.max_attempts:
             await _settle(row, "failed", now, error=error)
             return "failed"
-        await _settle(row, "pending", now, not_before=now + _backoff(int(row["attempts"])), error=error)
-        log.warning("notification failed; retried later", extra={"notification": row["id"], "code": error.code})
+        await _settle(row, "pending", now, not_before=now + _backoff(row.attempts), error=error)
+        log.warning("notification failed; retried later", extra={"notification": row.id, "code": error.code})
         return "retry"
     await _settle(row, "sent", now, provider_id=result.provider_id)
     return "sent"
 
 
-async def _message(row: Mapping[str, Any], template: Template, settings: config.NotifySettings) -> Message:
+async def _message(row: NotificationRow, template: Template, settings: config.NotifySettings) -> Message:
     context = await _full_context(row)
     fields, title, text = render(template, context)
     return Message(
-        channel=str(row["channel"]),
-        recipient=str(row["recipient"]),
-        out_id=str(row["id"]),
+        channel=row.channel,
+        recipient=row.recipient,
+        out_id=str(row.id),
         template=template.template_id,
         data=fields,
-        url=str(context.get("tracking_url") or "") if row["audience"] == "customer" else "",
+        url=str(context.get("tracking_url") or "") if row.audience == "customer" else "",
         page=f"{settings.miniprogram_page}?token={context['tracking_token']}"
         if settings.miniprogram_page and context.get("tracking_token")
         else "",
@@ -618,16 +689,19 @@ async def _message(row: Mapping[str, Any], template: Template, settings: config.
 async def dispatch_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """The cron: queue every row that is due (deferred, backed off, rate-limited, or abandoned by its sender)."""
     now = now or clock.now()
-    rows = await db.fetch(
-        "SELECT id FROM notification WHERE (status = 'pending' AND not_before <= {}) "
-        "OR (status = 'sending' AND lease_until < {}) ORDER BY not_before, id LIMIT {}",
-        now,
-        now,
-        limit,
+    due: list[int] = await (
+        Notification.select(Notification.id)
+        .where(
+            ((Notification.status == "pending") & (Notification.not_before <= now))
+            | ((Notification.status == "sending") & (Notification.lease_until < now))
+        )
+        .order_by(Notification.not_before, Notification.id)
+        .limit(limit)
+        .output(as_list=True)
     )
-    for r in rows:
-        await enqueue(JobName.SEND_NOTIFICATION, key=send_key(int(r["id"])), notification_id=int(r["id"]))
-    return len(rows)
+    for notification_id in due:
+        await enqueue(JobName.SEND_NOTIFICATION, key=send_key(notification_id), notification_id=notification_id)
+    return len(due)
 
 
 async def collect_receipts(*, now: datetime | None = None, limit: int = 200) -> int:
@@ -636,34 +710,38 @@ async def collect_receipts(*, now: datetime | None = None, limit: int = 200) -> 
     provider = await config.provider_config(NotifierChannel.SMS.value)
     if provider is None:
         return 0
-    rows = await db.fetch(
-        "SELECT * FROM notification WHERE channel = {} AND status = 'sent' AND delivery IN ('', 'waiting') "
-        "AND sent_at > {} ORDER BY id LIMIT {}",
-        NotifierChannel.SMS.value,
-        now - timedelta(days=2),
-        limit,
+    rows = db.rows_as(
+        NotificationRow,
+        await Notification.select()
+        .where(
+            Notification.channel == NotifierChannel.SMS.value,
+            Notification.status == "sent",
+            Notification.delivery.is_in(["", "waiting"]),
+            Notification.sent_at > now - timedelta(days=2),
+        )
+        .order_by(Notification.id)
+        .limit(limit),
     )
     notifier: Any = notifier_for(NotifierChannel.SMS.value, provider, None)
     updated = 0
     for row in rows:
         try:
-            sent_at = clock.from_db(row["sent_at"])
-            receipts = await notifier.query_send_details(row["recipient"], row["provider_id"], sent_at)
+            receipts = await notifier.query_send_details(row.recipient, row.provider_id, row.sent_at)
         except NotifyError as exc:
-            log.warning("sms receipt query failed", extra={"notification": row["id"], "code": exc.code})
+            log.warning("sms receipt query failed", extra={"notification": row.id, "code": exc.code})
             continue
         # only this row's receipt (OutId): another message to the same phone that day is not this one
-        receipt = next((r for r in receipts if r.out_id == str(row["id"])), None)
+        receipt = next((r for r in receipts if r.out_id == str(row.id)), None)
         if receipt is None:
             continue
-        await db.execute(
+        await db.execute(  # raw: a CASE keeps the error code unless the receipt says failed
             "UPDATE notification SET delivery = {}, error_code = CASE WHEN {} = 'failed' THEN {} ELSE error_code END, "
             "updated_at = {} WHERE id = {}",
             receipt.status,
             receipt.status,
             (receipt.err_code or "")[:64],
             now,
-            row["id"],
+            row.id,
         )
         updated += 1
     return updated
@@ -672,34 +750,33 @@ async def collect_receipts(*, now: datetime | None = None, limit: int = 200) -> 
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def _view(row: Mapping[str, Any]) -> NotificationView:
-    channel, recipient = str(row["channel"]), str(row["recipient"])
-    notice = NOTICES.get(str(row["event"]))
+def _view(row: NotificationRow) -> NotificationView:
+    notice = NOTICES.get(row.event)
     return NotificationView(
-        id=int(row["id"]),
-        order_id=None if row["order"] is None else int(row["order"]),
-        event=str(row["event"]),
-        label=notice.label if notice else str(row["event"]),
-        audience=str(row["audience"]),
-        channel=channel,
-        recipient=mask_phone(recipient) if channel == NotifierChannel.SMS.value else recipient,
-        status=str(row["status"]),
-        attempts=int(row["attempts"]),
-        not_before=clock.to_shanghai(clock.from_db(row["not_before"])),
-        provider_id=str(row["provider_id"]),
-        error_code=str(row["error_code"]),
-        error_message=str(row["error_message"]),
-        delivery=str(row["delivery"]),
-        fallback_of=None if row["fallback_of"] is None else int(row["fallback_of"]),
-        resends=int(row["resends"]),
-        created_at=clock.to_shanghai(clock.from_db(row["created_at"])),
-        sent_at=None if row["sent_at"] is None else clock.to_shanghai(clock.from_db(row["sent_at"])),
+        id=row.id,
+        order_id=row.order,
+        event=row.event,
+        label=notice.label if notice else row.event,
+        audience=row.audience,
+        channel=row.channel,
+        recipient=mask_phone(row.recipient) if row.channel == NotifierChannel.SMS.value else row.recipient,
+        status=row.status,
+        attempts=row.attempts,
+        not_before=clock.to_shanghai(row.not_before),
+        provider_id=row.provider_id,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        delivery=row.delivery,
+        fallback_of=row.fallback_of,
+        resends=row.resends,
+        created_at=clock.to_shanghai(row.created_at),
+        sent_at=None if row.sent_at is None else clock.to_shanghai(row.sent_at),
     )
 
 
 async def list_for_order(order_id: int) -> list[NotificationView]:
-    rows = await db.fetch("SELECT * FROM notification WHERE \"order\" = {} ORDER BY id", order_id)
-    return [_view(r) for r in rows]
+    rows = await Notification.select().where(Notification.order == order_id).order_by(Notification.id)
+    return [_view(r) for r in db.rows_as(NotificationRow, rows)]
 
 
 _IN_WAREHOUSE = "warehouse = {}"  # a warehouse's messages: about its orders, and its staff digests
@@ -709,17 +786,12 @@ async def list_notifications(
     *, status: str | None = None, limit: int = 100, warehouse_id: int | None = None
 ) -> list[NotificationView]:
     """The newest messages; for a user bound to a warehouse, only those about its orders."""
-    where: list[str] = []
-    args: list[Any] = []
+    query = Notification.select().order_by(Notification.id, ascending=False).limit(limit)
     if status:
-        where.append("status = {}")
-        args.append(status)
+        query = query.where(Notification.status == status)
     if warehouse_id is not None:
-        where.append(_IN_WAREHOUSE)
-        args.append(warehouse_id)
-    sql = "SELECT * FROM notification" + (" WHERE " + " AND ".join(where) if where else "")
-    rows = await db.fetch(sql + " ORDER BY id DESC LIMIT {}", *args, limit)
-    return [_view(r) for r in rows]
+        query = query.where(Notification.warehouse == warehouse_id)
+    return [_view(r) for r in db.rows_as(NotificationRow, await query)]
 
 
 async def resend(notification_id: int, *, actor: str, warehouse_id: int | None = None) -> NotificationView:
@@ -728,7 +800,8 @@ async def resend(notification_id: int, *, actor: str, warehouse_id: int | None =
     now = clock.now()
     scope, scope_args = ("", []) if warehouse_id is None else (" AND " + _IN_WAREHOUSE, [warehouse_id])
     async with db.transaction():
-        rows = await db.execute_returning_rows(
+        rows = await db.execute_returning(  # raw: a conditional UPDATE … RETURNING * (only a failed or sent row)
+            NotificationRow,
             "UPDATE notification SET status = 'pending', attempts = 0, not_before = {}, lease_until = NULL, "
             "error_code = '', error_message = {}, delivery = '', resends = resends + 1, updated_at = {} "
             "WHERE id = {} AND status IN ('failed', 'sent')" + scope + " RETURNING *",
@@ -739,7 +812,10 @@ async def resend(notification_id: int, *, actor: str, warehouse_id: int | None =
             *scope_args,
         )
         if not rows:
-            if await db.fetch("SELECT id FROM notification WHERE id = {}" + scope, notification_id, *scope_args):
+            there = Notification.exists().where(Notification.id == notification_id)
+            if warehouse_id is not None:
+                there = there.where(Notification.warehouse == warehouse_id)
+            if await there:
                 raise Conflict(NotificationError.NOT_RESENDABLE, field="notification_id")
             raise NotFound("消息不存在", field="notification_id")
         _send_after_commit(notification_id)
@@ -748,5 +824,7 @@ async def resend(notification_id: int, *, actor: str, warehouse_id: int | None =
 
 async def counts() -> Sequence[tuple[str, str, int]]:
     """(channel, status, count) for /metrics."""
-    rows = await db.fetch("SELECT channel, status, COUNT(*) AS n FROM notification GROUP BY channel, status")
-    return [(str(r["channel"]), str(r["status"]), int(r["n"])) for r in rows]
+    rows = await db.fetch_as(  # raw: a grouped count
+        _Count, "SELECT channel, status, COUNT(*) AS n FROM notification GROUP BY channel, status"
+    )
+    return [(r.channel, r.status, r.n) for r in rows]

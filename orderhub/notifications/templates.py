@@ -18,6 +18,7 @@ import msgspec
 from orderhub import clock, db
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.notifications.errors import NotificationError
+from orderhub.notifications.tables import NotifyTemplate
 from orderhub.orders.events import OrderEventType
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Notice",
     "Template",
     "TemplateIn",
+    "TemplateRow",
     "delete_template",
     "list_templates",
     "notices_for",
@@ -213,37 +215,49 @@ async def put_template(event: str, channel: str, data: TemplateIn, *, actor: str
 
 async def delete_template(event: str, channel: str) -> None:
     """Back to the shipped wording."""
-    deleted = await db.execute_returning(
-        db.IdRow,
-        "DELETE FROM notify_template WHERE event = {} AND channel = {} RETURNING id", event, channel
-    )
+    deleted = await NotifyTemplate.delete().where(
+        NotifyTemplate.event == event, NotifyTemplate.channel == channel
+    ).returning(NotifyTemplate.id)
     if not deleted:
         raise NotFound(NotificationError.TEMPLATE_NOT_FOUND, field="channel")
 
 
-def _row(row: Mapping[str, Any]) -> Template:
+class TemplateRow(msgspec.Struct, kw_only=True):
+    """A ``notify_template`` row: a seller's wording of one notice on one channel."""
+
+    event: str
+    channel: str
+    template_id: str
+    fields: str  # JSON object: the provider's field → zh-CN text with {placeholders}
+    title: str
+    text: str
+    urgent: bool
+    enabled: bool
+
+
+def _row(row: TemplateRow) -> Template:
     return Template(
-        event=str(row["event"]),
-        channel=str(row["channel"]),
-        template_id=str(row["template_id"]),
-        fields=msgspec.json.decode(row["fields"] or "{}", type=dict[str, str]),
-        title=str(row["title"]),
-        text=str(row["text"]),
-        urgent=bool(row["urgent"]),
-        enabled=bool(row["enabled"]),
+        event=row.event,
+        channel=row.channel,
+        template_id=row.template_id,
+        fields=msgspec.json.decode(row.fields or "{}", type=dict[str, str]),
+        title=row.title,
+        text=row.text,
+        urgent=row.urgent,
+        enabled=row.enabled,
         customised=True,
     )
 
 
 async def template_for(event: str, channel: str) -> Template | None:
-    rows = await db.fetch("SELECT * FROM notify_template WHERE event = {} AND channel = {}", event, channel)
+    rows = await NotifyTemplate.select().where(NotifyTemplate.event == event, NotifyTemplate.channel == channel)
     if rows:
-        return _row(rows[0])
+        return _row(db.rows_as(TemplateRow, rows)[0])
     return DEFAULTS.get((event, channel))
 
 
 async def list_templates() -> list[Template]:
-    custom = {(t.event, t.channel): t for t in map(_row, await db.fetch("SELECT * FROM notify_template"))}
+    custom = {(t.event, t.channel): t for t in map(_row, db.rows_as(TemplateRow, await NotifyTemplate.select()))}
     merged = {**DEFAULTS, **custom}
     return [merged[key] for key in sorted(merged)]
 
