@@ -210,7 +210,12 @@ async def test_each_notice_once_refused_subscription_falls_back_and_failures_are
     job = await queue.enqueue(JobName.SEND_NOTIFICATION.value, key=f"again:{rows_a[0]['id']}",
                               notification_id=rows_a[0]["id"])
     assert job is not None
-    await job.refresh(until_complete=30)  # a worker ran it, and found the message sent already
+    # a worker runs it, and finds the message sent already. Polled: SAQ's refresh(until_complete=…) listens for the
+    # job's next update, and misses it when the worker finishes between its first read and its subscription.
+    deadline = time.monotonic() + 30
+    while job.status not in (Status.COMPLETE, Status.FAILED, Status.ABORTED) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        await job.refresh()
     assert job.status == Status.COMPLETE and job.result == "skipped", (job.status, job.error)
     assert len(await _notifications(api, a)) == 1
     assert len([m for m in wechat.store.messages_for(acc.mini.appid) if m.recipient == fan_openid]) == 1
