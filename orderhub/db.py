@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -26,9 +26,11 @@ from orderhub.clock import from_db
 from orderhub.settings import Settings
 
 __all__ = [
+    "MAX_PARAMS",
     "IdRow",
     "after_commit",
     "bind",
+    "chunks",
     "close",
     "create_engine",
     "execute",
@@ -44,6 +46,7 @@ __all__ = [
     "ping",
     "placeholders",
     "rows_as",
+    "rows_per_statement",
     "transaction",
     "use_tables",
 ]
@@ -255,8 +258,30 @@ async def execute_returning(type_: type[T], sql: str, *args: Any) -> list[T]:
     return rows_as(type_, await _raw(sql, *args))
 
 
+# -- statements built from a list -------------------------------------------------------------------------------
+# Bind parameters one statement may carry. PostgreSQL's wire protocol counts them in an Int16 (32,767 at most) and
+# SQLite ≥ 3.32 allows 32,766; a list that grows with the day's orders (an IN (…) of ids, a multi-row INSERT) goes
+# to the database in chunks of at most this many, never as one statement.
+MAX_PARAMS = 10_000
+
+
+def chunks(seq: Sequence[T], size: int = MAX_PARAMS) -> Iterator[Sequence[T]]:
+    """``seq`` in consecutive slices of at most ``size`` items (none for an empty ``seq``)."""
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, not {size}")
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+def rows_per_statement(columns: int) -> int:
+    """Rows one multi-row INSERT of ``columns`` bound columns per row may carry within :data:`MAX_PARAMS`."""
+    return max(1, MAX_PARAMS // max(1, columns))
+
+
 def placeholders(count: int) -> str:
-    """``{}, {}, …`` for an ``IN (…)`` list in raw SQL."""
+    """``{}, {}, …`` for an ``IN (…)`` list in raw SQL (a list that can grow: bind it :func:`chunks` at a time)."""
+    if count > MAX_PARAMS:
+        raise ValueError(f"{count} parameters in one IN (…) list; bind at most {MAX_PARAMS} (db.chunks)")
     return ", ".join(["{}"] * count)
 
 

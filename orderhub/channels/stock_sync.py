@@ -141,18 +141,20 @@ async def list_mappings(code: str) -> list[ChannelSkuView]:
 
 
 async def _available(sku_ids: Sequence[int]) -> dict[int, int]:
-    if not sku_ids:
-        return {}
-    # Raw SQL: a grouped SUM over active warehouses' stock rows.
-    rows = await db.fetch_as(
-        _Available,
-        "SELECT s.sku, SUM(s.on_hand - s.reserved) AS available FROM stock_level s "
-        "JOIN warehouse w ON w.id = s.warehouse "
-        f"WHERE w.active = {{}} AND s.sku IN ({db.placeholders(len(sku_ids))}) GROUP BY s.sku",
-        True,
-        *sku_ids,
-    )
-    return {r.sku: max(0, r.available or 0) for r in rows}
+    available: dict[int, int] = {}
+    # A resync pushes every mapped SKU: the IN list goes in chunks (one more parameter: the active flag).
+    for part in db.chunks(sku_ids, db.MAX_PARAMS - 1):
+        # Raw SQL: a grouped SUM over active warehouses' stock rows.
+        rows = await db.fetch_as(
+            _Available,
+            "SELECT s.sku, SUM(s.on_hand - s.reserved) AS available FROM stock_level s "
+            "JOIN warehouse w ON w.id = s.warehouse "
+            f"WHERE w.active = {{}} AND s.sku IN ({db.placeholders(len(part))}) GROUP BY s.sku",
+            True,
+            *part,
+        )
+        available.update((r.sku, max(0, r.available or 0)) for r in rows)
+    return available
 
 
 class _Available(msgspec.Struct):
@@ -167,23 +169,32 @@ async def push_stock(
 
     Returns what was done per channel; SKUs of a channel whose push failed are marked dirty again (and the
     error kept on the mapping rows), so the next pass retries them."""
-    query = ChannelSku.select(
-        ChannelSku.id,
-        ChannelSku.sku,
-        ChannelSku.platform_item_id,
-        ChannelSku.platform_sku_id,
-        ChannelSku.channel,
-        ChannelSku.channel.code,
-        ChannelSku.channel.platform,
-        ChannelSku.channel.credentials,
-    ).where((ChannelSku.channel.active == True) & ChannelSku.channel.platform.is_in(registered_platforms()))  # noqa: E712
-    if sku_ids is not None:
-        if not sku_ids:
-            return {}
-        query = query.where(ChannelSku.sku.is_in(list(sku_ids)))
-    if channel_code is not None:
-        query = query.where(ChannelSku.channel.code == channel_code)
-    rows = await query
+
+    def mappings_query() -> Any:
+        query = ChannelSku.select(
+            ChannelSku.id,
+            ChannelSku.sku,
+            ChannelSku.platform_item_id,
+            ChannelSku.platform_sku_id,
+            ChannelSku.channel,
+            ChannelSku.channel.code,
+            ChannelSku.channel.platform,
+            ChannelSku.channel.credentials,
+        ).where((ChannelSku.channel.active == True) & ChannelSku.channel.platform.is_in(registered_platforms()))  # noqa: E712
+        if channel_code is not None:
+            query = query.where(ChannelSku.channel.code == channel_code)
+        return query
+
+    if sku_ids is None:
+        rows = await mappings_query()
+    elif not sku_ids:
+        return {}
+    else:  # every SKU marked since the last pass (a stock import marks thousands): the IN list goes in chunks
+        rows = [
+            row
+            for part in db.chunks(list(sku_ids))
+            for row in await mappings_query().where(ChannelSku.sku.is_in(list(part)))
+        ]
     available = await _available(sorted({int(r["sku"]) for r in rows}))
     by_channel: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -224,9 +235,10 @@ async def push_stock(
                     await _back_off(code)
                     error = f"{exc.code}: {exc.platform_code} {exc.platform_message}".strip()
                     await dirty.put_back(int(m["sku"]) for m in mappings[start:])
-                    await ChannelSku.update({ChannelSku.sync_error: error[:500]}).where(
-                        ChannelSku.id.is_in([int(m["id"]) for m in mappings[start:]])
-                    )
+                    for part in db.chunks([int(m["id"]) for m in mappings[start:]]):  # the rest of the channel
+                        await ChannelSku.update({ChannelSku.sync_error: error[:500]}).where(
+                            ChannelSku.id.is_in(list(part))
+                        )
                     log.warning("stock push failed", extra={"channel": code, "error": exc.code})
                     break
                 now = clock.now()

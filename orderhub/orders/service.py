@@ -52,6 +52,7 @@ __all__ = [
     "process_after_commit",
     "receiver_signature",
     "record_event",
+    "recorded_in_transaction",
     "transition",
 ]
 
@@ -198,8 +199,25 @@ class _EventBatch:
         self.rows: list[OrderEvent] = []
 
     async def __call__(self) -> None:
-        if self.rows:
-            await OrderEvent.insert(*self.rows)
+        # One INSERT per chunk: a wave of thousands of orders records thousands of events, more bound parameters
+        # than one statement may carry (id is left to the database: every other column is bound).
+        size = db.rows_per_statement(len(OrderEvent._meta.columns))
+        for chunk in db.chunks(self.rows, size):
+            await OrderEvent.insert(*chunk)
+
+
+def recorded_in_transaction(order_id: int, event_type: OrderEventType) -> bool:
+    """Whether the current transaction has recorded ``event_type`` for the order (its events are written when it
+    commits) — e.g. whether a hook just noted that nobody could be alerted. False outside a transaction."""
+    pending = db.pending_before_commit()
+    if pending is None:
+        return False
+    return any(
+        row.order == order_id and row.type == event_type.value
+        for flush in pending
+        if isinstance(flush, _EventBatch)
+        for row in flush.rows
+    )
 
 
 def fingerprint(order: NewOrder) -> str:

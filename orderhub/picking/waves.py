@@ -198,17 +198,19 @@ class _Face(msgspec.Struct):
 
 
 async def _pick_faces(warehouse_id: int, sku_ids: Sequence[int]) -> dict[int, _Face]:
-    if not sku_ids:
-        return {}
-    # Raw SQL: a join of the pick faces with their locations.
-    rows = await db.fetch_as(
-        _Face,
-        "SELECT f.sku, l.id, l.code, l.zone, l.aisle, l.bay FROM sku_location f JOIN location l ON l.id = f.location "
-        f"WHERE f.warehouse = {{}} AND f.sku IN ({db.placeholders(len(sku_ids))})",
-        warehouse_id,
-        *sku_ids,
-    )
-    return {r.sku: r for r in rows}
+    faces: dict[int, _Face] = {}
+    # A wave's SKUs (up to max_orders orders × their lines): the IN list goes in chunks.
+    for part in db.chunks(sku_ids, db.MAX_PARAMS - 1):
+        # Raw SQL: a join of the pick faces with their locations.
+        rows = await db.fetch_as(
+            _Face,
+            "SELECT f.sku, l.id, l.code, l.zone, l.aisle, l.bay FROM sku_location f JOIN location l "
+            f"ON l.id = f.location WHERE f.warehouse = {{}} AND f.sku IN ({db.placeholders(len(part))})",
+            warehouse_id,
+            *part,
+        )
+        faces.update((r.sku, r) for r in rows)
+    return faces
 
 
 async def _aisle_index(warehouse_id: int) -> tuple[dict[tuple[str, str], int], int]:
@@ -284,22 +286,22 @@ async def _create_task(
     await PickTaskOrder.insert(
         *[PickTaskOrder(task=task_id, order=c.order_id, tote_slot=slot) for slot, c in enumerate(orders, start=1)]
     )
-    if ordered:
-        await PickLine.insert(
-            *[
-                PickLine(
-                    task=task_id,
-                    seq=seq,
-                    order=s["line"].order,
-                    order_line=s["line"].id,
-                    sku=s["line"].sku,
-                    location=s["face"].id if s["face"] else None,
-                    qty=s["line"].qty,
-                    tote_slot=s["slot"],
-                )
-                for seq, s in enumerate(ordered, start=1)
-            ]
+    pick_lines = [
+        PickLine(
+            task=task_id,
+            seq=seq,
+            order=s["line"].order,
+            order_line=s["line"].id,
+            sku=s["line"].sku,
+            location=s["face"].id if s["face"] else None,
+            qty=s["line"].qty,
+            tote_slot=s["slot"],
         )
+        for seq, s in enumerate(ordered, start=1)
+    ]
+    # A cart of up to 99 orders of up to 200 lines each: one INSERT per chunk.
+    for chunk in db.chunks(pick_lines, db.rows_per_statement(len(PickLine._meta.columns))):
+        await PickLine.insert(*chunk)
     return task_id
 
 
