@@ -86,6 +86,7 @@ class HttpError(ErrorCode):
     """Codes the app's own handlers answer with (framework errors and safety nets), not raised by the domain."""
 
     BAD_REQUEST = "bad_request", "请求格式不正确", "The request is malformed."
+    JSON_TOO_DEEP = "json_too_deep", "JSON 嵌套层数过多", "The JSON body nests deeper than the decoder allows."
     METHOD_NOT_ALLOWED = "method_not_allowed", "不支持该请求方法", "The route does not accept this method."
     PAYLOAD_TOO_LARGE = "payload_too_large", "请求体过大", "The body exceeds the 20 MB limit."
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", "不支持的内容类型", "The body's content type is not accepted."

@@ -59,7 +59,7 @@ async def snapshot(session: PdaSession, topics: list[str]) -> bytes:
 
 
 @websocket("/ws/floor")
-async def floor_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugin) -> None:
+async def floor_socket(socket: WebSocket[Any, Any, Any], fanout: ChannelsPlugin) -> None:
     await socket.accept()
     token = socket.query_params.get("token", "")
     try:
@@ -68,7 +68,7 @@ async def floor_socket(socket: WebSocket[Any, Any, Any], channels: ChannelsPlugi
         await socket.close(code=CLOSE_UNAUTHENTICATED, reason=exc.code)
         return
     topics = [picker_topic(session.user_id), warehouse_floor_topic(session.warehouse_id)]
-    async with channels.start_subscription(topics) as subscriber:
+    async with fanout.start_subscription(topics) as subscriber:
         await socket.send_data(await snapshot(session, topics), mode="text")
         async with subscriber.run_in_background(lambda data: socket.send_data(data, mode="text")):
             try:

@@ -14,15 +14,17 @@ import asyncpg
 from litestar import Litestar, Request, Response
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins import InitPluginProtocol
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.controllers import AuthController
 from api.catalog.controllers import SkuController
-from api.channels.controllers import ChannelController
+from api.channels.controllers import ChannelController, WritebackController
 from api.decoding import error_field
 from api.imports.controllers import ImportController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
@@ -70,6 +72,7 @@ from orderhub.settings import Settings, get_settings
 from pda.controllers import PdaController
 from realtime.floor import floor_socket
 from server.errors_doc import code_list
+from server.openapi_errors import document_errors
 from server.wiring import wire, wiring_report
 
 __all__ = ["create_app"]
@@ -160,8 +163,22 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
         return _problem(request, 409, HttpError.DUPLICATE, HttpError.DUPLICATE.message, None)
     if isinstance(exc, asyncpg.DataError):
         return _problem(request, 422, HttpError.VALUE_OUT_OF_RANGE, HttpError.VALUE_OUT_OF_RANGE.message, None)
+    if isinstance(exc, RecursionError) and "deserializing" in str(exc):
+        # msgspec (litestar's body decoding and ours, api/decoding.py) gives up on JSON nested past Python's
+        # recursion limit with a RecursionError, not a DecodeError: the body is at fault, whichever endpoint.
+        return _problem(request, 400, HttpError.JSON_TOO_DEEP, HttpError.JSON_TOO_DEEP.message, None)
     log.exception("unhandled error", extra={"path": request.url.path})
     return _problem(request, 500, HttpError.INTERNAL_ERROR, HttpError.INTERNAL_ERROR.message, None)
+
+
+class FanoutDependency(InitPluginProtocol):
+    """Offers the ChannelsPlugin as the ``fanout`` dependency instead of ``channels`` (it must come after it in
+    ``plugins``). Litestar files a body or query field's validation error under an app dependency of the same name as
+    the dependency's own failure (a 500): carrier rules' ``channels`` field collided with it."""
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.dependencies["fanout"] = app_config.dependencies.pop("channels")
+        return app_config
 
 
 class MetricsMiddleware(ASGIMiddleware):
@@ -246,7 +263,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await runtime.close()
 
-    return Litestar(
+    app = Litestar(
         signature_namespace={"Tokens": Tokens},
         route_handlers=[
             OpsController,
@@ -254,6 +271,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             OrderController,
             ChannelController,
+            WritebackController,
             WarehouseController,
             LocationController,
             SkuController,
@@ -278,7 +296,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={"tokens": Provide(lambda: tokens, sync_to_thread=False)},
         on_app_init=[jwt_auth.on_app_init],
-        plugins=[channels],
+        plugins=[channels, FanoutDependency()],
         lifespan=[runtime_lifespan],
         middleware=[MetricsMiddleware()],
         exception_handlers={
@@ -292,3 +310,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=20 * 1024 * 1024,
         debug=False,
     )
+    document_errors(app)  # every operation's 400/401/403/404/409/422 problem+json answers, with their codes
+    return app

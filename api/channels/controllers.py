@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, delete, get, patch, post, put
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import Parameter
 
-from api.common import changes_of, present
+from api.common import PathId, changes_of, present
 from api.security import requires
-from orderhub.auth.service import Role
+from orderhub.auth.service import Role, UserView
 from orderhub.channels import pull, service, stock_sync, writeback
 from orderhub.channels.service import NewChannel
 
-__all__ = ["ChannelController"]
+__all__ = ["ChannelController", "WritebackController"]
 
 
 class ChannelIn(msgspec.Struct, kw_only=True):
@@ -120,6 +120,8 @@ class WritebackOut(msgspec.Struct, kw_only=True):
     next_attempt_at: datetime
     created_at: datetime
     done_at: datetime | None
+    channel: str  # the channel's code
+    platform: str
 
 
 class SecretOut(msgspec.Struct, kw_only=True):
@@ -187,10 +189,41 @@ class ChannelController(Controller):
     ) -> list[WritebackOut]:
         return present(await writeback.list_writebacks(code, status=status, limit=limit), list[WritebackOut])
 
-    @post("/{code:str}/writebacks/{writeback_id:int}/retry", status_code=202, summary="Send a pending write-back now")
-    async def retry_writeback(self, code: str, writeback_id: int) -> None:
+    @post("/{code:str}/writebacks/{writeback_id:int}/retry", status_code=202,
+          summary="Send a pending or failed write-back now")
+    async def retry_writeback(self, code: str, writeback_id: PathId) -> None:
         await writeback.retry_writeback(code, writeback_id)
 
     @post("/{code:str}/rotate-secret", status_code=200, summary="Issue a new signing secret (old one stops working)")
     async def rotate(self, code: str) -> SecretOut:
         return SecretOut(code=code, secret=await service.rotate_secret(code))
+
+
+class WritebackController(Controller):
+    """The write-back queue across channels: what the platforms refused for good waits here for a person."""
+
+    path = "/api/v1/writebacks"
+    tags = ["channels"]
+    guards = [requires(Role.ADMIN, Role.MANAGER)]
+
+    @get("/", summary="Shipment write-backs of every channel (e.g. ?status=failed: refused by the platform)",
+         description="Newest first. `failed`: the platform refused the shipment for good (the order does not exist "
+                     "there, its state allows no shipment …); it is not retried until someone does. A manager bound "
+                     "to a warehouse sees its orders' write-backs only.")
+    async def list_queue(
+        self,
+        request: Request[UserView, Any, Any],
+        status: Literal["pending", "done", "failed"] | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> list[WritebackOut]:
+        views = await writeback.list_queue(status=status, warehouse_id=request.user.warehouse_id, limit=limit)
+        return present(views, list[WritebackOut])
+
+    @post("/{writeback_id:int}/retry", status_code=200, summary="Send a failed (or pending) write-back again",
+          description="After fixing the cause (the order on the platform, the carrier mapping, the shop's "
+                      "authorisation): the write-back turns pending and is sent now.")
+    async def retry(self, request: Request[UserView, Any, Any], writeback_id: PathId) -> WritebackOut:
+        view = await writeback.retry(
+            writeback_id, warehouse_id=request.user.warehouse_id, actor=f"user:{request.user.username}"
+        )
+        return present(view, WritebackOut)

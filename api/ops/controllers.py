@@ -43,9 +43,9 @@ class OpsController(Controller):
         return Health(status="ok")
 
     @get("/readyz", summary="Database, Redis, queue and fan-out all working (503 otherwise)", opt={"public": True})
-    async def readyz(self, channels: ChannelsPlugin) -> Response[Ready]:
+    async def readyz(self, fanout: ChannelsPlugin) -> Response[Ready]:
         checks = await health.check_stores()
-        checks["fanout"] = fanout_ok(channels)
+        checks["fanout"] = fanout_ok(fanout)
         ok = all(value == "ok" for value in checks.values())
         return Response(Ready(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503)
 

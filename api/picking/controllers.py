@@ -10,7 +10,7 @@ import msgspec
 from litestar import Controller, Request, get, patch, post, put
 from litestar.params import Parameter
 
-from api.common import Id, Str32, Str100, changes_of
+from api.common import Id, PathId, Str32, Str100, changes_of
 from api.security import requires
 from orderhub import clock
 from orderhub.auth.service import Role, UserView
@@ -165,12 +165,12 @@ class PickingController(Controller):
         return await tasks.list_tasks(await _warehouse(warehouse, request.user), status=status, limit=limit)
 
     @get("/tasks/{task_id:int}", guards=[requires(*MANAGERS)], summary="A task with its stops")
-    async def task(self, request: Request[UserView, Any, Any], task_id: int) -> tasks.TaskView:
+    async def task(self, request: Request[UserView, Any, Any], task_id: PathId) -> tasks.TaskView:
         return await tasks.get_task(task_id, warehouse_id=request.user.warehouse_id)
 
     @post("/tasks/{task_id:int}/assign", status_code=200, guards=[requires(*MANAGERS)],
           summary="Hand an open task to a picker (pushed to their PDA)")
-    async def assign(self, request: Request[UserView, Any, Any], task_id: int, data: AssignIn) -> tasks.TaskView:
+    async def assign(self, request: Request[UserView, Any, Any], task_id: PathId, data: AssignIn) -> tasks.TaskView:
         return await tasks.assign_task(
             task_id, data.picker, warehouse_id=request.user.warehouse_id, actor=f"user:{request.user.username}"
         )
