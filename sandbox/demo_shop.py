@@ -2,11 +2,13 @@
 
     python -m sandbox.demo_shop --url http://127.0.0.1:8000 --channels-file var/demo_channels.json [--interval 3]
 
-Every few seconds it picks a channel from the channels file (code → signing secret, written by the demo seed),
-builds an order over the SKU codes in ``demo_skus.json`` (next to the channels file unless ``--skus-file`` says
-otherwise) and POSTs it to ``/api/v1/orders/ingest``. About one push in twenty re-sends an order already sent,
-to show that ingest is idempotent (the hub answers "duplicate"). One short line per push. When the hub is briefly
-unreachable the order is kept and tried again on the next tick. SIGINT / SIGTERM stop it cleanly.
+Every few seconds it picks a channel from the channels file (code → signing secret, written by the demo seed: the
+seller's own stores only — platform channels get their orders from their simulators, and an order pushed into one
+would not exist on the platform when its shipment is confirmed there), builds an order over the SKU codes in
+``demo_skus.json`` (next to the channels file unless ``--skus-file`` says otherwise) and POSTs it to
+``/api/v1/orders/ingest``. About one push in twenty re-sends an order already sent, to show that ingest is
+idempotent (the hub answers "duplicate"). One short line per push. When the hub is briefly unreachable the order is
+kept and tried again on the next tick. SIGINT / SIGTERM stop it cleanly.
 """
 
 from __future__ import annotations

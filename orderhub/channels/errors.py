@@ -50,3 +50,8 @@ class ChannelError(ErrorCode):
     PLATFORM_INVALID_REQUEST = (
         "platform_invalid_request", "电商平台认为请求参数有误", "The platform refused the request's parameters."
     )
+    WRITEBACK_NOT_FOUND = (
+        "writeback_not_found",
+        "没有这条待回传或回传失败的发货记录",
+        "No pending or failed shipment write-back with this id (in your scope): done ones cannot be retried.",
+    )

@@ -63,6 +63,7 @@ from orderhub.notifications.templates import (
     template_for,
 )
 from orderhub.orders.events import OrderEventType
+from orderhub.orders.service import record_event
 from orderhub.orders.state import OrderStatus, label
 from orderhub.orders.surge import SurgeEventType
 from orderhub.orders.tables import Order
@@ -297,14 +298,34 @@ async def _staff(event: str, warehouse_id: int | None) -> list[str]:
 
 
 async def _write_staff(subject: str, order_id: int | None, event: str, warehouse_id: int | None,
-                       context: Mapping[str, Any], now: datetime, *, not_before: datetime | None = None) -> None:
+                       context: Mapping[str, Any], now: datetime, *, not_before: datetime | None = None) -> str:
+    """The staff rows of a notice; returns "" when someone will hear it, else why nobody will (``no_channel``:
+    WeCom is not set up or the notice is switched off; ``no_recipient``: no active user of the roles concerned,
+    in the warehouse, has a WeCom id)."""
     template = await _usable(event, NotifierChannel.WECOM.value)
     if template is None:
-        return
-    for userid in await _staff(event, warehouse_id):
+        return "no_channel"
+    userids = await _staff(event, warehouse_id)
+    for userid in userids:
         await _insert(subject=subject, order_id=order_id, event=event, audience="staff",
                       channel=NotifierChannel.WECOM.value, recipient=userid, context=context, urgent=True, now=now,
                       not_before=not_before, warehouse_id=warehouse_id)
+    return "" if userids else "no_recipient"
+
+
+_NOBODY = {
+    "no_channel": "提醒未发出：未配置企业微信或该提醒已停用",
+    "no_recipient": "提醒未发出：未找到可通知的主管（需为在职主管填写企业微信 ID）",
+}
+
+
+async def _nobody_told(order_id: int, event: str, why: str) -> None:
+    """A staff alert about the order reached nobody: say so on the order and in the log (never claim it was sent)."""
+    label = NOTICES[event].label if event in NOTICES else event
+    message = f"{label}{_NOBODY.get(why, '提醒未发出')}"
+    log.warning("staff alert reached nobody", extra={"order_id": order_id, "notice": event, "why": why})
+    await record_event(order_id, OrderEventType.STAFF_NOT_ALERTED, reason=message[:64],
+                       data={"notice": event, "code": why, "message": message})
 
 
 # Orders turn at risk in bursts (a late truck, a surge): managers get one digest per warehouse and window, sent
@@ -394,7 +415,9 @@ async def _write_for_order(order_id: int, notices: list[str], data: dict[str, An
             if event == "staff_at_risk":
                 await _write_at_risk_digest(order_id, reason, warehouse, now)
             else:
-                await _write_staff(subject, order_id, event, warehouse, context, now)
+                why = await _write_staff(subject, order_id, event, warehouse, context, now)
+                if why:
+                    await _nobody_told(order_id, event, why)
             continue
         told = await Notification.exists().where(
             Notification.subject == subject, Notification.event == event, Notification.audience == "customer"

@@ -57,6 +57,7 @@ NOTICES: dict[str, Notice] = {
         Notice(code="staff_at_risk", audience="staff", label="订单即将超时"),
         Notice(code="staff_short_pick", audience="staff", label="拣货缺货"),
         Notice(code="staff_parcel_stalled", audience="staff", label="包裹 48 小时无轨迹"),
+        Notice(code="staff_writeback_failed", audience="staff", label="发货回传被平台拒绝"),
     )
 }
 CUSTOMER_NOTICES = frozenset(code for code, n in NOTICES.items() if n.audience == "customer")
@@ -66,6 +67,7 @@ STAFF_ROLES: dict[str, tuple[str, ...]] = {
     "staff_at_risk": ("manager",),
     "staff_short_pick": ("manager",),
     "staff_parcel_stalled": ("manager",),
+    "staff_writeback_failed": ("manager",),
 }
 
 
@@ -81,6 +83,8 @@ def notices_for(event_type: OrderEventType, reason: str | None) -> list[str]:
         return ["staff_at_risk"]
     if event_type == OrderEventType.SHORT_PICKED:
         return ["staff_short_pick"]
+    if event_type == OrderEventType.WRITEBACK_FAILED:
+        return ["staff_writeback_failed"]
     return []
 
 
@@ -120,6 +124,10 @@ _STAFF_TEXT = {
     "staff_parcel_stalled": (
         "包裹 48 小时无轨迹",
         "订单 {order_no} 的包裹 {carrier_name} {waybill_no} 已 48 小时无轨迹，请联系快递。",
+    ),
+    "staff_writeback_failed": (
+        "发货回传被平台拒绝",
+        "订单 {order_no}（{shop}）的发货回传被平台拒绝：{platform_message}。已停止重试，请核对后在回传队列中重试。",
     ),
 }
 

@@ -33,6 +33,8 @@ class OrderEventType(StrEnum):
     WAYBILL_CHOICE_RELEASED = "order.waybill_choice_released"  # a request without an answer, freed by a manager
     PARCEL_UPDATED = "order.parcel_updated"  # the parcel's tracking state changed (collected, out for delivery …)
     PARCEL_STALLED = "order.parcel_stalled"  # no movement for 48 h: an exception on the parcel
+    STAFF_NOT_ALERTED = "order.staff_not_alerted"  # a staff alert about the order found nobody to tell
+    WRITEBACK_FAILED = "order.writeback_failed"  # the platform refused the shipment for good: a person must act
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

@@ -22,7 +22,7 @@ from orderhub.errors import CommonError, Conflict, NotFound, PermissionDenied, V
 from orderhub.events import Topic, publish_after_commit
 from orderhub.inventory.service import write_off_reserved
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.service import record_event, transition
+from orderhub.orders.service import record_event, recorded_in_transaction, transition
 from orderhub.orders.state import OrderStatus
 from orderhub.picking.errors import PickingError, ScanOutcome, ScanRefusal
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
@@ -579,7 +579,7 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> Appli
     )
     if not updated:
         left = line.qty - line.picked
-        message = f"数量超出：这一行还需 {max(left, 0)} 件"
+        message = f"数量超出：这一行还需 {left} 件" if left > 0 else "这一行已拣完，请扫下一行"
         return _error(ScanRefusal.OVER_PICK, message, {"remaining": max(left, 0)}), sku_id, {}
     picked, qty = updated[0].picked, updated[0].qty
     slot = f"，放入 {line.tote_slot} 号格" if line.tote_slot else ""
@@ -648,6 +648,8 @@ async def _short(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> ScanR
         "written_off": bool(released) and missing > 0,
     }
     await record_event(order_id, OrderEventType.SHORT_PICKED, reason="short_picked", data=details, actor=actor)
+    # the notifications hook writes the supervisors' alert with that event, or notes on the order that it found nobody
+    alerted = not recorded_in_transaction(order_id, OrderEventType.STAFF_NOT_ALERTED)
     status = statuses.get(order_id)
     if status in (OrderStatus.PICKING.value, OrderStatus.READY.value):
         await transition(
@@ -666,6 +668,9 @@ async def _short(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> ScanR
     )
     publish_floor(event, session.warehouse_id)
     publish_after_commit(event, Topic.ALERTS)  # the supervisor's alert
+    if not alerted:
+        nobody = "已登记缺货，订单转异常；未找到可通知的主管，请当面告知"
+        return ScanResult(ok=True, code=ScanOutcome.OK, message=nobody)
     return ScanResult(ok=True, code=ScanOutcome.OK, message="已登记缺货，订单转异常，主管已收到提醒")
 
 

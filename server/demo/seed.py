@@ -1,8 +1,9 @@
 """Demo data for ``orderhub run``: a believable shop a newcomer can click through while demo orders flow in.
 
 Three warehouses with walkable locations, ~200 SKUs with barcodes and stock (a few kept low so that out-of-stock
-exceptions show up), three sales channels and one user per staff role. Everything goes through the domain
-services, inside one transaction: a seed that fails half-way leaves nothing behind and is simply run again.
+exceptions show up), two own-store channels the demo shop pushes into (the platform channels pull from their
+simulators) and one user per staff role. Everything goes through the domain services, inside one transaction: a
+seed that fails half-way leaves nothing behind and is simply run again.
 
 Idempotent: when the demo warehouse ``SH`` already exists nothing is created again; the demo users are still
 returned and ``demo_channels.json`` / ``demo_skus.json`` are rewritten if missing (channel secrets that were lost
@@ -379,11 +380,13 @@ def _stock_for(rng: random.Random) -> int:
 
 # ---------------------------------------------------------------- channels and users
 
-# (code, platform, name, default warehouse)
+# The channels the demo shop (sandbox/demo_shop.py) pushes orders into, signed with their secrets: own stores only
+# (code, platform, name, default warehouse). A platform channel (天猫, 抖店 …) gets its orders from its simulator's
+# pulls (DEMO_PLATFORM_CHANNELS below): an order pushed into it would not exist on the platform, and confirming its
+# shipment there would fail (订单不存在).
 DEMO_CHANNELS: tuple[tuple[str, str, str, str], ...] = (
-    ("tmall_flagship", "tmall", "天猫旗舰店", "SH"),
-    ("douyin_live", "douyin", "抖音直播间", "GZ"),
     ("own_store", "own_store", "品牌官网商城", "BJ"),
+    ("own_miniapp", "own_store", "品牌小程序商城", "SH"),
 )
 
 # (username, password, role, display name, warehouse scope)
@@ -557,12 +560,16 @@ async def _ensure_picking_demo(catalog: Sequence[DemoSku]) -> None:
 
 
 async def _recover_secrets(path: Path) -> dict[str, str]:
-    """Secrets for the demo channels that exist: kept from the file when present, else rotated."""
+    """Secrets for the demo's push channels: kept from the file when present, else rotated; a channel an older demo
+    lacked is created. Platform channels an older demo pushed into drop out of the file."""
     known = _read_secrets(path)
     existing = {view.code for view in await list_channels()}
     result: dict[str, str] = {}
-    for code, *_ in DEMO_CHANNELS:
+    for code, platform, name, warehouse_code in DEMO_CHANNELS:
         if code not in existing:
+            _, result[code] = await create_channel(
+                NewChannel(code=code, platform=platform, name=name, default_warehouse=warehouse_code)
+            )
             continue
         if code in known:
             result[code] = known[code]
@@ -708,8 +715,15 @@ async def connect_services(found: dict[str, Any], hub_url: str) -> list[str]:
             await notify_templates.put_template(notice, "aliyun_sms", body, actor="demo")
         current = await notify_config.load_settings()
         await notify_config.save_settings(msgspec.structs.replace(current, public_base_url=hub_url), actor="demo")
-        manager = next((u for u in await list_users() if u.username == "demo-manager-1"), None)
-        if manager is not None and not manager.wecom_userid:
+        # Found the way production finds alert recipients (an active manager; orderhub.notifications.outbox), by the
+        # demo manager's username — never by anything else in DEMO_USERS.
+        name = next(username for username, _, role, _, _ in DEMO_USERS if role is Role.MANAGER)
+        manager = next(
+            (u for u in await list_users() if u.username == name and u.role == Role.MANAGER.value and u.active), None
+        )
+        if manager is None:
+            log.warning("no demo manager to hear alerts in WeCom", extra={"username": name})
+        elif not manager.wecom_userid:
             await update_user(manager.id, {"wecom_userid": "demo-manager"})
     finally:
         await db.close()

@@ -251,6 +251,7 @@ async def test_wave_pick_short_pack_end_to_end_with_live_pushes(floor: Floor) ->
             assert r.json()["line"]["status"] == "picked" and f"{stop['tote_slot']} 号格" in r.json()["message"]
         r = await pda.scan(task_id, stops[(s1, order_a)]["line_id"], "item", barcode=floor.skus[s1]["barcode"])
         assert r.status_code == 422 and r.json()["code"] == "over_pick"
+        assert r.json()["message"] == "这一行已拣完，请扫下一行"  # a finished line, not "还需 0 件"
 
         # the shelf is empty for order B's SKU: short pick → B to exception, withdrawn from the task, alerts
         r = await pda.scan(task_id, line_b["line_id"], "short", reason="库位无货")
