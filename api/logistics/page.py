@@ -57,6 +57,20 @@ def render(view: tracking.TrackingView, receiver: str) -> str:
     )
 
 
+# A public page whose URL is a secret (the token): nothing may run, load, frame it or learn its address.
+PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "x-robots-tag": "noindex",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
 class TrackingPageController(Controller):
     path = "/t"
     tags = ["tracking page"]
@@ -68,9 +82,9 @@ class TrackingPageController(Controller):
             view = await tracking.tracking_by_token(token)
         except NotFound:
             html = '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><p>查询不到该包裹，请核对链接</p></html>'
-            return Response(html, status_code=404, media_type="text/html; charset=utf-8")
+            return Response(html, status_code=404, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
         return Response(
             render(view, await tracking.receiver_label(view.order_id)),
             media_type="text/html; charset=utf-8",
-            headers={"cache-control": "no-store", "x-robots-tag": "noindex"},
+            headers=PAGE_HEADERS,
         )

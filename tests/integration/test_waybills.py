@@ -243,6 +243,11 @@ async def test_a_packed_order_gets_one_waybill_and_a_label(
     assert html.count("<li") == 4 and html.index("已签收，签收人") < html.index("已收取快件")
     assert "王*明" in html and "王小明" not in html and delivered["receiver"]["phone"] not in html
     assert missing.status_code == 404
+    for answer in (page, missing):  # the token is the secret: no referrer, no framing, nothing loaded or run
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
 
     # …and in a real browser: the status and the timeline render (green = signed: the status and the latest dot)
     shot = _screenshot(store.url + parcel["page"], tmp_path)
