@@ -10,7 +10,9 @@ from litestar.params import Parameter
 
 from orderhub.clock import to_shanghai
 
-__all__ = ["MAX_INT", "Count", "Id", "PathId", "Str16", "Str32", "Str100", "Str255", "changes_of", "present"]
+__all__ = [
+    "MAX_INT", "Count", "Id", "PathId", "PathWave", "Str16", "Str32", "Str100", "Str255", "changes_of", "present",
+]
 
 # PostgreSQL INTEGER: ids, quantities, grams. Bounding inputs here keeps both back ends storing the same values.
 MAX_INT = 2**31 - 1
@@ -19,6 +21,8 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT)]
 # An id in a path: litestar checks Parameter bounds there (msgspec.Meta applies to bodies only); unbounded, a value
 # past INTEGER made PostgreSQL fail with a 500.
 PathId = Annotated[int, Parameter(ge=1, le=MAX_INT)]
+# A wave in a path: its number or its code (W251203-00012, what tasks and the floor show); see picking.wave_views.
+PathWave = Annotated[str, Parameter(min_length=1, max_length=32, description="The wave's number or its code")]
 # Bounded strings matching their columns.
 Str16 = Annotated[str, msgspec.Meta(max_length=16)]
 Str32 = Annotated[str, msgspec.Meta(max_length=32)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -10,11 +12,15 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
+from orderhub.auth import revocation
+from orderhub.auth.policy import Scope, check_role, check_scope, operation_key, rule_for
 from orderhub.auth.service import Role, UserView, get_user
 from orderhub.errors import AuthenticationFailed, CommonError, PermissionDenied
 from orderhub.settings import Settings
 
-__all__ = ["PUBLIC_PATHS", "Tokens", "build_jwt_auth", "requires", "roles_of"]
+log = logging.getLogger("orderhub.api")
+
+__all__ = ["PUBLIC_PATHS", "Tokens", "authorize", "build_jwt_auth", "requires", "roles_of"]
 
 # Regular expressions matched against the whole path (litestar searches them anywhere, hence the anchors).
 PUBLIC_PATHS = [
@@ -27,17 +33,23 @@ PUBLIC_PATHS = [
     "^/metrics$",
     "^/schema(/|$)",
     "^/pda/v1/",  # device sessions (pda.controllers), not back-office bearer tokens
-    "^/ws/floor$",  # ?token= device session, checked by the websocket handler
+    "^/ws/floor$",  # device session (header or first message), checked by the websocket handler
     "^/t/[^/]+$",  # the customer's tracking page: its unguessable token is the key
 ]
 
 
 async def _retrieve_user(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> UserView | None:
+    """The token's user, unless the token was revoked: signed out (its ``jti``), or issued before the user's
+    ``token_version`` moved on (a password, role, warehouse or active change, or signing out everywhere)."""
     try:
         user = await get_user(int(token.sub))
     except ValueError:
         return None
-    return user if user is not None and user.active else None
+    if user is None or not user.active or token.extras.get("ver", 0) != user.token_version:
+        return None
+    if isinstance(token.jti, str) and await revocation.is_revoked(token.jti):
+        return None
+    return user
 
 
 def build_jwt_auth(settings: Settings) -> JWTAuth[UserView, Token]:
@@ -58,7 +70,11 @@ class Tokens:
         self.ttl_seconds = ttl_seconds
 
     def issue(self, user: UserView) -> str:
-        return self.jwt_auth.create_token(identifier=str(user.id), token_extras={"role": user.role})
+        return self.jwt_auth.create_token(
+            identifier=str(user.id),
+            token_unique_jwt_id=secrets.token_urlsafe(16),  # what signing out revokes
+            token_extras={"role": user.role, "ver": user.token_version},
+        )
 
     async def user_for(self, authorization: str) -> UserView:
         scheme, _, encoded = authorization.partition(" ")
@@ -91,3 +107,30 @@ def requires(*roles: Role) -> Callable[[ASGIConnection[Any, Any, Any, Any], Base
             raise PermissionDenied(f"需要以下角色之一：{'、'.join(sorted(allowed))}")
 
     return guard
+
+
+def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """The app's one guard: the operation's rule in ``orderhub.auth.policy.POLICY`` (roles, and the scope the guard
+    can check without a lookup: hub-wide operations refused to bound users, another warehouse named in the path or
+    the query). Public and device operations check their own key (the handler, ``pda.controllers``); an operation
+    missing from the table is refused."""
+    scope = connection.scope
+    method = str(scope.get("method") or "WEBSOCKET")
+    if method == "OPTIONS":
+        return  # litestar's automatic OPTIONS answer (204 + Allow), unauthenticated as on every path
+    template = str(scope.get("path_template") or connection.url.path)
+    rule = rule_for(method, template)
+    if rule is not None and rule.scope in (Scope.PUBLIC, Scope.DEVICE):
+        return
+    key = operation_key(method, template)
+    user = scope.get("user")  # unset outside authentication (connection.user would raise: a 500)
+    if rule is None:
+        log.warning("operation has no policy entry: add it to orderhub/auth/policy.py", extra={"operation": key})
+    if not isinstance(user, UserView):
+        raise PermissionDenied("需要登录后台账号")
+    check_role(rule, user.role, key)
+    assert rule is not None
+    params: dict[str, object] = dict(connection.path_params)
+    if "warehouse" not in params and (named := connection.query_params.get("warehouse")):
+        params["warehouse"] = named
+    check_scope(rule, user.warehouse, params)

@@ -126,8 +126,8 @@ psql -X -q -v ON_ERROR_STOP=1 "$admin_url" -c "CREATE DATABASE \"$scratch\"" >/d
 created=1
 echo "pg_limit: scratch database $scratch on PostgreSQL $server ($where) — migrating …"
 
-env -u ORDERHUB_ADMIN_USER -u ORDERHUB_ADMIN_PASSWORD -u ORDERHUB_REDIS_URL \
-	ORDERHUB_DATABASE_URL="$scratch_url" ORDERHUB_DATA_DIR="$work/data" ORDERHUB_SECRET_KEY=pg-limit \
+env -u ORDERHUB_ADMIN_USER -u ORDERHUB_ADMIN_PASSWORD -u ORDERHUB_REDIS_URL -u ORDERHUB_SECRET_KEY \
+	ORDERHUB_DATABASE_URL="$scratch_url" ORDERHUB_DATA_DIR="$work/data" \
 	ORDERHUB_LOG_LEVEL=WARNING timeout 300 "$orderhub" migrate >"$work/migrate.log" 2>&1 ||
 	{
 		cat "$work/migrate.log" >&2

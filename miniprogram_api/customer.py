@@ -55,15 +55,28 @@ class CustomerController(Controller):
     path = "/mp/v1/customer"
     tags = ["mini-program"]
 
-    @post("/subscriptions", status_code=200, opt={"public": True},
-          summary="After the subscribe dialog: which shipping notices this customer gets in WeChat")
+    @post(
+        "/subscriptions",
+        status_code=200,
+        opt={"public": True},
+        summary="After the subscribe dialog: which shipping notices this customer gets in WeChat",
+        description="Called by the seller's mini-program with the `wx.login` code, the phone-number code and the "
+        "customer's answers to the subscribe dialog; records which shipping notices reach this customer as 订阅消息. "
+        "No staff credential.",
+    )
     async def subscribe(self, data: SubscriptionIn) -> SubscriptionOut:
         result = await contacts.subscribe_from_miniprogram(
             login_code=data.login_code, phone_code=data.phone_code, answers=dict(data.answers)
         )
         return msgspec.convert(msgspec.to_builtins(result), SubscriptionOut)
 
-    @get("/parcels/{token:str}", opt={"public": True}, summary="A parcel's tracking, for the mini-program's page")
+    @get(
+        "/parcels/{token:str}",
+        opt={"public": True},
+        summary="A parcel's tracking, for the mini-program's page",
+        description="The parcel behind a tracking token (from a notice's link): carrier, waybill number, state in "
+        "zh-CN and the route, with the receiver masked. No credential: the token is the key.",
+    )
     async def parcel(self, token: Annotated[str, msgspec.Meta(max_length=64)]) -> ParcelOut:
         view = await tracking.tracking_by_token(token)
         receiver = await tracking.receiver_label(view.order_id)

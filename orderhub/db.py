@@ -7,14 +7,17 @@ transactions are ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout in
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import msgspec
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
@@ -23,7 +26,7 @@ from piccolo.querystring import QueryString
 from piccolo.table import Table
 
 from orderhub.clock import from_db
-from orderhub.settings import Settings
+from orderhub.settings import Settings, private_dir
 
 __all__ = [
     "MAX_PARAMS",
@@ -64,13 +67,31 @@ _before: ContextVar[list[AfterCommit] | None] = ContextVar("orderhub_before_comm
 def create_engine(settings: Settings) -> Engine:
     if settings.is_sqlite:
         path = settings.sqlite_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_file(path)
         # timeout = SQLite busy timeout: writers wait for each other's BEGIN IMMEDIATE instead of failing.
         engine: Engine = SQLiteEngine(path=str(path), timeout=30)
         with sqlite3.connect(path) as conn:  # WAL is persistent on the file; set it once.
             conn.execute("PRAGMA journal_mode=WAL")
         return engine
     return PostgresEngine(config={"dsn": settings.database_url}, log_queries=False)
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The database holds password hashes and customers' addresses: create it 0600 (in a 0700 directory when we
+    create that too); SQLite gives its -wal and -shm files the database file's mode. A file left readable by others
+    (an older version made it 0644) is tightened."""
+    if str(path) == ":memory:":
+        return
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = file.stat().st_mode & 0o777
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+        except OSError:  # absent, or not ours to change
+            pass
 
 
 def use_tables(tables: Sequence[type[Table]]) -> None:
@@ -92,9 +113,29 @@ def bind(engine: Engine) -> None:
 async def open_engine(settings: Settings) -> Engine:
     engine = create_engine(settings)
     if isinstance(engine, PostgresEngine):
+        _quiet_pool_outages()
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_size, reset=_keep_session)
     bind(engine)
     return engine
+
+
+class _OutageInOneLine(logging.Filter):
+    """asyncpg's pool logs a traceback each time it fails to reconnect while PostgreSQL is down (a retry every few
+    seconds up to a minute): an outage, not a bug. Keep the line, drop the traceback, name the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, OSError | asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError):
+            record.error = repr(error)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _quiet_pool_outages() -> None:
+    pool_log = logging.getLogger("asyncpg.pool")
+    if not any(isinstance(f, _OutageInOneLine) for f in pool_log.filters):
+        pool_log.addFilter(_OutageInOneLine())
 
 
 async def _keep_session(connection: Any) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "OrderHubError",
     "PermissionDenied",
     "ServiceUnavailable",
+    "TooManyAttempts",
     "ValidationFailed",
     "catalogues",
 ]
@@ -75,7 +76,23 @@ class CommonError(ErrorCode):
     INVALID_TRANSITION = "invalid_transition", "订单当前状态不允许此操作", "The order's status does not allow this."
     UNAUTHENTICATED = "unauthenticated", "身份验证失败", "No valid token or device session."
     FORBIDDEN = "forbidden", "没有权限执行此操作", "Your role or scope does not allow this."
+    FORBIDDEN_WAREHOUSE = (
+        "forbidden_warehouse", "只能操作本仓库的数据", "You are bound to one warehouse; this belongs to another."
+    )
+    FORBIDDEN_GLOBAL = (
+        "forbidden_global", "绑定仓库的账号不能修改全局配置", "Hub-wide settings are for users bound to no warehouse."
+    )
     SERVICE_UNAVAILABLE = "service_unavailable", "服务暂不可用，请稍后重试", "A service we depend on is down; retry."
+    DATABASE_UNAVAILABLE = (
+        "database_unavailable",
+        "数据库暂不可用，请稍后重试",
+        "The database cannot be reached (down, restarting, out of connections); retry after `Retry-After` seconds.",
+    )
+    REDIS_UNAVAILABLE = (
+        "redis_unavailable",
+        "缓存与队列服务暂不可用，请稍后重试",
+        "Redis (sessions, job queue, replay guard) cannot be reached; retry after `Retry-After` seconds.",
+    )
     DUPLICATE_CODE = "duplicate_code", "编码已存在", "A warehouse, location, SKU or channel with this code exists."
     CONCURRENT_UPDATE = (
         "concurrent_update", "数据已被其他操作修改，请刷新后重试", "Another operation changed the record first; reload."
@@ -150,3 +167,10 @@ class PermissionDenied(OrderHubError):
 
 class ServiceUnavailable(OrderHubError):
     code: ClassVar[ErrorCode] = CommonError.SERVICE_UNAVAILABLE
+
+
+class TooManyAttempts(OrderHubError):
+    """Refused before it is looked at: too many failed attempts (sign-in throttling, a locked account). ``extra``
+    carries ``retry_after`` (seconds), which the app also sends as the ``Retry-After`` header."""
+
+    code: ClassVar[ErrorCode] = HttpError.TOO_MANY_REQUESTS

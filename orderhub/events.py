@@ -2,7 +2,7 @@
 
 Events go out on Redis pub/sub. Topic names are built here (not in ``realtime/``) because workers publish too
 and the platform floor cannot import the transport floor; ``realtime/topics.py`` re-exports these. API processes
-fan them out to websockets through litestar Channels (same channel names, ``RedisChannelsPubSubBackend``).
+fan them out to websockets through litestar Channels (same channel names, ``realtime.fanout``'s pub/sub backend).
 """
 
 from __future__ import annotations

@@ -1,16 +1,17 @@
-"""Structured JSON logs on stderr (one object per line)."""
+"""Logs on stderr, one line per record: JSON objects (the default, for machines) or text (for people)."""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-__all__ = ["JsonFormatter", "RedactUrlSecrets", "configure_logging", "redact_url_secrets"]
+__all__ = ["JsonFormatter", "RedactUrlSecrets", "TextFormatter", "configure_logging", "redact_url_secrets"]
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -29,6 +30,25 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return msgspec.json.encode(payload, enc_hook=repr).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """One line a record for people: ``18:36:03 WARNING orderhub.worker: message key=value …`` (local time; the
+    structured fields a JSON line carries follow the message)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        line = f"{stamp} {record.levelname} {record.name}: {record.getMessage()}"
+        extras = [
+            f"{key}={value}"
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and not key.startswith("_") and key != "color_message"
+        ]
+        if extras:
+            line += " " + " ".join(extras)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 _SECRET_IN_URL = re.compile(r"\b((?:access_token|refresh_token|app_secret|client_secret|token)=)[^&\s\"']+")
@@ -63,9 +83,7 @@ def configure_logging(level: str = "INFO", json: bool = True) -> None:
     redact_url_secrets()
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactUrlSecrets())
-    handler.setFormatter(
-        JsonFormatter() if json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if json else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -20,12 +20,10 @@ __all__ = [
     "EmbeddedRedis",
     "RedisNotFound",
     "awaited",
-    "claim_once",
     "create_client",
     "find_redis_server",
     "get_client",
     "has_client",
-    "release_claim",
     "set_client",
 ]
 
@@ -70,7 +68,16 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> str:
         binary = find_redis_server()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The append-only file holds queued jobs (order ids, payloads): the directory is 0700 and redis-server runs
+        # with umask 077, so its AOF / RDB / log files are 0600; files an older version left readable are tightened.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in (self.data_dir, *self.data_dir.iterdir()):
+            try:
+                mode = path.stat().st_mode & 0o777
+                if mode & 0o077:
+                    path.chmod(mode & 0o700)
+            except OSError:
+                pass
         if self.socket.exists():
             self.socket.unlink()
         args = [
@@ -97,7 +104,7 @@ class EmbeddedRedis:
             str(self.data_dir / "redis.log"),
         ]
         # start_new_session: Ctrl-C in the terminal reaches our supervisor, which stops Redis last.
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True, umask=0o077)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -144,12 +151,3 @@ async def awaited(result: Any) -> Any:
     """Await a command of the asyncio client (redis-py types each command for both its sync and asyncio
     clients, which type checkers cannot tell apart)."""
     return await cast(Awaitable[Any], result)
-
-
-async def release_claim(key: str) -> None:
-    await get_client().delete(key)
-
-
-async def claim_once(key: str, ttl_seconds: int) -> bool:
-    """True the first time ``key`` is claimed within ``ttl_seconds`` (SET NX EX), False after."""
-    return bool(await get_client().set(key, b"1", nx=True, ex=ttl_seconds))

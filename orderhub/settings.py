@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+import tempfile
+import time
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
 import msgspec
 
-__all__ = ["Settings", "get_settings", "load_settings", "reset_settings"]
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "check_secret_key",
+    "get_settings",
+    "load_settings",
+    "private_dir",
+    "reset_settings",
+    "secret_key_bits",
+]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,6 +44,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     log_level: str = "INFO"
     log_json: bool = True
+    # GET /metrics: with a token, only `Authorization: Bearer <token>`; without one, only from this host (loopback).
+    metrics_token: str | None = None
     packing_b_weight_g: int = 5000
     packing_b_volume_cm3: int = 30000
     at_risk_margin_minutes: int = 240
@@ -75,18 +90,101 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+class SettingsError(ValueError):
+    """A setting that cannot work (the message says which and what to do); the ``orderhub`` command prints it and
+    exits instead of starting."""
+
+
+# A configured key must carry at least this much entropy: 32 bytes, what ``secrets.token_urlsafe(32)`` (43
+# characters) or 64 hex digits give.
+MIN_SECRET_KEY_BITS = 256
+_HEX = frozenset("0123456789abcdef")
+
+
+def secret_key_bits(key: str) -> float:
+    """A generous estimate of a key's entropy: its length times log2 of the alphabet it draws from (hex digits; or
+    the union of digits, lower case, upper case and other characters it uses), but never more than what it
+    compresses to (zlib): a repeated pattern (``aaaa…``, ``abcdabcd…``, ``0123456789abcdef`` × 4) compresses to a few
+    bytes whatever its length, a random key hardly at all."""
+    if not key:
+        return 0.0
+    chars = set(key)
+    if chars <= _HEX or chars <= frozenset("0123456789ABCDEF"):
+        alphabet = 16
+    else:
+        alphabet = 0
+        alphabet += 10 if any(c.isdigit() for c in chars) else 0
+        alphabet += 26 if any(c.islower() for c in chars) else 0
+        alphabet += 26 if any(c.isupper() for c in chars) else 0
+        alphabet += 33 if any(not (c.isdigit() or c.islower() or c.isupper()) for c in chars) else 0
+    alphabet = min(alphabet, len(chars) * 4)  # a handful of characters repeated is not a big alphabet
+    compressed = 8 * max(0, len(zlib.compress(key.encode(), 9)) - 6)  # zlib's header and checksum are 6 bytes
+    return min(len(key) * math.log2(max(alphabet, 2)), float(compressed))
+
+
+def check_secret_key(key: str) -> None:
+    """Refuse a configured ORDERHUB_SECRET_KEY too weak to sign tokens and seal credentials with."""
+    if len(key.encode()) < 32 or secret_key_bits(key) < MIN_SECRET_KEY_BITS:
+        raise SettingsError(
+            f"ORDERHUB_SECRET_KEY is too weak ({len(key)} characters, about {secret_key_bits(key):.0f} bits): it "
+            f"needs at least {MIN_SECRET_KEY_BITS // 8} bytes of entropy, e.g. the output of "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`; or unset it to use the key generated "
+            "in the data directory"
+        )
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) for our private state: the directory itself is 0700."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _create_exclusively(path: Path, content: str) -> None:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return  # another process won the race
+    with os.fdopen(fd, "w") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def _secret_key(data_dir: Path, given: str | None) -> str:
-    """Use the configured key, or one generated once and kept (0600) in the data dir."""
+    """Use the configured key, or one generated once and kept (0600) in the data dir.
+
+    Several processes may start on a fresh data dir at once (``orderhub run``'s API, worker and supervisor; or two
+    ``serve`` processes): each writes a complete candidate to a private temporary file and hard-links it to
+    ``secret_key``, which fails for all but the first. The file never exists half-written, and every process ends
+    up with the winner's key."""
     if given:
+        check_secret_key(given)
         return given
     path = data_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
+    if not path.exists():
+        private_dir(data_dir)
+        fd, tmp = tempfile.mkstemp(prefix=".secret_key.", dir=data_dir)  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process won the race: use its key
+            except OSError:  # a file system without hard links: create it exclusively (readers wait for content)
+                _create_exclusively(path, Path(tmp).read_text())
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    for _ in range(50):  # written by a racing process without hard links: wait for its content
+        if key:
+            break
+        time.sleep(0.02)
+        key = path.read_text().strip()
+    if not key:
+        raise SettingsError(f"{path} is empty: delete it (a new key is generated) or set ORDERHUB_SECRET_KEY")
     return key
 
 
@@ -112,6 +210,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         db_pool_size=_int(env, "ORDERHUB_DB_POOL_SIZE", 10),
         log_level=env.get("ORDERHUB_LOG_LEVEL") or "INFO",
         log_json=(env.get("ORDERHUB_LOG_FORMAT") or "json") == "json",
+        metrics_token=env.get("ORDERHUB_METRICS_TOKEN") or None,
         packing_b_weight_g=_int(env, "ORDERHUB_PACKING_B_WEIGHT_G", 5000),
         packing_b_volume_cm3=_int(env, "ORDERHUB_PACKING_B_VOLUME_CM3", 30000),
         at_risk_margin_minutes=_int(env, "ORDERHUB_AT_RISK_MARGIN_MINUTES", 240),

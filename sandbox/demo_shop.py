@@ -7,8 +7,9 @@ seller's own stores only — platform channels get their orders from their simul
 would not exist on the platform when its shipment is confirmed there), builds an order over the SKU codes in
 ``demo_skus.json`` (next to the channels file unless ``--skus-file`` says otherwise) and POSTs it to
 ``/api/v1/orders/ingest``. About one push in twenty re-sends an order already sent, to show that ingest is
-idempotent (the hub answers "duplicate"). One short line per push. When the hub is briefly unreachable the order is
-kept and tried again on the next tick. SIGINT / SIGTERM stop it cleanly.
+idempotent (the hub answers "duplicate"). One short line per push, or with ``--summary-every SECONDS`` (what
+``orderhub run`` uses) one line of totals that often and a line for each failed push. When the hub is briefly
+unreachable the order is kept and tried again on the next tick. SIGINT / SIGTERM stop it cleanly.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,8 @@ class DemoShop:
         self.sent: deque[_Push] = deque(maxlen=50)
         self.retry: _Push | None = None
         self.seq = 0
+        self.quiet = False  # count successful pushes (see summary()) instead of printing each
+        self.tally: Counter[str] = Counter()
 
     def close(self) -> None:
         self.client.close()
@@ -171,9 +174,21 @@ class DemoShop:
             summary += f" #{result['order_id']}"
         if result.get("error"):
             summary += f"（{result['error'].get('message')}）"
-        print(summary, flush=True)
+        if self.quiet and not result.get("error"):
+            self.tally[status] += 1
+        else:
+            print(summary, flush=True)
         if status == "accepted":
             self.sent.append(push)
+
+    def summary(self, seconds: float) -> str | None:
+        """One line of what was pushed since the last summary (None when nothing was), and a fresh count."""
+        total = sum(self.tally.values())
+        if not total:
+            return None
+        parts = "，".join(f"{_LABELS.get(status, status)} {n}" for status, n in sorted(self.tally.items()))
+        self.tally.clear()
+        return f"[演示店铺] 最近 {seconds:g} 秒推送 {total} 单：{parts}"
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -189,6 +204,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=3.0, help="mean seconds between pushes")
     parser.add_argument("--seed", type=int, default=None, help="random seed (repeatable orders)")
     parser.add_argument("--count", type=int, default=0, help="stop after this many pushes (0 = run until stopped)")
+    parser.add_argument(
+        "--summary-every",
+        type=float,
+        default=0.0,
+        help="print one line of totals this often instead of a line per push (0 = a line per push)",
+    )
     return parser.parse_args(argv)
 
 
@@ -210,12 +231,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     shop = DemoShop(args.url, args.channels_file, skus_file, seed=args.seed)
     shop.skus, shop.prices = codes, prices
-    print(f"[演示店铺] 开始推送演示订单到 {shop.url}（约每 {args.interval:g} 秒一单，Ctrl-C 停止）", flush=True)
+    shop.quiet = args.summary_every > 0
+    every = f"，每 {args.summary_every:g} 秒汇总一次" if shop.quiet else ""
+    print(f"[演示店铺] 开始推送演示订单到 {shop.url}（约每 {args.interval:g} 秒一单{every}，Ctrl-C 停止）", flush=True)
     pushes = 0
+    last_summary = time.monotonic()
     try:
         while not stop.is_set():
             shop.tick()
             pushes += 1
+            if shop.quiet and time.monotonic() - last_summary >= args.summary_every:
+                last_summary = time.monotonic()
+                if line := shop.summary(args.summary_every):
+                    print(line, flush=True)
             if args.count and pushes >= args.count:
                 break
             stop.wait(max(0.2, shop.rng.uniform(0.5, 1.5) * args.interval))

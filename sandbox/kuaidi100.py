@@ -43,6 +43,7 @@ __all__ = [
     "Kuaidi100Server",
     "Kuaidi100Store",
     "Kuaidi100Subscription",
+    "city_of",
     "create_app",
     "running_kuaidi100",
     "sign",
@@ -97,6 +98,36 @@ class Kuaidi100Subscription:
     salt: str
     key: str
     phone: str = ""
+    origin: str = ""  # the subscription's ``from`` (出发地城市, 省-市-区), "" when not given
+    destination: str = ""  # its ``to`` (目的地城市)
+
+
+_MUNICIPALITIES = ("北京", "上海", "天津", "重庆")
+_PROVINCE_ENDS = ("自治区", "特别行政区", "省")
+_CITY_ENDS = ("自治州", "地区", "市", "州", "盟")
+
+
+def city_of(place: str, default: str) -> str:
+    """The city of a 省-市-区 place (广东省深圳市南山区 → 深圳市; 上海市青浦区 → 上海市), as the simulated courier
+    writes it; ``default`` when nothing city-like is there. 快递100's 订阅 docs describe ``from``/``to`` as
+    "省-市-区" text; nothing more is parsed from it."""
+    text = place.strip()
+    if not text:
+        return default
+    for name in _MUNICIPALITIES:
+        if text.startswith(name):
+            return f"{name}市"
+    rest = text
+    for end in _PROVINCE_ENDS:
+        at = text.find(end)
+        if at >= 0:
+            rest = text[at + len(end) :]
+            break
+    for at in range(2, len(rest)):  # a city's own name has two characters at least (广州市, not 广州)
+        for end in _CITY_ENDS:
+            if rest.startswith(end, at):
+                return rest[: at + len(end)]
+    return default
 
 
 @dataclass
@@ -361,10 +392,20 @@ def handle_subscribe(store: Kuaidi100Store, form: dict[str, str]) -> dict[str, A
             salt=str(parameters.get("salt") or ""),
             key=account.key,
             phone=str(parameters.get("phone") or ""),
+            origin=str(param.get("from") or ""),
+            destination=str(param.get("to") or ""),
         )
         scale = store.auto_journey_scale
     if scale is not None:
-        store.script_journey(number, start=datetime.now(UTC), scale=scale, company=company)
+        # The parcel travels between the places the subscriber named (``from`` / ``to``, both optional).
+        store.script_journey(
+            number,
+            start=datetime.now(UTC),
+            scale=scale,
+            company=company,
+            origin=city_of(str(param.get("from") or ""), "始发地"),
+            destination=city_of(str(param.get("to") or ""), "目的地"),
+        )
     store.log("/poll", safe, "200")
     return {"result": True, "returnCode": "200", "message": "提交成功"}
 

@@ -13,7 +13,9 @@ orderhub_venv() {
   [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
   local stamp=".venv/.orderhub-installed${extras:+-$extras}"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
+    # Quiet: no progress, no "new pip available", no "running pip as root" (containers, CI); errors still show.
+    PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCATION=1 \
+      .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
     touch "$stamp"
   fi
 }

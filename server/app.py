@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 from litestar import Litestar, Request, Response
 from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
@@ -25,7 +27,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from api.auth.controllers import AuthController
 from api.catalog.controllers import SkuController
 from api.channels.controllers import ChannelController, WritebackController
-from api.decoding import error_field
+from api.decoding import error_field, explain
 from api.imports.controllers import ImportController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
 from api.logistics.controllers import (
@@ -43,13 +45,14 @@ from api.orders.controllers import OrderController
 from api.picking.controllers import PickingController
 from api.pipeline.controllers import PipelineController
 from api.rules.controllers import RuleController
-from api.security import Tokens, build_jwt_auth
+from api.security import Tokens, authorize, build_jwt_auth
 from api.users.controllers import UserController
 from api.webhooks.controllers import WebhookController
 from miniprogram_api.customer import CustomerController
 from orderhub import __version__
 from orderhub import redis as redis_mod
 from orderhub.carriers.port import CarrierError, CarrierUnavailable
+from orderhub.clock import to_shanghai
 from orderhub.errors import (
     AuthenticationFailed,
     CommonError,
@@ -61,6 +64,7 @@ from orderhub.errors import (
     OrderHubError,
     PermissionDenied,
     ServiceUnavailable,
+    TooManyAttempts,
     ValidationFailed,
 )
 from orderhub.events import Topic
@@ -70,9 +74,12 @@ from orderhub.metrics import REQUEST_LATENCY, REQUESTS
 from orderhub.runtime import start_runtime
 from orderhub.settings import Settings, get_settings
 from pda.controllers import PdaController
+from realtime.fanout import ReconnectingPubSubBackend
 from realtime.floor import floor_socket
+from server.api_docs import docs_router, render_plugins
 from server.errors_doc import code_list
 from server.openapi_errors import document_errors
+from server.outages import RETRY_AFTER_SECONDS, outage_error
 from server.wiring import wire, wiring_report
 
 __all__ = ["create_app"]
@@ -91,7 +98,9 @@ _STATUS: list[tuple[type[OrderHubError], int]] = [
     (AuthenticationFailed, 401),
     (PermissionDenied, 403),
     (ServiceUnavailable, 503),
+    (TooManyAttempts, 429),
 ]
+_MISSING_PARAM = re.compile(r"^Missing required \w+ parameter '([^']+)'")
 _HTTP_CODES: dict[int, tuple[ErrorCode, str]] = {
     400: (HttpError.BAD_REQUEST, HttpError.BAD_REQUEST.message),
     401: (CommonError.UNAUTHENTICATED, "请先登录或提供有效的令牌"),
@@ -133,7 +142,12 @@ def _problem(
 
 
 def _orderhub_error(request: Request[Any, Any, Any], exc: OrderHubError) -> Response[dict[str, Any]]:
-    return _problem(request, status_for(type(exc)), exc.code, exc.message, exc.field, exc.extra)
+    answer = _problem(request, status_for(type(exc)), exc.code, exc.message, exc.field, exc.extra)
+    if isinstance(exc.extra.get("retry_after"), int):  # a throttled sign-in: when to try again
+        answer.headers["Retry-After"] = str(exc.extra["retry_after"])
+    elif answer.status_code == 503:  # something we depend on is down: say when to try again
+        answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return answer
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
@@ -145,7 +159,9 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
         key = extra[0].get("key")
         # "data" is litestar's name for the whole body; the field is then in msgspec's message.
         field = error_field(detail) or (key if key and key != "data" else None)
-    message = f"请求不合法：{detail}"
+    elif (missing := _MISSING_PARAM.match(detail)) is not None:
+        field = missing.group(1)
+    message = f"请求不合法：{explain(detail)}"
     return _problem(request, 422, CommonError.VALIDATION_ERROR, message, field)
 
 
@@ -155,6 +171,11 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if (outage := outage_error(exc)) is not None:  # a store is down, not a bug: 503, when to retry, no traceback
+        log.warning(
+            "store unavailable", extra={"code": outage.code, "route": _route_of(request.scope), "error": repr(exc)}
+        )
+        return _orderhub_error(request, outage)
     # Safety nets for constraints that input checks should already have caught: answer as the client's
     # error, never as a 500 (e.g. two concurrent creates of one code, a value out of the column's range).
     if isinstance(exc, asyncpg.UniqueViolationError) or (
@@ -167,8 +188,44 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
         # msgspec (litestar's body decoding and ours, api/decoding.py) gives up on JSON nested past Python's
         # recursion limit with a RecursionError, not a DecodeError: the body is at fault, whichever endpoint.
         return _problem(request, 400, HttpError.JSON_TOO_DEEP, HttpError.JSON_TOO_DEEP.message, None)
-    log.exception("unhandled error", extra={"path": request.url.path})
+    log.exception("unhandled error", extra={"route": _route_of(request.scope)})
     return _problem(request, 500, HttpError.INTERNAL_ERROR, HttpError.INTERNAL_ERROR.message, None)
+
+
+# A time the domain wrote into an event's data as text (``ship_by``, ``signed_at``: stored as UTC).
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+
+
+_TIME_KEYS = frozenset({"at", "ship_by", "cutoff", "since", "until"})
+
+
+def _is_time_key(key: Any) -> bool:
+    return isinstance(key, str) and (key in _TIME_KEYS or key.endswith("_at"))
+
+
+def _shown_in_shanghai(value: Any, key: Any = None) -> Any:
+    if isinstance(value, datetime):
+        return to_shanghai(value) if value.tzinfo is not None else value
+    # Text is re-expressed only under a time's name (``*_at``, ``ship_by`` …): a memo or a tag that merely looks
+    # like a time is the user's data and is answered as given.
+    if isinstance(value, str) and _is_time_key(key) and len(value) <= 35 and _RFC3339.fullmatch(value):
+        return to_shanghai(datetime.fromisoformat(value)).isoformat()
+    if isinstance(value, dict):
+        return {k: _shown_in_shanghai(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown_in_shanghai(v, key) for v in value]
+    return value
+
+
+async def _times_in_shanghai(response: Response[Any]) -> Response[Any]:
+    """One rule for every JSON answer: times are shown in Asia/Shanghai (+08:00), whichever zone the domain handed
+    over (stored UTC, a vendor's time, a computed deadline). Inputs may carry any offset."""
+    content = getattr(response, "content", None)  # file and stream answers have none
+    if getattr(response, "media_type", None) == "application/json" and isinstance(
+        content, dict | list | msgspec.Struct
+    ):
+        response.content = _shown_in_shanghai(msgspec.to_builtins(content, builtin_types=(datetime,)))
+    return response
 
 
 class FanoutDependency(InitPluginProtocol):
@@ -179,6 +236,16 @@ class FanoutDependency(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.dependencies["fanout"] = app_config.dependencies.pop("channels")
         return app_config
+
+
+def _route_of(scope: Any) -> str:
+    """The route's template (``/t/{token}``), never the path itself: paths carry tracking-page tokens and
+    customers' phone numbers (``/api/v1/notify/contacts/{phone}``), which stay out of logs and metrics."""
+    template = scope.get("path_template")
+    if template:
+        return str(template)
+    handler = scope.get("route_handler")
+    return next(iter(sorted(handler.paths)), "?") if handler is not None else "unmatched"
 
 
 class MetricsMiddleware(ASGIMiddleware):
@@ -198,8 +265,7 @@ class MetricsMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_wrapper)
         finally:
-            handler = scope.get("route_handler")
-            route = next(iter(sorted(handler.paths)), "?") if handler is not None else "unmatched"
+            route = _route_of(scope)
             elapsed = time.perf_counter() - started
             method = scope.get("method", "?")
             REQUESTS.labels(method, route, str(status_holder["status"])).inc()
@@ -209,7 +275,7 @@ class MetricsMiddleware(ASGIMiddleware):
                     "request",
                     extra={
                         "method": method,
-                        "path": scope.get("path"),
+                        "route": route,
                         "status": status_holder["status"],
                         "ms": round(elapsed * 1000, 2),
                     },
@@ -228,6 +294,9 @@ def _openapi(settings: Settings) -> OpenAPIConfig:
             + "."
         ),
         path="/schema",
+        openapi_router=docs_router("/schema"),  # Redoc and Swagger UI from the hub's own copies, no CDN
+        render_plugins=render_plugins(),
+        use_handler_docstrings=True,
     )
 
 
@@ -241,7 +310,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     jwt_auth = build_jwt_auth(settings)
     tokens = Tokens(jwt_auth, settings.token_ttl_seconds)
     channels = ChannelsPlugin(
-        backend=RedisChannelsPubSubBackend(redis=client),
+        backend=ReconnectingPubSubBackend(settings.redis_url),  # reconnects after a Redis restart
         channels=[topic.value for topic in Topic],
         arbitrary_channels_allowed=True,
         subscriber_max_backlog=1000,
@@ -295,10 +364,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             floor_socket,
         ],
         dependencies={"tokens": Provide(lambda: tokens, sync_to_thread=False)},
+        guards=[authorize],  # every operation's roles and scope: orderhub/auth/policy.py
         on_app_init=[jwt_auth.on_app_init],
         plugins=[channels, FanoutDependency()],
         lifespan=[runtime_lifespan],
         middleware=[MetricsMiddleware()],
+        after_request=_times_in_shanghai,
         exception_handlers={
             OrderHubError: _orderhub_error,
             ValidationException: _validation_error,

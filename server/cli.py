@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 __all__ = ["main"]
+
+_T = TypeVar("_T")
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -84,22 +91,38 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stock_resync(args: argparse.Namespace) -> int:
-    """Push every mapped SKU's available stock to its channels now (all channels, or one)."""
-    from orderhub.channels import stock_sync
+def _with_runtime(work: Callable[[], Awaitable[_T]]) -> _T:
+    """Run one piece of work with the hub's database and Redis (a one-off command beside a running hub)."""
     from orderhub.runtime import start_runtime
 
-    async def run() -> dict[str, object]:
+    async def run() -> _T:
         runtime = await start_runtime(_settings())
         try:
-            return await stock_sync.resync(args.channel)
+            return await work()
         finally:
             await runtime.close()
 
-    report = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def cmd_stock_resync(args: argparse.Namespace) -> int:
+    """Push every mapped SKU's available stock to its channels now (all channels, or one)."""
+    from orderhub.channels import stock_sync
+
+    report = _with_runtime(lambda: stock_sync.resync(args.channel))
     for channel, outcome in sorted(report.items()):
         print(f"{channel}: {outcome}")
     return 1 if any(isinstance(o, dict) and o.get("error") for o in report.values()) else 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    """Lift a sign-in lock from the command line: the way back in when the locked account is the only one that
+    could lift it (an admin locked by someone guessing their password)."""
+    from orderhub.auth import throttle
+
+    was_locked = _with_runtime(lambda: throttle.unlock(args.username))
+    print(f"{args.username}: {'unlocked' if was_locked else 'was not locked; its failed attempts are cleared'}")
+    return 0
 
 
 def _start_platform_simulators(data_dir: Path, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
@@ -207,10 +230,21 @@ def _wait_http(url: str, timeout: float, procs: list[subprocess.Popen[bytes]]) -
 def cmd_run(args: argparse.Namespace) -> int:
     """Everything a newcomer needs in one process tree; Ctrl-C stops all of it."""
     from orderhub.redis import EmbeddedRedis, RedisNotFound
+    from orderhub.settings import private_dir
 
+    # Everything run keeps is private (the database with password hashes and addresses, Redis's AOF, the keys, the
+    # demo's secrets): files 0600, directories 0700, for this process and every child it starts.
+    os.umask(0o077)
     data_dir = Path(args.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
+    if data_dir.stat().st_mode & 0o077:
+        with contextlib.suppress(OSError):  # not ours to change
+            data_dir.chmod(0o700)
     os.environ["ORDERHUB_DATA_DIR"] = str(data_dir)
+    # People read run's output: text lines, warnings and errors only, unless asked otherwise (serve and worker
+    # alone keep JSON at INFO, for machines). The children inherit the choice.
+    os.environ["ORDERHUB_LOG_FORMAT"] = args.log_format
+    os.environ["ORDERHUB_LOG_LEVEL"] = args.log_level.upper()
     metrics_dir = data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
@@ -249,7 +283,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     code = 0
     try:
-        asyncio.run(_bootstrap(admin_user, admin_password))
+        _quietly(lambda: asyncio.run(_bootstrap(admin_user, admin_password)))
         demo_users: list[tuple[str, str, str]] = []
         if not args.no_demo:
             from server.demo.seed import seed_demo
@@ -270,7 +304,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not _wait_http(f"{base}/healthz", 30, procs):
             print("error: the API did not start; see the log above", file=sys.stderr)
             return 1
-        _print_banner(base, data_dir, settings.database_url, embedded, admin_user, admin_password, demo_users)
+        _print_banner(
+            base,
+            data_dir,
+            settings.database_url,
+            embedded,
+            admin_user,
+            None if settings.admin_password else password_file,
+            admin_password,
+            demo_users,
+        )
         if not args.no_demo:
             procs.append(
                 subprocess.Popen(
@@ -282,6 +325,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         base,
                         "--channels-file",
                         str(data_dir / "demo_channels.json"),
+                        "--summary-every",
+                        "60",
                     ],
                     env=env,
                 )
@@ -308,18 +353,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def _quietly(step: Callable[[], _T]) -> _T:
+    """Run ``step`` with its stdout held back (piccolo prints a line per migration); shown only when it fails."""
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(held):
+            return step()
+    except BaseException:
+        sys.stderr.write(held.getvalue())
+        raise
+
+
 def _print_banner(
     base: str,
     data_dir: Path,
     database_url: str | None,
     embedded: object,
     admin_user: str,
+    password_file: Path | None,
     admin_password: str,
     demo_users: list[tuple[str, str, str]],
 ) -> None:
+    """The banner is printed (stdout), never logged. The admin's password appears once, and only on a terminal:
+    when stdout is captured (a file, docker or journald) the banner says where the password is kept instead. The
+    demo users' passwords are the demo's, printed in the source too."""
     redis_text = (
         f"embedded redis-server in {data_dir / 'redis'}" if embedded else os.environ.get("ORDERHUB_REDIS_URL", "")
     )
+    if password_file is not None:
+        kept, password_expr = f"kept in {password_file}", f"$(cat {shlex.quote(str(password_file))})"
+    else:
+        kept, password_expr = "from ORDERHUB_ADMIN_PASSWORD", "$ORDERHUB_ADMIN_PASSWORD"
+    shown = f"{admin_password}    ({kept})" if sys.stdout.isatty() else f"<password {kept}>"
     lines = [
         "",
         "OrderHub 订单中枢 is running  (Ctrl-C stops everything)",
@@ -327,21 +392,29 @@ def _print_banner(
         f"  health     {base}/readyz    metrics: {base}/metrics",
         f"  database   {database_url or 'SQLite ' + str(data_dir / 'orderhub.sqlite3')}",
         f"  redis      {redis_text}",
-        f"  admin      {admin_user} / {admin_password}",
+        f"  admin      {admin_user} / {shown}",
     ]
     if demo_users:
         lines.append("  demo users (username / password / role):")
         lines += [f"    {u:<10} {p:<18} {r}" for u, p, r in demo_users]
-        lines.append("  demo orders arrive every few seconds through the signed ingest API.")
+        lines.append("  demo orders arrive every few seconds through the signed ingest API (totals once a minute).")
         lines.append(
             "  PDA: waves are released automatically; sign in a handheld with "
-            f"curl -s -X POST {base}/pda/v1/login -H 'content-type: application/json' "
-            '-d \'{"device":"SH-PDA-01","badge":"BADGE-0001"}\'  (live: ws://…/ws/floor?token=…)'
+            f"curl -s -X POST '{base}/pda/v1/login' -H 'content-type: application/json' "
+            '-d \'{"device":"SH-PDA-01","badge":"BADGE-0001"}\'  '
+            '(live: ws://…/ws/floor, first message {"type":"auth","token":…})'
         )
-    lines.append(
-        f"  try: curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' "
-        f'-d \'{{"username":"{admin_user}","password":"{admin_password}"}}\''
-    )
+    login = f'{{\\"username\\":\\"{admin_user}\\",\\"password\\":\\"{password_expr}\\"}}'
+    lines += [
+        "",
+        "Try first (in another terminal):",
+        f"  open '{base}/schema/swagger'     every endpoint, with its schema",
+        "  sign in as the admin, then list the newest orders:",
+        f"  TOKEN=$(curl -s -X POST '{base}/api/v1/auth/login' -H 'content-type: application/json' \\",
+        f'      -d "{login}" \\',
+        "      | python3 -c 'import sys,json;print(json.load(sys.stdin)[\"access_token\"])')",
+        f"  curl -s '{base}/api/v1/orders?limit=5' -H \"Authorization: Bearer $TOKEN\"",
+    ]
     print("\n".join(lines) + "\n", flush=True)
 
 
@@ -354,6 +427,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--data-dir", default=os.environ.get("ORDERHUB_DATA_DIR", "./var"))
     run.add_argument("--no-demo", action="store_true", help="no demo data and no demo order stream")
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("ORDERHUB_LOG_FORMAT") or "text",
+        help="logs of the API, worker and the rest (default: text, or ORDERHUB_LOG_FORMAT)",
+    )
+    run.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default=(os.environ.get("ORDERHUB_LOG_LEVEL") or "WARNING").upper(),
+        help="the lowest level logged (default: WARNING, or ORDERHUB_LOG_LEVEL)",
+    )
     run.set_defaults(func=cmd_run)
 
     serve = sub.add_parser("serve", help="run the API only")
@@ -372,15 +458,24 @@ def build_parser() -> argparse.ArgumentParser:
     resync = sub.add_parser("stock-resync", help="push every mapped SKU's available stock to the platforms now")
     resync.add_argument("--channel", default=None, help="only this channel (code)")
     resync.set_defaults(func=cmd_stock_resync)
+
+    unlock = sub.add_parser("unlock", help="lift a sign-in lock (too many failed attempts) from an account")
+    unlock.add_argument("username")
+    unlock.set_defaults(func=cmd_unlock)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from orderhub.settings import SettingsError
     from server.wiring import wire
 
     wire()
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:  # a setting that cannot work: say which, do not start
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

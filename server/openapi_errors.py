@@ -20,6 +20,9 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.routes import HTTPRoute
 
+from api.security import authorize
+from orderhub.auth.policy import ANYONE, Scope, rule_for
+
 __all__ = ["DOCUMENTED", "document_errors", "error_statuses"]
 
 PROBLEM_JSON = "application/problem+json"
@@ -68,6 +71,16 @@ def _problem_type(status: int) -> type[msgspec.Struct]:
     )
 
 
+def _refusable(handler: HTTPRouteHandler, path: str, methods: set[str]) -> bool:
+    """Whether an operation can answer 403: its rule in the policy table (orderhub/auth/policy.py) names roles or a
+    scope to check, it has guards of its own, or it runs on a device session."""
+    template = re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
+    rules = [rule_for(method, template) for method in methods - {"OPTIONS", "HEAD"}]
+    limited = any(rule is None or rule.scope is not Scope.PUBLIC or rule.roles != ANYONE for rule in rules)
+    own_guards = [g for layer in handler.ownership_layers for g in (layer.guards or []) if g is not authorize]
+    return limited or path.startswith("/pda/") or bool(own_guards)
+
+
 def error_statuses(handler: HTTPRouteHandler, path: str, dependencies: set[str]) -> list[int]:
     """The problem statuses an operation can answer with, from its shape."""
     methods = set(handler.http_methods)
@@ -79,7 +92,7 @@ def error_statuses(handler: HTTPRouteHandler, path: str, dependencies: set[str])
         found.append(400)  # (this also replaces litestar's own 400 entry, which claims validation errors: 422 here)
     if not _OPEN.match(path):
         found.append(401)
-    if handler.resolve_guards() or path.startswith("/pda/"):
+    if _refusable(handler, path, {getattr(method, "value", method) for method in methods}):
         found.append(403)
     if "{" in path:
         found.append(404)

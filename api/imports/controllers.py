@@ -13,10 +13,11 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
 
 from api.common import MAX_INT, present
-from api.security import requires
-from orderhub.auth.service import Role, UserView
+from orderhub.auth.policy import check_warehouse
+from orderhub.auth.service import UserView
 from orderhub.channels.erp_file import imports
 from orderhub.channels.erp_file.parser import FIELDS
+from orderhub.channels.service import get_channel_ref
 from orderhub.errors import ValidationFailed
 
 __all__ = ["ImportController"]
@@ -83,21 +84,44 @@ async def _read(upload: Upload) -> tuple[bytes, str, dict[str, str] | None]:
     return data, upload.file.filename or "upload", mapping
 
 
+async def _channel_in_scope(code: str, user: UserView) -> None:
+    """A channel's imports belong to its default warehouse: a user bound to another warehouse (or a channel with no
+    default warehouse, whose orders may go anywhere) is refused with ``forbidden_warehouse``."""
+    if user.warehouse_id is not None:
+        channel = await get_channel_ref(code, field="code")
+        check_warehouse(user.warehouse_id, channel.default_warehouse_id, field="code")
+
+
 class ImportController(Controller):
     path = "/api/v1"
     tags = ["imports"]
-    guards = [requires(Role.ADMIN, Role.MANAGER)]
 
-    @get("/imports/fields", summary="The unified fields a column can be mapped to (zh-CN labels)")
+    @get(
+        "/imports/fields",
+        summary="The unified fields a column can be mapped to (zh-CN labels)",
+        description="Every field of the unified order row an import column can feed, with its zh-CN label and whether "
+        "an import needs it.",
+    )
     async def fields(self) -> list[FieldOut]:
         return [FieldOut(name=name, label=spec.label, required=spec.required) for name, spec in FIELDS.items()]
 
-    @get("/channels/{code:str}/import-mapping", summary="The channel's saved column mapping")
-    async def get_mapping(self, code: str) -> MappingOut:
+    @get(
+        "/channels/{code:str}/import-mapping",
+        summary="The channel's saved column mapping",
+        description="Which spreadsheet column header feeds which unified field for this channel's imports; empty "
+        "until one is saved.",
+    )
+    async def get_mapping(self, request: Request[UserView, Any, Any], code: str) -> MappingOut:
+        await _channel_in_scope(code, request.user)
         return MappingOut(channel=code, mapping=await imports.get_mapping(code))
 
-    @put("/channels/{code:str}/import-mapping", summary="Save the channel's column mapping (column header → field)")
+    @put(
+        "/channels/{code:str}/import-mapping",
+        summary="Save the channel's column mapping (column header → field)",
+        description="Replaces the channel's mapping; later imports use it instead of guessing from the headers.",
+    )
     async def put_mapping(self, request: Request[UserView, Any, Any], code: str, data: MappingIn) -> MappingOut:
+        await _channel_in_scope(code, request.user)
         saved = await imports.save_mapping(code, data.mapping, actor=f"user:{request.user.username}")
         return MappingOut(channel=code, mapping=saved)
 
@@ -105,10 +129,17 @@ class ImportController(Controller):
         "/channels/{code:str}/imports/preview",
         status_code=200,
         summary="Headers, the mapping that would apply (saved, else guessed) and the first rows of an upload",
+        description="Upload the file as multipart (`file`, optionally `mapping` as JSON). Nothing is imported: the "
+        "answer shows the headers found, the mapping that would apply and the first rows mapped, to check before "
+        "importing.",
     )
     async def preview(
-        self, code: str, data: Annotated[Upload, Body(media_type=RequestEncodingType.MULTI_PART)]
+        self,
+        request: Request[UserView, Any, Any],
+        code: str,
+        data: Annotated[Upload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> PreviewOut:
+        await _channel_in_scope(code, request.user)
         content, filename, _ = await _read(data)
         return present(await imports.preview_upload(code, content, filename), PreviewOut)
 
@@ -116,6 +147,9 @@ class ImportController(Controller):
         "/channels/{code:str}/imports",
         status_code=202,
         summary="Import an ERP export / spreadsheet (runs in the worker; follow GET /api/v1/imports/{id})",
+        description="Upload the file as multipart (CSV or XLSX, `file`, optionally `mapping`). The rows are read in "
+        "the worker and ingested like pushed orders (idempotent per channel and external id); the answer is the "
+        "import job to follow.",
     )
     async def create(
         self,
@@ -123,12 +157,20 @@ class ImportController(Controller):
         code: str,
         data: Annotated[Upload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> ImportJobOut:
+        await _channel_in_scope(code, request.user)
         content, filename, mapping = await _read(data)
         job = await imports.create_import(
             code, content, filename, mapping=mapping, actor=f"user:{request.user.username}"
         )
         return present(job, ImportJobOut)
 
-    @get("/imports/{job_id:int}", summary="An import's progress, counts and row-level errors (with row numbers)")
-    async def get_import(self, job_id: JobId) -> ImportJobOut:
-        return present(await imports.get_import(job_id), ImportJobOut)
+    @get(
+        "/imports/{job_id:int}",
+        summary="An import's progress, counts and row-level errors (with row numbers)",
+        description="Status (queued, running, done, failed), rows read, orders created, duplicates and each rejected "
+        "row with its row number and reason.",
+    )
+    async def get_import(self, request: Request[UserView, Any, Any], job_id: JobId) -> ImportJobOut:
+        job = await imports.get_import(job_id)
+        await _channel_in_scope(job.channel, request.user)
+        return present(job, ImportJobOut)

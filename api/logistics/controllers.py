@@ -8,9 +8,8 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import Parameter
 
-from api.common import MAX_INT, Count, Id, PathId, Str32, Str100
-from api.security import requires
-from orderhub.auth.service import Role, UserView
+from api.common import MAX_INT, Count, Id, PathId, PathWave, Str32, Str100
+from orderhub.auth.service import UserView
 from orderhub.carriers.port import TrackingPayloadError
 from orderhub.errors import NotFound
 from orderhub.logistics import rates, tracking, waybills
@@ -28,9 +27,6 @@ __all__ = [
     "WaybillController",
     "labels_response",
 ]
-
-MANAGERS = (Role.ADMIN, Role.MANAGER)
-FLOOR = (Role.ADMIN, Role.MANAGER, Role.PACKER)
 
 
 class CarrierAccountIn(msgspec.Struct, kw_only=True):
@@ -55,16 +51,25 @@ class CarrierAccountController(Controller):
     path = "/api/v1/carrier-accounts"
     tags = ["logistics"]
 
-    @post("/", guards=[requires(Role.ADMIN)], summary="Add a carrier account (credentials are sealed, never shown)")
+    @post(
+        "/",
+        summary="Add a carrier account (credentials are sealed, never shown)",
+        description="An account at SF, ZTO or J&T (monthly account, customer code, keys, sender). Credentials are "
+        "sealed at rest; the answer and every later read show only which keys are set.",
+    )
     async def create(self, data: CarrierAccountIn) -> waybills.CarrierAccountView:
         return await waybills.create_account(msgspec.convert(msgspec.to_builtins(data), waybills.NewCarrierAccount))
 
-    @get("/", guards=[requires(*MANAGERS)], summary="Carrier accounts")
+    @get("/", summary="List the carrier accounts", description="Each account, its preference and sender; no secrets.")
     async def list(self) -> list[waybills.CarrierAccountView]:
         return await waybills.list_accounts()
 
-    @patch("/{code:str}", guards=[requires(Role.ADMIN)],
-           summary="Stop or resume an account, reorder it, fix its sender, or give it new keys")
+    @patch(
+        "/{code:str}",
+        summary="Stop or resume an account, reorder it, fix its sender, or give it new keys",
+        description="Only the fields sent change. A stopped account is skipped by carrier choice; requests already "
+        "held there say so instead of retrying.",
+    )
     async def update(self, code: str, data: CarrierAccountPatch) -> waybills.CarrierAccountView:
         return await waybills.update_account(code, msgspec.convert(msgspec.to_builtins(data), waybills.AccountChanges))
 
@@ -73,25 +78,44 @@ class WaybillController(Controller):
     path = "/api/v1/orders"
     tags = ["logistics"]
 
-    @post("/{order_id:int}/waybill", status_code=200, guards=[requires(*FLOOR)],
-          summary="The packed order's waybill (idempotent: the same waybill however often it is asked)")
+    @post(
+        "/{order_id:int}/waybill",
+        status_code=200,
+        summary="The packed order's waybill (idempotent: the same waybill however often it is asked)",
+        description="Chooses the carrier (rate cards, carrier rules) and asks it for an 电子面单 waybill number. "
+        "Asking again answers the same waybill; a carrier's refusal comes back as a problem with its code.",
+    )
     async def waybill(self, request: Request[UserView, Any, Any], order_id: PathId) -> waybills.WaybillView:
         await ensure_in_scope(order_id, request.user.warehouse_id)
         return await waybills.request_waybill(order_id, actor=f"user:{request.user.username}")
 
-    @delete("/{order_id:int}/waybill-request", guards=[requires(*MANAGERS)],
-            summary="Free a carrier choice whose request never got an answer (after checking at the carrier)")
+    @delete(
+        "/{order_id:int}/waybill-request",
+        summary="Free a carrier choice whose request never got an answer (after checking at the carrier)",
+        description="When a waybill request timed out and the carrier shows no waybill for it: forgets the held "
+        "choice so the next request may choose again.",
+    )
     async def release(self, request: Request[UserView, Any, Any], order_id: PathId) -> None:
         await ensure_in_scope(order_id, request.user.warehouse_id)
         await waybills.release_choice(order_id, actor=f"user:{request.user.username}")
 
-    @post("/{order_id:int}/handover", status_code=200, guards=[requires(*FLOOR)],
-          summary="Handed to the courier: the order ships with its waybill (platform write-back queued)")
+    @post(
+        "/{order_id:int}/handover",
+        status_code=200,
+        summary="Handed to the courier: the order ships with its waybill (platform write-back queued)",
+        description="The courier took the parcel: the order moves to shipped, reserved stock is consumed, parcel "
+        "tracking starts and the platform write-back is queued.",
+    )
     async def handover(self, request: Request[UserView, Any, Any], order_id: PathId) -> waybills.WaybillView:
         await ensure_in_scope(order_id, request.user.warehouse_id)
         return await waybills.hand_over(order_id, actor=f"user:{request.user.username}")
 
-    @get("/{order_id:int}/label", guards=[requires(*FLOOR)], summary="The shipping label: PDF (default) or ZPL")
+    @get(
+        "/{order_id:int}/label",
+        summary="The shipping label: PDF (default) or ZPL",
+        description="The 76 × 130 mm 电子面单 with the waybill barcode, sender and receiver: `format=pdf` for "
+        "printers with a driver, `format=zpl` for thermal printers.",
+    )
     async def label(
         self, request: Request[UserView, Any, Any], order_id: PathId, format: Literal["pdf", "zpl"] = "pdf"
     ) -> Response[bytes]:
@@ -146,8 +170,12 @@ class CarrierChoiceController(Controller):
     path = "/api/v1/logistics"
     tags = ["logistics"]
 
-    @put("/rate-cards/{warehouse:str}/{carrier:str}", guards=[requires(*MANAGERS)],
-         summary="Set a carrier's prices from a warehouse: per zone, first weight + additional unit (fen)")
+    @put(
+        "/rate-cards/{warehouse:str}/{carrier:str}",
+        summary="Set a carrier's prices from a warehouse: per zone, first weight + additional unit (fen)",
+        description="Replaces the card for this warehouse and carrier: rows of provinces with the first-weight and "
+        "additional-unit prices in fen, the pickup times, and optional value and weight limits.",
+    )
     async def put_card(
         self, request: Request[UserView, Any, Any], warehouse: str, carrier: str, data: RateCardBody
     ) -> rates.RateCardView:
@@ -159,30 +187,58 @@ class CarrierChoiceController(Controller):
         )
         return await rates.put_rate_card(warehouse, carrier, card, actor=f"user:{request.user.username}")
 
-    @get("/rate-cards", guards=[requires(*MANAGERS)], summary="Rate cards (optionally of one warehouse)")
-    async def list_cards(self, warehouse: str | None = None) -> list[rates.RateCardView]:
-        return await rates.list_rate_cards(warehouse)
+    @get(
+        "/rate-cards",
+        summary="Rate cards (optionally of one warehouse)",
+        description="Every rate card, or one warehouse's (`warehouse`); a user bound to a warehouse sees that "
+        "warehouse's.",
+    )
+    async def list_cards(
+        self, request: Request[UserView, Any, Any], warehouse: str | None = None
+    ) -> list[rates.RateCardView]:
+        return await rates.list_rate_cards(warehouse or request.user.warehouse)  # a bound user: their warehouse's
 
-    @delete("/rate-cards/{warehouse:str}/{carrier:str}", guards=[requires(*MANAGERS)], summary="Remove a rate card")
+    @delete(
+        "/rate-cards/{warehouse:str}/{carrier:str}",
+        summary="Remove a rate card",
+        description="The carrier is no longer priced from this warehouse, so carrier choice stops offering it there.",
+    )
     async def delete_card(self, warehouse: str, carrier: str) -> None:
         await rates.delete_rate_card(warehouse, carrier)
 
-    @post("/carrier-rules", guards=[requires(*MANAGERS)],
-          summary="A carrier rule: matching parcels (warehouse, province, channel, weight, value) exclude/require it")
+    @post(
+        "/carrier-rules",
+        summary="A carrier rule: matching parcels (warehouse, province, channel, weight, value) exclude/require it",
+        description="`effect: exclude` keeps the carrier off matching parcels, `require` allows only it; a rule "
+        "matches when every condition given (warehouses, provinces, channels, weight, declared value) holds.",
+    )
     async def create_rule(self, request: Request[UserView, Any, Any], data: CarrierRuleIn) -> rates.RuleView:
         cmd = msgspec.convert(msgspec.to_builtins(data), rates.NewCarrierRule)
         return await rates.create_rule(cmd, actor=f"user:{request.user.username}")
 
-    @get("/carrier-rules", guards=[requires(*MANAGERS)], summary="Carrier rules")
+    @get(
+        "/carrier-rules",
+        summary="List the carrier rules",
+        description="Every carrier rule with its effect and conditions.",
+    )
     async def list_rules(self) -> list[rates.RuleView]:
         return await rates.list_rules()
 
-    @delete("/carrier-rules/{rule_id:int}", guards=[requires(*MANAGERS)], summary="Remove a carrier rule")
+    @delete(
+        "/carrier-rules/{rule_id:int}",
+        summary="Remove a carrier rule",
+        description="Carrier choice stops applying the rule from the next waybill request.",
+    )
     async def delete_rule(self, rule_id: PathId) -> None:
         await rates.delete_rule(rule_id)
 
-    @get("/quote/{order_id:int}", guards=[requires(*MANAGERS, Role.PACKER)],
-         summary="Which carrier the order would go with now, every option priced, and why")
+    @get(
+        "/quote/{order_id:int}",
+        summary="Which carrier the order would go with now, every option priced, and why",
+        description="A dry run of carrier choice for the order (with `weight_g` to override the weight): each carrier "
+        "priced from the rate cards, the ones the rules or limits excluded and the reason, and the winner. Nothing is "
+        "requested.",
+    )
     async def quote(
         self, request: Request[UserView, Any, Any], order_id: PathId, weight_g: Grams | None = None
     ) -> Choice:
@@ -210,28 +266,41 @@ class WaveLabelController(Controller):
     path = "/api/v1"
     tags = ["logistics"]
 
-    @post("/waybills/batch", status_code=200, guards=[requires(*FLOOR)],
-          summary="Waybills for many packed orders at once (each idempotent; refusals reported per order)")
+    @post(
+        "/waybills/batch",
+        status_code=200,
+        summary="Waybills for many packed orders at once (each idempotent; refusals reported per order)",
+        description="Up to 500 orders; each answered on its own (waybill number or the refusal's code and message), "
+        "so one refusal does not stop the rest.",
+    )
     async def batch(self, request: Request[UserView, Any, Any], data: BatchWaybillIn) -> list[waybills.BatchResult]:
         return await waybills.request_waybills(
             data.order_ids, actor=f"user:{request.user.username}", warehouse_id=request.user.warehouse_id
         )
 
-    @post("/picking/waves/{wave_id:int}/waybills", status_code=200, guards=[requires(*FLOOR)],
-          summary="Waybills for every order of a wave")
+    @post(
+        "/picking/waves/{wave:str}/waybills",
+        status_code=200,
+        summary="Waybills for every order of a wave",
+        description="Requests a waybill for each order of the wave that has none yet, reporting each order's result.",
+    )
     async def wave_waybills(
-        self, request: Request[UserView, Any, Any], wave_id: PathId
+        self, request: Request[UserView, Any, Any], wave: PathWave
     ) -> list[waybills.BatchResult]:
-        order_ids = await waybills.wave_orders(wave_id, warehouse_id=request.user.warehouse_id)
+        order_ids = await waybills.wave_orders(wave, warehouse_id=request.user.warehouse_id)
         return await waybills.request_waybills(order_ids, actor=f"user:{request.user.username}")
 
-    @get("/picking/waves/{wave_id:int}/labels", guards=[requires(*FLOOR)],
-         summary="Every label of a wave in one PDF (or ZPL)")
+    @get(
+        "/picking/waves/{wave:str}/labels",
+        summary="Every label of a wave in one PDF (or ZPL)",
+        description="One document with a label per order that has a waybill; orders still without one are named in "
+        "the `X-OrderHub-Missing-Waybills` header.",
+    )
     async def wave_labels(
-        self, request: Request[UserView, Any, Any], wave_id: PathId, format: Literal["pdf", "zpl"] = "pdf"
+        self, request: Request[UserView, Any, Any], wave: PathWave, format: Literal["pdf", "zpl"] = "pdf"
     ) -> Response[bytes]:
-        labels, missing = await waybills.wave_labels(wave_id, warehouse_id=request.user.warehouse_id)
-        return labels_response(labels, missing, format=format, name=f"wave-{wave_id}")
+        labels, missing = await waybills.wave_labels(wave, warehouse_id=request.user.warehouse_id)
+        return labels_response(labels, missing, format=format, name=f"wave-{wave}")
 
 
 class TrackingProviderIn(msgspec.Struct, kw_only=True):
@@ -245,14 +314,23 @@ class TrackingController(Controller):
     path = "/api/v1"
     tags = ["logistics"]
 
-    @put("/logistics/tracking-provider", status_code=204, guards=[requires(Role.ADMIN)],
-         summary="The 快递100 account for parcel tracking (sealed; never returned)")
+    @put(
+        "/logistics/tracking-provider",
+        status_code=204,
+        summary="The 快递100 account for parcel tracking (sealed; never returned)",
+        description="The 快递100 key and customer id used to subscribe parcels, and the public base URL 快递100 pushes "
+        "updates to. Sealed at rest; never returned.",
+    )
     async def configure(self, request: Request[UserView, Any, Any], data: TrackingProviderIn) -> None:
         provider = msgspec.convert(msgspec.to_builtins(data), tracking.TrackingProvider)
         await tracking.configure_provider(provider, actor=f"user:{request.user.username}")
 
-    @get("/logistics/parcels", guards=[requires(*MANAGERS)],
-         summary="Parcels by tracking state, or the stalled ones (no movement for 48 h)")
+    @get(
+        "/logistics/parcels",
+        summary="Parcels by tracking state, or the stalled ones (no movement for 48 h)",
+        description="Filter by `state` (pending … signed, exception, returned) or `stalled=true` (no movement for 48 "
+        "hours), newest first, up to `limit`.",
+    )
     async def parcels(
         self,
         request: Request[UserView, Any, Any],
@@ -267,7 +345,12 @@ class TrackingController(Controller):
             state=parcel_state, stalled=stalled, limit=limit, warehouse_id=request.user.warehouse_id
         )
 
-    @get("/orders/{order_id:int}/tracking", guards=[requires(*MANAGERS, Role.PACKER)], summary="The parcel's route")
+    @get(
+        "/orders/{order_id:int}/tracking",
+        summary="The parcel's route",
+        description="The order's parcel: carrier, waybill number, tracking state and every route event 快递100 "
+        "reported, latest first.",
+    )
     async def order_tracking(self, request: Request[UserView, Any, Any], order_id: PathId) -> tracking.TrackingView:
         await ensure_in_scope(order_id, request.user.warehouse_id)
         return await tracking.tracking_of_order(order_id)
@@ -277,7 +360,13 @@ class TrackingWebhookController(Controller):
     path = "/api/v1/webhooks/kuaidi100"
     tags = ["webhooks"]
 
-    @post("/{tracking_id:int}", status_code=200, summary="快递100 push (sign = upper(md5(param + salt)))")
+    @post(
+        "/{tracking_id:int}",
+        status_code=200,
+        summary="快递100 push (sign = upper(md5(param + salt)))",
+        description="Called by 快递100, not by people: a form with `param` (the route JSON) and `sign`, checked with "
+        "the parcel's own salt. Answers in 快递100's reply format, so it stops re-sending once accepted.",
+    )
     async def push(self, request: Request[Any, Any, Any], tracking_id: PathId) -> Response[bytes]:
         form = await request.form()
         param, sign = str(form.get("param") or ""), str(form.get("sign") or "")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+from typing import Any
+
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.channels import ChannelsPlugin
 
 from orderhub import health
+from orderhub.errors import AuthenticationFailed, PermissionDenied
 from orderhub.metrics import CONTENT_TYPE_LATEST, NOTIFICATIONS, QUEUE_DEPTH, render
 from orderhub.notifications import outbox
+from orderhub.settings import get_settings
 
-__all__ = ["OpsController", "fanout_ok"]
+__all__ = ["OpsController", "check_metrics_access", "fanout_ok"]
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -23,14 +29,37 @@ class Ready(msgspec.Struct, kw_only=True):
 
 
 def fanout_ok(plugin: ChannelsPlugin) -> str:
-    """Channels' publish/subscribe tasks die silently on a backend error; a dead one means no live updates."""
+    """Channels' publish/subscribe tasks die silently on a backend error; a dead one means no live updates. The
+    backend (``realtime.fanout``) reconnects after losing Redis and says ``error: reconnecting`` meanwhile."""
     for name in ("_pub_task", "_sub_task"):
         task = getattr(plugin, name, None)
         if task is None:
             return f"error: {name} not started"
         if task.done():
             return f"error: {name} stopped"
-    return "ok"
+    status = getattr(getattr(plugin, "_backend", None), "status", "ok")
+    return status if isinstance(status, str) else "ok"
+
+
+def _loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_metrics_access(token: str | None, authorization: str | None, client_host: str | None) -> None:
+    """``/metrics`` tells queue depths, order and notification volumes: with ORDERHUB_METRICS_TOKEN set, only a
+    scraper presenting ``Authorization: Bearer <token>`` reads it; without one, only this host (loopback) does.
+    Behind a reverse proxy on this host, uvicorn takes the client's address from X-Forwarded-For
+    (``orderhub serve`` trusts the header from 127.0.0.1 only), so proxied outsiders are not loopback."""
+    if token:
+        scheme, _, presented = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+            raise AuthenticationFailed("读取监控指标需要 Authorization: Bearer <ORDERHUB_METRICS_TOKEN>")
+        return
+    if not _loopback(client_host):
+        raise PermissionDenied("监控指标仅允许本机读取；从其他机器读取请配置 ORDERHUB_METRICS_TOKEN")
 
 
 class OpsController(Controller):
@@ -38,11 +67,23 @@ class OpsController(Controller):
     tags = ["ops"]
     include_in_schema = True
 
-    @get("/healthz", summary="Process is alive", opt={"public": True})
+    @get(
+        "/healthz",
+        summary="Process is alive",
+        opt={"public": True},
+        description="Liveness: answers 200 while the API process serves requests; checks nothing else. No credential "
+        "needed.",
+    )
     async def healthz(self) -> Health:
         return Health(status="ok")
 
-    @get("/readyz", summary="Database, Redis, queue and fan-out all working (503 otherwise)", opt={"public": True})
+    @get(
+        "/readyz",
+        summary="Database, Redis, queue and fan-out all working (503 otherwise)",
+        opt={"public": True},
+        description="Readiness for a load balancer: checks the database, Redis, the job queue and the websocket "
+        "fan-out; 503 with the failing check when one is down. No credential needed.",
+    )
     async def readyz(self, fanout: ChannelsPlugin) -> Response[Ready]:
         checks = await health.check_stores()
         checks["fanout"] = fanout_ok(fanout)
@@ -50,7 +91,12 @@ class OpsController(Controller):
         return Response(Ready(status="ok" if ok else "unavailable", checks=checks), status_code=200 if ok else 503)
 
     @get("/metrics", summary="Prometheus metrics", opt={"public": True}, include_in_schema=False)
-    async def metrics(self) -> Response[bytes]:
+    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        check_metrics_access(
+            get_settings().metrics_token,
+            request.headers.get("authorization"),
+            request.client.host if request.client else None,
+        )
         try:
             for state, count in (await health.queue_depth()).items():
                 QUEUE_DEPTH.labels(state).set(count)

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
+from litestar.di import Provide
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 from litestar.params import Parameter
+from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from api.common import MAX_INT, present
@@ -27,21 +29,28 @@ from api.orders.schemas import (
     ShipRequest,
     UnifiedOrder,
 )
-from api.security import Tokens, requires
-from orderhub.auth.service import Role, UserView
+from api.security import Tokens
+from orderhub.auth.policy import POLICY, check_warehouse
+from orderhub.auth.service import UserView
 from orderhub.channels.errors import ChannelError
-from orderhub.channels.service import ChannelRef, get_channel_ref, release_signature, verify_signature
+from orderhub.channels.service import (
+    ChannelRef,
+    get_channel_ref,
+    release_signature,
+    settle_signature,
+    verify_signature,
+)
 from orderhub.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
 from orderhub.metrics import INGEST_RESULTS
-from orderhub.orders import pipeline, service, shipping, sla
+from orderhub.orders import export, pipeline, search, service, shipping, sla
 from orderhub.orders.commands import IngestOutcome, NewOrder, NewOrderLine, Receiver
+from orderhub.orders.search import OrderFilter
 from orderhub.settings import get_settings
 
 __all__ = ["OrderController"]
 
 MAX_BATCH = 500
 OrderId = Annotated[int, Parameter(ge=1, le=MAX_INT)]
-READERS = (Role.ADMIN, Role.MANAGER, Role.FINANCE, Role.APPROVER)
 
 
 def _inline_schema(type_: Any) -> dict[str, Any]:
@@ -137,6 +146,43 @@ async def _ingest(channel: ChannelRef, body: bytes, actor: str, *, signed: bool)
     return await service.ingest(channel.id, channel.code, _decode_orders(envelope), actor=actor)
 
 
+async def _order_filter(
+    request: Request[UserView, Any, Any],
+    channel: str | None = None,
+    external_id: Annotated[str | None, Parameter(description="the platform's order number")] = None,
+    status: str | None = None,
+    hold_queue: str | None = None,
+    reason: str | None = None,
+    warehouse: Annotated[str | None, Parameter(description="warehouse code or id")] = None,
+    created_from: Annotated[str | None, Parameter(description="ISO 8601 with offset, inclusive")] = None,
+    created_to: Annotated[str | None, Parameter(description="ISO 8601 with offset, exclusive")] = None,
+    paid_from: Annotated[str | None, Parameter(description="ISO 8601 with offset, inclusive")] = None,
+    paid_to: Annotated[str | None, Parameter(description="ISO 8601 with offset, exclusive")] = None,
+    phone: Annotated[str | None, Parameter(description="receiver phone: all digits, or the last four")] = None,
+    waybill_no: str | None = None,
+    sku: Annotated[str | None, Parameter(description="SKU code: orders with a line of it")] = None,
+    tag: str | None = None,
+) -> OrderFilter:
+    """The search filters of the order list and its export, from the query string."""
+    return OrderFilter(
+        channel=channel,
+        external_id=external_id,
+        status=status,
+        hold_queue=hold_queue,
+        reason=reason,
+        warehouse=warehouse,
+        created_from=created_from,
+        created_to=created_to,
+        paid_from=paid_from,
+        paid_to=paid_to,
+        phone=phone,
+        waybill_no=waybill_no,
+        sku=sku,
+        tag=tag,
+        scope_warehouse_id=request.user.warehouse_id,
+    )
+
+
 class OrderController(Controller):
     path = "/api/v1/orders"
     tags = ["orders"]
@@ -160,10 +206,11 @@ class OrderController(Controller):
         signature = None
         if authorization := headers.get("authorization"):
             user = await tokens.user_for(authorization)
-            if user.role != Role.ADMIN.value:
+            if not POLICY["POST /api/v1/orders/ingest"].allows(user.role):
                 raise PermissionDenied("只有管理员令牌或渠道签名可以推送订单")
             envelope = decode_json(body, IngestEnvelope)
             channel = await get_channel_ref(envelope.channel)
+            check_warehouse(user.warehouse_id, channel.default_warehouse_id, field="channel")
             actor = f"user:{user.username}"
         else:
             signature = headers.get("x-orderhub-signature")
@@ -181,6 +228,8 @@ class OrderController(Controller):
             if signature is not None:
                 await release_signature(channel.code, signature)
             raise
+        if signature is not None:  # its answer is stored: the same signature is a replay from now on
+            await settle_signature(channel.code, signature)
         results = [
             IngestResult(
                 external_id=o.external_id,
@@ -200,34 +249,58 @@ class OrderController(Controller):
                 INGEST_RESULTS.labels(channel.code, result).inc(count)
         return IngestResponse(channel=channel.code, results=results, **counts)
 
-    @get("/", guards=[requires(*READERS)], summary="List orders (newest first, keyset pagination)")
+    @get(
+        "/",
+        summary="Find orders: every filter ANDed, newest first, keyset pagination",
+        dependencies={"order_filter": Provide(_order_filter)},
+        description=(
+            "Filters: `channel`, `external_id` (platform order number), `status`, `hold_queue`, `reason`, "
+            "`warehouse` (code or id), `created_from`/`created_to` and `paid_from`/`paid_to` (ISO 8601 with an "
+            "offset; from inclusive, to exclusive; a time without an offset is refused), `phone` (the receiver's "
+            "full number or its last four digits), `waybill_no`, `sku` (orders with a line of that SKU code), `tag`. "
+            "`sort`: `received` (default, newest received first) or `created` (newest placed first). Page on with "
+            "`cursor` = the previous page's `next_cursor` (same filters and sort)."
+        ),
+    )
     async def list_orders(
         self,
-        request: Request[UserView, Any, Any],
-        channel: str | None = None,
-        external_id: str | None = None,
-        status: str | None = None,
-        hold_queue: str | None = None,
-        reason: str | None = None,
+        order_filter: OrderFilter,
+        sort: Annotated[str | None, Parameter(description="received (default) | created")] = None,
         cursor: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> OrderPageOut:
-        page = await service.list_orders(
-            channel=channel,
-            external_id=external_id,
-            status=status,
-            hold_queue=hold_queue,
-            reason=reason,
-            warehouse_id=request.user.warehouse_id,
-            cursor=cursor,
-            limit=limit,
-        )
+        page = await search.search_orders(order_filter, sort=sort, cursor=cursor, limit=limit)
         return present(page, OrderPageOut)
 
     @get(
+        "/export",
+        summary="Export the orders a search finds as CSV or XLSX (zh-CN headers, Beijing time, yuan)",
+        dependencies={"order_filter": Provide(_order_filter)},
+        description=(
+            "The same filters and `sort` as `GET /api/v1/orders`; every matching order, streamed (at most "
+            f"{export.MAX_ROWS} rows: a larger result is refused with `export_too_large`). CSV is UTF-8 with a BOM; "
+            "times are Asia/Shanghai, money is yuan with two decimals, the receiver's name and phone are masked."
+        ),
+    )
+    async def export_orders(
+        self,
+        order_filter: OrderFilter,
+        export_format: Annotated[str | None, Parameter(query="format", description="csv (default) | xlsx")] = None,
+        sort: Annotated[str | None, Parameter(description="received (default) | created")] = None,
+    ) -> Stream:
+        chosen = await export.prepare_export(order_filter, export_format, sort=sort)
+        return Stream(
+            export.stream_export(order_filter, chosen, sort=sort),
+            media_type=chosen.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{export.export_filename(chosen)}"'},
+        )
+
+    @get(
         "/at-risk",
-        guards=[requires(*READERS)],
         summary="Open orders that will miss ship_by at the current pace (soonest first; overdue included)",
+        description="Orders not yet shipped whose ship-by deadline falls within `margin_minutes` (default "
+        "ORDERHUB_AT_RISK_MARGIN_MINUTES) of now at the current pace, plus those already overdue; a user bound to a "
+        "warehouse sees its orders only.",
     )
     async def at_risk(
         self,
@@ -239,14 +312,18 @@ class OrderController(Controller):
         views = await sla.list_at_risk(margin_minutes=margin, warehouse_id=request.user.warehouse_id, limit=limit)
         return present(views, list[OrderOut])
 
-    @get("/{order_id:int}", guards=[requires(*READERS)], summary="One order with its lines and events")
+    @get(
+        "/{order_id:int}",
+        summary="One order with its lines and events",
+        description="The order with its receiver, lines (SKU, quantity, prices in fen), status and the audit trail "
+        "of its events; a user bound to a warehouse sees its orders only.",
+    )
     async def get_order(self, request: Request[UserView, Any, Any], order_id: OrderId) -> OrderOut:
         view = await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
         return present(view, OrderOut)
 
     @post(
         "/{order_id:int}/ship",
-        guards=[requires(Role.ADMIN, Role.MANAGER, Role.PACKER)],
         status_code=200,
         summary="Ship a packed order (or a ready one, shipped by hand) with its carrier and waybill number",
         description="Consumes the reserved stock, closes the shipment, and queues the platform write-back.",
@@ -260,8 +337,9 @@ class OrderController(Controller):
 
     @post(
         "/{order_id:int}/cancel",
-        guards=[requires(Role.ADMIN, Role.MANAGER)],
         summary="Cancel an order not yet picked; reserved stock is released",
+        description="Allowed until picking starts; the `reason` is recorded in the order's events and its reserved "
+        "stock becomes available again.",
     )
     async def cancel(self, request: Request[UserView, Any, Any], order_id: OrderId, data: CancelRequest) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
@@ -270,8 +348,9 @@ class OrderController(Controller):
 
     @post(
         "/{order_id:int}/release",
-        guards=[requires(Role.ADMIN, Role.MANAGER, Role.APPROVER)],
         summary="Release a held order (next pending hold, or back into the pipeline)",
+        description="For an order held by a rule or for approval: clears the current hold (with an optional `note`); "
+        "the order waits on its next hold, if any, or goes on through the pipeline.",
     )
     async def release(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ResolveRequest) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
@@ -280,8 +359,9 @@ class OrderController(Controller):
 
     @post(
         "/{order_id:int}/retry",
-        guards=[requires(Role.ADMIN, Role.MANAGER)],
         summary="Send an order in exception through the pipeline again (after fixing the cause)",
+        description="For an order in exception (unknown SKU, out of stock, no warehouse …): after fixing the cause, "
+        "the pipeline runs the order again from the start.",
     )
     async def retry(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ResolveRequest) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
@@ -290,8 +370,9 @@ class OrderController(Controller):
 
     @patch(
         "/{order_id:int}/receiver",
-        guards=[requires(Role.ADMIN, Role.MANAGER)],
         summary="Correct the receiver of an order in exception (bad_address, bad_phone …) and retry it",
+        description="Give the corrected name, phone and address (one line `address`, or province, city, district and "
+        "detail); the address is standardised again and the order is retried.",
     )
     async def fix_receiver(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ReceiverIn) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)

@@ -184,6 +184,8 @@ class OrderOut(msgspec.Struct, kw_only=True):
     updated_at: datetime
     # Processed during a surge: merge detection (合单) was deferred to the backfill pass when it ends.
     needs_backfill: bool = False
+    # The waybill number the order was shipped with ("" until it is shipped).
+    waybill_no: str = ""
     lines: list[OrderLineOut] = []
     shipments: list[ShipmentOut] = []
     events: list[OrderEventOut] = []

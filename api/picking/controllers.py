@@ -1,21 +1,22 @@
 """Back-office picking: per-warehouse settings (wave rules, walking model, weight checks), SKU pick faces, PDA
-devices, waves (automatic run now, or a manual wave of chosen orders), tasks (list, detail, assign to a picker),
+devices, waves (automatic run now, a manual wave of chosen orders, the list with progress, one wave by number or
+code), tasks (list, detail, assign to a picker),
 picker quality and the monthly error analysis."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, patch, post, put
 from litestar.params import Parameter
 
-from api.common import Id, PathId, Str32, Str100, changes_of
-from api.security import requires
+from api.common import MAX_INT, Id, PathId, PathWave, Str32, Str100, changes_of
 from orderhub import clock
-from orderhub.auth.service import Role, UserView
-from orderhub.errors import NotFound
-from orderhub.picking import quality, sessions, tasks, waves
+from orderhub.auth.policy import check_warehouse
+from orderhub.auth.service import UserView
+from orderhub.picking import quality, sessions, tasks, wave_views, waves
 from orderhub.picking.config import (
     PickingSettings,
     SkuLocationView,
@@ -27,8 +28,6 @@ from orderhub.picking.config import (
 )
 
 __all__ = ["PickingController"]
-
-MANAGERS = (Role.ADMIN, Role.MANAGER)
 
 
 class SettingsPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -48,6 +47,7 @@ class SettingsPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     packaging_g: int | msgspec.UnsetType = msgspec.UNSET
     weight_tolerance_g: int | msgspec.UnsetType = msgspec.UNSET
     weight_tolerance_pct: float | msgspec.UnsetType = msgspec.UNSET
+    require_location_scan: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class SkuLocationIn(msgspec.Struct, kw_only=True):
@@ -85,8 +85,7 @@ class AssignIn(msgspec.Struct, kw_only=True):
 
 async def _warehouse(code: str, user: UserView) -> int:
     warehouse_id = await warehouse_id_of(code)
-    if user.warehouse_id is not None and user.warehouse_id != warehouse_id:
-        raise NotFound(f"仓库 {code} 不存在", field="warehouse")
+    check_warehouse(user.warehouse_id, warehouse_id, field="warehouse")
     return warehouse_id
 
 
@@ -105,38 +104,70 @@ class PickingController(Controller):
     path = "/api/v1/picking"
     tags = ["picking"]
 
-    @get("/{warehouse:str}/settings", guards=[requires(*MANAGERS)], summary="Wave rules, walking model, weighing")
+    @get(
+        "/{warehouse:str}/settings",
+        summary="Wave rules, walking model, weighing",
+        description="Automatic waves (size limits, cut-off times, waiting time), pick mode (batch or per order), the "
+        "walking model the pick path is computed with, and the pack station's weighing tolerance.",
+    )
     async def settings(self, request: Request[UserView, Any, Any], warehouse: str) -> PickingSettings:
         return await get_settings(await _warehouse(warehouse, request.user))
 
-    @patch("/{warehouse:str}/settings", guards=[requires(*MANAGERS)], summary="Change picking settings")
+    @patch(
+        "/{warehouse:str}/settings",
+        summary="Change picking settings",
+        description="Only the fields sent change; the next wave and the next weighing use them.",
+    )
     async def update_settings(
         self, request: Request[UserView, Any, Any], warehouse: str, data: SettingsPatch
     ) -> PickingSettings:
         return await update_settings(await _warehouse(warehouse, request.user), changes_of(data))
 
-    @put("/{warehouse:str}/sku-locations", guards=[requires(*MANAGERS)], summary="Set SKUs' pick faces")
+    @put(
+        "/{warehouse:str}/sku-locations",
+        summary="Set SKUs' pick faces",
+        description="Assigns each SKU the location it is picked from in this warehouse; pick paths visit the "
+        "locations in their sequence.",
+    )
     async def set_locations(
         self, request: Request[UserView, Any, Any], warehouse: str, data: SkuLocationsIn
     ) -> list[SkuLocationView]:
         pairs = [(item.sku, item.location) for item in data.items]
         return await set_sku_locations(await _warehouse(warehouse, request.user), pairs)
 
-    @get("/{warehouse:str}/sku-locations", guards=[requires(*MANAGERS)], summary="SKUs' pick faces")
+    @get(
+        "/{warehouse:str}/sku-locations",
+        summary="SKUs' pick faces",
+        description="Each SKU with the location it is picked from in this warehouse.",
+    )
     async def sku_locations(self, request: Request[UserView, Any, Any], warehouse: str) -> list[SkuLocationView]:
         return await list_sku_locations(await _warehouse(warehouse, request.user))
 
-    @post("/devices", guards=[requires(*MANAGERS)], summary="Register a PDA or pack station")
+    @post(
+        "/devices",
+        summary="Register a PDA or pack station",
+        description="A handheld (`kind: pda`) or a pack station (`kind: pack_station`) of a warehouse; staff sign in "
+        "on it at /pda/v1/login.",
+    )
     async def register_device(self, request: Request[UserView, Any, Any], data: DeviceIn) -> sessions.DeviceView:
         await _warehouse(data.warehouse, request.user)
         return await sessions.register_device(data.code, data.warehouse, name=data.name, kind=data.kind)
 
-    @get("/devices", guards=[requires(*MANAGERS)], summary="Registered devices")
+    @get(
+        "/devices",
+        summary="Registered devices",
+        description="Every device, or those of the caller's warehouse for a user bound to one.",
+    )
     async def devices(self, request: Request[UserView, Any, Any]) -> list[sessions.DeviceView]:
         return await sessions.list_devices(warehouse_id=request.user.warehouse_id)
 
-    @post("/{warehouse:str}/waves/run", status_code=200, guards=[requires(*MANAGERS)],
-          summary="Apply the wave rules now (force: release partial waves too)")
+    @post(
+        "/{warehouse:str}/waves/run",
+        status_code=200,
+        summary="Apply the wave rules now (force: release partial waves too)",
+        description="Groups the warehouse's ready orders into waves by the wave rules and releases their pick tasks "
+        "with a route; `force=true` also releases waves below the size limits.",
+    )
     async def run_waves(
         self, request: Request[UserView, Any, Any], warehouse: str, force: bool = False
     ) -> list[WaveOut]:
@@ -145,7 +176,12 @@ class PickingController(Controller):
         )
         return [_wave_out(r) for r in results]
 
-    @post("/{warehouse:str}/waves", guards=[requires(*MANAGERS)], summary="A manual wave of chosen ready orders")
+    @post(
+        "/{warehouse:str}/waves",
+        summary="A manual wave of chosen ready orders",
+        description="One wave of exactly these ready orders of the warehouse (up to 1000), released with its pick "
+        "tasks at once.",
+    )
     async def manual_wave(
         self, request: Request[UserView, Any, Any], warehouse: str, data: ManualWaveIn
     ) -> WaveOut:
@@ -154,7 +190,65 @@ class PickingController(Controller):
         )
         return _wave_out(result)
 
-    @get("/{warehouse:str}/tasks", guards=[requires(*MANAGERS)], summary="Pick tasks (status: open, claimed, …)")
+    @get(
+        "/waves",
+        summary="Waves with their progress, newest first (filters; cursor = the previous page's next_cursor)",
+        description="Filter by `warehouse`, `status`, `packing_line` and creation dates (`created_from`, "
+        "`created_to`, Asia/Shanghai days); each wave with its tasks', orders' and units' progress. Pages of `limit`: "
+        "pass `next_cursor` as `cursor`. A user bound to a warehouse sees its waves only.",
+    )
+    async def list_waves(
+        self,
+        request: Request[UserView, Any, Any],
+        warehouse: str | None = None,
+        status: str | None = None,
+        packing_line: Annotated[str | None, Parameter(max_length=1)] = None,
+        created_from: date | None = None,
+        created_to: date | None = None,
+        cursor: Annotated[int | None, Parameter(ge=1, le=MAX_INT)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> wave_views.WavePage:
+        warehouse_id = await _warehouse(warehouse, request.user) if warehouse else request.user.warehouse_id
+        return await wave_views.list_waves(
+            warehouse_id=warehouse_id, status=status, packing_line=packing_line, created_from=created_from,
+            created_to=created_to, after_id=cursor, limit=limit,
+        )
+
+    @get(
+        "/{warehouse:str}/waves",
+        summary="The warehouse's waves with their progress (the filters of GET /api/v1/picking/waves)",
+        description="The same list as GET /api/v1/picking/waves for one warehouse, with the same filters and paging.",
+    )
+    async def warehouse_waves(
+        self,
+        request: Request[UserView, Any, Any],
+        warehouse: str,
+        status: str | None = None,
+        packing_line: Annotated[str | None, Parameter(max_length=1)] = None,
+        created_from: date | None = None,
+        created_to: date | None = None,
+        cursor: Annotated[int | None, Parameter(ge=1, le=MAX_INT)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> wave_views.WavePage:
+        return await wave_views.list_waves(
+            warehouse_id=await _warehouse(warehouse, request.user), status=status, packing_line=packing_line,
+            created_from=created_from, created_to=created_to, after_id=cursor, limit=limit,
+        )
+
+    @get(
+        "/waves/{wave:str}",
+        summary="A wave (by number or code) with its progress and its tasks",
+        description="The wave named by its number or its code, with its progress and each of its pick tasks (status, "
+        "picker, lines, units).",
+    )
+    async def wave(self, request: Request[UserView, Any, Any], wave: PathWave) -> wave_views.WaveDetail:
+        return await wave_views.get_wave(wave, warehouse_id=request.user.warehouse_id)
+
+    @get(
+        "/{warehouse:str}/tasks",
+        summary="Pick tasks (status: open, claimed, …)",
+        description="The warehouse's pick tasks with their wave, picker and progress; filter by `status`.",
+    )
     async def list_tasks(
         self,
         request: Request[UserView, Any, Any],
@@ -164,33 +258,56 @@ class PickingController(Controller):
     ) -> list[tasks.TaskSummary]:
         return await tasks.list_tasks(await _warehouse(warehouse, request.user), status=status, limit=limit)
 
-    @get("/tasks/{task_id:int}", guards=[requires(*MANAGERS)], summary="A task with its stops")
+    @get(
+        "/tasks/{task_id:int}",
+        summary="A task with its stops",
+        description="The task's stops in pick-path order: location, SKU, quantity and what was picked or reported "
+        "short.",
+    )
     async def task(self, request: Request[UserView, Any, Any], task_id: PathId) -> tasks.TaskView:
         return await tasks.get_task(task_id, warehouse_id=request.user.warehouse_id)
 
-    @post("/tasks/{task_id:int}/assign", status_code=200, guards=[requires(*MANAGERS)],
-          summary="Hand an open task to a picker (pushed to their PDA)")
+    @post(
+        "/tasks/{task_id:int}/assign",
+        status_code=200,
+        summary="Hand an open task to a picker (pushed to their PDA)",
+        description="Gives an open task to one picker; their PDA receives it over the floor websocket.",
+    )
     async def assign(self, request: Request[UserView, Any, Any], task_id: PathId, data: AssignIn) -> tasks.TaskView:
         return await tasks.assign_task(
             task_id, data.picker, warehouse_id=request.user.warehouse_id, actor=f"user:{request.user.username}"
         )
 
-    @get("/quality/pickers", guards=[requires(*MANAGERS)], summary="Per picker: tasks, lines, units, errors, pace")
+    @get(
+        "/quality/pickers",
+        summary="Per picker: tasks, lines, units, errors, pace",
+        description="Per picker for the `month` (YYYY-MM, Asia/Shanghai; default this month): tasks done, lines and "
+        "units picked, wrong scans, short picks and pace.",
+    )
     async def picker_quality(
         self, request: Request[UserView, Any, Any], month: str | None = None
     ) -> list[quality.PickerQuality]:
         since, until = quality.month_range(month or f"{clock.to_shanghai(clock.now()):%Y-%m}")
         return await quality.picker_quality(since, until, warehouse_id=request.user.warehouse_id)
 
-    @get("/quality/skus", guards=[requires(*MANAGERS)], summary="Per SKU: lines, units, wrong scans, short picks")
+    @get(
+        "/quality/skus",
+        summary="Per SKU: lines, units, wrong scans, short picks",
+        description="Per SKU for the `month` (YYYY-MM, Asia/Shanghai; default this month): lines and units picked, "
+        "wrong scans and short picks.",
+    )
     async def sku_quality(
         self, request: Request[UserView, Any, Any], month: str | None = None
     ) -> list[quality.SkuQuality]:
         since, until = quality.month_range(month or f"{clock.to_shanghai(clock.now()):%Y-%m}")
         return await quality.sku_quality(since, until, warehouse_id=request.user.warehouse_id)
 
-    @get("/quality/errors", guards=[requires(*MANAGERS)],
-         summary="Monthly error analysis (差错分析): by picker, by SKU, by error type")
+    @get(
+        "/quality/errors",
+        summary="Monthly error analysis (差错分析): by picker, by SKU, by error type",
+        description="The month's (`month`=YYYY-MM, Asia/Shanghai; default this month) picking errors counted by "
+        "picker, by SKU and by error type.",
+    )
     async def errors(self, request: Request[UserView, Any, Any], month: str | None = None) -> quality.ErrorReport:
         return await quality.error_report(
             month or f"{clock.to_shanghai(clock.now()):%Y-%m}", warehouse_id=request.user.warehouse_id

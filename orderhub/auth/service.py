@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import msgspec
 
 from orderhub import clock, db
+from orderhub.auth import throttle
 from orderhub.auth.errors import AuthError
 from orderhub.auth.tables import User
 from orderhub.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
@@ -28,6 +32,10 @@ __all__ = [
     "get_user",
     "hash_password",
     "list_users",
+    "login",
+    "password_matches",
+    "revoke_tokens",
+    "unlock_user",
     "update_user",
     "verify_password",
 ]
@@ -62,6 +70,7 @@ class UserView(msgspec.Struct, frozen=True, kw_only=True):
     active: bool
     badge: str | None = None
     wecom_userid: str = ""
+    token_version: int = 0  # a bearer token carries it; bumped to revoke every token of the user
 
 
 _N, _R, _P = 2**14, 8, 1
@@ -86,6 +95,20 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
+# scrypt costs ~50-80 ms of CPU and 16 MiB: it runs in worker threads (it releases the GIL), a few at a time, so a
+# burst of sign-ins (or of guesses) queues there instead of stalling the event loop and every other request.
+_HASHING = anyio.CapacityLimiter(max(1, min(4, os.cpu_count() or 1)))
+
+
+async def _hashed(password: str) -> str:
+    return await anyio.to_thread.run_sync(hash_password, password, limiter=_HASHING)
+
+
+async def password_matches(password: str, stored: str) -> bool:
+    """:func:`verify_password` off the event loop."""
+    return await anyio.to_thread.run_sync(verify_password, password, stored, limiter=_HASHING)
+
+
 _DUMMY_HASH = hash_password(secrets.token_hex(8))
 _COLUMNS = (*User.all_columns(exclude=[User.password_hash]), User.warehouse.code)
 
@@ -101,6 +124,7 @@ def _view(row: dict[str, Any]) -> UserView:
         active=bool(row["active"]),
         badge=row.get("badge"),
         wecom_userid=str(row.get("wecom_userid") or ""),
+        token_version=int(row.get("token_version") or 0),
     )
 
 
@@ -130,24 +154,56 @@ async def _check_badge(badge: str | None, *, user_id: int | None = None) -> str 
 
 
 async def authenticate_badge(badge: str) -> UserView:
-    row = await User.select(*_COLUMNS).where(User.badge == badge.strip()).first() if badge.strip() else None
-    if row is None:
-        raise AuthenticationFailed("工牌无效，请重新扫描或用账号密码登录", code=AuthError.INVALID_BADGE)
-    if not row["active"]:
-        raise AuthenticationFailed("账号已停用", code=AuthError.USER_INACTIVE)
+    """The active user a badge is bound to. An unknown badge and a disabled user's answer alike (not throttled:
+    the caller counts the attempt, see ``orderhub.picking.sessions.sign_in``)."""
+    code = badge.strip()
+    row = await User.select(*_COLUMNS).where(User.badge == code).first() if code and len(code) <= 64 else None
+    if row is None or not row["active"]:
+        raise AuthenticationFailed(AuthError.INVALID_BADGE)
     return _view(row)
 
 
 async def authenticate(username: str, password: str) -> UserView:
-    row = await User.select(*_COLUMNS, User.password_hash).where(User.username == username).first()
-    if row is None:
-        verify_password(password, _DUMMY_HASH)  # same cost whether or not the user exists
-        raise AuthenticationFailed("用户名或密码错误", code=AuthError.INVALID_CREDENTIALS)
-    if not verify_password(password, row["password_hash"]):
-        raise AuthenticationFailed("用户名或密码错误", code=AuthError.INVALID_CREDENTIALS)
-    if not row["active"]:
-        raise AuthenticationFailed("账号已停用", code=AuthError.USER_INACTIVE)
+    """The active user with this username and password. An unknown user, a wrong password and a disabled account
+    answer alike, after the same scrypt work (a dummy hash when there is no such user), hashed off the event loop.
+    Not throttled: :func:`login` is."""
+    row = None
+    if len(username) <= 64:
+        row = await User.select(*_COLUMNS, User.password_hash).where(User.username == username).first()
+    matches = await password_matches(password[:1024], row["password_hash"] if row is not None else _DUMMY_HASH)
+    if row is None or not matches or not row["active"]:
+        raise AuthenticationFailed(AuthError.INVALID_CREDENTIALS)
     return _view(row)
+
+
+async def login(username: str, password: str, *, address: str | None = None) -> UserView:
+    """A back-office sign-in, throttled per account and per client address (:mod:`orderhub.auth.throttle`)."""
+    attempt = throttle.Attempt(username=username, address=address)
+    await throttle.attempt(attempt)
+    user = await authenticate(username, password)
+    await throttle.succeeded(attempt)
+    return user
+
+
+async def unlock_user(user_id: int) -> bool:
+    """Lift a sign-in lock (too many failed attempts) from a user. True when they were locked."""
+    row = await User.select(User.username).where(User.id == user_id).first()
+    if row is None:
+        raise NotFound("用户不存在", field="id")
+    return await throttle.unlock(row["username"])
+
+
+async def revoke_tokens(user_id: int) -> None:
+    """Every bearer token issued to the user so far stops working, and so do their handheld sessions (sign out
+    everywhere)."""
+    updated = (
+        await User.update({User.token_version: User.token_version + 1}).where(User.id == user_id).returning(User.id)
+    )
+    if not updated:
+        raise NotFound("用户不存在", field="id")
+    from orderhub.picking.sessions import end_sessions_of  # picking imports auth, not back
+
+    await end_sessions_of(user_id)
 
 
 async def get_user(user_id: int) -> UserView | None:
@@ -165,6 +221,7 @@ async def create_user(cmd: NewUser) -> UserView:
         raise ValidationFailed("用户名不能为空，且不超过 48 个字符", field="username")
     _check_role(cmd.role)
     _check_password(cmd.password)
+    password_hash = await _hashed(cmd.password)
     async with db.transaction():
         warehouse_id = await warehouse_id_for(cmd.warehouse) if cmd.warehouse else None
         if await User.exists().where(User.username == username):
@@ -173,7 +230,7 @@ async def create_user(cmd: NewUser) -> UserView:
             User(
                 username=username,
                 display_name=cmd.display_name or username,
-                password_hash=hash_password(cmd.password),
+                password_hash=password_hash,
                 role=cmd.role,
                 warehouse=warehouse_id,
                 active=True,
@@ -185,6 +242,26 @@ async def create_user(cmd: NewUser) -> UserView:
     user = await get_user(int(inserted[0]["id"]))
     assert user is not None
     return user
+
+
+# Changes that can take a user out of charge of the hub: someone must stay an admin, active and bound to no
+# warehouse (the one who may change hub-wide settings and staff accounts; orderhub/auth/policy.py).
+_IN_CHARGE_FIELDS = frozenset({"active", "role", "warehouse"})
+
+
+class _RowId(msgspec.Struct):
+    id: int
+
+
+def _admin_in_charge() -> Any:
+    return (User.role == Role.ADMIN.value) & (User.active == True) & User.warehouse.is_null()  # noqa: E712
+
+
+async def _was_in_charge(user_id: int) -> bool:
+    """Whether the user is an admin in charge; locks the admins' rows first (PostgreSQL), so that two admins taking
+    each other out of charge at once are serialised and the second sees the first's change."""
+    await db.fetch_as(_RowId, f"SELECT id FROM app_user WHERE role = {{}}{db.for_update()}", Role.ADMIN.value)
+    return bool(await User.exists().where((User.id == user_id) & _admin_in_charge()))
 
 
 async def update_user(user_id: int, changes: Mapping[str, Any]) -> UserView:
@@ -200,8 +277,12 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> UserView:
         values[User.active] = bool(changes["active"])
     if "password" in changes:
         _check_password(changes["password"])
-        values[User.password_hash] = hash_password(changes["password"])
+        values[User.password_hash] = await _hashed(changes["password"])
+    if {"active", "role", "warehouse", "password"} & set(changes):
+        # The user's bearer tokens were granted on the old terms (or the old password): they sign in again.
+        values[User.token_version] = User.token_version + 1
     async with db.transaction():
+        in_charge = bool(_IN_CHARGE_FIELDS & set(changes)) and await _was_in_charge(user_id)
         if "badge" in changes:
             values[User.badge] = await _check_badge(changes["badge"], user_id=user_id)
         if "warehouse" in changes:
@@ -210,6 +291,9 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> UserView:
             updated = await User.update(values).where(User.id == user_id).returning(User.id)
             if not updated:
                 raise NotFound("用户不存在", field="id")
+        if in_charge and not await User.exists().where(_admin_in_charge()):
+            field = next(name for name in ("active", "role", "warehouse") if name in changes)
+            raise Conflict(AuthError.LAST_ADMIN, field=field)  # rolled back with the transaction
     user = await get_user(user_id)
     if user is None:
         raise NotFound("用户不存在", field="id")
@@ -222,8 +306,16 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> UserView:
 
 
 async def ensure_admin(username: str, password: str) -> bool:
-    """Create the first admin if no admin exists yet. Returns True when one was created."""
-    if await User.exists().where(User.role == Role.ADMIN.value):
+    """Make sure someone is in charge of the hub (``orderhub migrate`` / ``orderhub run`` with the admin variables).
+    While an admin is active and bound to no warehouse, nothing happens. Otherwise the configured admin is created
+    — or, when that username exists (an admin deactivated, demoted or bound to a warehouse), made an active admin of
+    every warehouse again, with the configured password. Returns True when it created or restored one."""
+    if await User.exists().where(_admin_in_charge()):
         return False
-    await create_user(NewUser(username=username, password=password, role=Role.ADMIN.value, display_name="管理员"))
+    row = await User.select(User.id).where(User.username == username.strip()).first()
+    if row is None:
+        await create_user(NewUser(username=username, password=password, role=Role.ADMIN.value, display_name="管理员"))
+    else:
+        changes = {"role": Role.ADMIN.value, "active": True, "warehouse": None, "password": password}
+        await update_user(int(row["id"]), changes)
     return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from piccolo.columns import Boolean, ForeignKey, Serial, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from orderhub.inventory.tables import Warehouse
@@ -23,4 +23,7 @@ class User(Table, tablename="app_user"):
     badge = Varchar(length=64, null=True, default=None)  # unique index in a raw migration (SQLite cannot add one)
     # Their 企业微信 (WeCom) userid: staff alerts (surges, at-risk orders, short picks, stalled parcels) go there.
     wecom_userid = Varchar(length=64, default="")
+    # Carried in each bearer token; bumped (a password, role, warehouse or active change, sign out everywhere) so
+    # that every token issued before stops working.
+    token_version = Integer(default=0)
     created_at = Timestamptz()

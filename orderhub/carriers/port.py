@@ -260,9 +260,11 @@ class Tracker(Protocol):
 
     async def subscribe(
         self, account: TrackerAccount, http: httpx.AsyncClient, carrier: str, waybill_no: str, *, callback_url: str,
-        salt: str,
+        salt: str, origin: str = "", destination: str = "",
     ) -> None:
-        """Ask for pushes to ``callback_url``, signed with ``salt`` (already subscribed counts as success)."""
+        """Ask for pushes to ``callback_url``, signed with ``salt`` (already subscribed counts as success).
+        ``origin`` and ``destination`` ("省市区" of the sending warehouse and of the receiver, "" when unknown) help
+        the service judge arrival and delivery."""
         ...
 
     def verify_push(self, param: str, sign: str, salt: str) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
+from piccolo.columns.combination import WhereRaw
 
 from orderhub import clock, db
 from orderhub.catalog.errors import CatalogError
@@ -130,12 +131,22 @@ async def sku_for_barcode(barcode: str) -> SkuView:
     return await get_sku(row["sku.code"])
 
 
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 async def list_skus(*, q: str | None = None, after_id: int | None = None, limit: int = 100) -> SkuPage:
     if not 1 <= limit <= 500:
         raise ValidationFailed("limit 取值范围为 1–500", field="limit")
     query = Sku.select().order_by(Sku.id).limit(limit + 1)
     if q:
-        query = query.where(Sku.code.ilike(f"%{q}%") | Sku.name.ilike(f"%{q}%"))
+        # What was typed, literally: % and _ are LIKE wildcards ("50%" would match every code with 50 in it) and
+        # SQLite knows no escape character unless told. One statement on both back ends: lower() on both sides
+        # instead of PostgreSQL's ILIKE (SQLite's LIKE ignores ASCII case anyway).
+        pattern = f"%{_escape_like(q.lower())}%"
+        query = query.where(
+            WhereRaw("(lower(code) LIKE {} ESCAPE '\\' OR lower(name) LIKE {} ESCAPE '\\')", pattern, pattern)
+        )
     if after_id is not None:
         query = query.where(Sku.id > after_id)
     rows = await query

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 import msgspec
 
 from orderhub import clock, crypto, db
+from orderhub import redis as redis_mod
 from orderhub.channels.errors import ChannelError
 from orderhub.channels.port import ChannelConnector, Credentials, PlatformError, SessionExpired
 from orderhub.channels.tables import Channel
 from orderhub.errors import AuthenticationFailed, CommonError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from orderhub.inventory.service import warehouse_id_for
-from orderhub.redis import claim_once, release_claim
 from orderhub.settings import get_settings
 
 T = TypeVar("T")
@@ -36,6 +36,7 @@ __all__ = [
     "list_channels",
     "release_signature",
     "rotate_secret",
+    "settle_signature",
     "signing_payload",
     "store_tokens",
     "update_channel",
@@ -286,7 +287,14 @@ async def verify_signature(
     """Check ``X-OrderHub-Signature`` = hex HMAC-SHA256(secret, timestamp + "\\n" + body).
 
     Refused when the timestamp (unix seconds) is outside the window, the signature does not match, or the same
-    signature was already used (replay). Nothing is stored for a refused request.
+    signature was already used by a request that finished (replay). Nothing is stored for a refused request.
+
+    The replay guard is kept in step with what was stored: verifying marks the signature *in flight*; the caller
+    marks it *settled* (:func:`settle_signature`) once its answer is stored, or releases it
+    (:func:`release_signature`) when the request failed before storing anything. Only a settled signature is a
+    replay: the identical request after an API process died mid-way (in flight, never settled) is judged on its
+    content again — intake is idempotent on (channel, external_id), so what was stored comes back as ``duplicate``
+    with its order id and what was not is stored now.
     """
     if not channel_code or not timestamp or not signature:
         raise AuthenticationFailed(
@@ -318,10 +326,12 @@ async def verify_signature(
     if not row["active"]:
         raise AuthenticationFailed("渠道已停用", code=ChannelError.CHANNEL_INACTIVE, field="X-OrderHub-Channel")
     try:
-        first_use = await claim_once(_replay_key(channel_code, signature), window * 2)
+        earlier = await redis_mod.awaited(
+            redis_mod.get_client().eval(_CLAIM, 1, _replay_key(channel_code, signature), _IN_FLIGHT, window * 2)
+        )
     except Exception as exc:  # without the replay guard a signed request cannot be accepted safely
-        raise ServiceUnavailable("签名校验服务暂不可用，请稍后重试") from exc
-    if not first_use:
+        raise ServiceUnavailable("签名校验服务暂不可用，请稍后重试", code=CommonError.REDIS_UNAVAILABLE) from exc
+    if earlier == _SETTLED:
         raise AuthenticationFailed(
             "该签名已使用过（重放请求）", code=ChannelError.SIGNATURE_REPLAYED, field="X-OrderHub-Signature"
         )
@@ -332,10 +342,38 @@ def _replay_key(channel_code: str, signature: str) -> str:
     return f"orderhub:sig:{channel_code}:{signature.lower()}"
 
 
+# The replay guard's states: in flight (verified, its answer not stored yet) → settled (a replay from then on).
+_IN_FLIGHT, _SETTLED = b"in-flight", b"settled"
+# Claim the signature as in flight unless it is known already; answer what it was (nil: first use).
+_CLAIM = """
+local earlier = redis.call('GET', KEYS[1])
+if earlier then return earlier end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+# Forget a signature only while it is in flight: a concurrent identical request may have settled it meanwhile.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+async def settle_signature(channel_code: str, signature: str) -> None:
+    """The signed request's answer is stored: from now on the same signature is a replay (best effort — should this
+    fail, the signature stays in flight and an identical retry gets the idempotent answer)."""
+    try:
+        ttl = get_settings().signature_window_seconds * 2
+        await redis_mod.awaited(redis_mod.get_client().set(_replay_key(channel_code, signature), _SETTLED, ex=ttl))
+    except Exception:
+        pass
+
+
 async def release_signature(channel_code: str, signature: str) -> None:
     """Let a signed request be sent again when it failed before anything was stored (best effort)."""
     try:
-        await release_claim(_replay_key(channel_code, signature))
+        await redis_mod.awaited(
+            redis_mod.get_client().eval(_RELEASE, 1, _replay_key(channel_code, signature), _IN_FLIGHT)
+        )
     except Exception:
         pass
 

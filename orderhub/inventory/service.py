@@ -224,7 +224,7 @@ _LOCATION_COLUMNS = (*Location.all_columns(exclude=[Location.warehouse]), Locati
 def _ensure_scope(warehouse_id: int, scope: int | None) -> None:
     """A user bound to one warehouse acts on that warehouse only."""
     if scope is not None and scope != warehouse_id:
-        raise PermissionDenied("只能操作本仓库的数据", field="warehouse")
+        raise PermissionDenied("只能操作本仓库的数据", code=CommonError.FORBIDDEN_WAREHOUSE, field="warehouse")
 
 
 async def create_location(cmd: NewLocation, *, warehouse_scope: int | None = None) -> LocationView:

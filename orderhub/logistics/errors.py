@@ -35,5 +35,4 @@ class LogisticsError(ErrorCode):
     )
     NO_PENDING_REQUEST = "no_pending_request", "该订单没有待定的取号请求", "No waybill request is pending."
     NO_WAYBILL = "no_waybill", "该订单还没有运单号", "The order (or the wave's orders) has no waybill yet."
-    WAVE_NOT_FOUND = "wave_not_found", "波次不存在", "The wave does not exist in this warehouse."
     TRACKING_NOT_FOUND = "tracking_not_found", "查询不到该包裹", "No tracking for this parcel or order yet."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -109,15 +110,121 @@ def _font() -> str:
     return _FONT
 
 
-def _wrap(text: str, width_chars: int, lines: int) -> list[str]:
-    out = [text[i : i + width_chars] for i in range(0, len(text), width_chars)] or [""]
-    return out[:lines]
+def address_line(*parts: str) -> str:
+    """省 市 区县 and the detail as one line for the label, each part once: a municipality's city (上海市上海市 →
+    上海市), a SAR's, and a province-administered county-level unit's (河南省济源市济源市 → 河南省济源市)."""
+    out: list[str] = []
+    for part in parts:
+        text = part.strip()
+        if text and (not out or text != out[-1]):
+            out.append(text)
+    return "".join(out)
+
+
+# Layout (mm from the page's top-left corner). The QR code's box: nothing else is drawn in it.
+QR_BOX_MM = (43.0, 92.0, 30.0, 30.0)  # x, top, width, height
+_MARGIN_MM = 3.0
+_MIN_PT = 6.0  # the smallest text still read on a 203 dpi thermal print; below it the last line ends with …
+_ELLIPSIS = "…"
+# Runs of Latin letters and digits (house numbers, 1688, SOHO, T1, 3204) and closing punctuation stay on one line
+# with what precedes them; any other character may start a line.
+_TOKEN = re.compile(r"\s+|(?:[0-9A-Za-z][0-9A-Za-z#./-]*|\S)[，。、；：）)】」,.;:]*")
+
+
+def _wrap(text: str, width: float, font: str, size: float) -> list[str]:
+    """``text`` in lines no wider than ``width`` (points) at ``size``, measured with ``font``'s metrics; breaks
+    between characters, keeping a number or word whole unless it alone is wider than a line. Spaces at a break
+    fall away; no other character does."""
+
+    def fits(line: str) -> bool:
+        return pdfmetrics.stringWidth(line, font, size) <= width
+
+    lines: list[str] = []
+    line = ""
+    for token in _TOKEN.findall(text):
+        if token.isspace():
+            line = line + " " if line else line
+            continue
+        if fits(line + token):
+            line += token
+            continue
+        if fits(token):  # to the next line, whole
+            if line.strip():
+                lines.append(line.rstrip())
+            line = token
+            continue
+        for char in token:  # a token wider than a line anyway: break it between characters, from here on
+            if line and not fits(line + char):
+                lines.append(line.rstrip())
+                line = ""
+            line += char
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines or [""]
+
+
+def _fit(
+    text: str,
+    *,
+    font: str,
+    width: float,
+    height: float,
+    size: float,
+    min_size: float,
+    leading: float = 1.3,
+    step: float = 0.5,
+) -> tuple[float, list[str]]:
+    """The largest size from ``size`` down to ``min_size`` (by ``step``; points, or any one unit) at which all of
+    ``text`` wraps into a ``width`` × ``height`` box (first line ``size`` high, then ``leading`` × size apart), and
+    its lines. When it does not fit even at ``min_size``: the lines that fit there, the last one ending with … —
+    shrink before cut, and cut only past the smallest size."""
+    current = size
+    while True:
+        lines = _wrap(text, width, font, current)
+        capacity = max(1, int((height - current) / (current * leading) + 1e-6) + 1)
+        if len(lines) <= capacity:
+            return current, lines
+        if current - step < min_size - 1e-9:
+            break
+        current = round(current - step, 3)
+    kept = lines[:capacity]
+    last = kept[-1]
+    while last and pdfmetrics.stringWidth(last + _ELLIPSIS, font, current) > width:
+        last = last[:-1]
+    kept[-1] = last + _ELLIPSIS
+    return current, kept
+
+
+def _text_box(
+    c: canvas.Canvas,
+    text: str,
+    *,
+    font: str,
+    x_mm: float,
+    top_mm: float,
+    width_mm: float,
+    height_mm: float,
+    size: float,
+    min_size: float = _MIN_PT,
+    align: str = "left",
+) -> None:
+    """Draw ``text`` inside a box given from the page's top (wrapped, shrunk to fit; see :func:`_fit`)."""
+    size, lines = _fit(text, font=font, width=width_mm * mm, height=height_mm * mm, size=size, min_size=min_size)
+    c.setFont(font, size)
+    page_top = LABEL_SIZE_MM[1] * mm
+    for i, line in enumerate(lines):
+        baseline = page_top - top_mm * mm - size * 0.88 - i * size * 1.3
+        if align == "centre":
+            c.drawCentredString((x_mm + width_mm / 2) * mm, baseline, line)
+        else:
+            c.drawString(x_mm * mm, baseline, line)
 
 
 def _draw(c: canvas.Canvas, label: LabelData) -> None:
     font = _font()
     width, height = LABEL_SIZE_MM[0] * mm, LABEL_SIZE_MM[1] * mm
-    margin = 3 * mm
+    margin = _MARGIN_MM * mm
+    inner_mm = LABEL_SIZE_MM[0] - 2 * _MARGIN_MM
     # header: carrier and sort code
     c.setFont(font, 11)
     c.drawString(margin, height - 8 * mm, carrier_name(label.carrier))
@@ -125,8 +232,18 @@ def _draw(c: canvas.Canvas, label: LabelData) -> None:
     printed = clock.to_shanghai(label.printed_at or clock.now())
     c.drawRightString(width - margin, height - 8 * mm, printed.strftime("%Y-%m-%d %H:%M"))
     if label.sort_code:
-        c.setFont(font, 22)
-        c.drawCentredString(width / 2, height - 20 * mm, label.sort_code[:12])
+        _text_box(
+            c,
+            label.sort_code,
+            font=font,
+            x_mm=_MARGIN_MM,
+            top_mm=12.5,
+            width_mm=inner_mm,
+            height_mm=8.5,
+            size=22,
+            min_size=10,
+            align="centre",
+        )
     c.line(margin, height - 23 * mm, width - margin, height - 23 * mm)
     # waybill barcode
     barcode = code128.Code128(label.waybill_no, barHeight=14 * mm, barWidth=0.33 * mm, humanReadable=False)
@@ -135,36 +252,47 @@ def _draw(c: canvas.Canvas, label: LabelData) -> None:
     c.setFont(font, 11)
     c.drawCentredString(width / 2, height - 45 * mm, label.waybill_no)
     c.line(margin, height - 47 * mm, width - margin, height - 47 * mm)
-    # receiver
+    # receiver: the address whole, wrapped by measured width and shrunk to fit its box
+    text_x = _MARGIN_MM + 6
+    text_w = LABEL_SIZE_MM[0] - _MARGIN_MM - text_x
     c.setFont(font, 8)
     c.drawString(margin, height - 52 * mm, "收")
-    c.setFont(font, 11)
-    c.drawString(
-        margin + 6 * mm, height - 52 * mm, f"{mask_name(label.receiver_name)}  {mask_phone(label.receiver_phone)}"
-    )
-    c.setFont(font, 9)
-    for i, line in enumerate(_wrap(label.receiver_address, 24, 3)):
-        c.drawString(margin + 6 * mm, height - (57 + 4.5 * i) * mm, line)
+    receiver = f"{mask_name(label.receiver_name)}  {mask_phone(label.receiver_phone)}"
+    _text_box(c, receiver, font=font, x_mm=text_x, top_mm=48.2, width_mm=text_w, height_mm=4.5, size=11)
+    _text_box(c, label.receiver_address, font=font, x_mm=text_x, top_mm=53.6, width_mm=text_w, height_mm=17, size=9)
     c.line(margin, height - 71 * mm, width - margin, height - 71 * mm)
     # sender
     c.setFont(font, 8)
     c.drawString(margin, height - 76 * mm, "寄")
-    c.drawString(margin + 6 * mm, height - 76 * mm, f"{label.sender_name}  {mask_phone(label.sender_phone)}")
-    for i, line in enumerate(_wrap(label.sender_address, 30, 2)):
-        c.drawString(margin + 6 * mm, height - (80 + 3.8 * i) * mm, line)
+    sender = f"{label.sender_name}  {mask_phone(label.sender_phone)}"
+    _text_box(c, sender, font=font, x_mm=text_x, top_mm=73.2, width_mm=text_w, height_mm=3.3, size=8)
+    _text_box(c, label.sender_address, font=font, x_mm=text_x, top_mm=77.2, width_mm=text_w, height_mm=10.4, size=8)
     c.line(margin, height - 88 * mm, width - margin, height - 88 * mm)
-    # pieces, weight, order; QR code
+    # pieces, weight, order (left of the QR code's box, never under it); QR code
+    qr_x, qr_top, qr_w, qr_h = QR_BOX_MM
+    left_w = qr_x - 2 - _MARGIN_MM
     c.setFont(font, 9)
     c.drawString(margin, height - 94 * mm, f"件数：{label.pieces}")
     c.drawString(margin, height - 99 * mm, f"重量：{label.weight_g / 1000:.2f} kg")
     if label.order_ref:
-        c.drawString(margin, height - 104 * mm, f"订单：{label.order_ref[:24]}")
+        order = f"订单：{label.order_ref}"
+        one_line = pdfmetrics.stringWidth(order, font, 7) <= left_w * mm
+        _text_box(
+            c,
+            order,
+            font=font,
+            x_mm=_MARGIN_MM,
+            top_mm=101.3,
+            width_mm=left_w,
+            height_mm=3.5 if one_line else qr_top + qr_h - 101.3,
+            size=9,
+            min_size=7 if one_line else _MIN_PT,
+        )
     code = qr.QrCodeWidget(label.qr_text or label.waybill_no)
     x0, y0, x1, y1 = code.getBounds()
-    size = 30 * mm
-    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
+    drawing = Drawing(qr_w * mm, qr_h * mm, transform=[qr_w * mm / (x1 - x0), 0, 0, qr_h * mm / (y1 - y0), 0, 0])
     drawing.add(code)
-    renderPDF.draw(drawing, c, width - margin - size, height - 122 * mm)
+    renderPDF.draw(drawing, c, qr_x * mm, height - (qr_top + qr_h) * mm)
     c.setFont(font, 7)
     c.drawString(margin, 4 * mm, "已验视 · 隐私面单：收件人信息已隐藏")
 
@@ -198,6 +326,27 @@ def label_zpl(label: LabelData, *, dpi: int = 203) -> str:
         return f"^FO{round(x_mm * d)},{round(y_mm * d)}"
 
     cjk = "^A@N,{h},{h},E:SIMSUN.TTF"
+    font = _font()
+
+    def box(text: str, x_mm: float, top_mm: float, width_mm: float, height_mm: float, size_mm: float) -> list[str]:
+        """One field per line, wrapped and shrunk here by measured width (the embedded font's CJK glyphs are as
+        wide as SimSun's, its Latin ones wider), in whole dots: a ^FB block overprints its last line with the rest."""
+        size, wrapped = _fit(
+            text,
+            font=font,
+            width=(width_mm - 0.5) * d,
+            height=height_mm * d,
+            size=round(size_mm * d),
+            min_size=round(_MIN_PT / 72 * dpi),
+            step=1,
+        )
+        h = cjk.format(h=round(size))
+        top = round(top_mm * d)
+        return [
+            f"^FO{round(x_mm * d)},{top + round(i * size * 1.3)}{h}^FD{_zpl_text(line)}^FS"
+            for i, line in enumerate(wrapped)
+        ]
+
     lines = [
         "^XA",
         "^CI28",
@@ -206,22 +355,19 @@ def label_zpl(label: LabelData, *, dpi: int = 203) -> str:
         at(3, 3) + cjk.format(h=round(4 * d)) + f"^FD{carrier_name(label.carrier)}^FS",
     ]
     if label.sort_code:
-        lines.append(at(3, 10) + cjk.format(h=round(9 * d)) + f"^FD{_zpl_text(label.sort_code[:12])}^FS")
+        lines += box(label.sort_code, 3, 10, 70, 9, 9)
     lines += [
         at(4, 24) + f"^BY2^BCN,{round(14 * d)},N,N,N^FD{_zpl_text(label.waybill_no)}^FS",
         at(4, 40) + f"^A0N,{round(4 * d)},{round(4 * d)}^FD{_zpl_text(label.waybill_no)}^FS",
-        at(3, 49)
-        + cjk.format(h=round(4 * d))
-        + f"^FD收 {_zpl_text(mask_name(label.receiver_name))} {mask_phone(label.receiver_phone)}^FS",
-        at(3, 55) + cjk.format(h=round(3.2 * d)) + f"^FB{round(70 * d)},3,0,L^FD{_zpl_text(label.receiver_address)}^FS",
-        at(3, 73)
-        + cjk.format(h=round(3 * d))
-        + f"^FD寄 {_zpl_text(label.sender_name)} {mask_phone(label.sender_phone)}^FS",
-        at(3, 78) + cjk.format(h=round(2.8 * d)) + f"^FB{round(70 * d)},2,0,L^FD{_zpl_text(label.sender_address)}^FS",
+        *box(f"收 {mask_name(label.receiver_name)} {mask_phone(label.receiver_phone)}", 3, 49, 70, 4, 4),
+        *box(label.receiver_address, 3, 55, 70, 16, 3.2),
+        *box(f"寄 {label.sender_name} {mask_phone(label.sender_phone)}", 3, 73, 70, 3, 3),
+        *box(label.sender_address, 3, 78, 70, 10, 2.8),
         at(3, 92) + cjk.format(h=round(3.2 * d)) + f"^FD件数 {label.pieces}  重量 {label.weight_g / 1000:.2f}kg^FS",
-        at(44, 90) + f"^BQN,2,4^FDLA,{_zpl_text(label.qr_text or label.waybill_no)}^FS",
-        "^XZ",
     ]
+    if label.order_ref:  # left of the QR code (at 44 mm), never under it
+        lines += box(f"订单 {label.order_ref}", 3, 97, 39, 20, 3.2)
+    lines += [at(44, 90) + f"^BQN,2,4^FDLA,{_zpl_text(label.qr_text or label.waybill_no)}^FS", "^XZ"]
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ import httpx
 import msgspec
 
 from orderhub import clock, crypto, db
+from orderhub.address.parser import standardise
 from orderhub.carriers.port import TRACKERS, Tracker, TrackerAccount, TrackingEvent, TrackingState
 from orderhub.errors import NotFound, ValidationFailed
 from orderhub.events import Topic, publish_after_commit
@@ -204,13 +205,53 @@ async def subscribe(tracking_id: int) -> bool:
     if not rows:
         return False
     row = db.rows_as(ParcelRow, rows)[0]
+    origin, destination = await _route_of(tracking_id)
     callback = f"{provider.callback_base_url.rstrip('/')}/api/v1/webhooks/kuaidi100/{tracking_id}"
     async with httpx.AsyncClient(timeout=15) as http:
         await _tracker().subscribe(
-            _account(provider), http, row.carrier, row.waybill_no, callback_url=callback, salt=row.salt
+            _account(provider),
+            http,
+            row.carrier,
+            row.waybill_no,
+            callback_url=callback,
+            salt=row.salt,
+            origin=origin,
+            destination=destination,
         )
     await ParcelTracking.update({ParcelTracking.subscribed_at: clock.now()}).where(ParcelTracking.id == tracking_id)
     return True
+
+
+class _RouteRow(msgspec.Struct, kw_only=True):
+    warehouse_address: str | None
+    province: str
+    city: str
+    district: str
+
+
+def _region(province: str, city: str, district: str) -> str:
+    """省市区 in one string, a municipality's name once (上海市青浦区, not 上海市上海市青浦区)."""
+    parts = [province] + ([] if city == province else [city]) + [district]
+    return "".join(p for p in parts if p)
+
+
+async def _route_of(tracking_id: int) -> tuple[str, str]:
+    """Where the parcel leaves from (its warehouse's 省市区) and goes to (the receiver's), "" when unknown."""
+    found = await db.fetch_one_as(
+        _RouteRow,
+        "SELECT w.address AS warehouse_address, o.receiver_province AS province, o.receiver_city AS city,"
+        " o.receiver_district AS district FROM parcel_tracking t JOIN waybill b ON b.id = t.waybill"
+        " JOIN warehouse w ON w.id = b.warehouse JOIN sales_order o ON o.id = t.\"order\" WHERE t.id = {}",
+        tracking_id,
+    )
+    if found is None:
+        return "", ""
+    origin = ""
+    if found.warehouse_address:
+        place = standardise(address=found.warehouse_address)
+        if place.province:
+            origin = _region(place.province, place.city, place.district)
+    return origin, _region(found.province, found.city, found.district)
 
 
 async def _apply(row: ParcelRow, events: Sequence[TrackingEvent]) -> None:

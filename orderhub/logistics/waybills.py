@@ -32,14 +32,15 @@ from orderhub.inventory.tables import Warehouse
 from orderhub.logistics import rates
 from orderhub.logistics.choice import NoCarrier
 from orderhub.logistics.errors import LogisticsError
-from orderhub.logistics.labels import LabelData
-from orderhub.logistics.tables import CarrierAccount, Waybill
+from orderhub.logistics.labels import LabelData, address_line
+from orderhub.logistics.tables import CarrierAccount, ParcelTracking, Waybill
 from orderhub.logistics.tracking import start_tracking
 from orderhub.orders.errors import OrderError
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import ensure_in_scope, record_event
 from orderhub.orders.state import OrderStatus
-from orderhub.picking.tables import PackRecord, Wave
+from orderhub.picking.tables import PackRecord
+from orderhub.picking.wave_views import find_wave
 from orderhub.settings import get_settings
 
 __all__ = [
@@ -98,8 +99,10 @@ class WaybillView(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     price_fen: int | None
     weight_g: int
-    status: str
+    status: str  # issued (not yet handed over), handed_over (with the courier: the order shipped), cancelled
     created_at: datetime
+    handed_over_at: datetime | None = None
+    parcel_state: str | None = None  # after handover: pending, or the tracking state (in_transit, delivered, …)
 
 
 class WaybillRow(msgspec.Struct, kw_only=True):
@@ -263,7 +266,21 @@ async def list_accounts() -> list[CarrierAccountView]:
     ]
 
 
-def _view(row: WaybillRow) -> WaybillView:
+class _Parcel(msgspec.Struct):
+    state: str
+    created_at: datetime
+
+
+async def _parcel(waybill_id: int) -> _Parcel | None:
+    """The parcel's tracking row: made at handover (its created_at is when), so it says the parcel left."""
+    rows = await ParcelTracking.select(ParcelTracking.state, ParcelTracking.created_at).where(
+        ParcelTracking.waybill == waybill_id
+    )
+    return db.rows_as(_Parcel, rows)[0] if rows else None
+
+
+def _view(row: WaybillRow, parcel: _Parcel | None = None) -> WaybillView:
+    handed_over = parcel is not None and row.status == "issued"
     return WaybillView(
         order_id=row.order,
         carrier=row.carrier,
@@ -272,8 +289,10 @@ def _view(row: WaybillRow) -> WaybillView:
         reason=row.reason,
         price_fen=row.price_fen,
         weight_g=row.weight_g,
-        status=row.status,
+        status="handed_over" if handed_over else row.status,
         created_at=clock.to_shanghai(row.created_at),
+        handed_over_at=clock.to_shanghai(parcel.created_at) if parcel is not None else None,
+        parcel_state=parcel.state if parcel is not None else None,
     )
 
 
@@ -379,7 +398,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     """The packed order's waybill: the one already issued, or a new one from the chosen carrier."""
     existing = await _issued(order_id)
     if existing is not None:
-        return _view(existing)
+        return _view(existing, await _parcel(existing.id))
     order = await rates.shipping_order(order_id)
     if order.status not in (OrderStatus.PACKED.value, OrderStatus.SHIPPED.value):
         raise Conflict("订单打包完成后才能取运单号", code=OrderError.NOT_PACKED, field="order_id")
@@ -518,7 +537,8 @@ class _Released(msgspec.Struct):
 async def hand_over(order_id: int, *, actor: str) -> WaybillView:
     """The labelled parcel was handed to the courier: the order ships with its waybill (stock consumed, the
     platform write-back queued, the ``order.shipped`` event published — :func:`orderhub.orders.shipping.ship_order`).
-    Handing over an order already shipped with this waybill answers the same."""
+    Handing over an order already shipped with this waybill answers the same. The answer says where the parcel is
+    now: ``handed_over`` (with when, and its tracking state), never the ``issued`` of a waybill still on the bench."""
     from orderhub.orders.shipping import ship_order
 
     waybill = await _issued(order_id)
@@ -529,7 +549,8 @@ async def hand_over(order_id: int, *, actor: str) -> WaybillView:
         if order.status != OrderStatus.SHIPPED.value:
             await ship_order(order_id, carrier=waybill.carrier, waybill_no=waybill.waybill_no, actor=actor)
         await start_tracking(order_id, waybill.id, waybill.carrier, waybill.waybill_no)
-    return _view(waybill)
+        parcel = await _parcel(waybill.id)
+    return _view(waybill, parcel)  # handed_over: the parcel is with the courier (not "issued")
 
 
 async def label_data(order_id: int) -> LabelData:
@@ -539,7 +560,9 @@ async def label_data(order_id: int) -> LabelData:
     order = await rates.shipping_order(order_id)
     account = db.rows_as(_Account, await CarrierAccount.select().where(CarrierAccount.id == waybill.account))[0]
     sender = await _sender(account, waybill.warehouse)
-    receiver = order.receiver_province + order.receiver_city + order.receiver_district + order.receiver_detail
+    receiver = address_line(
+        order.receiver_province, order.receiver_city, order.receiver_district, order.receiver_detail
+    )
     return LabelData(
         carrier=waybill.carrier,
         waybill_no=waybill.waybill_no,
@@ -549,7 +572,7 @@ async def label_data(order_id: int) -> LabelData:
         receiver_address=receiver or order.receiver_address,
         sender_name=sender.name,
         sender_phone=sender.phone,
-        sender_address=f"{sender.province}{sender.city}{sender.district}{sender.detail}",
+        sender_address=address_line(sender.province, sender.city, sender.district, sender.detail),  # 上海市 once
         weight_g=waybill.weight_g,
         order_ref=order.external_id,
     )
@@ -599,11 +622,9 @@ async def request_waybills(
     return list(await asyncio.gather(*(one(order_id) for order_id in unique)))
 
 
-async def wave_orders(wave_id: int, *, warehouse_id: int | None = None) -> list[int]:
-    """The orders still in the wave (not withdrawn), in id order."""
-    owners: list[int] = await Wave.select(Wave.warehouse).where(Wave.id == wave_id).output(as_list=True)
-    if not owners or (warehouse_id is not None and owners[0] != warehouse_id):
-        raise NotFound("波次不存在", code=LogisticsError.WAVE_NOT_FOUND, field="wave_id")
+async def wave_orders(wave: int | str, *, warehouse_id: int | None = None) -> list[int]:
+    """The orders still in the wave (by id or code; not withdrawn), in id order."""
+    wave_id = (await find_wave(wave, warehouse_id=warehouse_id)).id
     rows = await db.fetch_as(  # raw: a DISTINCT over a join (the wave's tasks' orders still in it)
         _WaveOrder,
         "SELECT DISTINCT o.\"order\" AS order_id FROM pick_task_order o JOIN pick_task t ON t.id = o.task "
@@ -613,11 +634,12 @@ async def wave_orders(wave_id: int, *, warehouse_id: int | None = None) -> list[
     return [r.order_id for r in rows]
 
 
-async def wave_labels(wave_id: int, *, warehouse_id: int | None = None) -> tuple[list[LabelData], list[int]]:
-    """Every label of the wave in order-id order (one PDF prints the wave), and the orders without a waybill."""
+async def wave_labels(wave: int | str, *, warehouse_id: int | None = None) -> tuple[list[LabelData], list[int]]:
+    """Every label of the wave (by id or code) in order-id order (one PDF prints the wave), and the orders without
+    a waybill."""
     labels: list[LabelData] = []
     missing: list[int] = []
-    for order_id in await wave_orders(wave_id, warehouse_id=warehouse_id):
+    for order_id in await wave_orders(wave, warehouse_id=warehouse_id):
         if await _issued(order_id) is None:
             missing.append(order_id)
         else:

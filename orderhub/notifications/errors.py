@@ -32,3 +32,8 @@ class DeliveryError(ErrorCode):
     RATE_LIMITED = "rate_limited", "超过发送频率，排队稍后发送", "Held by our own per-recipient rate limit."
     NOT_CONFIGURED = "not_configured", "该渠道未配置账号或模板已停用", "No provider account, or template off."
     TEMPLATE_ERROR = "template_error", "模板无法填写", "The template could not be filled."
+    SUPERSEDED = (
+        "superseded",
+        "已有更新的物流消息，本条不再发送",
+        "A later notice of the same parcel (已签收 after a held 已发货) replaced this unsent one.",
+    )

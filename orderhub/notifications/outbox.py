@@ -92,7 +92,14 @@ _CUSTOMER_ORDER = (NotifierChannel.WECHAT_SUBSCRIBE.value, NotifierChannel.WECHA
                    NotifierChannel.SMS.value)
 
 
-STATUSES = ("pending", "sending", "sent", "failed", "fallback", "skipped")
+STATUSES = ("pending", "sending", "sent", "failed", "fallback", "skipped", "superseded")
+# A customer notice held by the quiet hours makes the unsent ones it supersedes pointless: a 已发货 held until 08:00
+# is not sent beside the 已签收 that caught up with it in the night; the later one goes alone (it names the parcel
+# too). Outside the quiet hours each notice is sent as it comes (a short rate-limit queue keeps them all).
+SUPERSEDES: dict[str, tuple[str, ...]] = {
+    "out_for_delivery": ("shipped",),
+    "signed": ("shipped", "out_for_delivery", "delayed"),
+}
 CHANNELS = tuple(channel.value for channel in NotifierChannel)
 
 
@@ -236,8 +243,11 @@ async def _insert(
     warehouse_id: int | None = None,
 ) -> int | None:
     not_before = not_before or now
+    quiet = False
     if audience == "customer" and not urgent and status == "pending":
-        not_before = config.quiet_until(now, await config.load_settings()) or now
+        held = config.quiet_until(now, await config.load_settings())
+        quiet = held is not None
+        not_before = held or now
     rows = await db.execute_returning(  # raw: ON CONFLICT DO NOTHING RETURNING (a duplicate writes nothing)
         db.IdRow,
         "INSERT INTO notification (dedup_key, subject, \"order\", warehouse, event, audience, channel, recipient, "
@@ -264,9 +274,27 @@ async def _insert(
     if not rows:
         return None
     notification_id = rows[0].id
+    if quiet and order_id is not None and event in SUPERSEDES:
+        await _supersede(order_id, event, now)
     if status == "pending" and not_before <= now:
         _send_after_commit(notification_id)
     return notification_id
+
+
+async def _supersede(order_id: int, event: str, now: datetime) -> None:
+    """The order's customer notices still waiting that ``event`` (itself held by the quiet hours) makes pointless
+    are not sent: recorded as ``superseded``. One in flight (``sending``) or sent is left alone."""
+    earlier = SUPERSEDES[event]
+    await db.execute(
+        "UPDATE notification SET status = 'superseded', error_code = {}, error_message = {}, updated_at = {}"
+        f" WHERE \"order\" = {{}} AND audience = 'customer' AND status = 'pending'"
+        f" AND event IN ({', '.join('{}' for _ in earlier)})",
+        DeliveryError.SUPERSEDED.value,
+        DeliveryError.SUPERSEDED.message,
+        now,
+        order_id,
+        *earlier,
+    )
 
 
 def _send_after_commit(notification_id: int) -> None:

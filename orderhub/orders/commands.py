@@ -124,6 +124,7 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     received_at: datetime
     updated_at: datetime
     needs_backfill: bool = False
+    waybill_no: str = ""  # the waybill it was shipped with
     lines: list[OrderLineView] = []
     shipments: list[ShipmentView] = []
     events: list[OrderEventView] = []

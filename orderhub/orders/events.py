@@ -14,6 +14,7 @@ class OrderEventType(StrEnum):
     RECEIVED = "order.received"
     STATUS_CHANGED = "order.status_changed"
     STOCK_RESERVED = "order.stock_reserved"
+    ROUTED = "order.routed"  # the warehouse ranking, each one's reasons, and the decision (routing.explain)
     STOCK_RELEASED = "order.stock_released"
     RULE_FIRED = "order.rule_fired"
     HOLD_RELEASED = "order.hold_released"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,7 +12,6 @@ from typing import Any
 import msgspec
 
 from orderhub import clock, db
-from orderhub.channels.tables import Channel
 from orderhub.errors import CommonError, Conflict, NotFound, ValidationFailed
 from orderhub.events import Topic, order_topic, publish_after_commit
 from orderhub.orders import surge
@@ -23,12 +20,12 @@ from orderhub.orders.commands import (
     NewOrder,
     OrderEventView,
     OrderLineView,
-    OrderPage,
     OrderView,
     Receiver,
     ShipmentView,
 )
 from orderhub.orders.events import OrderEventType, OrderReceived, OrderStatusChanged
+from orderhub.orders.phone_index import phone_key, search_digits
 from orderhub.orders.state import OrderStatus, ensure_transition
 from orderhub.orders.tables import Order, OrderEvent, OrderLine
 from orderhub.queue import JobName, enqueue, process_batch_key, process_order_key
@@ -47,7 +44,6 @@ __all__ = [
     "full_address",
     "get_order",
     "ingest",
-    "list_orders",
     "order_view",
     "process_after_commit",
     "receiver_signature",
@@ -254,6 +250,8 @@ async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | Non
         buyer_phone=order.buyer_phone,
         receiver_name=receiver.name.strip(),
         receiver_phone=receiver.phone.strip(),
+        receiver_phone_key=phone_key(receiver.phone),
+        receiver_phone_tail=search_digits(receiver.phone)[-4:],
         receiver_province=receiver.province.strip(),
         receiver_city=receiver.city.strip(),
         receiver_district=receiver.district.strip(),
@@ -511,6 +509,7 @@ def order_view(row: dict[str, Any]) -> OrderView:
         received_at=row["received_at"],
         updated_at=row["updated_at"],
         needs_backfill=bool(row["needs_backfill"]),
+        waybill_no=row.get("shipped_waybill_no") or "",
     )
 
 
@@ -601,61 +600,3 @@ async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderV
             for event in events
         ],
     )
-
-
-def _encode_cursor(order_id: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{order_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, value = text.partition(":")
-        order_id = int(value)
-        if prefix != "o" or not 0 < order_id < 2**31:
-            raise ValueError(cursor)
-        return order_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ValidationFailed("分页游标无效", field="cursor") from exc
-
-
-async def list_orders(
-    *,
-    channel: str | None = None,
-    external_id: str | None = None,
-    status: str | None = None,
-    hold_queue: str | None = None,
-    reason: str | None = None,
-    warehouse_id: int | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> OrderPage:
-    """Newest first, keyset-paginated on id (stable under concurrent inserts)."""
-    if not 1 <= limit <= 200:
-        raise ValidationFailed("limit 取值范围为 1–200", field="limit")
-    query = Order.select(*ORDER_COLUMNS).order_by(Order.id, ascending=False).limit(limit + 1)
-    if channel:
-        channel_row = await Channel.select(Channel.id).where(Channel.code == channel).first()
-        if channel_row is None:
-            return OrderPage(items=[], next_cursor=None)
-        query = query.where(Order.channel == channel_row["id"])
-    if external_id:
-        query = query.where(Order.external_id == external_id)
-    if status:
-        try:
-            OrderStatus(status)
-        except ValueError as exc:
-            raise ValidationFailed("未知的订单状态", field="status") from exc
-        query = query.where(Order.status == status)
-    if hold_queue:
-        query = query.where(Order.hold_queue == hold_queue)
-    if reason:
-        query = query.where((Order.exception_reason == reason) | (Order.hold_reason == reason))
-    if warehouse_id is not None:
-        query = query.where(Order.warehouse == warehouse_id)
-    if cursor:
-        query = query.where(Order.id < _decode_cursor(cursor))
-    rows = await query
-    items = [order_view(row) for row in rows[:limit]]
-    next_cursor = _encode_cursor(items[-1].id) if len(rows) > limit else None
-    return OrderPage(items=items, next_cursor=next_cursor)

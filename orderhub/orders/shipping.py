@@ -70,7 +70,12 @@ async def ship_order(order_id: int, *, carrier: str, waybill_no: str, actor: str
             raise NotFound("订单不存在", field="order_id")
         status = S(row["status"])
         await transition(
-            order_id, S.SHIPPED, expected=status, data={"carrier": carrier, "waybill_no": waybill_no}, actor=actor
+            order_id,
+            S.SHIPPED,
+            expected=status,
+            data={"carrier": carrier, "waybill_no": waybill_no},
+            actor=actor,
+            values={Order.shipped_waybill_no: waybill_no},
         )
         lines = await OrderLine.select(
             OrderLine.sku, OrderLine.warehouse, OrderLine.reserved_qty, OrderLine.shipment

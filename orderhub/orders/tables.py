@@ -56,6 +56,10 @@ class Order(Table, tablename="sales_order"):
     # (platform privacy numbers like 13800138000-1234), filled by address standardisation.
     receiver_division_code = Varchar(length=12, default="")
     receiver_phone_ext = Varchar(length=16, default="")
+    # The receiver phone's search index (orderhub/orders/phone_index.py): a keyed hash of its digits and the last
+    # four, written with the phone, so a search by phone is an index lookup and never reads the phone itself.
+    receiver_phone_key = Varchar(length=64, default="", index=True)
+    receiver_phone_tail = Varchar(length=4, default="", index=True)
     # Money: integer fen (分).
     goods_amount = BigInt(default=0)
     shipping_fee = BigInt(default=0)
@@ -65,14 +69,16 @@ class Order(Table, tablename="sales_order"):
     seller_memo = Text(default="")
     tags = Text(default="[]")
     priority = Varchar(length=16, default="normal")
-    placed_at = Timestamptz()
-    paid_at = Timestamptz(null=True, default=None)
+    placed_at = Timestamptz(index=True)
+    paid_at = Timestamptz(null=True, default=None, index=True)
     ship_by = Timestamptz(null=True, default=None)
     # When the SLA watcher found the order at risk of missing ship_by (the alert fires once).
     at_risk_at = Timestamptz(null=True, default=None)
     # Processed on the surge light path: the steps it deferred (merge detection) still have to run.
     needs_backfill = Boolean(default=False, index=True)
     warehouse = ForeignKey(references=Warehouse, null=True, index=True)
+    # The waybill number the order was shipped with (also when shipped by hand, without a waybill of ours).
+    shipped_waybill_no = Varchar(length=64, default="", index=True)
     raw_payload = Text(default="{}")
     received_at = Timestamptz()
     updated_at = Timestamptz()
@@ -82,7 +88,7 @@ class OrderLine(Table, tablename="order_line"):
     id: Serial  # the primary key piccolo adds; declared for type checkers
     order = ForeignKey(references=Order, index=True)
     line_no = Integer()
-    sku_code = Varchar(length=64)
+    sku_code = Varchar(length=64, index=True)
     sku = ForeignKey(references=Sku, null=True)
     qty = Integer()
     unit_price = BigInt(default=0)

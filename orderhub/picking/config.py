@@ -1,4 +1,5 @@
-"""Per-warehouse picking settings: wave rules, the walking model for pick paths, pack-station weight checks."""
+"""Per-warehouse picking settings: wave rules, the walking model for pick paths, whether an item scan needs the
+location scanned first, pack-station weight checks."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ class PickingSettings(msgspec.Struct, frozen=True, kw_only=True):
     packaging_g: int = 50
     weight_tolerance_g: int = 50
     weight_tolerance_pct: float = 5.0
+    require_location_scan: bool = True  # an item scan is refused (location_not_scanned) until the shelf is scanned
 
     def layout(self, aisles: int, bays_per_aisle: int) -> Layout:
         return Layout(
@@ -123,7 +125,7 @@ def _validate(changes: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int | float) or not low_f <= value <= high_f:
                 raise ValidationFailed(f"{name} 应在 {low_f}–{high_f} 之间", field=name)
             values[name] = float(value)
-        elif name in ("auto_waves", "single_item_waves"):
+        elif name in ("auto_waves", "single_item_waves", "require_location_scan"):
             if not isinstance(value, bool):
                 raise ValidationFailed(f"{name} 应为 true 或 false", field=name)
             values[name] = value

@@ -26,6 +26,12 @@ class PickingError(ErrorCode):
         "wrong_warehouse", "该账号不属于本仓", "The user belongs to another warehouse (device or task)."
     )
     SESSION_EXPIRED = "session_expired", "登录已过期，请重新登录", "The device session expired; sign in again."
+    TOKEN_IN_URL = (
+        "token_in_url",
+        "登录令牌不能放在网址中，请升级设备程序",
+        "The floor websocket refuses a token in the URL (URLs are logged): send it in the Authorization header or "
+        "the first message.",
+    )
     UNKNOWN_SKU = "unknown_sku", "SKU 不存在", "Picking settings name a SKU that does not exist."
     UNKNOWN_LOCATION = "unknown_location", "本仓没有库位", "Picking settings name a location not in this warehouse."
     MIXED_PACKING_LINES = (
@@ -34,6 +40,7 @@ class PickingError(ErrorCode):
     ORDERS_NOT_PICKABLE = (
         "orders_not_pickable", "订单不是本仓待拣货的订单或已在拣货任务中", "Some orders cannot join a wave."
     )
+    WAVE_NOT_FOUND = "wave_not_found", "波次不存在", "No wave with this id or code (in this warehouse)."
     TASK_NOT_FOUND = "task_not_found", "拣货任务不存在", "The pick task does not exist in this warehouse."
     TASK_TAKEN = "task_taken", "任务已被其他人领取", "Another picker claimed the task first."
     TASK_WITHDRAWN = (
@@ -62,6 +69,11 @@ class ScanRefusal(ErrorCode):
     """A handheld scan the hub refuses: answered with what was ``expected``, recorded, and replayed the same."""
 
     WRONG_LOCATION = "wrong_location", "库位不对", "The location scanned is not the line's."
+    LOCATION_NOT_SCANNED = (
+        "location_not_scanned",
+        "请先扫描库位，再扫描商品",
+        "An item scan that names no confirmed location, where the warehouse requires the location scan.",
+    )
     WRONG_ITEM = "wrong_item", "商品不对", "The item scanned is not the line's (or not the order's, when packing)."
     OVER_PICK = "over_pick", "超出应拣数量", "More than the line still needs."
     EXTRA_ITEM = "extra_item", "商品多了一件，请拿出", "Packing: every unit of this SKU is already verified."
@@ -72,6 +84,7 @@ class ScanRefusal(ErrorCode):
 # The input a refused scan is about (the PDA puts the cursor there); any other refusal is about the barcode.
 REFUSAL_FIELDS: dict[str, str] = {
     ScanRefusal.WRONG_LOCATION: "location",
+    ScanRefusal.LOCATION_NOT_SCANNED: "location",
     ScanRefusal.OVER_PICK: "qty",
     ScanRefusal.WEIGHT_MISMATCH: "weight_g",
     ScanRefusal.ITEMS_MISSING: "pack_id",

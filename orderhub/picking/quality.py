@@ -17,7 +17,8 @@ __all__ = ["ErrorReport", "PickerQuality", "SkuQuality", "error_report", "month_
 
 # The refused scans (orderhub.picking.errors.ScanRefusal) and short picks, in the report's order.
 ERROR_TYPES: tuple[str, ...] = (
-    ScanRefusal.WRONG_LOCATION, ScanRefusal.WRONG_ITEM, ScanRefusal.OVER_PICK, "short_pick",
+    ScanRefusal.WRONG_LOCATION, ScanRefusal.LOCATION_NOT_SCANNED, ScanRefusal.WRONG_ITEM, ScanRefusal.OVER_PICK,
+    "short_pick",
     ScanRefusal.EXTRA_ITEM, ScanRefusal.ITEMS_MISSING, ScanRefusal.WEIGHT_MISMATCH,
 )
 

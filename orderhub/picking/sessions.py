@@ -12,6 +12,8 @@ import msgspec
 
 from orderhub import clock
 from orderhub import redis as redis_mod
+from orderhub.auth import throttle
+from orderhub.auth.errors import AuthError
 from orderhub.auth.service import Role, UserView, authenticate, authenticate_badge
 from orderhub.errors import AuthenticationFailed, CommonError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from orderhub.inventory.tables import Warehouse
@@ -32,6 +34,9 @@ __all__ = [
 
 SESSION_TTL_SECONDS = 12 * 3600  # a shift
 FLOOR_ROLES = frozenset({Role.PICKER, Role.PACKER, Role.MANAGER, Role.ADMIN})
+# A badge alone signs in floor staff only. A manager's or admin's session can do more, and a badge is easy to lose,
+# lend or copy: they sign in on a device with their username and password.
+BADGE_ROLES = frozenset({Role.PICKER, Role.PACKER})
 DEVICE_KINDS = ("pda", "pack_station")
 
 
@@ -115,26 +120,55 @@ async def list_devices(*, warehouse_id: int | None = None, code: str | None = No
 
 
 async def sign_in(
-    device_code: str, *, badge: str | None = None, username: str | None = None, password: str | None = None
+    device_code: str,
+    *,
+    badge: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    address: str | None = None,
 ) -> tuple[str, PdaSession]:
-    device = await PdaDevice.select(*PdaDevice.all_columns(), PdaDevice.warehouse.code).where(
-        PdaDevice.code == device_code.strip()
-    ).first()
-    if device is None:
-        raise AuthenticationFailed("设备未登记，请联系主管在后台登记该设备", code=PickingError.UNKNOWN_DEVICE)
-    if not device["active"]:
-        raise AuthenticationFailed("设备已停用", code=PickingError.DEVICE_INACTIVE)
-    user: UserView
-    if badge:
-        user = await authenticate_badge(badge)
-    elif username and password:
-        user = await authenticate(username, password)
-    else:
+    """Throttled per device and client address (and per account for a password; :mod:`orderhub.auth.throttle`).
+    A badge sign-in that fails answers one way whatever the reason — no such device, a disabled one, no such
+    badge, a disabled employee, a badge that may not sign in here — so guesses learn nothing."""
+    if not badge and not (username and password):
         raise ValidationFailed("请扫描工牌，或输入用户名和密码", field="badge")
-    if user.role not in FLOOR_ROLES:
-        raise PermissionDenied("该账号不能登录仓库设备", code=PickingError.ROLE_NOT_ALLOWED)
-    if user.warehouse_id is not None and user.warehouse_id != device["warehouse"]:
-        raise PermissionDenied(f"该账号属于仓库 {user.warehouse}，不能登录本仓设备", code=PickingError.WRONG_WAREHOUSE)
+    by_badge = bool(badge)
+    attempt = throttle.Attempt(username=None if by_badge else username, address=address, device=device_code.strip())
+    await throttle.attempt(attempt)
+    device = (
+        await PdaDevice.select(*PdaDevice.all_columns(), PdaDevice.warehouse.code)
+        .where(PdaDevice.code == device_code.strip())
+        .first()
+    )
+    user: UserView | None
+    if by_badge:
+        try:
+            user = await authenticate_badge(badge or "")
+        except AuthenticationFailed:
+            user = None
+        if (
+            device is None
+            or not device["active"]
+            or user is None
+            or user.role not in BADGE_ROLES
+            or (user.warehouse_id is not None and user.warehouse_id != device["warehouse"])
+        ):
+            raise AuthenticationFailed(AuthError.INVALID_BADGE)
+    else:
+        # The person proved who they are first; only then does the answer say what is wrong with the device.
+        user = await authenticate(username or "", password or "")
+        await throttle.succeeded(throttle.Attempt(username=username))
+        if device is None:
+            raise AuthenticationFailed("设备未登记，请联系主管在后台登记该设备", code=PickingError.UNKNOWN_DEVICE)
+        if not device["active"]:
+            raise AuthenticationFailed("设备已停用", code=PickingError.DEVICE_INACTIVE)
+        if user.role not in FLOOR_ROLES:
+            raise PermissionDenied("该账号不能登录仓库设备", code=PickingError.ROLE_NOT_ALLOWED)
+        if user.warehouse_id is not None and user.warehouse_id != device["warehouse"]:
+            raise PermissionDenied(
+                f"该账号属于仓库 {user.warehouse}，不能登录本仓设备", code=PickingError.WRONG_WAREHOUSE
+            )
+    await throttle.succeeded(throttle.Attempt(address=address, device=device_code.strip()))
     now = clock.now()
     session = PdaSession(
         user_id=user.id,

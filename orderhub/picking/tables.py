@@ -50,6 +50,7 @@ class PickingConfig(Table, tablename="picking_config"):
     packaging_g = Integer(default=50)
     weight_tolerance_g = Integer(default=50)
     weight_tolerance_pct = Float(default=5.0)
+    require_location_scan = Boolean(default=True)  # an item scan must name the location confirmed before it
     updated_at = Timestamptz()
 
 

@@ -4,8 +4,9 @@ the withdrawal of orders that leave the pick flow (cancelled, intercepted) from 
 Every scan carries the device's own id for it (``client_id``). The scan row is written in the same transaction
 as its effect, unique per (device, client_id): a replay — the PDA lost the answer on a Wi-Fi drop, or replays its
 offline queue — returns the first answer and changes nothing. Effects do not depend on arrival order: an item
-scan names the location it was confirmed at (checked on its own), quantities add up to the line's quantity and
-never beyond (``over_pick``), a short marks the line short whatever was picked before or after it.
+scan names the location it was confirmed at (checked on its own; naming none is ``location_not_scanned`` unless the
+warehouse turned ``require_location_scan`` off), quantities add up to the line's quantity and never beyond
+(``over_pick``), a short marks the line short whatever was picked before or after it.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class TaskOrderView(msgspec.Struct, frozen=True, kw_only=True):
 
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     id: int
-    wave: str
+    wave: str  # its code; wave endpoints take the code or wave_id
+    wave_id: int
     status: str
     pick_mode: str
     picker: str | None
@@ -103,7 +105,8 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
 
 class TaskSummary(msgspec.Struct, frozen=True, kw_only=True):
     id: int
-    wave: str
+    wave: str  # its code; wave endpoints take the code or wave_id
+    wave_id: int
     status: str
     priority: int
     orders: int
@@ -121,14 +124,16 @@ class ScanCommand(msgspec.Struct, frozen=True, kw_only=True):
     line_id: int
     barcode: str = ""
     qty: int = 1
-    location: str | None = None  # item scans: the location barcode confirmed just before (checked on its own)
+    # item scans: the location barcode confirmed just before (checked on its own); required unless the warehouse
+    # turned require_location_scan off
+    location: str | None = None
     reason: str = ""  # short picks
     scanned_at: datetime | None = None
 
 
 class ScanResult(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool
-    code: str  # a ScanOutcome (ok, line_withdrawn) or the ScanRefusal (wrong_location, wrong_item, over_pick)
+    code: str  # a ScanOutcome (ok, line_withdrawn) or the ScanRefusal (wrong_location, location_not_scanned, …)
     message: str  # zh-CN, for the picker
     expected: dict[str, Any] | None = None
     line: StopView | None = None
@@ -228,6 +233,7 @@ async def get_task(task_id: int, *, warehouse_id: int | None = None) -> TaskView
     return TaskView(
         id=task.id,
         wave=task.wave,
+        wave_id=task.wave_id,
         status=task.status,
         pick_mode=task.pick_mode,
         picker=task.picker_name or task.picker_username,
@@ -255,6 +261,7 @@ class _SummaryRow(msgspec.Struct):
     route_m: float
     created_at: datetime
     wave: str
+    wave_id: int
     picker_name: str | None
     picker_username: str | None
     orders: int
@@ -264,7 +271,7 @@ class _SummaryRow(msgspec.Struct):
 
 # Raw SQL: a join with three correlated aggregate subqueries.
 _SUMMARY_SQL = (
-    "SELECT t.id, t.status, t.priority, t.route_m, t.created_at, w.code AS wave, "
+    "SELECT t.id, t.status, t.priority, t.route_m, t.created_at, w.code AS wave, w.id AS wave_id, "
     "u.display_name AS picker_name, u.username AS picker_username, "
     "(SELECT COUNT(*) FROM pick_task_order p WHERE p.task = t.id AND p.status = 'active') AS orders, "
     "(SELECT COUNT(*) FROM pick_line l WHERE l.task = t.id AND l.status <> 'withdrawn') AS lines, "
@@ -277,6 +284,7 @@ def _summary(r: _SummaryRow) -> TaskSummary:
     return TaskSummary(
         id=r.id,
         wave=r.wave,
+        wave_id=r.wave_id,
         status=r.status,
         priority=r.priority,
         orders=r.orders,
@@ -289,7 +297,12 @@ def _summary(r: _SummaryRow) -> TaskSummary:
 
 
 async def list_tasks(
-    warehouse_id: int | None, *, status: str | None = None, picker_id: int | None = None, limit: int = 100
+    warehouse_id: int | None,
+    *,
+    status: str | None = None,
+    picker_id: int | None = None,
+    wave_id: int | None = None,
+    limit: int = 100,
 ) -> list[TaskSummary]:
     if status is not None and status not in TASK_STATUSES:
         raise ValidationFailed(f"任务状态只能是 {', '.join(TASK_STATUSES)}", field="status")
@@ -304,6 +317,9 @@ async def list_tasks(
     if picker_id is not None:
         where.append("t.picker = {}")
         args.append(picker_id)
+    if wave_id is not None:
+        where.append("t.wave = {}")
+        args.append(wave_id)
     rows = await db.fetch_as(
         _SummaryRow,
         _SUMMARY_SQL + "WHERE " + " AND ".join(where) + " ORDER BY t.priority DESC, t.id LIMIT {}",
@@ -494,10 +510,12 @@ class _LineRow(_StopRow):
     task_picker: int | None
     task_warehouse: int
     remaining: int
+    require_location: bool | None  # the warehouse's require_location_scan (None: no settings row, the default)
 
 
 async def _line(line_id: int, task_id: int) -> _LineRow:
-    """The line, its task's owner and status, and how many lines of the task are still pending (one query)."""
+    """The line, its task's owner and status, how many lines of the task are still pending and whether its
+    warehouse requires the location scan (one query)."""
     # Raw SQL: measured on the scan path (bench.pda); one query for the line, its task and the pending count.
     row = await db.fetch_one_as(
         _LineRow,
@@ -505,9 +523,11 @@ async def _line(line_id: int, task_id: int) -> _LineRow:
         "l.order_line AS order_line_id, "
         "l.location AS location_id, loc.code AS location, s.code AS sku, s.name, "
         "t.status AS task_status, t.picker AS task_picker, t.warehouse AS task_warehouse, "
-        "(SELECT COUNT(*) FROM pick_line r WHERE r.task = l.task AND r.status = 'pending') AS remaining "
+        "(SELECT COUNT(*) FROM pick_line r WHERE r.task = l.task AND r.status = 'pending') AS remaining, "
+        "c.require_location_scan AS require_location "
         "FROM pick_line l JOIN pick_task t ON t.id = l.task JOIN sku s ON s.id = l.sku "
-        "LEFT JOIN location loc ON loc.id = l.location WHERE l.id = {} AND l.task = {}",
+        "LEFT JOIN location loc ON loc.id = l.location LEFT JOIN picking_config c ON c.warehouse = t.warehouse "
+        "WHERE l.id = {} AND l.task = {}",
         line_id,
         task_id,
     )
@@ -543,8 +563,12 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> Appli
     if cmd.kind == ScanKind.SHORT:
         return await _short(session, cmd, line), None, None
 
-    # ITEM
+    # ITEM: the location it names is checked on its own — never against an earlier location scan — so an offline
+    # queue replayed in any order gets the answers the online scans got.
     sku_id = await sku_by_barcode(cmd.barcode)
+    if line.location is not None and not (cmd.location or "").strip() and line.require_location is not False:
+        message = f"请先扫描库位 {line.location}，再扫描商品"
+        return _error(ScanRefusal.LOCATION_NOT_SCANNED, message, expected_location), sku_id, {}
     if cmd.location is not None and line.location is not None and not _same(cmd.location, line.location):
         return _error(ScanRefusal.WRONG_LOCATION, f"库位不对，应到 {line.location}", expected_location), sku_id, {}
     if sku_id != line.sku_id:

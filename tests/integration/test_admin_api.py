@@ -222,3 +222,34 @@ async def test_concurrent_creates_of_one_code_are_one_201_and_409s(api: Api) -> 
         )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 9
+
+
+async def test_sku_search_takes_wildcards_literally(api: Api) -> None:
+    """% and _ in the search box are what was typed, not LIKE wildcards (SQLite has no escape character unless the
+    statement names one)."""
+    tag = unique("LK")
+    skus = {
+        f"{tag}-50%": f"{tag} 满减50%套装",
+        f"{tag}-500": f"{tag} 满减500套装",
+        f"{tag}-A_1": f"{tag} 型号A_1",
+        f"{tag}-AB1": f"{tag} 型号AB1",
+        f"{tag}-B\\1": f"{tag} 路径B\\1",
+        f"{tag}-BX1": f"{tag} 路径BX1",
+    }
+    async with api.client() as client:
+        for code, name in skus.items():
+            r = await client.post("/api/v1/skus", json={"code": code, "name": name})
+            assert r.status_code == 201, r.text
+
+        async def found(q: str) -> list[str]:
+            r = await client.get("/api/v1/skus", params={"q": q})
+            assert r.status_code == 200, r.text
+            return sorted(item["code"] for item in r.json()["items"])
+
+        assert await found(f"{tag}-50%") == [f"{tag}-50%"]
+        assert await found("满减50%") == [f"{tag}-50%"]
+        assert await found(f"{tag}-a_1") == [f"{tag}-A_1"]  # case-insensitive, _ literal
+        assert await found("型号A_") == [f"{tag}-A_1"]
+        assert await found(f"{tag}-B\\") == [f"{tag}-B\\1"]
+        assert await found(f"{tag.lower()}-") == sorted(skus)
+        assert await found(f"{tag}-_") == []  # as a wildcard, _ matched all six

@@ -50,18 +50,20 @@ def _problem(r: httpx.Response, status: int, code: str, field: str | None = None
 
 
 async def _pda_token(api: Api) -> str:
+    """A floor manager's device session: a manager may use every handheld operation (picking and packing)."""
     warehouse = (await create_warehouse(api))["code"]
-    username, badge, device = unique("picker"), unique("BADGE-"), unique("DEV-")
+    username, badge, device = unique("manager"), unique("BADGE-"), unique("DEV-")
     async with api.client() as client:
         r = await client.post(
             "/api/v1/users",
-            json={"username": username, "password": "floor-pass-1", "role": "picker", "warehouse": warehouse,
+            json={"username": username, "password": "floor-pass-1", "role": "manager", "warehouse": warehouse,
                   "badge": badge},
         )
         assert r.status_code == 201, r.text
         r = await client.post("/api/v1/picking/devices", json={"code": device, "warehouse": warehouse, "kind": "pda"})
         assert r.status_code == 201, r.text
-        r = await client.post("/pda/v1/login", json={"device": device, "badge": badge})
+        login = {"device": device, "username": username, "password": "floor-pass-1"}
+        r = await client.post("/pda/v1/login", json=login)
     assert r.status_code == 200, r.text
     return str(r.json()["token"])
 
@@ -141,7 +143,7 @@ def _id_paths() -> list[tuple[str, HTTPRoute, str]]:
     """(method, route, its int path parameter) for every operation with an int id in its path."""
     found: list[tuple[str, HTTPRoute, str]] = []
     for route, handler in _routes():
-        if handler.http_methods == {"OPTIONS"}:
+        if not handler.http_methods - {"HEAD", "OPTIONS"}:  # OPTIONS, or HEAD alone (static files)
             continue
         method = str(sorted(handler.http_methods - {"HEAD", "OPTIONS"})[0])
         found += [(method, route, name) for name, param in route.path_parameters.items() if param.type is int]

@@ -29,7 +29,10 @@ async def _pick_and_pack(floor: Floor, order_ids: list[int], packs: dict[int, in
         task = (await picker.http.post(f"/pda/v1/tasks/{task_id}/claim")).json()
         for stop in task["stops"]:
             sku = next(code for code, s in floor.skus.items() if s["location"] == stop["location"])
-            r = await picker.scan(task_id, stop["line_id"], "item", barcode=floor.skus[sku]["barcode"], qty=stop["qty"])
+            r = await picker.scan(
+                task_id, stop["line_id"], "item", barcode=floor.skus[sku]["barcode"], qty=stop["qty"],
+                location=stop["location"],
+            )
             assert r.status_code == 200, r.text
         assert (await picker.http.post(f"/pda/v1/tasks/{task_id}/complete")).status_code == 200
     await picker.close()

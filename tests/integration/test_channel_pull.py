@@ -515,5 +515,29 @@ async def test_a_platform_cancellation_during_picking_intercepts_and_withdraws_t
         task = (await pda.get(f"/pda/v1/tasks/{task_id}")).json()
         assert task["status"] == "withdrawn" and task["orders"][0]["status"] == "withdrawn"
         assert task["stops"][0]["status"] == "withdrawn" and task["stops"][0]["picked"] == 1  # the unit in the tote
-        r = await pda.post("/pda/v1/pack", json={"code": str(hub_id)})  # nobody packs it by mistake either
+        r = await pda.post("/pda/v1/pack", json={"code": str(hub_id)})  # a picker's session does not pack at all
+        assert r.status_code == 403, r.text
+    # nobody packs it by mistake either: a packer at a pack station is told it was withdrawn
+    packer, station = unique("packer"), unique("PACK-")
+    async with api.client() as client:
+        assert (
+            await client.post(
+                "/api/v1/users",
+                json={"username": packer, "password": "floor-pass-1", "role": "packer", "warehouse": warehouse},
+            )
+        ).status_code == 201
+        assert (
+            await client.post(
+                "/api/v1/picking/devices", json={"code": station, "warehouse": warehouse, "kind": "pack_station"}
+            )
+        ).status_code == 201
+    async with httpx.AsyncClient(base_url=api.base_url) as anon:
+        login = await anon.post(
+            "/pda/v1/login", json={"device": station, "username": packer, "password": "floor-pass-1"}
+        )
+    assert login.status_code == 200, login.text
+    async with httpx.AsyncClient(
+        base_url=api.base_url, headers={"authorization": f"Bearer {login.json()['token']}"}
+    ) as station_client:
+        r = await station_client.post("/pda/v1/pack", json={"code": str(hub_id)})
     assert r.status_code == 409 and r.json()["code"] == "order_withdrawn", r.text

@@ -8,7 +8,9 @@ import time
 import httpx
 import pytest
 
+from orderhub.channels.service import verify_signature
 from orderhub.orders.tables import Order
+from orderhub.redis import get_client
 from tests.support.factories import (
     Api,
     body_of,
@@ -307,3 +309,49 @@ async def test_a_signed_request_refused_before_storing_can_be_sent_again(api: Ap
         again = await client.post("/api/v1/orders/ingest", content=body, headers=headers)
     for response in (first, again):
         assert response.status_code == 422 and response.json()["field"] == "orders", response.text
+
+
+async def test_a_signed_push_whose_api_process_died_is_judged_on_its_content(api: Api) -> None:
+    """An API process that verified a signed push and died (before or after storing it) leaves the signature in
+    flight, never settled: the identical retry is processed — what was stored answers `duplicate` with its order
+    id, what was not is stored now — instead of being refused as a replay for ten minutes. A request that finished
+    is still a replay, and the signature still covers every byte of the body."""
+    _, channel, secret, (sku,) = await _setup(api)
+
+    async def died_after_verifying(body: bytes, headers: dict[str, str]) -> None:
+        # what the dead process did: checked the signature (claiming it in the replay guard), then nothing more
+        await verify_signature(
+            channel_code=channel,
+            timestamp=headers["X-OrderHub-Timestamp"],
+            signature=headers["X-OrderHub-Signature"],
+            body=body,
+        )
+
+    lost = order_payload(lines=[(sku, 1)])
+    body = body_of(channel, [lost])
+    headers = signed_headers(channel, secret, body)
+    await died_after_verifying(body, headers)  # … before storing anything
+    async with httpx.AsyncClient(base_url=api.base_url) as client:
+        retry = await client.post("/api/v1/orders/ingest", content=body, headers=headers)
+        assert retry.status_code == 202, retry.text
+        assert retry.json()["results"][0]["status"] == "accepted"
+        replay = await client.post("/api/v1/orders/ingest", content=body, headers=headers)
+        assert replay.status_code == 401 and replay.json()["code"] == "signature_replayed", replay.text
+        forged = body.replace(b'"qty": 1', b'"qty": 9')
+        tampered = await client.post("/api/v1/orders/ingest", content=forged, headers=headers)
+        assert tampered.status_code == 401 and tampered.json()["code"] == "signature_invalid", tampered.text
+
+        stored = order_payload(lines=[(sku, 1)])
+        body = body_of(channel, [stored])
+        headers = signed_headers(channel, secret, body)
+        first = await client.post("/api/v1/orders/ingest", content=body, headers=headers)
+        assert first.status_code == 202 and first.json()["results"][0]["status"] == "accepted", first.text
+        # … after storing it, before marking the signature settled (the answer never reached the sender)
+        await get_client().delete(f"orderhub:sig:{channel}:{headers['X-OrderHub-Signature']}")
+        await died_after_verifying(body, headers)
+        retry = await client.post("/api/v1/orders/ingest", content=body, headers=headers)
+        assert retry.status_code == 202, retry.text
+        assert retry.json()["results"][0] == {**first.json()["results"][0], "status": "duplicate"}
+        replay = await client.post("/api/v1/orders/ingest", content=body, headers=headers)
+        assert replay.status_code == 401 and replay.json()["code"] == "signature_replayed", replay.text
+    assert await Order.count().where(Order.external_id.is_in([lost["external_id"], stored["external_id"]])) == 2

@@ -330,6 +330,26 @@ async def test_quiet_hours_hold_customer_messages_until_morning(
     assert await outbox.send(row["id"]) == "skipped"  # not before the morning
     assert await outbox.send(row["id"], now=morning.astimezone(UTC) + timedelta(minutes=1)) == "sent"
     assert len(sms.store.sent_to(phone)) == 1
+
+    # Another parcel shipped in the night is signed before the morning: the held 已发货 is superseded and the
+    # customer hears 已签收 alone at 08:00 (issue 15 item 9).
+    phone2 = _phone()
+    second = await _ship_one(floor, name="韩梅梅", phone=phone2, address="上海市徐汇区漕溪北路 2 号")
+    async with db.transaction():
+        await outbox.on_order_event(second, OrderEventType.PARCEL_UPDATED, "signed", {"state": "signed"})
+    deadline = time.monotonic() + 30
+    while len(rows2 := await _notifications(api, second)) < 2:
+        assert time.monotonic() < deadline, rows2
+        await asyncio.sleep(0.2)
+    by_event = {r["event"]: r for r in rows2}
+    assert by_event["shipped"]["status"] == "superseded" and by_event["shipped"]["error_code"] == "superseded"
+    assert by_event["signed"]["status"] == "pending"
+    later = morning.astimezone(UTC) + timedelta(minutes=1)
+    assert await outbox.send(by_event["shipped"]["id"], now=later) == "skipped"
+    assert await outbox.send(by_event["signed"]["id"], now=later) == "sent"
+    texts = [m.content for m in sms.store.sent_to(phone2)]
+    assert len(texts) == 1 and "已签收" in texts[0], texts
+
     async with api.client() as client:  # no quiet hours for the next tests; the other settings stay
         r = await client.patch("/api/v1/notify/settings", json={"quiet_start": "00:00", "quiet_end": "00:00"})
     assert r.status_code == 200 and r.json()["public_base_url"] == "https://hub.example.com", r.text

@@ -156,3 +156,68 @@ async def test_orders_for_one_receiver_merge_into_one_shipment(api: Api) -> None
         await client.post(f"/api/v1/orders/{second}/cancel", json={"reason": "买家取消"})
         after = (await client.get(f"/api/v1/orders/{first}")).json()["shipments"][0]
     assert (after["order_ids"], after["weight_g"], after["status"]) == ([first], 300, "open")
+
+
+async def test_an_orders_events_say_why_it_is_in_its_warehouse(api: Api) -> None:
+    """order.routed: the ranking with each warehouse's reasons (rule preference, served province, region distance,
+    stock cover) and the decision, in English fields and codes with zh-CN text, through the order's API."""
+    preferred = await _warehouse(api, provinces=["北京市"], region="华北")
+    east = await _warehouse(api, provinces=["上海市"], region="华东")
+    sku, other, nowhere = await create_sku(api), await create_sku(api), await create_sku(api)
+    for code in (sku, other):
+        await set_stock(api, sku=code, warehouse=east, qty=5)
+    await set_stock(api, sku=sku, warehouse=preferred, qty=5)  # the preferred warehouse has half of the order
+    channel = await _channel(api, split_policy="exception")
+    async with api.client() as client:
+        r = await client.post(
+            "/api/v1/rules",
+            json={
+                "name": unique("指定仓"),
+                "conditions": [{"field": "channel", "op": "in", "value": [channel]}],
+                "actions": [{"type": "prefer_warehouse", "warehouse": preferred}],
+            },
+        )
+        assert r.status_code == 201, r.text
+        rule_id = r.json()["id"]
+    try:
+        routed_id, short_id = await _push(
+            api, channel, _to(SHANGHAI, [(sku, 1), (other, 1)]), _to(SHANGHAI, [(sku, 1), (nowhere, 1)])
+        )
+        orders = await wait_for_orders(api, [routed_id, short_id])
+    finally:
+        async with api.client() as client:
+            assert (await client.delete(f"/api/v1/rules/{rule_id}")).status_code == 204
+    order = orders[routed_id]
+    assert (order["status"], order["warehouse"]) == ("ready", east)
+    (routed,) = [e for e in order["events"] if e["type"] == "order.routed"]
+    data = routed["data"]
+    assert routed["reason"] == data["reason"] == "first_with_all_stock"
+    assert (data["decision"], data["policy"], data["province"]) == ("single", "exception", "上海市")
+    assert data["lines"] == {sku: east, other: east} and data["candidates"] >= 2
+    ranking = {r["code"]: r for r in data["ranking"]}
+    first, chosen = ranking[preferred], ranking[east]
+    assert data["ranking"][0] == first and first["rank"] == 1
+    assert (first["preferred"], first["serves_province"], first["region_hops"], first["stock"], first["chosen"]) == (
+        True,
+        False,
+        1,
+        "partial",
+        False,
+    )
+    assert first["why"] == "规则指定仓库；不服务收货省份，相距 1 个大区（华北）；部分有货（1/2 个 SKU）"
+    assert (chosen["preferred"], chosen["serves_province"], chosen["stock"], chosen["chosen"]) == (
+        False,
+        True,
+        "full",
+        True,
+    )
+    assert chosen["why"] == "服务收货省份（上海市）；库存齐全；整单从此仓发出"
+    assert data["chosen"] == [chosen["warehouse_id"]]
+    assert data["message"].startswith(f"排名更靠前的 {preferred}")
+    assert data["message"].endswith(f"{east} 排名第 {chosen['rank']}，库存齐全，整单从此仓发出")
+    # not placed: the event says why too, before the order's move to exception
+    short = orders[short_id]
+    assert (short["status"], short["exception_reason"]) == ("exception", "out_of_stock")
+    (why,) = [e for e in short["events"] if e["type"] == "order.routed"]
+    assert (why["reason"], why["data"]["decision"], why["data"]["chosen"]) == ("short_no_split", "short", [])
+    assert why["data"]["message"] == f"没有一个仓库存齐全（缺 {nowhere}），渠道不拆单：转异常处理"

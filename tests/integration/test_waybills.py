@@ -36,7 +36,8 @@ async def _packed_order(floor: Floor) -> tuple[int, Pda, int]:
     pda = await Pda.sign_in(floor.url, await floor.person("picker"))
     task = (await pda.http.post(f"/pda/v1/tasks/{task_id}/claim")).json()
     stop = task["stops"][0]
-    r = await pda.scan(task_id, stop["line_id"], "item", barcode=floor.skus[sku]["barcode"], qty=2)
+    r = await pda.scan(task_id, stop["line_id"], "item", barcode=floor.skus[sku]["barcode"], qty=2,
+                       location=stop["location"])
     assert r.status_code == 200, r.text
     assert (await pda.http.post(f"/pda/v1/tasks/{task_id}/complete")).status_code == 200
     await pda.close()
@@ -159,6 +160,7 @@ async def test_a_packed_order_gets_one_waybill_and_a_label(
     (number,) = numbers
     assert len(carriers.sf.orders_of(account.partner_id)) == 1  # the carrier holds one order too
     assert again.json()["reason"].startswith("本仓默认快递 SF")
+    assert (again.json()["status"], again.json()["handed_over_at"]) == ("issued", None)  # still on the bench
     assert [e["type"] for e in order["events"]].count("order.waybill_issued") == 1
 
     label = await station.http.get(f"/pda/v1/pack/{pack_id}/label")
@@ -166,14 +168,23 @@ async def test_a_packed_order_gets_one_waybill_and_a_label(
     assert label.content.startswith(b"%PDF-") and b"/MediaBox [ 0 0 215.4331 368.5039 ]" in label.content
     assert _code128_in(label.content, tmp_path) == [number]  # the printed barcode scans as the waybill number
     assert zpl.status_code == 200 and f"^FD{number}^FS" in zpl.text
+    assert "^FD上海市青浦区华新镇华志路 1 号^FS" in zpl.text and "上海市上海市" not in zpl.text  # 直辖市 once
 
     # handed to the courier: shipped with that waybill (twice is still once)
+    handovers = []
     for _ in range(2):
         r = await station.http.post(f"/pda/v1/pack/{pack_id}/handover")
         assert r.status_code == 200 and r.json()["waybill_no"] == number, r.text
+        handovers.append(r.json())
+    # the answer says where the parcel is now — with the courier, since when — not the bench's "issued"
+    assert all(h["status"] == "handed_over" and h["parcel_state"] == "pending" for h in handovers), handovers
+    assert handovers[0]["handed_over_at"] == handovers[1]["handed_over_at"]
+    assert handovers[0]["handed_over_at"].endswith("+08:00")
     async with api.client() as client:
         shipped = (await client.get(f"/api/v1/orders/{order_id}")).json()
+        asked_again = (await client.post(f"/api/v1/orders/{order_id}/waybill")).json()
         stock = await client.get("/api/v1/stock", params={"sku": floor.codes[0], "warehouse": floor.warehouse})
+    assert asked_again["status"] == "handed_over" and asked_again["waybill_no"] == number
     assert shipped["status"] == "shipped"
     events = [e for e in shipped["events"] if e["type"] == "order.shipped"]
     assert len(events) == 1 and events[0]["data"] == {"carrier": "SF", "waybill_no": number}

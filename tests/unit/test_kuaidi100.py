@@ -27,7 +27,13 @@ from orderhub.carriers.kuaidi100.client import (
     verify_callback,
 )
 from orderhub.carriers.port import DigestRejected, InvalidWaybillRequest, TrackingState
-from sandbox.kuaidi100 import Kuaidi100Account, Kuaidi100Server, Kuaidi100Subscription, running_kuaidi100
+from sandbox.kuaidi100 import (
+    Kuaidi100Account,
+    Kuaidi100Server,
+    Kuaidi100Subscription,
+    city_of,
+    running_kuaidi100,
+)
 
 SALT = "oh-salt-测试"
 
@@ -178,6 +184,39 @@ async def test_subscribe_and_resubscribe(
     assert (sub.company, sub.salt, sub.phone) == ("shunfeng", SALT, "1234")
     assert [r.return_code for r in sim.store.requests[-2:]] == ["200", "501"]
     assert all("key" not in r.param for r in sim.store.requests if isinstance(r.param, dict) and r.path == "/poll")
+
+
+async def test_a_parcel_travels_from_its_warehouse_to_its_receiver(
+    sim: Kuaidi100Server, account: Kuaidi100Account, http: httpx.AsyncClient
+) -> None:
+    """The subscription names 出发地 and 目的地 (快递100's ``from`` / ``to``), and the simulated courier follows
+    them: a parcel from 广州 to 成都 is not routed 上海 → 北京 (issue 15 item 9)."""
+    client = client_for(sim, account, http)
+    number = waybill()
+    sim.store.auto_journey_scale = 0.0001
+    try:
+        await client.subscribe(
+            "SF",
+            number,
+            callback_url="http://hub.example/hooks/kuaidi100",
+            salt=SALT,
+            origin="广东省广州市白云区",
+            destination="四川省成都市武侯区",
+        )
+    finally:
+        sim.store.auto_journey_scale = None
+    sent = next(r.param for r in reversed(sim.store.requests) if r.path == "/poll")
+    assert isinstance(sent, dict) and (sent["from"], sent["to"]) == ("广东省广州市白云区", "四川省成都市武侯区")
+    sub = sim.store.subscriptions[number]
+    assert (sub.origin, sub.destination) == ("广东省广州市白云区", "四川省成都市武侯区")
+    events = sim.store.scheduled[number]
+    assert events[0].context == "【广州市】快递员已揽收" and events[-1].area == "成都市"
+    text = " ".join(e.context + e.area for e in events)
+    assert "上海" not in text and "北京" not in text
+    # A municipality is a city of its own; nothing given → the courier says neither.
+    assert city_of("上海市青浦区华新镇", "?") == "上海市"
+    assert city_of("新疆维吾尔自治区乌鲁木齐市天山区", "?") == "乌鲁木齐市"
+    assert city_of("", "目的地") == "目的地"
 
 
 async def test_subscribe_with_a_bad_or_expired_key(sim: Kuaidi100Server, http: httpx.AsyncClient) -> None:

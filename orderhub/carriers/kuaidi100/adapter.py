@@ -31,9 +31,11 @@ class Kuaidi100Tracker:
 
     async def subscribe(
         self, account: TrackerAccount, http: httpx.AsyncClient, carrier: str, waybill_no: str, *, callback_url: str,
-        salt: str,
+        salt: str, origin: str = "", destination: str = "",
     ) -> None:
-        await self._client(account, http).subscribe(carrier, waybill_no, callback_url=callback_url, salt=salt)
+        await self._client(account, http).subscribe(
+            carrier, waybill_no, callback_url=callback_url, salt=salt, origin=origin, destination=destination
+        )
 
     def verify_push(self, param: str, sign: str, salt: str) -> bool:
         return verify_callback(param, sign, salt)

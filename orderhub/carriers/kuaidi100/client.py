@@ -1,7 +1,8 @@
 """快递100 (kuaidi100) client: the wire format and the signatures, nothing else.
 
 * 订阅推送 — ``POST {base}/poll``, form ``schema=json`` and ``param`` = JSON ``{"company", "number", "key",
-  "parameters": {"callbackurl", "salt", "resultv2": "1", "phone"}}``. Reply ``{"result", "returnCode",
+  "from", "to", "parameters": {"callbackurl", "salt", "resultv2": "1", "phone"}}`` (``from``/``to``: 出发地 and 目的地,
+  省市区, optional). Reply ``{"result", "returnCode",
   "message"}``: ``200`` 提交成功, ``501`` 重复订阅 (success for us), ``600``/``601`` bad / expired key,
   ``700``/``701``/``702`` bad request, ``500``/``502`` server trouble.
 * 推送回调 — 快递100 POSTs ``param`` (JSON ``{"status", "billstatus", "message", "lastResult": {…}}``) and
@@ -194,14 +195,27 @@ class Kuaidi100Client:
         return f"Kuaidi100Client(customer={self.customer!r}, base_url={self.base_url!r})"
 
     def subscribe_form(
-        self, carrier: str, waybill_no: str, *, callback_url: str, salt: str, phone: str = ""
+        self,
+        carrier: str,
+        waybill_no: str,
+        *,
+        callback_url: str,
+        salt: str,
+        phone: str = "",
+        origin: str = "",
+        destination: str = "",
     ) -> dict[str, str]:
-        param = {
+        param: dict[str, object] = {
             "company": mapper.company_for(carrier),
             "number": waybill_no.strip(),
             "key": self._key,
             "parameters": {"callbackurl": callback_url, "salt": salt, "resultv2": "1", "phone": phone_tail(phone)},
         }
+        # 出发地 / 目的地 ("省市区", optional): 快递100 judges arrival and 签收 better with them.
+        if origin.strip():
+            param["from"] = origin.strip()
+        if destination.strip():
+            param["to"] = destination.strip()
         return {"schema": "json", "param": _dumps(param)}
 
     def query_form(self, carrier: str, waybill_no: str, *, phone: str = "") -> dict[str, str]:
@@ -210,9 +224,27 @@ class Kuaidi100Client:
         )
         return {"customer": self.customer, "sign": query_sign(param, self._key, self.customer), "param": param}
 
-    async def subscribe(self, carrier: str, waybill_no: str, *, callback_url: str, salt: str, phone: str = "") -> None:
+    async def subscribe(
+        self,
+        carrier: str,
+        waybill_no: str,
+        *,
+        callback_url: str,
+        salt: str,
+        phone: str = "",
+        origin: str = "",
+        destination: str = "",
+    ) -> None:
         """Subscribe a waybill for pushes; already subscribed (501) counts as success."""
-        form = self.subscribe_form(carrier, waybill_no, callback_url=callback_url, salt=salt, phone=phone)
+        form = self.subscribe_form(
+            carrier,
+            waybill_no,
+            callback_url=callback_url,
+            salt=salt,
+            phone=phone,
+            origin=origin,
+            destination=destination,
+        )
         log.debug("kuaidi100 subscribe %s %s", carrier, waybill_no)
         body = await self._post(SUBSCRIBE_PATH, form, "订阅")
         code = str(body.get("returnCode") or "").strip()

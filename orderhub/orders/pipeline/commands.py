@@ -14,6 +14,7 @@ from orderhub.errors import InvalidTransition, NotFound, ValidationFailed
 from orderhub.inventory.service import release
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
+from orderhub.orders.phone_index import phone_columns
 from orderhub.orders.pipeline.merge import recompute_shipment
 from orderhub.orders.service import full_address, process_after_commit, receiver_signature, record_event, transition
 from orderhub.orders.state import RELEASABLE, OrderStatus
@@ -125,6 +126,7 @@ async def replace_receiver(order_id: int, receiver: Receiver, *, actor: str, fro
     values: dict[Any, Any] = {
         Order.receiver_name: receiver.name.strip(),
         Order.receiver_phone: receiver.phone.strip(),
+        **phone_columns(receiver.phone),
         Order.receiver_province: receiver.province.strip() if structured else "",
         Order.receiver_city: receiver.city.strip() if structured else "",
         Order.receiver_district: receiver.district.strip() if structured else "",

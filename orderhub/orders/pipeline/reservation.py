@@ -23,8 +23,10 @@ from orderhub.orders.tables import Order, OrderLine
 from orderhub.routing.service import (
     Allocation,
     Candidate,
+    RoutingDecision,
     SplitPolicy,
     availability,
+    explain,
     packing_line,
     plan,
     rank_warehouses,
@@ -77,12 +79,14 @@ async def reserve_inline(
     if not isinstance(chosen, Allocation):
         return False
     merge, deferred = await _merge_mode(order)
+    why = explain(wanted, ranked, available, chosen, province=order.receiver_province, policy=policy, codes=codes)
     try:
         await _commit_allocation(
             order_id,
             chosen,
             full,
             codes,
+            routing=why,
             receiver_key=_receiver_key_of(order),
             channel_code=order.channel_code,
             merge=merge,
@@ -122,14 +126,16 @@ async def reserve_order(order_id: int, order: OrderRow) -> OrderStatus:
     for _attempt in range(3):
         available = await availability([c.id for c in ranked], list(wanted))
         chosen = plan(wanted, ranked, available, allow_split=policy == SplitPolicy.SPLIT, codes=codes)
+        why = explain(wanted, ranked, available, chosen, province=order.receiver_province, policy=policy, codes=codes)
         if not isinstance(chosen, Allocation):
-            return await _short(order_id, chosen, policy)
+            return await _short(order_id, chosen, policy, why)
         try:
             await _commit_allocation(
                 order_id,
                 chosen,
                 lines,
                 codes,
+                routing=why,
                 receiver_key=_receiver_key_of(order),
                 channel_code=order.channel_code,
                 merge=merge,
@@ -172,12 +178,13 @@ def _receiver_key_of(order: OrderRow) -> str:
     return receiver_key(order.receiver_name, order.receiver_phone, order.receiver_division_code, order.receiver_detail)
 
 
-async def _short(order_id: int, shortfalls: Any, policy: SplitPolicy) -> OrderStatus:
+async def _short(order_id: int, shortfalls: Any, policy: SplitPolicy, routing: RoutingDecision) -> OrderStatus:
     data = {
         "shortfalls": msgspec.to_builtins(shortfalls),
         "message": "库存不足：" + "，".join(f"{s.sku} 需要 {s.requested} 可用 {s.available}" for s in shortfalls),
     }
     async with db.transaction():
+        await _record_routing(order_id, routing)
         if policy == SplitPolicy.WAIT:
             await transition(
                 order_id,
@@ -194,12 +201,18 @@ async def _short(order_id: int, shortfalls: Any, policy: SplitPolicy) -> OrderSt
     return S.EXCEPTION
 
 
+async def _record_routing(order_id: int, routing: RoutingDecision) -> None:
+    """Why the order is (or is not yet) in its warehouse: the ranking with each warehouse's reasons, the decision."""
+    await record_event(order_id, OrderEventType.ROUTED, reason=routing.reason.value, data=msgspec.to_builtins(routing))
+
+
 async def _commit_allocation(
     order_id: int,
     allocation: Allocation,
     lines: list[ShipLine],
     codes: dict[int, str],
     *,
+    routing: RoutingDecision,
     receiver_key: str,
     channel_code: str,
     merge: str | None,
@@ -227,6 +240,7 @@ async def _commit_allocation(
             values={**(values or {}), Order.warehouse: single, Order.needs_backfill: bool(deferred)},
             guard=guard,
         )
+        await _record_routing(order_id, routing)
         home = {sku: wh for wh, skus in allocation.by_warehouse.items() for sku in skus}
         shipments: dict[int, int] = {}
         merged: dict[int, list[int]] = {}
