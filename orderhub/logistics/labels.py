@@ -126,9 +126,12 @@ QR_BOX_MM = (43.0, 92.0, 30.0, 30.0)  # x, top, width, height
 _MARGIN_MM = 3.0
 _MIN_PT = 6.0  # the smallest text still read on a 203 dpi thermal print; below it the last line ends with …
 _ELLIPSIS = "…"
-# Runs of Latin letters and digits (house numbers, 1688, SOHO, T1, 3204) and closing punctuation stay on one line
-# with what precedes them; any other character may start a line.
-_TOKEN = re.compile(r"\s+|(?:[0-9A-Za-z][0-9A-Za-z#./-]*|\S)[，。、；：）)】」,.;:]*")
+# Runs of Latin letters and digits (house numbers, 1688, SOHO, T1, 3204) stay on one line, a number keeps the
+# character after it (its unit: 3 号库, 1688号, 29栋) and punctuation stays with what it follows; anything else may
+# break between characters.
+_TOKEN = re.compile(
+    r"\s+|(?:[0-9][0-9A-Za-z#./-]*\s?[\u4e00-\u9fff]|[0-9A-Za-z][0-9A-Za-z#./-]*|\S)[，。、；：）)】」,.;:]*"
+)
 
 
 def _wrap(text: str, width: float, font: str, size: float) -> list[str]:

@@ -236,6 +236,10 @@ def test_text_shrinks_before_it_is_cut_and_numbers_stay_whole() -> None:
     assert _squeezed("".join(lines)).rstrip("…") in _squeezed(long * 4)
     lines = _wrap("华东物流园3204室大厦390", 40, font, 9)  # 4 glyphs a line: 3204 and 390 are not split
     assert "3204" in "|".join(lines) and "390" in "|".join(lines) and "".join(lines) == "华东物流园3204室大厦390"
+    # a number keeps its unit: "3 号" never ends one line with "3" and starts the next with 号
+    for width in range(30, 200, 5):
+        lines = _wrap("华东物流园 3 号库", width, font, 9)
+        assert not any(line.endswith("3") for line in lines[:-1]), lines
 
 
 def test_the_zpl_twin_prints_the_longest_addresses_whole() -> None:
