@@ -30,6 +30,15 @@ def _settings():  # type: ignore[no-untyped-def]
     return get_settings()
 
 
+def _serving_settings():  # type: ignore[no-untyped-def]
+    """The settings of a process that signs tokens and seals credentials: its secret key must be strong."""
+    from orderhub.settings import check_secret_key
+
+    settings = _settings()
+    check_secret_key(settings.secret_key)
+    return settings
+
+
 def _configure_logging() -> None:
     from orderhub.logs import configure_logging
 
@@ -65,6 +74,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    _serving_settings()
     _configure_logging()
     uvicorn.run(
         "server.app:create_app",
@@ -87,7 +97,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from server.worker import run_worker
 
     _configure_logging()
-    asyncio.run(run_worker(_settings(), concurrency=args.concurrency))
+    asyncio.run(run_worker(_serving_settings(), concurrency=args.concurrency))
     return 0
 
 
@@ -241,6 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):  # not ours to change
             data_dir.chmod(0o700)
     os.environ["ORDERHUB_DATA_DIR"] = str(data_dir)
+    _serving_settings()  # a weak configured key stops here, before anything starts
     # People read run's output: text lines, warnings and errors only, unless asked otherwise (serve and worker
     # alone keep JSON at INFO, for machines). The children inherit the choice.
     os.environ["ORDERHUB_LOG_FORMAT"] = args.log_format
