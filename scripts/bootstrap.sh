@@ -13,9 +13,15 @@ orderhub_venv() {
   [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
   local stamp=".venv/.orderhub-installed${extras:+-$extras}"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    # Quiet: no progress, no "new pip available", no "running pip as root" (containers, CI); errors still show.
-    PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCATION=1 \
-      .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+    # Quiet: pip's output (progress, a machine's index warnings, "new pip available", "running pip as root") goes
+    # to a log in .venv, shown only when the install fails; one line says what is happening.
+    echo "installing OrderHub${extras:+ [$extras]} into .venv (log: .venv/pip-install.log) …" >&2
+    if ! PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCATION=1 \
+      .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}" >.venv/pip-install.log 2>&1; then
+      tail -n 40 .venv/pip-install.log >&2
+      echo "pip install failed; the whole log is in .venv/pip-install.log" >&2
+      exit 1
+    fi
     touch "$stamp"
   fi
 }
