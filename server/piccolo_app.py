@@ -6,16 +6,9 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from orderhub.auth.tables import MpBindingCode, User
+from orderhub.auth.tables import User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
-from orderhub.insights.tables import (
-    RollupOperatorDay,
-    RollupOrderBucket,
-    RollupOrderQuality,
-    RollupReasonBucket,
-    RollupStatusCount,
-)
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 from orderhub.logistics.tables import CarrierAccount, CarrierRateCard, CarrierRuleRow, ParcelTracking, Waybill
 from orderhub.notifications.tables import Notification, NotifyContact, NotifyDigestItem, NotifyTemplate
@@ -45,7 +38,6 @@ TABLES = [
     StockAdjustment,
     Channel,
     User,
-    MpBindingCode,
     Order,
     OrderLine,
     OrderEvent,
@@ -76,11 +68,6 @@ TABLES = [
     NotifyTemplate,
     NotifyContact,
     NotifyDigestItem,
-    RollupOrderBucket,
-    RollupReasonBucket,
-    RollupStatusCount,
-    RollupOperatorDay,
-    RollupOrderQuality,
 ]
 
 APP_CONFIG = AppConfig(
