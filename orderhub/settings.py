@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import string
 import tempfile
 import time
 import zlib
@@ -99,6 +100,7 @@ class SettingsError(ValueError):
 # characters) or 64 hex digits give.
 MIN_SECRET_KEY_BITS = 256
 _HEX = frozenset("0123456789abcdef")
+_BASE64 = frozenset(string.ascii_letters + string.digits + "-_+/=")
 
 
 def secret_key_bits(key: str) -> float:
@@ -111,6 +113,8 @@ def secret_key_bits(key: str) -> float:
     chars = set(key)
     if chars <= _HEX or chars <= frozenset("0123456789ABCDEF"):
         alphabet = 16
+    elif chars <= _BASE64 and len(chars) >= 16:
+        alphabet = 64  # token_urlsafe / base64 output: 43 of its characters are 256 bits even if no digit came up
     else:
         alphabet = 0
         alphabet += 10 if any(c.isdigit() for c in chars) else 0
@@ -118,7 +122,9 @@ def secret_key_bits(key: str) -> float:
         alphabet += 26 if any(c.isupper() for c in chars) else 0
         alphabet += 33 if any(not (c.isdigit() or c.islower() or c.isupper()) for c in chars) else 0
     alphabet = min(alphabet, len(chars) * 4)  # a handful of characters repeated is not a big alphabet
-    compressed = 8 * max(0, len(zlib.compress(key.encode(), 9)) - 6)  # zlib's header and checksum are 6 bytes
+    # zlib's 6 bytes of header and checksum count as slack: a random key of 43 URL-safe characters (258 bits) can
+    # deflate to a few bytes under its length, and ``token_urlsafe(32)`` must always pass.
+    compressed = 8 * len(zlib.compress(key.encode(), 9))
     return min(len(key) * math.log2(max(alphabet, 2)), float(compressed))
 
 

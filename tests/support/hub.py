@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -195,7 +196,7 @@ def provision(backend: str, workdir: Path, *, redis_db: int, extra_env: dict[str
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERHUB_", "PROMETHEUS_"))}
     env.update(
         ORDERHUB_DATA_DIR=str(workdir / "data"),
-        ORDERHUB_SECRET_KEY=f"test-secret-{uuid.uuid4().hex}",
+        ORDERHUB_SECRET_KEY=secrets.token_urlsafe(48),
         ORDERHUB_ADMIN_USER=ADMIN_USER,
         ORDERHUB_ADMIN_PASSWORD=ADMIN_PASSWORD,
         ORDERHUB_LOG_LEVEL="INFO",
