@@ -13,6 +13,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
 
 from orderhub.auth import revocation
+from orderhub.auth.miniprogram import session_matches
 from orderhub.auth.policy import Scope, check_role, check_scope, operation_key, rule_for
 from orderhub.auth.service import Role, UserView, get_user
 from orderhub.errors import AuthenticationFailed, CommonError, PermissionDenied
@@ -34,6 +35,7 @@ PUBLIC_PATHS = [
     "^/schema(/|$)",
     "^/pda/v1/",  # device sessions (pda.controllers), not back-office bearer tokens
     "^/ws/floor$",  # device session (header or first message), checked by the websocket handler
+    "^/ws/dash$",  # bearer token (header or first message), checked by the websocket handler (realtime.dashboard)
     "^/t/[^/]+$",  # the customer's tracking page: its unguessable token is the key
 ]
 
@@ -47,6 +49,8 @@ async def _retrieve_user(token: Token, connection: ASGIConnection[Any, Any, Any,
         return None
     if user is None or not user.active or token.extras.get("ver", 0) != user.token_version:
         return None
+    if "mp" in token.extras and not session_matches(user, token.extras["mp"]):
+        return None  # a mini-program session whose WeChat binding was removed or moved on
     if isinstance(token.jti, str) and await revocation.is_revoked(token.jti):
         return None
     return user
@@ -69,11 +73,16 @@ class Tokens:
         self.jwt_auth = jwt_auth
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, user: UserView) -> str:
+    def issue(self, user: UserView, *, mp_session: str | None = None) -> str:
+        """A bearer token for the user; ``mp_session`` (``orderhub.auth.miniprogram.session_key``) makes it a
+        mini-program session, which also ends when the account's WeChat binding is removed or changed."""
+        extras: dict[str, Any] = {"role": user.role, "ver": user.token_version}
+        if mp_session is not None:
+            extras["mp"] = mp_session
         return self.jwt_auth.create_token(
             identifier=str(user.id),
             token_unique_jwt_id=secrets.token_urlsafe(16),  # what signing out revokes
-            token_extras={"role": user.role, "ver": user.token_version},
+            token_extras=extras,
         )
 
     async def user_for(self, authorization: str) -> UserView:

@@ -16,8 +16,10 @@ import msgspec
 import redis.asyncio as aioredis
 
 from orderhub import db
+from orderhub.registry import Registry
 
 __all__ = [
+    "FEED_MIRRORS",
     "EventBus",
     "Topic",
     "get_bus",
@@ -83,6 +85,10 @@ class EventBus:
 
 _bus: EventBus | None = None
 
+# Topics whose after-commit events are also appended to a live dashboard feed (``orderhub.feed``), by topic name:
+# ``mirror(pipeline, event_json)`` queues the append in the same round trip. Filled by ``server.wiring.wire()``.
+FEED_MIRRORS: Registry[Callable[[Any, bytes], None]] = Registry("feed mirror")
+
 
 def set_bus(bus: EventBus | None) -> None:
     global _bus
@@ -147,6 +153,8 @@ class _PublishBatch:
                     data = msgspec.json.encode(event)
                     for topic in topics:
                         pipe.publish(topic, data)
+                        if topic in FEED_MIRRORS:
+                            FEED_MIRRORS.get(topic)(pipe, data)
                 for build, then in self.extra:
                     start = len(pipe)
                     build(pipe)

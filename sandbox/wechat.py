@@ -19,7 +19,11 @@ Endpoints (always HTTP 200 with an ``errcode`` body, as WeChat does):
   47001 body not JSON, 40003 unknown openid, 40037 unknown template id, 47003 a required field empty, 43101 the
   user refused that subscribe template; ``{"errcode": 0, "errmsg": "ok", "msgid": …}``.
 * ``GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code`` (小程序登录): 40013 / 40125,
-  40029 unknown code, 40163 code used; ``{"openid", "session_key"}``. ``POST /wxa/business/getuserphonenumber``
+  40029 unknown code, 40163 code used, 45011 more than ``login_quota_per_minute`` logins of one user in a minute,
+  40226 a blocked (high-risk) user; ``{"openid", "session_key"}``. Source of the codes: code2Session's error table,
+  https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/user-login/code2Session.html — 40029 "code 无效",
+  45011 "频率限制，每个用户每分钟 100 次" (errmsg "api minute-quota reach limit mustslower retry next minute"),
+  40226 "高风险等级用户，小程序登录拦截" (errmsg "code blocked"), -1 系统繁忙. ``POST /wxa/business/getuserphonenumber``
   (the mini-program's token, ``{"code"}``): 40029 / 40163; ``{"phone_info": {"purePhoneNumber", "countryCode", …}}``.
 * ``GET /cgi-bin/gettoken?corpid=&corpsecret=`` (企业微信): 41002 / 41004 missing, 40013 invalid corpid,
   40001 invalid secret. ``POST /cgi-bin/message/send?access_token=``: 41001 / 40014 (WeCom's code for an
@@ -28,7 +32,8 @@ Endpoints (always HTTP 200 with an ``errcode`` body, as WeChat does):
 
 Test hooks on :class:`WeChatStore`: ``create_oa_app`` / ``create_mini_app`` / ``create_corp``, ``add_openid``,
 ``add_template``, ``refuse_subscription``, ``login_code`` / ``phone_code`` (what wx.login and the getPhoneNumber
-button hand the mini-program), ``add_wecom_user``, ``expire_tokens`` (every token issued so far
+button hand the mini-program), ``block_user`` (code2Session answers 40226 for them), ``login_quota_per_minute``
+(45011 past it), ``add_wecom_user``, ``expire_tokens`` (every token issued so far
 answers 42001), ``issue_expired_tokens`` (tokens are dead on arrival), ``fail_next_sends`` (the next N sends answer
 errcode -1, or an HTTP status), ``token_fetches`` (tokens issued per app), ``messages`` (what was accepted) and
 ``calls`` (every call with the errcode it got).
@@ -162,6 +167,9 @@ class WeChatStore:
     login_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
     phone_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
     used_codes: set[str] = field(default_factory=set)
+    blocked_users: set[tuple[str, str]] = field(default_factory=set)  # (appid, openid): code2Session answers 40226
+    login_quota_per_minute: int = 100  # code2Session per user per minute (WeChat's documented 100); then 45011
+    login_counts: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (appid, openid, minute) → calls
     lock: threading.RLock = field(default_factory=threading.RLock)
     _msgid: int = 2_000_000_000_000_000_000
 
@@ -222,6 +230,14 @@ class WeChatStore:
         with self.lock:
             self.phone_codes[code] = (appid, phone)
         return code
+
+    def block_user(self, appid: str, openid: str, blocked: bool = True) -> None:
+        """WeChat rates this user high-risk: their mini-program logins are intercepted (code2Session 40226)."""
+        with self.lock:
+            if blocked:
+                self.blocked_users.add((appid, openid))
+            else:
+                self.blocked_users.discard((appid, openid))
 
     def add_wecom_user(self, corp_id: str, *userids: str) -> None:
         with self.lock:
@@ -358,6 +374,14 @@ def handle_code2session(store: WeChatStore, query: dict[str, str]) -> dict[str, 
         if not secrets.compare_digest(query.get("secret", ""), app.secret):
             raise _Refusal(40125, "invalid appsecret")
         openid = _take_code(store, store.login_codes, query.get("js_code", ""), appid)
+        with store.lock:
+            minute = (appid, openid, int(time.time() // 60))
+            store.login_counts[minute] = calls = store.login_counts.get(minute, 0) + 1
+            blocked = (appid, openid) in store.blocked_users
+        if calls > store.login_quota_per_minute:  # 频率限制，每个用户每分钟 100 次
+            raise _Refusal(45011, "api minute-quota reach limit mustslower retry next minute")
+        if blocked:  # 高风险等级用户，小程序登录拦截
+            raise _Refusal(40226, "code blocked")
     except _Refusal as refusal:
         store._log(path, appid, refusal.errcode)
         return {"errcode": refusal.errcode, "errmsg": refusal.errmsg + _rid()}

@@ -49,6 +49,7 @@ from api.security import Tokens, authorize, build_jwt_auth
 from api.users.controllers import UserController
 from api.webhooks.controllers import WebhookController
 from miniprogram_api.customer import CustomerController
+from miniprogram_api.staff import StaffController
 from orderhub import __version__
 from orderhub import redis as redis_mod
 from orderhub.carriers.port import CarrierError, CarrierUnavailable
@@ -74,6 +75,7 @@ from orderhub.metrics import REQUEST_LATENCY, REQUESTS
 from orderhub.runtime import start_runtime
 from orderhub.settings import Settings, get_settings
 from pda.controllers import PdaController
+from realtime.dashboard import dash_socket
 from realtime.fanout import ReconnectingPubSubBackend
 from realtime.floor import floor_socket
 from server.api_docs import docs_router, render_plugins
@@ -337,6 +339,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             OpsController,
             CustomerController,
+            StaffController,
             AuthController,
             OrderController,
             ChannelController,
@@ -362,6 +365,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             NotificationController,
             PdaController,
             floor_socket,
+            dash_socket,
         ],
         dependencies={"tokens": Provide(lambda: tokens, sync_to_thread=False)},
         guards=[authorize],  # every operation's roles and scope: orderhub/auth/policy.py

@@ -125,6 +125,18 @@ def cmd_stock_resync(args: argparse.Namespace) -> int:
     return 1 if any(isinstance(o, dict) and o.get("error") for o in report.values()) else 0
 
 
+def cmd_rollups_rebuild(args: argparse.Namespace) -> int:
+    """Recount every rollup from the order event log and the PDA scan log (docs/insights.md)."""
+    from orderhub.insights.rebuild import rebuild_rollups
+
+    report = _with_runtime(rebuild_rollups)
+    print(
+        f"rollups rebuilt: {report.orders} orders, {report.order_events} order events, {report.scans} scans "
+        f"in {report.seconds:.1f} s"
+    )
+    return 0
+
+
 def cmd_unlock(args: argparse.Namespace) -> int:
     """Lift a sign-in lock from the command line: the way back in when the locked account is the only one that
     could lift it (an admin locked by someone guessing their password)."""
@@ -469,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     resync = sub.add_parser("stock-resync", help="push every mapped SKU's available stock to the platforms now")
     resync.add_argument("--channel", default=None, help="only this channel (code)")
     resync.set_defaults(func=cmd_stock_resync)
+
+    rebuild = sub.add_parser("rollups-rebuild", help="recount the dashboards' rollups from the event logs")
+    rebuild.set_defaults(func=cmd_rollups_rebuild)
 
     unlock = sub.add_parser("unlock", help="lift a sign-in lock (too many failed attempts) from an account")
     unlock.add_argument("username")

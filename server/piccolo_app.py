@@ -6,9 +6,16 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from orderhub.auth.tables import User
+from orderhub.auth.tables import MpBindingCode, User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
+from orderhub.insights.tables import (
+    RollupOperatorDay,
+    RollupOrderBucket,
+    RollupOrderQuality,
+    RollupReasonBucket,
+    RollupStatusCount,
+)
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 from orderhub.logistics.tables import CarrierAccount, CarrierRateCard, CarrierRuleRow, ParcelTracking, Waybill
 from orderhub.notifications.tables import Notification, NotifyContact, NotifyDigestItem, NotifyTemplate
@@ -38,6 +45,7 @@ TABLES = [
     StockAdjustment,
     Channel,
     User,
+    MpBindingCode,
     Order,
     OrderLine,
     OrderEvent,
@@ -68,6 +76,11 @@ TABLES = [
     NotifyTemplate,
     NotifyContact,
     NotifyDigestItem,
+    RollupOrderBucket,
+    RollupReasonBucket,
+    RollupStatusCount,
+    RollupOperatorDay,
+    RollupOrderQuality,
 ]
 
 APP_CONFIG = AppConfig(

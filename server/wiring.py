@@ -9,7 +9,7 @@ plugged in (the tests compare it across processes; ``/readyz`` does not need it)
 from __future__ import annotations
 
 from notify.providers import aliyun_sms, wechat_subscribe, wechat_template, wecom
-from orderhub import db
+from orderhub import db, feed
 from orderhub.carriers.jt import adapter as jt
 from orderhub.carriers.kuaidi100 import adapter as kuaidi100
 from orderhub.carriers.port import CARRIERS, TRACKERS
@@ -22,15 +22,26 @@ from orderhub.channels.pdd import connector as pdd
 from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
 from orderhub.channels.taobao import connector as taobao
 from orderhub.channels.wechat_shop import connector as wechat_shop
+from orderhub.events import FEED_MIRRORS, Topic
+from orderhub.insights import upkeep as insights
 from orderhub.logs import redact_url_secrets
 from orderhub.notifications import outbox
 from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NOTIFIERS, NotifierChannel
-from orderhub.orders.service import LEAVING_PICK_FLOW_HOOKS, ORDER_EVENT_HOOKS
+from orderhub.orders import live as orders_live
+from orderhub.orders.service import (
+    LEAVING_PICK_FLOW_HOOKS,
+    ORDER_EVENT_HOOKS,
+    ORDER_EVENTS_FLUSH_HOOKS,
+    STATUS_CHANGE_HOOKS,
+)
 from orderhub.orders.surge import SURGE_HOOKS
 from orderhub.picking import tasks as picking_tasks
+from orderhub.picking.scans import SCAN_HOOKS
 from server.piccolo_app import TABLES
 
 __all__ = ["wire", "wiring_report"]
+
+ALERTS_FEED = "alerts"
 
 
 def register_listeners() -> None:
@@ -41,6 +52,25 @@ def register_listeners() -> None:
     SURGE_HOOKS.add(outbox.on_surge_event)
     # An order leaving the pick flow (cancelled, held, re-routed) is withdrawn from its pick task.
     LEAVING_PICK_FLOW_HOOKS.add(picking_tasks.withdraw_order)
+    # The dashboards' rollups count a transaction's order events and PDA scans in that transaction.
+    ORDER_EVENTS_FLUSH_HOOKS.add(insights.on_order_events)
+    SCAN_HOOKS.add(insights.on_scan)
+    # A status change queues its live-dashboard deltas (the ``orders`` feed), published after commit.
+    ORDER_EVENT_HOOKS.add(orders_live.on_order_event)
+    STATUS_CHANGE_HOOKS.add(orders_live.on_status_change)
+
+
+def register_feeds() -> None:
+    """Live dashboard topics (``/ws/dash``, docs/live-feed.md): one line per topic family, its scope check and its
+    snapshot."""
+    feed.FEED_TOPICS.register(
+        orders_live.FAMILY, feed.FeedTopic(allow=orders_live.allow, snapshot=orders_live.snapshot)
+    )
+    # Hub-wide alerts (at risk, surge, short picks, stalled parcels): every Topic.ALERTS event, mirrored.
+    FEED_MIRRORS.register(Topic.ALERTS.value, feed.mirror_into(ALERTS_FEED))
+    feed.FEED_TOPICS.register(
+        ALERTS_FEED, feed.FeedTopic(allow=feed.readers(orders_live.WATCHERS), snapshot=feed.recent(ALERTS_FEED))
+    )
 
 
 def register_integrations() -> None:
@@ -75,6 +105,7 @@ def wire() -> None:
     redact_url_secrets()  # platform clients put access tokens in query strings; no log may carry them
     register_listeners()
     register_integrations()
+    register_feeds()
 
 
 def wiring_report() -> dict[str, list[str]]:
@@ -87,6 +118,11 @@ def wiring_report() -> dict[str, list[str]]:
         "hooks.order_event": names(ORDER_EVENT_HOOKS),
         "hooks.surge": names(SURGE_HOOKS),
         "hooks.leaving_pick_flow": names(LEAVING_PICK_FLOW_HOOKS),
+        "hooks.order_events_flush": names(ORDER_EVENTS_FLUSH_HOOKS),
+        "hooks.pda_scan": names(SCAN_HOOKS),
+        "hooks.status_change": names(STATUS_CHANGE_HOOKS),
+        "registry.feed_topics": feed.FEED_TOPICS.codes(),
+        "registry.feed_mirrors": FEED_MIRRORS.codes(),
         "registry.connectors": CONNECTORS.codes(),
         "registry.push_receivers": PUSH_RECEIVERS.codes(),
         "registry.carriers": CARRIERS.codes(),

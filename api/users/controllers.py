@@ -1,15 +1,19 @@
-"""Staff accounts (admin only)."""
+"""Staff accounts (admin only); unlocking and the mini-program binding (a warehouse's manager for its staff)."""
 
 from __future__ import annotations
 
+import base64
+import io
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, patch, post
+import segno
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
 
 from api.common import MAX_INT, Str100, changes_of, present
-from orderhub.auth import service
+from orderhub.auth import miniprogram, service
 from orderhub.auth.policy import check_warehouse
 from orderhub.auth.service import NewUser, UserView
 from orderhub.errors import NotFound
@@ -26,6 +30,7 @@ class UserIn(msgspec.Struct, kw_only=True):
     warehouse: str | None = None
     badge: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     wecom_userid: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None  # mainland mobile; sealed at rest
 
 
 class UserPatch(msgspec.Struct, kw_only=True):
@@ -36,6 +41,7 @@ class UserPatch(msgspec.Struct, kw_only=True):
     active: bool | msgspec.UnsetType = msgspec.UNSET
     badge: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
     wecom_userid: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType = msgspec.UNSET
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET  # null: remove
 
 
 class UserOut(msgspec.Struct, kw_only=True):
@@ -47,12 +53,39 @@ class UserOut(msgspec.Struct, kw_only=True):
     active: bool
     badge: str | None = None
     wecom_userid: str = ""
+    phone: str = ""  # masked (139****5678)
+    mp_bound: bool = False  # a WeChat user signs in to the mini-program as this account
 
 
 class UnlockOut(msgspec.Struct, kw_only=True):
     user_id: int
     username: str
     was_locked: bool
+
+
+class BindingCodeOut(msgspec.Struct, kw_only=True):
+    user_id: int
+    username: str
+    code: str  # shown once: only its hash is kept
+    expires_at: datetime
+    qr_png: str  # the code as a QR image: a data URL (data:image/png;base64,…) for an <img> / <image> tag
+
+
+class UnbindOut(msgspec.Struct, kw_only=True):
+    user_id: int
+    was_bound: bool
+
+
+def _out(user: UserView) -> UserOut:
+    out = present(user, UserOut)
+    out.mp_bound = user.mp_openid is not None
+    return out
+
+
+def _qr_png(text: str) -> str:
+    buffer = io.BytesIO()
+    segno.make_qr(text, error="m").save(buffer, kind="png", scale=8, border=4)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 class UserController(Controller):
@@ -66,7 +99,7 @@ class UserController(Controller):
         "to, a badge for PDA sign-in and a WeCom user id for staff alerts.",
     )
     async def create(self, data: UserIn) -> UserOut:
-        return present(await service.create_user(msgspec.convert(msgspec.to_builtins(data), NewUser)), UserOut)
+        return _out(await service.create_user(msgspec.convert(msgspec.to_builtins(data), NewUser)))
 
     @get(
         "/",
@@ -74,7 +107,7 @@ class UserController(Controller):
         description="Accounts with role, warehouse, badge and active flag; passwords are never returned.",
     )
     async def list_all(self) -> list[UserOut]:
-        return present(await service.list_users(), list[UserOut])
+        return [_out(user) for user in await service.list_users()]
 
     @patch(
         "/{user_id:int}",
@@ -82,7 +115,7 @@ class UserController(Controller):
         description="Only the fields sent change. `active: false` ends the account's access.",
     )
     async def update(self, user_id: Annotated[int, Parameter(ge=1, le=MAX_INT)], data: UserPatch) -> UserOut:
-        return present(await service.update_user(user_id, changes_of(data)), UserOut)
+        return _out(await service.update_user(user_id, changes_of(data)))
 
     @post(
         "/{user_id:int}/unlock",
@@ -101,3 +134,42 @@ class UserController(Controller):
         check_warehouse(request.user.warehouse_id, target.warehouse_id, field="user_id")
         was_locked = await service.unlock_user(user_id)
         return UnlockOut(user_id=user_id, username=target.username, was_locked=was_locked)
+
+    @post(
+        "/{user_id:int}/mp-binding-code",
+        status_code=201,
+        summary="A one-time code that binds an employee's WeChat to their account (mini-program sign-in)",
+        description="The employee enters the code (or scans `qr_png`) in the mini-program on first sign-in "
+        "(`POST /mp/v1/auth/bind`); from then on `wx.login` alone signs them in. Valid 24 hours, once; a new code "
+        "replaces the account's earlier unused ones. Shown only in this answer (the hub keeps a hash). An admin "
+        "issues codes for any account; a manager for the pickers, packers, finance and approvers of their "
+        "warehouse (403 `mp_binding_not_allowed` otherwise).",
+    )
+    async def binding_code(
+        self, request: Request[UserView, Any, Any], user_id: Annotated[int, Parameter(ge=1, le=MAX_INT)]
+    ) -> BindingCodeOut:
+        issued = await miniprogram.create_binding_code(user_id, issuer=request.user)
+        return BindingCodeOut(
+            user_id=issued.user_id,
+            username=issued.username,
+            code=issued.code,
+            expires_at=issued.expires_at,
+            qr_png=_qr_png(issued.code),
+        )
+
+    @delete(
+        "/{user_id:int}/mp-binding",
+        status_code=200,
+        summary="Unbind an employee's WeChat: their mini-program sessions end at once",
+        description="For a lost phone or a changed WeChat account: the next mini-program sign-in as this account "
+        "needs a new binding (a binding code or the phone). Back-office tokens are not touched. `was_bound` says "
+        "whether there was a binding. A manager bound to a warehouse may unbind that warehouse's staff only.",
+    )
+    async def unbind(
+        self, request: Request[UserView, Any, Any], user_id: Annotated[int, Parameter(ge=1, le=MAX_INT)]
+    ) -> UnbindOut:
+        target = await service.get_user(user_id)
+        if target is None:
+            raise NotFound("用户不存在", field="user_id")
+        check_warehouse(request.user.warehouse_id, target.warehouse_id, field="user_id")
+        return UnbindOut(user_id=user_id, was_bound=await miniprogram.unbind(user_id))

@@ -115,6 +115,9 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/users": _global(ADMIN),
     "PATCH /api/v1/users/{user_id}": _global(ADMIN),
     "POST /api/v1/users/{user_id}/unlock": _wh(MANAGERS, "record"),
+    # the mini-program binding: a manager for the staff below them of their warehouse (orderhub.auth.miniprogram)
+    "POST /api/v1/users/{user_id}/mp-binding-code": _wh(MANAGERS, "record"),
+    "DELETE /api/v1/users/{user_id}/mp-binding": _wh(MANAGERS, "record"),
     # warehouses, locations, stock
     "POST /api/v1/warehouses": _global(ADMIN),
     "GET /api/v1/warehouses": _shared(ANYONE),
@@ -233,6 +236,8 @@ POLICY: dict[str, Rule] = {
     "GET /t/{token}": _public(),
     "POST /mp/v1/customer/subscriptions": _public(),
     "GET /mp/v1/customer/parcels/{token}": _public(),
+    "POST /mp/v1/auth/login": _public(),  # WeChat's login code; the bound staff account's role and warehouse
+    "POST /mp/v1/auth/bind": _public(),  # WeChat's login code + a binding code or the phone WeChat vouches for
     "GET /healthz": _public(),
     "GET /readyz": _public(),
     "GET /metrics": _public(),
@@ -240,6 +245,9 @@ POLICY: dict[str, Rule] = {
     "POST /pda/v1/login": _public(),  # the sign-in admits the floor roles (picking.sessions)
     "POST /pda/v1/logout": _device(ON_THE_FLOOR),
     "WEBSOCKET /ws/floor": _device(ON_THE_FLOOR),
+    # the live dashboards: the bearer token is checked by the handler (header or first message); each topic checks
+    # its own roles and warehouse (orderhub.feed.FEED_TOPICS)
+    "WEBSOCKET /ws/dash": _public(),
     "GET /pda/v1/tasks/next": _device(PICKING),
     "GET /pda/v1/tasks/{task_id}": _device(PICKING),
     "POST /pda/v1/tasks/{task_id}/claim": _device(PICKING),

@@ -14,12 +14,14 @@ import anyio
 import anyio.to_thread
 import msgspec
 
-from orderhub import clock, db
+from orderhub import clock, crypto, db
+from orderhub.address.phones import mobile_number
 from orderhub.auth import throttle
 from orderhub.auth.errors import AuthError
 from orderhub.auth.tables import User
 from orderhub.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
 from orderhub.inventory.service import warehouse_id_for
+from orderhub.settings import get_settings
 
 __all__ = [
     "NewUser",
@@ -34,6 +36,7 @@ __all__ = [
     "list_users",
     "login",
     "password_matches",
+    "phone_key",
     "revoke_tokens",
     "unlock_user",
     "update_user",
@@ -58,6 +61,7 @@ class NewUser(msgspec.Struct, frozen=True, kw_only=True):
     warehouse: str | None = None
     badge: str | None = None
     wecom_userid: str = ""
+    phone: str | None = None  # the employee's mainland mobile (binding the mini-program by phone); sealed at rest
 
 
 class UserView(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,6 +75,8 @@ class UserView(msgspec.Struct, frozen=True, kw_only=True):
     badge: str | None = None
     wecom_userid: str = ""
     token_version: int = 0  # a bearer token carries it; bumped to revoke every token of the user
+    phone: str = ""  # masked (139****5678); "" when none is on file
+    mp_openid: str | None = None  # the WeChat mini-program user bound to the account (never answered by the API)
 
 
 _N, _R, _P = 2**14, 8, 1
@@ -125,7 +131,46 @@ def _view(row: dict[str, Any]) -> UserView:
         badge=row.get("badge"),
         wecom_userid=str(row.get("wecom_userid") or ""),
         token_version=int(row.get("token_version") or 0),
+        phone=_masked(row.get("phone_sealed") or ""),
+        mp_openid=row.get("mp_openid") or None,
     )
+
+
+# -- the employee's phone: sealed at rest, found by a keyed hash, shown masked -----------------------------------
+
+
+def _staff_phone(phone: str | None) -> str | None:
+    """A mainland mobile as 11 digits; None for no phone; refused otherwise."""
+    if phone is None or not phone.strip():
+        return None
+    number = mobile_number(phone)
+    if number is None:
+        raise ValidationFailed(AuthError.INVALID_PHONE, field="phone")
+    return number
+
+
+def phone_key(number: str) -> str:
+    """The keyed hash an account is found by its phone with (the key derives from ``ORDERHUB_SECRET_KEY``)."""
+    return crypto.hmac_sha256_hex(f"orderhub:staff-phone:{get_settings().secret_key}", number.encode())
+
+
+def _phone_columns(number: str | None) -> dict[Any, str]:
+    if number is None:
+        return {User.phone_sealed: "", User.phone_key: ""}
+    return {
+        User.phone_sealed: crypto.encrypt(get_settings().secret_key, number.encode()),
+        User.phone_key: phone_key(number),
+    }
+
+
+def _masked(sealed: str) -> str:
+    if not sealed:
+        return ""
+    try:
+        number = crypto.decrypt(get_settings().secret_key, sealed).decode()
+    except ValueError:  # sealed under another secret key: the number is unreadable, not the account
+        return "***"
+    return number[:3] + "****" + number[-4:]
 
 
 def _check_role(role: str) -> None:
@@ -221,6 +266,7 @@ async def create_user(cmd: NewUser) -> UserView:
         raise ValidationFailed("用户名不能为空，且不超过 48 个字符", field="username")
     _check_role(cmd.role)
     _check_password(cmd.password)
+    phone = _phone_columns(_staff_phone(cmd.phone))
     password_hash = await _hashed(cmd.password)
     async with db.transaction():
         warehouse_id = await warehouse_id_for(cmd.warehouse) if cmd.warehouse else None
@@ -236,6 +282,8 @@ async def create_user(cmd: NewUser) -> UserView:
                 active=True,
                 badge=await _check_badge(cmd.badge),
                 wecom_userid=cmd.wecom_userid.strip(),
+                phone_sealed=phone[User.phone_sealed],
+                phone_key=phone[User.phone_key],
                 created_at=clock.now(),
             )
         ).returning(User.id)
@@ -275,6 +323,8 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> UserView:
         values[User.wecom_userid] = (changes["wecom_userid"] or "").strip()
     if "active" in changes:
         values[User.active] = bool(changes["active"])
+    if "phone" in changes:
+        values.update(_phone_columns(_staff_phone(changes["phone"])))
     if "password" in changes:
         _check_password(changes["password"])
         values[User.password_hash] = await _hashed(changes["password"])

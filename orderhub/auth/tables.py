@@ -7,7 +7,7 @@ from piccolo.table import Table
 
 from orderhub.inventory.tables import Warehouse
 
-__all__ = ["User"]
+__all__ = ["MpBindingCode", "User"]
 
 
 class User(Table, tablename="app_user"):
@@ -27,3 +27,23 @@ class User(Table, tablename="app_user"):
     # that every token issued before stops working.
     token_version = Integer(default=0)
     created_at = Timestamptz()
+    # The WeChat mini-program user (openid) this account signs in as there (unique when set: a raw migration's
+    # index); null: not bound. Set by a binding code or a matching phone (orderhub/auth/miniprogram.py).
+    mp_openid = Varchar(length=64, null=True, default=None)
+    # The employee's mobile number, sealed at rest (orderhub.crypto), and its keyed hash to find the account by it
+    # (binding by the phone WeChat vouches for). Never logged, never returned whole.
+    phone_sealed = Varchar(length=255, default="")
+    phone_key = Varchar(length=64, default="", index=True)
+
+
+class MpBindingCode(Table, tablename="mp_binding_code"):
+    """A one-time code a manager hands an employee to bind their WeChat (mini-program) to their account: stored as
+    a keyed hash, valid until ``expires_at``, used once (``used_at``)."""
+
+    id: Serial
+    code_hash = Varchar(length=64, unique=True)
+    user = ForeignKey(references=User, index=True)  # cascade: the codes go with the account
+    created_by = Varchar(length=64, default="")  # the issuer's username (audit)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)

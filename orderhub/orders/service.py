@@ -37,7 +37,10 @@ __all__ = [
     "LEAVING_PICK_FLOW_HOOKS",
     "MAX_LINES",
     "ORDER_COLUMNS",
+    "ORDER_EVENTS_FLUSH_HOOKS",
     "ORDER_EVENT_HOOKS",
+    "STATUS_CHANGE_HOOKS",
+    "StatusChange",
     "check_new_order",
     "enqueue_processing",
     "ensure_in_scope",
@@ -153,6 +156,30 @@ EventHook = Callable[[int, OrderEventType, str | None, dict[str, Any]], Awaitabl
 ORDER_EVENT_HOOKS: Hooks[EventHook] = Hooks("order event")
 
 
+class StatusChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``transition()``: the status the order left and the one it reached (a ``via`` step is not shown: no
+    other transaction could see it), and its warehouse after and before the change (the same unless this change
+    set it, as reservation does)."""
+
+    order_id: int
+    from_status: str
+    to_status: str
+    warehouse_id: int | None
+    previous_warehouse_id: int | None
+
+
+# Called once per status change, inside its transaction (live feeds queue their after-commit delta here).
+StatusHook = Callable[[StatusChange], Awaitable[None]]
+STATUS_CHANGE_HOOKS: Hooks[StatusHook] = Hooks("order status change")
+
+
+# Called with the order events about to be inserted, in the transaction that recorded them (once per transaction,
+# just before it commits, with all of them): the insights context counts them into its rollups here, so a figure
+# changes exactly when the events it counts commit.
+EventsHook = Callable[[Sequence[OrderEvent]], Awaitable[None]]
+ORDER_EVENTS_FLUSH_HOOKS: Hooks[EventsHook] = Hooks("order events flushed")
+
+
 async def record_event(
     order_id: int,
     event_type: OrderEventType,
@@ -179,6 +206,8 @@ async def record_event(
     for hook in ORDER_EVENT_HOOKS:
         await hook(order_id, event_type, reason, data or {})
     if pending is None:
+        for flush_hook in ORDER_EVENTS_FLUSH_HOOKS:
+            await flush_hook([event])
         await OrderEvent.insert(event)
         return
     batch = next((flush for flush in pending if isinstance(flush, _EventBatch)), None)
@@ -197,6 +226,8 @@ class _EventBatch:
     async def __call__(self) -> None:
         # One INSERT per chunk: a wave of thousands of orders records thousands of events, more bound parameters
         # than one statement may carry (id is left to the database: every other column is bound).
+        for hook in ORDER_EVENTS_FLUSH_HOOKS:
+            await hook(self.rows)
         size = db.rows_per_statement(len(OrderEvent._meta.columns))
         for chunk in db.chunks(self.rows, size):
             await OrderEvent.insert(*chunk)
@@ -418,6 +449,10 @@ async def transition(
     else:
         ensure_transition(expected, target)
     now = clock.now()
+    previous: int | None = None
+    if STATUS_CHANGE_HOOKS and values and Order.warehouse in values:  # its warehouse before this UPDATE changes it
+        row = await Order.select(Order.warehouse).where(Order.id == order_id).first()
+        previous = row["warehouse"] if row else None
     updated = (
         await Order.update(
             {
@@ -430,7 +465,7 @@ async def transition(
             }
         )
         .where(_guarded((Order.id == order_id) & (Order.status == expected.value), guard))
-        .returning(Order.id)
+        .returning(Order.id, Order.warehouse)
     )
     if not updated:
         raise Conflict("订单已被其他操作修改，请刷新后重试", code=CommonError.CONCURRENT_UPDATE, field="status")
@@ -457,6 +492,17 @@ async def transition(
             Topic.ORDERS,
             order_topic(order_id),
         )
+    if STATUS_CHANGE_HOOKS:
+        warehouse_id = updated[0]["warehouse"]
+        change = StatusChange(
+            order_id=order_id,
+            from_status=expected.value,
+            to_status=target.value,
+            warehouse_id=warehouse_id,
+            previous_warehouse_id=previous if values and Order.warehouse in values else warehouse_id,
+        )
+        for status_hook in STATUS_CHANGE_HOOKS:
+            await status_hook(change)
     return expected
 
 

@@ -15,8 +15,9 @@ from orderhub import clock, db
 from orderhub.errors import Conflict, ValidationFailed
 from orderhub.picking.errors import PickingError
 from orderhub.picking.sessions import PdaSession
+from orderhub.registry import Hooks
 
-__all__ = ["Answer", "Fingerprint", "ScanRecord", "once", "sku_by_barcode"]
+__all__ = ["SCAN_HOOKS", "Answer", "Fingerprint", "ScanLogged", "ScanRecord", "once", "sku_by_barcode"]
 
 
 class Answer(Protocol):
@@ -35,6 +36,24 @@ class ScanRecord(msgspec.Struct, frozen=True, kw_only=True):
     task_id: int | None = None
     sku_id: int | None = None
     scanned_at: datetime | None = None
+
+
+class ScanLogged(msgspec.Struct, frozen=True, kw_only=True):
+    """A scan just recorded (not a replay): who, where, what kind, the answer's outcome."""
+
+    user_id: int
+    warehouse_id: int
+    kind: str
+    ok: bool
+    error: str
+    qty: int
+    order_id: int | None
+    received_at: datetime
+
+
+# Called once per recorded scan, in its transaction (the insights context counts the operators' work here).
+ScanHook = Callable[[ScanLogged], Awaitable[None]]
+SCAN_HOOKS: Hooks[ScanHook] = Hooks("pda scan recorded")
 
 
 class _Replayed(Exception):
@@ -124,6 +143,19 @@ async def once(
             )
             if not inserted:
                 raise _Replayed
+            if SCAN_HOOKS:
+                logged = ScanLogged(
+                    user_id=session.user_id,
+                    warehouse_id=session.warehouse_id,
+                    kind=fingerprint.kind,
+                    ok=bool(result.ok),
+                    error="" if result.ok else str(result.code),
+                    qty=fingerprint.qty,
+                    order_id=record.order_id,
+                    received_at=now,
+                )
+                for hook in SCAN_HOOKS:
+                    await hook(logged)
     except _Replayed:
         again = await _stored(session.device, client_id, answer_type, fingerprint)
         assert again is not None

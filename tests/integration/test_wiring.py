@@ -17,8 +17,10 @@ import pytest
 
 from orderhub.carriers.port import CARRIERS, TRACKERS
 from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
+from orderhub.events import FEED_MIRRORS, Topic
+from orderhub.feed import FEED_TOPICS
 from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NOTIFIERS
-from orderhub.orders.service import LEAVING_PICK_FLOW_HOOKS, ORDER_EVENT_HOOKS
+from orderhub.orders.service import LEAVING_PICK_FLOW_HOOKS, ORDER_EVENT_HOOKS, STATUS_CHANGE_HOOKS
 from orderhub.orders.surge import SURGE_HOOKS
 from orderhub.registry import Hooks, Registry, UnknownAdapter
 from sandbox.aliyun_sms import AliyunSmsServer
@@ -59,12 +61,16 @@ from orderhub.orders.surge import SURGE_HOOKS
 from orderhub.notifications.port import NOTIFIERS, MINIPROGRAM_IDENTITIES
 from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
 from orderhub.carriers.port import CARRIERS, TRACKERS
+from orderhub.orders.service import STATUS_CHANGE_HOOKS
+from orderhub.feed import FEED_TOPICS
+from orderhub.events import FEED_MIRRORS
 print(json.dumps([len(x) for x in (ORDER_EVENT_HOOKS, LEAVING_PICK_FLOW_HOOKS, SURGE_HOOKS, NOTIFIERS,
-                                   MINIPROGRAM_IDENTITIES, CONNECTORS, PUSH_RECEIVERS, CARRIERS, TRACKERS)]))
+                                   MINIPROGRAM_IDENTITIES, CONNECTORS, PUSH_RECEIVERS, CARRIERS, TRACKERS,
+                                   STATUS_CHANGE_HOOKS, FEED_TOPICS, FEED_MIRRORS)]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
 
 
 def test_wire_is_idempotent_and_complete() -> None:
@@ -72,7 +78,9 @@ def test_wire_is_idempotent_and_complete() -> None:
     wire()
     wire()
     assert wiring_report() == before
-    assert len(ORDER_EVENT_HOOKS) == 1 and len(SURGE_HOOKS) == 1 and len(LEAVING_PICK_FLOW_HOOKS) == 1
+    assert len(ORDER_EVENT_HOOKS) == 2 and len(SURGE_HOOKS) == 1 and len(LEAVING_PICK_FLOW_HOOKS) == 1
+    assert len(STATUS_CHANGE_HOOKS) == 1  # the live feed's order deltas (orderhub.orders.live)
+    assert FEED_TOPICS.codes() == ["alerts", "orders"] and FEED_MIRRORS.codes() == [Topic.ALERTS.value]
     assert NOTIFIERS.codes() == ["aliyun_sms", "wechat_subscribe", "wechat_template", "wecom"]
     assert MINIPROGRAM_IDENTITIES.codes() == ["wechat_subscribe"]
     assert CONNECTORS.codes() == ["douyin", "jd", "pdd", "taobao", "tmall", "wechat_shop"]

@@ -23,6 +23,7 @@ from orderhub.notifications.port import (
     NotifierChannel,
     PermanentNotifyError,
     RecipientRefused,
+    ThrottledNotifyError,
     TransientNotifyError,
     notifier_for,
     registered_channels,
@@ -539,6 +540,34 @@ async def test_login_and_phone_codes_name_the_user_once_each(sim: WeChatServer, 
     with pytest.raises(PermanentNotifyError) as foreign:
         await phone_of(mp_config(sim, other), rds, sim.store.phone_code(app.appid, "13912345678"))
     assert foreign.value.code == "40029"
+
+
+async def test_login_rate_limit_and_blocked_users_are_wechats_own_codes(sim: WeChatServer, rds: redis.Redis) -> None:
+    """code2Session's table: 45011 (100 logins per user per minute) is a throttle, 40226 (a high-risk user's login
+    intercepted) a refusal."""
+    from notify.providers.wechat_subscribe import openid_of
+
+    app = mini_app(sim)
+    config = mp_config(sim, app)
+    sim.store.login_quota_per_minute = 3  # WeChat's is 100; a minute may turn during the loop: it goes on
+    try:
+        passed, busy = 0, None
+        for _ in range(8):
+            try:
+                assert await openid_of(config, rds, sim.store.login_code(app.appid, "oBUSY")) == "oBUSY"
+                passed += 1
+            except ThrottledNotifyError as exc:
+                busy = exc
+                break
+        assert busy is not None and passed >= 3
+        assert busy.code == "45011" and busy.retry_after == 60.0
+        assert await openid_of(config, rds, sim.store.login_code(app.appid, "oCALM")) == "oCALM"  # per user
+    finally:
+        sim.store.login_quota_per_minute = 100
+    sim.store.block_user(app.appid, "oRISKY")
+    with pytest.raises(PermanentNotifyError) as blocked:
+        await openid_of(config, rds, sim.store.login_code(app.appid, "oRISKY"))
+    assert blocked.value.code == "40226"
 
 
 async def test_login_with_a_wrong_secret_is_refused(sim: WeChatServer, rds: redis.Redis) -> None:
