@@ -62,20 +62,22 @@ def _script_safe(json: bytes) -> bytes:
     return json.replace(b"</", b"<\\/")
 
 
+def _page_start(openapi_schema: dict[str, Any], favicon: str, assets: str, style: str) -> bytes:
+    """The page up to ``<body>``: title, favicon, viewport, the vendored assets (``<link>``/``<script>`` tags)."""
+    title = escape(str(openapi_schema["info"]["title"]))
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><title>{title}</title>{favicon}<meta charset='utf-8'/>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'>{assets}{style}</head>"
+    ).encode()
+
+
 class OfflineRedoc(RedocRenderPlugin):
     """Redoc from the hub's copy, with system fonts and the page's options."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        title = escape(str(openapi_schema["info"]["title"]))
-        head = (
-            f"<head><title>{title}</title>{self.favicon}<meta charset='utf-8'/>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<script src='{self.js_url}'></script>{self.style}</head>"
-        )
         return b"".join(
             [
-                b"<!DOCTYPE html><html lang='en'>",
-                head.encode(),
+                _page_start(openapi_schema, self.favicon, f"<script src='{self.js_url}'></script>", self.style),
                 b"<body><div id='redoc-container'></div><script>Redoc.init(",
                 _script_safe(self.render_json(request, openapi_schema)),
                 b",",
@@ -95,18 +97,13 @@ class OfflineSwagger(SwaggerRenderPlugin):
     """Swagger UI from the hub's copy: tags folded, a filter box, no CDN."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        title = escape(str(openapi_schema["info"]["title"]))
-        head = (
-            f"<head><title>{title}</title>{self.favicon}<meta charset='utf-8'/>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<link href='{self.css_url}' rel='stylesheet'>"
-            f"<script src='{self.js_url}'></script><script src='{self.standalone_preset_js_url}'></script>"
-            f"{self.style}</head>"
+        assets = (
+            f"<link href='{self.css_url}' rel='stylesheet'><script src='{self.js_url}'></script>"
+            f"<script src='{self.standalone_preset_js_url}'></script>"
         )
         return b"".join(
             [
-                b"<!DOCTYPE html><html lang='en'>",
-                head.encode(),
+                _page_start(openapi_schema, self.favicon, assets, self.style),
                 b"<body><div id='swagger-container'></div><script>SwaggerUIBundle(Object.assign({spec:",
                 _script_safe(self.render_json(request, openapi_schema)),
                 b",dom_id:'#swagger-container',presets:[SwaggerUIBundle.presets.apis,",
