@@ -31,7 +31,6 @@ from orderhub.orders import live as orders_live
 from orderhub.orders.service import (
     LEAVING_PICK_FLOW_HOOKS,
     ORDER_EVENT_HOOKS,
-    ORDER_EVENTS_FLUSH_HOOKS,
     STATUS_CHANGE_HOOKS,
 )
 from orderhub.orders.surge import SURGE_HOOKS
@@ -53,7 +52,6 @@ def register_listeners() -> None:
     # An order leaving the pick flow (cancelled, held, re-routed) is withdrawn from its pick task.
     LEAVING_PICK_FLOW_HOOKS.add(picking_tasks.withdraw_order)
     # The dashboards' rollups count a transaction's order events and PDA scans in that transaction.
-    ORDER_EVENTS_FLUSH_HOOKS.add(insights.on_order_events)
     SCAN_HOOKS.add(insights.on_scan)
     # A status change queues its live-dashboard deltas (the ``orders`` feed), published after commit.
     ORDER_EVENT_HOOKS.add(orders_live.on_order_event)
@@ -118,7 +116,6 @@ def wiring_report() -> dict[str, list[str]]:
         "hooks.order_event": names(ORDER_EVENT_HOOKS),
         "hooks.surge": names(SURGE_HOOKS),
         "hooks.leaving_pick_flow": names(LEAVING_PICK_FLOW_HOOKS),
-        "hooks.order_events_flush": names(ORDER_EVENTS_FLUSH_HOOKS),
         "hooks.pda_scan": names(SCAN_HOOKS),
         "hooks.status_change": names(STATUS_CHANGE_HOOKS),
         "registry.feed_topics": feed.FEED_TOPICS.codes(),

@@ -15,6 +15,7 @@ from saq.types import PartialTimersDict
 from orderhub import clock
 from orderhub.channels import pull, stock_sync, writeback
 from orderhub.channels.erp_file import imports
+from orderhub.insights import upkeep as rollups
 from orderhub.logistics import tracking
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.notifications import outbox
@@ -148,6 +149,9 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
         ctx["surge_monitor"] = asyncio.create_task(surge.monitor_forever(settings, on_ended=enqueue_backfill))
+        if settings.rollups_interval_seconds > 0:  # the dashboards' counters (orderhub.insights.upkeep.catch_up)
+            ctx["rollups_stop"] = stop = asyncio.Event()
+            ctx["rollups"] = asyncio.create_task(rollups.keep_up(stop, every=settings.rollups_interval_seconds))
 
     async def after_job(ctx: dict[str, Any]) -> None:
         """After SAQ has finished a job (its key is free): a pull asked for while it ran is queued now."""
@@ -160,6 +164,10 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
         monitor = ctx.get("surge_monitor")
         if monitor is not None:
             monitor.cancel()
+        stop = ctx.get("rollups_stop")
+        if stop is not None:
+            stop.set()
+            await ctx["rollups"]
 
     timers: PartialTimersDict = {
         "sweep": settings.saq_sweep_interval,

@@ -4,6 +4,10 @@ through the same mapping the incremental upkeep uses, in one transaction (``orde
 Order events are read one range of orders at a time (each order's events in id order), scans in id order, both in
 chunks; deltas are written whenever enough rows have gathered. On PostgreSQL the rollup tables are locked first, so a
 transaction that records events while the rebuild runs waits for it and then adds its own deltas on top.
+
+The catch-up job's cursor (``orderhub.insights.upkeep``) is locked too and left where the rebuild stopped: on
+PostgreSQL the rebuild counts the events of transactions that had ended when it began (``txid`` below the horizon)
+and the job counts the rest; on SQLite it counts every event and the cursor moves to the last one.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import msgspec
 
 from orderhub import db
 from orderhub.insights.deltas import COUNTED_EVENTS, Deltas, OrderFacts, ScanIn, apply_order_event, apply_scan
-from orderhub.insights.upkeep import event_in, write
+from orderhub.insights.upkeep import CURSOR, EVENT_COLUMNS, EventRow, event_in, pg_horizon, write
 
 __all__ = ["ROLLUP_TABLES", "RebuildReport", "rebuild_rollups"]
 
@@ -44,14 +48,8 @@ class _OrderRow(msgspec.Struct):
     ship_by: datetime | None
 
 
-class _EventRow(msgspec.Struct):
-    order_id: int
-    type: str
-    from_status: str | None
-    to_status: str | None
-    reason: str | None
-    data: str | None
-    created_at: datetime
+class _Last(msgspec.Struct):
+    id: int
 
 
 class _ScanRow(msgspec.Struct):
@@ -78,8 +76,12 @@ async def rebuild_rollups(*, orders_per_chunk: int = 2_000, scans_per_chunk: int
     orders = events = scans = 0
     types = sorted(COUNTED_EVENTS)
     async with db.transaction():
-        if not db.is_sqlite():
+        sqlite = db.is_sqlite()
+        await db.execute("SELECT txid FROM rollup_cursor WHERE name = {}" + db.for_update(), CURSOR)
+        horizon = 0
+        if not sqlite:
             await db.execute(f"LOCK TABLE {', '.join(ROLLUP_TABLES)} IN EXCLUSIVE MODE")
+            horizon = await pg_horizon()
         for table in ROLLUP_TABLES:
             await db.execute(f"DELETE FROM {table}")
         deltas = Deltas()
@@ -98,13 +100,15 @@ async def rebuild_rollups(*, orders_per_chunk: int = 2_000, scans_per_chunk: int
                 for r in batch
             }
             rows = await db.fetch_as(
-                _EventRow,
-                'SELECT "order" AS order_id, type, from_status, to_status, reason, data, created_at FROM order_event '
-                f'WHERE "order" >= {{}} AND "order" <= {{}} AND type IN ({db.placeholders(len(types))}) '
-                'ORDER BY "order", id',
+                EventRow,
+                f"SELECT {EVENT_COLUMNS} FROM order_event "
+                f'WHERE "order" >= {{}} AND "order" <= {{}} AND type IN ({db.placeholders(len(types))})'
+                + ("" if sqlite else " AND txid < {}")
+                + ' ORDER BY "order", id',
                 batch[0].id,
                 batch[-1].id,
                 *types,
+                *(() if sqlite else (horizon,)),
             )
             current, warehouse = 0, 0
             for row in rows:
@@ -155,4 +159,13 @@ async def rebuild_rollups(*, orders_per_chunk: int = 2_000, scans_per_chunk: int
                 await write(deltas)
                 deltas = Deltas()
         await write(deltas)
+        if sqlite:  # every event is counted (this transaction is the only writer): the job goes on after the last
+            last_row = await db.fetch_one_as(_Last, "SELECT COALESCE(MAX(id), 0) AS id FROM order_event")
+            await db.execute(
+                "UPDATE rollup_cursor SET txid = 0, event_id = {} WHERE name = {}",
+                last_row.id if last_row else 0,
+                CURSOR,
+            )
+        else:  # the events of transactions from the horizon on are the job's
+            await db.execute("UPDATE rollup_cursor SET txid = {}, event_id = 0 WHERE name = {}", horizon, CURSOR)
     return RebuildReport(orders=orders, order_events=events, scans=scans, seconds=round(time.monotonic() - started, 3))

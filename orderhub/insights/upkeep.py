@@ -1,17 +1,27 @@
-"""Keeping the rollups up to date: listeners on the order-event flush and on PDA scans turn what a transaction
-recorded into counter deltas, summed per row, and write them as chunked multi-row UPSERTs just before it commits.
+"""Keeping the rollups up to date.
 
-A transaction that rolls back (a job that failed and will be retried) takes its deltas with it; an order event or a
-scan is recorded once (ingest is idempotent on channel + external id, scans on device + client id), so nothing is
-counted twice. The writes are the transaction's last statements, rows in key order, so the hot counter rows are
-locked only until the COMMIT that follows and always in the same order (no deadlock between two writers).
+**Order events** are counted by :func:`catch_up`, a batched job the worker runs every half second (and anyone may run:
+it is idempotent): it reads the ``order_event`` rows after a cursor, turns them into counter deltas summed per row,
+writes them as chunked multi-row UPSERTs and moves the cursor, all in one transaction — so an event is counted
+exactly once whether the job fails, is retried or runs in two workers at once (the cursor row is locked; a second
+runner skips). The pipeline's transactions pay nothing for the dashboards.
+
+Which events are "after the cursor": on PostgreSQL a transaction's event ids are taken before it commits, so ids do
+not arrive in order. Each row records its transaction id (``txid``, filled by the column's default); the job reads the
+events of transactions older than the oldest one still running (``pg_snapshot_xmin``), ordered by (txid, id), and the
+cursor is a (txid, id) pair. SQLite has one writer at a time (the job's own transaction is ``BEGIN IMMEDIATE``), so
+ids are in commit order and the cursor is the last id.
+
+**PDA scans** are counted in the scan's own transaction (:func:`on_scan`): a scan is recorded once per device +
+client id, and the floor's scan rate is far below the pipeline's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import msgspec
@@ -30,14 +40,29 @@ from orderhub.insights.deltas import (
 )
 from orderhub.insights.tables import OPERATOR_COUNTERS, ORDER_BUCKET_COUNTERS
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.tables import OrderEvent
 from orderhub.picking.scans import ScanLogged
+from orderhub.registry import Hooks
 
-__all__ = ["event_in", "load_facts", "on_order_events", "on_scan", "write"]
+__all__ = [
+    "CAUGHT_UP_HOOKS",
+    "CURSOR",
+    "EVENT_COLUMNS",
+    "CatchUp",
+    "EventRow",
+    "catch_up",
+    "count_events",
+    "event_in",
+    "keep_up",
+    "load_facts",
+    "on_scan",
+    "pg_horizon",
+    "write",
+]
 
 log = logging.getLogger("orderhub.insights")
 
 _STATUS_CHANGED = OrderEventType.STATUS_CHANGED.value
+_RECEIVED = OrderEventType.RECEIVED.value
 _DATA_NEEDED = frozenset({"ready", "held"})  # status changes whose data the rollups read (warehouse_ids, queue)
 
 
@@ -129,56 +154,212 @@ async def load_facts(order_ids: Sequence[int]) -> dict[int, tuple[OrderFacts, in
     return found
 
 
-class _DataRow(msgspec.Struct):
+class EventRow(msgspec.Struct):
+    """An ``order_event`` row as the rollups read it (``txid``: see the module's docstring; SQLite: the id)."""
+
+    id: int
+    order_id: int
+    type: str
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+    data: str | None
+    created_at: datetime
+    txid: int = 0
+
+
+class CatchUp(msgspec.Struct, frozen=True, kw_only=True):
+    """What one :func:`catch_up` counted."""
+
+    events: int
+    batches: int
+    warehouses: frozenset[int]  # the warehouses whose figures moved (0: before routing / hub-wide)
+    busy: bool = False  # another process held the cursor: nothing was done
+
+
+class _Cursor(msgspec.Struct):
+    txid: int
+    event_id: int
+
+
+class _Horizon(msgspec.Struct):
+    horizon: int
+
+
+class _RoutedRow(msgspec.Struct):
+    order_id: int
+    id: int
     data: str
 
 
-async def _routed_before(order_id: int) -> int:
-    """The order's warehouse as its committed events say (the latest → ready change that routed it); read only when
-    a transaction re-routes an order after counting something that needs its warehouse (rare)."""
-    rows = await db.fetch_as(
-        _DataRow,
-        "SELECT data FROM order_event WHERE \"order\" = {} AND type = {} AND to_status = 'ready' ORDER BY id DESC",
-        order_id,
-        _STATUS_CHANGED,
-    )
-    for row in rows:
-        routed = routed_to(event_in(order_id, _STATUS_CHANGED, None, "ready", None, row.data, datetime.min))
-        if routed is not None:
-            return routed
-    return 0
+CURSOR = "order_events"
+EVENT_COLUMNS = (
+    'id, "order" AS order_id, type, from_status, to_status, reason, data, created_at'  # + txid on PostgreSQL
+)
+_COUNTED_TYPES = tuple(sorted(COUNTED_EVENTS))
+
+# Called after a catch-up counted something, outside its transaction, with the warehouses whose figures moved:
+# the live dashboards tell their watchers to re-read (insights.live).
+CaughtUpHook = Callable[[frozenset[int]], Awaitable[None]]
+CAUGHT_UP_HOOKS: Hooks[CaughtUpHook] = Hooks("rollups caught up")
 
 
-async def on_order_events(rows: Sequence[OrderEvent]) -> None:
-    """ORDER_EVENTS_FLUSH_HOOKS listener: count the order events a transaction is about to insert."""
-    by_order: defaultdict[int, list[EventIn]] = defaultdict(list)
+def event_of(row: EventRow) -> EventIn:
+    return event_in(row.order_id, row.type, row.from_status, row.to_status, row.reason, row.data, row.created_at)
+
+
+async def pg_horizon() -> int:
+    """The oldest transaction still running (PostgreSQL): every transaction with a smaller id has ended."""
+    row = await db.fetch_one_as(_Horizon, "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon")
+    assert row is not None
+    return row.horizon
+
+
+async def _warehouses_before(firsts: dict[int, int]) -> dict[int, int]:
+    """Per order (→ the id of its first event in this batch): its warehouse just before that event, from the
+    committed log (the latest → ready change with a single warehouse before it; 0 if none)."""
+    found: dict[int, int] = {}
+    for chunk in db.chunks(sorted(firsts)):
+        rows = await db.fetch_as(
+            _RoutedRow,
+            'SELECT "order" AS order_id, id, data FROM order_event '
+            f'WHERE "order" IN ({db.placeholders(len(chunk))}) AND type = {{}} AND to_status = {{}} '
+            'ORDER BY "order", id',
+            *chunk,
+            _STATUS_CHANGED,
+            "ready",
+        )
+        for row in rows:
+            if row.id >= firsts[row.order_id]:
+                continue
+            routed = routed_to(event_in(row.order_id, _STATUS_CHANGED, None, "ready", None, row.data, datetime.min))
+            if routed is not None:
+                found[row.order_id] = routed
+    return found
+
+
+async def count_events(rows: Sequence[EventRow], deltas: Deltas) -> int:
+    """Add what these events count to ``deltas``; each order's events are applied in id order, starting from its
+    warehouse before the first of them. Returns how many were counted."""
+    by_order: defaultdict[int, list[EventRow]] = defaultdict(list)
     for row in rows:
-        if row.type in COUNTED_EVENTS:
-            order_id = int(row.order)
-            by_order[order_id].append(
-                event_in(order_id, row.type, row.from_status, row.to_status, row.reason, row.data, row.created_at)
-            )
-    if not by_order:
-        return
+        by_order[row.order_id].append(row)
     facts = await load_facts(sorted(by_order))
-    pending = _pending()
-    deltas = pending.deltas if pending is not None else Deltas()
+    firsts: dict[int, int] = {}
+    for order_id, events in by_order.items():
+        events.sort(key=lambda r: r.id)
+        if events[0].type == _RECEIVED:
+            continue  # a new order: nowhere yet
+        mapped = [event_of(e) for e in events]
+        first_route = next((i for i, e in enumerate(mapped) if e.warehouse_ids is not None), len(mapped))
+        if any(needs_warehouse(e) for e in mapped[:first_route]):
+            firsts[order_id] = events[0].id
+    before = await _warehouses_before(firsts) if firsts else {}
+    counted = 0
     for order_id, events in by_order.items():
         known = facts.get(order_id)
         if known is None:
-            log.warning("order %s of a recorded event not found; not counted", order_id)
+            log.warning("order %s of a logged event not found; not counted", order_id)
             continue
-        order, warehouse = known
-        first_route = next((i for i, e in enumerate(events) if e.warehouse_ids is not None), None)
-        if first_route is not None:  # the column already says where this transaction routed it
-            warehouse = 0
-            if any(needs_warehouse(e) for e in events[:first_route]):
-                warehouse = await _routed_before(order_id)
+        order, _ = known
+        warehouse = before.get(order_id, 0)
         for event in events:
-            warehouse = apply_order_event(deltas, order, event, warehouse)
-    if pending is None:
-        async with db.transaction():
-            await write(deltas)
+            warehouse = apply_order_event(deltas, order, event_of(event), warehouse)
+            counted += 1
+    return counted
+
+
+def _touched(deltas: Deltas) -> set[int]:
+    return {key[2] for key in deltas.buckets} | {key[1] for key in deltas.statuses}
+
+
+async def _one_batch(limit: int) -> tuple[int, set[int], bool] | None:
+    """Count up to ``limit`` events after the cursor in one transaction: (events, warehouses, more to do), or None
+    when another process holds the cursor."""
+    async with db.transaction():
+        sqlite = db.is_sqlite()
+        cursor = await db.fetch_one_as(
+            _Cursor,
+            "SELECT txid, event_id FROM rollup_cursor WHERE name = {}" + ("" if sqlite else " FOR UPDATE SKIP LOCKED"),
+            CURSOR,
+        )
+        if cursor is None:
+            return None
+        types = db.placeholders(len(_COUNTED_TYPES))
+        if sqlite:
+            rows = await db.fetch_as(
+                EventRow,
+                f"SELECT {EVENT_COLUMNS}, id AS txid FROM order_event WHERE id > {{}} AND type IN ({types}) "
+                "ORDER BY id LIMIT {}",
+                cursor.event_id,
+                *_COUNTED_TYPES,
+                limit,
+            )
+            more = len(rows) == limit
+            if not rows:
+                return 0, set(), False
+            after = _Cursor(txid=0, event_id=rows[-1].id)
+        else:
+            horizon = await pg_horizon()
+            rows = await db.fetch_as(
+                EventRow,
+                f"SELECT {EVENT_COLUMNS}, txid FROM order_event WHERE (txid, id) > ({{}}, {{}}) AND txid < {{}} "
+                f"AND type IN ({types}) ORDER BY txid, id LIMIT {{}}",
+                cursor.txid,
+                cursor.event_id,
+                horizon,
+                *_COUNTED_TYPES,
+                limit,
+            )
+            more = len(rows) == limit
+            after = _Cursor(txid=rows[-1].txid, event_id=rows[-1].id) if more else _Cursor(txid=horizon, event_id=0)
+            if not rows and after.txid == cursor.txid:
+                return 0, set(), False
+        deltas = Deltas()
+        counted = await count_events(rows, deltas)
+        await write(deltas)
+        await db.execute(
+            "UPDATE rollup_cursor SET txid = {}, event_id = {} WHERE name = {}", after.txid, after.event_id, CURSOR
+        )
+        return counted, _touched(deltas), more
+
+
+async def catch_up(*, batch: int = 2_000, max_batches: int = 50) -> CatchUp:
+    """Count the order events logged since the last catch-up (at most ``batch`` × ``max_batches`` of them), each
+    batch in its own short transaction, then tell :data:`CAUGHT_UP_HOOKS` which warehouses' figures moved."""
+    events = batches = 0
+    touched: set[int] = set()
+    for _ in range(max_batches):
+        done = await _one_batch(batch)
+        if done is None:
+            return CatchUp(events=events, batches=batches, warehouses=frozenset(touched), busy=True)
+        counted, warehouses, more = done
+        events += counted
+        batches += 1
+        touched |= warehouses
+        if not more:
+            break
+    result = CatchUp(events=events, batches=batches, warehouses=frozenset(touched))
+    if events:
+        for hook in CAUGHT_UP_HOOKS:
+            try:
+                await hook(result.warehouses)
+            except Exception:  # a live hint lost must not stop the counting
+                log.exception("rollups caught-up hook failed")
+    return result
+
+
+async def keep_up(stop: asyncio.Event, *, every: float = 0.5) -> None:
+    """Run :func:`catch_up` every ``every`` seconds until ``stop`` is set (the worker runs this)."""
+    while not stop.is_set():
+        try:
+            await catch_up()
+        except Exception:  # the database may be away for a while: try again next time
+            log.warning("rollups catch-up failed; retrying", exc_info=True)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            pass
 
 
 class _QualityRow(msgspec.Struct):

@@ -37,7 +37,6 @@ __all__ = [
     "LEAVING_PICK_FLOW_HOOKS",
     "MAX_LINES",
     "ORDER_COLUMNS",
-    "ORDER_EVENTS_FLUSH_HOOKS",
     "ORDER_EVENT_HOOKS",
     "STATUS_CHANGE_HOOKS",
     "StatusChange",
@@ -173,13 +172,6 @@ StatusHook = Callable[[StatusChange], Awaitable[None]]
 STATUS_CHANGE_HOOKS: Hooks[StatusHook] = Hooks("order status change")
 
 
-# Called with the order events about to be inserted, in the transaction that recorded them (once per transaction,
-# just before it commits, with all of them): the insights context counts them into its rollups here, so a figure
-# changes exactly when the events it counts commit.
-EventsHook = Callable[[Sequence[OrderEvent]], Awaitable[None]]
-ORDER_EVENTS_FLUSH_HOOKS: Hooks[EventsHook] = Hooks("order events flushed")
-
-
 async def record_event(
     order_id: int,
     event_type: OrderEventType,
@@ -206,8 +198,6 @@ async def record_event(
     for hook in ORDER_EVENT_HOOKS:
         await hook(order_id, event_type, reason, data or {})
     if pending is None:
-        for flush_hook in ORDER_EVENTS_FLUSH_HOOKS:
-            await flush_hook([event])
         await OrderEvent.insert(event)
         return
     batch = next((flush for flush in pending if isinstance(flush, _EventBatch)), None)
@@ -226,8 +216,6 @@ class _EventBatch:
     async def __call__(self) -> None:
         # One INSERT per chunk: a wave of thousands of orders records thousands of events, more bound parameters
         # than one statement may carry (id is left to the database: every other column is bound).
-        for hook in ORDER_EVENTS_FLUSH_HOOKS:
-            await hook(self.rows)
         size = db.rows_per_statement(len(OrderEvent._meta.columns))
         for chunk in db.chunks(self.rows, size):
             await OrderEvent.insert(*chunk)

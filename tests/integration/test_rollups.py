@@ -21,7 +21,15 @@ from orderhub.orders.service import transition
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order
 from tests.integration.test_picking import Floor, Pda
-from tests.support.factories import Api, body_of, create_channel, order_payload, signed_headers, wait_for_orders
+from tests.support.factories import (
+    Api,
+    body_of,
+    create_channel,
+    order_payload,
+    rollups_caught_up,
+    signed_headers,
+    wait_for_orders,
+)
 from tests.support.hub import Hub
 
 _TABLES = {
@@ -157,6 +165,7 @@ async def test_incremental_rollups_equal_a_rebuild_from_the_event_log(api: Api, 
     warehouse_id = int(warehouse["id"])
     order_ids = [*pushed, *picked]
 
+    await rollups_caught_up()
     incremental = await _snapshot(channel_ids, warehouse_id, order_ids)
     report = await rebuild_rollups(orders_per_chunk=7, scans_per_chunk=5)  # small chunks: the chunking is exercised
     assert report.orders >= len(order_ids)
@@ -189,3 +198,50 @@ async def test_incremental_rollups_equal_a_rebuild_from_the_event_log(api: Api, 
     assert sum(d.wrong_scans for d in pick) == 1 and sum(d.units for d in pick) == 3
     assert sum(d.orders_packed for d in pack) == 2 and sum(d.first_pass_ok for d in pack) == 1
     assert sum(d.units for d in pack) == 3
+
+
+@pytest.mark.postgres_only
+async def test_an_event_committed_after_a_later_one_is_counted_once(api: Api, store: Hub) -> None:
+    """PostgreSQL takes an event's id when it is inserted, not when it commits: a transaction that inserted id n and
+    commits after id n + 1 was counted must still be counted (a cursor on the id alone would skip it), and once."""
+    import asyncpg
+
+    floor = await Floor(api, store.url).setup(pick_mode="order")
+    channel, secret = await create_channel(api, warehouse=floor.warehouse)
+    async with httpx.AsyncClient(base_url=api.base_url) as client:
+        (pushed,) = await _ingest(client, channel, secret, [order_payload(lines=[(floor.codes[0], 1)])])
+    order_id = int(pushed["order_id"])
+    await wait_for_orders(api, [order_id], done=frozenset({"ready", "exception", "held"}))
+    (row,) = await Order.select(Order.channel).where(Order.id == order_id)
+    channel_ids = [int(row["channel"])]
+    start, end = queries.day_window(
+        clock.to_shanghai(clock.now()).date() - timedelta(days=1), clock.to_shanghai(clock.now()).date()
+    )
+
+    async def at_risk() -> int:
+        await rollups_caught_up()
+        rows = await queries.order_figures(start, end, channel_ids=channel_ids)
+        return rows[0].at_risk if rows else 0
+
+    insert = (
+        'INSERT INTO order_event ("order", type, reason, data, actor, created_at) '
+        "VALUES ($1, 'order.at_risk', 'late', '{}', 'test', now()) RETURNING id"
+    )
+    late = await asyncpg.connect(store.env["ORDERHUB_DATABASE_URL"])
+    other = await asyncpg.connect(store.env["ORDERHUB_DATABASE_URL"])
+    try:
+        held = late.transaction()
+        await held.start()
+        held_id = await late.fetchval(insert, order_id)  # id n, not committed yet
+        assert await at_risk() == 0
+        assert await other.fetchval(insert, order_id) > held_id  # id n + 1, committed at once
+        assert await at_risk() == 0  # the held transaction keeps the horizon back: nothing after it is counted yet
+        await held.commit()
+        assert await at_risk() == 2
+        assert await at_risk() == 2  # counted once, however often the job runs
+    finally:
+        await late.close()
+        await other.close()
+    await rebuild_rollups()
+    rows = await queries.order_figures(start, end, channel_ids=channel_ids)
+    assert rows[0].at_risk == 2

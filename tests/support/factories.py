@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -147,3 +148,15 @@ async def wait_for_orders(
 
 
 __all__ += ["wait_for_orders"]
+
+
+async def rollups_caught_up() -> None:
+    """Count every order event logged so far into the rollups (the worker does it every half second; a run that
+    finds the cursor taken by a worker waits for it and tries again)."""
+    from orderhub.insights import upkeep
+
+    for _ in range(400):
+        if not (await upkeep.catch_up()).busy:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the rollups' cursor stayed taken for 20 s")
