@@ -37,6 +37,7 @@ PUBLIC_PATHS = [
     "^/ws/floor$",  # device session (header or first message), checked by the websocket handler
     "^/ws/dash$",  # bearer token (header or first message), checked by the websocket handler (realtime.dashboard)
     "^/t/[^/]+$",  # the customer's tracking page: its unguessable token is the key
+    "^/m(/|$)",  # the managers' H5 console: static files; its data comes from the API with a bearer token
 ]
 
 

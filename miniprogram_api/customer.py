@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 from litestar import Controller, get, post
 
+from orderhub.insights import inquiries
 from orderhub.logistics import tracking
 from orderhub.logistics.labels import carrier_name
 from orderhub.notifications import contacts
@@ -75,10 +76,15 @@ class CustomerController(Controller):
         opt={"public": True},
         summary="A parcel's tracking, for the mini-program's page",
         description="The parcel behind a tracking token (from a notice's link): carrier, waybill number, state in "
-        "zh-CN and the route, with the receiver masked. No credential: the token is the key.",
+        "zh-CN and the route, with the receiver masked. No credential: the token is the key. Opening it before the "
+        "parcel is delivered counts the order, once, in the KPIs' customer query rate (docs/kpis.md).",
     )
     async def parcel(self, token: Annotated[str, msgspec.Meta(max_length=64)]) -> ParcelOut:
         view = await tracking.tracking_by_token(token)
+        # The customer asked about the parcel before delivery: counted once per order (the KPIs' query rate).
+        await inquiries.page_opened(
+            view.order_id, source=inquiries.Source.MINIPROGRAM, delivered=view.delivered_at is not None
+        )
         receiver = await tracking.receiver_label(view.order_id)
         return ParcelOut(
             carrier=view.carrier,

@@ -70,6 +70,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # collect SMS delivery receipts (default every 5 min).
     notify_cron: str = "* * * * * */10"
     sms_receipts_cron: str = "*/5 * * * * 0"
+    # Threshold alerts (docs/alerts.md): how often the rules are evaluated (croniter with seconds; every 30 s).
+    alerts_cron: str = "* * * * * */30"
     stock_sync_debounce_seconds: int = 5
     # Dashboards: how often each worker counts the new order events into the rollups (seconds; 0 stops it).
     rollups_interval_seconds: float = 0.5
@@ -239,6 +241,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         tracking_cron=env.get("ORDERHUB_TRACKING_CRON") or "*/30 * * * * 0",
         notify_cron=env.get("ORDERHUB_NOTIFY_CRON") or "* * * * * */10",
         sms_receipts_cron=env.get("ORDERHUB_SMS_RECEIPTS_CRON") or "*/5 * * * * 0",
+        alerts_cron=env.get("ORDERHUB_ALERTS_CRON") or "* * * * * */30",
         stock_sync_debounce_seconds=_int(env, "ORDERHUB_STOCK_SYNC_DEBOUNCE_SECONDS", 5),
         rollups_interval_seconds=float(env.get("ORDERHUB_ROLLUPS_INTERVAL_SECONDS") or 0.5),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import threading
 from collections.abc import Sequence
@@ -41,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--credentials-file", type=Path, required=True)
     parser.add_argument("--journey-minutes", type=float, default=6.0, help="how long a demo parcel travels")
     args = parser.parse_args(argv)
+    # The simulators' web apps set up logging at INFO; the 快递100 pushes (httpx, a line each) would fill the demo's
+    # terminal once parcels travel. Warnings and errors only, like the hub's own processes under `orderhub run`.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     carriers = CarrierServer(host=args.host).start()
     kd100 = Kuaidi100Server(host=args.host)

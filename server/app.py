@@ -24,10 +24,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from api.alerts.controllers import AlertController, AlertRuleController
 from api.auth.controllers import AuthController
 from api.catalog.controllers import SkuController
 from api.channels.controllers import ChannelController, WritebackController
+from api.dash.controllers import DashController
 from api.decoding import error_field, explain
+from api.health.controllers import HealthController, InquiryController
 from api.imports.controllers import ImportController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
 from api.logistics.controllers import (
@@ -79,6 +82,7 @@ from realtime.dashboard import dash_socket
 from realtime.fanout import ReconnectingPubSubBackend
 from realtime.floor import floor_socket
 from server.api_docs import docs_router, render_plugins
+from server.console import console_router
 from server.errors_doc import code_list
 from server.openapi_errors import document_errors
 from server.outages import RETRY_AFTER_SECONDS, outage_error
@@ -361,9 +365,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TrackingController,
             TrackingWebhookController,
             TrackingPageController,
+            console_router(),  # the managers' H5 console at /m/ (docs/console.md)
             NotifySetupController,
             NotificationController,
+            AlertRuleController,
+            AlertController,
             PdaController,
+            DashController,
+            HealthController,
+            InquiryController,
             floor_socket,
             dash_socket,
         ],

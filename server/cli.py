@@ -137,6 +137,33 @@ def cmd_rollups_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate the threshold alert rules now, as the worker's cron does every 30 s (docs/alerts.md)."""
+    from orderhub.insights.alerts import evaluate
+
+    report = _with_runtime(evaluate)
+    print(
+        f"alert rules evaluated: {report.rules}; fired {report.fired or 'none'}, cleared {report.cleared or 'none'}"
+        f"{f', skipped rules {report.skipped}' if report.skipped else ''}"
+    )
+    return 0
+
+
+def cmd_health_recompute(args: argparse.Namespace) -> int:
+    """Score the order health index for a day (default yesterday, Asia/Shanghai): history and rectifications."""
+    from datetime import date, timedelta
+
+    from orderhub.insights import health
+
+    day = date.fromisoformat(args.day) if args.day else health.today() - timedelta(days=1)
+    report = _with_runtime(lambda: health.recompute(day))
+    print(
+        f"health index {report.day}: {report.scored} of {report.scopes} scopes scored; rectifications "
+        f"{report.opened} opened, {report.updated} updated, {report.closed} closed"
+    )
+    return 0
+
+
 def cmd_unlock(args: argparse.Namespace) -> int:
     """Lift a sign-in lock from the command line: the way back in when the locked account is the only one that
     could lift it (an admin locked by someone guessing their password)."""
@@ -225,6 +252,52 @@ def _start_service_simulators(data_dir: Path, env: dict[str, str], hub_url: str)
     return proc
 
 
+def _history_per_day() -> int:
+    """Orders a day of the demo's past week (``ORDERHUB_DEMO_HISTORY``, default 300; 0: none)."""
+    from server.demo.history import HISTORY_PER_DAY
+
+    raw = os.environ.get("ORDERHUB_DEMO_HISTORY", "").strip()
+    try:
+        return max(0, int(raw)) if raw else HISTORY_PER_DAY
+    except ValueError:
+        print(f"warning: ORDERHUB_DEMO_HISTORY={raw!r} is not a number; using {HISTORY_PER_DAY}", file=sys.stderr)
+        return HISTORY_PER_DAY
+
+
+def _operators_on(args: argparse.Namespace) -> bool:
+    """The simulated floor crew works unless ``--no-operators`` or ``ORDERHUB_DEMO_OPERATORS=0``."""
+    if args.no_operators:
+        return False
+    return os.environ.get("ORDERHUB_DEMO_OPERATORS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _crew_size(data_dir: Path) -> int:
+    import json
+
+    from server.demo.seed import FLOOR_FILE
+
+    try:
+        return len(json.loads((data_dir / FLOOR_FILE).read_text(encoding="utf-8"))["crew"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _start_demo_floor(
+    data_dir: Path, env: dict[str, str], base: str, *, operators: bool
+) -> subprocess.Popen[bytes] | None:
+    """The demo's simulated pickers and packers (``sandbox.demo_floor``): they sign in on their own handhelds and
+    move the demo's orders through picking, packing and handover at a human pace, so every dashboard has numbers.
+    ``ORDERHUB_DEMO_PACE`` scales their pauses (0.1: ten times faster)."""
+    from server.demo.seed import FLOOR_FILE
+
+    floor_file = data_dir / FLOOR_FILE
+    if not operators or not floor_file.exists():
+        return None
+    pace = os.environ.get("ORDERHUB_DEMO_PACE", "").strip() or "1"
+    command = [sys.executable, "-m", "sandbox.demo_floor", "--url", base, "--floor-file", str(floor_file)]
+    return subprocess.Popen([*command, "--pace", pace, "--summary-every", "60"], env=env)
+
+
 def _port_open(port: int) -> bool:
     import socket
 
@@ -311,7 +384,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.no_demo:
             from server.demo.seed import seed_demo
 
-            demo_users = asyncio.run(seed_demo(data_dir))
+            demo_users = asyncio.run(seed_demo(data_dir, history_per_day=_history_per_day()))
         exe = [sys.executable, "-m", "server.cli"]
         env = dict(os.environ)
         if not args.no_demo:
@@ -336,6 +409,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             None if settings.admin_password else password_file,
             admin_password,
             demo_users,
+            operators=_crew_size(data_dir) if not args.no_demo and _operators_on(args) else 0,
         )
         if not args.no_demo:
             procs.append(
@@ -354,6 +428,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                     env=env,
                 )
             )
+            floor = _start_demo_floor(data_dir, env, base, operators=_operators_on(args))
+            if floor is not None:
+                procs.append(floor)
         while not stopping:
             for proc in procs:
                 if proc.poll() is not None:
@@ -396,10 +473,13 @@ def _print_banner(
     password_file: Path | None,
     admin_password: str,
     demo_users: list[tuple[str, str, str]],
+    *,
+    operators: int = 0,
 ) -> None:
     """The banner is printed (stdout), never logged. The admin's password appears once, and only on a terminal:
     when stdout is captured (a file, docker or journald) the banner says where the password is kept instead. The
-    demo users' passwords are the demo's, printed in the source too."""
+    demo users' passwords are the demo's, printed in the source too. ``operators``: the simulated floor crew's
+    size (0: not working)."""
     redis_text = (
         f"embedded redis-server in {data_dir / 'redis'}" if embedded else os.environ.get("ORDERHUB_REDIS_URL", "")
     )
@@ -413,6 +493,7 @@ def _print_banner(
         "OrderHub 订单中枢 is running  (Ctrl-C stops everything)",
         f"  API        {base}      OpenAPI: {base}/schema/swagger",
         f"  health     {base}/readyz    metrics: {base}/metrics",
+        f"  console    {base}/m/    managers' live dashboards (phone or PC); sign in as {_console_login(demo_users)}",
         f"  database   {database_url or 'SQLite ' + str(data_dir / 'orderhub.sqlite3')}",
         f"  redis      {redis_text}",
         f"  admin      {admin_user} / {shown}",
@@ -421,6 +502,11 @@ def _print_banner(
         lines.append("  demo users (username / password / role):")
         lines += [f"    {u:<10} {p:<18} {r}" for u, p, r in demo_users]
         lines.append("  demo orders arrive every few seconds through the signed ingest API (totals once a minute).")
+        if operators:
+            lines.append(
+                f"  floor: {operators} simulated pickers and packers (sim-*) work the demo's orders "
+                "(totals once a minute; --no-operators: none)."
+            )
         lines.append(
             "  PDA: waves are released automatically; sign in a handheld with "
             f"curl -s -X POST '{base}/pda/v1/login' -H 'content-type: application/json' "
@@ -441,6 +527,12 @@ def _print_banner(
     print("\n".join(lines) + "\n", flush=True)
 
 
+def _console_login(demo_users: list[tuple[str, str, str]]) -> str:
+    """Who signs in to the managers' console: the demo manager (username / password), else the admin."""
+    manager = next(((u, p) for u, p, r in demo_users if r == "manager"), None)
+    return f"{manager[0]} / {manager[1]}" if manager else "the admin"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orderhub", description="OrderHub 订单中枢")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -450,6 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--data-dir", default=os.environ.get("ORDERHUB_DATA_DIR", "./var"))
     run.add_argument("--no-demo", action="store_true", help="no demo data and no demo order stream")
+    run.add_argument(
+        "--no-operators",
+        action="store_true",
+        help="no simulated pickers and packers in the demo (or ORDERHUB_DEMO_OPERATORS=0)",
+    )
     run.add_argument(
         "--log-format",
         choices=("text", "json"),
@@ -484,6 +581,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     rebuild = sub.add_parser("rollups-rebuild", help="recount the dashboards' rollups from the event logs")
     rebuild.set_defaults(func=cmd_rollups_rebuild)
+
+    alerts = sub.add_parser("alerts-evaluate", help="evaluate the threshold alert rules now (the cron does, every 30s)")
+    alerts.set_defaults(func=cmd_alerts_evaluate)
+
+    recompute = sub.add_parser("health-recompute", help="score the order health index for a day (docs/health.md)")
+    recompute.add_argument("--day", default=None, help="YYYY-MM-DD, Asia/Shanghai (default yesterday)")
+    recompute.set_defaults(func=cmd_health_recompute)
 
     unlock = sub.add_parser("unlock", help="lift a sign-in lock (too many failed attempts) from an account")
     unlock.add_argument("username")

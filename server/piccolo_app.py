@@ -9,6 +9,16 @@ from piccolo.conf.apps import AppConfig
 from orderhub.auth.tables import MpBindingCode, User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
+from orderhub.insights.alert_tables import Alert, AlertRule, AlertState
+from orderhub.insights.health_tables import (
+    HealthScoreDay,
+    HealthSetting,
+    OrderInquiry,
+    Rectification,
+    RectificationComment,
+    RollupInquiryDay,
+    RollupInquiryOrder,
+)
 from orderhub.insights.tables import (
     RollupOperatorDay,
     RollupOrderBucket,
@@ -81,6 +91,16 @@ TABLES = [
     RollupStatusCount,
     RollupOperatorDay,
     RollupOrderQuality,
+    OrderInquiry,
+    RollupInquiryOrder,
+    RollupInquiryDay,
+    HealthSetting,
+    HealthScoreDay,
+    Rectification,
+    RectificationComment,
+    AlertRule,
+    AlertState,
+    Alert,
 ]
 
 APP_CONFIG = AppConfig(

@@ -23,6 +23,7 @@ from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
 from orderhub.channels.taobao import connector as taobao
 from orderhub.channels.wechat_shop import connector as wechat_shop
 from orderhub.events import FEED_MIRRORS, Topic
+from orderhub.insights import live as insights_live
 from orderhub.insights import upkeep as insights
 from orderhub.logs import redact_url_secrets
 from orderhub.notifications import outbox
@@ -51,8 +52,10 @@ def register_listeners() -> None:
     SURGE_HOOKS.add(outbox.on_surge_event)
     # An order leaving the pick flow (cancelled, held, re-routed) is withdrawn from its pick task.
     LEAVING_PICK_FLOW_HOOKS.add(picking_tasks.withdraw_order)
-    # The dashboards' rollups count a transaction's order events and PDA scans in that transaction.
+    # The dashboards' rollups count a PDA scan in its transaction (order events: the catch-up job, insights.upkeep).
     SCAN_HOOKS.add(insights.on_scan)
+    # After the rollup catch-up counted new events, the dashboard topics of the warehouses concerned re-read.
+    insights.CAUGHT_UP_HOOKS.add(insights_live.after_catch_up)
     # A status change queues its live-dashboard deltas (the ``orders`` feed), published after commit.
     ORDER_EVENT_HOOKS.add(orders_live.on_order_event)
     STATUS_CHANGE_HOOKS.add(orders_live.on_status_change)
@@ -68,6 +71,23 @@ def register_feeds() -> None:
     FEED_MIRRORS.register(Topic.ALERTS.value, feed.mirror_into(ALERTS_FEED))
     feed.FEED_TOPICS.register(
         ALERTS_FEED, feed.FeedTopic(allow=feed.readers(orders_live.WATCHERS), snapshot=feed.recent(ALERTS_FEED))
+    )
+    # The three dashboard tiers: the endpoints' JSON as snapshot, "figures changed" hints after each rollup catch-up.
+    feed.FEED_TOPICS.register(
+        insights_live.STRATEGIC,
+        feed.FeedTopic(allow=insights_live.allow_strategic, snapshot=insights_live.snapshot_strategic),
+    )
+    feed.FEED_TOPICS.register(
+        insights_live.TACTICAL,
+        feed.FeedTopic(
+            allow=insights_live.allow_warehouse(insights_live.TACTICAL), snapshot=insights_live.snapshot_tactical
+        ),
+    )
+    feed.FEED_TOPICS.register(
+        insights_live.OPERATIONS,
+        feed.FeedTopic(
+            allow=insights_live.allow_warehouse(insights_live.OPERATIONS), snapshot=insights_live.snapshot_operations
+        ),
     )
 
 
@@ -114,6 +134,7 @@ def wiring_report() -> dict[str, list[str]]:
 
     return {
         "hooks.order_event": names(ORDER_EVENT_HOOKS),
+        "hooks.rollups_caught_up": names(insights.CAUGHT_UP_HOOKS),
         "hooks.surge": names(SURGE_HOOKS),
         "hooks.leaving_pick_flow": names(LEAVING_PICK_FLOW_HOOKS),
         "hooks.pda_scan": names(SCAN_HOOKS),

@@ -7,6 +7,7 @@ import logging
 import signal
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 from saq import CronJob, Worker
@@ -15,6 +16,7 @@ from saq.types import PartialTimersDict
 from orderhub import clock
 from orderhub.channels import pull, stock_sync, writeback
 from orderhub.channels.erp_file import imports
+from orderhub.insights import alerts, health
 from orderhub.insights import upkeep as rollups
 from orderhub.logistics import tracking
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
@@ -137,6 +139,17 @@ async def build_waves(ctx: dict[str, Any]) -> dict[str, int]:
     return await waves.run_auto_waves()
 
 
+async def recompute_health(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Yesterday's (Asia/Shanghai) health index: history rows and rectifications (idempotent; docs/health.md)."""
+    report = await health.recompute(health.today() - timedelta(days=1))
+    return {"scored": report.scored, "opened": report.opened, "closed": report.closed}
+
+
+async def evaluate_alerts(ctx: dict[str, Any]) -> dict[str, Any]:
+    report = await alerts.evaluate()
+    return {"rules": report.rules, "fired": report.fired, "cleared": report.cleared, "lost": report.lost}
+
+
 async def enqueue_backfill() -> None:
     # A big surge leaves tens of thousands of orders to backfill (~15,000/min): give the pass time; a retry
     # after a timeout continues where it stopped (the mark is cleared order by order).
@@ -201,6 +214,8 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             CronJob(
                 collect_sms_receipts, cron=settings.sms_receipts_cron, unique=True, timeout=300, retries=3, ttl=300
             ),
+            CronJob(recompute_health, cron=health.HEALTH_CRON, unique=True, timeout=600, retries=2, ttl=600),
+            CronJob(evaluate_alerts, cron=settings.alerts_cron, unique=True, timeout=25, retries=0, ttl=25),
         ],
         startup=startup,
         shutdown=shutdown,

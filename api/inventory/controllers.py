@@ -26,6 +26,7 @@ class WarehouseIn(msgspec.Struct, kw_only=True):
     region: Str32 = ""
     provinces: list[Str32] = []
     address: Str255 = ""
+    daily_capacity: Count = 0
 
 
 class WarehousePatch(msgspec.Struct, kw_only=True):
@@ -34,6 +35,7 @@ class WarehousePatch(msgspec.Struct, kw_only=True):
     provinces: list[Str32] | msgspec.UnsetType = msgspec.UNSET
     address: Str255 | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
+    daily_capacity: Count | msgspec.UnsetType = msgspec.UNSET
 
 
 class WarehouseOut(msgspec.Struct, kw_only=True):
@@ -44,6 +46,7 @@ class WarehouseOut(msgspec.Struct, kw_only=True):
     provinces: list[str]
     address: str
     active: bool
+    daily_capacity: int
 
 
 class LocationIn(msgspec.Struct, kw_only=True):
@@ -135,8 +138,9 @@ class WarehouseController(Controller):
 
     @patch(
         "/{code:str}",
-        summary="Change a warehouse's name, region, provinces, address or active flag",
-        description="Only the fields sent change. An inactive warehouse gets no new allocations.",
+        summary="Change a warehouse's name, region, provinces, address, active flag or daily capacity",
+        description="Only the fields sent change. An inactive warehouse gets no new allocations. `daily_capacity` is "
+        "the orders it can ship per day (0 = not set): the tactical dashboard's backlog ratio divides by it.",
     )
     async def update(self, code: str, data: WarehousePatch) -> WarehouseOut:
         return present(await service.update_warehouse(code, changes_of(data)), WarehouseOut)

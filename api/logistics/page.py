@@ -8,6 +8,7 @@ from html import escape
 from litestar import Controller, Response, get
 
 from orderhub.errors import NotFound
+from orderhub.insights import inquiries
 from orderhub.logistics import tracking
 from orderhub.logistics.labels import carrier_name
 
@@ -83,6 +84,10 @@ class TrackingPageController(Controller):
         except NotFound:
             html = '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><p>查询不到该包裹，请核对链接</p></html>'
             return Response(html, status_code=404, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+        # The customer asked about the parcel before delivery: counted once per order (the KPIs' query rate).
+        await inquiries.page_opened(
+            view.order_id, source=inquiries.Source.TRACKING_PAGE, delivered=view.delivered_at is not None
+        )
         return Response(
             render(view, await tracking.receiver_label(view.order_id)),
             media_type="text/html; charset=utf-8",

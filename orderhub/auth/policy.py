@@ -230,10 +230,32 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/orders/{order_id}/notifications": _wh(MANAGERS, "order"),
     "GET /api/v1/notifications": _wh(MANAGERS, "filter"),
     "POST /api/v1/notifications/{notification_id}/resend": _wh(MANAGERS, "record"),
+    # threshold alerts (orderhub.insights.alerts): a bound manager manages and sees their warehouse's only
+    "GET /api/v1/alert-rules": _wh(MANAGERS, "filter"),
+    "POST /api/v1/alert-rules": _wh(MANAGERS, "body"),
+    "PATCH /api/v1/alert-rules/{rule_id}": _wh(MANAGERS, "record"),
+    "DELETE /api/v1/alert-rules/{rule_id}": _wh(MANAGERS, "record"),
+    "GET /api/v1/alerts": _wh(READERS, "filter"),
+    "POST /api/v1/alerts/{alert_id}/ack": _wh(MANAGERS, "record"),
+    # the order health index (orderhub.insights.health): hub-wide views for the strategic tier; rectifications by
+    # warehouse for a bound manager; customer-service inquiries on an order (the KPIs' query rate)
+    "GET /api/v1/health/overview": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "GET /api/v1/health/ranking": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "GET /api/v1/health/scores": _wh(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE), "filter"),
+    "GET /api/v1/health/settings": _shared(ADMIN),
+    "PUT /api/v1/health/settings": _global(ADMIN),
+    "POST /api/v1/health/recompute": _global(ADMIN),
+    "GET /api/v1/health/rectifications": _wh(MANAGERS, "filter"),
+    "POST /api/v1/health/rectifications/{rectification_id}/comments": _wh(MANAGERS, "record"),
+    "POST /api/v1/health/rectifications/{rectification_id}/resolve": _wh(MANAGERS, "record"),
+    "POST /api/v1/orders/{order_id}/inquiries": _wh(APPROVERS, "order"),
+    "GET /api/v1/orders/{order_id}/inquiries": _wh(READERS, "order"),
     # platforms' and carriers' pushes, the customer's pages, operations
     "POST /api/v1/webhooks/douyin/{code}": _public(),
     "POST /api/v1/webhooks/kuaidi100/{tracking_id}": _public(),
     "GET /t/{token}": _public(),
+    "GET /m": _public(),  # the managers' H5 console (static files, server.console); data via the API
+    "GET /m/{file_path}": _public(),
     "POST /mp/v1/customer/subscriptions": _public(),
     "GET /mp/v1/customer/parcels/{token}": _public(),
     "POST /mp/v1/auth/login": _public(),  # WeChat's login code; the bound staff account's role and warehouse
@@ -248,6 +270,12 @@ POLICY: dict[str, Rule] = {
     # the live dashboards: the bearer token is checked by the handler (header or first message); each topic checks
     # its own roles and warehouse (orderhub.feed.FEED_TOPICS)
     "WEBSOCKET /ws/dash": _public(),
+    # the three dashboard tiers (orderhub.insights.tiers): hub-wide figures, a warehouse's, the caller's own
+    "GET /api/v1/dash/strategic": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "GET /api/v1/dash/tactical": _wh(MANAGERS, "filter"),
+    "GET /api/v1/dash/operations": _wh(MANAGERS, "filter"),
+    "GET /api/v1/dash/me": Rule(ANYONE, Scope.OWN),
+    "GET /api/v1/dash/drill": _wh(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE), "filter"),
     "GET /pda/v1/tasks/next": _device(PICKING),
     "GET /pda/v1/tasks/{task_id}": _device(PICKING),
     "POST /pda/v1/tasks/{task_id}/claim": _device(PICKING),

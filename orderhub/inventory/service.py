@@ -73,6 +73,7 @@ class WarehouseView(msgspec.Struct, frozen=True, kw_only=True):
     provinces: list[str]
     address: str
     active: bool
+    daily_capacity: int = 0
 
 
 class NewWarehouse(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +82,7 @@ class NewWarehouse(msgspec.Struct, frozen=True, kw_only=True):
     region: str = ""
     provinces: list[str] = []
     address: str = ""
+    daily_capacity: int = 0
 
 
 class LocationView(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,6 +129,7 @@ def _warehouse_view(row: dict[str, Any]) -> WarehouseView:
         provinces=msgspec.json.decode(row["provinces"] or "[]"),
         address=row["address"],
         active=bool(row["active"]),
+        daily_capacity=int(row.get("daily_capacity") or 0),
     )
 
 
@@ -159,6 +162,7 @@ async def create_warehouse(cmd: NewWarehouse) -> WarehouseView:
                 provinces=msgspec.json.encode(cmd.provinces).decode(),
                 address=cmd.address,
                 active=True,
+                daily_capacity=cmd.daily_capacity,
                 created_at=clock.now(),
             )
         )
@@ -191,6 +195,8 @@ async def update_warehouse(code: str, changes: Mapping[str, Any]) -> WarehouseVi
             values[Warehouse.address] = value
         elif key == "active":
             values[Warehouse.active] = bool(value)
+        elif key == "daily_capacity":
+            values[Warehouse.daily_capacity] = int(value)
     if values:
         async with db.transaction():
             before = await Warehouse.select(Warehouse.id, Warehouse.active).where(Warehouse.code == code).first()

@@ -27,6 +27,7 @@ class Warehouse(Table, tablename="warehouse"):
     provinces = Text(default="[]")
     address = Varchar(length=255, default="")
     active = Boolean(default=True)
+    daily_capacity = Integer(default=0)  # orders it can ship per day (dashboards); 0 = not set
     created_at = Timestamptz()
 
 

@@ -82,6 +82,7 @@ __all__ = [
     "resend",
     "send",
     "send_key",
+    "write_scope_alert",
 ]
 
 log = logging.getLogger("orderhub.notify")
@@ -338,6 +339,26 @@ async def _write_staff(subject: str, order_id: int | None, event: str, warehouse
         await _insert(subject=subject, order_id=order_id, event=event, audience="staff",
                       channel=NotifierChannel.WECOM.value, recipient=userid, context=context, urgent=True, now=now,
                       not_before=not_before, warehouse_id=warehouse_id)
+    return "" if userids else "no_recipient"
+
+
+async def write_scope_alert(subject: str, event: str, warehouse_id: int | None, context: Mapping[str, Any]) -> str:
+    """A threshold alert's staff rows (``orderhub.insights.alerts``), in the caller's transaction: to the active users
+    of the notice's roles bound to ``warehouse_id``, or for a hub-wide alert (None) to those bound to no warehouse.
+    Returns "" when someone will hear it, else why nobody will (as :func:`_write_staff`)."""
+    template = await _usable(event, NotifierChannel.WECOM.value)
+    if template is None:
+        return "no_channel"
+    query = User.select(User.wecom_userid).where(
+        User.active.eq(True), User.role.is_in(list(STAFF_ROLES.get(event, ()))), User.wecom_userid != ""
+    )
+    query = query.where(User.warehouse.is_null() if warehouse_id is None else User.warehouse == warehouse_id)
+    userids: list[str] = await query.order_by(User.id).output(as_list=True)
+    now = clock.now()
+    for userid in userids:
+        await _insert(subject=subject, order_id=None, event=event, audience="staff",
+                      channel=NotifierChannel.WECOM.value, recipient=userid, context=context, urgent=True, now=now,
+                      warehouse_id=warehouse_id)
     return "" if userids else "no_recipient"
 
 

@@ -58,6 +58,8 @@ NOTICES: dict[str, Notice] = {
         Notice(code="staff_short_pick", audience="staff", label="拣货缺货"),
         Notice(code="staff_parcel_stalled", audience="staff", label="包裹 48 小时无轨迹"),
         Notice(code="staff_writeback_failed", audience="staff", label="发货回传被平台拒绝"),
+        Notice(code="staff_alert", audience="staff", label="指标告警"),
+        Notice(code="staff_alert_cleared", audience="staff", label="指标告警解除"),
     )
 }
 CUSTOMER_NOTICES = frozenset(code for code, n in NOTICES.items() if n.audience == "customer")
@@ -68,6 +70,9 @@ STAFF_ROLES: dict[str, tuple[str, ...]] = {
     "staff_short_pick": ("manager",),
     "staff_parcel_stalled": ("manager",),
     "staff_writeback_failed": ("manager",),
+    # threshold alerts (orderhub.insights.alerts): a warehouse's go to those bound to it, hub-wide ones to the unbound
+    "staff_alert": ("admin", "manager"),
+    "staff_alert_cleared": ("admin", "manager"),
 }
 
 
@@ -129,6 +134,10 @@ _STAFF_TEXT = {
         "发货回传被平台拒绝",
         "订单 {order_no}（{shop}）的发货回传被平台拒绝：{platform_message}。已停止重试，请核对后在回传队列中重试。",
     ),
+    "staff_alert": (
+        "指标告警：{rule}", "{scope}{metric_text}当前为 {value}，{comparison_text}阈值 {threshold}（{fired_at}）。"
+    ),
+    "staff_alert_cleared": ("告警解除：{rule}", "{scope}{metric_text}已恢复为 {value}（解除线 {clear_level}）。"),
 }
 
 

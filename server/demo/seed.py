@@ -45,8 +45,10 @@ from orderhub.settings import get_settings
 __all__ = [
     "CHANNELS_FILE",
     "DEMO_CHANNELS",
+    "DEMO_CREW",
     "DEMO_USERS",
     "DEMO_WAREHOUSES",
+    "FLOOR_FILE",
     "PLATFORM_SHOPS_FILE",
     "SERVICES_FILE",
     "SKUS_FILE",
@@ -559,6 +561,72 @@ async def _ensure_picking_demo(catalog: Sequence[DemoSku]) -> None:
             await update_user(users[username].id, {"badge": badge})
 
 
+# The simulated floor crew (sandbox/demo_floor.py, started by ``orderhub run``): per demo warehouse two pickers and a
+# packer, each with a badge and a device of their own — the tour's handheld (``SH-PDA-01`` + ``BADGE-0001``) stays
+# free for a person. (username, display name, role, warehouse, badge, device, device kind)
+FLOOR_FILE = "demo_floor.json"
+_CREW_NAMES: dict[str, tuple[str, str, str]] = {
+    "SH": ("孙丽", "周强", "吴芳"),
+    "GZ": ("郑伟", "冯静", "陈杰"),
+    "BJ": ("褚磊", "卫娟", "蒋涛"),
+}
+DEMO_CREW: tuple[tuple[str, str, Role, str, str, str, str], ...] = tuple(
+    item
+    for w, (pick_1, pick_2, pack_1) in _CREW_NAMES.items()
+    for item in (
+        (f"sim-{w.lower()}-pick-1", f"{pick_1}（拣货·模拟）", Role.PICKER, w, f"SIM-{w}-P1", f"{w}-PDA-S1", "pda"),
+        (f"sim-{w.lower()}-pick-2", f"{pick_2}（拣货·模拟）", Role.PICKER, w, f"SIM-{w}-P2", f"{w}-PDA-S2", "pda"),
+        (
+            f"sim-{w.lower()}-pack-1",
+            f"{pack_1}（打包·模拟）",
+            Role.PACKER,
+            w,
+            f"SIM-{w}-K1",
+            f"{w}-PACK-S1",
+            "pack_station",
+        ),
+    )
+)
+
+
+async def _ensure_floor_crew(data_dir: Path, catalog: Sequence[DemoSku]) -> None:
+    """The simulated crew's accounts (badge sign-in only: their passwords are random and kept nowhere) and devices,
+    created when missing; then ``demo_floor.json`` (0600: it holds the badges) for the simulator, with the SKUs'
+    barcodes — what a handheld reads off the goods."""
+    import secrets as _secrets
+
+    from orderhub.picking.config import update_settings, warehouse_id_of
+    from orderhub.picking.sessions import list_devices, register_device
+
+    existing = {user.username for user in await list_users()}
+    devices = {device.code for device in await list_devices()}
+    created = False
+    for username, name, role, warehouse, badge, device, kind in DEMO_CREW:
+        if username not in existing:
+            await create_user(
+                NewUser(
+                    username=username,
+                    password=_secrets.token_urlsafe(18),
+                    role=role.value,
+                    display_name=name,
+                    warehouse=warehouse,
+                    badge=badge,
+                )
+            )
+            created = True
+        if device not in devices:
+            label = "拣货枪" if kind == "pda" else "打包台"
+            await register_device(device, warehouse, name=f"{name} 的{label}", kind=kind)
+    if created:  # first time: waves within a minute, so the crew has work soon after start
+        for warehouse_code in _CREW_NAMES:
+            await update_settings(await warehouse_id_of(warehouse_code), {"max_wait_minutes": 1})
+    crew = [
+        {"username": u, "name": n, "role": r.value, "warehouse": w, "badge": b, "device": d}
+        for u, n, r, w, b, d, _ in DEMO_CREW
+    ]
+    _write_private_json(data_dir / FLOOR_FILE, {"crew": crew, "barcodes": {s.code: s.barcode for s in catalog}})
+
+
 async def _recover_secrets(path: Path) -> dict[str, str]:
     """Secrets for the demo's push channels: kept from the file when present, else rotated; a channel an older demo
     lacked is created. Platform channels an older demo pushed into drop out of the file."""
@@ -579,8 +647,31 @@ async def _recover_secrets(path: Path) -> dict[str, str]:
     return result
 
 
-async def seed_demo(data_dir: Path) -> list[tuple[str, str, str]]:
-    """Create the demo shop once; return the demo users as (username, password, role)."""
+async def _ensure_history(catalog: Sequence[DemoSku], per_day: int) -> None:
+    """The past week of orders (server/demo/history.py), over the push channels and the platform channels (created
+    here with pulls off when missing; connect_platform_shops points them at their simulators)."""
+    from server.demo.history import HISTORY_DAYS, backfill_history
+
+    if per_day <= 0:
+        return
+    existing = {view.code for view in await list_channels()}
+    for code, platform, _, name, warehouse in DEMO_PLATFORM_CHANNELS:
+        if code not in existing:
+            await create_channel(
+                NewChannel(code=code, platform=platform, name=name, default_warehouse=warehouse, pull_enabled=False)
+            )
+    channels = [code for code, *_ in DEMO_CHANNELS] + [code for code, *_ in DEMO_PLATFORM_CHANNELS]
+    warehouses = {w.code: list(w.provinces) for w in DEMO_WAREHOUSES}
+    written = await backfill_history(
+        [(s.code, s.price) for s in catalog], warehouses, channels=channels, days=HISTORY_DAYS, per_day=per_day
+    )
+    if written:
+        print(f"demo history: {written} orders of the past {HISTORY_DAYS} days (the dashboards compare today to them)")
+
+
+async def seed_demo(data_dir: Path, *, history_per_day: int = 0) -> list[tuple[str, str, str]]:
+    """Create the demo shop once; return the demo users as (username, password, role). ``history_per_day``: orders
+    a day of the past week to write when the hub has none from before today (0: none)."""
     data_dir = Path(data_dir)
     channels_file = data_dir / CHANNELS_FILE
     catalog = demo_catalog()
@@ -603,6 +694,8 @@ async def seed_demo(data_dir: Path) -> list[tuple[str, str, str]]:
                 },
             )
         await _ensure_picking_demo(catalog)
+        await _ensure_floor_crew(data_dir, catalog)
+        await _ensure_history(catalog, history_per_day)
         if not (data_dir / SKUS_FILE).exists():
             _write_skus(data_dir, catalog)
     finally:

@@ -38,7 +38,7 @@ class Drawn:
         self.dom, self.requested, self.blocked, self.screenshot = dom, requested, blocked, screenshot
 
 
-def _draw(url: str, workdir: Path) -> Drawn:
+def _draw(url: str, workdir: Path, *, height: int = 1000) -> Drawn:
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
     host = urlsplit(url).hostname
     netlog = workdir / "net.json"
@@ -53,7 +53,7 @@ def _draw(url: str, workdir: Path) -> Drawn:
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1280,1000",
+        f"--window-size=1280,{height}",
         "--virtual-time-budget=20000",
         f"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {host}",  # offline, except for the hub
         f"--user-data-dir={workdir / 'profile'}",
@@ -124,7 +124,8 @@ async def test_swagger_ui_draws_every_operation_offline(store: Hub, tmp_path: Pa
     opened: dict[str, Drawn] = {}
     for tag in ("auth", "orders"):
         (tmp_path / tag).mkdir()
-        opened[tag] = _draw(f"{store.url}/schema/swagger#/{tag}", tmp_path / tag)
+        # Tall: Swagger UI scrolls the opened tag's heading into view, and a long page may leave it at the bottom.
+        opened[tag] = _draw(f"{store.url}/schema/swagger#/{tag}", tmp_path / tag, height=2400)
         wanted = [op for op in _operations(schema) if tag in op.get("tags", [])]  # type: ignore[operator]
         assert opened[tag].dom.count('class="opblock opblock-') == len(wanted), tag
     assert "Exchange username and password for a bearer token" in opened["auth"].dom
