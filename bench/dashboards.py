@@ -34,11 +34,11 @@ from urllib.parse import urlparse
 import asyncpg
 import httpx
 
-from bench.ingest import Hub, check_local, percentile
+from bench.ingest import BenchError, Hub, check_local, percentile
 
 GOAL_P99_MS = 50.0
 REGIONS = (("华东", "上海市"), ("华东", "江苏省"), ("华南", "广东省"), ("华北", "北京市"))
-PLATFORMS = (("taobao", "天猫旗舰店"), ("pinduoduo", "拼多多店"), ("douyin", "抖店"))
+PLATFORMS = (("tmall", "天猫旗舰店"), ("pdd", "拼多多店"), ("douyin", "抖店"))
 
 # (label, path template, who): {wh} is a warehouse id; who is "admin" or "bound" (a manager bound to {wh}).
 ENDPOINTS: tuple[tuple[str, str, str], ...] = (
@@ -255,7 +255,7 @@ async def run(cfg: argparse.Namespace) -> int:
                 print(f"  {label:28} HTTP {got} ({path})")
                 failed += 1
                 continue
-            p50, p90, p99 = (percentile(got, p) or 0.0 for p in (0.5, 0.9, 0.99))
+            p50, p90, p99 = (percentile(got, p) or 0.0 for p in (50, 90, 99))
             verdict = "met" if p99 <= GOAL_P99_MS else "NOT met"
             failed += verdict != "met"
             print(f"  {label:28} {p50:8.1f} {p90:8.1f} {p99:8.1f} {max(got):8.1f}  {verdict}")
@@ -281,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _local_dsn(args.database_url)
     try:
         return asyncio.run(run(args))
-    except (httpx.HTTPError, OSError, ValueError, TimeoutError, asyncpg.PostgresError) as exc:
+    except (BenchError, httpx.HTTPError, OSError, ValueError, TimeoutError, asyncpg.PostgresError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
 

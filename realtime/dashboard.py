@@ -171,12 +171,23 @@ class _Dash:
         """The token again (signed out, expired, user changed → close 4401). A store that is down keeps the socket:
         we ask again at the next heartbeat."""
         try:
-            self.user = await self.tokens.user_for(self.auth)
+            user = await self.tokens.user_for(self.auth)
         except AuthenticationFailed as exc:
             await self.close(CLOSE_UNAUTHENTICATED, str(exc.code))
             return False
         except Exception as exc:
             log.warning("dashboard token check failed; keeping the socket", extra={"error": repr(exc)})
+            return True
+        return await self.same_scope(user)
+
+    async def same_scope(self, user: UserView) -> bool:
+        """Take ``user`` (the token's account, read again) if it may still watch what this socket watches: the
+        same account with the same role and warehouse. Otherwise the topics were allowed to someone else: close
+        4401 and let the client sign in and subscribe again (each topic checked anew)."""
+        if (user.id, user.role, user.warehouse_id) != (self.user.id, self.user.role, self.user.warehouse_id):
+            await self.close(CLOSE_UNAUTHENTICATED, str(CommonError.UNAUTHENTICATED))
+            return False
+        self.user = user
         return True
 
     # -- subscriptions --------------------------------------------------------------------------------------------
@@ -206,6 +217,7 @@ class _Dash:
                 found = self.subs.pop(topic, None)
                 self.last.pop(topic, None)
                 if found is not None:
+                    found[1].cancel()
                     await self.fanout.unsubscribe(found[0], feed.channel_for(topic))
 
     async def stop(self) -> None:
@@ -346,10 +358,9 @@ async def dash_socket(socket: WebSocket[Any, Any, Any], fanout: ChannelsPlugin, 
                 except AuthenticationFailed as exc:
                     await dash.close(CLOSE_UNAUTHENTICATED, str(exc.code))
                     return
-                if renewed.id != dash.user.id:
-                    await dash.close(CLOSE_UNAUTHENTICATED, str(CommonError.UNAUTHENTICATED))
+                if not await dash.same_scope(renewed):  # another account, or its role or warehouse changed
                     return
-                dash.auth, dash.user = fresh, renewed
+                dash.auth = fresh
     except (_Closed, WebSocketDisconnect):
         return
     except Exception as exc:  # Redis or the database away while building a snapshot: the client connects again

@@ -94,6 +94,8 @@ class DashController(Controller):
         self, request: Request[UserView, Any, Any], day: Day = None, warehouse_id: WarehouseId = None
     ) -> OperationsBoard:
         scope = tiers.warehouse_ids_in_scope(request.user.warehouse_id, warehouse_id)
+        if warehouse_id is not None:
+            await tiers.warehouses_exist([warehouse_id])  # 404 not_found, as tactical answers
         return await tiers.operations(tiers.parse_day(day), scope)
 
     @get(
@@ -136,6 +138,8 @@ class DashController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=tiers.MAX_LIMIT)] = 50,
     ) -> DrillPage:
         scope = tiers.warehouse_ids_in_scope(request.user.warehouse_id, warehouse_id)
+        if warehouse_id is not None:
+            await tiers.warehouses_exist([warehouse_id])  # 404 not_found rather than an empty page
         return await tiers.drill(
             metric,
             tiers.parse_day(day),

@@ -187,11 +187,21 @@ async def order_figures(
     _scope("warehouse", warehouse_ids, where, args)
     _scope("channel", channel_ids, where, args)
     sums = ", ".join(f"SUM({c}) AS {c}" for c in ORDER_BUCKET_COUNTERS)
-    # Raw SQL: a GROUP BY over the rollup (never the orders); the shards fold here.
+    # Raw SQL: a GROUP BY over the rollup (never the orders); the shards fold here, and so do the buckets and the
+    # dimensions the caller did not ask for (a week of buckets of every channel and warehouse is thousands of rows).
+    grouped = [*(["bucket_start"] if step != "total" else []), *(d for d in ("channel", "warehouse") if d in by)]
+    picked = ", ".join(
+        [
+            "bucket_start" if step != "total" else "MIN(bucket_start) AS bucket_start",
+            "channel" if "channel" in by else "0 AS channel",
+            "warehouse" if "warehouse" in by else "0 AS warehouse",
+        ]
+    )
     raw = await db.fetch_as(
         dict[str, Any],
-        f"SELECT bucket_start, channel, warehouse, {sums} FROM rollup_order_bucket WHERE {' AND '.join(where)} "
-        "GROUP BY bucket_start, channel, warehouse",
+        f"SELECT {picked}, {sums} FROM rollup_order_bucket WHERE {' AND '.join(where)}"
+        + (f" GROUP BY {', '.join(grouped)}" if grouped else "")
+        + " HAVING COUNT(*) > 0",
         *args,
     )
     keys = db.rows_as(_BucketRow, [dict(r) for r in raw])

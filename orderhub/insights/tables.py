@@ -4,8 +4,8 @@ Every row is keyed by a unique index, and every write is an ``INSERT … ON CONF
 EXCLUDED.c`` of the deltas one transaction made (:mod:`orderhub.insights.upkeep`). References are plain ids (0 = none),
 not foreign keys: the rows are hot, and a counter must survive whatever happens to what it counted.
 
-The order-flow tables carry a ``shard`` (``order id % SHARDS``) in their key so that concurrent pipeline transactions,
-which all count into the current bucket, do not queue on one row; a reader sums over the shards.
+The order-flow tables carry a ``shard`` (``order id % SHARDS``) in their key, from when counting ran in the pipeline's
+own transactions; the catch-up job is now their only writer and ``SHARDS`` is 1. A reader sums over the shards.
 """
 
 from __future__ import annotations

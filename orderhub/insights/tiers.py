@@ -295,10 +295,13 @@ async def _names(table: str, ids: Sequence[int], column: str = "name") -> dict[i
     values = sorted({i for i in ids if i})
     if not values:
         return {}
-    rows = await db.fetch_as(
-        _Named, f"SELECT id, {column} AS name FROM {table} WHERE id IN ({db.placeholders(len(values))})", *values
-    )
-    return {r.id: r.name for r in rows}
+    found: dict[int, str] = {}
+    for chunk in db.chunks(values):  # every operator of the hub may be named at once
+        rows = await db.fetch_as(
+            _Named, f"SELECT id, {column} AS name FROM {table} WHERE id IN ({db.placeholders(len(chunk))})", *chunk
+        )
+        found.update((r.id, r.name) for r in rows)
+    return found
 
 
 def _totals(f: OrderFigures | None) -> Totals:

@@ -413,9 +413,31 @@ def _upsert(table: str, keys: Sequence[str], counters: Sequence[str], rows: int,
     )
 
 
+# PostgreSQL: a batch's rows go as one array per column (``unnest``), so a statement binds a few dozen values whatever
+# its row count — binding every value one by one (VALUES lists) cost more in building the statement than in running
+# it once a catch-up spans many buckets (a backfilled history).
+_ARRAY_OF = {"bucket_start": "timestamptz[]", "day": "date[]", "kind": "text[]", "reason": "text[]"}
+_ARRAY_OF |= {"status": "text[]", "role": "text[]"}
+_UNNEST_ROWS = 5_000
+
+
+def _upsert_unnest(table: str, keys: Sequence[str], counters: Sequence[str], extra: Sequence[str] = ()) -> str:
+    columns = [*keys, *counters, *extra]
+    arrays = ", ".join(f"{{}}::{_ARRAY_OF.get(c, 'bigint[]')}" for c in columns)
+    head = _upsert(table, keys, counters, 1, extra)
+    conflict = head[head.index(" ON CONFLICT") :]
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){conflict}"
+
+
 async def _write_rows(
     table: str, keys: Sequence[str], counters: Sequence[str], rows: list[tuple[object, ...]], extra: Sequence[str] = ()
 ) -> None:
+    if not db.is_sqlite():
+        for chunk in db.chunks(rows, _UNNEST_ROWS):
+            await db.execute(
+                _upsert_unnest(table, keys, counters, extra), *(list(col) for col in zip(*chunk, strict=True))
+            )
+        return
     width = len(keys) + len(counters) + len(extra)
     for chunk in db.chunks(rows, db.rows_per_statement(width)):
         args = [value for row in chunk for value in row]

@@ -325,3 +325,38 @@ async def test_alerts_are_mirrored_onto_the_feed(shop: Shop) -> None:
     async with Dash(shop.api.base_url, token) as dash:
         await dash.send(type="subscribe", topics=["alerts"])
         assert (await dash.wait_for(type="error", topic="alerts"))["code"] == "forbidden_warehouse"
+
+
+async def test_a_renewed_token_for_another_warehouse_ends_the_socket(shop: Shop) -> None:
+    """A manager moved to another warehouse signs in again and sends the fresh token on the open socket: the topics
+    it watches were allowed for the old warehouse, so the socket ends (4401) rather than keep streaming them."""
+    other = await create_warehouse(shop.api)
+    username = unique("manager")
+    async with shop.api.client() as client:
+        r = await client.post(
+            "/api/v1/users",
+            json={
+                "username": username,
+                "password": "dash-pass-1",
+                "role": "manager",
+                "display_name": "调仓主管",
+                "warehouse": shop.warehouse,
+            },
+        )
+        assert r.status_code == 201, r.text
+        user_id = r.json()["id"]
+        login = {"username": username, "password": "dash-pass-1"}
+        token = (await client.post("/api/v1/auth/login", json=login)).json()["access_token"]
+    async with Dash(shop.api.base_url, token) as dash:
+        await dash.send(type="subscribe", topics=[shop.topic])
+        await dash.wait_for(type="snapshot", topic=shop.topic)
+        async with shop.api.client() as client:
+            r = await client.patch(f"/api/v1/users/{user_id}", json={"warehouse": other["code"]})
+            assert r.status_code == 200, r.text
+            fresh = (await client.post("/api/v1/auth/login", json=login)).json()["access_token"]
+        await dash.send(type="auth", token=fresh)
+        deadline = time.monotonic() + 10
+        while dash.conn.close_code is None:
+            assert time.monotonic() < deadline, dash.messages
+            await asyncio.sleep(0.05)
+        assert dash.conn.close_code == 4401
