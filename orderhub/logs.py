@@ -51,20 +51,24 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-_SECRET_IN_URL = re.compile(r"\b((?:access_token|refresh_token|app_secret|client_secret|token)=)[^&\s\"']+")
+# ``code`` / ``js_code``: a wx.login code (the mini-program's ``/m/?code=…`` and WeChat's jscode2session) is a one-time
+# credential for the customer's session. ``\b`` keeps ``status_code=`` and ``error_code=`` as they are.
+_SECRET_IN_URL = re.compile(
+    r"\b((?:access_token|refresh_token|app_secret|client_secret|token|js_code|code)=)[^&\s\"']+"
+)
 
 
 class RedactUrlSecrets(logging.Filter):
     """Masks tokens and secrets in query strings. 抖店 and 视频号小店 (like most Chinese platforms) take
-    ``access_token`` in the URL, httpx logs every request URL, and a websocket's ``?token=`` reaches the access log:
-    none of them may reach the logs."""
+    ``access_token`` in the URL, httpx logs every request URL, a websocket's ``?token=`` and the mini-program's
+    ``/m/?code=`` (a wx.login code) reach the access log: none of them may reach the logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is not ours to fix
             return True
-        if "token=" in message or "secret=" in message:
+        if "token=" in message or "secret=" in message or "code=" in message:
             record.msg = _SECRET_IN_URL.sub(r"\1***", message)
             record.args = None
         return True

@@ -126,13 +126,18 @@ def cmd_stock_resync(args: argparse.Namespace) -> int:
 
 
 def cmd_rollups_rebuild(args: argparse.Namespace) -> int:
-    """Recount every rollup from the order event log and the PDA scan log (docs/insights.md)."""
-    from orderhub.insights.rebuild import rebuild_rollups
+    """Recount every rollup from the order event log and the PDA scan log (docs/insights.md), then the query rate's
+    daily counts from its per-order markers (docs/kpis.md#query_rate)."""
+    from orderhub.insights.inquiries import rebuild_inquiries
+    from orderhub.insights.rebuild import RebuildReport, rebuild_rollups
 
-    report = _with_runtime(rebuild_rollups)
+    async def both() -> tuple[RebuildReport, int]:
+        return await rebuild_rollups(), await rebuild_inquiries()
+
+    report, asked = _with_runtime(both)
     print(
         f"rollups rebuilt: {report.orders} orders, {report.order_events} order events, {report.scans} scans "
-        f"in {report.seconds:.1f} s"
+        f"in {report.seconds:.1f} s; inquiry rollups: {asked} orders asked about"
     )
     return 0
 

@@ -23,6 +23,7 @@ from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
 from orderhub.channels.taobao import connector as taobao
 from orderhub.channels.wechat_shop import connector as wechat_shop
 from orderhub.events import FEED_MIRRORS, Topic
+from orderhub.insights import alerts as threshold_alerts
 from orderhub.insights import live as insights_live
 from orderhub.insights import upkeep as insights
 from orderhub.logs import redact_url_secrets
@@ -67,10 +68,14 @@ def register_feeds() -> None:
     feed.FEED_TOPICS.register(
         orders_live.FAMILY, feed.FeedTopic(allow=orders_live.allow, snapshot=orders_live.snapshot)
     )
-    # Hub-wide alerts (at risk, surge, short picks, stalled parcels): every Topic.ALERTS event, mirrored.
+    # Hub-wide alerts (at risk, surge, short picks, stalled parcels): every Topic.ALERTS event, mirrored; threshold
+    # alerts (orderhub.insights.alerts) publish there and, a warehouse's, on ``alerts:{warehouse_id}`` too.
     FEED_MIRRORS.register(Topic.ALERTS.value, feed.mirror_into(ALERTS_FEED))
     feed.FEED_TOPICS.register(
-        ALERTS_FEED, feed.FeedTopic(allow=feed.readers(orders_live.WATCHERS), snapshot=feed.recent(ALERTS_FEED))
+        ALERTS_FEED,
+        feed.FeedTopic(
+            allow=threshold_alerts.feed_allow(orders_live.WATCHERS), snapshot=threshold_alerts.feed_snapshot
+        ),
     )
     # The three dashboard tiers: the endpoints' JSON as snapshot, "figures changed" hints after each rollup catch-up.
     feed.FEED_TOPICS.register(

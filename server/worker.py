@@ -215,7 +215,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
                 collect_sms_receipts, cron=settings.sms_receipts_cron, unique=True, timeout=300, retries=3, ttl=300
             ),
             CronJob(recompute_health, cron=health.HEALTH_CRON, unique=True, timeout=600, retries=2, ttl=600),
-            CronJob(evaluate_alerts, cron=settings.alerts_cron, unique=True, timeout=25, retries=0, ttl=25),
+            CronJob(evaluate_alerts, cron=settings.alerts_cron, unique=True, timeout=25, retries=3, ttl=25),
         ],
         startup=startup,
         shutdown=shutdown,

@@ -62,8 +62,9 @@ class DashController(Controller):
             "`rollup_status_count`; received / validated / reserved are not routed yet, so 0 per warehouse; drill "
             "`status:<status>`). `shipped_today`: orders shipped in the day (drill `shipped`). `backlog`: orders "
             "ready + picking + packed now (drill `backlog`); `capacity`: the warehouse's `daily_capacity` (0 = not "
-            "set); `backlog_ratio` = backlog ÷ capacity (null without a capacity). `at_risk`: SLA-watcher alerts "
-            "in the day (drill `at_risk`). `overdue`: open orders past their `ship_by` now, an indexed count on "
+            "set); `backlog_ratio` = backlog ÷ capacity (null without a capacity). `at_risk`: open orders the "
+            "SLA watcher flagged that are not overdue yet (drill `at_risk`). `overdue`: open orders past their "
+            "`ship_by` now, an indexed count on "
             "`sales_order (status, ship_by)` (drill `overdue`). `next_cutoff`: the next carrier pick-up from the "
             "warehouse's rate cards (else its picking cut-offs, carrier null), or null. `exceptions_by_reason`: "
             "orders sent to exception in the day per reason (drill `exceptions` with `reason`). `waves`: released "
@@ -116,7 +117,9 @@ class DashController(Controller):
         summary="Drill-down: the orders (or tasks) behind a dashboard figure, newest first, paginated",
         description=(
             "`metric`: `orders` (received in the day), `shipped`, `cancelled`, `exceptions` (optionally `reason`; "
-            "also for `cancelled`), `held`, `at_risk` (the order events of that kind in the day), `overdue` (open "
+            "also for `cancelled`), `held` (the order events of that kind in the day), `at_risk` (open orders flagged "
+            "at risk, not overdue "
+            "yet), `overdue` (open "
             "orders past `ship_by` now), `backlog` (ready, picking, packed now), `status:<status>` (orders in that "
             "open status now), `operator_tasks` (with `user_id`: that operator's pick tasks and packs touched in "
             "the day; items are tasks). Filters: `warehouse_id` (the warehouse the order is in now), `channel_id`. "

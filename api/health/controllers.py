@@ -12,13 +12,18 @@ from litestar.params import Parameter
 
 from api.common import PathId, present
 from orderhub.auth.service import UserView
+from orderhub.errors import CommonError, PermissionDenied
 from orderhub.insights import health, inquiries
 from orderhub.insights.health_settings import HealthSettings, load_settings, save_settings
+from orderhub.insights.tiers import parse_day
 from orderhub.orders import service as orders
 
 __all__ = ["HealthController", "InquiryController"]
 
-Day = Annotated[date | None, Parameter(description="Asia/Shanghai date YYYY-MM-DD; default today")]
+Day = Annotated[
+    date | None,
+    Parameter(description="Asia/Shanghai date YYYY-MM-DD, not after today (else 422 `dash_bad_day`); default today"),
+]
 Kind = Annotated[str, Parameter(description="region | warehouse | channel")]
 Note = Annotated[str, msgspec.Meta(max_length=255)]
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
@@ -56,12 +61,17 @@ _KPI_TEXT = (
     "shipped that day (target ≤ 120); `first_pass_accuracy` orders packed with no wrong scan, short pick, weight "
     "mismatch or earlier pack ÷ orders packed (≥ 0.99; not defined per channel); `query_rate` orders whose customer "
     "first asked about the parcel (tracking page, mini-program parcel page, or an inquiry logged by customer service) "
-    "while shipped and not delivered ÷ orders shipped (< 0.05); `on_time_rate` shipped at or before ship_by ÷ shipped "
+    "while shipped and not delivered ÷ orders shipped (≤ 0.05); `on_time_rate` shipped at or before ship_by ÷ shipped "
     "with a ship_by (≥ 0.98); `exception_rate` orders sent to exception ÷ orders received (a warehouse or region: ÷ "
     "orders routed to it; ≤ 0.02). Each metric scores 100 at its target and 0 at its `zero_at`, linearly in between; "
     "the index is the weighted mean over the metrics that have a value, and each part's `lost` = its normalised "
     "weight × (100 − its score)."
 )
+
+
+def _day(day: date | None) -> date:
+    """``day`` checked like the dashboards' (``dash_bad_day``, field ``day``: not after today); today when absent."""
+    return parse_day(day.isoformat() if day is not None else None)
 
 
 class HealthController(Controller):
@@ -77,7 +87,7 @@ class HealthController(Controller):
         "open rectifications. " + _KPI_TEXT,
     )
     async def overview(self, day: Day = None) -> dict[str, Any]:
-        return await health.overview(day)
+        return await health.overview(_day(day))
 
     @get(
         "/ranking",
@@ -87,28 +97,37 @@ class HealthController(Controller):
         "(positive: moved up); `worst_metric` the metric that lost the most points. " + _KPI_TEXT,
     )
     async def ranking(self, kind: Kind = "region", day: Day = None) -> list[health.RankingRow]:
-        return await health.ranking(kind, day or health.today())
+        return await health.ranking(kind, _day(day))
 
     @get(
         "/scores",
         summary="A scope's daily health history",
         description="The stored daily scores (health_score_day) of one scope (`kind` hub / warehouse / region / "
-        "channel, `id` the warehouse or channel id, the region's name, or `all`) from `since` to `until` (default "
-        "the last 30 days), each with its parts. A user bound to a warehouse gets only their warehouse's history.",
+        "channel, default hub; `id` the warehouse or channel id, the region's name, or `all`, the default) from "
+        "`since` to `until` (default the last 30 days), each with its parts. 422 `health_bad_kind` (field `kind`) "
+        "for another kind, `health_bad_range` (field `since`) when `since` is after `until`. A user bound to a "
+        "warehouse gets their warehouse's history (the default for them) and is refused any other scope with "
+        "`forbidden_warehouse`.",
     )
     async def scores(
         self,
         request: Request[UserView, Any, Any],
-        kind: Annotated[str, Parameter(max_length=16)] = "hub",
-        scope_id: Annotated[str, Parameter(query="id", max_length=64)] = "all",
+        kind: Annotated[str | None, Parameter(max_length=16)] = None,
+        scope_id: Annotated[str | None, Parameter(query="id", max_length=64)] = None,
         since: date | None = None,
         until: date | None = None,
     ) -> list[health.ScopeScore]:
         bound = request.user.warehouse_id
-        if bound is not None and (kind != "warehouse" or scope_id != str(bound)):
-            return []
+        if bound is not None:
+            kind, scope_id = kind or "warehouse", scope_id or str(bound)
+            if kind != "warehouse" or scope_id != str(bound):
+                raise PermissionDenied(
+                    "只能查看本仓库的健康分数",
+                    code=CommonError.FORBIDDEN_WAREHOUSE,
+                    field="kind" if kind != "warehouse" else "id",
+                )
         until = until or health.today()
-        return await health.history(kind, scope_id, since or until - timedelta(days=29), until)
+        return await health.history(kind or "hub", scope_id or "all", since or until - timedelta(days=29), until)
 
     @get(
         "/settings",

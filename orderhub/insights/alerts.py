@@ -12,7 +12,8 @@ counters, firing once per crossing with hysteresis.
   changes nothing, so a metric hovering at the line fires once.
 * **Exactly once** (:func:`evaluate`): each rule's ``alert_state`` row carries a ``version``; a transition is one
   conditional ``UPDATE … WHERE version = <read>``, and the alert row, the WeCom messages (the notification outbox)
-  and the live-feed delta (``alerts`` topic, published after commit) are written in that same transaction. Two
+  and the live-feed delta (``alerts`` topic — and ``alerts:{warehouse_id}`` for a warehouse's rule — published
+  after commit) are written in that same transaction. Two
   evaluators that saw the same crossing: one UPDATE matches, the other's matches nothing and it writes nothing.
 """
 
@@ -28,7 +29,7 @@ import msgspec
 
 from orderhub import clock, db, feed
 from orderhub.auth.policy import check_warehouse
-from orderhub.errors import NotFound, ValidationFailed
+from orderhub.errors import CommonError, NotFound, PermissionDenied, ValidationFailed
 from orderhub.insights import queries
 from orderhub.insights.alert_tables import Alert, AlertRule, AlertState
 from orderhub.insights.errors import AlertError
@@ -50,6 +51,8 @@ __all__ = [
     "create_rule",
     "delete_rule",
     "evaluate",
+    "feed_allow",
+    "feed_snapshot",
     "get_rule",
     "list_alerts",
     "list_rules",
@@ -345,7 +348,7 @@ async def _retire(rule_id: int, now: datetime) -> None:
         rule_id,
     )
     for alert in closed:
-        feed.publish_after_commit(FEED_TOPIC, _feed_data("alert.cleared", alert, now, reason="rule_retired"))
+        _publish(_feed_data("alert.cleared", alert, now, reason="rule_retired"))
 
 
 # ---------------------------------------------------------------------------------------------------- metrics
@@ -542,7 +545,7 @@ async def _fire(row: _RuleRow, limits: Limits, value: float, now: datetime) -> i
     alert = await db.fetch_one_as(_AlertRow, "SELECT * FROM alert WHERE id = {}", alert_id)
     assert alert is not None
     await _tell(alert, "staff_alert", now)
-    feed.publish_after_commit(FEED_TOPIC, _feed_data("alert.fired", alert, now))
+    _publish(_feed_data("alert.fired", alert, now))
     return alert_id
 
 
@@ -559,7 +562,7 @@ async def _clear(row: _RuleRow, value: float | None, now: datetime) -> int:
     )
     for alert in closed:
         await _tell(alert, "staff_alert_cleared", now)
-        feed.publish_after_commit(FEED_TOPIC, _feed_data("alert.cleared", alert, now))
+        _publish(_feed_data("alert.cleared", alert, now))
     return row.alert
 
 
@@ -608,6 +611,45 @@ async def _tell(alert: _AlertRow, event: str, now: datetime) -> None:
         return
     if why:
         log.warning("alert reached nobody in WeCom", extra={"alert": alert.id, "why": why})
+
+
+def _publish(data: dict[str, Any]) -> None:
+    """An alert delta goes out after commit on the hub's ``alerts`` topic and, for a warehouse's alert, on
+    ``alerts:{warehouse_id}`` too (what that warehouse's supervisors watch)."""
+    feed.publish_after_commit(FEED_TOPIC, data)
+    if data.get("warehouse_id") is not None:
+        feed.publish_after_commit(feed.topic_for(FEED_TOPIC, data["warehouse_id"]), data)
+
+
+def feed_allow(roles: frozenset[str]) -> feed.AllowFn:
+    """The ``alerts`` topic family's scope check: ``alerts`` (hub-wide) for ``roles`` not bound to a warehouse;
+    ``alerts:{warehouse_id}`` for the same roles, a user bound to a warehouse only their own."""
+    hub_wide = feed.readers(roles)
+
+    async def allow(viewer: feed.Viewer, arg: str | None) -> None:
+        if arg is None:
+            await hub_wide(viewer, None)
+            return
+        if viewer.role not in roles:
+            raise PermissionDenied("没有权限查看告警", code=CommonError.FORBIDDEN, field="topics")
+        if not arg.isdigit() or len(arg) > 9:
+            raise ValidationFailed(f"仓库告警频道应为 {FEED_TOPIC}:<仓库ID>", field="topics")
+        warehouse_id = int(arg)
+        if viewer.warehouse_id is not None and warehouse_id != viewer.warehouse_id:
+            raise PermissionDenied(
+                f"只能查看本仓库的告警（{FEED_TOPIC}:{viewer.warehouse_id}）",
+                code=CommonError.FORBIDDEN_WAREHOUSE,
+                field="topics",
+            )
+        if not await Warehouse.exists().where(Warehouse.id == warehouse_id):
+            raise NotFound("仓库不存在", field="topics")
+
+    return allow
+
+
+async def feed_snapshot(viewer: feed.Viewer, arg: str | None) -> dict[str, Any]:
+    """``alerts`` / ``alerts:{warehouse_id}``: the topic's last 20 deltas, newest first (``feed.recent``)."""
+    return await feed.recent(feed.topic_for(FEED_TOPIC, arg))(viewer, arg)
 
 
 def _feed_data(kind: str, alert: _AlertRow, now: datetime, **extra: Any) -> dict[str, Any]:
@@ -710,8 +752,7 @@ async def acknowledge(alert_id: int, *, actor: str, bound_warehouse_id: int | No
             *scope_args,
         )
         if rows:
-            feed.publish_after_commit(FEED_TOPIC, {**_feed_data("alert.acknowledged", rows[0], now),
-                                                   "value": rows[0].value, "by": actor[:64]})
+            _publish({**_feed_data("alert.acknowledged", rows[0], now), "value": rows[0].value, "by": actor[:64]})
             return _alert_view(rows[0])
     row = await db.fetch_one_as(_AlertRow, "SELECT * FROM alert WHERE id = {}" + scope, alert_id, *scope_args)
     if row is None:

@@ -69,7 +69,13 @@ class HealthError(ErrorCode):
         "健康指数设置无效",
         "A target, zero point, weight, threshold or day count is out of range (the field says which).",
     )
-    HEALTH_BAD_KIND = "health_bad_kind", "排名范围应为 region、warehouse 或 channel", "`kind` is not one of them."
+    HEALTH_BAD_KIND = (
+        "health_bad_kind",
+        "范围类型应为 region、warehouse 或 channel（历史分数还可为 hub）",
+        "`kind` is not one of region / warehouse / channel (the ranking) or hub / region / warehouse / channel (the "
+        "history).",
+    )
+    HEALTH_BAD_RANGE = "health_bad_range", "开始日期不能晚于结束日期", "`since` is after `until`."
     RECTIFICATION_NOT_FOUND = (
         "rectification_not_found",
         "整改任务不存在",

@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from time import monotonic
 from typing import Any, Literal
 
 import msgspec
@@ -28,6 +29,7 @@ from orderhub.insights.scoring import Part, Scored, score_kpis
 __all__ = [
     "HEALTH_CRON",
     "RANKING_KINDS",
+    "SCOPE_KINDS",
     "HealthScope",
     "RankingRow",
     "RecomputeReport",
@@ -50,6 +52,7 @@ log = logging.getLogger("orderhub.insights.health")
 # are taken in and a missed run is caught up within the hour).
 HEALTH_CRON = "7 * * * * 0"
 RANKING_KINDS = ("region", "warehouse", "channel")
+SCOPE_KINDS = ("hub", *RANKING_KINDS)
 ScopeKind = Literal["hub", "warehouse", "region", "channel"]
 TOP_ORDERS = 10
 _OPEN_STATUSES = ("received", "validated", "reserved", "ready", "picking", "packed", "held", "exception")
@@ -439,15 +442,32 @@ async def _stored(kind: str, day: date) -> list[ScopeScore]:
     ]
 
 
+# A day not computed yet (today) is scored live from the rollups for every scope of a kind — the overview and the
+# ranking would do that on every request: each process keeps the live scores for a minute (like the strategic
+# board's health card, orderhub.insights.tiers). Keyed by the settings too, so a change of settings is seen at once.
+LIVE_TTL_S = 60.0
+_live_cache: dict[tuple[str, date, bytes], tuple[float, list[ScopeScore]]] = {}
+
+
 async def scores_for(kind: str, day: date, settings: HealthSettings | None = None) -> list[ScopeScore]:
     """The scopes' scores of ``kind`` for ``day``: the stored history, or — for a day not computed yet (today) —
-    computed now from the rollups (not stored). Scopes without orders are left out."""
+    computed now from the rollups (not stored; kept :data:`LIVE_TTL_S` seconds per process). Scopes without orders
+    are left out."""
     stored = await _stored(kind, day)
     if stored or day < today() - timedelta(days=1):
         return stored
     settings = settings or await load_settings()
+    key = (kind, day, msgspec.json.encode(settings))
+    now = monotonic()
+    hit = _live_cache.get(key)
+    if hit is not None and now - hit[0] < LIVE_TTL_S:
+        return list(hit[1])
     live = [await score_scope(s, day, settings) for s in await scopes((kind,))]
-    return [s for s in live if s.score is not None]
+    found = [s for s in live if s.score is not None]
+    for stale in [k for k, (at, _) in _live_cache.items() if now - at >= LIVE_TTL_S]:
+        del _live_cache[stale]
+    _live_cache[key] = (now, found)
+    return list(found)
 
 
 def _check_kind(kind: str) -> None:
@@ -487,6 +507,12 @@ async def ranking(kind: str, day: date) -> list[RankingRow]:
 
 
 async def history(kind: str, scope_id: str, since: date, until: date) -> list[ScopeScore]:
+    """A scope's stored daily scores from ``since`` to ``until`` (both included): ``health_bad_kind`` for a kind not
+    in :data:`SCOPE_KINDS`, ``health_bad_range`` when ``since`` is after ``until``."""
+    if kind not in SCOPE_KINDS:
+        raise ValidationFailed(HealthError.HEALTH_BAD_KIND, field="kind")
+    if since > until:
+        raise ValidationFailed(HealthError.HEALTH_BAD_RANGE, field="since")
     rows = await db.fetch_as(
         dict[str, Any],
         "SELECT day, scope_kind, scope_id, scope_name, score, parts FROM health_score_day WHERE scope_kind = {} AND "
@@ -670,21 +696,32 @@ async def comment(
     return await get_rectification(rectification_id)
 
 
+class _RectId(msgspec.Struct):
+    id: int
+
+
 async def resolve(
     rectification_id: int, note: str, *, author_id: int, author: str, warehouse_id: int | None = None
 ) -> RectificationView:
-    """Close a rectification by hand with a note (what was done); a closed one is refused."""
+    """Close a rectification by hand with a note (what was done); a closed one is refused. The close is one
+    conditional UPDATE (``… AND status = 'open'``): of two resolving at once, one wins, the other gets
+    ``rectification_closed``."""
     async with db.transaction():
         current = await get_rectification(rectification_id, warehouse_id=warehouse_id)
         if current.status != "open":
             raise Conflict(HealthError.RECTIFICATION_CLOSED, field="rectification_id")
-        await db.execute(
-            "UPDATE rectification SET status = {}, note = {}, closed_at = {} WHERE id = {}",
+        won = await db.execute_returning(
+            _RectId,
+            "UPDATE rectification SET status = {}, note = {}, closed_at = {} WHERE id = {} AND status = {} "
+            "RETURNING id",
             "resolved",
             note,
             clock.now(),
             rectification_id,
+            "open",
         )
+        if not won:  # closed (recovered or resolved by someone else) since it was read
+            raise Conflict(HealthError.RECTIFICATION_CLOSED, field="rectification_id")
         await db.execute(
             "INSERT INTO rectification_comment (rectification_id, author_id, author, body, created_at) "
             "VALUES ({}, {}, {}, {}, {})",

@@ -19,7 +19,7 @@ import msgspec
 from orderhub import clock, db
 from orderhub.errors import NotFound
 
-__all__ = ["InquiryView", "Source", "list_inquiries", "page_opened", "record_inquiry"]
+__all__ = ["InquiryView", "Source", "list_inquiries", "page_opened", "rebuild_inquiries", "record_inquiry"]
 
 log = logging.getLogger("orderhub.insights.inquiries")
 
@@ -139,6 +139,28 @@ async def page_opened(order_id: int, *, source: Source, delivered: bool) -> bool
     except Exception:
         log.exception("could not record a parcel page view", extra={"order_id": order_id})
         return False
+
+
+async def rebuild_inquiries() -> int:
+    """Recount ``rollup_inquiry_day`` from the per-order markers (``rollup_inquiry_order``, the record of which order
+    counted on which day, channel, warehouse and source), in one transaction; what ``orderhub rollups-rebuild`` runs
+    after the event-log rollups (the markers are written when an inquiry is recorded, not from an event log, so
+    they are kept as they are). Returns the orders counted."""
+    async with db.transaction():
+        if not db.is_sqlite():  # no marker written (and counted) while the day rows are recounted
+            await db.execute("LOCK TABLE rollup_inquiry_order, rollup_inquiry_day IN EXCLUSIVE MODE")
+        await db.execute("DELETE FROM rollup_inquiry_day")
+        await db.execute(
+            "INSERT INTO rollup_inquiry_day (day, channel, warehouse, source, orders) "
+            "SELECT day, channel, warehouse, source, COUNT(*) FROM rollup_inquiry_order "
+            "GROUP BY day, channel, warehouse, source"
+        )
+        total = await db.fetch_one_as(_Count, "SELECT COUNT(*) AS n FROM rollup_inquiry_order")
+    return total.n if total else 0
+
+
+class _Count(msgspec.Struct):
+    n: int
 
 
 async def list_inquiries(order_id: int) -> list[InquiryView]:

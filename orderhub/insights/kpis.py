@@ -7,7 +7,7 @@ name                   value                                                    
 cycle_time             p90 of paid → shipped minutes of the orders shipped in the days (histogram)           ≤ 120
 first_pass_accuracy    Σ first_pass_ok ÷ Σ orders_packed (rollup_operator_day)                               ≥ 0.99
 orders_per_person      Σ orders_packed ÷ person-days (Σ operators' working seconds ÷ 8 h)                    ≥ 150
-query_rate             orders first asked about before delivery ÷ orders shipped                             < 0.05
+query_rate             orders first asked about before delivery ÷ orders shipped                             ≤ 0.05
 on_time_rate           shipped at or before ship_by ÷ shipped orders that have a ship_by                     ≥ 0.98
 exception_rate         orders sent to exception ÷ orders received (a warehouse scope: ÷ orders routed to it)  ≤ 0.02
 =====================  ===================================================================================  ======

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime
 from typing import Any
@@ -124,6 +125,38 @@ async def snapshot_operations(viewer: feed.Viewer, arg: str | None) -> dict[str,
 
 # -- hints -----------------------------------------------------------------------------------------------------------
 
+# A hint carries the board itself (``board``: what the snapshot would say), computed once here rather than re-read by
+# every watching screen: 2,000 consoles re-reading the tactical board on each hint would be 4,000 requests a second.
+# Only while someone watches (Redis PUBSUB NUMSUB of the topic's channel: one subscription per API process); the stream
+# keeps fewer of these bigger deltas (a client further behind gets a snapshot, which says the same).
+HINT_STREAM_LEN = 200
+
+
+class _System:
+    """The hub itself as the viewer of a board it computes for everyone allowed to watch the topic."""
+
+    id = 0
+    role = "admin"
+    warehouse_id: int | None = None
+
+
+_BOARDS: dict[str, Callable[[feed.Viewer, str | None], Awaitable[dict[str, Any]]]] = {}
+
+
+async def _hint_data(topic: str) -> dict[str, Any]:
+    family, _, arg = topic.partition(":")
+    board = _BOARDS.get(family)
+    if board is None:
+        return HINT
+    try:
+        watched = await redis.awaited(redis.get_client().pubsub_numsub(feed.channel_for(topic)))
+        if not any(int(count) for _, count in watched):
+            return HINT
+        return {**HINT, "board": await board(_System(), arg or None)}
+    except Exception as exc:  # the hint alone still tells screens to re-read
+        log.warning("dashboard board for a hint failed", extra={"topic": topic, "error": repr(exc)})
+        return HINT
+
 _held_back: set[str] = set()  # topics with a trailing hint scheduled in this process
 _tasks: set[asyncio.Task[None]] = set()
 
@@ -134,7 +167,7 @@ async def _hint(topic: str) -> bool:
     client = redis.get_client()
     key = _THROTTLE_KEY.format(topic)
     if await redis.awaited(client.set(key, b"1", nx=True, px=_WINDOW_MS)):
-        await feed.publish(topic, HINT)
+        await feed.publish(topic, await _hint_data(topic), maxlen=HINT_STREAM_LEN)
         return True
     if topic not in _held_back:
         _held_back.add(topic)
@@ -165,3 +198,6 @@ async def after_catch_up(warehouse_ids: AbstractSet[int]) -> None:
             await _hint(topic)
         except Exception as exc:  # a hint is best effort: the job's work is done
             log.warning("dashboard hint failed", extra={"topic": topic, "error": repr(exc)})
+
+
+_BOARDS.update({STRATEGIC: snapshot_strategic, TACTICAL: snapshot_tactical, OPERATIONS: snapshot_operations})

@@ -80,7 +80,7 @@ def explain(kpi: KpiValue, score: float | None, lost: float) -> str:
         head = f"{label} {_pct(kpi.value)}（目标 ≥ {_pct(kpi.target)}）"
         why = f"打包 {den} 单，其中 {den - num} 单有错扫、短拣、称重不符或重复打包"
     elif kpi.name == "query_rate":
-        head = f"{label} {_pct(kpi.value)}（目标 < {_pct(kpi.target)}）"
+        head = f"{label} {_pct(kpi.value)}（目标 ≤ {_pct(kpi.target)}）"
         why = f"发货 {den} 单，{num} 单的客户在签收前查询过物流"
     elif kpi.name == "on_time_rate":
         head = f"{label} {_pct(kpi.value)}（目标 ≥ {_pct(kpi.target)}）"

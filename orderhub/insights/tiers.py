@@ -67,11 +67,11 @@ _EVENT_METRICS: dict[str, tuple[str, str | None]] = {
     "cancelled": ("order.status_changed", "cancelled"),
     "exceptions": ("order.status_changed", "exception"),
     "held": ("order.status_changed", "held"),
-    "at_risk": ("order.at_risk", None),
 }
 DRILL_METRICS = (
     "orders",
     *_EVENT_METRICS,
+    "at_risk",
     "overdue",
     "backlog",
     *(f"status:{s}" for s in OPEN_STATUSES),
@@ -520,17 +520,27 @@ async def warehouses_exist(ids: Sequence[int]) -> None:
     await _warehouses(ids)
 
 
-async def overdue_count(warehouse_id: int, now: datetime) -> int:
-    """Open orders of the warehouse whose ``ship_by`` has passed (index ``sales_order (status, ship_by)``)."""
+class _Risk(msgspec.Struct):
+    at_risk: int | None
+    overdue: int | None
+
+
+async def risk_counts(warehouse_id: int, now: datetime) -> tuple[int, int]:
+    """Open orders of the warehouse at risk now (the SLA watcher flagged them, ``at_risk_at``, and ``ship_by`` has not
+    passed yet) and overdue (``ship_by`` passed): one indexed count on ``sales_order (status, ship_by)``."""
     row = await db.fetch_one_as(
-        _Count,
-        f"SELECT COUNT(*) AS n FROM sales_order WHERE status IN ({db.placeholders(len(OPEN_STATUSES))}) "
-        "AND ship_by < {} AND warehouse = {}",
-        *OPEN_STATUSES,
+        _Risk,
+        "SELECT SUM(CASE WHEN ship_by < {} THEN 1 ELSE 0 END) AS overdue, "
+        "SUM(CASE WHEN ship_by >= {} AND at_risk_at IS NOT NULL THEN 1 ELSE 0 END) AS at_risk FROM sales_order "
+        f"WHERE status IN ({db.placeholders(len(OPEN_STATUSES))}) AND ship_by IS NOT NULL AND warehouse = {{}} "
+        "AND (ship_by < {} OR at_risk_at IS NOT NULL)",
         now,
+        now,
+        *OPEN_STATUSES,
         warehouse_id,
+        now,
     )
-    return row.n if row else 0
+    return (row.at_risk or 0, row.overdue or 0) if row else (0, 0)
 
 
 class _Pickups(msgspec.Struct):
@@ -626,6 +636,7 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
         fig = _one(await queries.order_figures(start, end, warehouse_ids=scope))
         backlog = sum(funnel[s] for s in BACKLOG_STATUSES)
         reasons = await queries.reason_counts(start, end, kind="exception", warehouse_ids=scope)
+        at_risk, overdue = await risk_counts(wh.id, now)
         boards.append(
             WarehouseBoard(
                 warehouse_id=wh.id,
@@ -635,8 +646,8 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
                 backlog=backlog,
                 capacity=wh.daily_capacity,
                 backlog_ratio=round(backlog / wh.daily_capacity, 4) if wh.daily_capacity else None,
-                at_risk=fig.at_risk if fig else 0,
-                overdue=await overdue_count(wh.id, now),
+                at_risk=at_risk,
+                overdue=overdue,
                 next_cutoff=await next_cutoff(wh.id, now),
                 exceptions_by_reason=[ReasonRow(reason=r.reason, orders=r.orders) for r in reasons],
                 waves=await open_waves(wh.id),
@@ -869,7 +880,7 @@ async def drill(
             statuses: Sequence[str]
             if metric == "backlog":
                 statuses = BACKLOG_STATUSES
-            elif metric == "overdue":
+            elif metric in ("overdue", "at_risk"):
                 statuses = OPEN_STATUSES
             else:
                 statuses = (metric.partition(":")[2],)
@@ -877,6 +888,9 @@ async def drill(
             args.extend(statuses)
             if metric == "overdue":
                 where.append("o.ship_by < {}")
+                args.append(now)
+            elif metric == "at_risk":  # flagged by the SLA watcher, not overdue yet
+                where += ["o.at_risk_at IS NOT NULL", "o.ship_by >= {}"]
                 args.append(now)
     if warehouse_ids is not None:
         where.append(f"o.warehouse IN ({db.placeholders(len(warehouse_ids))})" if warehouse_ids else "1 = 0")

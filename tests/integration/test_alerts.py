@@ -1,6 +1,7 @@
 """Threshold alerts through the running hub: a warehouse's backlog rule fires once when crossed, stays quiet while
 the backlog stays high, clears below its clear level and fires again on the next crossing; the warehouse's manager
-hears it in WeCom (the simulator), the ``alerts`` topic of /ws/dash carries it, acknowledging is idempotent and kept
+hears it in WeCom (the simulator), the ``alerts`` topic of /ws/dash carries it (and ``alerts:{warehouse_id}``, which
+the warehouse's bound manager may watch and another warehouse's may not), acknowledging is idempotent and kept
 to the warehouse; parallel evaluations fire a crossing once (PostgreSQL)."""
 
 from __future__ import annotations
@@ -72,11 +73,11 @@ async def _alerts(api: Api, rule_id: int, **params: Any) -> list[dict[str, Any]]
     return [a for a in r.json() if a["rule_id"] == rule_id]
 
 
-async def _delta(dash: Dash, kind: str, timeout: float = 15) -> dict[str, Any]:
-    """The data of the first ``alerts`` delta of this kind."""
+async def _delta(dash: Dash, kind: str, timeout: float = 15, topic: str = "alerts") -> dict[str, Any]:
+    """The data of the first delta of this kind on ``topic``."""
     deadline = time.monotonic() + timeout
     while True:
-        for m in dash.of("alerts", "delta"):
+        for m in dash.of(topic, "delta"):
             if m["data"].get("type") == kind:
                 return dict(m["data"])
         assert time.monotonic() < deadline, dash.messages
@@ -127,9 +128,21 @@ async def test_a_backlog_rule_fires_once_per_crossing_reaches_the_manager_and_is
         r = await client.patch(f"/api/v1/alert-rules/{rule_id}", json={"threshold": 1})
         assert r.status_code == 404 and r.json()["code"] == "alert_rule_not_found", r.text
 
-    async with Dash(api.base_url, api.token) as dash:
+    mine, theirs = f"alerts:{shop.warehouse_id}", f"alerts:{other.warehouse_id}"
+    async with (
+        Dash(api.base_url, api.token) as dash,
+        Dash(api.base_url, manager.token) as own,
+        Dash(api.base_url, other_manager.token) as elsewhere_dash,
+    ):
         await dash.send(type="subscribe", topics=["alerts"])
         await dash.wait_for(type="snapshot", topic="alerts")
+        # a bound manager watches their warehouse's alerts; another warehouse's topic and the hub's are refused
+        await own.send(type="subscribe", topics=[mine, theirs, "alerts"])
+        await own.wait_for(type="snapshot", topic=mine)
+        assert (await own.wait_for(type="error", topic=theirs))["code"] == "forbidden_warehouse"
+        assert (await own.wait_for(type="error", topic="alerts"))["code"] == "forbidden_warehouse"
+        await elsewhere_dash.send(type="subscribe", topics=[theirs])
+        await elsewhere_dash.wait_for(type="snapshot", topic=theirs)
 
         # 3 orders: at the threshold, not above it
         first = await shop.ready_orders(3)
@@ -147,6 +160,7 @@ async def test_a_backlog_rule_fires_once_per_crossing_reaches_the_manager_and_is
         delta = await _delta(dash, "alert.fired")
         assert {k: delta[k] for k in ("type", "alert_id", "rule_id", "value")} == {
             "type": "alert.fired", "alert_id": fired[0]["id"], "rule_id": rule_id, "value": 4}
+        assert await _delta(own, "alert.fired", topic=mine) == delta  # the warehouse's manager, on its topic
 
         # still above, then between the lines: nothing new
         await shop.cancel(first.pop())
@@ -161,6 +175,8 @@ async def test_a_backlog_rule_fires_once_per_crossing_reaches_the_manager_and_is
         cleared = await _alerts(api, rule_id)
         assert [(a["state"], a["clear_value"]) for a in cleared] == [("cleared", 1)], cleared
         assert (await _delta(dash, "alert.cleared"))["alert_id"] == fired[0]["id"]
+        assert (await _delta(own, "alert.cleared", topic=mine))["alert_id"] == fired[0]["id"]
+        assert elsewhere_dash.of(theirs, "delta") == []  # another warehouse's topic carries none of it
 
         # the next crossing fires again (through the command line this time)
         await shop.ready_orders(3)

@@ -11,9 +11,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from orderhub import clock, db
+from orderhub.errors import Conflict
+from orderhub.insights import health, inquiries
+from orderhub.insights.health_settings import HealthSettings, load_settings
 from orderhub.insights.kpis import kpis_for_days
 from tests.support.factories import (
     Api,
@@ -255,3 +259,157 @@ async def test_the_query_rate_end_to_end(api: Api) -> None:
             break
         await asyncio.sleep(0.2)
     assert (k["query_rate"].numerator, k["query_rate"].denominator, k["query_rate"].value) == (1, 2, 0.5)
+
+
+async def _login(client: httpx.AsyncClient, username: str) -> None:
+    r = await client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+
+
+async def test_scores_overview_and_ranking_check_their_parameters(world: World, api: Api) -> None:
+    tomorrow = (health.today() + timedelta(days=1)).isoformat()
+    async with api.client() as client:
+        r = await client.get("/api/v1/health/scores", params={"kind": "planet"})
+        assert r.status_code == 422 and (r.json()["code"], r.json()["field"]) == ("health_bad_kind", "kind"), r.text
+        r = await client.get("/api/v1/health/scores", params={"since": "2025-03-02", "until": "2025-03-01"})
+        assert r.status_code == 422 and (r.json()["code"], r.json()["field"]) == ("health_bad_range", "since"), r.text
+        for path in ("/api/v1/health/overview", "/api/v1/health/ranking"):
+            r = await client.get(path, params={"day": tomorrow})
+            assert r.status_code == 422 and (r.json()["code"], r.json()["field"]) == ("dash_bad_day", "day"), r.text
+    # a manager bound to warehouse A: A's history (also by default); another warehouse or a wider scope is refused
+    async with httpx.AsyncClient(base_url=api.base_url, timeout=30) as client:
+        await _login(client, world.manager)
+        span = {"since": (D0 - timedelta(days=7)).isoformat(), "until": D0.isoformat()}
+        own = await client.get("/api/v1/health/scores", params={"kind": "warehouse", "id": str(world.a), **span})
+        assert own.status_code == 200, own.text
+        default = await client.get("/api/v1/health/scores", params=span)
+        assert default.status_code == 200 and default.json() == own.json(), default.text
+        for params, field in (({"kind": "warehouse", "id": str(world.b)}, "id"), ({"kind": "hub"}, "kind")):
+            r = await client.get("/api/v1/health/scores", params=params)
+            assert r.status_code == 403 and (r.json()["code"], r.json()["field"]) == ("forbidden_warehouse", field), (
+                r.text
+            )
+
+
+async def test_todays_live_scores_are_kept_for_a_minute(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = health.score_scope
+
+    async def counting(scope: health.HealthScope, day: date, settings: HealthSettings) -> health.ScopeScore:
+        calls.append(scope.id)
+        return await real(scope, day, settings)
+
+    monkeypatch.setattr(health, "score_scope", counting)
+    monkeypatch.setattr(health, "_live_cache", {})
+    now = [time.monotonic()]
+    monkeypatch.setattr(health, "monotonic", lambda: now[0])
+    today = health.today()
+    first = await health.scores_for("warehouse", today)
+    scored = len(calls)
+    assert scored >= 2  # every active warehouse, computed live
+    again = await health.scores_for("warehouse", today)
+    assert len(calls) == scored and [s.id for s in again] == [s.id for s in first]  # from the cache
+    other = await load_settings()
+    other = msgspec.structs.replace(other, threshold=other.threshold - 1)
+    await health.scores_for("warehouse", today, other)
+    assert len(calls) == 2 * scored  # other settings: scored again
+    now[0] += health.LIVE_TTL_S + 1
+    await health.scores_for("warehouse", today)
+    assert len(calls) == 3 * scored  # a minute later: scored again
+    # a stored day is read from the history, never scored live
+    await health.scores_for("warehouse", today - timedelta(days=400))
+    assert len(calls) == 3 * scored
+
+
+async def _open_rectification(scope_id: str) -> int:
+    rows = await db.execute_returning(
+        dict[str, Any],
+        "INSERT INTO rectification (scope_kind, scope_id, scope_name, status, assignee_id, opened_day, last_bad_day, "
+        "score, threshold, metrics, order_ids, good_days, note, opened_at, closed_at) VALUES ({}, {}, {}, {}, 0, {}, "
+        "{}, 70, 80, '[]', '[]', 0, '', {}, NULL) RETURNING id",
+        "channel",
+        scope_id,
+        "竞争测试",
+        "open",
+        D0,
+        D0,
+        clock.now(),
+    )
+    return int(rows[0]["id"])
+
+
+async def _resolved_comments(rectification_id: int) -> int:
+    rows = await db.fetch_as(
+        dict[str, Any],
+        "SELECT COUNT(*) AS n FROM rectification_comment WHERE rectification_id = {} AND body LIKE {}",
+        rectification_id,
+        "已整改%",
+    )
+    return int(rows[0]["n"])
+
+
+async def test_two_resolvers_of_one_rectification_one_wins(api: Api) -> None:
+    rect = await _open_rectification(unique("race"))
+    async with api.client() as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(f"/api/v1/health/rectifications/{rect}/resolve", json={"note": f"第 {n} 人"})
+                for n in range(6)
+            )
+        )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200] + [409] * 5, [r.text for r in answers]
+    assert all(r.json()["code"] == "rectification_closed" for r in answers if r.status_code == 409)
+    assert await _resolved_comments(rect) == 1
+
+
+async def test_a_resolver_that_read_it_open_loses_to_one_that_closed_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read said open, but another resolver (or the recompute) closed it before the UPDATE: refused, nothing
+    written."""
+    rect = await _open_rectification(unique("stale"))
+    seen_open = await health.get_rectification(rect)
+    await health.resolve(rect, "先到", author_id=1, author="a")
+    real = health.get_rectification
+
+    async def stale(rectification_id: int, *, warehouse_id: int | None = None) -> health.RectificationView:
+        await real(rectification_id, warehouse_id=warehouse_id)
+        return seen_open  # what a resolver racing the first one read
+
+    monkeypatch.setattr(health, "get_rectification", stale)
+    with pytest.raises(Conflict) as refused:
+        await health.resolve(rect, "后到", author_id=2, author="b")
+    assert refused.value.code == "rectification_closed"
+    monkeypatch.undo()
+    after = await health.get_rectification(rect)
+    assert (after.status, after.note) == ("resolved", "先到") and await _resolved_comments(rect) == 1
+
+
+async def test_the_inquiry_rollups_are_rebuilt_from_the_markers() -> None:
+    """``rebuild_inquiries`` (run by ``orderhub rollups-rebuild``): the daily counts again from the per-order markers,
+    a drifted count set right. (Last in this module: it also drops the constructed days' counts, which have no
+    markers.)"""
+    day, channel = date(2024, 2, 29), 990_100
+    base = 9_900_000_000 + int(time.time() * 1000) % 1_000_000 * 10
+    for n, source in enumerate(("phone", "phone", "im")):
+        await db.execute(
+            "INSERT INTO rollup_inquiry_order (order_id, day, channel, warehouse, source) VALUES ({}, {}, {}, 0, {})",
+            base + n,
+            day,
+            channel,
+            source,
+        )
+    await db.execute(
+        "INSERT INTO rollup_inquiry_day (day, channel, warehouse, source, orders) VALUES ({}, {}, 0, {}, 5)",
+        day,
+        channel,
+        "phone",
+    )
+    assert await inquiries.rebuild_inquiries() >= 3
+    rows = await db.fetch_as(
+        dict[str, Any],
+        "SELECT source, orders FROM rollup_inquiry_day WHERE day = {} AND channel = {} ORDER BY source",
+        day,
+        channel,
+    )
+    assert [(r["source"], int(r["orders"])) for r in rows] == [("im", 1), ("phone", 2)]

@@ -137,7 +137,8 @@ const strategic = {
         snapshot: (data) => {
           if (data && data.today) this.show(data);
         },
-        delta: () => this.reload(),
+        // A hint carries the board when the hub computed it for its watchers; else re-read it.
+        delta: (d) => (d && d.board && d.board.today ? this.show(d.board) : this.reload()),
         error: () => {},
       },
     });
@@ -307,7 +308,7 @@ const tactical = {
         snapshot: (data) => {
           if (data && data.warehouses) this.show(data);
         },
-        delta: () => this.reload(),
+        delta: (d) => (d && d.board && d.board.warehouses ? this.show(d.board) : this.reload()),
         error: () => {},
       },
     };
@@ -438,7 +439,7 @@ const operations = {
       h('div.grid', {}, card('作业人员', this.table), card('我的待办', this.todo)),
     );
     this.reload = refresher(this, () => this.load());
-    app.live.watch(wh ? { [`dash.operations:${wh}`]: { snapshot: (d) => d && d.operators && this.show(d), delta: () => this.reload(), error: () => {} } } : {});
+    app.live.watch(wh ? { [`dash.operations:${wh}`]: { snapshot: (d) => d && d.operators && this.show(d), delta: (d) => (d && d.board && d.board.operators ? this.show(d.board) : this.reload()), error: () => {} } } : {});
     this.load();
   },
   async load() {
@@ -522,7 +523,9 @@ const alerts = {
     this.list = h('div', { id: 'alerts' }, h('p.empty', {}, '加载中…'));
     clear(el, h('div.page-head', {}, h('h1', {}, '告警')), card(null, this.list));
     this.reload = refresher(this, () => this.load());
-    app.live.watch(app.me.warehouse ? {} : { alerts: { delta: () => this.reload(), error: () => {} } });
+    // the hub's alerts; a user bound to a warehouse that warehouse's (alerts:{id}, docs/live-feed.md#topics)
+    const topic = app.me.warehouse ? (app.boundId ? `alerts:${app.boundId}` : null) : 'alerts';
+    app.live.watch(topic ? { [topic]: { delta: () => this.reload(), error: () => {} } } : {});
     this.load();
   },
   leave() {},
