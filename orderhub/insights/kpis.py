@@ -140,17 +140,6 @@ def compute_kpis(
     return {name: result[name] for name in KPI_NAMES}
 
 
-def _scope(column: str, ids: Sequence[int] | None, where: list[str], args: list[Any]) -> None:
-    if ids is None:
-        return
-    values = sorted(set(ids))
-    if not values:
-        where.append("1 = 0")
-        return
-    where.append(f"{column} IN ({db.placeholders(len(values))})")
-    args.extend(values)
-
-
 class _Sum(msgspec.Struct):
     orders: int | None = None
 
@@ -165,8 +154,8 @@ async def inquired_orders(
     """Orders first asked about (before delivery) on Asia/Shanghai days ``since`` … ``until`` (rollup_inquiry_day)."""
     where = ["day >= {}", "day <= {}"]
     args: list[Any] = [since, until]
-    _scope("warehouse", warehouse_ids, where, args)
-    _scope("channel", channel_ids, where, args)
+    queries.scope_filter("warehouse", warehouse_ids, where, args)
+    queries.scope_filter("channel", channel_ids, where, args)
     row = await db.fetch_one_as(
         _Sum, f"SELECT SUM(orders) AS orders FROM rollup_inquiry_day WHERE {' AND '.join(where)}", *args
     )

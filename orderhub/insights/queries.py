@@ -29,6 +29,7 @@ __all__ = [
     "order_figures",
     "order_figures_by_day",
     "reason_counts",
+    "scope_filter",
     "status_counts",
 ]
 
@@ -144,7 +145,9 @@ def day_window(since: date, until: date) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _scope(column: str, ids: Sequence[int] | None, where: list[str], args: list[Any]) -> None:
+def scope_filter(column: str, ids: Sequence[int] | None, where: list[str], args: list[Any]) -> None:
+    """Add ``column IN (ids)`` to ``where`` / ``args`` (None: no filter; empty: nothing matches). Scope lists are
+    warehouses or channels: a handful, never an unbounded list."""
     if ids is None:
         return
     values = sorted(set(ids))
@@ -184,8 +187,8 @@ async def order_figures(
     per the dimensions in ``by``; rows in (period, channel, warehouse) order."""
     where = ["bucket_start >= {}", "bucket_start < {}"]
     args: list[Any] = [start.astimezone(UTC), end.astimezone(UTC)]
-    _scope("warehouse", warehouse_ids, where, args)
-    _scope("channel", channel_ids, where, args)
+    scope_filter("warehouse", warehouse_ids, where, args)
+    scope_filter("channel", channel_ids, where, args)
     sums = ", ".join(f"SUM({c}) AS {c}" for c in ORDER_BUCKET_COUNTERS)
     # Raw SQL: a GROUP BY over the rollup (never the orders); the shards fold here, and so do the buckets and the
     # dimensions the caller did not ask for (a week of buckets of every channel and warehouse is thousands of rows).
@@ -263,8 +266,8 @@ async def reason_counts(
     if kind is not None:
         where.append("kind = {}")
         args.append(kind)
-    _scope("warehouse", warehouse_ids, where, args)
-    _scope("channel", channel_ids, where, args)
+    scope_filter("warehouse", warehouse_ids, where, args)
+    scope_filter("channel", channel_ids, where, args)
     dims = [d for d in ("channel", "warehouse") if d in by]
     columns = ", ".join(["kind", "reason", *dims])
     rows = await db.fetch_as(
@@ -285,8 +288,8 @@ async def status_counts(
     """How many orders are in each status now (received / validated / reserved orders under warehouse 0)."""
     where = ["1 = 1"]
     args: list[Any] = []
-    _scope("warehouse", warehouse_ids, where, args)
-    _scope("channel", channel_ids, where, args)
+    scope_filter("warehouse", warehouse_ids, where, args)
+    scope_filter("channel", channel_ids, where, args)
     dims = [d for d in ("channel", "warehouse") if d in by]
     columns = ", ".join(["status", *dims])
     rows = await db.fetch_as(
@@ -309,8 +312,8 @@ async def operator_days(
     """Operators' days ``since`` … ``until`` (Asia/Shanghai dates, both included), by day, warehouse, user, role."""
     where = ["day >= {}", "day <= {}"]
     args: list[Any] = [since, until]
-    _scope("warehouse", warehouse_ids, where, args)
-    _scope("user_id", user_ids, where, args)
+    scope_filter("warehouse", warehouse_ids, where, args)
+    scope_filter("user_id", user_ids, where, args)
     if role is not None:
         where.append("role = {}")
         args.append(role)

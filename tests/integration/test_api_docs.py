@@ -5,29 +5,18 @@ operation, and the page asks nothing of any other host."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 
 from server.api_docs import ASSETS_PATH
+from tests.support.chromium import chromium_path
 from tests.support.hub import Hub
 
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required on CI (scripts/test installs it)")
-        pytest.skip("chromium is not installed")
-    return path
 
 
 class Drawn:
@@ -44,7 +33,7 @@ def _draw(url: str, workdir: Path, *, height: int = 1000) -> Drawn:
     netlog = workdir / "net.json"
     shot = workdir / "page.png"
     common = [
-        _chromium(),
+        chromium_path(),
         "--headless=new",
         "--no-sandbox",
         "--disable-gpu",
