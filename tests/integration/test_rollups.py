@@ -14,7 +14,7 @@ import pytest
 
 from orderhub import clock, db
 from orderhub.channels.tables import Channel
-from orderhub.insights import queries
+from orderhub.insights import kpis, queries
 from orderhub.insights.rebuild import rebuild_rollups
 from orderhub.inventory.tables import Warehouse
 from orderhub.orders.service import transition
@@ -198,6 +198,20 @@ async def test_incremental_rollups_equal_a_rebuild_from_the_event_log(api: Api, 
     assert sum(d.wrong_scans for d in pick) == 1 and sum(d.units for d in pick) == 3
     assert sum(d.orders_packed for d in pack) == 2 and sum(d.first_pass_ok for d in pack) == 1
     assert sum(d.units for d in pack) == 3
+
+    # The day's KPIs for the floor's warehouse (docs/kpis.md), from these rollups, as the floor made them: two orders
+    # packed, one of them after a wrong scan; ten routed here, none sent to exception after routing; one shipped, paid
+    # before, nobody asked where it is.
+    kpi = await kpis.kpis_for_days(today, today, warehouse_ids=[warehouse_id])
+    accuracy = kpi["first_pass_accuracy"]
+    assert (accuracy.numerator, accuracy.denominator, accuracy.value) == (1, 2, 0.5)
+    assert (kpi["exception_rate"].numerator, kpi["exception_rate"].denominator) == (0, 10)
+    assert kpi["cycle_time"].denominator == 1 and kpi["cycle_time"].detail["p50"] is not None
+    assert (kpi["query_rate"].numerator, kpi["query_rate"].denominator, kpi["query_rate"].value) == (0, 1, 0.0)
+    per_person = kpi["orders_per_person"]
+    # packed ÷ person-days on the floor (first to last scan: a test's scans may all fall in one second, then none)
+    assert per_person.numerator == 2 and (per_person.denominator > 0) == (per_person.value is not None)
+    assert kpi["on_time_rate"].denominator <= 1
 
 
 @pytest.mark.postgres_only
