@@ -196,7 +196,6 @@ CURSOR = "order_events"
 EVENT_COLUMNS = (
     'id, "order" AS order_id, type, from_status, to_status, reason, data, created_at'  # + txid on PostgreSQL
 )
-_COUNTED_TYPES = tuple(sorted(COUNTED_EVENTS))
 
 # Called after a catch-up counted something, outside its transaction, with the warehouses whose figures moved:
 # the live dashboards tell their watchers to re-read (insights.live).
@@ -273,9 +272,34 @@ def _touched(deltas: Deltas) -> set[int]:
     return {key[2] for key in deltas.buckets} | {key[1] for key in deltas.statuses}
 
 
+class _Found(msgspec.Struct):
+    found: int
+
+
+async def _anything_new() -> bool:
+    """Whether any event was logged after the cursor (read without a transaction or a lock): an idle hub's catch-up
+    then takes no write lock at all (SQLite has one writer; every worker asks twice a second)."""
+    cursor = await db.fetch_one_as(_Cursor, "SELECT txid, event_id FROM rollup_cursor WHERE name = {}", CURSOR)
+    if cursor is None:
+        return False
+    if db.is_sqlite():
+        row = await db.fetch_one_as(_Found, "SELECT 1 AS found FROM order_event WHERE id > {} LIMIT 1", cursor.event_id)
+    else:
+        row = await db.fetch_one_as(
+            _Found,
+            "SELECT 1 AS found FROM order_event WHERE (txid, id) > ({}, {}) "
+            "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint LIMIT 1",
+            cursor.txid,
+            cursor.event_id,
+        )
+    return row is not None
+
+
 async def _one_batch(limit: int) -> tuple[int, set[int], bool] | None:
     """Count up to ``limit`` events after the cursor in one transaction: (events, warehouses, more to do), or None
     when another process holds the cursor."""
+    if not await _anything_new():
+        return 0, set(), False
     async with db.transaction():
         sqlite = db.is_sqlite()
         cursor = await db.fetch_one_as(
@@ -285,14 +309,12 @@ async def _one_batch(limit: int) -> tuple[int, set[int], bool] | None:
         )
         if cursor is None:
             return None
-        types = db.placeholders(len(_COUNTED_TYPES))
+        # Every event type is read (and the ones no figure counts skipped here), so the cursor passes them too.
         if sqlite:
             rows = await db.fetch_as(
                 EventRow,
-                f"SELECT {EVENT_COLUMNS}, id AS txid FROM order_event WHERE id > {{}} AND type IN ({types}) "
-                "ORDER BY id LIMIT {}",
+                f"SELECT {EVENT_COLUMNS}, id AS txid FROM order_event WHERE id > {{}} ORDER BY id LIMIT {{}}",
                 cursor.event_id,
-                *_COUNTED_TYPES,
                 limit,
             )
             more = len(rows) == limit
@@ -304,11 +326,10 @@ async def _one_batch(limit: int) -> tuple[int, set[int], bool] | None:
             rows = await db.fetch_as(
                 EventRow,
                 f"SELECT {EVENT_COLUMNS}, txid FROM order_event WHERE (txid, id) > ({{}}, {{}}) AND txid < {{}} "
-                f"AND type IN ({types}) ORDER BY txid, id LIMIT {{}}",
+                "ORDER BY txid, id LIMIT {}",
                 cursor.txid,
                 cursor.event_id,
                 horizon,
-                *_COUNTED_TYPES,
                 limit,
             )
             more = len(rows) == limit
@@ -316,7 +337,7 @@ async def _one_batch(limit: int) -> tuple[int, set[int], bool] | None:
             if not rows and after.txid == cursor.txid:
                 return 0, set(), False
         deltas = Deltas()
-        counted = await count_events(rows, deltas)
+        counted = await count_events([r for r in rows if r.type in COUNTED_EVENTS], deltas)
         await write(deltas)
         await db.execute(
             "UPDATE rollup_cursor SET txid = {}, event_id = {} WHERE name = {}", after.txid, after.event_id, CURSOR
