@@ -19,6 +19,7 @@ from orderhub.carriers.port import CARRIERS, TRACKERS
 from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
 from orderhub.events import FEED_MIRRORS, Topic
 from orderhub.feed import FEED_TOPICS
+from orderhub.insights.upkeep import CAUGHT_UP_HOOKS
 from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NOTIFIERS
 from orderhub.orders.service import LEAVING_PICK_FLOW_HOOKS, ORDER_EVENT_HOOKS, STATUS_CHANGE_HOOKS
 from orderhub.orders.surge import SURGE_HOOKS
@@ -80,7 +81,9 @@ def test_wire_is_idempotent_and_complete() -> None:
     assert wiring_report() == before
     assert len(ORDER_EVENT_HOOKS) == 2 and len(SURGE_HOOKS) == 1 and len(LEAVING_PICK_FLOW_HOOKS) == 1
     assert len(STATUS_CHANGE_HOOKS) == 1  # the live feed's order deltas (orderhub.orders.live)
-    assert FEED_TOPICS.codes() == ["alerts", "orders"] and FEED_MIRRORS.codes() == [Topic.ALERTS.value]
+    assert FEED_TOPICS.codes() == ["alerts", "dash.operations", "dash.strategic", "dash.tactical", "orders"]
+    assert FEED_MIRRORS.codes() == [Topic.ALERTS.value]
+    assert CAUGHT_UP_HOOKS  # the dashboard topics are told when the rollups moved (orderhub.insights.live)
     assert NOTIFIERS.codes() == ["aliyun_sms", "wechat_subscribe", "wechat_template", "wecom"]
     assert MINIPROGRAM_IDENTITIES.codes() == ["wechat_subscribe"]
     assert CONNECTORS.codes() == ["douyin", "jd", "pdd", "taobao", "tmall", "wechat_shop"]
