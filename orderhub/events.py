@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -29,6 +29,7 @@ __all__ = [
     "publish_after_commit",
     "publish_live_after_commit",
     "redis_after_commit",
+    "redis_after_commit_batch",
     "set_bus",
     "warehouse_floor_topic",
 ]
@@ -124,6 +125,22 @@ def redis_after_commit(
     """Queue Redis commands (``build(pipeline)``) to run after commit in the same round trip as the
     transaction's events; ``then`` receives their results. Failures are logged, never raised."""
     _batch().extra.append((build, then))
+
+
+B = TypeVar("B")
+
+
+def redis_after_commit_batch(kind: type[B], make: Callable[[], B]) -> B:
+    """The one ``kind`` queued in this transaction's Redis round trip, made (``make()``) and queued the first time:
+    a caller gathers many commands into one (e.g. every live-feed delta of a topic into one script call). ``kind``
+    is called with the pipeline after commit, like ``redis_after_commit``'s ``build``."""
+    batch = _batch()
+    for build, _ in batch.extra:
+        if isinstance(build, kind):
+            return build
+    made = make()
+    batch.extra.append((made, None))  # type: ignore[arg-type]  # a B is callable with the pipeline
+    return made
 
 
 def _batch() -> _PublishBatch:

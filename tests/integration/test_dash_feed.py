@@ -360,3 +360,28 @@ async def test_a_renewed_token_for_another_warehouse_ends_the_socket(shop: Shop)
             assert time.monotonic() < deadline, dash.messages
             await asyncio.sleep(0.05)
         assert dash.conn.close_code == 4401
+
+
+async def test_a_transactions_deltas_of_one_topic_go_out_numbered_in_order(shop: Shop) -> None:
+    """A pipeline batch moves dozens of orders in one transaction: their deltas of a topic go out in one script call,
+    numbered one after another in the order they were queued, on the socket and in the stream alike."""
+    topic = f"orders:{shop.warehouse_id}"
+    async with Dash(shop.api.base_url, shop.api.token) as dash:
+        await dash.send(type="subscribe", topics=[topic])
+        snap = await dash.wait_for(type="snapshot", topic=topic)
+        previous = events.get_bus()
+        events.set_bus(events.EventBus(redis_mod.get_client()))  # this process sends what its transactions queue
+        try:
+            async with db.transaction():
+                for n in range(5):
+                    feed.publish_after_commit(topic, {"order_id": -n, "from": None, "to": None, "n": n})
+                feed.publish_after_commit("orders", {"order_id": -9, "from": None, "to": None})
+        finally:
+            events.set_bus(previous)
+        last = await dash.wait_for(type="delta", topic=topic, seq=snap["seq"] + 5)
+        got = [m for m in dash.of(topic, "delta") if m["seq"] > snap["seq"]]
+        assert [(m["seq"], m["data"]["n"]) for m in got] == [(snap["seq"] + i + 1, i) for i in range(5)], got
+        assert last["data"]["n"] == 4
+    kept = await feed.since(topic, snap["seq"])
+    assert kept is not None and [json.loads(e.data)["n"] for e in kept] == [0, 1, 2, 3, 4]
+    assert [e.seq for e in kept] == [snap["seq"] + i + 1 for i in range(5)]
