@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import random
 import secrets
 import sys
@@ -42,6 +43,7 @@ from bench.ingest import Hub, check_local, percentile
 from sandbox.orders import ingest_body, make_order, sign
 
 GOAL_P99_MS = 200.0
+TACTICAL_TOO = os.environ.get("BENCH_DASH_TOPICS", "both") != "orders"  # BENCH_DASH_TOPICS=orders: the funnel only
 
 
 def _ws_url(url: str) -> str:
@@ -63,7 +65,8 @@ async def _one_socket(
     async with gate:  # a few connections at a time, each until its snapshot came
         ws = await websockets.connect(_ws_url(url), max_size=2**22, open_timeout=60)
         await ws.send(json.dumps({"type": "auth", "token": token}))
-        await ws.send(json.dumps({"type": "subscribe", "topics": [topic, f"dash.tactical:{warehouse_id}"]}))
+        topics = [topic, f"dash.tactical:{warehouse_id}"] if TACTICAL_TOO else [topic]
+        await ws.send(json.dumps({"type": "subscribe", "topics": topics}))
         last_seq: int | None = None
         while last_seq is None:
             message = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
@@ -180,6 +183,8 @@ async def _push(hub: Hub, shop: list[dict[str, Any]], rate: float, duration: flo
     total = int(rate * duration / 60)
     interval = 60.0 / rate
     pushed: dict[int, int] = {}
+    answers: dict[int, int] = {}
+    samples: list[str] = []
     start = time.monotonic()
     tasks = []
 
@@ -192,6 +197,9 @@ async def _push(hub: Hub, shop: list[dict[str, Any]], rate: float, duration: flo
             content=body,
             headers={"content-type": "application/json", **sign(w["channel"], w["secret"], body)},
         )
+        answers[r.status_code if r.status_code != 202 else 202] = answers.get(r.status_code, 0) + 1
+        if r.status_code != 202 and len(samples) < 3:
+            samples.append(r.text[:200])
         if r.status_code == 202:
             for item in r.json()["results"]:
                 if item.get("order_id"):
@@ -202,7 +210,8 @@ async def _push(hub: Hub, shop: list[dict[str, Any]], rate: float, duration: flo
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [r for r in await asyncio.gather(*tasks, return_exceptions=True) if isinstance(r, BaseException)]
+    print(f"  pushes answered {answers}; failed {len(failed)} {failed[:1]} {samples}", flush=True)
     return pushed
 
 

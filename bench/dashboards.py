@@ -94,7 +94,7 @@ SELECT ch.ids[1 + (g % array_length(ch.ids, 1))],
        wh.ids[1 + (g / 7) % array_length(wh.ids, 1)], t, t, '上海市'
 FROM generate_series($2::int, $3::int) AS g
 CROSS JOIN LATERAL (SELECT now() - (($4::float8 * (1 - g::float8 / $5)) * interval '1 day') AS t,
-                           (990 + (g * 7919) % 30000)::bigint AS amount) AS x
+                           (990 + (g::bigint * 7919) % 30000)::bigint AS amount) AS x
 CROSS JOIN (SELECT $6::int[] AS ids) AS ch
 CROSS JOIN (SELECT $7::int[] AS ids) AS wh
 """
@@ -140,15 +140,11 @@ async def _seed(
         for first in range(1, cfg.orders + 1, chunk):
             last = min(cfg.orders, first + chunk - 1)
             async with conn.transaction():
+                before = await conn.fetchval("SELECT COALESCE(max(id), 0) FROM sales_order")
                 await conn.execute(_ORDERS_SQL, prefix, first, last, float(cfg.days), float(cfg.orders), ch_ids, wh_ids)
-                bounds = await conn.fetchrow(
-                    "SELECT min(id) AS lo, max(id) AS hi FROM sales_order WHERE external_id LIKE $1 AND id > "
-                    "COALESCE((SELECT max(id) FROM sales_order WHERE external_id LIKE $1 AND external_id < $2), 0)",
-                    prefix + "%",
-                    prefix,
-                )
-            async with conn.transaction():
-                status = await conn.execute(_EVENTS_SQL, prefix + "%", bounds["lo"], bounds["hi"])
+                after = await conn.fetchval("SELECT max(id) FROM sales_order")
+            async with conn.transaction():  # this chunk's orders only (nothing else writes orders meanwhile)
+                status = await conn.execute(_EVENTS_SQL, prefix + "%", before + 1, after)
                 events += int(status.split()[-1])
             log(f"  {last:,} orders, {events:,} events ({time.monotonic() - started:.0f} s)")
         await conn.execute("ANALYZE sales_order; ANALYZE order_event")

@@ -11,7 +11,8 @@ DESCRIPTION = "dashboard drill-down indexes"
 
 INDEXES = (
     "CREATE INDEX sales_order_received_at ON sales_order (received_at)",
-    "CREATE INDEX sales_order_status_ship_by ON sales_order (status, ship_by)",
+    # a warehouse's open orders at risk / overdue, counted from the index alone (tiers.risk_counts)
+    "CREATE INDEX sales_order_warehouse_status_ship_by ON sales_order (warehouse, status, ship_by, at_risk_at)",
     'CREATE INDEX order_event_type_to_status_created ON order_event (type, to_status, created_at)',
 )
 

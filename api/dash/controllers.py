@@ -65,7 +65,7 @@ class DashController(Controller):
             "set); `backlog_ratio` = backlog ÷ capacity (null without a capacity). `at_risk`: open orders the "
             "SLA watcher flagged that are not overdue yet (drill `at_risk`). `overdue`: open orders past their "
             "`ship_by` now, an indexed count on "
-            "`sales_order (status, ship_by)` (drill `overdue`). `next_cutoff`: the next carrier pick-up from the "
+            "`sales_order (warehouse, status, …)` (drill `overdue`). `next_cutoff`: the next carrier pick-up from the "
             "warehouse's rate cards (else its picking cut-offs, carrier null), or null. `exceptions_by_reason`: "
             "orders sent to exception in the day per reason (drill `exceptions` with `reason`). `waves`: released "
             "waves not done, tasks done ÷ tasks. `on_time_rate`: orders shipped in the day at or before `ship_by` "

@@ -9,7 +9,7 @@
   operator's own to-do list.
 
 Figures come from the rollups (``orderhub.insights.queries``), never from scanning orders; the few exceptions read
-small, indexed sets (open waves, claimed tasks, the overdue count on ``sales_order (status, ship_by)``). A
+small, indexed sets (open waves, claimed tasks, the overdue count on ``sales_order (warehouse, status, …)``). A
 drill-down (:func:`drill`) returns the orders (or tasks) behind a figure with an indexed, keyset-paginated query.
 docs/dashboards.md says how each figure is computed and which drill metric shows its orders.
 """
@@ -78,6 +78,7 @@ DRILL_METRICS = (
     "operator_tasks",
 )
 MAX_LIMIT = 200
+MAX_TOTAL = 10_000  # a drill-down's first page counts at most this many (null: more)
 
 
 # -- shapes ------------------------------------------------------------------------------------------------------
@@ -338,7 +339,9 @@ async def strategic(
         refund_rate=current.cancel_rate() if current else None,
         cancelled=current.cancelled if current else 0,
     )
-    hours = {f.period: f for f in await queries.order_figures(start, end, channel_ids=channel_ids, step="hour")}
+    sold = ("received", "received_fen")  # the charts need orders and GMV only
+    hourly_figures = await queries.order_figures(start, end, channel_ids=channel_ids, step="hour", counters=sold)
+    hours = {f.period: f for f in hourly_figures}
     hourly = []
     cursor = start
     while cursor < end:
@@ -354,7 +357,9 @@ async def strategic(
         cursor += timedelta(hours=1)
     days = {
         f.period: f
-        for f in await queries.order_figures_by_day(day - timedelta(days=6), day, channel_ids=channel_ids, step="day")
+        for f in await queries.order_figures_by_day(
+            day - timedelta(days=6), day, channel_ids=channel_ids, step="day", counters=sold
+        )
     }
     trend = []
     for offset in range(6, -1, -1):
@@ -527,7 +532,8 @@ class _Risk(msgspec.Struct):
 
 async def risk_counts(warehouse_id: int, now: datetime) -> tuple[int, int]:
     """Open orders of the warehouse at risk now (the SLA watcher flagged them, ``at_risk_at``, and ``ship_by`` has not
-    passed yet) and overdue (``ship_by`` passed): one indexed count on ``sales_order (status, ship_by)``."""
+    passed yet) and overdue (``ship_by`` passed): counted from the index
+    ``sales_order (warehouse, status, ship_by, at_risk_at)`` alone."""
     row = await db.fetch_one_as(
         _Risk,
         "SELECT SUM(CASE WHEN ship_by < {} THEN 1 ELSE 0 END) AS overdue, "
@@ -900,10 +906,19 @@ async def drill(
         args.extend(channel_ids)
     total = None
     if after is None:
+        # Counted up to MAX_TOTAL (a busy day ships tens of thousands: the first page must not wait for all of them);
+        # more than that answers total null. Event metrics without an order filter count the event index alone.
+        counted_from = source
+        if metric in _EVENT_METRICS and warehouse_ids is None and channel_ids is None:
+            counted_from = "order_event e"
         counted = await db.fetch_one_as(
-            _Count, f"SELECT COUNT(*) AS n FROM {source} WHERE {' AND '.join(where)}", *args
+            _Count,
+            f"SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM {counted_from} WHERE {' AND '.join(where)} "
+            "LIMIT {}) AS c",
+            *args,
+            MAX_TOTAL + 1,
         )
-        total = counted.n if counted else 0
+        total = counted.n if counted and counted.n <= MAX_TOTAL else None
     page_where = [*where, f"{key} < {{}}"] if after is not None else where
     page_args = [*args, after] if after is not None else args
     rows = await db.fetch_as(
