@@ -101,6 +101,13 @@ class Shop:
                 assert time.monotonic() < deadline, f"the pull did not bring what was expected: {runs[:3]}"
                 await asyncio.sleep(0.2)
 
+    async def totals(self) -> dict[str, int]:
+        """The counts summed over every run of the shop so far."""
+        async with self.api.client() as client:
+            runs = (await client.get(f"/api/v1/channels/{self.code}/pulls", params={"limit": 500})).json()
+        fields = ("new", "updated", "duplicate", "skipped", "rejected")
+        return {field: sum(int(run[field]) for run in runs) for field in fields}
+
     async def orders(self) -> dict[str, dict[str, Any]]:
         async with self.api.client() as client:
             items: list[dict[str, Any]] = []
@@ -275,12 +282,19 @@ async def test_platform_cancellation_releases_stock_and_a_pushed_copy_is_one_ord
     cancelled_at = datetime.now(UTC) - timedelta(seconds=5)
     sim.store.update_order(SIM_NAME[platform], order_id, state=OrderState.CANCELLED, updated_at=cancelled_at)
     totals = await shop.pull_until(lambda orders: orders[order_id]["status"] == "cancelled")
-    assert (totals["updated"], totals["new"]) == (1, 1), json.dumps(totals)  # applied once; still the one order
+    # Applied once: the order's log below has exactly one platform cancellation. The runs' counters are a weaker
+    # witness: CI once saw the order cancelled with no run counting it as updated, so they may lag, not exceed.
+    deadline = time.monotonic() + 10
+    while totals["updated"] == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        totals = await shop.totals()
+    assert totals["updated"] <= 1 and totals["new"] == 1, json.dumps(totals)  # still the one order
     async with api.client() as client:
         order = (await client.get(f"/api/v1/orders/{hub_id}")).json()
         stock = (await client.get("/api/v1/stock", params={"sku": sku})).json()["items"][0]
     assert order["status"] == "cancelled"
-    assert any(e["type"] == "order.platform_changed" and e["reason"] == "cancelled" for e in order["events"])
+    changes = [e for e in order["events"] if e["type"] == "order.platform_changed" and e["reason"] == "cancelled"]
+    assert len(changes) == 1, order["events"]
     assert (stock["on_hand"], stock["reserved"]) == (20, 0)
 
 
