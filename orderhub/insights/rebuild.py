@@ -18,8 +18,17 @@ from datetime import datetime
 import msgspec
 
 from orderhub import db
-from orderhub.insights.deltas import COUNTED_EVENTS, Deltas, OrderFacts, ScanIn, apply_order_event, apply_scan
-from orderhub.insights.upkeep import CURSOR, EVENT_COLUMNS, EventRow, event_in, pg_horizon, write
+from orderhub.insights.deltas import COUNTED_EVENTS, Deltas, ScanIn, apply_order_event, apply_scan
+from orderhub.insights.upkeep import (
+    CURSOR,
+    EVENT_COLUMNS,
+    FACTS_COLUMNS,
+    EventRow,
+    FactsRow,
+    event_in,
+    pg_horizon,
+    write,
+)
 
 __all__ = ["ROLLUP_TABLES", "RebuildReport", "rebuild_rollups"]
 
@@ -38,14 +47,6 @@ class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
     order_events: int
     scans: int
     seconds: float
-
-
-class _OrderRow(msgspec.Struct):
-    id: int
-    channel: int
-    paid_amount: int
-    paid_at: datetime | None
-    ship_by: datetime | None
 
 
 class _Last(msgspec.Struct):
@@ -88,17 +89,14 @@ async def rebuild_rollups(*, orders_per_chunk: int = 2_000, scans_per_chunk: int
         last = 0
         while True:
             batch = await db.fetch_as(
-                _OrderRow,
-                "SELECT id, channel, paid_amount, paid_at, ship_by FROM sales_order WHERE id > {} ORDER BY id LIMIT {}",
+                FactsRow,
+                f"SELECT {FACTS_COLUMNS} FROM sales_order WHERE id > {{}} ORDER BY id LIMIT {{}}",
                 last,
                 orders_per_chunk,
             )
             if not batch:
                 break
-            facts = {
-                r.id: OrderFacts(channel=r.channel, paid_fen=r.paid_amount, paid_at=r.paid_at, ship_by=r.ship_by)
-                for r in batch
-            }
+            facts = {r.id: r.facts() for r in batch}
             rows = await db.fetch_as(
                 EventRow,
                 f"SELECT {EVENT_COLUMNS} FROM order_event "

@@ -47,8 +47,10 @@ __all__ = [
     "CAUGHT_UP_HOOKS",
     "CURSOR",
     "EVENT_COLUMNS",
+    "FACTS_COLUMNS",
     "CatchUp",
     "EventRow",
+    "FactsRow",
     "catch_up",
     "count_events",
     "event_in",
@@ -128,29 +130,32 @@ def event_in(
     )
 
 
-class _FactsRow(msgspec.Struct):
+class FactsRow(msgspec.Struct):
+    """What the rollups read of an order (``sales_order``): the catch-up by id, the rebuild by range."""
+
     id: int
     channel: int
-    warehouse: int | None
     paid_amount: int
     paid_at: datetime | None
     ship_by: datetime | None
 
+    def facts(self) -> OrderFacts:
+        return OrderFacts(channel=self.channel, paid_fen=self.paid_amount, paid_at=self.paid_at, ship_by=self.ship_by)
 
-async def load_facts(order_ids: Sequence[int]) -> dict[int, tuple[OrderFacts, int]]:
-    """Per order: what the rollups need of it, and its warehouse now (0 for none)."""
-    found: dict[int, tuple[OrderFacts, int]] = {}
+
+FACTS_COLUMNS = "id, channel, paid_amount, paid_at, ship_by"
+
+
+async def load_facts(order_ids: Sequence[int]) -> dict[int, OrderFacts]:
+    """Per order: what the rollups need of it."""
+    found: dict[int, OrderFacts] = {}
     for chunk in db.chunks(order_ids):
-        # Raw SQL: one round trip per transaction on the pipeline's hot path.
         rows = await db.fetch_as(
-            _FactsRow,
-            "SELECT id, channel, warehouse, paid_amount, paid_at, ship_by FROM sales_order "
-            f"WHERE id IN ({db.placeholders(len(chunk))})",
+            FactsRow,
+            f"SELECT {FACTS_COLUMNS} FROM sales_order WHERE id IN ({db.placeholders(len(chunk))})",
             *chunk,
         )
-        for row in rows:
-            facts = OrderFacts(channel=row.channel, paid_fen=row.paid_amount, paid_at=row.paid_at, ship_by=row.ship_by)
-            found[row.id] = (facts, row.warehouse or 0)
+        found.update((row.id, row.facts()) for row in rows)
     return found
 
 
@@ -256,11 +261,10 @@ async def count_events(rows: Sequence[EventRow], deltas: Deltas) -> int:
     before = await _warehouses_before(firsts) if firsts else {}
     counted = 0
     for order_id, events in by_order.items():
-        known = facts.get(order_id)
-        if known is None:
+        order = facts.get(order_id)
+        if order is None:
             log.warning("order %s of a logged event not found; not counted", order_id)
             continue
-        order, _ = known
         warehouse = before.get(order_id, 0)
         for event in events:
             warehouse = apply_order_event(deltas, order, event_of(event), warehouse)
