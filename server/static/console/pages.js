@@ -194,7 +194,7 @@ const strategic = {
       figure({ id: 'today-orders', name: '今日订单', value: num(orders), sub: compare(orders, y.orders, w.orders), metric: 'orders', params: { day: d.day } }),
       figure({ id: 'today-gmv', name: '今日 GMV', value: yuan(t.gmv_fen, true), sub: compare(t.gmv_fen, y.gmv_fen, w.gmv_fen), metric: 'orders', params: { day: d.day } }),
       figure({ id: 'today-aov', name: '客单价', value: yuan(t.aov_fen), sub: compare(t.aov_fen, y.aov_fen, w.aov_fen), metric: 'orders', params: { day: d.day } }),
-      figure({ id: 'today-refund', name: '退款率（按取消计）', value: pct(t.refund_rate) }),
+      figure({ id: 'today-refund', name: '退款/取消率', value: pct(t.refund_rate) }),
       figure({ id: 'today-cancelled', name: '取消', value: num(t.cancelled), metric: 'cancelled', params: { day: d.day } }),
     );
   },
