@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Awaitable
@@ -52,6 +53,22 @@ def find_redis_server() -> str:
 
 def create_client(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, health_check_interval=30)
+
+
+def _ping(path: Path) -> str:
+    """How a Redis on the unix socket ``path`` answers PING: "up" (+PONG), "loading" (it is replaying its
+    append-only file) or "down" (no answer yet: the socket file appears at bind(), a moment before listen())."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(str(path))
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError:
+        return "down"
+    if reply.startswith(b"+PONG"):
+        return "up"
+    return "loading" if reply.startswith(b"-LOADING") else "down"
 
 
 class EmbeddedRedis:
@@ -111,8 +128,13 @@ class EmbeddedRedis:
                 raise RuntimeError(
                     f"redis-server exited with {self.process.returncode}; see {self.data_dir / 'redis.log'}"
                 )
-            if self.socket.exists():
+            # Wait until Redis answers PING, not until its socket file exists: CI saw "connection refused" on a
+            # socket that existed. A long append-only file replay (LOADING) is progress, so it extends the wait.
+            state = _ping(self.socket) if self.socket.exists() else "down"
+            if state == "up":
                 return self.url
+            if state == "loading":
+                deadline = max(deadline, time.monotonic() + timeout)
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"redis-server did not open {self.socket} within {timeout}s")
