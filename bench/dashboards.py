@@ -147,7 +147,11 @@ async def _seed(
                 status = await conn.execute(_EVENTS_SQL, prefix + "%", before + 1, after)
                 events += int(status.split()[-1])
             log(f"  {last:,} orders, {events:,} events ({time.monotonic() - started:.0f} s)")
-        await conn.execute("ANALYZE sales_order; ANALYZE order_event")
+        # A bulk load leaves the visibility map unset, so no index-only scan pays off until autovacuum gets to the
+        # table (the at-risk counts read a status index and the heap: 25 ms instead of 0.7 ms a warehouse). A hub in
+        # steady state has been vacuumed: so is the seeded history.
+        await conn.execute("VACUUM ANALYZE sales_order")
+        await conn.execute("VACUUM ANALYZE order_event")
         return events
     finally:
         await conn.close()
@@ -245,6 +249,8 @@ async def run(cfg: argparse.Namespace) -> int:
         print(f"  {'endpoint':28} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8}  goal p99 ≤ {GOAL_P99_MS:g} ms")
         failed = 0
         for label, template, who in ENDPOINTS:
+            if cfg.only and not any(label.startswith(prefix) for prefix in cfg.only.split(",")):
+                continue
             path = template.format(wh=wh_id)
             got = await _time(client, path, admin if who == "admin" else bound, cfg.requests, cfg.warmup)
             if isinstance(got, int):
@@ -269,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--no-seed", action="store_true", help="time a database seeded by an earlier run")
+    parser.add_argument("--only", default="", help="time only endpoints whose label starts with one of these (a,b)")
     parser.add_argument("--catch-up-timeout", type=float, default=1800.0)
     parser.add_argument("--allow-remote", action="store_true")
     args = parser.parse_args(argv)

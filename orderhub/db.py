@@ -6,6 +6,7 @@ transactions are ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -48,6 +49,7 @@ __all__ = [
     "pending_before_commit",
     "ping",
     "placeholders",
+    "read_together",
     "rows_as",
     "rows_per_statement",
     "transaction",
@@ -212,6 +214,26 @@ def after_commit(callback: AfterCommit) -> None:
     if pending is None:
         raise RuntimeError("after_commit() outside transaction()")
     pending.append(callback)
+
+
+async def read_together(*reads: Awaitable[Any]) -> list[Any]:
+    """Run independent reads at once and hand back their results in order: on PostgreSQL each takes its own pooled
+    connection, so a dashboard of a dozen small queries costs about its slowest query instead of their sum. Inside a
+    transaction (one connection, which cannot run two queries at once) and on SQLite (the embedded single-node
+    default) they run one after another. If one fails, the others are cancelled and its error is raised."""
+    engine = get_engine()
+    if isinstance(engine, SQLiteEngine) or _pending.get() is not None or engine.current_transaction.get():
+        return [await read for read in reads]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_awaited(read)) for read in reads]
+    except BaseExceptionGroup as failed:  # the first read's own error, as if the reads ran in turn
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def _awaited(read: Awaitable[Any]) -> Any:
+    return await read
 
 
 async def _raw(sql: str, *args: Any) -> list[dict[str, Any]]:

@@ -168,6 +168,23 @@ def _period(start: datetime, step: Step) -> datetime | None:
     return local.astimezone(UTC)
 
 
+_SECONDS = {"hour": 3600, "day": 86400}
+_SHANGHAI_OFFSET_S = 8 * 3600  # Asia/Shanghai has kept +08:00 all year since 1991: no daylight saving
+
+
+def _period_key(step: Step) -> str | None:
+    """The SQL that numbers a bucket's period (Asia/Shanghai hours and days), so the database folds the buckets and
+    only one row per period travels (a week's chart was 672 bucket rows, each decoded in Python)."""
+    if step == "total":
+        return None
+    if step not in _SECONDS:
+        return "bucket_start"
+    size = _SECONDS[step]
+    if db.is_sqlite():
+        return f"((CAST(strftime('%s', bucket_start) AS INTEGER) + {_SHANGHAI_OFFSET_S}) / {size})"
+    return f"((CAST(EXTRACT(EPOCH FROM bucket_start) AS BIGINT) + {_SHANGHAI_OFFSET_S}) / {size})"
+
+
 class _BucketRow(msgspec.Struct):
     bucket_start: datetime
     channel: int
@@ -192,13 +209,16 @@ async def order_figures(
     scope_filter("warehouse", warehouse_ids, where, args)
     scope_filter("channel", channel_ids, where, args)
     wanted = set(counters) if counters is not None else set(ORDER_BUCKET_COUNTERS)
-    sums = ", ".join(f"SUM({c}) AS {c}" if c in wanted else f"0 AS {c}" for c in ORDER_BUCKET_COUNTERS)
+    summed = [(i, c) for i, c in enumerate(ORDER_BUCKET_COUNTERS) if c in wanted]
+    # Only the wanted sums travel: a week's chart is hundreds of bucket rows, and each column is decoded in Python.
+    sums = ", ".join(f"SUM({c}) AS {c}" for _, c in summed) or "COUNT(*) AS buckets"
     # Raw SQL: a GROUP BY over the rollup (never the orders); the shards fold here, and so do the buckets and the
     # dimensions the caller did not ask for (a week of buckets of every channel and warehouse is thousands of rows).
-    grouped = [*(["bucket_start"] if step != "total" else []), *(d for d in ("channel", "warehouse") if d in by)]
+    period_sql = _period_key(step)
+    grouped = [*([period_sql] if period_sql else []), *(d for d in ("channel", "warehouse") if d in by)]
     picked = ", ".join(
         [
-            "bucket_start" if step != "total" else "MIN(bucket_start) AS bucket_start",
+            "bucket_start" if step == "bucket" else "MIN(bucket_start) AS bucket_start",
             "channel" if "channel" in by else "0 AS channel",
             "warehouse" if "warehouse" in by else "0 AS warehouse",
         ]
@@ -221,7 +241,7 @@ async def order_figures(
             key.warehouse if "warehouse" in by else None,
         )
         acc = totals[group]
-        for i, name in enumerate(ORDER_BUCKET_COUNTERS):
+        for i, name in summed:
             acc[i] += int(row[name] or 0)
     result = []
     for (period, channel, warehouse), values in sorted(

@@ -327,9 +327,18 @@ async def strategic(
     elapsed = end - start
     yesterday_start = start - timedelta(days=1)
     week_start = start - timedelta(days=7)
-    fig = await queries.order_figures(start, end, channel_ids=channel_ids)
-    yesterday = await queries.order_figures(yesterday_start, yesterday_start + elapsed, channel_ids=channel_ids)
-    last_week = await queries.order_figures(week_start, week_start + elapsed, channel_ids=channel_ids)
+    sold = ("received", "received_fen")  # the charts need orders and GMV only
+    # Independent reads, run at once (each on its own connection on PostgreSQL): the board costs its slowest query.
+    fig, yesterday, last_week, hourly_figures, by_day, by_channel, why, health = await db.read_together(
+        queries.order_figures(start, end, channel_ids=channel_ids),
+        queries.order_figures(yesterday_start, yesterday_start + elapsed, channel_ids=channel_ids),
+        queries.order_figures(week_start, week_start + elapsed, channel_ids=channel_ids),
+        queries.order_figures(start, end, channel_ids=channel_ids, step="hour", counters=sold),
+        queries.order_figures_by_day(day - timedelta(days=6), day, channel_ids=channel_ids, step="day", counters=sold),
+        queries.order_figures(start, end, channel_ids=channel_ids, by=("channel",)),
+        explain_change(start, end, week_start, week_start + elapsed, channel_ids=channel_ids),
+        _health(day),
+    )
     current = _one(fig)
     totals = _totals(current)
     today_figures = Today(
@@ -339,8 +348,6 @@ async def strategic(
         refund_rate=current.cancel_rate() if current else None,
         cancelled=current.cancelled if current else 0,
     )
-    sold = ("received", "received_fen")  # the charts need orders and GMV only
-    hourly_figures = await queries.order_figures(start, end, channel_ids=channel_ids, step="hour", counters=sold)
     hours = {f.period: f for f in hourly_figures}
     hourly = []
     cursor = start
@@ -355,18 +362,12 @@ async def strategic(
             )
         )
         cursor += timedelta(hours=1)
-    days = {
-        f.period: f
-        for f in await queries.order_figures_by_day(
-            day - timedelta(days=6), day, channel_ids=channel_ids, step="day", counters=sold
-        )
-    }
+    days = {f.period: f for f in by_day}
     trend = []
     for offset in range(6, -1, -1):
         d = day - timedelta(days=offset)
         f = days.get(queries.day_window(d, d)[0])
         trend.append(AovPoint(day=d, aov_fen=f.average_order_fen() if f else None))
-    by_channel = await queries.order_figures(start, end, channel_ids=channel_ids, by=("channel",))
     names = await _names("channel", [f.channel or 0 for f in by_channel])
     channels = [
         ChannelShare(
@@ -380,7 +381,6 @@ async def strategic(
         if f.received or f.received_fen
     ]
     channels.sort(key=lambda c: (-c.orders, c.channel_id))
-    why = await explain_change(start, end, week_start, week_start + elapsed, channel_ids=channel_ids)
     return StrategicBoard(
         day=day,
         as_of=now,
@@ -391,7 +391,7 @@ async def strategic(
         aov_trend=trend,
         channels=channels,
         why=why,
-        health=await _health(day),
+        health=health,
     )
 
 
@@ -445,8 +445,10 @@ async def explain_change(
     in orders received (and GMV), then each warehouse's contribution to the change in orders routed to it; biggest
     contribution first within each, the first one marked 主要原因 with the overall change. zh-CN text plus the
     numbers."""
-    now_rows = await queries.order_figures(start, end, channel_ids=channel_ids, by=("channel", "warehouse"))
-    base_rows = await queries.order_figures(base_start, base_end, channel_ids=channel_ids, by=("channel", "warehouse"))
+    now_rows, base_rows = await db.read_together(
+        queries.order_figures(start, end, channel_ids=channel_ids, by=("channel", "warehouse")),
+        queries.order_figures(base_start, base_end, channel_ids=channel_ids, by=("channel", "warehouse")),
+    )
     # channel: orders received, GMV; warehouse: orders routed to it (received orders count for no warehouse).
     acc: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # before, after, gmv before, after
     for rows, slot in ((base_rows, 0), (now_rows, 1)):
@@ -456,8 +458,10 @@ async def explain_change(
             ch[slot + 2] += f.received_fen
             if f.warehouse:
                 acc[("warehouse", f.warehouse)][slot] += f.routed
-    channel_names = await _names("channel", [k[1] for k in acc if k[0] == "channel"])
-    warehouse_names = await _names("warehouse", [k[1] for k in acc if k[0] == "warehouse"])
+    channel_names, warehouse_names = await db.read_together(
+        _names("channel", [k[1] for k in acc if k[0] == "channel"]),
+        _names("warehouse", [k[1] for k in acc if k[0] == "warehouse"]),
+    )
     result: list[Why] = []
     for dimension, names, unit in (("channel", channel_names, "单"), ("warehouse", warehouse_names, "单（分配到仓）")):
         items = [(k[1], v) for k, v in acc.items() if k[0] == dimension and v[1] != v[0]]
@@ -632,17 +636,25 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
     """Per warehouse (``None``: every active warehouse) the supervisor's figures of ``day``."""
     now = now or clock.now()
     start, end = _window(day, now)
+    warehouses = await _warehouses(warehouse_ids)
+    scope = None if warehouse_ids is None else [wh.id for wh in warehouses]
+    # One grouped query per figure for every warehouse at once, and each warehouse's floor (risk, cut-off, waves)
+    # beside them: independent reads, run at once.
+    statuses, figures, reasons, *floors = await db.read_together(
+        queries.status_counts(warehouse_ids=scope, by=("warehouse",)),
+        queries.order_figures(start, end, warehouse_ids=scope, by=("warehouse",)),
+        queries.reason_counts(start, end, kind="exception", warehouse_ids=scope, by=("warehouse",)),
+        *(_floor_now(wh.id, now) for wh in warehouses),
+    )
+    figures_of = {f.warehouse: f for f in figures}
     boards = []
-    for wh in await _warehouses(warehouse_ids):
-        scope = [wh.id]
+    for wh, (at_risk, overdue, cutoff, waves) in zip(warehouses, floors, strict=True):
         funnel = {s: 0 for s in FUNNEL_STATUSES}
-        for row in await queries.status_counts(warehouse_ids=scope):
-            if row.status in funnel:
+        for row in statuses:
+            if row.warehouse == wh.id and row.status in funnel:
                 funnel[row.status] = row.orders
-        fig = _one(await queries.order_figures(start, end, warehouse_ids=scope))
+        fig = figures_of.get(wh.id)
         backlog = sum(funnel[s] for s in BACKLOG_STATUSES)
-        reasons = await queries.reason_counts(start, end, kind="exception", warehouse_ids=scope)
-        at_risk, overdue = await risk_counts(wh.id, now)
         boards.append(
             WarehouseBoard(
                 warehouse_id=wh.id,
@@ -654,13 +666,23 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
                 backlog_ratio=round(backlog / wh.daily_capacity, 4) if wh.daily_capacity else None,
                 at_risk=at_risk,
                 overdue=overdue,
-                next_cutoff=await next_cutoff(wh.id, now),
-                exceptions_by_reason=[ReasonRow(reason=r.reason, orders=r.orders) for r in reasons],
-                waves=await open_waves(wh.id),
+                next_cutoff=cutoff,
+                exceptions_by_reason=[
+                    ReasonRow(reason=r.reason, orders=r.orders) for r in reasons if r.warehouse == wh.id
+                ],
+                waves=waves,
                 on_time_rate=fig.on_time_rate() if fig else None,
             )
         )
     return TacticalBoard(day=day, as_of=now, warehouses=boards)
+
+
+async def _floor_now(warehouse_id: int, now: datetime) -> tuple[int, int, Cutoff | None, list[WaveRow]]:
+    """A warehouse's at-risk and overdue orders, next pick-up and open waves (read at once)."""
+    (at_risk, overdue), cutoff, waves = await db.read_together(
+        risk_counts(warehouse_id, now), next_cutoff(warehouse_id, now), open_waves(warehouse_id)
+    )
+    return at_risk, overdue, cutoff, waves
 
 
 # -- 执行层 -------------------------------------------------------------------------------------------------------
