@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Any, Protocol
 
 import msgspec
@@ -46,6 +47,15 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_RECONNECT = 1012  # "service restart": connect again (a snapshot could not be built)
 AUTH_DEADLINE_SECONDS = 10
 HEARTBEAT_SECONDS = 20  # under the 60 s idle timeout of common proxies and the mini-program's own
+# Each beat comes 75-100 % of HEARTBEAT_SECONDS after the last: sockets that connected together (every screen comes
+# back at once after a deploy) would otherwise check their tokens together for ever, a burst of a thousand token
+# checks a process every 20 s that held live deltas back by a second or more.
+HEARTBEAT_SPREAD = 0.25
+
+
+def _next_beat(now: float) -> float:
+    return now + HEARTBEAT_SECONDS * (1 - HEARTBEAT_SPREAD * random.random())
+
 MAX_TOPICS = 16
 SNAPSHOT_TRIES = 3  # a snapshot is read between two equal sequence numbers when it can be
 
@@ -298,7 +308,7 @@ class _Dash:
     summary="Live dashboard feed",
     description="One socket per user for every dashboard topic: bearer token in the Authorization header or the "
     'first message {"type":"auth","token":…} (never in the URL: 4401 token_in_url); subscribe to topics with an '
-    "optional resume seq; a snapshot or exactly the missed deltas, then numbered deltas live; heartbeat every 20 s; "
+    "optional resume seq; a snapshot or exactly the missed deltas, then numbered deltas live; heartbeat every 15-20 s; "
     "4401 when the token is revoked or expires. Protocol: docs/live-feed.md.",
 )
 async def dash_socket(socket: WebSocket[Any, Any, Any], fanout: ChannelsPlugin, tokens: Any) -> None:
@@ -323,7 +333,7 @@ async def dash_socket(socket: WebSocket[Any, Any, Any], fanout: ChannelsPlugin, 
             max_topics=MAX_TOPICS,
         )
         await dash.send(msgspec.json.encode(ready))
-        beat_at = loop.time() + HEARTBEAT_SECONDS
+        beat_at = _next_beat(loop.time())
         while not dash.closed:
             try:
                 raw = await asyncio.wait_for(socket.receive_data(mode="text"), max(0.0, beat_at - loop.time()))
@@ -332,7 +342,7 @@ async def dash_socket(socket: WebSocket[Any, Any, Any], fanout: ChannelsPlugin, 
                     return
                 async with dash.lock:
                     await dash.send(_PING)
-                beat_at = loop.time() + HEARTBEAT_SECONDS
+                beat_at = _next_beat(loop.time())
                 continue
             try:
                 message = msgspec.json.decode(raw, type=ClientMessage)

@@ -89,6 +89,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # PDAs scan every few seconds on one keep-alive connection; uvicorn's 5 s default makes a picker who
         # pauses reconnect (TCP + a Wi-Fi round trip) on the next scan.
         timeout_keep_alive=75,
+        # No permessage-deflate on websockets: each socket keeps its own zlib stream, so one dashboard delta fanned out
+        # to 2,000 sockets was compressed 2,000 times (and every screen inflated it again). The frames are small JSON;
+        # Socket.IO turned it off by default for the same reason.
+        ws_per_message_deflate=False,
     )
     return 0
 

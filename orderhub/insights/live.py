@@ -51,7 +51,7 @@ OPERATIONS = "dash.operations"
 STRATEGIC_ROLES = frozenset({"admin", "manager", "finance"})
 WAREHOUSE_ROLES = frozenset({"admin", "manager"})
 HINT: dict[str, Any] = {"changed": ["figures"]}
-HINTS_PER_SECOND = 2
+HINTS_PER_SECOND = 1  # a board a second is live for a person; each hint is one message to every watching screen
 _WINDOW_MS = 1000 // HINTS_PER_SECOND
 _THROTTLE_KEY = "orderhub:dash:hint:{}"
 
