@@ -251,6 +251,15 @@ async def test_feed_since_reads_in_chunks_and_tells_a_trimmed_gap(store: Hub) ->
     await redis_mod.get_client().delete(feed.stream_key(topic), feed.seq_key(topic))
 
 
+async def test_frames_go_out_uncompressed(shop: Shop) -> None:
+    """The hub declines permessage-deflate, which a browser and websockets offer by default: each socket would
+    compress every delta again (2,000 screens, 2,000 compressions of one delta)."""
+    uri = shop.api.base_url.replace("http://", "ws://") + "/ws/dash"
+    async with websockets.connect(uri, compression="deflate") as ws:
+        assert ws.request is not None and "permessage-deflate" in ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        assert ws.response is not None and "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
 async def test_the_token_never_in_the_url(shop: Shop) -> None:
     uri = shop.api.base_url.replace("http://", "ws://") + f"/ws/dash?token={shop.api.token}"
     with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
