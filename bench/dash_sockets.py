@@ -13,9 +13,9 @@ asyncio loop cannot read thousands of sockets on time on a 2-CPU box that also r
 (signed, one per request, open loop) at ``--rate`` orders/min for ``--duration`` seconds, round robin over the
 warehouses' channels, each with one line so it is routed whole to its channel's warehouse.
 
-**Measured.** Every socket records when the ``orders:{warehouse}`` delta of each bench order's change to ``ready`` arrives
-(wall clock, read as soon as the frame is parsed). The event's time is that change's ``order_event.created_at`` (read
-back from the order's details; same machine, same clock). Event → screen
+**Measured.** Every socket records when the ``orders:{warehouse}`` delta of each bench order's change to ``ready``
+arrives (wall clock, read as soon as the frame is parsed). The event's time is that change's
+``order_event.created_at`` (read back from the order's details; same machine, same clock). Event → screen
 = arrival − event time, over every (order, socket) pair: p50 / p90 / p99 / max, how many deltas arrived out of the
 expected (orders × sockets of that warehouse), the server's ``{topic, seq}`` continuity per socket (gaps), and the
 verdict against the issue's goal **p99 ≤ 200 ms with 2,000 sockets at 1,000 orders/min**.

@@ -291,8 +291,11 @@ async def _anything_new() -> bool:
     else:
         row = await db.fetch_one_as(
             _Found,
+            # ORDER BY the index's own order: asyncpg prepares the statement, and after five runs PostgreSQL's generic
+            # plan for "any row past ($1, $2) … LIMIT 1" was a sequential scan of the whole log (380 ms a peek over 3
+            # million events, twice a second per worker); sorted, the index is the only cheap plan.
             "SELECT 1 AS found FROM order_event WHERE (txid, id) > ({}, {}) "
-            "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint LIMIT 1",
+            "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint ORDER BY txid, id LIMIT 1",
             cursor.txid,
             cursor.event_id,
         )
