@@ -6,6 +6,15 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from orderhub.approvals.tables import (
+    ApprovalAction,
+    ApprovalAudit,
+    ApprovalChain,
+    ApprovalFlow,
+    ApprovalFlowVersion,
+    ApprovalRequest,
+    ApprovalTask,
+)
 from orderhub.auth.tables import MpBindingCode, User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
@@ -101,6 +110,13 @@ TABLES = [
     AlertRule,
     AlertState,
     Alert,
+    ApprovalFlow,
+    ApprovalFlowVersion,
+    ApprovalRequest,
+    ApprovalTask,
+    ApprovalAction,
+    ApprovalAudit,
+    ApprovalChain,
 ]
 
 APP_CONFIG = AppConfig(

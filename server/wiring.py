@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from notify.providers import aliyun_sms, wechat_subscribe, wechat_template, wecom
 from orderhub import db, feed
+from orderhub.approvals import inbox as approval_inbox
+from orderhub.approvals import kinds as approval_kinds
+from orderhub.approvals import live as approvals_live
+from orderhub.approvals.port import KINDS as APPROVAL_KINDS
 from orderhub.carriers.jt import adapter as jt
 from orderhub.carriers.kuaidi100 import adapter as kuaidi100
 from orderhub.carriers.port import CARRIERS, TRACKERS
@@ -60,6 +64,10 @@ def register_listeners() -> None:
     # A status change queues its live-dashboard deltas (the ``orders`` feed), published after commit.
     ORDER_EVENT_HOOKS.add(orders_live.on_order_event)
     STATUS_CHANGE_HOOKS.add(orders_live.on_status_change)
+    # An order a rule held for an approval flow opens its request in the same transaction (and a person releasing
+    # the hold closes it); an order cancelled cancels the approvals still pending about it.
+    ORDER_EVENT_HOOKS.add(approval_kinds.on_order_event)
+    STATUS_CHANGE_HOOKS.add(approval_kinds.on_status_change)
 
 
 def register_feeds() -> None:
@@ -76,6 +84,10 @@ def register_feeds() -> None:
         feed.FeedTopic(
             allow=threshold_alerts.feed_allow(orders_live.WATCHERS), snapshot=threshold_alerts.feed_snapshot
         ),
+    )
+    # One person's approvals inbox (``approvals:{user_id}``, their own only): counts and pending tasks as snapshot.
+    feed.FEED_TOPICS.register(
+        approvals_live.FAMILY, feed.FeedTopic(allow=approvals_live.feed_allow, snapshot=approval_inbox.feed_snapshot)
     )
     # The three dashboard tiers: the endpoints' JSON as snapshot, "figures changed" hints after each rollup catch-up.
     feed.FEED_TOPICS.register(
@@ -122,12 +134,22 @@ def register_integrations() -> None:
     MINIPROGRAM_IDENTITIES.register(NotifierChannel.WECHAT_SUBSCRIBE.value, wechat_subscribe.IDENTITY)
 
 
+def register_approval_kinds() -> None:
+    """The kinds of approval request and what approving or rejecting each does (orderhub/approvals/kinds.py)."""
+    APPROVAL_KINDS.register("order_hold", approval_kinds.ORDER_HOLD)
+    APPROVAL_KINDS.register("refund_reship", approval_kinds.REFUND_RESHIP)
+    APPROVAL_KINDS.register("address_change", approval_kinds.ADDRESS_CHANGE)
+    APPROVAL_KINDS.register("stock_writeoff", approval_kinds.STOCK_WRITEOFF)
+    APPROVAL_KINDS.register("cancel_after_pick", approval_kinds.CANCEL_AFTER_PICK)
+
+
 def wire() -> None:
     """Register everything a process needs. Idempotent: calling it again changes nothing."""
     db.use_tables(TABLES)
     redact_url_secrets()  # platform clients put access tokens in query strings; no log may carry them
     register_listeners()
     register_integrations()
+    register_approval_kinds()
     register_feeds()
 
 
@@ -152,5 +174,6 @@ def wiring_report() -> dict[str, list[str]]:
         "registry.trackers": TRACKERS.codes(),
         "registry.notifiers": NOTIFIERS.codes(),
         "registry.miniprogram_identities": MINIPROGRAM_IDENTITIES.codes(),
+        "registry.approval_kinds": APPROVAL_KINDS.codes(),
         "tables": sorted(t._meta.tablename for t in TABLES),
     }

@@ -10,10 +10,12 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from saq import CronJob, Worker
 from saq.types import PartialTimersDict
 
 from orderhub import clock
+from orderhub.approvals import engine as approvals
 from orderhub.channels import pull, stock_sync, writeback
 from orderhub.channels.erp_file import imports
 from orderhub.insights import alerts, health
@@ -150,6 +152,11 @@ async def evaluate_alerts(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"rules": report.rules, "fired": report.fired, "cleared": report.cleared, "lost": report.lost}
 
 
+async def sweep_approvals(ctx: dict[str, Any]) -> dict[str, int]:
+    """Approvals due: reminders, escalations to the approver's manager, the steps' final actions (docs/approvals.md)."""
+    return msgspec.structs.asdict(await approvals.sweep_due())
+
+
 async def enqueue_backfill() -> None:
     # A big surge leaves tens of thousands of orders to backfill (~15,000/min): give the pass time; a retry
     # after a timeout continues where it stopped (the mark is cleared order by order).
@@ -216,6 +223,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             ),
             CronJob(recompute_health, cron=health.HEALTH_CRON, unique=True, timeout=600, retries=2, ttl=600),
             CronJob(evaluate_alerts, cron=settings.alerts_cron, unique=True, timeout=25, retries=3, ttl=25),
+            CronJob(sweep_approvals, cron=approvals.SWEEP_CRON, unique=True, timeout=25, retries=3, ttl=25),
         ],
         startup=startup,
         shutdown=shutdown,

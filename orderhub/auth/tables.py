@@ -34,6 +34,9 @@ class User(Table, tablename="app_user"):
     # (binding by the phone WeChat vouches for). Never logged, never returned whole.
     phone_sealed = Varchar(length=255, default="")
     phone_key = Varchar(length=64, default="", index=True)
+    # Their manager (a user id; null: none): "the requester's manager" of approval flows, and where their overdue
+    # approvals escalate to (orderhub.approvals.people.set_manager keeps it free of cycles).
+    manager = Integer(null=True, default=None, index=True)
 
 
 class MpBindingCode(Table, tablename="mp_binding_code"):

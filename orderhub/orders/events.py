@@ -36,6 +36,9 @@ class OrderEventType(StrEnum):
     PARCEL_STALLED = "order.parcel_stalled"  # no movement for 48 h: an exception on the parcel
     STAFF_NOT_ALERTED = "order.staff_not_alerted"  # a staff alert about the order found nobody to tell
     WRITEBACK_FAILED = "order.writeback_failed"  # the platform refused the shipment for good: a person must act
+    APPROVAL_REQUESTED = "order.approval_requested"  # an approval request about the order was opened (approvals)
+    APPROVAL_DECIDED = "order.approval_decided"  # … approved or rejected: who, when, why, and what was done
+    APPROVAL_NOT_STARTED = "order.approval_not_started"  # held for a flow that could not start: released by hand
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

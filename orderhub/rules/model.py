@@ -91,9 +91,19 @@ class Hold(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="hol
 
 
 class RequireApproval(
-    msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="require_approval", forbid_unknown_fields=True
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    tag_field="type",
+    tag="require_approval",
+    forbid_unknown_fields=True,
+    omit_defaults=True,
 ):
-    """Until the approvals capability exists: hold in the ``approval`` queue with reason ``needs_approval``."""
+    """Hold in the ``approval`` queue with reason ``needs_approval``. ``flow`` names the approval flow that decides
+    it (``orderhub.approvals``: approved → released into the pipeline, rejected → cancelled); without one, or when
+    that flow cannot start, a person releases the order by hand."""
+
+    flow: str | None = None
 
 
 class AddGift(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="add_gift", forbid_unknown_fields=True):
@@ -167,6 +177,8 @@ def decode_actions(raw: Any) -> list[Action]:
             raise ValidationFailed("赠品数量必须大于 0", field=f"actions[{i}].qty")
         if isinstance(a, AddTag | Hold) and not (a.tag if isinstance(a, AddTag) else a.queue).strip():
             raise ValidationFailed("标签或队列名不能为空", field=f"actions[{i}]")
+        if isinstance(a, RequireApproval) and a.flow is not None and not 0 < len(a.flow.strip()) <= 64:
+            raise ValidationFailed("审批流程编码不能为空，且不超过 64 个字符", field=f"actions[{i}].flow")
     return actions
 
 

@@ -188,8 +188,10 @@ def _describe(action: Action) -> str:
             return f"优先级设为 {priority}"
         case Hold(queue=queue):
             return f"挂起到队列 {queue}"
-        case RequireApproval():
+        case RequireApproval(flow=None):
             return "需要审批（挂起到 approval 队列）"
+        case RequireApproval(flow=flow):
+            return f"需要审批（挂起到 approval 队列，审批流程 {flow}）"
         case AddGift(sku=sku, qty=qty, per_sku=None):
             return f"赠送 {sku}×{qty}"
         case AddGift(sku=sku, qty=qty, per_sku=per_sku, per_qty=per_qty):
@@ -219,7 +221,8 @@ def evaluate(facts: OrderFacts, rules: Sequence[RuleView]) -> RuleOutcome:
             elif isinstance(action, Hold):
                 outcome.holds.append(HoldRequest(queue=action.queue, reason=action.reason, data={"rule_id": rule.id}))
             elif isinstance(action, RequireApproval):
-                outcome.holds.append(HoldRequest(queue="approval", reason="needs_approval", data={"rule_id": rule.id}))
+                data: dict[str, Any] = {"rule_id": rule.id, **({"flow": action.flow} if action.flow else {})}
+                outcome.holds.append(HoldRequest(queue="approval", reason="needs_approval", data=data))
             elif isinstance(action, AddGift):
                 if action.per_sku is None:
                     qty = action.qty

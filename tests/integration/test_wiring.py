@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from orderhub.approvals.port import KINDS as APPROVAL_KINDS
 from orderhub.carriers.port import CARRIERS, TRACKERS
 from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
 from orderhub.events import FEED_MIRRORS, Topic
@@ -65,13 +66,15 @@ from orderhub.carriers.port import CARRIERS, TRACKERS
 from orderhub.orders.service import STATUS_CHANGE_HOOKS
 from orderhub.feed import FEED_TOPICS
 from orderhub.events import FEED_MIRRORS
+from orderhub.approvals.port import KINDS
+from orderhub.approvals.live import APPROVAL_HOOKS
 print(json.dumps([len(x) for x in (ORDER_EVENT_HOOKS, LEAVING_PICK_FLOW_HOOKS, SURGE_HOOKS, NOTIFIERS,
                                    MINIPROGRAM_IDENTITIES, CONNECTORS, PUSH_RECEIVERS, CARRIERS, TRACKERS,
-                                   STATUS_CHANGE_HOOKS, FEED_TOPICS, FEED_MIRRORS)]))
+                                   STATUS_CHANGE_HOOKS, FEED_TOPICS, FEED_MIRRORS, KINDS, APPROVAL_HOOKS)]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0] * 14
 
 
 def test_wire_is_idempotent_and_complete() -> None:
@@ -79,9 +82,14 @@ def test_wire_is_idempotent_and_complete() -> None:
     wire()
     wire()
     assert wiring_report() == before
-    assert len(ORDER_EVENT_HOOKS) == 2 and len(SURGE_HOOKS) == 1 and len(LEAVING_PICK_FLOW_HOOKS) == 1
-    assert len(STATUS_CHANGE_HOOKS) == 1  # the live feed's order deltas (orderhub.orders.live)
-    assert FEED_TOPICS.codes() == ["alerts", "dash.operations", "dash.strategic", "dash.tactical", "orders"]
+    # ORDER_EVENT_HOOKS: the outbox, the orders feed, approvals (an order held for a flow opens its request).
+    assert len(ORDER_EVENT_HOOKS) == 3 and len(SURGE_HOOKS) == 1 and len(LEAVING_PICK_FLOW_HOOKS) == 1
+    # The live feed's order deltas (orderhub.orders.live); approvals (an order cancelled cancels its requests).
+    assert len(STATUS_CHANGE_HOOKS) == 2
+    feeds = ["alerts", "approvals", "dash.operations", "dash.strategic", "dash.tactical", "orders"]
+    assert FEED_TOPICS.codes() == feeds
+    kinds = ["address_change", "cancel_after_pick", "order_hold", "refund_reship", "stock_writeoff"]
+    assert APPROVAL_KINDS.codes() == kinds
     assert FEED_MIRRORS.codes() == [Topic.ALERTS.value]
     assert CAUGHT_UP_HOOKS  # the dashboard topics are told when the rollups moved (orderhub.insights.live)
     assert NOTIFIERS.codes() == ["aliyun_sms", "wechat_subscribe", "wechat_template", "wecom"]
