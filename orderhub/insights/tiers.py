@@ -530,35 +530,42 @@ async def warehouses_exist(ids: Sequence[int]) -> None:
 
 
 class _Risk(msgspec.Struct):
+    warehouse: int
     at_risk: int | None
     overdue: int | None
 
 
-async def risk_counts(warehouse_id: int, now: datetime) -> tuple[int, int]:
-    """Open orders of the warehouse at risk now (the SLA watcher flagged them, ``at_risk_at``, and ``ship_by`` has not
-    passed yet) and overdue (``ship_by`` passed): counted from the index
-    ``sales_order (warehouse, status, ship_by, at_risk_at)`` alone."""
-    row = await db.fetch_one_as(
-        _Risk,
-        "SELECT SUM(CASE WHEN ship_by < {} THEN 1 ELSE 0 END) AS overdue, "
-        "SUM(CASE WHEN ship_by >= {} AND at_risk_at IS NOT NULL THEN 1 ELSE 0 END) AS at_risk FROM sales_order "
-        f"WHERE status IN ({db.placeholders(len(OPEN_STATUSES))}) AND ship_by IS NOT NULL AND warehouse = {{}} "
-        "AND (ship_by < {} OR at_risk_at IS NOT NULL)",
-        now,
-        now,
-        *OPEN_STATUSES,
-        warehouse_id,
-        now,
-    )
-    return (row.at_risk or 0, row.overdue or 0) if row else (0, 0)
+async def risk_counts(warehouse_ids: Sequence[int], now: datetime) -> dict[int, tuple[int, int]]:
+    """Per warehouse, (at risk, overdue) open orders now: at risk = the SLA watcher flagged them (``at_risk_at``) and
+    ``ship_by`` has not passed yet; overdue = ``ship_by`` passed. Counted from the index
+    ``sales_order (warehouse, status, ship_by, at_risk_at)`` alone, one grouped query per chunk of warehouses."""
+    found: dict[int, tuple[int, int]] = {}
+    for chunk in db.chunks(sorted(set(warehouse_ids)), db.MAX_PARAMS - len(OPEN_STATUSES) - 3):
+        rows = await db.fetch_as(
+            _Risk,
+            "SELECT warehouse, SUM(CASE WHEN ship_by < {} THEN 1 ELSE 0 END) AS overdue, "
+            "SUM(CASE WHEN ship_by >= {} AND at_risk_at IS NOT NULL THEN 1 ELSE 0 END) AS at_risk FROM sales_order "
+            f"WHERE status IN ({db.placeholders(len(OPEN_STATUSES))}) AND ship_by IS NOT NULL "
+            f"AND warehouse IN ({db.placeholders(len(chunk))}) AND (ship_by < {{}} OR at_risk_at IS NOT NULL) "
+            "GROUP BY warehouse",
+            now,
+            now,
+            *OPEN_STATUSES,
+            *chunk,
+            now,
+        )
+        found.update((r.warehouse, (r.at_risk or 0, r.overdue or 0)) for r in rows)
+    return {w: found.get(w, (0, 0)) for w in warehouse_ids}
 
 
 class _Pickups(msgspec.Struct):
+    warehouse: int
     carrier: str
     pickups: str
 
 
 class _Cutoffs(msgspec.Struct):
+    warehouse: int
     cutoffs: str
 
 
@@ -579,27 +586,34 @@ def _next_time(times: list[str], now: datetime) -> datetime | None:
     return best.astimezone(UTC) if best else None
 
 
-async def next_cutoff(warehouse_id: int, now: datetime) -> Cutoff | None:
-    """The next carrier pick-up: the rate cards' pick-up times (per carrier), else the picking settings' cut-offs."""
-    best: Cutoff | None = None
-    for row in await db.fetch_as(
-        _Pickups, "SELECT carrier, pickups FROM carrier_rate_card WHERE warehouse = {}", warehouse_id
-    ):
-        at = _next_time(msgspec.json.decode(row.pickups or "[]"), now)
-        if at is not None and (best is None or at < best.at):
-            best = Cutoff(carrier=row.carrier, at=at)
-    if best is None:
-        config = await db.fetch_one_as(
-            _Cutoffs, "SELECT cutoffs FROM picking_config WHERE warehouse = {}", warehouse_id
-        )
-        if config is not None:
-            at = _next_time(msgspec.json.decode(config.cutoffs or "[]"), now)
-            if at is not None:
-                best = Cutoff(carrier=None, at=at)
+async def next_cutoffs(warehouse_ids: Sequence[int], now: datetime) -> dict[int, Cutoff | None]:
+    """Per warehouse, the next carrier pick-up: the rate cards' pick-up times (per carrier), else the picking
+    settings' cut-offs."""
+    best: dict[int, Cutoff | None] = dict.fromkeys(warehouse_ids)
+    for chunk in db.chunks(sorted(set(warehouse_ids))):
+        marks = db.placeholders(len(chunk))
+        for row in await db.fetch_as(
+            _Pickups, f"SELECT warehouse, carrier, pickups FROM carrier_rate_card WHERE warehouse IN ({marks})", *chunk
+        ):
+            at = _next_time(msgspec.json.decode(row.pickups or "[]"), now)
+            seen = best.get(row.warehouse)
+            if at is not None and (seen is None or at < seen.at):
+                best[row.warehouse] = Cutoff(carrier=row.carrier, at=at)
+        without = [w for w in chunk if best.get(w) is None]
+        if without:
+            for config in await db.fetch_as(
+                _Cutoffs,
+                f"SELECT warehouse, cutoffs FROM picking_config WHERE warehouse IN ({db.placeholders(len(without))})",
+                *without,
+            ):
+                at = _next_time(msgspec.json.decode(config.cutoffs or "[]"), now)
+                if at is not None:
+                    best[config.warehouse] = Cutoff(carrier=None, at=at)
     return best
 
 
 class _WaveRow(msgspec.Struct):
+    warehouse: int
     id: int
     code: str
     status: str
@@ -607,29 +621,34 @@ class _WaveRow(msgspec.Struct):
     done: int
 
 
-async def open_waves(warehouse_id: int, limit: int = 20) -> list[WaveRow]:
-    """Waves released and not done yet, with their pick tasks done (withdrawn tasks count as done)."""
-    rows = await db.fetch_as(
-        _WaveRow,
-        "SELECT w.id, w.code, w.status, COUNT(t.id) AS tasks, "
-        "SUM(CASE WHEN t.status IN ('done', 'withdrawn') THEN 1 ELSE 0 END) AS done "
-        "FROM wave w LEFT JOIN pick_task t ON t.wave = w.id "
-        "WHERE w.warehouse = {} AND w.status = 'released' GROUP BY w.id, w.code, w.status ORDER BY w.id DESC "
-        "LIMIT {}",
-        warehouse_id,
-        limit,
-    )
-    return [
-        WaveRow(
-            wave_id=r.id,
-            code=r.code,
-            status=r.status,
-            tasks=r.tasks,
-            done=r.done or 0,
-            progress=round((r.done or 0) / r.tasks, 4) if r.tasks else None,
+async def open_waves(warehouse_ids: Sequence[int], limit: int = 20) -> dict[int, list[WaveRow]]:
+    """Per warehouse, its latest ``limit`` waves released and not done yet, with their pick tasks done (withdrawn
+    tasks count as done)."""
+    found: dict[int, list[WaveRow]] = {w: [] for w in warehouse_ids}
+    for chunk in db.chunks(sorted(set(warehouse_ids))):
+        rows = await db.fetch_as(
+            _WaveRow,
+            "SELECT w.warehouse, w.id, w.code, w.status, COUNT(t.id) AS tasks, "
+            "SUM(CASE WHEN t.status IN ('done', 'withdrawn') THEN 1 ELSE 0 END) AS done "
+            "FROM wave w LEFT JOIN pick_task t ON t.wave = w.id "
+            f"WHERE w.warehouse IN ({db.placeholders(len(chunk))}) AND w.status = 'released' "
+            "GROUP BY w.warehouse, w.id, w.code, w.status ORDER BY w.warehouse, w.id DESC",
+            *chunk,
         )
-        for r in rows
-    ]
+        for r in rows:
+            waves = found[r.warehouse]
+            if len(waves) < limit:
+                waves.append(
+                    WaveRow(
+                        wave_id=r.id,
+                        code=r.code,
+                        status=r.status,
+                        tasks=r.tasks,
+                        done=r.done or 0,
+                        progress=round((r.done or 0) / r.tasks, 4) if r.tasks else None,
+                    )
+                )
+    return found
 
 
 async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datetime | None = None) -> TacticalBoard:
@@ -638,17 +657,21 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
     start, end = _window(day, now)
     warehouses = await _warehouses(warehouse_ids)
     scope = None if warehouse_ids is None else [wh.id for wh in warehouses]
-    # One grouped query per figure for every warehouse at once, and each warehouse's floor (risk, cut-off, waves)
-    # beside them: independent reads, run at once.
-    statuses, figures, reasons, *floors = await db.read_together(
+    # One grouped query per figure for every warehouse at once (in chunks where the warehouses are listed):
+    # independent reads, run at once.
+    ids = [wh.id for wh in warehouses]
+    statuses, figures, reasons, risks, cutoffs, waves_of = await db.read_together(
         queries.status_counts(warehouse_ids=scope, by=("warehouse",)),
         queries.order_figures(start, end, warehouse_ids=scope, by=("warehouse",)),
         queries.reason_counts(start, end, kind="exception", warehouse_ids=scope, by=("warehouse",)),
-        *(_floor_now(wh.id, now) for wh in warehouses),
+        risk_counts(ids, now),
+        next_cutoffs(ids, now),
+        open_waves(ids),
     )
     figures_of = {f.warehouse: f for f in figures}
     boards = []
-    for wh, (at_risk, overdue, cutoff, waves) in zip(warehouses, floors, strict=True):
+    for wh in warehouses:
+        at_risk, overdue = risks[wh.id]
         funnel = {s: 0 for s in FUNNEL_STATUSES}
         for row in statuses:
             if row.warehouse == wh.id and row.status in funnel:
@@ -666,23 +689,15 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
                 backlog_ratio=round(backlog / wh.daily_capacity, 4) if wh.daily_capacity else None,
                 at_risk=at_risk,
                 overdue=overdue,
-                next_cutoff=cutoff,
+                next_cutoff=cutoffs[wh.id],
                 exceptions_by_reason=[
                     ReasonRow(reason=r.reason, orders=r.orders) for r in reasons if r.warehouse == wh.id
                 ],
-                waves=waves,
+                waves=waves_of[wh.id],
                 on_time_rate=fig.on_time_rate() if fig else None,
             )
         )
     return TacticalBoard(day=day, as_of=now, warehouses=boards)
-
-
-async def _floor_now(warehouse_id: int, now: datetime) -> tuple[int, int, Cutoff | None, list[WaveRow]]:
-    """A warehouse's at-risk and overdue orders, next pick-up and open waves (read at once)."""
-    (at_risk, overdue), cutoff, waves = await db.read_together(
-        risk_counts(warehouse_id, now), next_cutoff(warehouse_id, now), open_waves(warehouse_id)
-    )
-    return at_risk, overdue, cutoff, waves
 
 
 # -- 执行层 -------------------------------------------------------------------------------------------------------

@@ -189,7 +189,9 @@ async def test_tactical_figures(world: World) -> None:
             lambda: _get(admin, "/api/v1/dash/tactical", warehouse_id=world.a["id"]),
             lambda b: b["warehouses"][0]["shipped_today"] == 1 and b["warehouses"][0]["backlog"] == 2,
         )
+        everything = await _get(admin, "/api/v1/dash/tactical")  # every warehouse, each figure one grouped query
     (a,) = board["warehouses"]
+    assert {w["warehouse_id"]: w for w in everything["warehouses"]}[world.a["id"]] == a
     assert (a["warehouse_id"], a["name"], a["capacity"], a["backlog_ratio"]) == (world.a["id"], "华东仓", 100, 0.02)
     assert a["funnel"]["ready"] == 2 and a["funnel"]["picking"] == 0 and a["funnel"]["received"] == 0
     assert a["overdue"] == 1 and a["exceptions_by_reason"] == [] and a["waves"] == []
