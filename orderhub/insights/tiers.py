@@ -941,30 +941,34 @@ async def drill(
     if channel_ids is not None:
         where.append(f"o.channel IN ({db.placeholders(len(channel_ids))})" if channel_ids else "1 = 0")
         args.extend(channel_ids)
-    total = None
-    if after is None:
-        # Counted up to MAX_TOTAL (a busy day ships tens of thousands: the first page must not wait for all of them);
-        # more than that answers total null. Event metrics without an order filter count the event index alone.
-        counted_from = source
-        if metric in _EVENT_METRICS and warehouse_ids is None and channel_ids is None:
-            counted_from = "order_event e"
-        counted = await db.fetch_one_as(
-            _Count,
-            f"SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM {counted_from} WHERE {' AND '.join(where)} "
-            "LIMIT {}) AS c",
-            *args,
-            MAX_TOTAL + 1,
-        )
-        total = counted.n if counted and counted.n <= MAX_TOTAL else None
     page_where = [*where, f"{key} < {{}}"] if after is not None else where
     page_args = [*args, after] if after is not None else args
-    rows = await db.fetch_as(
+    page = db.fetch_as(
         _OrderRow,
         f"SELECT {key} AS key, {_ORDER_COLUMNS} FROM {source} WHERE {' AND '.join(page_where)} "
         f"ORDER BY {key} DESC LIMIT {{}}",
         *page_args,
         limit + 1,
     )
+    total = None
+    if after is None:
+        # Counted up to MAX_TOTAL (a busy day ships tens of thousands: the first page must not wait for all of them);
+        # more than that answers total null. Event metrics without an order filter count the event index alone.
+        # The count and the page are read at once.
+        counted_from = source
+        if metric in _EVENT_METRICS and warehouse_ids is None and channel_ids is None:
+            counted_from = "order_event e"
+        count = db.fetch_one_as(
+            _Count,
+            f"SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM {counted_from} WHERE {' AND '.join(where)} "
+            "LIMIT {}) AS c",
+            *args,
+            MAX_TOTAL + 1,
+        )
+        counted, rows = await db.read_together(count, page)
+        total = counted.n if counted and counted.n <= MAX_TOTAL else None
+    else:
+        rows = await page
     more = len(rows) > limit
     rows = rows[:limit]
     items: list[DrillOrder | DrillTask] = [
