@@ -25,6 +25,7 @@ __all__ = [
     "ReasonCount",
     "StatusCount",
     "day_window",
+    "fold",
     "operator_days",
     "order_figures",
     "order_figures_by_day",
@@ -258,6 +259,30 @@ async def order_figures(
             )
         )
     return result
+
+
+def fold(rows: Sequence[OrderFigures], *, by: Sequence[Dimension] = ()) -> list[OrderFigures]:
+    """Rows of one period summed again per the dimensions in ``by`` (none: one row, or none without rows), e.g. a
+    board's total and its per-channel split from the one (channel, warehouse) read it needs anyway."""
+    groups: dict[tuple[int | None, int | None], list[int]] = {}
+    width = len(_PLAIN) + len(_HISTOGRAM)
+    for r in rows:
+        key = (r.channel if "channel" in by else None, r.warehouse if "warehouse" in by else None)
+        acc = groups.setdefault(key, [0] * width)
+        values = [getattr(r, n) for n in _PLAIN] + list(r.cycle_histogram or (0,) * len(_HISTOGRAM))
+        for i, v in enumerate(values):
+            acc[i] += v
+    period = rows[0].period if rows else None
+    return [
+        OrderFigures(
+            period=period,
+            channel=channel,
+            warehouse=warehouse,
+            cycle_histogram=tuple(acc[len(_PLAIN) :]),
+            **dict(zip(_PLAIN, acc[: len(_PLAIN)], strict=True)),
+        )
+        for (channel, warehouse), acc in sorted(groups.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1] or 0))
+    ]
 
 
 async def order_figures_by_day(

@@ -329,17 +329,21 @@ async def strategic(
     week_start = start - timedelta(days=7)
     sold = ("received", "received_fen")  # the charts need orders and GMV only
     # Independent reads, run at once (each on its own connection on PostgreSQL): the board costs its slowest query.
-    fig, yesterday, last_week, hourly_figures, by_day, by_channel, why, health = await db.read_together(
-        queries.order_figures(start, end, channel_ids=channel_ids),
+    # Today and the same time last week per (channel, warehouse): the totals, the channel split and the "why" all
+    # fold from these two reads.
+    split: tuple[queries.Dimension, ...] = ("channel", "warehouse")
+    today_rows, yesterday, week_rows, hourly_figures, by_day, health = await db.read_together(
+        queries.order_figures(start, end, channel_ids=channel_ids, by=split),
         queries.order_figures(yesterday_start, yesterday_start + elapsed, channel_ids=channel_ids),
-        queries.order_figures(week_start, week_start + elapsed, channel_ids=channel_ids),
+        queries.order_figures(week_start, week_start + elapsed, channel_ids=channel_ids, by=split),
         queries.order_figures(start, end, channel_ids=channel_ids, step="hour", counters=sold),
         queries.order_figures_by_day(day - timedelta(days=6), day, channel_ids=channel_ids, step="day", counters=sold),
-        queries.order_figures(start, end, channel_ids=channel_ids, by=("channel",)),
-        explain_change(start, end, week_start, week_start + elapsed, channel_ids=channel_ids),
         _health(day),
     )
-    current = _one(fig)
+    by_channel = queries.fold(today_rows, by=("channel",))
+    last_week = queries.fold(week_rows)
+    why = await _explain(today_rows, week_rows)
+    current = _one(queries.fold(today_rows))
     totals = _totals(current)
     today_figures = Today(
         orders=totals.orders,
@@ -449,6 +453,11 @@ async def explain_change(
         queries.order_figures(start, end, channel_ids=channel_ids, by=("channel", "warehouse")),
         queries.order_figures(base_start, base_end, channel_ids=channel_ids, by=("channel", "warehouse")),
     )
+    return await _explain(now_rows, base_rows, limit=limit)
+
+
+async def _explain(now_rows: list[OrderFigures], base_rows: list[OrderFigures], *, limit: int = 5) -> list[Why]:
+    """:func:`explain_change` from the two windows' figures per (channel, warehouse)."""
     # channel: orders received, GMV; warehouse: orders routed to it (received orders count for no warehouse).
     acc: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # before, after, gmv before, after
     for rows, slot in ((base_rows, 0), (now_rows, 1)):
