@@ -50,6 +50,9 @@ class JobName(StrEnum):
     SEND_NOTIFICATION = "send_notification"
     DISPATCH_NOTIFICATIONS = "dispatch_notifications"
     COLLECT_SMS_RECEIPTS = "collect_sms_receipts"
+    SEND_APPROVAL_CARD = "send_approval_card"
+    UPDATE_APPROVAL_CARD = "update_approval_card"
+    DISPATCH_APPROVAL_CARDS = "dispatch_approval_cards"
 
 
 BACKFILL_KEY = "pipeline:backfill"

@@ -25,6 +25,12 @@ from litestar.plugins import InitPluginProtocol
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from api.alerts.controllers import AlertController, AlertRuleController
+from api.approvals.controllers import (
+    ApprovalAuditController,
+    ApprovalFlowController,
+    ApprovalInboxController,
+    ApprovalRequestController,
+)
 from api.auth.controllers import AuthController
 from api.catalog.controllers import SkuController
 from api.channels.controllers import ChannelController, WritebackController
@@ -51,8 +57,9 @@ from api.rules.controllers import RuleController
 from api.security import Tokens, authorize, build_jwt_auth
 from api.users.controllers import UserController
 from api.webhooks.controllers import WebhookController
+from api.wecom.controllers import WeComCallbackController
 from miniprogram_api.customer import CustomerController
-from miniprogram_api.staff import StaffController
+from miniprogram_api.staff import StaffApprovalController, StaffController
 from orderhub import __version__
 from orderhub import redis as redis_mod
 from orderhub.carriers.port import CarrierError, CarrierUnavailable
@@ -344,6 +351,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OpsController,
             CustomerController,
             StaffController,
+            StaffApprovalController,
             AuthController,
             OrderController,
             ChannelController,
@@ -356,6 +364,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RuleController,
             PipelineController,
             WebhookController,
+            WeComCallbackController,  # the approval cards' WeCom callback
             ImportController,
             PickingController,
             CarrierAccountController,
@@ -374,6 +383,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DashController,
             HealthController,
             InquiryController,
+            ApprovalFlowController,
+            ApprovalRequestController,
+            ApprovalInboxController,
+            ApprovalAuditController,
             floor_socket,
             dash_socket,
         ],

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from orderhub.approvals.card_tables import ApprovalCard
 from orderhub.approvals.tables import (
     ApprovalAction,
     ApprovalAudit,
@@ -117,6 +118,7 @@ TABLES = [
     ApprovalAction,
     ApprovalAudit,
     ApprovalChain,
+    ApprovalCard,
 ]
 
 APP_CONFIG = AppConfig(

@@ -8,11 +8,13 @@ plugged in (the tests compare it across processes; ``/readyz`` does not need it)
 
 from __future__ import annotations
 
-from notify.providers import aliyun_sms, wechat_subscribe, wechat_template, wecom
+from notify.providers import aliyun_sms, wechat_subscribe, wechat_template, wecom, wecom_cards
 from orderhub import db, feed
+from orderhub.approvals import cards as approval_cards
 from orderhub.approvals import inbox as approval_inbox
 from orderhub.approvals import kinds as approval_kinds
 from orderhub.approvals import live as approvals_live
+from orderhub.approvals.card_port import CARD_SENDERS
 from orderhub.approvals.port import KINDS as APPROVAL_KINDS
 from orderhub.carriers.jt import adapter as jt
 from orderhub.carriers.kuaidi100 import adapter as kuaidi100
@@ -68,6 +70,9 @@ def register_listeners() -> None:
     # the hold closes it); an order cancelled cancels the approvals still pending about it.
     ORDER_EVENT_HOOKS.add(approval_kinds.on_order_event)
     STATUS_CHANGE_HOOKS.add(approval_kinds.on_status_change)
+    # Each approval change writes the WeCom cards it causes (an approver's 同意 / 驳回 card, a copy's notice, a
+    # reminder) and marks the cards of closed tasks for their update ("已由张三同意"), in its transaction.
+    approvals_live.APPROVAL_HOOKS.add(approval_cards.on_change)
 
 
 def register_feeds() -> None:
@@ -132,6 +137,8 @@ def register_integrations() -> None:
     NOTIFIERS.register(NotifierChannel.SMS.value, aliyun_sms.create_notifier)
     NOTIFIERS.register(NotifierChannel.WECOM.value, wecom.create_notifier)
     MINIPROGRAM_IDENTITIES.register(NotifierChannel.WECHAT_SUBSCRIBE.value, wechat_subscribe.IDENTITY)
+    # Approval cards in the approvers' chat app (企业微信 template cards, through the wecom notifier's account).
+    CARD_SENDERS.register(NotifierChannel.WECOM.value, wecom_cards.create_card_sender)
 
 
 def register_approval_kinds() -> None:
@@ -166,6 +173,7 @@ def wiring_report() -> dict[str, list[str]]:
         "hooks.leaving_pick_flow": names(LEAVING_PICK_FLOW_HOOKS),
         "hooks.pda_scan": names(SCAN_HOOKS),
         "hooks.status_change": names(STATUS_CHANGE_HOOKS),
+        "hooks.approval_change": names(approvals_live.APPROVAL_HOOKS),
         "registry.feed_topics": feed.FEED_TOPICS.codes(),
         "registry.feed_mirrors": FEED_MIRRORS.codes(),
         "registry.connectors": CONNECTORS.codes(),
@@ -175,5 +183,6 @@ def wiring_report() -> dict[str, list[str]]:
         "registry.notifiers": NOTIFIERS.codes(),
         "registry.miniprogram_identities": MINIPROGRAM_IDENTITIES.codes(),
         "registry.approval_kinds": APPROVAL_KINDS.codes(),
+        "registry.approval_card_senders": CARD_SENDERS.codes(),
         "tables": sorted(t._meta.tablename for t in TABLES),
     }

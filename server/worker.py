@@ -15,6 +15,7 @@ from saq import CronJob, Worker
 from saq.types import PartialTimersDict
 
 from orderhub import clock
+from orderhub.approvals import cards as approval_cards
 from orderhub.approvals import engine as approvals
 from orderhub.channels import pull, stock_sync, writeback
 from orderhub.channels.erp_file import imports
@@ -157,6 +158,20 @@ async def sweep_approvals(ctx: dict[str, Any]) -> dict[str, int]:
     return msgspec.structs.asdict(await approvals.sweep_due())
 
 
+async def send_approval_card(ctx: dict[str, Any], *, card_row_id: int) -> str:
+    """An approval card to one person in WeCom, within the per-member limit (orderhub.approvals.cards)."""
+    return await approval_cards.send(card_row_id)
+
+
+async def update_approval_card(ctx: dict[str, Any], *, card_row_id: int) -> str:
+    """An approval card's buttons greyed out with what happened ("已由张三同意")."""
+    return await approval_cards.update(card_row_id)
+
+
+async def dispatch_approval_cards(ctx: dict[str, Any]) -> int:
+    return await approval_cards.dispatch_due()
+
+
 async def enqueue_backfill() -> None:
     # A big surge leaves tens of thousands of orders to backfill (~15,000/min): give the pass time; a retry
     # after a timeout continues where it stopped (the mark is cleared order by order).
@@ -210,6 +225,8 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             subscribe_tracking,
             poll_parcels,
             send_notification,
+            send_approval_card,
+            update_approval_card,
         ],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[
@@ -224,6 +241,9 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             CronJob(recompute_health, cron=health.HEALTH_CRON, unique=True, timeout=600, retries=2, ttl=600),
             CronJob(evaluate_alerts, cron=settings.alerts_cron, unique=True, timeout=25, retries=3, ttl=25),
             CronJob(sweep_approvals, cron=approvals.SWEEP_CRON, unique=True, timeout=25, retries=3, ttl=25),
+            CronJob(
+                dispatch_approval_cards, cron=approval_cards.DISPATCH_CRON, unique=True, timeout=25, retries=3, ttl=25
+            ),
         ],
         startup=startup,
         shutdown=shutdown,

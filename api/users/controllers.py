@@ -12,11 +12,13 @@ import segno
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
 
-from api.common import MAX_INT, Str100, changes_of, present
+from api.common import MAX_INT, Id, Str100, changes_of, present
+from orderhub.approvals import people
+from orderhub.approvals.errors import ApprovalError
 from orderhub.auth import miniprogram, service
 from orderhub.auth.policy import check_warehouse
 from orderhub.auth.service import NewUser, UserView
-from orderhub.errors import NotFound
+from orderhub.errors import NotFound, ValidationFailed
 
 __all__ = ["UserController"]
 
@@ -31,6 +33,7 @@ class UserIn(msgspec.Struct, kw_only=True):
     badge: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     wecom_userid: Annotated[str, msgspec.Meta(max_length=64)] = ""
     phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None  # mainland mobile; sealed at rest
+    manager_id: Id | None = None  # their manager's user id (approvals: "the requester's manager", escalation)
 
 
 class UserPatch(msgspec.Struct, kw_only=True):
@@ -42,6 +45,7 @@ class UserPatch(msgspec.Struct, kw_only=True):
     badge: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType | None = msgspec.UNSET
     wecom_userid: Annotated[str, msgspec.Meta(max_length=64)] | msgspec.UnsetType = msgspec.UNSET
     phone: Annotated[str, msgspec.Meta(max_length=32)] | msgspec.UnsetType | None = msgspec.UNSET  # null: remove
+    manager_id: Id | msgspec.UnsetType | None = msgspec.UNSET  # null: none
 
 
 class UserOut(msgspec.Struct, kw_only=True):
@@ -55,6 +59,7 @@ class UserOut(msgspec.Struct, kw_only=True):
     wecom_userid: str = ""
     phone: str = ""  # masked (139****5678)
     mp_bound: bool = False  # a WeChat user signs in to the mini-program as this account
+    manager_id: int | None = None  # their manager (approvals)
 
 
 class UnlockOut(msgspec.Struct, kw_only=True):
@@ -96,10 +101,20 @@ class UserController(Controller):
         "/",
         summary="Create a staff account",
         description="Username, password (8+ characters, stored hashed), role, optionally the warehouse it is bound "
-        "to, a badge for PDA sign-in and a WeCom user id for staff alerts.",
+        "to, a badge for PDA sign-in, a WeCom user id for staff alerts and approval cards, and `manager_id` — "
+        "the manager an approval flow's `manager` approvers and overdue approvals go to (422 "
+        "`approval_bad_manager` for an unknown one).",
     )
     async def create(self, data: UserIn) -> UserOut:
-        return _out(await service.create_user(msgspec.convert(msgspec.to_builtins(data), NewUser)))
+        fields = msgspec.to_builtins(data)
+        manager_id = fields.pop("manager_id", None)
+        if manager_id is not None and await people.person(manager_id) is None:
+            raise ValidationFailed(ApprovalError.APPROVAL_BAD_MANAGER, field="manager_id")
+        user = await service.create_user(msgspec.convert(fields, NewUser))
+        if manager_id is not None:
+            await people.set_manager(user.id, manager_id)
+            user = msgspec.structs.replace(user, manager_id=manager_id)
+        return _out(user)
 
     @get(
         "/",
@@ -111,11 +126,15 @@ class UserController(Controller):
 
     @patch(
         "/{user_id:int}",
-        summary="Change a staff account: password, role, warehouse, badge or active flag",
-        description="Only the fields sent change. `active: false` ends the account's access.",
+        summary="Change a staff account: password, role, warehouse, badge, manager or active flag",
+        description="Only the fields sent change. `active: false` ends the account's access. `manager_id` (null: "
+        "none) is checked and set first: never the account itself nor a cycle (422 `approval_bad_manager`).",
     )
     async def update(self, user_id: Annotated[int, Parameter(ge=1, le=MAX_INT)], data: UserPatch) -> UserOut:
-        return _out(await service.update_user(user_id, changes_of(data)))
+        changes = changes_of(data)
+        if "manager_id" in changes:
+            await people.set_manager(user_id, changes.pop("manager_id"))
+        return _out(await service.update_user(user_id, changes))
 
     @post(
         "/{user_id:int}/unlock",

@@ -650,7 +650,7 @@ async def _lock(request_id: int, now: datetime, *, pending_only: bool = True) ->
         f"该审批已结束（{_STATUS_TEXT.get(req.status, req.status)}{by}）",
         code=ApprovalError.APPROVAL_CLOSED,
         field="request_id",
-        extra={"status": req.status, "decided_by": req.decided_by_name},
+        extra={"request_status": req.status, "decided_by": req.decided_by_name},
     )
 
 
@@ -745,10 +745,11 @@ async def _act(
     return result
 
 
-def _text(value: str, field: str, *, required: bool = False) -> str:
+def _text(value: str, field: str, *, required: ApprovalError | None = None) -> str:
+    """The text trimmed; ``required``: the error when it is empty (a rejection's reason, a comment's text)."""
     text = (value or "").strip()
-    if required and not text:
-        raise ValidationFailed(ApprovalError.APPROVAL_REASON_REQUIRED, field=field)
+    if required is not None and not text:
+        raise ValidationFailed(required, field=field)
     if len(text) > MAX_COMMENT:
         raise ValidationFailed(f"不超过 {MAX_COMMENT} 个字符", field=field)
     return text
@@ -821,7 +822,7 @@ async def reject(
 ) -> ActionResult:
     """Reject (驳回), with a reason. In 或签 / 会签 / 依次 one rejection rejects the request; in N-of-M only when
     ``n`` approvals can no longer be reached."""
-    why = _text(reason, "reason", required=True)
+    why = _text(reason, "reason", required=ApprovalError.APPROVAL_REASON_REQUIRED)
 
     async def body(ctx: _Ctx) -> int:
         task = await _take(ctx, task_id, "rejected", why)
@@ -974,7 +975,7 @@ async def _involved(ctx: _Ctx) -> bool:
 async def comment(request_id: int, actor_id: int, *, text: str, key: str | None = None) -> ActionResult:
     """A comment on the request by anyone involved (requester, approvers, people copied, managers); also after
     it was decided."""
-    note = _text(text, "text", required=True)
+    note = _text(text, "text", required=ApprovalError.APPROVAL_TEXT_REQUIRED)
 
     async def body(ctx: _Ctx) -> None:
         if not await _involved(ctx):

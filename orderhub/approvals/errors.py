@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orderhub.errors import ErrorCode
 
-__all__ = ["ApprovalError"]
+__all__ = ["ApprovalError", "CardDelivery"]
 
 
 class ApprovalError(ErrorCode):
@@ -50,6 +50,7 @@ class ApprovalError(ErrorCode):
         "The caller holds no pending task on this request: done already, transferred or escalated away.",
     )
     APPROVAL_REASON_REQUIRED = "approval_reason_required", "驳回需要填写原因", "A rejection needs a reason."
+    APPROVAL_TEXT_REQUIRED = "approval_text_required", "评论内容不能为空", "A comment needs text."
     APPROVAL_BAD_SIGNER = (
         "approval_bad_signer",
         "加签或转交的人员不合适",
@@ -86,4 +87,66 @@ class ApprovalError(ErrorCode):
         "approval_bad_manager",
         "上级设置不正确（不能是本人，也不能形成循环）",
         "A staff member's manager is unknown, themselves, or would make a cycle.",
+    )
+    # The WeCom callback of the approval cards (docs/approvals.md#enterprise-wechat-one-tap)
+    APPROVAL_WECOM_NOT_CONFIGURED = (
+        "approval_wecom_not_configured",
+        "未配置企业微信审批回调",
+        "The WeCom account has no callback Token and EncodingAESKey (notify settings, provider `wecom`).",
+    )
+    APPROVAL_WECOM_BAD_SIGNATURE = (
+        "approval_wecom_bad_signature",
+        "企业微信回调签名不正确",
+        "`msg_signature` does not match the Token: not sent by WeCom. Nothing was changed.",
+    )
+    APPROVAL_WECOM_BAD_MESSAGE = (
+        "approval_wecom_bad_message",
+        "企业微信回调无法解密或不属于本企业",
+        "Signed, but not encrypted with our EncodingAESKey or not for our CorpID: forged. Nothing was changed.",
+    )
+    APPROVAL_WECOM_STALE = (
+        "approval_wecom_stale",
+        "企业微信回调已过期（疑似重放）",
+        "The callback was signed more than five minutes ago: an old delivery replayed. Nothing was changed.",
+    )
+    APPROVAL_WECOM_MALFORMED = (
+        "approval_wecom_malformed",
+        "企业微信回调格式不正确",
+        "The body is not WeCom's encrypted XML envelope (or is too large).",
+    )
+
+
+class CardDelivery(ErrorCode):
+    """Why an approval card was held back, not sent or not updated: recorded on it (``approval_card.error_code``)."""
+
+    CARD_NOT_CONFIGURED = "card_not_configured", "未配置企业微信", "WeCom is not set up (notify settings, `wecom`)."
+    CARD_TASK_CLOSED = (
+        "card_task_closed",
+        "审批任务已结束，卡片不再发送",
+        "The task was decided, transferred or escalated before its card went out: never sent.",
+    )
+    CARD_REQUEST_CLOSED = (
+        "card_request_closed",
+        "审批已结束，卡片不再发送",
+        "The request was decided before the card (or reminder) went out: never sent.",
+    )
+    CARD_MEMBER_RATE = (
+        "card_member_rate",
+        "超过企业微信每人每分钟的发送限制，排队稍后发送",
+        "Held back by the per-member window (WeCom drops what passes 30 a minute per member): sent when it has room.",
+    )
+    CARD_RECIPIENT_REFUSED = (
+        "card_recipient_refused",
+        "企业微信未送达该成员（不在应用可见范围或无许可）",
+        "WeCom answered the person's userid as invaliduser / unlicenseduser.",
+    )
+    CARD_SENT_BEFORE = (
+        "card_sent_before",
+        "卡片已发出（上次发送的回应丢失），无法用发送凭证更新",
+        "A retried send found its task_id taken: the earlier attempt went through, its response_code is unknown.",
+    )
+    CARD_NO_UPDATE_CODE = (
+        "card_no_update_code",
+        "卡片的更新凭证已用完或已过期（72 小时），无法再更新",
+        "Every response_code of the card was spent or expired: its buttons cannot be changed any more.",
     )

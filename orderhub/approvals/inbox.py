@@ -168,6 +168,7 @@ class RequestView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     tasks: list[TaskView] = []
     trail: list[audit.AuditEntry] = []
+    warehouse_id: int | None = None  # where it belongs (the order's warehouse, the stock's), as opened
 
 
 class _ReqRow(msgspec.Struct, kw_only=True):
@@ -191,6 +192,7 @@ class _ReqRow(msgspec.Struct, kw_only=True):
     decided_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    warehouse: int | None = None
 
 
 class _TaskRow(msgspec.Struct, kw_only=True):
@@ -214,8 +216,8 @@ class _TaskRow(msgspec.Struct, kw_only=True):
 
 _REQ_SELECT = (
     "SELECT id, kind, title, reason, amount, order_id, status, step, flow_code, version_no, flow_version, payload, "
-    "requester, requester_name, outcome_reason, decided_by, decided_by_name, decided_at, created_at, updated_at "
-    "FROM approval_request"
+    "requester, requester_name, outcome_reason, decided_by, decided_by_name, decided_at, created_at, updated_at, "
+    "warehouse FROM approval_request"
 )
 
 
@@ -243,6 +245,7 @@ def _request_view(row: _ReqRow, tasks: list[TaskView], trail: list[audit.AuditEn
         updated_at=row.updated_at,
         tasks=tasks,
         trail=trail,
+        warehouse_id=row.warehouse,
     )
 
 
@@ -298,14 +301,25 @@ async def list_requests(
     kind: str | None = None,
     before_id: int | None = None,
     limit: int = 50,
+    involving: int | None = None,
+    or_warehouse: int | None = None,
 ) -> list[RequestView]:
-    """Requests, newest first (without tasks and trail), filtered by order, status, kind."""
+    """Requests, newest first (without tasks and trail), filtered by order, status, kind; with ``involving``,
+    only those the user takes part in (requester, or a task of theirs: approver or copied) — or, with
+    ``or_warehouse``, that belong to that warehouse."""
     where: list[str] = []
     args: list[Any] = []
     for column, value in (("order_id", order_id), ("status", status), ("kind", kind)):
         if value is not None:
             where.append(f"{column} = {{}}")
             args.append(value)
+    if involving is not None:
+        seen = "requester = {} OR id IN (SELECT request FROM approval_task WHERE assignee = {})"
+        args += [involving, involving]
+        if or_warehouse is not None:
+            seen += " OR warehouse = {}"
+            args.append(or_warehouse)
+        where.append(f"({seen})")
     if before_id is not None:
         where.append("id < {}")
         args.append(before_id)

@@ -188,7 +188,7 @@ def _check_specs(specs: Sequence[Approvers], field: str, roles: frozenset[str]) 
         where = f"{field}[{i}]"
         _check_conditions(spec.when, f"{where}.when")
         if isinstance(spec, ByUser):
-            if not spec.user_ids or len(spec.user_ids) > 50 or any(u <= 0 for u in spec.user_ids):
+            if not spec.user_ids or len(spec.user_ids) > 50 or any(not 0 < u < 2**31 for u in spec.user_ids):
                 raise _bad("请指定 1 至 50 个审批人", f"{where}.user_ids")
         elif isinstance(spec, ByManager):
             if not 1 <= spec.levels <= 5:

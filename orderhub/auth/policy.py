@@ -41,6 +41,7 @@ class Scope(StrEnum):
     GLOBAL = "global"  # changes (or reads) something hub-wide: a user bound to a warehouse is refused
     WAREHOUSE = "warehouse"  # one warehouse's data: a user bound to a warehouse acts on that warehouse's only
     DEVICE = "device"  # a PDA / pack-station session, which is scoped to the device's warehouse
+    INVOLVED = "involved"  # approvals: the requests the caller takes part in (api.approvals.access)
 
 
 SCOPE_TEXT: dict[Scope, str] = {
@@ -51,6 +52,9 @@ SCOPE_TEXT: dict[Scope, str] = {
     Scope.WAREHOUSE: "a bound user only on their warehouse's data (`forbidden_warehouse`; a record addressed by id "
     "in another warehouse answers 404, lists are filtered)",
     Scope.DEVICE: "a device session of the device's warehouse (the session's role is the badge user's)",
+    Scope.INVOLVED: "approval requests the caller asked for, decides or is copied on; an admin or manager also "
+    "every request (not bound) or their warehouse's (bound); another request answers 404 `approval_not_found`, "
+    "lists are filtered",
 }
 
 
@@ -253,6 +257,9 @@ POLICY: dict[str, Rule] = {
     # platforms' and carriers' pushes, the customer's pages, operations
     "POST /api/v1/webhooks/douyin/{code}": _public(),
     "POST /api/v1/webhooks/kuaidi100/{tracking_id}": _public(),
+    # the approval cards' WeCom callback: WeCom's msg_signature is checked by the handler (notify.providers.wecom_cards)
+    "GET /api/v1/wecom/approvals/callback": _public(),
+    "POST /api/v1/wecom/approvals/callback": _public(),
     "GET /t/{token}": _public(),
     "GET /m": _public(),  # the managers' H5 console (static files, server.console); data via the API
     "GET /m/{file_path}": _public(),
@@ -276,6 +283,34 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/dash/operations": _wh(MANAGERS, "filter"),
     "GET /api/v1/dash/me": Rule(ANYONE, Scope.OWN),
     "GET /api/v1/dash/drill": _wh(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE), "filter"),
+    # approvals (orderhub.approvals, api.approvals): flows are hub-wide; requests are seen and acted on by the people
+    # involved (the engine checks who holds a task); anyone may ask, a bound user about their warehouse only
+    "GET /api/v1/approvals/flows": _shared(MANAGERS),
+    "POST /api/v1/approvals/flows": _global(ADMIN),
+    "GET /api/v1/approvals/flows/{code}": _shared(MANAGERS),
+    "PATCH /api/v1/approvals/flows/{code}": _global(ADMIN),
+    "POST /api/v1/approvals/flows/{code}/versions": _global(ADMIN),
+    "POST /api/v1/approvals/requests": _wh(ANYONE, "order"),  # the order's, or the stock's (payload.warehouse)
+    "GET /api/v1/approvals/requests": Rule(ANYONE, Scope.INVOLVED),
+    "GET /api/v1/approvals/requests/{request_id}": Rule(ANYONE, Scope.INVOLVED),
+    "POST /api/v1/approvals/requests/{request_id}/approve": Rule(ANYONE, Scope.INVOLVED),
+    "POST /api/v1/approvals/requests/{request_id}/reject": Rule(ANYONE, Scope.INVOLVED),
+    "POST /api/v1/approvals/requests/{request_id}/add-signer": Rule(ANYONE, Scope.INVOLVED),
+    "POST /api/v1/approvals/requests/{request_id}/transfer": Rule(ANYONE, Scope.INVOLVED),
+    "POST /api/v1/approvals/requests/{request_id}/comment": Rule(ANYONE, Scope.INVOLVED),
+    "POST /api/v1/approvals/requests/{request_id}/withdraw": Rule(ANYONE, Scope.INVOLVED),
+    "POST /api/v1/approvals/requests/{request_id}/remind": Rule(ANYONE, Scope.INVOLVED),
+    "GET /api/v1/approvals/inbox": Rule(ANYONE, Scope.OWN),
+    "GET /api/v1/approvals/inbox/counts": Rule(ANYONE, Scope.OWN),
+    "GET /api/v1/approvals/people": _shared(ANYONE),
+    "GET /api/v1/approvals/audit/export": _global(ADMIN),
+    "GET /api/v1/approvals/audit/verify": _global(ADMIN),
+    # the same inbox, detail and one-tap decisions in the staff mini-program (miniprogram_api.staff)
+    "GET /mp/v1/staff/approvals/inbox": Rule(ANYONE, Scope.OWN),
+    "GET /mp/v1/staff/approvals/{request_id}": Rule(ANYONE, Scope.INVOLVED),
+    "POST /mp/v1/staff/approvals/{request_id}/approve": Rule(ANYONE, Scope.INVOLVED),
+    "POST /mp/v1/staff/approvals/{request_id}/reject": Rule(ANYONE, Scope.INVOLVED),
+    "POST /mp/v1/staff/approvals/{request_id}/transfer": Rule(ANYONE, Scope.INVOLVED),
     "GET /pda/v1/tasks/next": _device(PICKING),
     "GET /pda/v1/tasks/{task_id}": _device(PICKING),
     "POST /pda/v1/tasks/{task_id}/claim": _device(PICKING),

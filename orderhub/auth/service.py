@@ -77,6 +77,7 @@ class UserView(msgspec.Struct, frozen=True, kw_only=True):
     token_version: int = 0  # a bearer token carries it; bumped to revoke every token of the user
     phone: str = ""  # masked (139****5678); "" when none is on file
     mp_openid: str | None = None  # the WeChat mini-program user bound to the account (never answered by the API)
+    manager_id: int | None = None  # their manager (approvals: "the requester's manager", escalation)
 
 
 _N, _R, _P = 2**14, 8, 1
@@ -133,6 +134,7 @@ def _view(row: dict[str, Any]) -> UserView:
         token_version=int(row.get("token_version") or 0),
         phone=_masked(row.get("phone_sealed") or ""),
         mp_openid=row.get("mp_openid") or None,
+        manager_id=row.get("manager"),
     )
 
 

@@ -37,7 +37,12 @@ PROVIDER_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("access_key_id", "access_key_secret", "sign_name"),
         ("region_id", "endpoint", "protocol", "connect_timeout", "read_timeout"),
     ),
-    NotifierChannel.WECOM.value: (("corp_id", "secret", "agent_id"), ("base_url", "timeout")),
+    NotifierChannel.WECOM.value: (
+        ("corp_id", "secret", "agent_id"),
+        # the approval cards (orderhub.approvals.cards): the app's callback Token and EncodingAESKey, the
+        # per-member limit (WeCom drops what passes 30 a minute per member)
+        ("base_url", "timeout", "callback_token", "callback_aes_key", "member_per_minute"),
+    ),
 }
 _SETTINGS_KEY = "notify.settings"
 
@@ -138,9 +143,26 @@ async def set_provider(channel: str, config: dict[str, str], *, actor: str) -> l
         raise ValidationFailed(f"未知的配置项：{'、'.join(unknown)}", field=f"config.{unknown[0]}")
     if channel == NotifierChannel.WECOM.value and not str(config["agent_id"]).isdigit():
         raise ValidationFailed("agent_id 应为数字", field="config.agent_id")
+    if channel == NotifierChannel.WECOM.value:
+        _check_wecom_callback(config)
     sealed = crypto.encrypt(get_settings().secret_key, msgspec.json.encode(config))
     await _write(_provider_key(channel), sealed, actor)
     return sorted(config)
+
+
+def _check_wecom_callback(config: dict[str, str]) -> None:
+    """The approval cards' settings (回调配置, https://developer.work.weixin.qq.com/document/path/90930: Token of
+    letters or digits, at most 32; EncodingAESKey of 43 letters or digits), both or neither; at most 30 a minute."""
+    token, key = str(config.get("callback_token") or ""), str(config.get("callback_aes_key") or "")
+    if bool(token) != bool(key):
+        raise ValidationFailed("回调 Token 与 EncodingAESKey 需同时填写", field="config.callback_token")
+    if token and not (token.isascii() and token.isalnum() and len(token) <= 32):
+        raise ValidationFailed("回调 Token 应为不超过 32 位的英文或数字", field="config.callback_token")
+    if key and not (key.isascii() and key.isalnum() and len(key) == 43):
+        raise ValidationFailed("EncodingAESKey 应为 43 位英文或数字", field="config.callback_aes_key")
+    per_minute = str(config.get("member_per_minute") or "30")
+    if not per_minute.isdigit() or not 1 <= int(per_minute) <= 30:
+        raise ValidationFailed("每人每分钟条数应在 1 到 30 之间", field="config.member_per_minute")
 
 
 async def provider_config(channel: str) -> dict[str, str] | None:

@@ -147,7 +147,13 @@ async def test_the_console_is_served_from_the_hub_with_a_strict_csp(store: Hub) 
         head = page.text
         assert "http://" not in head and "https://" not in head, "the page names another host"
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", head), "an inline script (the CSP would refuse it)"
-        for asset in ("/m/app.js", "/m/pages.js", "/m/vendor/uplot/uPlot.iife.min.js", "/m/vendor/uplot/LICENSE"):
+        for asset in (
+            "/m/app.js",
+            "/m/pages.js",
+            "/m/approvals.js",
+            "/m/vendor/uplot/uPlot.iife.min.js",
+            "/m/vendor/uplot/LICENSE",
+        ):
             r = await client.get(asset)
             assert r.status_code == 200, asset
         assert "uPlot" in (await client.get("/m/vendor/uplot/uPlot.iife.min.js")).text

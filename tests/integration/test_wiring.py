@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from orderhub.approvals.card_port import CARD_SENDERS
+from orderhub.approvals.live import APPROVAL_HOOKS
 from orderhub.approvals.port import KINDS as APPROVAL_KINDS
 from orderhub.carriers.port import CARRIERS, TRACKERS
 from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
@@ -68,13 +70,15 @@ from orderhub.feed import FEED_TOPICS
 from orderhub.events import FEED_MIRRORS
 from orderhub.approvals.port import KINDS
 from orderhub.approvals.live import APPROVAL_HOOKS
+from orderhub.approvals.card_port import CARD_SENDERS
 print(json.dumps([len(x) for x in (ORDER_EVENT_HOOKS, LEAVING_PICK_FLOW_HOOKS, SURGE_HOOKS, NOTIFIERS,
                                    MINIPROGRAM_IDENTITIES, CONNECTORS, PUSH_RECEIVERS, CARRIERS, TRACKERS,
-                                   STATUS_CHANGE_HOOKS, FEED_TOPICS, FEED_MIRRORS, KINDS, APPROVAL_HOOKS)]))
+                                   STATUS_CHANGE_HOOKS, FEED_TOPICS, FEED_MIRRORS, KINDS, APPROVAL_HOOKS,
+                                   CARD_SENDERS)]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0] * 14
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0] * 15
 
 
 def test_wire_is_idempotent_and_complete() -> None:
@@ -90,6 +94,8 @@ def test_wire_is_idempotent_and_complete() -> None:
     assert FEED_TOPICS.codes() == feeds
     kinds = ["address_change", "cancel_after_pick", "order_hold", "refund_reship", "stock_writeoff"]
     assert APPROVAL_KINDS.codes() == kinds
+    # An approval change writes and updates the approvers' WeCom cards (orderhub.approvals.cards).
+    assert [h.__qualname__ for h in APPROVAL_HOOKS] == ["on_change"] and CARD_SENDERS.codes() == ["wecom"]
     assert FEED_MIRRORS.codes() == [Topic.ALERTS.value]
     assert CAUGHT_UP_HOOKS  # the dashboard topics are told when the rollups moved (orderhub.insights.live)
     assert NOTIFIERS.codes() == ["aliyun_sms", "wechat_subscribe", "wechat_template", "wecom"]

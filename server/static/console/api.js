@@ -27,7 +27,7 @@ export function whenSignedOut(fn) {
   onUnauthenticated = fn;
 }
 
-export async function request(method, path, { query, body, auth = true } = {}) {
+export async function request(method, path, { query, body, auth = true, headers: extra } = {}) {
   let url = path;
   if (query) {
     const params = new URLSearchParams();
@@ -35,7 +35,7 @@ export async function request(method, path, { query, body, auth = true } = {}) {
     const qs = params.toString();
     if (qs) url += (url.includes('?') ? '&' : '?') + qs;
   }
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const bearer = token();
   if (auth && bearer) headers.Authorization = 'Bearer ' + bearer;
@@ -60,7 +60,12 @@ export async function request(method, path, { query, body, auth = true } = {}) {
 }
 
 export const get = (path, query) => request('GET', path, { query });
-export const post = (path, body) => request('POST', path, { body: body === undefined ? {} : body });
+export const post = (path, body, headers) => request('POST', path, { body: body === undefined ? {} : body, headers });
+
+/** A fresh Idempotency-Key (crypto.randomUUID needs a secure context; a hub on a LAN address is plain http). */
+export function idempotencyKey() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 /** Back-office sign-in with username and password. */
 export async function loginWithPassword(username, password) {

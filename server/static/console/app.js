@@ -133,7 +133,13 @@ async function start() {
     'nav.tabs',
     { id: 'tabs' },
     tabs.map((p) =>
-      h('button.tab', { type: 'button', dataset: { tab: p.id }, onclick: () => go(p.id) }, h('span.tab-icon', {}, p.icon), h('span', {}, p.title)),
+      h(
+        'button.tab',
+        { type: 'button', dataset: { tab: p.id }, onclick: () => go(p.id) },
+        h('span.tab-icon', {}, p.icon),
+        h('span', {}, p.title),
+        p.badge ? h('span.tab-badge', { id: `badge-${p.id}`, hidden: true }) : null,
+      ),
     ),
   );
   const header = h(
@@ -144,10 +150,11 @@ async function start() {
   );
   const main = h('main.content', { id: 'content' });
   clear(root, header, main, nav);
+  for (const p of tabs) if (p.pinned) p.pinned(app); // topics a tab follows on every page (the approvals badge)
   app.live.start();
   window.addEventListener('hashchange', () => go(location.hash.slice(2)));
   const wanted = location.hash.slice(2);
-  go(tabs.some((p) => p.id === wanted) ? wanted : (tabs[0] || {}).id);
+  go(tabs.some((p) => p.id === wanted.split('/')[0]) ? wanted : (tabs[0] || {}).id);
 }
 
 async function logout() {
@@ -156,21 +163,26 @@ async function logout() {
   signedOut('');
 }
 
-export function go(id) {
+/** Shows `#/<page>` or `#/<page>/<arg>` (e.g. `approvals/42`: one request); the same page with another arg is routed. */
+export function go(path) {
+  const [id, ...rest] = (path || '').split('/');
   const tabs = PAGES.filter((p) => p.allowed(app));
   const page = tabs.find((p) => p.id === id) || tabs[0];
   if (!page) {
     clear(document.getElementById('content'), h('p.empty', {}, '当前账号没有可查看的看板'));
     return;
   }
-  if (location.hash !== '#/' + page.id) history.replaceState(null, '', '#/' + page.id);
+  const arg = page.id === id && page.route ? rest.join('/') : '';
+  const hash = '#/' + page.id + (arg ? '/' + arg : '');
+  if (location.hash !== hash) history.replaceState(null, '', hash);
+  for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.tab === page.id);
+  if (app.page === page && page.route) return page.route(arg);
   if (app.page && app.page.leave) app.page.leave();
   app.tab = page.id;
-  for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.tab === page.id);
   const content = document.getElementById('content');
   clear(content);
   app.page = page;
-  page.enter(content, app);
+  page.enter(content, app, arg);
 }
 
 // --- drill-down ----------------------------------------------------------------------------------------------------

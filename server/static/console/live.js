@@ -15,6 +15,7 @@ export class Live {
     this.token = token;
     this.hooks = hooks;
     this.handlers = new Map(); // topic → {snapshot(data, msg), delta(data, msg), error(msg)}
+    this.pinned = new Map(); // topic → handlers watched whatever page is shown (the shell's: the approvals badge)
     this.seq = new Map(); // topic → last seq applied
     this.subscribed = new Set(); // topics sent to the current socket
     this.ws = null;
@@ -46,9 +47,9 @@ export class Live {
     this.seq.clear();
   }
 
-  /** Watch exactly these topics: `topics` maps a topic to its handlers. Others are unsubscribed. */
+  /** Watch exactly these topics (and the pinned ones): `topics` maps a topic to its handlers. Others are unsubscribed. */
   watch(topics) {
-    const wanted = new Map(Object.entries(topics));
+    const wanted = new Map([...this.pinned, ...Object.entries(topics)]);
     const gone = [...this.handlers.keys()].filter((t) => !wanted.has(t));
     for (const t of gone) {
       this.handlers.delete(t);
@@ -65,6 +66,14 @@ export class Live {
       gone.forEach((t) => this.subscribed.delete(t));
     }
     if (added.length) this.subscribe(added, false);
+  }
+
+  /** Watch a topic whatever page is shown, until the socket stops; the pages' watch() leaves it subscribed. */
+  pin(topic, handler) {
+    this.pinned.set(topic, handler);
+    const added = !this.handlers.has(topic);
+    this.handlers.set(topic, handler);
+    if (added && this.ready) this.subscribe([topic], false);
   }
 
   /** A fresh snapshot of a topic (e.g. after the page re-read its figures). */

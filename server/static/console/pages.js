@@ -1,11 +1,13 @@
-// The console's pages: 战略 (strategic), 战术 (tactical), 执行 (operations / my work), 告警 (alerts), 队列 (the
-// exception and hold queues). Each page reads its REST endpoint, watches its live topics (live.js) and re-reads the
-// endpoint, debounced, when the feed hints that its figures changed. `orders` deltas move funnel counts at once.
+// The console's pages: 战略 (strategic), 战术 (tactical), 执行 (operations / my work), 告警 (alerts), 审批 (approvals,
+// in approvals.js), 队列 (the exception and hold queues). Each page reads its REST endpoint, watches its live topics
+// (live.js) and re-reads the endpoint, debounced, when the feed hints that its figures changed. `orders` deltas move
+// funnel counts at once.
 
 import * as api from './api.js';
 import { app, drill, toast } from './app.js';
+import { approvals } from './approvals.js';
 import * as charts from './charts.js';
-import { h, clear, num, yuan, pct, change, time, duration, debounce, label, STATUS, FUNNEL, REASON, ROLE } from './util.js';
+import { h, clear, num, yuan, pct, change, time, duration, debounce, label, STATUS, FUNNEL, REASON, HOLD, ROLE } from './util.js';
 
 const HUB_WIDE = new Set(['admin', 'manager', 'finance']);
 const MANAGERS = new Set(['admin', 'manager']);
@@ -651,7 +653,7 @@ const queues = {
         act('cancel', `/api/v1/orders/${o.id}/cancel`, { reason }, '已取消订单');
       } }, '取消'));
     }
-    const why = this.kind === 'exception' ? label(REASON, o.exception_reason) : [o.hold_queue, o.hold_reason].filter(Boolean).join('：');
+    const why = this.kind === 'exception' ? label(REASON, o.exception_reason) : o.hold_reason ? label(HOLD, o.hold_reason) : o.hold_queue;
     return clear(li,
       h('div.row-main', {}, h('span', {}, `${o.external_id}`), h('span.tag', { dataset: { status: o.status } }, why || label(STATUS, o.status))),
       h('div.row-sub.muted', {}, [o.channel, o.warehouse || '未分仓', yuan(o.paid_amount), '接收 ' + time(o.received_at, true)].join(' · ')),
@@ -659,4 +661,4 @@ const queues = {
   },
 };
 
-export const PAGES = [strategic, tactical, operations, mine, alerts, queues];
+export const PAGES = [strategic, tactical, operations, mine, alerts, approvals, queues];

@@ -97,6 +97,13 @@ export const REASON = {
   bad_phone: '电话有误',
 };
 
+/** Why an order is held (`hold_reason`; a rule's own reason is shown as written). */
+export const HOLD = {
+  needs_approval: '待审批',
+  approval_rejected: '审批已驳回',
+  suspected_duplicate: '疑似重复订单',
+};
+
 export const ROLE = {
   admin: '管理员',
   manager: '主管',
