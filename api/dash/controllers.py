@@ -10,7 +10,9 @@ from litestar.params import Parameter
 
 from api.common import MAX_INT
 from orderhub.auth.service import UserView
+from orderhub.insights import approvals as approval_metrics
 from orderhub.insights import tiers
+from orderhub.insights.approvals import ApprovalBoard
 from orderhub.insights.tiers import DrillPage, MyDay, OperationsBoard, StrategicBoard, TacticalBoard
 
 __all__ = ["DashController"]
@@ -98,6 +100,33 @@ class DashController(Controller):
         if warehouse_id is not None:
             await tiers.warehouses_exist([warehouse_id])  # 404 not_found, as tactical answers
         return await tiers.operations(tiers.parse_day(day), scope)
+
+    @get(
+        "/approvals",
+        summary="审批: per approval flow and step, requests opened and decided, cycle times, pending, overdue",
+        description=(
+            "The managers' approval figures of `day` (today: to now) per flow and per step, and their `totals`; "
+            "`warehouse_id` narrows them to that warehouse's requests (a user bound to a warehouse gets theirs "
+            "and is refused another's with `forbidden_warehouse`; without it, every request). Per flow: `opened` "
+            "= requests opened in the day; `approved` / `rejected` / `withdrawn` / `cancelled` = requests closed "
+            "in the day by outcome (`closed` their sum, `decided` = approved + rejected); `expired` = of those, "
+            "decided by the hub when a time limit ran out (auto-approve / auto-reject); `cycle_p50_s` / "
+            "`cycle_p90_s` = seconds from opened to decided of the day's decisions (nearest rank; null without "
+            "any); `pending` = requests pending now; `overdue` = pending requests with a task past its time limit "
+            "now (its due time has come, or it reached its holder by escalation, or the sweep kept it waiting "
+            "past the limit); `escalations` = tasks escalated to the holder's manager in the day. Per step (index "
+            "and name): approver tasks `opened` in the day, `approved` / `rejected` in the day with their cycle "
+            "time (task created → decided), `pending` and `overdue` tasks now, `escalations` in the day. "
+            "`sampled`: more than 10,000 decisions in the day, cycle times are of the latest 10,000."
+        ),
+    )
+    async def approvals(
+        self, request: Request[UserView, Any, Any], day: Day = None, warehouse_id: WarehouseId = None
+    ) -> ApprovalBoard:
+        scope = tiers.warehouse_ids_in_scope(request.user.warehouse_id, warehouse_id)
+        if warehouse_id is not None:
+            await tiers.warehouses_exist([warehouse_id])  # 404 not_found, as tactical answers
+        return await approval_metrics.board(tiers.parse_day(day), scope)
 
     @get(
         "/me",

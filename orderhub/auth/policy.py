@@ -281,6 +281,7 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/dash/strategic": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
     "GET /api/v1/dash/tactical": _wh(MANAGERS, "filter"),
     "GET /api/v1/dash/operations": _wh(MANAGERS, "filter"),
+    "GET /api/v1/dash/approvals": _wh(MANAGERS, "filter"),
     "GET /api/v1/dash/me": Rule(ANYONE, Scope.OWN),
     "GET /api/v1/dash/drill": _wh(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE), "filter"),
     # approvals (orderhub.approvals, api.approvals): flows are hub-wide; requests are seen and acted on by the people

@@ -2,9 +2,10 @@
 
 - 战略层 :func:`strategic` — hub-wide orders and GMV today against yesterday and the same weekday last week (both to
   the same time of day), hourly, the average order value over seven days, each channel's share, the refund rate and
-  *why* the orders moved (:func:`explain_change`).
+  *why* the orders moved (:func:`explain_change`); the approvals card (``orderhub.insights.approvals``).
 - 战术层 :func:`tactical` — per warehouse: the funnel by status, backlog against the day's capacity, at-risk and
-  overdue orders with the next carrier pick-up, exceptions by reason, open waves and the on-time ship rate.
+  overdue orders with the next carrier pick-up, exceptions by reason, open waves and the on-time ship rate; the
+  warehouse's approval requests pending and overdue.
 - 执行层 :func:`operations` / :func:`my_day` — each picker's and packer's current task, units per hour, errors; the
   operator's own to-do list.
 
@@ -27,6 +28,7 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.errors import CommonError, NotFound, PermissionDenied, ValidationFailed
+from orderhub.insights import approvals as approval_metrics
 from orderhub.insights import health as health_index
 from orderhub.insights import queries
 from orderhub.insights.errors import DashError
@@ -138,6 +140,7 @@ class StrategicBoard(msgspec.Struct, kw_only=True):
     channels: list[ChannelShare]
     why: list[Why]
     health: dict[str, Any] | None = None
+    approvals: approval_metrics.ApprovalSummary | None = None  # hub-wide approvals (docs/dashboards.md#审批--approvals)
 
 
 class Cutoff(msgspec.Struct, kw_only=True):
@@ -173,6 +176,7 @@ class WarehouseBoard(msgspec.Struct, kw_only=True):
     exceptions_by_reason: list[ReasonRow]
     waves: list[WaveRow]
     on_time_rate: float | None
+    approvals: approval_metrics.WarehouseApprovals | None = None  # the warehouse's approval requests pending, overdue
 
 
 class TacticalBoard(msgspec.Struct, kw_only=True):
@@ -332,13 +336,14 @@ async def strategic(
     # Today and the same time last week per (channel, warehouse): the totals, the channel split and the "why" all
     # fold from these two reads.
     split: tuple[queries.Dimension, ...] = ("channel", "warehouse")
-    today_rows, yesterday, week_rows, hourly_figures, by_day, health = await db.read_together(
+    today_rows, yesterday, week_rows, hourly_figures, by_day, health, approvals = await db.read_together(
         queries.order_figures(start, end, channel_ids=channel_ids, by=split),
         queries.order_figures(yesterday_start, yesterday_start + elapsed, channel_ids=channel_ids),
         queries.order_figures(week_start, week_start + elapsed, channel_ids=channel_ids, by=split),
         queries.order_figures(start, end, channel_ids=channel_ids, step="hour", counters=sold),
         queries.order_figures_by_day(day - timedelta(days=6), day, channel_ids=channel_ids, step="day", counters=sold),
         _health(day),
+        _approvals(day, now),
     )
     by_channel = queries.fold(today_rows, by=("channel",))
     last_week = queries.fold(week_rows)
@@ -396,18 +401,26 @@ async def strategic(
         channels=channels,
         why=why,
         health=health,
+        approvals=approvals,
     )
 
 
 # The health index changes with the day's KPIs, not with each order: each process keeps the overview for a minute,
 # so the strategic board (polled and re-read on every live hint) does not recompute it every time.
 _HEALTH_TTL_S = 60.0
-_health_cache: dict[date, tuple[float, dict[str, Any]]] = {}
+_health_cache: dict[tuple[str, date], tuple[float, dict[str, Any]]] = {}
+
+
+def _database() -> str:
+    """Which database the process reads (a test process opens many, one after another)."""
+    engine = db.get_engine()
+    return repr(getattr(engine, "path", None) or getattr(engine, "config", None) or id(engine))
 
 
 async def _health(day: date) -> dict[str, Any] | None:
     now = monotonic()
-    hit = _health_cache.get(day)
+    key = (_database(), day)
+    hit = _health_cache.get(key)
     if hit is not None and now - hit[0] < _HEALTH_TTL_S:
         return hit[1]
     try:
@@ -415,9 +428,18 @@ async def _health(day: date) -> dict[str, Any] | None:
     except Exception:  # the board without its health card rather than no board
         log.warning("health overview failed; the strategic board shows none", exc_info=True)
         return None
-    _health_cache.clear()
-    _health_cache[day] = (now, value)
+    if value.get("parts"):  # an index with nothing to say yet (a new shop's first minutes) is cheap: not kept
+        _health_cache.clear()
+        _health_cache[key] = (now, value)
     return value
+
+
+async def _approvals(day: date, now: datetime) -> approval_metrics.ApprovalSummary | None:
+    try:
+        return await approval_metrics.summary(day, now=now)
+    except Exception:  # the board without its approvals card rather than no board
+        log.warning("approval metrics failed; the strategic board shows none", exc_info=True)
+        return None
 
 
 def _signed(n: int) -> str:
@@ -669,13 +691,14 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
     # One grouped query per figure for every warehouse at once (in chunks where the warehouses are listed):
     # independent reads, run at once.
     ids = [wh.id for wh in warehouses]
-    statuses, figures, reasons, risks, cutoffs, waves_of = await db.read_together(
+    statuses, figures, reasons, risks, cutoffs, waves_of, approvals = await db.read_together(
         queries.status_counts(warehouse_ids=scope, by=("warehouse",)),
         queries.order_figures(start, end, warehouse_ids=scope, by=("warehouse",)),
         queries.reason_counts(start, end, kind="exception", warehouse_ids=scope, by=("warehouse",)),
         risk_counts(ids, now),
         next_cutoffs(ids, now),
         open_waves(ids),
+        approval_metrics.warehouse_counts(ids, now),
     )
     figures_of = {f.warehouse: f for f in figures}
     boards = []
@@ -704,6 +727,7 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
                 ],
                 waves=waves_of[wh.id],
                 on_time_rate=fig.on_time_rate() if fig else None,
+                approvals=approvals[wh.id],
             )
         )
     return TacticalBoard(day=day, as_of=now, warehouses=boards)

@@ -103,6 +103,7 @@ const strategic = {
     this.channelList = h('ul.legend', { id: 'channel-list' });
     this.aov = h('div.chart', { id: 'chart-aov' });
     this.health = h('div', { id: 'health' });
+    this.approvalFigures = h('div', { id: 'approval-figures' });
     this.asOf = h('span.muted.small', { id: 'as-of' });
     clear(
       el,
@@ -115,9 +116,11 @@ const strategic = {
         card('渠道占比', this.channels, this.channelList),
         card('客单价趋势（近 7 日）', this.aov),
         this.healthCard = card('订单健康指数', this.health),
+        this.approvalsCard = card('审批', this.approvalFigures),
       ),
     );
     this.healthCard.hidden = true;
+    this.approvalsCard.hidden = true;
     this.reload = refresher(this, () => this.load());
     app.live.watch({
       orders: {
@@ -184,6 +187,7 @@ const strategic = {
     );
     charts.aovChart(this.aov, data.aov_trend || []);
     this.drawHealth(data.health);
+    this.drawApprovals(data.approvals);
   },
   drawFigures() {
     const d = this.data;
@@ -222,6 +226,26 @@ const strategic = {
     const counts = this.flow;
     const total = FUNNEL.reduce((s, k) => s + (counts[k] || 0), 0);
     clear(this.flowEl, h('p.muted.small', {}, `在途合计 ${num(total)} 单`), funnel(counts, { idPrefix: 'flow', warehouseId: null }));
+  },
+  /** Approvals hub-wide (docs/dashboards.md#审批--approvals): pending and overdue now, today's escalations and
+   * median cycle time, the slowest flows. */
+  drawApprovals(a) {
+    this.approvalsCard.hidden = !a;
+    if (!a) return;
+    const slowest = a.slowest || [];
+    clear(
+      this.approvalFigures,
+      h('div.figures', {},
+        figure({ id: 'approvals-pending', name: '待审批', value: num(a.pending) }),
+        figure({ id: 'approvals-overdue', name: '超时', value: num(a.overdue) }),
+        figure({ id: 'approvals-escalations', name: '升级', value: num(a.escalations) }),
+        figure({ id: 'approvals-cycle', name: '审批时长中位数', value: duration(a.cycle_p50_s), sub: h('span.figure-sub', {}, `已决 ${num(a.decided)} 件`) }),
+      ),
+      slowest.length ? h('p.muted.small', {}, '最慢的流程（今日时长中位数 · 已决）') : null,
+      slowest.length
+        ? h('ol.ranking', { id: 'approvals-slowest' }, slowest.map((f) => h('li', {}, h('span', {}, f.name || f.code), h('strong', {}, duration(f.cycle_p50_s)), h('span.muted', {}, `${num(f.decided)} 件`))))
+        : null,
+    );
   },
   drawHealth(health) {
     this.healthCard.hidden = !health;
