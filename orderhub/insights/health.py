@@ -466,7 +466,8 @@ async def scores_for(kind: str, day: date, settings: HealthSettings | None = Non
     found = [s for s in live if s.score is not None]
     for stale in [k for k, (at, _) in _live_cache.items() if now - at >= LIVE_TTL_S]:
         del _live_cache[stale]
-    _live_cache[key] = (now, found)
+    if found:  # no scope with orders yet (a new shop's first minutes): nothing worth keeping, and cheap to ask again
+        _live_cache[key] = (now, found)
     return list(found)
 
 
