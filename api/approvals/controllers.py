@@ -302,7 +302,7 @@ class ApprovalRequestController(Controller):
         status_code=200,
         summary="Comment on an approval request (also after it was decided)",
         description="Anyone who sees the request may comment: the requester, approvers, the people copied, "
-        "managers. The comment goes into the trail. `text` is required (422 `approval_reason_required`, field "
+        "managers. The comment goes into the trail. `text` is required (422 `approval_text_required`, field "
         "`text`)." + _KEY_DOC,
     )
     async def comment(
