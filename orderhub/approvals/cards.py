@@ -212,13 +212,16 @@ async def _wecom_ids(user_ids: Iterable[int]) -> dict[int, str]:
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    rows = await db.fetch_as(
-        _WeComId,
-        f"SELECT id, wecom_userid FROM app_user WHERE id IN ({db.placeholders(len(ids))}) AND active = {{}}",
-        *ids,
-        True,
-    )
-    return {r.id: r.wecom_userid.strip() for r in rows if r.wecom_userid.strip()}
+    found: dict[int, str] = {}
+    for chunk in db.chunks(ids):  # a role can name every member of the staff
+        rows = await db.fetch_as(
+            _WeComId,
+            f"SELECT id, wecom_userid FROM app_user WHERE id IN ({db.placeholders(len(chunk))}) AND active = {{}}",
+            *chunk,
+            True,
+        )
+        found.update((r.id, r.wecom_userid.strip()) for r in rows if r.wecom_userid.strip())
+    return found
 
 
 async def _insert(change: live.ApprovalChange, ref: live.TaskRef, kind: str, userid: str) -> int:
@@ -322,28 +325,23 @@ async def on_change(change: live.ApprovalChange) -> None:
     closed = {ref.task_id: ref for ref in change.closed}
     final = change.status != "pending"
     if closed:
-        ids = sorted(closed)
-        rows = await db.fetch_as(
-            _Marked,
-            f"SELECT id, status FROM approval_card WHERE task IN ({db.placeholders(len(ids))}) "
-            "AND kind IN ('decide', 'notice', 'remind') ORDER BY id",
-            *ids,
-        )
-        for row in rows:
-            if row.status == "pending":  # its task closed before it went out: never send it
-                await db.execute(
-                    "UPDATE approval_card SET status = 'superseded', error_code = {}, updated_at = {} "
-                    "WHERE id = {} AND status = 'pending'",
-                    CardDelivery.CARD_TASK_CLOSED.value,
-                    change.at,
-                    row.id,
-                )
-        task_of = await db.fetch_as(
-            _CardTask,
-            f"SELECT id, task FROM approval_card WHERE task IN ({db.placeholders(len(ids))}) AND kind = 'decide' "
-            "AND status IN ('sending', 'sent') ORDER BY id",
-            *ids,
-        )
+        task_of: list[_CardTask] = []
+        for chunk in db.chunks(sorted(closed), db.MAX_PARAMS - 2):  # a step may have named many approvers
+            marks = db.placeholders(len(chunk))
+            # A card whose task closed before it went out is never sent.
+            await db.execute(
+                "UPDATE approval_card SET status = 'superseded', error_code = {}, updated_at = {} "
+                f"WHERE task IN ({marks}) AND kind IN ('decide', 'notice', 'remind') AND status = 'pending'",
+                CardDelivery.CARD_TASK_CLOSED.value,
+                change.at,
+                *chunk,
+            )
+            task_of += await db.fetch_as(
+                _CardTask,
+                f"SELECT id, task FROM approval_card WHERE task IN ({marks}) AND kind = 'decide' "
+                "AND status IN ('sending', 'sent') ORDER BY id",
+                *chunk,
+            )
         for card in task_of:
             ref = closed[card.task]
             text = _closed_text(change, ref)
