@@ -64,12 +64,12 @@ would not send it), ``forge`` (a wrong signature, key or ReceiveId), ``replay`` 
 ``expire_response_codes``.
 
 Test hooks on :class:`WeChatStore`: ``create_oa_app`` / ``create_mini_app`` / ``create_corp``, ``add_openid``,
-``add_template``, ``refuse_subscription``, ``login_code`` / ``phone_code`` (what wx.login and the getPhoneNumber
-button hand the mini-program), ``block_user`` (code2Session answers 40226 for them), ``login_quota_per_minute``
-(45011 past it), ``add_wecom_user``, ``expire_tokens`` (every token issued so far
-answers 42001), ``issue_expired_tokens`` (tokens are dead on arrival), ``fail_next_sends`` (the next N sends answer
-errcode -1, or an HTTP status), ``token_fetches`` (tokens issued per app), ``messages`` (what was accepted) and
-``calls`` (every call with the errcode it got).
+``add_template``, ``refuse_subscription``, ``login_code`` / ``phone_code`` (what wx.login and the getPhoneNumber button
+hand the mini-program), ``block_user`` (code2Session answers 40226 for them), ``login_quota_per_minute`` (45011 past
+it), ``add_wecom_user``, ``pass_member_time`` (the per-member quota's window passes at once), ``expire_tokens`` (every
+token issued so far answers 42001), ``issue_expired_tokens`` (tokens are dead on arrival), ``fail_next_sends`` (the next
+N sends answer errcode -1, or an HTTP status), ``token_fetches`` (tokens issued per app), ``messages`` (what was
+accepted) and ``calls`` (every call with the errcode it got).
 """
 
 from __future__ import annotations
@@ -735,6 +735,14 @@ class WeChatStore:
                 if last_minute >= self.wecom_member_quota_per_minute or len(sent) >= self.wecom_member_quota_per_hour:
                     over.append(userid)
         return over
+
+    def pass_member_time(self, seconds: float) -> None:
+        """Test hook: every member's earlier sends count as ``seconds`` older (a quota window passes at once)."""
+        with self.lock:
+            for sent in self.member_sends.values():
+                aged = [at - seconds for at in sent]
+                sent.clear()
+                sent.extend(aged)
 
     def _count_sends(self, app: str, userids: Iterable[str]) -> None:
         now = time.monotonic()

@@ -19,7 +19,8 @@ import msgspec
 import pytest
 from saq.queue.redis import RedisQueue
 
-from orderhub import db
+from orderhub import clock, db
+from orderhub import redis as redis_mod
 from orderhub.approvals import cards, engine, flows, inbox
 from orderhub.approvals.engine import NewRequest
 from orderhub.auth.service import NewUser, create_user
@@ -426,6 +427,15 @@ async def test_a_reminder_and_a_transfer_reach_wecom(wecom: WeCom, queue: RedisQ
     assert wecom.state(card_a).replace_name == f"已转交给{b_name}"
 
 
+async def _pass_hub_member_window(app: CorpApp, userid: str, seconds: int) -> None:
+    """Age the hub's sliding window of one member (``orderhub.approvals.cards``' Redis sorted set) by ``seconds``."""
+    client = redis_mod.get_client()
+    key = f"orderhub:wecom:member:{app.corp_id}/{app.agent_id}:{userid.lower()}"
+    entries = await client.zrange(key, 0, -1, withscores=True)
+    assert entries, key
+    await client.zadd(key, {member: score - seconds * 1000 for member, score in entries})
+
+
 async def test_the_member_limit_queues_cards_instead_of_dropping_them(wecom: WeCom, queue: RedisQueue) -> None:
     """WeCom silently drops what passes a member's per-minute quota: the hub holds the rest back until the window
     has room (here 3 a minute, on both sides), and every card arrives."""
@@ -448,8 +458,16 @@ async def test_the_member_limit_queues_cards_instead_of_dropping_them(wecom: WeC
             assert time.monotonic() < deadline, rows
             await asyncio.sleep(0.3)
         assert all((c.not_before - min(s.sent_at for s in sent if s.sent_at)).total_seconds() > 55 for c in waiting)
+        # A minute passes, on both sides at once: the simulator's quota window, the hub's Redis window of that
+        # member and the cards' not_before (CI does not wait a real minute).
+        wecom.store.pass_member_time(61)
+        await _pass_hub_member_window(wecom.app, approver_wx, 61)
+        await db.execute(
+            "UPDATE approval_card SET not_before = {} WHERE status = 'pending' AND error_code = 'card_member_rate'",
+            clock.now(),
+        )
         # Everything arrives, nothing is dropped.
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 60
         while len([c for r in requests for c in await cards.list_cards(r) if c.status == "sent"]) < 5:
             assert time.monotonic() < deadline
             await asyncio.sleep(1)
