@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     signature_window_seconds: int = 300
     db_pool_size: int = 10
     log_level: str = "INFO"
+    # The event loop of `serve` and `worker`: "auto" takes uvloop where it is installed (a dependency on Linux and
+    # macOS), "asyncio" the standard library's (to tell a uvloop fault from ours).
+    event_loop: str = "auto"
     log_json: bool = True
     # GET /metrics: with a token, only `Authorization: Bearer <token>`; without one, only from this host (loopback).
     metrics_token: str | None = None
@@ -93,6 +96,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 def _int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def _event_loop(value: str) -> str:
+    if value not in EVENT_LOOPS:
+        raise SettingsError(f"ORDERHUB_EVENT_LOOP must be one of {', '.join(EVENT_LOOPS)}, not {value!r}")
+    return value
+
+
+EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 
 
 class SettingsError(ValueError):
@@ -220,6 +232,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         signature_window_seconds=_int(env, "ORDERHUB_SIGNATURE_WINDOW_SECONDS", 300),
         db_pool_size=_int(env, "ORDERHUB_DB_POOL_SIZE", 10),
         log_level=env.get("ORDERHUB_LOG_LEVEL") or "INFO",
+        event_loop=_event_loop(env.get("ORDERHUB_EVENT_LOOP") or "auto"),
         log_json=(env.get("ORDERHUB_LOG_FORMAT") or "json") == "json",
         metrics_token=env.get("ORDERHUB_METRICS_TOKEN") or None,
         packing_b_weight_g=_int(env, "ORDERHUB_PACKING_B_WEIGHT_G", 5000),
