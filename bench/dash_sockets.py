@@ -9,7 +9,8 @@ it and a channel shipping from it; a few SKUs stocked in every warehouse.
 **Load.** ``--sockets`` websockets on ``/ws/dash`` (the token in the first message, as a browser sends it), spread
 evenly over the warehouses: each signs in as its warehouse's manager and subscribes to ``orders:{warehouse}`` — a
 supervisor's live funnel — and ``dash.tactical:{warehouse}``. The sockets live in ``--processes`` OS processes (one
-asyncio loop cannot read thousands of sockets on time on a 2-CPU box that also runs the hub). Then orders are pushed
+asyncio loop cannot read thousands of sockets on time on a 2-CPU box that also runs the hub), on uvloop
+(``--client-loop asyncio`` for the standard loop). Then orders are pushed
 (signed, one per request, open loop) at ``--rate`` orders/min for ``--duration`` seconds, round robin over the
 warehouses' channels, each with one line so it is routed whole to its channel's warehouse.
 
@@ -107,7 +108,7 @@ async def _close_on(stop: asyncio.Event, ws: Any) -> None:
     await ws.close()
 
 
-def _socket_process(url: str, plan: list[tuple[str, int]], reports: Any, stop: Any) -> None:
+def _socket_process(url: str, plan: list[tuple[str, int]], reports: Any, stop: Any, client_loop: str) -> None:
     """One process's sockets: connect them all, report ("ready", how many subscribed), read until ``stop`` (a
     multiprocessing Event) is set, then report ("done", arrivals, gaps)."""
 
@@ -142,7 +143,13 @@ def _socket_process(url: str, plan: list[tuple[str, int]], reports: Any, stop: A
         await asyncio.gather(*tasks)
         reports.put(("done", out, gaps))
 
-    asyncio.run(main())
+    if client_loop == "uvloop":  # the load generator shares the hub's CPUs: the lighter its loop, the truer the figure
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    else:
+        asyncio.run(main())
 
 
 async def _setup(hub: Hub, warehouses: int, log: Any) -> list[dict[str, Any]]:
@@ -239,7 +246,9 @@ async def run(cfg: argparse.Namespace) -> int:
         stop = ctx.Event()
         procs = []
         for p in range(cfg.processes):
-            proc = ctx.Process(target=_socket_process, args=(cfg.url, plan[p :: cfg.processes], reports, stop))
+            proc = ctx.Process(
+                target=_socket_process, args=(cfg.url, plan[p :: cfg.processes], reports, stop, cfg.client_loop)
+            )
             proc.start()
             procs.append(proc)
         log(f"connecting {cfg.sockets} sockets in {cfg.processes} processes …")
@@ -306,6 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--drain", type=float, default=15.0, help="seconds to wait for the last deltas")
     parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument(
+        "--client-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the sockets' event loop (the load generator shares the hub's CPUs; uvloop leaves them more)",
+    )
     parser.add_argument("--allow-remote", action="store_true")
     args = parser.parse_args(argv)
     if not args.allow_remote:
