@@ -122,20 +122,22 @@ Key = Annotated[
 class MpCounts(msgspec.Struct, kw_only=True):
     pending: int
     cc: int
+    mine: int  # my requests still pending (我发起的)
 
 
 class MpInboxItem(msgspec.Struct, kw_only=True):
     request_id: int
-    task_id: int
+    task_id: int | None  # null in box `mine`
     title: str  # e.g. 订单审批：订单 taobao/123
     reason: str
     amount: int  # fen
     requester_name: str
-    step_name: str
+    step_name: str  # box `mine`: the step the request is at
     request_status: str
     task_status: str
     due_at: datetime | None
     created_at: datetime
+    waiting_on: list[str] = []  # box `mine`, pending: who the step waits for
 
 
 class MpInbox(msgspec.Struct, kw_only=True):
@@ -243,15 +245,16 @@ class StaffApprovalController(Controller):
 
     @get(
         "/inbox",
-        summary="The employee's approvals inbox in the mini-program (pending, cc, done)",
+        summary="The employee's approvals inbox in the mini-program (pending, cc, done, mine)",
         description="As `/api/v1/approvals/inbox`, in the mini-program's shape: `box` `pending` (waiting for my "
-        "decision), `cc` (copied to me), `done` (decided by me), newest first, `cursor` for the next page, and "
-        "the badge counts. Live updates: the `approvals:{user_id}` topic of /ws/dash.",
+        "decision), `cc` (copied to me), `done` (decided by me), `mine` (我发起的: the requests I opened, with "
+        "their status, current step and `waiting_on`; `task_id` null), newest first, `cursor` for the next page, "
+        "and the badge counts. Live updates: the `approvals:{user_id}` topic of /ws/dash.",
     )
     async def inbox(
         self,
         request: Request[UserView, Any, Any],
-        box: Literal["pending", "cc", "done"] = "pending",
+        box: Literal["pending", "cc", "done", "mine"] = "pending",
         cursor: Annotated[str | None, Parameter(min_length=1, max_length=18)] = None,
     ) -> MpInbox:
         page = await inbox.inbox(request.user.id, box, cursor=cursor)

@@ -53,6 +53,10 @@ class JobName(StrEnum):
     SEND_APPROVAL_CARD = "send_approval_card"
     UPDATE_APPROVAL_CARD = "update_approval_card"
     DISPATCH_APPROVAL_CARDS = "dispatch_approval_cards"
+    SUBMIT_APPROVAL_OA = "submit_approval_oa"
+    CHECK_APPROVAL_OA = "check_approval_oa"
+    RECONCILE_APPROVAL_OA = "reconcile_approval_oa"
+    CANCEL_WAYBILL = "cancel_waybill"
 
 
 BACKFILL_KEY = "pipeline:backfill"

@@ -1,5 +1,6 @@
 """Handheld endpoints (``/pda/v1``): sign in on a device, next / claim task, the ordered stops, scan-confirmed
-picking, short pick, skip, complete; the pack station's verify-and-weigh. Small payloads, zh-CN messages.
+picking, short pick, skip, complete; the pack station's verify-and-weigh; put-back work (返架) to close. Small
+payloads, zh-CN messages.
 
 Auth: ``Authorization: Bearer <token>`` from ``/pda/v1/login`` (a device session, scoped to one warehouse). A scan
 the hub refuses (wrong location, wrong item, …) is answered 422 ``application/problem+json`` with its ``code``,
@@ -23,7 +24,7 @@ from orderhub.auth.policy import Scope, check_role, operation_key, rule_for
 from orderhub.errors import AuthenticationFailed, CommonError
 from orderhub.logistics import waybills
 from orderhub.logistics.labels import label_pdf
-from orderhub.picking import pack, tasks
+from orderhub.picking import pack, putback, tasks
 from orderhub.picking.errors import refusal_field
 from orderhub.picking.sessions import SESSION_TTL_SECONDS, PdaSession, end_session, session_for, sign_in
 
@@ -110,6 +111,16 @@ class PackScanIn(msgspec.Struct, kw_only=True):
 class WeighIn(msgspec.Struct, kw_only=True):
     client_id: ClientId
     weight_g: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+
+
+class PutbackMissingIn(msgspec.Struct, kw_only=True):
+    line_id: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+    qty: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+
+
+class PutbackDoneIn(msgspec.Struct, kw_only=True):
+    missing: Annotated[list[PutbackMissingIn], msgspec.Meta(max_length=500)] = []
+    note: Annotated[str, msgspec.Meta(max_length=255)] = ""
 
 
 # A refused scan's answer (its codes and the input each is about: orderhub.picking.errors).
@@ -226,6 +237,32 @@ class PdaController(Controller):
     )
     async def complete(self, session: PdaSession, task_id: PathId) -> tasks.TaskView:
         return await tasks.complete_task(session, task_id)
+
+    @get(
+        "/putbacks",
+        summary="Open put-back work (返架) of this warehouse",
+        description="Units of orders cancelled after picking, to go back to their locations: where they are (tote "
+        "slot `T{task}-{slot}` or the pack station) and, per SKU, the quantity and the location to return it to; "
+        "oldest first. The floor websocket announces new ones (`putback.created`).",
+    )
+    async def putbacks(self, session: PdaSession) -> list[putback.PutbackView]:
+        return await putback.list_putbacks(session.warehouse_id, status="open")
+
+    @post(
+        "/putbacks/{putback_id:int}/done",
+        status_code=200,
+        summary="The units are back on their locations: close the put-back",
+        description="Closes the put-back (recorded on the order with who did it). Units not found go in `missing` per "
+        "line and are written off the stock. Closing it again answers the same, so a PDA may resend safely.",
+    )
+    async def putback_done(self, session: PdaSession, putback_id: PathId, data: PutbackDoneIn) -> putback.PutbackView:
+        return await putback.complete_putback(
+            putback_id,
+            missing={m.line_id: m.qty for m in data.missing},
+            note=data.note,
+            actor=f"pda:{session.username}",
+            warehouse_id=session.warehouse_id,
+        )
 
     @post(
         "/pack",

@@ -63,6 +63,9 @@ would not send it), ``forge`` (a wrong signature, key or ReceiveId), ``replay`` 
 (what each recipient sees now: ``text``, ``replace_name``, ``clickable``), ``card_updates``,
 ``expire_response_codes``.
 
+WeCom's own 审批 app (``oa/applyevent``, ``oa/getapprovaldetail``, ``oa/getapprovalinfo``, approvers acting in it and
+its ``sys_approval_change`` callback): :mod:`sandbox.wecom_oa` (``oa_desk(store)``).
+
 Test hooks on :class:`WeChatStore`: ``create_oa_app`` / ``create_mini_app`` / ``create_corp``, ``add_openid``,
 ``add_template``, ``refuse_subscription``, ``login_code`` / ``phone_code`` (what wx.login and the getPhoneNumber button
 hand the mini-program), ``block_user`` (code2Session answers 40226 for them), ``login_quota_per_minute`` (45011 past
@@ -1399,8 +1402,11 @@ def healthz() -> dict[str, str]:
 
 
 def create_app(store: WeChatStore) -> Litestar:
+    from sandbox.wecom_oa import OA_ROUTES  # WeCom's 审批 app (oa/applyevent …); it builds on this module
+
     return Litestar(
         route_handlers=[
+            *OA_ROUTES,
             token,
             template_send,
             subscribe_send,

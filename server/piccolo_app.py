@@ -7,6 +7,7 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig
 
 from orderhub.approvals.card_tables import ApprovalCard
+from orderhub.approvals.oa_tables import ApprovalOa
 from orderhub.approvals.tables import (
     ApprovalAction,
     ApprovalAudit,
@@ -40,6 +41,7 @@ from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, War
 from orderhub.logistics.tables import CarrierAccount, CarrierRateCard, CarrierRuleRow, ParcelTracking, Waybill
 from orderhub.notifications.tables import Notification, NotifyContact, NotifyDigestItem, NotifyTemplate
 from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, PlatformWriteback, SurgeEvent
+from orderhub.picking.putback_tables import Putback, PutbackLine
 from orderhub.picking.tables import (
     PackRecord,
     PdaDevice,
@@ -119,6 +121,9 @@ TABLES = [
     ApprovalAudit,
     ApprovalChain,
     ApprovalCard,
+    ApprovalOa,
+    Putback,
+    PutbackLine,
 ]
 
 APP_CONFIG = AppConfig(

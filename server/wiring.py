@@ -8,13 +8,14 @@ plugged in (the tests compare it across processes; ``/readyz`` does not need it)
 
 from __future__ import annotations
 
-from notify.providers import aliyun_sms, wechat_subscribe, wechat_template, wecom, wecom_cards
+from notify.providers import aliyun_sms, wechat_subscribe, wechat_template, wecom, wecom_cards, wecom_oa
 from orderhub import db, feed
 from orderhub.approvals import cards as approval_cards
 from orderhub.approvals import inbox as approval_inbox
 from orderhub.approvals import kinds as approval_kinds
 from orderhub.approvals import live as approvals_live
 from orderhub.approvals.card_port import CARD_SENDERS
+from orderhub.approvals.oa_port import OA_CLIENTS
 from orderhub.approvals.port import KINDS as APPROVAL_KINDS
 from orderhub.carriers.jt import adapter as jt
 from orderhub.carriers.kuaidi100 import adapter as kuaidi100
@@ -73,6 +74,9 @@ def register_listeners() -> None:
     # Each approval change writes the WeCom cards it causes (an approver's 同意 / 驳回 card, a copy's notice, a
     # reminder) and marks the cards of closed tasks for their update ("已由张三同意"), in its transaction.
     approvals_live.APPROVAL_HOOKS.add(approval_cards.on_change)
+    # A request opened or decided hints the boards that show approvals (strategic card, a warehouse's pending /
+    # overdue), after commit and throttled like the rollups' hints.
+    approvals_live.APPROVAL_HOOKS.add(insights_live.on_approval_change)
 
 
 def register_feeds() -> None:
@@ -139,6 +143,8 @@ def register_integrations() -> None:
     MINIPROGRAM_IDENTITIES.register(NotifierChannel.WECHAT_SUBSCRIBE.value, wechat_subscribe.IDENTITY)
     # Approval cards in the approvers' chat app (企业微信 template cards, through the wecom notifier's account).
     CARD_SENDERS.register(NotifierChannel.WECOM.value, wecom_cards.create_card_sender)
+    # Flows that run in WeCom's own 审批 app (runs_in: wecom_oa): oa/applyevent, getapprovaldetail, getapprovalinfo.
+    OA_CLIENTS.register("wecom_oa", wecom_oa.create_oa_client)
 
 
 def register_approval_kinds() -> None:
@@ -184,5 +190,6 @@ def wiring_report() -> dict[str, list[str]]:
         "registry.miniprogram_identities": MINIPROGRAM_IDENTITIES.codes(),
         "registry.approval_kinds": APPROVAL_KINDS.codes(),
         "registry.approval_card_senders": CARD_SENDERS.codes(),
+        "registry.approval_apps": OA_CLIENTS.codes(),
         "tables": sorted(t._meta.tablename for t in TABLES),
     }

@@ -17,11 +17,12 @@ from saq.types import PartialTimersDict
 from orderhub import clock
 from orderhub.approvals import cards as approval_cards
 from orderhub.approvals import engine as approvals
+from orderhub.approvals import oa as approval_oa
 from orderhub.channels import pull, stock_sync, writeback
 from orderhub.channels.erp_file import imports
 from orderhub.insights import alerts, health
 from orderhub.insights import upkeep as rollups
-from orderhub.logistics import tracking
+from orderhub.logistics import tracking, voids
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.notifications import outbox
 from orderhub.orders import pipeline, sla, surge
@@ -122,6 +123,10 @@ async def subscribe_tracking(ctx: dict[str, Any], *, tracking_id: int) -> bool:
     return await tracking.subscribe(tracking_id)
 
 
+async def cancel_waybill(ctx: dict[str, Any], *, waybill_id: int) -> str:
+    return await voids.cancel_at_carrier(waybill_id)
+
+
 async def poll_parcels(ctx: dict[str, Any]) -> dict[str, int]:
     return await tracking.poll_parcels()
 
@@ -170,6 +175,20 @@ async def update_approval_card(ctx: dict[str, Any], *, card_row_id: int) -> str:
 
 async def dispatch_approval_cards(ctx: dict[str, Any]) -> int:
     return await approval_cards.dispatch_due()
+
+
+async def submit_approval_oa(ctx: dict[str, Any], *, request_id: int) -> str:
+    """A request whose flow runs in WeCom's 审批 app, submitted there once (oa/applyevent; orderhub.approvals.oa)."""
+    return await approval_oa.submit(request_id)
+
+
+async def check_approval_oa(ctx: dict[str, Any], *, request_id: int) -> str:
+    """A native request still open, read from WeCom (oa/getapprovaldetail) in case its callback was lost."""
+    return await approval_oa.check(request_id)
+
+
+async def reconcile_approval_oa(ctx: dict[str, Any]) -> int:
+    return await approval_oa.reconcile_due()
 
 
 async def enqueue_backfill() -> None:
@@ -223,10 +242,13 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             import_file,
             build_waves,
             subscribe_tracking,
+            cancel_waybill,
             poll_parcels,
             send_notification,
             send_approval_card,
             update_approval_card,
+            submit_approval_oa,
+            check_approval_oa,
         ],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[
@@ -244,6 +266,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             CronJob(
                 dispatch_approval_cards, cron=approval_cards.DISPATCH_CRON, unique=True, timeout=25, retries=3, ttl=25
             ),
+            CronJob(reconcile_approval_oa, cron=approval_oa.RECONCILE_CRON, unique=True, timeout=25, retries=3, ttl=25),
         ],
         startup=startup,
         shutdown=shutdown,

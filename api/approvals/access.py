@@ -85,8 +85,10 @@ async def visible_requests(
     kind: str | None,
     cursor: str | None,
     limit: int,
+    requester: int | None = None,
 ) -> tuple[list[inbox.RequestView], str | None]:
-    """The requests the user may see, newest first, a page at a time: the page and the next page's cursor."""
+    """The requests the user may see (of ``requester`` only, when given), newest first, a page at a time: the page
+    and the next page's cursor."""
     scoped: dict[str, Any] = {}
     if not sees_everything(user):
         scoped["involving"] = user.id
@@ -96,6 +98,7 @@ async def visible_requests(
         order_id=order_id,
         status=status,
         kind=kind,
+        requester=requester,
         before_id=parse_cursor(cursor),
         limit=limit + 1,
         **scoped,
@@ -108,6 +111,8 @@ def actions_for(user: UserView, view: inbox.RequestView) -> list[str]:
     """What the user may do on the request now (for a client's buttons); the engine decides in the end."""
     if view.status != "pending":
         return ["comment"]
+    if view.runs_in != "hub":  # decided (and withdrawn) in WeCom's 审批 app; the engine refuses the rest
+        return ["comment", "remind"]
     mine = [t for t in view.tasks if t.assignee_id == user.id and t.role == "approver" and t.status == "pending"]
     found = ["approve", "reject", "add_signer", "transfer"] if mine else []
     if view.requester_id == user.id:

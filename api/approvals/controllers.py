@@ -164,10 +164,10 @@ class ApprovalRequestController(Controller):
     @get(
         "/",
         summary="Approval requests the caller may see, newest first",
-        description="Filters: `status` (pending, approved, rejected, withdrawn, cancelled), `kind`, `order_id`; "
-        "pages with `cursor` (the previous page's `next_cursor`). An admin or manager bound to no warehouse sees "
-        "every request, one bound to a warehouse that warehouse's and their own; anyone else the requests they "
-        "asked for, decide or were copied on.",
+        description="Filters: `status` (pending, approved, rejected, withdrawn, cancelled), `kind`, `order_id`, "
+        "`requester=me` (the requests the caller opened); pages with `cursor` (the previous page's `next_cursor`). "
+        "An admin or manager bound to no warehouse sees every request, one bound to a warehouse that warehouse's "
+        "and their own; anyone else the requests they asked for, decide or were copied on.",
     )
     async def list_requests(
         self,
@@ -175,11 +175,20 @@ class ApprovalRequestController(Controller):
         status: Literal["pending", "approved", "rejected", "withdrawn", "cancelled"] | None = None,
         kind: Annotated[str | None, Parameter(max_length=32, description=", ".join(REQUEST_KINDS))] = None,
         order_id: Annotated[int | None, Parameter(ge=1, le=MAX_INT)] = None,
+        requester: Annotated[
+            Literal["me"] | None, Parameter(description="`me`: only the requests the caller opened")
+        ] = None,
         cursor: Cursor = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> RequestPageOut:
         items, next_cursor = await access.visible_requests(
-            request.user, order_id=order_id, status=status, kind=kind, cursor=cursor, limit=limit
+            request.user,
+            order_id=order_id,
+            status=status,
+            kind=kind,
+            cursor=cursor,
+            limit=limit,
+            requester=request.user.id if requester == "me" else None,
         )
         return present({"items": items, "next_cursor": next_cursor}, RequestPageOut)
 
@@ -358,16 +367,17 @@ class ApprovalInboxController(Controller):
 
     @get(
         "/inbox",
-        summary="The caller's approvals inbox: pending for me, copied to me, done by me",
+        summary="The caller's approvals inbox: pending for me, copied to me, done by me, requested by me",
         description="`box`: `pending` (waiting for the caller's decision), `cc` (知会: copied to them), `done` "
-        "(decided or handed on by them); newest task first, a page at a time (`cursor` = the previous page's "
-        "`next_cursor`), with the `counts` for the badges. The live feed `approvals:{user_id}` on /ws/dash says "
-        "when to read it again (docs/live-feed.md).",
+        "(decided or handed on by them), `mine` (我发起的: the requests the caller opened, whatever their status — "
+        "`request_status`, the current `step` / `step_name`, `waiting_on` while pending; `task_id` null); newest "
+        "first, a page at a time (`cursor` = the previous page's `next_cursor`), with the `counts` for the badges. "
+        "The live feed `approvals:{user_id}` on /ws/dash says when to read it again (docs/live-feed.md).",
     )
     async def inbox(
         self,
         request: Request[UserView, Any, Any],
-        box: Literal["pending", "cc", "done"] = "pending",
+        box: Literal["pending", "cc", "done", "mine"] = "pending",
         cursor: Cursor = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
     ) -> InboxOut:
@@ -377,9 +387,10 @@ class ApprovalInboxController(Controller):
 
     @get(
         "/inbox/counts",
-        summary="How many approvals wait for the caller (and were copied to them)",
-        description="`pending`: tasks waiting for the caller's decision; `cc`: requests copied to them. For a "
-        "badge; the live feed `approvals:{user_id}` carries the same in its snapshot.",
+        summary="How many approvals wait for the caller (were copied to them, they opened and are pending)",
+        description="`pending`: tasks waiting for the caller's decision; `cc`: requests copied to them; `mine`: "
+        "requests the caller opened that are still pending. For a badge; the live feed `approvals:{user_id}` "
+        "carries the same in its snapshot.",
     )
     async def counts(self, request: Request[UserView, Any, Any]) -> CountsOut:
         return present(await inbox.inbox_counts(request.user.id), CountsOut)

@@ -123,7 +123,9 @@ class RefundReshipPayload(msgspec.Struct, kw_only=True):
 
 
 class RefundReshipIn(_Opening, kw_only=True, tag="refund_reship"):
-    """退款补发: a refund (fen) and/or lines to send again; approving records it (a person carries it out)."""
+    """退款补发: a refund (fen) and/or lines to send again. Approved: the refund is recorded on the order
+    (``order.refund_recorded``; the money moves on the platform) and the lines go out as a 补发单, a new order at
+    price 0 linked to this one, through the normal pipeline."""
 
     order_id: Id
     payload: RefundReshipPayload
@@ -146,8 +148,9 @@ class AddressChangePayload(msgspec.Struct, kw_only=True):
 
 
 class AddressChangeIn(_Opening, kw_only=True, tag="address_change"):
-    """修改收货地址 after payment, before the order is in the warehouse: approved, the receiver is replaced and the
-    order goes through the pipeline again."""
+    """修改收货地址 after payment, until it ships. Approved: the receiver is replaced; an order not yet in the warehouse
+    goes through the pipeline again, one being picked is corrected in place (the floor is told), and a packed one's
+    waybill is voided and cancelled with the carrier so the pack station prints a new label."""
 
     order_id: Id
     payload: AddressChangePayload
@@ -172,7 +175,8 @@ class CancelAfterPickPayload(msgspec.Struct, kw_only=True):
 
 
 class CancelAfterPickIn(_Opening, kw_only=True, tag="cancel_after_pick"):
-    """拣货后取消: an order picking or packed; approved, it is intercepted and cancelled, its stock released."""
+    """拣货后取消: an order picking or packed. Approved: it is intercepted and cancelled, its stock released, and the
+    units already picked get put-back work (返架) the floor sees and closes."""
 
     order_id: Id
     payload: CancelAfterPickPayload
@@ -229,6 +233,8 @@ class RequestOut(msgspec.Struct, kw_only=True):
     decided_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    runs_in: str = "hub"  # "wecom_oa": decided in WeCom's 审批 app (approve / reject / withdraw there)
+    wecom_sp_no: str | None = None  # the approval's number in WeCom once submitted (审批单号)
 
 
 class RequestPageOut(msgspec.Struct, kw_only=True):
@@ -369,10 +375,11 @@ class ActionOut(msgspec.Struct, kw_only=True):
 class CountsOut(msgspec.Struct, kw_only=True):
     pending: int  # waiting for the caller's decision
     cc: int  # copied to the caller (知会)
+    mine: int  # requests the caller opened that are still pending (我发起的, 审批中)
 
 
 class InboxItemOut(msgspec.Struct, kw_only=True):
-    task_id: int
+    task_id: int | None  # null in box `mine` (a request of the caller's, not a task)
     request_id: int
     kind: str
     title: str
@@ -385,9 +392,10 @@ class InboxItemOut(msgspec.Struct, kw_only=True):
     step: int
     step_name: str
     requester_name: str
-    due_at: datetime | None
+    due_at: datetime | None  # box `mine`: the earliest time limit of the current step's pending tasks
     created_at: datetime
     decided_at: datetime | None
+    waiting_on: list[str] = []  # box `mine`, pending: who the current step waits for
 
 
 class InboxOut(msgspec.Struct, kw_only=True):

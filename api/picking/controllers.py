@@ -1,22 +1,22 @@
 """Back-office picking: per-warehouse settings (wave rules, walking model, weight checks), SKU pick faces, PDA
 devices, waves (automatic run now, a manual wave of chosen orders, the list with progress, one wave by number or
-code), tasks (list, detail, assign to a picker),
+code), tasks (list, detail, assign to a picker), put-back work (返架: units of orders cancelled after picking),
 picker quality and the monthly error analysis."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get, patch, post, put
 from litestar.params import Parameter
 
-from api.common import MAX_INT, Id, PathId, PathWave, Str32, Str100, changes_of
+from api.common import MAX_INT, Id, PathId, PathWave, Str32, Str100, Str255, changes_of
 from orderhub import clock
 from orderhub.auth.policy import check_warehouse
 from orderhub.auth.service import UserView
-from orderhub.picking import quality, sessions, tasks, wave_views, waves
+from orderhub.picking import putback, quality, sessions, tasks, wave_views, waves
 from orderhub.picking.config import (
     PickingSettings,
     SkuLocationView,
@@ -81,6 +81,17 @@ class WaveOut(msgspec.Struct, kw_only=True):
 
 class AssignIn(msgspec.Struct, kw_only=True):
     picker: Id
+
+
+class PutbackMissingIn(msgspec.Struct, kw_only=True):
+    line_id: Id
+    qty: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+
+
+class PutbackDoneIn(msgspec.Struct, kw_only=True):
+    # Units not found when putting back, per line (written off the stock); none: everything went back.
+    missing: Annotated[list[PutbackMissingIn], msgspec.Meta(max_length=500)] = []
+    note: Str255 = ""
 
 
 async def _warehouse(code: str, user: UserView) -> int:
@@ -276,6 +287,53 @@ class PickingController(Controller):
     async def assign(self, request: Request[UserView, Any, Any], task_id: PathId, data: AssignIn) -> tasks.TaskView:
         return await tasks.assign_task(
             task_id, data.picker, warehouse_id=request.user.warehouse_id, actor=f"user:{request.user.username}"
+        )
+
+    @get(
+        "/{warehouse:str}/putbacks",
+        summary="Put-back work (返架) of the warehouse: open first, or by status",
+        description="Units of orders cancelled after picking that must go back to their locations: per put-back the "
+        "order, where the units are (a tote slot or the pack station), each SKU with its quantity and the location to "
+        "return it to. `status`: open (default) or done; `order_id` narrows to one order.",
+    )
+    async def list_putbacks(
+        self,
+        request: Request[UserView, Any, Any],
+        warehouse: str,
+        status: Literal["open", "done"] = "open",
+        order_id: Annotated[int | None, Parameter(ge=1, le=MAX_INT)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> list[putback.PutbackView]:
+        return await putback.list_putbacks(
+            await _warehouse(warehouse, request.user), status=status, order_id=order_id, limit=limit
+        )
+
+    @get(
+        "/putbacks/{putback_id:int}",
+        summary="One put-back (返架单) with its lines",
+        description="The put-back's order, status, where its units are and, per line, the SKU, quantity, the "
+        "location to return it to and what was reported missing when it was closed.",
+    )
+    async def get_putback(self, request: Request[UserView, Any, Any], putback_id: PathId) -> putback.PutbackView:
+        return await putback.get_putback(putback_id, warehouse_id=request.user.warehouse_id)
+
+    @post(
+        "/putbacks/{putback_id:int}/done",
+        status_code=200,
+        summary="Close a put-back: the units are back on their locations",
+        description="Marks the put-back done (audited on the order). Units not found are given per line in "
+        "`missing` and written off the stock as an audited adjustment. Closing a put-back already done answers it "
+        "unchanged.",
+    )
+    async def putback_done(
+        self, request: Request[UserView, Any, Any], putback_id: PathId, data: PutbackDoneIn
+    ) -> putback.PutbackView:
+        return await putback.complete_putback(
+            putback_id,
+            missing={m.line_id: m.qty for m in data.missing},
+            note=data.note,
+            actor=f"user:{request.user.username}",
+            warehouse_id=request.user.warehouse_id,
         )
 
     @get(

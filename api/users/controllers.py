@@ -13,6 +13,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import Parameter
 
 from api.common import MAX_INT, Id, Str100, changes_of, present
+from orderhub import db
 from orderhub.approvals import people
 from orderhub.approvals.errors import ApprovalError
 from orderhub.auth import miniprogram, service
@@ -87,6 +88,30 @@ def _out(user: UserView) -> UserOut:
     return out
 
 
+async def _create(new: NewUser, manager_id: int | None) -> UserView:
+    """The account and its manager in one transaction: a manager refused (unknown) leaves no account behind."""
+    if manager_id is None:
+        return await service.create_user(new)
+    if await people.person(manager_id) is None:  # the common refusal before hashing the password
+        raise ValidationFailed(ApprovalError.APPROVAL_BAD_MANAGER, field="manager_id")
+    async with db.transaction():  # create_user's own transaction joins this one
+        user = await service.create_user(new)
+        await people.set_manager(user.id, manager_id)
+    return msgspec.structs.replace(user, manager_id=manager_id)
+
+
+async def _update(user_id: int, changes: dict[str, Any]) -> UserView:
+    """The manager and the other fields in one transaction: a bad manager (unknown, the account itself, a cycle)
+    or a refused field leaves everything as it was. The manager is written first (``set_manager`` locks the staff
+    rows on PostgreSQL, so two changes cannot close a cycle between them); the account's own checks follow."""
+    if "manager_id" not in changes:
+        return await service.update_user(user_id, changes)
+    manager_id = changes.pop("manager_id")
+    async with db.transaction():  # set_manager's and update_user's transactions join this one
+        await people.set_manager(user_id, manager_id)
+        return await service.update_user(user_id, changes)
+
+
 def _qr_png(text: str) -> str:
     buffer = io.BytesIO()
     segno.make_qr(text, error="m").save(buffer, kind="png", scale=8, border=4)
@@ -108,13 +133,7 @@ class UserController(Controller):
     async def create(self, data: UserIn) -> UserOut:
         fields = msgspec.to_builtins(data)
         manager_id = fields.pop("manager_id", None)
-        if manager_id is not None and await people.person(manager_id) is None:
-            raise ValidationFailed(ApprovalError.APPROVAL_BAD_MANAGER, field="manager_id")
-        user = await service.create_user(msgspec.convert(fields, NewUser))
-        if manager_id is not None:
-            await people.set_manager(user.id, manager_id)
-            user = msgspec.structs.replace(user, manager_id=manager_id)
-        return _out(user)
+        return _out(await _create(msgspec.convert(fields, NewUser), manager_id))
 
     @get(
         "/",
@@ -128,13 +147,12 @@ class UserController(Controller):
         "/{user_id:int}",
         summary="Change a staff account: password, role, warehouse, badge, manager or active flag",
         description="Only the fields sent change. `active: false` ends the account's access. `manager_id` (null: "
-        "none) is checked and set first: never the account itself nor a cycle (422 `approval_bad_manager`).",
+        "none) is written in the same transaction as the other fields: never an unknown account, the account "
+        "itself nor a cycle (422 `approval_bad_manager`, field `manager_id`); any refusal leaves the whole "
+        "account as it was.",
     )
     async def update(self, user_id: Annotated[int, Parameter(ge=1, le=MAX_INT)], data: UserPatch) -> UserOut:
-        changes = changes_of(data)
-        if "manager_id" in changes:
-            await people.set_manager(user_id, changes.pop("manager_id"))
-        return _out(await service.update_user(user_id, changes))
+        return _out(await _update(user_id, changes_of(data)))
 
     @post(
         "/{user_id:int}/unlock",

@@ -9,6 +9,11 @@ under ``orderhub:wechatpy:<corp_id>_<secret[:10]>_access_token``.
 Message: ``recipient`` is a ``|``-joined userid list or ``@all``; ``title`` / ``text`` the wording; ``url`` the
 card's link. Recipients WeCom did not know (``invaliduser``, ``unlicenseduser``) are listed in
 ``SendResult.detail``; when none is valid WeCom answers 81013 (a permanent error).
+
+WeCom drops, with errcode 0, what passes 30 messages a minute / 1,000 an hour per member and app
+(https://developer.work.weixin.qq.com/document/path/90454): this notifier sends what it is given, and its caller
+(the outbox, ``orderhub.notifications.outbox.send``) first takes a slot for every recipient in the members' window
+that the approval cards share (``orderhub.notifications.wecom_window``), or defers the message.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ import msgspec
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 
+from notify.providers import wecom_oa
 from notify.providers._wechat import (
     WECOM_BASE_URL,
     WeComClient,
@@ -53,7 +54,7 @@ from notify.providers._wechat import (
     run_wechat,
     timeout_from,
 )
-from orderhub.approvals import cards
+from orderhub.approvals import cards, oa
 from orderhub.approvals.card_port import (
     CallbacksUnavailable,
     CardClick,
@@ -318,7 +319,8 @@ async def verify_url(query: CallbackQuery) -> str:
 
 async def receive_callback(query: CallbackQuery, body: bytes) -> cards.ClickOutcome:
     """One POST from WeCom: verified, decrypted, and — a tap on an approval card — decided (quickly: card updates
-    are left to the queue). A redelivery of the same tap answers as the first did, with no second decision."""
+    are left to the queue). A redelivery of the same tap answers as the first did, with no second decision. A
+    ``sys_approval_change`` (an approval in WeCom's own 审批 app) is applied the same way, once."""
     setup = await _callback()
     envelope = _xml(body)
     encrypted = _text(envelope, "Encrypt")
@@ -327,5 +329,11 @@ async def receive_callback(query: CallbackQuery, body: bytes) -> cards.ClickOutc
     plaintext = _open(setup, query, encrypted)
     click = parse_card_event(plaintext, agent_id=setup.agent_id)
     if click is None:
+        # 审批申请状态变化回调通知 (91815): an approval of a flow that runs in WeCom's 审批 app moved
+        # (notify/providers/wecom_oa.py, orderhub/approvals/oa.py): a final state decides its request, once.
+        change = wecom_oa.parse_approval_change(_xml(plaintext))
+        if change is not None:
+            applied = await oa.apply(change, source="callback")
+            return cards.ClickOutcome(outcome=applied.outcome, request_id=applied.request_id, status=applied.status)
         return cards.ClickOutcome(outcome="ignored", reason="not_a_card_tap")
     return await cards.on_click(click)

@@ -8,8 +8,9 @@
   queued for a task that closed is never sent (``superseded``). Jobs are queued after commit.
 * **Sending** (:func:`send`, the ``send_approval_card`` job) — the row is claimed by one conditional UPDATE (a job
   delivered twice sends once); the per-member limit (WeCom drops what passes 30 a minute / 1,000 an hour per member,
-  https://developer.work.weixin.qq.com/document/path/90454) is a Redis sliding window shared by every worker: a card
-  over it is rescheduled for when the window has room — queued, never dropped. What sending answered (the card's
+  https://developer.work.weixin.qq.com/document/path/90454) is a Redis sliding window shared by every worker and
+  with the outbox's staff messages (:mod:`orderhub.notifications.wecom_window`): a card over it is rescheduled for
+  when the window has room — queued, never dropped. What sending answered (the card's
   ``response_code``) is stored per (task, person).
 * **Updating** (:func:`update`, ``update_approval_card``) — spends one of the card's update handles (the last tap's
   ``click_code``, then the ``response_code`` from sending; each once, 72 h) to grey the buttons out with the text.
@@ -29,12 +30,10 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 import msgspec
 
 from orderhub import clock, db
-from orderhub import redis as redis_mod
 from orderhub.approvals import engine, live
 from orderhub.approvals.card_port import (
     CARD_SENDERS,
@@ -51,7 +50,7 @@ from orderhub.approvals.errors import CardDelivery
 from orderhub.approvals.model import RequestFacts
 from orderhub.approvals.port import KINDS
 from orderhub.errors import OrderHubError
-from orderhub.notifications import config
+from orderhub.notifications import config, wecom_window
 from orderhub.notifications.port import (
     NotifierChannel,
     NotifyError,
@@ -86,12 +85,10 @@ log = logging.getLogger("orderhub.approvals.cards")
 PROVIDER = NotifierChannel.WECOM.value  # the provider account the cards go out through (notify settings)
 DISPATCH_CRON = "* * * * * */10"
 LEASE = timedelta(seconds=120)
-# https://developer.work.weixin.qq.com/document/path/90454 发送应用消息频率: 每应用对同一个成员不可超过30次/分钟，
-# 1000次/小时，超过部分会被丢弃不下发 — WeCom answers errcode 0 and drops the message, so we must never pass it.
-MEMBER_PER_MINUTE = 30
-MEMBER_PER_HOUR = 1000
-_MINUTE_MS = 62_000  # a minute and a margin: WeCom counts from when it receives, we from when we reserve
-_HOUR_MS = 3_602_000
+# WeCom drops what passes 30 a minute / 1,000 an hour per member (90454): the window is shared with the outbox's staff
+# messages (orderhub.notifications.wecom_window, which quotes the page).
+MEMBER_PER_MINUTE = wecom_window.MEMBER_PER_MINUTE
+MEMBER_PER_HOUR = wecom_window.MEMBER_PER_HOUR
 # The request's page in the H5 console (the card's tap and its 转交… button open it; docs/console.md).
 REQUEST_PAGE = "/m/#/approvals/{request_id}"
 REJECT_KEY = "reject_reason"  # the drop-down a 驳回 tap submits (button_selection)
@@ -186,16 +183,12 @@ async def _setup() -> _Setup | None:
     provider = await config.provider_config(PROVIDER)
     if provider is None:
         return None
-    try:
-        per_minute = int(provider.get("member_per_minute") or MEMBER_PER_MINUTE)
-    except ValueError:
-        per_minute = MEMBER_PER_MINUTE
     base = (await config.load_settings()).public_base_url.rstrip("/")
     return _Setup(
         config=provider,
-        app=f"{provider.get('corp_id', '')}/{provider.get('agent_id', '')}",
+        app=wecom_window.app_of(provider),
         callbacks=bool(provider.get("callback_token") and provider.get("callback_aes_key")),
-        per_minute=max(1, min(per_minute, MEMBER_PER_MINUTE)),
+        per_minute=wecom_window.per_minute_of(provider),
         page_base=base,
     )
 
@@ -515,48 +508,11 @@ _COLUMNS = (
     "response_code, click_code, want_text, want_final, shown_text, update_status, update_attempts"
 )
 
-# One sliding window per member and app (sorted set of reservation times, ms): a slot is taken only when both the
-# minute and the hour have room; otherwise the wait (ms) until the oldest entry that blocks leaves its window.
-_MEMBER_WINDOW = """
-local now = tonumber(ARGV[1])
-local minute_ms, hour_ms = tonumber(ARGV[2]), tonumber(ARGV[3])
-local per_minute, per_hour = tonumber(ARGV[4]), tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - hour_ms)
-local in_minute = redis.call('ZCOUNT', KEYS[1], now - minute_ms, '+inf')
-local in_hour = redis.call('ZCARD', KEYS[1])
-if in_minute < per_minute and in_hour < per_hour then
-    redis.call('ZADD', KEYS[1], now, ARGV[6])
-    redis.call('PEXPIRE', KEYS[1], hour_ms)
-    return 0
-end
-local wait = 0
-if in_minute >= per_minute then
-    local first = redis.call('ZRANGEBYSCORE', KEYS[1], now - minute_ms, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-    wait = tonumber(first[2]) + minute_ms - now
-end
-if in_hour >= per_hour then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    wait = math.max(wait, tonumber(oldest[2]) + hour_ms - now)
-end
-return math.max(wait, 1)
-"""
-_member_script: Any = None
-
 
 async def _member_wait(setup: _Setup, userid: str, now: datetime) -> timedelta | None:
-    """Reserve a slot in the member's window (None), or how long until there is one."""
-    global _member_script
-    client = redis_mod.get_client()
-    if _member_script is None:
-        _member_script = client.register_script(_MEMBER_WINDOW)
-    key = f"orderhub:wecom:member:{setup.app}:{userid.lower()}"
-    now_ms = int(now.timestamp() * 1000)
-    wait = await _member_script(
-        keys=[key],
-        args=[now_ms, _MINUTE_MS, _HOUR_MS, setup.per_minute, MEMBER_PER_HOUR, f"{now_ms}-{uuid.uuid4().hex[:8]}"],
-        client=client,
-    )
-    return None if int(wait) <= 0 else timedelta(milliseconds=int(wait))
+    """Reserve a slot in the member's window (None), or how long until there is one. The window is the one the
+    outbox's staff messages count in too (:mod:`orderhub.notifications.wecom_window`)."""
+    return await wecom_window.reserve(setup.app, userid, now, setup.per_minute, MEMBER_PER_HOUR)
 
 
 def _backoff(attempts: int) -> timedelta:

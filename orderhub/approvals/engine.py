@@ -12,6 +12,11 @@ outcome, ``duplicate=True``.
 **A request keeps its flow version.** It stores the version's id when opened and reads that definition for its
 whole life; a new version of the flow changes only requests opened after it.
 
+**Decided elsewhere.** A request whose flow runs in WeCom's own 审批 app (``runs_in: wecom_oa``) gets no task in
+the hub: opening it queues its submission (:mod:`orderhub.approvals.oa_plan`, :mod:`orderhub.approvals.oa`) and it
+waits; WeCom's outcome closes it through :func:`decide_external` — the same conditional close, kind effect, trail
+and hooks, exactly once per idempotency key. People cannot decide or withdraw it in the hub.
+
 **Never silent.** Each change writes an entry to the request's hash chain (:mod:`orderhub.approvals.audit`), calls
 the :data:`~orderhub.approvals.live.APPROVAL_HOOKS` and publishes the people's inbox deltas after commit; the kind's
 effect (:mod:`orderhub.approvals.kinds`) runs in the same transaction as the decision.
@@ -27,7 +32,7 @@ from typing import Any, Literal
 import msgspec
 
 from orderhub import clock, db
-from orderhub.approvals import audit, live, people
+from orderhub.approvals import audit, live, oa_plan, people
 from orderhub.approvals.errors import ApprovalError
 from orderhub.approvals.model import (
     ByRole,
@@ -53,6 +58,7 @@ __all__ = [
     "approve",
     "cancel_for_order",
     "comment",
+    "decide_external",
     "open_request",
     "reject",
     "remind",
@@ -175,13 +181,19 @@ class _Ctx:
         self.closed: list[live.TaskRef] = []
         self.told: list[live.TaskRef] = []
         self.reminded: list[live.TaskRef] = []
+        self.by_name: str | None = None  # decided elsewhere by someone the hub does not know ("企业微信用户 x")
+        self.by_label: str | None = None
 
     @property
     def actor_name(self) -> str:
+        if self.actor is None and self.by_name:
+            return self.by_name
         return self.actor.name if self.actor is not None else "系统"
 
     @property
     def actor_label(self) -> str:
+        if self.actor is None and self.by_label:
+            return self.by_label
         return f"{self.actor.username}#{self.actor.id}" if self.actor is not None else SYSTEM
 
     def step_def(self) -> StepDef:
@@ -607,13 +619,63 @@ async def open_request(cmd: NewRequest, *, now: datetime | None = None) -> int:
         )
         if handler.on_open is not None:
             await handler.on_open(_decision(ctx, "pending", reason))
-        if plan is not None:
+        if definition.runs_in == "wecom_oa":
+            await _open_native(ctx, plan, skipped, requester, handler.label)
+        elif plan is not None:
             await _start_step(ctx, plan)
         else:
             await _audit(ctx, "no_step_applies", {"skipped": skipped})
             await _finish(ctx, "approved", reason="没有适用的审批步骤，自动通过")
         await _emit(ctx)
     return req.id
+
+
+async def _open_native(ctx: _Ctx, plan: _Plan | None, skipped: list[int], requester: Person | None, label: str) -> None:
+    """A flow that runs in WeCom's 审批 app: every step that applies becomes approval nodes there (people resolved
+    now), the submission is written and queued (:mod:`orderhub.approvals.oa_plan`), and the request waits with no task
+    in the hub."""
+    settings = ctx.definition.wecom_oa
+    assert settings is not None  # decode_definition() requires it for runs_in wecom_oa
+    steps: list[oa_plan.PlannedStep] = []
+    while plan is not None:
+        steps.append(
+            oa_plan.PlannedStep(
+                index=plan.index, name=plan.step.name, mode=plan.step.mode, approvers=plan.approvers, cc=plan.cc
+            )
+        )
+        plan, more = await _plan(ctx.definition, plan.index + 1, ctx.facts, requester)
+        skipped += more
+    if not steps and not settings.use_template_approver:
+        await _audit(ctx, "no_step_applies", {"skipped": skipped})
+        await _finish(ctx, "approved", reason="没有适用的审批步骤，自动通过")
+        return
+    submission = await oa_plan.prepare(
+        ctx.req.id,
+        settings=settings,
+        steps=steps,
+        requester=requester,
+        facts=ctx.facts,
+        kind_label=label,
+        title=ctx.req.title,
+        reason=ctx.req.reason,
+        order_id=ctx.req.order_id,
+        now=ctx.now,
+    )
+    if steps:
+        await db.execute("UPDATE approval_request SET step = {} WHERE id = {}", steps[0].index, ctx.req.id)
+        ctx.req.step = steps[0].index
+    await _audit(
+        ctx,
+        "sent_to_wecom",
+        {
+            "template_id": submission.template_id,
+            "creator": submission.creator,
+            "use_template_approver": submission.use_template_approver,
+            "nodes": [msgspec.to_builtins(node) for node in submission.nodes],
+            "notify": submission.notify,
+            "skipped": skipped,
+        },
+    )
 
 
 _REQ_COLUMNS = (
@@ -669,7 +731,7 @@ class _Claimed(msgspec.Struct):
     outcome: str
 
 
-async def _claim(key: str, request_id: int, action: str, actor_id: int, now: datetime) -> int | ActionResult:
+async def _claim(key: str, request_id: int, action: str, actor_id: int | None, now: datetime) -> int | ActionResult:
     """Claim an idempotency key for this action: its action row's id, or the outcome of the delivery that claimed
     it first (waiting for that one to commit)."""
     if not key.strip() or len(key) > 128:
@@ -696,6 +758,8 @@ async def _claim(key: str, request_id: int, action: str, actor_id: int, now: dat
 
 
 Body = Callable[[_Ctx], Awaitable[int | None]]
+# What people cannot do in the hub to a request whose flow runs in WeCom's 审批 app (comments and reminders stay).
+_DECIDED_ELSEWHERE = frozenset({"approve", "reject", "add_signer", "transfer", "withdraw"})
 
 
 async def _act(
@@ -713,6 +777,10 @@ async def _act(
         if actor is None or not actor.active:
             raise PermissionDenied("账号不存在或已停用", code=CommonError.FORBIDDEN, field="actor")
         ctx = await _context(request_id, now, actor, action, pending_only=pending_only)
+        if ctx.definition.runs_in != "hub" and action in _DECIDED_ELSEWHERE:  # WeCom's 审批 app decides it
+            if action == "withdraw":
+                raise Conflict(ApprovalError.APPROVAL_WITHDRAW_IN_WECOM, field="request_id")
+            raise Conflict(ApprovalError.APPROVAL_RUNS_IN_WECOM, field="request_id")
         ctx.comment = note
         task_id = await body(ctx)
         await _emit(ctx)
@@ -1013,6 +1081,51 @@ async def remind(request_id: int, actor_id: int, *, key: str | None = None) -> A
         await _audit(ctx, "reminded", {"by": ctx.actor_name, "tasks": [t.id for t in pending]})
 
     return await _act(request_id, actor_id, "remind", key, "", body)
+
+
+# ------------------------------------------------------------------------------------------ decided elsewhere
+
+
+async def decide_external(
+    request_id: int,
+    *,
+    outcome: Literal["approved", "rejected", "withdrawn", "cancelled"],
+    key: str,
+    actor_id: int | None,
+    actor_name: str = "",
+    actor_label: str = "",
+    reason: str = "",
+    action: str = "decided_in_wecom",
+    data: dict[str, Any] | None = None,
+) -> ActionResult:
+    """A request that runs in WeCom's 审批 app, decided there (or given up on): closed through the normal decision
+    path — the conditional close, the kind's effect (``approved`` / ``rejected`` / ``withdrawn``; none for
+    ``cancelled``), the trail and the hooks — by ``actor_id`` (the staff member WeCom's approver maps to; None: someone
+    the hub does not know, shown as ``actor_name``). ``key`` makes it once: a second delivery of the same outcome
+    answers the first (``duplicate``). Raises ``approval_closed`` when the request was closed meanwhile."""
+    now = clock.now()
+    async with db.transaction():
+        first = await _claim(key, request_id, "decide", actor_id, now)
+        if isinstance(first, ActionResult):
+            return first
+        actor = await people.person(actor_id)
+        ctx = await _context(request_id, now, actor, action, pending_only=True)
+        if actor is None:
+            ctx.by_name, ctx.by_label = actor_name or "系统", actor_label or SYSTEM
+        note = (reason or "").strip()[:MAX_COMMENT]
+        ctx.comment = note
+        await _audit(ctx, action, {"outcome": outcome, "by": ctx.actor_name, "reason": note, **(data or {})})
+        await _finish(ctx, outcome, reason=note)
+        await _emit(ctx)
+        result = ActionResult(request_id=request_id, action="decide", status=ctx.req.status, step=ctx.req.step)
+        await db.execute(
+            "UPDATE approval_action SET actor_name = {}, comment = {}, outcome = {} WHERE id = {}",
+            ctx.actor_name[:100],
+            note,
+            msgspec.json.encode(result).decode(),
+            first,
+        )
+    return result
 
 
 # ---------------------------------------------------------------------------------------- the order moved on

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orderhub.errors import ErrorCode
 
-__all__ = ["ApprovalError", "CardDelivery"]
+__all__ = ["ApprovalError", "CardDelivery", "OaDelivery"]
 
 
 class ApprovalError(ErrorCode):
@@ -16,6 +16,16 @@ class ApprovalError(ErrorCode):
         "approval_flow_inactive",
         "审批流程已停用",
         "The flow named is switched off: new requests cannot start on it (requests in flight go on).",
+    )
+    APPROVAL_FLOW_UNKNOWN = (
+        "approval_flow_unknown",
+        "规则指定的审批流程不存在",
+        "A rule's `require_approval` action names a flow code that does not exist (checked when the rule is saved).",
+    )
+    APPROVAL_FLOW_WRONG_KIND = (
+        "approval_flow_wrong_kind",
+        "该审批流程不处理订单审批（流程的 kinds 不含 order_hold）",
+        "A rule's `require_approval` action names a flow whose current version does not take `order_hold` requests.",
     )
     APPROVAL_BAD_DEFINITION = (
         "approval_bad_definition",
@@ -114,6 +124,28 @@ class ApprovalError(ErrorCode):
         "企业微信回调格式不正确",
         "The body is not WeCom's encrypted XML envelope (or is too large).",
     )
+    # Flows that run in WeCom's own 审批 app (docs/approvals.md#wecoms-own-审批-app)
+    APPROVAL_RUNS_IN_WECOM = (
+        "approval_runs_in_wecom",
+        "该审批在企业微信「审批」中进行，请在企业微信中同意或驳回",
+        "The request runs in WeCom's 审批 app (its flow's `runs_in: wecom_oa`): it is decided there, not in the hub.",
+    )
+    APPROVAL_WITHDRAW_IN_WECOM = (
+        "approval_withdraw_in_wecom",
+        "该审批在企业微信「审批」中进行，企业微信不提供代为撤销的接口：请申请人在企业微信中撤销",
+        "WeCom has no API to cancel an approval on someone's behalf: the requester withdraws it in WeCom's 审批 app, "
+        "and the hub follows (the request becomes withdrawn).",
+    )
+    APPROVAL_WECOM_OA_UNAVAILABLE = (
+        "approval_wecom_oa_unavailable",
+        "未配置企业微信，无法在企业微信审批中发起",
+        "The flow runs in WeCom's 审批 app but the WeCom account (notify settings, provider `wecom`) is not set up.",
+    )
+    APPROVAL_WECOM_OA_NO_CREATOR = (
+        "approval_wecom_oa_no_creator",
+        "找不到提交审批的企业微信账号（申请人没有企业微信账号，流程也未设置 creator_userid）",
+        "WeCom needs a member to submit the approval as: the requester's WeCom userid, or the flow's `creator_userid`.",
+    )
 
 
 class CardDelivery(ErrorCode):
@@ -149,4 +181,27 @@ class CardDelivery(ErrorCode):
         "card_no_update_code",
         "卡片的更新凭证已用完或已过期（72 小时），无法再更新",
         "Every response_code of the card was spent or expired: its buttons cannot be changed any more.",
+    )
+
+
+class OaDelivery(ErrorCode):
+    """What became of a submission to WeCom's 审批 app, recorded on it (``approval_oa.error_code``) with WeCom's."""
+
+    OA_NOT_CONFIGURED = "oa_not_configured", "未配置企业微信", "WeCom is not set up (notify settings, `wecom`)."
+    OA_REQUEST_CLOSED = (
+        "oa_request_closed",
+        "审批已结束，不再提交到企业微信",
+        "The request was closed (cancelled with its order …) before its submission went out: never submitted.",
+    )
+    OA_FOUND_AFTER_RETRY = (
+        "oa_found_after_retry",
+        "上次提交已到达企业微信（回应丢失），已找回审批单号",
+        "An attempt whose answer was lost had reached WeCom: its approval was found (getapprovalinfo) and kept, "
+        "not submitted twice.",
+    )
+    OA_SUBMIT_FAILED = (
+        "oa_submit_failed",
+        "提交到企业微信审批失败，审批已取消，请在订单中枢处理",
+        "WeCom refused the submission for good (or every attempt failed): the request was cancelled so that nothing "
+        "waits on it; the order's log says why.",
     )

@@ -1,5 +1,6 @@
-"""Reading approvals: a person's inbox (pending for me, copied to me, done by me) a page at a time, a request with
-its tasks and its trail, the requests about an order, and the ``approvals:{user_id}`` feed topic's snapshot."""
+"""Reading approvals: a person's inbox (pending for me, copied to me, done by me, requested by me) a page at a time,
+a request with its tasks and its trail, the requests about an order, and the ``approvals:{user_id}`` feed topic's
+snapshot."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ __all__ = [
     "list_requests",
 ]
 
-Box = Literal["pending", "cc", "done"]
-_BOX_WHERE: dict[str, str] = {
+Box = Literal["pending", "cc", "done", "mine"]
+BOXES: tuple[str, ...] = ("pending", "cc", "done", "mine")
+_BOX_WHERE: dict[str, str] = {  # the task boxes; ``mine`` lists requests (:func:`_mine`)
     "pending": "t.role = 'approver' AND t.status = 'pending'",
     "cc": "t.role = 'cc'",
     "done": "t.role = 'approver' AND t.status IN ('approved', 'rejected', 'transferred')",
@@ -35,7 +37,7 @@ _BOX_WHERE: dict[str, str] = {
 
 
 class InboxItem(msgspec.Struct, frozen=True, kw_only=True):
-    task_id: int
+    task_id: int | None  # None in ``mine``: a request of the caller's, not a task
     request_id: int
     kind: str
     title: str
@@ -44,13 +46,14 @@ class InboxItem(msgspec.Struct, frozen=True, kw_only=True):
     order_id: int | None
     request_status: str
     task_status: str
-    role: str  # approver, cc
+    role: str  # approver, cc; requester (``mine``)
     step: int
     step_name: str
     requester_name: str
     due_at: datetime | None
-    created_at: datetime  # the task's
-    decided_at: datetime | None  # the task's
+    created_at: datetime  # the task's (``mine``: the request's)
+    decided_at: datetime | None  # the task's (``mine``: the request's)
+    waiting_on: list[str] = []  # ``mine``, pending: the names of those whose decision the current step waits for
 
 
 class InboxPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,12 +96,16 @@ def _cursor(cursor: str | None) -> int | None:
 
 
 async def inbox(user_id: int, box: Box = "pending", *, cursor: str | None = None, limit: int = 20) -> InboxPage:
-    """One person's approvals, newest task first: ``pending`` — waiting for their decision; ``cc`` — copied to
-    them (知会); ``done`` — decided (or handed on) by them."""
-    if box not in _BOX_WHERE:
-        raise ValidationFailed("box 只能是 pending、cc 或 done", field="box")
+    """One person's approvals, newest first: ``pending`` — tasks waiting for their decision; ``cc`` — copied to
+    them (知会); ``done`` — decided (or handed on) by them; ``mine`` — the requests they opened (我发起的), whatever
+    their status, with the current step and whom it waits for. A page at a time, keyset on the task's id (the
+    request's in ``mine``)."""
+    if box not in BOXES:
+        raise ValidationFailed("box 只能是 pending、cc、done 或 mine", field="box")
     limit = max(1, min(limit, 100))
     before = _cursor(cursor)
+    if box == "mine":
+        return await _mine(user_id, before, limit)
     where = f" WHERE t.assignee = {{}} AND {_BOX_WHERE[box]}"
     args: list[Any] = [user_id]
     if before is not None:
@@ -109,21 +116,102 @@ async def inbox(user_id: int, box: Box = "pending", *, cursor: str | None = None
     return InboxPage(items=items, next_cursor=str(items[-1].task_id) if len(rows) > limit else None)
 
 
+class _MineRow(msgspec.Struct, kw_only=True):
+    request_id: int
+    kind: str
+    title: str
+    reason: str
+    amount: int
+    order_id: int | None
+    request_status: str
+    step: int
+    requester_name: str
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class _StepTask(msgspec.Struct, kw_only=True):
+    request: int
+    step: int
+    step_name: str
+    assignee_name: str
+    status: str
+    due_at: datetime | None
+
+
+async def _mine(user_id: int, before: int | None, limit: int) -> InboxPage:
+    """The requests the person opened, newest first; each with its current step's name and, while pending, the
+    people that step waits for and their earliest time limit (one read of the page's approver tasks)."""
+    where = " WHERE requester = {}"
+    args: list[Any] = [user_id]
+    if before is not None:
+        where += " AND id < {}"
+        args.append(before)
+    rows = await db.fetch_as(
+        _MineRow,
+        "SELECT id AS request_id, kind, title, reason, amount, order_id, status AS request_status, step, "
+        "requester_name, created_at, decided_at FROM approval_request" + where + " ORDER BY id DESC LIMIT {}",
+        *args,
+        limit + 1,
+    )
+    page = rows[:limit]
+    tasks: dict[int, list[_StepTask]] = {}
+    for chunk in db.chunks([r.request_id for r in page]):
+        for t in await db.fetch_as(
+            _StepTask,
+            "SELECT request, step, step_name, assignee_name, status, due_at FROM approval_task "
+            f"WHERE role = 'approver' AND request IN ({db.placeholders(len(chunk))}) ORDER BY id",
+            *chunk,
+        ):
+            tasks.setdefault(t.request, []).append(t)
+    items: list[InboxItem] = []
+    for r in page:
+        at_step = [t for t in tasks.get(r.request_id, []) if t.step == r.step]
+        waiting = [t for t in at_step if t.status == "pending"] if r.request_status == "pending" else []
+        dues = [t.due_at for t in waiting if t.due_at is not None]
+        items.append(
+            InboxItem(
+                task_id=None,
+                request_id=r.request_id,
+                kind=r.kind,
+                title=r.title,
+                reason=r.reason,
+                amount=r.amount,
+                order_id=r.order_id,
+                request_status=r.request_status,
+                task_status="",
+                role="requester",
+                step=r.step,
+                step_name=at_step[0].step_name if at_step else "",
+                requester_name=r.requester_name,
+                due_at=min(dues) if dues else None,
+                created_at=r.created_at,
+                decided_at=r.decided_at,
+                waiting_on=list(dict.fromkeys(t.assignee_name for t in waiting)),
+            )
+        )
+    return InboxPage(items=items, next_cursor=str(page[-1].request_id) if len(rows) > limit else None)
+
+
 class _Count(msgspec.Struct):
     role: str
     n: int
 
 
 async def inbox_counts(user_id: int) -> dict[str, int]:
-    """How many tasks wait for the person's decision, and how many copies they got."""
+    """How many tasks wait for the person's decision, how many copies they got, and how many of the requests they
+    opened are still pending (one statement)."""
     rows = await db.fetch_as(
         _Count,
         "SELECT role, COUNT(*) AS n FROM approval_task WHERE assignee = {} AND "
-        "((role = 'approver' AND status = 'pending') OR role = 'cc') GROUP BY role",
+        "((role = 'approver' AND status = 'pending') OR role = 'cc') GROUP BY role "
+        "UNION ALL SELECT 'requester' AS role, COUNT(*) AS n FROM approval_request "
+        "WHERE requester = {} AND status = 'pending'",
+        user_id,
         user_id,
     )
     counts = {r.role: r.n for r in rows}
-    return {"pending": counts.get("approver", 0), "cc": counts.get("cc", 0)}
+    return {"pending": counts.get("approver", 0), "cc": counts.get("cc", 0), "mine": counts.get("requester", 0)}
 
 
 class TaskView(msgspec.Struct, frozen=True, kw_only=True):
@@ -169,6 +257,8 @@ class RequestView(msgspec.Struct, frozen=True, kw_only=True):
     tasks: list[TaskView] = []
     trail: list[audit.AuditEntry] = []
     warehouse_id: int | None = None  # where it belongs (the order's warehouse, the stock's), as opened
+    runs_in: str = "hub"  # "wecom_oa": decided in WeCom's 审批 app (people act there, not in the hub)
+    wecom_sp_no: str | None = None  # its approval number there, once submitted
 
 
 class _ReqRow(msgspec.Struct, kw_only=True):
@@ -193,6 +283,8 @@ class _ReqRow(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
     warehouse: int | None = None
+    sp_no: str | None = None
+    native: bool = False
 
 
 class _TaskRow(msgspec.Struct, kw_only=True):
@@ -217,7 +309,8 @@ class _TaskRow(msgspec.Struct, kw_only=True):
 _REQ_SELECT = (
     "SELECT id, kind, title, reason, amount, order_id, status, step, flow_code, version_no, flow_version, payload, "
     "requester, requester_name, outcome_reason, decided_by, decided_by_name, decided_at, created_at, updated_at, "
-    "warehouse FROM approval_request"
+    "warehouse, sp_no, EXISTS (SELECT 1 FROM approval_oa o WHERE o.request = approval_request.id) AS native "
+    "FROM approval_request"
 )
 
 
@@ -246,6 +339,8 @@ def _request_view(row: _ReqRow, tasks: list[TaskView], trail: list[audit.AuditEn
         tasks=tasks,
         trail=trail,
         warehouse_id=row.warehouse,
+        runs_in="wecom_oa" if row.native else "hub",
+        wecom_sp_no=row.sp_no,
     )
 
 
@@ -303,13 +398,14 @@ async def list_requests(
     limit: int = 50,
     involving: int | None = None,
     or_warehouse: int | None = None,
+    requester: int | None = None,
 ) -> list[RequestView]:
-    """Requests, newest first (without tasks and trail), filtered by order, status, kind; with ``involving``,
+    """Requests, newest first (without tasks and trail), filtered by order, status, kind, requester; with ``involving``,
     only those the user takes part in (requester, or a task of theirs: approver or copied) — or, with
     ``or_warehouse``, that belong to that warehouse."""
     where: list[str] = []
     args: list[Any] = []
-    for column, value in (("order_id", order_id), ("status", status), ("kind", kind)):
+    for column, value in (("order_id", order_id), ("status", status), ("kind", kind), ("requester", requester)):
         if value is not None:
             where.append(f"{column} = {{}}")
             args.append(value)

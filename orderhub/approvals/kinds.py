@@ -4,14 +4,19 @@
 * ``order_hold`` — an order a rule held (``require_approval`` naming a flow). Approved: the hold is released and
   the order goes on through the pipeline (or to its next hold). Rejected: the order is cancelled and its stock
   released (with the flow's ``on_reject: keep_held`` it stays held, reason ``approval_rejected``).
-* ``refund_reship`` — an order. Approved or rejected: recorded on the order (TODO: the hub has no refund or reship
-  command yet; a person carries it out).
-* ``address_change`` — an order not yet in the warehouse. Approved: the new receiver replaces the old one and the
-  order goes through the pipeline again. Rejected: recorded.
+* ``refund_reship`` — an order; ``refund_amount`` (fen) and / or ``reship_lines``. Approved: the refund is recorded
+  on the order (``order.refund_recorded``, never above what was paid) and a replacement order (补发单) is created for
+  the lines — a new order of the same channel and receiver at price 0, ``reship_of`` the original, through the
+  normal pipeline (:mod:`orderhub.orders.aftersale`). Rejected: recorded.
+* ``address_change`` — an order not shipped. Approved: the new receiver replaces the old one; an order not yet in
+  the warehouse goes through the pipeline again; one being picked keeps going (its waybill is taken at packing);
+  a packed one has its waybill voided (the carrier is asked to cancel it) and is labelled again at the pack
+  station. The floor is told. Rejected: recorded.
 * ``stock_writeoff`` — a stock row (warehouse + SKU). Approved: the adjustment is made (audited as any stock
   adjustment). Rejected: nothing changes.
 * ``cancel_after_pick`` — an order being picked or packed. Approved: intercepted (exception) and cancelled, its
-  stock released. Rejected: recorded.
+  stock released, a packed order's waybill voided, and the units already picked listed for the floor to put back
+  (返架, :mod:`orderhub.picking.putback`). Rejected: recorded.
 
 Every decision about an order is written to the order's own log (``order.approval_decided``: who, when, why, what
 was done).
@@ -31,12 +36,16 @@ from orderhub.approvals.model import RequestFacts
 from orderhub.approvals.port import Decision, KindHandler
 from orderhub.errors import Conflict, NotFound, OrderHubError, ValidationFailed
 from orderhub.inventory.service import adjust_stock
+from orderhub.logistics.voids import void_issued
+from orderhub.orders import aftersale
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.pipeline.commands import cancel_order, release_hold, release_reservation, replace_receiver
 from orderhub.orders.service import StatusChange, full_address, process_after_commit, record_event, transition
 from orderhub.orders.state import RELEASABLE, OrderStatus
 from orderhub.orders.tables import Order
+from orderhub.picking import putback
+from orderhub.picking.floor_notices import tell_receiver_changed
 from orderhub.routing.geo import REGION_OF
 from orderhub.rules.model import OrderFacts
 from orderhub.rules.service import HoldRequest
@@ -217,12 +226,16 @@ async def _recorded(d: Decision) -> str | None:
 class _State(msgspec.Struct):
     status: str
     hold_queue: str | None
+    warehouse: int | None
+    external_id: str
 
 
 async def _state(order_id: int) -> _State:
     # Raw SQL: the order's row lock (PostgreSQL) while the decision acts on it.
     row = await db.fetch_one_as(
-        _State, f"SELECT status, hold_queue FROM sales_order WHERE id = {{}}{db.for_update()}", order_id
+        _State,
+        f"SELECT status, hold_queue, warehouse, external_id FROM sales_order WHERE id = {{}}{db.for_update()}",
+        order_id,
     )
     if row is None:
         raise NotFound("订单不存在", field="order_id")
@@ -284,14 +297,9 @@ ORDER_HOLD = KindHandler(
 # --------------------------------------------------------------------------------------------- refund_reship
 
 
-class _Line(msgspec.Struct, kw_only=True):
-    sku: str
-    qty: int
-
-
 class _RefundReship(msgspec.Struct, kw_only=True):
     refund_amount: int = 0  # fen
-    reship_lines: list[_Line] = []
+    reship_lines: list[aftersale.ReshipLine] = []
     note: str = ""
 
 
@@ -301,22 +309,88 @@ def _validate_refund(payload: dict[str, Any]) -> dict[str, Any]:
         raise _bad("退款金额（分）不能为负数", "payload.refund_amount")
     if any(not line.sku.strip() or line.qty <= 0 for line in cmd.reship_lines):
         raise _bad("补发商品需要编码和大于 0 的数量", "payload.reship_lines")
+    if len(cmd.reship_lines) > aftersale.MAX_RESHIP_LINES:
+        raise _bad(f"一次最多补发 {aftersale.MAX_RESHIP_LINES} 行商品", "payload.reship_lines")
     if cmd.refund_amount == 0 and not cmd.reship_lines:
         raise _bad("请填写退款金额或补发商品", "payload")
     return msgspec.to_builtins(cmd)
 
 
+async def _check_refund_reship(order_id: int, cmd: _RefundReship) -> None:
+    """What the order must allow: the refund within what was paid (less what was refunded), the reship's SKUs
+    active and the order not cancelled."""
+    if cmd.refund_amount:
+        await aftersale.check_refund(order_id, cmd.refund_amount)
+    if cmd.reship_lines:
+        await aftersale.check_reship(order_id, cmd.reship_lines)
+
+
+async def _refund_facts(kind: str, order_id: int | None, payload: dict[str, Any]) -> RequestFacts:
+    facts = await order_facts(kind, order_id, payload)
+    assert order_id is not None  # order_facts refuses a request without one
+    try:
+        await _check_refund_reship(order_id, _convert(payload, _RefundReship))
+    except OrderHubError as exc:
+        raise _bad(exc.message, f"payload.{exc.field}" if exc.field != "order_id" else "order_id") from exc
+    return facts
+
+
+class _Reason(msgspec.Struct):
+    reason: str
+
+
+async def _request_reason(request_id: int) -> str:
+    row = await db.fetch_one_as(_Reason, "SELECT reason FROM approval_request WHERE id = {}", request_id)
+    return row.reason if row is not None else ""
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen // 100}.{fen % 100:02d}"
+
+
+def _refused(exc: OrderHubError) -> Conflict:
+    return Conflict(exc.message, code=ApprovalError.APPROVAL_EFFECT_REFUSED, field=exc.field or "order_id")
+
+
 async def _refund_approved(d: Decision) -> str:
-    # TODO(approvals): the hub has no refund or reship command yet; a person carries the decision out.
-    await _log(d, refund_amount=d.payload.get("refund_amount", 0), reship_lines=d.payload.get("reship_lines", []))
-    return "已批准，退款/补发需人工执行"
+    """The refund recorded on the order, the reship created (once per request), both in the order's log."""
+    assert d.order_id is not None
+    state = await _state(d.order_id)
+    cmd: _RefundReship = _convert(d.payload, _RefundReship)
+    why = " ".join(part for part in (await _request_reason(d.request_id), cmd.note.strip()) if part)
+    lines = [{"sku": line.sku, "qty": line.qty} for line in cmd.reship_lines]
+    extra: dict[str, Any] = {"refund_amount": cmd.refund_amount, "reship_lines": lines}
+    if cmd.reship_lines:
+        extra["reship_external_id"] = aftersale.reship_external_id(state.external_id, d.request_id)
+    done: list[str] = []
+    try:
+        await _check_refund_reship(d.order_id, cmd)
+        await _log(d, **extra)
+        if cmd.refund_amount:
+            total = await aftersale.record_refund(
+                d.order_id, amount=cmd.refund_amount, reason=why, request_id=d.request_id, actor=d.actor
+            )
+            done.append(f"已记录退款 {_yuan(cmd.refund_amount)}（累计 {_yuan(total)}）")
+        if cmd.reship_lines:
+            reship = await aftersale.create_reship(
+                d.order_id,
+                cmd.reship_lines,
+                request_id=d.request_id,
+                reason=why,
+                approved_by=d.by_name,
+                actor=d.actor,
+            )
+            done.append(f"已创建补发单 {reship.external_id}（订单 #{reship.order_id}），进入正常处理流程")
+    except OrderHubError as exc:
+        raise _refused(exc) from exc
+    return "；".join(done)
 
 
 REFUND_RESHIP = KindHandler(
     label="退款补发",
     needs_order=True,
     validate=_validate_refund,
-    facts=order_facts,
+    facts=_refund_facts,
     on_approve=_refund_approved,
     on_reject=_recorded,
     on_withdraw=_recorded,
@@ -339,17 +413,36 @@ def _validate_address(payload: dict[str, Any]) -> dict[str, Any]:
     return msgspec.to_builtins(cmd)
 
 
+class _Status(msgspec.Struct):
+    status: str
+
+
+async def _address_facts(kind: str, order_id: int | None, payload: dict[str, Any]) -> RequestFacts:
+    """An order in the warehouse takes the new receiver as it is (no validation pass follows): it must be
+    understood now."""
+    facts = await order_facts(kind, order_id, payload)
+    row = await db.fetch_one_as(_Status, "SELECT status FROM sales_order WHERE id = {}", order_id)
+    if row is not None and S(row.status) in IN_WAREHOUSE:
+        try:
+            aftersale.standardised_receiver(msgspec.convert(payload["receiver"], Receiver))
+        except OrderHubError as exc:
+            raise _bad(exc.message, f"payload.{exc.field}") from exc
+    return facts
+
+
 async def _address_approved(d: Decision) -> str:
     assert d.order_id is not None
     state = await _state(d.order_id)
     status = S(state.status)
-    if status in IN_WAREHOUSE or status in GONE:
+    if status in GONE:
         raise Conflict(
-            "订单已进入拣货、已发货或已取消，无法修改收货地址",
+            "订单已发货或已取消，无法修改收货地址",
             code=ApprovalError.APPROVAL_EFFECT_REFUSED,
             field="order_id",
         )
     receiver = msgspec.convert(d.payload["receiver"], Receiver)
+    if status in IN_WAREHOUSE:
+        return await _address_in_warehouse(d, state, receiver)
     await _log(d, address=full_address(receiver))
     await replace_receiver(d.order_id, receiver, actor=d.actor)
     if status == S.HELD:
@@ -364,11 +457,48 @@ async def _address_approved(d: Decision) -> str:
     return "收货地址已修改，订单重新处理"
 
 
+async def _address_in_warehouse(d: Decision, state: _State, receiver: Receiver) -> str:
+    """Picking: the receiver is replaced in place (the waybill is taken at packing). Packed: its waybill (if it has
+    one) is voided and cancelled at the carrier, the receiver replaced, and the pack station takes a new waybill
+    and label (the order stays packed; it cannot be handed over without one). The floor is told either way."""
+    assert d.order_id is not None
+    status = S(state.status)
+    try:
+        aftersale.standardised_receiver(receiver)  # refused before anything is written
+        await _log(d, address=full_address(receiver), status=status.value)
+        voided = None
+        if status == S.PACKED:
+            voided = await void_issued(d.order_id, why=f"审批 #{d.request_id}：修改收货地址", actor=d.actor)
+        stored = await aftersale.replace_receiver_in_place(d.order_id, receiver, actor=d.actor)
+    except OrderHubError as exc:
+        raise _refused(exc) from exc
+    where = f"{stored.province}{stored.city}{stored.district}"
+    if status == S.PICKING:
+        message = f"订单 {state.external_id} 收货地址已改为 {where}（拣货中，打包取号时使用新地址）"
+        done = "收货地址已修改（拣货中，打包取号时使用新地址），已通知仓库"
+    elif voided is not None:
+        message = (
+            f"订单 {state.external_id} 收货地址已改为 {where}：原运单 {voided.waybill_no} 已作废，"
+            "请撕下旧面单，在打包台重新取号并打印面单"
+        )
+        done = (
+            f"收货地址已修改；原运单 {voided.carrier} {voided.waybill_no} 已作废（已通知快递取消），"
+            "请在打包台重新取号打印面单"
+        )
+    else:
+        message = f"订单 {state.external_id} 收货地址已改为 {where}（已打包，尚未取号：取号时使用新地址）"
+        done = "收货地址已修改（已打包，尚未取号，取号时使用新地址），已通知仓库"
+    await tell_receiver_changed(
+        d.order_id, state.warehouse, status=status.value, voided=voided.waybill_no if voided else "", message=message
+    )
+    return done
+
+
 ADDRESS_CHANGE = KindHandler(
     label="修改收货地址",
     needs_order=True,
     validate=_validate_address,
-    facts=order_facts,
+    facts=_address_facts,
     on_approve=_address_approved,
     on_reject=_recorded,
     on_withdraw=_recorded,
@@ -477,21 +607,43 @@ async def _cancel_approved(d: Decision) -> str:
     status = S(state.status)
     if status in GONE:
         raise Conflict("订单已发货或已取消，无法再取消", code=ApprovalError.APPROVAL_EFFECT_REFUSED, field="order_id")
-    await _log(d, cancel_reason=d.payload.get("reason", ""))
-    note = f"审批同意取消（{d.by_name}）：{d.payload.get('reason', '')}"
-    if status in IN_WAREHOUSE:
-        await transition(
-            d.order_id,
-            S.EXCEPTION,
-            expected=status,
-            reason="intercepted",
-            data={"message": "已审批取消，请拦截，勿发货", "request_id": d.request_id},
-            actor=d.actor,
-        )
+    reason = str(d.payload.get("reason", ""))
+    await _log(d, cancel_reason=reason)
+    note = f"审批同意取消（{d.by_name}）：{reason}"
+    if status not in IN_WAREHOUSE:
         await cancel_order(d.order_id, reason=note, actor=d.actor)
-        return "订单已拦截并取消，库存已释放（已拣商品需放回货位）"
+        return "订单已取消，库存已释放"
+    picked = await putback.picked_units(d.order_id)  # before the interception withdraws the order from its tasks
+    voided = None
+    if status == S.PACKED:
+        try:
+            voided = await void_issued(d.order_id, why=f"审批 #{d.request_id}：拣货后取消", actor=d.actor)
+        except OrderHubError as exc:
+            raise _refused(exc) from exc
+    await transition(
+        d.order_id,
+        S.EXCEPTION,
+        expected=status,
+        reason="intercepted",
+        data={"message": "已审批取消，请拦截，勿发货", "request_id": d.request_id},
+        actor=d.actor,
+    )
     await cancel_order(d.order_id, reason=note, actor=d.actor)
-    return "订单已取消，库存已释放"
+    made = await putback.open_putbacks(
+        d.order_id,
+        picked,
+        source="pack" if status == S.PACKED else "tote",
+        reason=f"审批 #{d.request_id} 拣货后取消：{reason}",
+        request_id=d.request_id,
+        actor=d.actor,
+    )
+    done = "订单已拦截并取消，库存已释放"
+    if voided is not None:
+        done += f"；运单 {voided.carrier} {voided.waybill_no} 已作废（已通知快递取消）"
+    if made:
+        units = sum(p.qty for p in picked)
+        return done + f"；已生成返架单 {'、'.join(f'#{i}' for i in made)}：已拣 {units} 件待放回原库位"
+    return done + "（尚未拣货，无需返架）"
 
 
 CANCEL_AFTER_PICK = KindHandler(

@@ -11,10 +11,17 @@ limit: a reminder ``remind_before_s`` ahead, then escalation to the approver's m
 Conditions are the rules engine's (:class:`orderhub.rules.model.Condition` over :class:`OrderFacts`: amount, SKU,
 tags, channel, province, memo …) plus two of the approvals' own: ``kind`` (the request kind: in / not_in) and
 ``sku_name`` (any line's SKU name: contains / contains_any, e.g. "定制").
+
+**Where a flow runs** (``runs_in``): ``hub`` (the engine decides, people act in the hub or on its WeCom cards) or
+``wecom_oa`` — the request is submitted to WeCom's own 审批 app (``wecom_oa``: its template, how the request fills
+the template's controls and summary lines, who submits it) and decided there (docs/approvals.md, "WeCom's own 审批
+app"). A native flow's steps become WeCom approval nodes (``any`` 或签, ``all`` 会签, ``sequential`` one node per
+approver); N-of-M and time limits have no WeCom equivalent and are refused at save.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -26,7 +33,9 @@ from orderhub.rules.model import Condition, OrderFacts, decode_conditions, match
 
 __all__ = [
     "MODES",
+    "OA_VALUES",
     "REQUEST_KINDS",
+    "RUNS_IN",
     "Approvers",
     "ByManager",
     "ByRole",
@@ -34,10 +43,12 @@ __all__ = [
     "ByRoleInWarehouse",
     "ByUser",
     "FlowDefinition",
+    "OaControl",
     "RequestFacts",
     "SlotTask",
     "StepDef",
     "StepVerdict",
+    "WeComOaSettings",
     "conditions_match",
     "decode_definition",
     "encode_definition",
@@ -53,6 +64,21 @@ MAX_TIME_LIMIT_S = 30 * 24 * 3600
 
 Mode = Literal["any", "all", "sequential", "n_of_m"]
 ExpiryAction = Literal["auto_reject", "auto_approve", "keep_escalating"]
+RUNS_IN = ("hub", "wecom_oa")
+# What a native request puts in a template control or a summary line (docs/approvals.md): the subject ("订单
+# taobao/123"), the order's number, the amount, why it needs approval, the title, the kind's label, the requester, the
+# SKU names, and the hub's reference ("订单中枢 #42").
+OA_VALUES = ("subject", "order_no", "amount", "reason", "title", "kind", "requester", "skus", "ref")
+OaValue = Literal["subject", "order_no", "amount", "reason", "title", "kind", "requester", "skus", "ref"]
+# 提交审批申请 (https://developer.work.weixin.qq.com/document/path/91853): template_id as found in the template's
+# editing page ("3TmmcVxSXNgmZJM8ZpbrZVuucxadbweg7pdtEmaQ", older ones "1910324946027731_…"); control ids from
+# 获取审批模板详情 (91982) such as "Text-15111111111"; summary_list 最多3行; a member's UserID is 1~64 characters of
+# letters, digits, "-", "_" and "." (全局错误码 40003, https://developer.work.weixin.qq.com/document/path/90313).
+_OA_TEMPLATE_ID = re.compile(r"[A-Za-z0-9_]{1,128}")
+_OA_CONTROL_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_OA_USERID = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+OA_MAX_SUMMARY = 3
+OA_MAX_CONTROLS = 20
 
 
 # ------------------------------------------------------------------------------------------------------- facts
@@ -121,12 +147,36 @@ class StepDef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     on_expiry: ExpiryAction = "keep_escalating"
 
 
+class OaControl(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One control of the WeCom 审批 template that a native request fills: its id (获取审批模板详情), its type —
+    ``Text`` / ``Textarea`` (text), ``Number`` / ``Money`` (the amount in yuan, for ``value: amount`` only) — and what
+    goes in it."""
+
+    id: str
+    value: OaValue
+    control: Literal["Text", "Textarea", "Number", "Money"] = "Text"
+    title: str = ""  # shown in WeCom next to the value (the template's own title when empty)
+
+
+class WeComOaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a native flow's requests go to WeCom's 审批 app (``oa/applyevent``)."""
+
+    template_id: str
+    controls: list[OaControl]
+    summary: list[OaValue] = msgspec.field(default_factory=lambda: ["subject", "amount", "reason"])  # ≤ 3 lines
+    use_template_approver: bool = False  # WeCom's own approval process set in its admin console, not the steps'
+    creator_userid: str = ""  # submits the requests that have no requester with a WeCom id (a rule held the order)
+    notify_type: Literal[1, 2, 3] = 1  # the copies (cc): 1 when submitted, 2 once approved, 3 both
+
+
 class FlowDefinition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     steps: list[StepDef]
     kinds: list[str] = msgspec.field(default_factory=lambda: ["order_hold"])
     entry: list[Condition] = msgspec.field(default_factory=list)
     fallback_role: str = "admin"  # a step whose approvers resolve to nobody goes to this role
     on_reject: Literal["cancel", "keep_held"] = "cancel"  # an order hold rejected: cancel it, or keep it held
+    runs_in: Literal["hub", "wecom_oa"] = "hub"  # wecom_oa: decided in WeCom's own 审批 app (see wecom_oa)
+    wecom_oa: WeComOaSettings | None = None
 
 
 _EXTRA_OPS: dict[str, set[str]] = {"kind": {"in", "not_in"}, "sku_name": {"contains", "contains_any"}}
@@ -233,7 +283,48 @@ def decode_definition(raw: Any, *, roles: frozenset[str]) -> FlowDefinition:
             raise _bad("提前提醒时间必须小于时限（且需设置时限）", f"{where}.remind_before_s")
         if not 0 <= step.escalations <= 5:
             raise _bad("升级次数应为 0 至 5", f"{where}.escalations")
+    _check_native(definition)
     return definition
+
+
+def _check_native(definition: FlowDefinition) -> None:
+    """A flow that runs in WeCom's 审批 app: its settings are complete and its steps have a WeCom equivalent."""
+    oa = definition.wecom_oa
+    if definition.runs_in == "hub":
+        if oa is not None:
+            raise _bad("只有 runs_in 为 wecom_oa 的流程才能设置 wecom_oa", "definition.wecom_oa")
+        return
+    where = "definition.wecom_oa"
+    if oa is None:
+        raise _bad("在企业微信审批中运行的流程需要 wecom_oa 设置（模板 ID 与控件）", where)
+    if not _OA_TEMPLATE_ID.fullmatch(oa.template_id):
+        raise _bad("企业微信审批模板 ID 不正确（字母、数字或下划线，不超过 128 个字符）", f"{where}.template_id")
+    if not 1 <= len(oa.controls) <= OA_MAX_CONTROLS:
+        raise _bad(f"请设置 1 至 {OA_MAX_CONTROLS} 个模板控件", f"{where}.controls")
+    seen: set[str] = set()
+    for i, control in enumerate(oa.controls):
+        if not _OA_CONTROL_ID.fullmatch(control.id) or control.id in seen:
+            raise _bad("控件 ID 不正确或重复（如 Text-15111111111）", f"{where}.controls[{i}].id")
+        seen.add(control.id)
+        if control.control in ("Number", "Money") and control.value != "amount":
+            raise _bad("数字、金额控件只能填写金额（value: amount）", f"{where}.controls[{i}].value")
+        if len(control.title) > 40:
+            raise _bad("控件标题不超过 40 个字符", f"{where}.controls[{i}].title")
+    if not 1 <= len(oa.summary) <= OA_MAX_SUMMARY:
+        raise _bad(f"摘要为 1 至 {OA_MAX_SUMMARY} 行", f"{where}.summary")
+    if oa.creator_userid and not _OA_USERID.fullmatch(oa.creator_userid):
+        raise _bad("企业微信 UserID 不正确（1 至 64 个字母、数字、-、_ 或 .）", f"{where}.creator_userid")
+    if "order_hold" in definition.kinds and not oa.creator_userid:
+        raise _bad(
+            "订单审批由规则发起、没有申请人：请设置提交审批的企业微信账号（creator_userid）", f"{where}.creator_userid"
+        )
+    for i, step in enumerate(definition.steps):
+        if step.mode == "n_of_m":
+            raise _bad("企业微信审批只有或签与会签，不支持 N 选 M", f"definition.steps[{i}].mode")
+        if step.time_limit_s is not None or step.remind_before_s is not None:
+            raise _bad(
+                "在企业微信审批中运行的流程不设时限（催办由企业微信处理）", f"definition.steps[{i}].time_limit_s"
+            )
 
 
 def encode_definition(definition: FlowDefinition) -> str:

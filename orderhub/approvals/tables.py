@@ -78,6 +78,9 @@ class ApprovalRequest(Table, tablename="approval_request"):
     version = Integer(default=0)
     created_at = Timestamptz(index=True)
     updated_at = Timestamptz()
+    # The approval's number in WeCom's 审批 app for a request whose flow runs there (unique; null until submitted,
+    # and for requests the hub decides itself): oa/applyevent's sp_no (orderhub.approvals.oa).
+    sp_no = Varchar(length=64, null=True, default=None, unique=True)
 
 
 class ApprovalTask(Table, tablename="approval_task"):

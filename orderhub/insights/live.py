@@ -6,27 +6,32 @@
 
 The snapshot is the same JSON as the REST endpoint (``GET /api/v1/dash/strategic`` …, times in +08:00). Deltas are
 hints, ``{"changed": ["figures"]}``: the rollups moved, re-read the snapshot (subscribe again) or the endpoint. The
-rollup catch-up job calls :func:`after_catch_up` with the warehouses it touched; each topic gets at most
-:data:`HINTS_PER_SECOND` hints a second across every process (a Redis ``SET NX PX`` per topic), and a hint held
-back by the throttle goes out when the window ends, so the last change is never left without one.
+rollup catch-up job calls :func:`after_catch_up` with the warehouses it touched; an approval request opened or
+decided (:func:`on_approval_change`, an approvals listener) hints ``{"changed": ["approvals"]}`` on the strategic
+topic (its approvals card) and the request's warehouse's tactical topic (pending / overdue), after its commit. Each
+topic gets at most :data:`HINTS_PER_SECOND` hints a second across every process (a Redis ``SET NX PX`` per topic),
+and a hint held back by the throttle goes out when the window ends, saying everything that changed meanwhile, so the
+last change is never left without one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from orderhub import clock, feed, redis
+from orderhub import clock, db, feed, redis
 from orderhub.errors import CommonError, NotFound, PermissionDenied, ValidationFailed
 from orderhub.insights import tiers
 
 __all__ = [
+    "APPROVALS",
+    "FIGURES",
     "HINT",
     "HINTS_PER_SECOND",
     "OPERATIONS",
@@ -34,10 +39,13 @@ __all__ = [
     "STRATEGIC_ROLES",
     "TACTICAL",
     "WAREHOUSE_ROLES",
+    "ApprovalChanged",
+    "after_approval_change",
     "after_catch_up",
     "allow_strategic",
     "allow_warehouse",
     "as_json",
+    "on_approval_change",
     "snapshot_operations",
     "snapshot_strategic",
     "snapshot_tactical",
@@ -50,7 +58,9 @@ TACTICAL = "dash.tactical"
 OPERATIONS = "dash.operations"
 STRATEGIC_ROLES = frozenset({"admin", "manager", "finance"})
 WAREHOUSE_ROLES = frozenset({"admin", "manager"})
-HINT: dict[str, Any] = {"changed": ["figures"]}
+FIGURES = "figures"  # the rollups moved
+APPROVALS = "approvals"  # an approval request was opened or decided: the approvals card, pending / overdue
+HINT: dict[str, Any] = {"changed": [FIGURES]}
 HINTS_PER_SECOND = 1  # a board a second is live for a person; each hint is one message to every watching screen
 _WINDOW_MS = 1000 // HINTS_PER_SECOND
 _THROTTLE_KEY = "orderhub:dash:hint:{}"
@@ -143,46 +153,54 @@ class _System:
 _BOARDS: dict[str, Callable[[feed.Viewer, str | None], Awaitable[dict[str, Any]]]] = {}
 
 
-async def _hint_data(topic: str) -> dict[str, Any]:
+async def _hint_data(topic: str, changed: AbstractSet[str]) -> dict[str, Any]:
+    hint: dict[str, Any] = {"changed": sorted(changed)}
     family, _, arg = topic.partition(":")
     board = _BOARDS.get(family)
     if board is None:
-        return HINT
+        return hint
     try:
         watched = await redis.awaited(redis.get_client().pubsub_numsub(feed.channel_for(topic)))
         if not any(int(count) for _, count in watched):
-            return HINT
-        return {**HINT, "board": await board(_System(), arg or None)}
+            return hint
+        return {**hint, "board": await board(_System(), arg or None)}
     except Exception as exc:  # the hint alone still tells screens to re-read
         log.warning("dashboard board for a hint failed", extra={"topic": topic, "error": repr(exc)})
-        return HINT
+        return hint
 
-_held_back: set[str] = set()  # topics with a trailing hint scheduled in this process
+
+_held_back: dict[str, set[str]] = {}  # topics with a trailing hint scheduled in this process, and what changed
 _tasks: set[asyncio.Task[None]] = set()
 
 
-async def _hint(topic: str) -> bool:
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.create_task(work)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def _hint(topic: str, changed: Iterable[str] = (FIGURES,)) -> bool:
     """Publish the hint unless the topic had one in the last window (any process); a held-back hint goes out when
-    the window ends. True when published now."""
+    the window ends, with everything held back meanwhile in its ``changed``. True when published now."""
     client = redis.get_client()
     key = _THROTTLE_KEY.format(topic)
     if await redis.awaited(client.set(key, b"1", nx=True, px=_WINDOW_MS)):
-        await feed.publish(topic, await _hint_data(topic), maxlen=HINT_STREAM_LEN)
+        await feed.publish(topic, await _hint_data(topic, set(changed)), maxlen=HINT_STREAM_LEN)
         return True
-    if topic not in _held_back:
-        _held_back.add(topic)
+    if topic in _held_back:
+        _held_back[topic].update(changed)
+    else:
+        _held_back[topic] = set(changed)
         ttl = int(await redis.awaited(client.pttl(key)))
-        task = asyncio.create_task(_trailing(topic, max(ttl, 1) / 1000))
-        _tasks.add(task)
-        task.add_done_callback(_tasks.discard)
+        _spawn(_trailing(topic, max(ttl, 1) / 1000))
     return False
 
 
 async def _trailing(topic: str, delay: float) -> None:
     await asyncio.sleep(delay)
-    _held_back.discard(topic)
+    changed = _held_back.pop(topic, {FIGURES})
     try:
-        await _hint(topic)
+        await _hint(topic, changed)
     except Exception as exc:  # Redis away: the next catch-up hints again
         log.warning("dashboard hint failed", extra={"topic": topic, "error": repr(exc)})
 
@@ -197,6 +215,61 @@ async def after_catch_up(warehouse_ids: AbstractSet[int]) -> None:
         try:
             await _hint(topic)
         except Exception as exc:  # a hint is best effort: the job's work is done
+            log.warning("dashboard hint failed", extra={"topic": topic, "error": repr(exc)})
+
+
+# -- approvals ---------------------------------------------------------------------------------------------------
+
+# What an approval change does to the approvals' figures: comments and reminders move none of them.
+_QUIET_APPROVAL_ACTIONS = frozenset({"comment", "remind", "reminded"})
+
+
+class ApprovalChanged(Protocol):
+    """What the hint needs of an approval change (``orderhub.approvals.live.ApprovalChange``; the insights context
+    reads the approvals' tables with plain SQL and imports nothing of them)."""
+
+    @property
+    def request_id(self) -> int: ...
+
+    @property
+    def action(self) -> str: ...
+
+
+class _RequestWarehouse(msgspec.Struct):
+    warehouse: int | None
+
+
+async def on_approval_change(change: ApprovalChanged) -> None:
+    """An approvals listener (``APPROVAL_HOOKS``, in the change's transaction): once the change has committed, the
+    boards showing approvals are hinted (:func:`after_approval_change`) — in the background, so an approver's tap
+    never waits for a board to be computed. Nothing when the change is rolled back, or only a comment or reminder."""
+    if change.action in _QUIET_APPROVAL_ACTIONS:
+        return
+    request_id = change.request_id
+
+    async def hint() -> None:
+        if redis.has_client():  # a one-off command without Redis has no screens to tell
+            _spawn(after_approval_change(request_id))
+
+    db.after_commit(hint)
+
+
+async def after_approval_change(request_id: int) -> None:
+    """An approval request was opened or decided (or its tasks moved): hint the strategic topic (its approvals card)
+    and the tactical topic of the request's warehouse (its pending and overdue requests), throttled as every hint."""
+    topics = [STRATEGIC]
+    try:
+        row = await db.fetch_one_as(
+            _RequestWarehouse, "SELECT warehouse FROM approval_request WHERE id = {}", request_id
+        )
+        if row is not None and row.warehouse:
+            topics.append(feed.topic_for(TACTICAL, row.warehouse))
+    except Exception as exc:  # the strategic hint still goes out
+        log.warning("approval's warehouse for a hint failed", extra={"request_id": request_id, "error": repr(exc)})
+    for topic in topics:
+        try:
+            await _hint(topic, (APPROVALS,))
+        except Exception as exc:  # a hint is best effort: the decision is made
             log.warning("dashboard hint failed", extra={"topic": topic, "error": repr(exc)})
 
 

@@ -34,5 +34,10 @@ class LogisticsError(ErrorCode):
         "waybill_cancelled", "该订单的运单已作废，请重新取号", "The waybill was voided; request a new one."
     )
     NO_PENDING_REQUEST = "no_pending_request", "该订单没有待定的取号请求", "No waybill request is pending."
+    WAYBILL_REQUEST_PENDING = (
+        "waybill_request_pending",
+        "该订单正在取运单号，请稍后再试",
+        "A waybill request for the order is in flight: its waybill cannot be voided until it is answered.",
+    )
     NO_WAYBILL = "no_waybill", "该订单还没有运单号", "The order (or the wave's orders) has no waybill yet."
     TRACKING_NOT_FOUND = "tracking_not_found", "查询不到该包裹", "No tracking for this parcel or order yet."

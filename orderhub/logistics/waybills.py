@@ -35,6 +35,7 @@ from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.labels import LabelData, address_line
 from orderhub.logistics.tables import CarrierAccount, ParcelTracking, Waybill
 from orderhub.logistics.tracking import start_tracking
+from orderhub.logistics.voids import VOIDED
 from orderhub.orders.errors import OrderError
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import ensure_in_scope, record_event
@@ -394,6 +395,17 @@ async def _held_pick(order_ref: str) -> _Pick | None:
     return _Pick(account=row, reason=row.reason, price_fen=row.price_fen)
 
 
+async def _order_ref(order_id: int, warehouse_id: int) -> str:
+    """``OH{order}-W{warehouse}``; once the order's waybill there was voided (its receiver changed after packing:
+    :mod:`orderhub.logistics.voids`), ``-R{n}`` after it — the carriers deduplicate on it and would answer with
+    the voided waybill."""
+    voided = await Waybill.count().where(
+        Waybill.order == order_id, Waybill.warehouse == warehouse_id, Waybill.status.is_in(list(VOIDED))
+    )
+    base = f"OH{order_id}-W{warehouse_id}"
+    return f"{base}-R{voided}" if voided else base
+
+
 async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     """The packed order's waybill: the one already issued, or a new one from the chosen carrier."""
     existing = await _issued(order_id)
@@ -405,7 +417,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     warehouse_id = order.warehouse
     if warehouse_id is None:  # a packed order has its warehouse
         raise ValidationFailed("订单还没有分配仓库", code=LogisticsError.NO_WAREHOUSE, field="order_id")
-    order_ref = f"OH{order_id}-W{warehouse_id}"
+    order_ref = await _order_ref(order_id, warehouse_id)
     weight = await order_weight(order_id, warehouse_id)
     held = await _held_pick(order_ref)
     if held is not None and not held.account.active:

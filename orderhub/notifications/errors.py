@@ -30,6 +30,12 @@ class DeliveryError(ErrorCode):
 
     QUIET_HOURS = "quiet_hours", "免打扰时段，稍后发送", "Held until the quiet hours end."
     RATE_LIMITED = "rate_limited", "超过发送频率，排队稍后发送", "Held by our own per-recipient rate limit."
+    MEMBER_RATE = (
+        "member_rate",
+        "超过企业微信每人每分钟的发送限制，排队稍后发送",
+        "Held back by the WeCom member's window, shared with the approval cards (WeCom drops what passes 30 a minute "
+        "per member): sent when it has room.",
+    )
     NOT_CONFIGURED = "not_configured", "该渠道未配置账号或模板已停用", "No provider account, or template off."
     TEMPLATE_ERROR = "template_error", "模板无法填写", "The template could not be filled."
     SUPERSEDED = (

@@ -12,7 +12,9 @@ each row once.
 * **Sending** (:func:`send`, the ``send_notification`` job): the row is claimed by one conditional UPDATE
   (pending and due → sending, with a lease), so a job delivered twice or retried sends once; a sent row is
   never sent again except by a staff resend. Non-urgent customer messages wait out quiet hours (22:00–08:00
-  Asia/Shanghai by default); per-provider and per-phone rate limits reschedule the row (queued, never dropped).
+  Asia/Shanghai by default); per-provider and per-phone rate limits reschedule the row (queued, never dropped), and
+  so does a WeCom member's window (:mod:`orderhub.notifications.wecom_window`, shared with the approval cards:
+  WeCom drops what passes 30 a minute per member).
   Transient errors retry with backoff up to ``max_attempts``; permanent ones are recorded with the provider's
   code; a recipient's refusal (43101) records ``fallback`` and writes the row of the next channel (SMS).
 * **Dispatching** (:func:`dispatch_due`, a unique cron every 10 s) queues rows that are due — deferred, backed
@@ -38,7 +40,7 @@ from orderhub.errors import Conflict, NotFound
 from orderhub.inventory.tables import Warehouse
 from orderhub.logistics.labels import carrier_name, mask_name, mask_phone
 from orderhub.logistics.tables import ParcelTracking, Waybill
-from orderhub.notifications import config
+from orderhub.notifications import config, wecom_window
 from orderhub.notifications.contacts import find_contact, mobile_number
 from orderhub.notifications.errors import DeliveryError, NotificationError
 from orderhub.notifications.port import (
@@ -710,6 +712,22 @@ async def send(notification_id: int, *, now: datetime | None = None) -> str:
         await _settle(row, "failed", now, code=DeliveryError.TEMPLATE_ERROR, message=f"模板无法填写：{exc!r}")
         log.exception("notification template failed", extra={"notification": row.id})
         return "failed"
+    if row.channel == NotifierChannel.WECOM.value:
+        # WeCom drops what passes a member's 30 a minute (90454): a slot in each recipient's window — the one the
+        # approval cards count in — or the whole message waits for it (all or none; not a failed attempt).
+        wait = await wecom_window.reserve_all(
+            wecom_window.app_of(provider),
+            wecom_window.members(row.recipient),
+            now,
+            wecom_window.per_minute_of(provider),
+            wecom_window.MEMBER_PER_HOUR,
+        )
+        if wait is not None:
+            await _settle(row, "pending", now, not_before=now + wait, code=DeliveryError.MEMBER_RATE,
+                          message=DeliveryError.MEMBER_RATE.message, give_back_attempt=True)
+            log.info("WeCom message queued for the member's limit",
+                     extra={"notification": row.id, "wait_s": round(wait.total_seconds(), 1)})
+            return "rate_limited"
     try:
         notifier = notifier_for(message.channel, provider, config.token_redis())
         result = await notifier.send(message)

@@ -16,3 +16,20 @@ class OrderError(ErrorCode):
         "导出的订单太多，请缩小筛选范围（例如按日期分段导出）",
         "An order export would exceed the row cap; narrow the filters (e.g. export a date range at a time).",
     )
+    REFUND_EXCEEDS_PAID = (
+        "refund_exceeds_paid",
+        "退款金额超过订单实付金额（含已记录的退款）",
+        "A refund would take the order's recorded refunds above what was paid for it.",
+    )
+    RESHIP_UNKNOWN_SKU = "reship_unknown_sku", "补发商品不存在或已停用", "A reship line names no active SKU."
+    RESHIP_NOT_ALLOWED = "reship_not_allowed", "已取消的订单不能补发", "A cancelled order cannot be reshipped."
+    RESHIP_ID_TAKEN = (
+        "reship_id_taken",
+        "补发单号已被其他订单占用",
+        "The reship's order number (derived from the original's) belongs to an order that is not this reship.",
+    )
+    RECEIVER_UNRECOGNISED = (
+        "receiver_unrecognised",
+        "新收货地址或电话无法识别，请填写完整的省市区和详细地址",
+        "An order in the warehouse takes a new receiver only once its address and phone are understood.",
+    )

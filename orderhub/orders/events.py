@@ -39,6 +39,14 @@ class OrderEventType(StrEnum):
     APPROVAL_REQUESTED = "order.approval_requested"  # an approval request about the order was opened (approvals)
     APPROVAL_DECIDED = "order.approval_decided"  # … approved or rejected: who, when, why, and what was done
     APPROVAL_NOT_STARTED = "order.approval_not_started"  # held for a flow that could not start: released by hand
+    REFUND_RECORDED = "order.refund_recorded"  # an approved refund (fen, reason, request id): finance reads it
+    RESHIP_CREATED = "order.reship_created"  # a replacement order (补发单) was made for this one
+    CREATED_AS_RESHIP = "order.created_as_reship"  # this order is a 补发单: of which order, why, on whose approval
+    PUTBACK_CREATED = "order.putback_created"  # picked units of an order that will not ship must go back (返架)
+    PUTBACK_DONE = "order.putback_done"  # … and were put back (what was missing written off)
+    WAYBILL_VOIDED = "order.waybill_voided"  # the hub stopped using the waybill (receiver changed after packing)
+    WAYBILL_CANCELLED = "order.waybill_cancelled"  # … and the carrier cancelled it
+    WAYBILL_CANCEL_FAILED = "order.waybill_cancel_failed"  # … the carrier refused to cancel it: a person checks
 
 
 class OrderReceived(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=OrderEventType.RECEIVED.value):

@@ -3,7 +3,7 @@
 ``ship_order`` moves a packed order (or a ready one shipped by hand, 手工发货) to ``shipped`` in one transaction:
 stock is consumed (on hand and reserved both go down), its shipments are closed, an ``order.shipped`` event is
 recorded and published, and — for orders from a platform — a write-back row is written so the platform is told
-(sent by a job, retried until the platform accepts).
+(sent by a job, retried until the platform accepts); a replacement order (补发单, ``reship_of``) has none.
 """
 
 from __future__ import annotations
@@ -61,7 +61,12 @@ async def ship_order(order_id: int, *, carrier: str, waybill_no: str, actor: str
     async with db.transaction():
         row = (
             await Order.select(
-                Order.status, Order.external_id, Order.channel, Order.channel.code, Order.channel.platform
+                Order.status,
+                Order.external_id,
+                Order.channel,
+                Order.channel.code,
+                Order.channel.platform,
+                Order.reship_of,
             )
             .where(Order.id == order_id)
             .first()
@@ -99,7 +104,8 @@ async def ship_order(order_id: int, *, carrier: str, waybill_no: str, actor: str
         await record_event(
             order_id, OrderEventType.SHIPPED, data={"carrier": carrier, "waybill_no": waybill_no}, actor=actor
         )
-        if row["channel.platform"] in PLATFORMS_WITH_WRITEBACK:
+        # A replacement order (补发单) is the hub's own: the platform has no such order to confirm.
+        if row["channel.platform"] in PLATFORMS_WITH_WRITEBACK and row["reship_of"] is None:
             inserted = await PlatformWriteback.insert(
                 PlatformWriteback(
                     order=order_id,

@@ -79,6 +79,8 @@ class Order(Table, tablename="sales_order"):
     warehouse = ForeignKey(references=Warehouse, null=True, index=True)
     # The waybill number the order was shipped with (also when shipped by hand, without a waybill of ours).
     shipped_waybill_no = Varchar(length=64, default="", index=True)
+    # A replacement order (补发单) names the order it replaces (orderhub.orders.aftersale); null for every other order.
+    reship_of = Integer(null=True, default=None, index=True)
     raw_payload = Text(default="{}")
     received_at = Timestamptz()
     updated_at = Timestamptz()

@@ -58,6 +58,7 @@ class PickingError(ErrorCode):
     ORDER_NOT_FOUND = "order_not_found", "本仓找不到订单", "No such order (or tote) in this warehouse."
     PACK_NOT_FOUND = "pack_not_found", "打包记录不存在", "The pack record does not exist."
     ALREADY_PACKED = "already_packed", "该订单已打包", "The order is already packed."
+    PUTBACK_NOT_FOUND = "putback_not_found", "返架单不存在", "No put-back (返架单) with this id in this warehouse."
     ORDER_WITHDRAWN = (
         "order_withdrawn", "订单已取消或被拦截，请勿打包，交给主管处理", "The order was cancelled or intercepted."
     )

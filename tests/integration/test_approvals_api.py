@@ -210,7 +210,7 @@ async def test_an_order_held_for_a_flow_made_through_the_api_is_approved_over_ht
         cc = await client.get("/api/v1/approvals/inbox", params={"box": "cc"})
         counts = await client.get("/api/v1/approvals/inbox/counts")
         assert [i["request_id"] for i in cc.json()["items"]] == [request_id]
-        assert counts.json() == {"pending": 0, "cc": 1}
+        assert counts.json() == {"pending": 0, "cc": 1, "mine": 0}
         _problem(
             await client.post(f"/api/v1/approvals/requests/{request_id}/approve", json={}),
             409,
@@ -523,7 +523,7 @@ async def test_the_mini_program_inbox_detail_and_one_tap_decisions(
         inbox = await client.get("/mp/v1/staff/approvals/inbox")
         assert inbox.status_code == 200, inbox.text
         assert [i["request_id"] for i in inbox.json()["items"]][:2] == [second, first]
-        assert inbox.json()["counts"] == {"pending": 2, "cc": 0}
+        assert inbox.json()["counts"] == {"pending": 2, "cc": 0, "mine": 0}
         assert inbox.json()["items"][0]["title"].startswith("库存核销/调整：")
         detail = await client.get(f"/mp/v1/staff/approvals/{first}")
         assert detail.status_code == 200, detail.text

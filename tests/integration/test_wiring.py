@@ -17,6 +17,7 @@ import pytest
 
 from orderhub.approvals.card_port import CARD_SENDERS
 from orderhub.approvals.live import APPROVAL_HOOKS
+from orderhub.approvals.oa_port import OA_CLIENTS
 from orderhub.approvals.port import KINDS as APPROVAL_KINDS
 from orderhub.carriers.port import CARRIERS, TRACKERS
 from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
@@ -71,14 +72,15 @@ from orderhub.events import FEED_MIRRORS
 from orderhub.approvals.port import KINDS
 from orderhub.approvals.live import APPROVAL_HOOKS
 from orderhub.approvals.card_port import CARD_SENDERS
+from orderhub.approvals.oa_port import OA_CLIENTS
 print(json.dumps([len(x) for x in (ORDER_EVENT_HOOKS, LEAVING_PICK_FLOW_HOOKS, SURGE_HOOKS, NOTIFIERS,
                                    MINIPROGRAM_IDENTITIES, CONNECTORS, PUSH_RECEIVERS, CARRIERS, TRACKERS,
                                    STATUS_CHANGE_HOOKS, FEED_TOPICS, FEED_MIRRORS, KINDS, APPROVAL_HOOKS,
-                                   CARD_SENDERS)]))
+                                   CARD_SENDERS, OA_CLIENTS)]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0] * 15
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0] * 16
 
 
 def test_wire_is_idempotent_and_complete() -> None:
@@ -94,8 +96,11 @@ def test_wire_is_idempotent_and_complete() -> None:
     assert FEED_TOPICS.codes() == feeds
     kinds = ["address_change", "cancel_after_pick", "order_hold", "refund_reship", "stock_writeoff"]
     assert APPROVAL_KINDS.codes() == kinds
-    # An approval change writes and updates the approvers' WeCom cards (orderhub.approvals.cards).
-    assert [h.__qualname__ for h in APPROVAL_HOOKS] == ["on_change"] and CARD_SENDERS.codes() == ["wecom"]
+    # An approval change writes and updates the approvers' WeCom cards (orderhub.approvals.cards) and hints the
+    # boards showing approvals (orderhub.insights.live).
+    assert [h.__qualname__ for h in APPROVAL_HOOKS] == ["on_change", "on_approval_change"]
+    assert CARD_SENDERS.codes() == ["wecom"]
+    assert OA_CLIENTS.codes() == ["wecom_oa"]  # flows that run in WeCom's own 审批 app
     assert FEED_MIRRORS.codes() == [Topic.ALERTS.value]
     assert CAUGHT_UP_HOOKS  # the dashboard topics are told when the rollups moved (orderhub.insights.live)
     assert NOTIFIERS.codes() == ["aliyun_sms", "wechat_subscribe", "wechat_template", "wecom"]

@@ -1,5 +1,5 @@
-// The 审批 page (docs/console.md#审批): the signed-in person's approvals inbox — 待我审批, 抄送我的, 我已处理 — and one
-// request's details (the order, the flow's steps and who decided, the trail) with one-tap 同意 / 驳回 and the other
+// The 审批 page (docs/console.md#审批): the signed-in person's approvals inbox — 待我审批, 抄送我的, 我已处理, 我发起的
+// (their own requests, with 撤回 on the pending ones) — and one request's details (the order, the flow's steps and who decided, the trail) with one-tap 同意 / 驳回 and the other
 // actions: 转交, 加签, 评论, 撤回 (the requester), 催办. The tab's badge counts the tasks waiting for the person; the
 // shell keeps their `approvals:{user_id}` topic subscribed whatever page is shown (live.js pin), and each delta
 // re-reads the counts, the list and the request shown. docs/approvals.md#http-api has the endpoints.
@@ -12,9 +12,10 @@ const BOXES = [
   ['pending', '待我审批'],
   ['cc', '抄送我的'],
   ['done', '我已处理'],
+  ['mine', '我发起的'],
 ];
 
-const EMPTY = { pending: '没有待审批的事项', cc: '没有抄送给我的审批', done: '还没有处理过的审批' };
+const EMPTY = { pending: '没有待审批的事项', cc: '没有抄送给我的审批', done: '还没有处理过的审批', mine: '还没有发起过审批' };
 
 export const KIND = {
   order_hold: '订单审批',
@@ -74,7 +75,7 @@ const OUTCOME = { ...REQUEST_STATUS, approved: '通过' };
 
 // --- the badge and the live topic -------------------------------------------------------------------------------
 
-const counts = { pending: 0, cc: 0 };
+const counts = { pending: 0, cc: 0, mine: 0 };
 
 function showCounts(c) {
   if (!c) return;
@@ -84,7 +85,7 @@ function showCounts(c) {
     badge.hidden = !counts.pending;
     badge.textContent = counts.pending > 99 ? '99+' : String(counts.pending);
   }
-  for (const box of ['pending', 'cc']) {
+  for (const box of ['pending', 'cc', 'mine']) {
     const el = document.getElementById(`box-count-${box}`);
     if (el) el.textContent = counts[box] ? String(counts[box]) : '';
   }
@@ -352,7 +353,7 @@ export const approvals = {
 
   /** Called once when the console starts: the person's inbox topic, for the badge on every page. */
   pinned() {
-    Object.assign(counts, { pending: 0, cc: 0 }); // another person may have signed in on this tab before
+    Object.assign(counts, { pending: 0, cc: 0, mine: 0 }); // another person may have signed in on this tab before
     this.keys.clear();
     const changed = new Set();
     const refresh = debounce(() => {
@@ -463,6 +464,7 @@ export const approvals = {
   },
 
   row(item) {
+    if (this.box === 'mine') return this.mineRow(item);
     let tag;
     if (this.box === 'pending') {
       const d = due(item.due_at);
@@ -476,23 +478,48 @@ export const approvals = {
     return h(
       'li',
       { dataset: { request: item.request_id, task: item.task_id }, className: item.request_id === this.requestId ? 'active' : '' },
+      this.itemButton(item, [label(KIND, item.kind), item.requester_name, item.step_name, when], tag),
+    );
+  },
+
+  /** The button opening a request: title and amount, why, a meta line and the state's tag. */
+  itemButton(item, meta, tag, ...extra) {
+    return h(
+      'button.ap-item',
+      { type: 'button', onclick: () => (location.hash = `#/approvals/${item.request_id}`) },
       h(
-        'button.ap-item',
-        { type: 'button', onclick: () => (location.hash = `#/approvals/${item.request_id}`) },
-        h(
-          'div.row-main',
-          {},
-          h('strong.ap-title', {}, subject(item.title, item.kind)),
-          h('span.ap-amount', {}, item.amount ? yuan(item.amount) : ''),
-        ),
-        item.reason ? h('div.row-sub.ap-reason', {}, item.reason) : null,
-        h(
-          'div.row-sub.ap-meta',
-          {},
-          h('span.muted', {}, [label(KIND, item.kind), item.requester_name, item.step_name, when].filter(Boolean).join(' · ')),
-          tag,
-        ),
+        'div.row-main',
+        {},
+        h('strong.ap-title', {}, subject(item.title, item.kind)),
+        h('span.ap-amount', {}, item.amount ? yuan(item.amount) : ''),
       ),
+      item.reason ? h('div.row-sub.ap-reason', {}, item.reason) : null,
+      ...extra,
+      h('div.row-sub.ap-meta', {}, h('span.muted', {}, meta.filter(Boolean).join(' · ')), tag),
+    );
+  },
+
+  /** 我发起的: one of the person's requests — its status, the step it is at and whom it waits for; 撤回 while pending. */
+  mineRow(item) {
+    const pending = item.request_status === 'pending';
+    const tag = h('span.tag', { dataset: { state: item.request_status } }, label(REQUEST_STATUS, item.request_status));
+    let progress = null;
+    if (pending) {
+      const d = due(item.due_at);
+      const waiting = (item.waiting_on || []).length ? `等待 ${item.waiting_on.join('、')} 审批` : '';
+      const parts = [item.step_name, waiting].filter(Boolean).map((t) => h('span', {}, t));
+      if (d) parts.push(h(d.late ? 'span.late' : 'span.muted', {}, d.text));
+      progress = parts.length ? h('div.row-sub.ap-progress', {}, parts) : null;
+    }
+    const when = !pending && item.decided_at ? label(REQUEST_STATUS, item.request_status) + ' ' + time(item.decided_at, true) : '发起 ' + time(item.created_at, true);
+    const withdraw = pending
+      ? h('button.chip.ap-row-withdraw', { type: 'button', dataset: { withdraw: item.request_id }, onclick: () => this.withdraw(item.request_id) }, '撤回')
+      : null;
+    return h(
+      'li',
+      { dataset: { request: item.request_id }, className: (item.request_id === this.requestId ? 'active ' : '') + 'ap-mine' },
+      this.itemButton(item, [label(KIND, item.kind), when], tag, progress),
+      withdraw,
     );
   },
 
@@ -703,8 +730,7 @@ export const approvals = {
   },
 
   /** POST an action with an Idempotency-Key: one per intent, reused when the answer was lost (a network error). */
-  async act(action, body) {
-    const id = this.requestId;
+  async act(action, body, id = this.requestId) {
     const slot = `${id}:${action}`;
     const key = this.keys.get(slot) || api.idempotencyKey();
     this.keys.set(slot, key);
@@ -716,7 +742,10 @@ export const approvals = {
       return out;
     } catch (err) {
       if (err.code !== 'network') this.keys.delete(slot);
-      if (err.code === 'approval_closed' || err.code === 'approval_task_not_pending') this.loadDetail(); // decided elsewhere
+      if (err.code === 'approval_closed' || err.code === 'approval_task_not_pending') {
+        if (id === this.requestId) this.loadDetail(); // decided elsewhere
+        this.loadList();
+      }
       throw err;
     }
   },
@@ -800,12 +829,13 @@ export const approvals = {
     });
   },
 
-  withdraw() {
+  /** 撤回 the request shown, or one of 我发起的 straight from the list. */
+  withdraw(id = this.requestId) {
     formSheet('撤回申请', [h('p.muted.small', {}, '撤回后审批结束，审批人的待办随之关闭。'), textarea('reason', '撤回原因')], {
       ok: '确认撤回',
       danger: true,
       submit: async (form) => {
-        await this.act('withdraw', { reason: form.elements.reason.value });
+        await this.act('withdraw', { reason: form.elements.reason.value }, id);
         toast('已撤回');
       },
     });
