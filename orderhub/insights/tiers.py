@@ -701,12 +701,19 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
         approval_metrics.warehouse_counts(ids, now),
     )
     figures_of = {f.warehouse: f for f in figures}
+    # Rows by warehouse once (a board of every warehouse would otherwise scan every row per warehouse).
+    statuses_of: dict[int | None, list[Any]] = defaultdict(list)
+    for row in statuses:
+        statuses_of[row.warehouse].append(row)
+    reasons_of: dict[int | None, list[ReasonRow]] = defaultdict(list)
+    for r in reasons:
+        reasons_of[r.warehouse].append(ReasonRow(reason=r.reason, orders=r.orders))
     boards = []
     for wh in warehouses:
         at_risk, overdue = risks[wh.id]
         funnel = {s: 0 for s in FUNNEL_STATUSES}
-        for row in statuses:
-            if row.warehouse == wh.id and row.status in funnel:
+        for row in statuses_of[wh.id]:
+            if row.status in funnel:
                 funnel[row.status] = row.orders
         fig = figures_of.get(wh.id)
         backlog = sum(funnel[s] for s in BACKLOG_STATUSES)
@@ -722,9 +729,7 @@ async def tactical(day: date, warehouse_ids: Sequence[int] | None, *, now: datet
                 at_risk=at_risk,
                 overdue=overdue,
                 next_cutoff=cutoffs[wh.id],
-                exceptions_by_reason=[
-                    ReasonRow(reason=r.reason, orders=r.orders) for r in reasons if r.warehouse == wh.id
-                ],
+                exceptions_by_reason=reasons_of[wh.id],
                 waves=waves_of[wh.id],
                 on_time_rate=fig.on_time_rate() if fig else None,
                 approvals=approvals[wh.id],
