@@ -253,7 +253,8 @@ class PdaController(Controller):
         status_code=200,
         summary="The units are back on their locations: close the put-back",
         description="Closes the put-back (recorded on the order with who did it). Units not found go in `missing` per "
-        "line and are written off the stock. Closing it again answers the same, so a PDA may resend safely.",
+        "line; what no other order has reserved is written off the stock, the rest stays for the orders that reserved "
+        "it (a `putback.short` alert asks for a count). Closing it again answers the same, so a PDA may resend safely.",
     )
     async def putback_done(self, session: PdaSession, putback_id: PathId, data: PutbackDoneIn) -> putback.PutbackView:
         return await putback.complete_putback(

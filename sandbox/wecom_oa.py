@@ -21,9 +21,13 @@ Written from WeCom's documentation, not from the hub's client (``notify/provider
   ``sp_no``; its 错误说明: 301055 无审批应用权限,或者提单者不在审批应用/自建应用的可见范围, 301056 审批应用已停用,
   301025 提交审批单请求参数错误, 301057 通用错误码，提交审批单内部接口失败.
 * 获取审批申请详情, https://developer.work.weixin.qq.com/document/path/91983 — ``{"sp_no"}`` (a number in its
-  example) → ``info`` (sp_no, sp_name, sp_status, template_id, apply_time, applyer, sp_record [{sp_status,
-  approverattr, details [{approver, speech, sp_status, sptime, media_id}]}], notifyer, apply_data, comments); errors
-  301055 无审批应用数据拉取权限, 301025 请求参数错误, 301026 拉取审批申请详情内部接口失败.
+  example) → ``info`` (sp_no as a string, sp_name, sp_status, template_id, apply_time, applyer, sp_record
+  [{sp_status, approverattr, details [{approver, speech, sp_status, sptime, media_id}]}], notifyer, apply_data,
+  comments); apply_data.contents as the example reads them back, not as they were sent: each control's ``title`` is
+  the template's control name (``[{"text", "lang"}]``, 控件名称，若配置了多语言则会包含中英文的控件名称), its
+  ``value`` the control's own key (附录: text, new_number, new_money) alongside the empty ``tips``, ``members``,
+  ``departments``, ``files``, ``children`` and ``stat_field`` of the example's Text control; errors 301055
+  无审批应用数据拉取权限, 301025 请求参数错误, 301026 拉取审批申请详情内部接口失败.
 * 批量获取审批单号, https://developer.work.weixin.qq.com/document/path/91816 — starttime 是, endtime 是 (大于
   starttime, 跨度不能超过31天), cursor 是, size 是 (上限100), filters 否 (template_id, creator, department,
   sp_status) → sp_no_list, next_cursor (absent when done); errors 301055, 301025, 301026.
@@ -592,7 +596,29 @@ def _reader(store: wx.WeChatStore, access_token: str) -> tuple[str, wx.CorpApp]:
     return token.owner, app
 
 
-def _info(approval: OaApproval) -> dict[str, Any]:
+# 91983's example: a Text control's value as read back, beside its text.
+READ_BACK_LISTS = ("tips", "members", "departments", "files", "children", "stat_field")
+VALUE_KEYS = {"Text": "text", "Textarea": "text", "Number": "new_number", "Money": "new_money"}
+
+
+def _read_back(template: OaTemplate | None, content: dict[str, Any]) -> dict[str, Any]:
+    """One of apply_data.contents as getapprovaldetail returns it (91983): the template's control name as its title,
+    the value under the control's key with the example's empty lists."""
+    control_id, control = str(content.get("id") or ""), str(content.get("control") or "")
+    definition = template.controls.get(control_id) if template is not None else None
+    given = content.get("value") if isinstance(content.get("value"), dict) else {}
+    assert isinstance(given, dict)
+    key = VALUE_KEYS.get(control)
+    if key is None:  # the other controls: as given (the hub fills only the four above)
+        value = copy.deepcopy(given)
+    else:
+        value = {key: str(given.get(key) or "")}
+        value.update({name: [] for name in READ_BACK_LISTS})
+    title = definition.title if definition is not None else ""
+    return {"control": control, "id": control_id, "title": [{"text": title, "lang": "zh_CN"}], "value": value}
+
+
+def _info(approval: OaApproval, template: OaTemplate | None) -> dict[str, Any]:
     """getapprovaldetail's ``info`` (91983)."""
     return {
         "sp_no": approval.sp_no,
@@ -619,7 +645,7 @@ def _info(approval: OaApproval) -> dict[str, Any]:
             for node in approval.nodes
         ],
         "notifyer": [{"userid": u} for u in approval.notifyer],
-        "apply_data": {"contents": copy.deepcopy(approval.contents)},
+        "apply_data": {"contents": [_read_back(template, c) for c in approval.contents]},
         "comments": [],
     }
 
@@ -635,8 +661,11 @@ def handle_getapprovaldetail(store: wx.WeChatStore, access_token: str, body: byt
         sp_no = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else _text(raw)
         _param(sp_no.isdigit(), "sp_no")
         with store.lock:
-            approval = oa_desk(store).approvals.get(sp_no)
-            info = _info(approval) if approval is not None and approval.corp_id == app.corp_id else None
+            desk = oa_desk(store)
+            approval = desk.approvals.get(sp_no)
+            info = None
+            if approval is not None and approval.corp_id == app.corp_id:
+                info = _info(approval, desk.templates.get((approval.corp_id, approval.template_id)))
         _param(info is not None, "invalid sp_no")
     except wx._Refusal as refusal:
         store._log(path, refusal.app or owner, refusal.errcode, access_token)

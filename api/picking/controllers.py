@@ -322,8 +322,10 @@ class PickingController(Controller):
         status_code=200,
         summary="Close a put-back: the units are back on their locations",
         description="Marks the put-back done (audited on the order). Units not found are given per line in "
-        "`missing` and written off the stock as an audited adjustment. Closing a put-back already done answers it "
-        "unchanged.",
+        "`missing`: what no other order has reserved is written off the stock as an audited adjustment; the rest "
+        "stays on the books for the orders that reserved it (`reserved_elsewhere` in the order's log, a "
+        "`putback.short` alert asking for a count; their pickers' short picks write it off). Closing a put-back "
+        "already done answers it unchanged.",
     )
     async def putback_done(
         self, request: Request[UserView, Any, Any], putback_id: PathId, data: PutbackDoneIn

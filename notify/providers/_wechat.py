@@ -19,6 +19,7 @@ wechatpy's own token handling (1.8.18, ``wechatpy/client/base.py``), and what we
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,6 +57,7 @@ __all__ = [
     "WeComClient",
     "call_wechat",
     "optional_key",
+    "redact",
     "redis_session",
     "required_keys",
     "run_wechat",
@@ -100,31 +102,45 @@ class AccessTokenError(WeChatClientException):
     a configuration error, not an expired token."""
 
 
+# A URL's query string (``?access_token=…&…``, also in the bare paths urllib3 puts in its messages: "Max retries
+# exceeded with url: /cgi-bin/oa/applyevent?access_token=…") and any ``name=value`` of a secret left elsewhere.
+_QUERY = re.compile(r"\?[A-Za-z0-9_.%-]+=[^\s'\"()<>]*")
+_SECRET = re.compile(r"\b(access_token|corpsecret|appsecret|secret|js_code|signature)=[^\s&'\"()<>]*", re.I)
+
+
+def redact(text: str) -> str:
+    """An error message fit to be stored: the query strings of its URLs dropped (the access token travels in them),
+    any ``access_token=`` / ``secret=`` … left elsewhere masked."""
+    return _SECRET.sub(r"\1=***", _QUERY.sub("", text))
+
+
 def to_notify_error(exc: BaseException) -> NotifyError | None:
-    """The notifier error for what wechatpy / requests raised, or None when it is not theirs."""
+    """The notifier error for what wechatpy / requests raised, or None when it is not theirs. Messages are
+    :func:`redact`-ed: requests' own name the URL called, access token included, and they end up stored."""
     if isinstance(exc, requests.Timeout):
-        return TransientNotifyError("timeout", str(exc))
+        return TransientNotifyError("timeout", redact(str(exc)))
     if isinstance(exc, requests.RequestException):
-        return TransientNotifyError("network", str(exc))
+        return TransientNotifyError("network", redact(str(exc)))
     if not isinstance(exc, WeChatClientException):
         return None
     if exc.errcode is None:  # an HTTP error status (wechatpy raises this from raise_for_status)
         status = getattr(exc.response, "status_code", 0) or 0
-        message = str(getattr(exc.response, "reason", "") or "")
+        message = redact(str(getattr(exc.response, "reason", "") or ""))
         if status >= 500 or status in (0, 408, 429):
             return TransientNotifyError(f"http_{status}", message)
         return PermanentNotifyError(f"http_{status}", message)
+    errmsg = redact(str(exc.errmsg or ""))
     try:
         errcode = int(exc.errcode)
     except (TypeError, ValueError):
-        return PermanentNotifyError(str(exc.errcode), str(exc.errmsg or ""))
+        return PermanentNotifyError(str(exc.errcode), errmsg)
     if errcode in THROTTLE_ERRCODES:
         retry_after, daily = THROTTLE_ERRCODES[errcode]
-        return ThrottledNotifyError(str(errcode), str(exc.errmsg or ""), retry_after=retry_after, daily=daily)
+        return ThrottledNotifyError(str(errcode), errmsg, retry_after=retry_after, daily=daily)
     kind = ERRCODE_ERRORS.get(errcode, PermanentNotifyError)
     if isinstance(exc, AccessTokenError) and errcode in TOKEN_ERRCODES:
         kind = PermanentNotifyError  # WeCom answers 40001 to a wrong corpsecret
-    return kind(str(errcode), str(exc.errmsg or ""))
+    return kind(str(errcode), errmsg)
 
 
 def call_wechat(call: Callable[[], Any]) -> dict[str, Any]:

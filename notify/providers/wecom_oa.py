@@ -14,9 +14,13 @@ Sources (each errcode acted on is cited where it is handled):
   the answer's ``sp_no`` (表单提交成功后，返回的表单编号); 60 calls a minute; errors 301025 参数错误,
   301055 无审批应用权限或提单者不在可见范围, 301056 审批应用已停用, 301057 通用错误码 (提交审批单内部接口失败).
 * 获取审批申请详情, https://developer.work.weixin.qq.com/document/path/91983 — ``POST /cgi-bin/oa/getapprovaldetail
-  {"sp_no"}`` (the example sends it as a number) → ``info``: sp_no, sp_status, template_id, apply_time,
+  {"sp_no"}`` (the example sends it as a number) → ``info``: sp_no (a string), sp_status, template_id, apply_time,
   applyer.userid, sp_record [{sp_status, approverattr, details [{approver.userid, speech, sp_status, sptime}]}],
-  apply_data; errors 301055, 301025, 301026 (内部接口失败).
+  apply_data.contents [{control, id, title [{text, lang}] — the template's control name —, value}] where a Text
+  control's value reads back as ``{"text", "tips": [], "members": [], "departments": [], "files": [], "children": [],
+  "stat_field": []}`` (the example; 附录: Number ``new_number``, Money ``new_money``): what was submitted is not echoed
+  as it was sent, so a lost submission is recognised by the text of its reference control alone; errors 301055,
+  301025, 301026 (内部接口失败); 600 calls a minute.
 * 批量获取审批单号, https://developer.work.weixin.qq.com/document/path/91816 — ``POST /cgi-bin/oa/getapprovalinfo``:
   starttime / endtime (≤ 31 days apart), cursor, size ≤ 100, filters [{key: template_id | creator | …, value}] →
   sp_no_list, next_cursor (absent on the last page). wechatpy 1.8.18's ``get_approval_info`` sends ``filter`` where
@@ -32,6 +36,7 @@ Sources (each errcode acted on is cited where it is handled):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from functools import partial
@@ -75,7 +80,7 @@ STATUS: dict[int, Status] = {
 SUBMIT_INTERNAL_ERROR = "301057"
 LANG = "zh_CN"  # 91853: 摘要行显示语言 (中文 zh_CN)
 INFO_PAGE = 100  # 91816: size 上限值为100
-INFO_PAGES = 5  # pages looked through for a lost submission (its window is minutes wide)
+INFO_PAGES = 5  # pages looked through for a lost submission (its span is a few minutes wide)
 INFO_SPAN_S = 31 * 24 * 3600  # 91816: 起始时间跨度不能超过31天
 
 
@@ -248,18 +253,23 @@ class WeComOaClient:
     async def state(self, sp_no: str) -> OaState:
         return state_from_detail(await self._detail(sp_no))
 
-    async def find(self, submission: OaSubmission, *, since: datetime, until: datetime) -> list[str]:
-        """Approvals this submission created between ``since`` and ``until``: the creator's approvals of the template
-        (getapprovalinfo) whose controls hold exactly the submission's values (getapprovaldetail), oldest first."""
+    async def find(self, submission: OaSubmission, *, since: datetime, until: datetime, budget: float) -> list[str]:
+        """The approval this submission created between ``since`` and ``until``: among the creator's approvals of
+        the template in that span (getapprovalinfo), the first whose reference control reads back the submission's
+        reference (getapprovaldetail, newest first: a lost attempt is recent). Raises ``lookup_incomplete``
+        (transient) when ``budget`` seconds ran out, or the pages did, before every candidate was read."""
+        deadline = time.monotonic() + budget
         start = int(since.timestamp())
-        end = min(int(until.timestamp()), start + INFO_SPAN_S)
+        end = min(max(int(until.timestamp()), start + 1), start + INFO_SPAN_S)  # 91816: endtime > starttime
         filters = [
             {"key": "template_id", "value": submission.template_id},
             {"key": "creator", "value": submission.creator},
         ]
         numbers: list[str] = []
         cursor = 0
+        complete = False
         for _ in range(INFO_PAGES):
+            _within(deadline)
             data = {
                 "starttime": str(start),
                 "endtime": str(end),
@@ -270,15 +280,32 @@ class WeComOaClient:
             page = await run_wechat(partial(self.client.post, "oa/getapprovalinfo", data=data))
             numbers += [str(n) for n in page.get("sp_no_list") or []]
             if page.get("next_cursor") in (None, "", 0):
+                complete = True
                 break
             cursor = _int(page.get("next_cursor"))
-        wanted = {f.id: f.value for f in submission.fields}
-        found: list[str] = []
-        for sp_no in sorted(set(numbers)):
+        wanted = _wanted(submission)
+        for sp_no in sorted(set(numbers), key=lambda n: (len(n), n), reverse=True):  # 202001140001: day, sequence
+            _within(deadline)
             state = state_from_detail(await self._detail(sp_no))
             if state.creator == submission.creator and all(state.fields.get(k) == v for k, v in wanted.items()):
-                found.append(sp_no)
-        return found
+                return [sp_no]
+        if not complete:
+            raise TransientNotifyError("lookup_incomplete", "more approvals in the span than the pages looked through")
+        return []
+
+
+def _wanted(submission: OaSubmission) -> dict[str, str]:
+    """What identifies the submission's approval on read-back: its reference control's text (订单中枢 #42, unique
+    to the request). A submission written before the reference was required: its text controls (an amount may read
+    back formatted otherwise)."""
+    if submission.ref_control:
+        return {f.id: f.value for f in submission.fields if f.id == submission.ref_control}
+    return {f.id: f.value for f in submission.fields if f.control in ("Text", "Textarea")}
+
+
+def _within(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise TransientNotifyError("lookup_incomplete", "the look for a lost submission ran out of time")
 
 
 def create_oa_client(config_: Mapping[str, str], redis: Any) -> WeComOaClient:

@@ -20,12 +20,18 @@
 
 Every decision about an order is written to the order's own log (``order.approval_decided``: who, when, why, what
 was done).
+
+An effect that cannot be done raises :class:`EffectRefused` (``approval_effect_refused``, a :class:`Conflict`) and
+the decision is not recorded. It says why in ``cause_code`` (the refusing error's own code, e.g.
+``waybill_request_pending``) and whether trying again shortly may succeed (``temporary``: a waybill request in flight,
+a concurrent update, a store briefly unavailable) or not (the order shipped or was cancelled, a refund above what
+was paid …); both are also in its ``extra`` (so in the problem+json answer).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -34,8 +40,17 @@ from orderhub.approvals.engine import NewRequest, cancel_for_order, open_request
 from orderhub.approvals.errors import ApprovalError
 from orderhub.approvals.model import RequestFacts
 from orderhub.approvals.port import Decision, KindHandler
-from orderhub.errors import Conflict, NotFound, OrderHubError, ValidationFailed
+from orderhub.errors import (
+    CommonError,
+    Conflict,
+    ErrorCode,
+    NotFound,
+    OrderHubError,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from orderhub.inventory.service import adjust_stock
+from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.voids import void_issued
 from orderhub.orders import aftersale
 from orderhub.orders.commands import Receiver
@@ -57,6 +72,8 @@ __all__ = [
     "ORDER_HOLD",
     "REFUND_RESHIP",
     "STOCK_WRITEOFF",
+    "TEMPORARY_REFUSALS",
+    "EffectRefused",
     "on_order_event",
     "on_status_change",
     "order_facts",
@@ -348,8 +365,44 @@ def _yuan(fen: int) -> str:
     return f"¥{fen // 100}.{fen % 100:02d}"
 
 
-def _refused(exc: OrderHubError) -> Conflict:
-    return Conflict(exc.message, code=ApprovalError.APPROVAL_EFFECT_REFUSED, field=exc.field or "order_id")
+# Refusals that may not hold a moment later: the decision can be tried again shortly (a WeCom decision applied later
+# rather than closed as cannot-be-done). Any ServiceUnavailable (a store down) is temporary too.
+TEMPORARY_REFUSALS: frozenset[str] = frozenset({LogisticsError.WAYBILL_REQUEST_PENDING, CommonError.CONCURRENT_UPDATE})
+
+
+class EffectRefused(Conflict):
+    """What an approved decision should do cannot be done (``approval_effect_refused``): ``cause_code`` is the
+    refusing error's own code and ``temporary`` says whether retrying shortly may succeed (see the module's
+    docstring); both are in ``extra`` too."""
+
+    code: ClassVar[ErrorCode] = ApprovalError.APPROVAL_EFFECT_REFUSED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: ErrorCode | str,
+        temporary: bool,
+        field: str | None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.cause_code = str(cause)
+        self.temporary = temporary
+        super().__init__(
+            message, field=field, extra={**(extra or {}), "cause_code": self.cause_code, "temporary": temporary}
+        )
+
+
+def _refused(exc: OrderHubError) -> EffectRefused:
+    temporary = isinstance(exc, ServiceUnavailable) or exc.code in TEMPORARY_REFUSALS
+    return EffectRefused(
+        exc.message, cause=exc.code, temporary=temporary, field=exc.field or "order_id", extra=exc.extra
+    )
+
+
+def _gone(message: str) -> EffectRefused:
+    """The order shipped or was cancelled meanwhile: refused for good."""
+    return EffectRefused(message, cause=CommonError.INVALID_TRANSITION, temporary=False, field="order_id")
 
 
 async def _refund_approved(d: Decision) -> str:
@@ -435,11 +488,7 @@ async def _address_approved(d: Decision) -> str:
     state = await _state(d.order_id)
     status = S(state.status)
     if status in GONE:
-        raise Conflict(
-            "订单已发货或已取消，无法修改收货地址",
-            code=ApprovalError.APPROVAL_EFFECT_REFUSED,
-            field="order_id",
-        )
+        raise _gone("订单已发货或已取消，无法修改收货地址")
     receiver = msgspec.convert(d.payload["receiver"], Receiver)
     if status in IN_WAREHOUSE:
         return await _address_in_warehouse(d, state, receiver)
@@ -606,7 +655,7 @@ async def _cancel_approved(d: Decision) -> str:
     state = await _state(d.order_id)
     status = S(state.status)
     if status in GONE:
-        raise Conflict("订单已发货或已取消，无法再取消", code=ApprovalError.APPROVAL_EFFECT_REFUSED, field="order_id")
+        raise _gone("订单已发货或已取消，无法再取消")
     reason = str(d.payload.get("reason", ""))
     await _log(d, cancel_reason=reason)
     note = f"审批同意取消（{d.by_name}）：{reason}"

@@ -16,7 +16,8 @@ tags, channel, province, memo …) plus two of the approvals' own: ``kind`` (the
 ``wecom_oa`` — the request is submitted to WeCom's own 审批 app (``wecom_oa``: its template, how the request fills
 the template's controls and summary lines, who submits it) and decided there (docs/approvals.md, "WeCom's own 审批
 app"). A native flow's steps become WeCom approval nodes (``any`` 或签, ``all`` 会签, ``sequential`` one node per
-approver); N-of-M and time limits have no WeCom equivalent and are refused at save.
+approver); N-of-M and time limits have no WeCom equivalent and are refused at save. One of its text controls must
+carry the hub's reference (``ref``, 订单中枢 #42): a submission whose answer was lost is recognised by it alone.
 """
 
 from __future__ import annotations
@@ -310,6 +311,14 @@ def _check_native(definition: FlowDefinition) -> None:
             raise _bad("数字、金额控件只能填写金额（value: amount）", f"{where}.controls[{i}].value")
         if len(control.title) > 40:
             raise _bad("控件标题不超过 40 个字符", f"{where}.controls[{i}].title")
+    if not any(c.value == "ref" and c.control in ("Text", "Textarea") for c in oa.controls):
+        # A submission whose answer was lost is looked for in WeCom by this reference alone (orderhub.approvals.oa):
+        # the other values (an order number, an amount, a rule's reason) are shared by many requests.
+        raise _bad(
+            "请将中枢单号（value: ref，如「订单中枢 #42」）填入模板的一个文本控件："
+            "提交结果未知时靠它在企业微信中找回审批单",
+            f"{where}.controls",
+        )
     if not 1 <= len(oa.summary) <= OA_MAX_SUMMARY:
         raise _bad(f"摘要为 1 至 {OA_MAX_SUMMARY} 行", f"{where}.summary")
     if oa.creator_userid and not _OA_USERID.fullmatch(oa.creator_userid):

@@ -186,6 +186,7 @@ async def prepare(
         notify_type=settings.notify_type,
         fields=[OaField(id=c.id, control=c.control, title=c.title, value=value(c)) for c in settings.controls],
         summary=[summary_line(v, texts[v] or "无") for v in settings.summary],
+        ref_control=next((c.id for c in settings.controls if c.value == "ref"), ""),
     )
     await db.execute(
         "INSERT INTO approval_oa (request, status, submission, attempts, not_before, lease_until, claim, uncertain, "

@@ -70,6 +70,9 @@ class OaSubmission(msgspec.Struct, frozen=True, kw_only=True):
     notify_type: int  # 1 when submitted, 2 once approved, 3 both
     fields: list[OaField]
     summary: list[str]  # ≤ 3 lines of ≤ 20 characters, shown on the app's cards and lists
+    # The control (one of ``fields``) holding the hub's reference, 订单中枢 #<request id>: what a lost submission is
+    # recognised by (every native flow maps one since the reference became required; "" in older rows).
+    ref_control: str = ""
 
 
 class OaDecision(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,9 +112,11 @@ class OaClient(Protocol):
         """The approval's state now."""
         ...
 
-    async def find(self, submission: OaSubmission, *, since: datetime, until: datetime) -> list[str]:
-        """The approvals (sp_no) created from ``submission`` between ``since`` and ``until``, oldest first: what an
-        earlier attempt whose answer was lost may have created."""
+    async def find(self, submission: OaSubmission, *, since: datetime, until: datetime, budget: float) -> list[str]:
+        """The approvals (sp_no) created from ``submission`` between ``since`` and ``until`` — those whose reference
+        control holds the submission's reference —: what an earlier attempt whose answer was lost may have created.
+        Gives up after about ``budget`` seconds with a transient error (it could not look everywhere: not found is
+        not to be concluded)."""
         ...
 
 

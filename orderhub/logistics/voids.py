@@ -55,13 +55,14 @@ async def void_issued(order_id: int, *, why: str, actor: str) -> Voided | None:
     )
     if pending:
         raise Conflict(LogisticsError.WAYBILL_REQUEST_PENDING, field="order_id")
-    # Raw SQL: a conditional UPDATE … RETURNING (exactly one voiding per waybill) filtered by a subquery.
+    # Raw SQL: a conditional UPDATE … RETURNING (exactly one voiding per waybill) filtered by a correlated subquery.
+    # NOT EXISTS, not NOT IN: one parcel row without a waybill (NULL) would make NOT IN match no waybill at all.
     voided = await db.execute_returning(
         Voided,
         "UPDATE waybill SET status = {} WHERE \"order\" = {} AND status = 'issued' "
-        'AND id NOT IN (SELECT waybill FROM parcel_tracking WHERE "order" = {}) RETURNING id, carrier, waybill_no',
+        "AND NOT EXISTS (SELECT 1 FROM parcel_tracking t WHERE t.waybill = waybill.id) "
+        "RETURNING id, carrier, waybill_no",
         CANCELLING,
-        order_id,
         order_id,
     )
     for waybill in voided:

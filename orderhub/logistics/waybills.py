@@ -406,44 +406,58 @@ async def _order_ref(order_id: int, warehouse_id: int) -> str:
     return f"{base}-R{voided}" if voided else base
 
 
+async def _lock_order(order_id: int) -> None:
+    """The order's row lock (PostgreSQL) for the rest of the transaction; SQLite's BEGIN IMMEDIATE already
+    serialises writers."""
+    # Raw SQL: FOR UPDATE.
+    await db.fetch_as(db.IdRow, "SELECT id FROM sales_order WHERE id = {}" + db.for_update(), order_id)
+
+
 async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
     """The packed order's waybill: the one already issued, or a new one from the chosen carrier."""
     existing = await _issued(order_id)
     if existing is not None:
         return _view(existing, await _parcel(existing.id))
-    order = await rates.shipping_order(order_id)
-    if order.status not in (OrderStatus.PACKED.value, OrderStatus.SHIPPED.value):
-        raise Conflict("订单打包完成后才能取运单号", code=OrderError.NOT_PACKED, field="order_id")
-    warehouse_id = order.warehouse
-    if warehouse_id is None:  # a packed order has its warehouse
-        raise ValidationFailed("订单还没有分配仓库", code=LogisticsError.NO_WAREHOUSE, field="order_id")
-    order_ref = await _order_ref(order_id, warehouse_id)
-    weight = await order_weight(order_id, warehouse_id)
-    held = await _held_pick(order_ref)
-    if held is not None and not held.account.active:
-        raise Conflict(
-            f"该订单已向 {held.account.carrier} 请求过运单号（结果未知），但该快递账号已停用："
-            "请在快递后台确认没有出单后解除该选择，再重新取号",
-            code=LogisticsError.HELD_CARRIER_INACTIVE,
-            field="order_id",
-        )
-    pick = held or await _choose_account(order, weight)
-    # The choice is written down before the carrier is asked: a retry after a lost answer (or a second press at
-    # the same moment) asks the same carrier with the same order_ref, and gets the same waybill back — never a
-    # second live waybill at another carrier because the clock, a rule or a rate card moved in between.
-    created = await db.execute_returning(  # raw: INSERT … ON CONFLICT DO NOTHING RETURNING id (did this press write it)
-        db.IdRow,
-        "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, reason, price_fen, "
-        "weight_g, status, created_by, created_at) VALUES ({}, {}, {}, {}, {}, '', {}, {}, {}, 'requesting', {}, {}) "
-        "ON CONFLICT (order_ref) DO NOTHING RETURNING id",
-        order_ref, order_id, warehouse_id, pick.account.id, pick.account.carrier, pick.reason[:255],
-        pick.price_fen, weight, actor[:64], clock.now(),
-    )
-    if not created:  # another press holds a choice (use it), or has just got the waybill (answer it)
+    # The choice is written down under the order's row lock, and the receiver read after taking it. An approved
+    # address change takes the same lock to void the waybill and replace the receiver (orderhub.logistics.voids):
+    # either it committed first and this request carries the new receiver, or it finds this request in flight and is
+    # refused (waybill_request_pending) — the carrier never gets a receiver the order no longer has.
+    async with db.transaction():
+        await _lock_order(order_id)
+        order = await rates.shipping_order(order_id)
+        if order.status not in (OrderStatus.PACKED.value, OrderStatus.SHIPPED.value):
+            raise Conflict("订单打包完成后才能取运单号", code=OrderError.NOT_PACKED, field="order_id")
+        warehouse_id = order.warehouse
+        if warehouse_id is None:  # a packed order has its warehouse
+            raise ValidationFailed("订单还没有分配仓库", code=LogisticsError.NO_WAREHOUSE, field="order_id")
+        order_ref = await _order_ref(order_id, warehouse_id)
+        weight = await order_weight(order_id, warehouse_id)
         held = await _held_pick(order_ref)
-        if held is None and (issued := await _issued(order_id)) is not None:
-            return _view(issued)
-        pick = held or pick
+        if held is not None and not held.account.active:
+            raise Conflict(
+                f"该订单已向 {held.account.carrier} 请求过运单号（结果未知），但该快递账号已停用："
+                "请在快递后台确认没有出单后解除该选择，再重新取号",
+                code=LogisticsError.HELD_CARRIER_INACTIVE,
+                field="order_id",
+            )
+        pick = held or await _choose_account(order, weight)
+        # The choice is written down before the carrier is asked: a retry after a lost answer (or a second press at
+        # the same moment) asks the same carrier with the same order_ref, and gets the same waybill back — never a
+        # second live waybill at another carrier because the clock, a rule or a rate card moved in between.
+        created = await db.execute_returning(  # raw: INSERT … ON CONFLICT DO NOTHING RETURNING id (this press's?)
+            db.IdRow,
+            "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, reason, price_fen, "
+            "weight_g, status, created_by, created_at) "
+            "VALUES ({}, {}, {}, {}, {}, '', {}, {}, {}, 'requesting', {}, {}) "
+            "ON CONFLICT (order_ref) DO NOTHING RETURNING id",
+            order_ref, order_id, warehouse_id, pick.account.id, pick.account.carrier, pick.reason[:255],
+            pick.price_fen, weight, actor[:64], clock.now(),
+        )
+        if not created:  # another press holds a choice (use it), or has just got the waybill (answer it)
+            held = await _held_pick(order_ref)
+            if held is None and (issued := await _issued(order_id)) is not None:
+                return _view(issued)
+            pick = held or pick
     account, reason = pick.account, pick.reason
     lines = await db.fetch_as(  # raw: a join (each line's SKU name)
         _Item,

@@ -167,12 +167,14 @@ async def check_reship(order_id: int, lines: Sequence[ReshipLine]) -> None:
     """Refuse a reship the order cannot have: a cancelled order, no lines or too many, an unknown or inactive SKU
     (the field names the first)."""
     if not lines:
-        raise ValidationFailed("请填写补发商品", field="reship_lines")
+        raise ValidationFailed(OrderError.RESHIP_NO_LINES, field="reship_lines")
     if len(lines) > MAX_RESHIP_LINES:
-        raise ValidationFailed(f"一次最多补发 {MAX_RESHIP_LINES} 行商品", field="reship_lines")
+        raise ValidationFailed(
+            f"一次最多补发 {MAX_RESHIP_LINES} 行商品", code=OrderError.RESHIP_TOO_MANY_LINES, field="reship_lines"
+        )
     for i, line in enumerate(lines):
         if not line.sku.strip() or line.qty <= 0:
-            raise ValidationFailed("补发商品需要编码和大于 0 的数量", field=f"reship_lines[{i}]")
+            raise ValidationFailed(OrderError.RESHIP_BAD_LINE, field=f"reship_lines[{i}]")
     if (await _paid(order_id)).status == OrderStatus.CANCELLED.value:
         raise Conflict(OrderError.RESHIP_NOT_ALLOWED, field="order_id")
     codes = sorted({line.sku.strip() for line in lines})

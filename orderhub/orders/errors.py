@@ -22,6 +22,17 @@ class OrderError(ErrorCode):
         "A refund would take the order's recorded refunds above what was paid for it.",
     )
     RESHIP_UNKNOWN_SKU = "reship_unknown_sku", "补发商品不存在或已停用", "A reship line names no active SKU."
+    RESHIP_NO_LINES = "reship_no_lines", "请填写补发商品", "A reship names no lines."
+    RESHIP_TOO_MANY_LINES = (
+        "reship_too_many_lines",
+        "补发商品行数超过上限",
+        "A reship has more lines than an order may have.",
+    )
+    RESHIP_BAD_LINE = (
+        "reship_bad_line",
+        "补发商品需要编码和大于 0 的数量",
+        "A reship line has no SKU code or a quantity below 1.",
+    )
     RESHIP_NOT_ALLOWED = "reship_not_allowed", "已取消的订单不能补发", "A cancelled order cannot be reshipped."
     RESHIP_ID_TAKEN = (
         "reship_id_taken",

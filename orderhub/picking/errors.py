@@ -59,6 +59,17 @@ class PickingError(ErrorCode):
     PACK_NOT_FOUND = "pack_not_found", "打包记录不存在", "The pack record does not exist."
     ALREADY_PACKED = "already_packed", "该订单已打包", "The order is already packed."
     PUTBACK_NOT_FOUND = "putback_not_found", "返架单不存在", "No put-back (返架单) with this id in this warehouse."
+    PUTBACK_BAD_STATUS = (
+        "putback_bad_status", "返架单状态只能是 open 或 done", "A put-back list filtered by a status that is not one."
+    )
+    PUTBACK_LINE_UNKNOWN = (
+        "putback_line_unknown", "返架单中没有这一行", "Closing a put-back: `missing` names a line not on it."
+    )
+    PUTBACK_MISSING_OUT_OF_RANGE = (
+        "putback_missing_out_of_range",
+        "短少数量应在 1 到该行件数之间",
+        "Closing a put-back: units reported missing on a line are not between 1 and the line's units.",
+    )
     ORDER_WITHDRAWN = (
         "order_withdrawn", "订单已取消或被拦截，请勿打包，交给主管处理", "The order was cancelled or intercepted."
     )

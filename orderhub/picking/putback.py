@@ -12,7 +12,12 @@ they go back to the locations they were picked from, and someone on the floor sa
 
 Stock stays right throughout: picked units that never shipped were never taken off ``on_hand`` (shipping consumes
 stock), and cancelling released their reservation, so the put-back moves goods, not numbers — except what is
-reported missing.
+reported missing. Missing units come off ``on_hand`` as far as they are not promised: stock is never below what is
+reserved (the database refuses it), so when other orders have reserved the SKU since the cancellation, the units
+beyond ``on_hand − reserved`` stay on the books, are recorded on the order (``reserved_elsewhere``) and raise a
+``putback.short`` alert for the supervisors: the shelf is short of units promised to orders, and the pick that finds
+it so registers a short pick, which writes them off with that order's reservation
+(:func:`orderhub.inventory.service.write_off_reserved`). The close never fails for it.
 
 Units scanned into a tote after the order was withdrawn are not on the list: the PDA told the picker to put each
 back at once (``line_withdrawn``)."""
@@ -28,6 +33,7 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.errors import NotFound, ValidationFailed
+from orderhub.events import Topic, publish_after_commit
 from orderhub.inventory.service import adjust_stock
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event
@@ -39,6 +45,7 @@ __all__ = [
     "PUTBACK_STATUSES",
     "Picked",
     "PutbackLineView",
+    "PutbackShort",
     "PutbackView",
     "complete_putback",
     "get_putback",
@@ -72,6 +79,22 @@ class PutbackLineView(msgspec.Struct, frozen=True, kw_only=True):
     missing: int
 
 
+class PutbackShort(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="putback.short"):
+    """The supervisors' alert (``Topic.ALERTS``): units reported missing on a put-back could not be written off
+    because other orders have reserved the SKU since; the shelf is short of promised units."""
+
+    putback_id: int
+    order_id: int
+    warehouse_id: int
+    sku: str
+    location: str | None
+    missing: int  # reported missing on the line
+    written_off: int  # taken off on_hand now
+    reserved_elsewhere: int  # still on the books: promised to other orders, written off when a pick finds it short
+    message: str  # zh-CN
+    at: datetime
+
+
 class PutbackView(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     order_id: int
@@ -95,8 +118,13 @@ class PutbackView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def picked_units(order_id: int) -> list[Picked]:
-    """The units the order's current pick took, not yet shipped (see the module's docstring)."""
-    # Raw SQL: an aggregate over a three-table join.
+    """The units the order's current pick took, not yet shipped (see the module's docstring). Inside the transaction
+    that withdraws the order, after its row lock: the order's pick lines are locked first (PostgreSQL), so a scan
+    committed before is counted here and a scan after waits, then finds its line withdrawn (the PDA says put it
+    back) — none is told 已拣 and left off the put-back."""
+    # Raw SQL: FOR UPDATE (the order's pick lines, id order; SQLite's BEGIN IMMEDIATE serialises the scans already).
+    await db.fetch_as(db.IdRow, 'SELECT id FROM pick_line WHERE "order" = {} ORDER BY id' + db.for_update(), order_id)
+    # Raw SQL: an aggregate over a three-table join (a statement of its own: it reads what the locks waited for).
     return await db.fetch_as(
         Picked,
         "SELECT t.warehouse, l.task, l.tote_slot, l.sku, l.location, SUM(l.picked) AS qty "
@@ -124,6 +152,9 @@ async def _faces(warehouse_id: int, sku_ids: Sequence[int]) -> dict[int, int]:
         )
         found.update((r.sku, r.location) for r in rows)
     return found
+
+
+_LINE_COLUMNS = 8  # putback_line's columns an INSERT binds (id included)
 
 
 async def open_putbacks(
@@ -161,20 +192,20 @@ async def open_putbacks(
             )
         ).returning(Putback.id)
         putback_id = int(inserted[0]["id"])
-        await PutbackLine.insert(
-            *[
-                PutbackLine(
-                    putback=putback_id,
-                    sku=u.sku,
-                    location=u.location if u.location is not None else faces.get(u.sku),
-                    task=u.task,
-                    tote_slot=u.tote_slot,
-                    qty=u.qty,
-                    missing=0,
-                )
-                for u in units
-            ]
-        )
+        rows = [
+            PutbackLine(
+                putback=putback_id,
+                sku=u.sku,
+                location=u.location if u.location is not None else faces.get(u.sku),
+                task=u.task,
+                tote_slot=u.tote_slot,
+                qty=u.qty,
+                missing=0,
+            )
+            for u in units
+        ]
+        for chunk in db.chunks(rows, db.rows_per_statement(_LINE_COLUMNS)):
+            await PutbackLine.insert(*chunk)
         view = await get_putback(putback_id)
         await record_event(
             order_id,
@@ -317,7 +348,9 @@ async def list_putbacks(
 ) -> list[PutbackView]:
     """The put-backs of a warehouse (None: every warehouse), oldest open first; ``status`` None: both."""
     if status is not None and status not in PUTBACK_STATUSES:
-        raise ValidationFailed(f"返架单状态只能是 {', '.join(PUTBACK_STATUSES)}", field="status")
+        raise ValidationFailed(
+            f"返架单状态只能是 {', '.join(PUTBACK_STATUSES)}", code=PickingError.PUTBACK_BAD_STATUS, field="status"
+        )
     where: list[str] = ["1 = 1"]
     args: list[Any] = []
     if warehouse_id is not None:
@@ -363,9 +396,15 @@ async def complete_putback(
         for line_id, qty in missing.items():
             line = by_id.get(line_id)
             if line is None:
-                raise ValidationFailed(f"返架单中没有第 {line_id} 行", field="missing")
+                raise ValidationFailed(
+                    f"返架单中没有第 {line_id} 行", code=PickingError.PUTBACK_LINE_UNKNOWN, field="missing"
+                )
             if not 0 < qty <= line.qty:
-                raise ValidationFailed(f"{line.sku} 的短少数量应为 1–{line.qty}", field="missing")
+                raise ValidationFailed(
+                    f"{line.sku} 的短少数量应为 1–{line.qty}",
+                    code=PickingError.PUTBACK_MISSING_OUT_OF_RANGE,
+                    field="missing",
+                )
         now = clock.now()
         closed = await db.execute_returning(
             db.IdRow,
@@ -378,19 +417,7 @@ async def complete_putback(
         )
         if not closed:  # (the row lock makes this unreachable on PostgreSQL; SQLite serialises writers)
             return await get_putback(putback_id)
-        written_off: list[dict[str, Any]] = []
-        for line_id, qty in sorted(missing.items()):
-            line = by_id[line_id]
-            await PutbackLine.update({PutbackLine.missing: qty}).where(PutbackLine.id == line_id)
-            await adjust_stock(
-                sku=line.sku,
-                warehouse=row.warehouse,
-                delta=-qty,
-                set_to=None,
-                reason=f"返架短少：订单 {row.external_id} 返架单 #{putback_id}"[:255],
-                actor=actor[:64],
-            )
-            written_off.append({"sku": line.sku, "location": line.location, "missing": qty})
+        written_off = await _write_off_missing(row, [(by_id[i], qty) for i, qty in sorted(missing.items())], actor)
         total_missing = sum(missing.values())
         await record_event(
             row.order,
@@ -400,6 +427,7 @@ async def complete_putback(
                 "units": row.units,
                 "returned": row.units - total_missing,
                 "written_off": written_off,
+                "reserved_elsewhere": sum(int(w["reserved_elsewhere"]) for w in written_off),
                 "note": note.strip()[:255],
             },
             actor=actor[:64],
@@ -409,3 +437,81 @@ async def complete_putback(
             row.warehouse_id,
         )
     return await get_putback(putback_id)
+
+
+class _Level(msgspec.Struct):
+    sku: int
+    on_hand: int
+    reserved: int
+
+
+async def _free_stock(warehouse_id: int, sku_ids: Sequence[int]) -> dict[int, int]:
+    """What of each SKU's stock in the warehouse is not reserved (``on_hand − reserved``), its rows locked (SKU
+    order, PostgreSQL) for the rest of the transaction."""
+    free: dict[int, int] = {}
+    for chunk in db.chunks(sorted(set(sku_ids))):
+        # Raw SQL: FOR UPDATE.
+        rows = await db.fetch_as(
+            _Level,
+            f"SELECT sku, on_hand, reserved FROM stock_level WHERE warehouse = {{}} AND sku IN "
+            f"({db.placeholders(len(chunk))}) ORDER BY sku{db.for_update()}",
+            warehouse_id,
+            *chunk,
+        )
+        free.update((r.sku, max(0, r.on_hand - r.reserved)) for r in rows)
+    return free
+
+
+async def _write_off_missing(
+    row: _PutbackRow, missing: Sequence[tuple[_LineRow, int]], actor: str
+) -> list[dict[str, Any]]:
+    """Record the units reported missing on their lines and take them off the stock: an audited adjustment for
+    what no order has reserved; what other orders hold (reserved since the cancellation released these units) stays
+    on the books, recorded and raised as a ``putback.short`` alert (see the module's docstring)."""
+    free = await _free_stock(row.warehouse_id, [line.sku_id for line, _ in missing])
+    now = clock.now()
+    recorded: list[dict[str, Any]] = []
+    for line, qty in missing:
+        await PutbackLine.update({PutbackLine.missing: qty}).where(PutbackLine.id == line.id)
+        off = min(qty, free.get(line.sku_id, 0))
+        free[line.sku_id] = free.get(line.sku_id, 0) - off
+        held = qty - off
+        if off:
+            await adjust_stock(
+                sku=line.sku,
+                warehouse=row.warehouse,
+                delta=-off,
+                set_to=None,
+                reason=f"返架短少：订单 {row.external_id} 返架单 #{row.id}"[:255],
+                actor=actor[:64],
+            )
+        recorded.append(
+            {
+                "sku": line.sku,
+                "location": line.location,
+                "missing": qty,
+                "written_off": off,
+                "reserved_elsewhere": held,
+            }
+        )
+        if held:
+            where = f"库位 {line.location}" if line.location else "（无库位）"
+            publish_after_commit(
+                PutbackShort(
+                    putback_id=row.id,
+                    order_id=row.order,
+                    warehouse_id=row.warehouse_id,
+                    sku=line.sku,
+                    location=line.location,
+                    missing=qty,
+                    written_off=off,
+                    reserved_elsewhere=held,
+                    message=(
+                        f"返架单 #{row.id}：{line.sku} {where}短少 {qty} 件，其中 {held} 件已被其他订单占用、"
+                        "未能从库存核减：请盘点该库位，拣货时发现缺货请登记缺货（自动核减）"
+                    ),
+                    at=now,
+                ),
+                Topic.ALERTS,
+            )
+    return recorded

@@ -576,24 +576,18 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> Appli
         wrong = _error(ScanRefusal.WRONG_ITEM, f"{what}，应拣 {line.name}（{line.sku}）", expected_item)
         return wrong, sku_id, {}
     if line.status == "withdrawn":
-        # Counted (it is in the tote), so a reordered replay ends in the same state; the picker puts it back.
-        # Raw SQL: an UPDATE conditional on the row's own columns (picked + n <= qty).
-        await db.execute(
-            "UPDATE pick_line SET picked = picked + {} WHERE id = {} AND picked + {} <= qty",
-            cmd.qty,
-            line.id,
-            cmd.qty,
-        )
-        withdrawn = ScanResult(ok=True, code=ScanOutcome.LINE_WITHDRAWN, message="该订单已撤回，请把商品放回原库位")
-        return withdrawn, sku_id, None
+        return await _withdrawn_scan(line.id, cmd.qty), sku_id, None
     now = clock.now()
-    # Raw SQL: one conditional UPDATE counts the units and finishes the line (a scan's one write to it).
+    # Raw SQL: one conditional UPDATE counts the units and finishes the line (a scan's one write to it). Not on a
+    # line withdrawn meanwhile: the order's withdrawal (a cancellation listing its picked units for put-back) locks
+    # its lines first, so this waits for it and then finds the line withdrawn (below) instead of counting units
+    # that no put-back lists.
     updated = await db.execute_returning(
         _Picked,
         "UPDATE pick_line SET picked = picked + {}, "
         "status = CASE WHEN status = 'pending' AND picked + {} = qty THEN 'picked' ELSE status END, "
         "picked_at = CASE WHEN picked + {} = qty THEN {} ELSE picked_at END "
-        "WHERE id = {} AND picked + {} <= qty RETURNING picked, qty, status",
+        "WHERE id = {} AND picked + {} <= qty AND status <> 'withdrawn' RETURNING picked, qty, status",
         cmd.qty,
         cmd.qty,
         cmd.qty,
@@ -601,6 +595,8 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> Appli
         line.id,
         cmd.qty,
     )
+    if not updated and await _line_status(line.id) == "withdrawn":
+        return await _withdrawn_scan(line.id, cmd.qty), sku_id, None
     if not updated:
         left = line.qty - line.picked
         message = f"数量超出：这一行还需 {left} 件" if left > 0 else "这一行已拣完，请扫下一行"
@@ -616,6 +612,26 @@ class _Picked(msgspec.Struct):
     picked: int
     qty: int
     status: str
+
+
+class _LineStatus(msgspec.Struct):
+    status: str
+
+
+async def _line_status(line_id: int) -> str:
+    # Raw SQL: typed read of one column (only when the scan's conditional UPDATE matched nothing).
+    row = await db.fetch_one_as(_LineStatus, "SELECT status FROM pick_line WHERE id = {}", line_id)
+    return row.status if row is not None else ""
+
+
+async def _withdrawn_scan(line_id: int, qty: int) -> ScanResult:
+    """An item scanned on a line whose order was withdrawn: counted (it is in the tote), so a reordered replay ends
+    in the same state; the picker puts it back at once."""
+    # Raw SQL: an UPDATE conditional on the row's own columns (picked + n <= qty).
+    await db.execute(
+        "UPDATE pick_line SET picked = picked + {} WHERE id = {} AND picked + {} <= qty", qty, line_id, qty
+    )
+    return ScanResult(ok=True, code=ScanOutcome.LINE_WITHDRAWN, message="该订单已撤回，请把商品放回原库位")
 
 
 def _error(code: ScanRefusal, message: str, expected: dict[str, Any]) -> ScanResult:

@@ -9,11 +9,19 @@
   a packed order's waybill is voided and cancelled at the carrier (SF simulator);
 * ``address_change`` in the warehouse: while picking the receiver is replaced in place and the floor told; once
   packed the waybill is voided (SF cancels it), the pack station takes a new one for the new address and ships with
-  it; shipped orders stay refused."""
+  it; shipped orders stay refused;
+* the races (PostgreSQL, truly parallel connections): a waybill request and an address change on one packed order
+  (the carrier gets the new address, or the change is refused as temporary: ``waybill_request_pending``), a pick scan
+  and the cancellation that lists the picked units (counted, or told to put it back);
+* a put-back closes with units missing even when other orders reserved the SKU since (what is free is written off,
+  the rest recorded and alerted), and refusals carry specific codes (``cause_code`` / ``temporary`` on a refused
+  effect)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -22,16 +30,22 @@ import msgspec
 import pytest
 from saq.queue.redis import RedisQueue
 
-from orderhub import db, events
+from orderhub import clock, db, events
 from orderhub import redis as redis_mod
-from orderhub.approvals import engine, flows
+from orderhub.approvals import engine, flows, kinds
 from orderhub.approvals.engine import NewRequest
 from orderhub.approvals.errors import ApprovalError
 from orderhub.auth.service import NewUser, create_user
 from orderhub.catalog.service import NewSku, create_sku
 from orderhub.errors import OrderHubError
+from orderhub.events import Topic
 from orderhub.inventory.service import NewWarehouse, adjust_stock, create_warehouse, list_stock
+from orderhub.logistics import waybills
+from orderhub.logistics.errors import LogisticsError
 from orderhub.orders import aftersale
+from orderhub.orders.errors import OrderError
+from orderhub.picking import putback
+from orderhub.picking.errors import PickingError
 from sandbox.carriers.server import CarrierServer
 from tests.integration.test_picking import Floor, Pda, Socket
 from tests.integration.test_waybills import _packed_order
@@ -333,6 +347,11 @@ async def test_cancel_after_pick_opens_put_back_work_the_floor_closes(
             f"/api/v1/picking/putbacks/{work['id']}/done", json={"missing": [{"line_id": line["id"], "qty": 3}]}
         )
         assert bad.status_code == 422 and bad.json()["field"] == "missing", bad.text
+        assert bad.json()["code"] == PickingError.PUTBACK_MISSING_OUT_OF_RANGE
+        unknown = await client.post(
+            f"/api/v1/picking/putbacks/{work['id']}/done", json={"missing": [{"line_id": 2147483000, "qty": 1}]}
+        )
+        assert unknown.status_code == 422 and unknown.json()["code"] == PickingError.PUTBACK_LINE_UNKNOWN, unknown.text
 
     # put back, one unit not found: written off (audited); a replayed tap changes nothing
     body = {"missing": [{"line_id": line["id"], "qty": 1}], "note": "少一只"}
@@ -344,7 +363,9 @@ async def test_cancel_after_pick_opens_put_back_work_the_floor_closes(
     level = (await list_stock(sku=cup, warehouse=floor.warehouse)).items[0]
     assert (level.on_hand, level.reserved) == (99, 0)
     (closed,) = _events(await _order(api, picked_order), "order.putback_done")
-    assert closed["data"]["returned"] == 1 and closed["data"]["written_off"][0]["missing"] == 1
+    assert closed["data"]["returned"] == 1 and closed["data"]["written_off"] == [
+        {"sku": cup, "location": floor.skus[cup]["location"], "missing": 1, "written_off": 1, "reserved_elsewhere": 0}
+    ]
     assert closed["actor"].startswith("pda:")
     assert (await picker.http.get("/pda/v1/putbacks")).json() == []
     async with api.client() as client:
@@ -485,3 +506,304 @@ async def _true(value: Any) -> Any:
 
 async def _events_of(api: Api, order_id: int, kind: str) -> list[dict[str, Any]]:
     return _events(await _order(api, order_id), kind)
+
+
+# ------------------------------------------------------------------------------- missing units already promised
+
+
+async def _alerts() -> Any:
+    pubsub = redis_mod.get_client().pubsub()
+    await pubsub.subscribe(Topic.ALERTS.value)
+    return pubsub
+
+
+async def _alert(pubsub: Any, kind: str, **match: Any) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if message:
+            event = json.loads(message["data"])
+            if event.get("type") == kind and all(event.get(k) == v for k, v in match.items()):
+                return dict(event)
+    raise AssertionError(f"no {kind} alert {match}")
+
+
+async def test_a_put_back_closes_with_units_missing_that_other_orders_reserved_since(
+    api: Api, store: Hub, queue: RedisQueue
+) -> None:
+    """The cancellation released the picked units; another order reserved them; the floor finds two missing. What
+    nobody reserved is written off at once (audited), the rest stays promised to that order: recorded on the put-back,
+    alerted, and written off with its reservation when that order's pick finds the shelf short."""
+    floor = await Floor(api, store.url).setup(pick_mode="order")
+    cup = floor.codes[0]
+    await adjust_stock(sku=cup, warehouse=floor.warehouse, delta=None, set_to=3, reason="盘点", actor="test")
+    (cancelled,) = await floor.orders([(cup, 2)])
+    (task_id,) = (await floor.wave([cancelled]))["task_ids"]
+    picker = await Pda.sign_in(floor.url, await floor.person("picker"))
+    task = (await picker.http.post(f"/pda/v1/tasks/{task_id}/claim")).json()
+    stop = task["stops"][0]
+    r = await picker.scan(
+        task_id, stop["line_id"], "item", barcode=floor.skus[cup]["barcode"], qty=2, location=stop["location"]
+    )
+    assert r.status_code == 200, r.text
+    approver, requester = await _user(), await _user()
+    flow = await _flow(approver, "cancel_after_pick")
+    await _approve(await _open("cancel_after_pick", cancelled, flow, {"reason": "客户不要了"}, requester), approver)
+    (other,) = await floor.orders([(cup, 2)])  # reserves 2 of the 3 on hand (the put-back's 2 among them)
+    level = (await list_stock(sku=cup, warehouse=floor.warehouse)).items[0]
+    assert (level.on_hand, level.reserved) == (3, 2)
+
+    (work,) = [p for p in (await picker.http.get("/pda/v1/putbacks")).json() if p["order_id"] == cancelled]
+    (line,) = work["lines"]
+    pubsub = await _alerts()
+    try:
+        done = await picker.http.post(
+            f"/pda/v1/putbacks/{work['id']}/done", json={"missing": [{"line_id": line["id"], "qty": 2}]}
+        )
+        assert done.status_code == 200, done.text  # never stock_below_reserved: the close does not roll back
+        alert = await _alert(pubsub, "putback.short", putback_id=work["id"])
+    finally:
+        await pubsub.aclose()
+    assert (done.json()["status"], done.json()["lines"][0]["missing"]) == ("done", 2)
+    assert (alert["sku"], alert["missing"], alert["written_off"], alert["reserved_elsewhere"]) == (cup, 2, 1, 1)
+    assert "盘点" in alert["message"]
+    level = (await list_stock(sku=cup, warehouse=floor.warehouse)).items[0]
+    assert (level.on_hand, level.reserved) == (2, 2)  # the free unit written off; never below what is reserved
+    (closed,) = _events(await _order(api, cancelled), "order.putback_done")
+    assert closed["data"]["reserved_elsewhere"] == 1 and closed["data"]["written_off"] == [
+        {"sku": cup, "location": stop["location"], "missing": 2, "written_off": 1, "reserved_elsewhere": 1}
+    ]
+    audited = await _scalar(
+        "SELECT COUNT(*) AS value FROM stock_adjustment a JOIN sku s ON s.id = a.sku WHERE s.code = {} "
+        "AND a.delta = -1 AND a.reason LIKE {}",
+        cup,
+        f"%返架单 #{work['id']}%",
+    )
+    assert audited == 1
+
+    # the other order's pick finds one unit on the shelf and registers the other short: written off with its
+    # reservation — the books now hold what the warehouse holds (the unit in the tote)
+    (task2,) = (await floor.wave([other]))["task_ids"]
+    task = (await picker.http.post(f"/pda/v1/tasks/{task2}/claim")).json()
+    stop = task["stops"][0]
+    r = await picker.scan(
+        task2, stop["line_id"], "item", barcode=floor.skus[cup]["barcode"], qty=1, location=stop["location"]
+    )
+    assert r.status_code == 200, r.text
+    r = await picker.scan(task2, stop["line_id"], "short", reason="库位缺货")
+    assert r.status_code == 200, r.text
+    level = (await list_stock(sku=cup, warehouse=floor.warehouse)).items[0]
+    assert (level.on_hand, level.reserved) == (1, 1)
+    await picker.close()
+
+
+async def test_refusals_name_their_cause(api: Api, store: Hub, queue: RedisQueue) -> None:
+    """Stable codes the PDA and the approvals' callers branch on: the put-back's, the reship's, and a refused effect
+    carries the refusing error's code and whether trying again shortly may succeed."""
+    with pytest.raises(OrderHubError) as caught:
+        await putback.list_putbacks(None, status="archived")
+    assert (caught.value.code, caught.value.field) == (PickingError.PUTBACK_BAD_STATUS, "status")
+
+    floor = await Floor(api, store.url).setup()
+    (order_id,) = await floor.orders([(floor.codes[0], 1)])
+    for lines, code, field in [
+        ([], OrderError.RESHIP_NO_LINES, "reship_lines"),
+        ([aftersale.ReshipLine(sku=floor.codes[0], qty=0)], OrderError.RESHIP_BAD_LINE, "reship_lines[0]"),
+        (
+            [aftersale.ReshipLine(sku=floor.codes[0], qty=1)] * (aftersale.MAX_RESHIP_LINES + 1),
+            OrderError.RESHIP_TOO_MANY_LINES,
+            "reship_lines",
+        ),
+    ]:
+        with pytest.raises(OrderHubError) as caught:
+            await aftersale.check_reship(order_id, lines)
+        assert (caught.value.code, caught.value.field) == (code, field)
+
+    # a refund that fitted when asked, but not once another was recorded meanwhile: refused for good
+    paid = (await _order(api, order_id))["paid_amount"]
+    approver, requester = await _user(), await _user()
+    flow = await _flow(approver, "refund_reship")
+    request_id = await _open("refund_reship", order_id, flow, {"refund_amount": paid}, requester)
+    await aftersale.record_refund(order_id, amount=1, reason="先退 1 分", request_id=None, actor="test")
+    refused = await _refused(engine.approve(request_id, approver), ApprovalError.APPROVAL_EFFECT_REFUSED)
+    assert isinstance(refused, kinds.EffectRefused)
+    assert (refused.cause_code, refused.temporary) == (OrderError.REFUND_EXCEEDS_PAID, False)
+    assert refused.extra["cause_code"] == OrderError.REFUND_EXCEEDS_PAID and refused.extra["temporary"] is False
+    assert refused.extra["paid_amount"] == paid  # the refusing error's own details stay
+
+
+async def test_a_parcel_row_without_a_waybill_does_not_stop_a_void(
+    api: Api, store: Hub, queue: RedisQueue, carriers: CarrierServer
+) -> None:
+    """NOT EXISTS, not NOT IN: a tracking row of the order without a waybill (NULL) must not hide its live waybill."""
+    floor, _ = await _sf_floor(api, store, carriers)
+    approver, requester = await _user(), await _user()
+    flow = await _flow(approver, "address_change")
+    order_id, station, pack_id = await _packed_order(floor)
+    first = (await station.http.post(f"/pda/v1/pack/{pack_id}/waybill")).json()["waybill_no"]
+    token = secrets.token_urlsafe(24)
+    await db.execute(
+        'INSERT INTO parcel_tracking (waybill, "order", carrier, waybill_no, state, events, salt, token, created_at) '
+        "VALUES (NULL, {}, 'SF', 'SF-MANUAL', 'pending', '[]', {}, {}, {})",
+        order_id,
+        secrets.token_hex(16),
+        token,
+        clock.now(),
+    )
+    try:
+        receiver = {"name": "李四", "phone": "13912345678", "address": "北京市朝阳区建国路88号"}
+        await _approve(await _open("address_change", order_id, flow, {"receiver": receiver}, requester), approver)
+        assert [e["data"]["waybill_no"] for e in await _events_of(api, order_id, "order.waybill_voided")] == [first]
+        second = (await station.http.post(f"/pda/v1/pack/{pack_id}/waybill")).json()["waybill_no"]
+        assert second != first
+    finally:
+        await db.execute("DELETE FROM parcel_tracking WHERE token = {}", token)
+        await station.close()
+
+
+# ------------------------------------------------------------------------------------- races (PostgreSQL only)
+
+
+class _Gate:
+    """Holds a coroutine function at a point: ``reached`` once a call got there, it goes on once ``open()``."""
+
+    def __init__(self) -> None:
+        self.reached = asyncio.Event()
+        self._go = asyncio.Event()
+
+    def after(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def held(*args: Any, **kwargs: Any) -> Any:
+            result = await fn(*args, **kwargs)
+            self.reached.set()
+            await asyncio.wait_for(self._go.wait(), 60)
+            return result
+
+        return held
+
+    def open(self) -> None:
+        self._go.set()
+
+
+async def _blocked_or_done(task: asyncio.Task[Any], statement: str) -> None:
+    """Until ``task`` waits in PostgreSQL for a lock the other side holds (expected: in a statement ``LIKE
+    statement``; no sleeping and hoping), or has finished. Which lock it waits for is the implementation's business:
+    the assertions after say whether the outcome is right."""
+
+    async def settled() -> bool:
+        waiting = await _scalar(
+            "SELECT COUNT(*) AS value FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        )
+        return bool(waiting) or task.done()
+
+    await _eventually(settled, f"a backend to wait for a lock (in {statement!r}) or finish", timeout=10)
+
+
+def _sf_orders(carriers: CarrierServer, account: Any, order_id: int) -> list[Any]:
+    return [o for o in carriers.sf.orders_of(account.partner_id) if o.order_id.startswith(f"OH{order_id}-W")]
+
+
+@pytest.mark.postgres_only
+async def test_an_address_change_and_the_waybill_request_never_interleave(
+    api: Api, store: Hub, queue: RedisQueue, carriers: CarrierServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    floor, account = await _sf_floor(api, store, carriers)
+    approver, requester = await _user(), await _user()
+    flow = await _flow(approver, "address_change")
+    beijing = {"receiver": {"name": "李四", "phone": "13912345678", "address": "北京市朝阳区建国路88号"}}
+
+    # the change decided first: the request waits for the order's lock, then asks with the new address
+    order_id, station, _ = await _packed_order(floor)
+    deciding = _Gate()
+    monkeypatch.setattr(kinds, "tell_receiver_changed", deciding.after(kinds.tell_receiver_changed))
+    request_id = await _open("address_change", order_id, flow, beijing, requester)
+    approval = asyncio.create_task(engine.approve(request_id, approver))
+    request: asyncio.Task[Any] | None = None
+    try:
+        await asyncio.wait_for(deciding.reached.wait(), 30)  # receiver replaced, not committed, the order locked
+        request = asyncio.create_task(waybills.request_waybill(order_id, actor="test"))
+        await _blocked_or_done(request, "SELECT id FROM sales_order WHERE id = % FOR UPDATE")
+        assert _sf_orders(carriers, account, order_id) == []  # nothing asked of the carrier meanwhile
+    finally:
+        deciding.open()
+    assert (await approval).status == "approved"
+    assert request is not None
+    issued = await request
+    (asked,) = _sf_orders(carriers, account, order_id)
+    assert (asked.waybill_no, asked.receiver_province, asked.cancelled) == (issued.waybill_no, "北京市", False)
+    await station.close()
+
+    # the request first: the change waits for the order's lock, then finds the request in flight and is refused as
+    # temporary; tried again once the waybill is issued, it voids it and the next request carries the new address
+    order_id, station, _ = await _packed_order(floor)
+    request_id = await _open("address_change", order_id, flow, beijing, requester)
+    choosing, asking = _Gate(), _Gate()
+    monkeypatch.setattr(waybills, "order_weight", choosing.after(waybills.order_weight))
+    monkeypatch.setattr(waybills, "_sender", asking.after(waybills._sender))
+    request = asyncio.create_task(waybills.request_waybill(order_id, actor="test"))
+    try:
+        await asyncio.wait_for(choosing.reached.wait(), 30)  # the order locked, its receiver read
+        approval = asyncio.create_task(engine.approve(request_id, approver))
+        await _blocked_or_done(approval, "SELECT status, hold_queue, warehouse, external_id FROM sales_order%")
+        choosing.open()
+        await asyncio.wait_for(asking.reached.wait(), 30)  # the choice committed, the carrier not yet asked
+        with pytest.raises(kinds.EffectRefused) as caught:
+            await approval
+        assert (caught.value.cause_code, caught.value.temporary) == (LogisticsError.WAYBILL_REQUEST_PENDING, True)
+        assert caught.value.extra["temporary"] is True
+    finally:
+        choosing.open()
+        asking.open()
+    old = await request
+    assert (await _order(api, order_id))["receiver"]["province"] == "上海市"  # refused: nothing changed
+    (asked,) = _sf_orders(carriers, account, order_id)
+    assert (asked.waybill_no, asked.receiver_province) == (old.waybill_no, "上海市")
+    await _approve(request_id, approver)  # the same decision again, a moment later
+    new = await waybills.request_waybill(order_id, actor="test")
+    assert new.waybill_no != old.waybill_no
+    live = [o for o in _sf_orders(carriers, account, order_id) if o.waybill_no == new.waybill_no]
+    assert [o.receiver_province for o in live] == ["北京市"]
+    await station.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_scan_racing_the_cancellation_is_counted_or_put_back(
+    api: Api, store: Hub, queue: RedisQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The put-back list is read with the order's pick lines locked: a scan arriving meanwhile waits, then finds its
+    line withdrawn (put it back) — it is never told 已拣 for units no put-back lists."""
+    floor = await Floor(api, store.url).setup(pick_mode="order")
+    cup = floor.codes[0]
+    (order_id,) = await floor.orders([(cup, 3)])
+    (task_id,) = (await floor.wave([order_id]))["task_ids"]
+    picker = await Pda.sign_in(floor.url, await floor.person("picker"))
+    task = (await picker.http.post(f"/pda/v1/tasks/{task_id}/claim")).json()
+    stop = task["stops"][0]
+
+    async def scan() -> Any:
+        return await picker.scan(
+            task_id, stop["line_id"], "item", barcode=floor.skus[cup]["barcode"], qty=1, location=stop["location"]
+        )
+
+    assert (await scan()).json()["code"] == "ok"  # 1 of 3 in the tote
+    approver, requester = await _user(), await _user()
+    flow = await _flow(approver, "cancel_after_pick")
+    listing = _Gate()
+    monkeypatch.setattr(putback, "picked_units", listing.after(putback.picked_units))
+    request_id = await _open("cancel_after_pick", order_id, flow, {"reason": "客户不要了"}, requester)
+    approval = asyncio.create_task(engine.approve(request_id, approver))
+    late: asyncio.Task[Any] | None = None
+    try:
+        await asyncio.wait_for(listing.reached.wait(), 30)  # the picked units read, the order not yet withdrawn
+        late = asyncio.create_task(scan())  # the hub's API process: its own connection
+        await _blocked_or_done(late, "UPDATE pick_line SET picked%")
+    finally:
+        listing.open()
+    assert (await approval).status == "approved"
+    assert late is not None
+    answer = (await late).json()
+    assert (answer["ok"], answer["code"]) == (True, "line_withdrawn"), answer
+    assert "放回原库位" in answer["message"]
+    (work,) = [p for p in (await picker.http.get("/pda/v1/putbacks")).json() if p["order_id"] == order_id]
+    assert work["units"] == 1  # what was in the tote when the list was made; the late unit the PDA sent back
+    await picker.close()

@@ -5,7 +5,10 @@ order number, amount and reason in the template's controls), the manager approve
 ``sys_approval_change`` reaches the hub and the order is released to ``ready`` — decided by the manager, in the
 order's log and the request's trail; a rejection cancels the order; the same callback three times at once is one
 decision; a lost callback is caught by the reconciliation (``oa/getapprovaldetail``); forged callbacks change nothing;
-an attempt whose answer was lost is found again instead of submitted twice; WeCom's refusal cancels the request."""
+an attempt whose answer was lost — or that was cut short before it stored WeCom's answer — is found again by its
+reference instead of submitted twice, the last attempt included; a number another request holds is never adopted;
+WeCom's refusal cancels the request with a zh-CN reason; the day's quota waits for midnight; an effect refused for now
+(a waybill request in flight) is applied later, one refused for good closes the request with why."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as day_time
 from typing import Any
 
 import msgspec
@@ -27,9 +32,12 @@ from orderhub.auth.service import NewUser, create_user
 from orderhub.catalog.service import NewSku, create_sku
 from orderhub.errors import OrderHubError
 from orderhub.inventory.service import NewWarehouse, adjust_stock, create_warehouse, list_stock
+from orderhub.notifications import config
 from orderhub.queue import JobName, enqueue
 from sandbox.wechat import CorpApp, WeChatServer, running_wechat
-from sandbox.wecom_oa import OaDesk, OaTemplate, oa_desk
+from sandbox.wecom_oa import OaApproval, OaDesk, OaTemplate, oa_desk
+from tests.integration.test_picking import Floor
+from tests.integration.test_waybills import _packed_order
 from tests.support.factories import Api, create_channel, order_payload, unique, wait_for_orders
 from tests.support.hub import Hub
 
@@ -135,17 +143,17 @@ def _settings(template: OaTemplate, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def _writeoff_flow(wecom: WeComOa, approvers: list[int], mode: str = "any") -> tuple[str, str, str]:
-    """A write-off flow that runs in WeCom's 审批 app, and a stock row to write off: (flow, warehouse, sku)."""
+async def _native_flow(wecom: WeComOa, approvers: list[int], kinds: list[str], mode: str = "any") -> str:
     code = unique("oa-flow-")
     step = {"name": "主管审批", "approvers": [{"by": "user", "user_ids": approvers}], "mode": mode}
-    definition = {
-        "kinds": ["stock_writeoff"],
-        "steps": [step],
-        "runs_in": "wecom_oa",
-        "wecom_oa": _settings(wecom.template),
-    }
-    await flows.create_flow(flows.NewFlow(code=code, name="核销审批（企业微信）", definition=definition), actor="test")
+    definition = {"kinds": kinds, "steps": [step], "runs_in": "wecom_oa", "wecom_oa": _settings(wecom.template)}
+    await flows.create_flow(flows.NewFlow(code=code, name="企业微信审批", definition=definition), actor="test")
+    return code
+
+
+async def _writeoff_flow(wecom: WeComOa, approvers: list[int], mode: str = "any") -> tuple[str, str, str]:
+    """A write-off flow that runs in WeCom's 审批 app, and a stock row to write off: (flow, warehouse, sku)."""
+    code = await _native_flow(wecom, approvers, ["stock_writeoff"], mode)
     warehouse = await create_warehouse(NewWarehouse(code=unique("OW"), name="企微审批仓", region="华北"))
     sku = await create_sku(NewSku(code=unique("OS-"), name="企微审批商品"))
     await adjust_stock(sku=sku.code, warehouse=warehouse.code, delta=None, set_to=10, reason="盘点", actor="test")
@@ -452,9 +460,11 @@ async def test_wecoms_refusal_cancels_the_request(wecom: WeComOa, queue: RedisQu
         cancelled = await _status(request_id, "cancelled")
     finally:
         wecom.desk.disable(wecom.app.corp_id, False)
-    assert "301056" in cancelled.outcome_reason
+    # People read why in zh-CN; WeCom's English errmsg is kept on the submission (and in the logs) only.
+    assert cancelled.outcome_reason == "企业微信审批提交失败（301056）：企业微信审批应用已停用"
     view = await oa.get_oa(request_id)
     assert view is not None and (view.status, view.error_code) == ("failed", "301056")
+    assert view.error_message.startswith("approval app is disabled")
     assert await _on_hand(warehouse, sku) == 10
 
 
@@ -504,6 +514,15 @@ async def test_a_native_flow_is_checked_when_saved(wecom: WeComOa, api: Api) -> 
             },
             "definition.wecom_oa.summary",
         ),
+        (  # no control carries the hub's reference: a lost submission could not be told from the others
+            {
+                "kinds": ["stock_writeoff"],
+                "steps": [step],
+                "runs_in": "wecom_oa",
+                "wecom_oa": {**settings, "controls": [c for c in settings["controls"] if c["value"] != "ref"]},
+            },
+            "definition.wecom_oa.controls",
+        ),
     ]
     async with api.client() as client:
         for definition, field in cases:
@@ -520,3 +539,208 @@ async def test_a_native_flow_is_checked_when_saved(wecom: WeComOa, api: Api) -> 
         assert r.status_code == 201, r.text
         assert r.json()["definition"]["runs_in"] == "wecom_oa"
         assert r.json()["definition"]["wecom_oa"]["template_id"] == wecom.template.template_id
+
+
+# ------------------------------------------------------------------------------------ submissions cut short, lost
+
+
+def _mine(wecom: WeComOa, creator: str) -> list[OaApproval]:
+    return [a for a in wecom.desk.approvals_of(wecom.app.corp_id) if a.creator == creator]
+
+
+async def _reconcile() -> None:
+    await enqueue(JobName.RECONCILE_APPROVAL_OA, key=unique("reconcile-"))
+
+
+async def test_an_attempt_cut_short_after_wecom_answered_is_found_not_submitted_again(
+    wecom: WeComOa, queue: RedisQueue
+) -> None:
+    (approver, approver_wx, _), (requester, requester_wx, _) = [await wecom.person() for _ in range(2)]
+    flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
+    request_id = await _writeoff(flow, warehouse, sku, requester)
+    sp_no = await _submitted(request_id)
+    # As if the worker had been cut short after WeCom answered and before the number was stored (its job cancelled
+    # inside the call — SIGTERM, the job's timeout —, or the database failing then): the row left submitting, not
+    # marked uncertain, until its lease ran out.
+    await db.execute("UPDATE approval_request SET sp_no = NULL WHERE id = {}", request_id)
+    await db.execute(
+        "UPDATE approval_oa SET status = 'submitting', claim = 'cut-short', uncertain = {}, lease_until = {}, "
+        "submitted_at = NULL, check_at = NULL, error_code = '' WHERE request = {}",
+        False,
+        clock.now() - timedelta(seconds=1),
+        request_id,
+    )
+    await _reconcile()  # the next worker takes the row over: it looks first, and finds WeCom's approval
+    assert await _submitted(request_id) == sp_no
+    assert [a.sp_no for a in _mine(wecom, requester_wx)] == [sp_no]  # never two approvals for one request
+    view = await oa.get_oa(request_id)
+    assert view is not None and view.error_code == "oa_found_after_retry" and not view.uncertain
+    assert (await wecom.act("approve", sp_no, approver_wx)).accepted
+    await _status(request_id, "approved")
+
+
+async def test_the_last_attempt_looks_once_more_before_giving_up(wecom: WeComOa, queue: RedisQueue) -> None:
+    (approver, _, _), (requester, requester_wx, _) = [await wecom.person() for _ in range(2)]
+    flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
+    wecom.desk.fail_next(errcode=-1)  # 系统繁忙: the first attempt fails for sure, retried with backoff
+    request_id = await _writeoff(flow, warehouse, sku, requester)
+    deadline = time.monotonic() + 30
+    while not ((view := await oa.get_oa(request_id)) and view.status == "pending" and view.error_code == "-1"):
+        assert time.monotonic() < deadline, view
+        await asyncio.sleep(0.2)
+    # The next attempt is the last; WeCom creates the approval and its answer is lost.
+    last = (await config.load_settings()).max_attempts
+    wecom.desk.lose_next_answers(1)
+    await db.execute(
+        "UPDATE approval_oa SET attempts = {}, not_before = {} WHERE request = {}", last - 1, clock.now(), request_id
+    )
+    await _reconcile()
+    sp_no = await _submitted(request_id)  # found by one last look, not cancelled
+    assert [a.sp_no for a in _mine(wecom, requester_wx)] == [sp_no]
+    view = await oa.get_oa(request_id)
+    assert view is not None and (view.attempts, view.error_code) == (last, "oa_found_after_retry")
+    assert (await inbox.get_request(request_id)).status == "pending"
+
+
+async def test_a_number_another_request_holds_is_never_adopted(wecom: WeComOa, queue: RedisQueue) -> None:
+    (approver, _, _), (requester, requester_wx, _) = [await wecom.person() for _ in range(2)]
+    flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
+    first = await _writeoff(flow, warehouse, sku, requester)
+    sku2 = await create_sku(NewSku(code=unique("OS-"), name="企微审批商品二"))
+    await adjust_stock(sku=sku2.code, warehouse=warehouse, delta=None, set_to=10, reason="盘点", actor="test")
+    second = await _writeoff(flow, warehouse, sku2.code, requester)
+    first_no, second_no = await _submitted(first), await _submitted(second)
+    # The second's number lost again, its row held by a worker that (racing another look) matched the first's
+    # approval: storing it is refused by the unique number, nothing written.
+    await db.execute("UPDATE approval_request SET sp_no = NULL WHERE id = {}", second)
+    await db.execute(
+        "UPDATE approval_oa SET status = 'submitting', claim = 'racing', lease_until = {} WHERE request = {}",
+        clock.now() + timedelta(seconds=60),
+        second,
+    )
+    row = await db.fetch_one_as(oa._Row, f"SELECT {oa._COLUMNS} FROM approval_oa WHERE request = {{}}", second)
+    assert row is not None
+    assert await oa._store(row, first_no, clock.now(), found=True) is False
+    assert (await oa.get_oa(second)).sp_no is None  # type: ignore[union-attr]
+    # Its lease over, the next worker looks (the same submitter's two approvals in the span) and keeps its own:
+    # recognised by its reference, 订单中枢 #<id>.
+    await db.execute("UPDATE approval_oa SET lease_until = {} WHERE request = {}", clock.now(), second)
+    await _reconcile()
+    assert await _submitted(second) == second_no
+    assert sorted(a.sp_no for a in _mine(wecom, requester_wx)) == sorted([first_no, second_no])
+
+
+async def test_the_days_quota_waits_for_midnight(wecom: WeComOa, queue: RedisQueue) -> None:
+    (approver, _, _), (requester, _, _) = [await wecom.person() for _ in range(2)]
+    flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
+    wecom.desk.fail_next(errcode=45009)  # 接口调用超过限制 (90313): the day's quota
+    request_id = await _writeoff(flow, warehouse, sku, requester)
+    deadline = time.monotonic() + 30
+    while not ((view := await oa.get_oa(request_id)) and view.status == "pending" and view.error_code == "45009"):
+        assert time.monotonic() < deadline, view
+        await asyncio.sleep(0.2)
+    assert view.attempts == 0  # not counted
+    row = await db.fetch_one_as(_NotBefore, "SELECT not_before FROM approval_oa WHERE request = {}", request_id)
+    assert row is not None
+    tomorrow = clock.to_shanghai(clock.now()).date() + timedelta(days=1)
+    assert row.not_before >= datetime.combine(tomorrow, day_time(0), tzinfo=clock.SHANGHAI)
+    await db.execute("UPDATE approval_oa SET not_before = {} WHERE request = {}", clock.now(), request_id)
+    await _reconcile()
+    await _submitted(request_id)
+
+
+class _NotBefore(msgspec.Struct):
+    not_before: datetime
+
+
+# ------------------------------------------------------------------------------------- effects refused in the hub
+
+
+async def test_an_effect_refused_for_good_closes_the_request_with_why(wecom: WeComOa, queue: RedisQueue) -> None:
+    (approver, approver_wx, _), (requester, _, _) = [await wecom.person() for _ in range(2)]
+    flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
+    request_id = await _writeoff(flow, warehouse, sku, requester)
+    sp_no = await _submitted(request_id)
+    # Meanwhile the stock was counted at 0: writing one more off would go below what is reserved.
+    await adjust_stock(sku=sku, warehouse=warehouse, delta=None, set_to=0, reason="盘点", actor="test")
+    result = await wecom.act("approve", sp_no, approver_wx)
+    assert result.accepted and all(d.status == 200 for d in result.deliveries), result.deliveries
+    cancelled = await _status(request_id, "cancelled")
+    assert cancelled.outcome_reason.startswith("企业微信审批通过，但无法执行：调整后库存不能低于已占用数量")
+    (refused,) = [e for e in cancelled.trail if e.action == "wecom_effect_refused"]
+    assert refused.data["code"] == "stock_below_reserved" and refused.data["sp_no"] == sp_no
+    assert await _on_hand(warehouse, sku) == 0
+    # WeCom delivering it again changes nothing.
+    assert (await asyncio.to_thread(wecom.desk.redeliver, sp_no)).accepted
+    assert len((await inbox.get_request(request_id)).trail) == len(cancelled.trail)
+
+
+async def test_an_effect_refused_for_now_is_applied_later(
+    api: Api, store: Hub, wecom: WeComOa, queue: RedisQueue
+) -> None:
+    floor = await Floor(api, store.url).setup(pick_mode="order")
+    order_id, station, _ = await _packed_order(floor)
+    await station.close()
+    (approver, approver_wx, name), (requester, _, _) = [await wecom.person() for _ in range(2)]
+    flow = await _native_flow(wecom, [approver], ["cancel_after_pick"])
+    request_id = await engine.open_request(
+        NewRequest(
+            kind="cancel_after_pick",
+            order_id=order_id,
+            flow=flow,
+            requester_id=requester,
+            payload={"reason": "客户不要了"},
+            reason="客户不要了",
+        )
+    )
+    sp_no = await _submitted(request_id)
+    # A packer's waybill request for the order is in flight (no answer yet): its waybill cannot be voided now.
+    await _waybill_in_flight(order_id, floor.warehouse)
+    result = await wecom.act("approve", sp_no, approver_wx)
+    assert result.accepted and all(d.status == 200 for d in result.deliveries), result.deliveries
+    waiting = await inbox.get_request(request_id)
+    assert waiting.status == "pending" and "wecom_effect_refused" not in [e.action for e in waiting.trail]
+    view = await oa.get_oa(request_id)
+    assert view is not None and view.error_code == "waybill_request_pending" and view.check_at is not None
+    assert view.check_at <= clock.now() + timedelta(seconds=31)  # read again soon, not in ten minutes
+    assert (await _order(api, order_id))["status"] == "packed"
+    # Someone checked at the carrier and released the request; the next read applies WeCom's approval.
+    async with api.client() as client:
+        r = await client.delete(f"/api/v1/orders/{order_id}/waybill-request")
+        assert r.status_code in (200, 204), r.text
+    await db.execute("UPDATE approval_oa SET check_at = {} WHERE request = {}", clock.now(), request_id)
+    await _reconcile()
+    done = await _status(request_id, "approved")
+    assert (done.decided_by_id, done.decided_by_name) == (approver, name)
+    (decided,) = [e for e in done.trail if e.action == "decided_in_wecom"]
+    assert decided.data["source"] == "reconcile"
+    cancelled = (await wait_for_orders(api, [order_id], done=frozenset({"cancelled"})))[order_id]
+    assert cancelled["status"] == "cancelled"
+
+
+class _Id(msgspec.Struct):
+    id: int
+
+
+async def _waybill_in_flight(order_id: int, warehouse: str) -> None:
+    """A waybill request for the order sent to the carrier and not answered yet (status requesting)."""
+    (wh,) = await db.fetch_as(_Id, "SELECT id FROM warehouse WHERE code = {}", warehouse)
+    (account,) = await db.execute_returning(
+        _Id,
+        "INSERT INTO carrier_account (code, carrier, warehouse, credentials, sender_name, sender_phone, priority, "
+        "active, created_at) VALUES ({}, 'SF', {}, '', '', '', 0, {}, {}) RETURNING id",
+        unique("oa-sf-"),
+        wh.id,
+        False,
+        clock.now(),
+    )
+    await db.execute(
+        'INSERT INTO waybill (order_ref, "order", warehouse, account, carrier, waybill_no, sort_code, '
+        "destination_code, reason, price_fen, weight_g, status, created_by, created_at) "
+        "VALUES ({}, {}, {}, {}, 'SF', '', '', '', '', NULL, 0, 'requesting', 'test', {})",
+        f"OH{order_id}-W{wh.id}",
+        order_id,
+        wh.id,
+        account.id,
+        clock.now(),
+    )

@@ -153,7 +153,25 @@ def test_detail_and_info_read_what_was_submitted_and_decided() -> None:
     info = detail["info"]
     assert (detail["errcode"], info["sp_status"], info["applyer"]["userid"]) == (0, 1, "creator")
     assert [d["sp_status"] for d in info["sp_record"][0]["details"]] == [2, 1]
-    assert info["apply_data"]["contents"][1]["value"] == {"new_money": "5001.00"}
+    # Read back as 91983's example shows a control, not as it was sent: the template's control name as its title,
+    # the value with the example's empty lists beside it.
+    names = ("tips", "members", "departments", "files", "children", "stat_field")
+    lists: dict[str, list[Any]] = {name: [] for name in names}
+    assert info["sp_no"] == sp_no and isinstance(info["sp_no"], str)
+    assert info["apply_data"]["contents"] == [
+        {
+            "control": "Text",
+            "id": TEXT,
+            "title": [{"text": "订单号", "lang": "zh_CN"}],
+            "value": {"text": "taobao/123", **lists},
+        },
+        {
+            "control": "Money",
+            "id": MONEY,
+            "title": [{"text": "金额", "lang": "zh_CN"}],
+            "value": {"new_money": "5001.00", **lists},
+        },
+    ]
     desk.approve(sp_no, "boss2", deliver=False)
     result = desk.approve(sp_no, "boss", deliver=False)  # the second node, 或签
     assert result.status == 2 and result.deliveries == []
