@@ -100,6 +100,7 @@ from sandbox.wecom_callback import (
     CallbackRequest,
     deliver,
     envelope_xml,
+    forged_request,
     new_token,
     template_card_event_xml,
 )
@@ -581,22 +582,14 @@ class WeChatStore:
             response_code=secrets.token_urlsafe(32),
             agent_id=app.agent_id,
         )
-        crypto = CallbackCrypto(config.token, config.aes_key, app.corp_id)
-        if tamper == "key":
-            encrypt = CallbackCrypto(config.token, CallbackCrypto.new_aes_key(), app.corp_id).encrypt(plaintext)
-        elif tamper == "receiveid":
-            encrypt = crypto.encrypt(plaintext, receive_id="ww" + secrets.token_hex(8))
-        else:
-            encrypt = crypto.encrypt(plaintext)
-        timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
-        signature = crypto.signature(timestamp, nonce, encrypt)
-        if tamper == "signature":
-            signature = secrets.token_hex(20)
-        request = CallbackRequest(
-            method="POST",
-            url=config.url,
-            query=(("msg_signature", signature), ("timestamp", timestamp), ("nonce", nonce)),
-            body=envelope_xml(app.corp_id, encrypt, app.agent_id).encode("utf-8"),
+        request = forged_request(
+            config.url,
+            token=config.token,
+            aes_key=config.aes_key,
+            corp_id=app.corp_id,
+            agent_id=app.agent_id,
+            plaintext=plaintext,
+            tamper=tamper,
         )
         [delivery] = deliver(
             request,

@@ -51,6 +51,7 @@ __all__ = [
     "DeliveryKind",
     "deliver",
     "envelope_xml",
+    "forged_request",
     "new_token",
     "send_once",
     "template_card_event_xml",
@@ -60,6 +61,7 @@ AES_KEY_LENGTH = 43  # 90968: EncodingAESKey 长度固定为43个字符
 BLOCK_SIZE = 32  # 90968: PKCS#7 填充至32字节的倍数 (not AES's 16)
 _ALNUM = string.ascii_letters + string.digits
 DeliveryKind = Literal["event", "replay", "forged", "verify"]
+Tamper = Literal["signature", "key", "receiveid"]
 
 
 class CryptoError(ValueError):
@@ -190,6 +192,28 @@ def envelope_xml(corp_id: str, encrypt: str, agent_id: int) -> str:
     return (
         f"<xml><ToUserName>{_cdata(corp_id)}</ToUserName><Encrypt>{_cdata(encrypt)}</Encrypt>"
         f"<AgentID>{_cdata(str(agent_id))}</AgentID></xml>"
+    )
+
+
+def forged_request(
+    url: str, *, token: str, aes_key: str, corp_id: str, agent_id: int, plaintext: str, tamper: Tamper
+) -> CallbackRequest:
+    """A POST WeCom did not send: ``plaintext`` under a wrong signature (``"signature"``), encrypted with another
+    EncodingAESKey but signed with the app's Token (``"key"``), or for another corp's ReceiveId (``"receiveid"``)."""
+    crypto = CallbackCrypto(token, aes_key, corp_id)
+    if tamper == "key":
+        encrypt = CallbackCrypto(token, CallbackCrypto.new_aes_key(), corp_id).encrypt(plaintext)
+    elif tamper == "receiveid":
+        encrypt = crypto.encrypt(plaintext, receive_id="ww" + secrets.token_hex(8))
+    else:
+        encrypt = crypto.encrypt(plaintext)
+    timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
+    signature = secrets.token_hex(20) if tamper == "signature" else crypto.signature(timestamp, nonce, encrypt)
+    return CallbackRequest(
+        method="POST",
+        url=url,
+        query=(("msg_signature", signature), ("timestamp", timestamp), ("nonce", nonce)),
+        body=envelope_xml(corp_id, encrypt, agent_id).encode("utf-8"),
     )
 
 

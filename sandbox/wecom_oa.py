@@ -60,7 +60,7 @@ from typing import Any, Literal
 from litestar import Request, Response, post
 
 from sandbox import wechat as wx
-from sandbox.wecom_callback import CallbackCrypto, CallbackDelivery, CallbackRequest, envelope_xml
+from sandbox.wecom_callback import CallbackDelivery, forged_request
 from sandbox.wecom_callback import deliver as post_callback
 
 __all__ = [
@@ -286,20 +286,14 @@ class OaDesk:
         forged = copy.deepcopy(approval)
         forged.status = status
         plaintext = sys_approval_change_xml(forged, corp_id=app.corp_id, agent_id=self.agent_id_in_event)
-        crypto = CallbackCrypto(config.token, config.aes_key, app.corp_id)
-        if tamper == "key":
-            encrypt = CallbackCrypto(config.token, CallbackCrypto.new_aes_key(), app.corp_id).encrypt(plaintext)
-        elif tamper == "receiveid":
-            encrypt = crypto.encrypt(plaintext, receive_id="ww" + secrets.token_hex(8))
-        else:
-            encrypt = crypto.encrypt(plaintext)
-        timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
-        signature = secrets.token_hex(20) if tamper == "signature" else crypto.signature(timestamp, nonce, encrypt)
-        request = CallbackRequest(
-            method="POST",
-            url=config.url,
-            query=(("msg_signature", signature), ("timestamp", timestamp), ("nonce", nonce)),
-            body=envelope_xml(app.corp_id, encrypt, app.agent_id).encode("utf-8"),
+        request = forged_request(
+            config.url,
+            token=config.token,
+            aes_key=config.aes_key,
+            corp_id=app.corp_id,
+            agent_id=app.agent_id,
+            plaintext=plaintext,
+            tamper=tamper,
         )
         [delivery] = post_callback(
             request,

@@ -48,7 +48,7 @@ from orderhub.picking import putback
 from orderhub.picking.errors import PickingError
 from sandbox.carriers.server import CarrierServer
 from tests.integration.test_picking import Floor, Pda, Socket
-from tests.integration.test_waybills import _packed_order
+from tests.integration.test_waybills import _packed_order, sf_floor
 from tests.support.factories import Api, order_payload, unique, wait_for_orders
 from tests.support.hub import Hub
 
@@ -379,38 +379,12 @@ async def test_cancel_after_pick_opens_put_back_work_the_floor_closes(
 # ---------------------------------------------------------------------------- packed orders: waybills at the carrier
 
 
-async def _sf_floor(api: Api, store: Hub, carriers: CarrierServer) -> tuple[Floor, Any]:
-    floor = await Floor(api, store.url).setup()
-    account = carriers.sf.create_account(quota=20)
-    async with api.client() as client:
-        r = await client.patch(
-            f"/api/v1/warehouses/{floor.warehouse}", json={"address": "上海市青浦区华新镇华志路 1 号"}
-        )
-        assert r.status_code == 200, r.text
-        r = await client.post(
-            "/api/v1/carrier-accounts",
-            json={
-                "code": f"sf-{floor.warehouse}"[:32],
-                "carrier": "SF",
-                "warehouse": floor.warehouse,
-                "sender_name": "华东仓发货组",
-                "sender_phone": "02112345678",
-                "credentials": {
-                    "partner_id": account.partner_id,
-                    "secret": account.check_word,
-                    "customer_code": account.monthly_card,
-                    "base_url": carriers.url("sf"),
-                },
-            },
-        )
-        assert r.status_code == 201, r.text
-    return floor, account
 
 
 async def test_address_change_in_the_warehouse_relabels_a_packed_order(
     api: Api, store: Hub, queue: RedisQueue, carriers: CarrierServer, bus: None
 ) -> None:
-    floor, account = await _sf_floor(api, store, carriers)
+    floor, account = await sf_floor(api, store, carriers)
     approver, requester = await _user(), await _user()
     flow = await _flow(approver, "address_change", "cancel_after_pick")
     beijing = {"name": "李四", "phone": "13912345678", "address": "北京市朝阳区建国路88号"}
@@ -636,7 +610,7 @@ async def test_a_parcel_row_without_a_waybill_does_not_stop_a_void(
     api: Api, store: Hub, queue: RedisQueue, carriers: CarrierServer
 ) -> None:
     """NOT EXISTS, not NOT IN: a tracking row of the order without a waybill (NULL) must not hide its live waybill."""
-    floor, _ = await _sf_floor(api, store, carriers)
+    floor, _ = await sf_floor(api, store, carriers)
     approver, requester = await _user(), await _user()
     flow = await _flow(approver, "address_change")
     order_id, station, pack_id = await _packed_order(floor)
@@ -707,7 +681,7 @@ def _sf_orders(carriers: CarrierServer, account: Any, order_id: int) -> list[Any
 async def test_an_address_change_and_the_waybill_request_never_interleave(
     api: Api, store: Hub, queue: RedisQueue, carriers: CarrierServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    floor, account = await _sf_floor(api, store, carriers)
+    floor, account = await sf_floor(api, store, carriers)
     approver, requester = await _user(), await _user()
     flow = await _flow(approver, "address_change")
     beijing = {"receiver": {"name": "李四", "phone": "13912345678", "address": "北京市朝阳区建国路88号"}}

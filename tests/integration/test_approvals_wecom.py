@@ -11,7 +11,6 @@ import asyncio
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,16 +21,14 @@ from saq.queue.redis import RedisQueue
 from orderhub import clock, db
 from orderhub import redis as redis_mod
 from orderhub.approvals import cards, engine, flows, inbox
-from orderhub.approvals.engine import NewRequest
-from orderhub.auth.service import NewUser, create_user
 from orderhub.catalog.service import NewSku, create_sku
-from orderhub.inventory.service import NewWarehouse, adjust_stock, create_warehouse, list_stock
+from orderhub.inventory.service import NewWarehouse, adjust_stock, create_warehouse
 from sandbox.wechat import CorpApp, WeChatServer, running_wechat
 from sandbox.wecom_callback import CallbackRequest, envelope_xml, send_once
-from tests.support.factories import Api, create_channel, order_payload, unique, wait_for_orders
+from tests.support.factories import Api, create_channel, unique, wait_for_orders
 from tests.support.hub import Hub
+from tests.support.wecom import WeComApp, hold_big_order, on_hand, open_writeoff, writeoff_flow
 
-PASSWORD = "wecom-approver-1"
 CALLBACK = "/api/v1/wecom/approvals/callback"
 
 
@@ -41,51 +38,8 @@ def wechat() -> Iterator[WeChatServer]:
         yield server
 
 
-@dataclass
-class WeCom:
-    """The hub's WeCom app at the simulator, with its callback URL pointing at the hub."""
-
-    sim: WeChatServer
-    app: CorpApp
-    api: Api
-
-    @property
-    def store(self) -> Any:
-        return self.sim.store
-
-    async def configure(self, **extra: str) -> None:
-        callback = self.app.callback
-        assert callback is not None
-        conf = {
-            "corp_id": self.app.corp_id,
-            "secret": self.app.secret,
-            "agent_id": str(self.app.agent_id),
-            "base_url": self.sim.base_url,
-            "callback_token": callback.token,
-            "callback_aes_key": callback.aes_key,
-            **extra,
-        }
-        async with self.api.client() as client:
-            r = await client.put("/api/v1/notify/providers/wecom", json={"config": conf})
-            assert r.status_code == 200 and callback.aes_key not in r.text, r.text
-            assert "callback_token" in r.json()["keys"]
-
-    async def person(self, role: str = "approver", *, warehouse: str | None = None) -> tuple[int, str, str]:
-        """A staff member with a WeCom userid known to the corp: (user id, userid, display name)."""
-        userid = unique("wx").lower()
-        name = f"审{secrets.token_hex(3)}"  # short: the cards show names of up to 10 characters
-        user = await create_user(
-            NewUser(
-                username=unique("wc"),
-                password=PASSWORD,
-                role=role,
-                warehouse=warehouse,
-                display_name=name,
-                wecom_userid=userid,
-            )
-        )
-        self.store.add_wecom_user(self.app.corp_id, userid)
-        return user.id, userid, name
+class WeCom(WeComApp):
+    """The hub's WeCom app at the simulator, with its callback URL pointing at the hub; its approval cards."""
 
     async def card(self, request_id: int, user_id: int, *, kind: str = "decide", timeout: float = 30) -> cards.CardView:
         """The person's card of the request, once sent."""
@@ -134,36 +88,6 @@ async def wecom(api: Api, store: Hub, wechat: WeChatServer) -> AsyncIterator[WeC
         r = await client.patch("/api/v1/notify/settings", json={"public_base_url": "https://hub.example.com"})
         assert r.status_code == 200, r.text
     yield setup
-
-
-async def _writeoff_flow(approvers: list[int], mode: str = "any") -> tuple[str, str, str]:
-    """A write-off flow deciding by ``approvers``, and a stock row to write off: (flow, warehouse, sku)."""
-    code = unique("wc-flow-")
-    step = {"name": "主管审批", "approvers": [{"by": "user", "user_ids": approvers}], "mode": mode}
-    await flows.create_flow(
-        flows.NewFlow(code=code, name="核销审批", definition={"kinds": ["stock_writeoff"], "steps": [step]}),
-        actor="test",
-    )
-    warehouse = await create_warehouse(NewWarehouse(code=unique("WW"), name="企微仓", region="华北"))
-    sku = await create_sku(NewSku(code=unique("WS-"), name="企微测试商品"))
-    await adjust_stock(sku=sku.code, warehouse=warehouse.code, delta=None, set_to=10, reason="盘点", actor="test")
-    return code, warehouse.code, sku.code
-
-
-async def _writeoff(flow: str, warehouse: str, sku: str, requester: int) -> int:
-    return await engine.open_request(
-        NewRequest(
-            kind="stock_writeoff",
-            flow=flow,
-            requester_id=requester,
-            payload={"warehouse": warehouse, "sku": sku, "delta": -1, "reason": "破损核销"},
-            reason="破损 1 件",
-        )
-    )
-
-
-async def _on_hand(warehouse: str, sku: str) -> int:
-    return (await list_stock(sku=sku, warehouse=warehouse)).items[0].on_hand
 
 
 def _decisions(view: inbox.RequestView) -> int:
@@ -224,25 +148,7 @@ async def test_seed_example_one_tap_in_wecom_releases_the_order(wecom: WeCom, ap
     )
     sku = (await create_sku(NewSku(code=unique("CS-"), name="定制刻字保温杯"))).code
     await adjust_stock(sku=sku, warehouse=warehouse.code, delta=None, set_to=20, reason="盘点", actor="test")
-    async with api.client() as client:
-        r = await client.post(
-            "/api/v1/rules",
-            json={
-                "name": unique("大额审批"),
-                "conditions": [
-                    {"field": "channel", "op": "in", "value": [channel]},
-                    {"field": "paid_amount", "op": ">", "value": 500000},
-                ],
-                "actions": [{"type": "require_approval", "flow": flow}],
-            },
-        )
-        assert r.status_code == 201, r.text
-        rule_id = r.json()["id"]
-        order = order_payload(lines=[(sku, 1)], paid_amount=500100)
-        order["lines"][0]["unit_price"] = 500100
-        r = await client.post("/api/v1/orders/ingest", json={"channel": channel, "orders": [order]})
-        assert r.status_code == 202 and r.json()["rejected"] == 0, r.text
-        order_id = int(r.json()["results"][0]["order_id"])
+    rule_id, order_id, _ = await hold_big_order(api, channel=channel, flow=flow, sku=sku)
     try:
         held = (await wait_for_orders(api, [order_id]))[order_id]
         assert (held["status"], held["hold_queue"]) == ("held", "approval")
@@ -301,8 +207,8 @@ async def test_two_approvers_at_once_and_one_tap_delivered_three_times_make_one_
     wecom: WeCom, queue: RedisQueue
 ) -> None:
     (a, a_wx, a_name), (b, b_wx, b_name), (requester, _, _) = [await wecom.person() for _ in range(3)]
-    flow, warehouse, sku = await _writeoff_flow([a, b])
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    flow, warehouse, sku = await writeoff_flow([a, b])
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     card_a, card_b = await wecom.card(request_id, a), await wecom.card(request_id, b)
     taps = await asyncio.gather(
         wecom.click(a_wx, card_a.card_id, "approve", card_a.task_id, duplicate=3, concurrent=True),
@@ -316,10 +222,10 @@ async def test_two_approvers_at_once_and_one_tap_delivered_three_times_make_one_
     decided = [t for t in view.tasks if t.status in ("approved", "rejected")]
     assert len(decided) == 1, view.tasks
     if view.status == "approved":
-        assert await _on_hand(warehouse, sku) == 9
+        assert await on_hand(warehouse, sku) == 9
         text = f"已由{a_name}同意"
     else:
-        assert await _on_hand(warehouse, sku) == 10 and view.outcome_reason == "企业微信驳回：库存或货源不足"
+        assert await on_hand(warehouse, sku) == 10 and view.outcome_reason == "企业微信驳回：库存或货源不足"
         text = f"已由{b_name}驳回"
     # One action per tap however often it came: the three deliveries of a's tap share one key.
     actions = await db.fetch_as(
@@ -334,7 +240,7 @@ async def test_two_approvers_at_once_and_one_tap_delivered_three_times_make_one_
         await wecom.shows(card, text)
 
     # The same tap delivered three times at once, nobody else tapping: one approval, the other two answered alike.
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     card_a = await wecom.card(request_id, a)
     tap = await wecom.click(a_wx, card_a.card_id, "approve", card_a.task_id, duplicate=3, concurrent=True)
     assert [d.status for d in tap.deliveries] == [200, 200, 200], tap.deliveries
@@ -353,8 +259,8 @@ class _Key(msgspec.Struct):
 
 async def test_forged_and_replayed_callbacks_change_nothing(wecom: WeCom, store: Hub, queue: RedisQueue) -> None:
     (approver, approver_wx, name), (requester, _, _) = [await wecom.person() for _ in range(2)]
-    flow, warehouse, sku = await _writeoff_flow([approver])
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    flow, warehouse, sku = await writeoff_flow([approver])
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     card = await wecom.card(request_id, approver)
     before = await inbox.get_request(request_id)
     corp, agent = wecom.app.corp_id, wecom.app.agent_id
@@ -400,15 +306,15 @@ async def test_forged_and_replayed_callbacks_change_nothing(wecom: WeCom, store:
     assert status == 403 and b"approval_wecom_stale" in answer, answer
     final = await inbox.get_request(request_id)
     assert _decisions(final) == 1 and len(final.trail) == len(decided.trail)
-    assert await _on_hand(warehouse, sku) == 10
+    assert await on_hand(warehouse, sku) == 10
 
 
 async def test_a_reminder_and_a_transfer_reach_wecom(wecom: WeCom, queue: RedisQueue) -> None:
     """催办 reaches the approver as a notice; 转交 (done on the request's page) greys the old card out with who has it
     now and gives the new approver a card of their own, whose tap decides."""
     (a, a_wx, _), (b, b_wx, b_name), (requester, _, _) = [await wecom.person() for _ in range(3)]
-    flow, warehouse, sku = await _writeoff_flow([a])
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    flow, warehouse, sku = await writeoff_flow([a])
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     card_a = await wecom.card(request_id, a)
     await engine.remind(request_id, requester)
     await wecom.card(request_id, a, kind="remind")
@@ -420,7 +326,7 @@ async def test_a_reminder_and_a_transfer_reach_wecom(wecom: WeCom, queue: RedisQ
     card_b = await wecom.card(request_id, b)
     assert (await wecom.click(b_wx, card_b.card_id, "approve", card_b.task_id)).accepted
     await wecom.shows(card_b, f"已由{b_name}同意")
-    assert (await inbox.get_request(request_id)).status == "approved" and await _on_hand(warehouse, sku) == 9
+    assert (await inbox.get_request(request_id)).status == "approved" and await on_hand(warehouse, sku) == 9
     # The old card keeps saying who took it over: final for its holder, nothing left owing on it.
     (old,) = [c for c in await cards.list_cards(request_id) if c.id == card_a.id]
     assert (old.shown_text, old.update_status) == (f"已转交给{b_name}", "done")
@@ -446,8 +352,8 @@ async def test_the_member_limit_queues_cards_instead_of_dropping_them(wecom: WeC
     try:
         requests = []
         for _ in range(5):
-            flow, warehouse, sku = await _writeoff_flow([approver])
-            requests.append(await _writeoff(flow, warehouse, sku, requester))
+            flow, warehouse, sku = await writeoff_flow([approver])
+            requests.append(await open_writeoff(flow, warehouse, sku, requester))
         deadline = time.monotonic() + 30
         while True:
             rows = [c for r in requests for c in await cards.list_cards(r)]

@@ -13,7 +13,6 @@ WeCom's refusal cancels the request with a zh-CN reason; the day's quota waits f
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,20 +27,19 @@ from saq.queue.redis import RedisQueue
 from orderhub import clock, db
 from orderhub.approvals import engine, flows, inbox, oa
 from orderhub.approvals.engine import NewRequest
-from orderhub.auth.service import NewUser, create_user
 from orderhub.catalog.service import NewSku, create_sku
 from orderhub.errors import OrderHubError
-from orderhub.inventory.service import NewWarehouse, adjust_stock, create_warehouse, list_stock
+from orderhub.inventory.service import NewWarehouse, adjust_stock, create_warehouse
 from orderhub.notifications import config
 from orderhub.queue import JobName, enqueue
-from sandbox.wechat import CorpApp, WeChatServer, running_wechat
+from sandbox.wechat import WeChatServer, running_wechat
 from sandbox.wecom_oa import OaApproval, OaDesk, OaTemplate, oa_desk
 from tests.integration.test_picking import Floor
 from tests.integration.test_waybills import _packed_order
-from tests.support.factories import Api, create_channel, order_payload, unique, wait_for_orders
+from tests.support.factories import Api, create_channel, unique, wait_for_orders
 from tests.support.hub import Hub
+from tests.support.wecom import WeComApp, hold_big_order, on_hand, open_writeoff, stock_to_write_off
 
-PASSWORD = "wecom-oa-approver-1"
 CALLBACK = "/api/v1/wecom/approvals/callback"
 ORDER_NO, AMOUNT, REASON, REF = "Text-1590000001", "Money-1590000002", "Textarea-1590000003", "Text-1590000004"
 
@@ -53,34 +51,14 @@ def wechat() -> Iterator[WeChatServer]:
 
 
 @dataclass
-class WeComOa:
+class WeComOa(WeComApp):
     """The hub's WeCom app at the simulator (callback URL pointing at the hub) and the corp's 审批 app."""
 
-    sim: WeChatServer
-    app: CorpApp
-    api: Api
     template: OaTemplate
 
     @property
     def desk(self) -> OaDesk:
         return oa_desk(self.sim.store)
-
-    async def person(self, role: str = "approver", *, warehouse: str | None = None) -> tuple[int, str, str]:
-        """A staff member with a WeCom userid known to the corp: (user id, userid, display name)."""
-        userid = unique("oa").lower()
-        name = f"审{secrets.token_hex(3)}"
-        user = await create_user(
-            NewUser(
-                username=unique("oa"),
-                password=PASSWORD,
-                role=role,
-                warehouse=warehouse,
-                display_name=name,
-                wecom_userid=userid,
-            )
-        )
-        self.sim.store.add_wecom_user(self.app.corp_id, userid)
-        return user.id, userid, name
 
     def creator(self) -> str:
         """A WeCom member who submits the requests rules open (the flow's creator_userid)."""
@@ -100,18 +78,8 @@ class _Userid(msgspec.Struct):
 @pytest.fixture(scope="module")
 async def wecom(api: Api, store: Hub, wechat: WeChatServer) -> AsyncIterator[WeComOa]:
     app = wechat.store.create_corp()
-    callback = wechat.store.set_callback(app.corp_id, app.agent_id, f"{store.url}{CALLBACK}")
-    conf = {
-        "corp_id": app.corp_id,
-        "secret": app.secret,
-        "agent_id": str(app.agent_id),
-        "base_url": wechat.base_url,
-        "callback_token": callback.token,
-        "callback_aes_key": callback.aes_key,
-    }
-    async with api.client() as client:
-        r = await client.put("/api/v1/notify/providers/wecom", json={"config": conf})
-        assert r.status_code == 200, r.text
+    wechat.store.set_callback(app.corp_id, app.agent_id, f"{store.url}{CALLBACK}")
+    await WeComApp(wechat, app, api).configure()
     # One corp holds the whole staff: everyone earlier tests gave a WeCom userid is a member here too (a role in a
     # region can name managers other modules created).
     known = await db.fetch_as(_Userid, "SELECT wecom_userid FROM app_user WHERE wecom_userid <> ''")
@@ -154,26 +122,8 @@ async def _native_flow(wecom: WeComOa, approvers: list[int], kinds: list[str], m
 async def _writeoff_flow(wecom: WeComOa, approvers: list[int], mode: str = "any") -> tuple[str, str, str]:
     """A write-off flow that runs in WeCom's 审批 app, and a stock row to write off: (flow, warehouse, sku)."""
     code = await _native_flow(wecom, approvers, ["stock_writeoff"], mode)
-    warehouse = await create_warehouse(NewWarehouse(code=unique("OW"), name="企微审批仓", region="华北"))
-    sku = await create_sku(NewSku(code=unique("OS-"), name="企微审批商品"))
-    await adjust_stock(sku=sku.code, warehouse=warehouse.code, delta=None, set_to=10, reason="盘点", actor="test")
-    return code, warehouse.code, sku.code
-
-
-async def _writeoff(flow: str, warehouse: str, sku: str, requester: int) -> int:
-    return await engine.open_request(
-        NewRequest(
-            kind="stock_writeoff",
-            flow=flow,
-            requester_id=requester,
-            payload={"warehouse": warehouse, "sku": sku, "delta": -1, "reason": "破损核销"},
-            reason="破损 1 件",
-        )
-    )
-
-
-async def _on_hand(warehouse: str, sku: str) -> int:
-    return (await list_stock(sku=sku, warehouse=warehouse)).items[0].on_hand
+    warehouse, sku = await stock_to_write_off()
+    return code, warehouse, sku
 
 
 async def _submitted(request_id: int, timeout: float = 30) -> str:
@@ -246,25 +196,7 @@ async def _held_order(wecom: WeComOa, api: Api, region_manager: bool = True) -> 
     )
     sku = (await create_sku(NewSku(code=unique("OC-"), name="定制保温杯"))).code
     await adjust_stock(sku=sku, warehouse=warehouse.code, delta=None, set_to=20, reason="盘点", actor="test")
-    async with api.client() as client:
-        r = await client.post(
-            "/api/v1/rules",
-            json={
-                "name": unique("大额审批"),
-                "conditions": [
-                    {"field": "channel", "op": "in", "value": [channel]},
-                    {"field": "paid_amount", "op": ">", "value": 500000},
-                ],
-                "actions": [{"type": "require_approval", "flow": flow}],
-            },
-        )
-        assert r.status_code == 201, r.text
-        rule_id = r.json()["id"]
-        order = order_payload(lines=[(sku, 1)], paid_amount=500100)
-        order["lines"][0]["unit_price"] = 500100
-        r = await client.post("/api/v1/orders/ingest", json={"channel": channel, "orders": [order]})
-        assert r.status_code == 202 and r.json()["rejected"] == 0, r.text
-        order_id = int(r.json()["results"][0]["order_id"])
+    rule_id, order_id, order = await hold_big_order(api, channel=channel, flow=flow, sku=sku)
     held = (await wait_for_orders(api, [order_id]))[order_id]
     assert (held["status"], held["hold_queue"]) == ("held", "approval"), held
     (summary,) = await inbox.list_requests(order_id=order_id, kind="order_hold")
@@ -371,33 +303,33 @@ async def test_a_rejection_in_wecom_cancels_the_held_order(wecom: WeComOa, api: 
 async def test_the_same_callback_three_times_at_once_is_one_decision(wecom: WeComOa, queue: RedisQueue) -> None:
     (approver, approver_wx, name), (requester, requester_wx, _) = [await wecom.person() for _ in range(2)]
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     sp_no = await _submitted(request_id)
     assert wecom.desk.approval(sp_no).creator == requester_wx  # the requester submits it in WeCom
     result = await wecom.act("approve", sp_no, approver_wx, duplicate=3, concurrent=True)
     assert [d.status for d in result.deliveries] == [200, 200, 200], result.deliveries
     view = await _status(request_id, "approved")
     assert (_decisions(view), view.decided_by_name) == (1, name)
-    assert await _on_hand(warehouse, sku) == 9  # the write-off made once
+    assert await on_hand(warehouse, sku) == 9  # the write-off made once
     assert await _keys(request_id) == [f"wecom_oa:{sp_no}:2"]
     # Delivered again later, and an older state (审批中) arriving after it: nothing more happens.
     again = await asyncio.to_thread(wecom.desk.redeliver, sp_no)
     assert again.accepted
     final = await inbox.get_request(request_id)
-    assert _decisions(final) == 1 and len(final.trail) == len(view.trail) and await _on_hand(warehouse, sku) == 9
+    assert _decisions(final) == 1 and len(final.trail) == len(view.trail) and await on_hand(warehouse, sku) == 9
 
     # The requester revokes in WeCom (撤销): the request is withdrawn, nothing written off.
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     sp_no = await _submitted(request_id)
     assert (await wecom.act("revoke", sp_no, requester_wx)).accepted
     withdrawn = await _status(request_id, "withdrawn")
-    assert withdrawn.decided_by_id == requester and await _on_hand(warehouse, sku) == 9
+    assert withdrawn.decided_by_id == requester and await on_hand(warehouse, sku) == 9
 
 
 async def test_a_lost_callback_is_caught_by_the_reconciliation(wecom: WeComOa, queue: RedisQueue) -> None:
     (approver, approver_wx, _), (requester, _, _) = [await wecom.person() for _ in range(2)]
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     sp_no = await _submitted(request_id)
     view = await oa.get_oa(request_id)
     assert view is not None and view.check_at is not None and view.check_at > clock.now()
@@ -410,16 +342,16 @@ async def test_a_lost_callback_is_caught_by_the_reconciliation(wecom: WeComOa, q
     done = await _status(request_id, "approved")
     (decided,) = [e for e in done.trail if e.action == "decided_in_wecom"]
     assert decided.data["source"] == "reconcile" and done.decided_by_id == approver
-    assert await _on_hand(warehouse, sku) == 9
+    assert await on_hand(warehouse, sku) == 9
     # The callback arriving late after all: one decision still.
     assert (await asyncio.to_thread(wecom.desk.redeliver, sp_no)).accepted
-    assert _decisions(await inbox.get_request(request_id)) == 1 and await _on_hand(warehouse, sku) == 9
+    assert _decisions(await inbox.get_request(request_id)) == 1 and await on_hand(warehouse, sku) == 9
 
 
 async def test_forged_callbacks_change_nothing(wecom: WeComOa, queue: RedisQueue) -> None:
     (approver, _, _), (requester, _, _) = [await wecom.person() for _ in range(2)]
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     sp_no = await _submitted(request_id)
     before = await inbox.get_request(request_id)
     for tamper in ("signature", "key", "receiveid"):
@@ -427,14 +359,14 @@ async def test_forged_callbacks_change_nothing(wecom: WeComOa, queue: RedisQueue
         assert forged.status == 403, (tamper, forged.status, forged.answer)
     after = await inbox.get_request(request_id)
     assert after.status == "pending" and len(after.trail) == len(before.trail)
-    assert await _on_hand(warehouse, sku) == 10 and wecom.desk.approval(sp_no).status == 1
+    assert await on_hand(warehouse, sku) == 10 and wecom.desk.approval(sp_no).status == 1
 
 
 async def test_an_attempt_whose_answer_was_lost_is_found_not_submitted_twice(wecom: WeComOa, queue: RedisQueue) -> None:
     (approver, approver_wx, _), (requester, requester_wx, _) = [await wecom.person() for _ in range(2)]
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
     wecom.desk.lose_next_answers(1)  # WeCom creates the approval, the hub gets an HTTP 502
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     deadline = time.monotonic() + 30
     while not ((view := await oa.get_oa(request_id)) and view.uncertain and view.status == "pending"):
         assert time.monotonic() < deadline, view
@@ -456,7 +388,7 @@ async def test_wecoms_refusal_cancels_the_request(wecom: WeComOa, queue: RedisQu
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
     wecom.desk.disable(wecom.app.corp_id)  # 301056 审批应用已停用
     try:
-        request_id = await _writeoff(flow, warehouse, sku, requester)
+        request_id = await open_writeoff(flow, warehouse, sku, requester)
         cancelled = await _status(request_id, "cancelled")
     finally:
         wecom.desk.disable(wecom.app.corp_id, False)
@@ -465,7 +397,7 @@ async def test_wecoms_refusal_cancels_the_request(wecom: WeComOa, queue: RedisQu
     view = await oa.get_oa(request_id)
     assert view is not None and (view.status, view.error_code) == ("failed", "301056")
     assert view.error_message.startswith("approval app is disabled")
-    assert await _on_hand(warehouse, sku) == 10
+    assert await on_hand(warehouse, sku) == 10
 
 
 async def test_a_native_flow_is_checked_when_saved(wecom: WeComOa, api: Api) -> None:
@@ -557,7 +489,7 @@ async def test_an_attempt_cut_short_after_wecom_answered_is_found_not_submitted_
 ) -> None:
     (approver, approver_wx, _), (requester, requester_wx, _) = [await wecom.person() for _ in range(2)]
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     sp_no = await _submitted(request_id)
     # As if the worker had been cut short after WeCom answered and before the number was stored (its job cancelled
     # inside the call — SIGTERM, the job's timeout —, or the database failing then): the row left submitting, not
@@ -583,7 +515,7 @@ async def test_the_last_attempt_looks_once_more_before_giving_up(wecom: WeComOa,
     (approver, _, _), (requester, requester_wx, _) = [await wecom.person() for _ in range(2)]
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
     wecom.desk.fail_next(errcode=-1)  # 系统繁忙: the first attempt fails for sure, retried with backoff
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     deadline = time.monotonic() + 30
     while not ((view := await oa.get_oa(request_id)) and view.status == "pending" and view.error_code == "-1"):
         assert time.monotonic() < deadline, view
@@ -605,10 +537,10 @@ async def test_the_last_attempt_looks_once_more_before_giving_up(wecom: WeComOa,
 async def test_a_number_another_request_holds_is_never_adopted(wecom: WeComOa, queue: RedisQueue) -> None:
     (approver, _, _), (requester, requester_wx, _) = [await wecom.person() for _ in range(2)]
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
-    first = await _writeoff(flow, warehouse, sku, requester)
+    first = await open_writeoff(flow, warehouse, sku, requester)
     sku2 = await create_sku(NewSku(code=unique("OS-"), name="企微审批商品二"))
     await adjust_stock(sku=sku2.code, warehouse=warehouse, delta=None, set_to=10, reason="盘点", actor="test")
-    second = await _writeoff(flow, warehouse, sku2.code, requester)
+    second = await open_writeoff(flow, warehouse, sku2.code, requester)
     first_no, second_no = await _submitted(first), await _submitted(second)
     # The second's number lost again, its row held by a worker that (racing another look) matched the first's
     # approval: storing it is refused by the unique number, nothing written.
@@ -634,7 +566,7 @@ async def test_the_days_quota_waits_for_midnight(wecom: WeComOa, queue: RedisQue
     (approver, _, _), (requester, _, _) = [await wecom.person() for _ in range(2)]
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
     wecom.desk.fail_next(errcode=45009)  # 接口调用超过限制 (90313): the day's quota
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     deadline = time.monotonic() + 30
     while not ((view := await oa.get_oa(request_id)) and view.status == "pending" and view.error_code == "45009"):
         assert time.monotonic() < deadline, view
@@ -659,7 +591,7 @@ class _NotBefore(msgspec.Struct):
 async def test_an_effect_refused_for_good_closes_the_request_with_why(wecom: WeComOa, queue: RedisQueue) -> None:
     (approver, approver_wx, _), (requester, _, _) = [await wecom.person() for _ in range(2)]
     flow, warehouse, sku = await _writeoff_flow(wecom, [approver])
-    request_id = await _writeoff(flow, warehouse, sku, requester)
+    request_id = await open_writeoff(flow, warehouse, sku, requester)
     sp_no = await _submitted(request_id)
     # Meanwhile the stock was counted at 0: writing one more off would go below what is reserved.
     await adjust_stock(sku=sku, warehouse=warehouse, delta=None, set_to=0, reason="盘点", actor="test")
@@ -669,7 +601,7 @@ async def test_an_effect_refused_for_good_closes_the_request_with_why(wecom: WeC
     assert cancelled.outcome_reason.startswith("企业微信审批通过，但无法执行：调整后库存不能低于已占用数量")
     (refused,) = [e for e in cancelled.trail if e.action == "wecom_effect_refused"]
     assert refused.data["code"] == "stock_below_reserved" and refused.data["sp_no"] == sp_no
-    assert await _on_hand(warehouse, sku) == 0
+    assert await on_hand(warehouse, sku) == 0
     # WeCom delivering it again changes nothing.
     assert (await asyncio.to_thread(wecom.desk.redeliver, sp_no)).accepted
     assert len((await inbox.get_request(request_id)).trail) == len(cancelled.trail)

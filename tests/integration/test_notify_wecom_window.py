@@ -8,10 +8,8 @@ and every message arrives, none dropped. Also: a message to several members take
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -20,15 +18,13 @@ from saq.queue.redis import RedisQueue
 
 from orderhub import clock, db
 from orderhub import redis as redis_mod
-from orderhub.approvals import cards, engine, flows
-from orderhub.approvals.engine import NewRequest
-from orderhub.auth.service import NewUser, create_user
-from orderhub.catalog.service import NewSku, create_sku
-from orderhub.inventory.service import NewWarehouse, adjust_stock, create_warehouse
+from orderhub.approvals import cards
+from orderhub.inventory.service import NewWarehouse, create_warehouse
 from orderhub.notifications import outbox, wecom_window
 from sandbox.wechat import CorpApp, WeChatServer, running_wechat
 from tests.support.factories import Api, unique
 from tests.support.hub import Hub
+from tests.support.wecom import WeComApp, open_writeoff, writeoff_flow
 
 CALLBACK = "/api/v1/wecom/approvals/callback"
 LIMIT = 3  # a minute, on both sides: the hub's member_per_minute and the simulator's quota
@@ -40,47 +36,8 @@ def wechat() -> Iterator[WeChatServer]:
         yield server
 
 
-@dataclass
-class WeCom:
-    sim: WeChatServer
-    app: CorpApp
-    api: Api
-
-    @property
-    def store(self) -> Any:
-        return self.sim.store
-
-    async def configure(self, **extra: str) -> None:
-        callback = self.app.callback
-        assert callback is not None
-        conf = {
-            "corp_id": self.app.corp_id,
-            "secret": self.app.secret,
-            "agent_id": str(self.app.agent_id),
-            "base_url": self.sim.base_url,
-            "callback_token": callback.token,
-            "callback_aes_key": callback.aes_key,
-            **extra,
-        }
-        async with self.api.client() as client:
-            r = await client.put("/api/v1/notify/providers/wecom", json={"config": conf})
-            assert r.status_code == 200, r.text
-
-    async def person(self, role: str, *, warehouse: str | None = None) -> tuple[int, str]:
-        """A staff member with a WeCom userid known to the corp: (user id, userid)."""
-        userid = unique("wx").lower()
-        user = await create_user(
-            NewUser(
-                username=unique("ww"),
-                password="wecom-window-1",
-                role=role,
-                warehouse=warehouse,
-                display_name=f"管{secrets.token_hex(3)}",
-                wecom_userid=userid,
-            )
-        )
-        self.store.add_wecom_user(self.app.corp_id, userid)
-        return user.id, userid
+class WeCom(WeComApp):
+    """The hub's WeCom app at the simulator, and what each member received."""
 
     def received(self, userid: str) -> list[Any]:
         """What message/send took for ``userid``: delivered, or accepted with errcode 0 and dropped."""
@@ -107,24 +64,8 @@ async def _until(check: Callable[[], Awaitable[bool]], what: Callable[[], Awaita
 
 async def _writeoff(approver: int, requester: int) -> int:
     """A write-off request for ``approver`` to decide (its own flow and stock row: one pending per stock row)."""
-    code = unique("ww-flow-")
-    step = {"name": "主管审批", "approvers": [{"by": "user", "user_ids": [approver]}], "mode": "any"}
-    await flows.create_flow(
-        flows.NewFlow(code=code, name="核销审批", definition={"kinds": ["stock_writeoff"], "steps": [step]}),
-        actor="test",
-    )
-    warehouse = await create_warehouse(NewWarehouse(code=unique("WX"), name="窗口仓", region="华北"))
-    sku = await create_sku(NewSku(code=unique("WX-"), name="窗口测试商品"))
-    await adjust_stock(sku=sku.code, warehouse=warehouse.code, delta=None, set_to=10, reason="盘点", actor="test")
-    return await engine.open_request(
-        NewRequest(
-            kind="stock_writeoff",
-            flow=code,
-            requester_id=requester,
-            payload={"warehouse": warehouse.code, "sku": sku.code, "delta": -1, "reason": "破损核销"},
-            reason="破损 1 件",
-        )
-    )
+    flow, warehouse, sku = await writeoff_flow([approver])
+    return await open_writeoff(flow, warehouse, sku, requester)
 
 
 async def _alert(warehouse_id: int) -> str:
@@ -163,8 +104,8 @@ async def _in_hub_window(app: CorpApp, userid: str) -> int:
 
 async def test_cards_and_staff_alerts_count_in_one_window_and_none_is_dropped(wecom: WeCom, queue: RedisQueue) -> None:
     warehouse = await create_warehouse(NewWarehouse(code=unique("WA"), name="告警仓", region="华东"))
-    manager, manager_wx = await wecom.person("manager", warehouse=warehouse.code)
-    requester, _ = await wecom.person("approver")
+    manager, manager_wx, _ = await wecom.person("manager", warehouse=warehouse.code)
+    requester, _, _ = await wecom.person("approver")
     wecom.store.wecom_member_quota_per_minute = LIMIT
     await wecom.configure(member_per_minute=str(LIMIT))
     requests: list[int] = []

@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -100,6 +101,38 @@ def _screenshot(url: str, workdir: Path) -> Path:
     return shot
 
 
+async def _sf_account(client: httpx.AsyncClient, floor: Floor, account: Any, carriers: CarrierServer) -> httpx.Response:
+    """The floor's warehouse gets a sender address and an SF account at the simulator: the POST's response."""
+    r = await client.patch(f"/api/v1/warehouses/{floor.warehouse}", json={"address": "上海市青浦区华新镇华志路 1 号"})
+    assert r.status_code == 200, r.text
+    return await client.post(
+        "/api/v1/carrier-accounts",
+        json={
+            "code": f"sf-{floor.warehouse}"[:32],
+            "carrier": "SF",
+            "warehouse": floor.warehouse,
+            "sender_name": "华东仓发货组",
+            "sender_phone": "02112345678",
+            "credentials": {
+                "partner_id": account.partner_id,
+                "secret": account.check_word,
+                "customer_code": account.monthly_card,
+                "base_url": carriers.url("sf"),
+            },
+        },
+    )
+
+
+async def sf_floor(api: Api, store: Hub, carriers: CarrierServer, *, quota: int = 20) -> tuple[Floor, Any]:
+    """A floor whose warehouse ships with SF (an account at the carrier simulator): (floor, the SF account)."""
+    floor = await Floor(api, store.url).setup()
+    account = carriers.sf.create_account(quota=quota)
+    async with api.client() as client:
+        r = await _sf_account(client, floor, account, carriers)
+        assert r.status_code == 201, r.text
+    return floor, account
+
+
 async def test_a_packed_order_gets_one_waybill_and_a_label(
     api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, tmp_path: Path
 ) -> None:
@@ -117,26 +150,7 @@ async def test_a_packed_order_gets_one_waybill_and_a_label(
             },
         )
         assert r.status_code == 204, r.text
-        r = await client.patch(
-            f"/api/v1/warehouses/{floor.warehouse}", json={"address": "上海市青浦区华新镇华志路 1 号"}
-        )
-        assert r.status_code == 200, r.text
-        r = await client.post(
-            "/api/v1/carrier-accounts",
-            json={
-                "code": f"sf-{floor.warehouse}"[:32],
-                "carrier": "SF",
-                "warehouse": floor.warehouse,
-                "sender_name": "华东仓发货组",
-                "sender_phone": "02112345678",
-                "credentials": {
-                    "partner_id": account.partner_id,
-                    "secret": account.check_word,
-                    "customer_code": account.monthly_card,
-                    "base_url": carriers.url("sf"),
-                },
-            },
-        )
+        r = await _sf_account(client, floor, account, carriers)
         assert r.status_code == 201, r.text
         assert account.check_word not in r.text and r.json()["credential_keys"] == [
             "base_url",
