@@ -408,9 +408,13 @@ async def _order_ref(order_id: int, warehouse_id: int) -> str:
 
 async def _lock_order(order_id: int) -> None:
     """The order's row lock (PostgreSQL) for the rest of the transaction; SQLite's BEGIN IMMEDIATE already
-    serialises writers."""
-    # Raw SQL: FOR UPDATE.
-    await db.fetch_as(db.IdRow, "SELECT id FROM sales_order WHERE id = {}" + db.for_update(), order_id)
+    serialises writers. ``FOR NO KEY UPDATE``: it excludes another request and an address change (an UPDATE of the
+    order's receiver takes the same mode) but not the key-share locks of rows that merely reference the order — an
+    event recorded for it by another transaction. With ``FOR UPDATE`` two batch requests for the same wave deadlocked
+    (one holding order 1 and recording order 2's event, the other the reverse)."""
+    # Raw SQL: a row lock.
+    lock = "" if db.is_sqlite() else " FOR NO KEY UPDATE"
+    await db.fetch_as(db.IdRow, "SELECT id FROM sales_order WHERE id = {}" + lock, order_id)
 
 
 async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
