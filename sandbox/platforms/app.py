@@ -5,6 +5,7 @@
 /pinduoduo/api/router        拼多多
 /jd/routerjson               京东 JOS
 /wechat_shop/...             微信小店 (cgi-bin/token, channels/ec/...)
+/alipay/gateway.do           支付宝 OpenAPI (account bill download for Taobao/Tmall shops)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from litestar import Litestar, get
 from litestar.datastructures import State
 
-from sandbox.platforms import douyin, jd, pinduoduo, taobao, wechat_shop
+from sandbox.platforms import alipay, douyin, jd, pinduoduo, taobao, wechat_shop
 from sandbox.platforms.store import PlatformStore
 
 __all__ = ["ENDPOINTS", "create_app"]
@@ -25,6 +26,7 @@ ENDPOINTS = {
     "pinduoduo": pinduoduo.ROUTER_PATH,
     "jd": jd.ROUTER_PATH,
     "wechat_shop": wechat_shop.PREFIX,
+    "alipay": alipay.GATEWAY_PATH,
 }
 
 
@@ -49,6 +51,7 @@ def create_app(store: PlatformStore | None = None) -> Litestar:
             *pinduoduo.route_handlers,
             *jd.route_handlers,
             *wechat_shop.route_handlers,
+            *alipay.route_handlers,
         ],
         state=State({"store": store or PlatformStore()}),
         openapi_config=None,

@@ -5,18 +5,28 @@ Params as a form body, a JSON object body or the query string: ``type`` (the API
 (see :func:`sandbox.platforms.signing.pinduoduo_sign`) plus the business params.
 
 Methods: ``pdd.order.number.list.increment.get`` (window ``end_updated_at - start_updated_at`` ≤ 30 minutes),
-``pdd.order.information.get``, ``pdd.logistics.online.send``, ``pdd.goods.quantity.update``. Errors answer
+``pdd.order.information.get``, ``pdd.logistics.online.send``, ``pdd.goods.quantity.update`` and
+``pdd.finance.balance.daily.bill.url.get`` (商家货款日账单下载链接查询接口: ``bill_date`` ``yyyy-MM-dd`` →
+``{"finance_balance_daily_bill_url_get_response": {"download_url"}}``, as the official POP SDK's
+``PddFinanceBalanceDailyBillUrlGetResponse`` has it). The URL (``GET /pinduoduo/bill/download?token=…``) serves that
+day's bill as a CSV (GBK by default, ``store.settlements.pdd_bill_encoding``; columns ``PDD_BILL_COLUMNS``) and stops
+working after ``store.settlements.pdd_url_ttl`` (PDD documents no lifetime; 10 minutes here). Bills are T+1; asking
+for today, a future day or a day with no bill answers ``50001`` "业务服务错误" with sub_msg 账单不存在/尚未生成 (PDD
+does not document this method's business error codes; 50001 is its generic business failure). Errors answer
 ``{"error_response": {"error_code", "error_msg", "sub_code", "sub_msg", "request_id"}}`` with HTTP 200.
 Money is yuan (JSON numbers), times ``YYYY-MM-DD HH:MM:SS``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
-from litestar import Request, Response, route
+from litestar import Request, Response, get, route
 
 from sandbox.platforms._common import (
     Reject,
@@ -29,6 +39,7 @@ from sandbox.platforms._common import (
     store_of,
     truthy,
 )
+from sandbox.platforms.settlements import PDD_BILL_COLUMNS
 from sandbox.platforms.signing import pinduoduo_sign
 from sandbox.platforms.store import (
     SHANGHAI,
@@ -45,6 +56,7 @@ from sandbox.platforms.store import (
 __all__ = ["ROUTER_PATH", "render_order", "route_handlers"]
 
 ROUTER_PATH = "/pinduoduo/api/router"
+DOWNLOAD_PATH = "/pinduoduo/bill/download"
 P = Platform.PINDUODUO
 TIMESTAMP_TOLERANCE = timedelta(minutes=10)
 MAX_WINDOW = timedelta(minutes=30)
@@ -118,11 +130,24 @@ def render_order(order: SimOrder) -> dict[str, Any]:
     }
 
 
+def bill_csv(rows: list[dict[str, str]], encoding: str) -> bytes:
+    """A day's 货款账单 as CSV bytes: the header row, then one row per line (extra columns appended)."""
+    columns = list(PDD_BILL_COLUMNS)
+    for row in rows:
+        columns.extend(name for name in row if name not in columns)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows([row.get(name, "") for name in columns] for row in rows)
+    return out.getvalue().encode(encoding)
+
+
 class _Call:
-    def __init__(self, store: PlatformStore, params: dict[str, str]) -> None:
+    def __init__(self, store: PlatformStore, params: dict[str, str], base_url: str = "") -> None:
         self.store = store
         self.params = params
         self.rid = request_id()
+        self.base_url = base_url.rstrip("/")
 
     def error(self, code: int, msg: str, sub_code: str = "", sub_msg: str = "") -> Reject:
         body = {"error_code": code, "error_msg": msg, "sub_code": sub_code or str(code), "sub_msg": sub_msg}
@@ -278,8 +303,31 @@ class _Call:
             raise self.bad_param("库存不能小于0")
         return {"goods_quantity_update_response": {"is_success": True, "request_id": self.rid}}
 
+    def daily_bill_url(self, account: SellerAccount) -> dict[str, Any]:
+        raw = self.require("bill_date")
+        try:
+            day = date.fromisoformat(raw) if len(raw) == 10 else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise self.bad_param("bill_date 格式为 yyyy-MM-dd")
+        data = self.store.settlements
+        if not data.bill_ready(day):
+            raise self.error(50001, "业务服务错误", sub_msg="账单尚未生成（T+1）")
+        with data.lock:
+            rows = data.pdd_bills.get((account.app_key, day))
+            rows = [dict(r) for r in rows] if rows is not None else None
+        if rows is None:
+            raise self.error(50001, "业务服务错误", sub_msg="账单不存在")
+        content = bill_csv(rows, data.pdd_bill_encoding)
+        name = f"{account.shop_id}_{day:%Y%m%d}_货款账单.csv"
+        token = data.publish_download(content, name, "text/csv", data.pdd_url_ttl)
+        url = f"{self.base_url}{DOWNLOAD_PATH}?token={token}"
+        return {"finance_balance_daily_bill_url_get_response": {"download_url": url, "request_id": self.rid}}
+
 
 _METHODS = {
+    "pdd.finance.balance.daily.bill.url.get": _Call.daily_bill_url,
     "pdd.order.number.list.increment.get": _Call.increment_get,
     "pdd.order.information.get": _Call.information_get,
     "pdd.logistics.online.send": _Call.logistics_online_send,
@@ -305,7 +353,7 @@ async def pinduoduo_router(request: Request[Any, Any, Any]) -> Response[bytes]:
         store.log_request(P, api, client_id, params, f"http {fault.http_status}", fault.http_status)
         return gateway_error_page(fault.http_status)
     try:
-        answer = _Call(store, params).dispatch()
+        answer = _Call(store, params, str(request.base_url)).dispatch()
         outcome = "ok"
     except Reject as reject:
         answer, outcome = dict(reject.body), reject.outcome
@@ -313,4 +361,18 @@ async def pinduoduo_router(request: Request[Any, Any, Any]) -> Response[bytes]:
     return json_response(answer)
 
 
-route_handlers = [pinduoduo_router]
+@get(DOWNLOAD_PATH, sync_to_thread=False)
+def pinduoduo_bill_download(request: Request[Any, Any, Any]) -> Response[bytes]:
+    store = store_of(request)
+    item = store.settlements.take_download(str(request.query_params.get("token", "")))
+    if item is None:
+        return Response(content="链接已失效".encode(), status_code=404, media_type="text/plain;charset=utf-8")
+    return Response(
+        content=item.content,
+        status_code=200,
+        media_type=f"text/csv;charset={store.settlements.pdd_bill_encoding}",
+        headers={"Content-Disposition": "attachment; filename*=UTF-8''" + quote(item.file_name)},
+    )
+
+
+route_handlers = [pinduoduo_router, pinduoduo_bill_download]

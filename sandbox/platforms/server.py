@@ -31,8 +31,14 @@ class PlatformServer(BackgroundServer):
         return create_app(self.store)
 
     def url(self, platform: PlatformLike) -> str:
-        """The platform's gateway URL (Taobao, PDD, JD) or API prefix (抖店, WeChat Shop)."""
-        return self.base_url + ENDPOINTS[Platform(platform).value]
+        """The platform's gateway URL (Taobao, PDD, JD, ``"alipay"``) or API prefix (抖店, WeChat Shop)."""
+        key = platform.value if isinstance(platform, Platform) else str(platform)
+        return self.base_url + ENDPOINTS[key if key == "alipay" else Platform(key).value]
+
+    @property
+    def alipay_url(self) -> str:
+        """The simulated Alipay OpenAPI gateway (``…/alipay/gateway.do``)."""
+        return self.url("alipay")
 
     @property
     def taobao_url(self) -> str:

@@ -11,10 +11,17 @@ simulators compare strictly).
   secret) (``md5``: MD5 of the same string); ``param_json`` has its keys sorted (recursively) and no spaces.
 - Douyin push: lower hex MD5(app_key + raw body + app_secret) in the ``event-sign`` header.
 - Pinduoduo and JD: upper hex MD5(secret + ``k1v1k2v2…`` + secret) over every parameter but ``sign``.
+- Alipay OpenAPI (RSA2): every request param but ``sign`` and empty values, sorted by name, joined ``k=v&k=v``
+  (values raw, not URL-encoded), encoded in the request ``charset``, signed SHA256withRSA (PKCS#1 v1.5), base64.
+  Answers are signed the same way over the exact JSON text of the ``…_response`` node.
+  Doc: Alipay 开放平台 接入指南「自行实现签名」(opendocs.alipay.com): "获取所有请求参数，不包括字节类型参数 …
+  剔除 sign 字段，剔除值为空的参数，并按照第一个字符的键值 ASCII 码递增排序 … 组合成“参数=参数值”的格式，并且
+  把这些参数用 & 字符连接起来"; the worked example there keeps ``sign_type=RSA2`` in the string.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -23,6 +30,9 @@ from typing import Any
 
 __all__ = [
     "TOP_SIGN_METHODS",
+    "alipay_rsa2_sign",
+    "alipay_rsa2_verify",
+    "alipay_sign_content",
     "canonical_json",
     "douyin_event_sign",
     "douyin_sign",
@@ -104,3 +114,36 @@ def pinduoduo_sign(params: Mapping[str, str], client_secret: str) -> str:
 def jd_sign(params: Mapping[str, str], app_secret: str) -> str:
     """京东 JOS signature over every param but ``sign`` (``360buy_param_json`` and ``access_token`` included)."""
     return _md5_upper(app_secret + sorted_concat(params, skip_empty=False) + app_secret)
+
+
+def alipay_sign_content(params: Mapping[str, str]) -> str:
+    """Alipay's 待签名字符串: params but ``sign`` and empty values, sorted by name, ``k=v`` joined by ``&``."""
+    return "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "sign" and v != "")
+
+
+def alipay_rsa2_sign(content: str, private_key_pem: str, charset: str = "utf-8") -> str:
+    """Base64 SHA256withRSA signature of ``content`` (encoded in ``charset``)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    signature = key.sign(content.encode(charset), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode()
+
+
+def alipay_rsa2_verify(content: str, signature: str, public_key_pem: str, charset: str = "utf-8") -> bool:
+    """Whether ``signature`` (base64) is a valid SHA256withRSA signature of ``content`` under the public key."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = serialization.load_pem_public_key(public_key_pem.encode())
+    if not isinstance(key, rsa.RSAPublicKey):
+        return False
+    try:
+        raw = base64.b64decode(signature, validate=True)
+        key.verify(raw, content.encode(charset), padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError, LookupError):
+        return False
+    return True

@@ -13,6 +13,10 @@ Typical test use::
     store.inject_rate_limit("taobao", 2)
     ... drive the hub ...
     assert store.shipments("taobao")[0].tracking_no == "SF1234567890"
+
+Settlement data (bills, settled orders, funds flows) is seeded with the methods of
+:class:`sandbox.platforms.settlements.SettlementSeeding` (``store.add_alipay_bill_row`` …) and held in
+``store.settlements``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sandbox.orders import make_order, price_for
+from sandbox.platforms.settlements import SettlementData, SettlementSeeding
 
 __all__ = [
     "SHANGHAI",
@@ -294,7 +299,7 @@ class UnknownSeller(KeyError):
     pass
 
 
-class PlatformStore:
+class PlatformStore(SettlementSeeding):
     """Everything the simulated platforms know. Create one per test session (or per test) and pass it to the app.
 
     Knobs (plain attributes):
@@ -323,6 +328,7 @@ class PlatformStore:
         self._log: list[RequestRecord] = []
         self._after_call: list[tuple[Platform, str, Callable[[], None]]] = []
         self._faults: dict[Platform, _Faults] = {p: _Faults() for p in Platform}
+        self.settlements = SettlementData(now=self.now)  # settlement bills and flows (sandbox/platforms/settlements.py)
 
     # ------------------------------------------------------------------ clock
 

@@ -11,6 +11,16 @@
 - ``POST /wechat_shop/channels/ec/product/stock/update`` ``{product_id, sku_id, diff_type: 1 add|2 reduce|3 set,
   num}``
 
+- ``POST /wechat_shop/channels/ec/funds/getfundsflowlist`` ``{page, page_size, next_key?, start_time?, end_time?,
+  transaction_id?}`` → ``{flow_ids, has_more, next_key}``; ``…/funds/getfundsflowdetail`` ``{flow_id}`` →
+  ``{funds_flow: {flow_id, funds_type, flow_type, amount, balance, related_info_list, bookkeeping_time, remark}}``;
+  ``…/funds/listorderflow`` ``{order_settle_state, order_id?, create_time_range?, pagination_info?}`` →
+  ``{total_count, data_list, page_ctx?}`` (per-order settlement). Docs: developers.weixin.qq.com/doc/store/shop/API/
+  funds/getfundsflowlist.html, …/getfundsflowdetail.html, …/funds/funds/api_listorderflow.html. Funds flows are
+  published the day after at 16:00 ("当日资金流水出账时间为次日16点后 … 16点前end_time最大值为前1天的0点0分0秒，16点后
+  end_time最大值为当天0点0分0秒"): a flow booked at or after that cap is not listed (``store.settlements.
+  wechat_flow_publish_hour``, 16). Seed with ``store.add_wechat_funds_flow`` / ``store.add_wechat_order_flow``.
+
 No request signatures; the ``access_token`` must be one this simulator issued and still valid (40001 unknown,
 42001 expired, 41001 missing). Errors answer ``{"errcode", "errmsg"}`` with HTTP 200; ``errmsg`` ends with
 `` rid: …`` as WeChat's do.
@@ -57,6 +67,10 @@ MAX_RANGE = timedelta(days=7)
 ERR_ORDER_NOT_FOUND = 100002
 ERR_ORDER_STATUS = 100003
 ERR_PRODUCT_NOT_FOUND = 100004
+# 不存在该流水 — the code the 联盟机构 funds-flow detail doc lists (developers.weixin.qq.com/doc/store/
+# leagueheadsupplier/API/getfundsflowdeatail.html); the shop flavour's page lists no specific code.
+ERR_FLOW_NOT_FOUND = 10024008
+MAX_FLOW_OFFSET = 10000  # "page * page_size >= 10000时必填" next_key
 
 
 def order_status(order: SimOrder) -> int:
@@ -371,8 +385,119 @@ class _Call:
             raise self.invalid("stock can not be negative")
         return self.ok()
 
+    # ---------------------------------------------------------------- funds
+
+    def flow_cap(self) -> datetime:
+        """The latest booking time already published (exclusive)."""
+        now = self.store.now()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        if not self.store.settlements.t_plus_one:
+            return now + timedelta(seconds=1)
+        hour = self.store.settlements.wechat_flow_publish_hour
+        return midnight if now.hour >= hour else midnight - timedelta(days=1)
+
+    def funds_flow_list(self, account: SellerAccount) -> dict[str, Any]:
+        page = parse_int(self.body.get("page", 1))
+        size = parse_int(self.body.get("page_size", 10))
+        if page is None or page < 1 or size is None or not 1 <= size <= 100:
+            raise self.invalid("page >= 1 and page_size 1-100")
+        cap = self.flow_cap()
+        start = parse_int(self.body.get("start_time")) if self.body.get("start_time") is not None else None
+        end = parse_int(self.body.get("end_time")) if self.body.get("end_time") is not None else None
+        if (self.body.get("start_time") is not None and start is None) or (
+            self.body.get("end_time") is not None and end is None
+        ):
+            raise self.invalid("start_time / end_time are unix seconds")
+        upper = min(cap, datetime.fromtimestamp(end, SHANGHAI)) if end is not None else cap
+        lower = datetime.fromtimestamp(start, SHANGHAI) if start is not None else None
+        transaction = str(self.body.get("transaction_id", "") or "")
+        with self.store.settlements.lock:
+            flows = list(self.store.settlements.wechat_funds_flows.get(account.app_key, []))
+
+        def keep(flow: dict[str, Any]) -> bool:
+            at: datetime = flow["_at"]
+            if at >= upper or (lower is not None and at < lower):
+                return False
+            return not transaction or any(
+                str(info.get("transaction_id", "")) == transaction for info in flow["related_info_list"]
+            )
+
+        matched = sorted((f for f in flows if keep(f)), key=lambda f: (f["_at"].timestamp(), f["_seq"]))
+        after = _decode_key(str(self.body["next_key"])) if self.body.get("next_key") else None
+        if self.body.get("next_key") and after is None:
+            raise self.invalid("next_key is invalid")
+        if after is not None:
+            rest = [f for f in matched if (f["_at"].timestamp(), f["flow_id"]) > after]
+        else:
+            if page * size >= MAX_FLOW_OFFSET:
+                raise self.invalid("next_key is required when page * page_size >= 10000")
+            rest = matched[(page - 1) * size :]
+        chunk = rest[:size]
+        last = (chunk[-1]["_at"].timestamp(), str(chunk[-1]["flow_id"])) if chunk else after or (0.0, "")
+        return self.ok(flow_ids=[f["flow_id"] for f in chunk], has_more=len(rest) > size, next_key=_encode_key(last))
+
+    def funds_flow_detail(self, account: SellerAccount) -> dict[str, Any]:
+        flow_id = str(self.body.get("flow_id", "") or "")
+        if not flow_id:
+            raise self.invalid("flow_id is required")
+        with self.store.settlements.lock:
+            flows = list(self.store.settlements.wechat_funds_flows.get(account.app_key, []))
+        for flow in flows:
+            if flow["flow_id"] == flow_id and flow["_at"] < self.flow_cap():
+                return self.ok(funds_flow={k: v for k, v in flow.items() if not k.startswith("_")})
+        raise self.error(ERR_FLOW_NOT_FOUND, "flow not exist")
+
+    def list_order_flow(self, account: SellerAccount) -> dict[str, Any]:
+        state = parse_int(self.body.get("order_settle_state"))
+        if state not in (0, 1, 2, 60, 100):
+            raise self.invalid("order_settle_state is required (0, 1, 2, 60, 100)")
+        paging = self.body.get("pagination_info") or {}
+        ranges = self.body.get("create_time_range") or {}
+        if not isinstance(paging, dict) or not isinstance(ranges, dict):
+            raise self.invalid("pagination_info / create_time_range are objects")
+        limit = parse_int(paging.get("limit", 10))
+        offset = parse_int(paging.get("offset", 0) or 0)
+        if limit is None or not 1 <= limit <= 100 or offset is None or offset < 0:
+            raise self.invalid("pagination_info.limit 1-100, offset >= 0")
+        use_ctx = bool(paging.get("use_page_ctx"))
+        begin = parse_int(ranges.get("begin")) if ranges.get("begin") is not None else None
+        end = parse_int(ranges.get("end")) if ranges.get("end") is not None else None
+        order_id = str(self.body.get("order_id", "") or "")
+        with self.store.settlements.lock:
+            rows = list(self.store.settlements.wechat_order_flows.get(account.app_key, []))
+        matched = [
+            r
+            for r in rows
+            if (state == 0 or int(r["order_settle_state"]) == state)
+            and (not order_id or str(r["order_id"]) == order_id)
+            and (begin is None or int(r["order_create_time"]) >= begin)
+            and (end is None or int(r["order_create_time"]) < end)
+        ]
+        matched.sort(key=lambda r: (int(r["order_create_time"]), int(r["_seq"])))
+        if use_ctx and paging.get("page_ctx"):
+            try:
+                last_seq = int(base64.urlsafe_b64decode(str(paging["page_ctx"]).encode()).decode())
+            except ValueError:
+                raise self.invalid("page_ctx is invalid") from None
+            seqs = [int(r["_seq"]) for r in matched]
+            start = seqs.index(last_seq) + 1 if last_seq in seqs else 0
+        else:
+            start = 0 if use_ctx else offset
+        chunk = matched[start : start + limit]
+        payload: dict[str, Any] = {
+            "total_count": len(matched),
+            "data_list": [{k: v for k, v in r.items() if not k.startswith("_")} for r in chunk],
+        }
+        if use_ctx:
+            marker = str(chunk[-1]["_seq"]) if chunk else str(paging.get("page_ctx", "") or "")
+            payload["page_ctx"] = base64.urlsafe_b64encode(marker.encode()).decode() if chunk else marker
+        return self.ok(**payload)
+
 
 _API = {
+    "/channels/ec/funds/getfundsflowlist": _Call.funds_flow_list,
+    "/channels/ec/funds/getfundsflowdetail": _Call.funds_flow_detail,
+    "/channels/ec/funds/listorderflow": _Call.list_order_flow,
     "/channels/ec/order/list/get": _Call.order_list,
     "/channels/ec/order/get": _Call.order_get,
     "/channels/ec/order/delivery/send": _Call.delivery_send,
