@@ -24,6 +24,7 @@ class SkuIn(msgspec.Struct, kw_only=True):
     barcodes: Annotated[list[Barcode], msgspec.Meta(max_length=20)] = []
     weight_g: Count = 0
     volume_cm3: Count = 0
+    category: Annotated[str, msgspec.Meta(max_length=64, description="commission category (finance fee settings)")] = ""
 
 
 class SkuPatch(msgspec.Struct, kw_only=True):
@@ -31,6 +32,10 @@ class SkuPatch(msgspec.Struct, kw_only=True):
     barcodes: Annotated[list[Barcode], msgspec.Meta(max_length=20)] | msgspec.UnsetType = msgspec.UNSET
     weight_g: Count | msgspec.UnsetType = msgspec.UNSET
     volume_cm3: Count | msgspec.UnsetType = msgspec.UNSET
+    category: (
+        Annotated[str, msgspec.Meta(max_length=64, description="commission category (finance fee settings)")]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -42,6 +47,7 @@ class SkuOut(msgspec.Struct, kw_only=True):
     weight_g: int
     volume_cm3: int
     active: bool
+    category: str
 
 
 class SkuPageOut(msgspec.Struct, kw_only=True):

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
 from litestar.params import Parameter
 
 from api.common import MAX_INT
+from orderhub import clock
 from orderhub.auth.service import UserView
+from orderhub.finance import view as finance_view
 from orderhub.insights import approvals as approval_metrics
 from orderhub.insights import tiers
 from orderhub.insights.approvals import ApprovalBoard
@@ -54,6 +57,19 @@ class DashController(Controller):
     )
     async def strategic(self, day: Day = None, channel_id: ChannelId = None) -> StrategicBoard:
         return await tiers.strategic(tiers.parse_day(day), channel_ids=[channel_id] if channel_id is not None else None)
+
+    @get(
+        "/finance",
+        summary="财务: the managers' finance card — the last bill day's reconciliation, open differences, overdue",
+        description="Role finance (and admin) only; hub-wide. `day` (default yesterday, Asia/Shanghai): that bill "
+        "day's settled, expected (the orders' expected payouts) and difference with the three largest causes; "
+        "`open_differences`: reconciliation rows with a difference nobody resolved yet (`flagged`: with an "
+        "unexplained or unmatched part); `overdue_*`: shipped orders unsettled past their platform's usual delay. "
+        "The full view: `GET /api/v1/finance/overview` (docs/finance.md).",
+    )
+    async def finance(self, day: Day = None) -> finance_view.FinanceCard:
+        chosen = tiers.parse_day(day) if day else clock.to_shanghai(clock.now()).date() - timedelta(days=1)
+        return await finance_view.card(chosen)
 
     @get(
         "/tactical",

@@ -105,6 +105,7 @@ def _to_command(order: UnifiedOrder, raw: msgspec.Raw) -> NewOrder:
         shipping_fee=order.shipping_fee,
         discount=order.discount,
         paid_amount=order.paid_amount,
+        platform_discount=order.platform_discount,
         buyer_memo=order.buyer_memo,
         seller_memo=order.seller_memo,
         raw=msgspec.json.decode(raw),

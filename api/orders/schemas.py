@@ -73,6 +73,8 @@ class UnifiedOrder(msgspec.Struct, kw_only=True):
     shipping_fee: Fen = 0
     discount: Fen = 0
     paid_amount: Fen = 0
+    # Platform-funded coupons (平台优惠券 / 补贴): the platform pays them back to the seller; finance expects them.
+    platform_discount: Fen = 0
     buyer_memo: Memo = ""
     seller_memo: Memo = ""
 

@@ -22,6 +22,7 @@ class NewSku(msgspec.Struct, frozen=True, kw_only=True):
     barcodes: list[str] = []
     weight_g: int = 0
     volume_cm3: int = 0
+    category: str = ""  # the platform's commission category (finance's fee settings rate by it)
 
 
 class SkuView(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,6 +33,7 @@ class SkuView(msgspec.Struct, frozen=True, kw_only=True):
     weight_g: int
     volume_cm3: int
     active: bool
+    category: str = ""
 
 
 class SkuPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +50,7 @@ def _view(row: dict[str, Any]) -> SkuView:
         weight_g=row["weight_g"],
         volume_cm3=row["volume_cm3"],
         active=bool(row["active"]),
+        category=row.get("category") or "",
     )
 
 
@@ -108,6 +111,7 @@ async def create_sku(cmd: NewSku) -> SkuView:
                 barcodes=msgspec.json.encode(barcodes).decode(),
                 weight_g=cmd.weight_g,
                 volume_cm3=cmd.volume_cm3,
+                category=cmd.category.strip(),
                 active=True,
                 created_at=now,
                 updated_at=now,
@@ -166,6 +170,8 @@ async def update_sku(code: str, changes: Mapping[str, Any]) -> SkuView:
     _check_measures(weight, volume)
     values[Sku.weight_g] = weight
     values[Sku.volume_cm3] = volume
+    if "category" in changes:
+        values[Sku.category] = str(changes["category"]).strip()
     if "active" in changes:
         values[Sku.active] = bool(changes["active"])
     barcodes = _clean_barcodes(list(changes["barcodes"])) if "barcodes" in changes else None

@@ -16,6 +16,8 @@ class Sku(Table, tablename="sku"):
     barcodes = Text(default="[]")
     weight_g = Integer(default=0)
     volume_cm3 = Integer(default=0)
+    # The platform's commission category (finance: commission rates are per category); "" = the channel's default.
+    category = Varchar(length=64, default="")
     active = Boolean(default=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()

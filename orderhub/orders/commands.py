@@ -53,6 +53,7 @@ class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
     buyer_memo: str
     seller_memo: str
     raw: dict[str, Any]
+    platform_discount: int = 0  # fen the platform pays back for its own coupons (finance's expected payout)
 
 
 class IngestOutcome(msgspec.Struct, frozen=True, kw_only=True):

@@ -280,6 +280,7 @@ async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | Non
         shipping_fee=order.shipping_fee,
         discount=order.discount,
         paid_amount=order.paid_amount,
+        platform_discount=order.platform_discount,
         buyer_memo=order.buyer_memo,
         seller_memo=order.seller_memo,
         tags="[]",

@@ -65,6 +65,8 @@ class Order(Table, tablename="sales_order"):
     shipping_fee = BigInt(default=0)
     discount = BigInt(default=0)
     paid_amount = BigInt(default=0)
+    # Platform-funded coupons and discounts (平台优惠): not paid by the buyer, paid back to the seller by the platform.
+    platform_discount = BigInt(default=0)
     buyer_memo = Text(default="")
     seller_memo = Text(default="")
     tags = Text(default="[]")

@@ -1,0 +1,1 @@
+"""Finance endpoints (``/api/v1/finance``)."""
