@@ -9,10 +9,11 @@
     store.add_pdd_bill_row(seller.app_key, date(2026, 12, 7), {"商户订单号": "261207-…", "收入金额（+元）": 1990})
     store.add_wechat_funds_flow(seller.app_key, amount=5900, bookkeeping_time=..., order_id="37…")
     store.add_wechat_order_flow(seller.app_key, order_id="37…", mch_settle_amount=5600, ...)
+    store.add_top_fee_bill(taobao_seller.app_key, amount=500, pay_time=..., trade_id="42…", account_id=10003011)
 
 Field names are the vendors' (Chinese CSV column names for the file bills, the JSON field names for the APIs). Money
 given as an ``int`` is fen; the file bills render it as yuan strings (``8800`` → ``"88.00"``), the JSON APIs keep fen
-as the vendors document (抖店 ``*_amount`` in 分, 微信小店 ``amount`` in 分).
+as the vendors document (抖店 ``*_amount`` in 分, 微信小店 ``amount`` in 分, TOP's fee bill ``amount`` in 分).
 
 Everything here is in-memory and guarded by one lock (the simulator runs on its own thread).
 """
@@ -34,6 +35,10 @@ __all__ = [
     "ALIPAY_ACCOUNT_COLUMNS",
     "ALIPAY_TRADE_COLUMNS",
     "PDD_BILL_COLUMNS",
+    "TMALL_FEE_ALIPAY_ID",
+    "TOP_BILL_FIELDS",
+    "TOP_BOOK_BILL_FIELDS",
+    "TOP_FEE_ACCOUNT_FIELDS",
     "AlipayApp",
     "DownloadFile",
     "SettlementData",
@@ -128,6 +133,91 @@ _ALIPAY_MONEY = {
 }
 _PDD_MONEY = {"收入金额（+元）", "支出金额（-元）"}
 
+# TOP fee bills (淘宝开放平台「账务API」, for 自研发商家). The structures, as the API pages list them:
+# - ``Bill`` of taobao.bill.bills.get (https://open.taobao.com/api.htm?docId=21713, mirrored at
+#   https://open.fliggy.com/docs/api.htm?apiId=21713): amounts are Number in 分 ("amount": 账单金额，退款时返回的是负数;
+#   "total_amount": 交易金额, example 21100), trade_id / order_id / num_iid are String, status 0-未支付 1-支付成功
+#   2-支付失败, alipay_no "暂不提供". The official Java SDK's ``com.taobao.api.domain.Bill`` has the same twenty fields.
+# - ``Account`` of taobao.bill.accounts.get (apiId=21709): 费用科目; account_type 1-虚拟账户 2-交易 3-交易佣金
+#   4-服务费 5-天猫积分 6-其他; related_order 0-订单无关 1-订单相关; status 0-不可用 1-可用.
+# - ``BookBill`` of taobao.bill.book.bills.get (apiId=21712): 虚拟账户明细; journal_type 101 可用金充值, 102 可用金扣除,
+#   103 冻结, 104 解冻, 105 冻结金充值, 106 冻结金扣除.
+TOP_BILL_FIELDS: tuple[str, ...] = (
+    "bid",
+    "account_id",
+    "trade_id",
+    "order_id",
+    "total_amount",
+    "amount",
+    "book_time",
+    "biz_time",
+    "pay_time",
+    "alipay_mail",
+    "obj_alipay_mail",
+    "obj_alipay_id",
+    "alipay_outno",
+    "alipay_notice",
+    "status",
+    "gmt_create",
+    "gmt_modified",
+    "num_iid",
+    "alipay_id",
+    "alipay_no",
+)
+TOP_FEE_ACCOUNT_FIELDS: tuple[str, ...] = (
+    "account_id",
+    "account_code",
+    "account_name",
+    "account_type",
+    "related_order",
+    "status",
+    "gmt_create",
+    "gmt_modified",
+)
+TOP_BOOK_BILL_FIELDS: tuple[str, ...] = (
+    "bid",
+    "account_id",
+    "journal_type",
+    "amount",
+    "book_time",
+    "description",
+    "gmt_create",
+    "gmt_modified",
+    "taobao_alipay_id",
+    "other_alipay_id",
+)
+# The receiving Alipay account of Tmall's fees: the accounts.get/bills.get pages' example obj_alipay_id.
+TMALL_FEE_ALIPAY_ID = "20887017343856590156"
+TOP_COMMISSION_ACCOUNT_ID = 10003011  # the docs' example: ACCT_TMALL_COMM 天猫佣金
+
+
+def _default_top_accounts() -> dict[int, dict[str, Any]]:
+    """The 费用科目 the simulated TOP knows. 10003011 ACCT_TMALL_COMM 天猫佣金 is the accounts.get page's example;
+    the other ids come from the same page's ``aids`` example (10002011, 10005011) and the book.bills.get page's
+    virtual account example (20001021), with names and codes of the simulator's choosing."""
+    since = "2013-01-01 00:00:00"
+    rows = [
+        (10002011, "ACCT_TRADE", "交易", 2, 1),
+        (10003011, "ACCT_TMALL_COMM", "天猫佣金", 3, 1),
+        (10004011, "ACCT_TECH_SERVICE", "技术服务费", 4, 1),
+        (10005011, "ACCT_TMALL_POINT", "天猫积分", 5, 1),
+        (10006011, "ACCT_JHS_FEE", "聚划算佣金", 3, 1),
+        (20001021, "ACCT_VIRTUAL_DEPOSIT", "消费者保障保证金", 1, 0),
+    ]
+    return {
+        aid: {
+            "account_id": aid,
+            "account_code": code,
+            "account_name": name,
+            "account_type": kind,
+            "related_order": related,
+            "status": 1,
+            "gmt_create": since,
+            "gmt_modified": since,
+        }
+        for aid, code, name, kind, related in rows
+    }
+
 
 def yuan_text(fen: int) -> str:
     """Fen to a yuan string with two decimals: ``-1230`` → ``"-12.30"``."""
@@ -214,6 +304,10 @@ class SettlementData:
     pdd_bills: dict[tuple[str, date], list[dict[str, str]]] = field(default_factory=dict)
     wechat_funds_flows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     wechat_order_flows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    top_accounts: dict[int, dict[str, Any]] = field(default_factory=_default_top_accounts)
+    top_fee_bills: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # app_key → Bill rows
+    top_book_bills: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # app_key → BookBill rows
+    top_alipay_ids: dict[str, str] = field(default_factory=dict)  # app_key → the seller's Alipay account no.
     downloads: dict[str, DownloadFile] = field(default_factory=dict)
     alipay_requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, app_id, outcome)
     _seq: int = 0
@@ -622,3 +716,167 @@ class SettlementSeeding:
         with s.lock:
             s.wechat_order_flows.setdefault(appid, []).append({"_seq": s.next_seq(), **row})
         return dict(row)
+
+    # ------------------------------------------------------------------ Taobao/Tmall TOP fee bills
+
+    def _top_app_key(self, app_key_or_session: str) -> str:
+        """The Taobao seller's app key, given the app key itself or one of its sessions."""
+        store: Any = self  # mixed into PlatformStore
+        if store.find_seller("taobao", app_key_or_session) is not None:
+            return app_key_or_session
+        token = store.token("taobao", app_key_or_session)
+        if token is None:
+            raise KeyError(f"no Taobao seller or session {app_key_or_session!r}")
+        return str(token.app_key)
+
+    def top_seller_alipay_id(self, app_key_or_session: str) -> str:
+        """The seller's Alipay account no. as fee bills show it (``alipay_id``): the user id of an Alipay app
+        registered for the seller plus ``0156`` (as Alipay's own bills write it), else a made-up 2088… one."""
+        app_key = self._top_app_key(app_key_or_session)
+        s = self.settlements
+        with s.lock:
+            if app_key not in s.top_alipay_ids:
+                app = next((a for a in s.alipay_apps.values() if a.seller_app_key == app_key), None)
+                user_id = app.user_id if app else "2088" + f"{secrets.randbelow(10**12):012d}"
+                s.top_alipay_ids[app_key] = user_id + "0156"
+            return s.top_alipay_ids[app_key]
+
+    def add_top_fee_account(
+        self,
+        *,
+        account_id: int,
+        account_code: str,
+        account_name: str,
+        account_type: int,
+        related_order: int = 1,
+        status: int = 1,
+    ) -> dict[str, Any]:
+        """Define (or redefine) a 费用科目 as ``taobao.bill.accounts.get`` returns it (``account_type`` 1 虚拟账户,
+        2 交易, 3 交易佣金, 4 服务费, 5 天猫积分, 6 其他; ``related_order`` 1 when its bills are per order)."""
+        s = self.settlements
+        stamp = _stamp(s.now())
+        with s.lock:
+            row = {
+                "account_id": account_id,
+                "account_code": account_code,
+                "account_name": account_name,
+                "account_type": account_type,
+                "related_order": related_order,
+                "status": status,
+                "gmt_create": s.top_accounts.get(account_id, {}).get("gmt_create", stamp),
+                "gmt_modified": stamp,
+            }
+            s.top_accounts[account_id] = row
+            return dict(row)
+
+    def top_fee_accounts(self) -> list[dict[str, Any]]:
+        with self.settlements.lock:
+            return [dict(a) for a in self.settlements.top_accounts.values()]
+
+    def add_top_fee_bill(
+        self,
+        app_key_or_session: str,
+        *,
+        amount: int,
+        pay_time: datetime,
+        account_id: int = TOP_COMMISSION_ACCOUNT_ID,
+        trade_id: str | int = "",
+        order_id: str | int = "",
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """One ``Bill`` of ``taobao.bill.bills.get`` (a fee the platform booked against the seller), by the API's
+        field names (``TOP_BILL_FIELDS``); ``amount`` / ``total_amount`` in 分 — the doc: 账单金额，退款时返回的是负数,
+        i.e. a fee charged is positive and a fee given back on a refund negative. ``pay_time`` is when Alipay took
+        the fee (the default query time); ``biz_time`` (交易完成时间) and ``book_time`` default to it.
+
+        Not given: ``bid`` (a fresh number), ``order_id`` = ``trade_id``, ``alipay_outno`` = ``T200P<trade_id>``
+        (the Alipay 商户订单号 of a Taobao trade), ``alipay_notice`` = the account's name and the trade, ``status``
+        1 (支付成功), ``alipay_id`` / ``alipay_mail`` the seller's Alipay, ``obj_alipay_id`` / ``obj_alipay_mail``
+        Tmall's, ``gmt_create`` / ``gmt_modified`` = ``book_time``. Empty values are left out of answers."""
+        s = self.settlements
+        app_key = self._top_app_key(app_key_or_session)
+        alipay_id = self.top_seller_alipay_id(app_key)
+        times: dict[str, datetime] = {"pay_time": _aware(pay_time)}
+        for name in ("biz_time", "book_time", "gmt_create", "gmt_modified"):
+            value = fields.pop(name, None)
+            times[name] = _aware(value) if isinstance(value, datetime) else times["pay_time"]
+            if name.startswith("gmt") and not isinstance(value, datetime):
+                times[name] = times["book_time"]
+        with s.lock:
+            account = s.top_accounts.get(account_id, {})
+            tid = str(trade_id)
+            row: dict[str, Any] = {
+                "bid": fields.pop("bid", None) or 60_000_000_000 + s.next_seq(),
+                "account_id": account_id,
+                "trade_id": tid,
+                "order_id": str(order_id) if order_id != "" else tid,
+                "amount": amount,
+                "book_time": _stamp(times["book_time"]),
+                "biz_time": _stamp(times["biz_time"]),
+                "pay_time": _stamp(times["pay_time"]),
+                "alipay_mail": f"{app_key[-6:]}@shop.example.com",
+                "obj_alipay_mail": "tmall_fee@alipay.example.com",
+                "obj_alipay_id": TMALL_FEE_ALIPAY_ID,
+                "alipay_outno": f"T200P{tid}" if tid else "",
+                "alipay_notice": f"{account.get('account_name', '费用')}{'（' + tid + '）' if tid else ''}",
+                "status": 1,
+                "gmt_create": _stamp(times["gmt_create"]),
+                "gmt_modified": _stamp(times["gmt_modified"]),
+                "num_iid": "",
+                "alipay_id": alipay_id,
+            }
+            for name, value in fields.items():
+                if name not in TOP_BILL_FIELDS:
+                    raise ValueError(f"{name!r} is not a field of TOP's Bill ({', '.join(TOP_BILL_FIELDS)})")
+                row[name] = _stamp(value) if isinstance(value, datetime) else value
+            stored = {"_pay": times["pay_time"], "_biz": times["biz_time"], **row}
+            s.top_fee_bills.setdefault(app_key, []).append(stored)
+            return dict(row)
+
+    def add_top_book_bill(
+        self,
+        app_key_or_session: str,
+        *,
+        account_id: int,
+        journal_type: int,
+        amount: int,
+        book_time: datetime,
+        description: str = "",
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """One ``BookBill`` of ``taobao.bill.book.bills.get`` (a movement on a virtual account, e.g. the deposit):
+        ``journal_type`` 101 可用金充值 … 106 冻结金扣除, ``amount`` in 分."""
+        s = self.settlements
+        app_key = self._top_app_key(app_key_or_session)
+        alipay_id = self.top_seller_alipay_id(app_key)
+        at = _aware(book_time)
+        with s.lock:
+            row: dict[str, Any] = {
+                "bid": fields.pop("bid", None) or 70_000_000_000 + s.next_seq(),
+                "account_id": account_id,
+                "journal_type": journal_type,
+                "amount": amount,
+                "book_time": _stamp(at),
+                "description": description,
+                "gmt_create": _stamp(at),
+                "gmt_modified": _stamp(at),
+                "taobao_alipay_id": TMALL_FEE_ALIPAY_ID,
+                "other_alipay_id": alipay_id,
+            }
+            for name, value in fields.items():
+                if name not in TOP_BOOK_BILL_FIELDS:
+                    raise ValueError(f"{name!r} is not a field of TOP's BookBill")
+                row[name] = _stamp(value) if isinstance(value, datetime) else value
+            s.top_book_bills.setdefault(app_key, []).append({"_at": at, **row})
+            return dict(row)
+
+    def top_fee_bills(self, app_key_or_session: str) -> list[dict[str, Any]]:
+        """The seller's fee bills as stored (with the private ``_pay`` / ``_biz`` query times)."""
+        app_key = self._top_app_key(app_key_or_session)
+        with self.settlements.lock:
+            return [dict(b) for b in self.settlements.top_fee_bills.get(app_key, [])]
+
+    def top_book_bills(self, app_key_or_session: str) -> list[dict[str, Any]]:
+        app_key = self._top_app_key(app_key_or_session)
+        with self.settlements.lock:
+            return [dict(b) for b in self.settlements.top_book_bills.get(app_key, [])]

@@ -5,7 +5,9 @@ System params (query string or form body): ``method``, ``app_key``, ``session``,
 default —, ``hmac``, ``hmac-sha256``) and ``sign`` (see :func:`sandbox.platforms.signing.taobao_sign`).
 
 Methods: ``taobao.trades.sold.increment.get``, ``taobao.trade.fullinfo.get``, ``taobao.logistics.offline.send``,
-``taobao.item.quantity.update``. Successes answer ``{"<method without taobao., dots→_>_response": {...}}``; errors
+``taobao.item.quantity.update``, and the fee-bill APIs of 账务API (自研发商家专用) ``taobao.bill.accounts.get``,
+``taobao.bill.bills.get`` and ``taobao.bill.book.bills.get`` (seeded with ``store.add_top_fee_bill`` …, see
+:mod:`sandbox.platforms.settlements`). Successes answer ``{"<method without taobao., dots→_>_response": {...}}``; errors
 answer ``{"error_response": {"code", "msg", "sub_code", "sub_msg", "request_id"}}``, both with HTTP 200.
 As on TOP, empty collections are left out (no ``trades`` key when nothing matched) and ``fields`` selects what a
 trade carries.
@@ -14,7 +16,7 @@ trade carries.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Request, Response, route
@@ -32,6 +34,7 @@ from sandbox.platforms._common import (
     truthy,
     yuan,
 )
+from sandbox.platforms.settlements import TOP_BILL_FIELDS, TOP_BOOK_BILL_FIELDS, TOP_FEE_ACCOUNT_FIELDS
 from sandbox.platforms.signing import TOP_SIGN_METHODS, taobao_sign
 from sandbox.platforms.store import (
     OrderState,
@@ -50,6 +53,9 @@ ROUTER_PATH = "/taobao/router/rest"
 P = Platform.TAOBAO
 TIMESTAMP_TOLERANCE = timedelta(minutes=10)
 MAX_WINDOW = timedelta(days=1)
+BILL_WINDOW = timedelta(days=1)  # bills.get: 结束时间-开始时间不能大于1天(根据order_id或者trade_id查询除外)
+BOOK_BILL_WINDOW = timedelta(days=30)  # book.bills.get: end_time与start_time相差不能超过30天
+BILL_RESULT_CAP = 5000  # bills.get: 相同的查询时间段条件下,最大只能获取总共5000条记录
 
 # 物流公司 codes accepted by taobao.logistics.offline.send (a common subset).
 COMPANY_CODES = frozenset(
@@ -314,12 +320,149 @@ class _Call:
             item["skus"] = {"sku": [{"sku_id": int(sku_id), "quantity": update.stock_after}]}
         return self.ok("taobao.item.quantity.update", {"item": item})
 
+    # ------------------------------------------------------- 账务API (fee bills)
+    #
+    # Written from the API pages (open.taobao.com docId 21709 / 21713 / 21712, mirrored at
+    # https://open.fliggy.com/docs/api.htm?apiId=21709, …=21713, …=21712). Lists come in TOP's JSON wrapping, the
+    # element named after the structure: ``{"accounts": {"account": [...]}}``, ``{"bills": {"bill": [...]}}``,
+    # ``{"bills": {"book_bill": [...]}}``. Argument errors are TOP's platform codes (40 Missing Required Arguments,
+    # 41 Invalid Arguments, from the 平台错误码 table); the pages name the limits but no sub codes, so the sub codes
+    # (``isv.missing-parameter:<name>``, ``isv.invalid-parameter:<name>``) follow TOP's usual pattern.
+
+    def _fields(self, allowed: tuple[str, ...], *, max_items: int | None) -> list[str]:
+        """``fields``: required; at most ``max_items`` names (the pages' 最大列表长度); names outside the structure
+        are ignored (如果不是以上字段将自动忽略)."""
+        names = [f.strip() for f in self.require("fields").split(",") if f.strip()]
+        if max_items is not None and len(names) > max_items:
+            raise self.error(41, "Invalid arguments", "isv.invalid-parameter:fields", f"fields 最多 {max_items} 个")
+        return [f for f in names if f in allowed]
+
+    def _time(self, name: str) -> datetime:
+        value = parse_time(self.require(name))
+        if value is None:
+            raise self.error(
+                41, "Invalid arguments", f"isv.invalid-parameter:{name}", "时间格式应为 yyyy-MM-dd HH:mm:ss"
+            )
+        return value
+
+    def _page(self, *, low: int, high: int) -> tuple[int, int]:
+        page_no = parse_int(self.params.get("page_no", "1") or "1")
+        page_size = parse_int(self.params.get("page_size", "40") or "40")
+        if page_no is None or page_no < 1:
+            raise self.error(41, "Invalid arguments", "isv.invalid-parameter:page_no", "page_no 应为正整数")
+        if page_size is None or not low <= page_size <= high:
+            raise self.error(
+                41, "Invalid arguments", "isv.invalid-parameter:page_size", f"page_size 可选范围 {low}~{high}"
+            )
+        return page_no, page_size
+
+    def _id(self, name: str) -> int | None:
+        raw = self.params.get(name, "")
+        if raw == "":
+            return None
+        value = parse_int(raw)
+        if value is None:
+            raise self.error(41, "Invalid arguments", f"isv.invalid-parameter:{name}", f"{name} 应为数字")
+        return value
+
+    def bill_accounts_get(self, account: SellerAccount) -> dict[str, Any]:
+        """taobao.bill.accounts.get (查询费用科目信息): ``fields`` (required, ≤ 20), ``aids`` (optional, ≤ 200 ids);
+        answers ``accounts`` {account: [...]} and ``total_results`` (返回记录行数)."""
+        fields = self._fields(TOP_FEE_ACCOUNT_FIELDS, max_items=20)
+        wanted: set[int] | None = None
+        raw = self.params.get("aids", "")
+        if raw:
+            ids = [parse_int(a.strip()) for a in raw.split(",") if a.strip()]
+            if len(ids) > 200 or any(i is None for i in ids):
+                raise self.error(41, "Invalid arguments", "isv.invalid-parameter:aids", "aids 为至多200个科目ID")
+            wanted = {i for i in ids if i is not None}
+        rows = [a for a in self.store.top_fee_accounts() if wanted is None or a["account_id"] in wanted]
+        payload: dict[str, Any] = {"total_results": len(rows)}
+        if rows:
+            payload["accounts"] = {"account": [{k: a[k] for k in fields if a.get(k, "") != ""} for a in rows]}
+        return self.ok("taobao.bill.accounts.get", payload)
+
+    def bill_bills_get(self, account: SellerAccount) -> dict[str, Any]:
+        """taobao.bill.bills.get (查询账单明细数据): ``fields`` (required, ≤ 20), ``start_time`` / ``end_time``
+        (required; at most a day apart unless ``order_id`` or ``trade_id`` is given), ``time_type`` (1 biz_time,
+        2 pay_time — the default; results newest first by it), ``account_id`` / ``trade_id`` / ``order_id`` filters,
+        ``page_no`` (default 1), ``page_size`` (default 40, 40~100). Answers ``bills`` {bill: [...]}, ``has_next`` and
+        ``total_results`` — the doc: 当前页查询返回的结果数(0-100), the count on this page, not the total; at most
+        5000 records are reachable for one window."""
+        fields = self._fields(TOP_BILL_FIELDS, max_items=20)
+        start, end = self._time("start_time"), self._time("end_time")
+        time_type = self.params.get("time_type", "2") or "2"
+        if time_type not in ("1", "2"):
+            raise self.error(41, "Invalid arguments", "isv.invalid-parameter:time_type", "time_type 为 1 或 2")
+        account_id, trade_id, order_id = self._id("account_id"), self._id("trade_id"), self._id("order_id")
+        if end < start:
+            raise self.error(41, "Invalid arguments", "isv.invalid-parameter:end_time", "结束时间不能早于开始时间")
+        if end - start > BILL_WINDOW and trade_id is None and order_id is None:
+            raise self.error(41, "Invalid arguments", "isv.invalid-parameter:end_time", "结束时间-开始时间不能大于1天")
+        page_no, page_size = self._page(low=40, high=100)
+        at = "_biz" if time_type == "1" else "_pay"
+        matched = [
+            b
+            for b in self.store.top_fee_bills(account.app_key)
+            if start <= b[at] <= end
+            and (account_id is None or b["account_id"] == account_id)
+            and (trade_id is None or b["trade_id"] == str(trade_id))
+            and (order_id is None or b["order_id"] == str(order_id))
+        ]
+        matched.sort(key=lambda b: (b[at], b["bid"]), reverse=True)  # 查询的结果会根据该时间倒排序
+        matched = matched[:BILL_RESULT_CAP]
+        page = matched[(page_no - 1) * page_size : page_no * page_size]
+        payload: dict[str, Any] = {"has_next": page_no * page_size < len(matched), "total_results": len(page)}
+        if page:
+            payload["bills"] = {"bill": [{k: b[k] for k in fields if b.get(k, "") != ""} for b in page]}
+        return self.ok("taobao.bill.bills.get", payload)
+
+    def bill_book_bills_get(self, account: SellerAccount) -> dict[str, Any]:
+        """taobao.bill.book.bills.get (查询虚拟账户明细数据): ``fields`` (required), ``account_id`` (required),
+        ``start_time`` / ``end_time`` (required, ≤ 30 days apart, on book_time), ``journal_types`` (optional, ≤ 10),
+        ``page_no``, ``page_size`` (default 40, ≤ 100). Answers ``bills`` {book_bill: [...]}, ``has_next`` and
+        ``total_results`` (当前查询的结果数,非总数)."""
+        fields = self._fields(TOP_BOOK_BILL_FIELDS, max_items=None)
+        self.require("account_id")
+        account_id = self._id("account_id")
+        start, end = self._time("start_time"), self._time("end_time")
+        if end < start or end - start > BOOK_BILL_WINDOW:
+            raise self.error(
+                41, "Invalid arguments", "isv.invalid-parameter:end_time", "end_time与start_time相差不能超过30天"
+            )
+        types: set[int] | None = None
+        raw = self.params.get("journal_types", "")
+        if raw:
+            parsed = [parse_int(t.strip()) for t in raw.split(",") if t.strip()]
+            if len(parsed) > 10 or any(t is None for t in parsed):
+                raise self.error(
+                    41, "Invalid arguments", "isv.invalid-parameter:journal_types", "journal_types 至多10个流水类型"
+                )
+            types = {t for t in parsed if t is not None}
+        page_no, page_size = self._page(low=1, high=100)
+        matched = [
+            b
+            for b in self.store.top_book_bills(account.app_key)
+            if b["account_id"] == account_id
+            and start <= b["_at"] <= end
+            and (types is None or b["journal_type"] in types)
+        ]
+        matched.sort(key=lambda b: (b["_at"], b["bid"]))
+        page = matched[(page_no - 1) * page_size : page_no * page_size]
+        payload: dict[str, Any] = {"has_next": page_no * page_size < len(matched), "total_results": len(page)}
+        if page:
+            payload["bills"] = {"book_bill": [{k: b[k] for k in fields if b.get(k, "") != ""} for b in page]}
+        return self.ok("taobao.bill.book.bills.get", payload)
+
 
 _METHODS = {
     "taobao.trades.sold.increment.get": _Call.trades_sold_increment_get,
     "taobao.trade.fullinfo.get": _Call.trade_fullinfo_get,
     "taobao.logistics.offline.send": _Call.logistics_offline_send,
     "taobao.item.quantity.update": _Call.item_quantity_update,
+    "taobao.bill.accounts.get": _Call.bill_accounts_get,
+    "taobao.bill.bills.get": _Call.bill_bills_get,
+    "taobao.bill.book.bills.get": _Call.bill_book_bills_get,
 }
 
 

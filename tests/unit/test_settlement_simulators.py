@@ -485,3 +485,139 @@ def test_wechat_funds_flows_page_by_next_key_and_detail(
         {"order_settle_state": 60, "pagination_info": {"limit": 1, "use_page_ctx": True, "page_ctx": page["page_ctx"]}},
     )
     assert page2["data_list"][0]["order_id"] == f"3709{1:015d}"
+
+
+# --------------------------------------------------------------------------- 淘宝 TOP fee bills (signer from the docs)
+
+BILL_FIELDS = "bid,account_id,trade_id,order_id,amount,pay_time,alipay_outno,alipay_notice,status,num_iid"
+
+
+def top_call(
+    http: httpx.Client, sim: PlatformServer, seller: SellerAccount, method: str, **biz: str
+) -> tuple[str, dict[str, Any]]:
+    """TOP's md5 signature (签名算法): every parameter but ``sign``, sorted by name, joined as name+value, wrapped in
+    the app secret on both sides, MD5, upper-case hex. Returns (the response node's name, the node)."""
+    params = {
+        "method": method,
+        "app_key": seller.app_key,
+        "session": seller.access_token,
+        "timestamp": sim.store.now().strftime(BEIJING_FMT),
+        "format": "json",
+        "v": "2.0",
+        "sign_method": "md5",
+        **biz,
+    }
+    joined = "".join(k + params[k] for k in sorted(params))
+    params["sign"] = hashlib.md5((seller.app_secret + joined + seller.app_secret).encode()).hexdigest().upper()
+    reply = http.post(sim.taobao_url, data=params)
+    assert reply.status_code == 200
+    ((name, node),) = reply.json().items()
+    return name, node
+
+
+def test_top_fee_bills_newest_first_paged_by_has_next(sim: PlatformServer, http: httpx.Client) -> None:
+    seller = sim.store.create_seller("taobao")
+    day = datetime.combine(sim.store.now().date() - timedelta(days=1), time(0), sim.store.now().tzinfo)
+    for n in range(45):
+        tid = f"42{n:016d}"
+        sim.store.add_top_fee_bill(
+            seller.app_key, amount=500 + n, pay_time=day + timedelta(hours=1, minutes=n), trade_id=tid
+        )
+    # seeded by session too; a refund's commission comes back negative (账单金额，退款时返回的是负数)
+    back = sim.store.add_top_fee_bill(
+        seller.access_token, amount=-500, pay_time=day + timedelta(hours=20), trade_id=f"42{0:016d}"
+    )
+    sim.store.add_top_fee_bill(seller.app_key, amount=99, pay_time=day - timedelta(minutes=1), trade_id="41")
+    sim.store.add_top_fee_bill(
+        seller.app_key, amount=30, pay_time=day + timedelta(hours=2), account_id=10005011, trade_id="43", num_iid="7"
+    )
+    window = {"start_time": f"{day:%Y-%m-%d} 00:00:00", "end_time": f"{day + timedelta(days=1):%Y-%m-%d} 00:00:00"}
+
+    name, node = top_call(
+        http, sim, seller, "taobao.bill.bills.get", fields=BILL_FIELDS, account_id="10003011", **window
+    )
+    assert name == "bill_bills_get_response"
+    first = node["bills"]["bill"]
+    assert (len(first), node["total_results"], node["has_next"]) == (40, 40, True)  # total_results: this page's count
+    assert first[0] == {
+        "bid": back["bid"],
+        "account_id": 10003011,
+        "trade_id": f"42{0:016d}",
+        "order_id": f"42{0:016d}",
+        "amount": -500,
+        "pay_time": f"{day:%Y-%m-%d} 20:00:00",
+        "alipay_outno": f"T200P42{0:016d}",
+        "alipay_notice": back["alipay_notice"],
+        "status": 1,
+    }  # newest first by pay_time; an empty num_iid is left out
+    assert [b["amount"] for b in first[1:4]] == [544, 543, 542]
+    _, more = top_call(
+        http, sim, seller, "taobao.bill.bills.get", fields=BILL_FIELDS, account_id="10003011", page_no="2", **window
+    )
+    assert ([b["amount"] for b in more["bills"]["bill"]], more["has_next"]) == ([505, 504, 503, 502, 501, 500], False)
+    _, other = top_call(
+        http, sim, seller, "taobao.bill.bills.get", fields="amount,num_iid", account_id="10005011", **window
+    )
+    assert other["bills"] == {"bill": [{"amount": 30, "num_iid": "7"}]}
+
+    # one trade's bills over any span; without trade_id/order_id the span is at most a day
+    wide = {"start_time": f"{day - timedelta(days=5):%Y-%m-%d} 00:00:00", "end_time": window["end_time"]}
+    _, one = top_call(http, sim, seller, "taobao.bill.bills.get", fields="amount", trade_id=f"42{0:016d}", **wide)
+    assert sorted(b["amount"] for b in one["bills"]["bill"]) == [-500, 500]
+    _, refused = top_call(http, sim, seller, "taobao.bill.bills.get", fields="amount", **wide)
+    assert (refused["code"], refused["sub_code"]) == (41, "isv.invalid-parameter:end_time")
+    _, refused = top_call(http, sim, seller, "taobao.bill.bills.get", fields="amount", page_size="20", **window)
+    assert (refused["code"], refused["sub_code"]) == (41, "isv.invalid-parameter:page_size")  # 可选范围 40~100
+    _, refused = top_call(http, sim, seller, "taobao.bill.bills.get", **window)
+    assert (refused["code"], refused["sub_code"]) == (40, "isv.missing-parameter:fields")
+    _, empty = top_call(
+        http, sim, seller, "taobao.bill.bills.get", fields="amount", start_time=window["end_time"],
+        end_time=window["end_time"].replace("00:00:00", "23:59:59"),
+    )  # fmt: skip
+    assert empty == {"has_next": False, "total_results": 0, "request_id": empty["request_id"]}  # no empty list
+
+
+def test_top_fee_accounts_and_virtual_account_bills(sim: PlatformServer, http: httpx.Client) -> None:
+    seller = sim.store.create_seller("taobao")
+    sim.store.add_top_fee_account(
+        account_id=10009011, account_code="ACCT_SIM_TEST", account_name="测试科目", account_type=6, related_order=0
+    )
+    name, node = top_call(
+        http, sim, seller, "taobao.bill.accounts.get",
+        fields="account_id,account_code,account_name,account_type,related_order", aids="10003011,10009011",
+    )  # fmt: skip
+    assert name == "bill_accounts_get_response" and node["total_results"] == 2
+    assert node["accounts"]["account"] == [
+        {
+            "account_id": 10003011,
+            "account_code": "ACCT_TMALL_COMM",
+            "account_name": "天猫佣金",
+            "account_type": 3,
+            "related_order": 1,
+        },
+        {
+            "account_id": 10009011,
+            "account_code": "ACCT_SIM_TEST",
+            "account_name": "测试科目",
+            "account_type": 6,
+            "related_order": 0,
+        },
+    ]
+    now = sim.store.now()
+    for n, (kind, amount) in enumerate([(103, 100_000), (104, 100_000), (102, 2_000)]):
+        sim.store.add_top_book_bill(
+            seller.app_key, account_id=20001021, journal_type=kind, amount=amount,
+            book_time=now - timedelta(days=3, minutes=-n), description="保证金",
+        )  # fmt: skip
+    window = {
+        "start_time": (now - timedelta(days=10)).strftime(BEIJING_FMT),
+        "end_time": now.strftime(BEIJING_FMT),
+    }
+    name, node = top_call(
+        http, sim, seller, "taobao.bill.book.bills.get", fields="bid,journal_type,amount,description",
+        account_id="20001021", journal_types="102,103", **window,
+    )  # fmt: skip
+    assert name == "bill_book_bills_get_response" and node["has_next"] is False
+    assert [(b["journal_type"], b["amount"]) for b in node["bills"]["book_bill"]] == [(103, 100_000), (102, 2_000)]
+    _, refused = top_call(http, sim, seller, "taobao.bill.book.bills.get", fields="amount", **window)
+    assert (refused["code"], refused["sub_code"]) == (40, "isv.missing-parameter:account_id")
