@@ -19,7 +19,7 @@ import math
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -49,8 +49,10 @@ __all__ = [
     "parse_qty",
     "parse_time",
     "preview",
+    "read_grid",
     "read_table",
     "suggest_mapping",
+    "to_table",
     "validate_mapping",
 ]
 
@@ -305,19 +307,36 @@ def read_table(data: bytes, filename: str) -> Table:
             "请拆分后分批上传",
             max_bytes=MAX_BYTES,
         )
+    return to_table(read_grid(data, filename))
+
+
+def read_grid(data: bytes, filename: str, *, comment_prefix: str = "") -> Iterator[list[str]]:
+    """The cells of a file, row by row, as cleaned text (the reading half of :func:`read_table`, shared with the
+    settlement file import): the first visible sheet of a workbook, or a CSV / TSV text file (encoding and delimiter
+    detected as :func:`read_table` says). Lines of a text file starting with ``comment_prefix`` (when given) are left
+    out of the delimiter guess. Raises :class:`~orderhub.errors.ValidationFailed` (field ``file``) on an empty or
+    unreadable file; the size limit is the caller's."""
     if not data.strip():
         raise _file_error("文件是空的")
     extension = filename.rpartition(".")[2].lower() if "." in filename else ""
     if data.startswith((_ZIP_MAGIC, _OLE_MAGIC)):
-        grid = _read_workbook(data)
-    elif extension in _WORKBOOK_EXTENSIONS:
+        return _read_workbook(data)
+    if extension in _WORKBOOK_EXTENSIONS:
         raise _file_error(f"文件扩展名是 .{extension}，但内容不是有效的 Excel 文件；请重新导出，或另存为 CSV")
-    else:
-        grid = _read_text(data)
-    return _to_table(grid)
+    return _read_text(data, comment_prefix)
 
 
-def _to_table(grid: Iterable[list[str]]) -> Table:
+def to_table(
+    grid: Iterable[list[str]],
+    *,
+    max_rows: int = MAX_ROWS,
+    skip_row: Callable[[list[str]], bool] | None = None,
+    is_header: Callable[[list[str]], bool] | None = None,
+) -> Table:
+    """Rows → :class:`Table`: the header is the first non-empty row (or, with ``is_header``, the first row it
+    accepts: title rows above it are dropped); rows ``skip_row`` accepts (comments, summary lines) are left out.
+    Row numbers stay those of the file. Raises :class:`~orderhub.errors.ValidationFailed` (field ``file``) over
+    ``max_rows`` data rows or :data:`MAX_COLUMNS` columns, or when no header is found."""
     header: list[str] | None = None
     rows: list[list[str]] = []
     numbers: list[int] = []
@@ -326,6 +345,10 @@ def _to_table(grid: Iterable[list[str]]) -> Table:
         last = max((i for i, cell in enumerate(cells) if cell), default=-1)
         if last < 0:
             continue
+        if skip_row is not None and skip_row(cells):
+            continue
+        if header is None and is_header is not None and not is_header(cells):
+            continue
         if last >= MAX_COLUMNS:
             message = f"表格最多 {MAX_COLUMNS} 列（第 {number} 行超出），请删除多余的列"
             raise _file_error(message, max_columns=MAX_COLUMNS)
@@ -333,8 +356,8 @@ def _to_table(grid: Iterable[list[str]]) -> Table:
         if header is None:
             header = cells[: last + 1]
             continue
-        if len(rows) >= MAX_ROWS:
-            raise _file_error(f"一次最多导入 {MAX_ROWS} 行数据，请拆分文件后分批上传", max_rows=MAX_ROWS)
+        if len(rows) >= max_rows:
+            raise _file_error(f"一次最多导入 {max_rows} 行数据，请拆分文件后分批上传", max_rows=max_rows)
         rows.append(cells[: last + 1])
         numbers.append(number)
     if header is None:
@@ -401,10 +424,14 @@ def _decode(data: bytes) -> str:
     return text
 
 
-def _sniff_delimiter(text: str) -> str:
+def _sniff_delimiter(text: str, comment_prefix: str = "") -> str:
     """The delimiter that splits the header into the most columns; ties go to the one the next rows agree with,
-    then to comma, tab, semicolon in that order."""
+    then to comma, tab, semicolon in that order. Lines starting with ``comment_prefix`` (when given) are ignored."""
     sample = text[: 64 * 1024]
+    if comment_prefix:
+        sample = "".join(
+            line for line in sample.splitlines(keepends=True) if not line.lstrip("\ufeff \t").startswith(comment_prefix)
+        )
     best, best_score = _DELIMITERS[0], (0, 0)
     for delimiter in _DELIMITERS:
         widths: list[int] = []
@@ -424,9 +451,9 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
-def _read_text(data: bytes) -> Iterator[list[str]]:
+def _read_text(data: bytes, comment_prefix: str = "") -> Iterator[list[str]]:
     text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text, comment_prefix))
     try:
         for row in reader:
             yield [_clean(cell) for cell in row]
