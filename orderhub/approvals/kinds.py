@@ -52,7 +52,7 @@ from orderhub.errors import (
 from orderhub.inventory.service import adjust_stock
 from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.voids import void_issued
-from orderhub.orders import aftersale
+from orderhub.orders import aftersale, aftersales
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.pipeline.commands import cancel_order, release_hold, release_reservation, replace_receiver
@@ -76,6 +76,7 @@ __all__ = [
     "EffectRefused",
     "on_order_event",
     "on_status_change",
+    "open_after_sale_request",
     "order_facts",
 ]
 
@@ -318,6 +319,9 @@ class _RefundReship(msgspec.Struct, kw_only=True):
     refund_amount: int = 0  # fen
     reship_lines: list[aftersale.ReshipLine] = []
     note: str = ""
+    # The after-sale case (orderhub.orders.aftersales) this request decides; None: a request opened in the
+    # approvals, whose case is made when it is approved.
+    after_sale_id: int | None = None
 
 
 def _validate_refund(payload: dict[str, Any]) -> dict[str, Any]:
@@ -406,37 +410,66 @@ def _gone(message: str) -> EffectRefused:
 
 
 async def _refund_approved(d: Decision) -> str:
-    """The refund recorded on the order, the reship created (once per request), both in the order's log."""
+    """The request's after-sale case carried out (its refund recorded on the order, its reship created — once per
+    request), or, for a request opened in the approvals, its case made and carried out; in the order's log."""
     assert d.order_id is not None
     state = await _state(d.order_id)
     cmd: _RefundReship = _convert(d.payload, _RefundReship)
+    if cmd.after_sale_id is not None:
+        try:
+            await _log(d, after_sale_id=cmd.after_sale_id, refund_amount=cmd.refund_amount)
+            return await aftersales.carry_out(
+                cmd.after_sale_id, actor=d.actor, approved_by=d.by_name, request_id=d.request_id
+            )
+        except OrderHubError as exc:
+            raise _refused(exc) from exc
     why = " ".join(part for part in (await _request_reason(d.request_id), cmd.note.strip()) if part)
     lines = [{"sku": line.sku, "qty": line.qty} for line in cmd.reship_lines]
     extra: dict[str, Any] = {"refund_amount": cmd.refund_amount, "reship_lines": lines}
     if cmd.reship_lines:
         extra["reship_external_id"] = aftersale.reship_external_id(state.external_id, d.request_id)
-    done: list[str] = []
     try:
         await _check_refund_reship(d.order_id, cmd)
         await _log(d, **extra)
-        if cmd.refund_amount:
-            total = await aftersale.record_refund(
-                d.order_id, amount=cmd.refund_amount, reason=why, request_id=d.request_id, actor=d.actor
-            )
-            done.append(f"已记录退款 {_yuan(cmd.refund_amount)}（累计 {_yuan(total)}）")
-        if cmd.reship_lines:
-            reship = await aftersale.create_reship(
-                d.order_id,
-                cmd.reship_lines,
-                request_id=d.request_id,
-                reason=why,
-                approved_by=d.by_name,
-                actor=d.actor,
-            )
-            done.append(f"已创建补发单 {reship.external_id}（订单 #{reship.order_id}），进入正常处理流程")
+        _case, done = await aftersales.record_from_approval(
+            d.order_id,
+            request_id=d.request_id,
+            refund_amount=cmd.refund_amount,
+            reship_lines=cmd.reship_lines,
+            reason=why,
+            approved_by=d.by_name,
+            actor=d.actor,
+        )
     except OrderHubError as exc:
         raise _refused(exc) from exc
-    return "；".join(done)
+    return done
+
+
+async def _refund_rejected(d: Decision) -> str | None:
+    """Recorded on the order; the request's after-sale case (if it has one) is rejected."""
+    await _log(d)
+    after_sale_id = d.payload.get("after_sale_id")
+    if isinstance(after_sale_id, int):
+        await aftersales.reject(after_sale_id, reason=d.reason, actor=d.actor, by_approval=True)
+        return f"已记入订单日志；售后单 #{after_sale_id} 已驳回"
+    return "已记入订单日志"
+
+
+async def _refund_withdrawn(d: Decision) -> str | None:
+    """Recorded on the order; the request's after-sale case (if it has one) is closed."""
+    await _log(d)
+    after_sale_id = d.payload.get("after_sale_id")
+    if isinstance(after_sale_id, int):
+        await aftersales.close(after_sale_id, note=f"审批已撤回：{d.reason}", actor=d.actor, by_approval=True)
+        return f"已记入订单日志；售后单 #{after_sale_id} 已关闭"
+    return "已记入订单日志"
+
+
+def _refund_pending_key(kind: str, order_id: int | None, payload: dict[str, Any]) -> str | None:
+    """One pending request per order, or per after-sale case for a case's request."""
+    if payload.get("after_sale_id") is not None:
+        return f"{kind}:{order_id}:as{payload['after_sale_id']}"
+    return f"{kind}:{order_id}" if order_id is not None else None
 
 
 REFUND_RESHIP = KindHandler(
@@ -445,10 +478,38 @@ REFUND_RESHIP = KindHandler(
     validate=_validate_refund,
     facts=_refund_facts,
     on_approve=_refund_approved,
-    on_reject=_recorded,
-    on_withdraw=_recorded,
+    on_reject=_refund_rejected,
+    on_withdraw=_refund_withdrawn,
     on_open=_opened,
+    pending_key=_refund_pending_key,
 )
+
+
+async def open_after_sale_request(ask: aftersales.ApprovalAsk) -> int | None:
+    """The after-sale cases' approval gate (``aftersales.APPROVAL_GATES``): a ``refund_reship`` request for the case
+    where an active flow takes it (its id), else None — the case goes ahead without one. Refunds ask for their
+    amount, reships and exchanges for their lines; a return's goods are not reshipped."""
+    reship = ask.kind in (aftersales.AfterSaleKind.RESHIP, aftersales.AfterSaleKind.EXCHANGE)
+    payload: dict[str, Any] = {
+        "after_sale_id": ask.after_sale_id,
+        "refund_amount": ask.refund_amount,
+        "reship_lines": [{"sku": line.sku, "qty": line.qty} for line in ask.lines] if reship else [],
+        "note": f"售后单 #{ask.after_sale_id}（{aftersales.KIND_NAMES[aftersales.AfterSaleKind(ask.kind)]}）",
+    }
+    try:
+        return await open_request(
+            NewRequest(
+                kind="refund_reship",
+                order_id=ask.order_id,
+                payload=payload,
+                requester_id=ask.requester_id,
+                reason=ask.reason,
+            )
+        )
+    except Conflict as exc:
+        if exc.code == ApprovalError.APPROVAL_NO_FLOW:
+            return None
+        raise
 
 
 # -------------------------------------------------------------------------------------------- address_change

@@ -27,6 +27,7 @@ import msgspec
 from orderhub import wire
 from orderhub.channels.errors import ChannelError
 from orderhub.errors import OrderHubError
+from orderhub.orders.aftersales import PlatformRefund
 from orderhub.orders.commands import NewOrder
 from orderhub.registry import Registry
 
@@ -287,6 +288,9 @@ class PushReceipt(msgspec.Struct, frozen=True, kw_only=True):
 
     messages: int  # messages in the delivery
     relevant: int  # messages that mean an order changed (the channel is pulled at once)
+    # Refunds the messages carry (refund id, order, amount): after-sale cases (orderhub.orders.aftersales), one per
+    # channel and refund id however often they are sent.
+    refunds: list[PlatformRefund] = []
 
 
 class PushReceiver(Protocol):

@@ -16,6 +16,7 @@ from orderhub.channels.port import PUSH_RECEIVERS
 from orderhub.channels.pull import channel_row, enqueue_pull
 from orderhub.channels.service import connector_credentials
 from orderhub.errors import AuthenticationFailed, NotFound
+from orderhub.orders.aftersales import record_platform_refunds
 
 __all__ = ["InvalidPushSignature", "push_reply", "receive_push"]
 
@@ -41,6 +42,9 @@ async def receive_push(platform: str, code: str, body: bytes, headers: Mapping[s
     if not receiver.verify(connector_credentials(row["credentials"]), body, headers):
         raise InvalidPushSignature()
     receipt = receiver.read(body)  # ValidationFailed when it is not the platform's push format
+    if receipt.refunds:  # after-sale cases, one per refund id (a refund sent again changes nothing)
+        counts = await record_platform_refunds(int(row["id"]), receipt.refunds, actor=f"push:{platform}")
+        log.info(f"{platform} push refunds", extra={"channel": code, **counts})
     if receipt.relevant:
         await enqueue_pull(code, trigger="push")
     log.info(f"{platform} push", extra={"channel": code, "messages": receipt.messages, "relevant": receipt.relevant})

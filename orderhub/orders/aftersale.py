@@ -64,11 +64,12 @@ class Reship(msgspec.Struct, frozen=True, kw_only=True):
     created: bool  # False: it existed already (the same request's reship)
 
 
-def reship_external_id(original: str, request_id: int) -> str:
-    """The reship's order number: the original's with ``-BF{request}`` (补发). Within the 64 characters an order
-    number may have: a long original keeps its head and a short hash of the whole, so two originals sharing a
-    prefix never share a reship number."""
-    suffix = f"-BF{request_id}"
+def reship_external_id(original: str, request_id: int, *, tag: str = "BF") -> str:
+    """The reship's order number: the original's with ``-BF{request}`` (补发; ``-SH{after-sale id}`` for an
+    after-sale case decided without an approval request). Within the 64 characters an order number may have: a long
+    original keeps its head and a short hash of the whole, so two originals sharing a prefix never share a reship
+    number."""
+    suffix = f"-{tag}{request_id}"
     if len(original) + len(suffix) <= _EXTERNAL_ID_MAX:
         return f"{original}{suffix}"
     digest = hashlib.sha1(original.encode(), usedforsecurity=False).hexdigest()[:8]
@@ -133,24 +134,40 @@ async def check_refund(order_id: int, amount: int) -> int:
     return before
 
 
-async def record_refund(order_id: int, *, amount: int, reason: str, request_id: int | None, actor: str) -> int:
+async def record_refund(
+    order_id: int,
+    *,
+    amount: int,
+    reason: str,
+    request_id: int | None,
+    actor: str,
+    at: datetime | None = None,
+    after_sale_id: int | None = None,
+    source: str | None = None,
+    kind: str | None = None,
+) -> int:
     """Write a refund on the order (``order.refund_recorded``: ``amount`` fen, ``reason``, ``request_id``, the
-    total refunded after it); returns that total."""
+    total refunded after it, ``at`` — when the money moved, ISO 8601 UTC — and, for an after-sale case
+    (:mod:`orderhub.orders.aftersales`), its ``after_sale_id``, ``source`` and ``kind``); returns that total."""
     async with db.transaction():
         paid = await _paid(order_id, lock=True)
         before = await check_refund(order_id, amount)
         total = before + amount
+        data: dict[str, Any] = {
+            "amount": amount,
+            "reason": reason,
+            "request_id": request_id,
+            "refunded_total": total,
+            "paid_amount": paid.paid_amount,
+            "at": (at or clock.now()).isoformat(),
+        }
+        if after_sale_id is not None:
+            data.update(after_sale_id=after_sale_id, source=source, kind=kind)
         await record_event(
             order_id,
             OrderEventType.REFUND_RECORDED,
-            reason="approval" if request_id is not None else None,
-            data={
-                "amount": amount,
-                "reason": reason,
-                "request_id": request_id,
-                "refunded_total": total,
-                "paid_amount": paid.paid_amount,
-            },
+            reason="approval" if request_id is not None else ("after_sale" if after_sale_id is not None else None),
+            data=data,
             actor=actor,
         )
     return total
@@ -224,13 +241,17 @@ async def create_reship(
     original_id: int,
     lines: Sequence[ReshipLine],
     *,
-    request_id: int,
+    request_id: int | None,
     reason: str,
     approved_by: str,
     actor: str,
+    after_sale_id: int | None = None,
 ) -> Reship:
-    """The replacement order for ``lines`` of ``original_id`` on approval ``request_id``: created once (the same
-    request again answers the order made the first time), queued for the pipeline after commit."""
+    """The replacement order for ``lines`` of ``original_id`` on approval ``request_id`` (or, decided without one,
+    after-sale case ``after_sale_id``): created once (the same request again answers the order made the first
+    time), queued for the pipeline after commit."""
+    if request_id is None and after_sale_id is None:
+        raise ValueError("a reship needs its approval request or its after-sale case")
     await check_reship(original_id, lines)
     async with db.transaction():
         original = await db.fetch_one_as(
@@ -243,9 +264,15 @@ async def create_reship(
         )
         if original is None:
             raise NotFound("订单不存在", field="order_id")
-        external_id = reship_external_id(original.external_id, request_id)
+        if request_id is not None:
+            external_id = reship_external_id(original.external_id, request_id)
+        else:
+            assert after_sale_id is not None
+            external_id = reship_external_id(original.external_id, after_sale_id, tag="SH")
         now = clock.now()
-        new = _new_order(original, lines, external_id, now, request_id=request_id, reason=reason)
+        new = _new_order(
+            original, lines, external_id, now, request_id=request_id, after_sale_id=after_sale_id, reason=reason
+        )
         (outcome,) = await ingest(original.channel, original.channel_code, [new], actor=actor)
         if outcome.status == "rejected" or outcome.order_id is None:
             raise ValidationFailed(
@@ -278,6 +305,7 @@ async def create_reship(
                 "original_order_id": original_id,
                 "original_external_id": original.external_id,
                 "request_id": request_id,
+                "after_sale_id": after_sale_id,
                 "reason": reason,
                 "approved_by": approved_by,
                 "lines": shown,
@@ -292,6 +320,7 @@ async def create_reship(
                 "reship_order_id": reship_id,
                 "reship_external_id": external_id,
                 "request_id": request_id,
+                "after_sale_id": after_sale_id,
                 "lines": shown,
             },
             actor=actor,
@@ -300,7 +329,14 @@ async def create_reship(
 
 
 def _new_order(
-    original: _Original, lines: Sequence[ReshipLine], external_id: str, now: datetime, *, request_id: int, reason: str
+    original: _Original,
+    lines: Sequence[ReshipLine],
+    external_id: str,
+    now: datetime,
+    *,
+    request_id: int | None,
+    after_sale_id: int | None,
+    reason: str,
 ) -> NewOrder:
     phone = original.receiver_phone
     if original.receiver_phone_ext:
@@ -318,7 +354,8 @@ def _new_order(
     merged: dict[str, int] = {}
     for line in lines:
         merged[line.sku.strip()] = merged.get(line.sku.strip(), 0) + line.qty
-    memo = f"补发：原订单 {original.external_id}（审批 #{request_id}）{reason}".strip()
+    basis = f"审批 #{request_id}" if request_id is not None else f"售后单 #{after_sale_id}"
+    memo = f"补发：原订单 {original.external_id}（{basis}）{reason}".strip()
     return NewOrder(
         external_id=external_id,
         placed_at=now,
@@ -333,7 +370,12 @@ def _new_order(
         paid_amount=0,
         buyer_memo="",
         seller_memo=memo[:500],
-        raw={"reship_of": original.id, "original_external_id": original.external_id, "request_id": request_id},
+        raw={
+            "reship_of": original.id,
+            "original_external_id": original.external_id,
+            "request_id": request_id,
+            "after_sale_id": after_sale_id,
+        },
     )
 
 

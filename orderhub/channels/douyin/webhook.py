@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
@@ -23,6 +24,7 @@ import msgspec
 
 from orderhub.channels.port import Credentials, PushReceipt
 from orderhub.errors import ValidationFailed
+from orderhub.orders.aftersales import AfterSaleKind, PlatformRefund
 
 __all__ = [
     "PUSH_REPLY",
@@ -171,7 +173,54 @@ class DouyinPushReceiver:
     def read(self, body: bytes) -> PushReceipt:
         messages = parse_push(body)  # ValidationFailed when it is not 抖店's message array
         relevant = [m for m in messages if push_action(m.tag) not in _NO_PULL]
-        return PushReceipt(messages=len(messages), relevant=len(relevant))
+        refunds = [r for r in (refund_of(m) for m in messages) if r is not None]
+        return PushReceipt(messages=len(messages), relevant=len(relevant), refunds=refunds)
+
+
+# 售后 messages whose data carry the after-sale (``aftersale_id``, ``p_id``, ``refund_amount`` in fen):
+# 200 买家发起售后申请 (asked), 207 退款成功 (the money moved). ``aftersale_type`` (抖店 售后类型): 0 退货退款,
+# 1 已发货仅退款, 2 未发货仅退款, 3 换货, 7 补寄; others read as refund only.
+_REFUND_TAGS: Final = {"200": False, "207": True}
+_AFTERSALE_TYPES: Final[Mapping[int, AfterSaleKind]] = {
+    0: AfterSaleKind.RETURN_REFUND,
+    1: AfterSaleKind.REFUND_ONLY,
+    2: AfterSaleKind.REFUND_ONLY,
+    3: AfterSaleKind.EXCHANGE,
+    7: AfterSaleKind.RESHIP,
+}
+
+
+def _unix(value: Any) -> datetime | None:
+    if isinstance(value, bool) or value in (None, "", 0, "0"):
+        return None
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def refund_of(message: PushMessage) -> PlatformRefund | None:
+    """The refund a 售后 message carries (None for other messages, or one missing its id, order or amount)."""
+    refunded = _REFUND_TAGS.get(message.tag.strip())
+    data = message.data
+    refund_id, amount = data.get("aftersale_id"), data.get("refund_amount")
+    if refunded is None or refund_id in (None, "", 0) or not message.shop_order_id:
+        return None
+    if isinstance(amount, bool) or not isinstance(amount, int | str) or not str(amount).strip().isdigit():
+        return None
+    kind_code = data.get("aftersale_type")
+    kind = _AFTERSALE_TYPES.get(kind_code, AfterSaleKind.REFUND_ONLY) if isinstance(kind_code, int) else None
+    at = _unix(data.get("modify_time") or data.get("apply_time"))
+    return PlatformRefund(
+        refund_id=str(refund_id),
+        external_id=message.shop_order_id,
+        amount=int(str(amount).strip()),
+        kind=kind or AfterSaleKind.REFUND_ONLY,
+        refunded=refunded,
+        requested_at=_unix(data.get("apply_time")),
+        refunded_at=at if refunded else None,
+        reason="抖店售后",
+    )
 
 
 RECEIVER: Final = DouyinPushReceiver()
