@@ -60,6 +60,7 @@ NOTICES: dict[str, Notice] = {
         Notice(code="staff_writeback_failed", audience="staff", label="发货回传被平台拒绝"),
         Notice(code="staff_alert", audience="staff", label="指标告警"),
         Notice(code="staff_alert_cleared", audience="staff", label="指标告警解除"),
+        Notice(code="staff_weekly_report", audience="staff", label="运营周报"),
     )
 }
 CUSTOMER_NOTICES = frozenset(code for code, n in NOTICES.items() if n.audience == "customer")
@@ -73,6 +74,8 @@ STAFF_ROLES: dict[str, tuple[str, ...]] = {
     # threshold alerts (orderhub.insights.alerts): a warehouse's go to those bound to it, hub-wide ones to the unbound
     "staff_alert": ("admin", "manager"),
     "staff_alert_cleared": ("admin", "manager"),
+    # the weekly report (orderhub.reports.service.push_weekly): hub-wide, to those bound to no warehouse
+    "staff_weekly_report": ("admin", "manager", "finance"),
 }
 
 
@@ -138,6 +141,9 @@ _STAFF_TEXT = {
         "指标告警：{rule}", "{scope}{metric_text}当前为 {value}，{comparison_text}阈值 {threshold}（{fired_at}）。"
     ),
     "staff_alert_cleared": ("告警解除：{rule}", "{scope}{metric_text}已恢复为 {value}（解除线 {clear_level}）。"),
+    "staff_weekly_report": (
+        "运营周报 {week}", "{period} 的运营周报已生成（核心指标、健康指数、渠道订单量、对账、差错分析）。{download}"
+    ),
 }
 
 
