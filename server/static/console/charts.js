@@ -132,3 +132,32 @@ export function aovChart(container, trend) {
     [xs, aov],
   );
 }
+
+/** Daily amounts of several series over the same days (the finance page's sales per channel): one line per
+ * series, yuan on the left axis. `days`: 'YYYY-MM-DD' labels; `series`: [{label, values (yuan, one per day)}]. */
+export function linesChart(container, days, series) {
+  const xs = days.map((_, i) => i);
+  const step = Math.max(1, Math.ceil(days.length / 6));
+  const ticks = xs.filter((i) => i % step === 0);
+  return mount(
+    container,
+    {
+      height: 200,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { size: 6 } },
+      scales: {
+        x: { time: false, range: [0, Math.max(days.length - 1, 1)] },
+        y: { range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)] },
+      },
+      axes: [
+        { ...AXIS, size: 28, grid: { show: false }, splits: () => ticks, values: (u, splits) => splits.map((i) => (days[i] || '').slice(5)) },
+        { ...AXIS, size: 48, values: (u, splits) => splits.map((v) => '¥' + compact(v)) },
+      ],
+      series: [
+        {},
+        ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2, points: { show: days.length <= 14, size: 5 } })),
+      ],
+    },
+    [xs, ...series.map((s) => s.values)],
+  );
+}

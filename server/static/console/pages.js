@@ -1,11 +1,12 @@
-// The console's pages: 战略 (strategic), 战术 (tactical), 执行 (operations / my work), 告警 (alerts), 审批 (approvals,
-// in approvals.js), 队列 (the exception and hold queues). Each page reads its REST endpoint, watches its live topics
-// (live.js) and re-reads the endpoint, debounced, when the feed hints that its figures changed. `orders` deltas move
-// funnel counts at once.
+// The console's pages: 战略 (strategic), 战术 (tactical), 执行 (operations / my work), 财务 (finance, in finance.js),
+// 告警 (alerts), 审批 (approvals, in approvals.js), 队列 (the exception and hold queues). Each page reads its REST
+// endpoint, watches its live topics (live.js) and re-reads the endpoint, debounced, when the feed hints that its
+// figures changed. `orders` deltas move funnel counts at once.
 
 import * as api from './api.js';
 import { app, drill, toast } from './app.js';
 import { approvals } from './approvals.js';
+import { finance } from './finance.js';
 import * as charts from './charts.js';
 import { h, clear, num, yuan, pct, change, time, duration, debounce, label, STATUS, FUNNEL, REASON, HOLD, ROLE } from './util.js';
 
@@ -685,4 +686,4 @@ const queues = {
   },
 };
 
-export const PAGES = [strategic, tactical, operations, mine, alerts, approvals, queues];
+export const PAGES = [strategic, tactical, operations, mine, finance, alerts, approvals, queues];
