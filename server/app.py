@@ -24,6 +24,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from api.aftersales.controllers import AfterSaleController
 from api.alerts.controllers import AlertController, AlertRuleController
 from api.approvals.controllers import (
     ApprovalAuditController,
@@ -36,6 +37,9 @@ from api.catalog.controllers import SkuController
 from api.channels.controllers import ChannelController, WritebackController
 from api.dash.controllers import DashController
 from api.decoding import error_field, explain
+from api.finance.controllers import FinanceController
+from api.finance.imports import SettlementImportController
+from api.finance.reports import ReportsController
 from api.health.controllers import HealthController, InquiryController
 from api.imports.controllers import ImportController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
@@ -85,6 +89,7 @@ from orderhub.metrics import REQUEST_LATENCY, REQUESTS
 from orderhub.runtime import start_runtime
 from orderhub.settings import Settings, get_settings
 from pda.controllers import PdaController
+from pda.returns import ReturnsController
 from realtime.dashboard import dash_socket
 from realtime.fanout import ReconnectingPubSubBackend
 from realtime.floor import floor_socket
@@ -380,13 +385,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AlertRuleController,
             AlertController,
             PdaController,
+            ReturnsController,  # receiving returned goods (after-sales)
             DashController,
             HealthController,
+            FinanceController,
+            SettlementImportController,  # bill files (docs/finance.md)
+            ReportsController,  # the weekly report, the daily reconciliation's XLSX and PDF (docs/reports.md)
             InquiryController,
             ApprovalFlowController,
             ApprovalRequestController,
             ApprovalInboxController,
             ApprovalAuditController,
+            AfterSaleController,
             floor_socket,
             dash_socket,
         ],

@@ -19,7 +19,17 @@ from orderhub.approvals.tables import (
 )
 from orderhub.auth.tables import MpBindingCode, User
 from orderhub.catalog.tables import Sku, SkuBarcode
+from orderhub.channels.erp_file.settlement_tables import SettlementMapping
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
+from orderhub.finance.tables import (
+    FeeSetting,
+    OrderPayout,
+    Reconciliation,
+    SettlementBatch,
+    SettlementLine,
+    SettlementPull,
+    SettlementSetting,
+)
 from orderhub.insights.alert_tables import Alert, AlertRule, AlertState
 from orderhub.insights.health_tables import (
     HealthScoreDay,
@@ -40,6 +50,7 @@ from orderhub.insights.tables import (
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 from orderhub.logistics.tables import CarrierAccount, CarrierRateCard, CarrierRuleRow, ParcelTracking, Waybill
 from orderhub.notifications.tables import Notification, NotifyContact, NotifyDigestItem, NotifyTemplate
+from orderhub.orders.aftersale_tables import AfterSale, AfterSaleChange, AfterSaleLine, AfterSaleReceipt, DamagedStock
 from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, PlatformWriteback, SurgeEvent
 from orderhub.picking.putback_tables import Putback, PutbackLine
 from orderhub.picking.tables import (
@@ -53,6 +64,7 @@ from orderhub.picking.tables import (
     SkuLocation,
     Wave,
 )
+from orderhub.reports.tables import ReportFile
 from orderhub.routing.tables import Shipment
 from orderhub.rules.tables import Rule
 
@@ -124,6 +136,20 @@ TABLES = [
     ApprovalOa,
     Putback,
     PutbackLine,
+    SettlementMapping,
+    FeeSetting,
+    OrderPayout,
+    SettlementSetting,
+    SettlementPull,
+    SettlementBatch,
+    SettlementLine,
+    Reconciliation,
+    AfterSale,
+    AfterSaleLine,
+    AfterSaleChange,
+    AfterSaleReceipt,
+    DamagedStock,
+    ReportFile,
 ]
 
 APP_CONFIG = AppConfig(

@@ -23,20 +23,28 @@ from orderhub.carriers.port import CARRIERS, TRACKERS
 from orderhub.carriers.sf import adapter as sf
 from orderhub.carriers.zto import adapter as zto
 from orderhub.channels.douyin import connector as douyin
+from orderhub.channels.douyin import settlement as douyin_settlement
 from orderhub.channels.douyin import webhook as douyin_webhook
 from orderhub.channels.jd import connector as jd
 from orderhub.channels.pdd import connector as pdd
+from orderhub.channels.pdd import settlement as pdd_settlement
 from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
 from orderhub.channels.taobao import connector as taobao
+from orderhub.channels.taobao import settlement as taobao_settlement
 from orderhub.channels.wechat_shop import connector as wechat_shop
+from orderhub.channels.wechat_shop import settlement as wechat_shop_settlement
 from orderhub.events import FEED_MIRRORS, Topic
+from orderhub.finance import payouts as finance_payouts
+from orderhub.finance.port import SETTLEMENT_SOURCES
 from orderhub.insights import alerts as threshold_alerts
 from orderhub.insights import live as insights_live
 from orderhub.insights import upkeep as insights
 from orderhub.logs import redact_url_secrets
 from orderhub.notifications import outbox
 from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NOTIFIERS, NotifierChannel
+from orderhub.orders import aftersales
 from orderhub.orders import live as orders_live
+from orderhub.orders.aftersales import APPROVAL_GATES as AFTER_SALE_GATES
 from orderhub.orders.service import (
     LEAVING_PICK_FLOW_HOOKS,
     ORDER_EVENT_HOOKS,
@@ -56,6 +64,8 @@ def register_listeners() -> None:
     """In-process listeners, called inside the transaction of the change they follow."""
     # An order event writes the outbox rows it causes (customer and staff messages) in the same transaction.
     ORDER_EVENT_HOOKS.add(outbox.on_order_event)
+    # A shipped or refunded order's expected payout is marked for the next computation (finance).
+    ORDER_EVENT_HOOKS.add(finance_payouts.on_order_event)
     # A surge switch or inflow alert tells the managers.
     SURGE_HOOKS.add(outbox.on_surge_event)
     # An order leaving the pick flow (cancelled, held, re-routed) is withdrawn from its pick task.
@@ -127,6 +137,12 @@ def register_integrations() -> None:
     CONNECTORS.register("pdd", pdd.create_connector)
     CONNECTORS.register("douyin", douyin.create_connector)
     CONNECTORS.register("wechat_shop", wechat_shop.create_connector)
+    # Settlement data per platform (orderhub/finance/port.py). 京东 has none: its POP settlement file is imported.
+    SETTLEMENT_SOURCES.register("taobao", taobao_settlement.create_settlement_source)
+    SETTLEMENT_SOURCES.register("tmall", taobao_settlement.create_settlement_source)  # same Alipay + TOP bills
+    SETTLEMENT_SOURCES.register("douyin", douyin_settlement.create_settlement_source)
+    SETTLEMENT_SOURCES.register("pdd", pdd_settlement.create_settlement_source)
+    SETTLEMENT_SOURCES.register("wechat_shop", wechat_shop_settlement.create_settlement_source)
     # Platform message pushes (webhooks).
     PUSH_RECEIVERS.register("douyin", douyin_webhook.RECEIVER)
     # Carriers: 电子面单 (waybills).
@@ -154,6 +170,8 @@ def register_approval_kinds() -> None:
     APPROVAL_KINDS.register("address_change", approval_kinds.ADDRESS_CHANGE)
     APPROVAL_KINDS.register("stock_writeoff", approval_kinds.STOCK_WRITEOFF)
     APPROVAL_KINDS.register("cancel_after_pick", approval_kinds.CANCEL_AFTER_PICK)
+    # After-sale cases made through the API ask for a refund_reship approval where a flow takes them.
+    AFTER_SALE_GATES.register(aftersales.GATE, approval_kinds.open_after_sale_request)
 
 
 def wire() -> None:
@@ -184,6 +202,7 @@ def wiring_report() -> dict[str, list[str]]:
         "registry.feed_mirrors": FEED_MIRRORS.codes(),
         "registry.connectors": CONNECTORS.codes(),
         "registry.push_receivers": PUSH_RECEIVERS.codes(),
+        "registry.settlement_sources": SETTLEMENT_SOURCES.codes(),
         "registry.carriers": CARRIERS.codes(),
         "registry.trackers": TRACKERS.codes(),
         "registry.notifiers": NOTIFIERS.codes(),
@@ -191,5 +210,6 @@ def wiring_report() -> dict[str, list[str]]:
         "registry.approval_kinds": APPROVAL_KINDS.codes(),
         "registry.approval_card_senders": CARD_SENDERS.codes(),
         "registry.approval_apps": OA_CLIENTS.codes(),
+        "registry.after_sale_gates": AFTER_SALE_GATES.codes(),
         "tables": sorted(t._meta.tablename for t in TABLES),
     }

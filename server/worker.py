@@ -20,6 +20,10 @@ from orderhub.approvals import engine as approvals
 from orderhub.approvals import oa as approval_oa
 from orderhub.channels import pull, stock_sync, writeback
 from orderhub.channels.erp_file import imports
+from orderhub.finance import pull as finance_pull
+from orderhub.finance import reconcile as finance_reconcile
+from orderhub.finance.pull import SETTLEMENTS_CRON
+from orderhub.finance.reconcile import PAYOUTS_CRON
 from orderhub.insights import alerts, health
 from orderhub.insights import upkeep as rollups
 from orderhub.logistics import tracking, voids
@@ -30,6 +34,7 @@ from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order
 from orderhub.picking import waves
 from orderhub.queue import BACKFILL_KEY, JobName, enqueue, process_order_key
+from orderhub.reports import service as reports
 from orderhub.runtime import Runtime, start_runtime
 from orderhub.settings import Settings
 from server.wiring import wire, wiring_report
@@ -153,6 +158,24 @@ async def recompute_health(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"scored": report.scored, "opened": report.opened, "closed": report.closed}
 
 
+async def weekly_report(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Monday 08:00 Asia/Shanghai: last week's report, kept and pushed to the managers through WeCom, once
+    (docs/reports.md)."""
+    view = await reports.run_weekly_cron()
+    return {"report": view.id if view else None}
+
+
+async def refresh_payouts(ctx: dict[str, Any]) -> dict[str, int]:
+    """Expected payouts of orders shipped or refunded since the last run, and their reconciliation (docs/finance.md)."""
+    return {"computed": await finance_reconcile.refresh_stale()}
+
+
+async def pull_settlements(ctx: dict[str, Any]) -> dict[str, int]:
+    """The platforms' settlement data: every due bill day of every channel with a settlement source."""
+    outcomes = await finance_pull.pull_due()
+    return {"days": len(outcomes), "lines": sum(o.lines for o in outcomes)}
+
+
 async def evaluate_alerts(ctx: dict[str, Any]) -> dict[str, Any]:
     report = await alerts.evaluate()
     return {"rules": report.rules, "fired": report.fired, "cleared": report.cleared, "lost": report.lost}
@@ -261,6 +284,9 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
                 collect_sms_receipts, cron=settings.sms_receipts_cron, unique=True, timeout=300, retries=3, ttl=300
             ),
             CronJob(recompute_health, cron=health.HEALTH_CRON, unique=True, timeout=600, retries=2, ttl=600),
+            CronJob(weekly_report, cron=reports.WEEKLY_CRON, unique=True, timeout=600, retries=2, ttl=600),
+            CronJob(refresh_payouts, cron=PAYOUTS_CRON, unique=True, timeout=120, retries=3, ttl=30),
+            CronJob(pull_settlements, cron=SETTLEMENTS_CRON, unique=True, timeout=1800, retries=2, ttl=1800),
             CronJob(evaluate_alerts, cron=settings.alerts_cron, unique=True, timeout=25, retries=3, ttl=25),
             CronJob(sweep_approvals, cron=approvals.SWEEP_CRON, unique=True, timeout=25, retries=3, ttl=25),
             CronJob(

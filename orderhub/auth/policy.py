@@ -161,6 +161,21 @@ POLICY: dict[str, Rule] = {
     "POST /api/v1/channels/{code}/imports/preview": _wh(MANAGERS, "channel"),
     "POST /api/v1/channels/{code}/imports": _wh(MANAGERS, "channel"),
     "GET /api/v1/imports/{job_id}": _wh(MANAGERS, "channel"),
+    # settlement file import (finance): hub-wide, like the finance view
+    "GET /api/v1/finance/settlement-presets": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "POST /api/v1/finance/settlements/import": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "GET /api/v1/finance/settlement-mappings": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "POST /api/v1/finance/settlement-mappings": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "GET /api/v1/finance/settlement-mappings/{mapping_id}": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "PUT /api/v1/finance/settlement-mappings/{mapping_id}": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "DELETE /api/v1/finance/settlement-mappings/{mapping_id}": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    # reports (orderhub.reports, docs/reports.md): hub-wide; the signed link in the WeCom message needs no sign-in
+    "GET /api/v1/finance/reports": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "POST /api/v1/finance/reports/weekly": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "GET /api/v1/finance/reports/{report_id}/download": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "GET /api/v1/finance/reports/{report_id}/file": _public(),
+    "GET /api/v1/finance/reconciliation/daily.xlsx": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "GET /api/v1/finance/reconciliation/daily.pdf": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
     # orders
     "POST /api/v1/orders/ingest": _public(ADMIN),  # an admin's bearer token, or the channel's signature
     "GET /api/v1/orders": _wh(READERS, "filter"),
@@ -244,6 +259,20 @@ POLICY: dict[str, Rule] = {
     "DELETE /api/v1/alert-rules/{rule_id}": _wh(MANAGERS, "record"),
     "GET /api/v1/alerts": _wh(READERS, "filter"),
     "POST /api/v1/alerts/{alert_id}/ack": _wh(MANAGERS, "record"),
+    # finance (orderhub.finance, docs/finance.md): fee settings and settlement data by finance; the reconciliation
+    # and the finance view also read by managers
+    "GET /api/v1/finance/fees/{channel}": _global(_roles(Role.ADMIN, Role.FINANCE, Role.MANAGER)),
+    "PUT /api/v1/finance/fees/{channel}": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "PUT /api/v1/finance/settlement-settings/{channel}": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "POST /api/v1/finance/settlements/lines": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "POST /api/v1/finance/settlements/pull": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "POST /api/v1/finance/reconciliation/rerun": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "GET /api/v1/finance/reconciliation/daily": _global(_roles(Role.ADMIN, Role.FINANCE, Role.MANAGER)),
+    "GET /api/v1/finance/differences": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "GET /api/v1/finance/differences/{recon_id}": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "POST /api/v1/finance/differences/{recon_id}/resolve": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "GET /api/v1/finance/overview": _global(_roles(Role.ADMIN, Role.FINANCE)),
+    "GET /api/v1/dash/finance": _global(_roles(Role.ADMIN, Role.FINANCE)),
     # the order health index (orderhub.insights.health): hub-wide views for the strategic tier; rectifications by
     # warehouse for a bound manager; customer-service inquiries on an order (the KPIs' query rate)
     "GET /api/v1/health/overview": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
@@ -309,6 +338,14 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/approvals/people": _shared(ANYONE),
     "GET /api/v1/approvals/audit/export": _global(ADMIN),
     "GET /api/v1/approvals/audit/verify": _global(ADMIN),
+    # after-sale cases (orderhub.orders.aftersales): hub-wide; managers act, finance reads (no customer-service role)
+    "POST /api/v1/aftersales": _global(MANAGERS),
+    "GET /api/v1/aftersales": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "GET /api/v1/aftersales/{after_sale_id}": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "POST /api/v1/aftersales/{after_sale_id}/approve": _global(MANAGERS),
+    "POST /api/v1/aftersales/{after_sale_id}/reject": _global(MANAGERS),
+    "POST /api/v1/aftersales/{after_sale_id}/refund": _global(MANAGERS),
+    "POST /api/v1/aftersales/{after_sale_id}/close": _global(MANAGERS),
     # the same inbox, detail and one-tap decisions in the staff mini-program (miniprogram_api.staff)
     "GET /mp/v1/staff/approvals/inbox": Rule(ANYONE, Scope.OWN),
     "GET /mp/v1/staff/approvals/{request_id}": Rule(ANYONE, Scope.INVOLVED),
@@ -322,6 +359,7 @@ POLICY: dict[str, Rule] = {
     "POST /pda/v1/tasks/{task_id}/complete": _device(PICKING),
     "GET /pda/v1/putbacks": _device(ON_THE_FLOOR),
     "POST /pda/v1/putbacks/{putback_id}/done": _device(ON_THE_FLOOR),
+    "POST /pda/v1/returns/{after_sale_id}/receive": _device(ON_THE_FLOOR),
     "POST /pda/v1/pack": _device(PACKING),
     "POST /pda/v1/pack/{pack_id}/scans": _device(PACKING),
     "POST /pda/v1/pack/{pack_id}/weigh": _device(PACKING),

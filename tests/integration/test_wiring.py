@@ -88,8 +88,9 @@ def test_wire_is_idempotent_and_complete() -> None:
     wire()
     wire()
     assert wiring_report() == before
-    # ORDER_EVENT_HOOKS: the outbox, the orders feed, approvals (an order held for a flow opens its request).
-    assert len(ORDER_EVENT_HOOKS) == 3 and len(SURGE_HOOKS) == 1 and len(LEAVING_PICK_FLOW_HOOKS) == 1
+    # ORDER_EVENT_HOOKS: the outbox, the orders feed, approvals (an order held for a flow opens its request), finance
+    # (a shipped or refunded order's payout is marked for computing).
+    assert len(ORDER_EVENT_HOOKS) == 4 and len(SURGE_HOOKS) == 1 and len(LEAVING_PICK_FLOW_HOOKS) == 1
     # The live feed's order deltas (orderhub.orders.live); approvals (an order cancelled cancels its requests).
     assert len(STATUS_CHANGE_HOOKS) == 2
     feeds = ["alerts", "approvals", "dash.operations", "dash.strategic", "dash.tactical", "orders"]
