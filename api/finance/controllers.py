@@ -44,7 +44,10 @@ class SettlementSettingsIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
     enabled: bool = True
     # settlement-only credentials, sealed at rest and never returned (Taobao: alipay_app_id, alipay_private_key,
     # alipay_public_key, alipay_gateway — orderhub/channels/taobao/settlement.py)
-    extra: Annotated[dict[str, Annotated[str, msgspec.Meta(max_length=8_000)]], msgspec.Meta(max_length=20)] = {}
+    # (left out: the stored ones are kept — switching the pull off does not erase them)
+    extra: Annotated[dict[str, Annotated[str, msgspec.Meta(max_length=8_000)]], msgspec.Meta(max_length=20)] | None = (
+        None
+    )
     first_day: Annotated[str, msgspec.Meta(max_length=10)] = ""
 
 
@@ -134,7 +137,10 @@ class FinanceController(Controller):
         channel_id = await fees.channel_id(channel)
         await pull.save_extra(channel_id, data.extra, enabled=data.enabled, first_day=data.first_day)
         return SettlementSettingsOut(
-            channel=channel, enabled=data.enabled, extra_keys=sorted(data.extra), first_day=data.first_day
+            channel=channel,
+            enabled=data.enabled,
+            extra_keys=sorted(await pull.extra_keys(channel_id)),
+            first_day=data.first_day,
         )
 
     @post(

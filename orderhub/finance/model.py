@@ -58,6 +58,7 @@ class StoreResult(msgspec.Struct, frozen=True, kw_only=True):
     replaced: int  # lines a corrected bill changed (same line key, another amount or kind)
     unchanged: int  # lines already stored as they are (a re-run)
     orders: int  # orders whose reconciliation was re-run
+    superseded: int = 0  # lines of the same bill days stored from another source (a pull, a file), now replaced
 
 
 class CauseTotal(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,6 +81,9 @@ class DailyReportRow(msgspec.Struct, frozen=True, kw_only=True):
     difference: int  # settled − expected
     causes: list[CauseTotal]  # largest |amount| first; their amounts add up to difference
     flagged: int  # orders (and unmatched lines) with an unexplained part
+    # What the platform's own bill of that day adds up to (its lines dated that day): the rows above are the orders
+    # first settled that day with all their lines, including a refund booked on a later bill day.
+    bill_total: int = 0
 
 
 class DailyReport(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,8 +2,9 @@
 after every refund.
 
 The order's events mark it (:func:`on_order_event`, an ``ORDER_EVENT_HOOKS`` listener: one upsert of the order's
-``order_payout`` row with ``stale`` set, in the transaction that shipped or refunded it); :func:`compute_stale`
-(a worker cron, and the reconciliation before it compares) computes the marked rows in batches, set-based:
+``order_payout`` row with ``stale`` set, in the transaction that shipped or refunded it); :func:`compute`
+(run by ``orderhub.finance.reconcile.refresh_stale``, a worker cron, and by the reconciliation before it compares)
+computes the marked rows in batches, set-based:
 
 * ``paid`` — what the buyer paid (``sales_order.paid_amount``), and ``platform_discount`` — the platform-funded
   coupons the order carried, which the platform pays back;
@@ -30,7 +31,7 @@ from orderhub.finance.causes import Expected, Refund
 from orderhub.finance.fees import FeeRates, rates_for
 from orderhub.orders.events import OrderEventType
 
-__all__ = ["MARKING_EVENTS", "Payout", "compute", "compute_stale", "expected_of", "on_order_event"]
+__all__ = ["MARKING_EVENTS", "Payout", "compute", "expected_of", "on_order_event"]
 
 MARKING_EVENTS = frozenset({OrderEventType.SHIPPED, OrderEventType.REFUND_RECORDED})
 _SHIPPED = OrderEventType.SHIPPED.value
@@ -60,6 +61,7 @@ class _OrderRow(msgspec.Struct):
     paid_amount: int
     platform_discount: int
     shipping_fee: int
+    reship_of: int | None
 
 
 class _LineRow(msgspec.Struct):
@@ -173,17 +175,30 @@ def _payout(
     )
 
 
-async def compute(order_ids: Sequence[int]) -> dict[int, Payout]:
-    """The payouts of these orders from their current data, written to ``order_payout`` (stale cleared)."""
+async def compute(order_ids: Sequence[int], *, locked: bool = False) -> dict[int, Payout]:
+    """The payouts of these orders from their current data, written to ``order_payout`` (stale cleared). Call it in
+    a transaction: on PostgreSQL the payout rows are locked (in order) before the order's events are read, so a
+    refund committing meanwhile waits and marks the row stale again after this write instead of being overwritten
+    by figures that never saw it (``locked``: the caller holds them already).
+
+    A replacement order (补发单, ``reship_of``) has no payout of its own: the platform pays nothing for it."""
     payouts: dict[int, Payout] = {}
-    for chunk in db.chunks(list(dict.fromkeys(order_ids)), 2_000):
+    for chunk in db.chunks(sorted(set(order_ids)), 2_000):
         marks = db.placeholders(len(chunk))
-        orders = await db.fetch_as(
+        if not locked and not db.is_sqlite():
+            await db.execute(
+                f'SELECT "order" FROM order_payout WHERE "order" IN ({marks}) ORDER BY "order" FOR UPDATE', *chunk
+            )
+        rows = await db.fetch_as(
             _OrderRow,
-            "SELECT id, channel, external_id, paid_amount, platform_discount, shipping_fee FROM sales_order "
-            f"WHERE id IN ({marks})",
+            "SELECT id, channel, external_id, paid_amount, platform_discount, shipping_fee, reship_of "
+            f"FROM sales_order WHERE id IN ({marks})",
             *chunk,
         )
+        reships = [o.id for o in rows if o.reship_of is not None]
+        if reships:
+            await db.execute(f'DELETE FROM order_payout WHERE "order" IN ({db.placeholders(len(reships))})', *reships)
+        orders = [o for o in rows if o.reship_of is None]
         lines = await db.fetch_as(
             _LineRow,
             'SELECT l."order" AS order_id, l.amount, s.category FROM order_line l LEFT JOIN sku s ON s.id = l.sku '
@@ -260,28 +275,3 @@ async def _write(payouts: Sequence[Payout]) -> None:
             f'ON CONFLICT ("order") DO UPDATE SET {updates}',
             *args,
         )
-
-
-class _Stale(msgspec.Struct):
-    order_id: int
-
-
-async def compute_stale(*, batch: int = 2_000, max_batches: int = 50) -> list[int]:
-    """Compute the payouts marked stale (each batch in its own transaction); the orders computed."""
-    done: list[int] = []
-    for _ in range(max_batches):
-        async with db.transaction():
-            rows = await db.fetch_as(
-                _Stale,
-                'SELECT "order" AS order_id FROM order_payout WHERE stale = TRUE ORDER BY "order" LIMIT {}'
-                + ("" if db.is_sqlite() else " FOR UPDATE SKIP LOCKED"),
-                batch,
-            )
-            if not rows:
-                break
-            ids = [r.order_id for r in rows]
-            await compute(ids)
-            done += ids
-        if len(rows) < batch:
-            break
-    return done

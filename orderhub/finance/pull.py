@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 import msgspec
@@ -31,6 +31,7 @@ __all__ = [
     "MAX_PAGES",
     "SETTLEMENTS_CRON",
     "PullOutcome",
+    "extra_keys",
     "pull_day",
     "pull_due",
     "save_extra",
@@ -80,23 +81,35 @@ def _extra(sealed: str) -> dict[str, str]:
     return msgspec.json.decode(crypto.decrypt(get_settings().secret_key, sealed), type=dict[str, str])
 
 
-async def save_extra(channel_id: int, extra: Mapping[str, str], *, enabled: bool = True, first_day: str = "") -> None:
-    """A channel's settlement-only settings (sealed) and whether its settlement is pulled."""
+async def save_extra(
+    channel_id: int, extra: Mapping[str, str] | None, *, enabled: bool = True, first_day: str = ""
+) -> None:
+    """A channel's settlement-only settings (sealed) and whether its settlement is pulled; ``extra`` None keeps the
+    stored settings (switching the pull off must not erase the Alipay keys)."""
     if first_day:
         try:
             date.fromisoformat(first_day)
         except ValueError:
             raise ValidationFailed(FinanceError.BAD_DAY, field="first_day") from None
+    keep = "" if extra is not None else "settlement_setting.extra"
     await db.execute(
         "INSERT INTO settlement_setting (channel, enabled, extra, first_day, updated_at) VALUES ({}, {}, {}, {}, {}) "
-        "ON CONFLICT (channel) DO UPDATE SET enabled = excluded.enabled, extra = excluded.extra, "
-        "first_day = excluded.first_day, updated_at = excluded.updated_at",
+        "ON CONFLICT (channel) DO UPDATE SET enabled = excluded.enabled, "
+        f"extra = {keep or 'excluded.extra'}, first_day = excluded.first_day, updated_at = excluded.updated_at",
         channel_id,
         enabled,
-        sealed_extra(extra),
+        sealed_extra(extra or {}),
         first_day,
         clock.now(),
     )
+
+
+async def extra_keys(channel_id: int) -> list[str]:
+    """The names of a channel's stored settlement settings (never their values)."""
+    setting = await db.fetch_one_as(
+        _Setting, "SELECT enabled, extra, first_day FROM settlement_setting WHERE channel = {}", channel_id
+    )
+    return sorted(_extra(setting.extra)) if setting is not None else []
 
 
 async def _record(channel_id: int, day: str, status: str, cursor: str | None, lines: int, error: str = "") -> None:
@@ -159,6 +172,7 @@ async def pull_day(channel_id: int, day: date, *, http: httpx.AsyncClient | None
 class _Due(msgspec.Struct):
     id: int
     platform: str
+    created_at: datetime
 
 
 class _Done(msgspec.Struct):
@@ -168,7 +182,7 @@ class _Done(msgspec.Struct):
 async def pull_due(*, today: date | None = None, http: httpx.AsyncClient | None = None) -> list[PullOutcome]:
     """Pull every due bill day of every channel with a settlement source (see the module's docstring)."""
     today = today or clock.to_shanghai(clock.now()).date()
-    channels = await db.fetch_as(_Due, "SELECT id, platform FROM channel WHERE active = TRUE ORDER BY id")
+    channels = await db.fetch_as(_Due, "SELECT id, platform, created_at FROM channel WHERE active = TRUE ORDER BY id")
     outcomes: list[PullOutcome] = []
     for channel in channels:
         if channel.platform not in SETTLEMENT_SOURCES:
@@ -178,11 +192,11 @@ async def pull_due(*, today: date | None = None, http: httpx.AsyncClient | None 
         )
         if setting is not None and not setting.enabled:
             continue
-        first = today - timedelta(days=CATCH_UP_DAYS)
+        # every missed day within the window (a worker down for a day, a bill not ready until the afternoon), but
+        # none before the channel existed
+        first = max(today - timedelta(days=CATCH_UP_DAYS), clock.to_shanghai(channel.created_at).date())
         if setting is not None and setting.first_day:
             first = max(first, date.fromisoformat(setting.first_day))
-        elif setting is None:
-            first = today - timedelta(days=1)
         done = {
             row.day
             for row in await db.fetch_as(

@@ -23,7 +23,15 @@ from orderhub import clock, db
 from orderhub.finance import payouts
 from orderhub.finance.causes import Expected, Line, Refund, Split, split, split_unmatched
 
-__all__ = ["ACCOUNT_PREFIX", "ORDER_PREFIX", "PAYOUTS_CRON", "reconcile", "reconcile_day", "refresh_stale"]
+__all__ = [
+    "ACCOUNT_PREFIX",
+    "ORDER_PREFIX",
+    "PAYOUTS_CRON",
+    "lock_channel",
+    "reconcile",
+    "reconcile_day",
+    "refresh_stale",
+]
 
 ORDER_PREFIX = "o:"
 PAYOUTS_CRON = "* * * * * */10"  # shipped and refunded orders' payouts, every 10 s
@@ -59,6 +67,16 @@ class _PayoutRow(msgspec.Struct):
 
 
 _LINE_COLUMNS = "line_key, external_id, kind, amount, settled_at, bill_date, refund_before_settle"
+_LOCK_SPACE = 18_018  # pg_advisory_xact_lock's first key: finance's reconciliation, per channel
+
+
+async def lock_channel(channel_id: int) -> None:
+    """Serialise the reconciliation of one channel until the transaction ends (PostgreSQL; SQLite's one writer at
+    a time already does): two writers — a pull's page and a file import, or the payouts' refresh — each reading the
+    lines and payouts they see and upserting the same order's row would keep whichever committed last, with the
+    other's lines missing."""
+    if not db.is_sqlite():
+        await db.execute("SELECT pg_advisory_xact_lock({}, {})", _LOCK_SPACE, channel_id)
 
 
 def _line(row: _LineRow) -> Line:
@@ -121,9 +139,12 @@ def _bill_date(lines: Sequence[Line]) -> str:
 
 
 async def reconcile(channel_id: int, external_ids: Iterable[str], account_line_keys: Iterable[str] = ()) -> int:
-    """Reconcile these platform orders (and these lines on no order) of one channel; the rows written."""
+    """Reconcile these platform orders (and these lines on no order) of one channel; the rows written. An order left
+    with no line (a corrected bill moved its line to another order) and a line now on an order lose their old rows."""
+    await lock_channel(channel_id)
     ids = sorted({e for e in external_ids if e})
     results: list[_Result] = []
+    emptied: list[str] = []
     for chunk in db.chunks(ids, 5_000):
         marks = db.placeholders(len(chunk))
         rows = await db.fetch_as(
@@ -146,6 +167,7 @@ async def reconcile(channel_id: int, external_ids: Iterable[str], account_line_k
         for external_id in chunk:
             lines = lines_of.get(external_id)
             if not lines:
+                emptied.append(ORDER_PREFIX + external_id)
                 continue
             order_id = order_of.get(external_id)
             outcome = (
@@ -163,14 +185,40 @@ async def reconcile(channel_id: int, external_ids: Iterable[str], account_line_k
             channel_id,
             *chunk,
         )
+        found = {row.line_key for row in rows}
+        emptied += [ACCOUNT_PREFIX + key for key in chunk if key not in found]
         for row in rows:
-            if row.external_id:
+            if row.external_id:  # the line is on an order now: reconciled with it
+                emptied.append(ACCOUNT_PREFIX + row.line_key)
                 continue
             lines = [_line(row)]
             outcome = split_unmatched(lines, external_id="")
             results.append(_Result(ACCOUNT_PREFIX + row.line_key, None, "", row.bill_date, outcome))
     await _write(channel_id, results)
+    await _remove(channel_id, emptied)
     return len(results)
+
+
+class _Gone(msgspec.Struct):
+    order_id: int | None
+
+
+async def _remove(channel_id: int, keys: Sequence[str]) -> None:
+    """Rows whose lines are all gone: deleted, and their orders' settled figures cleared."""
+    for chunk in db.chunks(keys):
+        gone = await db.execute_returning(
+            _Gone,
+            f"DELETE FROM reconciliation WHERE channel = {{}} AND recon_key IN ({db.placeholders(len(chunk))}) "
+            'RETURNING "order" AS order_id',
+            channel_id,
+            *chunk,
+        )
+        orders = [g.order_id for g in gone if g.order_id is not None]
+        for part in db.chunks(orders):
+            marks = db.placeholders(len(part))
+            await db.execute(
+                f'UPDATE order_payout SET settled = 0, settled_at = NULL WHERE "order" IN ({marks})', *part
+            )
 
 
 _RECON_COLUMNS = (
@@ -253,25 +301,69 @@ async def reconcile_day(channel_id: int, day: str) -> int:
     )
 
 
-class _Reconciled(msgspec.Struct):
-    channel: int
+class _Stale(msgspec.Struct):
+    order_id: int
+
+
+class _Has(msgspec.Struct):
     external_id: str
 
 
-async def refresh_stale() -> int:
-    """Compute the payouts that shipping or a refund marked stale, and reconcile again the orders among them that
-    already have settlement lines (a refund after settlement moves their difference); the payouts computed."""
-    done = await payouts.compute_stale()
-    for chunk in db.chunks(done):
-        rows = await db.fetch_as(
-            _Reconciled,
-            f'SELECT channel, external_id FROM reconciliation WHERE "order" IN ({db.placeholders(len(chunk))})',
-            *chunk,
+class _Candidate(msgspec.Struct):
+    order_id: int
+    channel: int
+
+
+async def refresh_stale(*, batch: int = 1_000, max_batches: int = 50) -> int:
+    """Compute the payouts that shipping or a refund marked stale and, in the same transaction, reconcile again the
+    orders among them that have settlement lines (a refund after settlement moves their difference; lines that came
+    before their order are matched now). The payouts computed.
+
+    Locks are taken in one order everywhere — the channel's reconciliation lock, then the payout rows — so this and a
+    settlement being stored never wait on each other in a circle."""
+    done = 0
+    for _ in range(max_batches):
+        candidates = await db.fetch_as(
+            _Candidate,
+            'SELECT p."order" AS order_id, o.channel FROM order_payout p JOIN sales_order o ON o.id = p."order" '
+            'WHERE p.stale = TRUE ORDER BY p."order" LIMIT {}',
+            batch,
         )
-        by_channel: dict[int, set[str]] = defaultdict(set)
-        for row in rows:
-            by_channel[row.channel].add(row.external_id)
-        for channel_id, external_ids in by_channel.items():
+        if not candidates:
+            break
+        by_channel: dict[int, list[int]] = defaultdict(list)
+        for c in candidates:
+            by_channel[c.channel].append(c.order_id)
+        computed = 0
+        for channel_id in sorted(by_channel):
             async with db.transaction():
-                await reconcile(channel_id, external_ids)
-    return len(done)
+                await lock_channel(channel_id)
+                wanted = by_channel[channel_id]
+                rows = await db.fetch_as(
+                    _Stale,
+                    f'SELECT "order" AS order_id FROM order_payout WHERE "order" IN ({db.placeholders(len(wanted))}) '
+                    'AND stale = TRUE ORDER BY "order"' + ("" if db.is_sqlite() else " FOR UPDATE SKIP LOCKED"),
+                    *wanted,
+                )
+                ids = [r.order_id for r in rows]
+                if not ids:
+                    continue
+                computed_payouts = await payouts.compute(ids, locked=True)
+                external_ids = sorted({p.external_id for p in computed_payouts.values()})
+                has: set[str] = set()
+                for chunk in db.chunks(external_ids):
+                    found = await db.fetch_as(
+                        _Has,
+                        "SELECT DISTINCT external_id FROM settlement_line WHERE channel = {} AND external_id IN "
+                        f"({db.placeholders(len(chunk))})",
+                        channel_id,
+                        *chunk,
+                    )
+                    has.update(f.external_id for f in found)
+                if has:
+                    await reconcile(channel_id, has)
+                computed += len(ids)
+        done += computed
+        if len(candidates) < batch or not computed:
+            break
+    return done

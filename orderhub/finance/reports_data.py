@@ -1,8 +1,10 @@
 """The daily reconciliation report (per channel, like the sellers' own table: orders, platform settled, system
 recorded, difference, main causes) and the list of differences to work through, with their resolution.
 
-Every figure is a sum of ``reconciliation`` rows (an order, or a line on no order, reported on its bill day), so a
-row's causes add up to its difference and the report's totals to its rows.
+Every figure is a sum of ``reconciliation`` rows (an order, or a line on no order, reported on the bill day of its
+first sale line, with all its lines — a refund the platform books days later moves that day's figures), so a row's
+causes add up to its difference and the report's totals to its rows. ``bill_total`` beside them is what the
+platform's own bill of the day adds up to, to check against the platform's figure.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ _COLUMNS = (
 )
 
 
+class _Total(msgspec.Struct):
+    channel: int
+    amount: int
+
+
 class _Channel(msgspec.Struct):
     id: int
     name: str
@@ -76,6 +83,14 @@ async def daily_report(day: date, channel_id: int | None = None) -> DailyReport:
         args.append(channel_id)
     rows = await db.fetch_as(_Row, sql + " ORDER BY channel, id", *args)
     channels = await _channels()
+    totals_sql = "SELECT channel, SUM(amount) AS amount FROM settlement_line WHERE bill_date = {}"
+    totals_args: list[Any] = [day.isoformat()]
+    if channel_id is not None:
+        totals_sql += " AND channel = {}"
+        totals_args.append(channel_id)
+    bill_totals = {
+        t.channel: t.amount for t in await db.fetch_as(_Total, totals_sql + " GROUP BY channel", *totals_args)
+    }
     by_channel: dict[int, list[_Row]] = defaultdict(list)
     for row in rows:
         by_channel[row.channel].append(row)
@@ -104,6 +119,7 @@ async def daily_report(day: date, channel_id: int | None = None) -> DailyReport:
                     for cause, (amount, count) in sorted(causes.items(), key=lambda kv: (-abs(kv[1][0]), kv[0]))
                 ],
                 flagged=sum(1 for row in members if row.status == "flagged"),
+                bill_total=bill_totals.get(cid, 0),
             )
         )
     return DailyReport(

@@ -1,5 +1,8 @@
 """Storing settlement lines — a pulled page or an imported file — and reconciling what they touch.
 
+A bill day comes from one source: lines stored for a day from a pull replace that day's lines from a file import
+(and the other way round), since each path keys the same money its own way.
+
 Lines are unique per channel and line key (the platform's own id for the line): storing a line again as it is
 changes nothing, storing it with another amount, kind, order or day replaces it (a corrected bill replaces exactly
 the lines it corrects and leaves the others), and the orders on both sides of a change are reconciled again, in the
@@ -19,7 +22,7 @@ from orderhub.errors import ValidationFailed
 from orderhub.finance.errors import FinanceError
 from orderhub.finance.model import StoreResult
 from orderhub.finance.port import LineKind, SettlementLineIn
-from orderhub.finance.reconcile import reconcile
+from orderhub.finance.reconcile import lock_channel, reconcile
 
 __all__ = ["MAX_LINE_FEN", "SOURCES", "check_lines", "store_lines"]
 
@@ -31,11 +34,19 @@ _KINDS = frozenset(k.value for k in LineKind)
 class _Existing(msgspec.Struct):
     line_key: str
     external_id: str
+    sub_id: str
+    occurred_at: datetime | None
+    memo: str
     kind: str
     amount: int
     settled_at: datetime
     bill_date: str
     refund_before_settle: bool
+
+
+class _Superseded(msgspec.Struct):
+    line_key: str
+    external_id: str
 
 
 def check_lines(lines: Sequence[SettlementLineIn]) -> None:
@@ -70,6 +81,9 @@ def _same(old: _Existing, line: SettlementLineIn) -> bool:
         and old.bill_date == line.bill_date.isoformat()
         and bool(old.refund_before_settle) == line.refund_before_settle
         and old.settled_at == line.settled_at
+        and old.sub_id == line.sub_id
+        and old.occurred_at == line.occurred_at
+        and old.memo == line.memo[:255]
     )
 
 
@@ -110,6 +124,7 @@ async def store_lines(
     check_lines(lines)
     now = clock.now()
     async with db.transaction():
+        await lock_channel(channel_id)
         batch = await db.execute_returning(
             db.IdRow,
             "INSERT INTO settlement_batch (channel, source, batch_key, file_name, lines, total, inserted, replaced, "
@@ -124,20 +139,36 @@ async def store_lines(
             now,
         )
         batch_id = batch[0].id
+        # A bill day has one source: a file imported for days a pull already stored (or the other way round) would
+        # hold the same money under other line keys (each path keys lines its own way), so it replaces those days.
+        superseded: list[_Superseded] = []
+        days = sorted({_day(line.bill_date) for line in lines})
+        for chunk in db.chunks(days):
+            superseded += await db.execute_returning(
+                _Superseded,
+                f"DELETE FROM settlement_line WHERE channel = {{}} AND bill_date IN ({db.placeholders(len(chunk))}) "
+                "AND batch IN (SELECT id FROM settlement_batch WHERE channel = {} AND source <> {}) "
+                "RETURNING line_key, external_id",
+                channel_id,
+                *chunk,
+                channel_id,
+                source,
+            )
         existing: dict[str, _Existing] = {}
         keys = [line.line_key for line in lines]
         for chunk in db.chunks(keys):
             rows = await db.fetch_as(
                 _Existing,
-                "SELECT line_key, external_id, kind, amount, settled_at, bill_date, refund_before_settle "
+                "SELECT line_key, external_id, sub_id, occurred_at, memo, kind, amount, settled_at, bill_date, "
+                "refund_before_settle "
                 f"FROM settlement_line WHERE channel = {{}} AND line_key IN ({db.placeholders(len(chunk))})",
                 channel_id,
                 *chunk,
             )
             existing.update((row.line_key, row) for row in rows)
         changed: list[SettlementLineIn] = []
-        touched: set[str] = set()
-        account: list[str] = []
+        touched: set[str] = {gone.external_id for gone in superseded if gone.external_id}
+        account: list[str] = [gone.line_key for gone in superseded if not gone.external_id]
         inserted = replaced = 0
         for line in lines:
             old = existing.get(line.line_key)
@@ -150,6 +181,8 @@ async def store_lines(
                 replaced += 1
                 if old.external_id:
                     touched.add(old.external_id)
+                elif line.external_id:  # a line on no order is now on one: its own row goes
+                    account.append(line.line_key)
             if line.external_id:
                 touched.add(line.external_id)
             else:
@@ -183,7 +216,7 @@ async def store_lines(
         await db.execute(
             "UPDATE settlement_batch SET inserted = {}, replaced = {} WHERE id = {}", inserted, replaced, batch_id
         )
-        reconciled = await reconcile(channel_id, touched, account) if changed else 0
+        reconciled = await reconcile(channel_id, touched, account) if changed or superseded else 0
     return StoreResult(
         batch_id=batch_id,
         lines=len(lines),
@@ -191,4 +224,5 @@ async def store_lines(
         replaced=replaced,
         unchanged=len(lines) - inserted - replaced,
         orders=reconciled,
+        superseded=len(superseded),
     )

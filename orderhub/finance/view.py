@@ -302,7 +302,9 @@ async def _margins_and_lag(
         )
         prices = await db.fetch_as(
             _Price,
-            f'SELECT "order" AS order_id, price_fen FROM waybill WHERE "order" IN ({marks})',
+            # every parcel of a split shipment; a voided or cancelled label cost nothing
+            f'SELECT "order" AS order_id, SUM(price_fen) AS price_fen FROM waybill WHERE "order" IN ({marks}) '
+            "AND status = 'issued' GROUP BY \"order\"",
             *chunk,
         )
         shipping = {p.order_id: p.price_fen or 0 for p in prices}

@@ -10,6 +10,7 @@ lines."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ import msgspec
 import pytest
 
 from orderhub import clock, db
-from orderhub.finance import reconcile
+from orderhub.finance import fees, reconcile
 from orderhub.orders import aftersale
 from tests.support.factories import (
     Api,
@@ -331,3 +332,107 @@ async def test_the_finance_card_and_who_sees_finance(api: Api, shops: dict[str, 
         assert r.status_code == 403
         r = await anon.get("/api/v1/finance/reconciliation/daily", headers=headers, params={"day": DAY.isoformat()})
         assert r.status_code == 200
+
+
+@pytest.fixture(scope="module")
+async def spare(store: Hub, api: Api) -> tuple[str, int, dict[str, int]]:
+    """A shop of its own with six shipped orders of 100 元 and no fees, for the tests that move lines around."""
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=warehouse, qty=100)
+    async with api.client() as client:
+        code = await _shop(client, api, warehouse, {})
+        ids = await _orders(client, api, code, [order_payload(lines=[(sku, 1)], paid_amount=10_000) for _ in range(6)])
+    channel_id = await fees.channel_id(code)
+    await reconcile.refresh_stale()
+    return code, channel_id, ids
+
+
+class _Recon(msgspec.Struct):
+    recon_key: str
+    settled: int
+    difference: int
+
+
+async def _recon(channel_id: int) -> dict[str, _Recon]:
+    rows = await db.fetch_as(
+        _Recon, "SELECT recon_key, settled, difference FROM reconciliation WHERE channel = {}", channel_id
+    )
+    return {row.recon_key: row for row in rows}
+
+
+async def test_a_corrected_line_moving_to_another_order_leaves_nothing_behind(
+    api: Api, spare: tuple[str, int, dict[str, int]]
+) -> None:
+    code, channel_id, ids = spare
+    a, b = list(ids)[:2]
+    async with api.client() as client:
+        await _send(client, code, [_line("mv-1", a, "sale", 10_000), _line("acct-1", "", "sale", 10_000)], "mv")
+        rows = await _recon(channel_id)
+        assert rows[f"o:{a}"].difference == 0 and rows["l:acct-1"].settled == 10_000
+        # the platform's corrected bill: the first line was B's, and the account line was A's after all
+        await _send(client, code, [_line("mv-1", b, "sale", 10_000), _line("acct-1", a, "sale", 10_000)], "mv-fix")
+        rows = await _recon(channel_id)
+        assert "l:acct-1" not in rows  # no row left for the line on no order
+        assert rows[f"o:{a}"].settled == 10_000 and rows[f"o:{b}"].settled == 10_000
+        # and when B's line goes away entirely (moved back to A), B's row goes with it
+        await _send(client, code, [_line("mv-1", a, "sale", 10_000)], "mv-back")
+        rows = await _recon(channel_id)
+        assert f"o:{b}" not in rows and rows[f"o:{a}"].settled == 20_000
+
+
+async def test_a_bill_day_has_one_source(api: Api, spare: tuple[str, int, dict[str, int]]) -> None:
+    """The hourly pull stored a day; finance then imports the platform's file for the same day, whose rows are keyed
+    another way: the file replaces the pulled day instead of counting its money twice."""
+    from orderhub.finance.port import LineKind, SettlementLineIn
+    from orderhub.finance.settlements import store_lines
+
+    _, channel_id, ids = spare
+    c = list(ids)[2]
+    day = DAY + timedelta(days=1)
+
+    def line(key: str) -> SettlementLineIn:
+        return SettlementLineIn(line_key=key, external_id=c, kind=LineKind.SALE, amount=10_000, settled_at=SETTLED,
+                                bill_date=day)  # fmt: skip
+
+    pulled = await store_lines(channel_id, source="pull", batch_key="pull:day", lines=[line("alipay:1")])
+    assert pulled.inserted == 1
+    filed = await store_lines(channel_id, source="file", batch_key="file:day", lines=[line("1:in")])
+    assert filed.inserted == 1 and filed.superseded == 1
+    assert (await _recon(channel_id))[f"o:{c}"].settled == 10_000
+
+
+@pytest.mark.postgres_only
+async def test_parallel_batches_on_one_order_keep_every_line(api: Api, spare: tuple[str, int, dict[str, int]]) -> None:
+    """A pull's page and an ERP's lines touching the same orders at the same moment (separate connections): each
+    order's row ends with both batches' lines, never only the one that committed last."""
+    from orderhub.finance.port import LineKind, SettlementLineIn
+    from orderhub.finance.settlements import store_lines
+
+    _, channel_id, ids = spare
+    orders = list(ids)[3:6]
+    day = DAY + timedelta(days=2)
+
+    def lines(tag: str, kind: LineKind, amount: int) -> list[SettlementLineIn]:
+        return [
+            SettlementLineIn(
+                line_key=f"par-{tag}-{ext}",
+                external_id=ext,
+                kind=kind,
+                amount=amount,
+                settled_at=SETTLED,
+                bill_date=day,
+            )
+            for ext in orders
+        ]
+
+    for round_ in range(3):
+        sales = lines(f"s{round_}", LineKind.SALE, 10_000)
+        fees = lines(f"c{round_}", LineKind.COMMISSION, -100)
+        await asyncio.gather(
+            store_lines(channel_id, source="api", batch_key=f"par-a{round_}", lines=sales),
+            store_lines(channel_id, source="api", batch_key=f"par-b{round_}", lines=fees),
+        )
+        rows = await _recon(channel_id)
+        for ext in orders:
+            assert rows[f"o:{ext}"].settled == (round_ + 1) * 9_900, (round_, ext, rows[f"o:{ext}"])

@@ -166,6 +166,7 @@ async def test_taobao_commission_from_top_fee_bills(api: Api, sim: PlatformServe
                     "alipay_private_key": app.app_private_key_pem,
                     "alipay_public_key": sim.store.alipay_public_key_pem,
                     "alipay_gateway": sim.alipay_url,
+                    "top_fee_bills": "1",  # the fees from TOP's fee bills, not the account bill's 收费 rows
                 }
             },
         )
@@ -206,6 +207,7 @@ async def test_taobao_two_fee_bills_on_one_trade(api: Api, sim: PlatformServer, 
                     "alipay_private_key": app.app_private_key_pem,
                     "alipay_public_key": sim.store.alipay_public_key_pem,
                     "alipay_gateway": sim.alipay_url,
+                    "top_fee_bills": "1",  # the fees from TOP's fee bills, not the account bill's 收费 rows
                 }
             },
         )

@@ -152,7 +152,7 @@ def test_signcustomer_zip_gbk_detail_member_and_lines() -> None:
         (LineKind.COMMISSION, -500, ""),
     ]  # the withdrawal is not a settlement line
     sale, fee = lines
-    assert sale.line_key == "alipay:5463244653" and fee.line_key == "fee:CAE_CHARGE_7788"
+    assert sale.line_key == "alipay:5463244653" and fee.line_key == "alipay:5463244654"
     assert sale.settled_at == datetime(2026, 11, 30, 6, 49, 39, tzinfo=UTC) and sale.bill_date == DAY
     assert "天猫佣金" in fee.memo
 
@@ -188,7 +188,7 @@ def test_trade_bill_lines() -> None:
     assert all(x.external_id == "1234" for x in lines)
 
 
-def test_top_fee_bills_share_the_key_of_the_alipay_fee_row() -> None:
+def test_top_fee_bills_are_keyed_by_their_bid() -> None:
     bills = [
         {"bid": 91, "account_id": 7, "trade_id": "3344556677889900", "order_id": "3344556677889901", "amount": 500,
          "pay_time": "2026-11-30 15:00:00", "alipay_outno": "CAE_CHARGE_7788"},
@@ -196,7 +196,7 @@ def test_top_fee_bills_share_the_key_of_the_alipay_fee_row() -> None:
     ]  # fmt: skip
     lines = taobao.fee_bill_lines(bills, {"7": "天猫佣金", "8": "淘宝客佣金"}, DAY)
     assert [(x.line_key, x.kind, x.amount, x.sub_id) for x in lines] == [
-        ("fee:CAE_CHARGE_7788", LineKind.COMMISSION, -500, "3344556677889901"),
+        ("top:91", LineKind.COMMISSION, -500, "3344556677889901"),
         ("top:92", LineKind.PROMOTION_FEE, -120, ""),
     ]
 

@@ -644,8 +644,11 @@ def map_table(table: Table, mapping: SettlementMapping, *, max_errors: int = MAX
             if columns.line_key:
                 base = "|".join(key_parts)
             else:
+                # no row id: the row is who, what and when — with the time, a later file's second refund of the
+                # same order is a line of its own instead of replacing the first
                 kind_text = "|".join(row.get(index) for index in columns.kind_columns[:1])
-                base = "|".join(part for part in (external_id, sub_id, kind_text) if part) or f"row{number}"
+                when = settled_at.isoformat() if settled_at is not None else ""
+                base = "|".join(part for part in (external_id, sub_id, kind_text, when) if part) or f"row{number}"
             key = f"{base}:{amount_column.key or amount_column.column}" if several else base
             pending.append(
                 (

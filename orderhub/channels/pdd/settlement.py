@@ -11,8 +11,8 @@ Each row is one line: signed amount = 收入 − |支出| (元 → fen), kind by
 REFUND, 技术服务费 / 佣金 → COMMISSION, 多多进宝 / 推广 → PROMOTION_FEE, 运费险 → INSURANCE, 补贴 / 优惠券 →
 PLATFORM_COUPON, 扣款 / 违规 / 罚 → PENALTY, 服务费 → SERVICE_FEE, anything else → ADJUSTMENT). Withdrawals (提现) are
 left out. The bill has no row id: ``line_key`` is ``pdd:<bill day>:<digest>``, the digest of the fields that
-identify the row (order no, time, type, amounts, memo, description) plus its occurrence number among identical rows
-of the file — stable across re-pulls of the same file.
+identify the row (order no, time, type — never its amounts or text, so a corrected row keeps its key and replaces
+the old line) plus its occurrence number among rows alike in those — stable across re-pulls of the same day.
 
 The bill is daily and T+1: a day not yet over, an empty ``download_url``, or a refusal saying the bill is not
 generated yet (账单未生成 / 暂无账单 / 账单不存在) is ``bill_not_ready`` — for a day older than three days such a
@@ -144,7 +144,9 @@ def bill_lines(rows: Iterable[Mapping[str, str]], day: date) -> list[SettlementL
             when = beijing_or_none(when_text) or fallback
         except ValueError:
             when = fallback
-        identity = "\x1f".join((order_no, when_text, kind_text, income, outgo, memo, description))
+        # What identifies the row, never its amounts or free text: a re-issued bill that corrects an amount keeps
+        # the row's key, so the corrected line replaces the old one instead of adding to it.
+        identity = "\x1f".join((order_no, when_text, kind_text))
         seen[identity] += 1
         digest = hashlib.sha256(f"{identity}\x1f{seen[identity]}".encode()).hexdigest()[:24]
         lines.append(

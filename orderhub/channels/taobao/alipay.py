@@ -294,7 +294,7 @@ class AlipayClient(GatewayClient[AlipaySettings]):
             raise PlatformUnavailable(
                 "支付宝返回了无法识别的内容", platform_code="bad_response", platform_message=f"keys={sorted(body)}"
             )
-        self._verify(text, key, body.get("sign"))
+        self._verify(text, key, body.get("sign"), success=str(answer.get("code") or "") == "10000")
         code = str(answer.get("code", ""))
         elapsed = time.monotonic() - started
         if code != SUCCESS_CODE:
@@ -306,11 +306,18 @@ class AlipayClient(GatewayClient[AlipaySettings]):
         log.debug("alipay %s ok in %.2fs", method, elapsed)
         return answer
 
-    def _verify(self, text: str, key: str, signature: object) -> None:
-        """Check the response ``sign`` with Alipay's public key (when configured and the answer is signed)."""
+    def _verify(self, text: str, key: str, signature: object, *, success: bool) -> None:
+        """Check the response ``sign`` with Alipay's public key (when configured). A successful answer must be
+        signed — it hands out the bill's download URL; gateway refusals (error_response) may come unsigned."""
         _, public_key = self._keys()
-        if public_key is None or not isinstance(signature, str) or not signature:
-            return  # gateway refusals (error_response) may come unsigned
+        if public_key is None:
+            return
+        if not isinstance(signature, str) or not signature:
+            if success:
+                raise SignatureRejected(
+                    "支付宝应答没有签名（已配置支付宝公钥，应答必须验签）", platform_code="response_signature_missing"
+                )
+            return
         content = response_text(text, key)
         if content is None or not rsa2_verify(content, signature, public_key):
             raise SignatureRejected(

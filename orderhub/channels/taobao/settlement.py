@@ -26,10 +26,10 @@ and top-ups (提现 / 充值) move money between the seller's own accounts and a
 **TOP fee bills** (:class:`~orderhub.channels.taobao.client.TopClient`): ``taobao.bill.accounts.get`` (the fee
 accounts, 科目, read once per source) and ``taobao.bill.bills.get`` (fee bills by 支付宝扣款时间 ``pay_time``, at most
 one day per query, 40–100 a page, ``has_next``) → COMMISSION / PROMOTION_FEE / SERVICE_FEE / INSURANCE lines on the
-sub-order (``order_id``). A fee deducted through Alipay is the same money as the account bill's 收费 row with the
-fee bill's ``alipay_outno`` as 商户订单号: both get the line key ``fee:<alipay_outno>``, so the store keeps one line
-(whichever arrives last, the same amount) and nothing is counted twice. Fee bills without an ``alipay_outno`` of
-their own (none, a trade's ``T200P<tid>``, or one several bills on a page share) are keyed ``top:<bid>``.
+sub-order (``order_id``), keyed ``top:<bid>`` (TOP's 账单编号). A fee deducted through Alipay is also a 收费 row of
+the account bill, under another id: with the fee bills on (``top_fee_bills=1``) the account bill's 收费 rows are left
+out and the fees come from TOP, one line per bill; off (the default) they come from the account bill — never both, so
+no fee is counted twice.
 
 Pages: the first page is the whole Alipay day (one file); later pages walk the TOP fee bills (``top:<page>``).
 
@@ -42,7 +42,8 @@ Settings (the factory's ``extra`` mapping, sealed with the channel):
 * ``alipay_app_auth_token`` — for an ISV app calling on the merchant's behalf (optional);
 * ``alipay_bill_types`` — comma-separated, default ``signcustomer`` (add ``trade`` only for a shop whose trade bill
   is not already in its account bill, or its sales are counted twice);
-* ``top_fee_bills`` — ``1`` (default) to read TOP's fee bills with the channel's TOP session, ``0`` to skip them.
+* ``top_fee_bills`` — ``1`` to take the fees from TOP's fee bills (with the channel's TOP session) instead of the
+  account bill's 收费 rows; ``0`` (default) to take them from the account bill.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ import io
 import logging
 import re
 import zipfile
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar, Final
@@ -206,8 +206,8 @@ def read_bill_zip(content: bytes) -> tuple[str, list[dict[str, str]]]:
     raise PlatformUnavailable("支付宝账单 ZIP 中没有明细文件", platform_code="bad_bill")
 
 
-def signcustomer_lines(rows: Iterable[Mapping[str, str]], day: date) -> list[SettlementLineIn]:
-    """账务明细 rows → lines (one per row; withdrawals and top-ups left out)."""
+def signcustomer_lines(rows: Iterable[Mapping[str, str]], day: date, *, fees: bool = True) -> list[SettlementLineIn]:
+    """账务明细 rows → lines (one per row; withdrawals and top-ups left out; fee rows too unless ``fees``)."""
     fallback = datetime.combine(day, time(), SHANGHAI).astimezone(UTC)
     lines: list[SettlementLineIn] = []
     for row in rows:
@@ -223,8 +223,9 @@ def signcustomer_lines(rows: Iterable[Mapping[str, str]], day: date) -> list[Set
         merchant_order_no = _cell(row, "商户订单号")
         kind = _signcustomer_kind(business_type, f"{title} {memo}", amount)
         is_fee = kind not in (LineKind.SALE, LineKind.REFUND, LineKind.ADJUSTMENT, LineKind.PLATFORM_COUPON)
-        # A fee also in TOP's fee bills shares its key with that bill (see the module docstring).
-        key = f"fee:{merchant_order_no}" if is_fee and merchant_order_no and not _tid(merchant_order_no) else ""
+        if is_fee and not fees:  # the fees come from TOP's fee bills (see the module docstring)
+            continue
+        key = ""
         when = _time(_cell(row, "发生时间"), fallback)
         lines.append(
             SettlementLineIn(
@@ -301,23 +302,16 @@ def fee_bill_lines(
     returned on a refund)."""
     fallback = datetime.combine(day, time(), SHANGHAI).astimezone(UTC)
     lines: list[SettlementLineIn] = []
-    # ``alipay_outno`` is shared with the account bill's 收费 row only when it names the fee's own Alipay charge: a
-    # trade's number (T200P<tid>) or one repeated by several bills (天猫佣金 and 积分 on one trade, a fee and its
-    # return) is no line's identity, and those bills keep their own ``bid`` (TOP's 账单编号).
-    repeated = Counter(str(bill.get("alipay_outno") or "") for bill in bills)
     for bill in bills:
         bid = str(bill.get("bid") or "")
         if not bid:
             continue
         account_name = accounts.get(str(bill.get("account_id") or ""), "")
-        outno = str(bill.get("alipay_outno") or "")
-        if _tid(outno) or repeated[outno] > 1:
-            outno = ""
         amount = int(bill.get("amount") or 0)
         paid = _time(str(bill.get("pay_time") or ""), fallback)
         lines.append(
             SettlementLineIn(
-                line_key=f"fee:{outno}" if outno else f"top:{bid}",
+                line_key=f"top:{bid}",
                 external_id=str(bill.get("trade_id") or ""),
                 sub_id=str(bill.get("order_id") or ""),
                 kind=_fee_kind(account_name or str(bill.get("alipay_notice") or "")),
@@ -344,7 +338,7 @@ class TaobaoSettlementSource:
         http: httpx.AsyncClient,
         *,
         bill_types: tuple[str, ...] = ("signcustomer",),
-        top_fee_bills: bool = True,
+        top_fee_bills: bool = False,
         now: Any = None,
     ) -> None:
         self.alipay = AlipayClient(alipay, http)
@@ -390,7 +384,9 @@ class TaobaoSettlementSource:
             if reply.status_code == 200 and reply.content[:2] == b"PK":
                 found, rows = read_bill_zip(reply.content)
                 log.info("alipay %s bill %s: %d rows", bill_type, day, len(rows))
-                return signcustomer_lines(rows, day) if found == "signcustomer" else trade_lines(rows, day)
+                if found == "signcustomer":
+                    return signcustomer_lines(rows, day, fees=not self.top_fee_bills)
+                return trade_lines(rows, day)
             # "下载超时，请重新下载": the URL expired (30 s) — ask for a new one.
             log.warning("alipay bill URL unusable (HTTP %d), attempt %d", reply.status_code, attempt)
         raise PlatformUnavailable(
@@ -453,5 +449,5 @@ def create_settlement_source(
         alipay,
         http,
         bill_types=types,
-        top_fee_bills=extra.get("top_fee_bills", "1").strip() not in ("0", "false", "no"),
+        top_fee_bills=extra.get("top_fee_bills", "0").strip() in ("1", "true", "yes"),
     )
