@@ -94,15 +94,7 @@ class Payout(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def expected(self) -> int:
-        return (
-            self.paid
-            + self.platform_discount
-            + self.commission
-            + self.payment_fee
-            + self.service_fee
-            + self.insurance
-            + self.refunded
-        )
+        return expected_of(self).total
 
 
 def expected_of(payout: Payout) -> Expected:

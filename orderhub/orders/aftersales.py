@@ -785,40 +785,53 @@ async def approve(after_sale_id: int, *, actor: str) -> AfterSaleView:
     return await get_after_sale(after_sale_id)
 
 
-async def reject(after_sale_id: int, *, reason: str, actor: str, by_approval: bool = False) -> AfterSaleView:
-    """A requested case refused (by a person, or its approval request rejected)."""
+async def _end(
+    after_sale_id: int,
+    to: AfterSaleStatus,
+    allowed: frozenset[AfterSaleStatus],
+    *,
+    action: str,
+    actor: str,
+    by_approval: bool,
+    sets: dict[str, Any],
+    **details: Any,
+) -> AfterSaleView:
+    """Move a case to a final status (rejected, closed), unless an approval request still decides it."""
     async with db.transaction():
         row = await _row(after_sale_id, lock=True)
         if not by_approval:
             _not_while_pending(row)
-        await _move(
-            row,
-            St.REJECTED,
-            allowed=frozenset({St.REQUESTED}),
-            action="rejected",
-            actor=actor,
-            sets={"closed_at": clock.now()},
-            reason=reason,
-        )
+        await _move(row, to, allowed=allowed, action=action, actor=actor, sets=sets, **details)
     return await get_after_sale(after_sale_id)
+
+
+async def reject(after_sale_id: int, *, reason: str, actor: str, by_approval: bool = False) -> AfterSaleView:
+    """A requested case refused (by a person, or its approval request rejected)."""
+    return await _end(
+        after_sale_id,
+        St.REJECTED,
+        frozenset({St.REQUESTED}),
+        action="rejected",
+        actor=actor,
+        by_approval=by_approval,
+        sets={"closed_at": clock.now()},
+        reason=reason,
+    )
 
 
 async def close(after_sale_id: int, *, note: str, actor: str, by_approval: bool = False) -> AfterSaleView:
     """An open case closed without (further) money or goods (the buyer withdrew, settled otherwise)."""
-    async with db.transaction():
-        row = await _row(after_sale_id, lock=True)
-        if not by_approval:
-            _not_while_pending(row)
-        await _move(
-            row,
-            St.CLOSED,
-            allowed=OPEN,
-            action="closed",
-            actor=actor,
-            sets={"closed_at": clock.now(), "note": note.strip()[:255] or row.note},
-            note=note,
-        )
-    return await get_after_sale(after_sale_id)
+    row = await _row(after_sale_id)
+    return await _end(
+        after_sale_id,
+        St.CLOSED,
+        OPEN,
+        action="closed",
+        actor=actor,
+        by_approval=by_approval,
+        sets={"closed_at": clock.now(), "note": note.strip()[:255] or row.note},
+        note=note,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ approvals

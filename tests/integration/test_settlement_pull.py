@@ -80,6 +80,21 @@ async def _day(api: Api, channel: str, day: Any) -> dict[str, Any]:
         return dict(rows[0])
 
 
+async def _alipay_settings(api: Api, sim: PlatformServer, code: str, app: Any, **more: str) -> dict[str, Any]:
+    """The shop's Alipay app (id and keys) and Alipay's public key at the simulator, saved for the settlement pull."""
+    extra = {
+        "alipay_app_id": app.app_id,
+        "alipay_private_key": app.app_private_key_pem,
+        "alipay_public_key": sim.store.alipay_public_key_pem,
+        "alipay_gateway": sim.alipay_url,
+        **more,
+    }
+    async with api.client() as client:
+        r = await client.put(f"/api/v1/finance/settlement-settings/{code}", json={"extra": extra})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+
 @pytest.fixture(scope="module")
 async def floor(store: Any, api: Api) -> tuple[str, str]:
     warehouse = (await create_warehouse(api))["code"]
@@ -92,20 +107,13 @@ async def test_taobao_alipay_bill_pulled_and_reconciled(api: Api, sim: PlatformS
     warehouse, sku = floor
     code, seller = await _shop(api, sim, "taobao", "taobao", warehouse)
     app = sim.store.create_alipay_app(app_key=seller.app_key)
+    saved = await _alipay_settings(api, sim, code, app)
+    assert "alipay_private_key" in saved["extra_keys"] and "BEGIN" not in str(saved)  # the keys are never returned
+    # switching the pull off and on again keeps them
     async with api.client() as client:
-        r = await client.put(
-            f"/api/v1/finance/settlement-settings/{code}",
-            json={
-                "extra": {
-                    "alipay_app_id": app.app_id,
-                    "alipay_private_key": app.app_private_key_pem,
-                    "alipay_public_key": sim.store.alipay_public_key_pem,
-                    "alipay_gateway": sim.alipay_url,
-                }
-            },
-        )
-        assert r.status_code == 200 and "alipay_private_key" in r.json()["extra_keys"], r.text
-        assert "BEGIN" not in r.text  # the keys are never returned
+        for enabled in (False, True):
+            r = await client.put(f"/api/v1/finance/settlement-settings/{code}", json={"enabled": enabled})
+            assert r.status_code == 200 and "alipay_private_key" in r.json()["extra_keys"], r.text
     tids = [str(random.randrange(10**15, 10**16)) for _ in range(3)]
     await _shipped(api, code, sku, tids, 10_000)
     day = datetime.now(UTC).astimezone(SHANGHAI).date() - timedelta(days=2)
@@ -157,20 +165,7 @@ async def test_taobao_commission_from_top_fee_bills(api: Api, sim: PlatformServe
     warehouse, sku = floor
     code, seller = await _shop(api, sim, "taobao", "taobao", warehouse)
     app = sim.store.create_alipay_app(app_key=seller.app_key)
-    async with api.client() as client:
-        r = await client.put(
-            f"/api/v1/finance/settlement-settings/{code}",
-            json={
-                "extra": {
-                    "alipay_app_id": app.app_id,
-                    "alipay_private_key": app.app_private_key_pem,
-                    "alipay_public_key": sim.store.alipay_public_key_pem,
-                    "alipay_gateway": sim.alipay_url,
-                    "top_fee_bills": "1",  # the fees from TOP's fee bills, not the account bill's 收费 rows
-                }
-            },
-        )
-        assert r.status_code == 200, r.text
+    await _alipay_settings(api, sim, code, app, top_fee_bills="1")  # the fees from TOP's fee bills
     tids = [str(random.randrange(10**15, 10**16)) for _ in range(3)]
     await _shipped(api, code, sku, tids, 10_000)
     day = datetime.now(UTC).astimezone(SHANGHAI).date() - timedelta(days=2)
@@ -198,20 +193,7 @@ async def test_taobao_two_fee_bills_on_one_trade(api: Api, sim: PlatformServer, 
     warehouse, _ = floor
     code, seller = await _shop(api, sim, "taobao", "taobao", warehouse)
     app = sim.store.create_alipay_app(app_key=seller.app_key)
-    async with api.client() as client:
-        r = await client.put(
-            f"/api/v1/finance/settlement-settings/{code}",
-            json={
-                "extra": {
-                    "alipay_app_id": app.app_id,
-                    "alipay_private_key": app.app_private_key_pem,
-                    "alipay_public_key": sim.store.alipay_public_key_pem,
-                    "alipay_gateway": sim.alipay_url,
-                    "top_fee_bills": "1",  # the fees from TOP's fee bills, not the account bill's 收费 rows
-                }
-            },
-        )
-        assert r.status_code == 200, r.text
+    await _alipay_settings(api, sim, code, app, top_fee_bills="1")  # the fees from TOP's fee bills
     day = datetime.now(UTC).astimezone(SHANGHAI).date() - timedelta(days=2)
     noon = datetime.combine(day, time(12), SHANGHAI)
     sim.store.open_alipay_bill(app.app_id, day)
