@@ -6,6 +6,7 @@ platform has not produced yet is reported as not ready."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -56,9 +57,16 @@ async def _shipped(api: Api, channel: str, sku: str, external_ids: list[str], pa
         ids = [o["order_id"] for o in r.json()["results"]]
         done = await wait_for_orders(api, ids)
         assert {o["status"] for o in done.values()} == {"ready"}, done
-        for order_id in ids:
-            r = await client.post(f"/api/v1/orders/{order_id}/ship", json={"carrier": "sf", "waybill_no": unique("SF")})
-            assert r.status_code == 200, r.text
+        gate = asyncio.Semaphore(8)
+
+        async def ship(order_id: int) -> None:
+            async with gate:
+                r = await client.post(
+                    f"/api/v1/orders/{order_id}/ship", json={"carrier": "sf", "waybill_no": unique("SF")}
+                )
+                assert r.status_code == 200, r.text
+
+        await asyncio.gather(*(ship(order_id) for order_id in ids))
     await reconcile.refresh_stale()
 
 
