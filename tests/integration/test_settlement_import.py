@@ -142,7 +142,11 @@ async def test_an_alipay_bill_imports_once_and_a_bad_file_stores_nothing(store: 
 async def test_saved_mappings_are_created_used_changed_and_deleted(store: Hub, api: Api) -> None:
     name = unique("抖店结算-")
     mapping: dict[str, Any] = msgspec.to_builtins(PRESETS["douyin_settle"].mapping)
-    order, sub = "69" + unique("")[-17:].rjust(17, "0"), "69" + unique("")[-17:].rjust(17, "1")
+    # digits only: a hex id such as 528e5889 reads as scientific notation, which the import rightly refuses
+    order, sub = (
+        "69" + str(int(unique("")[-8:], 16)).rjust(17, "0"),
+        "69" + str(int(unique("")[-8:], 16)).rjust(17, "1"),
+    )
     bill = sf.douyin_csv_bom(
         [
             sf.douyin_row(
