@@ -11,7 +11,7 @@ from orderhub import clock, db
 from orderhub.channels.tables import Channel
 from orderhub.errors import NotFound, ValidationFailed
 
-__all__ = ["MAX_BP", "FeeRates", "FeeSettingsIn", "channel_id", "get_rates", "rates_for", "save_rates"]
+__all__ = ["MAX_BP", "FeeRates", "channel_id", "get_rates", "rates_for", "save_rates"]
 
 MAX_BP = 10_000  # 100 %
 MAX_FIXED_FEN = 100_000_00  # 十万元 per order: anything above is a typing mistake
@@ -31,10 +31,6 @@ class FeeRates(msgspec.Struct, frozen=True, kw_only=True):
 
     def commission_for(self, category: str) -> int:
         return self.category_commission.get(category, self.commission_bp)
-
-
-class FeeSettingsIn(FeeRates, frozen=True, kw_only=True):
-    pass
 
 
 class _Row(msgspec.Struct):
