@@ -10,33 +10,42 @@ thread::
 
 One endpoint, ``/`` (GET or POST; parameters in the query string and/or the form body, as the SDK sends them),
 checked the way Aliyun's API gateway checks an RPC call, refusals as non-200 JSON
-``{"RequestId","HostId","Code","Message","Recommend"}``:
+``{"RequestId","HostId","Code","Message","Recommend"}``. Codes, messages and HTTP statuses are those of Alibaba Cloud's
+管控 OpenAPI 客户端公用错误码 (https://developer.aliyun.com/ask/278265; 错误代码表
+https://help.aliyun.com/document_detail/435312.html):
 
-* ``Missing<Param>`` (400) for a missing common parameter; ``InvalidVersion`` (400), ``InvalidAction.NotFound``
-  (404), ``InvalidSignatureMethod`` / ``InvalidSignatureVersion`` (400) for unsupported ones;
+* ``Missing{Parameter}`` (400) for a missing common parameter; ``Invalid{Parameter}`` (400, "Specified parameter
+  {Parameter} is not valid.") for an unsupported Version / SignatureVersion; ``InvalidSignatureMethod`` (400);
+  ``InvalidApi.NotFound`` (404) for an unknown Action;
 * ``InvalidAccessKeyId.NotFound`` (404); ``InvalidTimeStamp.Format`` / ``InvalidTimeStamp.Expired`` (400, more than
   15 minutes off); ``SignatureDoesNotMatch`` (400, the message carries the server's string to sign, as Aliyun's
   does — the SDK then reports a wrong secret as ``InvalidAccessKeySecret``); ``SignatureNonceUsed`` (400).
 
-Signature V2: StringToSign = ``METHOD&%2F&`` + percentEncode(sorted ``k=v`` pairs, each percent-encoded, without
-``Signature``); Signature = base64(HMAC-SHA1(secret + "&", StringToSign)); percent-encoding is RFC 3986 (space →
-``%20``, ``*`` → ``%2A``, ``~`` kept) over UTF-8.
+Signature (SignatureMethod HMAC-SHA1, SignatureVersion 1.0), written from Alibaba Cloud's 签名机制 / "Signature
+method" page (https://www.alibabacloud.com/help/en/sms/signature-method, 短信服务 HTTP协议及签名
+https://help.aliyun.com/document_detail/56189.html): StringToSign = ``METHOD&%2F&`` + percentEncode(the sorted
+``k=v`` pairs, each percent-encoded, without ``Signature``); Signature = base64(HMAC-SHA1(secret + "&",
+StringToSign)); percent-encoding is RFC 3986 (space → ``%20``, ``*`` → ``%2A``, ``~`` kept) over UTF-8. The unit tests
+check it against that page's worked SendSms example (AccessKeyId testId, secret testSecret).
 
-Business answers are HTTP 200 (``Code`` ≠ ``OK`` for a refusal): ``isv.MOBILE_NUMBER_ILLEGAL``,
-``isv.SMS_SIGNATURE_ILLEGAL`` (unknown or unapproved sign), ``isv.SMS_TEMPLATE_ILLEGAL`` (unknown or unapproved
-template), ``isv.INVALID_JSON_PARAM``, ``isv.TEMPLATE_MISSING_PARAMETERS``, ``isv.AMOUNT_NOT_ENOUGH`` (account
-without balance), ``isv.BUSINESS_LIMIT_CONTROL`` (per phone and sign, :attr:`AliyunSmsStore.flow_limit` per
-:attr:`AliyunSmsStore.flow_window`, 1/minute by default like Aliyun's verification-code rule).
+Business answers are HTTP 200 (``Code`` ≠ ``OK`` for a refusal), with codes from 短信服务 API 错误码
+(https://help.aliyun.com/document_detail/101346.html): ``isv.MOBILE_NUMBER_ILLEGAL``, ``isv.SMS_SIGNATURE_ILLEGAL``
+(unknown or unapproved sign), ``isv.SMS_TEMPLATE_ILLEGAL`` (unknown or unapproved template), ``isv.INVALID_JSON_PARAM``,
+``isv.TEMPLATE_MISSING_PARAMETERS``, ``isv.AMOUNT_NOT_ENOUGH`` (account without balance), ``isv.INVALID_PARAMETERS``,
+``isv.BUSINESS_LIMIT_CONTROL`` (per phone and sign, :attr:`AliyunSmsStore.flow_limit` per
+:attr:`AliyunSmsStore.flow_window`, 1/minute by default like Aliyun's verification-code rule in 短信发送频率限制,
+https://help.aliyun.com/document_detail/2881383.html; the Message in the form Aliyun sends: 触发分钟级流控Permits:N).
 
 **The simulator's own rule (not Aliyun's):** ``SendSms`` is idempotent on (access key, PhoneNumbers, TemplateCode,
 ``OutId``): repeating an accepted ``OutId`` answers the same BizId and sends nothing. Real Aliyun does not
 deduplicate; the rule lets tests prove that a retry carrying the same ``OutId`` (the outbox's) delivers one SMS.
 :meth:`AliyunSmsStore.fail_next` makes the next calls fail with HTTP 500 ``isp.SYSTEM_ERROR`` *after* accepting.
 
-``QuerySendDetails`` answers one receipt per SMS: delivered (SendStatus 3, ``DELIVRD``) unless the test set the
-phone unreachable (:meth:`AliyunSmsStore.set_unreachable` → SendStatus 2 with its ErrCode) or pending
-(:meth:`AliyunSmsStore.set_pending` → SendStatus 1). Dates are Asia/Shanghai ``yyyy-MM-dd HH:mm:ss``. Every call
-is logged in :attr:`AliyunSmsStore.requests`; accepted SMS are in :attr:`AliyunSmsStore.sent`.
+``QuerySendDetails`` answers one receipt per SMS (ErrCode values are Aliyun's 回执错误码, e.g. ``DELIVRD``,
+``MOBILE_NOT_ON_SERVICE``): delivered (SendStatus 3, ``DELIVRD``) unless the test set the phone unreachable
+(:meth:`AliyunSmsStore.set_unreachable` → SendStatus 2 with its ErrCode) or pending (:meth:`AliyunSmsStore.set_pending`
+→ SendStatus 1). Dates are Asia/Shanghai ``yyyy-MM-dd HH:mm:ss``. Every call is logged in
+:attr:`AliyunSmsStore.requests`; accepted SMS are in :attr:`AliyunSmsStore.sent`.
 """
 
 from __future__ import annotations
@@ -104,8 +113,8 @@ COMMON_PARAMS = (
 
 
 def percent_encode(text: str) -> str:
-    """Aliyun's percentEncode: RFC 3986 over UTF-8 (what ``quote_plus`` gives, then ``+``→``%20``, ``*``→``%2A``,
-    ``%7E``→``~``)."""
+    """Aliyun's percentEncode: RFC 3986 over UTF-8 — only A-Z a-z 0-9 ``-`` ``_`` ``.`` ``~`` stay as they are, a space
+    is ``%20``, ``*`` is ``%2A``, hex digits upper-case."""
     return quote(text, safe="~")
 
 
@@ -310,11 +319,11 @@ def _gateway(store: AliyunSmsStore, method: str, params: Mapping[str, str]) -> t
     if params["Version"] != API_VERSION:
         return _refusal(400, "InvalidVersion", "Specified parameter Version is not valid.")
     if params["Action"] not in ACTIONS:
-        return _refusal(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
+        return _refusal(404, "InvalidApi.NotFound", "Specified api is not found, please check your url and method.")
     if params["SignatureMethod"] != "HMAC-SHA1":
-        return _refusal(400, "InvalidSignatureMethod", "Specified signature method is not supported.")
+        return _refusal(400, "InvalidSignatureMethod", "Specified signature method is not valid.")
     if params["SignatureVersion"] != "1.0":
-        return _refusal(400, "InvalidSignatureVersion", "Specified signature version is not supported.")
+        return _refusal(400, "InvalidSignatureVersion", "Specified parameter SignatureVersion is not valid.")
     with store.lock:
         account = store.accounts.get(params["AccessKeyId"])
     if account is None:

@@ -7,15 +7,27 @@
         reply = await sim.store.push_async("SF1400000000001")  # the callback URL's JSON reply
 
 Endpoints: ``POST /poll`` (订阅: checks the 授权 key → 600 / 601, parameters → 700 / 701, repeat → 501) and
-``POST /poll/query.do`` (实时查询: verifies ``sign = upper(md5(param + key + customer))`` → 503, no events → 500).
-The parcel journey is scripted by the test with :meth:`Kuaidi100Store.add_event`; :meth:`Kuaidi100Store.push`
-POSTs the signed callback (``sign = upper(md5(param + salt))``) to the subscribed URL. Every call is logged in
-:attr:`Kuaidi100Store.requests`.
+``POST /poll/query.do`` (实时查询: checks ``sign`` → 503, no events → 500). The parcel journey is scripted by the test
+with :meth:`Kuaidi100Store.add_event`; :meth:`Kuaidi100Store.push` POSTs the signed callback to the subscribed URL.
+Every call is logged in :attr:`Kuaidi100Store.requests`.
+
+Signatures, as 快递100's documentation states them (and written here from that text, not from the hub's client):
+
+* 实时查询 (实时快递查询接口 › 请求参数 sign): MD5 of ``param + key + customer`` — the ``param`` text exactly as
+  posted — as 32 upper-case hex characters, see :func:`query_sign_ok`;
+* 推送 (快递订阅查询快递api接口技术文档 › 推送, and FAQ "信息推送接口提示验证签名失败",
+  https://api.kuaidi100.com/document/yanzhengqianmingshibai01): MD5 of ``param + salt`` (the salt given when
+  subscribing), 32 upper-case hex characters, see :func:`push_sign`.
+
+快递100 publishes no worked example (input → sign) for either; the unit tests pin both with hand-computed values.
+Every ``returnCode`` the simulator answers is one 快递100 documents (see :data:`SUBSCRIBE_CODES` and
+:data:`QUERY_CODES`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -35,8 +47,10 @@ from sandbox.serving import BackgroundServer
 
 __all__ = [
     "COMPANIES",
+    "QUERY_CODES",
     "STANDARD_JOURNEY",
     "STATE_TEXTS",
+    "SUBSCRIBE_CODES",
     "Kuaidi100Account",
     "Kuaidi100Event",
     "Kuaidi100Request",
@@ -45,8 +59,9 @@ __all__ = [
     "Kuaidi100Subscription",
     "city_of",
     "create_app",
+    "push_sign",
+    "query_sign_ok",
     "running_kuaidi100",
-    "sign",
 ]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -78,9 +93,39 @@ STANDARD_JOURNEY: tuple[tuple[float, str, str, str], ...] = (
 BILL_STATUS = {"1": "got", "0": "sending", "5": "sending", "3": "check", "4": "back", "6": "back", "2": "sending"}
 
 
-def sign(text: str) -> str:
-    """``upper(md5(text))`` over UTF-8 (callers concatenate param + salt, or param + key + customer)."""
+# 订阅 返回码, from "快递订阅查询快递api接口技术文档" (快递100 API 文档中心,
+# https://apifox.com/apidoc/project-514987/api-8567477; 快递100's post https://cloud.tencent.com/developer/article/1828132).
+SUBSCRIBE_CODES = {
+    "ok": ("200", "提交成功"),
+    "repeat": ("501", "重复订阅"),
+    "bad_key": ("600", "您不是合法的订阅者（即授权Key出错）"),
+    "key_expired": ("601", "POLL:KEY已过期"),
+    "bad_data": ("700", "订阅方的订阅数据存在错误（如不支持的快递公司、单号为空、单号超长等）或错误的回调地址"),
+    "refused_company": ("701", "拒绝订阅的快递公司"),
+}
+# 实时查询 返回码, from "实时快递查询接口" (快递100 API 文档中心, https://apifox.com/apidoc/docs-site/514987/api-8562559).
+QUERY_CODES = {
+    "incomplete": ("400", "找不到对应公司"),  # also: 提交数据不完整或者账号未充值
+    "no_result": ("500", "查询无结果，请隔段时间再查"),
+    "bad_sign": ("503", "验证签名失败"),
+    "key_expired": ("601", "key已过期"),  # 没有可用单量
+}
+
+
+def _upper_md5_hex(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
+
+
+def query_sign_ok(param: str, key: str, customer: str, sign: str) -> bool:
+    """Whether ``sign`` is MD5(param + key + customer) in 32 upper-case hex characters (实时快递查询接口)."""
+    if len(sign) != 32:
+        return False
+    return hmac.compare_digest(_upper_md5_hex(param + key + customer), sign.upper())
+
+
+def push_sign(param: str, salt: str) -> str:
+    """The ``sign`` of a push: MD5(param + salt) in 32 upper-case hex characters (推送接口)."""
+    return _upper_md5_hex(param + salt)
 
 
 @dataclass
@@ -302,7 +347,7 @@ class Kuaidi100Store:
             "lastResult": result,
         }
         param = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        return {"param": param, "sign": sign(param + (sub.salt if salt is None else salt))}
+        return {"param": param, "sign": push_sign(param, sub.salt if salt is None else salt)}
 
     def _record_push(self, waybill_no: str, form: dict[str, str], status: int, reply: Any) -> None:
         with self.lock:
@@ -358,33 +403,32 @@ def _loads(text: str) -> dict[str, Any] | None:
 
 def handle_subscribe(store: Kuaidi100Store, form: dict[str, str]) -> dict[str, Any]:
     param = _loads(form.get("param", ""))
+    safe = {k: v for k, v in (param or {}).items() if k != "key"}  # the log never holds the key
+
+    def answer(kind: str) -> dict[str, Any]:
+        code, message = SUBSCRIBE_CODES[kind]
+        store.log("/poll", safe if param is not None else form.get("param"), code)
+        return {"result": kind == "ok", "returnCode": code, "message": message}
+
     if form.get("schema", "json") != "json" or param is None:
-        store.log("/poll", form.get("param"), "700")
-        return _refusal("700", "订阅方的订阅数据存在错误（param 不是 JSON）")
-    safe = {k: v for k, v in param.items() if k != "key"}  # the log never holds the key
-
-    def refuse(code: str, message: str) -> dict[str, Any]:
-        store.log("/poll", safe, code)
-        return _refusal(code, message)
-
+        return answer("bad_data")
     with store.lock:
         account = store.accounts.get(str(param.get("key") or ""))
     if account is None:
-        return refuse("600", "您不是合法的订阅者（即授权Key出错）")
+        return answer("bad_key")
     if account.expired:
-        return refuse("601", "POLL:KEY已过期")
+        return answer("key_expired")
     parameters = param.get("parameters") or {}
     company = str(param.get("company") or "")
     number = str(param.get("number") or "")
     callback = str(parameters.get("callbackurl") or "") if isinstance(parameters, dict) else ""
     if not company or not number or not callback:
-        return refuse("700", "订阅方的订阅数据存在错误（如不支持的快递公司、单号为空、单号超长等）或错误的回调地址")
+        return answer("bad_data")
     if company not in COMPANIES:
-        return refuse("701", "拒绝订阅的快递公司")
+        return answer("refused_company")
     with store.lock:
         if number in store.subscriptions:
-            store.log("/poll", safe, "501")
-            return _refusal("501", "重复订阅")
+            return answer("repeat")
         store.subscriptions[number] = Kuaidi100Subscription(
             waybill_no=number,
             company=company,
@@ -406,39 +450,35 @@ def handle_subscribe(store: Kuaidi100Store, form: dict[str, str]) -> dict[str, A
             origin=city_of(str(param.get("from") or ""), "始发地"),
             destination=city_of(str(param.get("to") or ""), "目的地"),
         )
-    store.log("/poll", safe, "200")
-    return {"result": True, "returnCode": "200", "message": "提交成功"}
+    return answer("ok")
 
 
 def handle_query(store: Kuaidi100Store, form: dict[str, str]) -> dict[str, Any]:
     text = form.get("param", "")
     param = _loads(text)
 
-    def refuse(code: str, message: str) -> dict[str, Any]:
+    def refuse(kind: str) -> dict[str, Any]:
+        code, message = QUERY_CODES[kind]
         store.log("/poll/query.do", param if param is not None else text, code)
         return _refusal(code, message)
 
-    customer = form.get("customer", "")
-    if not customer or not form.get("sign") or param is None:
-        return refuse("400", "提交的数据不完整，或者账号未充值")
+    customer, signature = form.get("customer", ""), form.get("sign", "")
+    if not customer or not signature or param is None:
+        return refuse("incomplete")
     with store.lock:
         accounts = [account for account in store.accounts.values() if account.customer == customer]
-    account = next(
-        (a for a in accounts if secrets.compare_digest(sign(text + a.key + a.customer), form["sign"].upper())), None
-    )
+    account = next((a for a in accounts if query_sign_ok(text, a.key, a.customer, signature)), None)
     if account is None:
-        return refuse("503", "验证签名失败")
+        return refuse("bad_sign")
     if account.expired:
-        return refuse("601", "key已过期或没有查询次数")
+        return refuse("key_expired")
     com, num = str(param.get("com") or ""), str(param.get("num") or "")
-    if not com or not num:
-        return refuse("400", "提交的数据不完整")
-    if com not in COMPANIES:
-        return refuse("400", "找不到对应公司")
+    if not com or not num or com not in COMPANIES:
+        return refuse("incomplete")
     with store.lock:
         has_events = bool(store.journeys.get(num))
     if not has_events:
-        return refuse("500", "查询无结果，请隔段时间再查")
+        return refuse("no_result")
     store.log("/poll/query.do", param, "200")
     return store.last_result(num, com)
 

@@ -1,7 +1,8 @@
 """阿里云短信 (Aliyun SMS, dysmsapi 2017-05-25) notifier, through aliyun-python-sdk-core.
 
-The SDK builds and signs the RPC call (signature V2: HMAC-SHA1 over ``POST&%2F&…``); this module only chooses the
-action and its parameters and maps Aliyun's answers to the port's results and errors.
+The SDK builds and signs the RPC call (SignatureMethod HMAC-SHA1, SignatureVersion 1.0: HMAC-SHA1 with key
+``secret&`` over ``POST&%2F&<percent-encoded canonical query>``); this module only chooses the action and its
+parameters and maps Aliyun's answers to the port's results and errors.
 
 Configuration (a ``Mapping[str, str]``; the factory's second argument, the Redis client, is not used):
 
@@ -67,15 +68,23 @@ DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
 DEFAULT_REGION = "cn-hangzhou"
 QUERY_PAGE_SIZE = 50  # Aliyun's maximum for QuerySendDetails
 
-# The one table of Aliyun codes worth retrying; every other code is a permanent refusal of this message
-# (isv.MOBILE_NUMBER_ILLEGAL, isv.TEMPLATE_MISSING_PARAMETERS, isv.SMS_SIGNATURE_ILLEGAL, isv.SMS_TEMPLATE_ILLEGAL,
-# isv.AMOUNT_NOT_ENOUGH, isv.INVALID_PARAMETERS, isv.MONTH_LIMIT_CONTROL, SignatureDoesNotMatch,
-# InvalidAccessKeySecret, InvalidAccessKeyId.NotFound, …).
+# The Aliyun codes acted on, each from Alibaba Cloud's documentation:
+# * 短信服务 API 错误码 (https://help.aliyun.com/document_detail/101346.html; English: API Error Message,
+#   https://www.alibabacloud.com/help/doc-detail/73694.htm): isp.SYSTEM_ERROR ("Please retry again"),
+#   isv.BUSINESS_LIMIT_CONTROL (业务限流; its Message names the window — 触发分钟级流控 / 触发小时级流控 /
+#   触发天级流控 Permits:N, see also 短信发送频率限制 https://help.aliyun.com/document_detail/2881383.html),
+#   isv.DAY_LIMIT_CONTROL (触发日发送限额).
+# * 管控 OpenAPI 公共错误码 (https://help.aliyun.com/document_detail/435312.html, server errors: 建议重试):
+#   InternalError (500), ServiceUnavailable (503); Throttling, Throttling.User, Throttling.Api (流控, 稍后访问).
+# Every other code is a permanent refusal of this message — among them, from the same pages, isv.MOBILE_NUMBER_ILLEGAL,
+# isv.TEMPLATE_MISSING_PARAMETERS, isv.SMS_SIGNATURE_ILLEGAL, isv.SMS_TEMPLATE_ILLEGAL, isv.AMOUNT_NOT_ENOUGH,
+# isv.INVALID_PARAMETERS, isv.INVALID_JSON_PARAM, isv.MONTH_LIMIT_CONTROL, SignatureDoesNotMatch,
+# InvalidAccessKeyId.NotFound, InvalidTimeStamp.Expired, SignatureNonceUsed.
 TRANSIENT_CODES = frozenset({"isp.SYSTEM_ERROR", "ServiceUnavailable", "InternalError"})
-# Flow control and quotas: the message waits for the window (not an attempt used up). Per phone and sign
-# (isv.BUSINESS_LIMIT_CONTROL) Aliyun says which window tripped: 分钟级 / 小时级 / 天级流控; the account's daily
-# quota (isv.DAY_LIMIT_CONTROL) resets at midnight; Throttling* is the API's own per-second limit.
-TRANSIENT_PREFIXES = ("Throttling",)  # Throttling, Throttling.User, Throttling.Api …
+BUSINESS_LIMIT = "isv.BUSINESS_LIMIT_CONTROL"  # per phone and sign: the message says which window tripped
+DAY_LIMIT = "isv.DAY_LIMIT_CONTROL"  # the account's daily quota (set in the console): resets at midnight
+DAY_WINDOW, HOUR_WINDOW = "天级", "小时级"  # in isv.BUSINESS_LIMIT_CONTROL's Message: 触发天级流控 / 触发小时级流控
+TRANSIENT_PREFIXES = ("Throttling",)  # Throttling, Throttling.User, Throttling.Api: the API's own rate limit
 
 ReceiptStatus = Literal["waiting", "failed", "delivered"]
 _SEND_STATUS: dict[int, ReceiptStatus] = {1: "waiting", 2: "failed", 3: "delivered"}
@@ -97,16 +106,13 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True):
 
 def error_for(code: str, message: str = "", http_status: int | None = None) -> NotifyError:
     """Aliyun's ``Code`` (and the HTTP status when it was not 2xx) → the port's error."""
-    if code == "isv.DAY_LIMIT_CONTROL" or (code == "isv.BUSINESS_LIMIT_CONTROL" and "天级" in message):
+    if code == DAY_LIMIT or (code == BUSINESS_LIMIT and DAY_WINDOW in message):
         return ThrottledNotifyError(code, message, daily=True)
-    if code == "isv.BUSINESS_LIMIT_CONTROL":
-        return ThrottledNotifyError(code, message, retry_after=3600.0 if "小时" in message else 60.0)
+    if code == BUSINESS_LIMIT:
+        return ThrottledNotifyError(code, message, retry_after=3600.0 if HOUR_WINDOW in message else 60.0)
     if code.startswith(TRANSIENT_PREFIXES):
         return ThrottledNotifyError(code, message, retry_after=1.0)
-    if (
-        (http_status is not None and http_status >= 500)
-        or code in TRANSIENT_CODES
-    ):
+    if (http_status is not None and http_status >= 500) or code in TRANSIENT_CODES:
         return TransientNotifyError(code, message)
     return PermanentNotifyError(code, message)
 

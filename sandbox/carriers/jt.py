@@ -1,22 +1,28 @@
 """极兔速递 (J&T Express) open platform simulator: ``POST /jt/webopenplatformapi/api/<api>``.
 
 Every call is ``application/x-www-form-urlencoded`` with one field, ``bizContent`` (a JSON string), and the headers
-``apiAccount``, ``timestamp`` (ms, at most 5 minutes off) and ``digest``. Both J&T digests are verified for real:
+``apiAccount``, ``timestamp`` (ms) and ``digest``. Both digests are checked the way J&T's ``SignDemoUtils`` demo
+(J&T open platform, 文档中心 › 签名说明; apiAccount 178337126125932605) describes them, written here from that
+description and not shared with the hub's client:
 
-* header ``digest = base64(md5(bizContent + privateKey))`` over the exact ``bizContent`` text received;
-* business ``digest`` inside bizContent (order / print / cancel calls) ``= base64(md5(customerCode +
-  upper(md5hex(password + "jadada236t2")) + privateKey))``.
+* header ``digest``: Base64 of the raw 16-byte MD5 of the exact ``bizContent`` text followed by the privateKey;
+* business ``digest`` inside bizContent (order / print / cancel calls): Base64 of the raw MD5 of customerCode +
+  密文 + privateKey, where 密文 is the upper-case hex MD5 of the customer password followed by ``jadada236t2``.
 
-Answers are HTTP 200 JSON ``{"code": "1" | <error>, "msg", "data"}``. APIs: ``order/addOrder`` (a repeated
-``txlogisticId`` answers the same ``billCode``), ``order/printOrder``, ``order/cancelOrder`` and ``logistics/trace``
-(the scans a test scripted with :meth:`JtStore.add_trace`). The error codes are the simulator's choice — see
-:data:`CODES`.
+J&T documents no freshness rule (nor a code) for ``timestamp``, so the simulator only requires one.
+
+Answers are HTTP 200 JSON ``{"code": "1" | <error>, "msg", "data"}``; every refusal code is one J&T publishes (see
+:data:`CODES`). APIs: ``order/addOrder`` (a repeated ``txlogisticId`` answers the same ``billCode``),
+``order/printOrder``, ``order/cancelOrder`` and ``logistics/trace`` (the scans a test scripted with
+:meth:`JtStore.add_trace`).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import itertools
 import json
 import secrets
@@ -24,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -40,32 +46,39 @@ __all__ = [
     "JtRequest",
     "JtScan",
     "JtStore",
-    "business_digest",
+    "business_digest_ok",
     "handle",
-    "header_digest",
+    "header_digest_ok",
     "new_store",
     "route_handlers",
 ]
 
 PATH = "/jt/webopenplatformapi/api"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 JSON_MEDIA_TYPE = "application/json;charset=UTF-8"
-PASSWORD_SALT = "jadada236t2"
+PASSWORD_SALT = "jadada236t2"  # the fixed salt of the 密文 (SignDemoUtils)
 SUCCESS = "1"
 
-# The simulator's error codes (J&T's real table is long; these are plausible members of it).
-CODES = {
-    "bad_params": "145003050",  # 非法参数
-    "header_digest": "145003052",  # 签名校验失败
-    "timestamp": "145003053",  # 时间戳已过期
-    "api_account": "145003010",  # apiAccount 不存在
-    "business_digest": "999001030",  # 客户编码或密码错误
-    "out_of_area": "999001010",  # 超区
-    "quota": "999001011",  # 电子面单余额不足
-    "not_found": "999001020",  # 订单不存在
-    "cancelled": "999001040",  # 订单已取消
-    "collected": "999001041",  # 已揽收，不能取消
+# The refusals the simulator answers with, each (code, msg) as J&T's own tables print them: the 状态码 / 错误代码
+# tables under every API of the J&T open platform docs (https://open.jtexpress.com.cn/#/apiDoc/orderserve/create;
+# the same JMS tables are published at https://ylopenapi.jtexpress.my and https://open.jtjms-eg.com, e.g.
+# order/getOrders › 状态码 and order/addLooseOrder › Error codes).
+CODES: dict[str, tuple[str, str]] = {
+    "api_account_empty": ("145003051", "apiAccount is empty!"),
+    "digest_empty": ("145003052", "digest is empty!"),
+    "timestamp_empty": ("145003053", "timestamp is empty!"),
+    "api_account": ("145003010", "API account does not exist"),
+    "no_permission": ("145003012", "API account has no interface permissions"),
+    "header_digest": ("145003030", "headers signature verification failed"),
+    "bad_params": ("145003050", "Illegal parameters"),
+    "business_digest": ("145003031", "业务参数签名失败"),
+    "customer_unknown": ("999011010", "customer not exist"),
+    "receiver_incomplete": ("145003084", "收件人信息不全"),
+    "out_of_area": ("145005004", "This delivery address is temporarily suspended due to objective reasons"),
+    "quota": ("145005005", "billcode acquisition failed"),  # the simulator's answer once an account's quota is spent
+    "not_found": ("145003064", "查不到数据"),
+    "cancelled": ("145003202", "已取消状态不可修改"),
+    "collected": ("145003201", "已取件状态不可修改"),
 }
 
 # City → the first segment of the 三段码 printed on the label.
@@ -81,19 +94,29 @@ AREA_CODES = {
 }
 
 
-def _md5(text: str) -> bytes:
-    return hashlib.md5(text.encode("utf-8")).digest()
+def _received_md5(digest: str) -> bytes | None:
+    """The 16 raw MD5 bytes a Base64 ``digest`` carries (None when it is not Base64 of 16 bytes)."""
+    try:
+        raw = base64.b64decode(digest.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 16 else None
 
 
-def header_digest(biz_content: str, private_key: str) -> str:
-    """``base64(md5(bizContent + privateKey))`` (raw MD5)."""
-    return base64.b64encode(_md5(biz_content + private_key)).decode("ascii")
+def header_digest_ok(biz_content: str, private_key: str, digest: str) -> bool:
+    """Whether the ``digest`` header is Base64(MD5(bizContent + privateKey)) over the text as received."""
+    received = _received_md5(digest)
+    expected = hashlib.md5(f"{biz_content}{private_key}".encode()).digest()
+    return received is not None and hmac.compare_digest(received, expected)
 
 
-def business_digest(customer_code: str, password: str, private_key: str) -> str:
-    """``base64(md5(customerCode + upper(md5hex(password + "jadada236t2")) + privateKey))`` (raw MD5)."""
-    cipher = _md5(password + PASSWORD_SALT).hex().upper()
-    return base64.b64encode(_md5(customer_code + cipher + private_key)).decode("ascii")
+def business_digest_ok(customer_code: str, password: str, private_key: str, digest: str) -> bool:
+    """Whether a bizContent ``digest`` is Base64(MD5(customerCode + 密文 + privateKey)), 密文 being
+    upper(hex(MD5(password + "jadada236t2")))."""
+    cipher_text = hashlib.md5(f"{password}{PASSWORD_SALT}".encode()).hexdigest().upper()
+    received = _received_md5(digest)
+    expected = hashlib.md5(f"{customer_code}{cipher_text}{private_key}".encode()).digest()
+    return received is not None and hmac.compare_digest(received, expected)
 
 
 @dataclass
@@ -210,10 +233,11 @@ class JtStore:
 
 
 class _Refusal(Exception):
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, detail: str = "") -> None:
+        code, message = CODES[kind]
         super().__init__(message)
-        self.code = CODES[kind]
-        self.message = message
+        self.code = code
+        self.message = f"{message}：{detail}" if detail else message
 
 
 def _dumps(value: Any) -> str:
@@ -230,11 +254,11 @@ def _beijing(at: datetime) -> str:
 
 
 def _check_customer(account: JtAccount, biz: dict[str, Any]) -> None:
-    expected = business_digest(account.customer_code, account.password, account.private_key)
-    if str(biz.get("customerCode") or "") != account.customer_code or not secrets.compare_digest(
-        expected, str(biz.get("digest") or "")
-    ):
-        raise _Refusal("business_digest", "客户编码或密码错误，业务签名校验失败")
+    if str(biz.get("customerCode") or "") != account.customer_code:
+        raise _Refusal("customer_unknown")
+    digest = str(biz.get("digest") or "")
+    if not business_digest_ok(account.customer_code, account.password, account.private_key, digest):
+        raise _Refusal("business_digest")
 
 
 def _own_order(store: JtStore, account: JtAccount, *, txlogistic_id: str = "", bill_code: str = "") -> JtOrder:
@@ -243,7 +267,7 @@ def _own_order(store: JtStore, account: JtAccount, *, txlogistic_id: str = "", b
             continue
         if (txlogistic_id and order.txlogistic_id == txlogistic_id) or (bill_code and order.bill_code == bill_code):
             return order
-    raise _Refusal("not_found", "订单不存在")
+    raise _Refusal("not_found")
 
 
 def _order_data(order: JtOrder) -> dict[str, Any]:
@@ -261,25 +285,25 @@ def _add_order(store: JtStore, account: JtAccount, biz: dict[str, Any]) -> Any:
     _check_customer(account, biz)
     txlogistic_id = str(biz.get("txlogisticId") or "").strip()
     if not txlogistic_id:
-        raise _Refusal("bad_params", "非法参数：txlogisticId 不能为空")
+        raise _Refusal("bad_params", "txlogisticId")
     receiver, sender = biz.get("receiver"), biz.get("sender")
     if not isinstance(receiver, dict) or not isinstance(sender, dict):
-        raise _Refusal("bad_params", "非法参数：sender / receiver 不能为空")
+        raise _Refusal("receiver_incomplete", "sender / receiver")
     for part in ("name", "mobile", "prov", "city", "address"):
         if part == "mobile" and (receiver.get("mobile") or receiver.get("phone")):
             continue
         if not str(receiver.get(part) or "").strip():
-            raise _Refusal("bad_params", f"非法参数：receiver.{part} 不能为空")
+            raise _Refusal("receiver_incomplete", f"receiver.{part}")
     with store.lock:
         existing = store.orders.get(txlogistic_id)
         if existing is not None and existing.api_account == account.api_account:
             return _order_data(existing)  # J&T answers a repeated txlogisticId with the same billCode
         province, city = str(receiver["prov"]), str(receiver["city"])
         if store._refused(province, city):
-            raise _Refusal("out_of_area", f"收件地址{province}{city}超区，不在服务范围内")
+            raise _Refusal("out_of_area", f"{province}{city}")
         if account.quota is not None:
             if account.quota <= 0:
-                raise _Refusal("quota", "电子面单余额不足")
+                raise _Refusal("quota")
             account.quota -= 1
         bill_code = store._next_bill_code()
         seq = int(bill_code[-3:])
@@ -304,7 +328,7 @@ def _print_order(store: JtStore, account: JtAccount, biz: dict[str, Any]) -> Any
     with store.lock:
         order = _own_order(store, account, bill_code=str(biz.get("billCode") or ""))
         if order.cancelled:
-            raise _Refusal("cancelled", "订单已取消")
+            raise _Refusal("cancelled")
         pdf = f"%PDF-1.4\n% jt label {order.bill_code} {order.sorting_code}\n%%EOF\n".encode()
         return {
             "billCode": order.bill_code,
@@ -318,13 +342,13 @@ def _cancel_order(store: JtStore, account: JtAccount, biz: dict[str, Any]) -> An
     _check_customer(account, biz)
     reason = str(biz.get("reason") or "").strip()
     if not reason:
-        raise _Refusal("bad_params", "非法参数：reason 不能为空")
+        raise _Refusal("bad_params", "reason")
     with store.lock:
         order = _own_order(store, account, txlogistic_id=str(biz.get("txlogisticId") or ""))
         if order.cancelled:
-            raise _Refusal("cancelled", "订单已取消")
+            raise _Refusal("cancelled")
         if store.traces.get(order.bill_code):
-            raise _Refusal("collected", "订单已揽收，不能取消")
+            raise _Refusal("collected")
         order.cancelled = True
         order.cancel_reason = reason
         return {"txlogisticId": order.txlogistic_id, "billCode": order.bill_code}
@@ -333,7 +357,7 @@ def _cancel_order(store: JtStore, account: JtAccount, biz: dict[str, Any]) -> An
 def _trace(store: JtStore, account: JtAccount, biz: dict[str, Any]) -> Any:
     codes = [code.strip() for code in str(biz.get("billCodes") or "").split(",") if code.strip()]
     if not codes:
-        raise _Refusal("bad_params", "非法参数：billCodes 不能为空")
+        raise _Refusal("bad_params", "billCodes")
     answers = []
     with store.lock:
         owned = {order.bill_code for order in store.orders.values() if order.api_account == account.api_account}
@@ -365,47 +389,44 @@ APIS: dict[str, Callable[[JtStore, JtAccount, dict[str, Any]], Any]] = {
 
 
 def handle(store: JtStore, api: str, headers: dict[str, str], form: dict[str, str]) -> Response[bytes]:
-    """One gateway call (exposed for tests that want no HTTP)."""
+    """One gateway call (exposed for tests that want no HTTP); ``headers`` keys are lower-case."""
     api_account = headers.get("apiaccount", "")
 
-    def log(code: str, biz: Any = None) -> None:
+    def refuse(kind: str, biz: Any = None, detail: str = "") -> Response[bytes]:
+        refusal = _Refusal(kind, detail)
         with store.lock:
-            store.requests.append(JtRequest(api, api_account, biz, code))
+            store.requests.append(JtRequest(api, api_account, biz, refusal.code))
+        return _reply(refusal.code, refusal.message)
 
+    required = (("apiaccount", "api_account_empty"), ("digest", "digest_empty"), ("timestamp", "timestamp_empty"))
+    for name, kind in required:
+        if not headers.get(name):
+            return refuse(kind)
     biz_content = form.get("bizContent", "")
-    missing = [name for name in ("apiaccount", "digest", "timestamp") if not headers.get(name)]
-    if missing or not biz_content:
-        log(CODES["bad_params"])
-        return _reply(CODES["bad_params"], f"非法参数：{','.join(missing) or 'bizContent'} 不能为空")
+    if not biz_content or not headers["timestamp"].isdigit():
+        return refuse("bad_params", detail="bizContent" if not biz_content else "timestamp")
     with store.lock:
         account = store.accounts.get(api_account)
-    if account is None or api not in APIS:
-        log(CODES["api_account"])
-        return _reply(CODES["api_account"], "apiAccount 不存在或无接口权限")
-    timestamp = headers["timestamp"]
-    if (
-        not timestamp.isdigit()
-        or abs(store.clock() * 1000 - int(timestamp)) > TIMESTAMP_TOLERANCE.total_seconds() * 1000
-    ):
-        log(CODES["timestamp"])
-        return _reply(CODES["timestamp"], "timestamp 已过期")
-    if not secrets.compare_digest(header_digest(biz_content, account.private_key), headers["digest"]):
-        log(CODES["header_digest"])
-        return _reply(CODES["header_digest"], "签名校验失败")
+    if account is None:
+        return refuse("api_account")
+    if api not in APIS:
+        return refuse("no_permission")
+    if not header_digest_ok(biz_content, account.private_key, headers["digest"]):
+        return refuse("header_digest")
     try:
         biz = json.loads(biz_content)
     except ValueError:
         biz = None
     if not isinstance(biz, dict):
-        log(CODES["bad_params"], biz_content)
-        return _reply(CODES["bad_params"], "非法参数：bizContent 不是 JSON 对象")
+        return refuse("bad_params", biz_content, "bizContent")
     try:
         data = APIS[api](store, account, biz)
     except _Refusal as exc:
-        log(exc.code, biz)
+        with store.lock:
+            store.requests.append(JtRequest(api, api_account, biz, exc.code))
         return _reply(exc.code, exc.message)
-    log(SUCCESS, biz)
     with store.lock:
+        store.requests.append(JtRequest(api, api_account, biz, SUCCESS))
         lost = store.lose_answers > 0
         store.lose_answers -= 1 if lost else 0
     if lost:

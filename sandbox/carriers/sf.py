@@ -1,13 +1,19 @@
 """顺丰开放平台 (丰桥) simulator: ``POST /sf/std/service``.
 
 Form fields ``partnerID``, ``requestID``, ``serviceCode``, ``timestamp`` (ms, at most 10 minutes old), ``msgDigest``
-and ``msgData`` (JSON). The digest is verified for real: ``base64(md5(quote_plus(msgData + timestamp + checkWord)))``
-with the account's checkWord (``quote_plus`` with ``safe=""`` over UTF-8, the same quoting the hub's client
-documents). Gateway refusals answer ``{"apiResultCode": "A10xx", "apiErrorMsg", "apiResponseID",
-"apiResultData": null}``; business answers carry ``apiResultData`` as a JSON string ``{"success", "errorCode",
-"errorMsg", "msgData"}``.
+and ``msgData`` (JSON). The digest is verified for real, as 丰桥「数字签名认证说明」specifies it
+(https://open.sf-express.com/developSupport/976720?activeIndex=641728):
+``Base64(MD5(URLEncoder.encode(msgData + timestamp + checkWord, "UTF-8")))`` with the account's checkWord and Java's
+``java.net.URLEncoder`` (:func:`url_encode_like_java`). Gateway refusals answer ``{"apiResultCode": "A10xx",
+"apiErrorMsg", "apiResponseID", "apiResultData": null}``; business answers carry ``apiResultData`` as a JSON string
+``{"success", "errorCode", "errorMsg", "msgData"}``.
 
-Services: ``EXP_RECE_CREATE_ORDER`` (duplicate ``orderId`` → 8016 重复下单; refused areas → 8019; no quota → 8196),
+Every code it answers with is SF's own: the gateway's from 丰桥「3.1 (API)平台结果代码列表」, the business ones from
+「速运类接口业务相关错误码」(https://open.sf-express.com/developSupport/976720?activeIndex=146623) or the service's
+own page, each cited where it is raised.
+
+Services: ``EXP_RECE_CREATE_ORDER`` (duplicate ``orderId`` → 8016 重复下单; a refused area is accepted with
+筛单结果 ``filterResult`` 3 不可以收派 and no waybill; a monthly card out of :attr:`SfAccount.quota` → 8114),
 ``EXP_RECE_SEARCH_ORDER_RESP``, ``EXP_RECE_UPDATE_ORDER`` (``dealType`` 2 cancels) and ``EXP_RECE_SEARCH_ROUTES``
 (the routes a test scripted with :meth:`SfStore.add_route`).
 """
@@ -19,6 +25,7 @@ import hashlib
 import itertools
 import json
 import secrets
+import string
 import threading
 import time
 import uuid
@@ -26,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, post
@@ -40,6 +47,7 @@ __all__ = [
     "SfStore",
     "digest",
     "route_handlers",
+    "url_encode_like_java",
 ]
 
 PATH = "/sf/std/service"
@@ -60,10 +68,30 @@ AREA_CODES = {
 }
 
 
+# java.net.URLEncoder, as the Java SE API documentation states its rules: "a" through "z", "A" through "Z" and "0"
+# through "9" remain the same; ".", "-", "*" and "_" remain the same; the space character " " is converted into a
+# plus sign "+"; all other characters are converted into bytes (here UTF-8, SF's charset) and each byte becomes
+# "%xy", xy its two-digit hexadecimal value — the JDK writes uppercase digits.
+_KEPT_AS_IS = frozenset(string.ascii_letters + string.digits + ".-*_")
+
+
+def url_encode_like_java(text: str) -> str:
+    """``URLEncoder.encode(text, "UTF-8")``."""
+    pieces = []
+    for char in text:
+        if char in _KEPT_AS_IS:
+            pieces.append(char)
+        elif char == " ":
+            pieces.append("+")
+        else:
+            pieces.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
+    return "".join(pieces)
+
+
 def digest(msg_data: str, timestamp: str, check_word: str) -> str:
-    """``base64(md5(quote_plus(msgData + timestamp + checkWord)))`` over UTF-8 (raw MD5 digest)."""
-    encoded = quote_plus(msg_data + timestamp + check_word, safe="", encoding="utf-8")
-    return base64.b64encode(hashlib.md5(encoded.encode("utf-8")).digest()).decode("ascii")
+    """``Base64(MD5(URLEncoder.encode(msgData + timestamp + checkWord, "UTF-8")))`` (raw MD5 digest)."""
+    signed = url_encode_like_java(f"{msg_data}{timestamp}{check_word}").encode("utf-8")
+    return base64.b64encode(hashlib.md5(signed).digest()).decode("ascii")
 
 
 @dataclass
@@ -71,7 +99,9 @@ class SfAccount:
     partner_id: str
     check_word: str
     monthly_card: str
-    quota: int | None = None  # waybills left; None = unlimited
+    # Orders the monthly card may still place (None = no limit). SF publishes no "balance" code: at 0 the simulator
+    # answers as SF does for a card it will not ship on, 8114 传入了不可发货的月结卡号.
+    quota: int | None = None
 
 
 @dataclass
@@ -86,7 +116,7 @@ class SfRoute:
 class SfOrder:
     order_id: str
     partner_id: str
-    waybill_no: str
+    waybill_no: str  # "" when SF could not serve it (filter_result 3)
     express_type: int
     receiver_province: str
     receiver_city: str
@@ -97,6 +127,7 @@ class SfOrder:
     dest_code: str
     msg_data: dict[str, Any]
     cancelled: bool = False
+    filter_result: int = 2  # 筛单结果: 2 可收派, 3 不可以收派
 
 
 @dataclass
@@ -201,11 +232,23 @@ def _reply(api_code: str, message: str = "", result: dict[str, Any] | None = Non
 
 
 def _order_reply(order: SfOrder) -> dict[str, Any]:
+    # 下订单接口 EXP_RECE_CREATE_ORDER 2.5 响应参数: filterResult 筛单结果 (1 人工确认, 2 可收派, 3 不可以收派)
+    # and, when it is 3, remark — the reason code: 1 收方超范围, 2 派方超范围, 3 其它原因. No waybill then.
+    if order.filter_result == 3:
+        return {
+            "orderId": order.order_id,
+            "originCode": order.origin_code,
+            "destCode": "",
+            "filterResult": 3,
+            "remark": "1",
+            "waybillNoInfoList": [],
+            "routeLabelInfo": [],
+        }
     return {
         "orderId": order.order_id,
         "originCode": order.origin_code,
         "destCode": order.dest_code,
-        "filterResult": 2,  # 2 = 可收派
+        "filterResult": 2,
         "waybillNoInfoList": [{"waybillType": 1, "waybillNo": order.waybill_no}],
         "routeLabelInfo": [
             {
@@ -227,36 +270,69 @@ def _order_reply(order: SfOrder) -> dict[str, Any]:
     }
 
 
+def _contact(contacts: object, contact_type: int) -> dict[str, Any]:
+    if isinstance(contacts, list):
+        for contact in contacts:
+            if isinstance(contact, dict) and str(contact.get("contactType")) == str(contact_type):
+                return contact
+    return {}
+
+
+# 速运类接口业务相关错误码: a party's address, contact and phone (mobile or tel) must be there.
+_SENDER_REQUIRED = (("address", "1010", "寄件地址不能为空"), ("contact", "1011", "寄件联系人不能为空"))
+_RECEIVER_REQUIRED = (("address", "1014", "到件地址不能为空"), ("contact", "1015", "到件联系人不能为空"))
+
+
+def _check_party(contact: dict[str, Any], required: tuple[tuple[str, str, str], ...], phone: tuple[str, str]) -> None:
+    for part, code, message in required:
+        if not str(contact.get(part) or "").strip():
+            raise _BusinessError(code, message)
+    if not (str(contact.get("mobile") or "").strip() or str(contact.get("tel") or "").strip()):
+        raise _BusinessError(*phone)
+
+
 def _create(store: SfStore, account: SfAccount, data: dict[str, Any]) -> dict[str, Any]:
     order_id = str(data.get("orderId") or "").strip()
     if not order_id:
-        raise _BusinessError("8013", "未传入订单号")
-    contacts = data.get("contactInfoList")
-    if not isinstance(contacts, list):
-        raise _BusinessError("8000", "参数错误：contactInfoList")
-    receiver = next((c for c in contacts if isinstance(c, dict) and c.get("contactType") == 2), None)
-    sender = next((c for c in contacts if isinstance(c, dict) and c.get("contactType") == 1), None)
-    if receiver is None or sender is None:
-        raise _BusinessError("8000", "参数错误：寄件人或收件人信息为空")
-    for part in ("contact", "province", "city", "address"):
-        if not str(receiver.get(part) or "").strip():
-            raise _BusinessError("8000", f"参数错误：收件人 {part} 为空")
-    if not (receiver.get("mobile") or receiver.get("tel")):
-        raise _BusinessError("8000", "参数错误：收件人电话为空")
+        raise _BusinessError("6118", "订单号不能为空")  # 订单确认/取消接口 2.7 返回示例 (失败响应)
+    sender = _contact(data.get("contactInfoList"), 1)
+    receiver = _contact(data.get("contactInfoList"), 2)
+    _check_party(sender, _SENDER_REQUIRED, ("1012", "寄件电话不能为空"))
+    _check_party(receiver, _RECEIVER_REQUIRED, ("1016", "到件电话不能为空"))
+    cargo = data.get("cargoDetails")
+    if not isinstance(cargo, list) or not all(isinstance(c, dict) and str(c.get("name") or "").strip() for c in cargo):
+        raise _BusinessError("1023", "拖寄物品名不能为空")
     with store.lock:
         existing = store.orders.get(_order_key(account.partner_id, order_id))
         if existing is not None:
             raise _BusinessError("8016", "重复下单")
-        province, city = str(receiver["province"]), str(receiver["city"])
+        if account.quota is not None and account.quota <= 0:
+            raise _BusinessError("8114", "传入了不可发货的月结卡号")
+        # 下单接口: "若province/city字段的值不传，此字段[address]必须包含省市" — SF accepts a party without them.
+        province, city = str(receiver.get("province") or ""), str(receiver.get("city") or "")
+        origin = AREA_CODES.get(str(sender.get("city") or ""), "999")
         if store._refused(province, city):
-            raise _BusinessError("8019", f"收件地址{province}{city}不在收派范围内")
+            order = SfOrder(
+                order_id=order_id,
+                partner_id=account.partner_id,
+                waybill_no="",
+                express_type=int(data.get("expressTypeId") or 1),
+                receiver_province=province,
+                receiver_city=city,
+                dest_route_label="",
+                coding_mapping="",
+                dest_team_code="",
+                origin_code=origin,
+                dest_code="",
+                msg_data=data,
+                filter_result=3,
+            )
+            store.orders[_order_key(account.partner_id, order_id)] = order
+            return _order_reply(order)
         if account.quota is not None:
-            if account.quota <= 0:
-                raise _BusinessError("8196", "月结卡号可用电子运单余额不足")
             account.quota -= 1
         waybill_no = store._next_waybill()
         area = AREA_CODES.get(city, "999")
-        origin = AREA_CODES.get(str(sender.get("city") or ""), "999")
         seq = int(waybill_no[-3:])
         order = SfOrder(
             order_id=order_id,
@@ -280,43 +356,47 @@ def _order_key(partner_id: str, order_id: str) -> str:
     return f"{partner_id}\x00{order_id}"
 
 
-def _own_order(store: SfStore, account: SfAccount, data: dict[str, Any]) -> SfOrder:
+def _own_order(store: SfStore, account: SfAccount, data: dict[str, Any], missing: tuple[str, str]) -> SfOrder:
     order_id = str(data.get("orderId") or "").strip()
     order = store.orders.get(_order_key(account.partner_id, order_id))
     if order is None:
-        raise _BusinessError("8018", "未获取到订单信息")
+        raise _BusinessError(*missing)
     return order
 
 
 def _search_order(store: SfStore, account: SfAccount, data: dict[str, Any]) -> dict[str, Any]:
     with store.lock:
-        order = _own_order(store, account, data)
+        order = _own_order(store, account, data, ("6150", "找不到该订单"))  # 速运类接口业务相关错误码
         reply = _order_reply(order)
         reply["resStatus"] = 2 if order.cancelled else 1
         return reply
 
 
 def _update(store: SfStore, account: SfAccount, data: dict[str, Any]) -> dict[str, Any]:
-    if str(data.get("dealType")) != "2":
-        raise _BusinessError("8000", "参数错误：仅支持 dealType=2（取消订单）")
+    # 订单确认/取消接口 EXP_RECE_UPDATE_ORDER: dealType 1 确认, 2 取消; its「3.2 业务异常代码」table gives the codes.
+    deal_type = str(data.get("dealType") or "")
+    if deal_type not in ("1", "2"):
+        raise _BusinessError("6136", "未传入订单确认信息")
     with store.lock:
-        order = _own_order(store, account, data)
+        order = _own_order(store, account, data, ("8018", "未获取到订单信息"))
+        if deal_type == "1":  # the simulator's orders are confirmed when placed
+            raise _BusinessError("8252", "订单已确认")
         if order.cancelled:
-            raise _BusinessError("8017", "订单已取消")
-        if store.routes.get(order.waybill_no):
-            raise _BusinessError("8037", "已揽收的订单不能取消")
+            raise _BusinessError("8037", "已消单")
         order.cancelled = True
         return {
             "orderId": order.order_id,
-            "waybillNoInfoList": [{"waybillType": 1, "waybillNo": order.waybill_no}],
-            "resStatus": 2,
+            "waybillNoInfoList": [{"waybillType": 1, "waybillNo": order.waybill_no}] if order.waybill_no else [],
+            "resStatus": 2,  # 2 操作成功
         }
 
 
 def _routes(store: SfStore, account: SfAccount, data: dict[str, Any]) -> dict[str, Any]:
     numbers = data.get("trackingNumber")
     if str(data.get("trackingType")) != "1" or not isinstance(numbers, list) or not numbers:
-        raise _BusinessError("8000", "参数错误：trackingType / trackingNumber")
+        raise _BusinessError("8013", "未传入查询单号")  # 速运类接口业务相关错误码
+    if len(numbers) > 10:
+        raise _BusinessError("8003", "查询单号超过最大限制")  # 路由查询最多支持10个单号
     responses = []
     with store.lock:
         owned = {order.waybill_no for order in store.orders.values() if order.partner_id == account.partner_id}
@@ -357,6 +437,8 @@ def handle(store: SfStore, form: dict[str, str]) -> Response[bytes]:
         with store.lock:
             store.requests.append(SfRequest(service, partner_id, msg, api_code, error_code))
 
+    # 3.1 (API)平台结果代码列表: A1001 必传参数不可为空 (msgData must also be JSON), A1004 无对应服务权限,
+    # A1002 请求时效已过期, A1006 数字签名无效.
     required = ("partnerID", "requestID", "serviceCode", "timestamp", "msgDigest", "msgData")
     missing = [name for name in required if not form.get(name)]
     if missing:
@@ -382,8 +464,8 @@ def handle(store: SfStore, form: dict[str, str]) -> Response[bytes]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        log("A1000", form["msgData"], "8000")
-        return _reply("A1000", "", {"success": False, "errorCode": "8000", "errorMsg": "msgData 不是 JSON 对象"})
+        log("A1001", form["msgData"])
+        return _reply("A1001", "必传参数不可为空：msgData 不是 JSON")
     try:
         result = SERVICES[service](store, account, data)
     except _BusinessError as exc:

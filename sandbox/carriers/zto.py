@@ -1,14 +1,21 @@
 """中通开放平台 (ZOP) simulator: ``POST /zto/<api name>``.
 
-The body is JSON; headers ``x-appKey`` and ``x-dataDigest``. The digest is verified for real over the exact raw
-body: ``base64(md5(body + appSecret))`` with the account's appSecret (raw MD5 digest). Every answer is HTTP 200 JSON
-``{"status", "statusCode", "message", "result"}``; refusals use the ZOP common codes (S208 参数为空, S210 无权限访问
-for an unknown appKey or API, S211 签名错误, E404 未绑定电子面单账号) and, for business refusals, codes of this
-simulator's own choosing (E1002 超出派送范围, E1003 电子面单余额不足, E1004 订单已取消, E1005 订单不存在, E1006 已揽收).
+The body is JSON. The appKey comes in ``x-appKey`` — the name ZOP's「接口说明」 documents — or in ``x-companyid``, the
+name ZTO's own SDKs send (github.com/ZTO-Express/zopsdk-java, -php, -node: ``x-companyid`` = the appKey); both are
+read, ``x-appKey`` first. The digest comes in ``x-dataDigest`` and is verified for real over the exact raw body, as
+ZOP「签名生成」平台标准签名 states it: 待签名字符串 = 请求body + appSecret, x-datadigest = base64(md5(待签名字符串))
+(raw MD5 digest). Header names are case-insensitive.
 
-APIs: ``zto.open.createOrder`` (deduplicated on ``partnerOrderCode``: a repeat returns the same billCode),
-``zto.open.cancelPreOrder`` (by billCode) and ``zto.merchant.waybill.track.query`` (the scans a test scripted with
-:meth:`ZtoStore.add_track`; ``scanDate`` in ms since the epoch).
+Every answer is HTTP 200 JSON ``{"status", "statusCode", "message", "result"}``. Refusals use the codes of ZOP's
+「返回信息代码含义」: 公共错误码 S207 API不存在, S208 XX不能为空, S210 无权限访问, S211 签名错误; 数据鉴权错误码 E404
+鉴权失败,未绑定电子面单账号. ZTO documents no code for its business refusals (an address it does not serve, an 电子面单
+account without balance, an order already cancelled or unknown): the simulator answers those with ``status: false``,
+a zh-CN ``message`` and ``statusCode: null`` rather than a code of its own making.
+
+APIs: ``zto.open.createOrder`` (deduplicated on ``partnerOrderCode``: a repeat returns the same billCode; success
+``statusCode`` "0000" as in the API's 响应示例), ``zto.open.cancelPreOrder`` (by billCode) and
+``zto.merchant.waybill.track.query`` (the scans a test scripted with :meth:`ZtoStore.add_track`; ``scanDate`` in ms
+since the epoch); those two answer "SYS000" (操作成功), as their 响应示例 do.
 """
 
 from __future__ import annotations
@@ -99,7 +106,8 @@ class ZtoRequest:
     api: str
     app_key: str
     body: Any
-    status_code: str
+    status_code: str  # "" for a business refusal, which ZTO answers without a documented code
+    message: str = ""
 
 
 @dataclass
@@ -174,13 +182,15 @@ new_store = ZtoStore  # (sandbox.carriers.server)
 
 
 class _Refusal(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    """A refusal; ``code`` None where ZTO documents none (business refusals)."""
+
+    def __init__(self, code: str | None, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
 
 
-def _reply(status: bool, code: str, message: str, result: Any = None) -> Response[bytes]:
+def _reply(status: bool, code: str | None, message: str, result: Any = None) -> Response[bytes]:
     body = {"status": status, "statusCode": code, "message": message, "result": result}
     return Response(
         content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
@@ -216,7 +226,7 @@ def _create(store: ZtoStore, account: ZtoAccount, body: dict[str, Any]) -> dict[
     if _text(info.get("accountId")) != account.account_id or _text(info.get("accountPassword")) != (
         account.account_password
     ):
-        raise _Refusal("E404", "鉴权失败,未绑定电子面单账号")
+        raise _Refusal("E404", "鉴权失败,未绑定电子面单账号")  # 公共数据鉴权错误码对照表
     receiver, sender = body.get("receiveInfo"), body.get("senderInfo")
     if not isinstance(receiver, dict) or not isinstance(sender, dict):
         raise _Refusal("S208", "senderInfo/receiveInfo不能为空")
@@ -230,13 +240,13 @@ def _create(store: ZtoStore, account: ZtoAccount, body: dict[str, Any]) -> dict[
         if existing is not None and existing.app_key == account.app_key:
             return _order_result(existing)  # ZTO deduplicates on the partner order code
         if existing is not None:
-            raise _Refusal("E1007", "合作商订单号已存在")
+            raise _Refusal(None, "合作商订单号已存在")
         province, city = _text(receiver["receiverProvince"]), _text(receiver["receiverCity"])
         if store._refused(province, city):
-            raise _Refusal("E1002", f"收件地址{province}{city}超出派送范围")
+            raise _Refusal(None, f"收件地址{province}{city}超出派送范围")
         if account.quota is not None:
             if account.quota <= 0:
-                raise _Refusal("E1003", "电子面单余额不足，请联系网点充值")
+                raise _Refusal(None, "电子面单余额不足，请联系网点充值")
             account.quota -= 1
         bill_code = store._next_bill_code()
         seq = int(bill_code[-4:])
@@ -276,11 +286,11 @@ def _cancel(store: ZtoStore, account: ZtoAccount, body: dict[str, Any]) -> dict[
                 None,
             )
         if order is None:
-            raise _Refusal("E1005", "订单不存在")
+            raise _Refusal(None, "订单不存在")
         if order.cancelled:
-            raise _Refusal("E1004", "订单已取消")
+            raise _Refusal(None, "订单已取消")
         if store.tracks.get(order.bill_code):
-            raise _Refusal("E1006", "订单已揽收，不能取消")
+            raise _Refusal(None, "订单已揽收，不能取消")
         order.cancelled = True
     return {}
 
@@ -313,16 +323,19 @@ APIS: dict[str, Callable[[ZtoStore, ZtoAccount, dict[str, Any]], Any]] = {
 def handle(store: ZtoStore, api: str, app_key: str, data_digest: str, body: bytes) -> Response[bytes]:
     """One gateway call (exposed for tests that want no HTTP)."""
 
-    def log(code: str, data: Any = None) -> None:
+    def log(code: str | None, data: Any = None, message: str = "") -> None:
         with store.lock:
-            store.requests.append(ZtoRequest(api, app_key, data, code))
+            store.requests.append(ZtoRequest(api, app_key, data, code or "", message))
 
     if not app_key or not data_digest:
         log("S208")
-        return _reply(False, "S208", "x-appKey/x-dataDigest不能为空")
+        return _reply(False, "S208", "x-appKey/x-dataDigest不能为空")  # S208 XX不能为空
+    if api not in APIS:  # 公共错误码对照表, like the three below
+        log("S207")
+        return _reply(False, "S207", "API不存在")
     with store.lock:
         account = store.accounts.get(app_key)
-    if account is None or api not in APIS:
+    if account is None:
         log("S210")
         return _reply(False, "S210", "无权限访问")
     if not secrets.compare_digest(digest(body, account.app_secret), data_digest):
@@ -334,11 +347,11 @@ def handle(store: ZtoStore, api: str, app_key: str, data_digest: str, body: byte
         data = None
     if not isinstance(data, dict):
         log("S208")
-        return _reply(False, "S208", "请求体不是 JSON 对象")
+        return _reply(False, "S208", "请求body不能为空")
     try:
         result = APIS[api](store, account, data)
     except _Refusal as exc:
-        log(exc.code, data)
+        log(exc.code, data, exc.message)
         return _reply(False, exc.code, exc.message)
     success = "0000" if api == "zto.open.createOrder" else "SYS000"
     log(success, data)
@@ -351,7 +364,8 @@ async def zto_api(request: Request[Any, Any, Any]) -> Response[bytes]:
     assert isinstance(store, ZtoStore)
     api = str(request.path_params["api"])
     body = await request.body()
-    return handle(store, api, request.headers.get("x-appkey", ""), request.headers.get("x-datadigest", ""), body)
+    app_key = request.headers.get("x-appkey") or request.headers.get("x-companyid") or ""
+    return handle(store, api, app_key, request.headers.get("x-datadigest", ""), body)
 
 
 route_handlers = [zto_api]

@@ -287,14 +287,15 @@ async def test_a_retry_after_a_lost_answer_asks_the_same_carrier_even_when_price
         )
         assert r.status_code == 200, r.text
         assert (await client.get(f"/api/v1/logistics/quote/{order_id}")).json()["carrier"] == "ZTO"
-        # J&T refuses the repeated ask (our clock looks skewed to it): that frees nothing — the first ask issued
-        clock = carriers.jt.clock
-        carriers.jt.clock = lambda: clock() + 3600
+        # J&T refuses the repeated ask (its privateKey was rotated meanwhile): that frees nothing — the first ask issued
+        jt_account = carriers.jt.accounts[accounts["JT"]["partner_id"]]
+        private_key = jt_account.private_key
+        jt_account.private_key = "rotated-" + private_key
         try:
-            skewed = await client.post(f"/api/v1/orders/{order_id}/waybill")
+            refused = await client.post(f"/api/v1/orders/{order_id}/waybill")
         finally:
-            carriers.jt.clock = clock
-        assert skewed.status_code == 422 and skewed.json()["code"] == "carrier_timestamp_expired", skewed.text
+            jt_account.private_key = private_key
+        assert refused.status_code == 422 and refused.json()["code"] == "carrier_digest_rejected", refused.text
         again = await client.post(f"/api/v1/orders/{order_id}/waybill")
         assert again.status_code == 200, again.text
     assert again.json()["carrier"] == "JT" and again.json()["price_fen"] == 450

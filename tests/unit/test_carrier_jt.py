@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +12,7 @@ import pytest
 
 from orderhub.carriers.jt import mapper
 from orderhub.carriers.jt.adapter import JtCarrier
-from orderhub.carriers.jt.client import JtClient, business_digest, header_digest
+from orderhub.carriers.jt.client import JtBusinessError, JtClient, business_digest, classify_error, header_digest
 from orderhub.carriers.port import (
     CarrierCredentials,
     CarrierUnavailable,
@@ -32,7 +29,7 @@ from orderhub.carriers.port import (
     registered_carriers,
 )
 from sandbox.carriers import CarrierServer, running_carriers
-from sandbox.carriers.jt import CODES, JtStore
+from sandbox.carriers.jt import CODES, JtStore, business_digest_ok, handle, header_digest_ok
 from tests.support.simulators import carrier_credentials
 
 BEIJING = timedelta(hours=8)
@@ -72,16 +69,70 @@ def waybill_request(*, city: str = "上海市", province: str = "上海市", ord
     )
 
 
-def test_digests_match_an_independent_computation() -> None:
-    biz = '{"txlogisticId":"OH 1","remark":"易碎 & 轻放"}'
-    key = "a0a1047cce70493c9d5d29704f05d0d9"
-    expected_header = base64.b64encode(hashlib.md5((biz + key).encode("utf-8")).digest()).decode()
-    assert header_digest(biz, key) == expected_header
-    assert len(base64.b64decode(expected_header)) == 16  # the raw MD5, not its hex
+# J&T's published example: the SignDemoUtils demo of the J&T open platform (文档中心 › 签名说明) signs with test
+# apiAccount 178337126125932605, privateKey 0258d71b55fc45e3ad7a7f38bf4b201a, customerCode J0086474299 and customer
+# password H5CD3zE6, and its addOrder sample request carries the resulting business digest
+# "customerCode":"J0086474299","digest":"qonqb4O1eNr6VCWS07Ieeg==" (密文 6A272C3DD1F3CD2F92BF567C37040910).
+DEMO = CarrierCredentials(
+    partner_id="178337126125932605",
+    secret="0258d71b55fc45e3ad7a7f38bf4b201a",
+    customer_code="J0086474299",
+    customer_password="H5CD3zE6",
+)
+DEMO_BUSINESS_DIGEST = "qonqb4O1eNr6VCWS07Ieeg=="
+# J&T publishes no header digest together with its input. This one was computed by hand, outside Python:
+#   printf '%s' '<DEMO_BIZ><privateKey>' | openssl dgst -md5 -binary | base64
+DEMO_BIZ = (
+    '{"customerCode":"J0086474299","digest":"qonqb4O1eNr6VCWS07Ieeg==","billCode":"JT0000000000001",'
+    '"remark":"易碎 & 轻放"}'
+)
+DEMO_HEADER_DIGEST = "mN3letLQqlf9rYtPFXcaZg=="
 
-    cipher = hashlib.md5(b"Aa123456jadada236t2").hexdigest().upper()
-    expected_business = base64.b64encode(hashlib.md5(f"J0086474299{cipher}{key}".encode()).digest()).decode()
-    assert business_digest("J0086474299", "Aa123456", key) == expected_business
+
+def test_business_digest_is_j_and_t_published_vector(http: httpx.AsyncClient) -> None:
+    assert business_digest(DEMO.customer_code, DEMO.customer_password, DEMO.secret) == DEMO_BUSINESS_DIGEST
+    assert JtClient(DEMO, http).customer_auth() == {"customerCode": "J0086474299", "digest": DEMO_BUSINESS_DIGEST}
+
+
+def test_header_digest_over_the_exact_biz_content(http: httpx.AsyncClient) -> None:
+    client = JtClient(DEMO, http, clock=lambda: 1_720_000_000.25)
+    biz = {**client.customer_auth(), "billCode": "JT0000000000001", "remark": "易碎 & 轻放"}
+    headers, form = client.request_parts(biz)
+    assert form == {"bizContent": DEMO_BIZ}
+    assert headers == {"apiAccount": "178337126125932605", "digest": DEMO_HEADER_DIGEST, "timestamp": "1720000000250"}
+    assert header_digest(DEMO_BIZ, DEMO.secret) == DEMO_HEADER_DIGEST
+
+
+def test_simulator_verifies_digests_as_published() -> None:
+    """The simulator's checks (written from J&T's description, not from our client) accept J&T's own example and
+    refuse the smallest change."""
+    assert business_digest_ok("J0086474299", "H5CD3zE6", DEMO.secret, DEMO_BUSINESS_DIGEST)
+    assert not business_digest_ok("J0086474299", "H5CD3zE7", DEMO.secret, DEMO_BUSINESS_DIGEST)
+    assert not business_digest_ok("J0086474299", "H5CD3zE6", DEMO.secret, "6A272C3DD1F3CD2F92BF567C37040910")
+    assert header_digest_ok(DEMO_BIZ, DEMO.secret, DEMO_HEADER_DIGEST)
+    assert not header_digest_ok(DEMO_BIZ + " ", DEMO.secret, DEMO_HEADER_DIGEST)
+    assert not header_digest_ok(DEMO_BIZ, DEMO.secret, "not base64!")
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("145003030", DigestRejected),  # headers signature verification failed
+        ("145003031", DigestRejected),  # 业务参数签名失败
+        ("999001030", DigestRejected),  # customerCode or password is wrong
+        ("145003010", DigestRejected),  # API account does not exist
+        ("999011010", DigestRejected),  # customer not exist
+        ("145005004", OutOfServiceArea),  # delivery address temporarily suspended
+        ("145005005", QuotaExhausted),  # billcode acquisition failed
+        ("145005000", CarrierUnavailable),  # 系统错误
+        ("145003040", CarrierUnavailable),  # 内部调用异常
+        ("145003053", JtBusinessError),  # timestamp is empty! — not a stale clock
+        ("145003050", JtBusinessError),  # Illegal parameters
+    ],
+)
+def test_documented_codes_classify(code: str, kind: type) -> None:
+    error = classify_error(code, "msg")
+    assert type(error) is kind and error.carrier_code == code and not isinstance(error, TimestampExpired)
 
 
 def test_request_maps_to_jt_add_order() -> None:
@@ -117,9 +168,9 @@ async def test_wire_carries_both_digests(sim: CarrierServer, store: JtStore, htt
     headers, form = client.request_parts({**client.customer_auth(), "billCode": "JT1"})
     biz = json.loads(form["bizContent"])
     assert headers["apiAccount"] == account.api_account and headers["timestamp"].isdigit()
-    assert headers["digest"] == header_digest(form["bizContent"], account.private_key)
+    assert header_digest_ok(form["bizContent"], account.private_key, headers["digest"])
     assert biz["customerCode"] == account.customer_code
-    assert biz["digest"] == business_digest(account.customer_code, account.password, account.private_key)
+    assert business_digest_ok(account.customer_code, account.password, account.private_key, biz["digest"])
 
 
 async def test_wrong_private_key_is_refused(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
@@ -127,9 +178,9 @@ async def test_wrong_private_key_is_refused(sim: CarrierServer, store: JtStore, 
     carrier = JtCarrier(carrier_credentials(sim, "jt", account, secret="not-the-private-key"), http)
     with pytest.raises(DigestRejected) as caught:
         await carrier.create_waybill(waybill_request())
-    assert caught.value.carrier_code == CODES["header_digest"]
+    assert caught.value.carrier_code == CODES["header_digest"][0]
     assert "not-the-private-key" not in str(caught.value)
-    assert store.requests[-1].code == CODES["header_digest"]
+    assert store.requests[-1].code == CODES["header_digest"][0]
     assert not store.orders_of(account.api_account)
 
 
@@ -138,7 +189,7 @@ async def test_wrong_customer_password_is_refused(sim: CarrierServer, store: JtS
     carrier = JtCarrier(carrier_credentials(sim, "jt", account, customer_password="wrong-password"), http)
     with pytest.raises(DigestRejected) as caught:
         await carrier.create_waybill(waybill_request())
-    assert caught.value.carrier_code == CODES["business_digest"] != CODES["header_digest"]
+    assert caught.value.carrier_code == CODES["business_digest"][0] != CODES["header_digest"][0]
     assert "wrong-password" not in str(caught.value)
     assert not store.orders_of(account.api_account)
 
@@ -147,16 +198,21 @@ async def test_unknown_api_account_is_refused(sim: CarrierServer, http: httpx.As
     creds = CarrierCredentials(partner_id="NOBODY", secret="x", base_url=sim.url("jt"))
     with pytest.raises(DigestRejected) as caught:
         await JtCarrier(creds, http).track("JT3100000000001")
-    assert caught.value.carrier_code == CODES["api_account"]
+    assert caught.value.carrier_code == CODES["api_account"][0]
 
 
-async def test_expired_timestamp_is_refused(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
+def test_missing_headers_are_refused_with_documented_codes(store: JtStore) -> None:
     account = store.create_account()
-    late = JtClient(carrier_credentials(sim, "jt", account), http, clock=lambda: time.time() - 6 * 60)
-    with pytest.raises(TimestampExpired) as caught:
-        await JtCarrier(carrier_credentials(sim, "jt", account), http, client=late).create_waybill(waybill_request())
-    assert caught.value.carrier_code == CODES["timestamp"]
-    assert not store.orders_of(account.api_account)
+    form = {"bizContent": '{"billCodes":"JT1"}'}
+    complete = {"apiaccount": account.api_account, "digest": "x", "timestamp": "1720000000000"}
+    kinds = {"apiaccount": "api_account_empty", "digest": "digest_empty", "timestamp": "timestamp_empty"}
+    for missing, kind in kinds.items():
+        headers = {name: value for name, value in complete.items() if name != missing}
+        answer = json.loads(handle(store, "logistics/trace", headers, form).content)
+        assert (answer["code"], answer["msg"]) == CODES[kind]
+    answer = json.loads(handle(store, "order/unknownApi", complete, form).content)
+    assert answer["code"] == CODES["no_permission"][0]
+    assert isinstance(classify_error(answer["code"], answer["msg"]), DigestRejected)
 
 
 async def test_create_is_idempotent_on_order_ref(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:
@@ -181,7 +237,7 @@ async def test_out_of_service_area(sim: CarrierServer, store: JtStore, http: htt
     carrier = JtCarrier(carrier_credentials(sim, "jt", account), http)
     with pytest.raises(OutOfServiceArea) as caught:
         await carrier.create_waybill(waybill_request(province="西藏自治区", city="阿里地区"))
-    assert caught.value.carrier_code == CODES["out_of_area"]
+    assert caught.value.carrier_code == CODES["out_of_area"][0]
     assert not store.orders_of(account.api_account)
 
 
@@ -191,7 +247,7 @@ async def test_quota_exhausted(sim: CarrierServer, store: JtStore, http: httpx.A
     await carrier.create_waybill(waybill_request())
     with pytest.raises(QuotaExhausted) as caught:
         await carrier.create_waybill(waybill_request())
-    assert caught.value.carrier_code == CODES["quota"]
+    assert caught.value.carrier_code == CODES["quota"][0]
     assert len(store.orders_of(account.api_account)) == 1
 
 
@@ -215,7 +271,7 @@ async def test_cancel(sim: CarrierServer, store: JtStore, http: httpx.AsyncClien
     assert stored is not None and stored.cancelled and stored.cancel_reason
     with pytest.raises(InvalidWaybillRequest) as caught:  # a second cancel is refused (订单已取消)
         await carrier.cancel_waybill(waybill)
-    assert caught.value.carrier_code == CODES["cancelled"]
+    assert caught.value.carrier_code == CODES["cancelled"][0]
 
 
 async def test_track_maps_the_scripted_journey(sim: CarrierServer, store: JtStore, http: httpx.AsyncClient) -> None:

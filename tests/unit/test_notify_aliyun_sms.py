@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from aliyunsdkcore.auth.composer import rpc_signature_composer
+from aliyunsdkcore.utils import parameter_helper
 
 from notify.providers.aliyun_sms import AliyunSmsNotifier, create_notifier
 from orderhub.notifications.port import (
@@ -19,7 +21,14 @@ from orderhub.notifications.port import (
     TransientNotifyError,
     notifier_for,
 )
-from sandbox.aliyun_sms import AliyunSmsServer, running_aliyun_sms, signed_params
+from sandbox.aliyun_sms import (
+    AliyunAccount,
+    AliyunSmsServer,
+    running_aliyun_sms,
+    sign,
+    signed_params,
+    string_to_sign,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SIGN = "订单中枢"
@@ -76,6 +85,95 @@ def message(recipient: str, **overrides: object) -> Message:
     }
     fields.update(overrides)
     return Message(**fields)  # type: ignore[arg-type]
+
+
+# Alibaba Cloud's published example of the RPC signature (SignatureMethod HMAC-SHA1, SignatureVersion 1.0): the
+# 短信服务 "HTTP协议及签名" page (https://help.aliyun.com/document_detail/56189.html; English "Signature method",
+# https://www.alibabacloud.com/help/en/sms/signature-method) signs this SendSms GET with AccessKeyId testId and
+# AccessKeySecret testSecret, and prints the StringToSign and the Signature below.
+DOC_PARAMS = {
+    "AccessKeyId": "testId",
+    "Action": "SendSms",
+    "Format": "XML",
+    "OutId": "123",
+    "PhoneNumbers": "15300000001",
+    "RegionId": "cn-hangzhou",
+    "SignName": "阿里云短信测试专用",
+    "SignatureMethod": "HMAC-SHA1",
+    "SignatureNonce": "45e25e9b-0a6f-4070-8c85-2956eda1b466",
+    "SignatureVersion": "1.0",
+    "TemplateCode": "SMS_71390007",
+    "TemplateParam": '{"customer":"test"}',
+    "Timestamp": "2017-07-12T02:42:19Z",
+    "Version": "2017-05-25",
+}
+DOC_STRING_TO_SIGN = (
+    "GET&%2F&AccessKeyId%3DtestId%26Action%3DSendSms%26Format%3DXML%26OutId%3D123%26PhoneNumbers%3D15300000001"
+    "%26RegionId%3Dcn-hangzhou%26SignName%3D%25E9%2598%25BF%25E9%2587%258C%25E4%25BA%2591%25E7%259F%25AD%25E4%25BF"
+    "%25A1%25E6%25B5%258B%25E8%25AF%2595%25E4%25B8%2593%25E7%2594%25A8%26SignatureMethod%3DHMAC-SHA1"
+    "%26SignatureNonce%3D45e25e9b-0a6f-4070-8c85-2956eda1b466%26SignatureVersion%3D1.0%26TemplateCode%3DSMS_71390007"
+    "%26TemplateParam%3D%257B%2522customer%2522%253A%2522test%2522%257D%26Timestamp%3D2017-07-12T02%253A42%253A19Z"
+    "%26Version%3D2017-05-25"
+)
+DOC_SIGNATURE = "zJDF+Lrzhj/ThnlvIToysFRq6t4="
+
+
+def test_sdk_signer_reproduces_the_published_example() -> None:
+    """The notifier signs through aliyun-python-sdk-core; its RPC composer, fed the documented parameters, gives the
+    documented StringToSign and Signature."""
+    compose = getattr(rpc_signature_composer, "__compose_string_to_sign")  # module-private names
+    signature = getattr(rpc_signature_composer, "__get_signature")
+    assert compose("GET", dict(DOC_PARAMS)) == DOC_STRING_TO_SIGN
+    assert signature(DOC_STRING_TO_SIGN, "testSecret") == DOC_SIGNATURE
+
+
+def test_simulator_verifier_reproduces_the_published_example() -> None:
+    assert string_to_sign("GET", {**DOC_PARAMS, "Signature": "ignored"}) == DOC_STRING_TO_SIGN
+    assert sign("GET", DOC_PARAMS, "testSecret") == DOC_SIGNATURE
+    assert sign("GET", DOC_PARAMS, "testSecret2") != DOC_SIGNATURE
+
+
+async def test_notifier_signs_the_documented_send_through_our_code_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented SendSms, sent by the notifier with the example's nonce and timestamp pinned. Our request
+    differs from the page's in three documented-neutral ways — POST (the page signs a GET), Format JSON, and the SDK's
+    empty SignatureType — so its Signature is not the page's; it was computed by hand, outside Python:
+      printf '%s' '<STRING_TO_SIGN>' | openssl dgst -sha1 -hmac 'testSecret&' -binary | base64
+    (the same command gives zJDF+Lrzhj/ThnlvIToysFRq6t4= for the page's own StringToSign)."""
+    expected_string_to_sign = (
+        "POST&%2F&AccessKeyId%3DtestId%26Action%3DSendSms%26Format%3DJSON%26OutId%3D123%26PhoneNumbers%3D15300000001"
+        "%26RegionId%3Dcn-hangzhou%26SignName%3D%25E9%2598%25BF%25E9%2587%258C%25E4%25BA%2591%25E7%259F%25AD%25E4"
+        "%25BF%25A1%25E6%25B5%258B%25E8%25AF%2595%25E4%25B8%2593%25E7%2594%25A8%26SignatureMethod%3DHMAC-SHA1"
+        "%26SignatureNonce%3D45e25e9b-0a6f-4070-8c85-2956eda1b466%26SignatureType%3D%26SignatureVersion%3D1.0"
+        "%26TemplateCode%3DSMS_71390007%26TemplateParam%3D%257B%2522customer%2522%253A%2522test%2522%257D"
+        "%26Timestamp%3D2017-07-12T02%253A42%253A19Z%26Version%3D2017-05-25"
+    )
+    signed: list[tuple[str, str]] = []
+    real_signer = rpc_signature_composer.get_signed_url
+
+    def spy(*args: object, **kwargs: object) -> tuple[str, str]:
+        url, text = real_signer(*args, **kwargs)
+        signed.append((url, text))
+        return url, text
+
+    monkeypatch.setattr(rpc_signature_composer, "get_signed_url", spy)
+    monkeypatch.setattr(parameter_helper, "get_uuid", lambda: DOC_PARAMS["SignatureNonce"])
+    monkeypatch.setattr(parameter_helper, "get_iso_8061_date", lambda: DOC_PARAMS["Timestamp"])
+    with running_aliyun_sms() as sim:
+        sim.store.accounts["testId"] = AliyunAccount("testId", "testSecret")
+        sim.store.add_sign("阿里云短信测试专用")
+        sim.store.add_template("SMS_71390007", "尊敬的${customer}，您的订单已发货")
+        sim.store.clock = lambda: datetime(2017, 7, 12, 2, 42, 19, tzinfo=UTC)
+        config = config_for_endpoint(sim.endpoint, ("testId", "testSecret"), sign_name="阿里云短信测试专用")
+        sms = create_notifier(config)
+        await sms.send(
+            Message(channel="aliyun_sms", recipient="15300000001", out_id="123", template="SMS_71390007",
+                    data={"customer": "test"})
+        )
+        [(url, text)] = signed
+        assert text == expected_string_to_sign
+        assert "&Signature=WcTo%2BBN8vEfTWw8H4XnmRbpIP58%3D" in url
+        [call] = sim.store.calls("SendSms")
+        assert (call.http_status, call.code) == (200, "OK")  # the simulator's own check agrees
 
 
 async def test_sent_sms_arrives_rendered_with_out_id_and_biz_id(sim: AliyunSmsServer, account: tuple[str, str]) -> None:
@@ -167,6 +265,9 @@ async def test_hand_built_requests_prove_the_simulator_checks_signature_nonce_an
     wrong_version = signed_params("SendSms", {**business, "Version": "2016-09-27"}, key_id, secret)
     response = await post(wrong_version)
     assert (response.status_code, response.json()["Code"]) == (400, "InvalidVersion")
+    unknown_action = signed_params("SendBatchSmsToEveryone", business, key_id, secret)
+    response = await post(unknown_action)
+    assert (response.status_code, response.json()["Code"]) == (404, "InvalidApi.NotFound")
     assert len(sim.store.sent_to(to)) == 1
 
 
@@ -259,11 +360,11 @@ async def test_unreachable_service_is_transient(account: tuple[str, str]) -> Non
     assert down.value.code in {"network", "timeout"}
 
 
-def config_for_endpoint(endpoint: str, account: tuple[str, str]) -> dict[str, str]:
+def config_for_endpoint(endpoint: str, account: tuple[str, str], *, sign_name: str = SIGN) -> dict[str, str]:
     return {
         "access_key_id": account[0],
         "access_key_secret": account[1],
-        "sign_name": SIGN,
+        "sign_name": sign_name,
         "endpoint": endpoint,
         "protocol": "http",
         "connect_timeout": "2",

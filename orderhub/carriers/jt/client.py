@@ -33,7 +33,6 @@ from orderhub.carriers.port import (
     InvalidWaybillRequest,
     OutOfServiceArea,
     QuotaExhausted,
-    TimestampExpired,
     post_json,
 )
 from orderhub.wire import GatewayClient
@@ -59,20 +58,34 @@ DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 PASSWORD_SALT = "jadada236t2"
 SUCCESS = "1"
 
-# J&T answers every refusal with HTTP 200 and a numeric ``code``. The gateway codes below are the ones the
-# simulator uses (145003xxx: the platform layer; 999001xxx: the business layer); J&T's published table is long
-# and varies by region, so the message text is checked as well.
-HEADER_DIGEST_CODES = frozenset({"145003052"})  # 签名校验失败
-BUSINESS_DIGEST_CODES = frozenset({"999001030"})  # 客户编码或密码错误（业务 digest）
-_ACCOUNT_CODES = frozenset({"145003010"})  # apiAccount 不存在 / 无权限
-_TIMESTAMP_CODES = frozenset({"145003053"})
-_OUT_OF_AREA_CODES = frozenset({"999001010"})
-_QUOTA_CODES = frozenset({"999001011"})
-_DIGEST_WORDS = ("签名校验失败", "签名错误", "digest")
-_TIMESTAMP_WORDS = ("时间戳", "timestamp")
-_OUT_OF_AREA_WORDS = ("超区", "不在服务范围", "不在派送范围", "无法派送")
-_QUOTA_WORDS = ("余额不足", "单号不足", "面单不足")
-_TRANSIENT_WORDS = ("系统异常", "系统繁忙", "稍后重试", "超时")
+# J&T answers every refusal with HTTP 200 and a numeric ``code``. Only codes from J&T's published tables are acted on;
+# any other code is a :class:`JtBusinessError`. Sources: the 状态码 / 错误代码 tables printed under every API of the
+# J&T open platform documentation (https://open.jtexpress.com.cn/#/apiDoc/orderserve/create; the same JMS platform
+# tables appear under each API at https://ylopenapi.jtexpress.my and https://open.jtjms-eg.com — e.g.
+# "order/getOrders › 状态码", "order/addLooseOrder › Error codes"). J&T documents no code for a stale ``timestamp``
+# (145003053 is "timestamp is empty!"), so the client never reports TimestampExpired.
+HEADER_DIGEST_CODES = frozenset({"145003030"})  # headers signature verification failed (状态码 table)
+BUSINESS_DIGEST_CODES = frozenset({
+    "145003031",  # 业务参数签名失败 (order/getOrders › 错误代码)
+    "999001030",  # customerCode or password is wrong (状态码 table, J&T VN/MY open platform)
+})
+_ACCOUNT_CODES = frozenset({
+    "145003010",  # API account does not exist
+    "145003012",  # API account has no interface permissions
+    "999011010",  # customer not exist
+    "999011020",  # customer is disable
+    "999011030",  # customer is locked
+})
+_OUT_OF_AREA_CODES = frozenset({
+    "145005004",  # This delivery address is temporarily suspended due to objective reasons
+})
+# 145005005 "billcode acquisition failed": J&T could not give the account a waybill number. Our reading (not J&T's
+# words) is that the account's 单号 ran out — a retry does not help, another carrier does.
+_QUOTA_CODES = frozenset({"145005005"})
+_TRANSIENT_CODES = frozenset({
+    "145005000",  # 系统错误 / System error (addOrder › Error codes)
+    "145003040",  # 内部调用异常 / Internal call exception (addOrder › Error codes)
+})
 
 
 class JtBusinessError(InvalidWaybillRequest):
@@ -95,20 +108,19 @@ def business_digest(customer_code: str, password: str, private_key: str) -> str:
 
 
 def classify_error(code: str, message: str) -> CarrierError:
+    """A refusal's documented ``code`` → the port's error (``message`` only travels along)."""
     kind: type[CarrierError]
     if code in BUSINESS_DIGEST_CODES:
         kind, summary = DigestRejected, "极兔拒绝了客户编码或密码（业务签名）"
-    elif code in HEADER_DIGEST_CODES or (not code.startswith("999") and any(w in message for w in _DIGEST_WORDS)):
+    elif code in HEADER_DIGEST_CODES:
         kind, summary = DigestRejected, "极兔拒绝了签名（请检查 privateKey）"
     elif code in _ACCOUNT_CODES:
-        kind, summary = DigestRejected, "极兔不认识该 apiAccount（或无接口权限）"
-    elif code in _TIMESTAMP_CODES or any(word in message for word in _TIMESTAMP_WORDS):
-        kind, summary = TimestampExpired, "极兔认为请求已过期（请检查服务器时间）"
-    elif code in _OUT_OF_AREA_CODES or any(word in message for word in _OUT_OF_AREA_WORDS):
+        kind, summary = DigestRejected, "极兔不认识该 apiAccount 或客户编码（或无接口权限）"
+    elif code in _OUT_OF_AREA_CODES:
         kind, summary = OutOfServiceArea, "收件地址不在极兔服务范围"
-    elif code in _QUOTA_CODES or any(word in message for word in _QUOTA_WORDS):
-        kind, summary = QuotaExhausted, "极兔电子面单余额不足"
-    elif any(word in message for word in _TRANSIENT_WORDS):
+    elif code in _QUOTA_CODES:
+        kind, summary = QuotaExhausted, "极兔无法分配运单号（电子面单余额不足）"
+    elif code in _TRANSIENT_CODES:
         kind, summary = CarrierUnavailable, "极兔服务暂不可用"
     else:
         kind, summary = JtBusinessError, "极兔拒绝了请求"

@@ -4,7 +4,7 @@
   "from", "to", "parameters": {"callbackurl", "salt", "resultv2": "1", "phone"}}`` (``from``/``to``: 出发地 and 目的地,
   省市区, optional). Reply ``{"result", "returnCode",
   "message"}``: ``200`` 提交成功, ``501`` 重复订阅 (success for us), ``600``/``601`` bad / expired key,
-  ``700``/``701``/``702`` bad request, ``500``/``502`` server trouble.
+  ``700``/``701``/``702`` bad request, ``500`` server trouble.
 * 推送回调 — 快递100 POSTs ``param`` (JSON ``{"status", "billstatus", "message", "lastResult": {…}}``) and
   ``sign = upper(md5(param + salt))`` to the callback URL. :func:`verify_callback` / :func:`parse_callback` are pure
   functions for the endpoint, which answers :data:`CALLBACK_OK` (or :data:`CALLBACK_BAD_SIGN`).
@@ -69,11 +69,20 @@ DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 CALLBACK_OK: Final[Mapping[str, Any]] = {"result": True, "returnCode": "200", "message": "成功"}
 CALLBACK_BAD_SIGN: Final[Mapping[str, Any]] = {"result": False, "returnCode": "500", "message": "签名错误"}
 
-_SUBSCRIBE_OK = frozenset({"200", "501"})  # 501 重复订阅: already subscribed is fine
-_AUTH_CODES = frozenset({"503", "600", "601"})
-_TRANSIENT_CODES = frozenset({"500", "502"})
+# Return codes, each from 快递100's own documentation:
+# 订阅 — "快递订阅查询快递api接口技术文档" (快递100 API 文档中心, https://apifox.com/apidoc/project-514987/api-8567477;
+# the same 返回码 list in 快递100's own post https://cloud.tencent.com/developer/article/1828132): 200 提交成功,
+# 501 重复订阅, 600 您不是合法的订阅者（即授权Key出错）, 601 POLL:KEY已过期, 500 服务器错误, 700 订阅数据存在错误,
+# 701 拒绝订阅的快递公司, 702 POLL:识别不到该单号对应的快递公司.
+_SUBSCRIBE_OK = frozenset({"200", "501"})  # 501: already subscribed and still tracked — fine for us
+_SUBSCRIBE_AUTH_CODES = frozenset({"600", "601"})
+_SUBSCRIBE_TRANSIENT_CODES = frozenset({"500"})
+# 实时查询 — "实时快递查询接口" 返回码 (快递100 API 文档中心, https://apifox.com/apidoc/docs-site/514987/api-8562559):
+# 200 查询成功, 400 找不到对应公司（提交数据不完整或者账号未充值）, 500 查询无结果，请隔段时间再查, 501 服务器错误,
+# 502 服务器繁忙, 503 验证签名失败, 601 key已过期（没有可用单量）.
+_QUERY_AUTH_CODES = frozenset({"503", "601"})
 _QUERY_TRANSIENT_CODES = frozenset({"501", "502"})
-_QUERY_NO_RESULT = "500"  # 查询无结果，请隔段时间再查
+_QUERY_NO_RESULT = "500"
 
 
 def _md5_upper(text: str) -> str:
@@ -152,16 +161,17 @@ def _error(kind: type[CarrierError], summary: str, code: str, message: str) -> C
 
 
 def classify_subscribe_error(code: str, message: str) -> CarrierError:
-    if code in _AUTH_CODES:
+    if code in _SUBSCRIBE_AUTH_CODES:
         return _error(DigestRejected, "快递100 拒绝了授权 key（请检查 key 是否正确、是否过期）", code, message)
-    if code in _TRANSIENT_CODES:
+    if code in _SUBSCRIBE_TRANSIENT_CODES:
         return _error(CarrierUnavailable, "快递100 订阅接口暂不可用", code, message)
     return _error(InvalidWaybillRequest, "快递100 拒绝了订阅请求", code, message)
 
 
 def classify_query_error(code: str, message: str) -> CarrierError:
-    if code in _AUTH_CODES:
-        return _error(DigestRejected, "快递100 拒绝了签名（请检查授权 key / customer）", code, message)
+    if code in _QUERY_AUTH_CODES:
+        summary = "快递100 拒绝了签名或授权 key（请检查 key / customer 及可用单量）"
+        return _error(DigestRejected, summary, code, message)
     if code in _QUERY_TRANSIENT_CODES:
         return _error(CarrierUnavailable, "快递100 查询接口暂不可用", code, message)
     return _error(InvalidWaybillRequest, "快递100 拒绝了查询请求", code, message)

@@ -2,7 +2,8 @@
 
 * create_waybill: ``EXP_RECE_CREATE_ORDER`` with ``orderId = order_ref``. SF refuses a repeated ``orderId`` with
   business error 8016 (重复下单); the adapter then asks ``EXP_RECE_SEARCH_ORDER_RESP`` for that order and returns
-  its waybill, so a retry never orders a second parcel.
+  its waybill, so a retry never orders a second parcel. An address SF cannot serve is no error on SF's side but
+  筛单结果 ``filterResult`` 3 (不可以收派) in the reply: :class:`OutOfServiceArea`.
 * cancel_waybill: ``EXP_RECE_UPDATE_ORDER`` with ``dealType 2``.
 * track: ``EXP_RECE_SEARCH_ROUTES`` by waybill number.
 """
@@ -18,6 +19,7 @@ from orderhub.carriers.port import (
     Carrier,
     CarrierCredentials,
     CarrierUnavailable,
+    OutOfServiceArea,
     TrackingEvent,
     Waybill,
     WaybillRequest,
@@ -65,6 +67,13 @@ class SfCarrier:
                 raise
             log.info("sf order %s already placed; fetching its waybill", request.order_ref)
             reply = await self.client.call(SERVICE_SEARCH_ORDER, mapper.search_order_data(request.order_ref))
+        reason = mapper.unservable(reply)
+        if reason is not None:
+            raise OutOfServiceArea(
+                f"收件地址不在顺丰收派范围：{reason}",
+                carrier_code=f"filterResult={mapper.FILTER_UNSERVABLE}",
+                carrier_message=reason,
+            )
         try:
             return mapper.to_waybill(reply, order_ref=request.order_ref)
         except mapper.SfPayloadError as exc:

@@ -3,7 +3,7 @@
 * :func:`create_order_data`: a :class:`WaybillRequest` as the ``EXP_RECE_CREATE_ORDER`` msgData (weights grams →
   kg, the hub's ``service`` → ``expressTypeId``, the monthly card as ``monthlyCard``, 寄方付).
 * :func:`to_waybill`: the create / search-order reply (``waybillNoInfoList``, ``routeLabelInfo``) → :class:`Waybill`
-  with the 大头笔 (``destRouteLabel``) as ``sort_code``.
+  with the 大头笔 (``destRouteLabel``) as ``sort_code``; :func:`unservable` reads its 筛单结果 (``filterResult``).
 * :func:`to_events`: the ``EXP_RECE_SEARCH_ROUTES`` reply → :class:`TrackingEvent` list, oldest first, Beijing
   ``acceptTime`` → aware UTC.
 """
@@ -38,6 +38,7 @@ __all__ = [
     "state_for_op_code",
     "to_events",
     "to_waybill",
+    "unservable",
 ]
 
 CARRIER_CODE = "SF"
@@ -58,6 +59,12 @@ PAY_BY_SENDER = 1  # payMethod: 1 寄方付, 2 收方付, 3 第三方付
 CONTACT_SENDER = 1
 CONTACT_RECEIVER = 2
 WAYBILL_MAIN = 1  # waybillType: 1 母单, 2 子单, 3 签回单
+
+# 下订单接口 EXP_RECE_CREATE_ORDER / 订单结果查询 EXP_RECE_SEARCH_ORDER_RESP, 响应参数: filterResult 筛单结果
+# 1 人工确认, 2 可收派, 3 不可以收派; remark "如果filterResult=3时为必填，不可以收派的原因代码：
+# 1 收方超范围 2 派方超范围 3 其它原因".
+FILTER_UNSERVABLE = "3"
+UNSERVABLE_REASONS = {"1": "收方超范围", "2": "派方超范围", "3": "其它原因"}
 
 # 路由操作码 (opCode) → state, after the 丰桥 路由查询 opCode table. Codes not listed are in-transit scans
 # (中转、装车、到达 …), which is what the great majority of SF's many codes are.
@@ -193,6 +200,15 @@ def to_waybill(data: Mapping[str, Any], *, order_ref: str) -> Waybill:
             _text(label.get("destTeamCode")) or _text(label.get("codingMapping")) or _text(data.get("destCode"))
         ),
     )
+
+
+def unservable(data: Mapping[str, Any]) -> str | None:
+    """The reason SF gives when a create / search-order reply says it cannot serve the order (filterResult 3), or
+    None when it can (2) or leaves it to a person (1)."""
+    if _text(data.get("filterResult")) != FILTER_UNSERVABLE:
+        return None
+    remark = _text(data.get("remark"))
+    return UNSERVABLE_REASONS.get(remark, remark or UNSERVABLE_REASONS["3"])
 
 
 def state_for_op_code(op_code: str) -> TrackingState:
