@@ -19,18 +19,21 @@ from orderhub.approvals.oa_port import OA_CLIENTS
 from orderhub.approvals.port import KINDS as APPROVAL_KINDS
 from orderhub.carriers.jt import adapter as jt
 from orderhub.carriers.kuaidi100 import adapter as kuaidi100
-from orderhub.carriers.port import CARRIERS, TRACKERS
+from orderhub.carriers.port import CARRIERS, PLATFORM_WAYBILLS, TRACKERS
 from orderhub.carriers.sf import adapter as sf
 from orderhub.carriers.zto import adapter as zto
 from orderhub.channels.douyin import connector as douyin
 from orderhub.channels.douyin import settlement as douyin_settlement
+from orderhub.channels.douyin import waybill as douyin_waybill
 from orderhub.channels.douyin import webhook as douyin_webhook
 from orderhub.channels.jd import connector as jd
 from orderhub.channels.pdd import connector as pdd
 from orderhub.channels.pdd import settlement as pdd_settlement
+from orderhub.channels.pdd import waybill as pdd_waybill
 from orderhub.channels.port import CONNECTORS, PUSH_RECEIVERS
 from orderhub.channels.taobao import connector as taobao
 from orderhub.channels.taobao import settlement as taobao_settlement
+from orderhub.channels.taobao import waybill as taobao_waybill
 from orderhub.channels.wechat_shop import connector as wechat_shop
 from orderhub.channels.wechat_shop import settlement as wechat_shop_settlement
 from orderhub.events import FEED_MIRRORS, Topic
@@ -149,6 +152,11 @@ def register_integrations() -> None:
     CARRIERS.register("SF", sf.create_carrier)
     CARRIERS.register("ZTO", zto.create_carrier)
     CARRIERS.register("JT", jt.create_carrier)
+    # Sales platforms' own 电子面单 services (they take the platform's receiver ciphertext).
+    PLATFORM_WAYBILLS.register("douyin", douyin_waybill.create_waybill_service)
+    PLATFORM_WAYBILLS.register("pdd", pdd_waybill.create_waybill_service)
+    PLATFORM_WAYBILLS.register("taobao", taobao_waybill.create_waybill_service)  # 菜鸟电子面单 (OAID)
+    PLATFORM_WAYBILLS.register("tmall", taobao_waybill.create_waybill_service)
     # Parcel tracking for every carrier.
     TRACKERS.register(kuaidi100.CODE, kuaidi100.TRACKER)
     # Notifiers: customer and staff messages.

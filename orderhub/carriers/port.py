@@ -23,10 +23,12 @@ import msgspec
 from orderhub import wire
 from orderhub.carriers.errors import CarrierErrorCode
 from orderhub.errors import OrderHubError
+from orderhub.orders.commands import ReceiverCipher
 from orderhub.registry import Registry
 
 __all__ = [
     "CARRIERS",
+    "PLATFORM_WAYBILLS",
     "TRACKERS",
     "Carrier",
     "CarrierCredentials",
@@ -37,6 +39,8 @@ __all__ = [
     "InvalidWaybillRequest",
     "OutOfServiceArea",
     "Party",
+    "PlatformWaybillAccount",
+    "PlatformWaybillFactory",
     "PushedTracking",
     "QuotaExhausted",
     "TimestampExpired",
@@ -56,7 +60,10 @@ __all__ = [
 
 
 class Party(msgspec.Struct, frozen=True, kw_only=True):
-    """Sender or receiver as the carrier needs them (full, unmasked: only the carrier sees them)."""
+    """Sender or receiver as the carrier needs them (full, unmasked: only the carrier sees them).
+
+    A receiver the platform keeps encrypted has ``cipher`` and masked ``name``/``phone``/``detail``: only that
+    platform's e-waybill service (:data:`PLATFORM_WAYBILLS`) can print it; a carrier's own API needs clear fields."""
 
     name: str
     phone: str
@@ -65,6 +72,10 @@ class Party(msgspec.Struct, frozen=True, kw_only=True):
     district: str = ""
     detail: str  # street address without the province/city/district
     company: str = ""
+    cipher: ReceiverCipher | None = None
+
+    def __repr__(self) -> str:  # never a clear name, phone or address (logs, tracebacks)
+        return f"Party(province={self.province!r}, city={self.city!r}, encrypted={self.cipher is not None})"
 
 
 class WaybillItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,6 +105,10 @@ class Waybill(msgspec.Struct, frozen=True, kw_only=True):
     sort_code: str = ""  # 大头笔 / 三段码 / 区域码 the label prints, when the carrier gives one
     origin_code: str = ""
     destination_code: str = ""
+    # A platform e-waybill service's print data (encrypted, for the platform's own print component) and whether the
+    # label must use the privacy layout (masked receiver, no clear phone).
+    print_data: str = ""
+    privacy: bool = False
 
 
 class TrackingState(StrEnum):
@@ -184,6 +199,33 @@ CarrierFactory = Callable[[CarrierCredentials, httpx.AsyncClient], Carrier]
 
 # Filled by the composition root (``server.wiring``): hub carrier code (catalogue code) → factory.
 CARRIERS: Registry[CarrierFactory] = Registry("carrier")
+
+
+class PlatformWaybillAccount(msgspec.Struct, kw_only=True):
+    """An e-waybill account at a sales platform's own service (抖音电子面单, 拼多多电子面单, 菜鸟): waybills of an
+    express company (``carrier``) issued through the platform, which accepts the platform's receiver ciphertext.
+
+    The platform credentials are the shop's (its app key, secret and access token); ``settings`` are the account's
+    own (网点 / 月结 / 发货地址 ids, the carrier's product), as the service names them."""
+
+    platform: str  # the sales platform's catalogue code: douyin, pdd, taobao
+    carrier: str  # the express company's hub code: ZTO, SF, JT …
+    app_key: str
+    app_secret: str
+    access_token: str = ""
+    shop_id: str = ""
+    base_url: str = ""  # the platform gateway to call instead of production (a simulator)
+    settings: dict[str, str] = {}
+
+    def __repr__(self) -> str:  # never the secret or the token
+        return f"PlatformWaybillAccount(platform={self.platform!r}, carrier={self.carrier!r}, shop_id={self.shop_id!r})"
+
+
+PlatformWaybillFactory = Callable[[PlatformWaybillAccount, httpx.AsyncClient], Carrier]
+
+# Filled by the composition root: sales platform code → its e-waybill service. ``create_waybill`` takes a receiver
+# whose ``cipher`` is that platform's (or a clear one); the Waybill it returns has ``privacy=True``.
+PLATFORM_WAYBILLS: Registry[PlatformWaybillFactory] = Registry("platform e-waybill service")
 
 
 def registered_carriers() -> list[str]:

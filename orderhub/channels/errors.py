@@ -50,6 +50,11 @@ class ChannelError(ErrorCode):
     PLATFORM_INVALID_REQUEST = (
         "platform_invalid_request", "电商平台认为请求参数有误", "The platform refused the request's parameters."
     )
+    PLATFORM_DECRYPT_REFUSED = (
+        "platform_decrypt_refused",
+        "电商平台拒绝解密收件人信息（无权限、超出解密额度或订单状态不允许）",
+        "The platform refused to decrypt the receiver (no permission, decrypt quota used up, order state).",
+    )
     WRITEBACK_NOT_FOUND = (
         "writeback_not_found",
         "没有这条待回传或回传失败的发货记录",

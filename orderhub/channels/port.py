@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 import msgspec
@@ -28,7 +28,7 @@ from orderhub import wire
 from orderhub.channels.errors import ChannelError
 from orderhub.errors import OrderHubError
 from orderhub.orders.aftersales import PlatformRefund
-from orderhub.orders.commands import NewOrder
+from orderhub.orders.commands import NewOrder, ReceiverCipher
 from orderhub.registry import Registry
 
 __all__ = [
@@ -39,6 +39,9 @@ __all__ = [
     "ChannelConnector",
     "ConnectorFactory",
     "Credentials",
+    "DecryptRefused",
+    "DecryptedReceiver",
+    "EncryptedReceiver",
     "InvalidRequest",
     "PlatformError",
     "PlatformOrder",
@@ -48,6 +51,7 @@ __all__ = [
     "PushReceipt",
     "PushReceiver",
     "RateLimited",
+    "ReceiverDecryptor",
     "SessionExpired",
     "ShipmentConfirmation",
     "SignatureRejected",
@@ -150,6 +154,8 @@ class Credentials(msgspec.Struct, kw_only=True):
     access_token: str = ""
     refresh_token: str = ""
     token_expires_at: datetime | None = None
+    # When the refresh token itself expires (拼多多/京东/抖店 say so in the token answer); None: unknown or never.
+    refresh_expires_at: datetime | None = None
     shop_id: str = ""
     # The gateway to call instead of the platform's production URL (a simulator, a regional gateway).
     base_url: str = ""
@@ -204,6 +210,36 @@ class InvalidRequest(PlatformError):
     code = ChannelError.PLATFORM_INVALID_REQUEST
 
 
+class DecryptRefused(PlatformError):
+    """The platform will not decrypt (this app lacks the permission, the shop's decrypt quota is used up, the order
+    is in a state that forbids it). Not retryable: printing through the platform's own e-waybill service is the way."""
+
+    code = ChannelError.PLATFORM_DECRYPT_REFUSED
+
+
+class EncryptedReceiver(msgspec.Struct, frozen=True, kw_only=True):
+    """One order's protected receiver, to decrypt."""
+
+    external_id: str  # the platform's order id (PDD's data_tag, 抖店's auth_id, TOP's tid)
+    cipher: ReceiverCipher
+
+
+class DecryptedReceiver(msgspec.Struct, frozen=True, kw_only=True):
+    """The clear receiver of one order, or why the platform refused that one (``error_code`` set, fields empty).
+
+    Clear values live only in memory: the caller passes them to the step that needs them and drops them."""
+
+    external_id: str
+    name: str = ""
+    phone: str = ""
+    detail: str = ""
+    error_code: str = ""  # the platform's own code for a refusal of this item
+    error_message: str = ""
+
+    def __repr__(self) -> str:  # never the clear values (logs, tracebacks)
+        return f"DecryptedReceiver(external_id={self.external_id!r}, error_code={self.error_code!r})"
+
+
 class ChannelConnector(Protocol):
     """One shop on one platform."""
 
@@ -225,6 +261,19 @@ class ChannelConnector(Protocol):
 
     async def refresh_token(self) -> Credentials:
         """A fresh access token; returns the credentials to store (the connector uses them from now on)."""
+        ...
+
+
+@runtime_checkable
+class ReceiverDecryptor(Protocol):
+    """A connector whose platform decrypts receivers through an API (拼多多 ``pdd.open.decrypt.batch``, 抖店
+    ``order.batchDecrypt``, 淘宝 ``top.oaid.decrypt``). Optional: connectors without it cannot decrypt at all."""
+
+    async def decrypt_receivers(self, receivers: Sequence[EncryptedReceiver], *, scene: str) -> list[DecryptedReceiver]:
+        """Decrypt a batch (the connector chunks to the platform's batch limit). ``scene``: why (``waybill`` — a
+        carrier needs the clear receiver; ``view`` — a person asked to see it), passed on where the platform asks
+        for a reason. One result per input, in order; a per-item refusal is a result with ``error_code``; a refusal
+        of the whole call (quota, permission) raises :class:`DecryptRefused`."""
         ...
 
 

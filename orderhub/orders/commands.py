@@ -16,6 +16,7 @@ __all__ = [
     "OrderPage",
     "OrderView",
     "Receiver",
+    "ReceiverCipher",
     "ShipmentView",
 ]
 
@@ -26,7 +27,43 @@ class NewOrderLine(msgspec.Struct, frozen=True, kw_only=True):
     unit_price: int
 
 
+class ReceiverCipher(msgspec.Struct, frozen=True, kw_only=True):
+    """The receiver as a platform protects it (抖店, 拼多多, 淘宝/天猫): ciphertexts only the platform can decrypt, the
+    masked forms it shows in clear, and its search indexes. Kept beside the order's clear fields, never instead of
+    them; clear values are filled only when someone decrypts through the platform (audited) or the source sent them.
+
+    ``province``/``city``/``district`` come in clear on every platform and stay on :class:`Receiver`; ``detail`` is
+    the street address below the district."""
+
+    platform: str  # the platform's catalogue code (douyin, pdd, taobao): who can decrypt it
+    name: str = ""  # ciphertexts exactly as the platform sent them
+    phone: str = ""
+    detail: str = ""
+    name_masked: str = ""  # the platform's masked forms (张*, 138****0000, 某某路**号)
+    phone_masked: str = ""
+    detail_masked: str = ""
+    # The platform's search index of the phone (拼多多/抖店 ``*_index`` / search text): equal for the same phone within
+    # the shop, so duplicate detection and 合单 can compare without decrypting.
+    phone_index: str = ""
+    # An id the platform gives the buyer + address (淘宝 OAID, 抖店 open_address_id …): equal ids mean the same
+    # receiver and address (合单 and duplicate detection); also what some decrypt APIs take.
+    open_id: str = ""
+    # A privacy (virtual) number's extension, when the platform issued one (138xxxx0000-1234).
+    phone_ext: str = ""
+
+    def match_key(self) -> str:
+        """What identifies the receiver for duplicate detection and 合单: the open id, else the phone's index."""
+        if self.open_id:
+            return f"{self.platform}:oaid:{self.open_id}"
+        if self.phone_index:
+            return f"{self.platform}:idx:{self.phone_index}"
+        return ""
+
+
 class Receiver(msgspec.Struct, frozen=True, kw_only=True):
+    """The receiver. With ``cipher`` set (an encrypted platform order) ``name``/``phone``/``detail`` hold the
+    platform's masked forms until a decrypt fills them, and nothing may treat them as a real phone or address."""
+
     name: str
     phone: str
     province: str = ""
@@ -36,6 +73,7 @@ class Receiver(msgspec.Struct, frozen=True, kw_only=True):
     address: str = ""
     division_code: str = ""
     phone_ext: str = ""
+    cipher: ReceiverCipher | None = None
 
 
 class NewOrder(msgspec.Struct, frozen=True, kw_only=True):

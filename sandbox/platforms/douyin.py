@@ -18,6 +18,16 @@ success. Methods: ``order.searchList``, ``order.orderDetail``, ``order.logistics
 ``…/order_getShopAccountItem``) and SDKs generated from the doc pages (field descriptions, ``DouyinRetCode`` 40004
 ``isv.parameter-invalid:100026`` / ``isv.parameter-invalid:500``) reproduce them.
 
+Receivers are encrypted, as 抖店 sends them to every app since its 2021 数据安全 upgrade (数据安全加密对接文档,
+https://op.jinritemai.com/docs/guide-docs/56/589): ``encrypt_post_receiver`` / ``encrypt_post_tel`` /
+``post_addr.encrypt_detail`` carry ciphertexts, ``mask_post_receiver`` / ``mask_post_tel`` / ``mask_post_addr`` the
+masked text, and ``post_receiver`` / ``post_tel`` / ``post_addr.detail`` are empty — unless the shop is switched to
+clear receivers (:func:`send_clear_receivers`, an old app / test shop: then both are sent). The simulator keeps the
+clear receiver on its own order, so ``order.batchDecrypt`` (:data:`DECRYPT_BATCH_LIMIT` per call, a small per-shop
+daily quota, :func:`set_decrypt_quota`), ``order.BatchSearchIndex`` and the 抖音电子面单 calls
+(``logistics.newCreateOrder`` / ``logistics.waybillApply`` / ``logistics.cancelOrder``, :func:`ebills`) can check
+that a ciphertext belongs to the order it is sent with.
+
 Push: :func:`build_push` / :func:`push_events` deliver a message batch (a JSON array of ``{"tag", "msg_id",
 "data"}`` with ``data`` a JSON string) signed with ``event-sign`` = MD5(app_key + body + app_secret) and ``app-id``;
 the receiver must answer ``{"code":0,"msg":"success"}``.
@@ -26,10 +36,15 @@ the receiver must answer ``{"code":0,"msg":"success"}``.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -61,7 +76,9 @@ from sandbox.platforms.store import (
 )
 
 __all__ = [
+    "CIPHER_SEPARATORS",
     "COMPANY_CODES",
+    "DECRYPT_BATCH_LIMIT",
     "PREFIX",
     "TAG_ADDRESS_CHANGED",
     "TAG_ORDER_CANCELLED",
@@ -70,13 +87,21 @@ __all__ = [
     "TAG_ORDER_PAID",
     "TAG_ORDER_SHIPPED",
     "TAG_REFUND_CREATED",
+    "DouyinPrivacy",
+    "SimEbill",
     "apush_events",
     "build_push",
+    "cipher_text",
+    "ebills",
     "order_event",
+    "privacy",
     "push_acknowledged",
     "push_events",
     "render_shop_order",
     "route_handlers",
+    "search_index",
+    "send_clear_receivers",
+    "set_decrypt_quota",
 ]
 
 PREFIX = "/douyin"
@@ -97,6 +122,20 @@ COMPANY_CODES = {
     "debangkuaidi": "德邦快递",
 }
 
+# Waybill numbers shaped like each express company's (prefix, digits after it).
+TRACK_NO_SHAPES = {
+    "shunfeng": ("SF", 13),
+    "zhongtong": ("7", 14),
+    "yuantong": ("YT", 13),
+    "shentong": ("77", 13),
+    "yunda": ("43", 13),
+    "jtexpress": ("JT", 13),
+    "ems": ("11", 11),
+    "youzhengguonei": ("98", 11),
+    "jd": ("JDVA", 11),
+    "debangkuaidi": ("DPK", 12),
+}
+
 ORDER_STATUS = {
     OrderState.PENDING_PAYMENT: (1, "待支付"),
     OrderState.PAID: (2, "备货中"),
@@ -115,6 +154,123 @@ TAG_ORDER_CANCELLED = 106
 TAG_REFUND_CREATED = 200
 
 
+# ------------------------------------------------------------------ receiver encryption
+
+# 抖店 数据安全加密对接文档 (https://op.jinritemai.com/docs/guide-docs/56/589): a ciphertext is
+# ``<sep><search index><sep><ciphertext><sep><key version><sep><sep>`` — ``$`` for phone numbers, ``#`` for addresses
+# (``post_addr.encrypt_detail``), ``~`` for names — and the part between the first two separators is the field's
+# search index (what ``order.BatchSearchIndex`` answers for the same clear text in the same shop). The form is what
+# public integrations parse (the address index is cut at the second ``#``, the phone index at the second ``$``).
+CIPHER_SEPARATORS = {"addr": "#", "name": "~", "tel": "$"}
+# order.batchDecrypt ``data_type`` / order.BatchSearchIndex ``encrypt_type``: 1 地址, 2 姓名, 3 手机号.
+DATA_TYPES = {"addr": 1, "name": 2, "tel": 3}
+KEY_VERSION = "1"
+# order.batchDecrypt: "待解密值集合，最大支持一次解密50条" (API doc 批量解密 /order/batchDecrypt,
+# https://op.jinritemai.com/docs/api-docs/15/509, as the official SDK's OrderBatchDecryptParam reproduces it).
+DECRYPT_BATCH_LIMIT = 50
+# order.batchDecrypt ``account_type``: "服务商账号中的主-main_account；子账号-sub_account".
+ACCOUNT_TYPES = ("main_account", "sub_account")
+DEFAULT_DECRYPT_QUOTA = 500  # ciphertexts per shop per day (抖店 grants each shop a daily quota; tests set a small one)
+
+
+@dataclass
+class SimEbill:
+    """One 抖音电子面单 the simulator issued (``logistics.newCreateOrder``)."""
+
+    app_key: str
+    order_id: str
+    pack_id: str
+    logistics_code: str
+    track_no: str
+    sort_code: str
+    receiver: Mapping[str, Any]  # the receiver_info as sent (ciphertexts when the caller had them)
+    cancelled: bool = False
+
+
+@dataclass
+class DouyinPrivacy:
+    """The simulator's privacy state for one store: who gets clear receivers, decrypt quotas and use, e-waybills."""
+
+    clear_shops: set[str] = field(default_factory=set)
+    quotas: dict[str, int] = field(default_factory=dict)
+    used: dict[tuple[str, date], int] = field(default_factory=dict)
+    ebills: dict[str, SimEbill] = field(default_factory=dict)  # track_no → waybill
+    packs: dict[tuple[str, str, str, str], str] = field(default_factory=dict)  # (app, order, pack, code) → track_no
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def quota(self, app_key: str) -> int:
+        return self.quotas.get(app_key, DEFAULT_DECRYPT_QUOTA)
+
+    def take(self, app_key: str, day: date, count: int) -> bool:
+        """Spend ``count`` of the shop's daily decrypt quota; False (nothing spent) when it would go over."""
+        with self.lock:
+            used = self.used.get((app_key, day), 0)
+            if used + count > self.quota(app_key):
+                return False
+            self.used[(app_key, day)] = used + count
+            return True
+
+
+_PRIVACY: weakref.WeakKeyDictionary[PlatformStore, DouyinPrivacy] = weakref.WeakKeyDictionary()
+_PRIVACY_LOCK = threading.Lock()
+
+
+def privacy(store: PlatformStore) -> DouyinPrivacy:
+    with _PRIVACY_LOCK:
+        state = _PRIVACY.get(store)
+        if state is None:
+            state = _PRIVACY[store] = DouyinPrivacy()
+        return state
+
+
+def send_clear_receivers(store: PlatformStore, app_key: str, clear: bool = True) -> None:
+    """Also send this shop's receivers in clear (an old app / 抖店 test shop); the ciphertexts are sent anyway."""
+    state = privacy(store)
+    with state.lock:
+        (state.clear_shops.add if clear else state.clear_shops.discard)(app_key)
+
+
+def set_decrypt_quota(store: PlatformStore, app_key: str, per_day: int) -> None:
+    """The shop's daily ``order.batchDecrypt`` quota (ciphertexts per day, Beijing date)."""
+    state = privacy(store)
+    with state.lock:
+        state.quotas[app_key] = per_day
+
+
+def ebills(store: PlatformStore, app_key: str | None = None) -> list[SimEbill]:
+    state = privacy(store)
+    with state.lock:
+        return [e for e in state.ebills.values() if app_key is None or e.app_key == app_key]
+
+
+def _shop_key(account: SellerAccount) -> bytes:
+    return hashlib.sha256(f"douyin-sim-kms:{account.shop_id}".encode()).digest()
+
+
+def search_index(account: SellerAccount, kind: str, plain: str) -> str:
+    """The shop's search index of a clear value (equal for equal values within the shop)."""
+    digest = hmac.new(_shop_key(account), f"index|{kind}|{plain}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest[:12]).decode()
+
+
+def cipher_text(account: SellerAccount, order_id: str, kind: str, plain: str) -> str:
+    """The ciphertext of one receiver field of one order (``kind``: tel, name, addr)."""
+    sep = CIPHER_SEPARATORS[kind]
+    body = hmac.new(_shop_key(account), f"cipher|{order_id}|{kind}|{plain}".encode(), hashlib.sha256).digest()
+    sealed = base64.b64encode(body * 2).decode()
+    return f"{sep}{search_index(account, kind, plain)}{sep}{sealed}{sep}{KEY_VERSION}{sep}{sep}"
+
+
+def _fields(order: SimOrder) -> dict[str, str]:
+    r = order.receiver
+    return {"tel": r.mobile, "name": r.name, "addr": r.detail}
+
+
+def _ciphers(order: SimOrder, account: SellerAccount) -> dict[str, tuple[str, str]]:
+    """ciphertext → (kind, clear value) for the order's receiver as it is now."""
+    return {cipher_text(account, order.order_id, kind, plain): (kind, plain) for kind, plain in _fields(order).items()}
+
+
 def _mask_name(name: str) -> str:
     return name[:1] + "*" * max(1, len(name) - 1)
 
@@ -123,20 +279,30 @@ def _mask_tel(tel: str) -> str:
     return tel[:3] + "****" + tel[7:] if len(tel) >= 11 else tel
 
 
-def _addr(order: SimOrder, *, masked: bool = False) -> dict[str, Any]:
+def _mask_detail(detail: str) -> str:
+    return detail[:4] + "****"
+
+
+def _addr(order: SimOrder, account: SellerAccount, *, masked: bool = False, clear: bool = False) -> dict[str, Any]:
+    """``post_addr`` (``detail`` only for a clear-text shop, ``encrypt_detail`` always) or ``mask_post_addr``."""
     r = order.receiver
-    return {
+    addr: dict[str, Any] = {
         "province": {"id": "", "name": r.province},
         "city": {"id": "", "name": r.city},
         "town": {"id": "", "name": r.district},  # 抖店's "town" is the 区/县
         "street": {"id": "", "name": r.town},
-        "detail": (r.detail[:4] + "****") if masked else r.detail,
-        "encrypt_detail": "",
     }
+    if masked:
+        addr["detail"] = _mask_detail(r.detail)
+    else:
+        addr["detail"] = r.detail if clear else ""
+        addr["encrypt_detail"] = cipher_text(account, order.order_id, "addr", r.detail)
+    return addr
 
 
-def render_shop_order(order: SimOrder, account: SellerAccount) -> dict[str, Any]:
-    """A ``shop_order`` as ``order.searchList`` / ``order.orderDetail`` return it (money in fen, times unix)."""
+def render_shop_order(order: SimOrder, account: SellerAccount, *, clear: bool = False) -> dict[str, Any]:
+    """A ``shop_order`` as ``order.searchList`` / ``order.orderDetail`` return it (money in fen, times unix); the
+    receiver encrypted and masked, and in clear too when ``clear``."""
     status, desc = ORDER_STATUS[order.state]
     r = order.receiver
     after_sale = {
@@ -207,14 +373,14 @@ def render_shop_order(order: SimOrder, account: SellerAccount) -> dict[str, Any]
         "seller_remark_stars": 0,
         "cancel_reason": order.cancel_reason,
         "doudian_open_id": order.buyer_open_id,
-        "post_receiver": r.name,
-        "post_tel": r.mobile,
-        "post_addr": _addr(order),
-        "encrypt_post_receiver": "",
-        "encrypt_post_tel": "",
+        "post_receiver": r.name if clear else "",
+        "post_tel": r.mobile if clear else "",
+        "post_addr": _addr(order, account, clear=clear),
+        "encrypt_post_receiver": cipher_text(account, order.order_id, "name", r.name),
+        "encrypt_post_tel": cipher_text(account, order.order_id, "tel", r.mobile),
         "mask_post_receiver": _mask_name(r.name),
         "mask_post_tel": _mask_tel(r.mobile),
-        "mask_post_addr": _addr(order, masked=True),
+        "mask_post_addr": _addr(order, account, masked=True),
         "logistics_info": logistics,
         "sku_order_list": skus,
     }
@@ -258,6 +424,9 @@ class _Call:
         if value is None or value == "":
             raise self.error(40002, "缺少必选参数（业务校验）", "isv.parameter-missing", f"缺少参数 {name}")
         return value
+
+    def clear(self, account: SellerAccount) -> bool:
+        return account.app_key in privacy(self.store).clear_shops
 
     def dispatch(self) -> dict[str, Any]:
         q = self.query
@@ -387,7 +556,7 @@ class _Call:
         matched.sort(key=lambda o: (getattr(o, field), o.order_id), reverse=not truthy(self.param.get("order_asc")))
         chunk = matched[page * size : (page + 1) * size]
         return {
-            "shop_order_list": [render_shop_order(o, account) for o in chunk],
+            "shop_order_list": [render_shop_order(o, account, clear=self.clear(account)) for o in chunk],
             "page": page,
             "size": size,
             "total": len(matched),
@@ -397,7 +566,7 @@ class _Call:
         order = self.store.find_order(P, account.app_key, str(self.require("shop_order_id")))
         if order is None:
             raise self.error(50002, "业务处理失败", "isv.business-failed", "订单不存在")
-        return {"shop_order_detail": render_shop_order(order, account)}
+        return {"shop_order_detail": render_shop_order(order, account, clear=self.clear(account))}
 
     def logistics_add(self, account: SellerAccount) -> dict[str, Any]:
         order_id = str(self.require("order_id"))
@@ -458,6 +627,242 @@ class _Call:
         if update is None:
             raise self.error(50002, "业务处理失败", "isv.business-failed", "库存不能小于 0")
         return {}
+
+    # ---------------------------------------------------------- privacy: decrypt, search index
+
+    def order_batch_decrypt(self, account: SellerAccount) -> dict[str, Any]:
+        """``order.batchDecrypt`` (批量解密, https://op.jinritemai.com/docs/api-docs/15/509): ``cipher_infos``
+        [{auth_id: 抖店订单号, cipher_text}] (at most 50), ``account_id`` / ``account_type`` (the merchant's account
+        in the ISV's own system, main_account / sub_account: whose decrypt this is — required here, refused
+        without). Every ciphertext must belong to the order named by its auth_id. Answer ``decrypt_infos``
+        [{auth_id, cipher_text, decrypt_text, err_no, err_msg, data_type, is_virtual_tel, …}] and ``custom_err``.
+
+        Quota: each ciphertext spends one of the shop's daily quota; a call that would go over is refused as a
+        whole with 90000 「已达到店铺解密上限」 (the quota code as public integrations of this API handle it;
+        80000 「您的环境存在安全风险，请稍后再试」 is its temporary risk-control refusal)."""
+        infos = self.param.get("cipher_infos")
+        if not isinstance(infos, list) or not infos:
+            raise self.error(40002, "缺少必选参数（业务校验）", "isv.parameter-missing", "缺少参数 cipher_infos")
+        if len(infos) > DECRYPT_BATCH_LIMIT:
+            raise self.bad_param(f"cipher_infos 最大支持一次解密{DECRYPT_BATCH_LIMIT}条")
+        self.require("account_id")
+        if self.require("account_type") not in ACCOUNT_TYPES:
+            raise self.bad_param("account_type 取值 main_account（主账号）或 sub_account（子账号）")
+        resolved: list[tuple[str, str, str, str]] = []
+        for info in infos:
+            auth_id = str(info.get("auth_id") or "") if isinstance(info, Mapping) else ""
+            cipher = str(info.get("cipher_text") or "") if isinstance(info, Mapping) else ""
+            if not auth_id or not cipher:
+                raise self.error(
+                    40002,
+                    "缺少必选参数（业务校验）",
+                    "isv.parameter-missing",
+                    "cipher_infos 须含 auth_id 与 cipher_text",
+                )
+            order = self.store.find_order(P, account.app_key, auth_id)
+            found = _ciphers(order, account).get(cipher) if order is not None else None
+            if found is None:
+                raise self.bad_param(f"密文与业务标识 auth_id={auth_id} 不匹配")
+            resolved.append((auth_id, cipher, *found))
+        if not privacy(self.store).take(account.app_key, self.store.now().astimezone(SHANGHAI).date(), len(infos)):
+            raise self.error(90000, "已达到店铺解密上限", "", "已达到店铺解密上限")
+        return {
+            "decrypt_infos": [
+                {
+                    "auth_id": auth_id,
+                    "cipher_text": cipher,
+                    "decrypt_text": plain,
+                    "err_no": 0,
+                    "err_msg": "",
+                    "data_type": DATA_TYPES[kind],
+                    "is_virtual_tel": False,
+                    "expire_time": 0,
+                    "phone_no_a": "",
+                    "phone_no_b": "",
+                }
+                for auth_id, cipher, kind, plain in resolved
+            ],
+            "custom_err": {"err_code": 0, "err_msg": ""},
+        }
+
+    def order_batch_search_index(self, account: SellerAccount) -> dict[str, Any]:
+        """``order.BatchSearchIndex`` (批量获取索引串, /order/BatchSearchIndex): ``plain_text_list`` [{plain_text,
+        encrypt_type: 1 地址 / 2 姓名 / 3 电话}] → ``plain_to_encrypt_index_list`` [{plain, search_index}]."""
+        items = self.param.get("plain_text_list")
+        if not isinstance(items, list) or not items:
+            raise self.error(40002, "缺少必选参数（业务校验）", "isv.parameter-missing", "缺少参数 plain_text_list")
+        kinds = {number: kind for kind, number in DATA_TYPES.items()}
+        answers = []
+        for item in items:
+            plain = str(item.get("plain_text") or "") if isinstance(item, Mapping) else ""
+            kind = kinds.get(parse_int(item.get("encrypt_type")) or 0) if isinstance(item, Mapping) else None
+            if not plain or kind is None:
+                raise self.bad_param("plain_text 不能为空，encrypt_type 取值 1（地址）、2（姓名）、3（电话）")
+            answers.append({"plain": plain, "search_index": search_index(account, kind, plain)})
+        return {"plain_to_encrypt_index_list": answers, "custom_err": {"err_code": 0, "err_msg": ""}}
+
+    # ---------------------------------------------------------- 抖音电子面单
+
+    def waybill_error(self, sub_msg: str) -> Reject:
+        return self.error(50002, "业务处理失败", "isv.business-failed", sub_msg)
+
+    def logistics_new_create_order(self, account: SellerAccount) -> dict[str, Any]:
+        """``logistics.newCreateOrder`` (电子面单取号, /logistics/newCreateOrder; 抖音电商电子面单对接文档
+        https://op.jinritemai.com/docs/guide-docs/33/338): ``sender_info`` {address, contact}, ``logistics_code``
+        (抖音's 快递公司编码), ``order_infos`` [{order_id, pack_id, receiver_info {address {province_name, city_name,
+        district_name, street_name, detail_address 「支持密文」}, contact {name, mobile | phone}}, items [{item_name,
+        item_count}], net_info, …}], ``user_id`` (共享账号: the shop that uses the service; -1 when unknown).
+
+        Receiver fields may be the order's ciphertexts (they must be that order's) or clear text. A repeat for the
+        same order, pack_id and logistics_code answers the waybill already issued. Per-order refusals go in
+        ``err_infos`` [{order_id, pack_id, err_code, err_msg}], issued waybills in ``ebill_infos`` [{company,
+        order_id, pack_id, track_no, sort_code, package_center_code, package_center_name, short_address_code,
+        short_address_name, extra_resp, sub_waybill_codes, …}]."""
+        code = str(self.require("logistics_code"))
+        if code not in COMPANY_CODES:
+            raise self.waybill_error(f"物流服务商编码 {code} 不存在或未开通电子面单")
+        sender = self.require("sender_info")
+        s_addr = sender.get("address") if isinstance(sender, Mapping) else None
+        s_contact = sender.get("contact") if isinstance(sender, Mapping) else None
+        if not (
+            isinstance(s_addr, Mapping)
+            and isinstance(s_contact, Mapping)
+            and all(s_addr.get(k) for k in ("province_name", "city_name", "detail_address"))
+            and s_contact.get("name")
+            and (s_contact.get("mobile") or s_contact.get("phone"))
+        ):
+            raise self.bad_param("sender_info 须含寄件地址（省、市、详细地址）与寄件人姓名、电话")
+        user_id = str(self.param.get("user_id") or "")
+        if user_id and user_id not in ("-1", account.shop_id):
+            raise self.bad_param("user_id 与订单所属店铺不一致")
+        infos = self.require("order_infos")
+        if not isinstance(infos, list):
+            raise self.bad_param("order_infos 须为列表")
+        issued, refused = [], []
+        for info in infos:
+            info = info if isinstance(info, Mapping) else {}
+            order_id, pack_id = str(info.get("order_id") or ""), str(info.get("pack_id") or "")
+            problem = self.ebill_problem(account, order_id, info)
+            if problem:
+                refused.append({"order_id": order_id, "pack_id": pack_id, "err_code": "50002", "err_msg": problem})
+                continue
+            issued.append(self.issue_ebill(account, code, order_id, pack_id, info))
+        return {"ebill_infos": issued, "err_infos": refused}
+
+    def ebill_problem(self, account: SellerAccount, order_id: str, info: Mapping[str, Any]) -> str:
+        order = self.store.find_order(P, account.app_key, order_id) if order_id else None
+        if order is None:
+            return f"订单 {order_id} 不存在或不属于该店铺"
+        if order.state in (OrderState.CANCELLED, OrderState.PENDING_PAYMENT):
+            return "订单状态不允许取号（未支付或已取消）"
+        receiver = info.get("receiver_info")
+        r_addr = receiver.get("address") if isinstance(receiver, Mapping) else None
+        r_contact = receiver.get("contact") if isinstance(receiver, Mapping) else None
+        if not isinstance(r_addr, Mapping) or not isinstance(r_contact, Mapping):
+            return "缺少收件人信息 receiver_info"
+        sent = {
+            "name": str(r_contact.get("name") or ""),
+            "tel": str(r_contact.get("mobile") or r_contact.get("phone") or ""),
+            "addr": str(r_addr.get("detail_address") or ""),
+        }
+        if not all(sent.values()) or not (r_addr.get("province_name") and r_addr.get("city_name")):
+            return "收件人姓名、电话、省市与详细地址不能为空"
+        mine = {cipher: kind for cipher, (kind, _) in _ciphers(order, account).items()}
+        for kind, value in sent.items():
+            if value[:1] in CIPHER_SEPARATORS.values() and mine.get(value) != kind:
+                return "收件人密文与订单不匹配"
+        items = info.get("items")
+        if (
+            not isinstance(items, list)
+            or not items
+            or not all(
+                isinstance(i, Mapping) and i.get("item_name") and (parse_int(i.get("item_count")) or 0) > 0
+                for i in items
+            )
+        ):
+            return "商品明细 items 须含商品名称与数量"
+        return ""
+
+    def issue_ebill(
+        self, account: SellerAccount, code: str, order_id: str, pack_id: str, info: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        state = privacy(self.store)
+        order = self.store.order(P, order_id)
+        r = order.receiver
+        with state.lock:
+            key = (account.app_key, order_id, pack_id, code)
+            track_no = state.packs.get(key)
+            ebill = state.ebills.get(track_no) if track_no else None
+            if ebill is None or ebill.cancelled:
+                prefix, digits = TRACK_NO_SHAPES.get(code, ("DY", 12))
+                track_no = prefix + "".join(secrets.choice("0123456789") for _ in range(digits))
+                sort_code = f"{300 + len(r.province) * 7 % 600}-{r.city[:1]}{len(r.district) % 10} 0{len(r.detail) % 9}"
+                ebill = SimEbill(
+                    app_key=account.app_key,
+                    order_id=order_id,
+                    pack_id=pack_id,
+                    logistics_code=code,
+                    track_no=track_no,
+                    sort_code=sort_code,
+                    receiver=dict(info.get("receiver_info") or {}),
+                )
+                state.ebills[track_no] = ebill
+                state.packs[key] = track_no
+        return {
+            "company": code,
+            "order_id": order_id,
+            "pack_id": pack_id,
+            "track_no": ebill.track_no,
+            "sort_code": ebill.sort_code,
+            "package_center_code": f"{len(r.province):03d}",
+            "package_center_name": f"{r.province}集包中心",
+            "short_address_code": ebill.sort_code.split("-")[0],
+            "short_address_name": f"{r.city} {r.district}".strip(),
+            "extra_resp": "",
+            "sub_waybill_codes": "",
+            "hint_msg": "",
+            "order_channel": "",
+            "shipping_code": "",
+        }
+
+    def logistics_waybill_apply(self, account: SellerAccount) -> dict[str, Any]:
+        """``logistics.waybillApply`` (获取面单打印数据, /logistics/waybillApply): ``waybill_applies``
+        [{logistics_code, track_no}] → ``waybill_infos`` [{order_id, track_no, print_data 「加密的面单数据」, sign}] and
+        ``err_infos`` [{track_no, order_id, err_code, err_msg}]."""
+        applies = self.require("waybill_applies")
+        if not isinstance(applies, list):
+            raise self.bad_param("waybill_applies 须为列表")
+        state = privacy(self.store)
+        answers, refused = [], []
+        for apply in applies:
+            apply = apply if isinstance(apply, Mapping) else {}
+            track_no, code = str(apply.get("track_no") or ""), str(apply.get("logistics_code") or "")
+            with state.lock:
+                ebill = state.ebills.get(track_no)
+            if ebill is None or ebill.app_key != account.app_key or ebill.logistics_code != code or ebill.cancelled:
+                refused.append(
+                    {"track_no": track_no, "order_id": "", "err_code": 50002, "err_msg": "运单不存在或已取消"}
+                )
+                continue
+            blob = secrets.token_bytes(24) + json.dumps({"track_no": track_no, "sort_code": ebill.sort_code}).encode()
+            print_data = base64.b64encode(blob).decode()
+            sign = hmac.new(_shop_key(account), print_data.encode(), hashlib.sha256).hexdigest()
+            answers.append({"order_id": ebill.order_id, "track_no": track_no, "print_data": print_data, "sign": sign})
+        return {"waybill_infos": answers, "err_infos": refused}
+
+    def logistics_cancel_order(self, account: SellerAccount) -> dict[str, Any]:
+        """``logistics.cancelOrder`` (取消电子面单, /logistics/cancelOrder): ``logistics_code``, ``track_no``,
+        ``user_id`` → ``cancel_result`` {success}."""
+        code, track_no = str(self.require("logistics_code")), str(self.require("track_no"))
+        state = privacy(self.store)
+        with state.lock:
+            ebill = state.ebills.get(track_no)
+            if ebill is None or ebill.app_key != account.app_key or ebill.logistics_code != code:
+                raise self.waybill_error("运单号不存在")
+            if ebill.cancelled:
+                raise self.waybill_error("运单号已取消，请勿重复取消")
+            ebill.cancelled = True
+        return {"cancel_result": {"success": True}}
 
     # ---------------------------------------------------------- settlement
 
@@ -620,6 +1025,11 @@ _METHODS = {
     "token.refresh": _Call.token_refresh,
     "order.getSettleBillDetailV3": _Call.settle_bill_detail,
     "order.getShopAccountItem": _Call.shop_account_item,
+    "order.batchDecrypt": _Call.order_batch_decrypt,
+    "order.BatchSearchIndex": _Call.order_batch_search_index,
+    "logistics.newCreateOrder": _Call.logistics_new_create_order,
+    "logistics.waybillApply": _Call.logistics_waybill_apply,
+    "logistics.cancelOrder": _Call.logistics_cancel_order,
 }
 
 
@@ -682,7 +1092,14 @@ def order_event(tag: int, order: SimOrder, account: SellerAccount, *, msg_id: st
         data = {**base, "order_status": 5, "complete_time": now}
     elif tag == TAG_ADDRESS_CHANGED:
         r = order.receiver
-        receiver = {"name": r.name, "tel": r.mobile, "addr": _addr(order)}
+        # Encrypted like the order's own fields (the hub re-reads the order on this message anyway).
+        receiver = {
+            "name": _mask_name(r.name),
+            "tel": _mask_tel(r.mobile),
+            "encrypt_name": cipher_text(account, order.order_id, "name", r.name),
+            "encrypt_tel": cipher_text(account, order.order_id, "tel", r.mobile),
+            "addr": _addr(order, account),
+        }
         data = {"p_id": p_id, "shop_id": shop_id, "biz": 2, "update_time": now, "receiver_msg": receiver}
     elif tag == TAG_ORDER_CANCELLED:
         data = {**base, "order_status": 4, "cancel_time": now, "cancel_reason": order.cancel_reason or "买家取消"}

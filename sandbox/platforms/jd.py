@@ -8,11 +8,25 @@ Methods: ``jingdong.pop.order.search``, ``jingdong.pop.order.get``, ``jingdong.p
 ``jingdong.stock.write.updateSkuStock``. Success wrappers are spelled ``<method, dots→_>_responce`` (sic) and carry
 ``"code": "0"``; business failures sit inside them (``apiResult.success = false``); gateway errors answer
 ``{"error_response": {"code", "zh_desc", "en_desc"}}`` with string codes. All with HTTP 200.
+
+Gateway codes and their texts are JOS's「错误码」网关系统错误码 table (jos.jd.com; reproduced with JD's wording at
+https://blog.csdn.net/zyliu_/article/details/141867142): 2 App Call Limited, 4/5 version, 7/8 timestamp (±6 min),
+11/12 signature, 14/15 method, 18/19 access_token, 20/21 app_key, 63 json格式不合法, 66 平台连接后端服务不可用.
+
+``GET|POST /jd/oauth2/refresh_token?app_key=…&app_secret=…&grant_type=refresh_token&refresh_token=…`` — JD's OAuth
+refresh (JOS「Token过期处置」 https://kepler.jd.com/console/docCenterCatalog/docContent?channelId=111, 「授权获取
+accesstoken」 https://jos.jd.com/doc/channel.htm?id=880): a refresh token this simulator issued, unused and not
+expired, buys a new pair, answered as the doc's example ``{"access_token", "expires_in", "refresh_token", "scope",
+"open_id", "uid", "time", "token_type", "code": 0}``. JD documents no code list for refusals (searched: JOS
+授权/Token过期处置 pages, jd-sdk / open-api-sdk sources, the 错误码 table — none lists one); refusals here answer
+``{"code": REFRESH_REFUSED, "msg", "requestId"}`` — the shape JD's SDKs read (non-zero ``code`` + ``msg``), with a
+code of the simulator's own that clients must treat only as "non-zero".
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -40,11 +54,15 @@ from sandbox.platforms.store import (
     SimOrder,
 )
 
-__all__ = ["ROUTER_PATH", "render_order", "route_handlers"]
+__all__ = ["OAUTH_REFRESH_PATH", "REFRESH_REFUSED", "ROUTER_PATH", "render_order", "route_handlers"]
 
 ROUTER_PATH = "/jd/routerjson"
+OAUTH_REFRESH_PATH = "/jd/oauth2/refresh_token"  # beside the gateway, as https://open-oauth.jd.com/oauth2/refresh_token
 P = Platform.JD
-TIMESTAMP_TOLERANCE = timedelta(minutes=6)
+TIMESTAMP_TOLERANCE = timedelta(minutes=6)  # 错误码 8: "京东API服务端允许客户端请求时间误差为6分钟"
+TOKEN_TTL = timedelta(days=1)  # 「Token过期处置」: 24 h in the test environment (example answer: expires_in 86399)
+# Not a JD code: JD documents none for a refused refresh (see the module docstring). Any non-zero ``code`` is a refusal.
+REFRESH_REFUSED = 1
 
 STATE_REMARK = {
     "WAIT_SELLER_STOCK_OUT": "等待出库",
@@ -155,10 +173,10 @@ class _Call:
             raise self.error("14", "缺少方法名参数", "Missing Method")
         app_key = p.get("app_key", "")
         if not app_key:
-            raise self.error("9", "缺少app_key参数", "Missing App Key")
+            raise self.error("20", "缺少app_key参数", "Missing app_key")
         account = self.store.find_seller(P, app_key)
         if account is None:
-            raise self.error("10", "无效的app_key", "Invalid App Key")
+            raise self.error("21", "无效app_key", "Invalid app_key")
         if not p.get("v"):
             raise self.error("4", "缺少版本参数", "Missing Version")
         if p["v"] != "2.0":
@@ -180,19 +198,21 @@ class _Call:
             raise self.error("18", "缺少access_token参数", "Missing access_token")
         token = self.store.token(P, value)
         if token is None or token.app_key != app_key or token.expired(self.store.now()):
-            raise self.error("19", "token已过期或者不存在，请重新授权访问。", "Invalid access_token")
+            raise self.error("19", "无效access_token", "Invalid access_token")
         try:
             biz = json.loads(p.get("360buy_param_json", "") or "{}")
         except ValueError:
             biz = None
         if not isinstance(biz, dict):
-            raise self.error("13", "360buy_param_json 不是合法的 JSON 对象", "Invalid Param Format")
+            raise self.error("63", "json格式不合法", "json格式不合法")
         self.biz = biz
         fault = self.store.take_fault(P, method)
         if (fault is not None and fault.kind == "rate_limit") or self.store.over_qps(P, app_key):
             raise self.error("2", "限制时间内调用失败次数", "App Call Limited")
         if fault is not None:
-            raise self.error("67", "平台连接后端服务不可用", "Platform connect backend service unavailable")
+            raise self.error(
+                "66", "平台连接后端服务不可用", "platform to connect to the back-end service not available"
+            )
         return handler(self, account)
 
     def biz_str(self, *names: str) -> str:
@@ -312,4 +332,53 @@ async def jd_router(request: Request[Any, Any, Any]) -> Response[bytes]:
     return json_response(answer)
 
 
-route_handlers = [jd_router]
+def _refresh(store: PlatformStore, params: dict[str, str]) -> dict[str, Any]:
+    """JD's ``/oauth2/refresh_token``: a new token pair for a valid refresh token (single use), else a refusal."""
+
+    def refused(msg: str) -> Reject:
+        body = {"code": REFRESH_REFUSED, "msg": msg, "requestId": secrets.token_hex(16)}
+        return Reject(body, f"refresh {REFRESH_REFUSED}")
+
+    app_key = params.get("app_key", "")
+    account = store.find_seller(P, app_key) if app_key else None
+    if account is None or params.get("app_secret", "") != account.app_secret:
+        raise refused("app_key 或 app_secret 不正确")
+    if params.get("grant_type") != "refresh_token":
+        raise refused("grant_type 必须为 refresh_token")
+    issued = store.refresh_access_token(P, app_key, params.get("refresh_token", ""), ttl=TOKEN_TTL)
+    if isinstance(issued, str):  # "invalid" (unknown, used, another app's) or "expired"
+        raise refused("refresh_token 已过期，请重新授权" if issued == "expired" else "refresh_token 无效")
+    now = store.now()
+    return {
+        "access_token": issued.token,
+        "expires_in": int((issued.expires_at - now).total_seconds()),
+        "refresh_token": issued.refresh_token,
+        "scope": "snsapi_base",
+        "open_id": f"sim-open-{account.shop_id}",
+        "uid": account.shop_id,
+        "time": int(now.timestamp() * 1000),
+        "token_type": "bearer",
+        "code": 0,
+    }
+
+
+@route(OAUTH_REFRESH_PATH, http_method=["GET", "POST"], status_code=200)
+async def jd_oauth_refresh(request: Request[Any, Any, Any]) -> Response[bytes]:
+    store = store_of(request)
+    _, params = await read_body_and_params(request)
+    logged = {k: v for k, v in params.items() if k not in ("app_secret", "refresh_token")}
+    method = "oauth2/refresh_token"
+    fault = store.take_fault(P, method, http=True)
+    if fault is not None:
+        store.log_request(P, method, params.get("app_key", ""), logged, f"http {fault.http_status}", fault.http_status)
+        return gateway_error_page(fault.http_status)
+    try:
+        answer = _refresh(store, params)
+        outcome = "ok"
+    except Reject as reject:
+        answer, outcome = dict(reject.body), reject.outcome
+    store.log_request(P, method, params.get("app_key", ""), logged, outcome)
+    return json_response(answer)
+
+
+route_handlers = [jd_router, jd_oauth_refresh]

@@ -8,8 +8,16 @@
 - ``POST /wechat_shop/channels/ec/order/get`` ``{order_id}`` → ``{errcode, errmsg, order}``
 - ``POST /wechat_shop/channels/ec/order/delivery/send`` ``{order_id, delivery_list: [{delivery_id, waybill_id,
   deliver_type, product_infos}]}``
-- ``POST /wechat_shop/channels/ec/product/stock/update`` ``{product_id, sku_id, diff_type: 1 add|2 reduce|3 set,
-  num}``
+- ``POST /wechat_shop/channels/ec/product/stock/get`` ``{product_id, sku_id}`` → ``{data: {normal_stock_num,
+  limited_discount_stock_num, warehouse_stocks, total_stock_num}}`` (获取库存, developers.weixin.qq.com/doc/store/shop/
+  API/product/get_stock.html; no regional warehouses here, so total = normal).
+- ``POST /wechat_shop/channels/ec/product/stock/update`` ``{product_id, sku_id, diff_type, num}`` (快速更新库存,
+  developers.weixin.qq.com/doc/store/shop/API/product/stock_update.html): diff_type "1: 增加；2：减少；3：设置", applied
+  to the stock as it is at that moment — so a 3 that a caller computed before a buyer's order overwrites the units
+  that order took (the doc's "不建议使用3，因为使用3在高并发场景可能会出现预期外表现"), while 1/2 keep them. The
+  doc's codes: 10020051 参数错误 (product_id / sku_id / diff_type / num), 10020052 商品不存在, 10020218 增加减少数量为0
+  (1/2 with num 0), 10020219 库存不足以减扣 (2 beyond the stock), 10020112 更新该sku库存频率超限 (the rate-limit fault
+  on this API).
 
 - ``POST /wechat_shop/channels/ec/funds/getfundsflowlist`` ``{page, page_size, next_key?, start_time?, end_time?,
   transaction_id?}`` → ``{flow_ids, has_more, next_key}``; ``…/funds/getfundsflowdetail`` ``{flow_id}`` →
@@ -50,6 +58,7 @@ from sandbox.platforms.store import (
     OrderState,
     Platform,
     PlatformStore,
+    Product,
     RefundState,
     SellerAccount,
     ShipOutcome,
@@ -66,7 +75,13 @@ MAX_RANGE = timedelta(days=7)
 
 ERR_ORDER_NOT_FOUND = 100002
 ERR_ORDER_STATUS = 100003
-ERR_PRODUCT_NOT_FOUND = 100004
+# 快速更新库存 / 获取库存 error codes (developers.weixin.qq.com/doc/store/shop/API/product/stock_update.html 错误码).
+ERR_STOCK_PARAM = 10020051  # 参数错误，请开发者按照文档传参
+ERR_STOCK_PRODUCT_NOT_FOUND = 10020052  # 商品不存在
+ERR_STOCK_RATE = 10020112  # 更新该sku库存频率超限
+ERR_STOCK_ZERO = 10020218  # 增加减少数量为0
+ERR_STOCK_SHORT = 10020219  # 库存不足以减扣
+STOCK_UPDATE_PATH = "/channels/ec/product/stock/update"
 # 不存在该流水 — the code the 联盟机构 funds-flow detail doc lists (developers.weixin.qq.com/doc/store/
 # leagueheadsupplier/API/getfundsflowdeatail.html); the shop flavour's page lists no specific code.
 ERR_FLOW_NOT_FOUND = 10024008
@@ -223,6 +238,8 @@ class _Call:
         account = self.check_token()
         fault = self.store.take_fault(P, self.path)
         if (fault is not None and fault.kind == "rate_limit") or self.store.over_qps(P, account.app_key):
+            if self.path == STOCK_UPDATE_PATH:
+                raise self.error(ERR_STOCK_RATE, "更新该sku库存频率超限")
             raise self.error(45009, "reach max api daily quota limit")
         if fault is not None:
             raise self.error(-1, "system error")
@@ -359,18 +376,36 @@ class _Call:
             raise self.error(ERR_ORDER_STATUS, "order status not allow deliver")
         return self.ok()
 
+    def stock_product(self, account: SellerAccount) -> Product:
+        """The SKU ``product_id`` + ``sku_id`` name (both required by 获取库存 and 快速更新库存)."""
+        product_id = str(self.body.get("product_id", "") or "")
+        sku_id = str(self.body.get("sku_id", "") or "")
+        if not product_id or not sku_id:
+            raise self.error(ERR_STOCK_PARAM, "参数错误，请开发者按照文档传参")
+        product = self.store.find_product(P, account.app_key, product_id=product_id, sku_id=sku_id)
+        if product is None:
+            raise self.error(ERR_STOCK_PRODUCT_NOT_FOUND, "商品不存在")
+        return product
+
+    def stock_get(self, account: SellerAccount) -> dict[str, Any]:
+        product = self.stock_product(account)
+        stock = product.stock
+        data = {
+            "normal_stock_num": stock,
+            "limited_discount_stock_num": 0,
+            "warehouse_stocks": [],
+            "total_stock_num": stock,
+        }
+        return self.ok(data=data)
+
     def stock_update(self, account: SellerAccount) -> dict[str, Any]:
-        product_id = str(self.body.get("product_id", ""))
-        sku_id = self.body.get("sku_id")
         diff_type = parse_int(self.body.get("diff_type"))
         num = parse_int(self.body.get("num"))
-        if not product_id or diff_type not in (1, 2, 3) or num is None or num < 0:
-            raise self.invalid("product_id, diff_type (1 add, 2 reduce, 3 set) and num >= 0 are required")
-        product = self.store.find_product(
-            P, account.app_key, product_id=product_id, sku_id=str(sku_id) if sku_id not in (None, "", 0) else None
-        )
-        if product is None:
-            raise self.error(ERR_PRODUCT_NOT_FOUND, "product or sku not exist")
+        if diff_type not in (1, 2, 3) or num is None or num < 0:
+            raise self.error(ERR_STOCK_PARAM, "参数错误，请开发者按照文档传参")
+        product = self.stock_product(account)
+        if diff_type in (1, 2) and num == 0:
+            raise self.error(ERR_STOCK_ZERO, "增加减少数量为0")
         quantity = {1: num, 2: -num, 3: num}[diff_type]
         update = self.store.update_stock(
             P,
@@ -378,11 +413,11 @@ class _Call:
             product,
             quantity,
             mode="full" if diff_type == 3 else "incremental",
-            method="/channels/ec/product/stock/update",
+            method=STOCK_UPDATE_PATH,
             params=self.body,
         )
-        if update is None:
-            raise self.invalid("stock can not be negative")
+        if update is None:  # a reduce beyond what is left
+            raise self.error(ERR_STOCK_SHORT, "库存不足以减扣")
         return self.ok()
 
     # ---------------------------------------------------------------- funds
@@ -501,7 +536,8 @@ _API = {
     "/channels/ec/order/list/get": _Call.order_list,
     "/channels/ec/order/get": _Call.order_get,
     "/channels/ec/order/delivery/send": _Call.delivery_send,
-    "/channels/ec/product/stock/update": _Call.stock_update,
+    "/channels/ec/product/stock/get": _Call.stock_get,
+    STOCK_UPDATE_PATH: _Call.stock_update,
 }
 
 

@@ -1,8 +1,9 @@
-"""The 拼多多 connector against the platform simulator (real wire format and signature, real HTTP)."""
+"""The 拼多多 connector against the platform simulator (real wire format and signature, real HTTP): pulls, write-back,
+the token refresh, the encrypted receivers and their decryption."""
 
 from __future__ import annotations
 
-import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -10,24 +11,28 @@ import pytest
 
 from orderhub.channels.pdd import mapper
 from orderhub.channels.pdd.client import sign
-from orderhub.channels.pdd.connector import PddConnector
+from orderhub.channels.pdd.connector import DECRYPT_API, PddConnector
 from orderhub.channels.port import (
     AlreadyShipped,
+    DecryptRefused,
+    EncryptedReceiver,
     InvalidRequest,
     PlatformOrder,
     PlatformOrderState,
     PlatformUnavailable,
     RateLimited,
+    ReceiverDecryptor,
     SessionExpired,
     ShipmentConfirmation,
     SignatureRejected,
     StockUpdate,
     connector_for,
 )
-from orderhub.orders.commands import NewOrderLine
+from orderhub.orders.commands import NewOrderLine, ReceiverCipher
 from sandbox.platforms import OrderState, PlatformServer, RefundState, running_platforms
 from sandbox.platforms import Receiver as SimReceiver
-from sandbox.platforms.pinduoduo import render_order
+from sandbox.platforms.pinduoduo import pdd_state, render_order
+from sandbox.platforms.signing import pinduoduo_sign
 from tests.support.simulators import shop_credentials
 
 P = "pinduoduo"
@@ -49,11 +54,70 @@ async def pull_all(connector: PddConnector, start: datetime, end: datetime) -> t
         page = result.next_page
 
 
-def test_signature_matches_the_documented_example_shape() -> None:
-    params = {"type": "pdd.order.information.get", "client_id": "abc", "timestamp": "1700000000", "order_sn": "1"}
-    # secret + k1v1… sorted by key + secret, upper-case hex MD5
-    plain = "s3cretclient_idabcorder_sn1timestamp1700000000typepdd.order.information.gets3cret"
-    assert sign({**params, "sign": "ignored"}, "s3cret") == hashlib.md5(plain.encode()).hexdigest().upper()
+# 拼多多开放平台「API调用指南」§签名算法 / 调用示例 (https://open.pinduoduo.com/application/document/browse?idStr=
+# 8EC06C399636041E): these params, client_secret "testSecret" → the published sign below.
+DOC_PARAMS = {
+    "access_token": "asd78172s8ds9a921j9qqwda12312w1w21211",
+    "client_id": "1",
+    "data_type": "XML",
+    "type": "pdd.order.number.list.get",
+    "timestamp": "1480411125",
+    "order_status": "1",
+    "page": "1",
+    "page_size": "10",
+}
+DOC_SIGN = "E4DE3ED21002510DED352819E7AE6775"
+
+
+def test_signature_matches_the_published_example() -> None:
+    assert sign(DOC_PARAMS, "testSecret") == DOC_SIGN  # the client's signing
+    assert sign({**DOC_PARAMS, "sign": DOC_SIGN}, "testSecret") == DOC_SIGN  # ``sign`` itself is not signed
+    assert pinduoduo_sign(DOC_PARAMS, "testSecret") == DOC_SIGN  # the simulator's verifier
+
+
+def test_mapper_keeps_the_ciphertexts_and_shows_the_masked_forms() -> None:
+    # Ciphertexts in 拼多多's published form (a pdd.waybill.update request on doc.fw199.com/docs/h7b/pdd-waybill-update;
+    # the index of a phone ciphertext as lywzx/pdd-node-sdk's extractIndex test has it).
+    assert mapper.search_index("$7AnwZJ1e6BZc$AAAAAADkt0hgZkt6KLklIDxVp+F1wzHsRsPUw0s19fk=$2$$") == "7AnwZJ1e6BZc"
+    assert mapper.search_index("~AgAAAADKjN8FgT6V/QApofulPtD+WnmneRmB3ATUQDo=~QfFq~2~~") == "QfFq"
+    assert not mapper.is_ciphertext("13800138000") and not mapper.is_ciphertext("张三")
+    phone = "$WsuJt4Yh3K7a$AgAAAACjmWAGZ1vG5ABLUicfAzPuXzSdjyz1biPoE6E=$1$$"
+    name = "~AgAAAACjmWAFZ1vG5ABcHJJv1G1LcKH2BRzsYjGe/s=~niqTGhCNifXk~1~~"
+    detail = (
+        "~AgAAAACjmWAIZ1vG5AG+pNSXy3yNfQqkPwX83TI8H0IYyf0f3qi8Bdzs2b5+nfKniLc2NB+tLVUhUMWwHkN8dg=="
+        "~4Uc5fqNUxr5Sntd4fXM7UZAPXpVNVVXr~1~~"
+    )
+    payload = {
+        "receiver_name": name,
+        "receiver_name_mask": "陈*",
+        "receiver_phone": phone,
+        "receiver_phone_mask": "138****2363",
+        "receiver_address": detail,
+        "receiver_address_mask": "东方路****",
+        "address": "~AgAAAACjmWAIZ1vG5AG+pNSX~4Uc5~1~~",
+        "province": "上海市",
+        "city": "上海市",
+        "town": "浦东新区",
+    }
+    r = mapper.receiver(payload)
+    assert (r.name, r.phone, r.province, r.city, r.district, r.detail) == (
+        "陈*", "138****2363", "上海市", "上海市", "浦东新区", "东方路****"
+    )
+    assert r.address == "上海市上海市浦东新区东方路****"  # composed from the masked detail, never a ciphertext
+    assert r.cipher == ReceiverCipher(
+        platform="pdd",
+        name=name,
+        phone=phone,
+        detail=detail,
+        name_masked="陈*",
+        phone_masked="138****2363",
+        detail_masked="东方路****",
+        phone_index="WsuJt4Yh3K7a",
+    )
+    assert r.cipher.match_key() == "pdd:idx:WsuJt4Yh3K7a"
+    clear = mapper.receiver({**payload, "receiver_name": "陈先生", "receiver_phone": "13813122363",
+                             "receiver_address": "东方路7238", "address": "上海市上海市浦东新区东方路7238"})
+    assert (clear.name, clear.phone, clear.detail, clear.cipher) == ("陈先生", "13813122363", "东方路7238", None)
 
 
 def test_money_is_exact_fen() -> None:
@@ -116,15 +180,21 @@ async def test_pull_pages_through_the_window_and_maps_orders(sim: PlatformServer
         NewOrderLine(sku="MUG-350", qty=1, unit_price=1230),
     )
     assert (got.order.shipping_fee, got.order.discount, got.order.paid_amount) == (800, 500, 13510)
-    r = got.order.receiver
+    r = got.order.receiver  # encrypted as 拼多多 sends it: masked forms shown, ciphertexts kept, 省市区 clear
     assert (r.name, r.phone, r.province, r.city, r.district, r.detail) == (
-        "张 三",
-        "13800138000",
+        "张**",
+        "138****8000",
         "浙江省",
         "杭州市",
         "西湖区",
-        "文三路 1 号",
+        "文三路 * 号",
     )
+    assert r.address == "浙江省杭州市西湖区文三路 * 号"
+    assert r.cipher is not None and r.cipher.platform == "pdd"
+    assert all(mapper.is_ciphertext(c) for c in (r.cipher.name, r.cipher.phone, r.cipher.detail))
+    assert r.cipher.phone.startswith(f"${r.cipher.phone_index}$") and r.cipher.phone.endswith("$1$$")
+    assert "13800138000" not in json.dumps(got.order.raw, ensure_ascii=False)
+    assert "张 三" not in json.dumps(got.order.raw, ensure_ascii=False)
     assert (got.order.buyer_memo, got.order.seller_memo) == ("尽快发货", "送小样")
     assert got.order.paid_at is not None and got.order.placed_at.tzinfo is not None
     assert got.order.raw["order_sn"] == special.order_id
@@ -163,15 +233,14 @@ async def test_refusals_are_typed(sim: PlatformServer, http: httpx.AsyncClient) 
         await good.pull(now - timedelta(minutes=5), now, None)
     assert gateway.value.retryable and gateway.value.platform_code == "http 502"
     sim.store.inject_error(P, 1)
-    with pytest.raises(PlatformUnavailable):
+    with pytest.raises(PlatformUnavailable) as outage:
         await good.pull(now - timedelta(minutes=5), now, None)
+    assert outage.value.retryable and outage.value.platform_code == "52103"
 
     sim.store.expire_token(P, seller.access_token)
     with pytest.raises(SessionExpired) as expired:
         await good.pull(now - timedelta(minutes=5), now, None)
     assert expired.value.platform_code == "10019"
-    with pytest.raises(SessionExpired):
-        await good.refresh_token()
 
 
 async def test_confirm_shipment_and_stock(sim: PlatformServer, http: httpx.AsyncClient) -> None:
@@ -213,7 +282,7 @@ async def test_list_entries_without_details_are_fetched_in_full(sim: PlatformSer
 
     def answer(request: httpx.Request) -> httpx.Response:
         form = dict(httpx.QueryParams(request.content.decode()))
-        assert form["sign"] == sign(form, seller.app_secret)
+        assert form["sign"] == pinduoduo_sign(form, seller.app_secret)  # the simulator's verifier, not the client's
         seen.append(form["type"])
         if form["type"] == "pdd.order.number.list.increment.get":
             body = {"order_sn_list": [{"order_sn": order.order_id}], "total_count": 1}
@@ -239,3 +308,148 @@ async def test_network_failure_is_platform_unavailable(sim: PlatformServer) -> N
             await PddConnector(shop_credentials(sim, P, seller), mock).pull(now - timedelta(minutes=5), now, None)
     assert failed.value.platform_code == "network"
     assert seller.access_token not in str(failed.value) and seller.app_secret not in str(failed.value)
+
+
+# --------------------------------------------------------------------------------------------- token refresh
+
+
+async def test_refresh_token_renews_the_session(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+    seller = sim.store.create_seller(P)
+    now = sim.store.now().replace(microsecond=0)
+    order = sim.store.add_order(P, seller.app_key, updated_at=now - timedelta(minutes=2))
+    connector = PddConnector(shop_credentials(sim, P, seller), http)
+    old = connector.credentials
+    sim.store.expire_token(P, seller.access_token)
+
+    fresh = await connector.refresh_token()
+    assert fresh.access_token and fresh.access_token != old.access_token
+    assert fresh.refresh_token and fresh.refresh_token != old.refresh_token
+    assert (fresh.app_key, fresh.app_secret, fresh.shop_id, fresh.base_url) == (
+        old.app_key, old.app_secret, seller.shop_id, old.base_url
+    )
+    token = sim.store.token(P, fresh.access_token)
+    assert token is not None and fresh.token_expires_at is not None and fresh.refresh_expires_at is not None
+    assert fresh.token_expires_at == token.expires_at.replace(microsecond=0)  # from expires_at (unix seconds)
+    assert fresh.refresh_expires_at == token.refresh_expires_at.replace(microsecond=0)
+    assert fresh.token_expires_at.tzinfo is not None and fresh.refresh_expires_at > fresh.token_expires_at
+    assert connector.credentials == fresh and connector.client.credentials == fresh
+    refresh_calls = sim.store.requests(P, method="pdd.pop.auth.token.refresh")
+    assert "access_token" not in refresh_calls[-1].params  # the call that replaces a token needs none
+    page = await connector.pull(now - timedelta(minutes=5), now, None)
+    assert [o.order.external_id for o in page.orders] == [order.order_id]
+
+
+async def test_a_refused_refresh_is_a_session_to_reauthorise(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+    seller = sim.store.create_seller(P)
+    credentials = shop_credentials(sim, P, seller)
+    await PddConnector(credentials, http).refresh_token()  # uses the refresh token up (single use)
+    with pytest.raises(SessionExpired) as used:
+        await PddConnector(credentials, http).refresh_token()
+    assert used.value.platform_code == "10019"
+
+    other = sim.store.create_seller(P)
+    sim.store.expire_refresh_token(P, other.refresh_token)
+    with pytest.raises(SessionExpired) as expired:
+        await PddConnector(shop_credentials(sim, P, other), http).refresh_token()
+    assert expired.value.platform_code == "10019" and other.refresh_token not in str(expired.value)
+    with pytest.raises(SessionExpired):
+        await PddConnector(shop_credentials(sim, P, other, refresh_token="not-issued"), http).refresh_token()
+
+
+# ------------------------------------------------------------------------------------------------- decrypt
+
+
+async def _pulled_receivers(
+    sim: PlatformServer, http: httpx.AsyncClient, connector: PddConnector, count: int
+) -> list[tuple[SimReceiver, EncryptedReceiver]]:
+    """``count`` new orders of the connector's shop, pulled: (the clear receiver, the encrypted one the hub got)."""
+    now = sim.store.now().replace(microsecond=0)
+    orders = [
+        sim.store.add_order(P, connector.credentials.app_key, updated_at=now - timedelta(minutes=4, seconds=i))
+        for i in range(count)
+    ]
+    pulled: dict[str, PlatformOrder] = {}
+    page: str | None = None
+    while True:
+        result = await connector.pull(now - timedelta(minutes=10), now, page)
+        pulled.update({o.order.external_id: o for o in result.orders})
+        if (page := result.next_page) is None:
+            break
+    out = []
+    for order in orders:
+        cipher = pulled[order.order_id].order.receiver.cipher
+        assert cipher is not None
+        out.append((order.receiver, EncryptedReceiver(external_id=order.order_id, cipher=cipher)))
+    return out
+
+
+async def test_decrypt_answers_each_receiver_in_order_in_batches_of_100(
+    sim: PlatformServer, http: httpx.AsyncClient
+) -> None:
+    seller = sim.store.create_seller(P)
+    connector = PddConnector(shop_credentials(sim, P, seller), http)
+    assert isinstance(connector, ReceiverDecryptor)
+    pairs = await _pulled_receivers(sim, http, connector, 40)
+    before = len(sim.store.requests(P, method=DECRYPT_API))
+
+    results = await connector.decrypt_receivers([encrypted for _, encrypted in pairs], scene="waybill")
+    assert [r.external_id for r in results] == [e.external_id for _, e in pairs]
+    assert [(r.name, r.phone, r.detail, r.error_code) for r in results] == [
+        (clear.name, clear.mobile, clear.detail, "") for clear, _ in pairs
+    ]
+    calls = sim.store.requests(P, method=DECRYPT_API)[before:]
+    sizes = [len(json.loads(call.params["data_list"])) for call in calls]
+    assert sizes == [99, 21] and all(call.outcome == "ok" for call in calls)  # 3 ciphertexts a receiver, ≤ 100 a call
+    assert "reason" not in calls[0].params  # the API takes no reason; ``scene`` is not sent
+    assert all(clear.mobile not in repr(r) for r, (clear, _) in zip(results, pairs, strict=True))
+
+
+async def test_decrypt_refuses_a_ciphertext_under_another_order(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+    seller = sim.store.create_seller(P)
+    connector = PddConnector(shop_credentials(sim, P, seller), http)
+    (clear, first), (_, second) = await _pulled_receivers(sim, http, connector, 2)
+    swapped = EncryptedReceiver(external_id=second.external_id, cipher=first.cipher)  # data_tag ≠ the cipher's order
+    results = await connector.decrypt_receivers([first, swapped], scene="view")
+    assert (results[0].name, results[0].error_code) == (clear.name, "")
+    assert (results[1].external_id, results[1].error_code, results[1].name) == (second.external_id, "10000", "")
+
+    stranger = sim.store.create_seller(P)
+    theirs = PddConnector(shop_credentials(sim, P, stranger), http)
+    [refused] = await theirs.decrypt_receivers([first], scene="view")  # another shop's ciphertext
+    assert refused.error_code == "10000" and not refused.name
+
+
+async def test_decrypt_quota_and_batch_limit(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+    seller = sim.store.create_seller(P)
+    connector = PddConnector(shop_credentials(sim, P, seller), http)
+    pairs = await _pulled_receivers(sim, http, connector, 3)
+    state = pdd_state(sim.store)
+    quota = state.decrypt_quota
+    state.decrypt_quota = 5  # items a shop may decrypt a day
+    try:
+        [one] = await connector.decrypt_receivers([pairs[0][1]], scene="waybill")  # 3 items: within the quota
+        assert one.name == pairs[0][0].name
+        with pytest.raises(DecryptRefused) as refused:  # 3 more would make 6 > 5: the whole call is refused
+            await connector.decrypt_receivers([pairs[1][1]], scene="waybill")
+        assert refused.value.platform_code == "50001" and not refused.value.retryable
+        assert "上限" in refused.value.platform_message
+    finally:
+        state.decrypt_quota = quota
+
+    items = [{"data_tag": pairs[0][1].external_id, "encrypted_data": pairs[0][1].cipher.name}] * 101
+    with pytest.raises(InvalidRequest) as too_many:  # the simulator holds the documented batch limit
+        await connector.client.call(DECRYPT_API, {"data_list": json.dumps(items)})
+    assert too_many.value.platform_code == "10000"
+
+
+async def test_decrypt_keeps_rate_limits_and_sessions_typed(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+    seller = sim.store.create_seller(P)
+    connector = PddConnector(shop_credentials(sim, P, seller), http)
+    [(_, encrypted)] = await _pulled_receivers(sim, http, connector, 1)
+    sim.store.inject_rate_limit(P, 1, method=DECRYPT_API)
+    with pytest.raises(RateLimited):
+        await connector.decrypt_receivers([encrypted], scene="waybill")
+    sim.store.expire_token(P, seller.access_token)
+    with pytest.raises(SessionExpired):
+        await connector.decrypt_receivers([encrypted], scene="waybill")
+

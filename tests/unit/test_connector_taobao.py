@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,9 +25,10 @@ from orderhub.channels.port import (
     StockUpdate,
 )
 from orderhub.channels.taobao import mapper
-from orderhub.channels.taobao.client import GATEWAY_URL, SignMethod, TopClient, sign
-from orderhub.channels.taobao.connector import TaobaoConnector
+from orderhub.channels.taobao.client import GATEWAY_URL, SignMethod, TopClient
+from orderhub.channels.taobao.connector import REFRESH_METHOD, TaobaoConnector, credentials_from_token
 from sandbox.platforms import OrderState, PlatformServer, Receiver, RefundState, SellerAccount, running_platforms
+from sandbox.platforms.taobao import make_merchant_backend_app
 from tests.support.simulators import shop_credentials
 
 P = "taobao"
@@ -110,15 +110,16 @@ async def test_multi_page_pull_returns_exactly_the_window(sim: PlatformServer, h
     assert first.order.shipping_fee == 800
     assert first.order.discount == 350
     assert first.order.paid_amount == 2 * 1230 + 1999 + 800 - 350
-    receiver = first.order.receiver
+    receiver = first.order.receiver  # an OAID app: masked, the clear one only through taobao.top.oaid.decrypt
     assert (receiver.name, receiver.phone, receiver.province, receiver.city, receiver.district, receiver.detail) == (
-        "张三",
-        "13800138000",
+        "张*",
+        "*******8000",
         "浙江省",
         "杭州市",
         "西湖区",
-        "文三路 90 号 501",
+        "文*路 ** * ***",
     )
+    assert receiver.cipher is not None and receiver.cipher.open_id == first.order.raw["oaid"]
     assert (first.order.buyer_memo, first.order.seller_memo) == ("周末送", "加急")
     assert first.order.raw["tid_str"] == main.order_id
     assert got[unpaid.order_id].state == PlatformOrderState.UNPAID
@@ -141,7 +142,8 @@ async def test_list_without_details_falls_back_to_fullinfo(sim: PlatformServer, 
     [mapped] = page.orders
     assert mapped.order.external_id == order.order_id
     assert [(line.sku, line.qty, line.unit_price) for line in mapped.order.lines] == [("SOCK-3P", 3, 1990)]
-    assert mapped.order.receiver.name == order.receiver.name
+    assert mapped.order.receiver.cipher is not None and mapped.order.receiver.cipher.open_id  # fullinfo's oaid
+    assert mapped.order.receiver.name == order.receiver.name[0] + "*" * (len(order.receiver.name) - 1)
     assert page.next_page is None
 
 
@@ -197,15 +199,79 @@ async def test_wrong_secret_is_rejected_and_nothing_secret_is_logged(
         assert secret not in logged
 
 
-async def test_expired_session(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+async def test_an_expired_session_of_a_market_app_is_refreshed(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+    """A 服务市场 app: taobao.top.auth.token.refresh (without a session) renews it, once per refresh token."""
     seller = sim.store.create_seller(P)
+    first_refresh = seller.refresh_token
     sim.store.expire_token(P, seller.access_token)
     now = second(sim)
+    conn = connector(sim, http, seller)
     with pytest.raises(SessionExpired) as caught:
-        await connector(sim, http, seller).pull(now - timedelta(minutes=5), now, None)
-    assert caught.value.platform_code.startswith("27")
-    with pytest.raises(SessionExpired):
+        await conn.pull(now - timedelta(minutes=5), now, None)
+    assert caught.value.platform_code == "27/invalid-sessionkey"
+    assert conn.can_refresh()
+
+    fresh = await conn.refresh_token()
+
+    shop = sim.store.seller(P, seller.app_key)
+    assert (fresh.access_token, fresh.refresh_token) == (shop.access_token, shop.refresh_token)
+    assert (
+        fresh.token_expires_at is not None and abs(fresh.token_expires_at - shop.token_expires_at).total_seconds() < 1
+    )
+    assert fresh.refresh_expires_at is not None and fresh.refresh_expires_at > fresh.token_expires_at
+    [call] = [r for r in sim.store.requests(P, method=REFRESH_METHOD) if r.app_key == seller.app_key]
+    assert "session" not in call.params and call.params["refresh_token"] == first_refresh
+    assert (await conn.pull(now - timedelta(minutes=5), now, None)).orders == []  # the new session works
+
+    replay = TaobaoConnector(shop_credentials(sim, P, seller, refresh_token=first_refresh), http)
+    with pytest.raises(SessionExpired) as used:
+        await replay.refresh_token()
+    assert used.value.platform_code == "41/isv.invalid-parameter:refresh_token"
+
+
+async def test_no_refresh_outside_the_service_market(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+    seller = sim.store.create_seller(P)
+    make_merchant_backend_app(sim.store, seller.app_key)  # 商家后台: a fixed-length session
+    with pytest.raises(SessionExpired) as refused:
         await connector(sim, http, seller).refresh_token()
+    assert "重新授权" in refused.value.message
+
+    calls = len(sim.store.requests(P))
+    bare = TaobaoConnector(shop_credentials(sim, P, seller, refresh_token=""), http)
+    assert not bare.can_refresh()
+    with pytest.raises(SessionExpired) as unsupported:
+        await bare.refresh_token()
+    assert unsupported.value.platform_code == "refresh_unsupported" and "服务市场" in unsupported.value.message
+    assert len(sim.store.requests(P)) == calls  # nothing asked
+    lapsed = shop_credentials(sim, P, seller, refresh_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert not TaobaoConnector(lapsed, http).can_refresh()
+
+
+def test_the_token_answer_fills_the_expiries() -> None:
+    """A 商家后台 app's token answer (the shape of a real one: expire_time / refresh_token_valid_time in ms,
+    re_expires_in 0) leaves nothing to refresh; a 服务市场 one keeps its refresh token and when it ends."""
+    old = Credentials(app_key="k", app_secret="s", access_token="old", refresh_token="r0", shop_id="")
+    now = datetime(2026, 1, 8, 6, 0, tzinfo=UTC)
+    backend = {
+        "w1_expires_in": 31525572,
+        "refresh_token_valid_time": 1767841169000,
+        "taobao_user_nick": "bagsmart%E6%97%97%E8%88%B0%E5%BA%97",
+        "re_expires_in": 0,
+        "expire_time": 1799377170000,
+        "token_type": "Bearer",
+        "access_token": "6201606e950601ZZ",
+        "refresh_token": "62027061671e77ZZ",
+        "taobao_user_id": "2206890150985",
+        "expires_in": 31525571,
+    }
+    fixed = credentials_from_token(old, json.dumps(backend), now=now)
+    assert (fixed.access_token, fixed.refresh_token, fixed.refresh_expires_at) == ("6201606e950601ZZ", "", None)
+    assert fixed.token_expires_at == datetime(2027, 1, 8, 2, 59, 30, tzinfo=UTC)  # 1799377170 s (date -u -d @…)
+    assert fixed.shop_id == "2206890150985"
+    market = {"access_token": "a1", "expires_in": 86400, "refresh_token": "r1", "re_expires_in": 1209600}
+    renewed = credentials_from_token(old, market, now=now)
+    assert renewed.token_expires_at == now + timedelta(days=1)
+    assert (renewed.refresh_token, renewed.refresh_expires_at) == ("r1", now + timedelta(days=14))
 
 
 async def test_rate_limit_and_outages(sim: PlatformServer, http: httpx.AsyncClient) -> None:
@@ -314,17 +380,7 @@ async def test_default_gateway_is_the_real_one(http: httpx.AsyncClient) -> None:
 
 
 # ------------------------------------------------------------------ pure pieces
-
-
-def test_sign_examples() -> None:
-    params = {"method": "taobao.item.get", "app_key": "test", "v": "2.0", "empty": "", "sign": "x"}
-    joined = "app_keytestmethodtaobao.item.getv2.0"
-    assert sign(params, "secret") == hashlib.md5(f"secret{joined}secret".encode()).hexdigest().upper()
-    assert sign(params, "secret", "hmac") == hmac.new(b"secret", joined.encode(), hashlib.md5).hexdigest().upper()
-    assert (
-        sign(params, "secret", "hmac-sha256")
-        == hmac.new(b"secret", joined.encode(), hashlib.sha256).hexdigest().upper()
-    )
+# (the signature against TOP's published example: tests/unit/test_top_signature.py)
 
 
 @pytest.mark.parametrize(

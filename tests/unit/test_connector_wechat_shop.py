@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -15,12 +18,14 @@ from orderhub.channels.port import (
     PlatformOrderState,
     PlatformUnavailable,
     RateLimited,
+    SessionExpired,
     ShipmentConfirmation,
     SignatureRejected,
     StockUpdate,
     connector_for,
 )
 from orderhub.channels.wechat_shop import mapper
+from orderhub.channels.wechat_shop.client import classify_error
 from orderhub.channels.wechat_shop.connector import WechatShopConnector
 from orderhub.orders.commands import NewOrderLine
 from sandbox.platforms import OrderState, PlatformServer, RefundState, SellerAccount, running_platforms
@@ -186,7 +191,7 @@ async def test_refusals_are_typed(sim: PlatformServer, http: httpx.AsyncClient) 
     assert all(token not in str(e.value) for e in (limited, gateway, busy))
 
 
-async def test_confirm_shipment_and_stock(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+async def test_confirm_shipment(sim: PlatformServer, http: httpx.AsyncClient) -> None:
     seller = sim.store.create_seller(P)
     order = sim.store.add_order(P, seller.app_key, lines=[("MUG-350", 2), ("SOCK-3P", 1)])
     cancelled = sim.store.add_order(P, seller.app_key, state=OrderState.CANCELLED)
@@ -210,9 +215,157 @@ async def test_confirm_shipment_and_stock(sim: PlatformServer, http: httpx.Async
         )
     assert not isinstance(not_shippable.value, AlreadyShipped)
 
-    line = order.lines[0]
+
+# ---------------------------------------------------------------------------------------------------- stock
+# 快速更新库存 (developers.weixin.qq.com/doc/store/shop/API/product/stock_update.html): diff_type "1: 增加；2：减少；
+# 3：设置。建议使用1或2，不建议使用3，因为使用3在高并发场景可能会出现预期外表现". The connector reads 获取库存 and sends
+# the difference with 1 or 2.
+
+STOCK_GET = "/channels/ec/product/stock/get"
+STOCK_UPDATE = "/channels/ec/product/stock/update"
+
+
+def stock_calls(sim: PlatformServer, seller: SellerAccount) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (r.method, json.loads(r.params["body"]))
+        for r in sim.store.requests(P)
+        if r.app_key == seller.app_key and r.method in (STOCK_GET, STOCK_UPDATE)
+    ]
+
+
+async def test_update_stock_adds_or_reduces_the_difference_from_what_the_platform_shows(
+    sim: PlatformServer, http: httpx.AsyncClient
+) -> None:
+    seller = sim.store.create_seller(P)
+    mug = sim.store.add_product(P, seller.app_key, "MUG-350", stock=4)
+    connector = WechatShopConnector(shop_credentials(sim, P, seller, tokens=False), http)
+    sku = {"product_id": mug.product_id, "sku_id": mug.sku_id}
+
+    def to(quantity: int) -> list[StockUpdate]:
+        return [StockUpdate(platform_item_id=mug.product_id, platform_sku_id=mug.sku_id, quantity=quantity)]
+
+    await connector.update_stock(to(12))
+    await connector.update_stock(to(5))
+    await connector.update_stock(to(5))  # already shown: read only (a change of 0 is refused, 10020218)
+    await connector.update_stock(to(0))
+
+    assert stock_calls(sim, seller) == [
+        (STOCK_GET, sku),
+        (STOCK_UPDATE, {**sku, "diff_type": 1, "num": 8}),
+        (STOCK_GET, sku),
+        (STOCK_UPDATE, {**sku, "diff_type": 2, "num": 7}),
+        (STOCK_GET, sku),
+        (STOCK_GET, sku),
+        (STOCK_UPDATE, {**sku, "diff_type": 2, "num": 5}),
+    ]
+    updates = [u for u in sim.store.stock_updates(P) if u.app_key == seller.app_key]
+    assert [(u.mode, u.quantity, u.stock_after) for u in updates] == [
+        ("incremental", 8, 12),
+        ("incremental", -7, 5),
+        ("incremental", -5, 0),
+    ]
+    assert "full" not in {u.mode for u in sim.store.stock_updates(P)}  # never diff_type 3
+
+
+async def test_an_order_between_the_read_and_the_write_keeps_its_units(
+    sim: PlatformServer, http: httpx.AsyncClient
+) -> None:
+    """The race the doc warns about: a buyer orders 3 while the hub is setting the stock to 20. With an increment the
+    order's 3 stay taken (17 shown; the hub learns of the order and pushes again); a set of 20 would forget them."""
+    seller = sim.store.create_seller(P)
+    cap = sim.store.add_product(P, seller.app_key, "CAP-NAVY", stock=10)
+    connector = WechatShopConnector(shop_credentials(sim, P, seller, tokens=False), http)
+
+    def buyer_orders(qty: int) -> Callable[[], None]:
+        def take() -> None:
+            cap.stock -= qty
+
+        return take
+
+    sim.store.after_next_call(P, STOCK_GET, buyer_orders(3))
     await connector.update_stock(
-        [StockUpdate(platform_item_id=line.product_id, platform_sku_id=line.sku_id, quantity=12)]
+        [StockUpdate(platform_item_id=cap.product_id, platform_sku_id=cap.sku_id, quantity=20)]
     )
-    update = sim.store.stock_updates(P)[-1]
-    assert (update.sku_id, update.mode, update.stock_after) == (line.sku_id, "full", 12)
+    assert cap.stock == 17
+
+    # The simulator's diff_type 3 does what the doc warns of: the same race, a set, the order's units gone.
+    token = connector.credentials.access_token
+    read = await http.post(
+        sim.url(P) + STOCK_GET,
+        params={"access_token": token},
+        json={"product_id": cap.product_id, "sku_id": cap.sku_id},
+    )
+    assert read.json()["data"]["normal_stock_num"] == 17
+    cap.stock -= 3  # an order right after that read
+    await http.post(
+        sim.url(P) + STOCK_UPDATE,
+        params={"access_token": token},
+        json={"product_id": cap.product_id, "sku_id": cap.sku_id, "diff_type": 3, "num": 20},
+    )
+    assert cap.stock == 20
+
+
+async def test_a_reduce_refused_for_short_stock_is_read_and_computed_again(
+    sim: PlatformServer, http: httpx.AsyncClient
+) -> None:
+    seller = sim.store.create_seller(P)
+    sock = sim.store.add_product(P, seller.app_key, "SOCK-3P", stock=10)
+    connector = WechatShopConnector(shop_credentials(sim, P, seller, tokens=False), http)
+
+    def sell_five() -> None:
+        sock.stock -= 5
+
+    sim.store.after_next_call(P, STOCK_GET, sell_five)  # the reduce by 8 finds only 5 left
+    await connector.update_stock(
+        [StockUpdate(platform_item_id=sock.product_id, platform_sku_id=sock.sku_id, quantity=2)]
+    )
+
+    assert sock.stock == 2
+    outcomes = [r.outcome for r in sim.store.requests(P) if r.app_key == seller.app_key and r.method == STOCK_UPDATE]
+    assert outcomes == ["10020219", "ok"]  # 库存不足以减扣, then the reduce by 3
+
+
+async def test_stock_refusals(sim: PlatformServer, http: httpx.AsyncClient) -> None:
+    seller = sim.store.create_seller(P)
+    mug = sim.store.add_product(P, seller.app_key, "MUG-350", stock=1)
+    connector = WechatShopConnector(shop_credentials(sim, P, seller, tokens=False), http)
+    with pytest.raises(InvalidRequest) as missing:
+        await connector.update_stock([StockUpdate(platform_item_id="1", platform_sku_id="2", quantity=3)])
+    assert missing.value.platform_code == "10020052"  # 商品不存在
+
+    sim.store.inject_rate_limit(P, 1, method=STOCK_UPDATE)
+    with pytest.raises(RateLimited) as limited:
+        await connector.update_stock(
+            [StockUpdate(platform_item_id=mug.product_id, platform_sku_id=mug.sku_id, quantity=3)]
+        )
+    assert limited.value.platform_code == "10020112" and limited.value.retryable  # 更新该sku库存频率超限
+
+    with pytest.raises(InvalidRequest) as negative:
+        await connector.update_stock(
+            [StockUpdate(platform_item_id=mug.product_id, platform_sku_id=mug.sku_id, quantity=-1)]
+        )
+    assert negative.value.platform_code == "negative_quantity"
+    assert mug.stock == 1
+
+
+@pytest.mark.parametrize(
+    ("errcode", "error"),
+    [
+        (40001, SessionExpired),  # invalid credential, access_token is invalid or not latest
+        (41001, SessionExpired),  # access_token missing
+        (42001, SessionExpired),  # access_token expired
+        (40013, SignatureRejected),  # invalid appid
+        (40125, SignatureRejected),  # invalid appsecret
+        (61004, SignatureRejected),  # client ip not in ip-white-list
+        (45009, RateLimited),  # reach max api daily quota limit
+        (45011, RateLimited),  # api minute-quota reach limit
+        (10020112, RateLimited),  # 更新该sku库存频率超限
+        (-1, PlatformUnavailable),  # system error
+        (48001, InvalidRequest),  # api unauthorized
+    ],
+)
+def test_wechat_errcodes(errcode: int, error: type[Exception]) -> None:
+    """微信小店「公共错误码」, the token APIs' codes and 快速更新库存's (cited in the client)."""
+    failure = classify_error(errcode, "msg rid: 1-2-3")
+    assert type(failure) is error and failure.platform_code == str(errcode)
+    assert classify_error(45011, "").retry_after == 60.0  # "retry next minute"

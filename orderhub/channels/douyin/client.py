@@ -31,6 +31,7 @@ import httpx
 from orderhub.channels.port import (
     AlreadyShipped,
     Credentials,
+    DecryptRefused,
     InvalidRequest,
     PlatformError,
     PlatformUnavailable,
@@ -61,10 +62,20 @@ SIGN_METHOD: Final = "hmac-sha256"
 SUCCESS_CODE: Final = 10000
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=5.0)
 
-# Top-level ``code`` values of the v2 envelope (抖店 "错误码" guide).
+# Top-level ``code`` values of the v2 envelope: 抖店开放平台 「平台基础错误码汇总列表」 (op.jinritemai.com 文档中心 ›
+# 错误码; reproduced at https://blog.csdn.net/weixin_49220773/article/details/126468317):
+# 10000 success; 20000 服务不可用 (dop.service-error 服务繁忙, isp.service-error:…); 30001 操作权限不足
+# (dop.authorization-no-existed 店铺授权已失效, dop.authorization-closed 授权已被关闭 …); 30002 请求来源IP不可信
+# (isv.invalid_ip); 40001/40003 平台校验 (签名, access_token 缺失/过期/不存在 …); 40002/40004 业务校验;
+# 50002 业务处理失败; 60000 触发限流; 70000 接口已下线.
 _CODE_SERVICE_ERROR: Final = 20000  # 服务不可用
 _CODE_RATE_LIMITED: Final = 60000  # 触发限流
 _CODE_API_OFFLINE: Final = 70000  # 接口已下线 / 不存在
+# order.batchDecrypt (批量解密, https://op.jinritemai.com/docs/api-docs/15/509) refusals of the whole call, as public
+# integrations of that API handle them: 90000 「已达到店铺解密上限」 (the shop's daily decrypt quota is used up — print
+# through 抖音电子面单 instead) and 80000 「您的环境存在安全风险，请稍后再试」 (risk control: back off and retry later).
+_CODE_DECRYPT_QUOTA: Final = 90000
+_CODE_DECRYPT_RISK: Final = 80000
 
 _SIGNATURE_SUB_CODES: Final = frozenset(
     {
@@ -84,6 +95,8 @@ _SESSION_SUB_CODES: Final = frozenset(
         "isv.access-token-invalid",
         "isv.access-token-no-authority",
         "isv.shop-authorization-invalid",
+        "dop.authorization-no-existed",  # 30001 店铺授权已失效，请重新授权
+        "dop.authorization-closed",  # 30001 店铺授权已被关闭，请联系商家打开授权开关
     }
 )
 # token.refresh / token.create refusals meaning "authorise the shop again" (``dop.token-generate-failed:<why>``).
@@ -137,7 +150,9 @@ def error_for(code: int | str, msg: str, sub_code: str, sub_msg: str, *, log_id:
         sub_code.startswith("dop.token-generate-failed") and reason in _SESSION_TOKEN_REASONS
     ):
         error = SessionExpired(**kwargs)
-    elif number == _CODE_RATE_LIMITED or "flow-limit" in sub_code or "rate-limit" in sub_code:
+    elif number == _CODE_DECRYPT_QUOTA:
+        error = DecryptRefused(**kwargs)
+    elif number in (_CODE_RATE_LIMITED, _CODE_DECRYPT_RISK) or "flow-limit" in sub_code or "rate-limit" in sub_code:
         error = RateLimited(**kwargs)
     elif "已发货" in platform_message or "重复发货" in platform_message:
         error = AlreadyShipped(**kwargs)

@@ -8,6 +8,9 @@
   Orders the list answers without lines or address are completed with ``order.orderDetail``.
 * ``confirm_shipment`` — ``order.logisticsAdd``; ``update_stock`` — ``sku.syncStock`` (full update, per SKU);
   ``refresh_token`` — ``token.refresh``.
+* ``decrypt_receivers`` (:class:`~orderhub.channels.port.ReceiverDecryptor`) — ``order.batchDecrypt``, at most
+  :data:`DECRYPT_BATCH_LIMIT` ciphertexts a call; ``phone_search_indexes`` — ``order.BatchSearchIndex`` (the search
+  index 抖店 embeds in its phone ciphertexts, for a clear number).
 
 Window: the ``order.searchList`` reference documents no fixed maximum span for ``update_time_start`` /
 ``update_time_end`` (only ``size`` ≤ 100, ``page`` from 0, and that the list covers orders created in the last 90
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -33,6 +37,9 @@ from orderhub.channels.douyin.mapper import carrier_code, map_order, needs_detai
 from orderhub.channels.port import (
     ChannelConnector,
     Credentials,
+    DecryptedReceiver,
+    DecryptRefused,
+    EncryptedReceiver,
     InvalidRequest,
     PlatformOrder,
     PlatformUnavailable,
@@ -43,9 +50,22 @@ from orderhub.channels.port import (
 )
 from orderhub.errors import ValidationFailed
 
-__all__ = ["MAX_PAGE_SIZE", "DouyinConnector", "create_connector"]
+__all__ = ["DECRYPT_BATCH_LIMIT", "MAX_PAGE_SIZE", "DouyinConnector", "create_connector"]
+
+log = logging.getLogger("orderhub.channels.douyin")
 
 MAX_PAGE_SIZE: Final = 100  # order.searchList: size 1–100
+# order.batchDecrypt: 「待解密值集合，最大支持一次解密50条」 (批量解密 /order/batchDecrypt,
+# https://op.jinritemai.com/docs/api-docs/15/509; the official SDK's OrderBatchDecryptParam carries the same text).
+DECRYPT_BATCH_LIMIT: Final = 50
+# order.batchDecrypt ``account_type``: 「服务商账号中的主-main_account；子账号-sub_account」 — whose decrypt it is.
+_DECRYPT_ACCOUNT_TYPE: Final = "main_account"
+# 30001 操作权限不足 sub codes meaning "this app may not decrypt" (平台基础错误码: dop.no-permissions 无权限,
+# isv.app-permissions-insufficient 应用无权限调用该接口): for a decrypt that is a refusal, not a bad request.
+_NO_PERMISSION: Final = ("30001/dop.no-permissions", "30001/isv.app-permissions-insufficient")
+# order.BatchSearchIndex ``encrypt_type``: 1 地址, 2 姓名, 3 电话.
+_SEARCH_INDEX_PHONE: Final = 3
+_RECEIVER_FIELDS: Final = ("name", "phone", "detail")
 
 
 class _Cursor(msgspec.Struct, frozen=True, array_like=True):
@@ -187,6 +207,96 @@ class DouyinConnector:
             if update.platform_item_id.strip():
                 params["product_id"] = _platform_id(update.platform_item_id)
             await self.client.call("sku.syncStock", params)
+
+    # ------------------------------------------------------------- receivers
+
+    async def decrypt_receivers(self, receivers: Sequence[EncryptedReceiver], *, scene: str) -> list[DecryptedReceiver]:
+        """``order.batchDecrypt`` with ``cipher_infos`` [{auth_id: the order id, cipher_text}] for each receiver's
+        name, phone and detail ciphertexts, :data:`DECRYPT_BATCH_LIMIT` a call; ``account_id`` / ``account_type``
+        name the merchant account the decrypt is for (the shop's main account). One result per receiver, in order;
+        a refused item (``err_no`` ≠ 0) is a result with ``error_code``; a refusal of the whole call — the shop's
+        daily quota used up, no permission, ``custom_err`` — raises :class:`DecryptRefused`. ``scene`` is logged
+        only (抖店 takes no reason field)."""
+        jobs = [
+            (index, name, value)
+            for index, item in enumerate(receivers)
+            if item.cipher.platform == self.platform
+            for name in _RECEIVER_FIELDS
+            if (value := getattr(item.cipher, name))
+        ]
+        answers: dict[tuple[str, str], Mapping[str, Any]] = {}
+        account_id = self.credentials.shop_id or self.credentials.app_key
+        for offset in range(0, len(jobs), DECRYPT_BATCH_LIMIT):
+            chunk = jobs[offset : offset + DECRYPT_BATCH_LIMIT]
+            params = {
+                "cipher_infos": [{"auth_id": receivers[i].external_id, "cipher_text": c} for i, _, c in chunk],
+                "account_id": account_id,
+                "account_type": _DECRYPT_ACCOUNT_TYPE,
+            }
+            try:
+                data = await self.client.call("order.batchDecrypt", params)
+            except InvalidRequest as exc:
+                if exc.platform_code in _NO_PERMISSION:
+                    raise DecryptRefused(
+                        platform_code=exc.platform_code, platform_message=exc.platform_message
+                    ) from exc
+                raise
+            custom = data.get("custom_err")
+            if isinstance(custom, Mapping) and str(custom.get("err_code") or "0") != "0":
+                raise DecryptRefused(
+                    platform_code=str(custom.get("err_code")), platform_message=str(custom.get("err_msg") or "")
+                )
+            for info in data.get("decrypt_infos") or []:
+                if isinstance(info, Mapping):
+                    answers[(str(info.get("auth_id") or ""), str(info.get("cipher_text") or ""))] = info
+        log.info("douyin receivers decrypted", extra={"count": len(receivers), "scene": scene})
+        return [self._decrypted(item, answers) for item in receivers]
+
+    def _decrypted(
+        self, item: EncryptedReceiver, answers: Mapping[tuple[str, str], Mapping[str, Any]]
+    ) -> DecryptedReceiver:
+        if item.cipher.platform != self.platform:
+            return DecryptedReceiver(
+                external_id=item.external_id, error_code="not_douyin", error_message="不是抖店的密文，抖店无法解密"
+            )
+        values: dict[str, str] = {}
+        for name in _RECEIVER_FIELDS:
+            cipher = getattr(item.cipher, name)
+            if not cipher:
+                continue
+            info = answers.get((item.external_id, cipher))
+            if info is None:
+                return DecryptedReceiver(
+                    external_id=item.external_id, error_code="no_result", error_message="抖店未返回该密文的解密结果"
+                )
+            err_no = str(info.get("err_no") or "0")
+            if err_no != "0":
+                return DecryptedReceiver(
+                    external_id=item.external_id, error_code=err_no, error_message=str(info.get("err_msg") or "")
+                )
+            values[name] = str(info.get("decrypt_text") or "")
+        return DecryptedReceiver(external_id=item.external_id, **values)
+
+    async def phone_search_indexes(self, phones: Sequence[str]) -> dict[str, str]:
+        """``order.BatchSearchIndex``: clear phone → the search index 抖店 embeds in this shop's phone ciphertexts
+        (:attr:`~orderhub.orders.commands.ReceiverCipher.phone_index`), to find orders by a number a person types."""
+        wanted = sorted({p.strip() for p in phones if p.strip()})
+        if not wanted:
+            return {}
+        items = [{"plain_text": p, "encrypt_type": _SEARCH_INDEX_PHONE} for p in wanted]
+        data = await self.client.call("order.BatchSearchIndex", {"plain_text_list": items})
+        custom = data.get("custom_err")
+        if isinstance(custom, Mapping) and str(custom.get("err_code") or "0") != "0":
+            raise PlatformUnavailable(
+                platform_code=str(custom.get("err_code")), platform_message=str(custom.get("err_msg") or "")
+            )
+        found: dict[str, str] = {}
+        for entry in data.get("plain_to_encrypt_index_list") or []:
+            if isinstance(entry, Mapping):
+                index = str(entry.get("search_index") or "")
+                # Keep the bare index (without ``$`` around it), as the mapper cuts it from the ciphertext.
+                found[str(entry.get("plain") or "")] = index.strip("$")
+        return found
 
     # ------------------------------------------------------------------ token
 

@@ -8,8 +8,11 @@ A ``shop_order`` (as ``order.searchList`` lists it and ``order.orderDetail`` ret
 * times: unix seconds (0 = not yet), or ``YYYY-MM-DD HH:MM:SS`` Beijing time; returned aware, in UTC;
 * lines: ``sku`` is the seller's own code (商家编码 ``out_sku_id``, else ``code``), the platform ``sku_id`` only
   when the seller left it empty;
-* receiver: as given (``post_receiver`` / ``post_tel`` / ``post_addr``, else the masked ``mask_post_*``; 抖店's
-  ``town`` is the 区/县 and its ``street`` the 街道/乡镇, put in front of ``detail`` so it is not lost);
+* receiver: 抖店 sends it encrypted (``encrypt_post_receiver`` / ``encrypt_post_tel`` / ``post_addr.encrypt_detail``)
+  with masked text beside it (``mask_post_*``), see :func:`receiver`: the hub keeps the ciphertexts and the masked
+  forms in :class:`~orderhub.orders.commands.ReceiverCipher` (decrypt with ``order.batchDecrypt``, print with
+  抖音电子面单) and the masked text in the clear fields — or the clear values when an old app / test shop still gets
+  them. 抖店's ``town`` is the 区/县 and its ``street`` the 街道/乡镇, put in front of ``detail`` so it is not lost;
 * state: from ``order_status`` and the lines' ``after_sale_info`` (see :func:`order_state`).
 
 The carrier table (:data:`CARRIER_CODES`) maps the hub's carrier codes to 抖店 ``company_code`` values.
@@ -24,16 +27,20 @@ from typing import Any, Final
 from orderhub import clock, wire
 from orderhub.channels.port import InvalidRequest, PlatformOrder, PlatformOrderState
 from orderhub.errors import ValidationFailed
-from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
+from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver, ReceiverCipher
 
 __all__ = [
     "CARRIER_CODES",
     "CARRIER_MAP",
     "ORDER_STATUS_STATES",
+    "PLATFORM",
     "carrier_code",
+    "cipher_index",
+    "is_cipher",
     "map_order",
     "needs_detail",
     "order_state",
+    "receiver",
     "to_datetime",
     "to_fen",
 ]
@@ -191,26 +198,80 @@ def order_state(payload: Mapping[str, Any]) -> PlatformOrderState:
     return base
 
 
-def _receiver(payload: Mapping[str, Any]) -> Receiver:
-    """The plain receiver when 抖店 gives it; otherwise its masked form (``mask_post_*``: 抖店 hands most apps only
-    ciphertext ``encrypt_post_*`` plus masked text, to be decrypted with ``order.batchDecrypt`` — kept in ``raw``).
-    Masked values are taken as given so the order is not dropped; address/phone checks then hold it."""
-    addr = payload.get("post_addr")
-    if not isinstance(addr, Mapping) or not (_text(addr.get("detail")) or _name(addr.get("province"))):
-        masked = payload.get("mask_post_addr")
-        addr = masked if isinstance(masked, Mapping) else addr
-    addr = addr if isinstance(addr, Mapping) else {}
-    street = _name(addr.get("street"))
-    detail = _text(addr.get("detail"))
+# 抖店 数据安全加密对接文档 (https://op.jinritemai.com/docs/guide-docs/56/589): a ciphertext is
+# ``<sep><search index><sep><ciphertext><sep><key version><sep><sep>`` with ``$`` for phone numbers, ``#`` for
+# addresses and ``~`` for names; the search index (between the first two separators) is equal for the same clear text
+# within the shop, and is what ``order.BatchSearchIndex`` answers for a clear value.
+_CIPHER_SEPARATORS: Final = frozenset("$#~")
+PLATFORM: Final = "douyin"  # the platform catalogue code (who can decrypt the ciphertexts)
+
+
+def is_cipher(value: str) -> bool:
+    """Whether ``value`` has the form of a 抖店 ciphertext (not a clear or masked value)."""
+    return len(value) >= 4 and value[0] in _CIPHER_SEPARATORS and value[-1] == value[0] and value.count(value[0]) >= 4
+
+
+def cipher_index(value: str) -> str:
+    """The search index a 抖店 ciphertext carries ("" when ``value`` is not a ciphertext)."""
+    return value.split(value[0])[1] if is_cipher(value) else ""
+
+
+def _clear(value: Any) -> str:
+    """A field that may hold clear text: empty when 抖店 left it empty or put a ciphertext in it."""
+    text = _text(value)
+    return "" if is_cipher(text) else text
+
+
+def receiver(payload: Mapping[str, Any]) -> Receiver:
+    """The order's receiver (the mapper rule of ENCRYPTED receivers).
+
+    * Encrypted (what every app gets now): ``name`` / ``phone`` / ``detail`` hold the masked text, ``cipher`` the
+      ciphertexts, the masked forms and the phone's search index (cut from its ciphertext). 抖店 documents no
+      open-address id for shop orders, so ``cipher.open_id`` stays empty.
+    * Clear values present as well (old apps, test shops): they fill ``name`` / ``phone`` / ``detail``, the cipher
+      is kept.
+    * Neither ciphertext nor clear value: whatever is given (masked text), so the order is not dropped; the
+      address and phone checks then hold it.
+    """
+    post = payload.get("post_addr")
+    post = post if isinstance(post, Mapping) else {}
+    masked_addr = payload.get("mask_post_addr")
+    masked_addr = masked_addr if isinstance(masked_addr, Mapping) else {}
+    region = post if _name(post.get("province")) else masked_addr
+    street = _name(region.get("street"))
+    name_cipher = _text(payload.get("encrypt_post_receiver")).strip()
+    phone_cipher = _text(payload.get("encrypt_post_tel")).strip()
+    detail_cipher = _text(post.get("encrypt_detail")).strip()
+    name_masked = _text(payload.get("mask_post_receiver"))
+    phone_masked = _text(payload.get("mask_post_tel"))
+    detail_masked = _text(masked_addr.get("detail"))
+    name = _clear(payload.get("post_receiver")) or name_masked
+    phone = _clear(payload.get("post_tel")) or phone_masked
+    detail = _clear(post.get("detail")) or detail_masked
     if street and not detail.startswith(street):
         detail = street + detail
+    province, city, district = _name(region.get("province")), _name(region.get("city")), _name(region.get("town"))
+    if not any(is_cipher(c) for c in (name_cipher, phone_cipher, detail_cipher)):
+        return Receiver(name=name, phone=phone, province=province, city=city, district=district, detail=detail)
+    cipher = ReceiverCipher(
+        platform=PLATFORM,
+        name=name_cipher,
+        phone=phone_cipher,
+        detail=detail_cipher,
+        name_masked=name_masked,
+        phone_masked=phone_masked,
+        detail_masked=detail_masked,
+        phone_index=cipher_index(phone_cipher),
+    )
     return Receiver(
-        name=_text(payload.get("post_receiver")) or _text(payload.get("mask_post_receiver")),
-        phone=_text(payload.get("post_tel")) or _text(payload.get("mask_post_tel")),
-        province=_name(addr.get("province")),
-        city=_name(addr.get("city")),
-        district=_name(addr.get("town")),
+        name=name,
+        phone=phone,
+        province=province,
+        city=city,
+        district=district,
         detail=detail,
+        address=province + city + district + detail,
+        cipher=cipher,
     )
 
 
@@ -245,7 +306,7 @@ def map_order(payload: Mapping[str, Any]) -> PlatformOrder:
         # 抖店 hides the buyer's nickname; the shop-scoped open id is the only stable buyer identity it gives.
         buyer_nick=_text(payload.get("doudian_open_id")),
         buyer_phone="",
-        receiver=_receiver(payload),
+        receiver=receiver(payload),
         lines=_lines(_skus(payload)),
         shipping_fee=to_fen(payload.get("post_amount"), field="post_amount"),
         discount=to_fen(payload.get("promotion_amount"), field="promotion_amount"),

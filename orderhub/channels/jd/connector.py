@@ -5,7 +5,9 @@
   windows longer than a month; :meth:`JdConnector.pull` refuses those over 28 days (the shortest month).
 * ``confirm_shipment`` — ``jingdong.pop.order.shipment`` (SOP 出库).
 * ``update_stock`` — ``jingdong.stock.write.updateSkuStock`` (full quantity per JD ``skuId``).
-* ``refresh_token`` — not available to this connector: the shop must authorise the app again.
+* ``refresh_token`` — ``https://open-oauth.jd.com/oauth2/refresh_token`` (JOS「Token过期处置」): new access and
+  refresh tokens, the access token's expiry from ``expires_in``; a refusal is :class:`SessionExpired` (the shop
+  must authorise the app again).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
+import msgspec
 
 from orderhub.channels.jd import mapper
 from orderhub.channels.jd.client import DEFAULT_TIMEOUT, JosClient
@@ -28,7 +31,6 @@ from orderhub.channels.port import (
     PlatformError,
     PlatformOrder,
     PullPage,
-    SessionExpired,
     ShipmentConfirmation,
     StockUpdate,
     UnreadableOrder,
@@ -180,10 +182,17 @@ class JdConnector:
     # ----------------------------------------------------------------- auth
 
     async def refresh_token(self) -> Credentials:
-        raise SessionExpired(
-            "京东店铺授权（access_token）无法由系统自动刷新：请店铺主账号在京东商家开放平台重新授权本应用",
-            platform_code="refresh_unsupported",
+        """New tokens from JD's OAuth server; the connector calls with them from now on. JD's answer says nothing
+        about the refresh token's own expiry, so ``refresh_expires_at`` stays as it was."""
+        fresh = await self.client.refresh_token()
+        self.credentials = msgspec.structs.replace(
+            self.credentials,
+            access_token=fresh.access_token,
+            refresh_token=fresh.refresh_token,
+            token_expires_at=fresh.expires_at,
         )
+        self.client.credentials = self.credentials
+        return self.credentials
 
 
 def _int(value: Any) -> int | None:

@@ -2,12 +2,17 @@
 
 One gateway for every API: ``POST https://gw-api.pinduoduo.com/api/router`` with a form body holding the system
 params ``type`` (the API name), ``client_id``, ``access_token``, ``timestamp`` (unix seconds), ``data_type=JSON``,
-``version=V1`` and ``sign``, plus the API's own params. ``sign`` is the upper-case hex MD5 of
-``client_secret + k1v1k2v2… + client_secret`` over every param but ``sign``, sorted by name.
+``version=V1`` and ``sign``, plus the API's own params (an object or list param travels as its JSON text).
+
+``sign`` (拼多多开放平台「API调用指南」§签名算法, https://open.pinduoduo.com/application/document/browse?idStr=8EC06C399636041E):
+every request param but ``sign`` (system and business), sorted by name in ASCII order, concatenated as
+``k1v1k2v2…`` with nothing in between, ``client_secret`` prepended and appended, MD5, upper-case hex. The guide's
+worked example (client_secret ``testSecret``) is the test vector in ``tests/unit/test_connector_pdd.py``.
 
 A success answers ``{"<api>_response": {...}}``; a refusal answers HTTP 200 with
 ``{"error_response": {"error_code", "error_msg", "sub_code", "sub_msg", "request_id"}}``. :meth:`PddClient.call`
-returns the inner object of a success and raises the port's typed errors for everything else.
+returns the inner object of a success and raises the port's typed errors for everything else
+(:func:`classify_error`, codes from the platform's error-code table, cited there).
 
 Secrets and tokens never reach a log line or an exception message: errors carry the platform's own code and text.
 """
@@ -47,11 +52,35 @@ DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
 ParamValue = str | int | bool | None
 
-# error_code → the port's error. Codes from the POP error-code table as far as it is public; unknown codes fall
-# through to the message heuristics in classify_error.
-_SIGNATURE_CODES = frozenset({20004, 10016})  # 签名错误; client_id 不存在
-_SESSION_CODES = frozenset({10019})  # access_token 已过期 / 不存在
-_RATE_LIMIT_CODES = frozenset({70031, 70032, 70033, 70034})  # 调用过于频繁 / 限流
+# error_code → the port's error. The codes are the POP gateway's common error table, as every API page of the
+# documentation lists it (「错误码」 section of each API at https://open.pinduoduo.com/application/document/api?id=…,
+# e.g. pdd.order.number.list.increment.get; the same table is captured in the API-detail fixture of lywzx/pdd-node-sdk
+# packages/scripts/test/util.spec.ts: errorParamList). 5210x are the gateway's flow-control / availability codes the
+# SDKs retry (lywzx/pdd-node-sdk packages/core/src/exceptions/pdd-response.exception.ts: "52101 当前接口被限流，请稍后
+# 重试 / 52102 当前接口暂时不可用 / 52103 服务暂时不可用").
+_SIGNATURE_CODES = frozenset({
+    20004,  # 签名sign校验失败
+    10016,  # client_id不正确
+    10010,  # 应用不存在
+})
+_SESSION_CODES = frozenset({
+    10019,  # access_token已过期 — 刷新access_token或者重新授权再次获取access_token
+    10035,  # access_token已过期 — 请刷新access_token或者重新授权获取access_token
+    10014,  # 授权已被取消
+})
+_RATE_LIMIT_CODES = frozenset({
+    70031,  # 调用过于频繁，请调整调用频率
+    70032,  # 调用过于频繁，请调整调用频率
+    52101,  # 当前接口被限流，请稍后重试
+})
+_UNAVAILABLE_CODES = frozenset({
+    50000,  # 系统内部错误
+    70033,  # 当前接口因系统维护，暂时下线，请稍后再试
+    52102,  # 当前接口暂时不可用，请稍后重试
+    52103,  # 服务暂时不可用，请稍后重试
+})
+# 50001 业务服务错误 ("请根据子错误判断错误详情") carries the business refusal in sub_msg; these words in it mean an
+# outage or an order already shipped (the connector confirms the latter by reading the order).
 _TRANSIENT_WORDS = ("暂不可用", "稍后重试", "繁忙", "超时", "系统异常", "系统错误")
 _ALREADY_SHIPPED_WORDS = ("已发货", "重复发货")
 
@@ -80,10 +109,12 @@ def classify_error(error: Mapping[str, Any]) -> PlatformError:
     kind: type[PlatformError]
     if code in _SIGNATURE_CODES:
         kind, summary = SignatureRejected, "拼多多拒绝了请求签名或应用凭证"
-    elif code in _SESSION_CODES or "access_token" in text:
+    elif code in _SESSION_CODES:
         kind, summary = SessionExpired, "拼多多店铺授权已失效"
-    elif code in _RATE_LIMIT_CODES or "限流" in text or "频繁" in text:
+    elif code in _RATE_LIMIT_CODES:
         kind, summary = RateLimited, "拼多多接口限流"
+    elif code in _UNAVAILABLE_CODES:
+        kind, summary = PlatformUnavailable, "拼多多服务暂不可用"
     elif any(word in text for word in _ALREADY_SHIPPED_WORDS):
         kind, summary = AlreadyShipped, "拼多多订单已发货"
     elif any(word in text for word in _TRANSIENT_WORDS):

@@ -9,19 +9,32 @@
   ``pdd.order.information.get``. 拼多多 lists only paid orders; an entry that is not 成团 yet maps to UNPAID.
 * confirm_shipment: ``pdd.logistics.online.send`` (logistics id from :data:`.mapper.CARRIER_IDS`).
 * update_stock: ``pdd.goods.quantity.update`` with ``update_type=1`` (full quantity).
-* refresh_token: the simulator has no ``pdd.pop.auth.token.refresh``, so the shop must re-authorise
-  (:class:`SessionExpired`).
+* refresh_token: ``pdd.pop.auth.token.refresh`` (``refresh_token`` → ``pop_auth_token_refresh_response``:
+  ``access_token``, ``expires_at`` / ``expires_in``, ``refresh_token``, ``refresh_token_expires_at`` /
+  ``refresh_token_expires_in``, ``owner_id`` — the response model of the POP SDKs, e.g. niltor/open-pdd-net-sdk
+  ``RefreshPopAuthTokenResponse``). A refused refresh is the gateway's session error (10019 …): the shop must
+  re-authorise.
+* decrypt_receivers (:class:`~orderhub.channels.port.ReceiverDecryptor`): ``pdd.open.decrypt.batch`` with
+  ``data_list`` = ``[{data_tag: <order_sn>, encrypted_data: <ciphertext>}]``, at most 100 items a call ("数据列表,
+  默认列表大小不超过100"), answering ``data_decrypt_list[]`` (``data_tag``, ``encrypted_data``, ``decrypted_data``,
+  ``error_code`` 0 = success, ``error_msg``, ``virtual_number_type`` / ``virtual_identify_number`` for a privacy
+  number) — SDK models ``PddOpenDecryptBatchRequest`` / ``…Response`` (niltor/open-pdd-net-sdk, lywzx/pdd-node-sdk).
+  Shops have a daily decrypt quota (「常见FAQ」 idStr=3155CCB725082A31: "每日解密次数有上限，上限以店铺纬度限制");
+  the API takes no reason or audit field (its only param is ``data_list``), so ``scene`` is not sent.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
+import msgspec
 
+from orderhub import clock
 from orderhub.channels.pdd import mapper
 from orderhub.channels.pdd.client import PddClient
 from orderhub.channels.port import (
@@ -29,9 +42,13 @@ from orderhub.channels.port import (
     BackwardPages,
     ChannelConnector,
     Credentials,
+    DecryptedReceiver,
+    DecryptRefused,
+    EncryptedReceiver,
     InvalidRequest,
     PlatformOrder,
     PlatformOrderState,
+    PlatformUnavailable,
     PullPage,
     SessionExpired,
     ShipmentConfirmation,
@@ -45,6 +62,9 @@ LIST_API = "pdd.order.number.list.increment.get"
 DETAIL_API = "pdd.order.information.get"
 SHIP_API = "pdd.logistics.online.send"
 STOCK_API = "pdd.goods.quantity.update"
+REFRESH_API = "pdd.pop.auth.token.refresh"
+DECRYPT_API = "pdd.open.decrypt.batch"
+DECRYPT_BATCH = 100  # data_list: "数据列表, 默认列表大小不超过100"
 MAX_PAGE_SIZE = 100
 _ALL = 5  # order_status / refund_status: 全部
 _LUCKY_ALL = 0  # is_lucky_flag: 全部
@@ -163,11 +183,101 @@ class PddConnector:
             )
 
     async def refresh_token(self) -> Credentials:
-        raise SessionExpired(
-            "拼多多店铺授权已过期：当前无法自动刷新（对接的网关不支持 pdd.pop.auth.token.refresh），"
-            "请商家在拼多多服务市场重新授权本应用",
-            platform_code="reauthorize",
+        """A new token pair from ``pdd.pop.auth.token.refresh``; the connector uses it from now on. A refused
+        refresh (unknown or expired refresh token) raises the gateway's :class:`SessionExpired`."""
+        if not self.credentials.refresh_token:  # nothing to refresh with (service.CANNOT_REFRESH)
+            raise SessionExpired("拼多多店铺没有保存 refresh_token，请商家重新授权", platform_code="no_refresh_token")
+        params = {"refresh_token": self.credentials.refresh_token}
+        answer = await self.client.call(REFRESH_API, params, with_token=False)
+        access = str(answer.get("access_token") or "")
+        if not access:
+            raise PlatformUnavailable(
+                "拼多多刷新授权未返回 access_token", platform_code="bad_response", platform_message=REFRESH_API
+            )
+        now = clock.now()
+        old = self.credentials
+        fresh = msgspec.structs.replace(
+            old,
+            access_token=access,
+            refresh_token=str(answer.get("refresh_token") or old.refresh_token),
+            token_expires_at=_expiry(answer, "expires_at", "expires_in", now),
+            refresh_expires_at=_expiry(answer, "refresh_token_expires_at", "refresh_token_expires_in", now),
+            shop_id=old.shop_id or str(answer.get("owner_id") or ""),
         )
+        self.credentials = fresh
+        self.client.credentials = fresh
+        return fresh
+
+    # ------------------------------------------------------------------ decrypt
+
+    async def decrypt_receivers(self, receivers: Sequence[EncryptedReceiver], *, scene: str) -> list[DecryptedReceiver]:
+        """Each receiver's clear name, phone and detail through ``pdd.open.decrypt.batch`` (``scene`` is not sent:
+        the API takes no reason). A whole-call business refusal (quota used up, no permission) is
+        :class:`DecryptRefused`; rate limits, outages and an expired session keep their own types."""
+        per_call = max(1, DECRYPT_BATCH // 3)  # up to three ciphertexts per receiver
+        results: list[DecryptedReceiver] = []
+        for start in range(0, len(receivers), per_call):
+            results += await self._decrypt_chunk(receivers[start : start + per_call])
+        return results
+
+    async def _decrypt_chunk(self, chunk: Sequence[EncryptedReceiver]) -> list[DecryptedReceiver]:
+        items = [
+            {"data_tag": receiver.external_id, "encrypted_data": value}
+            for receiver in chunk
+            for value in (receiver.cipher.name, receiver.cipher.phone, receiver.cipher.detail)
+            if value
+        ]
+        if not items:
+            return [DecryptedReceiver(external_id=receiver.external_id) for receiver in chunk]
+        try:
+            answer = await self.client.call(DECRYPT_API, {"data_list": json.dumps(items, ensure_ascii=False)})
+        except InvalidRequest as refused:  # 50001 (quota …), 20031 用户没有授权访问此接口, 70034 风险用户
+            raise DecryptRefused(
+                f"拼多多拒绝解密收件人信息：{refused.platform_message or refused.message}",
+                platform_code=refused.platform_code,
+                platform_message=refused.platform_message,
+            ) from None
+        decrypted: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for entry in answer.get("data_decrypt_list") or []:
+            if isinstance(entry, Mapping):
+                decrypted[(str(entry.get("data_tag") or ""), str(entry.get("encrypted_data") or ""))] = entry
+        return [_decrypted(receiver, decrypted) for receiver in chunk]
+
+
+def _decrypted(receiver: EncryptedReceiver, answers: Mapping[tuple[str, str], Mapping[str, Any]]) -> DecryptedReceiver:
+    """One receiver's result: its clear fields, or the first per-item refusal."""
+    clear: dict[str, str] = {}
+    cipher = receiver.cipher
+    for field, value in (("name", cipher.name), ("phone", cipher.phone), ("detail", cipher.detail)):
+        if not value:
+            continue
+        entry = answers.get((receiver.external_id, value))
+        if entry is None:
+            missing = "拼多多未返回该密文的解密结果"
+            return DecryptedReceiver(external_id=receiver.external_id, error_code="bad_response", error_message=missing)
+        code = str(entry.get("error_code") or 0)
+        if code != "0":
+            return DecryptedReceiver(
+                external_id=receiver.external_id, error_code=code, error_message=str(entry.get("error_msg") or "")
+            )
+        text = str(entry.get("decrypted_data") or "")
+        ext = str(entry.get("virtual_identify_number") or "")
+        if field == "phone" and ext and str(entry.get("virtual_number_type") or "0") == "1":
+            text = f"{text}转{ext}"  # a privacy number and its extension, as the hub writes phone extensions
+        clear[field] = text
+    return DecryptedReceiver(external_id=receiver.external_id, **clear)
+
+
+def _expiry(answer: Mapping[str, Any], at_key: str, in_key: str, now: datetime) -> datetime | None:
+    """An expiry from the token answer: the absolute unix time (seconds, or milliseconds) if given, else now + the
+    lifetime in seconds; None when the answer says neither."""
+    at, lifetime = answer.get(at_key), answer.get(in_key)
+    if isinstance(at, int | str) and str(at).isdigit() and int(at) > 0:
+        seconds = int(at) / 1000 if int(at) > 10**11 else int(at)
+        return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(lifetime, int | str) and str(lifetime).isdigit():
+        return now + timedelta(seconds=int(lifetime))
+    return None
 
 
 def _map(payload: dict[str, Any]) -> PlatformOrder:

@@ -12,6 +12,16 @@ Status (three fields together):
 * ``refund_status``: 1 无售后或售后关闭, 2 售后处理中, 3 退款中, 4 退款成功.
 
 Carrier ids are those of ``pdd.logistics.companies.get`` (``logistics_companies[].id``); see :data:`CARRIER_IDS`.
+
+Receivers are encrypted (订单接口收件人信息加密, 「常见FAQ」 https://open.pinduoduo.com/application/document/browse?idStr=3155CCB725082A31):
+``receiver_name``, ``receiver_phone``, ``receiver_address`` (street address without 省市区) and ``address`` (the
+full address) are ciphertexts, ``receiver_name_mask`` / ``receiver_phone_mask`` / ``receiver_address_mask`` /
+``address_mask`` their masked forms, ``province`` / ``city`` / ``town`` (区县) stay clear. The ciphertext format
+(「数据检索存储方案」 https://open.pinduoduo.com/application/document/browse?idStr=3407B605226E77F2, as the SDKs
+read it — lywzx/pdd-node-sdk packages/core/src/helper/index.ts ``isEncryptData`` / ``extractIndex``): a phone is
+``$<search index>$<base64 ciphertext>$<key version>$$`` (an id number the same with ``#``), any other field
+``~<base64 ciphertext>~<search index>~<key version>~~``. The phone's search index is what finds the same phone
+again without decrypting (:attr:`ReceiverCipher.phone_index`). Decrypting is ``pdd.open.decrypt.batch`` (connector).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from typing import Any, Final
 
 from orderhub import wire
 from orderhub.channels.port import PlatformOrder, PlatformOrderState
-from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
+from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver, ReceiverCipher
 
 __all__ = [
     "CARRIER_IDS",
@@ -30,10 +40,13 @@ __all__ = [
     "DETAIL_FIELDS",
     "PayloadError",
     "carrier_id",
+    "is_ciphertext",
     "needs_detail",
     "order_state",
     "parse_time",
     "platform_status",
+    "receiver",
+    "search_index",
     "to_order",
     "yuan_to_fen",
 ]
@@ -145,6 +158,73 @@ def carrier_id(carrier: str) -> int | None:
     return CARRIER_IDS.get(carrier.strip().upper())
 
 
+_PHONE_SEPARATORS = ("$", "#")  # phone / id number; every other field uses "~"
+_SEPARATORS = ("$", "#", "~")
+PLATFORM = "pdd"  # the catalogue code a ReceiverCipher names (who can decrypt it)
+
+
+def _parts(value: str) -> list[str] | None:
+    """The non-empty parts of a ciphertext in 拼多多's format, or None when ``value`` is not one."""
+    if len(value) < 5 or value[0] != value[-1] or value[0] not in _SEPARATORS:
+        return None
+    parts = [part for part in value.split(value[0]) if part]
+    if len(parts) < 2 or not parts[-1].isdigit():  # the last part is the key version
+        return None
+    return parts
+
+
+def is_ciphertext(value: str) -> bool:
+    """Whether ``value`` is a 拼多多 ciphertext (``$index$cipher$ver$$`` / ``~cipher~index~ver~~``)."""
+    return _parts(value) is not None
+
+
+def search_index(value: str) -> str:
+    """The search index a ciphertext carries ("" when it has none or is no ciphertext)."""
+    parts = _parts(value)
+    if parts is None or len(parts) < 3 or value[-2] != value[0]:  # no index: "$cipher$ver$" / "~cipher~ver~"
+        return ""
+    return parts[0] if value[0] in _PHONE_SEPARATORS else parts[1]
+
+
+def receiver(payload: Mapping[str, Any]) -> Receiver:
+    """The order's receiver: clear fields where 拼多多 sent them, else the masked forms with the ciphertexts kept in
+    :attr:`Receiver.cipher` (ENCRYPTED contract: a ciphertext never goes into name / phone / detail)."""
+    province, city, district = _text(payload, "province"), _text(payload, "city"), _text(payload, "town")
+    name, phone, detail = (_text(payload, key) for key in ("receiver_name", "receiver_phone", "receiver_address"))
+    name_masked, phone_masked, detail_masked = (
+        _text(payload, key) for key in ("receiver_name_mask", "receiver_phone_mask", "receiver_address_mask")
+    )
+    fields = (("name", name), ("phone", phone), ("detail", detail))
+    ciphers = {key: value for key, value in fields if is_ciphertext(value)}
+    if not ciphers:
+        return Receiver(
+            name=name, phone=phone, province=province, city=city, district=district, detail=detail,
+            address=_text(payload, "address"),
+        )
+    cipher = ReceiverCipher(
+        platform=PLATFORM,
+        name=ciphers.get("name", ""),
+        phone=ciphers.get("phone", ""),
+        detail=ciphers.get("detail", ""),
+        name_masked=name_masked,
+        phone_masked=phone_masked,
+        detail_masked=detail_masked,
+        phone_index=search_index(ciphers["phone"]) if "phone" in ciphers else "",
+    )
+    shown_detail = detail_masked if "detail" in ciphers else detail
+    full = _text(payload, "address")
+    return Receiver(
+        name=name_masked if "name" in ciphers else name,
+        phone=phone_masked if "phone" in ciphers else phone,
+        province=province,
+        city=city,
+        district=district,
+        detail=shown_detail,
+        address=full if full and not is_ciphertext(full) else f"{province}{city}{district}{shown_detail}",
+        cipher=cipher,
+    )
+
+
 def _line(item: Mapping[str, Any], index: int) -> NewOrderLine:
     sku = _text(item, "outer_id").strip() or _text(item, "sku_id").strip()
     if not sku:
@@ -186,15 +266,7 @@ def to_order(payload: Mapping[str, Any]) -> PlatformOrder:
             ship_by=parse_time(payload.get("last_ship_time"), "last_ship_time"),
             buyer_nick="",
             buyer_phone="",
-            receiver=Receiver(
-                name=_text(payload, "receiver_name"),
-                phone=_text(payload, "receiver_phone"),
-                province=_text(payload, "province"),
-                city=_text(payload, "city"),
-                district=_text(payload, "town"),
-                detail=_text(payload, "receiver_address"),
-                address=_text(payload, "address"),
-            ),
+            receiver=receiver(payload),
             lines=lines,
             shipping_fee=yuan_to_fen(payload.get("postage"), "postage"),
             discount=_discount(payload),

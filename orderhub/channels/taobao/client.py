@@ -7,7 +7,13 @@ One call = one POST of form fields to the router (``https://eco.taobao.com/route
   ``sign_method`` and ``sign``; business params sit next to them as plain fields;
 * ``sign`` is computed over every param except ``sign`` itself, empty values left out, sorted by name and joined as
   ``k1v1k2v2…``: ``md5`` → upper hex MD5(secret + joined + secret); ``hmac`` → upper hex HMAC-MD5(key=secret,
-  joined); ``hmac-sha256`` → upper hex HMAC-SHA256(key=secret, joined);
+  joined); ``hmac-sha256`` → upper hex HMAC-SHA256(key=secret, joined). Source: TOP「API调用方法详解」§签名算法
+  (https://open.taobao.com/doc.htm?docId=101617&docType=1, mirrored at
+  https://developer.alibaba.com/docs/doc.htm?articleId=101617&docType=1): "对所有API请求参数（包括公共参数和业务参数，
+  但除去sign参数和byte[]类型的参数），根据参数名称的ASCII码表的顺序排序 … 将排序好的参数名和参数值拼装在一起 …
+  md5(secret+bar2foo1foo_bar3foobar4+secret) … hmac_md5(bar2foo1foo_bar3foobar4)"; its worked example
+  (taobao.item.seller.get, secret helloworld → 66987CB115214E59E6EC978214934FB8) is a literal in
+  tests/unit/test_top_signature.py;
 * the answer is JSON: ``{"<method without 'taobao.', dots → '_'>_response": {...}}`` on success,
   ``{"error_response": {"code", "msg", "sub_code", "sub_msg", "request_id"}}`` on failure (both HTTP 200).
 
@@ -58,11 +64,25 @@ SIGN_METHODS: Final[tuple[SignMethod, ...]] = ("md5", "hmac", "hmac-sha256")
 
 log = logging.getLogger("orderhub.channels.taobao")
 
-# TOP's public error codes (``error_response.code``), by what the hub does about them.
-_SIGNATURE_CODES = frozenset({"25", "29"})  # invalid signature, invalid app key
-_SESSION_CODES = frozenset({"26", "27"})  # missing / invalid (expired, revoked) session
-_RATE_CODES = frozenset({"7"})  # App Call Limited (the ban's length is in sub_msg)
-_UNAVAILABLE_CODES = frozenset({"10"})  # Service Currently Unavailable
+# TOP's public error codes (``error_response.code``), by what the hub does about them. Source: TOP「错误码一览表」,
+# 平台级错误 (as reproduced at https://www.cnblogs.com/zhuolaiqiang/archive/2011/06/17/2088918.html and
+# https://blog.csdn.net/ye1992/article/details/8616047): codes under 100 but 15/40/41 are platform checks;
+# "子错误码(sub_code)是'isp.'开头的调用错误 … 一般是由于服务端异常引起的 … 隔一段时间再重试"; isv.* sub codes are
+# the caller's (业务) errors.
+_SIGNATURE_CODES = frozenset({"25", "29"})  # 25 Invalid Signature 无效签名, 29 Invalid App Key
+# 26 Missing Session, 27 Invalid Session 无效的SessionKey参数 ("如果报session不合法可能是用户没有绑定session或
+# session过期造成的，用户需要重新绑定"). Sub codes seen with 27: invalid-sessionkey
+# "非法或过期的SessionKey参数，请使用有效的SessionKey参数" (TOP support's answer on code 27, quoted in
+# github.com/AIDC-AI/ali-langengine Html2MarkdownLoaderTest), session-is-blank (a TOP answer quoted at
+# https://developer.aliyun.com/ask/210238); session-expired and session-not-exist as public TOP clients test for
+# them — all read as "authorise again".
+_SESSION_CODES = frozenset({"26", "27"})
+_SESSION_SUB_CODES = ("sessionkey", "session-expired", "session-not-exist", "session-is-blank", "invalid-session")
+# 7 App Call Limited 应用调用次数超限，包含调用频率超限 — sub codes (TOP support answer on code 7, 流控限制):
+# accesscontrol.limited-by-app-access-count (the app's daily volume), accesscontrol.limited-by-api-access-count and
+# accesscontrol.limited-by-app-api-access-count (frequency), with "This ban will last for N more seconds".
+_RATE_CODES = frozenset({"7"})
+_UNAVAILABLE_CODES = frozenset({"10"})  # 10 Service Currently Unavailable 服务不可用
 _BAN_SECONDS = re.compile(r"(\d+)\s*more\s*seconds", re.IGNORECASE)
 _ALREADY_SHIPPED = re.compile(
     r"已发货|重复发货|已经发货|already\s+(?:been\s+)?(?:sent|shipped|consigned)", re.IGNORECASE
@@ -101,7 +121,7 @@ def error_from_response(error: Mapping[str, Any]) -> PlatformError:
     lowered = sub_code.lower()
     if code in _SIGNATURE_CODES or "invalid-signature" in lowered:
         return SignatureRejected(**kw)
-    if code in _SESSION_CODES or "sessionkey" in lowered or "session-expired" in lowered:
+    if code in _SESSION_CODES or any(part in lowered for part in _SESSION_SUB_CODES):
         return SessionExpired(**kw)
     if code in _RATE_CODES or lowered.startswith("accesscontrol.") or "call-limited" in lowered:
         match = _BAN_SECONDS.search(sub_msg) or _BAN_SECONDS.search(msg)
@@ -113,7 +133,7 @@ def error_from_response(error: Mapping[str, Any]) -> PlatformError:
     if lowered.startswith("isv.") or code in ("40", "41", "43"):
         return InvalidRequest(**kw)
     if code == "15" and not sub_code:
-        return PlatformUnavailable(**kw)  # "Remote service error" without a caller-side reason
+        return PlatformUnavailable(**kw)  # 15 Remote Service Error 远程服务出错 without a caller-side (isv.) reason
     return InvalidRequest(**kw)
 
 
@@ -138,12 +158,15 @@ class TopClient(GatewayClient[Credentials]):
         self.sign_method: SignMethod = sign_method
         self._now = clock or (lambda: datetime.now(SHANGHAI))
 
-    def signed_params(self, method: str, params: Mapping[str, object] | None = None) -> dict[str, str]:
-        """The form fields of one call (system + business params and ``sign``)."""
+    def signed_params(
+        self, method: str, params: Mapping[str, object] | None = None, *, session: bool = True
+    ) -> dict[str, str]:
+        """The form fields of one call (system + business params and ``sign``). ``session=False`` for the APIs
+        called without the shop's session (taobao.top.auth.token.refresh: 不需要授权)."""
         fields: dict[str, str] = {
             "method": method,
             "app_key": self.credentials.app_key,
-            "session": self.credentials.access_token,
+            "session": self.credentials.access_token if session else "",
             "timestamp": _text(self._now()),
             "format": "json",
             "v": "2.0",
@@ -157,9 +180,11 @@ class TopClient(GatewayClient[Credentials]):
         fields["sign"] = sign(fields, self.credentials.app_secret, self.sign_method)
         return fields
 
-    async def call(self, method: str, params: Mapping[str, object] | None = None) -> dict[str, Any]:
+    async def call(
+        self, method: str, params: Mapping[str, object] | None = None, *, session: bool = True
+    ) -> dict[str, Any]:
         """Call ``method``; the body of its ``…_response`` object, or the port's typed error."""
-        fields = self.signed_params(method, params)
+        fields = self.signed_params(method, params, session=session)
         started = time.monotonic()
         try:
             reply = await self._http.post(self.base_url, data=fields, timeout=self._timeout)

@@ -3,6 +3,18 @@
 Pure functions, no I/O. Money arrives as yuan strings (``"12.30"``) and leaves as integer fen, through ``Decimal``
 (never ``float``); times arrive as Beijing local strings (``YYYY-MM-DD HH:MM:SS``) and leave aware, in UTC.
 The receiver is passed on as the platform gave it (the pipeline standardises addresses later).
+
+Encrypted receivers (OAID): an app on TOP's OAID scheme gets ``oaid`` (收件人ID, Open Addressee ID) on the trade and
+receiver_name / receiver_mobile / receiver_phone / receiver_address masked (``张**``, ``*******5552``,
+``龙*街道花**路**号…``); receiver_state / receiver_city / receiver_district / receiver_town stay clear. Sources: TOP
+「隐私字段名词解释」(http://doc.alidayu.com/docs/doc.htm?articleId=120397&docType=1&treeId=1 — "OAID通过加密生成 …
+可以用于订单合单，电子面单生成打印 … 订单敏感信息解密"; returned by taobao.trade.fullinfo.get /
+taobao.trades.sold.increment.get …; for the same receiver it differs by shop, by app and by 自然周 of ``created``),
+taobao.trade.fullinfo.get's ``include_oaid`` ("appkey未对接oaid加密，则忽略该字段 … 传true，代表必须返回oaid，生成不了
+就报isv.oaid-field-miss错误"), and the masked forms as published TOP answers show them. TOP's "ciphertext" is the
+OAID itself: the clear receiver comes back only through taobao.top.oaid.decrypt (``tid`` + ``oaid``), so
+:class:`~orderhub.orders.commands.ReceiverCipher` carries ``open_id`` and the masked forms, with empty name / phone /
+detail ciphertexts.
 """
 
 from __future__ import annotations
@@ -11,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from orderhub.channels.port import PlatformOrder, PlatformOrderState
-from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
+from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver, ReceiverCipher
 from orderhub.wire import beijing_or_none as parse_time
 from orderhub.wire import yuan_to_fen
 
@@ -23,6 +35,7 @@ __all__ = [
     "TRADE_FIELDS",
     "TRADE_STATES",
     "company_code",
+    "map_receiver",
     "map_trade",
     "needs_full_info",
     "parse_time",
@@ -31,7 +44,8 @@ __all__ = [
     "yuan_to_fen",
 ]
 
-# What the connector asks for in ``fields`` (taobao.trades.sold.increment.get and taobao.trade.fullinfo.get).
+# What the connector asks for in ``fields`` (taobao.trades.sold.increment.get and taobao.trade.fullinfo.get); ``oaid``
+# is what an OAID app gets instead of the clear receiver.
 TRADE_FIELDS: Final = ",".join(
     [
         "tid",
@@ -55,6 +69,7 @@ TRADE_FIELDS: Final = ",".join(
         "receiver_district",
         "receiver_town",
         "receiver_address",
+        "oaid",
         "buyer_message",
         "seller_memo",
         "orders",
@@ -164,6 +179,48 @@ def _text(trade: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value)
 
 
+def _masked(value: str) -> bool:
+    """TOP masks with ``*`` (``张**``, ``*******5552``); a clear name, phone or street address has none."""
+    return "*" in value
+
+
+def map_receiver(trade: Mapping[str, Any]) -> Receiver:
+    """The trade's receiver; with ``oaid`` (an OAID app) the masked forms plus a :class:`ReceiverCipher` whose
+    ``open_id`` is the OAID. Clear values, when TOP also sends them (apps not on OAID, test shops), are kept."""
+    town = _text(trade, "receiver_town").strip()
+    detail = _text(trade, "receiver_address")
+    if town and not detail.lstrip().startswith(town) and not _masked(detail):  # a masked one masks its town too
+        detail = town + detail
+    name = _text(trade, "receiver_name")
+    phone = _text(trade, "receiver_mobile") or _text(trade, "receiver_phone")
+    province, city, district = (
+        _text(trade, "receiver_state"),
+        _text(trade, "receiver_city"),
+        _text(trade, "receiver_district"),
+    )
+    oaid = _text(trade, "oaid").strip()
+    if not oaid:
+        return Receiver(name=name, phone=phone, province=province, city=city, district=district, detail=detail)
+    cipher = ReceiverCipher(
+        platform="taobao",  # TOP decrypts for Taobao and Tmall shops alike
+        open_id=oaid,
+        name_masked=name if _masked(name) else "",
+        phone_masked=phone if _masked(phone) else "",
+        detail_masked=detail if _masked(detail) else "",
+    )
+    masked = bool(cipher.name_masked or cipher.phone_masked or cipher.detail_masked)
+    return Receiver(
+        name=name,
+        phone=phone,
+        province=province,
+        city=city,
+        district=district,
+        detail=detail,
+        address=f"{province}{city}{district}{detail}" if masked else "",
+        cipher=cipher,
+    )
+
+
 def map_trade(trade: Mapping[str, Any]) -> PlatformOrder:
     """One TOP trade (as taobao.trade.fullinfo.get / increment.get return it) in the hub's terms."""
     external_id = _text(trade, "tid_str") or _text(trade, "tid")
@@ -188,18 +245,7 @@ def map_trade(trade: Mapping[str, Any]) -> PlatformOrder:
     # Everything between the list price and what the buyer pays (seller and platform promotions, manual
     # adjustments): TOP's discount_fee alone misses adjust_fee and some platform discounts.
     discount = max(0, goods + shipping_fee - paid_amount)
-    town = _text(trade, "receiver_town").strip()
-    detail = _text(trade, "receiver_address")
-    if town and not detail.lstrip().startswith(town):
-        detail = town + detail
-    receiver = Receiver(
-        name=_text(trade, "receiver_name"),
-        phone=_text(trade, "receiver_mobile") or _text(trade, "receiver_phone"),
-        province=_text(trade, "receiver_state"),
-        city=_text(trade, "receiver_city"),
-        district=_text(trade, "receiver_district"),
-        detail=detail,
-    )
+    receiver = map_receiver(trade)
     order = NewOrder(
         external_id=external_id,
         placed_at=created,

@@ -47,11 +47,19 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
-# errcode → the port's error (WeChat's global return codes plus the 微信小店 ones the order APIs document).
-SESSION_ERRCODES = frozenset({40001, 40014, 41001, 42001})  # invalid / not latest / missing / expired token
-_CREDENTIAL_ERRCODES = frozenset({40013, 40125, 41002, 41004, 40164})  # bad appid/secret, IP not allowed
-_RATE_LIMIT_ERRCODES = frozenset({45009, 45011, 45033})  # daily quota, minute quota, concurrency
-_UNAVAILABLE_ERRCODES = frozenset({-1})  # system busy
+# errcode → the port's error. Sources: 微信小店「公共错误码」 (https://developers.weixin.qq.com/doc/store/shop/
+# dev_before/commErrCode.html, same table for 视频号小店 at …/doc/channels/API/basics/commErrCode.html), the access
+# token APIs' own codes (getStableAccessToken / getAccessToken, …/doc/store/shop/API/apimgnt/common/
+# api_getstableaccesstoken.html) and the stock API's (快速更新库存, …/doc/store/shop/API/product/stock_update.html).
+# 40001 invalid credential / not latest; 41001 access_token missing; 42001 access_token expired.
+SESSION_ERRCODES = frozenset({40001, 41001, 42001})
+# 40013 invalid appid; 41002 appid missing; 45035 / 61004 client IP not in the shop's IP whitelist (公共错误码);
+# 40125 invalid appsecret, 41004 appsecret missing, 40164 invalid ip … not in whitelist (the token APIs).
+_CREDENTIAL_ERRCODES = frozenset({40013, 41002, 45035, 61004, 40125, 41004, 40164})
+# 45009 reach max api daily quota limit; 45011 api minute-quota reach limit (公共错误码);
+# 10020112 更新该sku库存频率超限 (快速更新库存).
+_RATE_LIMIT_ERRCODES = frozenset({45009, 45011, 10020112})
+_UNAVAILABLE_ERRCODES = frozenset({-1})  # -1 system error: 系统繁忙，此时请开发者稍候再试
 
 
 class AccessToken(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,7 +13,16 @@ and :mod:`.mapper`.
   the seller's own courier). The order is read first: the API answers the same errcode 100003 for "already
   shipped" and "cancelled", so the order's status decides between :class:`AlreadyShipped` and
   :class:`InvalidRequest`.
-* update_stock: ``/channels/ec/product/stock/update`` with ``diff_type`` 3 (set the quantity).
+* update_stock: WeChat's 快速更新库存 (``/channels/ec/product/stock/update``, https://developers.weixin.qq.com/doc/
+  store/shop/API/product/stock_update.html) says of ``diff_type`` "1: 增加；2：减少；3：设置。建议使用1或2，
+  不建议使用3，因为使用3在高并发场景可能会出现预期外表现" — a set racing a buyer's order overwrites the units the
+  order took. So the
+  port's absolute quantity becomes a delta against what the platform shows now: the SKU's ``normal_stock_num``
+  (通用库存, the stock this API changes) read with 获取库存 ``/channels/ec/product/stock/get`` (…/API/product/
+  get_stock.html), then ``diff_type`` 1 (add) or 2 (reduce) by the difference, nothing when it is 0 (the API refuses
+  a zero change: 10020218 增加减少数量为0). An order landing between the read and the write keeps its units (the hub
+  learns of it and pushes again); a reduce refused with 10020219 库存不足以减扣 (orders took the stock meanwhile) is
+  read and computed again, a few times.
 * refresh_token: a stable token (forced when the platform hands back the token it just refused).
 """
 
@@ -51,11 +60,14 @@ LIST_PATH = "/channels/ec/order/list/get"
 DETAIL_PATH = "/channels/ec/order/get"
 SHIP_PATH = "/channels/ec/order/delivery/send"
 STOCK_PATH = "/channels/ec/product/stock/update"
+STOCK_GET_PATH = "/channels/ec/product/stock/get"
 MAX_PAGE_SIZE = 100
 TOKEN_MARGIN = timedelta(minutes=5)
 ERR_ORDER_STATUS = "100003"  # order status not allow deliver (already shipped, or cancelled)
+ERR_STOCK_SHORT = "10020219"  # 快速更新库存: 库存不足以减扣
 _DELIVER_BY_OWN_COURIER = 1
-_SET_STOCK = 3  # diff_type: 1 add, 2 reduce, 3 set
+_ADD_STOCK, _REDUCE_STOCK = 1, 2  # 快速更新库存 diff_type (3 "设置" is advised against under concurrency)
+_STOCK_TRIES = 3
 
 
 class WechatShopConnector:
@@ -234,18 +246,31 @@ class WechatShopConnector:
             raise
 
     async def update_stock(self, updates: Sequence[StockUpdate]) -> None:
+        """Make each SKU show ``quantity``: read its stock, add or reduce the difference (see the module doc)."""
         for update in updates:
             if update.quantity < 0:
                 raise InvalidRequest("库存数量不能为负数", platform_code="negative_quantity")
-            await self._call(
-                STOCK_PATH,
-                {
-                    "product_id": update.platform_item_id,
-                    "sku_id": update.platform_sku_id,
-                    "diff_type": _SET_STOCK,
-                    "num": update.quantity,
-                },
-            )
+        for update in updates:
+            await self._set_stock(update)
+
+    async def _set_stock(self, update: StockUpdate) -> None:
+        sku = {"product_id": update.platform_item_id, "sku_id": update.platform_sku_id}
+        for attempt in range(1, _STOCK_TRIES + 1):
+            answer = await self._call(STOCK_GET_PATH, sku)
+            data = answer.get("data")
+            shown = data.get("normal_stock_num") if isinstance(data, dict) else None
+            if not isinstance(shown, int) or isinstance(shown, bool):
+                raise PlatformUnavailable("微信小店库存查询结果结构不对", platform_code="bad_response")
+            change = update.quantity - shown
+            if change == 0:
+                return
+            body = {**sku, "diff_type": _ADD_STOCK if change > 0 else _REDUCE_STOCK, "num": abs(change)}
+            try:
+                await self._call(STOCK_PATH, body)
+                return
+            except InvalidRequest as refused:
+                if refused.platform_code != ERR_STOCK_SHORT or attempt == _STOCK_TRIES:
+                    raise
 
 
 class _Skipped(Exception):
@@ -288,4 +313,3 @@ def _window_seconds(start: datetime, end: datetime, limit: timedelta) -> tuple[i
 def create_connector(credentials: Credentials, http: httpx.AsyncClient) -> ChannelConnector:
     """The factory ``server.wiring`` registers in ``CONNECTORS`` under this platform's catalogue code."""
     return WechatShopConnector(credentials, http)
-
