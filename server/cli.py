@@ -177,6 +177,20 @@ def cmd_alerts_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokens_refresh(args: argparse.Namespace) -> int:
+    """Look after the shops' authorisations now, as the worker's cron does every 10 minutes: refresh access tokens
+    about to expire, tell the staff what the seller must renew (docs/channels.md#authorisation)."""
+    from orderhub.channels import tokens
+
+    report = _with_runtime(tokens.run)
+    print(
+        f"shop authorisations: {report.channels} looked at; refreshed {report.refreshed or 'none'}, refused "
+        f"{report.refused or 'none'}, cannot refresh {report.unsupported or 'none'}, failed {report.failed or 'none'};"
+        f" {report.notices} notices written"
+    )
+    return 1 if report.refused or report.failed else 0
+
+
 def cmd_health_recompute(args: argparse.Namespace) -> int:
     """Score the order health index for a day (default yesterday, Asia/Shanghai): history and rectifications."""
     from datetime import date, timedelta
@@ -612,6 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     alerts = sub.add_parser("alerts-evaluate", help="evaluate the threshold alert rules now (the cron does, every 30s)")
     alerts.set_defaults(func=cmd_alerts_evaluate)
+
+    refresh = sub.add_parser("tokens-refresh", help="refresh shop tokens due now (the cron does, every 10 min)")
+    refresh.set_defaults(func=cmd_tokens_refresh)
 
     recompute = sub.add_parser("health-recompute", help="score the order health index for a day (docs/health.md)")
     recompute.add_argument("--day", default=None, help="YYYY-MM-DD, Asia/Shanghai (default yesterday)")

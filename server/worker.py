@@ -18,7 +18,7 @@ from orderhub import clock
 from orderhub.approvals import cards as approval_cards
 from orderhub.approvals import engine as approvals
 from orderhub.approvals import oa as approval_oa
-from orderhub.channels import pull, stock_sync, writeback
+from orderhub.channels import pull, stock_sync, tokens, writeback
 from orderhub.channels.erp_file import imports
 from orderhub.finance import pull as finance_pull
 from orderhub.finance import reconcile as finance_reconcile
@@ -176,6 +176,12 @@ async def pull_settlements(ctx: dict[str, Any]) -> dict[str, int]:
     return {"days": len(outcomes), "lines": sum(o.lines for o in outcomes)}
 
 
+async def look_after_tokens(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Shop authorisations: access tokens refreshed ahead of expiry, the staff told what only the seller can renew
+    (docs/channels.md#authorisation)."""
+    return msgspec.structs.asdict(await tokens.run())
+
+
 async def evaluate_alerts(ctx: dict[str, Any]) -> dict[str, Any]:
     report = await alerts.evaluate()
     return {"rules": report.rules, "fired": report.fired, "cleared": report.cleared, "lost": report.lost}
@@ -287,6 +293,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             CronJob(weekly_report, cron=reports.WEEKLY_CRON, unique=True, timeout=600, retries=2, ttl=600),
             CronJob(refresh_payouts, cron=PAYOUTS_CRON, unique=True, timeout=120, retries=3, ttl=30),
             CronJob(pull_settlements, cron=SETTLEMENTS_CRON, unique=True, timeout=1800, retries=2, ttl=1800),
+            CronJob(look_after_tokens, cron=settings.token_cron, unique=True, timeout=300, retries=2, ttl=300),
             CronJob(evaluate_alerts, cron=settings.alerts_cron, unique=True, timeout=25, retries=3, ttl=25),
             CronJob(sweep_approvals, cron=approvals.SWEEP_CRON, unique=True, timeout=25, retries=3, ttl=25),
             CronJob(

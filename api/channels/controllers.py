@@ -42,6 +42,18 @@ class ChannelPatch(msgspec.Struct, kw_only=True):
     pull_every_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] | msgspec.UnsetType = msgspec.UNSET
 
 
+class ChannelTokenOut(msgspec.Struct, kw_only=True):
+    """The shop's authorisation: when its access token and refresh token expire, and the last refresh (never a
+    token). ``last_refresh``: "" none since the credentials were set, refreshed, refused (authorise again),
+    unsupported (this shop's token cannot be refreshed: authorise again before it expires), failed (tried again)."""
+
+    access_expires_at: datetime | None
+    refresh_expires_at: datetime | None
+    last_refresh: str
+    last_refresh_at: datetime | None
+    last_refresh_error: str
+
+
 class ChannelOut(msgspec.Struct, kw_only=True):
     id: int
     code: str
@@ -56,6 +68,7 @@ class ChannelOut(msgspec.Struct, kw_only=True):
     pull_enabled: bool
     pull_every_minutes: int
     pull_cursor: datetime | None
+    token: ChannelTokenOut
 
 
 class ChannelCreated(msgspec.Struct, kw_only=True):
@@ -146,8 +159,9 @@ class ChannelController(Controller):
     @get(
         "/",
         summary="List every channel (shop) with its settings",
-        description="Each channel with its platform, default warehouse, split and merge policy, pull schedule and "
-        "the keys (not the values) of its credentials.",
+        description="Each channel with its platform, default warehouse, split and merge policy, pull schedule, "
+        "the keys (not the values) of its credentials and its authorisation (`token`: when the access and refresh "
+        "tokens expire, the last refresh's outcome — never a token).",
     )
     async def list_all(self) -> list[ChannelOut]:
         return present(await service.list_channels(), list[ChannelOut])
@@ -155,8 +169,8 @@ class ChannelController(Controller):
     @get(
         "/{code:str}",
         summary="One channel by its code",
-        description="The channel's settings, the keys of its credentials and where its order pulls have reached "
-        "(`pull_cursor`).",
+        description="The channel's settings, the keys of its credentials, where its order pulls have reached "
+        "(`pull_cursor`) and its authorisation (`token`: expiries and the last refresh, never a token).",
     )
     async def get_one(self, code: str) -> ChannelOut:
         return present(await service.get_channel(code), ChannelOut)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -24,16 +25,22 @@ from orderhub.settings import get_settings
 T = TypeVar("T")
 
 __all__ = [
+    "CANNOT_REFRESH",
     "ChannelRef",
     "ChannelView",
     "NewChannel",
     "Platform",
+    "RefreshOutcome",
+    "RefreshResult",
+    "TokenState",
     "call_platform",
     "connector_credentials",
     "create_channel",
     "get_channel",
     "get_channel_ref",
     "list_channels",
+    "record_refresh",
+    "refresh_channel_token",
     "release_signature",
     "rotate_secret",
     "settle_signature",
@@ -68,6 +75,16 @@ class NewChannel(msgspec.Struct, frozen=True, kw_only=True):
     pull_every_minutes: int = 15
 
 
+class TokenState(msgspec.Struct, frozen=True, kw_only=True):
+    """A platform channel's authorisation as the back office sees it: expiries and the last refresh — never a token."""
+
+    access_expires_at: datetime | None = None  # the access token's expiry (None: unknown or no token)
+    refresh_expires_at: datetime | None = None  # the refresh token's, when the platform says
+    last_refresh: str = ""  # "" (none since the credentials were set), refreshed, refused, unsupported, failed
+    last_refresh_at: datetime | None = None
+    last_refresh_error: str = ""  # the platform's refusal or the failure, with the platform's code
+
+
 class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     code: str
@@ -82,6 +99,7 @@ class ChannelView(msgspec.Struct, frozen=True, kw_only=True):
     pull_enabled: bool = True
     pull_every_minutes: int = 15
     pull_cursor: datetime | None = None
+    token: TokenState = TokenState()
 
 
 class ChannelRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,7 +124,12 @@ def _seal(credentials: Mapping[str, str]) -> str:
     return crypto.encrypt(get_settings().secret_key, msgspec.json.encode(dict(credentials)))
 
 
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 def _view(row: dict[str, Any]) -> ChannelView:
+    credentials = _credentials(row)
     return ChannelView(
         id=row["id"],
         code=row["code"],
@@ -117,10 +140,17 @@ def _view(row: dict[str, Any]) -> ChannelView:
         split_policy=row["split_policy"],
         ship_within_hours=row["ship_within_hours"],
         merge_scope=row["merge_scope"],
-        credential_keys=sorted(_credentials(row)),
+        credential_keys=sorted(credentials),
         pull_enabled=bool(row["pull_enabled"]),
         pull_every_minutes=int(row["pull_every_minutes"]),
         pull_cursor=row["pull_cursor"],
+        token=TokenState(
+            access_expires_at=_when(credentials.get("token_expires_at")) if credentials.get("access_token") else None,
+            refresh_expires_at=_when(credentials.get("refresh_expires_at")),
+            last_refresh=row["token_refresh_status"],
+            last_refresh_at=row["token_refresh_at"],
+            last_refresh_error=row["token_refresh_error"],
+        ),
     )
 
 
@@ -246,6 +276,10 @@ async def update_channel(code: str, changes: Mapping[str, Any]) -> ChannelView:
             merged = {**current, **dict(changes["credentials"])}
             merged["secret"] = current.get("secret", "")  # the signing secret only changes by rotation
             values[Channel.credentials] = _seal(merged)
+            # new credentials (a shop authorised again): the last refresh's outcome was about the old ones
+            values.update(
+                {Channel.token_refresh_status: "", Channel.token_refresh_error: "", Channel.token_refresh_at: None}
+            )
         if values:
             values[Channel.updated_at] = clock.now()
             updated = await Channel.update(values).where(Channel.code == code).returning(Channel.id)
@@ -391,6 +425,7 @@ def connector_credentials(sealed: str) -> Credentials:
         access_token=raw.get("access_token", ""),
         refresh_token=raw.get("refresh_token", ""),
         token_expires_at=datetime.fromisoformat(expires) if expires else None,
+        refresh_expires_at=datetime.fromisoformat(r) if (r := raw.get("refresh_expires_at")) else None,
         shop_id=raw.get("shop_id", ""),
         base_url=raw.get("base_url", ""),
     )
@@ -408,26 +443,141 @@ async def store_tokens(channel_id: int, credentials: Credentials) -> None:
             access_token=credentials.access_token,
             refresh_token=credentials.refresh_token,
             token_expires_at=credentials.token_expires_at.isoformat() if credentials.token_expires_at else "",
+            refresh_expires_at=credentials.refresh_expires_at.isoformat() if credentials.refresh_expires_at else "",
         )
         await Channel.update({Channel.credentials: _seal(current), Channel.updated_at: clock.now()}).where(
             Channel.id == channel_id
         )
 
 
+class RefreshOutcome(StrEnum):
+    REFRESHED = "refreshed"
+    REFUSED = "refused"  # the platform refused the refresh token: the shop must authorise the app again
+    UNSUPPORTED = "unsupported"  # this channel cannot refresh (see CANNOT_REFRESH): it must be authorised again
+    FAILED = "failed"  # an outage, a rate limit …: the next pass tries again
+    SKIPPED = "skipped"  # not tried: another process is refreshing, or did already (not recorded)
+
+
+# ``SessionExpired.platform_code`` values with which a connector says it cannot refresh at all, rather than that
+# the platform refused: "reauthorize" (the port's convention for a platform or app without refresh — TOP outside
+# 服务市场 …), "refresh_unsupported" (the same, as the 京东 / 淘宝 connectors said it before), "no_refresh_token"
+# (none was stored: 抖店's client).
+CANNOT_REFRESH = frozenset({"reauthorize", "refresh_unsupported", "no_refresh_token"})
+
+
+class RefreshResult(msgspec.Struct, frozen=True, kw_only=True):
+    outcome: RefreshOutcome
+    credentials: Credentials | None = None  # the stored ones after a refresh
+    error: PlatformError | None = None  # the refusal or the failure
+
+
+# A refresh holds its channel's lock for at most this long (longer than one refresh call with its HTTP timeouts).
+_TOKEN_LOCK_SECONDS = 120
+
+
+def _token_lock_key(channel_id: int) -> str:
+    return f"orderhub:token-refresh:{channel_id}"
+
+
+async def _take_token_lock(channel_id: int, wait: float) -> bytes | None:
+    """The channel's refresh lock (Redis ``SET NX``, across every process), waiting up to ``wait`` seconds; the
+    holder's nonce, or None when another process keeps it."""
+    nonce = uuid.uuid4().hex.encode()
+    client = redis_mod.get_client()
+    deadline = time.monotonic() + wait
+    while True:
+        if await redis_mod.awaited(client.set(_token_lock_key(channel_id), nonce, nx=True, ex=_TOKEN_LOCK_SECONDS)):
+            return nonce
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(0.2)
+
+
+async def record_refresh(channel_id: int, outcome: RefreshOutcome, error: str = "") -> None:
+    """The channel's last refresh outcome (:class:`TokenState`)."""
+    await Channel.update(
+        {
+            Channel.token_refresh_status: outcome.value,
+            Channel.token_refresh_at: clock.now(),
+            Channel.token_refresh_error: error[:255],
+        }
+    ).where(Channel.id == channel_id)
+
+
+async def refresh_channel_token(
+    channel_id: int,
+    connector: Callable[[Credentials], ChannelConnector],
+    *,
+    due: Callable[[Credentials], bool],
+    wait: float = 0.0,
+) -> RefreshResult:
+    """Refresh the channel's access token, one process at a time.
+
+    Under the channel's lock the stored credentials are read again — another process may have refreshed them
+    meanwhile, and a refresh token is single use (抖店 ``token.refresh``) — and only when ``due(stored)`` still holds
+    is ``connector(stored).refresh_token()`` called. The new tokens are stored sealed and the outcome is recorded on
+    the channel (:class:`TokenState`); a refusal (``SessionExpired``) is ``refused``, or ``unsupported`` when its
+    platform code is one of :data:`CANNOT_REFRESH`; any other platform error is ``failed``."""
+    nonce = await _take_token_lock(channel_id, wait)
+    if nonce is None:
+        return RefreshResult(outcome=RefreshOutcome.SKIPPED)
+    try:
+        row = await db.fetch_one_as(_Sealed, "SELECT credentials FROM channel WHERE id = {}", channel_id)
+        stored = connector_credentials(row.credentials) if row is not None else None
+        if stored is None or not due(stored):
+            return RefreshResult(outcome=RefreshOutcome.SKIPPED)
+        try:
+            fresh = await connector(stored).refresh_token()
+        except PlatformError as exc:
+            outcome = RefreshOutcome.FAILED
+            if isinstance(exc, SessionExpired):
+                cannot = exc.platform_code in CANNOT_REFRESH
+                outcome = RefreshOutcome.UNSUPPORTED if cannot else RefreshOutcome.REFUSED
+            code = f"（平台代码 {exc.platform_code}）" if exc.platform_code else ""
+            await record_refresh(channel_id, outcome, f"{exc.platform_message or exc.message}{code}")
+            return RefreshResult(outcome=outcome, error=exc)
+        async with db.transaction():
+            await store_tokens(channel_id, fresh)
+            await record_refresh(channel_id, RefreshOutcome.REFRESHED)
+        return RefreshResult(outcome=RefreshOutcome.REFRESHED, credentials=fresh)
+    finally:
+        await redis_mod.awaited(redis_mod.get_client().eval(_RELEASE, 1, _token_lock_key(channel_id), nonce))
+
+
+def _unchanged(used: object) -> Callable[[Credentials], bool]:
+    """A session refresh is due while the stored access token is still the one the failed call used (when the
+    connector shows its credentials): one refreshed by another process meanwhile is not refreshed again."""
+
+    def due(stored: Credentials) -> bool:
+        return not isinstance(used, Credentials) or stored.access_token == used.access_token
+
+    return due
+
+
 async def call_platform(connector: ChannelConnector, channel_id: int, call: Callable[[], Awaitable[T]]) -> T:
     """A platform call with the run's retry policy: rate limits and outages back off (a few tries), an expired
-    session is refreshed once."""
+    session is refreshed once (:func:`refresh_channel_token`; when another process refreshed it meanwhile, the
+    call fails with the expired session and the next run's connector has the new token)."""
     settings = get_settings()
     refreshed = False
     attempt = 0
     while True:
         try:
             return await call()
-        except SessionExpired:
+        except SessionExpired as expired:
             if refreshed:
                 raise
             refreshed = True
-            await store_tokens(channel_id, await connector.refresh_token())
+            result = await refresh_channel_token(
+                channel_id,
+                lambda _stored: connector,
+                due=_unchanged(getattr(connector, "credentials", None)),
+                wait=30.0,
+            )
+            if result.error is not None:
+                raise result.error from expired
+            if result.outcome is not RefreshOutcome.REFRESHED:
+                raise
         except PlatformError as exc:
             attempt += 1
             if not exc.retryable or attempt >= settings.pull_retries:

@@ -61,6 +61,8 @@ NOTICES: dict[str, Notice] = {
         Notice(code="staff_alert", audience="staff", label="指标告警"),
         Notice(code="staff_alert_cleared", audience="staff", label="指标告警解除"),
         Notice(code="staff_weekly_report", audience="staff", label="运营周报"),
+        Notice(code="staff_token_expiring", audience="staff", label="店铺授权即将过期"),
+        Notice(code="staff_token_refused", audience="staff", label="店铺授权已失效"),
     )
 }
 CUSTOMER_NOTICES = frozenset(code for code, n in NOTICES.items() if n.audience == "customer")
@@ -76,6 +78,9 @@ STAFF_ROLES: dict[str, tuple[str, ...]] = {
     "staff_alert_cleared": ("admin", "manager"),
     # the weekly report (orderhub.reports.service.push_weekly): hub-wide, to those bound to no warehouse
     "staff_weekly_report": ("admin", "manager", "finance"),
+    # shop authorisations (orderhub.channels.tokens): hub-wide, to those bound to no warehouse
+    "staff_token_expiring": ("admin", "manager"),
+    "staff_token_refused": ("admin", "manager"),
 }
 
 
@@ -143,6 +148,16 @@ _STAFF_TEXT = {
     "staff_alert_cleared": ("告警解除：{rule}", "{scope}{metric_text}已恢复为 {value}（解除线 {clear_level}）。"),
     "staff_weekly_report": (
         "运营周报 {week}", "{period} 的运营周报已生成（核心指标、健康指数、渠道订单量、对账、差错分析）。{download}"
+    ),
+    "staff_token_expiring": (
+        "店铺授权即将过期：{shop}",
+        "店铺 {shop}（{platform}）的授权将于 {expires} 过期，请在此之前到{where}重新授权；"
+        "过期后将无法拉取订单、回传发货。",
+    ),
+    "staff_token_refused": (
+        "店铺授权已失效：{shop}",
+        "店铺 {shop}（{platform}）的授权已失效（平台代码 {platform_code}），请到{where}重新授权；"
+        "在此之前无法拉取订单、回传发货。",
     ),
 }
 
