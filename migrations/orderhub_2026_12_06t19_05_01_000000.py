@@ -14,7 +14,7 @@ BATCH = 1000
 
 
 class _Order(Table, tablename="sales_order"):
-    receiver_phone = Varchar(length=32)
+    receiver_phone = Varchar(length=32)  # Text since 2026-12-08T04:00:01
 
 
 async def forwards() -> MigrationManager:
@@ -22,6 +22,7 @@ async def forwards() -> MigrationManager:
 
     async def backfill() -> None:
         from orderhub.orders.phone_index import phone_key, search_digits
+        from orderhub.orders.pii import open_
 
         last = 0
         while True:
@@ -34,7 +35,7 @@ async def forwards() -> MigrationManager:
             if not rows:
                 break
             for row in rows:
-                phone = row["receiver_phone"] or ""
+                phone = open_(row["receiver_phone"])  # sealed at rest since 2026-12-08T04:00:01
                 await _Order.raw(
                     "UPDATE sales_order SET receiver_phone_key = {}, receiver_phone_tail = {} WHERE id = {}",
                     phone_key(phone),

@@ -18,6 +18,7 @@ from api.security import Tokens
 from orderhub.approvals import engine, inbox
 from orderhub.auth import miniprogram
 from orderhub.auth.service import UserView
+from orderhub.orders.pii import mask_name
 
 __all__ = ["StaffApprovalController", "StaffController"]
 
@@ -230,7 +231,7 @@ def _mp_request(user: UserView, view: inbox.RequestView, order: Any) -> MpReques
             external_id=order.external_id,
             status=order.status,
             paid_amount=order.paid_amount,
-            receiver_name=receiver.name,
+            receiver_name=mask_name(receiver.name),
             region=" ".join(p for p in (receiver.province, receiver.city, receiver.district) if p),
             buyer_memo=order.buyer_memo,
             lines=[MpLine(sku=line.sku, qty=line.qty, unit_price=line.unit_price) for line in order.lines],

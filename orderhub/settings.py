@@ -55,6 +55,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     at_risk_margin_minutes: int = 240
     awaiting_stock_retry_seconds: int = 60
     merge_window_minutes: int = 720
+    # Decrypts of encrypted receivers the hub asks one shop's platform for per day (Asia/Shanghai), below the
+    # platform's own quota so that waybills never find it used up by people looking (orderhub.channels.decrypt).
+    decrypt_daily_limit: int = 2000
     surge_threshold_per_min: int = 500
     surge_alert_per_min: int = 2000
     surge_cooldown_seconds: int = 60
@@ -75,6 +78,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sms_receipts_cron: str = "*/5 * * * * 0"
     # Threshold alerts (docs/alerts.md): how often the rules are evaluated (croniter with seconds; every 30 s).
     alerts_cron: str = "* * * * * */30"
+    # Shop authorisations (orderhub.channels.tokens, docs/channels.md#authorisation): how often they are looked
+    # after (default every 10 min), how long before expiry an access token is refreshed, and how many days before
+    # an authorisation the hub cannot renew expires the staff are told (each once per expiry date).
+    token_cron: str = "*/10 * * * * 0"
+    token_refresh_lead_minutes: int = 120
+    token_notice_days: tuple[int, ...] = (7, 1)
     stock_sync_debounce_seconds: int = 5
     # Dashboards: how often each worker counts the new order events into the rollups (seconds; 0 stops it).
     rollups_interval_seconds: float = 0.5
@@ -96,6 +105,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 def _int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def _days(env: dict[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = env.get(name) or ""
+    try:
+        days = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}, reverse=True))
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be whole days separated by commas (e.g. 7,1), not {raw!r}") from exc
+    if any(day < 1 for day in days):
+        raise SettingsError(f"{name} must be whole days of at least 1, not {raw!r}")
+    return days or default
 
 
 def _event_loop(value: str) -> str:
@@ -240,6 +260,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         at_risk_margin_minutes=_int(env, "ORDERHUB_AT_RISK_MARGIN_MINUTES", 240),
         awaiting_stock_retry_seconds=_int(env, "ORDERHUB_AWAITING_STOCK_RETRY_SECONDS", 60),
         merge_window_minutes=_int(env, "ORDERHUB_MERGE_WINDOW_MINUTES", 720),
+        decrypt_daily_limit=_int(env, "ORDERHUB_DECRYPT_DAILY_LIMIT", 2000),
         surge_threshold_per_min=_int(env, "ORDERHUB_SURGE_THRESHOLD_PER_MIN", 500),
         surge_alert_per_min=_int(env, "ORDERHUB_SURGE_ALERT_PER_MIN", 2000),
         surge_cooldown_seconds=_int(env, "ORDERHUB_SURGE_COOLDOWN_SECONDS", 60),
@@ -255,6 +276,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         notify_cron=env.get("ORDERHUB_NOTIFY_CRON") or "* * * * * */10",
         sms_receipts_cron=env.get("ORDERHUB_SMS_RECEIPTS_CRON") or "*/5 * * * * 0",
         alerts_cron=env.get("ORDERHUB_ALERTS_CRON") or "* * * * * */30",
+        token_cron=env.get("ORDERHUB_TOKEN_CRON") or "*/10 * * * * 0",
+        token_refresh_lead_minutes=_int(env, "ORDERHUB_TOKEN_REFRESH_LEAD_MINUTES", 120),
+        token_notice_days=_days(env, "ORDERHUB_TOKEN_NOTICE_DAYS", (7, 1)),
         stock_sync_debounce_seconds=_int(env, "ORDERHUB_STOCK_SYNC_DEBOUNCE_SECONDS", 5),
         rollups_interval_seconds=float(env.get("ORDERHUB_ROLLUPS_INTERVAL_SECONDS") or 0.5),
     )

@@ -67,6 +67,7 @@ from miniprogram_api.staff import StaffApprovalController, StaffController
 from orderhub import __version__
 from orderhub import redis as redis_mod
 from orderhub.carriers.port import CarrierError, CarrierUnavailable
+from orderhub.channels.port import DecryptRefused, PlatformError, PlatformUnavailable
 from orderhub.clock import to_shanghai
 from orderhub.errors import (
     AuthenticationFailed,
@@ -109,6 +110,9 @@ _STATUS: list[tuple[type[OrderHubError], int]] = [
     (ValidationFailed, 422),
     (CarrierUnavailable, 503),
     (CarrierError, 422),
+    (DecryptRefused, 409),  # the platform will not decrypt: print through its e-waybill service instead
+    (PlatformUnavailable, 503),
+    (PlatformError, 502),
     (NotFound, 404),
     (StockShortage, 409),
     (InvalidTransition, 409),

@@ -20,7 +20,7 @@ from orderhub.approvals.tables import (
 from orderhub.auth.tables import MpBindingCode, User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.erp_file.settlement_tables import SettlementMapping
-from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun
+from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun, ReceiverDecrypt
 from orderhub.finance.tables import (
     FeeSetting,
     OrderPayout,
@@ -88,6 +88,7 @@ TABLES = [
     SurgeEvent,
     PipelineSetting,
     PullRun,
+    ReceiverDecrypt,
     ChannelSku,
     PlatformWriteback,
     ImportMapping,

@@ -10,6 +10,7 @@ import msgspec
 from api.common import MAX_INT, Count, Id, Str32, Str100, Str255, present
 from orderhub.approvals import inbox
 from orderhub.orders.commands import OrderView
+from orderhub.orders.service import masked_receiver
 
 __all__ = [
     "ActionOut",
@@ -281,10 +282,11 @@ class RequestDetailOut(RequestOut, kw_only=True):
 
 
 def order_summary(order: OrderView | None) -> OrderSummaryOut | None:
-    """What an approver needs of the order (no phone numbers): amounts, status, hold, where it goes, its lines."""
+    """What an approver needs of the order (no phone numbers; name and street masked): amounts, status, hold, where
+    it goes, its lines."""
     if order is None:
         return None
-    receiver = order.receiver
+    receiver = masked_receiver(order.receiver)
     summary = {
         "id": order.id,
         "channel": order.channel,

@@ -37,6 +37,11 @@ class CarrierAccountIn(msgspec.Struct, kw_only=True):
     sender_name: Str100 = ""
     sender_phone: Str32 = ""
     priority: Annotated[int, msgspec.Meta(ge=-1000, le=1000)] = 0
+    # Issued through a sales platform's e-waybill service (douyin 抖音电子面单, pdd 拼多多电子面单): it prints that
+    # platform's encrypted receivers; ``channel`` is the shop whose authorisation it uses and ``credentials`` hold the
+    # service's own settings (网点, 月结 …), not the carrier's keys.
+    via: Annotated[str, msgspec.Meta(max_length=16)] = ""
+    channel: Str32 | None = None
 
 
 class CarrierAccountPatch(msgspec.Struct, kw_only=True):
@@ -54,8 +59,10 @@ class CarrierAccountController(Controller):
     @post(
         "/",
         summary="Add a carrier account (credentials are sealed, never shown)",
-        description="An account at SF, ZTO or J&T (monthly account, customer code, keys, sender). Credentials are "
-        "sealed at rest; the answer and every later read show only which keys are set.",
+        description="An account at SF, ZTO or J&T (monthly account, customer code, keys, sender), or — with `via` "
+        "(`douyin`, `pdd`) and `channel` — an e-waybill account at a sales platform's own service, which prints that "
+        "platform's encrypted receivers (its `credentials` are the service's settings, e.g. 网点 / 月结). Credentials "
+        "are sealed at rest; the answer and every later read show only which keys are set.",
     )
     async def create(self, data: CarrierAccountIn) -> waybills.CarrierAccountView:
         return await waybills.create_account(msgspec.convert(msgspec.to_builtins(data), waybills.NewCarrierAccount))

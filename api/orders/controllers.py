@@ -17,6 +17,8 @@ from api.common import MAX_INT, present
 from api.decoding import decode_json, peek_field, validation_error
 from api.orders.schemas import (
     CancelRequest,
+    DecryptedReceiverOut,
+    DecryptIn,
     IngestEnvelope,
     IngestError,
     IngestRequest,
@@ -32,6 +34,7 @@ from api.orders.schemas import (
 from api.security import Tokens
 from orderhub.auth.policy import POLICY, check_warehouse
 from orderhub.auth.service import UserView
+from orderhub.channels import decrypt
 from orderhub.channels.errors import ChannelError
 from orderhub.channels.service import (
     ChannelRef,
@@ -43,7 +46,7 @@ from orderhub.channels.service import (
 from orderhub.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
 from orderhub.metrics import INGEST_RESULTS
 from orderhub.orders import export, pipeline, search, service, shipping, sla
-from orderhub.orders.commands import IngestOutcome, NewOrder, NewOrderLine, Receiver
+from orderhub.orders.commands import IngestOutcome, NewOrder, NewOrderLine, OrderView, Receiver
 from orderhub.orders.search import OrderFilter
 from orderhub.settings import get_settings
 
@@ -145,6 +148,16 @@ async def _ingest(channel: ChannelRef, body: bytes, actor: str, *, signed: bool)
     if not 1 <= len(envelope.orders) <= MAX_BATCH:
         raise ValidationFailed(f"每次推送 1–{MAX_BATCH} 个订单", field="orders")
     return await service.ingest(channel.id, channel.code, _decode_orders(envelope), actor=actor)
+
+
+def order_out(user: UserView, view: OrderView) -> OrderOut:
+    """The order as this user may see it: the receiver in clear for admins and managers (what the hub holds in
+    clear), masked for everyone else and masked for everyone while the platform keeps it encrypted."""
+    shown = service.shown_to(view, user.role)
+    out = present(shown, OrderOut)
+    out.receiver.encrypted = view.receiver.cipher is not None
+    out.receiver.masked = shown is not view
+    return out
 
 
 async def _order_filter(
@@ -265,13 +278,14 @@ class OrderController(Controller):
     )
     async def list_orders(
         self,
+        request: Request[UserView, Any, Any],
         order_filter: OrderFilter,
         sort: Annotated[str | None, Parameter(description="received (default) | created")] = None,
         cursor: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> OrderPageOut:
         page = await search.search_orders(order_filter, sort=sort, cursor=cursor, limit=limit)
-        return present(page, OrderPageOut)
+        return OrderPageOut(items=[order_out(request.user, v) for v in page.items], next_cursor=page.next_cursor)
 
     @get(
         "/export",
@@ -311,7 +325,7 @@ class OrderController(Controller):
     ) -> list[OrderOut]:
         margin = get_settings().at_risk_margin_minutes if margin_minutes is None else margin_minutes
         views = await sla.list_at_risk(margin_minutes=margin, warehouse_id=request.user.warehouse_id, limit=limit)
-        return present(views, list[OrderOut])
+        return [order_out(request.user, v) for v in views]
 
     @get(
         "/{order_id:int}",
@@ -321,7 +335,7 @@ class OrderController(Controller):
     )
     async def get_order(self, request: Request[UserView, Any, Any], order_id: OrderId) -> OrderOut:
         view = await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
-        return present(view, OrderOut)
+        return order_out(request.user, view)
 
     @post(
         "/{order_id:int}/ship",
@@ -334,7 +348,7 @@ class OrderController(Controller):
         await shipping.ship_order(
             order_id, carrier=data.carrier, waybill_no=data.waybill_no, actor=f"user:{request.user.username}"
         )
-        return present(await service.get_order(order_id), OrderOut)
+        return order_out(request.user, await service.get_order(order_id))
 
     @post(
         "/{order_id:int}/cancel",
@@ -345,7 +359,7 @@ class OrderController(Controller):
     async def cancel(self, request: Request[UserView, Any, Any], order_id: OrderId, data: CancelRequest) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
         await pipeline.cancel_order(order_id, reason=data.reason, actor=f"user:{request.user.username}")
-        return present(await service.get_order(order_id), OrderOut)
+        return order_out(request.user, await service.get_order(order_id))
 
     @post(
         "/{order_id:int}/release",
@@ -356,7 +370,7 @@ class OrderController(Controller):
     async def release(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ResolveRequest) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
         await pipeline.release_hold(order_id, note=data.note, actor=f"user:{request.user.username}")
-        return present(await service.get_order(order_id), OrderOut)
+        return order_out(request.user, await service.get_order(order_id))
 
     @post(
         "/{order_id:int}/retry",
@@ -367,7 +381,7 @@ class OrderController(Controller):
     async def retry(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ResolveRequest) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
         await pipeline.retry_exception(order_id, note=data.note, actor=f"user:{request.user.username}")
-        return present(await service.get_order(order_id), OrderOut)
+        return order_out(request.user, await service.get_order(order_id))
 
     @patch(
         "/{order_id:int}/receiver",
@@ -387,4 +401,45 @@ class OrderController(Controller):
             address=data.address,
         )
         await pipeline.fix_receiver(order_id, receiver, actor=f"user:{request.user.username}")
-        return present(await service.get_order(order_id), OrderOut)
+        return order_out(request.user, await service.get_order(order_id))
+
+    @post(
+        "/{order_id:int}/receiver/decrypt",
+        status_code=200,
+        summary="Decrypt an encrypted receiver through its platform, to look at it (audited)",
+        description="For an order whose platform keeps the receiver encrypted (抖店, 拼多多, 淘宝/天猫): asks the "
+        "platform's decrypt API (`pdd.open.decrypt.batch`, `order.batchDecrypt`, `top.oaid.decrypt`) and answers the "
+        "clear name, phone and address — never stored; the decrypt is recorded (who, why, when: "
+        "`GET …/receiver/decrypts`) and counts against the shop's daily budget (`ORDERHUB_DECRYPT_DAILY_LIMIT`) and "
+        "the platform's quota. An order the hub holds in clear answers what it holds. A `reason` is required. Errors: "
+        "409 `platform_decrypt_refused` (the platform or the budget refused; print through the platform's e-waybill "
+        "service instead), 502 for the platform's other refusals, 503 `platform_unavailable`.",
+    )
+    async def decrypt_receiver(
+        self, request: Request[UserView, Any, Any], order_id: OrderId, data: DecryptIn
+    ) -> DecryptedReceiverOut:
+        await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
+        clear = await decrypt.decrypt_receiver(
+            order_id, scene="view", actor=f"user:{request.user.username}", reason=data.reason
+        )
+        return DecryptedReceiverOut(
+            name=clear.name,
+            phone=clear.phone,
+            province=clear.province,
+            city=clear.city,
+            district=clear.district,
+            detail=clear.detail,
+            address=clear.address,
+        )
+
+    @get(
+        "/{order_id:int}/receiver/decrypts",
+        summary="Who decrypted the order's receiver, when and why",
+        description="The order's recorded decrypts through its platform, newest first (scene `waybill`: a carrier's "
+        "own API needed the clear receiver; `view`: a person asked), with the platform's answer — never the values.",
+    )
+    async def receiver_decrypts(
+        self, request: Request[UserView, Any, Any], order_id: OrderId
+    ) -> list[decrypt.DecryptView]:
+        await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
+        return present(await decrypt.decrypts_of_order(order_id), list[decrypt.DecryptView])

@@ -54,6 +54,24 @@ class ReceiverIn(msgspec.Struct, kw_only=True):
     detail: Str255 = ""
 
 
+class DecryptIn(msgspec.Struct, kw_only=True):
+    """Why the clear receiver is needed (recorded with the decrypt)."""
+
+    reason: Annotated[str, msgspec.Meta(min_length=2, max_length=255)]
+
+
+class DecryptedReceiverOut(msgspec.Struct, kw_only=True):
+    """The receiver in clear, as the platform decrypted it (not stored by the hub)."""
+
+    name: str
+    phone: str
+    province: str
+    city: str
+    district: str
+    detail: str
+    address: str
+
+
 class UnifiedLine(msgspec.Struct, kw_only=True):
     sku: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     qty: Annotated[int, msgspec.Meta(ge=1, le=100000)]
@@ -114,6 +132,11 @@ class IngestResponse(msgspec.Struct, kw_only=True):
 
 
 class ReceiverOut(msgspec.Struct, kw_only=True):
+    """The receiver. Shown in clear only to admins and managers, and only what the hub holds in clear: an order
+    whose platform keeps the receiver encrypted (``encrypted``) shows the platform's masked forms to everyone
+    (``POST /api/v1/orders/{id}/receiver/decrypt`` asks the platform, audited); ``masked`` says the name, phone
+    and street were masked for this reader."""
+
     name: str
     phone: str
     province: str
@@ -123,6 +146,8 @@ class ReceiverOut(msgspec.Struct, kw_only=True):
     address: str
     division_code: str
     phone_ext: str
+    encrypted: bool = False
+    masked: bool = False
 
 
 class OrderLineOut(msgspec.Struct, kw_only=True):

@@ -52,7 +52,7 @@ from orderhub.errors import (
 from orderhub.inventory.service import adjust_stock
 from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.voids import void_issued
-from orderhub.orders import aftersale, aftersales
+from orderhub.orders import aftersale, aftersales, pii
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.pipeline.commands import cancel_order, release_hold, release_reservation, replace_receiver
@@ -161,7 +161,7 @@ async def order_facts(kind: str, order_id: int | None, payload: dict[str, Any]) 
         order=OrderFacts(
             channel=row.channel,
             buyer_nick=row.buyer_nick,
-            buyer_phone=row.buyer_phone,
+            buyer_phone=pii.open_(row.buyer_phone),
             buyer_memo=row.buyer_memo,
             seller_memo=row.seller_memo,
             province=row.receiver_province,

@@ -186,6 +186,9 @@ POLICY: dict[str, Rule] = {
     "POST /api/v1/orders/{order_id}/release": _wh(APPROVERS, "order"),
     "POST /api/v1/orders/{order_id}/retry": _wh(MANAGERS, "order"),
     "PATCH /api/v1/orders/{order_id}/receiver": _wh(MANAGERS, "order"),
+    # an encrypted receiver decrypted through its platform to look at it (audited): who may read receivers in clear
+    "POST /api/v1/orders/{order_id}/receiver/decrypt": _wh(MANAGERS, "order"),
+    "GET /api/v1/orders/{order_id}/receiver/decrypts": _wh(MANAGERS, "order"),
     "POST /api/v1/orders/{order_id}/ship": _wh(PACKING, "order"),
     # rules and the pipeline
     "POST /api/v1/rules": _global(MANAGERS),

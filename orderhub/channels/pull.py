@@ -45,6 +45,7 @@ from orderhub.channels.port import (
 from orderhub.channels.service import call_platform, connector_credentials
 from orderhub.channels.tables import Channel, PullRun
 from orderhub.errors import HttpError, NotFound, ValidationFailed
+from orderhub.orders import pii
 from orderhub.orders.commands import Receiver
 from orderhub.orders.platform_changes import Outcome, PlatformChange, apply_platform_change
 from orderhub.orders.service import full_address, ingest, receiver_signature
@@ -314,13 +315,13 @@ def _fields_differ(stored: dict[str, Any], receiver: Receiver) -> bool:
     def squash(text: str) -> str:
         return "".join(text.split())
 
-    stored_phone = _digits(stored["receiver_phone"]) + _digits(stored["receiver_phone_ext"] or "")
+    stored_phone = _digits(pii.open_(stored["receiver_phone"])) + _digits(stored["receiver_phone_ext"] or "")
     phone = normalise_phone(receiver.phone)  # as the pipeline stored it ("+86 138…" → "138…", extension apart)
     given = _digits(phone.number) + _digits(phone.extension or "") if phone.ok else _digits(receiver.phone)
     return (
-        squash(stored["receiver_name"]) != squash(receiver.name)
+        squash(pii.open_(stored["receiver_name"])) != squash(receiver.name)
         or stored_phone != given
-        or squash(stored["receiver_address"]) != squash(full_address(receiver))
+        or squash(pii.open_(stored["receiver_address"])) != squash(full_address(receiver))
     )
 
 

@@ -8,7 +8,14 @@ from piccolo.table import Table
 from orderhub.catalog.tables import Sku
 from orderhub.inventory.tables import Warehouse
 
-__all__ = ["Channel", "ChannelSku", "ImportJob", "ImportMapping", "PullRun"]
+__all__ = [
+    "Channel",
+    "ChannelSku",
+    "ImportJob",
+    "ImportMapping",
+    "PullRun",
+    "ReceiverDecrypt",
+]
 
 
 class Channel(Table, tablename="channel"):
@@ -33,6 +40,12 @@ class Channel(Table, tablename="channel"):
     pull_every_minutes = Integer(default=15)
     # Orders modified before this instant have been pulled (the next window starts a little earlier).
     pull_cursor = Timestamptz(null=True, default=None)
+    # The platform authorisation's upkeep (orderhub.channels.tokens; the tokens themselves are in ``credentials``):
+    # the last refresh attempt's outcome ("" none since the credentials were set, refreshed, refused, unsupported,
+    # failed), its time, and the platform's refusal or the failure (with the platform's code; never a token).
+    token_refresh_status = Varchar(length=16, default="")
+    token_refresh_at = Timestamptz(null=True, default=None)
+    token_refresh_error = Varchar(length=255, default="")
     created_at = Timestamptz()
     updated_at = Timestamptz()
 
@@ -103,3 +116,19 @@ class ImportJob(Table, tablename="import_job"):
     created_by = Varchar(length=64, default="")
     created_at = Timestamptz()
     finished_at = Timestamptz(null=True, default=None)
+
+
+class ReceiverDecrypt(Table, tablename="receiver_decrypt"):
+    """One decrypt of an order's encrypted receiver through its platform (orderhub.channels.decrypt): who, why,
+    when, and what the platform said. The clear values themselves are never stored."""
+
+    id: Serial
+    order = Integer(default=0, index=True)
+    channel = Integer(default=0)
+    platform = Varchar(length=16, default="")
+    scene = Varchar(length=16, default="")  # waybill (a carrier's own API needs it) | view (a person asked)
+    reason = Varchar(length=255, default="")
+    actor = Varchar(length=64, default="system")
+    outcome = Varchar(length=16, default="")  # ok | refused | failed
+    platform_code = Varchar(length=64, default="")
+    created_at = Timestamptz(index=True)

@@ -27,8 +27,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from orderhub import clock
-from orderhub.address.phones import phone_digits
 from orderhub.carriers.catalogue import name_of
+from orderhub.orders.pii import mask_name, mask_phone
 
 __all__ = [
     "LABEL_SIZE_MM",
@@ -40,6 +40,7 @@ __all__ = [
     "labels_document",
     "mask_name",
     "mask_phone",
+    "privacy_note",
 ]
 
 LABEL_SIZE_MM = (76, 130)
@@ -66,24 +67,23 @@ class LabelData(msgspec.Struct, frozen=True, kw_only=True):
     order_ref: str = ""
     qr_text: str = ""  # what the QR code carries (the tracking link when there is one; else the waybill number)
     printed_at: datetime | None = None
+    # The platform whose encrypted receiver this is ("douyin", "pdd", "taobao"), "" for a receiver the hub holds in
+    # clear: the label says it is a platform privacy waybill (隐私面单) and carries only the masked receiver.
+    privacy: str = ""
 
 
-def mask_name(name: str) -> str:
-    """王小明 → 王*明, 王明 → 王*, A → A."""
-    text = name.strip()
-    if len(text) <= 1:
-        return text
-    if len(text) == 2:
-        return text[0] + "*"
-    return text[0] + "*" * (len(text) - 2) + text[-1]
+_PRIVACY_NOTE = {
+    "douyin": "抖音隐私面单：收件人信息由平台加密",
+    "pdd": "拼多多隐私面单：收件人信息由平台加密",
+    "taobao": "菜鸟隐私面单：收件人信息由平台加密",
+}
 
 
-def mask_phone(phone: str) -> str:
-    """13912345678 → 139****5678 (extensions and landlines keep their last four digits)."""
-    digits = phone_digits(phone)
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+def privacy_note(label: LabelData) -> str:
+    """The label's footer: an encrypted platform receiver says so; every label hides the receiver's name and phone."""
+    if label.privacy:
+        return "已验视 · " + _PRIVACY_NOTE.get(label.privacy, "平台隐私面单：收件人信息由平台加密")
+    return "已验视 · 隐私面单：收件人信息已隐藏"
 
 
 # A CJK TrueType font to embed (subset) when one is installed: a PDF with only the built-in CID font needs the
@@ -297,7 +297,7 @@ def _draw(c: canvas.Canvas, label: LabelData) -> None:
     drawing.add(code)
     renderPDF.draw(drawing, c, qr_x * mm, height - (qr_top + qr_h) * mm)
     c.setFont(font, 7)
-    c.drawString(margin, 4 * mm, "已验视 · 隐私面单：收件人信息已隐藏")
+    c.drawString(margin, 4 * mm, privacy_note(label))
 
 
 def label_pdf(labels: Sequence[LabelData], *, compress: bool = True) -> bytes:
@@ -370,6 +370,7 @@ def label_zpl(label: LabelData, *, dpi: int = 203) -> str:
     ]
     if label.order_ref:  # left of the QR code (at 44 mm), never under it
         lines += box(f"订单 {label.order_ref}", 3, 97, 39, 20, 3.2)
+    lines += box(privacy_note(label), 3, 124, 70, 4, 2.6)
     lines += [at(44, 90) + f"^BQN,2,4^FDLA,{_zpl_text(label.qr_text or label.waybill_no)}^FS", "^XZ"]
     return "\n".join(lines) + "\n"
 

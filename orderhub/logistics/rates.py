@@ -21,6 +21,7 @@ from orderhub.inventory.tables import Warehouse
 from orderhub.logistics.choice import CarrierRule, Choice, NoCarrier, Parcel, RateCard, RateRow, choose
 from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.tables import CarrierAccount, CarrierRateCard, CarrierRuleRow
+from orderhub.orders import pii
 from orderhub.orders.tables import Order
 
 __all__ = [
@@ -93,13 +94,19 @@ class ShippingOrder(msgspec.Struct, kw_only=True):
     receiver_district: str
     receiver_detail: str
     receiver_address: str
+    receiver_cipher: str  # JSON of the platform's protected receiver ("" for a clear one)
+    channel: int
 
 
 async def shipping_order(order_id: int) -> ShippingOrder:
+    """The order as carrier choice and waybills read it, the customer's sealed fields opened."""
     rows = await Order.select().where(Order.id == order_id)
     if not rows:
         raise NotFound("订单不存在", field="order_id")
-    return db.rows_as(ShippingOrder, rows)[0]
+    order = db.rows_as(ShippingOrder, rows)[0]
+    for name in ("receiver_name", "receiver_phone", "receiver_detail", "receiver_address"):
+        setattr(order, name, pii.open_(getattr(order, name)))
+    return order
 
 
 class _CardRow(msgspec.Struct, kw_only=True):

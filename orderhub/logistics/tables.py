@@ -21,6 +21,11 @@ class CarrierAccount(Table, tablename="carrier_account"):
     sender_phone = Varchar(length=32, default="")
     priority = Integer(default=0)  # higher first when no rule or customer picks a carrier
     active = Boolean(default=True)
+    # Issued through a sales platform's e-waybill service (抖音电子面单 "douyin", 拼多多电子面单 "pdd", 菜鸟 "taobao")
+    # rather than the carrier's own API: it prints that platform's encrypted receivers; "" for the carrier's own.
+    via = Varchar(length=16, default="")
+    # The shop whose platform authorisation the service is called with (its orders' ciphertext is accepted).
+    channel = Integer(null=True, default=None, index=True)
     created_at = Timestamptz()
 
 
@@ -70,6 +75,9 @@ class Waybill(Table, tablename="waybill"):
     price_fen = Integer(null=True, default=None)  # the rate card's price for this parcel, when one priced it
     weight_g = Integer(default=0)
     status = Varchar(length=16, default="issued")  # issued, cancelled
+    # "privacy": issued through a platform's e-waybill service for an encrypted receiver — the label prints the
+    # privacy layout (the platform's masked receiver); "" for an ordinary waybill.
+    privacy = Varchar(length=8, default="")
     created_by = Varchar(length=64, default="system")
     created_at = Timestamptz()
 

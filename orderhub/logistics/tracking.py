@@ -34,6 +34,7 @@ from orderhub.errors import NotFound, ValidationFailed
 from orderhub.events import Topic, publish_after_commit
 from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.tables import ParcelTracking
+from orderhub.orders import pii
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import OrderStatus
@@ -429,7 +430,7 @@ async def receiver_label(order_id: int) -> str:
     rows = db.rows_as(
         _ReceiverPlace, await Order.select(Order.receiver_name, Order.receiver_city).where(Order.id == order_id)
     )
-    return f"{mask_name(rows[0].receiver_name)}（{rows[0].receiver_city}）" if rows else ""
+    return f"{mask_name(pii.open_(rows[0].receiver_name))}（{rows[0].receiver_city}）" if rows else ""
 
 
 async def tracking_of_order(order_id: int) -> TrackingView:

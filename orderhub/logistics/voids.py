@@ -17,15 +17,15 @@ import logging
 import httpx
 import msgspec
 
-from orderhub import clock, crypto, db
-from orderhub.carriers.port import CarrierCredentials, CarrierError, carrier_for
+from orderhub import clock, db
+from orderhub.carriers.port import CarrierError
 from orderhub.carriers.port import Waybill as CarrierWaybill
 from orderhub.errors import Conflict
+from orderhub.logistics.adapters import account_carrier
 from orderhub.logistics.errors import LogisticsError
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event
 from orderhub.queue import JobName, enqueue
-from orderhub.settings import get_settings
 
 __all__ = ["VOIDED", "Voided", "cancel_at_carrier", "cancel_key", "void_issued"]
 
@@ -90,6 +90,8 @@ class _ToCancel(msgspec.Struct, kw_only=True):
     destination_code: str
     status: str
     credentials: str
+    via: str
+    channel: int | None
 
 
 async def cancel_at_carrier(waybill_id: int, *, http: httpx.AsyncClient | None = None) -> str:
@@ -98,15 +100,13 @@ async def cancel_at_carrier(waybill_id: int, *, http: httpx.AsyncClient | None =
     row = await db.fetch_one_as(  # raw: a join (the waybill with its account's sealed credentials)
         _ToCancel,
         'SELECT w."order", w.carrier, w.waybill_no, w.order_ref, w.sort_code, w.destination_code, w.status, '
-        "a.credentials FROM waybill w JOIN carrier_account a ON a.id = w.account WHERE w.id = {}",
+        "a.credentials, a.via, a.channel FROM waybill w JOIN carrier_account a ON a.id = w.account WHERE w.id = {}",
         waybill_id,
     )
     if row is None:
         return "missing"
     if row.status != CANCELLING:
         return row.status
-    sealed = crypto.decrypt(get_settings().secret_key, row.credentials) if row.credentials else b"{}"
-    credentials = msgspec.json.decode(sealed, type=CarrierCredentials)
     waybill = CarrierWaybill(
         carrier=row.carrier,
         waybill_no=row.waybill_no,
@@ -117,7 +117,8 @@ async def cancel_at_carrier(waybill_id: int, *, http: httpx.AsyncClient | None =
     own_http = http is None
     client = http or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
     try:
-        await carrier_for(row.carrier, credentials, client).cancel_waybill(waybill)
+        adapter = await account_carrier(row.carrier, row.via, row.channel, row.credentials, client)
+        await adapter.cancel_waybill(waybill)
     except CarrierError as exc:
         if exc.retryable:
             log.warning("waybill cancel failed; retried", extra={"waybill": waybill_id, "error": exc.message})

@@ -19,17 +19,14 @@ import msgspec
 
 from orderhub import clock, crypto, db
 from orderhub.address.parser import standardise
-from orderhub.carriers.port import (
-    CarrierCredentials,
-    CarrierError,
-    Party,
-    WaybillItem,
-    WaybillRequest,
-    carrier_for,
-)
+from orderhub.carriers.port import PLATFORM_WAYBILLS, CarrierError, Party, WaybillItem, WaybillRequest
+from orderhub.channels.decrypt import decrypt_receiver
+from orderhub.channels.port import PlatformError
+from orderhub.channels.tables import Channel
 from orderhub.errors import Conflict, NotFound, OrderHubError, ValidationFailed
 from orderhub.inventory.tables import Warehouse
 from orderhub.logistics import rates
+from orderhub.logistics.adapters import account_carrier, unseal
 from orderhub.logistics.choice import NoCarrier
 from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.labels import LabelData, address_line
@@ -38,7 +35,7 @@ from orderhub.logistics.tracking import start_tracking
 from orderhub.logistics.voids import VOIDED
 from orderhub.orders.errors import OrderError
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.service import ensure_in_scope, record_event
+from orderhub.orders.service import decode_cipher, ensure_in_scope, record_event
 from orderhub.orders.state import OrderStatus
 from orderhub.picking.tables import PackRecord
 from orderhub.picking.wave_views import find_wave
@@ -78,6 +75,8 @@ class NewCarrierAccount(msgspec.Struct, frozen=True, kw_only=True):
     sender_name: str = ""
     sender_phone: str = ""
     priority: int = 0
+    via: str = ""  # a sales platform's e-waybill service (PLATFORM_WAYBILLS code), "" for the carrier's own API
+    channel: str | None = None  # with ``via``: the shop (channel code) whose platform authorisation it uses
 
 
 class CarrierAccountView(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +89,8 @@ class CarrierAccountView(msgspec.Struct, frozen=True, kw_only=True):
     sender_phone: str
     priority: int
     active: bool
+    via: str = ""
+    channel_id: int | None = None
 
 
 class WaybillView(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,6 +122,7 @@ class WaybillRow(msgspec.Struct, kw_only=True):
     weight_g: int
     status: str
     created_at: datetime
+    privacy: str = ""
 
 
 class _Account(msgspec.Struct, kw_only=True):
@@ -132,6 +134,8 @@ class _Account(msgspec.Struct, kw_only=True):
     sender_name: str
     sender_phone: str
     active: bool
+    via: str = ""
+    channel: int | None = None
 
 
 class _HeldChoice(_Account, kw_only=True):
@@ -158,24 +162,15 @@ def _seal(values: Mapping[str, str]) -> str:
     return crypto.encrypt(get_settings().secret_key, msgspec.json.encode(dict(values)))
 
 
-def _unseal(token: str) -> dict[str, str]:
-    if not token:
-        return {}
-    result: dict[str, str] = msgspec.json.decode(crypto.decrypt(get_settings().secret_key, token))
-    return result
-
-
 async def create_account(cmd: NewCarrierAccount) -> CarrierAccountView:
     code = cmd.code.strip()
     if not code or len(code) > 32:
         raise ValidationFailed("账号编码不能为空，且不超过 32 个字符", field="code")
     if cmd.carrier not in CARRIERS:
         raise ValidationFailed(f"快递公司只能是 {'、'.join(CARRIERS)}", field="carrier")
-    unknown = sorted(set(cmd.credentials) - set(_CREDENTIAL_KEYS))
-    if unknown:
-        raise ValidationFailed(f"未知的凭证字段：{'、'.join(unknown)}", field="credentials")
-    if not cmd.credentials.get("partner_id") or not cmd.credentials.get("secret"):
-        raise ValidationFailed("partner_id 与 secret 必填", field="credentials")
+    channel_id = await _platform_channel(cmd.via, cmd.channel) if cmd.via else None
+    if not cmd.via:
+        _check_credentials(cmd.credentials)
     warehouse_id = None
     if cmd.warehouse:
         row = await Warehouse.select(Warehouse.id).where(Warehouse.code == cmd.warehouse).first()
@@ -195,19 +190,42 @@ async def create_account(cmd: NewCarrierAccount) -> CarrierAccountView:
                 sender_phone=cmd.sender_phone.strip(),
                 priority=cmd.priority,
                 active=True,
+                via=cmd.via,
+                channel=channel_id,
                 created_at=clock.now(),
             )
         )
     return next(a for a in await list_accounts() if a.code == code)
 
 
-async def set_account_credentials(code: str, credentials: Mapping[str, str]) -> None:
-    """Replace an account's credentials (the carrier issued new keys)."""
+def _check_credentials(credentials: Mapping[str, str]) -> None:
     unknown = sorted(set(credentials) - set(_CREDENTIAL_KEYS))
     if unknown:
         raise ValidationFailed(f"未知的凭证字段：{'、'.join(unknown)}", field="credentials")
     if not credentials.get("partner_id") or not credentials.get("secret"):
         raise ValidationFailed("partner_id 与 secret 必填", field="credentials")
+
+
+async def _platform_channel(via: str, channel: str | None) -> int:
+    """The shop a platform e-waybill account uses: it must exist and be on that platform."""
+    if via not in PLATFORM_WAYBILLS:
+        known = "、".join(PLATFORM_WAYBILLS.codes()) or "无"
+        raise ValidationFailed(f"不支持的平台电子面单服务 {via}（可用：{known}）", field="via")
+    if not channel:
+        raise ValidationFailed("平台电子面单账号需要指定店铺（channel）", field="channel")
+    row = await Channel.select(Channel.id, Channel.platform).where(Channel.code == channel).first()
+    if row is None:
+        raise NotFound(f"渠道 {channel} 不存在", field="channel")
+    if row["platform"] != via:
+        raise ValidationFailed(f"渠道 {channel} 不是 {via} 平台的店铺", field="channel")
+    return int(row["id"])
+
+
+async def set_account_credentials(code: str, credentials: Mapping[str, str]) -> None:
+    """Replace an account's credentials (the carrier issued new keys; a platform account's settings)."""
+    row = await CarrierAccount.select(CarrierAccount.via).where(CarrierAccount.code == code).first()
+    if row is not None and not row["via"]:
+        _check_credentials(credentials)
     updated = await CarrierAccount.update({CarrierAccount.credentials: _seal(credentials)}).where(
         CarrierAccount.code == code
     ).returning(CarrierAccount.id)
@@ -257,11 +275,13 @@ async def list_accounts() -> list[CarrierAccountView]:
             code=r["code"],
             carrier=r["carrier"],
             warehouse=r["warehouse.code"],
-            credential_keys=sorted(_unseal(r["credentials"])),
+            credential_keys=sorted(unseal(r["credentials"])),
             sender_name=r["sender_name"],
             sender_phone=r["sender_phone"],
             priority=int(r["priority"]),
             active=bool(r["active"]),
+            via=r["via"] or "",
+            channel_id=r["channel"],
         )
         for r in rows
     ]
@@ -324,6 +344,7 @@ async def _choose_account(order: rates.ShippingOrder, weight_g: int) -> _Pick:
         .order_by(CarrierAccount.priority, ascending=False)
         .order_by(CarrierAccount.id),
     )
+    rows = _accounts_for(order, rows)
     if not rows:
         raise Conflict(LogisticsError.NO_CARRIER_ACCOUNT, field="order_id")
     try:
@@ -339,6 +360,59 @@ async def _choose_account(order: rates.ShippingOrder, weight_g: int) -> _Pick:
         return _Pick(account=preferred, reason=f"客户指定 {wanted}")
     note = f"（客户指定的 {wanted} 本仓没有账号）" if wanted else ""
     return _Pick(account=rows[0], reason=f"本仓默认快递 {rows[0].carrier}（未配置价目表）{note}")
+
+
+def _accounts_for(order: rates.ShippingOrder, rows: list[_Account]) -> list[_Account]:
+    """The accounts that can print this order's receiver. An encrypted receiver: the accounts at its platform's
+    e-waybill service (for its shop, or for any shop of the platform) — they take the ciphertext — else the
+    carriers' own accounts, which need a decrypt through the platform. A clear receiver: the carriers' own."""
+    own = [r for r in rows if not r.via]
+    cipher = decode_cipher(order.receiver_cipher)
+    if cipher is None:
+        return own
+    platform = [r for r in rows if r.via == cipher.platform and r.channel in (None, order.channel)]
+    return platform or own
+
+
+async def _receiver(order: rates.ShippingOrder, account: _Account, actor: str) -> Party:
+    """The receiver as the account's service takes it: the platform's ciphertext for its own e-waybill service;
+    the clear receiver for a carrier's API — decrypted through the platform (recorded) when the platform keeps
+    it encrypted, never stored."""
+    cipher = decode_cipher(order.receiver_cipher)
+    if cipher is not None and account.via == cipher.platform:
+        return Party(
+            name=cipher.name_masked or order.receiver_name,
+            phone=cipher.phone_masked or order.receiver_phone,
+            province=order.receiver_province,
+            city=order.receiver_city,
+            district=order.receiver_district,
+            detail=cipher.detail_masked or order.receiver_detail,
+            cipher=cipher,
+        )
+    if cipher is not None:
+        clear = await decrypt_receiver(order.id, scene="waybill", actor=actor, reason=f"{account.carrier} 电子面单")
+        return Party(
+            name=clear.name,
+            phone=clear.phone,
+            province=clear.province,
+            city=clear.city,
+            district=clear.district,
+            detail=clear.detail,
+        )
+    return Party(
+        name=order.receiver_name,
+        phone=order.receiver_phone,
+        province=order.receiver_province,
+        city=order.receiver_city,
+        district=order.receiver_district,
+        detail=order.receiver_detail,
+    )
+
+
+def _platform_ref(external_id: str, order_ref: str) -> str:
+    """``<platform order id>/<parcel>`` for a platform e-waybill service: ``OH12-W3`` → ``<id>/W3``,
+    ``OH12-W3-R1`` → ``<id>/W3R1``."""
+    return f"{external_id}/{order_ref.partition('-')[2].replace('-', '')}"
 
 
 async def order_weight(order_id: int, warehouse_id: int) -> int:
@@ -470,26 +544,21 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         order_id,
         warehouse_id,
     )
-    request = WaybillRequest(
-        order_ref=order_ref,
-        sender=await _sender(account, warehouse_id),
-        receiver=Party(
-            name=order.receiver_name,
-            phone=order.receiver_phone,
-            province=order.receiver_province,
-            city=order.receiver_city,
-            district=order.receiver_district,
-            detail=order.receiver_detail,
-        ),
-        weight_g=weight,
-        declared_value_fen=order.paid_amount,
-        items=[WaybillItem(name=r.name[:60], qty=r.qty) for r in lines],
-    )
-    credentials = msgspec.convert(_unseal(account.credentials), CarrierCredentials)
     try:
+        request = WaybillRequest(
+            # A platform's e-waybill service binds the waybill to the platform's order: its id, and a parcel id
+            # unique per hub parcel (warehouse, re-issue) so a repeat asks for the same waybill.
+            order_ref=_platform_ref(order.external_id, order_ref) if account.via else order_ref,
+            sender=await _sender(account, warehouse_id),
+            receiver=await _receiver(order, account, actor),
+            weight_g=weight,
+            declared_value_fen=order.paid_amount,
+            items=[WaybillItem(name=r.name[:60], qty=r.qty) for r in lines],
+        )
         async with httpx.AsyncClient(timeout=15) as http:
-            waybill = await carrier_for(account.carrier, credentials, http).create_waybill(request)
-    except CarrierError as exc:
+            adapter = await account_carrier(account.carrier, account.via, account.channel, account.credentials, http)
+            waybill = await adapter.create_waybill(request)
+    except (CarrierError, PlatformError) as exc:
         # The carrier refused a first ask: nothing was issued, so the next press may choose again. A refusal of a
         # repeated ask frees nothing — an earlier ask whose answer was lost may have issued a waybill.
         if not exc.retryable and created:
@@ -500,10 +569,11 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         inserted = await db.execute_returning(
             db.IdRow,
             "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, sort_code, "
-            "destination_code, reason, price_fen, weight_g, status, created_by, created_at) "
-            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}) "
+            "destination_code, reason, price_fen, weight_g, status, privacy, created_by, created_at) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}, {}) "
             "ON CONFLICT (order_ref) DO UPDATE SET waybill_no = EXCLUDED.waybill_no, carrier = EXCLUDED.carrier, "
             "sort_code = EXCLUDED.sort_code, destination_code = EXCLUDED.destination_code, status = 'issued', "
+            "privacy = EXCLUDED.privacy, "
             "created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at WHERE waybill.status = 'requesting' "
             "RETURNING id",
             order_ref,
@@ -517,6 +587,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             reason[:255],
             pick.price_fen,
             weight,
+            "privacy" if waybill.privacy else "",
             actor[:64],
             clock.now(),
         )
@@ -593,7 +664,14 @@ async def label_data(order_id: int) -> LabelData:
     receiver = address_line(
         order.receiver_province, order.receiver_city, order.receiver_district, order.receiver_detail
     )
+    cipher = decode_cipher(order.receiver_cipher)
+    privacy = ""
+    if cipher is not None or waybill.privacy:
+        # 隐私面单: the platform's masked receiver (what the hub holds of an encrypted one); its own print
+        # component prints the clear address from the waybill's print data.
+        privacy = account.via or (cipher.platform if cipher is not None else "")
     return LabelData(
+        privacy=privacy,
         carrier=waybill.carrier,
         waybill_no=waybill.waybill_no,
         sort_code=waybill.sort_code,

@@ -64,6 +64,7 @@ from orderhub.notifications.templates import (
     shanghai_text,
     template_for,
 )
+from orderhub.orders import pii
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event
 from orderhub.orders.state import OrderStatus, label
@@ -211,7 +212,7 @@ async def _usable(event: str, channel: str) -> Template | None:
 
 async def _customer_targets(order: _Receiver, event: str) -> tuple[list[tuple[str, str]], str]:
     """The channels that can reach the order's receiver with this notice, best first; or why none can."""
-    phone = mobile_number(order.receiver_phone or "")
+    phone = mobile_number(pii.open_(order.receiver_phone))
     if phone is None or order.receiver_phone_ext:
         return [], "no_mobile"  # a platform's privacy number (虚拟号) takes no SMS, and is nobody's openid
     contact = await find_contact(phone)
@@ -532,7 +533,7 @@ async def _full_context(row: NotificationRow) -> dict[str, Any]:
                 order_no=o.external_id,
                 shop=o.shop,
                 warehouse=o.warehouse_name or "",
-                receiver=mask_name(o.receiver_name or ""),
+                receiver=mask_name(pii.open_(o.receiver_name)),
                 status_text=label(OrderStatus(o.status)) if o.status in OrderStatus.__members__.values() else o.status,
                 ship_by=shanghai_text(o.ship_by),
             )

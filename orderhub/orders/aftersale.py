@@ -26,11 +26,12 @@ from orderhub import clock, db
 from orderhub.address import normalise_phone, standardise
 from orderhub.catalog.tables import Sku
 from orderhub.errors import Conflict, NotFound, ValidationFailed
+from orderhub.orders import pii
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
 from orderhub.orders.errors import OrderError
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.pipeline.commands import replace_receiver
-from orderhub.orders.service import MAX_LINES, full_address, ingest, record_event
+from orderhub.orders.service import MAX_LINES, decode_cipher, full_address, ingest, record_event
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order
 
@@ -230,6 +231,7 @@ class _Original(msgspec.Struct, kw_only=True):
     receiver_district: str
     receiver_detail: str
     receiver_address: str
+    receiver_cipher: str
     preferred_carrier: str | None
 
 
@@ -259,7 +261,8 @@ async def create_reship(
             "SELECT o.id, o.external_id, o.status, o.channel, c.code AS channel_code, c.ship_within_hours, "
             "o.buyer_nick, o.buyer_phone, o.receiver_name, o.receiver_phone, o.receiver_phone_ext, "
             "o.receiver_province, o.receiver_city, o.receiver_district, o.receiver_detail, o.receiver_address, "
-            "o.preferred_carrier FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = {}",
+            "o.receiver_cipher, o.preferred_carrier "
+            "FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = {}",
             original_id,
         )
         if original is None:
@@ -338,18 +341,19 @@ def _new_order(
     after_sale_id: int | None,
     reason: str,
 ) -> NewOrder:
-    phone = original.receiver_phone
+    phone = pii.open_(original.receiver_phone)
     if original.receiver_phone_ext:
         phone = f"{phone}转{original.receiver_phone_ext}"
     structured = bool(original.receiver_province and original.receiver_detail)
     receiver = Receiver(
-        name=original.receiver_name,
+        name=pii.open_(original.receiver_name),
         phone=phone,
         province=original.receiver_province,
         city=original.receiver_city,
         district=original.receiver_district,
-        detail=original.receiver_detail,
-        address="" if structured else original.receiver_address,
+        detail=pii.open_(original.receiver_detail),
+        address="" if structured else pii.open_(original.receiver_address),
+        cipher=decode_cipher(original.receiver_cipher),  # an encrypted receiver stays the platform's to print
     )
     merged: dict[str, int] = {}
     for line in lines:
@@ -362,7 +366,7 @@ def _new_order(
         paid_at=now,
         ship_by=now + timedelta(hours=original.ship_within_hours),
         buyer_nick=original.buyer_nick,
-        buyer_phone=original.buyer_phone,
+        buyer_phone=pii.open_(original.buyer_phone),
         receiver=receiver,
         lines=tuple(NewOrderLine(sku=sku, qty=qty, unit_price=0) for sku, qty in merged.items()),
         shipping_fee=0,

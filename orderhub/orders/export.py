@@ -32,10 +32,10 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from orderhub import clock, db
-from orderhub.address import phone_digits
 from orderhub.errors import ValidationFailed
 from orderhub.orders.commands import OrderView
 from orderhub.orders.errors import OrderError
+from orderhub.orders.pii import mask_name, mask_phone
 from orderhub.orders.search import OrderFilter, check_sort, count_orders, iter_orders
 from orderhub.orders.state import OrderStatus, label
 from orderhub.orders.tables import OrderLine
@@ -92,20 +92,6 @@ def _shanghai(value: datetime | None) -> datetime | None:
     return None if value is None else clock.to_shanghai(value).replace(tzinfo=None, microsecond=0)
 
 
-def _mask_name(name: str) -> str:
-    text = name.strip()
-    if len(text) <= 1:
-        return text
-    return text[0] + "*" * max(1, len(text) - 2) + (text[-1] if len(text) > 2 else "")
-
-
-def _mask_phone(phone: str) -> str:
-    digits = phone_digits(phone)
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-
-
 def _status(status: str) -> str:
     try:
         return label(OrderStatus(status))
@@ -145,8 +131,8 @@ def _row(order: OrderView, lines: list[tuple[str, int]]) -> list[Any]:
         _yuan(order.paid_amount),
         "、".join(str(tag) for tag in order.tags),
         order.waybill_no,
-        _mask_name(receiver.name),
-        _mask_phone(receiver.phone),
+        mask_name(receiver.name),
+        mask_phone(receiver.phone),
         receiver.province,
         receiver.city,
         receiver.district,

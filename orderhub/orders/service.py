@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ import msgspec
 from orderhub import clock, db
 from orderhub.errors import CommonError, Conflict, NotFound, ValidationFailed
 from orderhub.events import Topic, order_topic, publish_after_commit
-from orderhub.orders import surge
+from orderhub.orders import pii, surge
 from orderhub.orders.commands import (
     IngestOutcome,
     NewOrder,
@@ -22,6 +22,7 @@ from orderhub.orders.commands import (
     OrderLineView,
     OrderView,
     Receiver,
+    ReceiverCipher,
     ShipmentView,
 )
 from orderhub.orders.events import OrderEventType, OrderReceived, OrderStatusChanged
@@ -41,16 +42,22 @@ __all__ = [
     "STATUS_CHANGE_HOOKS",
     "StatusChange",
     "check_new_order",
+    "decode_cipher",
+    "encode_cipher",
     "enqueue_processing",
     "ensure_in_scope",
     "full_address",
     "get_order",
     "ingest",
+    "masked_receiver",
     "order_view",
     "process_after_commit",
+    "receiver_columns",
+    "receiver_from_row",
     "receiver_signature",
     "record_event",
     "recorded_in_transaction",
+    "shown_to",
     "transition",
 ]
 
@@ -236,9 +243,11 @@ def recorded_in_transaction(order_id: int, event_type: OrderEventType) -> bool:
 
 
 def fingerprint(order: NewOrder) -> str:
-    """Same receiver phone + address + lines + amount → same fingerprint, whatever the channel."""
+    """Same receiver phone + address + lines + amount → same fingerprint, whatever the channel. For a receiver the
+    platform keeps encrypted, its search index (or open id) stands in for the phone."""
     receiver = order.receiver
-    phone = "".join(ch for ch in receiver.phone if ch.isdigit())
+    match = receiver.cipher.match_key() if receiver.cipher is not None else ""
+    phone = match or "".join(ch for ch in receiver.phone if ch.isdigit())
     address = "".join(full_address(receiver).split())
     lines = sorted((line.sku.strip(), line.qty) for line in order.lines)
     key = msgspec.json.encode([phone, address, lines, order.paid_amount])
@@ -248,14 +257,59 @@ def fingerprint(order: NewOrder) -> str:
 def receiver_signature(receiver: Receiver) -> str:
     """The receiver exactly as the source sent it (name, phone digits, address), to tell a real change from the
     source apart from what the hub did to the order since (standardisation, a person's fix)."""
-    key = msgspec.json.encode(
-        [
-            "".join(receiver.name.split()),
-            "".join(ch for ch in receiver.phone if ch.isdigit()),
-            "".join(full_address(receiver).split()),
-        ]
+    parts = [
+        "".join(receiver.name.split()),
+        "".join(ch for ch in receiver.phone if ch.isdigit()),
+        "".join(full_address(receiver).split()),
+    ]
+    if receiver.cipher is not None:  # the masked forms may stay the same when the receiver changed
+        parts += [receiver.cipher.name, receiver.cipher.phone, receiver.cipher.detail, receiver.cipher.open_id]
+    return hashlib.sha256(msgspec.json.encode(parts)).hexdigest()
+
+
+def encode_cipher(receiver: Receiver) -> str:
+    """``sales_order.receiver_cipher``: the platform's protected receiver as JSON ("" for a clear receiver)."""
+    return _json(receiver.cipher).decode() if receiver.cipher is not None else ""
+
+
+def decode_cipher(raw: str | None) -> ReceiverCipher | None:
+    return msgspec.json.decode(raw, type=ReceiverCipher) if raw else None
+
+
+def receiver_columns(receiver: Receiver) -> dict[str, Any]:
+    """The order's receiver columns for ``receiver`` (name, phone and street sealed; the search index of a clear
+    phone; the platform's protected form and its match key)."""
+    encrypted = receiver.cipher is not None
+    return {
+        "receiver_name": pii.seal(receiver.name.strip()),
+        "receiver_phone": pii.seal(receiver.phone.strip()),
+        # A masked phone (138****0000) is no phone: no search key; its last four are the real last four.
+        "receiver_phone_key": "" if encrypted else phone_key(receiver.phone),
+        "receiver_phone_tail": search_digits(receiver.phone)[-4:],
+        "receiver_province": receiver.province.strip(),
+        "receiver_city": receiver.city.strip(),
+        "receiver_district": receiver.district.strip(),
+        "receiver_detail": pii.seal(receiver.detail.strip()),
+        "receiver_address": pii.seal(full_address(receiver)),
+        "receiver_cipher": encode_cipher(receiver),
+        "receiver_match_key": receiver.cipher.match_key() if receiver.cipher is not None else "",
+    }
+
+
+def receiver_from_row(row: Mapping[str, Any]) -> Receiver:
+    """The order's receiver from its row (sealed values opened)."""
+    return Receiver(
+        name=pii.open_(row["receiver_name"]),
+        phone=pii.open_(row["receiver_phone"]),
+        province=row["receiver_province"],
+        city=row["receiver_city"],
+        district=row["receiver_district"],
+        detail=pii.open_(row["receiver_detail"]),
+        address=pii.open_(row["receiver_address"]),
+        division_code=row.get("receiver_division_code") or "",
+        phone_ext=row.get("receiver_phone_ext") or "",
+        cipher=decode_cipher(row.get("receiver_cipher")),
     )
-    return hashlib.sha256(key).hexdigest()
 
 
 async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | None:
@@ -266,16 +320,8 @@ async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | Non
         external_id=order.external_id,
         status=OrderStatus.RECEIVED.value,
         buyer_nick=order.buyer_nick,
-        buyer_phone=order.buyer_phone,
-        receiver_name=receiver.name.strip(),
-        receiver_phone=receiver.phone.strip(),
-        receiver_phone_key=phone_key(receiver.phone),
-        receiver_phone_tail=search_digits(receiver.phone)[-4:],
-        receiver_province=receiver.province.strip(),
-        receiver_city=receiver.city.strip(),
-        receiver_district=receiver.district.strip(),
-        receiver_detail=receiver.detail.strip(),
-        receiver_address=full_address(receiver),
+        buyer_phone=pii.seal(order.buyer_phone),
+        **receiver_columns(receiver),
         goods_amount=goods,
         shipping_fee=order.shipping_fee,
         discount=order.discount,
@@ -288,7 +334,7 @@ async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | Non
         placed_at=order.placed_at,
         paid_at=order.paid_at,
         ship_by=order.ship_by,
-        raw_payload=_json(order.raw).decode(),
+        raw_payload=pii.seal(_json(order.raw).decode()),
         fingerprint=fingerprint(order),
         source_receiver=receiver_signature(order.receiver),
         received_at=now,
@@ -506,6 +552,32 @@ def _decode_list(raw: str | None) -> list[Any]:
     return msgspec.json.decode(raw or "[]") if raw else []
 
 
+def masked_receiver(receiver: Receiver) -> Receiver:
+    """The receiver as a reader who may not see it in clear sees it: name, phone and street masked (province,
+    city, district as they are); an encrypted receiver's masked forms are the platform's own."""
+    cipher = receiver.cipher
+    detail = cipher.detail_masked if cipher is not None and cipher.detail_masked else pii.mask_detail(receiver.detail)
+    place = "".join(p for p in (receiver.province, receiver.city, receiver.district) if p)
+    return msgspec.structs.replace(
+        receiver,
+        name=cipher.name_masked if cipher is not None and cipher.name_masked else pii.mask_name(receiver.name),
+        phone=cipher.phone_masked if cipher is not None and cipher.phone_masked else pii.mask_phone(receiver.phone),
+        detail=detail,
+        address=place + detail if place or detail else pii.mask_detail(receiver.address),
+        phone_ext="",
+    )
+
+
+def shown_to(view: OrderView, role: str) -> OrderView:
+    """The order as a reader with ``role`` may see it (:data:`pii.CLEAR_READERS` see what the hub holds in clear;
+    everyone sees an encrypted receiver masked until someone decrypts it through the platform)."""
+    if role in pii.CLEAR_READERS and view.receiver.cipher is None:
+        return view
+    return msgspec.structs.replace(
+        view, receiver=masked_receiver(view.receiver), buyer_phone=pii.mask_phone(view.buyer_phone)
+    )
+
+
 def order_view(row: dict[str, Any]) -> OrderView:
     return OrderView(
         id=row["id"],
@@ -516,18 +588,8 @@ def order_view(row: dict[str, Any]) -> OrderView:
         hold_queue=row["hold_queue"],
         hold_reason=row["hold_reason"],
         buyer_nick=row["buyer_nick"],
-        buyer_phone=row["buyer_phone"],
-        receiver=Receiver(
-            name=row["receiver_name"],
-            phone=row["receiver_phone"],
-            province=row["receiver_province"],
-            city=row["receiver_city"],
-            district=row["receiver_district"],
-            detail=row["receiver_detail"],
-            address=row["receiver_address"],
-            division_code=row["receiver_division_code"],
-            phone_ext=row["receiver_phone_ext"],
-        ),
+        buyer_phone=pii.open_(row["buyer_phone"]),
+        receiver=receiver_from_row(row),
         goods_amount=row["goods_amount"],
         shipping_fee=row["shipping_fee"],
         discount=row["discount"],

@@ -44,14 +44,21 @@ class Order(Table, tablename="sales_order"):
     # hold is released does not apply them twice.
     rules_applied_at = Timestamptz(null=True, default=None)
     buyer_nick = Varchar(length=100, default="")
-    buyer_phone = Varchar(length=32, default="")
-    receiver_name = Varchar(length=100)
-    receiver_phone = Varchar(length=32)
+    # A customer's name, phone and street address are sealed at rest (orderhub.orders.pii): Text, as a sealed value is
+    # longer than the clear one. Province, city and district stay clear (routing, rates and reports read them).
+    buyer_phone = Text(default="")
+    receiver_name = Text()
+    receiver_phone = Text()
     receiver_province = Varchar(length=32, default="")
     receiver_city = Varchar(length=32, default="")
     receiver_district = Varchar(length=32, default="")
-    receiver_detail = Varchar(length=255, default="")
-    receiver_address = Varchar(length=400, default="")
+    receiver_detail = Text(default="")
+    receiver_address = Text(default="")
+    # The platform's protected receiver (orderhub.orders.commands.ReceiverCipher as JSON; "" for a clear one): its
+    # ciphertexts, masked forms and search indexes. ``receiver_match_key`` is ReceiverCipher.match_key(): what
+    # duplicate detection and 合单 compare for such an order instead of the phone.
+    receiver_cipher = Text(default="")
+    receiver_match_key = Varchar(length=160, default="", index=True)
     # 6-digit administrative division code (most specific level understood) and a phone extension
     # (platform privacy numbers like 13800138000-1234), filled by address standardisation.
     receiver_division_code = Varchar(length=12, default="")

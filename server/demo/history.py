@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from orderhub import clock, db
+from orderhub.orders import pii
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.phone_index import phone_key, search_digits
 from orderhub.orders.state import OrderStatus
@@ -386,7 +387,8 @@ async def backfill_history(
             digits = search_digits(o.phone)
             rows.append((
                 channel_ids[o.channel], o.external_id, o.status, o.exception_reason, "[]", "", "", o.name, "",
-                o.name, o.phone, phone_key(o.phone), digits[-4:], o.province, o.city, o.district, o.detail, address,
+                pii.seal(o.name), pii.seal(o.phone), phone_key(o.phone), digits[-4:], o.province, o.city, o.district,
+                pii.seal(o.detail), pii.seal(address),
                 "", "", o.goods, o.shipping_fee, o.discount, o.paid, "", "", "[]", "normal", o.placed_at,
                 o.placed_at, o.ship_by, False, warehouse_ids[o.warehouse] if o.warehouse else None, o.waybill_no,
                 "{}", o.events[0].at, o.events[-1].at, o.events[0].at,

@@ -12,11 +12,18 @@ import msgspec
 from orderhub import clock, db
 from orderhub.errors import InvalidTransition, NotFound, ValidationFailed
 from orderhub.inventory.service import release
+from orderhub.orders import pii
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
-from orderhub.orders.phone_index import phone_columns
 from orderhub.orders.pipeline.merge import recompute_shipment
-from orderhub.orders.service import full_address, process_after_commit, receiver_signature, record_event, transition
+from orderhub.orders.service import (
+    full_address,
+    process_after_commit,
+    receiver_columns,
+    receiver_signature,
+    record_event,
+    transition,
+)
 from orderhub.orders.state import RELEASABLE, OrderStatus
 from orderhub.orders.tables import Order, OrderLine
 from orderhub.rules.service import HoldRequest
@@ -123,26 +130,23 @@ async def replace_receiver(order_id: int, receiver: Receiver, *, actor: str, fro
     ``from_source``: the platform sent it, so it is also what later re-reads are compared with. Call inside a
     transaction."""
     structured = not receiver.address.strip()
-    values: dict[Any, Any] = {
-        Order.receiver_name: receiver.name.strip(),
-        Order.receiver_phone: receiver.phone.strip(),
-        **phone_columns(receiver.phone),
-        Order.receiver_province: receiver.province.strip() if structured else "",
-        Order.receiver_city: receiver.city.strip() if structured else "",
-        Order.receiver_district: receiver.district.strip() if structured else "",
-        Order.receiver_detail: receiver.detail.strip() if structured else "",
-        Order.receiver_address: full_address(receiver),
-        Order.receiver_division_code: "",
-        Order.receiver_phone_ext: "",
-        Order.updated_at: clock.now(),
-    }
+    stored = receiver if structured else msgspec.structs.replace(receiver, province="", city="", district="", detail="")
+    values: dict[Any, Any] = {getattr(Order, name): value for name, value in receiver_columns(stored).items()}
+    values.update(
+        {Order.receiver_division_code: "", Order.receiver_phone_ext: "", Order.updated_at: clock.now()}
+    )
     if from_source:
         values[Order.source_receiver] = receiver_signature(receiver)
     await Order.update(values).where(Order.id == order_id)
+    # The event says where to (province, city, district) and to whom, masked: events are never a copy of the
+    # customer's clear data.
     await record_event(
         order_id,
         OrderEventType.RECEIVER_CHANGED,
-        data={"address": full_address(receiver), "name": receiver.name},
+        data={
+            "place": "".join(p.strip() for p in (receiver.province, receiver.city, receiver.district)),
+            "name": pii.mask_name(receiver.name),
+        },
         actor=actor,
     )
 

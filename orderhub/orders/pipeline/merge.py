@@ -35,8 +35,9 @@ class _LockedOrder(msgspec.Struct):
 
 
 def receiver_key(name: str, phone: str, division_code: str, detail: str) -> str:
-    """Same person at the same standardised address → same key (what 合单 matches on)."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
+    """Same person at the same standardised address → same key (what 合单 matches on). ``phone`` may be a platform's
+    match key (``douyin:idx:…``, ReceiverCipher.match_key) for an encrypted receiver: compared whole."""
+    digits = phone if ":" in phone else "".join(ch for ch in phone if ch.isdigit())
     key = msgspec.json.encode([name.strip(), digits, division_code, "".join(detail.split())])
     return hashlib.sha256(key).hexdigest()
 

@@ -175,7 +175,10 @@ async def _merge_mode(order: OrderRow) -> tuple[str | None, tuple[str, ...]]:
 
 
 def _receiver_key_of(order: OrderRow) -> str:
-    return receiver_key(order.receiver_name, order.receiver_phone, order.receiver_division_code, order.receiver_detail)
+    # An encrypted receiver: the platform's index (or open id) stands in for the phone, the masked forms for the
+    # rest — the same phone at the same masked address in the same district is the same parcel.
+    phone = order.receiver_match_key or order.receiver_phone
+    return receiver_key(order.receiver_name, phone, order.receiver_division_code, order.receiver_detail)
 
 
 async def _short(order_id: int, shortfalls: Any, policy: SplitPolicy, routing: RoutingDecision) -> OrderStatus:

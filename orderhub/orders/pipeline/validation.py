@@ -15,6 +15,7 @@ from orderhub import clock, db
 from orderhub.address import normalise_phone, standardise
 from orderhub.catalog.tables import Sku
 from orderhub.inventory.tables import Warehouse
+from orderhub.orders import pii
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.pipeline.cache import cached
 from orderhub.orders.pipeline.reservation import reserve_inline
@@ -47,10 +48,10 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
     values: dict[Any, Any] = {}
     # What validation decides holds for the receiver it read; a change made meanwhile (the platform's new
     # address) makes the UPDATE miss, and the job runs again on the new receiver.
-    guard = {
-        Order.receiver_name: order.receiver_name,
-        Order.receiver_phone: order.receiver_phone,
-        Order.receiver_address: order.receiver_address,
+    guard = {  # as stored: sealed (deterministically, so sealing what was read gives the column's value)
+        Order.receiver_name: pii.seal(order.receiver_name),
+        Order.receiver_phone: pii.seal(order.receiver_phone),
+        Order.receiver_address: pii.seal(order.receiver_address),
     }
     async with db.transaction():
         if not order.receiver_division_code:
@@ -138,18 +139,13 @@ def _standardise_receiver(order: OrderRow, values: dict[Any, Any]) -> tuple[str,
             "understood": address.understood,
             "candidates": list(address.candidates),
         }
-    phone = normalise_phone(order.receiver_phone)
-    if not phone.ok:
-        return ExceptionReason.BAD_PHONE.value, {"message": phone.message or "无法识别收货电话"}
     values.update(
         {
             Order.receiver_province: address.province,
             Order.receiver_city: address.city,
             Order.receiver_district: address.district,
-            Order.receiver_detail: address.detail,
+            Order.receiver_detail: pii.seal(address.detail),
             Order.receiver_division_code: address.code or "",
-            Order.receiver_phone: phone.number,
-            Order.receiver_phone_ext: phone.extension or "",
         }
     )
     order.receiver_province = address.province
@@ -157,6 +153,14 @@ def _standardise_receiver(order: OrderRow, values: dict[Any, Any]) -> tuple[str,
     order.receiver_district = address.district
     order.receiver_detail = address.detail
     order.receiver_division_code = address.code or ""
+    if order.receiver_cipher:
+        # The platform keeps the phone encrypted: the masked form is all the hub has, and the platform vouches for
+        # the number (its e-waybill service prints it). Nothing to normalise.
+        return None
+    phone = normalise_phone(order.receiver_phone)
+    if not phone.ok:
+        return ExceptionReason.BAD_PHONE.value, {"message": phone.message or "无法识别收货电话"}
+    values.update({Order.receiver_phone: pii.seal(phone.number), Order.receiver_phone_ext: phone.extension or ""})
     order.receiver_phone = phone.number
     return None
 
