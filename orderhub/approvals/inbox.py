@@ -13,6 +13,7 @@ from orderhub import db, feed
 from orderhub.approvals import audit
 from orderhub.approvals.errors import ApprovalError
 from orderhub.errors import NotFound, ValidationFailed
+from orderhub.orders import pii
 
 __all__ = [
     "Box",
@@ -327,7 +328,7 @@ def _request_view(row: _ReqRow, tasks: list[TaskView], trail: list[audit.AuditEn
         flow_code=row.flow_code,
         flow_version=row.version_no,
         flow_version_id=row.flow_version,
-        payload=msgspec.json.decode(row.payload),
+        payload=pii.masked(msgspec.json.decode(row.payload)),  # a sealed receiver shown masked
         requester_id=row.requester,
         requester_name=row.requester_name,
         outcome_reason=row.outcome_reason,

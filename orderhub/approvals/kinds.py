@@ -56,7 +56,14 @@ from orderhub.orders import aftersale, aftersales, pii
 from orderhub.orders.commands import Receiver
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.pipeline.commands import cancel_order, release_hold, release_reservation, replace_receiver
-from orderhub.orders.service import StatusChange, full_address, process_after_commit, record_event, transition
+from orderhub.orders.service import (
+    StatusChange,
+    full_address,
+    masked_receiver,
+    process_after_commit,
+    record_event,
+    transition,
+)
 from orderhub.orders.state import RELEASABLE, OrderStatus
 from orderhub.orders.tables import Order
 from orderhub.picking import putback
@@ -524,7 +531,12 @@ def _validate_address(payload: dict[str, Any]) -> dict[str, Any]:
     receiver = cmd.receiver
     if not receiver.name.strip() or not receiver.phone.strip() or not full_address(receiver):
         raise _bad("请填写收货人、电话和地址", "payload.receiver")
-    return msgspec.to_builtins(cmd)
+    # Stored with the request (and its audit trail): the new receiver's name, phone and street sealed at rest.
+    return {"receiver": pii.seal_receiver(msgspec.to_builtins(receiver))}
+
+
+def _receiver_of(payload: dict[str, Any]) -> Receiver:
+    return msgspec.convert(pii.open_receiver(payload["receiver"]), Receiver)
 
 
 class _Status(msgspec.Struct):
@@ -538,7 +550,7 @@ async def _address_facts(kind: str, order_id: int | None, payload: dict[str, Any
     row = await db.fetch_one_as(_Status, "SELECT status FROM sales_order WHERE id = {}", order_id)
     if row is not None and S(row.status) in IN_WAREHOUSE:
         try:
-            aftersale.standardised_receiver(msgspec.convert(payload["receiver"], Receiver))
+            aftersale.standardised_receiver(_receiver_of(payload))
         except OrderHubError as exc:
             raise _bad(exc.message, f"payload.{exc.field}") from exc
     return facts
@@ -550,10 +562,10 @@ async def _address_approved(d: Decision) -> str:
     status = S(state.status)
     if status in GONE:
         raise _gone("订单已发货或已取消，无法修改收货地址")
-    receiver = msgspec.convert(d.payload["receiver"], Receiver)
+    receiver = _receiver_of(d.payload)
     if status in IN_WAREHOUSE:
         return await _address_in_warehouse(d, state, receiver)
-    await _log(d, address=full_address(receiver))
+    await _log(d, address=masked_receiver(receiver).address)
     await replace_receiver(d.order_id, receiver, actor=d.actor)
     if status == S.HELD:
         return "收货地址已修改（订单放行后重新校验）"
@@ -575,7 +587,7 @@ async def _address_in_warehouse(d: Decision, state: _State, receiver: Receiver) 
     status = S(state.status)
     try:
         aftersale.standardised_receiver(receiver)  # refused before anything is written
-        await _log(d, address=full_address(receiver), status=status.value)
+        await _log(d, address=masked_receiver(receiver).address, status=status.value)
         voided = None
         if status == S.PACKED:
             voided = await void_issued(d.order_id, why=f"审批 #{d.request_id}：修改收货地址", actor=d.actor)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -22,7 +23,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from orderhub.address.phones import phone_digits
 from orderhub.settings import get_settings
 
-__all__ = ["PREFIX", "SEALED_COLUMNS", "is_sealed", "mask_detail", "mask_name", "mask_phone", "open_", "seal"]
+__all__ = [
+    "CLEAR_READERS",
+    "PREFIX",
+    "SEALED_COLUMNS",
+    "is_sealed",
+    "mask_detail",
+    "mask_name",
+    "mask_phone",
+    "masked",
+    "open_",
+    "open_receiver",
+    "seal",
+    "seal_receiver",
+]
 
 PREFIX = "pii1:"
 
@@ -95,3 +109,28 @@ def mask_detail(detail: str) -> str:
 
 # Who reads an order's receiver in clear (the rest see it masked): they fix addresses and talk to customers.
 CLEAR_READERS = frozenset({"admin", "manager"})
+
+
+_MASKS = {"name": mask_name, "phone": mask_phone, "detail": mask_detail, "address": mask_detail}
+
+
+def seal_receiver(receiver: dict[str, Any]) -> dict[str, Any]:
+    """A receiver as builtins (an approval's payload) with its name, phone, street and address sealed."""
+    return {k: seal(v) if k in _MASKS and isinstance(v, str) else v for k, v in receiver.items()}
+
+
+def open_receiver(receiver: dict[str, Any]) -> dict[str, Any]:
+    """:func:`seal_receiver` undone."""
+    return {k: open_(v) if k in _MASKS and isinstance(v, str) else v for k, v in receiver.items()}
+
+
+def masked(value: Any) -> Any:
+    """``value`` (builtins: dicts, lists, strings) with every sealed string shown masked by its key (name, phone,
+    detail, address) — how a stored payload is shown to people."""
+    if isinstance(value, dict):
+        return {
+            k: _MASKS.get(k, mask_detail)(open_(v)) if is_sealed(v) else masked(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value

@@ -7,7 +7,9 @@ beyond it. Clear receivers from other sources are sealed at rest and masked for 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import random
+import sys
 import time
 import uuid
 from typing import Any
@@ -317,3 +319,37 @@ class _Sealed(msgspec.Struct):
     receiver_name: str
     receiver_address: str
     raw_payload: str
+
+
+async def test_the_migration_seals_rows_stored_in_clear_before_it(
+    api: Api, store: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    floor = await Floor(api, store.url).setup()
+    phone = _phone()
+    async with api.client() as client:
+        r = await client.post(
+            "/api/v1/orders/ingest",
+            json={"channel": floor.channel, "orders": [order_payload(
+                lines=[(floor.codes[0], 1)],
+                receiver={"name": "李小龙", "phone": phone, "address": "广东省深圳市南山区科技园 1 号"},
+            )]},
+        )  # fmt: skip
+        order_id = int(r.json()["results"][0]["order_id"])
+    await wait_for_orders(api, [order_id])
+    # as an order stored before sealing existed left it
+    await db.execute(
+        "UPDATE sales_order SET receiver_phone = {}, receiver_name = {}, buyer_phone = {} WHERE id = {}",
+        phone, "李小龙", phone, order_id,
+    )  # fmt: skip
+    assert await _database_holds(phone) == ["sales_order"]
+    monkeypatch.setenv("PICCOLO_CONF", "server.piccolo_conf")  # how `orderhub migrate` runs it
+    for name in ("server.piccolo_conf", "migrations.orderhub_2026_12_08t04_00_01_000000"):
+        sys.modules.pop(name, None)
+    migration = importlib.import_module("migrations.orderhub_2026_12_08t04_00_01_000000")
+    manager = await migration.forwards()
+    for step in manager.raw:
+        await step()
+    assert await _database_holds(phone) == []
+    async with api.client() as client:
+        seen = (await client.get(f"/api/v1/orders/{order_id}")).json()
+    assert (seen["receiver"]["phone"], seen["receiver"]["name"], seen["buyer_phone"]) == (phone, "李小龙", phone)
