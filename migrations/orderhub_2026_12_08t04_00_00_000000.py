@@ -35,6 +35,7 @@ COLUMNS: list[tuple[str, str, str, type, dict[str, Any]]] = [
     ("CarrierAccount", "carrier_account", "via", Varchar, _params(length=16, default="")),
     ("CarrierAccount", "carrier_account", "channel", Integer, _params(default=None, null=True, index=True)),
     ("Waybill", "waybill", "privacy", Varchar, _params(length=8, default="")),
+    ("Waybill", "waybill", "print_data", Text, _params(default="")),
 ]
 
 DECRYPT_COLUMNS: list[tuple[str, type, dict[str, Any]]] = [

@@ -19,7 +19,11 @@ class _Order(Table, tablename="sales_order"):
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="orderhub", description=DESCRIPTION)
+    # Not one transaction: the ALTERs commit at once (VARCHAR → TEXT needs no rewrite), and each batch commits on
+    # its own, so the hub keeps running while a large table is sealed.
+    manager = MigrationManager(
+        migration_id=ID, app_name="orderhub", description=DESCRIPTION, wrap_in_transaction=False
+    )
 
     async def seal_rows() -> None:
         from piccolo.engine import PostgresEngine, engine_finder
@@ -27,9 +31,23 @@ async def forwards() -> MigrationManager:
         from orderhub.orders.pii import PREFIX, seal
 
         engine = engine_finder()
+        assert engine is not None
         if isinstance(engine, PostgresEngine):  # SQLite does not enforce VARCHAR lengths
             for name in COLUMNS:
                 await engine.run_ddl(f"ALTER TABLE sales_order ALTER COLUMN {name} TYPE TEXT")
+            await engine.run_ddl("ALTER TABLE notify_contact ALTER COLUMN phone TYPE VARCHAR(64)")
+        # customers' phones in the notification outbox (SMS rows: recipient and the dedup key) and contacts
+        for row in await _Order.raw(
+            "SELECT id, recipient, dedup_key FROM notification WHERE channel = 'aliyun_sms' AND recipient <> '' "
+            f"AND recipient NOT LIKE '{PREFIX}%'"
+        ):
+            sealed = seal(row["recipient"])
+            key = row["dedup_key"].replace(f"|{row['recipient']}|", f"|{sealed}|")[:255]
+            await _Order.raw(
+                "UPDATE notification SET recipient = {}, dedup_key = {} WHERE id = {}", sealed, key, row["id"]
+            )
+        for row in await _Order.raw(f"SELECT id, phone FROM notify_contact WHERE phone NOT LIKE '{PREFIX}%'"):
+            await _Order.raw("UPDATE notify_contact SET phone = {} WHERE id = {}", seal(row["phone"]), row["id"])
         columns = ", ".join(COLUMNS)
         unsealed = " OR ".join(f"({name} <> '' AND {name} NOT LIKE '{PREFIX}%')" for name in COLUMNS)
         last = 0
@@ -41,10 +59,11 @@ async def forwards() -> MigrationManager:
             )
             if not rows:
                 break
-            for row in rows:
-                values = [seal(row[name] or "") for name in COLUMNS]
-                assignments = ", ".join(f"{name} = {{}}" for name in COLUMNS)
-                await _Order.raw(f"UPDATE sales_order SET {assignments} WHERE id = {{}}", *values, row["id"])
+            assignments = ", ".join(f"{name} = {{}}" for name in COLUMNS)
+            async with engine.transaction():
+                for row in rows:
+                    values = [seal(row[name] or "") for name in COLUMNS]
+                    await _Order.raw(f"UPDATE sales_order SET {assignments} WHERE id = {{}}", *values, row["id"])
             last = int(rows[-1]["id"])
 
     manager.add_raw(seal_rows)

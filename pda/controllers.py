@@ -316,7 +316,8 @@ class PdaController(Controller):
     )
     async def pack_label(self, session: PdaSession, pack_id: PathId) -> Response[bytes]:
         order_id = await pack.packed_order(session, pack_id)
-        return Response(label_pdf([await waybills.label_data(order_id)]), media_type="application/pdf")
+        data = await waybills.label_data(order_id, actor=f"pda:{session.username}")
+        return Response(label_pdf([data]), media_type="application/pdf")
 
     @post(
         "/waves/{wave:str}/waybills",

@@ -127,7 +127,7 @@ class WaybillController(Controller):
         self, request: Request[UserView, Any, Any], order_id: PathId, format: Literal["pdf", "zpl"] = "pdf"
     ) -> Response[bytes]:
         await ensure_in_scope(order_id, request.user.warehouse_id)
-        data = await waybills.label_data(order_id)
+        data = await waybills.label_data(order_id, actor=f"user:{request.user.username}")
         if format == "zpl":
             return Response(label_zpl(data).encode(), media_type="text/plain; charset=utf-8")
         return Response(

@@ -107,7 +107,7 @@ async def _record(
                 order=order.id,
                 channel=order.channel,
                 platform=order.platform,
-                scene=scene,
+                scene=scene.partition(":")[0],
                 reason=reason[:255],
                 actor=actor[:64],
                 outcome=outcome,
@@ -123,7 +123,7 @@ async def decrypt_receiver(
     """The order's receiver in clear, decrypted through its platform (recorded); an order the hub holds in clear
     is returned as it is (nothing to ask). Raises :class:`DecryptRefused` when the platform (or the shop's daily
     budget) refuses, and the platform's other typed errors as they come."""
-    if scene not in SCENES:
+    if scene.partition(":")[0] not in SCENES:  # "waybill:<carrier>" names the carrier (TOP has a scene per one)
         raise ValueError(f"unknown decrypt scene {scene!r}")
     order = await db.fetch_one_as(
         _OrderRow,
@@ -162,7 +162,8 @@ async def decrypt_receiver(
         if not isinstance(connector, ReceiverDecryptor):
             await record(outcome="refused", platform_code="unsupported")
             raise DecryptRefused("该平台不提供收件人解密接口，请使用平台电子面单", platform_code="unsupported")
-        item = EncryptedReceiver(external_id=order.external_id, cipher=cipher)
+        # the platform order the ciphertext belongs to (a reship carries its original's)
+        item = EncryptedReceiver(external_id=cipher.order_id or order.external_id, cipher=cipher)
         try:
             results = await call_platform(
                 connector, order.channel, lambda: connector.decrypt_receivers([item], scene=scene)

@@ -178,8 +178,11 @@ async def _look_after(row: _Row, http: httpx.AsyncClient, now: datetime, report:
     if status == RefreshOutcome.REFUSED:
         subject = f"token:{row.id}:refused:{_epoch(seen.token_expires_at)}"
         report.notices += await _tell(subject, REFUSED, {**context, "platform_code": platform_code or "—"})
-    elif status == RefreshOutcome.UNSUPPORTED:
+    elif status in (RefreshOutcome.UNSUPPORTED, RefreshOutcome.FAILED):
+        # cannot refresh, or keeps failing with something other than a refusal: the access token's own date
         report.notices += await _tell_ahead(row.id, "access", seen.token_expires_at, now, context)
+        if status == RefreshOutcome.FAILED:
+            report.notices += await _tell_ahead(row.id, "refresh", seen.refresh_expires_at, now, context)
     else:
         report.notices += await _tell_ahead(row.id, "refresh", seen.refresh_expires_at, now, context)
 

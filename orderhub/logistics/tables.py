@@ -78,6 +78,9 @@ class Waybill(Table, tablename="waybill"):
     # "privacy": issued through a platform's e-waybill service for an encrypted receiver — the label prints the
     # privacy layout (the platform's masked receiver); "" for an ordinary waybill.
     privacy = Varchar(length=8, default="")
+    # The platform service's print data for its own print component (encrypted; the clear address is printed from
+    # it); "" for an ordinary waybill.
+    print_data = Text(default="")
     created_by = Varchar(length=64, default="system")
     created_at = Timestamptz()
 

@@ -33,6 +33,7 @@ from orderhub.logistics.labels import LabelData, address_line
 from orderhub.logistics.tables import CarrierAccount, ParcelTracking, Waybill
 from orderhub.logistics.tracking import start_tracking
 from orderhub.logistics.voids import VOIDED
+from orderhub.orders.commands import ReceiverCipher
 from orderhub.orders.errors import OrderError
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import decode_cipher, ensure_in_scope, record_event
@@ -105,6 +106,10 @@ class WaybillView(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     handed_over_at: datetime | None = None
     parcel_state: str | None = None  # after handover: pending, or the tracking state (in_transit, delivered, …)
+    # Issued through a platform's e-waybill service for an encrypted receiver: print with the platform's print
+    # component from ``print_data`` (it holds the clear address, encrypted); the hub's label shows it masked.
+    privacy: bool = False
+    print_data: str = ""
 
 
 class WaybillRow(msgspec.Struct, kw_only=True):
@@ -123,6 +128,7 @@ class WaybillRow(msgspec.Struct, kw_only=True):
     status: str
     created_at: datetime
     privacy: str = ""
+    print_data: str = ""
 
 
 class _Account(msgspec.Struct, kw_only=True):
@@ -314,6 +320,8 @@ def _view(row: WaybillRow, parcel: _Parcel | None = None) -> WaybillView:
         created_at=clock.to_shanghai(row.created_at),
         handed_over_at=clock.to_shanghai(parcel.created_at) if parcel is not None else None,
         parcel_state=parcel.state if parcel is not None else None,
+        privacy=bool(row.privacy),
+        print_data=row.print_data,
     )
 
 
@@ -370,8 +378,14 @@ def _accounts_for(order: rates.ShippingOrder, rows: list[_Account]) -> list[_Acc
     cipher = decode_cipher(order.receiver_cipher)
     if cipher is None:
         return own
-    platform = [r for r in rows if r.via == cipher.platform and r.channel in (None, order.channel)]
+    platform = [r for r in rows if _prints(r.via, cipher) and r.channel in (None, order.channel)]
     return platform or own
+
+
+def _prints(via: str, cipher: ReceiverCipher | None) -> bool:
+    """Whether a platform e-waybill service takes this ciphertext (Tmall shops are on TOP: 菜鸟 prints both)."""
+    family = {"tmall": "taobao"}
+    return bool(via) and cipher is not None and family.get(via, via) == family.get(cipher.platform, cipher.platform)
 
 
 async def _receiver(order: rates.ShippingOrder, account: _Account, actor: str) -> Party:
@@ -379,7 +393,8 @@ async def _receiver(order: rates.ShippingOrder, account: _Account, actor: str) -
     the clear receiver for a carrier's API — decrypted through the platform (recorded) when the platform keeps
     it encrypted, never stored."""
     cipher = decode_cipher(order.receiver_cipher)
-    if cipher is not None and account.via == cipher.platform:
+    if _prints(account.via, cipher):
+        assert cipher is not None
         return Party(
             name=cipher.name_masked or order.receiver_name,
             phone=cipher.phone_masked or order.receiver_phone,
@@ -390,10 +405,12 @@ async def _receiver(order: rates.ShippingOrder, account: _Account, actor: str) -
             cipher=cipher,
         )
     if cipher is not None:
-        clear = await decrypt_receiver(order.id, scene="waybill", actor=actor, reason=f"{account.carrier} 电子面单")
+        clear = await decrypt_receiver(
+            order.id, scene=f"waybill:{account.carrier}", actor=actor, reason=f"{account.carrier} 电子面单"
+        )
         return Party(
             name=clear.name,
-            phone=clear.phone,
+            phone=clear.phone.replace("转", "-"),  # a privacy number's extension as carriers write it
             province=clear.province,
             city=clear.city,
             district=clear.district,
@@ -409,10 +426,13 @@ async def _receiver(order: rates.ShippingOrder, account: _Account, actor: str) -
     )
 
 
-def _platform_ref(external_id: str, order_ref: str) -> str:
-    """``<platform order id>/<parcel>`` for a platform e-waybill service: ``OH12-W3`` → ``<id>/W3``,
-    ``OH12-W3-R1`` → ``<id>/W3R1``."""
-    return f"{external_id}/{order_ref.partition('-')[2].replace('-', '')}"
+def _platform_ref(order: rates.ShippingOrder, order_ref: str) -> str:
+    """``<platform order id>/<parcel>`` for a platform e-waybill service: the platform order the ciphertext belongs
+    to (a reship's is its original's) and the hub's parcel, letters and digits only — ``OH12-W3`` → ``<id>/12W3``,
+    ``OH12-W3-R1`` → ``<id>/12W3R1`` — so every hub parcel is its own waybill and a repeat gets the same one."""
+    cipher = decode_cipher(order.receiver_cipher)
+    platform_order = cipher.order_id if cipher is not None and cipher.order_id else order.external_id
+    return f"{platform_order}/{order_ref.removeprefix('OH').replace('-', '')}"
 
 
 async def order_weight(order_id: int, warehouse_id: int) -> int:
@@ -548,7 +568,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         request = WaybillRequest(
             # A platform's e-waybill service binds the waybill to the platform's order: its id, and a parcel id
             # unique per hub parcel (warehouse, re-issue) so a repeat asks for the same waybill.
-            order_ref=_platform_ref(order.external_id, order_ref) if account.via else order_ref,
+            order_ref=_platform_ref(order, order_ref) if account.via else order_ref,
             sender=await _sender(account, warehouse_id),
             receiver=await _receiver(order, account, actor),
             weight_g=weight,
@@ -569,11 +589,11 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
         inserted = await db.execute_returning(
             db.IdRow,
             "INSERT INTO waybill (order_ref, \"order\", warehouse, account, carrier, waybill_no, sort_code, "
-            "destination_code, reason, price_fen, weight_g, status, privacy, created_by, created_at) "
-            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}, {}) "
+            "destination_code, reason, price_fen, weight_g, status, privacy, print_data, created_by, created_at) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'issued', {}, {}, {}, {}) "
             "ON CONFLICT (order_ref) DO UPDATE SET waybill_no = EXCLUDED.waybill_no, carrier = EXCLUDED.carrier, "
             "sort_code = EXCLUDED.sort_code, destination_code = EXCLUDED.destination_code, status = 'issued', "
-            "privacy = EXCLUDED.privacy, "
+            "privacy = EXCLUDED.privacy, print_data = EXCLUDED.print_data, "
             "created_by = EXCLUDED.created_by, created_at = EXCLUDED.created_at WHERE waybill.status = 'requesting' "
             "RETURNING id",
             order_ref,
@@ -588,6 +608,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             pick.price_fen,
             weight,
             "privacy" if waybill.privacy else "",
+            waybill.print_data,
             actor[:64],
             clock.now(),
         )
@@ -654,22 +675,23 @@ async def hand_over(order_id: int, *, actor: str) -> WaybillView:
     return _view(waybill, parcel)  # handed_over: the parcel is with the courier (not "issued")
 
 
-async def label_data(order_id: int) -> LabelData:
+async def label_data(order_id: int, *, actor: str = "system:label") -> LabelData:
+    """What the order's label prints. A waybill from a platform's e-waybill service: the privacy layout with the
+    platform's masked receiver (its print component prints the clear address from the waybill's print data). A
+    carrier's own waybill for an encrypted receiver: the street decrypted through the platform for this print
+    (recorded, never stored); name and phone are masked on every label."""
     waybill = await _issued(order_id)
     if waybill is None:
         raise NotFound("该订单还没有运单号", code=LogisticsError.NO_WAYBILL, field="order_id")
     order = await rates.shipping_order(order_id)
     account = db.rows_as(_Account, await CarrierAccount.select().where(CarrierAccount.id == waybill.account))[0]
     sender = await _sender(account, waybill.warehouse)
-    receiver = address_line(
-        order.receiver_province, order.receiver_city, order.receiver_district, order.receiver_detail
-    )
     cipher = decode_cipher(order.receiver_cipher)
-    privacy = ""
-    if cipher is not None or waybill.privacy:
-        # 隐私面单: the platform's masked receiver (what the hub holds of an encrypted one); its own print
-        # component prints the clear address from the waybill's print data.
-        privacy = account.via or (cipher.platform if cipher is not None else "")
+    privacy = account.via if waybill.privacy else ""
+    detail = order.receiver_detail
+    if cipher is not None and not waybill.privacy:
+        detail = (await decrypt_receiver(order_id, scene="waybill", actor=actor, reason="打印面单")).detail
+    receiver = address_line(order.receiver_province, order.receiver_city, order.receiver_district, detail)
     return LabelData(
         privacy=privacy,
         carrier=waybill.carrier,

@@ -19,6 +19,7 @@ from orderhub.notifications.errors import NotificationError
 from orderhub.notifications.port import MINIPROGRAM_IDENTITIES, NotifierChannel, NotifyError, TransientNotifyError
 from orderhub.notifications.tables import NotifyContact
 from orderhub.notifications.templates import CUSTOMER_NOTICES, NOTICES, template_for
+from orderhub.orders import pii
 
 __all__ = [
     "SUBSCRIBE_ANSWERS",
@@ -71,7 +72,7 @@ class _Consent(msgspec.Struct):
 
 async def find_contact(number: str) -> ContactRow | None:
     """The contact of a mobile number (as :func:`mobile_number` gives it), if any."""
-    rows = await NotifyContact.select().where(NotifyContact.phone == number)
+    rows = await NotifyContact.select().where(NotifyContact.phone == pii.seal(number))  # sealed at rest
     return db.rows_as(ContactRow, rows)[0] if rows else None
 
 
@@ -95,7 +96,7 @@ async def put_contact(phone: str, data: ContactIn) -> ContactView:
         "VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (phone) DO UPDATE SET oa_openid = EXCLUDED.oa_openid, "
         "mini_openid = EXCLUDED.mini_openid, subscribed = EXCLUDED.subscribed, "
         "sms_opt_out = EXCLUDED.sms_opt_out, updated_at = EXCLUDED.updated_at",
-        number, data.oa_openid.strip(), data.mini_openid.strip(), subscribed, data.sms_opt_out, now,
+        pii.seal(number), data.oa_openid.strip(), data.mini_openid.strip(), subscribed, data.sms_opt_out, now,
     )
     return await get_contact(number)
 
@@ -171,10 +172,12 @@ async def subscribe_from_miniprogram(
         await db.execute(  # raw: INSERT … ON CONFLICT DO NOTHING (the contact may be there already)
             "INSERT INTO notify_contact (phone, oa_openid, mini_openid, subscribed, sms_opt_out, updated_at) "
             "VALUES ({}, '', '', '[]', {}, {}) ON CONFLICT (phone) DO NOTHING",
-            number, False, clock.now(),
+            pii.seal(number), False, clock.now(),
         )
         row = await db.fetch_one_as(  # raw: the query builder has no FOR UPDATE (a row lock on PostgreSQL)
-            _Consent, "SELECT subscribed, mini_openid FROM notify_contact WHERE phone = {}" + db.for_update(), number
+            _Consent,
+            "SELECT subscribed, mini_openid FROM notify_contact WHERE phone = {}" + db.for_update(),
+            pii.seal(number),
         )
         earlier: set[str] = set()
         if row is not None and row.mini_openid == openid:  # another WeChat user's consent is not this one's
@@ -186,7 +189,7 @@ async def subscribe_from_miniprogram(
                 NotifyContact.subscribed: msgspec.json.encode(subscribed).decode(),
                 NotifyContact.updated_at: clock.now(),
             }
-        ).where(NotifyContact.phone == number)
+        ).where(NotifyContact.phone == pii.seal(number))
     return MiniProgramSubscription(
         phone=mask_phone(number),
         subscribed=subscribed,

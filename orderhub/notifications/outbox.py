@@ -198,6 +198,12 @@ class _Count(msgspec.Struct):
 # ---------------------------------------------------------------------------------------------------- writing
 
 
+def _sealed_target(target: tuple[str, str]) -> list[str]:
+    """A fallback (channel, recipient) as the row's context keeps it: an SMS phone sealed."""
+    channel, recipient = target
+    return [channel, pii.seal(recipient) if channel == NotifierChannel.SMS.value else recipient]
+
+
 async def _usable(event: str, channel: str) -> Template | None:
     """The template when the channel can carry the notice now: an account, enabled, a template id (not WeCom)."""
     if await config.provider_config(channel) is None:
@@ -247,6 +253,8 @@ async def _insert(
     warehouse_id: int | None = None,
 ) -> int | None:
     not_before = not_before or now
+    if channel == NotifierChannel.SMS.value:  # a customer's phone: sealed at rest (deterministic: dedup still works)
+        recipient = pii.seal(recipient)
     quiet = False
     if audience == "customer" and not urgent and status == "pending":
         held = config.quiet_until(now, await config.load_settings())
@@ -486,7 +494,7 @@ async def _write_for_order(order_id: int, notices: list[str], data: dict[str, An
         template = await _usable(event, channel)
         await _insert(
             subject=subject, order_id=order_id, event=event, audience="customer", channel=channel,
-            recipient=recipient, context={**context, "_fallbacks": [list(t) for t in rest]},
+            recipient=recipient, context={**context, "_fallbacks": [_sealed_target(t) for t in rest]},
             urgent=bool(template and template.urgent), now=now, warehouse_id=order.warehouse,
         )
 
@@ -764,7 +772,7 @@ async def _message(row: NotificationRow, template: Template, settings: config.No
     fields, title, text = render(template, context)
     return Message(
         channel=row.channel,
-        recipient=row.recipient,
+        recipient=pii.open_(row.recipient),  # an SMS row's phone is sealed at rest
         out_id=str(row.id),
         template=template.template_id,
         data=fields,
@@ -817,7 +825,7 @@ async def collect_receipts(*, now: datetime | None = None, limit: int = 200) -> 
     updated = 0
     for row in rows:
         try:
-            receipts = await notifier.query_send_details(row.recipient, row.provider_id, row.sent_at)
+            receipts = await notifier.query_send_details(pii.open_(row.recipient), row.provider_id, row.sent_at)
         except NotifyError as exc:
             log.warning("sms receipt query failed", extra={"notification": row.id, "code": exc.code})
             continue
@@ -850,7 +858,7 @@ def _view(row: NotificationRow) -> NotificationView:
         label=notice.label if notice else row.event,
         audience=row.audience,
         channel=row.channel,
-        recipient=mask_phone(row.recipient) if row.channel == NotifierChannel.SMS.value else row.recipient,
+        recipient=mask_phone(pii.open_(row.recipient)) if row.channel == NotifierChannel.SMS.value else row.recipient,
         status=row.status,
         attempts=row.attempts,
         not_before=clock.to_shanghai(row.not_before),

@@ -67,7 +67,7 @@ class NotifyContact(Table, tablename="notify_contact"):
     """How a customer (by mobile number) can be reached: the WeChat openids we hold and what they consented to."""
 
     id: Serial
-    phone = Varchar(length=32, unique=True)
+    phone = Varchar(length=64, unique=True)  # sealed at rest (orderhub.orders.pii: deterministic, so unique holds)
     oa_openid = Varchar(length=64, default="")  # follows the Official Account (template messages)
     mini_openid = Varchar(length=64, default="")  # uses the mini-program (subscribe messages)
     subscribed = Text(default="[]")  # notices the customer accepted in the mini-program's subscribe dialog

@@ -397,14 +397,14 @@ def standardised_receiver(receiver: Receiver) -> tuple[Receiver, str, str]:
         address = standardise(address=full_address(receiver))
     if not address.ok:
         raise ValidationFailed(
-            f"新收货地址无法识别：{address.message or full_address(receiver)}",
+            f"新收货地址无法识别：{address.message or '请填写省、市、区县和详细地址'}",  # never the address itself
             code=OrderError.RECEIVER_UNRECOGNISED,
             field="receiver.address",
         )
     phone = normalise_phone(receiver.phone)
     if not phone.ok:
         raise ValidationFailed(
-            f"新收货电话无法识别：{phone.message or receiver.phone}",
+            f"新收货电话无法识别：{phone.message or '请填写手机号或带区号的固定电话'}",  # never the number itself
             code=OrderError.RECEIVER_UNRECOGNISED,
             field="receiver.phone",
         )

@@ -45,11 +45,23 @@ class ReceiverCipher(msgspec.Struct, frozen=True, kw_only=True):
     # The platform's search index of the phone (拼多多/抖店 ``*_index`` / search text): equal for the same phone within
     # the shop, so duplicate detection and 合单 can compare without decrypting.
     phone_index: str = ""
+    # The street address's search index, where the platform embeds one in its ciphertext (拼多多, 抖店): equal for
+    # the same street, so 合单 never merges two addresses whose masked forms look alike (东方路**号).
+    detail_index: str = ""
     # An id the platform gives the buyer + address (淘宝 OAID, 抖店 open_address_id …): equal ids mean the same
     # receiver and address (合单 and duplicate detection); also what some decrypt APIs take.
     open_id: str = ""
     # A privacy (virtual) number's extension, when the platform issued one (138xxxx0000-1234).
     phone_ext: str = ""
+    # The platform order the ciphertext belongs to (its decrypt and e-waybill APIs bind to it); filled at intake
+    # with the order's external id, and kept when a reship (补发) copies the receiver.
+    order_id: str = ""
+
+    def stable(self) -> list[str]:
+        """What stays the same while the receiver does (a re-encryption may change the ciphertexts, never these):
+        the masked forms, the indexes and the open id — what tells a real receiver change from a re-read."""
+        return [self.name_masked, self.phone_masked, self.detail_masked, self.phone_index, self.detail_index,
+                self.open_id]  # fmt: skip
 
     def match_key(self) -> str:
         """What identifies the receiver for duplicate detection and 合单: the open id, else the phone's index."""

@@ -249,6 +249,8 @@ def fingerprint(order: NewOrder) -> str:
     match = receiver.cipher.match_key() if receiver.cipher is not None else ""
     phone = match or "".join(ch for ch in receiver.phone if ch.isdigit())
     address = "".join(full_address(receiver).split())
+    if receiver.cipher is not None and receiver.cipher.detail_index:  # masked streets look alike
+        address += f"#{receiver.cipher.detail_index}"
     lines = sorted((line.sku.strip(), line.qty) for line in order.lines)
     key = msgspec.json.encode([phone, address, lines, order.paid_amount])
     return hashlib.sha256(key).hexdigest()
@@ -262,8 +264,8 @@ def receiver_signature(receiver: Receiver) -> str:
         "".join(ch for ch in receiver.phone if ch.isdigit()),
         "".join(full_address(receiver).split()),
     ]
-    if receiver.cipher is not None:  # the masked forms may stay the same when the receiver changed
-        parts += [receiver.cipher.name, receiver.cipher.phone, receiver.cipher.detail, receiver.cipher.open_id]
+    if receiver.cipher is not None:  # the masked forms alone may stay the same when the receiver changed
+        parts += receiver.cipher.stable()
     return hashlib.sha256(msgspec.json.encode(parts)).hexdigest()
 
 
@@ -315,6 +317,10 @@ def receiver_from_row(row: Mapping[str, Any]) -> Receiver:
 async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | None:
     goods = sum(line.qty * line.unit_price for line in order.lines)
     receiver = order.receiver
+    if receiver.cipher is not None and not receiver.cipher.order_id:  # the platform order the ciphertext is of
+        receiver = msgspec.structs.replace(
+            receiver, cipher=msgspec.structs.replace(receiver.cipher, order_id=order.external_id)
+        )
     row = Order(
         channel=channel_id,
         external_id=order.external_id,

@@ -262,6 +262,7 @@ def receiver(payload: Mapping[str, Any]) -> Receiver:
         phone_masked=phone_masked,
         detail_masked=detail_masked,
         phone_index=cipher_index(phone_cipher),
+        detail_index=cipher_index(detail_cipher),
     )
     return Receiver(
         name=name,

@@ -169,6 +169,7 @@ async def run_import(job_id: int) -> ImportJobView:
         message = getattr(exc, "message", None) or repr(exc)
         failure = [{"row": 0, "code": ChannelError.UNREADABLE_FILE, "message": message}]
         await _save(job_id, code, total, status="failed", processed=0, errors=msgspec.json.encode(failure).decode())
+        await _drop_content(job_id)
         return await get_import(job_id)
     errors: list[dict[str, Any]] = [msgspec.to_builtins(error) for error in plan.errors]
     # orders refused while reading the sheet (all their rows are reported); rows without an order number count alone
@@ -210,7 +211,13 @@ async def run_import(job_id: int) -> ImportJobView:
         orders_rejected=rejected,
         errors=msgspec.json.encode(sorted(errors, key=lambda e: int(e.get("row") or 0))).decode(),
     )
+    await _drop_content(job_id)
     return await get_import(job_id)
+
+
+async def _drop_content(job_id: int) -> None:
+    """The uploaded sheet holds customers' names, phones and addresses in clear: kept only until the job is over."""
+    await ImportJob.update({ImportJob.content: b""}).where(ImportJob.id == job_id)
 
 
 async def _save(job_id: int, code: str, total: int, *, status: str, processed: int, **values: Any) -> None:

@@ -30,6 +30,7 @@ import msgspec
 from orderhub.clock import SHANGHAI
 from orderhub.errors import ValidationFailed
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
+from orderhub.orders.pii import mask_detail, mask_name, mask_phone
 from orderhub.orders.service import check_new_order
 
 __all__ = [
@@ -554,6 +555,17 @@ def _shown(text: str) -> str:
     return text if len(text) <= 30 else text[:29] + "…"
 
 
+def _masked(field: str, text: str) -> str:
+    """A value as an error message may show it: a receiver's name, phone and street masked."""
+    if field == "receiver_name":
+        return mask_name(text)
+    if field == "receiver_phone":
+        return mask_phone(text)
+    if field in ("receiver_detail", "receiver_address"):
+        return _shown(mask_detail(text))
+    return _shown(text)
+
+
 _AMOUNT_RE = re.compile(
     r"(?P<sign>[+-]?)(?:¥|rmb|cny)?(?P<sign2>[+-]?)"
     r"(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?|\.\d+)元?",
@@ -793,11 +805,12 @@ def _build_order(rows: list[_Row], tz: tzinfo) -> NewOrder | None:
                         f"同一订单的{label}不一致：第 {first.number} 行为「{first.get(field)}」，本行为「{value}」",
                     )
             elif _squash(value) != _squash(first.get(field)):
+                # the import's errors are kept with the job: a receiver's values shown masked, never in clear
+                before, now = (_masked(field, v) for v in (first.get(field), value))
                 row.fail(
                     field,
                     RowErrorCode.CONFLICT,
-                    f"同一订单的{label}不一致：第 {first.number} 行为「{_shown(first.get(field))}」，"
-                    f"本行为「{_shown(value)}」",
+                    f"同一订单的{label}不一致：第 {first.number} 行为「{before}」，本行为「{now}」",
                 )
     if any(row.errors for row in rows) or placed_at is None or paid_amount is None:
         return None

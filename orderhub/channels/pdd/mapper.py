@@ -210,6 +210,7 @@ def receiver(payload: Mapping[str, Any]) -> Receiver:
         phone_masked=phone_masked,
         detail_masked=detail_masked,
         phone_index=search_index(ciphers["phone"]) if "phone" in ciphers else "",
+        detail_index=search_index(ciphers["detail"]) if "detail" in ciphers else "",
     )
     shown_detail = detail_masked if "detail" in ciphers else detail
     full = _text(payload, "address")

@@ -120,6 +120,12 @@ async def fix_receiver(order_id: int, receiver: Receiver, *, actor: str) -> None
     """Correct the receiver of an order in exception and send it through the pipeline again."""
     if not receiver.name.strip() or not receiver.phone.strip() or not full_address(receiver):
         raise ValidationFailed("请填写收货人、电话和地址", field="receiver")
+    for field in ("name", "phone"):  # a platform's masked form (张*, 138****0000) is nobody's name or phone
+        if "*" in getattr(receiver, field):
+            raise ValidationFailed(
+                "收货人姓名和电话不能是脱敏信息（含 *）：请先解密查看或向客户核实后填写完整信息",
+                field=f"receiver.{field}",
+            )
     async with db.transaction():
         await replace_receiver(order_id, receiver, actor=actor)
         await retry_exception(order_id, note="修改收货信息", actor=actor)

@@ -17,7 +17,7 @@ from orderhub.orders.events import OrderEventType
 from orderhub.orders.pipeline.cache import cached
 from orderhub.orders.pipeline.merge import open_shipment_for, receiver_key, recompute_shipment
 from orderhub.orders.pipeline.rows import LineRow, OrderRow, ShipLine, SkuRow, load_ship_lines
-from orderhub.orders.service import record_event, transition
+from orderhub.orders.service import decode_cipher, record_event, transition
 from orderhub.orders.state import ExceptionReason, OrderStatus
 from orderhub.orders.tables import Order, OrderLine
 from orderhub.routing.service import (
@@ -178,7 +178,12 @@ def _receiver_key_of(order: OrderRow) -> str:
     # An encrypted receiver: the platform's index (or open id) stands in for the phone, the masked forms for the
     # rest — the same phone at the same masked address in the same district is the same parcel.
     phone = order.receiver_match_key or order.receiver_phone
-    return receiver_key(order.receiver_name, phone, order.receiver_division_code, order.receiver_detail)
+    detail = order.receiver_detail
+    if order.receiver_cipher:  # the street's index where the platform gives one: masked streets look alike
+        cipher = decode_cipher(order.receiver_cipher)
+        if cipher is not None and cipher.detail_index:
+            detail = f"{detail}#{cipher.detail_index}"
+    return receiver_key(order.receiver_name, phone, order.receiver_division_code, detail)
 
 
 async def _short(order_id: int, shortfalls: Any, policy: SplitPolicy, routing: RoutingDecision) -> OrderStatus:
