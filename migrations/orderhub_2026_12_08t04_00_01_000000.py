@@ -2,6 +2,8 @@
 phone, street and full address and the raw payload become TEXT (a sealed value is longer than the clear one) and
 every existing row is sealed, in batches, with the key the hub uses. A value already sealed is left as it is."""
 
+import json
+
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns import Text
 from piccolo.table import Table
@@ -46,6 +48,36 @@ async def forwards() -> MigrationManager:
             await _Order.raw(
                 "UPDATE notification SET recipient = {}, dedup_key = {} WHERE id = {}", sealed, key, row["id"]
             )
+        # order events written before: an address change carried the clear address and name
+        from orderhub.orders.pii import mask_detail, mask_name
+
+        events = await _Order.raw(
+            "SELECT id, data FROM order_event WHERE type IN ('order.receiver_changed', 'order.approval_requested', "
+            "'order.approval_decided') AND data LIKE '%\"address\"%'"
+        )
+        for row in events:
+            data = json.loads(row["data"] or "{}")
+            if not isinstance(data, dict) or not isinstance(data.get("address"), str):
+                continue
+            data["address"] = mask_detail(data["address"])
+            if isinstance(data.get("name"), str):
+                data["name"] = mask_name(data["name"])
+            await _Order.raw(
+                "UPDATE order_event SET data = {} WHERE id = {}", json.dumps(data, ensure_ascii=False), row["id"]
+            )
+        # address-change approvals opened before: the new receiver sealed in the request (its audit trail is
+        # hash-chained and stays as written)
+        from orderhub.orders.pii import seal_receiver
+
+        for row in await _Order.raw("SELECT id, payload FROM approval_request WHERE kind = 'address_change'"):
+            payload = json.loads(row["payload"] or "{}")
+            if isinstance(payload, dict) and isinstance(payload.get("receiver"), dict):
+                payload["receiver"] = seal_receiver(payload["receiver"])
+                await _Order.raw(
+                    "UPDATE approval_request SET payload = {} WHERE id = {}",
+                    json.dumps(payload, ensure_ascii=False),
+                    row["id"],
+                )
         for row in await _Order.raw(f"SELECT id, phone FROM notify_contact WHERE phone NOT LIKE '{PREFIX}%'"):
             await _Order.raw("UPDATE notify_contact SET phone = {} WHERE id = {}", seal(row["phone"]), row["id"])
         columns = ", ".join(COLUMNS)

@@ -12,6 +12,7 @@ import random
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -341,7 +342,14 @@ async def test_the_migration_seals_rows_stored_in_clear_before_it(
         "UPDATE sales_order SET receiver_phone = {}, receiver_name = {}, buyer_phone = {} WHERE id = {}",
         phone, "李小龙", phone, order_id,
     )  # fmt: skip
+    await db.execute(  # an address change recorded before events were masked
+        "INSERT INTO order_event (\"order\", type, reason, data, actor, created_at) "
+        "VALUES ({}, {}, '', {}, 'test', {})",
+        order_id, "order.receiver_changed", '{"address": "广东省深圳市南山区科技园 1 号", "name": "李小龙"}',
+        datetime.now(UTC),
+    )  # fmt: skip
     assert await _database_holds(phone) == ["sales_order"]
+    assert sorted(await _database_holds("李小龙")) == ["order_event", "sales_order"]
     monkeypatch.setenv("PICCOLO_CONF", "server.piccolo_conf")  # how `orderhub migrate` runs it
     for name in ("server.piccolo_conf", "migrations.orderhub_2026_12_08t04_00_01_000000"):
         sys.modules.pop(name, None)
@@ -349,7 +357,8 @@ async def test_the_migration_seals_rows_stored_in_clear_before_it(
     manager = await migration.forwards()
     for step in manager.raw:
         await step()
-    assert await _database_holds(phone) == []
+    assert await _database_holds(phone) == [] and await _database_holds("李小龙") == []
+    assert await _database_holds("科技园 1 号") == []
     async with api.client() as client:
         seen = (await client.get(f"/api/v1/orders/{order_id}")).json()
     assert (seen["receiver"]["phone"], seen["receiver"]["name"], seen["buyer_phone"]) == (phone, "李小龙", phone)
