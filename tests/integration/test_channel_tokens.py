@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,8 +50,10 @@ class Shop(msgspec.Struct):
     seller: SellerAccount
 
 
-async def _boss(api: Api, wechat: WeChatServer) -> tuple[str, str]:
-    """WeCom set up with a fresh corp, and a hub-wide manager in it: (corp app key, the manager's WeCom id)."""
+@pytest.fixture
+async def boss(api: Api, wechat: WeChatServer) -> AsyncIterator[tuple[str, str]]:
+    """WeCom set up with a fresh corp, and a hub-wide manager in it: (corp app key, the manager's WeCom id). The
+    manager is switched off afterwards: the hub is shared, and later tests count on nobody hub-wide hearing."""
     corp = wechat.store.create_corp()
     userid = unique("boss")
     wechat.store.add_wecom_user(corp.corp_id, userid)
@@ -63,7 +65,12 @@ async def _boss(api: Api, wechat: WeChatServer) -> tuple[str, str]:
         r = await client.post("/api/v1/users", json={"username": unique("mgr"), "password": "manager-pass-1",
                                                      "role": "manager", "warehouse": None, "wecom_userid": userid})
         assert r.status_code == 201, r.text
-    return corp.key, userid
+    try:
+        yield corp.key, userid
+    finally:
+        async with api.client() as client:
+            off = await client.patch(f"/api/v1/users/{r.json()['id']}", json={"active": False})
+            assert off.status_code == 200, off.text
 
 
 async def _shop(
@@ -199,9 +206,9 @@ async def test_parallel_passes_in_several_processes_refresh_once(
 
 
 async def test_a_refused_refresh_tells_the_managers_once_in_wecom(
-    api: Api, store: Hub, queue: RedisQueue, sim: PlatformServer, wechat: WeChatServer
+    api: Api, store: Hub, queue: RedisQueue, sim: PlatformServer, wechat: WeChatServer, boss: tuple[str, str]
 ) -> None:
-    corp_key, boss = await _boss(api, wechat)
+    corp_key, boss_id = boss
     # a refresh token the platform does not know (revoked, or spent by another system)
     shop = await _shop(api, sim, "douyin", expires_in=timedelta(minutes=30), refresh_token=unique("rt-gone-"))
 
@@ -209,7 +216,7 @@ async def test_a_refused_refresh_tells_the_managers_once_in_wecom(
     await tokens.run()  # no second refresh call, no second notice
 
     assert [r.outcome for r in _refreshes(sim, shop)] == ["50001/dop.token-generate-failed:token-invalid"]
-    notices = await _notices(shop, boss)
+    notices = await _notices(shop, boss_id)
     assert [n["event"] for n in notices] == ["staff_token_refused"], notices
     assert notices[0]["context"]["platform_code"] == "50001/dop.token-generate-failed:token-invalid"
     text = _text(notices[0])
@@ -217,7 +224,7 @@ async def test_a_refused_refresh_tells_the_managers_once_in_wecom(
         "店铺 douyin 授权测试店（抖店）的授权已失效（平台代码 50001/dop.token-generate-failed:"
     ), text
     assert "请到抖店服务市场重新授权" in text
-    assert "授权已失效" in await _card(wechat, corp_key, boss, "douyin 授权测试店")
+    assert "授权已失效" in await _card(wechat, corp_key, boss_id, "douyin 授权测试店")
     view = (await _view(api, shop.code))["token"]
     assert view["last_refresh"] == "refused" and "token-invalid" in view["last_refresh_error"], view
 
@@ -229,13 +236,13 @@ async def test_a_refused_refresh_tells_the_managers_once_in_wecom(
         assert r.status_code == 200, r.text
     assert r.json()["token"]["last_refresh"] == ""
     await tokens.run()
-    assert len(await _notices(shop, boss)) == 1
+    assert len(await _notices(shop, boss_id)) == 1
 
 
 async def test_a_refresh_token_about_to_expire_is_announced_once_per_stage(
-    api: Api, store: Hub, sim: PlatformServer, wechat: WeChatServer
+    api: Api, store: Hub, sim: PlatformServer, wechat: WeChatServer, boss: tuple[str, str]
 ) -> None:
-    _, boss = await _boss(api, wechat)
+    _, boss_id = boss
     # the access token is far from expiry; the refresh token (拼多多 says when) expires in 5 days
     shop = await _shop(api, sim, "douyin", expires_in=timedelta(days=20), refresh_expires_in=timedelta(days=5))
     refresh_expires = (await _stored(shop)).refresh_expires_at
@@ -243,7 +250,7 @@ async def test_a_refresh_token_about_to_expire_is_announced_once_per_stage(
 
     await tokens.run()
     await tokens.run()  # the next pass: nothing new
-    notices = await _notices(shop, boss)
+    notices = await _notices(shop, boss_id)
     assert [(n["event"], n["context"]["days"]) for n in notices] == [("staff_token_expiring", 7)], notices
     assert notices[0]["context"]["expires"] == _shanghai(refresh_expires)
     assert _text(notices[0]) == (
@@ -256,22 +263,22 @@ async def test_a_refresh_token_about_to_expire_is_announced_once_per_stage(
     later = clock.now() + timedelta(days=4, hours=2)
     await tokens.run(now=later)
     await tokens.run(now=later + timedelta(minutes=10))
-    assert [n["context"]["days"] for n in await _notices(shop, boss)] == [7, 1]
+    assert [n["context"]["days"] for n in await _notices(shop, boss_id)] == [7, 1]
 
 
 async def test_a_shop_that_cannot_refresh_is_told_ahead_with_the_date(
-    api: Api, store: Hub, sim: PlatformServer, wechat: WeChatServer
+    api: Api, store: Hub, sim: PlatformServer, wechat: WeChatServer, boss: tuple[str, str]
 ) -> None:
     """淘宝 outside 服务市场 (no refresh token): the token cannot be refreshed, so the staff hear 7 days and 1 day
     before it expires when that is, once each."""
-    _, boss = await _boss(api, wechat)
+    _, boss_id = boss
     shop = await _shop(api, sim, "taobao", expires_in=timedelta(days=3), refresh_token="")
     expires = (await _stored(shop)).token_expires_at
     assert expires is not None
 
     await tokens.run()
     await tokens.run()
-    notices = await _notices(shop, boss)
+    notices = await _notices(shop, boss_id)
     assert [(n["event"], n["context"]["days"]) for n in notices] == [("staff_token_expiring", 7)], notices
     assert notices[0]["context"]["expires"] == _shanghai(expires)
     assert f"的授权将于 {_shanghai(expires)} 过期" in _text(notices[0])
@@ -280,6 +287,6 @@ async def test_a_shop_that_cannot_refresh_is_told_ahead_with_the_date(
     later = clock.now() + timedelta(days=2, hours=6)
     await tokens.run(now=later)
     await tokens.run(now=later + timedelta(minutes=10))
-    assert [n["context"]["days"] for n in await _notices(shop, boss)] == [7, 1]
+    assert [n["context"]["days"] for n in await _notices(shop, boss_id)] == [7, 1]
     await tokens.run(now=expires + timedelta(minutes=1))  # expired: nothing more to announce
-    assert len(await _notices(shop, boss)) == 2
+    assert len(await _notices(shop, boss_id)) == 2
