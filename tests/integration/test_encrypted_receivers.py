@@ -12,7 +12,7 @@ import random
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -146,7 +146,8 @@ async def test_an_encrypted_order_ships_on_a_privacy_waybill_without_the_clear_p
     receiver = SimReceiver(name="欧阳小明", mobile=phone, province="浙江省", city="杭州市", district="西湖区",
                            detail="文三路 90 号 7 幢 1203 室")  # fmt: skip
     external_id = sim.store.add_order(
-        SIM_NAME[platform], seller.app_key, lines=[(sku, 1, 1990)], receiver=receiver, buyer_memo="", seller_memo=""
+        SIM_NAME[platform], seller.app_key, lines=[(sku, 1, 1990)], receiver=receiver, buyer_memo="", seller_memo="",
+        updated_at=datetime.now(UTC) - timedelta(minutes=5),  # inside the pull's window
     ).order_id
     # the platform's own e-waybill service for this shop: ZTO waybills issued through it
     async with api.client() as client:
@@ -223,7 +224,8 @@ async def test_the_platforms_decrypt_quota_refuses_and_says_to_print_through_the
     sku = floor.codes[0]
     code, seller = await _shop(api, sim, "douyin", floor.warehouse)
     external_id = sim.store.add_order(
-        "douyin", seller.app_key, lines=[(sku, 1, 1990)], buyer_memo="", seller_memo=""
+        "douyin", seller.app_key, lines=[(sku, 1, 1990)], buyer_memo="", seller_memo="",
+        updated_at=datetime.now(UTC) - timedelta(minutes=5),  # inside the pull's window
     ).order_id
     order_id = await _pull_in(api, code, external_id)
     douyin_sim.set_decrypt_quota(sim.store, seller.app_key, 0)
@@ -251,7 +253,8 @@ async def test_without_a_platform_account_the_waybill_decrypts_once_through_the_
     receiver = SimReceiver(name="李雷", mobile=phone, province="江苏省", city="南京市", district="玄武区",
                            detail="中山路 18 号")  # fmt: skip
     external_id = sim.store.add_order(
-        "pinduoduo", seller.app_key, lines=[(sku, 1, 990)], receiver=receiver, buyer_memo="", seller_memo=""
+        "pinduoduo", seller.app_key, lines=[(sku, 1, 990)], receiver=receiver, buyer_memo="", seller_memo="",
+        updated_at=datetime.now(UTC) - timedelta(minutes=5),  # inside the pull's window
     ).order_id
     with running_carriers() as carriers:
         account = carriers.sf.create_account(quota=5)
