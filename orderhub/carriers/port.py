@@ -53,6 +53,7 @@ __all__ = [
     "WaybillItem",
     "WaybillRequest",
     "carrier_for",
+    "cloud_print_waybill",
     "post_json",
     "registered_carriers",
     "reply_error",
@@ -222,6 +223,22 @@ class PlatformWaybillAccount(msgspec.Struct, kw_only=True):
 
 
 PlatformWaybillFactory = Callable[[PlatformWaybillAccount, httpx.AsyncClient], Carrier]
+
+def cloud_print_waybill(modules: object, request: WaybillRequest, carrier: str, service: str) -> Waybill:
+    """The waybill of ``request`` in a cloud-print apply answer (拼多多 ``pdd.waybill.get``, 菜鸟
+    ``cainiao.waybill.ii.get`` share its shape: modules of ``object_id``, ``waybill_code``, ``print_data``)."""
+    found = [m for m in modules if isinstance(m, dict)] if isinstance(modules, list) else []
+    module = next((m for m in found if str(m.get("object_id")) == request.order_ref), None)
+    if module is None or not module.get("waybill_code"):
+        raise CarrierUnavailable(f"{service}未返回面单号", carrier_code="bad_response")
+    return Waybill(
+        carrier=carrier,
+        waybill_no=str(module["waybill_code"]),
+        order_ref=request.order_ref,
+        print_data=str(module.get("print_data") or ""),
+        privacy=True,
+    )
+
 
 # Filled by the composition root: sales platform code → its e-waybill service. ``create_waybill`` takes a receiver
 # whose ``cipher`` is that platform's (or a clear one); the Waybill it returns has ``privacy=True``.

@@ -25,6 +25,7 @@ import httpx
 import msgspec
 
 from orderhub import wire
+from orderhub.carriers.port import PlatformWaybillAccount
 from orderhub.channels.errors import ChannelError
 from orderhub.errors import OrderHubError
 from orderhub.orders.aftersales import PlatformRefund
@@ -61,6 +62,7 @@ __all__ = [
     "json_reply",
     "registered_platforms",
     "reply_error",
+    "shop_credentials",
 ]
 
 
@@ -281,6 +283,17 @@ ConnectorFactory = Callable[[Credentials, httpx.AsyncClient], ChannelConnector]
 
 # Filled by the composition root (``server.wiring``): platform code (platform catalogue code) → factory.
 CONNECTORS: Registry[ConnectorFactory] = Registry("channel connector")
+
+
+def shop_credentials(account: PlatformWaybillAccount) -> Credentials:
+    """The shop's platform credentials a platform e-waybill account calls its service with."""
+    return Credentials(
+        app_key=account.app_key,
+        app_secret=account.app_secret,
+        access_token=account.access_token,
+        shop_id=account.shop_id,
+        base_url=account.base_url,
+    )
 
 
 def registered_platforms() -> list[str]:

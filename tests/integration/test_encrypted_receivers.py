@@ -121,6 +121,21 @@ async def _pack(floor: Floor, order_id: int, sku: str) -> tuple[Pda, int]:
     return station, int(pack["id"])
 
 
+async def _clear_order(api: Api, floor: Floor, name: str, phone: str, address: str) -> int:
+    """An order through the signed-ingest path with a receiver in clear, once it is through the pipeline."""
+    async with api.client() as client:
+        r = await client.post(
+            "/api/v1/orders/ingest",
+            json={"channel": floor.channel, "orders": [order_payload(
+                lines=[(floor.codes[0], 1)], receiver={"name": name, "phone": phone, "address": address},
+            )]},
+        )  # fmt: skip
+        assert r.status_code == 202, r.text
+        order_id = int(r.json()["results"][0]["order_id"])
+    await wait_for_orders(api, [order_id])
+    return order_id
+
+
 async def _database_holds(text: str) -> list[str]:
     """Every table (and column) of the hub's database whose rows contain ``text``."""
     found = []
@@ -287,17 +302,7 @@ async def test_clear_receivers_are_sealed_at_rest_and_masked_for_readers_without
 ) -> None:
     floor = await Floor(api, store.url).setup()
     phone = _phone()
-    async with api.client() as client:
-        r = await client.post(
-            "/api/v1/orders/ingest",
-            json={"channel": floor.channel, "orders": [order_payload(
-                lines=[(floor.codes[0], 1)],
-                receiver={"name": "韩梅梅", "phone": phone, "address": "上海市浦东新区世纪大道 100 号"},
-            )]},
-        )  # fmt: skip
-        assert r.status_code == 202, r.text
-        order_id = int(r.json()["results"][0]["order_id"])
-    await wait_for_orders(api, [order_id])
+    order_id = await _clear_order(api, floor, "韩梅梅", phone, "上海市浦东新区世纪大道 100 号")
     row = await db.fetch_one_as(
         _Sealed, "SELECT receiver_phone, receiver_name, receiver_address, raw_payload FROM sales_order WHERE id = {}",
         order_id,
@@ -330,16 +335,7 @@ async def test_the_migration_seals_rows_stored_in_clear_before_it(
 ) -> None:
     floor = await Floor(api, store.url).setup()
     phone = _phone()
-    async with api.client() as client:
-        r = await client.post(
-            "/api/v1/orders/ingest",
-            json={"channel": floor.channel, "orders": [order_payload(
-                lines=[(floor.codes[0], 1)],
-                receiver={"name": "李小龙", "phone": phone, "address": "广东省深圳市南山区科技园 1 号"},
-            )]},
-        )  # fmt: skip
-        order_id = int(r.json()["results"][0]["order_id"])
-    await wait_for_orders(api, [order_id])
+    order_id = await _clear_order(api, floor, "李小龙", phone, "广东省深圳市南山区科技园 1 号")
     # as an order stored before sealing existed left it
     await db.execute(
         "UPDATE sales_order SET receiver_phone = {}, receiver_name = {}, buyer_phone = {} WHERE id = {}",

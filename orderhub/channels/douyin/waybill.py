@@ -54,12 +54,12 @@ from orderhub.carriers.port import (
 from orderhub.channels.douyin.client import DouyinClient
 from orderhub.channels.douyin.mapper import CARRIER_CODES, PLATFORM
 from orderhub.channels.port import (
-    Credentials,
     InvalidRequest,
     PlatformError,
     PlatformUnavailable,
     RateLimited,
     SignatureRejected,
+    shop_credentials,
 )
 
 __all__ = ["API_APPLY", "API_CANCEL", "API_CREATE", "LOGISTICS_CODES", "DouyinWaybillService", "create_waybill_service"]
@@ -133,13 +133,7 @@ class DouyinWaybillService:
             )
         self.logistics_code = code
         self.client = client or DouyinClient(
-            Credentials(
-                app_key=account.app_key,
-                app_secret=account.app_secret,
-                access_token=account.access_token,
-                shop_id=account.shop_id,
-                base_url=account.base_url,
-            ),
+            shop_credentials(account),
             http,
         )
 

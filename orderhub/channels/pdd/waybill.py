@@ -52,10 +52,11 @@ from orderhub.carriers.port import (
     TrackingEvent,
     Waybill,
     WaybillRequest,
+    cloud_print_waybill,
 )
 from orderhub.channels.pdd import mapper
 from orderhub.channels.pdd.client import PddClient
-from orderhub.channels.port import Credentials, PlatformError
+from orderhub.channels.port import PlatformError, shop_credentials
 
 __all__ = ["CANCEL_API", "GET_API", "WP_CODES", "PddWaybillService", "create_waybill_service", "hub_carrier"]
 
@@ -112,13 +113,7 @@ class PddWaybillService:
         self.template_url = settings.get("template_url") or f"https://file-link.pinduoduo.com/{wp_code.lower()}_std"
         self.user_id = settings.get("user_id") or account.shop_id
         self.client = PddClient(
-            Credentials(
-                app_key=account.app_key,
-                app_secret=account.app_secret,
-                access_token=account.access_token,
-                shop_id=account.shop_id,
-                base_url=account.base_url,
-            ),
+            shop_credentials(account),
             http,
         )
 
@@ -132,18 +127,7 @@ class PddWaybillService:
             answer = await self.client.call(GET_API, {"param_waybill_cloud_print_apply_new_request": payload})
         except PlatformError as exc:
             raise _carrier_error(exc, GET_API) from None
-        modules = answer.get("modules")
-        found = [m for m in modules if isinstance(m, Mapping)] if isinstance(modules, list) else []
-        module = next((m for m in found if str(m.get("object_id")) == request.order_ref), None)
-        if module is None or not module.get("waybill_code"):
-            raise CarrierUnavailable("拼多多电子面单未返回面单号", carrier_code="bad_response")
-        return Waybill(
-            carrier=self.account.carrier,
-            waybill_no=str(module["waybill_code"]),
-            order_ref=request.order_ref,
-            print_data=str(module.get("print_data") or ""),
-            privacy=True,
-        )
+        return cloud_print_waybill(answer.get("modules"), request, self.account.carrier, "拼多多电子面单")
 
     def apply_request(self, request: WaybillRequest) -> str:
         """The JSON text of ``param_waybill_cloud_print_apply_new_request`` for one parcel."""

@@ -53,8 +53,9 @@ from orderhub.carriers.port import (
     TrackingEvent,
     Waybill,
     WaybillRequest,
+    cloud_print_waybill,
 )
-from orderhub.channels.port import Credentials, PlatformError
+from orderhub.channels.port import PlatformError, shop_credentials
 from orderhub.channels.taobao import mapper
 from orderhub.channels.taobao.client import TopClient
 
@@ -98,13 +99,7 @@ class CainiaoWaybillService:
         self.user_id = settings.get("user_id") or account.shop_id
         self.channel = settings.get("order_channels_type") or "TB"
         self.client = TopClient(
-            Credentials(
-                app_key=account.app_key,
-                app_secret=account.app_secret,
-                access_token=account.access_token,
-                shop_id=account.shop_id,
-                base_url=account.base_url,
-            ),
+            shop_credentials(account),
             http,
         )
 
@@ -121,17 +116,7 @@ class CainiaoWaybillService:
         modules = answer.get("modules")
         if isinstance(modules, Mapping):
             modules = modules.get("waybill_cloud_print_response")
-        found = [m for m in modules if isinstance(m, Mapping)] if isinstance(modules, list) else []
-        module = next((m for m in found if str(m.get("object_id")) == request.order_ref), None)
-        if module is None or not module.get("waybill_code"):
-            raise CarrierUnavailable("菜鸟电子面单未返回面单号", carrier_code="bad_response")
-        return Waybill(
-            carrier=self.account.carrier,
-            waybill_no=str(module["waybill_code"]),
-            order_ref=request.order_ref,
-            print_data=str(module.get("print_data") or ""),
-            privacy=True,
-        )
+        return cloud_print_waybill(modules, request, self.account.carrier, "菜鸟电子面单")
 
     def apply_request(self, request: WaybillRequest) -> str:
         """The JSON text of ``param_waybill_cloud_print_apply_new_request`` for one parcel."""
