@@ -113,6 +113,7 @@ def test_mapper_keeps_the_ciphertexts_and_shows_the_masked_forms() -> None:
         phone_masked="138****2363",
         detail_masked="东方路****",
         phone_index="WsuJt4Yh3K7a",
+        detail_index="4Uc5fqNUxr5Sntd4fXM7UZAPXpVNVVXr",  # the street's index: 合单 tells streets apart by it
     )
     assert r.cipher.match_key() == "pdd:idx:WsuJt4Yh3K7a"
     clear = mapper.receiver({**payload, "receiver_name": "陈先生", "receiver_phone": "13813122363",
