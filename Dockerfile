@@ -45,9 +45,10 @@ ENV PATH=/opt/orderhub/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     ORDERHUB_DATA_DIR=/var/lib/orderhub
 
-# A CJK font embedded into shipping labels (orderhub.logistics.labels), so every reader and printer renders them.
+# A CJK font embedded into shipping labels (orderhub.logistics.labels), so every reader and printer renders them;
+# a Thai one for the customs documents (orderhub.customs.documents).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-wqy-zenhei \
+    && apt-get install -y --no-install-recommends fonts-wqy-zenhei fonts-tlwg-garuda-ttf \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 orderhub \

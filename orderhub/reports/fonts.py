@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["CANDIDATES", "find_cjk_font"]
+__all__ = ["CANDIDATES", "THAI_CANDIDATES", "find_cjk_font", "find_thai_font"]
 
 log = logging.getLogger("orderhub.reports")
 
@@ -72,5 +72,49 @@ def find_cjk_font() -> str | None:
         "no CJK font found: reports are drawn with a Latin font and Chinese shows as boxes "
         "(install the Debian package fonts-wqy-zenhei, or set ORDERHUB_REPORT_FONT)",
         extra={"event": "report_font_missing"},
+    )
+    return None
+
+
+# Thai (the customs documents, orderhub.customs.documents): TLWG's Garuda / Loma (Debian fonts-tlwg-garuda-ttf,
+# fonts-tlwg-loma-ttf — TrueType, with the positioned variants of the marks that a shaper picks), then Noto Sans Thai
+# (fonts-noto-core; TrueType outlines).
+THAI_CANDIDATES: tuple[str, ...] = (
+    "/usr/share/fonts/truetype/tlwg/Garuda.ttf",
+    "/usr/share/fonts/truetype/tlwg/Loma.ttf",
+    "/usr/share/fonts/truetype/tlwg/Norasi.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSansThai-Regular.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSerifThai-Regular.ttf",
+)
+_THAI_FAMILIES = ("Garuda", "Loma", "Noto Sans Thai")
+
+
+@functools.cache
+def find_thai_font() -> str | None:
+    """The path of a TrueType font with Thai glyphs (``ORDERHUB_THAI_FONT`` first), or None (logged once)."""
+    explicit = os.environ.get("ORDERHUB_THAI_FONT", "").strip()
+    if explicit:
+        if _usable(explicit):
+            return explicit
+        log.warning("ORDERHUB_THAI_FONT is not a TTF file; looking elsewhere", extra={"path": explicit})
+    for path in THAI_CANDIDATES:
+        if _usable(path):
+            return path
+    fc = shutil.which("fc-match")
+    for family in _THAI_FAMILIES:
+        if fc is None:
+            break
+        try:
+            out = subprocess.run(
+                [fc, "-f", "%{file}", f"{family}:lang=th"], capture_output=True, text=True, timeout=5, check=False
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out and _usable(out) and ("tlwg" in out.lower() or "thai" in out.lower()):
+            return out
+    log.warning(
+        "no Thai font found: Thai text is drawn with a fallback font and shows as boxes "
+        "(install the Debian package fonts-tlwg-garuda-ttf, or set ORDERHUB_THAI_FONT)",
+        extra={"event": "thai_font_missing"},
     )
     return None

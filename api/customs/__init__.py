@@ -1,0 +1,1 @@
+"""Customs: SKUs' declaration data, destination rule packs, the declaration documents."""
