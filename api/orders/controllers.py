@@ -87,6 +87,22 @@ class _IngestOperation(Operation):
         )
 
 
+def receiver_in(data: ReceiverIn) -> Receiver:
+    return service.make_receiver(
+        name=data.name,
+        phone=data.phone,
+        country=data.country,
+        address=data.address,
+        province=data.province,
+        city=data.city,
+        district=data.district,
+        detail=data.detail,
+        region=data.region,
+        postcode=data.postcode,
+        address_lines=data.address_lines,
+    )
+
+
 def _to_command(order: UnifiedOrder, raw: msgspec.Raw) -> NewOrder:
     return NewOrder(
         external_id=order.external_id,
@@ -95,15 +111,7 @@ def _to_command(order: UnifiedOrder, raw: msgspec.Raw) -> NewOrder:
         ship_by=order.ship_by,
         buyer_nick=order.buyer.nick,
         buyer_phone=order.buyer.phone,
-        receiver=Receiver(
-            name=order.receiver.name,
-            phone=order.receiver.phone,
-            province=order.receiver.province,
-            city=order.receiver.city,
-            district=order.receiver.district,
-            detail=order.receiver.detail,
-            address=order.receiver.address,
-        ),
+        receiver=receiver_in(order.receiver),
         lines=tuple(NewOrderLine(sku=line.sku, qty=line.qty, unit_price=line.unit_price) for line in order.lines),
         shipping_fee=order.shipping_fee,
         discount=order.discount,
@@ -391,15 +399,7 @@ class OrderController(Controller):
     )
     async def fix_receiver(self, request: Request[UserView, Any, Any], order_id: OrderId, data: ReceiverIn) -> OrderOut:
         await service.get_order(order_id, warehouse_id=request.user.warehouse_id)
-        receiver = Receiver(
-            name=data.name,
-            phone=data.phone,
-            province=data.province,
-            city=data.city,
-            district=data.district,
-            detail=data.detail,
-            address=data.address,
-        )
+        receiver = receiver_in(data)
         await pipeline.fix_receiver(order_id, receiver, actor=f"user:{request.user.username}")
         return order_out(request.user, await service.get_order(order_id))
 

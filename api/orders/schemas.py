@@ -42,8 +42,16 @@ class Buyer(msgspec.Struct, kw_only=True):
     phone: Str32 = ""
 
 
+Country = Annotated[
+    str, msgspec.Meta(pattern="^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 (CN, TH, MY, VN …)")
+]
+
+
 class ReceiverIn(msgspec.Struct, kw_only=True):
-    """Give either ``address`` (one line) or ``province``/``city``/``district``/``detail``."""
+    """In China (``country`` CN, the default) give either ``address`` (one line) or
+    ``province``/``city``/``district``/``detail``. Elsewhere give ``address_lines`` (street, building), ``city``,
+    ``region`` (state/province, where the country has them) and ``postcode``; they are checked against the
+    country's address rules (postcode format, required fields)."""
 
     name: Str100
     phone: Str32
@@ -52,6 +60,10 @@ class ReceiverIn(msgspec.Struct, kw_only=True):
     city: Str32 = ""
     district: Str32 = ""
     detail: Str255 = ""
+    country: Country = "CN"
+    region: Str32 = ""
+    postcode: Annotated[str, msgspec.Meta(max_length=16)] = ""
+    address_lines: Annotated[list[Str100], msgspec.Meta(max_length=3)] = []
 
 
 class DecryptIn(msgspec.Struct, kw_only=True):
@@ -148,6 +160,22 @@ class ReceiverOut(msgspec.Struct, kw_only=True):
     phone_ext: str
     encrypted: bool = False
     masked: bool = False
+    country: str = "CN"  # ISO 3166-1 alpha-2; outside China province = region, detail = the address lines
+    postcode: str = ""
+
+
+class CustomsEstimateOut(msgspec.Struct, kw_only=True):
+    """The destination's duty and VAT on this order, estimated from its rule pack (minor units of ``currency``:
+    satang for THB, sen for MYR, đồng for VND)."""
+
+    currency: str
+    fx_per_cny: float
+    goods_value: int
+    shipping: int
+    duty: int
+    vat: int
+    total: int
+    notes: list[str] = []
 
 
 class OrderLineOut(msgspec.Struct, kw_only=True):
@@ -213,6 +241,8 @@ class OrderOut(msgspec.Struct, kw_only=True):
     needs_backfill: bool = False
     # The waybill number the order was shipped with ("" until it is shipped).
     waybill_no: str = ""
+    # A cross-border order's duty and VAT estimate at its destination (docs/customs.md); null for a domestic one.
+    customs_estimate: CustomsEstimateOut | None = None
     lines: list[OrderLineOut] = []
     shipments: list[ShipmentOut] = []
     events: list[OrderEventOut] = []

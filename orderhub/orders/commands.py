@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from orderhub.customs.model import DutyEstimate
+
 __all__ = [
     "IngestOutcome",
     "NewOrder",
@@ -86,6 +88,11 @@ class Receiver(msgspec.Struct, frozen=True, kw_only=True):
     division_code: str = ""
     phone_ext: str = ""
     cipher: ReceiverCipher | None = None
+    # Outside China (ISO 3166-1 alpha-2; "CN" = the 省/市/区县 form): ``province`` holds the region (state,
+    # province, changwat), ``city`` the city, ``detail`` the address lines joined with "\n", ``postcode`` the postal
+    # code; ``district`` and ``division_code`` stay empty. Standardisation applies to CN only.
+    country: str = "CN"
+    postcode: str = ""
 
 
 class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
@@ -176,6 +183,7 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     needs_backfill: bool = False
     waybill_no: str = ""  # the waybill it was shipped with
+    customs_estimate: DutyEstimate | None = None  # a cross-border order's duty and VAT at its destination
     lines: list[OrderLineView] = []
     shipments: list[ShipmentView] = []
     events: list[OrderEventView] = []

@@ -12,6 +12,8 @@ from typing import Any
 import msgspec
 
 from orderhub import clock, db
+from orderhub.address.international import DOMESTIC, country_known, format_lines
+from orderhub.customs.model import DutyEstimate
 from orderhub.errors import CommonError, Conflict, NotFound, ValidationFailed
 from orderhub.events import Topic, order_topic, publish_after_commit
 from orderhub.orders import pii, surge
@@ -49,6 +51,7 @@ __all__ = [
     "full_address",
     "get_order",
     "ingest",
+    "make_receiver",
     "masked_receiver",
     "order_view",
     "process_after_commit",
@@ -118,16 +121,66 @@ def check_new_order(order: NewOrder) -> None:
         raise ValidationFailed("收货人姓名不能为空", field="receiver.name")
     if not receiver.phone.strip():
         raise ValidationFailed("收货人电话不能为空", field="receiver.phone")
-    if not receiver.address.strip() and not (receiver.province.strip() and receiver.detail.strip()):
+    if receiver.country != DOMESTIC:
+        if not country_known(receiver.country):
+            raise ValidationFailed(
+                f"无法识别的国家代码「{receiver.country}」（ISO 3166 两位字母，如 TH）", field="receiver.country"
+            )
+        if not receiver.detail.strip():  # the street lines (a one-line address is split into them)
+            raise ValidationFailed("国际地址不能为空：请提供 address_lines", field="receiver.address_lines")
+    elif not receiver.address.strip() and not (receiver.province.strip() and receiver.detail.strip()):
         raise ValidationFailed(
             "收货地址不能为空：请提供 address，或 province/city/district/detail", field="receiver.address"
         )
+
+
+def make_receiver(
+    *,
+    name: str,
+    phone: str,
+    country: str = DOMESTIC,
+    address: str = "",
+    province: str = "",
+    city: str = "",
+    district: str = "",
+    detail: str = "",
+    region: str = "",
+    postcode: str = "",
+    address_lines: Sequence[str] = (),
+) -> Receiver:
+    """The receiver from what a source sends: in China the 省/市/区县 form (or one line); elsewhere address lines,
+    city, region and postcode, kept as ``province`` = region, ``detail`` = the lines joined with "\n" and ``address``
+    = the whole address on one line (:func:`orderhub.address.international.format_lines`)."""
+    country = (country or DOMESTIC).strip().upper()
+    if country == DOMESTIC:
+        return Receiver(
+            name=name, phone=phone, province=province, city=city, district=district, detail=detail, address=address,
+            postcode=postcode.strip(),
+        )  # fmt: skip
+    lines = [line.strip() for line in address_lines if line.strip()] or [
+        line.strip() for line in (detail or address).splitlines() if line.strip()
+    ]
+    region = region or province
+    return Receiver(
+        name=name,
+        phone=phone,
+        province=region.strip(),
+        city=city.strip(),
+        detail="\n".join(lines),
+        address=address.strip() or format_lines(country, lines, city, region, postcode),
+        country=country,
+        postcode=postcode.strip().upper(),
+    )
 
 
 def full_address(receiver: Receiver) -> str:
     """The receiver's address on one line, as the order stores it (``receiver_address``)."""
     if receiver.address.strip():
         return receiver.address.strip()
+    if receiver.country != DOMESTIC:
+        return format_lines(
+            receiver.country, receiver.detail.splitlines(), receiver.city, receiver.province, receiver.postcode
+        )
     parts = [receiver.province, receiver.city, receiver.district, receiver.detail]
     return "".join(p.strip() for p in parts if p.strip())
 
@@ -294,6 +347,8 @@ def receiver_columns(receiver: Receiver) -> dict[str, Any]:
         "receiver_detail": pii.seal(receiver.detail.strip()),
         "receiver_address": pii.seal(full_address(receiver)),
         "receiver_cipher": encode_cipher(receiver),
+        "receiver_country": receiver.country,
+        "receiver_postcode": receiver.postcode,
         "receiver_match_key": receiver.cipher.match_key() if receiver.cipher is not None else "",
     }
 
@@ -311,6 +366,8 @@ def receiver_from_row(row: Mapping[str, Any]) -> Receiver:
         division_code=row.get("receiver_division_code") or "",
         phone_ext=row.get("receiver_phone_ext") or "",
         cipher=decode_cipher(row.get("receiver_cipher")),
+        country=row.get("receiver_country") or DOMESTIC,
+        postcode=row.get("receiver_postcode") or "",
     )
 
 
@@ -613,6 +670,9 @@ def order_view(row: dict[str, Any]) -> OrderView:
         updated_at=row["updated_at"],
         needs_backfill=bool(row["needs_backfill"]),
         waybill_no=row.get("shipped_waybill_no") or "",
+        customs_estimate=(
+            msgspec.json.decode(row["customs_estimate"], type=DutyEstimate) if row.get("customs_estimate") else None
+        ),
     )
 
 

@@ -37,6 +37,9 @@ class ExceptionReason(StrEnum):
     NO_WAREHOUSE = "no_warehouse"
     BAD_ADDRESS = "bad_address"
     BAD_PHONE = "bad_phone"
+    # A cross-border order lacks what its destination's rule pack requires (docs/customs.md): fill in the SKUs'
+    # customs data, then retry.
+    CUSTOMS_DATA_MISSING = "customs_data_missing"
 
 
 S = OrderStatus

@@ -62,6 +62,11 @@ class Order(Table, tablename="sales_order"):
     # 6-digit administrative division code (most specific level understood) and a phone extension
     # (platform privacy numbers like 13800138000-1234), filled by address standardisation.
     receiver_division_code = Varchar(length=12, default="")
+    # ISO 3166-1 alpha-2 ("CN" for the 省/市/区县 form) and the postal code; see orders.commands.Receiver.
+    receiver_country = Varchar(length=2, default="CN")
+    receiver_postcode = Varchar(length=16, default="")
+    # The destination's duty and VAT estimate (orderhub.customs.model.DutyEstimate as JSON; "" = domestic or none)
+    customs_estimate = Text(default="")
     receiver_phone_ext = Varchar(length=16, default="")
     # The receiver phone's search index (orderhub/orders/phone_index.py): a keyed hash of its digits and the last
     # four, written with the phone, so a search by phone is an index lookup and never reads the phone itself.

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from orderhub import db
+from orderhub import clock, db
 from orderhub.auth.service import NewUser, Role, create_user, list_users
 from orderhub.catalog.service import NewSku, create_sku
 from orderhub.channels.service import NewChannel, create_channel, list_channels, rotate_secret, update_channel
@@ -696,11 +696,110 @@ async def seed_demo(data_dir: Path, *, history_per_day: int = 0) -> list[tuple[s
         await _ensure_picking_demo(catalog)
         await _ensure_floor_crew(data_dir, catalog)
         await _ensure_history(catalog, history_per_day)
+        await _ensure_crossborder_demo()
         if not (data_dir / SKUS_FILE).exists():
             _write_skus(data_dir, catalog)
     finally:
         await db.close()
     return [(username, password, role.value) for username, password, role, _, _ in DEMO_USERS]
+
+
+# ---------------------------------------------------------------- cross-border (docs/customs.md)
+
+# Customs data of three demo SKUs, to Thailand: the power bank (HS 8507, on the TIS-mandatory list) has no TISI number
+# yet, so its order stops at customs_data_missing; the earbuds and the cable have everything.
+_DEMO_CUSTOMS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("EB-103-WHT", {"hs_code": "85183000", "name_en": "True wireless Bluetooth earbuds", "th": "หูฟังบลูทูธไร้สาย",
+                    "material": "plastic, electronics", "usage": "listening to audio", "unit_value": 8000}),
+    ("CB-101-WHT-1M", {"hs_code": "85444200", "name_en": "USB-C charging cable 1 m", "th": "สายชาร์จ USB-C 1 เมตร",
+                       "material": "copper, TPE", "usage": "charging phones", "unit_value": 900,
+                       "certificates": {"TISI": "TIS 11-2553/0042"}}),
+    ("PB-102-WHT", {"hs_code": "85076000", "name_en": "Power bank 20000 mAh", "th": "แบตเตอรี่สำรอง 20000 mAh",
+                    "material": "lithium-ion cells, plastic", "usage": "charging phones", "unit_value": 4500}),
+)  # fmt: skip
+DEMO_THAI_ORDERS = ("DEMO-TH-0001", "DEMO-TH-0002")
+
+
+async def _ensure_crossborder_demo() -> None:
+    """Customs data on three SKUs and two orders to Bangkok on the own store: one ready with its duty and VAT
+    estimate, one in exception customs_data_missing (the power bank's TISI number). Once; skipped when the SKUs are
+    not in the catalog."""
+    from orderhub.channels.service import get_channel_ref
+    from orderhub.customs.model import SkuCustoms
+    from orderhub.customs.skus import put_sku_customs
+    from orderhub.orders.commands import NewOrder, NewOrderLine
+    from orderhub.orders.service import ingest, make_receiver
+    from orderhub.orders.tables import Order
+    from orderhub.queue import create_queue, set_queue
+    from orderhub.redis import create_client as redis_client
+    from orderhub.redis import set_client as set_redis
+
+    if await Order.exists().where(Order.external_id == DEMO_THAI_ORDERS[0]):
+        return
+    try:
+        for code, data in _DEMO_CUSTOMS:
+            record = SkuCustoms(
+                sku=code,
+                hs_code=data["hs_code"],
+                name_en=data["name_en"],
+                names={"th": data["th"]},
+                material=data["material"],
+                usage=data["usage"],
+                origin_country="CN",
+                unit_value=data["unit_value"],
+                currency="CNY",
+                certificates=data.get("certificates", {}),
+            )
+            await put_sku_customs(code, record, actor=_ACTOR)
+        channel = await get_channel_ref("own_store")
+    except NotFound:
+        return
+    receiver = make_receiver(
+        name="Somchai Jaidee",
+        phone="+66 81 234 5678",
+        country="TH",
+        address_lines=["99/1 Sukhumvit Road", "Khlong Toei Nuea"],
+        city="Watthana",
+        region="Bangkok",
+        postcode="10110",
+    )
+    now = clock.now()
+    orders = [
+        NewOrder(
+            external_id=external_id,
+            placed_at=now,
+            paid_at=now,
+            buyer_nick="somchai.j",
+            buyer_phone="",
+            receiver=receiver,
+            lines=tuple(NewOrderLine(sku=sku, qty=qty, unit_price=price) for sku, qty, price in lines),
+            shipping_fee=3500,
+            discount=0,
+            paid_amount=sum(qty * price for _, qty, price in lines) + 3500,
+            buyer_memo="",
+            seller_memo="演示：跨境订单（泰国）",
+            raw={},
+        )
+        for external_id, lines in (
+            (DEMO_THAI_ORDERS[0], [("EB-103-WHT", 1, 19900), ("CB-101-WHT-1M", 2, 1990)]),
+            (DEMO_THAI_ORDERS[1], [("PB-102-WHT", 1, 9900)]),
+        )
+    ]
+    settings = get_settings()
+    if not settings.redis_url:  # nowhere to queue them for the pipeline
+        return
+    client = redis_client(settings.redis_url)
+    jobs = create_queue(client, settings)
+    await jobs.connect()
+    set_queue(jobs, settings)  # intake queues each order for the worker once it commits
+    set_redis(client)  # and counts the inflow (surge mode)
+    try:
+        await ingest(channel.id, channel.code, orders, actor=_ACTOR)
+    finally:
+        set_queue(None)
+        set_redis(None)
+        await jobs.disconnect()
+        await client.aclose()
 
 
 # ---------------------------------------------------------------- platform shops (sandbox simulators)
@@ -757,6 +856,9 @@ DEMO_RATE_CARDS: dict[str, dict[str, Any]] = {
 }
 
 
+_DEMO_POSTCODES = {"SH": "201100", "GZ": "510000", "BJ": "100000"}  # the demo warehouses' postcodes
+
+
 async def connect_services(found: dict[str, Any], hub_url: str) -> list[str]:
     """Point the demo at the running outside-service simulators (``found``: their credentials file; keys change
     every start): carrier accounts (one per carrier and warehouse), rate cards, 快递100 tracking, Aliyun SMS for
@@ -771,8 +873,11 @@ async def connect_services(found: dict[str, Any], hub_url: str) -> list[str]:
     try:
         existing = {a.code for a in await waybills.list_accounts()}
         for warehouse in DEMO_WAREHOUSES:
-            for carrier, credentials in found["carriers"].items():
+            for carrier, given in found["carriers"].items():
                 code = f"demo-{carrier}-{warehouse.code}".lower()
+                credentials = dict(given)
+                if carrier == "SF":  # SF's cross-border orders need the sender's postcode (docs/logistics.md)
+                    credentials["sender_postcode"] = _DEMO_POSTCODES.get(warehouse.code, "")
                 if code in existing:
                     await waybills.set_account_credentials(code, credentials)
                 else:

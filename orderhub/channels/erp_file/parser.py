@@ -27,11 +27,12 @@ from typing import Any, Final
 
 import msgspec
 
+from orderhub.address.international import DOMESTIC, country_code
 from orderhub.clock import SHANGHAI
 from orderhub.errors import ValidationFailed
-from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
+from orderhub.orders.commands import NewOrder, NewOrderLine
 from orderhub.orders.pii import mask_detail, mask_name, mask_phone
-from orderhub.orders.service import check_new_order
+from orderhub.orders.service import check_new_order, make_receiver
 
 __all__ = [
     "FIELDS",
@@ -100,6 +101,7 @@ class RowErrorCode(StrEnum):
     SCIENTIFIC_NOTATION = "scientific_notation"
     CONFLICT = "conflict"
     INVALID_ORDER = "invalid_order"
+    INVALID_COUNTRY = "invalid_country"
     ORDER_REJECTED = "order_rejected"
 
 
@@ -147,6 +149,8 @@ FIELDS: Final[dict[str, FieldSpec]] = {
         FieldSpec(name="receiver_district", label="区/县"),
         FieldSpec(name="receiver_detail", label="详细地址"),
         FieldSpec(name="receiver_address", label="完整地址"),
+        FieldSpec(name="receiver_country", label="国家/地区"),
+        FieldSpec(name="receiver_postcode", label="邮编"),
         FieldSpec(name="sku", label="商家编码", required=True, level="line"),
         FieldSpec(name="qty", label="数量", required=True, level="line", kind="qty"),
         FieldSpec(name="unit_price", label="单价", level="line", kind="money"),
@@ -171,6 +175,8 @@ _CONSISTENT_FIELDS: Final = (
     "receiver_district",
     "receiver_detail",
     "receiver_address",
+    "receiver_country",
+    "receiver_postcode",
     "paid_amount",
 )
 
@@ -195,6 +201,8 @@ _SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
         "receiver_district": "区 区县 县区 收货区县 收件区 收货区 所在区 district county",
         "receiver_detail": "详细地址 收货详细地址 收件详细地址 街道地址 地址 detail street",
         "receiver_address": "收货地址 完整地址 收件地址 收件人地址 收货人地址 receiveraddress address fulladdress",
+        "receiver_country": "国家 国家地区 收货国家 收件国家 目的国 国家代码 country countrycode destination",
+        "receiver_postcode": "邮编 邮政编码 收货邮编 postcode postalcode zip zipcode",
         "sku": "商家编码 规格商家编码 sku编码 商家sku 货品编码 商品编码 规格编码 sku skucode 商品sku 外部编码",
         "qty": "数量 购买数量 货品数量 商品数量 件数 qty quantity",
         "unit_price": "单价 商品单价 销售单价 成交单价 价格 unitprice price",
@@ -267,7 +275,10 @@ def missing_fields(mapping: Mapping[str, str]) -> list[str]:
     """Required fields no column is mapped to; ``receiver_address`` stands for the whole address rule."""
     targets = {target for target in mapping.values() if target}
     missing = [name for name, spec in FIELDS.items() if spec.required and name not in targets]
-    if "receiver_address" not in targets and not all(part in targets for part in _ADDRESS_PARTS):
+    # A sheet with a country column may carry addresses abroad: street lines (详细地址) and a city are enough there;
+    # each row's address is checked against its country's rules when the order is processed.
+    abroad = "receiver_country" in targets and "receiver_detail" in targets and "receiver_city" in targets
+    if "receiver_address" not in targets and not abroad and not all(part in targets for part in _ADDRESS_PARTS):
         missing.append("receiver_address")
     return missing
 
@@ -775,14 +786,21 @@ def _build_order(rows: list[_Row], tz: tzinfo) -> NewOrder | None:
     external_id = first.text("external_id", required=True)
     placed_at = first.when("placed_at", tz, required=True)
     paid_at = first.when("paid_at", tz)
-    receiver = Receiver(
+    country = country_code(first.text("receiver_country"))
+    if country is None:
+        given = first.text("receiver_country")
+        first.fail("receiver_country", RowErrorCode.INVALID_COUNTRY, f"无法识别的国家/地区「{given}」（如 TH、泰国）")
+        country = DOMESTIC
+    receiver = make_receiver(
         name=first.text("receiver_name", required=True),
         phone=first.text("receiver_phone", required=True),
+        country=country,
         province=first.text("receiver_province"),
         city=first.text("receiver_city"),
         district=first.text("receiver_district"),
         detail=first.text("receiver_detail"),
         address=first.text("receiver_address"),
+        postcode=first.text("receiver_postcode"),
     )
     buyer_nick = first.text("buyer_nick")
     buyer_phone = first.text("buyer_phone")

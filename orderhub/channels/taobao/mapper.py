@@ -198,9 +198,15 @@ def map_receiver(trade: Mapping[str, Any]) -> Receiver:
         _text(trade, "receiver_city"),
         _text(trade, "receiver_district"),
     )
+    # receiver_zip (收货人的邮编, taobao.trade.fullinfo.get): kept when it is a real Chinese postcode; TOP fills
+    # "000000" where the buyer gave none.
+    zip_code = _text(trade, "receiver_zip").strip()
+    postcode = zip_code if len(zip_code) == 6 and zip_code.isdigit() and zip_code != "000000" else ""
     oaid = _text(trade, "oaid").strip()
     if not oaid:
-        return Receiver(name=name, phone=phone, province=province, city=city, district=district, detail=detail)
+        return Receiver(
+            name=name, phone=phone, province=province, city=city, district=district, detail=detail, postcode=postcode
+        )
     cipher = ReceiverCipher(
         platform="taobao",  # TOP decrypts for Taobao and Tmall shops alike
         open_id=oaid,
@@ -218,6 +224,7 @@ def map_receiver(trade: Mapping[str, Any]) -> Receiver:
         detail=detail,
         address=f"{province}{city}{district}{detail}" if masked else "",
         cipher=cipher,
+        postcode=postcode,
     )
 
 

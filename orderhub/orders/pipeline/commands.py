@@ -135,7 +135,8 @@ async def replace_receiver(order_id: int, receiver: Receiver, *, actor: str, fro
     """Put a new receiver on the order, as given (standardised again when the order next passes validation).
     ``from_source``: the platform sent it, so it is also what later re-reads are compared with. Call inside a
     transaction."""
-    structured = not receiver.address.strip()
+    # Outside China the one-line address is made from the structured fields, which stay the truth.
+    structured = not receiver.address.strip() or receiver.country != "CN"
     stored = receiver if structured else msgspec.structs.replace(receiver, province="", city="", district="", detail="")
     values: dict[Any, Any] = {getattr(Order, name): value for name, value in receiver_columns(stored).items()}
     values.update(

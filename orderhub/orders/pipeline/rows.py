@@ -35,9 +35,12 @@ class OrderRow(msgspec.Struct, kw_only=True):
     receiver_address: str
     receiver_division_code: str
     receiver_cipher: str  # JSON of the platform's protected receiver, "" for a clear one
+    receiver_country: str  # ISO 3166-1 alpha-2; CN is standardised, others checked per country
+    receiver_postcode: str
     receiver_match_key: str
     goods_amount: int
     paid_amount: int
+    shipping_fee: int
     tags: str  # JSON list
     priority: str
     fingerprint: str
@@ -63,6 +66,7 @@ class LineRow(msgspec.Struct, kw_only=True):
     is_gift: bool
     qty: int
     line_no: int
+    unit_price: int = 0  # fen; what a cross-border order declares when the SKU has no declared value
 
 
 class SkuRow(msgspec.Struct, kw_only=True):

@@ -13,7 +13,10 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.address import normalise_phone, standardise
+from orderhub.address.international import DOMESTIC, validate_international
 from orderhub.catalog.tables import Sku
+from orderhub.customs.model import CheckLine
+from orderhub.customs.service import check_order
 from orderhub.inventory.tables import Warehouse
 from orderhub.orders import pii
 from orderhub.orders.events import OrderEventType
@@ -63,7 +66,8 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
         lines = db.rows_as(
             LineRow,
             await OrderLine.select(
-                OrderLine.id, OrderLine.sku_code, OrderLine.is_gift, OrderLine.qty, OrderLine.line_no
+                OrderLine.id, OrderLine.sku_code, OrderLine.is_gift, OrderLine.qty, OrderLine.line_no,
+                OrderLine.unit_price,
             ).where(OrderLine.order == order_id),
         )
         holds: list[HoldRequest] = []
@@ -101,6 +105,19 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
             await OrderLine.update({OrderLine.sku: skus[code].id}).where(
                 (OrderLine.order == order_id) & (OrderLine.sku_code == code)
             )
+        if order.receiver_country != DOMESTIC:
+            missing = await _check_customs(order, lines, values)
+            if missing is not None:
+                await transition(
+                    order_id,
+                    S.EXCEPTION,
+                    expected=S.RECEIVED,
+                    reason=ExceptionReason.CUSTOMS_DATA_MISSING.value,
+                    data=missing,
+                    values=values,
+                    guard=guard,
+                )
+                return S.EXCEPTION
         if holds:
             first, rest = holds[0], holds[1:]
             values[Order.pending_holds] = msgspec.json.encode(rest).decode()
@@ -123,7 +140,10 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
 
 def _standardise_receiver(order: OrderRow, values: dict[Any, Any]) -> tuple[str, dict[str, Any]] | None:
     """Fill 省/市/区县/详细地址 + division code and the normalised phone into ``values`` (and ``order``, which
-    the rules and routing read); or say what is wrong with them."""
+    the rules and routing read); or say what is wrong with them. An address outside China is checked against its
+    country's rules instead (:mod:`orderhub.address.international`)."""
+    if order.receiver_country != DOMESTIC:
+        return _check_international(order, values)
     if order.receiver_province:
         address = standardise(
             province=order.receiver_province,
@@ -162,6 +182,60 @@ def _standardise_receiver(order: OrderRow, values: dict[Any, Any]) -> tuple[str,
         return ExceptionReason.BAD_PHONE.value, {"message": phone.message or "无法识别收货电话"}
     values.update({Order.receiver_phone: pii.seal(phone.number), Order.receiver_phone_ext: phone.extension or ""})
     order.receiver_phone = phone.number
+    return None
+
+
+def _check_international(order: OrderRow, values: dict[Any, Any]) -> tuple[str, dict[str, Any]] | None:
+    checked = validate_international(
+        country=order.receiver_country,
+        region=order.receiver_province,
+        city=order.receiver_city,
+        postcode=order.receiver_postcode,
+        lines=order.receiver_detail.splitlines(),
+        phone=order.receiver_phone,
+    )
+    if not checked.ok:
+        reason = ExceptionReason.BAD_PHONE if checked.field == "receiver.phone" else ExceptionReason.BAD_ADDRESS
+        return reason.value, {"message": checked.message, "field": checked.field, "country": checked.country}
+    values.update(
+        {
+            Order.receiver_province: checked.region,
+            Order.receiver_city: checked.city,
+            Order.receiver_postcode: checked.postcode,
+        }
+    )
+    order.receiver_province, order.receiver_city = checked.region, checked.city
+    order.receiver_postcode = checked.postcode
+    return None
+
+
+async def _check_customs(order: OrderRow, lines: list[LineRow], values: dict[Any, Any]) -> dict[str, Any] | None:
+    """What the destination's rule pack (in force on the order's placing date, Beijing time) needs and the order's
+    SKUs lack, as the exception's data naming each field per SKU; None when complete, with the duty and VAT estimate
+    put into ``values``."""
+    check = await check_order(
+        country=order.receiver_country,
+        placed_on=clock.to_shanghai(order.placed_at).date(),
+        lines=[
+            CheckLine(sku=line.sku_code, qty=line.qty, unit_price=line.unit_price, is_gift=line.is_gift)
+            for line in lines
+        ],
+        postcode=order.receiver_postcode,
+        shipping_fen=order.shipping_fee,
+    )
+    if check.missing:
+        by_sku: dict[str, list[str]] = defaultdict(list)
+        for item in check.missing:
+            by_sku[item.sku].append(item.message)
+        summary = "；".join(f"{sku or '订单'}：{'、'.join(messages)}" for sku, messages in by_sku.items())
+        pack = check.pack
+        return {
+            "message": f"报关资料不全（{check.destination}）：{summary}",
+            "destination": check.destination,
+            "pack": {"effective_from": pack.effective_from.isoformat(), "version": pack.version} if pack else None,
+            "missing": [msgspec.to_builtins(item) for item in check.missing],
+        }
+    values[Order.customs_estimate] = msgspec.json.encode(check.estimate).decode() if check.estimate else ""
     return None
 
 

@@ -95,6 +95,7 @@ export const REASON = {
   no_warehouse: '无可发仓库',
   bad_address: '地址有误',
   bad_phone: '电话有误',
+  customs_data_missing: '报关资料不全',
 };
 
 /** Why an order is held (`hold_reason`; a rule's own reason is shown as written). */
