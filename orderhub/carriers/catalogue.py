@@ -16,6 +16,7 @@ import msgspec
 __all__ = [
     "CATALOGUE",
     "CODES",
+    "INTERNATIONAL_CARRIERS",
     "WAYBILL_CARRIERS",
     "CarrierEntry",
     "by_kuaidi100",
@@ -29,11 +30,14 @@ class CarrierEntry(msgspec.Struct, frozen=True, kw_only=True):
     name: str  # zh-CN, as labels, the tracking page and customer messages print it (顺丰速运)
     kuaidi100: str  # 快递100 company code (快递公司编码) for tracking ("shunfeng")
     waybills: bool = False  # the hub orders 电子面单 from it: an adapter in orderhub/carriers/<code lower>/
+    # Its adapter can issue waybills to receivers outside China (an international service with a declaration);
+    # carrier choice offers only these for a foreign receiver, the others' adapters refuse one.
+    international: bool = False
 
 
 # In this order in every list and message that names them (手工发货: "可选：SF、ZTO、YTO …").
 CATALOGUE: Final[tuple[CarrierEntry, ...]] = (
-    CarrierEntry(code="SF", name="顺丰速运", kuaidi100="shunfeng", waybills=True),
+    CarrierEntry(code="SF", name="顺丰速运", kuaidi100="shunfeng", waybills=True, international=True),
     CarrierEntry(code="ZTO", name="中通快递", kuaidi100="zhongtong", waybills=True),
     CarrierEntry(code="YTO", name="圆通速递", kuaidi100="yuantong"),
     CarrierEntry(code="STO", name="申通快递", kuaidi100="shentong"),
@@ -50,6 +54,8 @@ _BY_KUAIDI100: Final = {e.kuaidi100: e for e in CATALOGUE}
 CODES: Final[tuple[str, ...]] = tuple(e.code for e in CATALOGUE)
 # The carriers the hub orders waybills from (carrier accounts, rate cards, carrier choice).
 WAYBILL_CARRIERS: Final[tuple[str, ...]] = tuple(e.code for e in CATALOGUE if e.waybills)
+# The carriers whose adapters issue waybills to receivers outside China.
+INTERNATIONAL_CARRIERS: Final[tuple[str, ...]] = tuple(e.code for e in CATALOGUE if e.waybills and e.international)
 
 
 def entry(code: str) -> CarrierEntry | None:

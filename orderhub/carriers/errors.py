@@ -26,3 +26,13 @@ class CarrierErrorCode(ErrorCode):
     )
     INVALID_REQUEST = "carrier_invalid_request", "快递公司认为下单信息有误", "The carrier refused the request's data."
     UNAVAILABLE = "carrier_unavailable", "快递公司接口暂时不可用，稍后重试", "The carrier is down or timed out; retry."
+    INTERNATIONAL_UNSUPPORTED = (
+        "carrier_international_unsupported",
+        "该承运商不支持国际件",
+        "The carrier (or the hub's adapter for it) cannot ship to a receiver outside China.",
+    )
+    CUSTOMS_INCOMPLETE = (
+        "carrier_customs_incomplete",
+        "国际件报关信息不完整",
+        "An international waybill lacks what the carrier's declaration needs (HS code, English name, postcode …).",
+    )

@@ -35,7 +35,11 @@ __all__ = [
     "CarrierError",
     "CarrierFactory",
     "CarrierUnavailable",
+    "CustomsDeclaration",
+    "CustomsIncomplete",
+    "CustomsLine",
     "DigestRejected",
+    "InternationalUnsupported",
     "InvalidWaybillRequest",
     "OutOfServiceArea",
     "Party",
@@ -54,7 +58,9 @@ __all__ = [
     "WaybillRequest",
     "carrier_for",
     "cloud_print_waybill",
+    "is_international",
     "post_json",
+    "refuse_international",
     "registered_carriers",
     "reply_error",
 ]
@@ -64,7 +70,11 @@ class Party(msgspec.Struct, frozen=True, kw_only=True):
     """Sender or receiver as the carrier needs them (full, unmasked: only the carrier sees them).
 
     A receiver the platform keeps encrypted has ``cipher`` and masked ``name``/``phone``/``detail``: only that
-    platform's e-waybill service (:data:`PLATFORM_WAYBILLS`) can print it; a carrier's own API needs clear fields."""
+    platform's e-waybill service (:data:`PLATFORM_WAYBILLS`) can print it; a carrier's own API needs clear fields.
+
+    Outside China (``country`` an ISO 3166-1 alpha-2 code other than "CN"): ``province`` is the region (state,
+    province, changwat), ``city`` the city, ``detail`` the address lines joined with "\n", ``postcode`` the postal
+    code, ``district`` empty — as :class:`orderhub.orders.commands.Receiver` keeps them."""
 
     name: str
     phone: str
@@ -74,9 +84,19 @@ class Party(msgspec.Struct, frozen=True, kw_only=True):
     detail: str  # street address without the province/city/district
     company: str = ""
     cipher: ReceiverCipher | None = None
+    country: str = "CN"  # ISO 3166-1 alpha-2
+    postcode: str = ""
 
     def __repr__(self) -> str:  # never a clear name, phone or address (logs, tracebacks)
-        return f"Party(province={self.province!r}, city={self.city!r}, encrypted={self.cipher is not None})"
+        return (
+            f"Party(province={self.province!r}, city={self.city!r}, country={self.country!r}, "
+            f"encrypted={self.cipher is not None})"
+        )
+
+
+def is_international(party: Party) -> bool:
+    """Whether a party is outside the Chinese 省/市/区 form (its country is set and is not "CN")."""
+    return (party.country or "CN").strip().upper() != "CN"
 
 
 class WaybillItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,9 +104,39 @@ class WaybillItem(msgspec.Struct, frozen=True, kw_only=True):
     qty: int
 
 
+class CustomsLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One declared line of an international parcel, in the hub's terms (see :class:`CustomsDeclaration`)."""
+
+    sku: str
+    name_en: str  # the English description customs read
+    name_local: str = ""  # in the destination's language (Thai for TH), "" when none is needed
+    name_zh: str = ""
+    hs_code: str = ""  # 6–10 digits, no dots
+    origin_country: str = ""  # ISO 3166-1 alpha-2
+    qty: int
+    unit_weight_g: int
+    unit_value: int  # minor units of the declaration's ``currency``
+    material: str = ""
+    usage: str = ""
+
+
+class CustomsDeclaration(msgspec.Struct, frozen=True, kw_only=True):
+    """What an international parcel declares at the border: its lines, the declared total and currency, and why it
+    is sent (``category``: sale_of_goods, gift, commercial_sample, documents, returned_goods, other — the CN22 /
+    CN23 boxes). Money in minor units of ``currency`` (ISO 4217); weights grams."""
+
+    currency: str
+    total_value: int
+    lines: list[CustomsLine]
+    category: str = "sale_of_goods"
+
+
 class WaybillRequest(msgspec.Struct, frozen=True, kw_only=True):
     """One parcel to ship. ``order_ref`` is the hub's id for the request — unique per shipment and stable across
-    retries, so asking twice returns the same waybill (the carriers deduplicate on it)."""
+    retries, so asking twice returns the same waybill (the carriers deduplicate on it).
+
+    A receiver outside China (:func:`is_international`) needs ``customs``; a carrier without an international
+    service refuses it (:func:`refuse_international`)."""
 
     order_ref: str
     sender: Party
@@ -97,6 +147,7 @@ class WaybillRequest(msgspec.Struct, frozen=True, kw_only=True):
     items: list[WaybillItem] = []
     service: str = "standard"  # the carrier's product, mapped by the adapter (e.g. SF 顺丰标快)
     remark: str = ""
+    customs: CustomsDeclaration | None = None  # an international parcel's declaration
 
 
 class Waybill(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,6 +187,9 @@ class CarrierCredentials(msgspec.Struct, kw_only=True):
     customer_code: str = ""  # monthly account / customer code (月结卡号 / 客户编码)
     customer_password: str = ""  # J&T customer password (its business digest)
     base_url: str = ""  # the gateway to call instead of production (a simulator)
+    # The pick-up point's postal code, for carriers whose international orders need the sender's (SF: postCode
+    # "跨境件必填"); Chinese addresses are kept without one.
+    sender_postcode: str = ""
 
     def __repr__(self) -> str:  # never the secret
         return f"CarrierCredentials(partner_id={self.partner_id!r}, base_url={self.base_url!r})"
@@ -178,6 +232,31 @@ class InvalidWaybillRequest(CarrierError):
 class CarrierUnavailable(CarrierError):
     code = CarrierErrorCode.UNAVAILABLE
     retryable = True
+
+
+class InternationalUnsupported(InvalidWaybillRequest):
+    """The carrier (or the hub's adapter for it) has no international service: it is never sent a foreign
+    receiver's address squeezed into the 省/市/区 form."""
+
+    code = CarrierErrorCode.INTERNATIONAL_UNSUPPORTED
+
+
+class CustomsIncomplete(InvalidWaybillRequest):
+    """An international waybill request lacks what the carrier's declaration needs."""
+
+    code = CarrierErrorCode.CUSTOMS_INCOMPLETE
+
+
+def refuse_international(request: WaybillRequest, carrier_name: str) -> None:
+    """For the adapters of carriers without an international service: a receiver outside China is refused with
+    :class:`InternationalUnsupported` before anything is sent."""
+    if is_international(request.receiver):
+        country = request.receiver.country.strip().upper()
+        raise InternationalUnsupported(
+            f"该承运商不支持国际件：{carrier_name}无法寄往 {country}",
+            carrier_code="international_unsupported",
+            carrier_message=country,
+        )
 
 
 class Carrier(Protocol):

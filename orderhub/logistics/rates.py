@@ -96,6 +96,8 @@ class ShippingOrder(msgspec.Struct, kw_only=True):
     receiver_address: str
     receiver_cipher: str  # JSON of the platform's protected receiver ("" for a clear one)
     channel: int
+    receiver_country: str = "CN"  # ISO 3166-1 alpha-2; outside China the 省/市 fields hold region and city
+    receiver_postcode: str = ""
 
 
 async def shipping_order(order_id: int) -> ShippingOrder:

@@ -19,6 +19,7 @@ import msgspec
 
 from orderhub import clock, crypto, db
 from orderhub.address.parser import standardise
+from orderhub.carriers.errors import CarrierErrorCode
 from orderhub.carriers.port import PLATFORM_WAYBILLS, CarrierError, Party, WaybillItem, WaybillRequest
 from orderhub.channels.decrypt import decrypt_receiver
 from orderhub.channels.port import PlatformError
@@ -29,6 +30,7 @@ from orderhub.logistics import rates
 from orderhub.logistics.adapters import account_carrier, unseal
 from orderhub.logistics.choice import NoCarrier
 from orderhub.logistics.errors import LogisticsError
+from orderhub.logistics.international import INTERNATIONAL_CARRIERS, declaration_of_order, is_foreign
 from orderhub.logistics.labels import LabelData, address_line
 from orderhub.logistics.tables import CarrierAccount, ParcelTracking, Waybill
 from orderhub.logistics.tracking import start_tracking
@@ -65,7 +67,7 @@ __all__ = [
 ]
 
 CARRIERS = rates.CARRIERS
-_CREDENTIAL_KEYS = ("partner_id", "secret", "customer_code", "customer_password", "base_url")
+_CREDENTIAL_KEYS = ("partner_id", "secret", "customer_code", "customer_password", "base_url", "sender_postcode")
 
 
 class NewCarrierAccount(msgspec.Struct, frozen=True, kw_only=True):
@@ -353,8 +355,18 @@ async def _choose_account(order: rates.ShippingOrder, weight_g: int) -> _Pick:
         .order_by(CarrierAccount.id),
     )
     rows = _accounts_for(order, rows)
+    if not rows and is_foreign(order.receiver_country):
+        raise Conflict(
+            f"该承运商不支持国际件：本仓没有可寄往 {order.receiver_country} 的快递账号"
+            f"（可寄国际件：{'、'.join(INTERNATIONAL_CARRIERS)}）",
+            code=CarrierErrorCode.INTERNATIONAL_UNSUPPORTED,
+            field="order_id",
+        )
     if not rows:
         raise Conflict(LogisticsError.NO_CARRIER_ACCOUNT, field="order_id")
+    if is_foreign(order.receiver_country):  # rate cards price 省/市 zones: abroad, the customer's carrier or priority
+        chosen = next((r for r in rows if order.preferred_carrier and r.carrier == order.preferred_carrier), rows[0])
+        return _Pick(account=chosen, reason=f"国际件（寄往 {order.receiver_country}）：{chosen.carrier}")
     try:
         choice = await rates.choice_for_order(order, weight_g, sorted({r.carrier for r in rows}))
     except NoCarrier as exc:
@@ -373,8 +385,11 @@ async def _choose_account(order: rates.ShippingOrder, weight_g: int) -> _Pick:
 def _accounts_for(order: rates.ShippingOrder, rows: list[_Account]) -> list[_Account]:
     """The accounts that can print this order's receiver. An encrypted receiver: the accounts at its platform's
     e-waybill service (for its shop, or for any shop of the platform) — they take the ciphertext — else the
-    carriers' own accounts, which need a decrypt through the platform. A clear receiver: the carriers' own."""
+    carriers' own accounts, which need a decrypt through the platform. A clear receiver: the carriers' own. A
+    receiver outside China: the carriers' own accounts of carriers with an international service."""
     own = [r for r in rows if not r.via]
+    if is_foreign(order.receiver_country):
+        return [r for r in own if r.carrier in INTERNATIONAL_CARRIERS]
     cipher = decode_cipher(order.receiver_cipher)
     if cipher is None:
         return own
@@ -423,6 +438,8 @@ async def _receiver(order: rates.ShippingOrder, account: _Account, actor: str) -
         city=order.receiver_city,
         district=order.receiver_district,
         detail=order.receiver_detail,
+        country=(order.receiver_country or "CN").strip().upper(),
+        postcode=order.receiver_postcode or "",
     )
 
 
@@ -574,6 +591,8 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             weight_g=weight,
             declared_value_fen=order.paid_amount,
             items=[WaybillItem(name=r.name[:60], qty=r.qty) for r in lines],
+            # A receiver outside China: the declaration the customs context drew up for the order.
+            customs=await declaration_of_order(order_id) if is_foreign(order.receiver_country) else None,
         )
         async with httpx.AsyncClient(timeout=15) as http:
             adapter = await account_carrier(account.carrier, account.via, account.channel, account.credentials, http)

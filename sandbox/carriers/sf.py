@@ -16,6 +16,11 @@ Services: ``EXP_RECE_CREATE_ORDER`` (duplicate ``orderId`` → 8016 重复下单
 筛单结果 ``filterResult`` 3 不可以收派 and no waybill; a monthly card out of :attr:`SfAccount.quota` → 8114),
 ``EXP_RECE_SEARCH_ORDER_RESP``, ``EXP_RECE_UPDATE_ORDER`` (``dealType`` 2 cancels) and ``EXP_RECE_SEARCH_ROUTES``
 (the routes a test scripted with :meth:`SfStore.add_route`).
+
+Cross-border orders (跨境件 / 国际件) go through the same ``EXP_RECE_CREATE_ORDER``: a receiver (or sender) outside
+the mainland and 港澳台 must carry the fields SF's page makes required for them, and each missing one is refused with
+the code SF documents for it (:func:`_check_cross_border`). The order keeps the msgData it was placed with
+(:attr:`SfOrder.msg_data`) for tests to read what SF would have received.
 """
 
 from __future__ import annotations
@@ -128,6 +133,12 @@ class SfOrder:
     msg_data: dict[str, Any]
     cancelled: bool = False
     filter_result: int = 2  # 筛单结果: 2 可收派, 3 不可以收派
+    # A cross-border order's routeLabelData extras (2.5.3: destCountry 目的国别, destPostCode 目的地邮编,
+    # goodsValueTotal 总价值 "保留两位小数", currencySymbol 币种); "" for a domestic one.
+    dest_country: str = ""
+    dest_post_code: str = ""
+    goods_value_total: str = ""
+    currency_symbol: str = ""
 
 
 @dataclass
@@ -264,6 +275,10 @@ def _order_reply(order: SfOrder) -> dict[str, Any]:
                     "proCode": "T4" if order.express_type == 1 else "T6",
                     "twoDimensionCode": f"MMM={{'k1':'{order.dest_code}','k2':'{order.dest_team_code}',"
                     f"'k5':'{order.waybill_no}'}}",
+                    "destCountry": order.dest_country,
+                    "destPostCode": order.dest_post_code,
+                    "goodsValueTotal": order.goods_value_total,
+                    "currencySymbol": order.currency_symbol,
                 },
             }
         ],
@@ -291,6 +306,59 @@ def _check_party(contact: dict[str, Any], required: tuple[tuple[str, str, str], 
         raise _BusinessError(*phone)
 
 
+# 丰桥 API 文档「下订单接口-速运类API EXP_RECE_CREATE_ORDER」: ContactInfo ``country`` "国家或地区代码 例如：内地件CN
+# 香港852" and ``postCode`` "邮编，跨境件必填（中国内地， 港澳台互寄除外）"; CargoDetail ``count`` / ``unit`` /
+# ``weight`` / ``amount`` / ``sourceArea`` "跨境件报关需要填写" and ``currency`` (《国际件币别表》); CustomsInfo
+# ``declaredValue`` "如果是跨境件，则必填" and ``declaredValueCurrency`` "跨境件报关需要填写". Its「3.2 业务异常代码」
+# table gives each refusal's code and text, used as they are below.
+_GREATER_CHINA = frozenset({"CN", "86", "HK", "852", "MO", "853", "TW", "886"})
+_CARGO_REQUIRED = (
+    ("count", "6202", "国际件货物数量不能为空"),
+    ("unit", "6203", "国际件货物单位不能为空"),
+    ("weight", "6204", "国际件货物单位重量不能为空"),
+    ("amount", "6205", "国际件货物单价不能为空"),
+    ("currency", "6206", "国际件货物币种不能为空"),
+    ("sourceArea", "6207", "国际件原产地不能为空"),
+)
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _cross_border(sender: dict[str, Any], receiver: dict[str, Any]) -> bool:
+    """Whether either party is outside the mainland and 港澳台 (an absent country counts as the mainland)."""
+    countries = (str(party.get("country") or "CN").strip().upper() for party in (sender, receiver))
+    return any(country not in _GREATER_CHINA for country in countries)
+
+
+def _check_cross_border(sender: dict[str, Any], receiver: dict[str, Any], data: dict[str, Any]) -> None:
+    if _blank(sender.get("postCode")):
+        raise _BusinessError("6200", "国际件寄方邮编不能为空")
+    if _blank(receiver.get("postCode")):
+        raise _BusinessError("6201", "国际件到方邮编不能为空")
+    for cargo in data.get("cargoDetails") or []:
+        for part, code, message in _CARGO_REQUIRED:
+            if _blank(cargo.get(part)):
+                raise _BusinessError(code, message)
+    customs = data.get("customsInfo")
+    if not isinstance(customs, dict) or _blank(customs.get("declaredValue")) or _blank(
+        customs.get("declaredValueCurrency")
+    ):
+        raise _BusinessError("8194", "跨境件必须包含申明价值和币别")
+
+
+def _goods_value(data: dict[str, Any]) -> str:
+    customs = data.get("customsInfo")
+    value = customs.get("declaredValue") if isinstance(customs, dict) else None
+    if not isinstance(value, int | float | str):
+        return ""
+    try:
+        return f"{float(value):.2f}"
+    except ValueError:
+        return ""
+
+
 def _create(store: SfStore, account: SfAccount, data: dict[str, Any]) -> dict[str, Any]:
     order_id = str(data.get("orderId") or "").strip()
     if not order_id:
@@ -302,6 +370,9 @@ def _create(store: SfStore, account: SfAccount, data: dict[str, Any]) -> dict[st
     cargo = data.get("cargoDetails")
     if not isinstance(cargo, list) or not all(isinstance(c, dict) and str(c.get("name") or "").strip() for c in cargo):
         raise _BusinessError("1023", "拖寄物品名不能为空")
+    cross_border = _cross_border(sender, receiver)
+    if cross_border:
+        _check_cross_border(sender, receiver, data)
     with store.lock:
         existing = store.orders.get(_order_key(account.partner_id, order_id))
         if existing is not None:
@@ -348,6 +419,11 @@ def _create(store: SfStore, account: SfAccount, data: dict[str, Any]) -> dict[st
             dest_code=area,
             msg_data=data,
         )
+        if cross_border:
+            order.dest_country = str(receiver.get("country") or "").strip().upper()
+            order.dest_post_code = str(receiver.get("postCode") or "").strip()
+            order.goods_value_total = _goods_value(data)
+            order.currency_symbol = str((data.get("customsInfo") or {}).get("declaredValueCurrency") or "")
         store.orders[_order_key(account.partner_id, order_id)] = order
     return _order_reply(order)
 

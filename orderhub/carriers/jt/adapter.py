@@ -22,6 +22,7 @@ from orderhub.carriers.port import (
     TrackingEvent,
     Waybill,
     WaybillRequest,
+    refuse_international,
 )
 
 __all__ = ["API_ADD_ORDER", "API_CANCEL_ORDER", "API_PRINT_ORDER", "API_TRACE", "JtCarrier", "create_carrier"]
@@ -46,6 +47,7 @@ class JtCarrier:
         return f"JtCarrier({self.client!r})"
 
     async def create_waybill(self, request: WaybillRequest) -> Waybill:
+        refuse_international(request, "极兔")  # no international service behind this adapter
         data = await self.client.call(API_ADD_ORDER, mapper.add_order_biz(request))
         try:
             return mapper.to_waybill(data, order_ref=request.order_ref)

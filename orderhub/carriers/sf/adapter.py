@@ -4,6 +4,8 @@
   business error 8016 (重复下单); the adapter then asks ``EXP_RECE_SEARCH_ORDER_RESP`` for that order and returns
   its waybill, so a retry never orders a second parcel. An address SF cannot serve is no error on SF's side but
   筛单结果 ``filterResult`` 3 (不可以收派) in the reply: :class:`OutOfServiceArea`.
+  A receiver outside China goes as SF's cross-border order on the same service (:mod:`.intl`: the declaration's
+  lines, postcodes, the international product); a domestic one exactly as before (:mod:`.mapper`).
 * cancel_waybill: ``EXP_RECE_UPDATE_ORDER`` with ``dealType 2``.
 * track: ``EXP_RECE_SEARCH_ROUTES`` by waybill number.
 """
@@ -23,8 +25,9 @@ from orderhub.carriers.port import (
     TrackingEvent,
     Waybill,
     WaybillRequest,
+    is_international,
 )
-from orderhub.carriers.sf import mapper
+from orderhub.carriers.sf import intl, mapper
 from orderhub.carriers.sf.client import DUPLICATE_ORDER, SfBusinessError, SfClient
 
 __all__ = [
@@ -54,12 +57,18 @@ class SfCarrier:
     ) -> None:
         self.client = client or SfClient(credentials, http)
         self._monthly_card = credentials.customer_code
+        self._sender_postcode = credentials.sender_postcode
 
     def __repr__(self) -> str:
         return f"SfCarrier({self.client!r})"
 
     async def create_waybill(self, request: WaybillRequest) -> Waybill:
-        data = mapper.create_order_data(request, monthly_card=self._monthly_card)
+        if is_international(request.receiver):
+            data = intl.create_order_data(
+                request, monthly_card=self._monthly_card, sender_postcode=self._sender_postcode
+            )
+        else:
+            data = mapper.create_order_data(request, monthly_card=self._monthly_card)
         try:
             reply = await self.client.call(SERVICE_CREATE, data)
         except SfBusinessError as exc:

@@ -36,6 +36,7 @@ from orderhub.carriers.port import (
     CarrierCredentials,
     CarrierError,
     CarrierUnavailable,
+    CustomsIncomplete,
     DigestRejected,
     InvalidWaybillRequest,
     OutOfServiceArea,
@@ -45,6 +46,7 @@ from orderhub.carriers.port import (
 from orderhub.wire import GatewayClient
 
 __all__ = [
+    "CUSTOMS_FIELDS",
     "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
     "DUPLICATE_ORDER",
@@ -80,6 +82,23 @@ DUPLICATE_ORDER = "8016"  # 重复下单 — the adapter fetches the order it al
 _CARD_REFUSED = frozenset({"8114", "8119"})  # 8114 传入了不可发货的月结卡号, 8119 月结卡号不存在或已失效
 _PHONE_REFUSED = frozenset({"8196"})  # 8196 信息异常 (处理建议: 电话号码黑名单)
 _PEAK_CONTROL = frozenset({"8177"})  # 8177 正值运力高峰期…寄件通道预约已满 (高峰管控): try again later
+# A cross-border (跨境件 / 国际件) order missing what SF's declaration needs: 丰桥 API 文档「下订单接口-速运类API
+# EXP_RECE_CREATE_ORDER」section「3.2 业务异常代码」(open.sf-express.com, its 速运类 API list; the table links to
+# 速运类接口业务相关错误码 above). The hub reports them as CustomsIncomplete naming the field SF says is missing.
+CUSTOMS_FIELDS: dict[str, str] = {
+    "1020": "邮编",  # 出口件邮编不能为空 (postCode)
+    "1028": "货物数量",  # 出口件时，拖寄物数量不能为空 (cargoDetails.count)
+    "1038": "声明价值",  # 出口件声明价值不能为空 (cargoDeclaredValue)
+    "6200": "寄件人邮编",  # 国际件寄方邮编不能为空 (postCode, contactType 1)
+    "6201": "收件人邮编",  # 国际件到方邮编不能为空 (postCode, contactType 2)
+    "6202": "货物数量",  # 国际件货物数量不能为空 (cargoDetails.count)
+    "6203": "货物单位",  # 国际件货物单位不能为空 (cargoDetails.unit)
+    "6204": "货物单位重量",  # 国际件货物单位重量不能为空 (cargoDetails.weight)
+    "6205": "货物单价",  # 国际件货物单价不能为空 (cargoDetails.amount)
+    "6206": "货物币种",  # 国际件货物币种不能为空 (cargoDetails.currency)
+    "6207": "原产地",  # 国际件原产地不能为空 (cargoDetails.sourceArea)
+    "8194": "申明价值和币别",  # 跨境件必须包含申明价值和币别 (customsInfo.declaredValue, declaredValueCurrency)
+}
 # Every other documented code (1010-1016 寄/到件地址、联系人、电话不能为空, 1023 托寄物品名不能为空,
 # 6126 月结卡号不合法, 6150 找不到该订单, 8017 订单号与运单号不匹配, 8018 未获取到订单信息, 8037 已消单,
 # 8252 订单已确认, 8253 订单已取消, 20011 产品与定时派送服务时间段不匹配 …) is a refusal of the request as sent:
@@ -149,6 +168,8 @@ def classify_business_error(code: str, message: str) -> CarrierError:
         summary = "顺丰认为收寄件电话信息异常"
     elif code in _PEAK_CONTROL:
         kind, summary = CarrierUnavailable, "顺丰运力高峰管控，暂不接单"
+    elif code in CUSTOMS_FIELDS:
+        kind, summary = CustomsIncomplete, f"顺丰拒绝了国际件报关信息（缺少{CUSTOMS_FIELDS[code]}）"
     elif code in _DOCUMENTED:
         summary = "顺丰拒绝了请求"
     elif any(word in message for word in _OUT_OF_AREA_WORDS):

@@ -19,6 +19,7 @@ from orderhub.carriers.port import (
     TrackingEvent,
     Waybill,
     WaybillRequest,
+    refuse_international,
 )
 from orderhub.carriers.zto import mapper
 from orderhub.carriers.zto.client import ZtoClient
@@ -46,6 +47,7 @@ class ZtoCarrier:
         return f"ZtoCarrier({self.client!r})"
 
     async def create_waybill(self, request: WaybillRequest) -> Waybill:
+        refuse_international(request, "中通")  # no international service behind this adapter
         body = mapper.create_order_body(request, account_id=self._account_id, account_password=self._account_password)
         result = await self.client.call(API_CREATE, body)
         try:
