@@ -366,9 +366,18 @@ class PickingController(Controller):
         "/quality/errors",
         summary="Monthly error analysis (差错分析): by picker, by SKU, by error type",
         description="The month's (`month`=YYYY-MM, Asia/Shanghai; default this month) picking errors counted by "
-        "picker, by SKU and by error type.",
+        "picker, by SKU and by error type. Made fair: per picker (`picker_rates`) and per SKU (`sku_rates`) the pick "
+        "lines with an error per 1,000 lines and their 95 % Wilson interval, ranked by its lower bound; fewer than "
+        "`min_lines` lines (default 50) are marked 样本不足 and not ranked. `confusions`: the most common wrong-item "
+        "pairs (expected SKU, the SKU whose barcode was scanned) with both pick faces — candidates for re-slotting; "
+        "`location_clusters`: per SKU with errors, the location holding most of them, `flagged` when that share is "
+        "at least 60 % and significantly above the location's share of the SKU's pick lines.",
     )
-    async def errors(self, request: Request[UserView, Any, Any], month: str | None = None) -> quality.ErrorReport:
+    async def errors(
+        self, request: Request[UserView, Any, Any], month: str | None = None, min_lines: int | None = None
+    ) -> quality.ErrorReport:
         return await quality.error_report(
-            month or f"{clock.to_shanghai(clock.now()):%Y-%m}", warehouse_id=request.user.warehouse_id
+            month or f"{clock.to_shanghai(clock.now()):%Y-%m}",
+            warehouse_id=request.user.warehouse_id,
+            min_lines=quality.MIN_LINES if min_lines is None else min_lines,
         )
