@@ -57,6 +57,7 @@ class JobName(StrEnum):
     CHECK_APPROVAL_OA = "check_approval_oa"
     RECONCILE_APPROVAL_OA = "reconcile_approval_oa"
     CANCEL_WAYBILL = "cancel_waybill"
+    MINE_COPURCHASE = "mine_copurchase"
 
 
 BACKFILL_KEY = "pipeline:backfill"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from orderhub.errors import ErrorCode
 
-__all__ = ["AlertError", "DashError", "HealthError"]
+__all__ = ["AlertError", "DashError", "HealthError", "MiningError"]
 
 
 class DashError(ErrorCode):
@@ -82,3 +82,43 @@ class HealthError(ErrorCode):
         "No such rectification (or it belongs to another warehouse).",
     )
     RECTIFICATION_CLOSED = "rectification_closed", "整改任务已关闭", "The rectification is closed already."
+
+
+class MiningError(ErrorCode):
+    """Co-purchase mining and time-of-week peaks (``orderhub.insights.copurchase``, ``orderhub.insights.peaks``;
+    docs/insights-mining.md)."""
+
+    COPURCHASE_RUN_NOT_FOUND = "copurchase_run_not_found", "挖掘任务不存在", "No co-purchase mining run with this id."
+    COPURCHASE_PATTERN_NOT_FOUND = (
+        "copurchase_pattern_not_found",
+        "关联规则不存在",
+        "No mined co-purchase pattern with this id.",
+    )
+    INSIGHTS_BAD_PERIOD = (
+        "insights_bad_period",
+        "时间范围无效：开始须早于结束，且不超过 366 天",
+        "`since` is not before `until`, or the period is longer than 366 days (the field says which end).",
+    )
+    COPURCHASE_BAD_THRESHOLD = (
+        "copurchase_bad_threshold",
+        "挖掘阈值超出范围",
+        "min_support outside 0–1, min_count below 1, max_qty outside 1–5 or max_patterns outside 1–100,000 (the "
+        "field says which).",
+    )
+    COPURCHASE_UNKNOWN_CHANNEL = (
+        "copurchase_unknown_channel",
+        "渠道不存在",
+        "A channel code in `channels` is not a channel (`codes` lists them), or more than 50 were given.",
+    )
+    COPURCHASE_UNKNOWN_REGION = (
+        "copurchase_unknown_region",
+        "没有属于该区域的仓库",
+        "`region` is not the region of any warehouse.",
+    )
+    PEAKS_BAD_TARGET = (
+        "peaks_bad_target",
+        "请指定 sku 或 category 其中之一",
+        "Peaks need exactly one of `sku` and `category`.",
+    )
+    PEAKS_UNKNOWN_SKU = "peaks_unknown_sku", "商品不存在", "`sku` is not a SKU code."
+    PEAKS_UNKNOWN_CATEGORY = "peaks_unknown_category", "没有该类目的商品", "No SKU has this `category`."
