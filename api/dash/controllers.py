@@ -17,6 +17,8 @@ from orderhub.insights import approvals as approval_metrics
 from orderhub.insights import tiers
 from orderhub.insights.approvals import ApprovalBoard
 from orderhub.insights.tiers import DrillPage, MyDay, OperationsBoard, StrategicBoard, TacticalBoard
+from orderhub.offers import effect as offer_effect
+from orderhub.offers.effect import OfferEffect
 
 __all__ = ["DashController"]
 
@@ -156,6 +158,21 @@ class DashController(Controller):
     async def me(self, request: Request[UserView, Any, Any], day: Day = None) -> MyDay:
         user = request.user
         return await tiers.my_day(user.id, user.display_name or user.username, user.role, tiers.parse_day(day))
+
+    @get(
+        "/offers",
+        summary="加购优惠效果: each enabled add-on offer's attach rate against its hold-out, with 95 % intervals",
+        description=(
+            "Hub-wide. Every add-on offer switched on now, then those switched off (most recently enabled first; at "
+            "most 20), as `GET /api/v1/offers/{offer_id}/effect` measures it now: the attach rate of the offered SKU "
+            "in orders with ≥ N of each trigger SKU, before and after `enabled_at` and, after it, buyers shown the "
+            "offer (`treatment`) against the hold-out (`holdout`), each with a Wilson 95 % interval; `effect` = "
+            "treatment − hold-out with Newcombe's hybrid score 95 % interval; `note` says in zh-CN how to read it "
+            "(docs/offers.md)."
+        ),
+    )
+    async def offers(self) -> list[OfferEffect]:
+        return await offer_effect.enabled_effects()
 
     @get(
         "/drill",
