@@ -35,6 +35,8 @@ from api.approvals.controllers import (
 from api.auth.controllers import AuthController
 from api.catalog.controllers import SkuController
 from api.channels.controllers import ChannelController, WritebackController
+from api.customs.controllers import RulePackController, SkuCustomsController
+from api.customs.documents import CustomsDocumentController
 from api.dash.controllers import DashController
 from api.decoding import error_field, explain
 from api.finance.controllers import FinanceController
@@ -42,6 +44,7 @@ from api.finance.imports import SettlementImportController
 from api.finance.reports import ReportsController
 from api.health.controllers import HealthController, InquiryController
 from api.imports.controllers import ImportController
+from api.insights.controllers import CopurchaseController, PeaksController
 from api.inventory.controllers import LocationController, StockController, WarehouseController
 from api.logistics.controllers import (
     CarrierAccountController,
@@ -53,6 +56,7 @@ from api.logistics.controllers import (
 )
 from api.logistics.page import TrackingPageController
 from api.notify.controllers import NotificationController, NotifySetupController
+from api.offers.controllers import OfferController
 from api.ops.controllers import OpsController
 from api.orders.controllers import OrderController
 from api.picking.controllers import PickingController
@@ -368,9 +372,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WarehouseController,
             LocationController,
             SkuController,
+            SkuCustomsController,  # SKUs' customs data and its import (docs/customs.md)
+            RulePackController,  # destination rule packs (docs/customs.md)
+            CustomsDocumentController,  # packing list, CN 22 / CN 23 PDFs (docs/customs.md)
             StockController,
             UserController,
             RuleController,
+            OfferController,  # add-on offers and the storefront's offers query (docs/offers.md)
             PipelineController,
             WebhookController,
             WeComCallbackController,  # the approval cards' WeCom callback
@@ -396,6 +404,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SettlementImportController,  # bill files (docs/finance.md)
             ReportsController,  # the weekly report, the daily reconciliation's XLSX and PDF (docs/reports.md)
             InquiryController,
+            CopurchaseController,  # co-purchase mining and time-of-week peaks (docs/insights-mining.md)
+            PeaksController,
             ApprovalFlowController,
             ApprovalRequestController,
             ApprovalInboxController,

@@ -21,6 +21,7 @@ from orderhub.auth.tables import MpBindingCode, User
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.channels.erp_file.settlement_tables import SettlementMapping
 from orderhub.channels.tables import Channel, ChannelSku, ImportJob, ImportMapping, PullRun, ReceiverDecrypt
+from orderhub.customs.tables import CustomsRulePack, CustomsSku
 from orderhub.finance.tables import (
     FeeSetting,
     OrderPayout,
@@ -40,6 +41,7 @@ from orderhub.insights.health_tables import (
     RollupInquiryDay,
     RollupInquiryOrder,
 )
+from orderhub.insights.pattern_tables import CopurchasePattern, CopurchaseRun
 from orderhub.insights.tables import (
     RollupOperatorDay,
     RollupOrderBucket,
@@ -50,6 +52,7 @@ from orderhub.insights.tables import (
 from orderhub.inventory.tables import Location, StockAdjustment, StockLevel, Warehouse
 from orderhub.logistics.tables import CarrierAccount, CarrierRateCard, CarrierRuleRow, ParcelTracking, Waybill
 from orderhub.notifications.tables import Notification, NotifyContact, NotifyDigestItem, NotifyTemplate
+from orderhub.offers.tables import Offer, OfferLog
 from orderhub.orders.aftersale_tables import AfterSale, AfterSaleChange, AfterSaleLine, AfterSaleReceipt, DamagedStock
 from orderhub.orders.tables import Order, OrderEvent, OrderLine, PipelineSetting, PlatformWriteback, SurgeEvent
 from orderhub.picking.putback_tables import Putback, PutbackLine
@@ -126,6 +129,8 @@ TABLES = [
     AlertRule,
     AlertState,
     Alert,
+    CopurchaseRun,
+    CopurchasePattern,
     ApprovalFlow,
     ApprovalFlowVersion,
     ApprovalRequest,
@@ -151,6 +156,10 @@ TABLES = [
     AfterSaleReceipt,
     DamagedStock,
     ReportFile,
+    CustomsSku,
+    CustomsRulePack,
+    Offer,
+    OfferLog,
 ]
 
 APP_CONFIG = AppConfig(

@@ -24,7 +24,7 @@ from orderhub.finance import pull as finance_pull
 from orderhub.finance import reconcile as finance_reconcile
 from orderhub.finance.pull import SETTLEMENTS_CRON
 from orderhub.finance.reconcile import PAYOUTS_CRON
-from orderhub.insights import alerts, health
+from orderhub.insights import alerts, copurchase, health
 from orderhub.insights import upkeep as rollups
 from orderhub.logistics import tracking, voids
 from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
@@ -220,6 +220,17 @@ async def reconcile_approval_oa(ctx: dict[str, Any]) -> int:
     return await approval_oa.reconcile_due()
 
 
+async def mine_copurchase(ctx: dict[str, Any], *, run_id: int) -> dict[str, Any]:
+    """A co-purchase mining run (docs/insights-mining.md): count the baskets, keep the patterns, close the run."""
+    run = await copurchase.run_mining(run_id)
+    return {"run": run.id, "status": run.status, "orders": run.orders, "patterns": run.patterns, "ms": run.took_ms}
+
+
+async def requeue_copurchase(ctx: dict[str, Any]) -> int:
+    """Mining runs whose job was never queued (Redis down at the start) or whose worker died."""
+    return await copurchase.requeue_stale_runs()
+
+
 async def enqueue_backfill() -> None:
     # A big surge leaves tens of thousands of orders to backfill (~15,000/min): give the pass time; a retry
     # after a timeout continues where it stopped (the mark is cleared order by order).
@@ -278,6 +289,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
             update_approval_card,
             submit_approval_oa,
             check_approval_oa,
+            mine_copurchase,
         ],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[
@@ -300,6 +312,7 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
                 dispatch_approval_cards, cron=approval_cards.DISPATCH_CRON, unique=True, timeout=25, retries=3, ttl=25
             ),
             CronJob(reconcile_approval_oa, cron=approval_oa.RECONCILE_CRON, unique=True, timeout=25, retries=3, ttl=25),
+            CronJob(requeue_copurchase, cron=copurchase.REQUEUE_CRON, unique=True, timeout=60, retries=3, ttl=60),
         ],
         startup=startup,
         shutdown=shutdown,

@@ -138,6 +138,20 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/skus/by-barcode/{barcode}": _shared(ANYONE),
     "GET /api/v1/skus/{code}": _shared(ANYONE),
     "PATCH /api/v1/skus/{code}": _global(MANAGERS),
+    # customs (docs/customs.md): SKUs' declaration data, destination rule packs
+    "GET /api/v1/catalog/skus/{code}/customs": _shared(ANYONE),
+    "PUT /api/v1/catalog/skus/{code}/customs": _global(MANAGERS),
+    "GET /api/v1/catalog/sku-customs": _shared(ANYONE),
+    "POST /api/v1/catalog/sku-customs/import": _global(MANAGERS),
+    "GET /api/v1/customs/packs": _shared(ANYONE),
+    "GET /api/v1/customs/packs/{destination}": _shared(ANYONE),
+    "POST /api/v1/customs/packs/{destination}": _global(MANAGERS),
+    "GET /api/v1/customs/packs/{destination}/in-force": _shared(ANYONE),
+    "GET /api/v1/customs/packs/{destination}/versions/{version}": _shared(ANYONE),
+    # customs documents of an order (packers print them with the label)
+    "GET /api/v1/orders/{order_id}/customs/packing-list.pdf": _wh(PACKING, "order"),
+    "GET /api/v1/orders/{order_id}/customs/cn22.pdf": _wh(PACKING, "order"),
+    "GET /api/v1/orders/{order_id}/customs/cn23.pdf": _wh(PACKING, "order"),
     # channels
     "POST /api/v1/channels": _global(ADMIN),
     "GET /api/v1/channels": _global(ADMIN),
@@ -196,6 +210,18 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/rules/{rule_id}": _shared(MANAGERS),
     "PATCH /api/v1/rules/{rule_id}": _global(MANAGERS),
     "DELETE /api/v1/rules/{rule_id}": _global(MANAGERS),
+    # add-on offers (docs/offers.md): the storefront's query is signed with the channel's key
+    "GET /api/v1/offers": _public(),
+    "GET /api/v1/offers/manage": _shared(MANAGERS),
+    "POST /api/v1/offers": _global(MANAGERS),
+    "POST /api/v1/offers/from-pattern": _global(MANAGERS),
+    "GET /api/v1/offers/{offer_id}": _shared(MANAGERS),
+    "PATCH /api/v1/offers/{offer_id}": _global(MANAGERS),
+    "POST /api/v1/offers/{offer_id}/enable": _global(MANAGERS),
+    "POST /api/v1/offers/{offer_id}/disable": _global(MANAGERS),
+    "GET /api/v1/offers/{offer_id}/log": _shared(MANAGERS),
+    "POST /api/v1/offers/{offer_id}/gift-rule": _global(MANAGERS),
+    "GET /api/v1/offers/{offer_id}/effect": _shared(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
     "GET /api/v1/pipeline/surge": _shared(MANAGERS),
     "PUT /api/v1/pipeline/surge": _global(ADMIN),
     "GET /api/v1/pipeline/surge/events": _shared(MANAGERS),
@@ -287,6 +313,13 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/health/rectifications": _wh(MANAGERS, "filter"),
     "POST /api/v1/health/rectifications/{rectification_id}/comments": _wh(MANAGERS, "record"),
     "POST /api/v1/health/rectifications/{rectification_id}/resolve": _wh(MANAGERS, "record"),
+    # insights mined from the orders (orderhub.insights.copurchase, .peaks): hub-wide, managers and admins
+    "POST /api/v1/insights/copurchase/runs": _global(MANAGERS),
+    "GET /api/v1/insights/copurchase/runs": _global(MANAGERS),
+    "GET /api/v1/insights/copurchase/runs/{run_id}": _global(MANAGERS),
+    "GET /api/v1/insights/copurchase/runs/{run_id}/patterns": _global(MANAGERS),
+    "GET /api/v1/insights/copurchase/patterns/{pattern_id}": _global(MANAGERS),
+    "GET /api/v1/insights/peaks": _global(MANAGERS),
     "POST /api/v1/orders/{order_id}/inquiries": _wh(APPROVERS, "order"),
     "GET /api/v1/orders/{order_id}/inquiries": _wh(READERS, "order"),
     # platforms' and carriers' pushes, the customer's pages, operations
@@ -318,6 +351,7 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/dash/operations": _wh(MANAGERS, "filter"),
     "GET /api/v1/dash/approvals": _wh(MANAGERS, "filter"),
     "GET /api/v1/dash/me": Rule(ANYONE, Scope.OWN),
+    "GET /api/v1/dash/offers": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
     "GET /api/v1/dash/drill": _wh(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE), "filter"),
     # approvals (orderhub.approvals, api.approvals): flows are hub-wide; requests are seen and acted on by the people
     # involved (the engine checks who holds a task); anyone may ask, a bound user about their warehouse only

@@ -22,10 +22,11 @@ from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate
 from reportlab.platypus.flowables import Flowable
 
 from orderhub import clock
+from orderhub.offers.effect import OfferEffect, Proportion
 from orderhub.reports import charts
 from orderhub.reports.daily import HEADERS, ReconTable, main_causes, yuan_text
 from orderhub.reports.fonts import find_cjk_font
-from orderhub.reports.weekly import KpiLine, WeeklyData
+from orderhub.reports.weekly import ErrorAnalysis, KpiLine, WeeklyData
 
 __all__ = ["daily_recon_pdf", "font_name", "weekly_pdf"]
 
@@ -295,7 +296,88 @@ def weekly_pdf(data: WeeklyData) -> bytes:
     )
     side.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
     story.append(KeepTogether([side]) if errors.by_picker or errors.by_sku else _p("本月没有差错记录。", s["body"]))
+    story += _fair_errors(errors, s)
+    story += _offer_effects(data.offers, s)
     return _build(story, f"订单中心周报 {data.label}")
+
+
+def _fair_errors(errors: ErrorAnalysis, s: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """Issue 20 B4: the pickers' error lines per 1,000 with Wilson intervals, the wrong-item pairs, the clusters."""
+    out: list[Flowable] = []
+    if errors.picker_rates:
+        rows: list[list[Any]] = [["排名", "拣货员", "拣货行", "差错行", "每千行", "95% 区间", "备注"]]
+        for r in errors.picker_rates:
+            rows.append(
+                [
+                    r.rank if r.rank is not None else "—",
+                    _p(r.name, s["cell"]),
+                    r.lines,
+                    r.error_lines,
+                    f"{r.per_1000:.1f}",
+                    f"{r.low_per_1000:.1f}–{r.high_per_1000:.1f}",
+                    r.note,
+                ]
+            )
+        out.append(
+            KeepTogether(
+                [
+                    _p("拣货员差错率（每千行）", s["body"]),
+                    _table(rows, [_WIDTH * f for f in (0.08, 0.24, 0.12, 0.1, 0.12, 0.2, 0.14)]),
+                    _p(
+                        f"按 95% Wilson 区间的下限排名（至少有这么高）；本月拣货少于 {errors.min_lines} 行的标为"
+                        "样本不足，不参与排名。",
+                        s["note"],
+                    ),
+                ]
+            )
+        )
+    if errors.confusions:
+        rows = [["应拣 SKU", "应拣商品", "库位", "扫到 SKU", "扫到商品", "库位", "次数"]]
+        for c in errors.confusions:
+            rows.append(
+                [
+                    c.expected_sku,
+                    _p(c.expected_name, s["cell"]),
+                    c.expected_location or "—",
+                    c.scanned_sku,
+                    _p(c.scanned_name, s["cell"]),
+                    c.scanned_location or "—",
+                    c.count,
+                ]
+            )
+        widths = [_WIDTH * f for f in (0.14, 0.2, 0.1, 0.14, 0.2, 0.1, 0.12)]
+        out.append(
+            KeepTogether(
+                [
+                    _p("易混商品（应拣 A，扫到 B）", s["body"]),
+                    _table(rows, widths, numeric_from=6),
+                    _p(errors.confusion_hint, s["note"]),
+                ]
+            )
+        )
+    if errors.clusters:
+        rows = [["SKU", "商品", "库位", "该库位差错", "差错占比", "拣货行占比"]]
+        for k in errors.clusters:
+            rows.append(
+                [
+                    k.sku,
+                    _p(k.name, s["cell"]),
+                    k.location,
+                    f"{k.location_error_lines}/{k.error_lines}",
+                    f"{k.error_share:.0%}",
+                    f"{k.pick_share:.0%}",
+                ]
+            )
+        out.append(
+            KeepTogether(
+                [
+                    _p("差错集中在一个库位的 SKU", s["body"]),
+                    _table(rows, [_WIDTH * f for f in (0.16, 0.3, 0.14, 0.14, 0.13, 0.13)], numeric_from=3),
+                    _p("该库位的差错占比显著高于它的拣货行占比：请检查库位标签、照明、相邻商品或混放。", s["note"]),
+                ]
+            )
+        )
+    return out
 
 
 # -- the daily reconciliation report -----------------------------------------------------------------------------------
@@ -347,3 +429,36 @@ def daily_recon_pdf(table: ReconTable) -> bytes:
     if not table.lines:
         story.append(_p("当日没有结算数据。", s["body"]))
     return _build(story, title)
+
+
+def _offer_effects(offers: Sequence[OfferEffect], s: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """Issue 20 B3: each add-on offer's attach rate, shown to buyers against its hold-out, with 95 % intervals."""
+
+    def rate(p: Proportion) -> str:
+        if p.rate is None or p.low is None or p.high is None:
+            return "—"
+        return f"{p.rate * 100:.1f}%（{p.low * 100:.1f}–{p.high * 100:.1f}）{p.hits}/{p.n}"
+
+    out: list[Flowable] = [_p("六、加购优惠效果", s["h2"])]
+    if not offers:
+        return [*out, _p("本周没有上线中的加购优惠。", s["body"])]
+    rows: list[list[Any]] = [["优惠", "上线前", "实验组（展示）", "对照组（不展示）", "差值（95% 区间）"]]
+    for o in offers:
+        diff = (
+            f"{o.effect.estimate * 100:+.1f} 点（{o.effect.low * 100:+.1f}~{o.effect.high * 100:+.1f}）"
+            if o.effect is not None
+            else "样本不足"
+        )
+        cells = [o.name, rate(o.before), rate(o.treatment), rate(o.holdout), diff]
+        rows.append([_p(c, s["cell"]) for c in cells])
+    notes = [_p(f"{o.name}：{o.note}", s["note"]) for o in offers]
+    out += [
+        _table(rows, [_WIDTH * f for f in (0.24, 0.19, 0.19, 0.19, 0.19)]),
+        *notes,
+        _p(
+            "加购率 = 含加购商品的订单 ÷ 满足触发条件的订单（不含赠品行），括号内为 Wilson 95% 区间；"
+            "差值为实验组减对照组，区间用 Newcombe 混合得分法。对照组按买家稳定哈希划分，口径见 docs/offers.md。",
+            s["note"],
+        ),
+    ]
+    return out

@@ -9,7 +9,10 @@
 - reconciliation: each day's ``orderhub.finance.reports_data.daily_report`` summed per channel, and the week's top
   causes of differences (:func:`daily_reports`, :func:`summarise_reconciliation`);
 - the month's error analysis (the month of the week's Sunday, to date): errors by picker and by SKU
-  (``orderhub.picking.quality.error_report``) and the pickers' error rate per line (``picker_quality``).
+  (``orderhub.picking.quality.error_report``) and the pickers' error rate per line (``picker_quality``); the pickers'
+  error lines per 1,000 with Wilson intervals, the top wrong-item pairs and the flagged location clusters.
+- the add-on offers switched on by the week's end: the offered SKU's attach rate against the hold-out, with 95 %
+  intervals, measured at the week's end (``orderhub.offers.effect.enabled_effects``, docs/offers.md).
 
 Only reads; the charts (:mod:`orderhub.reports.charts`) and the PDF (:mod:`orderhub.reports.pdf`) draw it.
 """
@@ -31,6 +34,8 @@ from orderhub.insights import health, queries
 from orderhub.insights.health_settings import HealthSettings, load_settings
 from orderhub.insights.kpis import KpiValue, kpis_for_days
 from orderhub.insights.scoring import score_kpis
+from orderhub.offers import effect as offer_effect
+from orderhub.offers.effect import OfferEffect
 from orderhub.picking import quality
 
 __all__ = [
@@ -141,6 +146,13 @@ class ErrorAnalysis(msgspec.Struct, frozen=True, kw_only=True):
     totals: dict[str, int]  # per error type
     by_picker: list[ErrorLine]  # most errors first (at most TOP_ROWS)
     by_sku: list[ErrorLine]
+    # issue 20 B4: error lines per 1,000 pick lines with Wilson intervals (ranked first, then 样本不足), the top
+    # "expected A, scanned B" pairs and the SKUs whose errors cluster at one location (flagged ones only)
+    min_lines: int = quality.MIN_LINES  # fewer pick lines: 样本不足
+    picker_rates: list[quality.LineRate] = msgspec.field(default_factory=list)  # at most TOP_ROWS
+    confusions: list[quality.ConfusionPair] = msgspec.field(default_factory=list)  # at most TOP_ROWS
+    confusion_hint: str = ""
+    clusters: list[quality.LocationCluster] = msgspec.field(default_factory=list)  # at most TOP_ROWS
 
 
 class WeeklyData(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,6 +167,8 @@ class WeeklyData(msgspec.Struct, frozen=True, kw_only=True):
     channels: list[ChannelVolume]
     reconciliation: ReconSummary
     errors: ErrorAnalysis
+    # issue 20 B3: each add-on offer switched on by the week's end, measured at the week's end (orderhub.offers.effect)
+    offers: list[OfferEffect] = msgspec.field(default_factory=list)
 
 
 def week_start(day: date) -> date:
@@ -353,6 +367,11 @@ async def _errors(month: str) -> ErrorAnalysis:
             for r in report.by_picker[:TOP_ROWS]
         ],
         by_sku=[ErrorLine(key=r.key, name=r.name, total=r.total, errors=r.errors) for r in report.by_sku[:TOP_ROWS]],
+        min_lines=report.min_lines,
+        picker_rates=report.picker_rates[:TOP_ROWS],
+        confusions=report.confusions[:TOP_ROWS],
+        confusion_hint=report.confusion_hint,
+        clusters=[c for c in report.location_clusters if c.flagged][:TOP_ROWS],
     )
 
 
@@ -371,6 +390,9 @@ async def gather(monday: date, *, now: datetime | None = None) -> WeeklyData:
     names = await _channel_names()
     reconciliation = summarise_reconciliation(await daily_reports(days))
     errors = await _errors(f"{sunday.year:04d}-{sunday.month:02d}")
+    # the add-on offers' effect as it stood at the week's end (Monday 00:00 Asia/Shanghai after ``sunday``)
+    week_end = datetime.combine(sunday + timedelta(days=1), datetime.min.time(), tzinfo=clock.SHANGHAI)
+    offers = [o for o in await offer_effect.enabled_effects(now=week_end) if o.enabled_at and o.enabled_at < week_end]
     return WeeklyData(
         week_start=monday,
         week_end=sunday,
@@ -383,4 +405,5 @@ async def gather(monday: date, *, now: datetime | None = None) -> WeeklyData:
         channels=await _channels(monday, names),
         reconciliation=reconciliation,
         errors=errors,
+        offers=offers,
     )
