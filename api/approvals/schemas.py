@@ -133,7 +133,9 @@ class RefundReshipIn(_Opening, kw_only=True, tag="refund_reship"):
 
 
 class ReceiverIn(msgspec.Struct, kw_only=True):
-    """Either ``address`` (one line) or ``province``/``city``/``district``/``detail``."""
+    """Either ``address`` (one line) or ``province``/``city``/``district``/``detail``. Abroad: ``country`` (ISO
+    3166-1 alpha-2), ``province`` = the region, ``city``, ``detail`` = the address lines (one per line) and
+    ``postcode``, checked against the country's address rules."""
 
     name: Str100
     phone: Str32
@@ -142,6 +144,8 @@ class ReceiverIn(msgspec.Struct, kw_only=True):
     city: Str32 = ""
     district: Str32 = ""
     detail: Str255 = ""
+    country: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")] = "CN"
+    postcode: Annotated[str, msgspec.Meta(max_length=16)] = ""
 
 
 class AddressChangePayload(msgspec.Struct, kw_only=True):

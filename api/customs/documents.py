@@ -4,31 +4,56 @@ drawn from the order's declaration (``orderhub.customs.service.declaration_for``
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
 
 from api.common import PathId
+from orderhub.auth.policy import check_warehouse
 from orderhub.auth.service import UserView
 from orderhub.customs import documents
 from orderhub.customs.model import Declaration
 from orderhub.customs.service import declaration_for
 from orderhub.errors import NotFound
+from orderhub.orders import pii
 from orderhub.orders.service import ensure_in_scope
+from orderhub.picking.config import warehouse_id_of
 
 __all__ = ["CustomsDocumentController"]
 
+WarehouseCode = Annotated[
+    str | None, Parameter(max_length=32, description="the shipping warehouse's code: declare only its parcel")
+]
+
 _NOT_INTERNATIONAL = (
-    " 404 `not_found` (field `order_id`) when the order does not exist, is outside your warehouse, or ships within "
-    "China (no declaration)."
+    " An order shipped from several warehouses has a declaration per parcel: `?warehouse=SH` declares only what that "
+    "warehouse ships (a user bound to a warehouse gets that warehouse's). The receiver's name and phone are shown in "
+    "clear to admins and managers only, masked for everyone else. 404 `not_found` (field `order_id`) when the order "
+    "does not exist, is outside your warehouse, or ships within China (no declaration)."
 )
 
 
-async def _declaration(request: Request[UserView, Any, Any], order_id: int) -> Declaration:
+async def _declaration(
+    request: Request[UserView, Any, Any], order_id: int, warehouse: str | None = None
+) -> Declaration:
     await ensure_in_scope(order_id, request.user.warehouse_id)
-    declaration = await declaration_for(order_id)
+    warehouse_id = request.user.warehouse_id
+    if warehouse is not None:
+        warehouse_id = await warehouse_id_of(warehouse)
+        check_warehouse(request.user.warehouse_id, warehouse_id, field="warehouse")
+    declaration = await declaration_for(order_id, warehouse_id=warehouse_id)
     if declaration is None:
         raise NotFound("该订单不是跨境订单，没有报关单据", field="order_id")
+    if request.user.role not in pii.CLEAR_READERS:
+        # The receiver as everyone but admins and managers sees it (docs/privacy.md): the street and city stay — the
+        # parcel must reach them, as on the label — the name and phone are masked.
+        declaration = msgspec.structs.replace(
+            declaration,
+            receiver_name=pii.mask_name(declaration.receiver_name),
+            receiver_phone=pii.mask_phone(declaration.receiver_phone),
+        )
     return declaration
 
 
@@ -60,8 +85,10 @@ class CustomsDocumentController(Controller):
         "its CJK font; a missing font is said on the page." + _NOT_INTERNATIONAL,
         media_type="application/pdf",
     )
-    async def packing_list(self, request: Request[UserView, Any, Any], order_id: PathId) -> Response[bytes]:
-        declaration = await _declaration(request, order_id)
+    async def packing_list(
+        self, request: Request[UserView, Any, Any], order_id: PathId, warehouse: WarehouseCode = None
+    ) -> Response[bytes]:
+        declaration = await _declaration(request, order_id, warehouse)
         content = await asyncio.to_thread(documents.packing_list_pdf, declaration)
         return _pdf(content, f"packing-list-{_name(declaration)}.pdf")
 
@@ -75,8 +102,10 @@ class CustomsDocumentController(Controller):
         "date and signature line." + _NOT_INTERNATIONAL,
         media_type="application/pdf",
     )
-    async def cn22(self, request: Request[UserView, Any, Any], order_id: PathId) -> Response[bytes]:
-        declaration = await _declaration(request, order_id)
+    async def cn22(
+        self, request: Request[UserView, Any, Any], order_id: PathId, warehouse: WarehouseCode = None
+    ) -> Response[bytes]:
+        declaration = await _declaration(request, order_id, warehouse)
         form, content = await asyncio.to_thread(documents.customs_form_pdf, declaration, None)
         return _pdf(content, f"{form}-{_name(declaration)}.pdf", **{"x-customs-form": form})
 
@@ -88,7 +117,9 @@ class CustomsDocumentController(Controller):
         "travel with a CN 23; `cn22.pdf` gives the form the value calls for." + _NOT_INTERNATIONAL,
         media_type="application/pdf",
     )
-    async def cn23(self, request: Request[UserView, Any, Any], order_id: PathId) -> Response[bytes]:
-        declaration = await _declaration(request, order_id)
+    async def cn23(
+        self, request: Request[UserView, Any, Any], order_id: PathId, warehouse: WarehouseCode = None
+    ) -> Response[bytes]:
+        declaration = await _declaration(request, order_id, warehouse)
         content = await asyncio.to_thread(documents.cn23_pdf, declaration)
         return _pdf(content, f"cn23-{_name(declaration)}.pdf", **{"x-customs-form": "cn23"})

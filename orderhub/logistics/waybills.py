@@ -18,6 +18,7 @@ import httpx
 import msgspec
 
 from orderhub import clock, crypto, db
+from orderhub.address.international import format_lines
 from orderhub.address.parser import standardise
 from orderhub.carriers.errors import CarrierErrorCode
 from orderhub.carriers.port import PLATFORM_WAYBILLS, CarrierError, Party, WaybillItem, WaybillRequest
@@ -592,7 +593,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             declared_value_fen=order.paid_amount,
             items=[WaybillItem(name=r.name[:60], qty=r.qty) for r in lines],
             # A receiver outside China: the declaration the customs context drew up for the order.
-            customs=await declaration_of_order(order_id) if is_foreign(order.receiver_country) else None,
+            customs=await declaration_of_order(order_id, warehouse_id) if is_foreign(order.receiver_country) else None,
         )
         async with httpx.AsyncClient(timeout=15) as http:
             adapter = await account_carrier(account.carrier, account.via, account.channel, account.credentials, http)
@@ -711,6 +712,11 @@ async def label_data(order_id: int, *, actor: str = "system:label") -> LabelData
     if cipher is not None and not waybill.privacy:
         detail = (await decrypt_receiver(order_id, scene="waybill", actor=actor, reason="打印面单")).detail
     receiver = address_line(order.receiver_province, order.receiver_city, order.receiver_district, detail)
+    if is_foreign(order.receiver_country):  # lines, city, region, postcode, country — as the destination's post reads
+        receiver = format_lines(
+            order.receiver_country, detail.splitlines(), order.receiver_city, order.receiver_province,
+            order.receiver_postcode,
+        )  # fmt: skip
     return LabelData(
         privacy=privacy,
         carrier=waybill.carrier,

@@ -24,6 +24,7 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.address import normalise_phone, standardise
+from orderhub.address.international import DOMESTIC, validate_international
 from orderhub.catalog.tables import Sku
 from orderhub.errors import Conflict, NotFound, ValidationFailed
 from orderhub.orders import pii
@@ -232,6 +233,8 @@ class _Original(msgspec.Struct, kw_only=True):
     receiver_detail: str
     receiver_address: str
     receiver_cipher: str
+    receiver_country: str
+    receiver_postcode: str
     preferred_carrier: str | None
 
 
@@ -261,7 +264,7 @@ async def create_reship(
             "SELECT o.id, o.external_id, o.status, o.channel, c.code AS channel_code, c.ship_within_hours, "
             "o.buyer_nick, o.buyer_phone, o.receiver_name, o.receiver_phone, o.receiver_phone_ext, "
             "o.receiver_province, o.receiver_city, o.receiver_district, o.receiver_detail, o.receiver_address, "
-            "o.receiver_cipher, o.preferred_carrier "
+            "o.receiver_cipher, o.receiver_country, o.receiver_postcode, o.preferred_carrier "
             "FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = {}",
             original_id,
         )
@@ -354,6 +357,8 @@ def _new_order(
         detail=pii.open_(original.receiver_detail),
         address="" if structured else pii.open_(original.receiver_address),
         cipher=decode_cipher(original.receiver_cipher),  # an encrypted receiver stays the platform's to print
+        country=original.receiver_country or "CN",  # a reship abroad goes to the same country and postcode
+        postcode=original.receiver_postcode,
     )
     merged: dict[str, int] = {}
     for line in lines:
@@ -388,7 +393,25 @@ def _new_order(
 
 def standardised_receiver(receiver: Receiver) -> tuple[Receiver, str, str]:
     """The receiver with its address split into 省/市/区县/详细地址 and its phone normalised, with the division code and
-    the phone's extension; :class:`ValidationFailed` (``receiver_unrecognised``) saying what is not understood."""
+    the phone's extension; :class:`ValidationFailed` (``receiver_unrecognised``) saying what is not understood. A
+    receiver abroad is checked against its country's address rules instead and kept as given."""
+    if receiver.country != DOMESTIC:
+        checked = validate_international(
+            country=receiver.country,
+            region=receiver.province,
+            city=receiver.city,
+            postcode=receiver.postcode,
+            lines=receiver.detail.splitlines(),
+            phone=receiver.phone,
+        )
+        if not checked.ok:
+            raise ValidationFailed(
+                f"新收货地址无法识别：{checked.message}", code=OrderError.RECEIVER_UNRECOGNISED, field=checked.field
+            )
+        standard = msgspec.structs.replace(
+            receiver, name=receiver.name.strip(), postcode=checked.postcode, district="", division_code=""
+        )
+        return standard, "", ""
     if receiver.province.strip():
         address = standardise(
             province=receiver.province, city=receiver.city, district=receiver.district, detail=receiver.detail

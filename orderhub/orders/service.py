@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from orderhub import clock, db
-from orderhub.address.international import DOMESTIC, country_known, format_lines
+from orderhub.address.international import DOMESTIC, country_code, country_known, format_lines
 from orderhub.customs.model import DutyEstimate
 from orderhub.errors import CommonError, Conflict, NotFound, ValidationFailed
 from orderhub.events import Topic, order_topic, publish_after_commit
@@ -128,6 +128,11 @@ def check_new_order(order: NewOrder) -> None:
             )
         if not receiver.detail.strip():  # the street lines (a one-line address is split into them)
             raise ValidationFailed("国际地址不能为空：请提供 address_lines", field="receiver.address_lines")
+        for field, value, limit in (
+            ("region", receiver.province, 32), ("city", receiver.city, 32), ("postcode", receiver.postcode, 16),
+        ):  # fmt: skip
+            if len(value) > limit:  # the columns' widths
+                raise ValidationFailed(f"{field} 不能超过 {limit} 个字符", field=f"receiver.{field}")
     elif not receiver.address.strip() and not (receiver.province.strip() and receiver.detail.strip()):
         raise ValidationFailed(
             "收货地址不能为空：请提供 address，或 province/city/district/detail", field="receiver.address"
@@ -151,7 +156,8 @@ def make_receiver(
     """The receiver from what a source sends: in China the 省/市/区县 form (or one line); elsewhere address lines,
     city, region and postcode, kept as ``province`` = region, ``detail`` = the lines joined with "\n" and ``address``
     = the whole address on one line (:func:`orderhub.address.international.format_lines`)."""
-    country = (country or DOMESTIC).strip().upper()
+    # "", "CN", "中国" → CN; "TH", "泰国", "Thailand" → TH; anything else is kept for check_new_order to refuse
+    country = country_code(country) or country.strip().upper()
     if country == DOMESTIC:
         return Receiver(
             name=name, phone=phone, province=province, city=city, district=district, detail=detail, address=address,

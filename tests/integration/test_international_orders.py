@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import subprocess
 import time
 from datetime import datetime, timedelta
 from typing import Any
+
+import httpx
+import pytest
 
 from orderhub.clock import SHANGHAI
 from tests.support.factories import (
@@ -213,3 +218,83 @@ async def test_a_domestic_order_is_not_asked_for_customs_data(api: Api) -> None:
     order = (await wait_for_orders(api, [result["order_id"]]))[result["order_id"]]
     assert order["status"] == "ready" and order["customs_estimate"] is None
     assert order["receiver"]["country"] == "CN"
+
+
+async def _login(api: Api, role: str, warehouse: str) -> httpx.AsyncClient:
+    username, password = unique(role), "intl-pass-1"
+    async with api.client() as client:
+        r = await client.post(
+            "/api/v1/users",
+            json={"username": username, "password": password, "role": role, "display_name": role,
+                  "warehouse": warehouse},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+    client = httpx.AsyncClient(base_url=api.base_url, timeout=30)
+    r = await client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    return client
+
+
+def _pdf_text(content: bytes) -> str:
+    return subprocess.run(["pdftotext", "-", "-"], input=content, capture_output=True, check=True).stdout.decode()
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
+async def test_the_documents_show_the_receiver_in_clear_to_managers_only(api: Api) -> None:
+    warehouse = (await create_warehouse(api))["code"]
+    sku = await create_sku(api)
+    await set_stock(api, sku=sku, warehouse=warehouse, qty=10)
+    channel, _ = await create_channel(api, warehouse=warehouse)
+    await _customs(api, sku)
+    receiver = thai_receiver(name="Somchai Jaidee")
+    (result,) = await _ingest(api, channel, [order_payload(lines=[(sku, 1)], receiver=receiver)])
+    order_id = result["order_id"]
+    assert (await wait_for_orders(api, [order_id]))[order_id]["status"] == "ready"
+    digits = "".join(ch for ch in receiver["phone"] if ch.isdigit())
+    async with api.client() as admin:
+        clear = await admin.get(f"/api/v1/orders/{order_id}/customs/packing-list.pdf")
+    assert clear.status_code == 200, clear.text
+    assert "Somchai Jaidee" in _pdf_text(clear.content)
+    packer = await _login(api, "packer", warehouse)
+    try:
+        for path in ("packing-list.pdf", "cn23.pdf"):
+            r = await packer.get(f"/api/v1/orders/{order_id}/customs/{path}")
+            assert r.status_code == 200, r.text
+            text = _pdf_text(r.content)
+            assert "Somchai Jaidee" not in text and digits not in "".join(ch for ch in text if ch.isdigit())
+            assert "Sukhumvit" in text  # the parcel must still reach the street
+    finally:
+        await packer.aclose()
+
+
+async def test_a_suspected_duplicate_abroad_is_still_held_before_its_customs_data_is_asked(api: Api) -> None:
+    channel, sku = await _channel(api)
+    await _customs(api, sku, certificates={})  # the TISI number is missing for both
+    receiver = thai_receiver()
+    first, second = (order_payload(lines=[(sku, 1)], receiver=receiver) for _ in range(2))
+    results = await _ingest(api, channel, [first])
+    results += await _ingest(api, channel, [second])
+    orders = await wait_for_orders(api, [r["order_id"] for r in results])
+    one, two = (orders[r["order_id"]] for r in results)
+    assert one["exception_reason"] == "customs_data_missing", one
+    assert two["status"] == "held" and two["hold_reason"] == "suspected_duplicate", two
+
+
+async def test_country_names_read_as_codes_and_an_empty_country_is_china(api: Api) -> None:
+    channel, sku = await _channel(api)
+    await _customs(api, sku)
+    domestic = {"name": "王小明", "phone": f"139{random.randrange(10**8):08d}", "country": "",
+                "address": "上海市浦东新区世纪大道1号"}  # fmt: skip
+    results = await _ingest(
+        api,
+        channel,
+        [
+            order_payload(lines=[(sku, 1)], receiver=thai_receiver(country="泰国")),
+            order_payload(lines=[(sku, 1)], receiver=thai_receiver(country="Thailand")),
+            order_payload(lines=[(sku, 1)], receiver=domestic),
+        ],
+    )
+    assert [r["status"] for r in results] == ["accepted"] * 3, results
+    orders = await wait_for_orders(api, [r["order_id"] for r in results])
+    assert [orders[r["order_id"]]["receiver"]["country"] for r in results] == ["TH", "TH", "CN"]

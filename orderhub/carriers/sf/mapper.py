@@ -32,6 +32,7 @@ __all__ = [
     "OP_CODE_STATES",
     "SfPayloadError",
     "cancel_order_data",
+    "check_parcel",
     "create_order_data",
     "search_order_data",
     "search_routes_data",
@@ -116,12 +117,17 @@ def _contact(party: Party, contact_type: int) -> dict[str, Any]:
     return contact
 
 
-def create_order_data(request: WaybillRequest, *, monthly_card: str) -> dict[str, Any]:
-    """The ``EXP_RECE_CREATE_ORDER`` msgData for one request."""
+def check_parcel(request: WaybillRequest) -> None:
+    """What every SF order needs of its parcel, domestic or cross-border: a weight and a count."""
     if request.weight_g <= 0:
         raise InvalidWaybillRequest("包裹重量必须大于 0 克", carrier_code="bad_weight")
     if request.parcels <= 0:
         raise InvalidWaybillRequest("包裹件数必须大于 0", carrier_code="bad_parcels")
+
+
+def create_order_data(request: WaybillRequest, *, monthly_card: str) -> dict[str, Any]:
+    """The ``EXP_RECE_CREATE_ORDER`` msgData for one request."""
+    check_parcel(request)
     try:
         express_type = EXPRESS_TYPES[request.service]
     except KeyError:

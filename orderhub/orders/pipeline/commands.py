@@ -140,7 +140,9 @@ async def replace_receiver(order_id: int, receiver: Receiver, *, actor: str, fro
     stored = receiver if structured else msgspec.structs.replace(receiver, province="", city="", district="", detail="")
     values: dict[Any, Any] = {getattr(Order, name): value for name, value in receiver_columns(stored).items()}
     values.update(
-        {Order.receiver_division_code: "", Order.receiver_phone_ext: "", Order.updated_at: clock.now()}
+        # the duty estimate belonged to the old destination: the pipeline estimates again for the new one
+        {Order.receiver_division_code: "", Order.receiver_phone_ext: "", Order.customs_estimate: "",
+         Order.updated_at: clock.now()}
     )
     if from_source:
         values[Order.source_receiver] = receiver_signature(receiver)

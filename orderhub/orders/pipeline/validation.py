@@ -105,19 +105,6 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
             await OrderLine.update({OrderLine.sku: skus[code].id}).where(
                 (OrderLine.order == order_id) & (OrderLine.sku_code == code)
             )
-        if order.receiver_country != DOMESTIC:
-            missing = await _check_customs(order, lines, values)
-            if missing is not None:
-                await transition(
-                    order_id,
-                    S.EXCEPTION,
-                    expected=S.RECEIVED,
-                    reason=ExceptionReason.CUSTOMS_DATA_MISSING.value,
-                    data=missing,
-                    values=values,
-                    guard=guard,
-                )
-                return S.EXCEPTION
         if holds:
             first, rest = holds[0], holds[1:]
             values[Order.pending_holds] = msgspec.json.encode(rest).decode()
@@ -132,6 +119,22 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
                 guard=guard,
             )
             return S.HELD
+        # After the holds: a held order (suspected duplicate, a rule's hold, an approval) passes here when it is
+        # released, so the check never drops a hold; and it comes before any reservation, so an order lacking
+        # customs data is never waved.
+        if order.receiver_country != DOMESTIC:
+            missing = await _check_customs(order, lines, values)
+            if missing is not None:
+                await transition(
+                    order_id,
+                    S.EXCEPTION,
+                    expected=S.RECEIVED,
+                    reason=ExceptionReason.CUSTOMS_DATA_MISSING.value,
+                    data=missing,
+                    values=values,
+                    guard=guard,
+                )
+                return S.EXCEPTION
         if fast and await reserve_inline(order_id, order, lines, skus, values, guard):
             return S.READY
         await transition(order_id, S.VALIDATED, expected=S.RECEIVED, values=values, guard=guard)
@@ -224,6 +227,7 @@ async def _check_customs(order: OrderRow, lines: list[LineRow], values: dict[Any
         shipping_fen=order.shipping_fee,
     )
     if check.missing:
+        values[Order.customs_estimate] = ""  # an estimate from an earlier pass no longer holds
         by_sku: dict[str, list[str]] = defaultdict(list)
         for item in check.missing:
             by_sku[item.sku].append(item.message)
