@@ -209,6 +209,9 @@ class RulePackIn(msgspec.Struct, kw_only=True):
     duty_free_threshold: Threshold | None = None
     vat_rate_bp: RateBp = 0
     vat_free_threshold: Threshold | None = None
+    threshold_on_cif: Annotated[
+        bool, msgspec.Meta(description="the thresholds compare goods + shipping (CIF), not the goods alone")
+    ] = False
     vat_on_duty: bool = True
     vat_on_shipping: bool = True
     duty_rates: Annotated[list[DutyRateIo], msgspec.Meta(max_length=2000)] = []
@@ -231,6 +234,7 @@ class RulePackOut(msgspec.Struct, kw_only=True):
     duty_free_threshold: int | None
     vat_rate_bp: int
     vat_free_threshold: int | None
+    threshold_on_cif: bool
     vat_on_duty: bool
     vat_on_shipping: bool
     duty_rates: list[DutyRateIo]
@@ -287,7 +291,7 @@ class RulePackController(Controller):
         summary="Add a version to a destination's rule pack (a change is a new version)",
         description="Validated: known required fields (`hs_code`, `name_en`, `name_local`, `material`, `usage`, "
         "`origin_country`, `unit_value`), a postcode regex that compiles, rates 0–50000 bp, known documents "
-        "(`packing_list`, `cn22`, `cn23`, `commercial_invoice`); else 400 `invalid_rule_pack` naming the field. "
+        "the hub can produce (`packing_list`, `cn22`, `cn23`); else 422 `invalid_rule_pack` naming the field. "
         "The version number is the next one; the first version stored for a destination stores its shipped "
         "versions first.",
     )
@@ -314,6 +318,7 @@ class RulePackController(Controller):
         "does not have.",
     )
     async def one_version(self, destination: PathDestination, version: PathVersion) -> PackVersionOut:
-        if not version.isdigit() or not 1 <= int(version) <= MAX_INT:
+        # isascii: "²" or "٣" pass isdigit() but int() refuses the first (a 500) and reads the second as 3
+        if not (version.isascii() and version.isdigit()) or not 1 <= int(version) <= MAX_INT:
             raise ValidationFailed("版本号应为正整数", field="version")
         return present(await packs.version_of(destination, int(version)), PackVersionOut)

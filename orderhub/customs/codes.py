@@ -3,9 +3,18 @@ their minor-unit exponent) and the zh-CN names of the languages a declaration ma
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Final
 
-__all__ = ["COUNTRIES", "CURRENCY_EXPONENTS", "LANGUAGE_NAMES", "is_country", "is_currency", "minor_exponent"]
+__all__ = [
+    "COUNTRIES",
+    "CURRENCY_EXPONENTS",
+    "LANGUAGE_NAMES",
+    "is_country",
+    "is_currency",
+    "minor_exponent",
+    "to_major",
+]
 
 # ISO 3166-1 alpha-2, officially assigned codes (249), as published by the ISO 3166 Maintenance Agency.
 COUNTRIES: Final = frozenset(
@@ -62,5 +71,12 @@ def is_currency(code: str) -> bool:
 
 
 def minor_exponent(currency: str) -> int:
-    """Digits of the currency's minor unit (2 when unknown)."""
-    return CURRENCY_EXPONENTS.get(currency, 2)
+    """Digits of the currency's minor unit (2 when unknown): CNY/THB 2, JPY/VND 0, KWD/BHD 3. The one table every
+    amount in minor units is read by — the estimate, the customs documents and the carriers' declarations."""
+    return CURRENCY_EXPONENTS.get(currency.strip().upper(), 2)
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    """``amount`` minor units of ``currency`` as an exact decimal of major units: 12345 THB → 123.45, 5000 VND →
+    5000, 12345 KWD → 12.345 (the exponent's digits, so ``f"{value:,f}"`` shows them all)."""
+    return Decimal(amount).scaleb(-minor_exponent(currency))

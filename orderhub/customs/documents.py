@@ -40,7 +40,9 @@ from reportlab.platypus.flowables import Flowable
 
 from orderhub import clock
 from orderhub.customs import documents_fonts as fonts
+from orderhub.customs.codes import to_major
 from orderhub.customs.model import Declaration, DeclarationLine
+from orderhub.customs.rules import DEFAULT_CN22_MAX_CNY_FEN, convert_from_cny
 
 __all__ = [
     "LABELS",
@@ -197,16 +199,12 @@ def template_for(declaration: Declaration) -> DocumentTemplate:
 
 # -- formatting --------------------------------------------------------------------------------------------------------
 
-_NO_MINOR_UNIT = frozenset({"VND", "JPY", "KRW", "IDR", "CLP", "ISK", "UGX", "XAF", "XOF"})
-
 
 def money_text(amount: int, currency: str) -> str:
-    """Minor units as a decimal amount: 12345 THB → 123.45; VND has no minor unit."""
-    if currency.upper() in _NO_MINOR_UNIT:
-        return f"{amount:,}"
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
+    """Minor units as a decimal amount, with the currency's own minor-unit digits (ISO 4217, the table the estimate
+    uses — :func:`orderhub.customs.codes.to_major`): 12345 THB → 123.45; VND and JPY have none (1,250,000); KWD
+    three (12.345)."""
+    return f"{to_major(amount, currency):,f}"
 
 
 def weight_kg(grams: int) -> str:
@@ -492,13 +490,26 @@ def customs_form(declaration: Declaration, cn22_max_value: int | None) -> Form:
     """CN 22 while the contents' value is at most ``cn22_max_value`` (the rule pack's limit, in the destination
     currency's minor units), CN 23 above it. The value compared is the estimate's goods value (already in the
     destination currency) when the declaration has one, else the declared total (same currency assumed). Without a
-    limit the declaration's own document list decides (cn23 listed without cn22 → CN 23)."""
+    limit the declaration's own document list decides (cn23 listed without cn22 → CN 23; cn22 listed → CN 22, the
+    pack's limit already applied by the service). When it lists neither — a destination without a rule pack — the
+    UPU's 300 SDR still holds: :data:`orderhub.customs.rules.DEFAULT_CN22_MAX_CNY_FEN`, converted to the estimate's
+    currency at its rate as the estimate converts; a declaration in a currency it cannot convert to gets the CN 23
+    (valid at any value)."""
+    value = declaration.estimate.goods_value if declaration.estimate is not None else declaration.total_value
     if cn22_max_value is not None:
-        value = declaration.estimate.goods_value if declaration.estimate is not None else declaration.total_value
         return "cn23" if value > cn22_max_value else "cn22"
     if "cn23" in declaration.documents and "cn22" not in declaration.documents:
         return "cn23"
-    return "cn22"
+    if "cn22" in declaration.documents:
+        return "cn22"
+    if declaration.estimate is not None:
+        estimate = declaration.estimate
+        limit = convert_from_cny(DEFAULT_CN22_MAX_CNY_FEN, estimate.currency, estimate.fx_per_cny)
+    elif declaration.currency == "CNY":
+        limit = DEFAULT_CN22_MAX_CNY_FEN
+    else:
+        return "cn23"
+    return "cn23" if value > limit else "cn22"
 
 
 def customs_form_pdf(declaration: Declaration, cn22_max_value: int | None) -> tuple[Form, bytes]:

@@ -57,6 +57,12 @@ class CustomsError(ErrorCode):
         "同一商品在表格中出现多次",
         "A SKU appears on more than one row of a customs spreadsheet; the later rows are refused.",
     )
+    IMPORT_CURRENCY_WITHOUT_VALUE = (
+        "customs_import_currency_without_value",
+        "改了申报币种却没有填写申报单价：请在同一行填写新币种下的申报单价",
+        "A customs spreadsheet row changes a SKU's declared currency without giving the unit value in the new "
+        "currency (the old value is in the old currency's minor units); the row is refused.",
+    )
     INVALID_UNIT_VALUE = (
         "invalid_unit_value",
         "申报单价应为非负数，小数位不超过币种的最小单位",

@@ -6,7 +6,8 @@ A row is applied whole or not at all: any bad cell refuses its row, reported wit
 field and a stable code; the other rows still apply (``dry_run`` checks without writing). A column the sheet has
 sets that field; an empty cell keeps what the SKU had (clear a field through the API). ``unit_value`` in a sheet is
 in major units (``12.50``), converted to the currency's minor units exactly (``Decimal``); a row without a currency
-keeps the SKU's (CNY for a new one).
+keeps the SKU's (CNY for a new one). A row changing the currency of a SKU that declares a value must give the value
+in the new currency too (``customs_import_currency_without_value``): the old one is in the old currency's units.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import msgspec
 
 from orderhub import clock, db
 from orderhub.catalog.tables import Sku
-from orderhub.customs.codes import LANGUAGE_NAMES, minor_exponent
+from orderhub.customs.codes import LANGUAGE_NAMES, is_currency, minor_exponent
 from orderhub.customs.errors import CustomsError
 from orderhub.customs.model import SkuCustoms
 from orderhub.customs.skus import MAX_UNIT_VALUE, clean, customs_for, save_many
@@ -146,6 +147,13 @@ def _merged(base: SkuCustoms, cells: Mapping[str, str]) -> SkuCustoms:
     currency = str(values.get("currency") or base.currency).strip().upper()
     if cells.get("unit_value"):
         values["unit_value"] = _major_to_minor(cells["unit_value"], currency)
+    elif base.unit_value > 0 and currency != base.currency.strip().upper() and is_currency(currency):
+        # relabelling 12.50 CNY as 12.50 (or 1,250) of another currency would declare a wrong value
+        raise ValidationFailed(
+            f"币种由 {base.currency} 改为 {currency[:8]}，请在同一行填写以 {currency[:8]} 计的申报单价",
+            code=CustomsError.IMPORT_CURRENCY_WITHOUT_VALUE,
+            field="unit_value",
+        )
     return msgspec.structs.replace(base, names=names, certificates=certificates, **values)
 
 
@@ -182,6 +190,8 @@ async def import_rows(
 
     def fail(number: int, sku: str, field: str, code: str, message: str) -> None:
         column = column_of.get(field, column_of.get(field.split(".")[0], ""))
+        if code == CustomsError.IMPORT_CURRENCY_WITHOUT_VALUE and not column:
+            column = column_of.get("currency", "")  # a sheet without a value column: the cell that changed
         errors.append(RowError(row=number, sku=sku, field=field, code=code, message=message, column=column))
 
     parsed: list[tuple[int, str, dict[str, str]]] = []

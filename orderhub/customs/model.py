@@ -74,11 +74,14 @@ class RulePack(msgspec.Struct, frozen=True, kw_only=True):
     duty_free_threshold: int | None = None  # order goods value at or below which no duty (dest minor units)
     vat_rate_bp: int = 0
     vat_free_threshold: int | None = None  # goods value at or below which no VAT (dest minor units)
+    # The thresholds above are on the CIF value (goods + shipping; the hub has no insurance figure) rather than
+    # the goods alone — as the destination's law words them (Thailand: "CIF > THB 1 and <= THB 1,500").
+    threshold_on_cif: bool = False
     vat_on_duty: bool = True  # VAT base includes the duty (and shipping when ``vat_on_shipping``)
     vat_on_shipping: bool = True
     duty_rates: list[DutyRate] = []
     certificates: list[CertificateRule] = []
-    documents: list[str] = []  # packing_list, cn22, cn23, commercial_invoice
+    documents: list[str] = []  # packing_list, cn22, cn23 (what the hub can produce)
     cn22_max_value: int | None = None  # above this (dest minor units) a CN23 replaces the CN22
     sources: list[str] = []  # where each figure comes from (URLs, gazette numbers, dates read)
 

@@ -18,7 +18,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
-from orderhub.customs.codes import LANGUAGE_NAMES, is_country, is_currency, minor_exponent
+from orderhub.customs.codes import LANGUAGE_NAMES, is_country, is_currency, minor_exponent, to_major
 from orderhub.customs.errors import CustomsError
 from orderhub.customs.model import (
     CheckLine,
@@ -30,11 +30,14 @@ from orderhub.customs.model import (
 from orderhub.errors import ValidationFailed
 
 __all__ = [
+    "DEFAULT_CN22_MAX_CNY_FEN",
     "DOCUMENTS",
     "FIELD_VOCABULARY",
     "HS_CODE",
     "check",
+    "cn22_limit",
     "convert",
+    "convert_from_cny",
     "declared_unit_value",
     "duty_rate_bp",
     "field_label",
@@ -54,7 +57,15 @@ FIELD_VOCABULARY: Final = (
     "origin_country",
     "unit_value",
 )
-DOCUMENTS: Final = frozenset({"packing_list", "cn22", "cn23", "commercial_invoice"})
+# The document kinds the hub produces (orderhub.customs.documents): a pack may list only these.
+DOCUMENTS: Final = frozenset({"packing_list", "cn22", "cn23"})
+# UPU: a CN 22 covers contents worth up to 300 SDR, a CN 23 above. The limit for a destination without a pack (or a
+# pack without ``cn22_max_value``), in fen: the IMF's currency values in terms of SDR of 2025-12-22 give 1 CNY =
+# 0.103929 SDR (https://www.brecorder.com/news/amp/40398902, "Currency values in terms of Special Drawing Rights",
+# dated 2025-12-23, read 2026-12-07), so 300 SDR ≈ CNY 2,887; CNY 2,700 (≈ 281 SDR) is a little below, as the
+# packs' own limits are, so a parcel near the limit gets a CN 23. Converted to a destination's currency as the
+# estimate converts (:func:`cn22_limit`).
+DEFAULT_CN22_MAX_CNY_FEN: Final = 270_000
 _MAX_RATE_BP: Final = 50_000  # 500 %: no duty or VAT rate in the packs comes near it
 _MAX_FX: Final = 1_000_000.0
 _BP: Final = 10_000
@@ -111,7 +122,8 @@ def validate_pack(pack: RulePack) -> None:
     """Raise :class:`~orderhub.errors.ValidationFailed` (``invalid_rule_pack`` / ``invalid_country`` /
     ``invalid_currency``, ``field`` = the part) unless the pack is sound: known country, currency and language;
     required fields from :data:`FIELD_VOCABULARY`; a postcode pattern that compiles; rates within 0–500 %;
-    thresholds and limits not negative; HS prefixes of digits; known document kinds."""
+    thresholds and limits not negative; ``threshold_on_cif`` only with a threshold; HS prefixes of digits; document
+    kinds the hub produces (:data:`DOCUMENTS`)."""
     if not is_country(pack.destination):
         raise ValidationFailed(CustomsError.INVALID_COUNTRY, field="destination")
     if not is_currency(pack.currency):
@@ -135,6 +147,8 @@ def validate_pack(pack: RulePack) -> None:
         value = getattr(pack, name)
         if value is not None and value < 0:
             raise _bad(name, f"{name} 不能为负数")
+    if pack.threshold_on_cif and pack.duty_free_threshold is None and pack.vat_free_threshold is None:
+        raise _bad("threshold_on_cif", "threshold_on_cif 须配合免关税额或增值税起征额使用")
     if not 0 <= pack.vat_rate_bp <= _MAX_RATE_BP:
         raise _bad("vat_rate_bp", "增值税率应在 0–50000 基点（0–500%）之间")
     seen: set[str] = set()
@@ -156,7 +170,7 @@ def validate_pack(pack: RulePack) -> None:
                 raise _bad(f"certificates[{i}].hs_prefixes[{j}]", "HS 前缀应为 2–10 位数字")
     for i, kind in enumerate(pack.documents):
         if kind not in DOCUMENTS:
-            raise _bad(f"documents[{i}]", f"未知的单证「{kind}」，可用：{'、'.join(sorted(DOCUMENTS))}")
+            raise _bad(f"documents[{i}]", f"系统无法生成单证「{kind}」，可用：{'、'.join(sorted(DOCUMENTS))}")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -199,6 +213,12 @@ def missing_fields(
                 label = field_label(field, pack.local_language)
                 message = f"缺少{label}" if field != "hs_code" or not sku.hs_code else f"{label}「{sku.hs_code}」无效"
                 missing.append(MissingField(sku=code, field=field, message=message))
+        if sku.unit_value > 0 and convert(sku.unit_value, sku.currency, pack) is None:
+            # Required or not: a declared value the estimate cannot use would otherwise fall back to the price paid
+            # (0 for a gift) and under-declare the parcel.
+            usable = "CNY" if pack.currency == "CNY" else f"CNY 或 {pack.currency}"
+            message = f"申报币种 {sku.currency} 无法换算为 {pack.currency}，请改用 {usable}"
+            missing.append(MissingField(sku=code, field="unit_value", message=message))
         for rule in pack.certificates:
             if (
                 needs_certificate(sku, rule.hs_prefixes, rule.skus)
@@ -234,6 +254,15 @@ def _half_up(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def convert_from_cny(amount_fen: int, currency: str, fx_per_cny: float) -> int:
+    """Fen in minor units of ``currency`` at ``fx_per_cny`` (its units per 1 CNY), rounded half up once."""
+    if currency == "CNY":
+        return amount_fen
+    # fx_per_cny is a float in the data: its shortest repr (4.8851) is the figure the source gave.
+    major = Decimal(amount_fen) / (10 ** minor_exponent("CNY")) * Decimal(repr(fx_per_cny))
+    return _half_up(major * (10 ** minor_exponent(currency)))
+
+
 def convert(amount: int, currency: str, pack: RulePack) -> int | None:
     """``amount`` minor units of ``currency`` in minor units of the pack's currency, rounded half up; ``None`` when
     the pack has no rate for ``currency`` (only CNY and the pack's own currency convert)."""
@@ -241,9 +270,18 @@ def convert(amount: int, currency: str, pack: RulePack) -> int | None:
         return amount
     if currency != "CNY":
         return None
-    # fx_per_cny is a float in the data: its shortest repr (4.8851) is the figure the source gave.
-    major = Decimal(amount) / (10 ** minor_exponent("CNY")) * Decimal(repr(pack.fx_per_cny))
-    return _half_up(major * (10 ** minor_exponent(pack.currency)))
+    return convert_from_cny(amount, pack.currency, pack.fx_per_cny)
+
+
+def cn22_limit(pack: RulePack | None) -> int:
+    """Above this goods value a CN 23 replaces the CN 22: the pack's ``cn22_max_value`` (its currency's minor
+    units), else :data:`DEFAULT_CN22_MAX_CNY_FEN` converted to the pack's currency as the estimate converts; without
+    a pack, the default in fen (the declaration of an order to a destination without a pack is in CNY)."""
+    if pack is None:
+        return DEFAULT_CN22_MAX_CNY_FEN
+    if pack.cn22_max_value is not None:
+        return pack.cn22_max_value
+    return convert_from_cny(DEFAULT_CN22_MAX_CNY_FEN, pack.currency, pack.fx_per_cny)
 
 
 def declared_unit_value(line: CheckLine, sku: SkuCustoms | None, pack: RulePack) -> int:
@@ -274,8 +312,7 @@ def _bp_of(total_bp_units: int) -> int:
 
 
 def _money(amount: int, currency: str) -> str:
-    exponent = minor_exponent(currency)
-    return f"{Decimal(amount) / (10**exponent):,.{exponent}f} {currency}"
+    return f"{to_major(amount, currency):,f} {currency}"
 
 
 def estimate(
@@ -284,7 +321,8 @@ def estimate(
     """Duty and VAT in the pack's currency. Goods value = Σ qty × declared unit value (gift lines included).
     Duty: none at or below ``duty_free_threshold``; else Σ line value × the line's HS rate (longest prefix).
     VAT: none at or below ``vat_free_threshold``; else rate × (goods + duty when ``vat_on_duty`` + shipping when
-    ``vat_on_shipping``)."""
+    ``vat_on_shipping``). The thresholds compare the goods value, or goods + shipping (CIF, no insurance figure)
+    when ``threshold_on_cif``."""
     notes: list[str] = []
     goods = 0
     duty_units = 0
@@ -296,10 +334,12 @@ def estimate(
         if sku is not None and sku.unit_value > 0 and convert(sku.unit_value, sku.currency, pack) is None:
             notes.append(f"商品 {line.sku} 的申报币种 {sku.currency} 无法换算，按实付单价估算")
     shipping = convert(max(shipping_fen, 0), "CNY", pack) or 0
-    if pack.duty_free_threshold is not None and goods <= pack.duty_free_threshold:
+    # the value the thresholds are on: the goods, or CIF (goods + shipping) where the destination's law says so
+    compared, what = (goods + shipping, "CIF 货值（货值+运费）") if pack.threshold_on_cif else (goods, "货值")
+    if pack.duty_free_threshold is not None and compared <= pack.duty_free_threshold:
         duty = 0
         notes.append(
-            f"货值 {_money(goods, pack.currency)} 未超过免关税额 "
+            f"{what} {_money(compared, pack.currency)} 未超过免关税额 "
             f"{_money(pack.duty_free_threshold, pack.currency)}，免关税"
         )
     else:
@@ -307,11 +347,14 @@ def estimate(
         if pack.duty_free_threshold is None:
             notes.append("无免关税额，按 HS 编码税率计关税")
         else:
-            notes.append(f"货值超过免关税额 {_money(pack.duty_free_threshold, pack.currency)}，按 HS 编码税率计关税")
+            notes.append(
+                f"{what} {_money(compared, pack.currency)} 超过免关税额 "
+                f"{_money(pack.duty_free_threshold, pack.currency)}，按 HS 编码税率计关税"
+            )
     vat = 0
     if pack.vat_rate_bp > 0:
-        if pack.vat_free_threshold is not None and goods <= pack.vat_free_threshold:
-            notes.append(f"货值未超过增值税起征额 {_money(pack.vat_free_threshold, pack.currency)}，免增值税")
+        if pack.vat_free_threshold is not None and compared <= pack.vat_free_threshold:
+            notes.append(f"{what}未超过增值税起征额 {_money(pack.vat_free_threshold, pack.currency)}，免增值税")
         else:
             base = goods + (duty if pack.vat_on_duty else 0) + (shipping if pack.vat_on_shipping else 0)
             vat = _bp_of(base * pack.vat_rate_bp)

@@ -37,8 +37,9 @@ BASELINE_FIELDS = ("hs_code", "name_en", "origin_country", "unit_value")
 
 
 def documents_for(pack: RulePack, goods_value: int) -> list[str]:
-    """The pack's documents, a CN 23 instead of the CN 22 when the goods value is above ``cn22_max_value``."""
-    over = pack.cn22_max_value is not None and goods_value > pack.cn22_max_value
+    """The pack's documents, a CN 23 instead of the CN 22 when the goods value is above the pack's limit (else the
+    UPU's 300 SDR, :func:`orderhub.customs.rules.cn22_limit`)."""
+    over = goods_value > rules.cn22_limit(pack)
     documents: list[str] = []
     for kind in pack.documents:
         kind = "cn23" if kind == "cn22" and over else kind
@@ -211,7 +212,11 @@ async def declaration_for(order_id: int, *, warehouse_id: int | None = None) -> 
     warehouse_id = row["warehouse"] or next((ln["warehouse"] for ln in lines if ln["warehouse"]), None)
     sender_name, sender_phone, sender_address = await _sender(warehouse_id)
     address_lines = [part.strip() for part in receiver.detail.split("\n") if part.strip()]
-    documents = documents_for(pack, estimate.goods_value if estimate is not None else 0) if pack is not None else []
+    if pack is not None:
+        documents = documents_for(pack, estimate.goods_value if estimate is not None else 0)
+    else:  # no rule pack: a packing list and the UPU form the value calls for (declared in CNY here)
+        total = sum(d.qty * d.unit_value for d in declared)
+        documents = ["packing_list", "cn23" if total > rules.DEFAULT_CN22_MAX_CNY_FEN else "cn22"]
     return Declaration(
         order_id=order_id,
         external_id=row["external_id"],

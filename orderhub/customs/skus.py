@@ -228,23 +228,7 @@ _UPSERTED = [
     CustomsSku.updated_at,
 ]
 
-_SELECT = (
-    CustomsSku.id,
-    CustomsSku.sku.code,
-    CustomsSku.sku.name,
-    CustomsSku.hs_code,
-    CustomsSku.name_en,
-    CustomsSku.name_zh,
-    CustomsSku.names,
-    CustomsSku.material,
-    CustomsSku.usage,
-    CustomsSku.origin_country,
-    CustomsSku.unit_value,
-    CustomsSku.currency,
-    CustomsSku.certificates,
-    CustomsSku.updated_by,
-    CustomsSku.updated_at,
-)
+_SELECT = (CustomsSku.id, CustomsSku.sku.code, CustomsSku.sku.name, *_UPSERTED)
 
 
 async def _sku_id(code: str) -> int:
@@ -264,9 +248,12 @@ async def get_sku_customs(code: str) -> SkuCustomsView:
 
 
 async def save_many(records: list[tuple[int, SkuCustoms]], *, actor: str, now: datetime) -> tuple[int, int]:
-    """Write cleaned records (SKU id, data) in the caller's transaction: insert or replace each. Returns (created,
-    updated)."""
+    """Write cleaned records (SKU id, data) in the caller's transaction: insert or replace each, in SKU id order.
+    Returns (created, updated)."""
     created = updated = 0
+    # In SKU id order, whatever the sheet's: two imports touching the same SKUs lock their rows in one order and
+    # cannot deadlock each other on PostgreSQL (the hub's convention: lock rows in id order).
+    records = sorted(records, key=lambda record: record[0])
     for chunk in db.chunks(records, db.rows_per_statement(13)):
         ids = [sku_id for sku_id, _ in chunk]
         existing = set(await CustomsSku.select(CustomsSku.sku).where(CustomsSku.sku.is_in(ids)).output(as_list=True))

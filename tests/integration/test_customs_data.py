@@ -11,6 +11,8 @@ from typing import Any
 import openpyxl
 import pytest
 
+from orderhub import clock, db
+from orderhub.catalog.tables import Sku
 from tests.support.factories import Api, create_sku, unique
 
 THAI = "เครื่องให้อาหารสัตว์เลี้ยงอัตโนมัติ"
@@ -189,6 +191,75 @@ async def test_a_spreadsheet_imports_good_rows_and_reports_each_bad_one(api: Api
         assert (saved["name_en"], saved["certificates"]) == ("Pet feeder", {"TISI": "TIS-2"})
         bowl = (await client.get(f"/api/v1/catalog/skus/{bad_hs}/customs")).json()
         assert (bowl["unit_value"], bowl["currency"]) == (120_000, "THB")
+
+
+async def test_a_row_changing_the_currency_gives_the_value_in_it_too(api: Api) -> None:
+    """250.00 CNY relabelled THB would declare 250 baht (and 25,000 đồng as VND): the row is refused instead."""
+    declared, bare = await create_sku(api), await create_sku(api)
+    url = "/api/v1/catalog/sku-customs/import"
+    async with api.client() as client:
+        r = await client.put(f"/api/v1/catalog/skus/{declared}/customs", json=_record(unit_value=25_000))
+        assert r.status_code == 200, r.text
+        r = await client.put(f"/api/v1/catalog/skus/{bare}/customs", json=_record(unit_value=0))
+        assert r.status_code == 200, r.text
+
+        sheet = [["商家编码", "申报单价", "币种"], [declared, "", "THB"], [bare, "", "THB"]]
+        r = await client.post(url, files={"file": ("c.csv", _csv(sheet), "text/csv")})
+        assert r.status_code == 200, r.text
+        assert r.json()["applied"] == 1  # the SKU declaring no value may change its currency alone
+        (error,) = r.json()["errors"]
+        assert (error["row"], error["sku"], error["field"], error["code"], error["column"]) == (
+            2,
+            declared,
+            "unit_value",
+            "customs_import_currency_without_value",
+            "申报单价",
+        )
+        assert "THB" in error["message"]
+        # a sheet without a value column names the currency column
+        r = await client.post(url, files={"file": ("c.csv", _csv([["SKU", "Currency"], [declared, "VND"]]), "t")})
+        assert [(e["field"], e["column"]) for e in r.json()["errors"]] == [("unit_value", "Currency")], r.text
+        saved = (await client.get(f"/api/v1/catalog/skus/{declared}/customs")).json()
+        assert (saved["unit_value"], saved["currency"]) == (25_000, "CNY")  # untouched
+
+        # the same currency, or the value in the new one, is fine
+        sheet = [["SKU", "Unit value", "Currency"], [declared, "", "cny"]]
+        r = await client.post(url, files={"file": ("c.csv", _csv(sheet), "text/csv")})
+        assert (r.json()["applied"], r.json()["errors"]) == (1, []), r.text
+        sheet = [["SKU", "Unit value", "Currency"], [declared, "1,290", "THB"]]
+        r = await client.post(url, files={"file": ("c.csv", _csv(sheet), "text/csv")})
+        assert (r.json()["applied"], r.json()["errors"]) == (1, []), r.text
+        saved = (await client.get(f"/api/v1/catalog/skus/{declared}/customs")).json()
+        assert (saved["unit_value"], saved["currency"]) == (129_000, "THB")
+
+
+@pytest.mark.postgres_only
+async def test_imports_of_the_same_skus_in_opposite_orders_do_not_deadlock(api: Api) -> None:
+    """Each import upserts in SKU id order, whatever its sheet's: two sheets listing the same SKUs in opposite orders
+    lock their rows in one order. 1,600 rows make three upsert statements (769 rows each) per import, so unsorted
+    the two transactions each held one end and waited for the other's (PostgreSQL: deadlock detected, a 500)."""
+    prefix = unique("DL-")
+    codes = [f"{prefix}{i:04d}" for i in range(1_600)]
+    now = clock.now()
+    for chunk in db.chunks(codes, 500):
+        await Sku.insert(*[Sku(code=code, name="死锁测试", created_at=now, updated_at=now) for code in chunk])
+    url = "/api/v1/catalog/sku-customs/import"
+
+    def sheet(order: list[str], name: str) -> bytes:
+        return _csv([["SKU", "HS Code", "Name EN"], *[[code, "95030000", name] for code in order]])
+
+    async with api.client() as client:
+        first = await client.post(url, files={"file": ("c.csv", sheet(codes, "Toy"), "text/csv")})
+        assert first.status_code == 200 and first.json()["created"] == 1_600, first.text  # rows to lock from now on
+        for round_ in range(3):
+            answers = await asyncio.gather(
+                *(
+                    client.post(url, files={"file": ("c.csv", sheet(order, f"Toy {round_}"), "text/csv")})
+                    for order in (codes, codes[::-1])
+                )
+            )
+            assert [r.status_code for r in answers] == [200, 200], [r.text[:300] for r in answers]
+            assert all(r.json()["applied"] == 1_600 and r.json()["errors"] == [] for r in answers)
 
 
 async def test_a_sheet_without_a_sku_column_is_refused(api: Api) -> None:

@@ -98,6 +98,8 @@ async def test_a_new_version_is_validated_and_keeps_the_shipped_history(api: Api
             (_new_version(required_fields=["hs_code", "colour"]), "required_fields[1]"),
             (_new_version(postcode_pattern="[0-9{5}"), "postcode_pattern"),
             (_new_version(documents=["invoice"]), "documents[0]"),
+            (_new_version(documents=["packing_list", "commercial_invoice"]), "documents[1]"),  # never produced
+            (_new_version(threshold_on_cif=True, duty_free_threshold=None), "threshold_on_cif"),
             (_new_version(certificates=[{"scheme": "SIRIM"}]), "certificates[0]"),
             (_new_version(currency="XYZ"), "currency"),
         ):
@@ -123,8 +125,39 @@ async def test_a_new_version_is_validated_and_keeps_the_shipped_history(api: Api
         # Today is still governed by version 1; 2099 by the new one.
         assert (await client.get(f"{url}/in-force")).json()["version"] == 1
         assert (await client.get(f"{url}/in-force", params={"on": "2099-06-01"})).json()["version"] == 2
-        r = await client.post(url, json=_new_version(effective_from="2099-02-01"))
-        assert r.json()["version"] == 3
+        r = await client.post(url, json=_new_version(effective_from="2099-02-01", threshold_on_cif=True))
+        assert (r.json()["version"], r.json()["pack"]["threshold_on_cif"]) == (3, True)
+        assert (await client.get(f"{url}/versions/2")).json()["pack"]["threshold_on_cif"] is False
+
+
+async def test_a_version_number_in_other_digits_is_refused_not_a_server_error(api: Api) -> None:
+    """A "²" passes str.isdigit() but int() refuses it; a "٣" (Arabic-Indic 3) int() would read as 3."""
+    async with api.client() as client:
+        for version in ("²", "٣", "３", "1²"):
+            r = await client.get(f"/api/v1/customs/packs/TH/versions/{version}")
+            assert r.status_code == 422, (version, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["field"] == "version"
+        r = await client.get("/api/v1/customs/packs/TH/versions/99")
+        assert r.status_code == 404 and r.json()["code"] == "rule_pack_not_found", r.text
+        r = await client.get("/api/v1/customs/packs/TH/versions/2")
+        assert r.status_code == 200 and r.json()["pack"]["threshold_on_cif"] is True, r.text
+
+
+async def test_a_value_declared_in_usd_for_thailand_stops_the_check_instead_of_declaring_zero(api: Api) -> None:
+    """The estimate cannot convert USD to THB: a gift declared at USD 30 would have crossed at THB 0."""
+    gift = await create_sku(api, name="礼品")
+    await _customs(api, gift, unit_value=3_000, currency="USD")
+    check = await service.check_order(
+        country="TH",
+        placed_on=date(2026, 1, 2),
+        lines=[CheckLine(sku=gift, qty=1, unit_price=0, is_gift=True)],
+        postcode="10330",
+        shipping_fen=0,
+    )
+    assert [(m.sku, m.field, m.message) for m in check.missing] == [
+        (gift, "unit_value", "申报币种 USD 无法换算为 THB，请改用 CNY 或 THB")
+    ]
 
 
 async def _customs(api: Api, sku: str, **changes: Any) -> None:
@@ -172,7 +205,7 @@ async def test_an_orders_check_names_what_each_sku_lacks_and_estimates_duty_and_
     # 1,000 + 1,000 THB declared + the gift's 50 CNY × 4.8851 = 244.26 THB
     assert check.estimate.goods_value == 200_000 + 24_426
     assert check.estimate.duty == (224_426 * 1000 + 5_000) // 10_000
-    assert check.documents == ["packing_list", "cn22", "commercial_invoice"]
+    assert check.documents == ["packing_list", "cn22"]
 
     older = await service.check_order(
         country="TH", placed_on=date(2025, 12, 31), lines=lines[:1], postcode="10330", shipping_fen=0
@@ -187,7 +220,13 @@ async def test_an_orders_check_names_what_each_sku_lacks_and_estimates_duty_and_
     nowhere = await service.check_order(
         country="SG", placed_on=date(2026, 1, 2), lines=lines, postcode="", shipping_fen=0
     )
-    assert nowhere.pack is None and nowhere.missing == []
+    # no pack: the declaration is in CNY, and a value declared in THB cannot be converted to it (it would fall back
+    # to the price paid, 0 for the gift) — named, not ignored
+    assert nowhere.pack is None
+    assert [(m.sku, m.field, m.message) for m in nowhere.missing] == [
+        (feeder, "unit_value", "申报币种 THB 无法换算为 CNY，请改用 CNY"),
+        (bowl, "unit_value", "申报币种 THB 无法换算为 CNY，请改用 CNY"),
+    ]
 
 
 async def test_the_declaration_of_a_stored_thai_order(api: Api, store: Hub) -> None:
@@ -272,7 +311,7 @@ async def test_the_declaration_of_a_stored_thai_order(api: Api, store: Hub) -> N
     assert (gift.is_gift, gift.unit_value, gift.name_local) == (True, 5_000, "ของเล่นแมว")  # a gift at its value
     assert declaration.total_value == 205_000 and declaration.total_weight_g == 1_650
     assert declaration.shipping == 4_885  # 10 CNY in satang
-    assert declaration.documents == ["packing_list", "cn22", "commercial_invoice"]
+    assert declaration.documents == ["packing_list", "cn22"]
     assert declaration.estimate is not None and declaration.estimate.goods_value == 205_000
     assert declaration.category == "sale_of_goods"
 

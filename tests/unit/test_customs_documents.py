@@ -22,7 +22,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph
 
-from orderhub.customs import documents
+from orderhub.customs import documents, rules
 from orderhub.customs import documents_fonts as fonts
 from orderhub.customs.model import Declaration, DeclarationLine, DutyEstimate
 
@@ -295,6 +295,23 @@ def test_form_follows_the_limit_or_the_documents_list() -> None:
     assert documents.customs_form(thai_declaration(documents_=["packing_list", "cn23"]), None) == "cn23"
 
 
+def test_without_a_pack_the_upu_limit_still_chooses_the_cn23() -> None:
+    """A destination without a rule pack: no limit, no documents list, no estimate, values in CNY — still a CN 23
+    above 300 SDR (the default CNY 2,700)."""
+    limit = rules.DEFAULT_CN22_MAX_CNY_FEN
+    bare = replace(thai_declaration(documents_=[]), destination="SG", currency="CNY", estimate=None)
+    assert documents.customs_form(replace(bare, total_value=limit), None) == "cn22"
+    assert documents.customs_form(replace(bare, total_value=limit + 1), None) == "cn23"
+    # an estimate without a limit (a pack lacking cn22_max_value): the default in its currency, at its rate
+    estimated = thai_declaration(documents_=[])  # goods 225,700 satang at 4.8 THB per CNY: limit 1,296,000
+    assert estimated.estimate is not None
+    assert documents.customs_form(estimated, None) == "cn22"
+    weaker = replace(estimated.estimate, fx_per_cny=0.8)  # limit 216,000 satang
+    assert documents.customs_form(replace(estimated, estimate=weaker), None) == "cn23"
+    # a currency it cannot convert to: the CN 23, valid at any value
+    assert documents.customs_form(replace(bare, currency="USD", total_value=1), None) == "cn23"
+
+
 # -- templates, formatting, missing fonts ------------------------------------------------------------------------------
 
 
@@ -316,6 +333,13 @@ def test_money_and_weight_text() -> None:
     assert documents.money_text(225_700, "THB") == "2,257.00"
     assert documents.money_text(5, "CNY") == "0.05"
     assert documents.money_text(1_250_000, "VND") == "1,250,000"
+    assert documents.money_text(-5, "CNY") == "-0.05"
+    # the minor units the estimate uses (orderhub.customs.codes), not a list of its own
+    assert documents.money_text(1_250, "JPY") == "1,250"
+    assert documents.money_text(12_345, "KWD") == "12.345"
+    assert documents.money_text(1_500, "BHD") == "1.500"
+    assert documents.money_text(70_000, "PYG") == "70,000"
+    assert documents.money_text(1_250_000, "IDR") == "12,500.00"  # ISO 4217: IDR has 2 digits
     assert documents.weight_kg(1450) == "1.450"
 
 

@@ -6,12 +6,13 @@ data's cleaning and the spreadsheet's column names."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 import pytest
 
-from orderhub.customs import rules
+from orderhub.customs import codes, rules
 from orderhub.customs.errors import CustomsError
 from orderhub.customs.imports import column_fields
 from orderhub.customs.model import CertificateRule, CheckLine, DutyRate, RulePack, SkuCustoms
@@ -243,6 +244,105 @@ def test_cn23_replaces_cn22_above_its_limit() -> None:
     assert documents_for(pack, 1_001) == ["packing_list", "cn23"]
 
 
+def test_the_upu_limit_holds_without_a_packs_own() -> None:
+    """300 SDR ≈ CNY 2,887 (IMF, 2025-12-22): CNY 2,700 by default, converted as the estimate converts."""
+    assert rules.DEFAULT_CN22_MAX_CNY_FEN == 270_000
+    assert rules.cn22_limit(None) == 270_000  # no pack: the declaration is in CNY
+    assert rules.cn22_limit(_pack(cn22_max_value=1_000)) == 1_000
+    assert rules.cn22_limit(_pack(fx_per_cny=4.8851)) == 1_318_977  # THB 13,189.77
+    assert rules.cn22_limit(_pack(currency="VND", fx_per_cny=3574.0)) == 9_649_800  # đồng, no minor unit
+    assert rules.cn22_limit(_pack(currency="KWD", fx_per_cny=0.0431)) == 116_370  # KWD 116.370, 3 digits
+
+
+def test_no_shipped_pack_lists_a_document_the_hub_cannot_produce() -> None:
+    for pack in default_packs():
+        assert set(pack.documents) <= {"packing_list", "cn22", "cn23"}, (pack.destination, pack.version)
+
+
+# ---- a declared value in a currency the pack cannot convert ---------------------------------------------------
+
+
+def test_a_value_declared_in_a_currency_the_pack_cannot_convert_is_missing_not_ignored() -> None:
+    """A SKU declared in USD going to Thailand: the estimate would fall back to the price paid (0 for a gift) and
+    under-declare; the check names it instead, so the order stops at customs_data_missing."""
+    pack = rules.pack_for("TH", date(2026, 1, 2))
+    assert pack is not None
+    usd = _thai_sku(sku="USD-1", unit_value=2_000, currency="USD")  # USD 20.00
+    lines = [CheckLine(sku="USD-1", qty=1, unit_price=0, is_gift=True)]
+    missing, _ = rules.check(pack, lines, {"USD-1": usd}, "10110", 0)
+    assert [(m.sku, m.field, m.message) for m in missing] == [
+        ("USD-1", "unit_value", "申报币种 USD 无法换算为 THB，请改用 CNY 或 THB")
+    ]
+    # once, though unit_value is required too; and whether the pack requires it or not
+    lax = msgspec.structs.replace(pack, required_fields=["hs_code"])
+    assert [m.field for m in rules.missing_fields(lax, ["USD-1"], {"USD-1": usd}, "10110")] == ["unit_value"]
+    # CNY and the pack's own currency convert: nothing missing
+    for currency in ("CNY", "THB"):
+        fine = msgspec.structs.replace(usd, currency=currency)
+        assert rules.missing_fields(pack, ["USD-1"], {"USD-1": fine}, "10110") == []
+    # a SKU declaring no value at all is the required field's ordinary message
+    empty = msgspec.structs.replace(usd, unit_value=0)
+    assert [(m.field, m.message) for m in rules.missing_fields(pack, ["USD-1"], {"USD-1": empty}, "10110")] == [
+        ("unit_value", "缺少申报单价")
+    ]
+
+
+# ---- thresholds on the CIF value ------------------------------------------------------------------------------
+
+
+def test_thailands_1500_baht_threshold_is_on_goods_plus_shipping() -> None:
+    """TH v1: duty waived for CIF > THB 1 and <= THB 1,500. Goods THB 1,450 + shipping THB 244 = THB 1,694: duty."""
+    pack = rules.pack_for("TH", date(2025, 6, 1))
+    assert pack is not None and pack.version == 1 and pack.threshold_on_cif
+    sku = _thai_sku(unit_value=145_000)  # THB 1,450.00
+    lines = [CheckLine(sku=sku.sku, qty=1, unit_price=0)]
+    shipping_fen = 4_995  # CNY 49.95 × 4.8851 = THB 244.01
+    estimate = rules.estimate(pack, lines, {sku.sku: sku}, shipping_fen)
+    assert (estimate.goods_value, estimate.shipping) == (145_000, 24_401)
+    assert estimate.duty == 14_500 > 0  # 10 % (indicative) of the goods
+    assert any("CIF 货值（货值+运费） 1,694.01 THB 超过免关税额 1,500.00 THB" in note for note in estimate.notes)
+    # the goods alone are under THB 1,500: the old comparison would have waived the duty
+    on_goods = msgspec.structs.replace(pack, threshold_on_cif=False)
+    assert rules.estimate(on_goods, lines, {sku.sku: sku}, shipping_fen).duty == 0
+    # without shipping the CIF value is the goods: duty free
+    assert rules.estimate(pack, lines, {sku.sku: sku}, 0).duty == 0
+    # the VAT threshold is on the same value
+    vat_pack = _pack(vat_free_threshold=100_000, threshold_on_cif=True, fx_per_cny=5.0)
+    cheap = _thai_sku(unit_value=90_000)
+    assert rules.estimate(vat_pack, [CheckLine(sku=cheap.sku, qty=1, unit_price=0)], {cheap.sku: cheap}, 0).vat == 0
+    assert rules.estimate(vat_pack, [CheckLine(sku=cheap.sku, qty=1, unit_price=0)], {cheap.sku: cheap}, 2_001).vat > 0
+
+
+def test_which_shipped_packs_compare_cif() -> None:
+    """Thailand's sources word its thresholds on the CIF value; Malaysia's LVG is the sale price and Vietnam's
+    express exemption the goods' value."""
+    flags = {(p.destination, p.version): p.threshold_on_cif for p in default_packs()}
+    assert flags[("TH", 1)] and flags[("TH", 2)]
+    assert not flags[("MY", 1)] and not flags[("VN", 1)] and not flags[("VN", 2)]
+
+
+# ---- minor units: one table ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("currency", "exponent", "amount", "major"),
+    [
+        ("JPY", 0, 1_250, "1250"),
+        ("VND", 0, 1_250_000, "1250000"),
+        ("CNY", 2, 12_345, "123.45"),
+        ("THB", 2, 5, "0.05"),
+        ("KWD", 3, 12_345, "12.345"),
+        ("BHD", 3, 1, "0.001"),
+        ("PYG", 0, 70_000, "70000"),
+        ("thb", 2, 100, "1.00"),
+    ],
+)
+def test_minor_units_come_from_one_table(currency: str, exponent: int, amount: int, major: str) -> None:
+    assert codes.minor_exponent(currency) == exponent
+    assert codes.to_major(amount, currency) == Decimal(major)
+    assert str(codes.to_major(amount, currency)) == major  # exactly the currency's digits
+
+
 # ---- a new version's validation --------------------------------------------------------------------------------
 
 
@@ -264,6 +364,9 @@ def test_cn23_replaces_cn22_above_its_limit() -> None:
         ),
         ({"certificates": [CertificateRule(scheme="TISI")]}, "certificates[0]", CustomsError.INVALID_RULE_PACK),
         ({"documents": ["invoice"]}, "documents[0]", CustomsError.INVALID_RULE_PACK),
+        # listed by every shipped pack once, never produced: a pack may list only what the hub can draw
+        ({"documents": ["packing_list", "commercial_invoice"]}, "documents[1]", CustomsError.INVALID_RULE_PACK),
+        ({"threshold_on_cif": True}, "threshold_on_cif", CustomsError.INVALID_RULE_PACK),
         ({"fx_per_cny": 0.0}, "fx_per_cny", CustomsError.INVALID_RULE_PACK),
         ({"duty_free_threshold": -1}, "duty_free_threshold", CustomsError.INVALID_RULE_PACK),
         ({"local_language": ""}, "local_language", CustomsError.INVALID_RULE_PACK),

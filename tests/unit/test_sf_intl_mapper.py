@@ -139,7 +139,18 @@ def test_a_sender_postcode_on_the_party_wins_over_the_accounts() -> None:
 
 @pytest.mark.parametrize(
     ("amount", "currency", "expected"),
-    [(129000, "THB", 1290.0), (1999, "MYR", 19.99), (250000, "VND", 250000.0), (1, "CNY", 0.01), (5, "JPY", 5.0)],
+    [
+        (129000, "THB", 1290.0),
+        (1999, "MYR", 19.99),
+        (250000, "VND", 250000.0),
+        (1, "CNY", 0.01),
+        (5, "JPY", 5.0),
+        # three-digit and zero-digit currencies from the estimate's table (orderhub.customs.codes), not 2 by default
+        (12345, "KWD", 12.345),
+        (1500, "BHD", 1.5),
+        (70000, "PYG", 70000.0),
+        (1250000, "IDR", 12500.0),
+    ],
 )
 def test_money_goes_in_major_units_of_its_currency(amount: int, currency: str, expected: float) -> None:
     assert intl.major_units(amount, currency) == expected

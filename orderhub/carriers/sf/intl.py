@@ -46,7 +46,8 @@ from orderhub.carriers.port import (
     Party,
     WaybillRequest,
 )
-from orderhub.carriers.sf.mapper import CONTACT_RECEIVER, CONTACT_SENDER, PAY_BY_SENDER
+from orderhub.carriers.sf.mapper import CONTACT_RECEIVER, CONTACT_SENDER, PAY_BY_SENDER, check_parcel
+from orderhub.customs.codes import to_major
 
 __all__ = [
     "CARGO_UNIT",
@@ -72,18 +73,14 @@ CONTACT_PERSON = "01"  # contactRemark 01：个人件
 CONTACT_COMPANY = "02"  # contactRemark 02：公司件
 CARGO_UNIT = "个"  # cargoDetails.unit as SF's own examples write it (2.6: "unit": "个")
 
-# ISO 4217 currencies whose minor unit is 0 (the hub keeps their amounts as whole units): BIF CLP DJF GNF ISK JPY
-# KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF (ISO 4217 list one, "Minor unit" column 0).
-_ZERO_DECIMAL = frozenset("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split())
 _THOUSANDTH = Decimal("0.001")
 
 
 def major_units(amount: int, currency: str) -> float:
     """Minor units of ``currency`` as the decimal SF writes (3 places): 12345 satang → 123.45 (THB), 5000 → 5000
-    (VND)."""
-    exponent = 0 if currency.upper() in _ZERO_DECIMAL else 2
-    value = Decimal(amount) / (Decimal(10) ** exponent)
-    return float(value.quantize(_THOUSANDTH, rounding=ROUND_HALF_UP))
+    (VND), 12345 fils → 12.345 (KWD). The minor-unit digits are ISO 4217's, from the table the customs estimate
+    uses (:func:`orderhub.customs.codes.to_major`)."""
+    return float(to_major(amount, currency).quantize(_THOUSANDTH, rounding=ROUND_HALF_UP))
 
 
 def _kg(grams: int) -> float:
@@ -134,10 +131,7 @@ def _contact(party: Party, contact_type: int, *, postcode: str, remark: str) -> 
 
 def create_order_data(request: WaybillRequest, *, monthly_card: str, sender_postcode: str = "") -> dict[str, Any]:
     """The ``EXP_RECE_CREATE_ORDER`` msgData of an international parcel (receiver outside China)."""
-    if request.weight_g <= 0:
-        raise InvalidWaybillRequest("包裹重量必须大于 0 克", carrier_code="bad_weight")
-    if request.parcels <= 0:
-        raise InvalidWaybillRequest("包裹件数必须大于 0", carrier_code="bad_parcels")
+    check_parcel(request)
     try:
         express_type = INTERNATIONAL_EXPRESS_TYPES[request.service]
     except KeyError:
