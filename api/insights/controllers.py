@@ -54,7 +54,8 @@ class CopurchaseController(Controller):
         "`max_patterns` with the highest lift are kept; `triples` adds {X, Z} → Y for sets of three whose every "
         "pair is frequent (apriori; costs about one more pass). 422 `insights_bad_period` (`since` after `until`, "
         "or too long), `copurchase_unknown_channel` (field `channels`, `codes` the unknown ones), "
-        "`copurchase_unknown_region` (field `region`). " + _MEASURES,
+        "`copurchase_unknown_region` (field `region`); 409 `copurchase_run_duplicate` while a run with the same "
+        "period, scope and thresholds is queued or running (`run_id` names it: follow that one). " + _MEASURES,
     )
     async def start(self, request: Request[UserView, Any, Any], data: RunIn) -> copurchase.RunView:
         params = copurchase.params_for_days(
@@ -74,8 +75,10 @@ class CopurchaseController(Controller):
         "/runs",
         summary="Co-purchase mining runs, newest first",
         description="Each run's period (`since`/`until`, the UTC instants of the Asia/Shanghai days asked for, shown "
-        "in +08:00), scope, thresholds, `status` (queued / running / done / failed with `error`), and what it "
-        "counted: `orders`, `pairs` (distinct SKU pairs at or above the minimum count), `patterns` kept, `took_ms`.",
+        "in +08:00), scope, thresholds, `status` (queued / running / done / failed with `error` — `timeout`, "
+        "`interrupted`, `too many attempts` or the exception — and `error_message` in zh-CN), `attempts` (executions "
+        "that took the run: a timed-out or interrupted run is tried again up to 3 times, then stays failed), and what "
+        "it counted: `orders`, `pairs` (distinct SKU pairs at or above the minimum count), `patterns` kept, `took_ms`.",
     )
     async def list_runs(
         self,

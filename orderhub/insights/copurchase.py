@@ -15,30 +15,40 @@ the database reads the order lines where they are and only the frequent pairs tr
 Python in docs/insights-mining.md.
 
 The run is a job (``mine_copurchase``, :func:`run_mining`): :func:`start_run` stores it queued and enqueues it after
-commit. :func:`get_pattern` is what the add-on offers (``orderhub.offers``) build a draft from.
+commit (409 ``copurchase_run_duplicate`` while an identical run is queued or running). The job claims the run with a
+compare-and-set (queued / failed / stale running → running, one more attempt), so two overlapping executions never
+both write patterns; a run gets :data:`MAX_ATTEMPTS` executions (timeouts, dead workers, errors), then stays failed.
+:func:`get_pattern` is what the add-on offers (``orderhub.offers``) build a draft from.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import msgspec
 
 from orderhub import clock, db
-from orderhub.errors import NotFound, ValidationFailed
+from orderhub.errors import Conflict, NotFound, ValidationFailed
 from orderhub.insights.errors import MiningError
 from orderhub.insights.queries import day_window
 from orderhub.orders.state import OrderStatus
 from orderhub.queue import JobName, enqueue
 
 __all__ = [
+    "ERROR_ATTEMPTS",
+    "ERROR_INTERRUPTED",
+    "ERROR_TIMEOUT",
+    "MAX_ATTEMPTS",
     "MAX_QTY",
     "MINING_TIMEOUT_S",
     "REQUEUE_CRON",
@@ -49,6 +59,7 @@ __all__ = [
     "PatternIn",
     "RunView",
     "counts_from_baskets",
+    "error_message",
     "get_pattern",
     "get_run",
     "list_patterns",
@@ -60,6 +71,7 @@ __all__ = [
     "run_key",
     "run_mining",
     "start_run",
+    "support_threshold",
 ]
 
 log = logging.getLogger("orderhub.insights.copurchase")
@@ -70,6 +82,19 @@ FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # days outside are m
 MAX_CHANNELS = 50
 REQUEUE_CRON = "*/5 * * * *"  # requeue_stale_runs
 MINING_TIMEOUT_S = 900  # the job's timeout: a run over 1,000,000 orders takes well under a minute (bench.copurchase)
+STALE_S = MINING_TIMEOUT_S + 60  # a run ``running`` this long lost its worker: it may be claimed again
+MAX_ATTEMPTS = 3  # executions a run gets (a timeout, a dead worker, an error each count one), then it stays failed
+_START_LOCK = 20_020  # pg_advisory_xact_lock's first key: starting a run (the duplicate check), hub-wide
+
+# A failed run's ``error`` (English, stable) when it was not an exception of its own, and what people are shown.
+ERROR_TIMEOUT = "timeout"  # cancelled at the job's timeout (SAQ cancels the task)
+ERROR_INTERRUPTED = "interrupted"  # cancelled earlier: the worker shut down
+ERROR_ATTEMPTS = "too many attempts"  # MAX_ATTEMPTS executions claimed it and none closed it (dead workers)
+_ERROR_MESSAGES = {
+    ERROR_TIMEOUT: f"挖掘超时（超过 {MINING_TIMEOUT_S} 秒）",
+    ERROR_INTERRUPTED: "挖掘被中断（工作进程停止）",
+    ERROR_ATTEMPTS: f"已尝试 {MAX_ATTEMPTS} 次仍未完成",
+}
 
 
 # -- views ---------------------------------------------------------------------------------------------------------
@@ -111,6 +136,8 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     patterns: int
     took_ms: int
     error: str
+    error_message: str  # zh-CN, for people: "" unless failed
+    attempts: int  # executions that claimed the run, at most MAX_ATTEMPTS
     created_by: str
     created_at: datetime
     started_at: datetime | None
@@ -249,6 +276,7 @@ class _RunRow(msgspec.Struct):
     patterns: int
     took_ms: int
     error: str
+    attempts: int
     created_by: str
     created_at: datetime
     started_at: datetime | None
@@ -257,14 +285,26 @@ class _RunRow(msgspec.Struct):
 
 _RUN_SELECT = (
     "SELECT id, status, since, until, channels, region, min_support, min_count, max_qty, max_patterns, triples, "
-    "orders, pairs, patterns, took_ms, error, created_by, created_at, started_at, finished_at FROM copurchase_run"
+    "orders, pairs, patterns, took_ms, error, attempts, created_by, created_at, started_at, finished_at "
+    "FROM copurchase_run"
 )
 
 
 def _run(row: _RunRow) -> RunView:
     fields = msgspec.structs.asdict(row)
     fields["channels"] = list(json.loads(row.channels))
+    fields["error_message"] = error_message(row.status, row.error, row.attempts)
     return RunView(**fields)
+
+
+def error_message(status: str, error: str, attempts: int) -> str:
+    """What a failed run shows people (zh-CN): why, and whether the worker tries it again."""
+    if status != "failed":
+        return ""
+    why = _ERROR_MESSAGES.get(error, "挖掘失败")
+    if error == ERROR_ATTEMPTS or attempts >= MAX_ATTEMPTS:
+        return f"{why}，不再重试（共 {attempts} 次）"
+    return f"{why}，稍后自动重试（第 {attempts} 次，最多 {MAX_ATTEMPTS} 次）"
 
 
 async def get_run(run_id: int) -> RunView:
@@ -302,12 +342,38 @@ async def _enqueue(run_id: int) -> None:
 
 
 async def start_run(params: MiningParams, *, actor: str) -> RunView:
-    """Check ``params``, store a queued run and enqueue its job after commit."""
+    """Check ``params``, store a queued run and enqueue its job after commit. ``Conflict``
+    ``copurchase_run_duplicate`` (``run_id`` in its extra) while an identical run (period, scope, thresholds) is
+    queued or running: starts are serialised (SQLite's one writer; an advisory lock on PostgreSQL), so two identical
+    requests at once give one run and one 409."""
     _check(params)
     now = clock.now()
+    channels = json.dumps(sorted(set(params.channels)), ensure_ascii=False)
     async with db.transaction():
         await _channel_ids(params.channels)
         await _check_region(params.region)
+        if not db.is_sqlite():
+            await db.execute("SELECT pg_advisory_xact_lock({}, 0)", _START_LOCK)
+        same = await db.fetch_one_as(
+            db.IdRow,
+            "SELECT id FROM copurchase_run WHERE since = {} AND until = {} AND channels = {} AND region = {} "
+            "AND min_support = {} AND min_count = {} AND max_qty = {} AND max_patterns = {} AND triples = {} "
+            "AND (status = 'queued' OR (status = 'running' AND (attempts < {} OR started_at >= {}))) "
+            "ORDER BY id LIMIT 1",
+            params.since,
+            params.until,
+            channels,
+            params.region,
+            params.min_support,
+            params.min_count,
+            params.max_qty,
+            params.max_patterns,
+            params.triples,
+            MAX_ATTEMPTS,
+            now - _seconds(STALE_S),
+        )
+        if same is not None:
+            raise Conflict(MiningError.COPURCHASE_RUN_DUPLICATE, extra={"run_id": same.id})
         rows = await db.execute_returning(
             db.IdRow,
             "INSERT INTO copurchase_run (status, since, until, channels, region, min_support, min_count, max_qty, "
@@ -315,7 +381,7 @@ async def start_run(params: MiningParams, *, actor: str) -> RunView:
             "VALUES ('queued', {}, {}, {}, {}, {}, {}, {}, {}, {}, 0, 0, 0, 0, '', {}, {}) RETURNING id",
             params.since,
             params.until,
-            json.dumps(sorted(set(params.channels)), ensure_ascii=False),
+            channels,
             params.region,
             params.min_support,
             params.min_count,
@@ -336,15 +402,35 @@ async def start_run(params: MiningParams, *, actor: str) -> RunView:
 
 async def requeue_stale_runs(*, older_than_s: int = 120) -> int:
     """Runs still queued some time after they were started (their enqueue failed: Redis was down) are queued
-    again; a run ``running`` for longer than the job's timeout (its worker died) too. The job's key keeps a run that
-    is really queued or running from being run twice."""
+    again; a run ``running`` for longer than the job's timeout (its worker died) too, while it has had fewer than
+    :data:`MAX_ATTEMPTS` attempts — one that has had them all is closed ``failed`` (``too many attempts``) instead of
+    being queued forever; and a run that failed by a timeout or an interruption with attempts left, in case SAQ's
+    retry came before its failure was written (and found it still running). The job's key, and its claim, keep a run
+    from being run twice. Returns the runs queued."""
     now = clock.now()
+    stale = now - _seconds(STALE_S)
+    given_up = await db.execute_returning(
+        db.IdRow,
+        "UPDATE copurchase_run SET status = 'failed', error = {}, finished_at = {} "
+        "WHERE status = 'running' AND started_at < {} AND attempts >= {} RETURNING id",
+        ERROR_ATTEMPTS,
+        now,
+        stale,
+        MAX_ATTEMPTS,
+    )
+    for row in given_up:
+        log.warning("co-purchase run given up", extra={"run": row.id, "attempts": MAX_ATTEMPTS})
     rows = await db.fetch_as(
         db.IdRow,
-        "SELECT id FROM copurchase_run WHERE (status = 'queued' AND created_at < {}) "
-        "OR (status = 'running' AND started_at < {}) ORDER BY id LIMIT 100",
+        "SELECT id FROM copurchase_run WHERE attempts < {} AND ((status = 'queued' AND created_at < {}) "
+        "OR (status = 'running' AND started_at < {}) "
+        "OR (status = 'failed' AND error IN ({}, {}) AND finished_at < {})) ORDER BY id LIMIT 100",
+        MAX_ATTEMPTS,
         now - _seconds(older_than_s),
-        now - _seconds(MINING_TIMEOUT_S + 60),
+        stale,
+        ERROR_TIMEOUT,
+        ERROR_INTERRUPTED,
+        now - _seconds(older_than_s),
     )
     for row in rows:
         await _enqueue(row.id)
@@ -400,17 +486,32 @@ async def _check_region(region: str) -> None:
 # -- the job -------------------------------------------------------------------------------------------------------
 
 
+class _Attempt(msgspec.Struct):
+    attempts: int
+
+
+class _ClaimLost(Exception):
+    """The run was claimed again by another execution (this one was taken for dead): write nothing."""
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
 async def run_mining(run_id: int) -> RunView:
-    """The ``mine_copurchase`` job: count, keep the patterns and close the run. Idempotent: a retried or repeated
-    job replaces the run's patterns (one transaction)."""
+    """The ``mine_copurchase`` job: claim the run, count, keep the patterns and close the run.
+
+    The claim is a compare-and-set (``UPDATE … WHERE status IN ('queued', 'failed') OR a stale running …
+    RETURNING``) that counts one more attempt: of two executions at once only one claims it, the other returns
+    without counting; and the close re-checks (row lock) that this execution still holds the claim before it
+    replaces the run's patterns, so a run taken for dead and claimed again is written once. Cancelled (SAQ's
+    timeout, a worker shutting down) or failing, the run is closed ``failed`` (``timeout`` / ``interrupted`` / the
+    error) and the job re-raises; SAQ's retry claims it again while it has had fewer than :data:`MAX_ATTEMPTS`."""
     run = await get_run(run_id)
     if run.status == "done":
         return run
-    await db.execute(
-        "UPDATE copurchase_run SET status = 'running', started_at = {}, finished_at = NULL, error = '' WHERE id = {}",
-        clock.now(),
-        run_id,
-    )
+    attempt = await _claim(run_id)
+    if attempt is None:
+        return await _not_claimed(run_id)
     started = time.perf_counter()
     try:
         params = MiningParams(
@@ -429,6 +530,15 @@ async def run_mining(run_id: int) -> RunView:
             counts, min_count=params.min_count, min_support=params.min_support, max_patterns=params.max_patterns
         )
         async with db.transaction():
+            held = await db.fetch_as(
+                db.IdRow,
+                "SELECT id FROM copurchase_run WHERE id = {} AND status = 'running' AND attempts = {}"
+                + db.for_update(),
+                run_id,
+                attempt,
+            )
+            if not held:
+                raise _ClaimLost
             await db.execute("DELETE FROM copurchase_pattern WHERE run = {}", run_id)
             await _insert_patterns(run_id, patterns)
             took_ms = int((time.perf_counter() - started) * 1000)
@@ -442,19 +552,75 @@ async def run_mining(run_id: int) -> RunView:
                 clock.now(),
                 run_id,
             )
+    except _ClaimLost:
+        log.warning("co-purchase run claimed again meanwhile; nothing written", extra={"run": run_id})
+        return await get_run(run_id)
+    except asyncio.CancelledError:
+        # SAQ cancels the task at the job's timeout (and cancels it again a second later): write the failure from a
+        # task of its own, which a second cancellation does not interrupt, then let the cancellation through.
+        elapsed = time.perf_counter() - started
+        reason = ERROR_TIMEOUT if elapsed >= MINING_TIMEOUT_S - 5 else ERROR_INTERRUPTED
+        task = asyncio.ensure_future(_fail(run_id, attempt, reason))
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+        await asyncio.shield(task)
+        raise
     except Exception as exc:
-        await db.execute(
-            "UPDATE copurchase_run SET status = 'failed', error = {}, finished_at = {} WHERE id = {}",
-            repr(exc)[:255],
-            clock.now(),
-            run_id,
-        )
+        await _fail(run_id, attempt, repr(exc)[:255])
         raise
     log.info(
         "co-purchase run done",
         extra={"run": run_id, "orders": counts.orders, "pairs": len(counts.pairs), "took_ms": took_ms},
     )
     return await get_run(run_id)
+
+
+async def _claim(run_id: int) -> int | None:
+    """Queued, failed, or running past :data:`STALE_S` (its worker died), with attempts left → running, one more
+    attempt; that attempt's number (the execution's token), or None when the run is not this execution's to take."""
+    now = clock.now()
+    rows = await db.execute_returning(
+        _Attempt,
+        "UPDATE copurchase_run SET status = 'running', attempts = attempts + 1, started_at = {}, finished_at = NULL, "
+        "error = '' WHERE id = {} AND attempts < {} "
+        "AND (status IN ('queued', 'failed') OR (status = 'running' AND started_at < {})) RETURNING attempts",
+        now,
+        run_id,
+        MAX_ATTEMPTS,
+        now - _seconds(STALE_S),
+    )
+    return rows[0].attempts if rows else None
+
+
+async def _not_claimed(run_id: int) -> RunView:
+    """Why the claim failed: done, running in another execution (leave it), or out of attempts (close it failed
+    ``too many attempts`` unless it failed already)."""
+    now = clock.now()
+    await db.execute(
+        "UPDATE copurchase_run SET status = 'failed', error = {}, finished_at = {} WHERE id = {} AND attempts >= {} "
+        "AND (status = 'queued' OR (status = 'running' AND started_at < {}))",
+        ERROR_ATTEMPTS,
+        now,
+        run_id,
+        MAX_ATTEMPTS,
+        now - _seconds(STALE_S),
+    )
+    run = await get_run(run_id)
+    log.info("co-purchase run not claimed", extra={"run": run_id, "status": run.status, "attempts": run.attempts})
+    return run
+
+
+async def _fail(run_id: int, attempt: int, error: str) -> None:
+    """Close the run failed, if this execution (``attempt``) still holds it."""
+    await db.execute(
+        "UPDATE copurchase_run SET status = 'failed', error = {}, finished_at = {} "
+        "WHERE id = {} AND status = 'running' AND attempts = {}",
+        error,
+        clock.now(),
+        run_id,
+        attempt,
+    )
+    log.warning("co-purchase run failed", extra={"run": run_id, "attempt": attempt, "error": error})
 
 
 _PATTERN_COLUMNS = (
@@ -532,10 +698,38 @@ class _Total(msgspec.Struct):
     n: int
 
 
+def support_threshold(min_count: int, min_support: float, orders: int) -> int:
+    """The orders a pattern needs: ``max(min_count, ⌈min_support × orders⌉)``, the product exact — as a float,
+    0.07 × 100 is 7.000000000000001 and its ceiling 8, which would drop a pair in exactly 7 % of the orders.
+    ``min_support`` is taken as the decimal it was written as (``str``: 0.07 → 7/100)."""
+    return max(min_count, math.ceil(Fraction(str(min_support)) * orders))
+
+
+@asynccontextmanager
+async def _snapshot() -> AsyncIterator[None]:
+    """The reads of one run see one state of the orders: on PostgreSQL a REPEATABLE READ, READ ONLY transaction (an
+    order written between the count of the pairs and of the triples would otherwise let a triple out-count its pair:
+    a confidence above 1); on SQLite a deferred transaction, which in WAL mode reads one snapshot and never takes the
+    write lock. Inside a transaction already open, that one's."""
+    engine = db.get_engine()
+    if db.pending_after_commit() is not None or engine.transaction_exists():
+        yield
+        return
+    async with engine.transaction():
+        if not db.is_sqlite():
+            await db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 async def mine(params: MiningParams) -> BasketCounts:
     """Count the baskets of the period and scope: the orders (``EXISTS``), then every SKU and SKU pair at or above
     the threshold in one grouped self-join of the baskets. ``items`` holds only the SKUs at or above it."""
     channel_ids = await _channel_ids(params.channels)
+    async with _snapshot():
+        return await _count(params, channel_ids)
+
+
+async def _count(params: MiningParams, channel_ids: list[int] | None) -> BasketCounts:
     where, args = _scope(params, channel_ids)
     cte = _basket_cte(where)
     k = max(1, min(MAX_QTY, params.max_qty))
@@ -548,7 +742,7 @@ async def mine(params: MiningParams) -> BasketCounts:
     counts = BasketCounts(orders=total.n if total else 0, max_qty=k)
     if counts.orders == 0:
         return counts
-    threshold = max(params.min_count, math.ceil(params.min_support * counts.orders))
+    threshold = support_threshold(params.min_count, params.min_support, counts.orders)
     # One self-join of the basket gives both: b.s = a.s is the SKU itself (the basket has one row per order and SKU),
     # b.s > a.s each pair once. A SKU below the threshold is in no pair at or above it, so HAVING drops nothing the
     # rules need, and the basket is built once instead of twice.
@@ -635,7 +829,7 @@ def patterns_from_counts(
     total = counts.orders
     if total == 0:
         return []
-    threshold = max(min_count, math.ceil(min_support * total))
+    threshold = support_threshold(min_count, min_support, total)
     k = counts.max_qty
     rules: list[PatternIn] = []
     for (x, y), values in counts.pairs.items():

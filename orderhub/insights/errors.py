@@ -115,6 +115,11 @@ class MiningError(ErrorCode):
         "没有属于该区域的仓库",
         "`region` is not the region of any warehouse.",
     )
+    COPURCHASE_RUN_DUPLICATE = (
+        "copurchase_run_duplicate",
+        "相同的挖掘任务已在排队或运行中",
+        "A run with the same period, scope and thresholds is queued or running: `run_id` names it.",
+    )
     PEAKS_BAD_TARGET = (
         "peaks_bad_target",
         "请指定 sku 或 category 其中之一",

@@ -36,7 +36,8 @@ class CopurchaseRun(Table, tablename="copurchase_run"):
     pairs = Integer(default=0)  # distinct SKU pairs at or above the minimum count
     patterns = Integer(default=0)  # patterns kept (at most max_patterns, highest lift first)
     took_ms = Integer(default=0)
-    error = Varchar(length=255, default="")
+    error = Varchar(length=255, default="")  # failed: "timeout", "interrupted", "too many attempts" or the exception
+    attempts = Integer(default=0)  # executions that claimed the run (queued/failed/stale → running); at most a few
     created_by = Varchar(length=64, default="")
     created_at = Timestamptz()
     started_at = Timestamptz(null=True, default=None)

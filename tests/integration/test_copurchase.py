@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from orderhub.insights import copurchase
 from tests.support.factories import Api, create_channel, unique
 
 SINCE, UNTIL = date(2024, 3, 4), date(2024, 3, 31)  # days no other test places orders on
+Order = tuple[str, dict[str, int], list[tuple[str, int]]]  # status, basket {sku: units}, gift lines
 
 
 class History:
@@ -38,8 +40,8 @@ class History:
         return f"{self.prefix}-{name}"
 
 
-async def _write(h: History, orders: list[tuple[str, dict[str, int], list[tuple[str, int]]]]) -> None:
-    """(status, basket, gift lines) per order, placed across the period."""
+async def _write(h: History, orders: list[tuple[str, dict[str, int], list[tuple[str, int]]]], batch: str = "") -> None:
+    """(status, basket, gift lines) per order, placed across the period (``batch``: another write to the channel)."""
     rng = random.Random(5)
     start = datetime(2024, 3, 3, 16, tzinfo=UTC)  # 2024-03-04 00:00 Asia/Shanghai
     per = db.rows_per_statement(8)
@@ -48,7 +50,7 @@ async def _write(h: History, orders: list[tuple[str, dict[str, int], list[tuple[
         args: list[Any] = []
         for n, (status, _basket, _gifts) in enumerate(chunk):
             placed = start + timedelta(seconds=rng.randrange(27 * 86400))
-            args += [h.channel_id, f"{h.prefix}-{chunk_no}-{n}", status, placed, placed, placed]
+            args += [h.channel_id, f"{h.prefix}{batch}-{chunk_no}-{n}", status, placed, placed, placed]
         ids = await db.execute_returning(
             db.IdRow,
             "INSERT INTO sales_order (channel, external_id, status, receiver_name, receiver_phone, paid_amount, "
@@ -297,3 +299,274 @@ async def test_a_run_whose_job_was_lost_is_queued_again(api: Api, history: Histo
         await asyncio.sleep(0.1)
     assert run.status == "done", run
     assert run.orders == 600 and 0 < run.patterns <= 100
+
+
+# -- review fixes: the support threshold, duplicate runs, the claim, timeouts, one snapshot ------------------------
+
+
+async def _history_of(api: Api, h: History, orders: list[Order]) -> None:
+    """``h`` gets a channel of its own with these orders (status, basket, gifts) placed in the period."""
+    h.channel, _ = await create_channel(api, warehouse=None)
+    rows = await db.fetch_as(db.IdRow, "SELECT id FROM channel WHERE code = {}", h.channel)
+    h.channel_id = rows[0].id
+    await _write(h, orders)
+
+
+async def _queued_run(h: History, *, status: str = "queued", attempts: int = 0, started_min_ago: int = 0) -> int:
+    """A run of ``h``'s channel stored straight (no job queued): what start_run writes, or a later state of it."""
+    params = copurchase.params_for_days(SINCE, UNTIL, channels=[h.channel], min_count=5)
+    now = datetime.now(UTC)
+    started = now - timedelta(minutes=started_min_ago) if status == "running" else None
+    rows = await db.execute_returning(
+        db.IdRow,
+        "INSERT INTO copurchase_run (status, since, until, channels, region, min_support, min_count, max_qty, "
+        "max_patterns, attempts, created_by, created_at, started_at) "
+        "VALUES ({}, {}, {}, {}, '', 0.001, 5, 3, 100, {}, 'test', {}, {}) RETURNING id",
+        status,
+        params.since,
+        params.until,
+        f'["{h.channel}"]',
+        attempts,
+        now,
+        started,
+    )
+    return rows[0].id
+
+
+async def _close(*run_ids: int) -> None:
+    """Leave no run for the cron (or another test's requeue) to pick up."""
+    for run_id in run_ids:
+        await db.execute(
+            "UPDATE copurchase_run SET status = 'failed', attempts = {} WHERE id = {} AND status <> 'done'",
+            copurchase.MAX_ATTEMPTS,
+            run_id,
+        )
+
+
+async def test_a_pair_in_exactly_min_support_of_the_orders_is_kept(api: Api) -> None:
+    """7 orders of 100 have X and Y: support exactly 0.07. As floats 0.07 × 100 = 7.000000000000001, whose ceiling
+    (8) dropped the pair at min_support 0.07."""
+    h = History()
+    x, y = h.sku("X"), h.sku("Y")
+    orders: list[Order] = [("shipped", {x: 1, y: 1} if n < 7 else {h.sku(f"N{n % 5}"): 1}, []) for n in range(100)]
+    await _history_of(api, h, orders)
+    assert copurchase.support_threshold(1, 0.07, 100) == 7
+    async with api.client() as client:
+        run = await _mine(client, h, min_support=0.07, min_count=1)
+        assert run["orders"] == 100
+        r = await client.get(f"/api/v1/insights/copurchase/runs/{run['id']}/patterns", params={"sku": x})
+        rows = r.json()
+    assert {(tuple(p["antecedent"]), p["consequent"]) for p in rows} == {((x,), y), ((y,), x)}
+    assert all(p["orders"] == 7 and p["support"] == pytest.approx(0.07) for p in rows)
+    params = copurchase.params_for_days(SINCE, UNTIL, channels=[h.channel], min_count=1, min_support=0.0701)
+    counted = await copurchase.mine(params)
+    assert counted.pairs == {}  # just above: 7.01 → 8 orders needed
+
+
+async def test_an_identical_run_queued_or_running_is_refused_with_its_id(api: Api, history: History) -> None:
+    h = history
+    waiting = await _queued_run(h)  # what POST would store for this body
+    body = {"since": SINCE.isoformat(), "until": UNTIL.isoformat(), "channels": [h.channel], "max_patterns": 100}
+    try:
+        async with api.client() as client:
+            r = await client.post("/api/v1/insights/copurchase/runs", json=body)
+            assert r.status_code == 409, r.text
+            problem = r.json()
+            assert problem["code"] == "copurchase_run_duplicate" and problem["run_id"] == waiting, problem
+            assert r.headers["content-type"].startswith("application/problem+json")
+            await db.execute(
+                "UPDATE copurchase_run SET status = 'running', started_at = {} WHERE id = {}",
+                datetime.now(UTC),
+                waiting,
+            )
+            r = await client.post("/api/v1/insights/copurchase/runs", json=body)
+            assert r.status_code == 409 and r.json()["run_id"] == waiting, r.text
+            # other thresholds, or the same once the first has ended: a run of its own
+            r = await client.post("/api/v1/insights/copurchase/runs", json=body | {"max_patterns": 99})
+            assert r.status_code == 202, r.text
+            other = r.json()["id"]
+            await _close(waiting)
+            # two identical starts at once (two API processes on PostgreSQL): never two runs queued or running
+            body = body | {"max_patterns": 98}
+            a, b = await asyncio.gather(
+                client.post("/api/v1/insights/copurchase/runs", json=body),
+                client.post("/api/v1/insights/copurchase/runs", json=body),
+            )
+        answers = sorted((a, b), key=lambda r: r.status_code)
+        first = answers[0].json()
+        assert answers[0].status_code == 202, answers[0].text
+        if answers[1].status_code == 409:
+            assert answers[1].json()["run_id"] == first["id"]
+        else:  # the first had already finished when the second looked: allowed, they did not overlap
+            assert answers[1].status_code == 202, answers[1].text
+            done = await copurchase.get_run(first["id"])
+            assert done.status == "done" and done.finished_at is not None
+            assert done.finished_at <= (await copurchase.get_run(answers[1].json()["id"])).created_at
+        for run_id in (other, first["id"]):
+            for _ in range(600):
+                if (await copurchase.get_run(run_id)).status in ("done", "failed"):
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        await _close(waiting)
+
+
+async def test_two_executions_at_once_write_the_patterns_once(
+    api: Api, history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = history
+    run_id = await _queued_run(h)
+    lost = await _queued_run(h)
+    writes: list[int] = []
+    insert = copurchase._insert_patterns
+
+    async def counted_insert(rid: int, patterns: Any) -> None:
+        writes.append(rid)
+        await insert(rid, patterns)
+
+    monkeypatch.setattr(copurchase, "_insert_patterns", counted_insert)
+    try:
+        one, two = await asyncio.gather(copurchase.run_mining(run_id), copurchase.run_mining(run_id))
+        assert writes == [run_id]  # one claimed it; the other found it running and left it
+        run = await copurchase.get_run(run_id)
+        assert run.status == "done" and run.attempts == 1 and run.orders == 600, run
+        assert {one.status, two.status} <= {"running", "done"}
+        stored = await db.fetch_as(db.IdRow, "SELECT id FROM copurchase_pattern WHERE run = {}", run_id)
+        assert len(stored) == run.patterns > 0
+        # done: a late retry of the job does nothing
+        assert (await copurchase.run_mining(run_id)).status == "done" and writes == [run_id]
+
+        # an execution taken for dead and claimed again meanwhile writes nothing when it ends
+        mine = copurchase.mine
+
+        async def overtaken(params: copurchase.MiningParams) -> copurchase.BasketCounts:
+            counts = await mine(params)
+            await db.execute("UPDATE copurchase_run SET attempts = attempts + 1 WHERE id = {}", lost)
+            return counts
+
+        monkeypatch.setattr(copurchase, "mine", overtaken)
+        await copurchase.run_mining(lost)
+        assert writes == [run_id]
+        assert not await db.fetch_as(db.IdRow, "SELECT id FROM copurchase_pattern WHERE run = {}", lost)
+    finally:
+        await _close(run_id, lost)
+
+
+async def _cancelled_like_saq(run_id: int) -> None:
+    """What SAQ does at a job's timeout: wait_for on the shielded task, cancel it, then cancel it again and give it
+    a second (saq.worker.Worker.process, saq.utils.cancel_tasks)."""
+    from saq.utils import cancel_tasks
+
+    task = asyncio.ensure_future(copurchase.run_mining(run_id))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(task), 0.3)
+    task.cancel()
+    assert await cancel_tasks([task], 1.0)
+    assert task.cancelled()
+    await asyncio.gather(*copurchase._background)  # the failure's write, which a second cancellation does not stop
+
+
+async def test_a_run_that_times_out_fails_after_its_attempts_and_is_not_queued_forever(
+    api: Api, history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = history
+    run_id = await _queued_run(h)
+
+    async def forever(params: copurchase.MiningParams) -> copurchase.BasketCounts:
+        await asyncio.sleep(3600)
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(copurchase, "mine", forever)
+    queued: list[int] = []
+
+    async def enqueue(rid: int) -> None:
+        queued.append(rid)
+
+    monkeypatch.setattr(copurchase, "_enqueue", enqueue)
+    try:
+        await _cancelled_like_saq(run_id)  # well before the timeout: a worker shutting down
+        run = await copurchase.get_run(run_id)
+        assert (run.status, run.error, run.attempts) == ("failed", copurchase.ERROR_INTERRUPTED, 1), run
+        assert "中断" in run.error_message and "稍后自动重试" in run.error_message
+        monkeypatch.setattr(copurchase, "MINING_TIMEOUT_S", 0)  # from here on, every cancellation is the timeout
+        for attempt in (2, 3):  # SAQ's retries claim the failed run again
+            await _cancelled_like_saq(run_id)
+            run = await copurchase.get_run(run_id)
+            assert (run.status, run.error, run.attempts) == ("failed", copurchase.ERROR_TIMEOUT, attempt), run
+        assert "超时" in run.error_message and "不再重试" in run.error_message
+
+        # out of attempts: a further retry does not claim it, and the cron does not queue it
+        async def not_called(params: copurchase.MiningParams) -> copurchase.BasketCounts:
+            raise AssertionError("mined a run out of attempts")
+
+        monkeypatch.setattr(copurchase, "mine", not_called)
+        run = await copurchase.run_mining(run_id)
+        assert (run.status, run.attempts, run.error) == ("failed", 3, copurchase.ERROR_TIMEOUT)
+        await copurchase.requeue_stale_runs()
+        assert run_id not in queued
+        async with api.client() as client:
+            r = await client.get(f"/api/v1/insights/copurchase/runs/{run_id}")
+            shown = r.json()
+        assert (shown["status"], shown["error"], shown["attempts"]) == ("failed", "timeout", 3)
+        assert "超时" in shown["error_message"]
+    finally:
+        await _close(run_id)
+
+
+async def test_the_cron_queues_a_dead_workers_run_only_while_it_has_attempts_left(
+    api: Api, history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = history
+    queued: list[int] = []
+
+    async def enqueue(rid: int) -> None:
+        queued.append(rid)
+
+    monkeypatch.setattr(copurchase, "_enqueue", enqueue)
+    again = await _queued_run(h, status="running", attempts=1, started_min_ago=20)
+    given_up = await _queued_run(h, status="running", attempts=3, started_min_ago=20)
+    dead = await _queued_run(h, status="running", attempts=3, started_min_ago=20)
+    fresh = await _queued_run(h, status="running", attempts=1, started_min_ago=1)
+    try:
+        # a retry of the job meets a run out of attempts that its worker left running: closed, not mined
+        run = await copurchase.run_mining(dead)
+        assert (run.status, run.error, run.attempts) == ("failed", copurchase.ERROR_ATTEMPTS, 3), run
+        assert "不再重试" in run.error_message
+        # … and one still running in another execution is left alone
+        run = await copurchase.run_mining(fresh)
+        assert (run.status, run.attempts) == ("running", 1)
+        await copurchase.requeue_stale_runs()
+        assert again in queued and given_up not in queued and fresh not in queued
+        run = await copurchase.get_run(given_up)
+        assert (run.status, run.error) == ("failed", copurchase.ERROR_ATTEMPTS), run
+        assert (await copurchase.get_run(again)).status == "running"
+    finally:
+        await _close(again, given_up, dead, fresh)
+
+
+async def test_one_run_reads_one_snapshot(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Orders written between the count of the pairs and of the triples are in neither: a triple never
+    out-counts its pairs (PostgreSQL: REPEATABLE READ; SQLite: one read transaction)."""
+    h = History()
+    t1, t2, t3 = h.sku("T1"), h.sku("T2"), h.sku("T3")
+    together: list[Order] = [("shipped", {t1: 1, t2: 1, t3: 1}, []) for _ in range(10)]
+    await _history_of(api, h, together)
+    fetch_as = db.fetch_as
+    written: list[bool] = []
+
+    async def between(type_: Any, sql: str, *args: Any) -> Any:
+        if "c.s > b.s" in sql and not written:  # the triples' statement: write 10 more triples first, elsewhere
+            written.append(True)
+            more: list[Order] = [("shipped", {t1: 1, t2: 1, t3: 1}, []) for _ in range(10)]
+            await asyncio.create_task(_write(h, more, batch="b"), context=contextvars.Context())
+        return await fetch_as(type_, sql, *args)
+
+    monkeypatch.setattr(db, "fetch_as", between)
+    params = copurchase.params_for_days(SINCE, UNTIL, channels=[h.channel], min_count=5, triples=True)
+    counted = await copurchase.mine(params)
+    monkeypatch.undo()
+    assert written == [True]
+    assert counted.orders == 10 and counted.pairs[(t1, t2)][0] == 10
+    assert counted.triples == {(t1, t2, t3): 10}
+    again = await copurchase.mine(params)  # the next run sees them
+    assert again.orders == 20 and again.triples == {(t1, t2, t3): 20}

@@ -7,7 +7,13 @@ from datetime import date
 
 import pytest
 
-from orderhub.insights.copurchase import counts_from_baskets, patterns_from_counts
+from orderhub.insights.copurchase import (
+    MAX_ATTEMPTS,
+    counts_from_baskets,
+    error_message,
+    patterns_from_counts,
+    support_threshold,
+)
 from orderhub.insights.peaks import PeakCell, week_slots, windows_from_cells
 from orderhub.insights.queries import day_window
 
@@ -56,6 +62,29 @@ def test_support_confidence_and_lift_by_hand() -> None:
 
 def test_no_orders_no_rules() -> None:
     assert patterns_from_counts(counts_from_baskets([], max_qty=3), min_count=1, min_support=0, max_patterns=9) == []
+
+
+def test_a_pair_in_exactly_min_support_of_the_orders_is_kept() -> None:
+    # 0.07 × 100 is 7.000000000000001 as floats: its ceiling, 8, dropped a pair in exactly 7 % of the orders
+    assert 0.07 * 100 > 7
+    assert support_threshold(1, 0.07, 100) == 7
+    assert support_threshold(1, 0.0701, 100) == 8
+    assert support_threshold(9, 0.07, 100) == 9  # min_count still rules when higher
+    assert support_threshold(1, 0.001, 970_106) == 971
+    assert support_threshold(1, 0.29, 100) == 29 and support_threshold(1, 0.57, 100) == 57  # 28.999…, 56.999… too
+    baskets = [{"X": 1, "Y": 1}] * 7 + [{"Z": 1}] * 93
+    kept = patterns_from_counts(counts_from_baskets(baskets, max_qty=1), min_count=1, min_support=0.07, max_patterns=9)
+    assert {(r.antecedent, r.consequent) for r in kept} == {(("X",), "Y"), (("Y",), "X")}
+    assert all(r.orders == 7 and r.support == pytest.approx(0.07) for r in kept)
+
+
+def test_a_failed_runs_message_says_whether_it_is_tried_again() -> None:
+    assert error_message("done", "", 1) == "" and error_message("running", "", 1) == ""
+    assert "超时" in error_message("failed", "timeout", 1) and "稍后自动重试" in error_message("failed", "timeout", 1)
+    assert "不再重试" in error_message("failed", "timeout", MAX_ATTEMPTS)
+    assert "不再重试" in error_message("failed", "too many attempts", MAX_ATTEMPTS)
+    assert "中断" in error_message("failed", "interrupted", 1)
+    assert error_message("failed", "RuntimeError('x')", 1).startswith("挖掘失败")
 
 
 def test_week_slots_count_each_weekday_hour_of_the_period() -> None:
