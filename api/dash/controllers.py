@@ -163,12 +163,15 @@ class DashController(Controller):
         "/offers",
         summary="加购优惠效果: each enabled add-on offer's attach rate against its hold-out, with 95 % intervals",
         description=(
-            "Hub-wide. Every add-on offer switched on now, then those switched off (most recently enabled first; at "
-            "most 20), as `GET /api/v1/offers/{offer_id}/effect` measures it now: the attach rate of the offered SKU "
-            "in orders with ≥ N of each trigger SKU, before and after `enabled_at` and, after it, buyers shown the "
-            "offer (`treatment`) against the hold-out (`holdout`), each with a Wilson 95 % interval; `effect` = "
-            "treatment − hold-out with Newcombe's hybrid score 95 % interval; `note` says in zh-CN how to read it "
-            "(docs/offers.md)."
+            "Hub-wide (the same roles and scope as `GET /api/v1/offers/{offer_id}/effect`). Every add-on offer "
+            "switched on now, then those switched off (most recently enabled first; at most 20), as "
+            "`GET /api/v1/offers/{offer_id}/effect` measures it now: per buyer, the share of buyers with an order of "
+            "≥ N of each trigger SKU who also bought the offered SKU (cancelled orders and replacements left out), "
+            "before and after `enabled_at` and, after it, buyers shown the offer (`treatment`) against the hold-out "
+            "(`holdout`), each with a Wilson 95 % interval; `effect` = treatment − hold-out with Newcombe's hybrid "
+            "score 95 % interval; `contaminated` when a gift rule made from the offer is switched on; `note` says in "
+            "zh-CN how to read it (docs/offers.md). One grouped query per offer returns one row per buyer and "
+            "window (each window at most 90 days)."
         ),
     )
     async def offers(self) -> list[OfferEffect]:

@@ -17,7 +17,12 @@ from orderhub.offers import effect, service
 from orderhub.offers.effect import OfferEffect
 from orderhub.offers.service import NewOffer
 
-__all__ = ["OfferController"]
+__all__ = ["STOREFRONT_SIGNED_PREFIX", "OfferController"]
+
+# What the storefront signs in place of a body: the method and path, then the raw query string. The same
+# verification code as ingest (timestamp + "\n" + these bytes): the prefix only binds the signature to this request,
+# so a signed query can never stand for another endpoint's body.
+STOREFRONT_SIGNED_PREFIX = b"GET\n/api/v1/offers\n"
 
 OfferId = Annotated[int, Parameter(ge=1, le=MAX_INT)]
 Sku = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -107,6 +112,7 @@ class GiftRuleOut(msgspec.Struct, kw_only=True):
     rule_enabled: bool
     conditions: list[dict[str, Any]]
     actions: list[dict[str, Any]]
+    note: str = ""  # zh-CN: why the rule was made switched off although `enabled: true` was asked
 
 
 class ServedOfferOut(msgspec.Struct, kw_only=True):
@@ -134,12 +140,12 @@ class OfferController(Controller):
             "For the seller's own storefront. `cart` = `SKU:qty,SKU:qty…` (at most 100 items), `buyer` = the "
             "storefront's stable buyer id (the same id the orders carry as `buyer.nick`). Signed like "
             "`POST /api/v1/orders/ingest`: headers `X-OrderHub-Channel`, `X-OrderHub-Timestamp` (unix seconds) and "
-            '`X-OrderHub-Signature` = hex HMAC-SHA256(channel secret, timestamp + "\\n" + the raw query string as '
-            "sent, without the `?`), accepted within 5 minutes and once only (add any extra parameter, e.g. "
-            "`nonce`, to ask the same question twice in one second). A bad signature answers 401 as ingest does "
-            "(`signature_missing`, `signature_invalid`, `signature_expired`, `signature_replayed`). Answers the "
-            "enabled offers whose condition the cart meets (at least `min_qty` of each trigger SKU); a buyer in an "
-            "offer's hold-out gets the answer as if that offer did not exist."
+            '`X-OrderHub-Signature` = hex HMAC-SHA256(channel secret, timestamp + "\\n" + "GET\\n/api/v1/offers\\n" + '
+            "the raw query string as sent, without the `?`), accepted within 5 minutes and once only (add any extra "
+            "parameter, e.g. `nonce`, to ask the same question twice in one second). A bad signature answers 401 as "
+            "ingest does (`signature_missing`, `signature_invalid`, `signature_expired`, `signature_replayed`). "
+            "Answers the enabled offers whose condition the cart meets (at least `min_qty` of each trigger SKU); "
+            "a buyer in an offer's hold-out gets the answer as if that offer did not exist."
         ),
     )
     async def storefront(
@@ -155,7 +161,7 @@ class OfferController(Controller):
             channel_code=headers.get("x-orderhub-channel"),
             timestamp=headers.get("x-orderhub-timestamp"),
             signature=signature,
-            body=query if isinstance(query, bytes) else str(query).encode(),
+            body=STOREFRONT_SIGNED_PREFIX + (query if isinstance(query, bytes) else str(query).encode()),
         )
         assert signature is not None  # verify_signature refuses a request without one
         try:
@@ -260,11 +266,13 @@ class OfferController(Controller):
         summary="Turn an add-on offer into an order rule: ≥ N of X → add Y as a gift",
         description="Creates an order rule (`/api/v1/rules`) whose conditions are the offer's — `sku_qty >= N` for "
         "each trigger SKU — and whose action is `add_gift` Y × 1. Switched off for review unless `enabled: true`; "
-        "`channels` limits it to those channel codes. One rule per offer (409 `offer_gift_rule_exists`; a deleted "
-        "rule may be made again). Independent of the offer's status.",
+        "`channels` limits it to those channel codes. One rule per offer (409 `offer_gift_rule_exists`, also to "
+        "parallel requests: exactly one makes it; a deleted rule may be made again). While the offer is enabled it "
+        "is always made switched off (`rule_enabled` false, `note` says why): a gift rule gives Y to hold-out buyers "
+        "too, so switching it on ends the measurement (the effect then says `contaminated`).",
     )
     async def gift_rule(self, request: Request[UserView, Any, Any], offer_id: OfferId, data: GiftRuleIn) -> GiftRuleOut:
-        view, rule = await service.make_gift_rule(
+        view, rule, note = await service.make_gift_rule(
             offer_id, actor=_actor(request), enabled=data.enabled, channels=data.channels, priority=data.priority
         )
         return GiftRuleOut(
@@ -273,17 +281,22 @@ class OfferController(Controller):
             rule_enabled=rule.enabled,
             conditions=msgspec.to_builtins(rule.conditions),
             actions=msgspec.to_builtins(rule.actions),
+            note=note,
         )
 
     @get(
         "/{offer_id:int}/effect",
         summary="Did the offer work: Y's attach rate before/after and against the hold-out, with 95 % intervals",
-        description="Over orders with ≥ N of each trigger SKU (non-gift lines): the attach rate of "
-        "Y (an order with a non-gift line of Y) in `[enabled_at, until)` (`until` = when disabled, or now; at most "
-        "90 days) and in the same-length window before, each with a Wilson 95 % interval; after enabling, buyers "
+        description="Over buyers with an order of ≥ N of each trigger SKU (non-gift lines): the attach rate of Y (the "
+        "share of those buyers with such an order that has a non-gift line of Y) in `[enabled_at, until)` (`until` = "
+        "when disabled, or now; at most 90 days) and in the same-length window before, each with a Wilson 95 % "
+        "interval; after enabling, buyers "
         "shown the offer (`treatment`) against buyers held out (`holdout`, the storefront's own stable hash of "
         "channel + buyer + offer). `effect` = treatment − hold-out and `change` = after − before, with Newcombe's "
-        "hybrid score 95 % interval (docs/offers.md says why). `change` is uncontrolled (seasons move it).",
+        "hybrid score 95 % interval (docs/offers.md says why). `change` is uncontrolled (seasons move it). The unit "
+        "is the buyer (hits / n count buyers; `orders` their qualifying orders): buyers, not orders, are randomised. "
+        "Cancelled orders and replacements (补发单) are not counted. `contaminated`: a gift rule made from the offer "
+        "is switched on, so hold-out buyers get Y too.",
     )
     async def measured_effect(self, offer_id: OfferId) -> OfferEffect:
         return await effect.offer_effect(offer_id)

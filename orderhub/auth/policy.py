@@ -221,7 +221,7 @@ POLICY: dict[str, Rule] = {
     "POST /api/v1/offers/{offer_id}/disable": _global(MANAGERS),
     "GET /api/v1/offers/{offer_id}/log": _shared(MANAGERS),
     "POST /api/v1/offers/{offer_id}/gift-rule": _global(MANAGERS),
-    "GET /api/v1/offers/{offer_id}/effect": _shared(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
+    "GET /api/v1/offers/{offer_id}/effect": _global(_roles(Role.ADMIN, Role.MANAGER, Role.FINANCE)),
     "GET /api/v1/pipeline/surge": _shared(MANAGERS),
     "PUT /api/v1/pipeline/surge": _global(ADMIN),
     "GET /api/v1/pipeline/surge/events": _shared(MANAGERS),

@@ -19,10 +19,11 @@ from orderhub.catalog.tables import Sku
 from orderhub.errors import Conflict, NotFound, ValidationFailed
 from orderhub.insights import copurchase
 from orderhub.offers.errors import OfferError
-from orderhub.offers.model import in_holdout, qualifies
+from orderhub.offers.model import derive_holdout_key, in_holdout, qualifies
 from orderhub.offers.tables import Offer, OfferLog
 from orderhub.rules import service as rules
 from orderhub.rules.service import NewRule, RuleView
+from orderhub.settings import get_settings
 
 __all__ = [
     "DEFAULT_HOLDOUT",
@@ -39,6 +40,7 @@ __all__ = [
     "enable_offer",
     "get_offer",
     "gift_rule_conditions",
+    "holdout_key",
     "list_offers",
     "make_gift_rule",
     "offer_log",
@@ -55,6 +57,13 @@ STATUSES = ("draft", "enabled", "disabled")
 # Only a draft's condition, offered SKU and hold-out share change: once buyers were served, changing them would mix
 # two offers in one measurement. Name and price change at any time.
 DRAFT_ONLY = ("trigger_skus", "min_qty", "offer_sku", "holdout_share")
+CLAIMING = -1  # gift_rule_id while a gift rule is being made (inside the transaction that makes it)
+
+
+def holdout_key() -> bytes:
+    """The key of the hold-out hash (``orderhub.offers.model.holdout_point``), derived from ORDERHUB_SECRET_KEY: the
+    storefront and the measurement both use this one."""
+    return derive_holdout_key(get_settings().secret_key)
 
 
 class PatternRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=False):
@@ -146,7 +155,7 @@ def _view(row: Mapping[str, Any]) -> OfferView:
         enabled_at=clock.from_db(row["enabled_at"]),
         disabled_by=row["disabled_by"],
         disabled_at=clock.from_db(row["disabled_at"]),
-        gift_rule_id=row["gift_rule_id"],
+        gift_rule_id=row["gift_rule_id"] if (row["gift_rule_id"] or 0) > 0 else None,
         created_at=clock.from_db(row["created_at"]),
         updated_at=clock.from_db(row["updated_at"]),
     )
@@ -218,14 +227,16 @@ def _default_name(trigger: Sequence[str], min_qty: int, offer_sku: str, price: i
     return f"满 {min_qty} 件 {'+'.join(trigger)} 加购 {offer_sku} {price / 100:.2f} 元"[:100]
 
 
-async def _log(offer_id: int, action: str, actor: str, data: Mapping[str, Any] | None = None) -> None:
+async def _log(
+    offer_id: int, action: str, actor: str, data: Mapping[str, Any] | None = None, *, at: datetime | None = None
+) -> None:
     await OfferLog.insert(
         OfferLog(
             offer=offer_id,
             action=action,
             actor=actor,
             data=msgspec.json.encode(dict(data or {})).decode(),
-            created_at=clock.now(),
+            created_at=at or clock.now(),
         )
     )
 
@@ -308,18 +319,32 @@ async def update_offer(offer_id: int, changes: Mapping[str, Any], *, actor: str)
     name = str(changes.get("name", current.name)).strip()
     if not name:
         raise ValidationFailed("名称不能为空", field="name")
-    values: dict[Any, Any] = {
-        Offer.name: name[:100],
-        Offer.trigger_skus: msgspec.json.encode(trigger).decode(),
-        Offer.offer_sku: offer_sku,
-        Offer.min_qty: min_qty,
-        Offer.price: price,
-        Offer.holdout_share: holdout,
-        Offer.reviewed_by: actor,
-        Offer.updated_at: clock.now(),
-    }
+    values: dict[Any, Any] = {Offer.reviewed_by: actor, Offer.updated_at: clock.now()}
+    if "name" in changes:
+        values[Offer.name] = name[:100]
+    if "price" in changes:
+        values[Offer.price] = price
+    if "trigger_skus" in changes:
+        values[Offer.trigger_skus] = msgspec.json.encode(trigger).decode()
+    if "offer_sku" in changes:
+        values[Offer.offer_sku] = offer_sku
+    if "min_qty" in changes:
+        values[Offer.min_qty] = min_qty
+    if "holdout_share" in changes:
+        values[Offer.holdout_share] = holdout
+    # The status read above may be stale by now (a parallel enable): a draft-only change is written only if the row
+    # is still a draft, in the same statement — otherwise nothing is written and the caller gets the 409.
+    where: Any = Offer.id == offer_id
+    if late := [k for k in DRAFT_ONLY if k in changes]:
+        where = where & (Offer.status == "draft")
     async with db.transaction():
-        await Offer.update(values).where(Offer.id == offer_id)
+        updated = await Offer.update(values).where(where).returning(Offer.id)
+        if not updated:
+            raise Conflict(
+                f"只有草稿可以修改 {'、'.join(late)}（已上线的优惠请停用后另建）",
+                code=OfferError.OFFER_BAD_STATUS,
+                field=late[0] if late else "status",
+            )
         await _log(offer_id, "edited", actor, dict(changes))
     return await get_offer(offer_id)
 
@@ -368,7 +393,7 @@ async def disable_offer(offer_id: int, *, actor: str) -> OfferView:
             raise Conflict(
                 f"优惠当前状态为 {current.status}，无法停用", code=OfferError.OFFER_BAD_STATUS, field="status"
             )
-        await _log(offer_id, "disabled", actor)
+        await _log(offer_id, "disabled", actor, at=now)  # the same instant: the next run's before window starts here
     return await get_offer(offer_id)
 
 
@@ -402,9 +427,10 @@ async def storefront_offers(channel: str, buyer: str, cart: Mapping[str, int]) -
     if not cart:
         return []
     rows = await Offer.select().where(Offer.status == "enabled").order_by(Offer.id)
+    key = holdout_key()
     served: list[ServedOffer] = []
     for offer in (_view(r) for r in rows):
-        if not cart_meets(offer, cart) or in_holdout(channel, buyer, offer.id, offer.holdout_share):
+        if not cart_meets(offer, cart) or in_holdout(key, channel, buyer, offer.id, offer.holdout_share):
             continue
         served.append(
             ServedOffer(
@@ -427,6 +453,12 @@ def gift_rule_conditions(offer: OfferView) -> list[dict[str, Any]]:
     return [{"field": "sku_qty", "sku": sku, "op": ">=", "value": offer.min_qty} for sku in offer.trigger_skus]
 
 
+GIFT_RULE_HELD_OFF = (
+    "该优惠正在上线测量中，赠品规则已创建为停用状态：启用它会让对照组买家也收到赠品，本优惠的效果测量随之失效"
+    "（效果中 contaminated 为 true）。"
+)
+
+
 async def make_gift_rule(
     offer_id: int,
     *,
@@ -434,31 +466,51 @@ async def make_gift_rule(
     enabled: bool = False,
     channels: Sequence[str] | None = None,
     priority: int = 100,
-) -> tuple[OfferView, RuleView]:
+) -> tuple[OfferView, RuleView, str]:
     """An order rule "≥ N of X → add Y as a gift" through the rules service; switched off for review unless
-    ``enabled``; limited to ``channels`` when given. One rule per offer (a deleted rule may be made again)."""
+    ``enabled``; limited to ``channels`` when given. One rule per offer (a deleted rule may be made again).
+
+    While the offer is enabled (being measured) the rule is always made switched off, whatever ``enabled`` says: a
+    gift rule gives Y free to hold-out buyers too, which ends the measurement — the returned note (zh-CN) says so,
+    and the effect flags ``contaminated`` once someone switches it on.
+
+    Parallel calls make one rule: the offer row is claimed first (``gift_rule_id`` NULL, or the id of a deleted rule
+    → :data:`CLAIMING`, a conditional UPDATE that locks the row on PostgreSQL and runs under SQLite's write lock), then
+    the rule is created and its id stored, all in one transaction; a caller that loses the claim gets 409."""
     offer = await get_offer(offer_id)
-    if offer.gift_rule_id is not None:
+    stale = offer.gift_rule_id
+    if stale is not None:
         try:
-            await rules.get_rule(offer.gift_rule_id)
+            await rules.get_rule(stale)
         except NotFound:
-            pass
+            pass  # deleted: another may be made
         else:
             raise Conflict(OfferError.OFFER_GIFT_RULE_EXISTS, field="id")
     conditions = gift_rule_conditions(offer)
     if channels:
         conditions = [{"field": "channel", "op": "in", "value": list(channels)}, *conditions]
     name = f"加购优惠 #{offer.id} 转赠品：满 {offer.min_qty} 件 {'+'.join(offer.trigger_skus)} 送 {offer.offer_sku}"
-    rule = await rules.create_rule(
-        NewRule(
-            name=name[:100],
-            conditions=conditions,
-            actions=[{"type": "add_gift", "sku": offer.offer_sku, "qty": 1}],
-            priority=priority,
-            enabled=enabled,
-        )
-    )
+    note = ""
     async with db.transaction():
+        free = Offer.gift_rule_id.is_null() if stale is None else Offer.gift_rule_id == stale
+        claimed = (
+            await Offer.update({Offer.gift_rule_id: CLAIMING, Offer.updated_at: clock.now()})
+            .where((Offer.id == offer_id) & free)
+            .returning(Offer.id, Offer.status)
+        )
+        if not claimed:
+            raise Conflict(OfferError.OFFER_GIFT_RULE_EXISTS, field="id")
+        if enabled and claimed[0]["status"] == "enabled":
+            enabled, note = False, GIFT_RULE_HELD_OFF
+        rule = await rules.create_rule(
+            NewRule(
+                name=name[:100],
+                conditions=conditions,
+                actions=[{"type": "add_gift", "sku": offer.offer_sku, "qty": 1}],
+                priority=priority,
+                enabled=enabled,
+            )
+        )
         await Offer.update({Offer.gift_rule_id: rule.id, Offer.updated_at: clock.now()}).where(Offer.id == offer_id)
         await _log(offer_id, "gift_rule", actor, {"rule_id": rule.id, "enabled": enabled})
-    return await get_offer(offer_id), rule
+    return await get_offer(offer_id), rule, note

@@ -456,7 +456,8 @@ def _offer_effects(offers: Sequence[OfferEffect], s: dict[str, ParagraphStyle]) 
         _table(rows, [_WIDTH * f for f in (0.24, 0.19, 0.19, 0.19, 0.19)]),
         *notes,
         _p(
-            "加购率 = 含加购商品的订单 ÷ 满足触发条件的订单（不含赠品行），括号内为 Wilson 95% 区间；"
+            "加购率 = 加购过的买家 ÷ 有满足触发条件订单的买家（按买家计，不含赠品行、取消单和补发单），"
+            "括号内为 Wilson 95% 区间；"
             "差值为实验组减对照组，区间用 Newcombe 混合得分法。对照组按买家稳定哈希划分，口径见 docs/offers.md。",
             s["note"],
         ),

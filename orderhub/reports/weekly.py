@@ -392,7 +392,7 @@ async def gather(monday: date, *, now: datetime | None = None) -> WeeklyData:
     errors = await _errors(f"{sunday.year:04d}-{sunday.month:02d}")
     # the add-on offers' effect as it stood at the week's end (Monday 00:00 Asia/Shanghai after ``sunday``)
     week_end = datetime.combine(sunday + timedelta(days=1), datetime.min.time(), tzinfo=clock.SHANGHAI)
-    offers = [o for o in await offer_effect.enabled_effects(now=week_end) if o.enabled_at and o.enabled_at < week_end]
+    offers = await offer_effect.enabled_effects(now=week_end)  # switched on before week_end, measured as at it
     return WeeklyData(
         week_start=monday,
         week_end=sunday,

@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from orderhub.offers.model import in_holdout
+from api.offers.controllers import STOREFRONT_SIGNED_PREFIX
+from orderhub.offers.model import derive_holdout_key, in_holdout
 from tests.support.factories import (
     Api,
     create_channel,
@@ -53,7 +54,9 @@ class Shop:
         self, cart: str, buyer: str, *, secret: str | None = None, timestamp: int | None = None
     ) -> httpx.Response:
         query = urllib.parse.urlencode({"cart": cart, "buyer": buyer, "nonce": unique("")})
-        headers = signed_headers(self.channel, secret or self.secret, query.encode(), timestamp=timestamp)
+        # the method and path, then the raw query string (docs/offers.md#the-storefront)
+        signed = STOREFRONT_SIGNED_PREFIX + query.encode()
+        headers = signed_headers(self.channel, secret or self.secret, signed, timestamp=timestamp)
         async with httpx.AsyncClient(base_url=self.api.base_url, timeout=30) as client:  # no staff token
             return await client.get(f"/api/v1/offers?{query}", headers=headers)
 
@@ -82,12 +85,13 @@ async def shop(api: Api) -> AsyncIterator[Shop]:
             assert (await client.delete(f"/api/v1/rules/{rule_id}")).status_code in (204, 404)
 
 
-def _buyers(channel: str, offer_id: int, share: float = 0.1) -> tuple[str, str]:
-    """A buyer shown the offer and one held out (by the same stable hash the hub uses)."""
+def _buyers(store: Hub, channel: str, offer_id: int, share: float = 0.1) -> tuple[str, str]:
+    """A buyer shown the offer and one held out (by the same keyed hash the hub uses, with the hub's secret)."""
+    key = derive_holdout_key(store.env["ORDERHUB_SECRET_KEY"])
     shown = held = None
     for i in itertools.count():
         name = f"买家{i}"
-        if in_holdout(channel, name, offer_id, share):
+        if in_holdout(key, channel, name, offer_id, share):
             held = held or name
         else:
             shown = shown or name
@@ -146,7 +150,7 @@ async def test_draft_from_pattern_review_enable_and_storefront(store: Hub, shop:
         r = await client.patch(f"/api/v1/offers/{draft['id']}", json={"price": 890, "min_qty": 2})
         assert r.status_code == 200 and r.json()["price"] == 890 and r.json()["reviewed_by"] == "user:admin"
     offer_id = draft["id"]
-    shown, held = _buyers(shop.channel, offer_id)
+    shown, held = _buyers(store, shop.channel, offer_id)
     assert (await shop.storefront(f"{chips}:2", shown)).json() == {"offers": []}  # a draft is not served
     enabled = await shop.enable(offer_id)
     assert enabled["status"] == "enabled" and enabled["enabled_by"] == "user:admin" and enabled["enabled_at"]
@@ -193,14 +197,17 @@ async def test_draft_from_pattern_review_enable_and_storefront(store: Hub, shop:
     assert stale.status_code == 401 and stale.json()["code"] == "signature_expired"
     # the signature covers the query string: a changed cart is refused
     query = urllib.parse.urlencode({"cart": f"{chips}:2", "buyer": shown})
-    headers = signed_headers(shop.channel, shop.secret, query.encode())
+    headers = signed_headers(shop.channel, shop.secret, STOREFRONT_SIGNED_PREFIX + query.encode())
+    query_only = signed_headers(shop.channel, shop.secret, query.encode())  # without the method and path
     async with httpx.AsyncClient(base_url=shop.api.base_url, timeout=30) as client:
         assert (await client.get(f"/api/v1/offers?{query}", headers=headers)).status_code == 200
         replay = await client.get(f"/api/v1/offers?{query}", headers=headers)
+        unbound = await client.get(f"/api/v1/offers?{query}", headers=query_only)
         tampered = await client.get(
             f"/api/v1/offers?{query.replace('%3A2', '%3A9')}", headers=signed_headers(shop.channel, shop.secret, b"x")
         )
     assert replay.status_code == 401 and replay.json()["code"] == "signature_replayed"
+    assert unbound.status_code == 401 and unbound.json()["code"] == "signature_invalid"
     assert tampered.status_code == 401 and tampered.json()["code"] == "signature_invalid"
     bad_cart = await shop.storefront(f"{chips}:two", shown)
     assert bad_cart.status_code == 422 and bad_cart.json()["code"] == "offer_bad_cart"
@@ -246,7 +253,7 @@ async def test_gift_rule_applies_to_an_ingested_order(shop: Shop) -> None:
 async def test_effect_on_the_dashboard_and_in_the_weekly_report(store: Hub, shop: Shop) -> None:
     chips, cola, _ = shop.skus
     offer = await shop.offer(trigger_skus=[chips], min_qty=1, offer_sku=cola, price=500, name="薯片加购可乐")
-    shown, held = _buyers(shop.channel, offer["id"])
+    shown, held = _buyers(store, shop.channel, offer["id"])
     await shop.enable(offer["id"])
     placed = datetime.now(UTC)
 
@@ -265,12 +272,14 @@ async def test_effect_on_the_dashboard_and_in_the_weekly_report(store: Hub, shop
         assert r.status_code == 200, r.text
         effect = r.json()
         board = await client.get("/api/v1/dash/offers")
-    assert (effect["after"]["hits"], effect["after"]["n"]) == (2, 4)
-    assert (effect["treatment"]["hits"], effect["treatment"]["n"]) == (1, 2)
+    # per buyer: `shown` is one unit with two qualifying orders (one attached); the buyer-less order a unit of its own
+    assert effect["unit"] == "buyer"
+    assert (effect["after"]["hits"], effect["after"]["n"], effect["after"]["orders"]) == (2, 3, 4)
+    assert (effect["treatment"]["hits"], effect["treatment"]["n"], effect["treatment"]["orders"]) == (1, 1, 2)
     assert (effect["holdout"]["hits"], effect["holdout"]["n"]) == (0, 1)
-    assert effect["unassigned"] == 1 and effect["before"]["n"] == 0
+    assert effect["unassigned"] == 1 and effect["before"]["n"] == 0 and effect["contaminated"] is False
     assert effect["effect"]["method"] == "newcombe_hybrid_score"
-    assert effect["effect"]["low"] <= effect["effect"]["estimate"] == 0.5 <= effect["effect"]["high"]
+    assert effect["effect"]["low"] <= effect["effect"]["estimate"] == 1.0 <= effect["effect"]["high"]
     assert effect["note"]
     assert board.status_code == 200 and offer["id"] in [o["offer_id"] for o in board.json()]
 
@@ -279,7 +288,7 @@ async def test_effect_on_the_dashboard_and_in_the_weekly_report(store: Hub, shop
 
     data = await gather(datetime.now(UTC).date(), now=datetime.now(UTC))
     mine = [o for o in data.offers if o.offer_id == offer["id"]]
-    assert mine and mine[0].treatment.n == 2
+    assert mine and mine[0].treatment.n == 1 and mine[0].treatment.orders == 2
     assert weekly_pdf(data).startswith(b"%PDF")
 
 
@@ -294,3 +303,130 @@ async def test_two_managers_enabling_at_once_get_one_success(shop: Shop) -> None
         log = (await a.get(f"/api/v1/offers/{offer['id']}/log")).json()
     assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
     assert [e["action"] for e in log] == ["created", "enabled"]
+
+
+async def test_effect_leaves_out_cancelled_and_reship_orders(shop: Shop) -> None:
+    """The effect reads the orders that count as sales (as the co-purchase miner does): a cancelled order and a
+    replacement (补发单, ``reship_of`` set) are not counted."""
+    from orderhub import db
+
+    chips, cola, _ = shop.skus
+    offer = await shop.offer(trigger_skus=[chips], min_qty=1, offer_sku=cola, price=100)
+    await shop.enable(offer["id"])
+    placed = datetime.now(UTC).isoformat()
+    buyer = {"nick": unique("b"), "phone": ""}
+    (oid,) = await shop.push(order_payload(lines=[(chips, 1), (cola, 1)], buyer=buyer, created_at=placed))
+
+    async def after() -> tuple[int, int]:
+        async with shop.api.client() as client:
+            r = await client.get(f"/api/v1/offers/{offer['id']}/effect")
+        assert r.status_code == 200, r.text
+        return r.json()["after"]["n"], r.json()["after"]["orders"]
+
+    assert await after() == (1, 1)
+    await db.execute("UPDATE sales_order SET status = 'cancelled' WHERE id = {}", oid)
+    assert await after() == (0, 0)
+    # a replacement of the same basket
+    await db.execute(
+        "INSERT INTO sales_order (channel, external_id, status, receiver_name, receiver_phone, buyer_nick, placed_at, "
+        "received_at, updated_at, reship_of) SELECT channel, {}, 'ready', '', '', buyer_nick, placed_at, placed_at, "
+        "placed_at, id FROM sales_order WHERE id = {}",
+        unique("RS"),
+        oid,
+    )
+    reship = (await db.fetch_as(db.IdRow, "SELECT id FROM sales_order WHERE reship_of = {}", oid))[0].id
+    await db.execute(
+        'INSERT INTO order_line ("order", line_no, sku_code, qty, is_gift) VALUES ({}, 1, {}, 1, FALSE), '
+        "({}, 2, {}, 1, FALSE)",
+        reship,
+        chips,
+        reship,
+        cola,
+    )
+    assert await after() == (0, 0)
+
+
+async def test_editing_a_draft_races_enabling(shop: Shop) -> None:
+    """A PATCH of draft-only fields and an enable in parallel: the edit is written only while the row is still a
+    draft (one conditional UPDATE), so an enabled offer never has its trigger or hold-out changed afterwards."""
+    chips, cola, tissue = shop.skus
+    async with shop.api.client() as a, shop.api.client() as b:
+        for _ in range(8):
+            offer = await shop.offer(trigger_skus=[chips], offer_sku=cola, price=100)
+            edit, enable = await asyncio.gather(
+                a.patch(f"/api/v1/offers/{offer['id']}", json={"trigger_skus": [tissue], "holdout_share": 0.5}),
+                b.post(f"/api/v1/offers/{offer['id']}/enable"),
+            )
+            assert enable.status_code == 200, enable.text
+            assert edit.status_code in (200, 409), edit.text
+            now = (await a.get(f"/api/v1/offers/{offer['id']}")).json()
+            log = [e["action"] for e in (await a.get(f"/api/v1/offers/{offer['id']}/log")).json()]
+            if edit.status_code == 409:
+                assert edit.json()["code"] == "offer_bad_status"
+                assert now["trigger_skus"] == [chips] and now["holdout_share"] == 0.1
+                assert log == ["created", "enabled"]
+            else:
+                assert log == ["created", "edited", "enabled"]  # edited while still a draft
+                assert now["trigger_skus"] == [tissue]
+            assert (await a.post(f"/api/v1/offers/{offer['id']}/disable")).status_code == 200
+
+
+async def test_parallel_gift_rule_requests_make_one_rule(shop: Shop) -> None:
+    chips, cola, _ = shop.skus
+    offer = await shop.offer(trigger_skus=[chips], offer_sku=cola, price=100)
+    body = {"enabled": False, "channels": [shop.channel]}
+    async with shop.api.client() as a, shop.api.client() as b:
+        answers = await asyncio.gather(
+            *[c.post(f"/api/v1/offers/{offer['id']}/gift-rule", json=body) for c in (a, b, a, b)]
+        )
+        made = [r.json()["rule_id"] for r in answers if r.status_code == 201]
+        shop.rules += made
+        assert sorted(r.status_code for r in answers) == [201, 409, 409, 409], [r.text for r in answers]
+        assert all(r.json()["code"] == "offer_gift_rule_exists" for r in answers if r.status_code == 409)
+        rules = (await a.get("/api/v1/rules")).json()
+        mine = [r for r in rules if r["name"].startswith(f"加购优惠 #{offer['id']} ")]
+        assert [r["id"] for r in mine] == made
+        assert (await a.get(f"/api/v1/offers/{offer['id']}")).json()["gift_rule_id"] == made[0]
+        # after the rule is deleted another may be made
+        assert (await a.delete(f"/api/v1/rules/{made[0]}")).status_code == 204
+        again = await a.post(f"/api/v1/offers/{offer['id']}/gift-rule", json=body)
+        assert again.status_code == 201, again.text
+        shop.rules.append(again.json()["rule_id"])
+
+
+async def test_gift_rule_of_a_measured_offer_is_made_off_and_flags_the_effect(shop: Shop) -> None:
+    """While an offer is measured its gift rule is made switched off (it would give Y to the hold-out too); switching
+    it on anyway marks the effect ``contaminated``."""
+    chips, cola, _ = shop.skus
+    offer = await shop.offer(trigger_skus=[chips], offer_sku=cola, price=100)
+    await shop.enable(offer["id"])
+    async with shop.api.client() as client:
+        r = await client.post(
+            f"/api/v1/offers/{offer['id']}/gift-rule", json={"enabled": True, "channels": [shop.channel]}
+        )
+        assert r.status_code == 201, r.text
+        rule_id = r.json()["rule_id"]
+        shop.rules.append(rule_id)
+        assert r.json()["rule_enabled"] is False and "对照组" in r.json()["note"]
+        assert (await client.get(f"/api/v1/offers/{offer['id']}/effect")).json()["contaminated"] is False
+        assert (await client.patch(f"/api/v1/rules/{rule_id}", json={"enabled": True})).status_code == 200
+        effect = (await client.get(f"/api/v1/offers/{offer['id']}/effect")).json()
+        assert effect["contaminated"] is True and "赠品规则已启用" in effect["note"]
+        board = (await client.get("/api/v1/dash/offers")).json()
+        assert [o["contaminated"] for o in board if o["offer_id"] == offer["id"]] == [True]
+        assert (await client.patch(f"/api/v1/rules/{rule_id}", json={"enabled": False})).status_code == 200
+
+
+async def test_re_enabled_offer_measures_its_before_window_after_the_last_run(shop: Shop) -> None:
+    chips, cola, _ = shop.skus
+    offer = await shop.offer(trigger_skus=[chips], offer_sku=cola, price=100)
+    await shop.enable(offer["id"])
+    async with shop.api.client() as client:
+        off = (await client.post(f"/api/v1/offers/{offer['id']}/disable")).json()
+        await asyncio.sleep(1.1)
+        on = await shop.enable(offer["id"])
+        await asyncio.sleep(2.5)
+        effect = (await client.get(f"/api/v1/offers/{offer['id']}/effect")).json()
+    # the after window (≈ 2.5 s) is longer than the pause (≈ 1.1 s): the before window starts at the last switch-off
+    assert effect["enabled_at"] == on["enabled_at"]
+    assert datetime.fromisoformat(effect["before_since"]) == datetime.fromisoformat(off["disabled_at"])

@@ -118,10 +118,13 @@ const strategic = {
         card('客单价趋势（近 7 日）', this.aov),
         this.healthCard = card('订单健康指数', this.health),
         this.approvalsCard = card('审批', this.approvalFigures),
+        this.offersCard = card('加购优惠效果', this.offersEl = h('div', { id: 'offers-effect' })),
       ),
     );
     this.healthCard.hidden = true;
     this.approvalsCard.hidden = true;
+    this.offersCard.hidden = true;
+    this.offersAt = 0;
     this.reload = refresher(this, () => this.load());
     app.live.watch({
       orders: {
@@ -152,11 +155,62 @@ const strategic = {
   },
   leave() {},
   async load() {
+    if (Date.now() - this.offersAt > 60000) this.loadOffers(); // one read a minute: each offer is one grouped query
     try {
       this.show(await api.get('/api/v1/dash/strategic'));
     } catch (err) {
       if (!this.data) clear(this.figures, unavailable(err));
     }
+  },
+  /** 加购优惠效果 (docs/offers.md#did-it-work): per offer switched on, the attach rate of buyers shown it against the
+   * hold-out, the difference with its 95 % interval and the hub's zh-CN reading. Hidden when no offer ever ran. */
+  async loadOffers() {
+    this.offersAt = Date.now();
+    try {
+      this.drawOffers(await api.get('/api/v1/dash/offers'));
+    } catch (err) {
+      this.offersCard.hidden = false;
+      clear(this.offersEl, unavailable(err));
+    }
+  },
+  drawOffers(offers) {
+    this.offersCard.hidden = !offers || !offers.length;
+    if (this.offersCard.hidden) return;
+    const rate = (p) => (p && p.n ? h('span', {}, pct(p.rate), h('span.muted.small', {}, ` ${num(p.hits)}/${num(p.n)} 人`)) : h('span.muted', {}, '—'));
+    const points = (x) => (x >= 0 ? '+' : '') + (x * 100).toFixed(1);
+    const diff = (e) => {
+      if (!e) return h('span.muted', {}, '样本不足');
+      const dir = e.low > 0 ? 'up' : e.high < 0 ? 'down' : 'flat';
+      return h('span', { className: 'chg ' + dir }, `${points(e.estimate)} 点`, h('span.muted.small', {}, `（95% 区间 ${points(e.low)} ~ ${points(e.high)}）`));
+    };
+    clear(
+      this.offersEl,
+      h(
+        'div.table-wrap',
+        {},
+        h(
+          'table.table.offers-table',
+          {},
+          h('thead', {}, h('tr', {}, h('th', {}, '优惠'), h('th', {}, '展示组加购率'), h('th', {}, '对照组加购率'), h('th', {}, '差值'))),
+          h(
+            'tbody',
+            {},
+            offers.map((o) =>
+              h(
+                'tr',
+                { dataset: { offer: String(o.offer_id) } },
+                h('td', {}, h('div', {}, o.name), h('span.tag', { dataset: { state: o.status === 'enabled' ? 'approved' : 'waiting' } }, o.status === 'enabled' ? '上线中' : '已停用'), o.contaminated ? h('span.tag', { dataset: { status: 'exception' } }, '赠品规则已启用') : null),
+                h('td.offer-treatment', {}, rate(o.treatment)),
+                h('td.offer-holdout', {}, rate(o.holdout)),
+                h('td.offer-effect', {}, diff(o.effect)),
+              ),
+            ),
+          ),
+        ),
+      ),
+      h('ul.offer-notes', {}, offers.map((o) => h('li.muted.small', { dataset: { offer: String(o.offer_id) } }, `${o.name}：${o.note}`))),
+      h('p.muted.small', {}, '按买家计：加购率 = 加购过的买家 ÷ 有满足条件订单的买家；对照组的买家看不到优惠。不含赠品行、取消单和补发单。'),
+    );
   },
   show(data) {
     this.data = data;
