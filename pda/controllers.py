@@ -22,11 +22,20 @@ from api.common import PathId, PathWave
 from api.logistics.controllers import labels_response
 from orderhub.auth.policy import Scope, check_role, operation_key, rule_for
 from orderhub.errors import AuthenticationFailed, CommonError
-from orderhub.logistics import waybills
+from orderhub.logistics import printing, waybills
 from orderhub.logistics.labels import label_pdf
 from orderhub.picking import pack, putback, tasks
 from orderhub.picking.errors import refusal_field
-from orderhub.picking.sessions import SESSION_TTL_SECONDS, PdaSession, end_session, session_for, sign_in
+from orderhub.picking.sessions import (
+    SESSION_TTL_SECONDS,
+    PdaSession,
+    StationView,
+    end_session,
+    session_for,
+    sign_in,
+    station_printer,
+)
+from orderhub.picking.sessions import station as station_settings
 
 __all__ = ["REFUSAL_STATUS", "PdaController", "pda_session"]
 
@@ -187,6 +196,17 @@ class PdaController(Controller):
         await end_session(_token(request))
 
     @get(
+        "/station",
+        summary="This device's own settings: kind, warehouse, how it prints labels",
+        description="The signed-in device's code, name, kind and warehouse, and its label printing: `label_format` "
+        "`pdf` (print `GET /pda/v1/pack/{pack_id}/label` in the browser) or `zpl` (`POST "
+        "/pda/v1/pack/{pack_id}/print` sends the label to `printer_address`, `host:port`). Managers set them with "
+        "`PATCH /api/v1/picking/devices/{code}`.",
+    )
+    async def station(self, session: PdaSession) -> StationView:
+        return await station_settings(session)
+
+    @get(
         "/tasks/next",
         summary="The task in progress, else the most urgent open task",
         description="What the PDA shows after sign-in: the picker's claimed task if any, otherwise the most urgent "
@@ -318,6 +338,21 @@ class PdaController(Controller):
         order_id = await pack.packed_order(session, pack_id)
         data = await waybills.label_data(order_id, actor=f"pda:{session.username}")
         return Response(label_pdf([data]), media_type="application/pdf")
+
+    @post(
+        "/pack/{pack_id:int}/print",
+        status_code=200,
+        summary="Print the packed order's label on the station's network printer (ZPL)",
+        description="Sends the packed order's 电子面单 as ZPL over raw TCP to the station's printer "
+        "(`printer_address`, a Zebra's port 9100): `{printed, printer, bytes}`. A station set to print PDFs in the "
+        "browser (or without an address) answers 409 `printer_not_configured`; a printer that refuses the "
+        "connection or does not take the label within 5 s answers 502 `printer_unreachable`. Each call prints once "
+        "more.",
+    )
+    async def pack_print(self, session: PdaSession, pack_id: PathId) -> printing.PrintResult:
+        order_id = await pack.packed_order(session, pack_id)
+        printer = await station_printer(session)
+        return await printing.print_label(order_id, printer.host, printer.port, actor=f"pda:{session.username}")
 
     @post(
         "/waves/{wave:str}/waybills",

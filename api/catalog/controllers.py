@@ -16,6 +16,14 @@ __all__ = ["SkuController"]
 
 
 Barcode = Annotated[str, msgspec.Meta(max_length=64)]
+ImageUrl = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=500,
+        description="the SKU's picture (shown on the picker's stop): empty, an http(s) URL or a path on the hub "
+        "starting with /",
+    ),
+]
 
 
 class SkuIn(msgspec.Struct, kw_only=True):
@@ -25,6 +33,7 @@ class SkuIn(msgspec.Struct, kw_only=True):
     weight_g: Count = 0
     volume_cm3: Count = 0
     category: Annotated[str, msgspec.Meta(max_length=64, description="commission category (finance fee settings)")] = ""
+    image_url: ImageUrl = ""
 
 
 class SkuPatch(msgspec.Struct, kw_only=True):
@@ -36,6 +45,7 @@ class SkuPatch(msgspec.Struct, kw_only=True):
         Annotated[str, msgspec.Meta(max_length=64, description="commission category (finance fee settings)")]
         | msgspec.UnsetType
     ) = msgspec.UNSET
+    image_url: ImageUrl | msgspec.UnsetType = msgspec.UNSET
     active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -48,6 +58,7 @@ class SkuOut(msgspec.Struct, kw_only=True):
     volume_cm3: int
     active: bool
     category: str
+    image_url: str
 
 
 class SkuPageOut(msgspec.Struct, kw_only=True):
@@ -63,7 +74,9 @@ class SkuController(Controller):
         "/",
         summary="Create a SKU with its barcodes, weight and volume",
         description="The code is unique and never changes; every barcode may belong to one SKU only. Weight (g) and "
-        "volume (cm³) feed carrier choice and the pack station's weighing check.",
+        "volume (cm³) feed carrier choice and the pack station's weighing check. `image_url`, the SKU's picture on "
+        "the picker's screen, is empty, an http(s) URL or a path on the hub starting with `/` (else 422, field "
+        "`image_url`).",
     )
     async def create(self, data: SkuIn) -> SkuOut:
         return present(await service.create_sku(msgspec.convert(msgspec.to_builtins(data), NewSku)), SkuOut)
@@ -100,9 +113,9 @@ class SkuController(Controller):
 
     @patch(
         "/{code:str}",
-        summary="Change a SKU's name, barcodes, weight, volume or active flag",
-        description="Only the fields sent change. `barcodes` replaces the whole list. New orders naming an "
-        "inactive SKU stop in exception (`unknown_sku`).",
+        summary="Change a SKU's name, barcodes, weight, volume, picture or active flag",
+        description="Only the fields sent change. `barcodes` replaces the whole list; an empty `image_url` removes the "
+        "picture. New orders naming an inactive SKU stop in exception (`unknown_sku`).",
     )
     async def update(self, code: str, data: SkuPatch) -> SkuOut:
         return present(await service.update_sku(code, changes_of(data)), SkuOut)

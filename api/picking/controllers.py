@@ -59,11 +59,36 @@ class SkuLocationsIn(msgspec.Struct, kw_only=True):
     items: Annotated[list[SkuLocationIn], msgspec.Meta(min_length=1, max_length=5000)]
 
 
+LabelFormat = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=8,
+        description="how the station prints labels: `pdf` (the browser prints the PDF) or `zpl` (the hub sends ZPL to "
+        "`printer_address`)",
+    ),
+]
+PrinterAddress = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=255,
+        description="the station's network label printer, `host:port` (port 9100 when left out); required for `zpl`",
+    ),
+]
+
+
 class DeviceIn(msgspec.Struct, kw_only=True):
     code: Str32
     warehouse: Str32
     name: Str100 = ""
     kind: str = "pda"
+    label_format: LabelFormat = "pdf"
+    printer_address: PrinterAddress = ""
+
+
+class DevicePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Str100 | msgspec.UnsetType = msgspec.UNSET
+    label_format: LabelFormat | msgspec.UnsetType = msgspec.UNSET
+    printer_address: PrinterAddress | msgspec.UnsetType = msgspec.UNSET
 
 
 class ManualWaveIn(msgspec.Struct, kw_only=True):
@@ -158,11 +183,32 @@ class PickingController(Controller):
         "/devices",
         summary="Register a PDA or pack station",
         description="A handheld (`kind: pda`) or a pack station (`kind: pack_station`) of a warehouse; staff sign in "
-        "on it at /pda/v1/login.",
+        "on it at /pda/v1/login. A station prints labels as PDF in the browser (`label_format: pdf`, the default) or "
+        "through the hub on a network printer (`zpl`, with `printer_address` `host:port`, port 1–65535, 9100 when "
+        "left out).",
     )
     async def register_device(self, request: Request[UserView, Any, Any], data: DeviceIn) -> sessions.DeviceView:
         await _warehouse(data.warehouse, request.user)
-        return await sessions.register_device(data.code, data.warehouse, name=data.name, kind=data.kind)
+        return await sessions.register_device(
+            data.code,
+            data.warehouse,
+            name=data.name,
+            kind=data.kind,
+            label_format=data.label_format,
+            printer_address=data.printer_address,
+        )
+
+    @patch(
+        "/devices/{code:str}",
+        summary="Change a device's name or label printing",
+        description="Only the fields sent change. `label_format` `pdf` (the browser prints the PDF) or `zpl` (the hub "
+        "sends ZPL to `printer_address`, `host:port`; required for `zpl`). The station reads its settings at "
+        "`GET /pda/v1/station`.",
+    )
+    async def update_device(
+        self, request: Request[UserView, Any, Any], code: str, data: DevicePatch
+    ) -> sessions.DeviceView:
+        return await sessions.update_device(code, changes_of(data), warehouse_id=request.user.warehouse_id)
 
     @get(
         "/devices",

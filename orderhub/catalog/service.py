@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from piccolo.columns.combination import WhereRaw
@@ -13,7 +14,17 @@ from orderhub.catalog.errors import CatalogError
 from orderhub.catalog.tables import Sku, SkuBarcode
 from orderhub.errors import CommonError, Conflict, NotFound, ValidationFailed
 
-__all__ = ["NewSku", "SkuPage", "SkuView", "create_sku", "get_sku", "list_skus", "sku_for_barcode", "update_sku"]
+__all__ = [
+    "NewSku",
+    "SkuPage",
+    "SkuView",
+    "clean_image_url",
+    "create_sku",
+    "get_sku",
+    "list_skus",
+    "sku_for_barcode",
+    "update_sku",
+]
 
 
 class NewSku(msgspec.Struct, frozen=True, kw_only=True):
@@ -23,6 +34,7 @@ class NewSku(msgspec.Struct, frozen=True, kw_only=True):
     weight_g: int = 0
     volume_cm3: int = 0
     category: str = ""  # the platform's commission category (finance's fee settings rate by it)
+    image_url: str = ""  # the SKU's picture: "", an http(s) URL or a path on the hub ("/…")
 
 
 class SkuView(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +46,7 @@ class SkuView(msgspec.Struct, frozen=True, kw_only=True):
     volume_cm3: int
     active: bool
     category: str = ""
+    image_url: str = ""
 
 
 class SkuPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,6 +64,7 @@ def _view(row: dict[str, Any]) -> SkuView:
         volume_cm3=row["volume_cm3"],
         active=bool(row["active"]),
         category=row.get("category") or "",
+        image_url=row.get("image_url") or "",
     )
 
 
@@ -63,6 +77,28 @@ def _clean_barcodes(barcodes: list[str]) -> list[str]:
         if code not in cleaned:
             cleaned.append(code)
     return cleaned
+
+
+IMAGE_URL_MAX = 500
+
+
+def clean_image_url(value: str) -> str:
+    """A SKU's picture: empty (none), an http(s) URL with a host, or a path on the hub ("/static/…"; not "//host",
+    which a browser reads as another host). No spaces or control characters; at most 500 characters."""
+    url = value.strip()
+    if not url:
+        return ""
+    bad = len(url) > IMAGE_URL_MAX or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url)
+    if not bad and url.startswith("/"):
+        bad = url.startswith("//") or url.startswith("/\\")
+    elif not bad:
+        parts = urlsplit(url)
+        bad = parts.scheme.lower() not in ("http", "https") or not parts.hostname
+    if bad:
+        raise ValidationFailed(
+            "商品图片地址应为 http(s) 网址或以 / 开头的站内路径，且不超过 500 个字符", field="image_url"
+        )
+    return url
 
 
 def _check_measures(weight_g: int, volume_cm3: int) -> None:
@@ -100,6 +136,7 @@ async def create_sku(cmd: NewSku) -> SkuView:
         raise ValidationFailed("商品名称不能为空", field="name")
     _check_measures(cmd.weight_g, cmd.volume_cm3)
     barcodes = _clean_barcodes(cmd.barcodes)
+    image_url = clean_image_url(cmd.image_url)
     now = clock.now()
     async with db.transaction():
         if await Sku.exists().where(Sku.code == code):
@@ -112,6 +149,7 @@ async def create_sku(cmd: NewSku) -> SkuView:
                 weight_g=cmd.weight_g,
                 volume_cm3=cmd.volume_cm3,
                 category=cmd.category.strip(),
+                image_url=image_url,
                 active=True,
                 created_at=now,
                 updated_at=now,
@@ -172,6 +210,8 @@ async def update_sku(code: str, changes: Mapping[str, Any]) -> SkuView:
     values[Sku.volume_cm3] = volume
     if "category" in changes:
         values[Sku.category] = str(changes["category"]).strip()
+    if "image_url" in changes:
+        values[Sku.image_url] = clean_image_url(str(changes["image_url"] or ""))
     if "active" in changes:
         values[Sku.active] = bool(changes["active"])
     barcodes = _clean_barcodes(list(changes["barcodes"])) if "barcodes" in changes else None

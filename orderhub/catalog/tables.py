@@ -18,6 +18,8 @@ class Sku(Table, tablename="sku"):
     volume_cm3 = Integer(default=0)
     # The platform's commission category (finance: commission rates are per category); "" = the channel's default.
     category = Varchar(length=64, default="")
+    # The SKU's picture, shown on the picker's stop: "" (none), an http(s) URL or a path on the hub ("/…").
+    image_url = Varchar(length=500, default="")
     active = Boolean(default=True)
     created_at = Timestamptz()
     updated_at = Timestamptz()

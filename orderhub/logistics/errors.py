@@ -41,3 +41,8 @@ class LogisticsError(ErrorCode):
     )
     NO_WAYBILL = "no_waybill", "该订单还没有运单号", "The order (or the wave's orders) has no waybill yet."
     TRACKING_NOT_FOUND = "tracking_not_found", "查询不到该包裹", "No tracking for this parcel or order yet."
+    PRINTER_UNREACHABLE = (
+        "printer_unreachable",
+        "打印机无法连接，请检查打印机电源、网线和地址，或改用 PDF 打印",
+        "The station's network printer refused the connection or did not answer in time (raw TCP, port 9100).",
+    )

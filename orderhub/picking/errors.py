@@ -75,6 +75,11 @@ class PickingError(ErrorCode):
     )
     NOT_PICKED = "not_picked", "该订单还没拣完货", "The order is not picked yet."
     NOTHING_TO_PACK = "nothing_to_pack", "该订单在本仓没有商品", "The order has no lines in this warehouse."
+    PRINTER_NOT_CONFIGURED = (
+        "printer_not_configured",
+        "本工作台未设置网络打印机（ZPL），请用浏览器打印 PDF 面单，或请主管在后台设置打印机地址",
+        "The station prints PDF labels in the browser, or has no ZPL printer address: nothing to send the label to.",
+    )
 
 
 class ScanRefusal(ErrorCode):

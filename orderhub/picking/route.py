@@ -75,6 +75,7 @@ __all__ = [
     "route_length",
     "s_shape_route",
     "walk_distance",
+    "walk_to_depot",
 ]
 
 MAX_OPTIMAL_STOPS = 13  # distinct positions optimal_route accepts (Held–Karp is O(2ⁿ·n²))
@@ -222,6 +223,20 @@ def route_length(layout: Layout, stops: Sequence[Stop], order: Sequence[int]) ->
     total = _from_depot(g, stops[order[0]]) + _from_depot(g, stops[order[-1]])
     for i, j in itertools.pairwise(order):
         total += _between(g, stops[i], stops[j])
+    return round(total, _DIGITS)
+
+
+def walk_to_depot(layout: Layout, stops: Sequence[Stop]) -> float:
+    """Length of the open walk ``stops[0]`` → … → ``stops[-1]`` → depot (what is left of a route once the picker
+    heads for its next stop): the shortest walk between consecutive points, as :func:`route_length` counts it."""
+    for stop in stops:
+        _check(layout, stop)
+    if not stops:
+        return 0.0
+    g = _geometry(layout)
+    total = _from_depot(g, stops[-1])
+    for a, b in itertools.pairwise(stops):
+        total += _between(g, a, b)
     return round(total, _DIGITS)
 
 

@@ -5,8 +5,12 @@ process), last a shift, and end at logout."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -21,15 +25,23 @@ from orderhub.picking.errors import PickingError
 from orderhub.picking.tables import PdaDevice
 
 __all__ = [
+    "DEFAULT_PRINTER_PORT",
+    "LABEL_FORMATS",
     "SESSION_TTL_SECONDS",
     "DeviceView",
     "PdaSession",
+    "Printer",
+    "StationView",
     "end_session",
     "end_sessions_of",
     "list_devices",
+    "parse_printer_address",
     "register_device",
     "session_for",
     "sign_in",
+    "station",
+    "station_printer",
+    "update_device",
 ]
 
 SESSION_TTL_SECONDS = 12 * 3600  # a shift
@@ -38,6 +50,11 @@ FLOOR_ROLES = frozenset({Role.PICKER, Role.PACKER, Role.MANAGER, Role.ADMIN})
 # lend or copy: they sign in on a device with their username and password.
 BADGE_ROLES = frozenset({Role.PICKER, Role.PACKER})
 DEVICE_KINDS = ("pda", "pack_station")
+# How a station prints its labels: "pdf" — the browser prints the PDF (GET /pda/v1/pack/{id}/label); "zpl" — the hub
+# sends the label as ZPL to the station's network printer (POST /pda/v1/pack/{id}/print).
+LABEL_FORMATS = ("pdf", "zpl")
+DEFAULT_PRINTER_PORT = 9100  # a Zebra's raw TCP port (orderhub.logistics.printing)
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
 class PdaSession(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,6 +77,67 @@ class DeviceView(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     active: bool
     last_seen_at: datetime | None
+    label_format: str = "pdf"
+    printer_address: str = ""  # "host:port"; "" when none is set
+
+
+class StationView(msgspec.Struct, frozen=True, kw_only=True):
+    """A signed-in device's own settings: what the page needs to know how to print."""
+
+    device: str
+    name: str
+    kind: str
+    warehouse: str
+    label_format: str
+    printer_address: str
+
+
+class Printer(msgspec.Struct, frozen=True, kw_only=True):
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+_BAD_ADDRESS = "打印机地址应为 主机:端口（如 192.168.1.50:9100），端口 1–65535"
+
+
+def parse_printer_address(value: str) -> Printer:
+    """``host[:port]`` (an IPv6 address in brackets, ``[fd00::5]:9100``); the port is 9100 when left out."""
+    text = value.strip()
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValidationFailed(_BAD_ADDRESS, field="printer_address")
+        port_text = rest[1:] if rest else ""
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValidationFailed(_BAD_ADDRESS, field="printer_address") from None
+    else:
+        host, _, port_text = text.partition(":")
+        if not _HOST.match(host) or ".." in host:
+            raise ValidationFailed(_BAD_ADDRESS, field="printer_address")
+    if port_text == "" and text.endswith(":"):
+        raise ValidationFailed(_BAD_ADDRESS, field="printer_address")
+    port = DEFAULT_PRINTER_PORT
+    if port_text:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValidationFailed(_BAD_ADDRESS, field="printer_address")
+        port = int(port_text)
+    return Printer(host=host, port=port)
+
+
+def _printing(label_format: str, printer_address: str) -> tuple[str, str]:
+    """A device's print settings checked and normalised: (label_format, "host:port" or "")."""
+    if label_format not in LABEL_FORMATS:
+        raise ValidationFailed("打印格式只能是 pdf 或 zpl", field="label_format")
+    address = parse_printer_address(printer_address).address if printer_address.strip() else ""
+    if label_format == "zpl" and not address:
+        raise ValidationFailed("ZPL 打印需要填写打印机地址（主机:端口）", field="printer_address")
+    return label_format, address
 
 
 def _key(token: str) -> str:
@@ -82,21 +160,89 @@ async def end_sessions_of(user_id: int) -> int:
     return len(keys or [])
 
 
-async def register_device(code: str, warehouse: str, *, name: str = "", kind: str = "pda") -> DeviceView:
+async def register_device(
+    code: str,
+    warehouse: str,
+    *,
+    name: str = "",
+    kind: str = "pda",
+    label_format: str = "pdf",
+    printer_address: str = "",
+) -> DeviceView:
     code = code.strip()
     if not code or len(code) > 32:
         raise ValidationFailed("设备编号不能为空，且不超过 32 个字符", field="code")
     if kind not in DEVICE_KINDS:
         raise ValidationFailed("设备类型只能是 pda 或 pack_station", field="kind")
+    label_format, printer_address = _printing(label_format, printer_address)
     wh = await Warehouse.select(Warehouse.id).where(Warehouse.code == warehouse).first()
     if wh is None:
         raise NotFound(f"仓库 {warehouse} 不存在", field="warehouse")
     if await PdaDevice.exists().where(PdaDevice.code == code):
         raise Conflict(f"设备 {code} 已登记", code=PickingError.DUPLICATE_DEVICE, field="code")
     await PdaDevice.insert(
-        PdaDevice(code=code, name=name or code, warehouse=wh["id"], kind=kind, active=True, created_at=clock.now())
+        PdaDevice(
+            code=code,
+            name=name or code,
+            warehouse=wh["id"],
+            kind=kind,
+            label_format=label_format,
+            printer_address=printer_address,
+            active=True,
+            created_at=clock.now(),
+        )
     )
     return (await list_devices(code=code))[0]
+
+
+async def update_device(code: str, changes: Mapping[str, Any], *, warehouse_id: int | None = None) -> DeviceView:
+    """Change a device's name or print settings (only the fields given). ``warehouse_id``: the caller is bound to
+    that warehouse — a device of another one is not found."""
+    device = await PdaDevice.select(*PdaDevice.all_columns()).where(PdaDevice.code == code.strip()).first()
+    if device is None or (warehouse_id is not None and device["warehouse"] != warehouse_id):
+        raise NotFound(f"设备 {code} 不存在", field="code")
+    values: dict[Any, Any] = {}
+    if "name" in changes:
+        name = str(changes["name"] or "").strip()
+        values[PdaDevice.name] = name or device["code"]
+    if "label_format" in changes or "printer_address" in changes:
+        label_format, address = _printing(
+            str(changes.get("label_format", device["label_format"]) or ""),
+            str(changes.get("printer_address", device["printer_address"]) or ""),
+        )
+        values[PdaDevice.label_format] = label_format
+        values[PdaDevice.printer_address] = address
+    if values:
+        await PdaDevice.update(values).where(PdaDevice.id == device["id"])
+    return (await list_devices(code=device["code"]))[0]
+
+
+async def station(session: PdaSession) -> StationView:
+    """The signed-in device's own settings (read fresh: a manager may have changed them during the shift)."""
+    row = (
+        await PdaDevice.select(*PdaDevice.all_columns(), PdaDevice.warehouse.code)
+        .where(PdaDevice.code == session.device)
+        .first()
+    )
+    if row is None:
+        raise AuthenticationFailed("设备未登记，请联系主管在后台登记该设备", code=PickingError.UNKNOWN_DEVICE)
+    return StationView(
+        device=row["code"],
+        name=row["name"],
+        kind=row["kind"],
+        warehouse=row["warehouse.code"],
+        label_format=row["label_format"] or "pdf",
+        printer_address=row["printer_address"] or "",
+    )
+
+
+async def station_printer(session: PdaSession) -> Printer:
+    """The network printer this station sends ZPL labels to; refused (409 ``printer_not_configured``) when the
+    station prints PDFs in the browser or has no printer address."""
+    view = await station(session)
+    if view.label_format != "zpl" or not view.printer_address:
+        raise Conflict(PickingError.PRINTER_NOT_CONFIGURED, field="label_format")
+    return parse_printer_address(view.printer_address)
 
 
 async def list_devices(*, warehouse_id: int | None = None, code: str | None = None) -> list[DeviceView]:
@@ -114,6 +260,8 @@ async def list_devices(*, warehouse_id: int | None = None, code: str | None = No
             kind=r["kind"],
             active=bool(r["active"]),
             last_seen_at=r["last_seen_at"],
+            label_format=r["label_format"] or "pdf",
+            printer_address=r["printer_address"] or "",
         )
         for r in await query
     ]

@@ -70,6 +70,10 @@ class PdaDevice(Table, tablename="pda_device"):
     name = Varchar(length=100, default="")
     warehouse = ForeignKey(references=Warehouse, index=True)
     kind = Varchar(length=16, default="pda")  # "pda" or "pack_station"
+    # A pack station's labels: "pdf" (the browser prints the PDF) or "zpl" (the hub sends ZPL to printer_address,
+    # "host:port", port 9100 when left out)
+    label_format = Varchar(length=8, default="pdf")
+    printer_address = Varchar(length=255, default="")
     active = Boolean(default=True)
     last_seen_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()

@@ -25,11 +25,14 @@ from orderhub.inventory.service import write_off_reserved
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event, recorded_in_transaction, transition
 from orderhub.orders.state import OrderStatus
+from orderhub.picking.config import get_settings
 from orderhub.picking.errors import PickingError, ScanOutcome, ScanRefusal
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
+from orderhub.picking.route import Stop, walk_to_depot
 from orderhub.picking.scans import Fingerprint, ScanRecord, once, sku_by_barcode
 from orderhub.picking.sessions import PdaSession
 from orderhub.picking.tables import PickLine, PickTask, PickTaskOrder, Wave
+from orderhub.picking.waves import aisle_index, bay_number
 
 __all__ = [
     "ScanCommand",
@@ -79,6 +82,10 @@ class StopView(msgspec.Struct, frozen=True, kw_only=True):
     order_id: int
     status: str  # pending, picked, short, withdrawn
     skipped: int
+    # The SKU's barcodes, so a handheld can check an item scan while offline (the hub also takes the SKU code
+    # itself, ``sku``); defaults keep answers stored before these fields were added readable on replay.
+    barcodes: list[str] = []
+    image_url: str | None = None  # the SKU's picture (an http(s) URL or a path on the hub), if it has one
 
 
 class TaskOrderView(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,6 +108,10 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     stops: list[StopView]  # route order; the next stop is next_line
     next_line: int | None
     remaining: int
+    # Metres still to walk: from the next pending stop through the other pending stops in the order the picker gets
+    # them (skipped ones last, as next_line) back to the depot, by the walking model route_m was planned with; 0
+    # when nothing is pending. Without coordinates for them: route_m × pending / lines.
+    remaining_m: float = 0.0
 
 
 class TaskSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -156,19 +167,41 @@ class _StopRow(msgspec.Struct):
     location: str | None
     sku: str
     name: str
+    barcodes: str | None  # the SKU's JSON array
+    image_url: str | None
+    zone: str | None  # where the location is (the walking model's aisle and bay)
+    aisle: str | None
+    bay: str | None
 
 
-async def _stops(task_id: int) -> list[StopView]:
+# The columns of a stop (pick_line l, sku s, location loc).
+_STOP_COLUMNS = (
+    "l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, "
+    "loc.code AS location, s.code AS sku, s.name, s.barcodes, s.image_url, loc.zone, loc.aisle, loc.bay"
+)
+
+
+async def _stop_rows(task_id: int) -> list[_StopRow]:
     # Raw SQL: a three-table join.
-    rows = await db.fetch_as(
+    return await db.fetch_as(
         _StopRow,
-        "SELECT l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, "
-        "loc.code AS location, s.code AS sku, s.name "
+        f"SELECT {_STOP_COLUMNS} "
         "FROM pick_line l JOIN sku s ON s.id = l.sku LEFT JOIN location loc ON loc.id = l.location "
         "WHERE l.task = {} ORDER BY l.seq",
         task_id,
     )
-    return [_stop(r) for r in rows]
+
+
+async def _stops(task_id: int) -> list[StopView]:
+    return [_stop(r) for r in await _stop_rows(task_id)]
+
+
+def _barcodes(raw: str | None) -> list[str]:
+    try:
+        found = msgspec.json.decode(raw or "[]")
+    except msgspec.DecodeError:
+        return []
+    return [str(b) for b in found] if isinstance(found, list) else []
 
 
 def _stop(r: _StopRow) -> StopView:
@@ -184,12 +217,37 @@ def _stop(r: _StopRow) -> StopView:
         order_id=r.order,
         status=r.status,
         skipped=r.skipped,
+        barcodes=_barcodes(r.barcodes),
+        image_url=r.image_url or None,
     )
 
 
 def _next_line(stops: Sequence[StopView]) -> int | None:
     pending = [s for s in stops if s.status == "pending"]
     return min(pending, key=lambda s: (s.skipped, s.seq)).line_id if pending else None
+
+
+async def _remaining_m(warehouse_id: int, route_m: float, rows: Sequence[_StopRow]) -> float:
+    """The walk still ahead (:attr:`TaskView.remaining_m`): the pending stops in the order the picker gets them
+    (:func:`_next_line`'s), through the same walking model and layout the route was planned with
+    (:func:`orderhub.picking.waves.aisle_index`, the warehouse's settings). A stop without a location is not walked
+    to; when no pending stop has one, or the layout no longer holds a stop (locations changed since the wave), the
+    planned length is shared out by lines instead."""
+    pending = sorted((r for r in rows if r.status == "pending"), key=lambda r: (r.skipped, r.seq))
+    if not pending:
+        return 0.0
+    lines = sum(1 for r in rows if r.status != "withdrawn") or len(pending)
+    share = round(route_m * len(pending) / lines, 1)
+    located = [r for r in pending if r.location is not None]
+    if not located:
+        return share
+    aisles, deepest = await aisle_index(warehouse_id)
+    layout = (await get_settings(warehouse_id)).layout(max(len(aisles), 1), deepest)
+    try:
+        stops = [Stop(aisle=aisles.get((r.zone or "", r.aisle or ""), 0), bay=bay_number(r.bay)) for r in located]
+        return round(walk_to_depot(layout, stops), 1)
+    except ValueError:
+        return share
 
 
 class _TaskRow(msgspec.Struct):
@@ -226,7 +284,8 @@ async def get_task(task_id: int, *, warehouse_id: int | None = None) -> TaskView
     task = await _task_row(task_id)
     if warehouse_id is not None and task.warehouse != warehouse_id:
         raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
-    stops = await _stops(task_id)
+    rows = await _stop_rows(task_id)
+    stops = [_stop(r) for r in rows]
     orders = await PickTaskOrder.select(
         PickTaskOrder.order, PickTaskOrder.tote_slot, PickTaskOrder.status, PickTaskOrder.withdrawn_reason
     ).where(PickTaskOrder.task == task_id).order_by(PickTaskOrder.tote_slot)
@@ -251,6 +310,7 @@ async def get_task(task_id: int, *, warehouse_id: int | None = None) -> TaskView
         stops=stops,
         next_line=_next_line(stops),
         remaining=sum(1 for s in stops if s.status == "pending"),
+        remaining_m=await _remaining_m(task.warehouse, task.route_m, rows),
     )
 
 
@@ -519,9 +579,7 @@ async def _line(line_id: int, task_id: int) -> _LineRow:
     # Raw SQL: measured on the scan path (bench.pda); one query for the line, its task and the pending count.
     row = await db.fetch_one_as(
         _LineRow,
-        "SELECT l.id, l.seq, l.qty, l.picked, l.tote_slot, l.\"order\", l.status, l.skipped, l.sku AS sku_id, "
-        "l.order_line AS order_line_id, "
-        "l.location AS location_id, loc.code AS location, s.code AS sku, s.name, "
+        f"SELECT {_STOP_COLUMNS}, l.sku AS sku_id, l.order_line AS order_line_id, l.location AS location_id, "
         "t.status AS task_status, t.picker AS task_picker, t.warehouse AS task_warehouse, "
         "(SELECT COUNT(*) FROM pick_line r WHERE r.task = l.task AND r.status = 'pending') AS remaining, "
         "c.require_location_scan AS require_location "

@@ -39,7 +39,16 @@ from orderhub.picking.events import WaveReleased, publish_floor
 from orderhub.picking.route import Stop, naive_route, plan_route
 from orderhub.picking.tables import PickingConfig, PickLine, PickTask, PickTaskOrder, Wave
 
-__all__ = ["Candidate", "WaveResult", "build_waves", "create_manual_wave", "run_auto_waves", "wave_code"]
+__all__ = [
+    "Candidate",
+    "WaveResult",
+    "aisle_index",
+    "bay_number",
+    "build_waves",
+    "create_manual_wave",
+    "run_auto_waves",
+    "wave_code",
+]
 
 log = logging.getLogger("orderhub.picking")
 
@@ -213,16 +222,19 @@ async def _pick_faces(warehouse_id: int, sku_ids: Sequence[int]) -> dict[int, _F
     return faces
 
 
-async def _aisle_index(warehouse_id: int) -> tuple[dict[tuple[str, str], int], int]:
+async def aisle_index(warehouse_id: int) -> tuple[dict[tuple[str, str], int], int]:
     """Aisles of the warehouse in walking order (zone, then aisle, naturally sorted) and the deepest bay — over
-    every location, active or not: a pick face on a location closed for put-away still has to be walked to."""
-    rows = await Location.select(Location.zone, Location.aisle, Location.bay).where(Location.warehouse == warehouse_id)
+    every location, active or not: a pick face on a location closed for put-away still has to be walked to. (The
+    remaining walk of a task, :mod:`orderhub.picking.tasks`, reads the same layout.)"""
+    rows = await Location.select(Location.zone, Location.aisle, Location.bay).where(
+        Location.warehouse == warehouse_id
+    ).distinct()
     aisles = sorted({(r["zone"] or "", r["aisle"] or "") for r in rows}, key=lambda z: (_natural(z[0]), _natural(z[1])))
-    deepest = max((_bay_number(r["bay"]) for r in rows), default=1)
+    deepest = max((bay_number(r["bay"]) for r in rows), default=1)
     return {key: i for i, key in enumerate(aisles)}, deepest
 
 
-def _bay_number(bay: str | None) -> int:
+def bay_number(bay: str | None) -> int:
     match = _DIGITS.search(bay or "")
     return max(1, int(match.group())) if match else 1
 
@@ -264,7 +276,7 @@ async def _create_task(
     located = [s for s in stops if s["face"] is not None]
     unlocated = [s for s in stops if s["face"] is None]
     positions = [
-        Stop(aisle=aisles.get((f.zone or "", f.aisle or ""), 0), bay=_bay_number(f.bay))
+        Stop(aisle=aisles.get((f.zone or "", f.aisle or ""), 0), bay=bay_number(f.bay))
         for f in (s["face"] for s in located)
     ]
     layout = settings.layout(max(len(aisles), 1), deepest)
@@ -355,7 +367,7 @@ async def _release(
     for line in await _order_lines(warehouse_id, order_ids):
         lines_by_order[line.order].append(line)
     faces = await _pick_faces(warehouse_id, sorted({line.sku for ls in lines_by_order.values() for line in ls}))
-    aisles, deepest = await _aisle_index(warehouse_id)
+    aisles, deepest = await aisle_index(warehouse_id)
     size = 1 if mode == PickMode.ORDER else settings.cart_slots
     ranked = sorted(wave, key=Candidate.rank)
     task_ids = []

@@ -27,6 +27,7 @@ from orderhub.picking.route import (
     route_length,
     s_shape_route,
     walk_distance,
+    walk_to_depot,
 )
 
 TOL = 1e-6  # lengths are rounded to the micrometre
@@ -146,6 +147,26 @@ def test_depot_legs_hand_computed() -> None:
     assert route_length(between, [S(1, 1)], [0]) == pytest.approx(2 * (1.5 + 0.5))
     # Two stops: depot (x = 0) -> (0, 9) -> (3, 8) -> depot = 8.5 + 13 + (9 + 7.5).
     assert route_length(ONE_BLOCK, [S(0, 9), S(3, 8)], [0, 1]) == pytest.approx(8.5 + 13 + 16.5)
+
+
+def test_the_walk_left_is_the_route_without_its_first_leg() -> None:
+    # (0, 9) -> (3, 8) -> depot = 13 + 16.5; the whole route adds the depot -> (0, 9) leg, 8.5.
+    assert walk_to_depot(ONE_BLOCK, [S(0, 9), S(3, 8)]) == pytest.approx(13 + 16.5)
+    assert walk_to_depot(ONE_BLOCK, [S(3, 8)]) == pytest.approx(9 + 7.5)
+    assert walk_to_depot(ONE_BLOCK, []) == 0
+    rng = random.Random(20261208)
+    for _ in range(20):
+        layout = random_layout(rng, aisles=(1, 8), bays=(2, 20))
+        stops = random_stops(rng, layout, 6)
+        route = plan_route(layout, stops)
+        ordered = [stops[i] for i in route.order]
+        first_leg = route_length(layout, [ordered[0]], [0]) / 2
+        assert walk_to_depot(layout, ordered) == pytest.approx(route.length_m - first_leg, abs=TOL)
+        # picking a stop never makes the walk left longer (the triangle inequality)
+        for k in range(1, len(ordered)):
+            assert walk_to_depot(layout, ordered[k:]) <= walk_to_depot(layout, ordered[k - 1 :]) + TOL
+    with pytest.raises(ValueError):
+        walk_to_depot(ONE_BLOCK, [S(99, 1)])
 
 
 def test_walk_distance_matches_dijkstra_on_the_explicit_graph() -> None:
