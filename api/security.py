@@ -34,6 +34,7 @@ PUBLIC_PATHS = [
     "^/metrics$",
     "^/schema(/|$)",
     "^/pda/v1/",  # device sessions (pda.controllers), not back-office bearer tokens
+    "^/pda(/|$)",  # the handhelds' H5 client: static files (server.pda_pages); data via /pda/v1 with a device token
     "^/ws/floor$",  # device session (header or first message), checked by the websocket handler
     "^/ws/dash$",  # bearer token (header or first message), checked by the websocket handler (realtime.dashboard)
     "^/t/[^/]+$",  # the customer's tracking page: its unguessable token is the key

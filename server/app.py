@@ -89,6 +89,7 @@ from orderhub.errors import (
 )
 from orderhub.events import Topic
 from orderhub.inventory.service import StockShortage
+from orderhub.logistics.printing import PrinterUnreachable
 from orderhub.logs import configure_logging
 from orderhub.metrics import REQUEST_LATENCY, REQUESTS
 from orderhub.runtime import start_runtime
@@ -103,6 +104,7 @@ from server.console import console_router
 from server.errors_doc import code_list
 from server.openapi_errors import document_errors
 from server.outages import RETRY_AFTER_SECONDS, outage_error
+from server.pda_pages import pda_pages
 from server.wiring import wire, wiring_report
 
 __all__ = ["create_app"]
@@ -117,6 +119,7 @@ _STATUS: list[tuple[type[OrderHubError], int]] = [
     (DecryptRefused, 409),  # the platform will not decrypt: print through its e-waybill service instead
     (PlatformUnavailable, 503),
     (PlatformError, 502),
+    (PrinterUnreachable, 502),  # the pack station's network label printer (orderhub.logistics.printing)
     (NotFound, 404),
     (StockShortage, 409),
     (InvalidTransition, 409),
@@ -397,6 +400,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AlertRuleController,
             AlertController,
             PdaController,
+            *pda_pages(),  # the handhelds' H5 client at /pda/ and /pda/pack (docs/pda-client.md)
             ReturnsController,  # receiving returned goods (after-sales)
             DashController,
             HealthController,

@@ -37,6 +37,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("postgres_only") and "[sqlite]" in item.nodeid:
             item.add_marker(pytest.mark.skip(reason="concurrency claim: proven on PostgreSQL"))
+        if item.get_closest_marker("sqlite_only") and "[postgres]" in item.nodeid:
+            item.add_marker(pytest.mark.skip(reason="a browser test of a page: the API under it is tested on both"))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

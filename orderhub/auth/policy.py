@@ -238,6 +238,7 @@ POLICY: dict[str, Rule] = {
     "GET /api/v1/picking/waves/{wave}": _wh(MANAGERS, "record"),
     "POST /api/v1/picking/devices": _wh(MANAGERS, "body"),
     "GET /api/v1/picking/devices": _wh(MANAGERS, "filter"),
+    "PATCH /api/v1/picking/devices/{code}": _wh(MANAGERS, "record"),
     "GET /api/v1/picking/tasks/{task_id}": _wh(MANAGERS, "record"),
     "POST /api/v1/picking/tasks/{task_id}/assign": _wh(MANAGERS, "record"),
     "GET /api/v1/picking/{warehouse}/putbacks": _wh(MANAGERS, "path"),
@@ -331,6 +332,9 @@ POLICY: dict[str, Rule] = {
     "GET /t/{token}": _public(),
     "GET /m": _public(),  # the managers' H5 console (static files, server.console); data via the API
     "GET /m/{file_path}": _public(),
+    "GET /pda": _public(),  # the handhelds' H5 client (static files, server.pda_pages); data via /pda/v1
+    "GET /pda/{file_path}": _public(),
+    "GET /pda/pack": _public(),
     "POST /mp/v1/customer/subscriptions": _public(),
     "GET /mp/v1/customer/parcels/{token}": _public(),
     "POST /mp/v1/auth/login": _public(),  # WeChat's login code; the bound staff account's role and warehouse
@@ -389,6 +393,7 @@ POLICY: dict[str, Rule] = {
     "POST /mp/v1/staff/approvals/{request_id}/approve": Rule(ANYONE, Scope.INVOLVED),
     "POST /mp/v1/staff/approvals/{request_id}/reject": Rule(ANYONE, Scope.INVOLVED),
     "POST /mp/v1/staff/approvals/{request_id}/transfer": Rule(ANYONE, Scope.INVOLVED),
+    "GET /pda/v1/station": _device(ON_THE_FLOOR),
     "GET /pda/v1/tasks/next": _device(PICKING),
     "GET /pda/v1/tasks/{task_id}": _device(PICKING),
     "POST /pda/v1/tasks/{task_id}/claim": _device(PICKING),
@@ -403,6 +408,7 @@ POLICY: dict[str, Rule] = {
     "POST /pda/v1/pack/{pack_id}/waybill": _device(PACKING),
     "POST /pda/v1/pack/{pack_id}/handover": _device(PACKING),
     "GET /pda/v1/pack/{pack_id}/label": _device(PACKING),
+    "POST /pda/v1/pack/{pack_id}/print": _device(PACKING),
     "POST /pda/v1/waves/{wave}/waybills": _device(PACKING),
     "GET /pda/v1/waves/{wave}/labels": _device(PACKING),
 }

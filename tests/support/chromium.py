@@ -41,9 +41,12 @@ def chromium_path() -> str:
 class Browser:
     """One headless Chromium with one page. ``async with Browser(hub_url) as b: await b.open(url)``."""
 
-    def __init__(self, hub_url: str, *, device: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, hub_url: str, *, device: dict[str, Any] | None = None, extra_args: list[str] | None = None
+    ) -> None:
         self.hub_url = hub_url
         self.device = device or PHONE
+        self.extra_args = list(extra_args or [])  # more command-line switches (e.g. a fake camera)
         self.proc: asyncio.subprocess.Process | None = None
         self.profile = Path(tempfile.mkdtemp(prefix="orderhub-chromium-"))
         self.conn: Any = None
@@ -71,6 +74,7 @@ class Browser:
                 "--remote-allow-origins=*",
                 f"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {host}",
                 f"--user-data-dir={self.profile}",
+                *self.extra_args,
                 "about:blank",
             ],
             stdout=asyncio.subprocess.DEVNULL,
@@ -167,7 +171,8 @@ class Browser:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"not true within {timeout}s: {expression}\nerrors: {self.errors}")
+                seen = await self.js("(document.body && document.body.innerText || '').slice(0, 600)")
+                raise AssertionError(f"not true within {timeout}s: {expression}\nerrors: {self.errors}\npage: {seen}")
             await asyncio.sleep(0.05)
 
     async def text(self, selector: str) -> str | None:
