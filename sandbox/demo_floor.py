@@ -39,6 +39,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,20 @@ __all__ = [
 
 SHORT_REASON = "货位缺货"
 _LABEL = "[演示作业]"
+
+
+
+# The simulated pickers leave a new task to people for this long, so someone trying the picker's pages (/pda/) on the
+# demo finds work instead of a crew that claims everything the moment it is released.
+PEOPLE_FIRST_SECONDS = 60
+
+
+def _fresh(task: dict[str, Any]) -> bool:
+    try:
+        created = datetime.fromisoformat(str(task["created_at"]))
+    except (KeyError, ValueError):
+        return False
+    return (datetime.now(created.tzinfo) - created).total_seconds() < PEOPLE_FIRST_SECONDS
 
 
 @dataclass(frozen=True)
@@ -339,6 +354,10 @@ class Floor:
                 if task is None:
                     await self.sleep(self.habits.pause(rng, "idle"))
                     continue
+                if task["status"] != "claimed" and _fresh(task):
+                    # a person on the tour's handheld (/pda/) gets the first minute of every task
+                    await self.sleep(self.habits.pause(rng, "idle"))
+                    continue
                 if task["status"] != "claimed":
                     claimed = await device.call("POST", f"/pda/v1/tasks/{task['id']}/claim")
                     if claimed.status_code != 200:  # another picker was quicker
@@ -562,3 +581,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

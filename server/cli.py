@@ -11,6 +11,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -530,6 +531,7 @@ def _print_banner(
     else:
         kept, password_expr = "from ORDERHUB_ADMIN_PASSWORD", "$ORDERHUB_ADMIN_PASSWORD"
     shown = f"{admin_password}    ({kept})" if sys.stdout.isatty() else f"<password {kept}>"
+    base = pages = _reachable(base)  # listening on every interface: the address other devices use
     lines = [
         "",
         "OrderHub 订单中枢 is running  (Ctrl-C stops everything)",
@@ -549,12 +551,19 @@ def _print_banner(
                 f"  floor: {operators} simulated pickers and packers (sim-*) work the demo's orders "
                 "(totals once a minute; --no-operators: none)."
             )
-        lines.append(
-            "  PDA: waves are released automatically; sign in a handheld with "
-            f"curl -s -X POST '{base}/pda/v1/login' -H 'content-type: application/json' "
-            '-d \'{"device":"SH-PDA-01","badge":"BADGE-0001"}\'  '
-            '(live: ws://…/ws/floor, first message {"type":"auth","token":…})'
-        )
+        from server.demo.seed import DEMO_BADGES
+
+        picker_badge, packer_badge = DEMO_BADGES["picker"], DEMO_BADGES["packer"]
+        lines += [
+            f"  PDA        {pages}/pda/?device=SH-PDA-01    picker badge {picker_badge} (scan it, or type it)",
+            f"  pack       {pages}/pda/pack?device=SH-PACK-01    packer badge {packer_badge}",
+            "             waves are released automatically; the API under the pages: /pda/v1 (docs/picking.md)",
+        ]
+        if pages.startswith("http://") and not pages.startswith(("http://127.", "http://localhost")):
+            lines.append(
+                "             on a phone on this network: open the PDA address above (the camera and offline use "
+                "need HTTPS: see README)"
+            )
     login = f'{{\\"username\\":\\"{admin_user}\\",\\"password\\":\\"{password_expr}\\"}}'
     lines += [
         "",
@@ -567,6 +576,22 @@ def _print_banner(
         f"  curl -s '{base}/api/v1/orders?limit=5' -H \"Authorization: Bearer $TOKEN\"",
     ]
     print("\n".join(lines) + "\n", flush=True)
+
+
+def _reachable(base: str) -> str:
+    """The address other devices use: listening on every interface (``--host 0.0.0.0``), this machine's address on
+    the local network (the one a packet to the outside would leave from; nothing is sent), else ``base``."""
+    scheme, _, rest = base.partition("://")
+    host, _, port = rest.rpartition(":")
+    if host not in ("0.0.0.0", "::", "[::]"):
+        return base
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("10.255.255.255", 1))
+            address = str(probe.getsockname()[0])
+    except OSError:
+        address = "127.0.0.1"
+    return f"{scheme}://{address}:{port}"
 
 
 def _console_login(demo_users: list[tuple[str, str, str]]) -> str:

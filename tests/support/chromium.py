@@ -192,6 +192,25 @@ class Browser:
             "el.dispatchEvent(new Event('input', {bubbles: true})); })()"
         )
 
+    async def wedge(self, code: str, *, interval: float = 0.0) -> None:
+        """Keys as a keyboard-wedge scanner types them: each character a key, fast, then Enter (``interval``: a
+        pause between keys, e.g. a person typing)."""
+        for ch in code:
+            await self.send("Input.dispatchKeyEvent", type="keyDown", key=ch, text=ch, unmodifiedText=ch)
+            await self.send("Input.dispatchKeyEvent", type="keyUp", key=ch)
+            if interval:
+                await asyncio.sleep(interval)
+        enter = {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}
+        await self.send("Input.dispatchKeyEvent", type="keyDown", text="\r", **enter)
+        await self.send("Input.dispatchKeyEvent", type="keyUp", **enter)
+
+    async def offline(self, on: bool) -> None:
+        """The browser's offline mode (DevTools): the page's requests fail and ``navigator.onLine`` is false. Its
+        service worker's requests are not covered: cut the wire too (``tests.support.netcut``) to test that."""
+        await self.send(
+            "Network.emulateNetworkConditions", offline=on, latency=0, downloadThroughput=-1, uploadThroughput=-1
+        )
+
     async def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
         """A PNG of the page at the device's width: the whole page when ``full_page`` (the viewport is stretched to
         the page's height for the shot, so fixed bars sit where a person sees them: at its edges), else the screen."""
