@@ -85,6 +85,7 @@ class LoginIn(msgspec.Struct, kw_only=True):
 class LoginOut(msgspec.Struct, kw_only=True):
     token: str
     expires_in: int
+    user_id: int  # who signed in (the floor socket's events name pickers by id: two may share a name)
     name: str
     role: str
     warehouse: str
@@ -180,6 +181,7 @@ class PdaController(Controller):
         return LoginOut(
             token=token,
             expires_in=SESSION_TTL_SECONDS,
+            user_id=session.user_id,
             name=session.name,
             role=session.role,
             warehouse=session.warehouse,

@@ -5,7 +5,8 @@ A service worker (``/pda/sw.js``, scope ``/pda/``) keeps the app shell so the pa
 touches the API (``/pda/v1/…``), whose answers only the hub may give. Scans taken offline wait in the device's
 IndexedDB. Every answer carries a strict Content-Security-Policy: scripts and styles from the hub only, nothing
 inline, WebAssembly for the camera's barcode decoder (``'wasm-unsafe-eval'``), requests to the hub only (the API and
-the ``/ws/floor`` socket). SKU pictures may come from the seller's image host (``img-src https:``).
+the ``/ws/floor`` socket). SKU pictures may come from the seller's image host, over https or http as the catalog
+accepts them (``img-src https: http:``; orderhub.catalog.service.clean_image_url).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ PDA_DIR = Path(__file__).parent / "static" / "pda"
 
 PDA_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
-    "img-src 'self' data: blob: https:; media-src 'self' blob:; font-src 'self'; connect-src 'self'; "
+    "img-src 'self' data: blob: https: http:; media-src 'self' blob:; font-src 'self'; connect-src 'self'; "
     "worker-src 'self'; manifest-src 'self'; frame-src 'self' blob:; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'self'"
 )

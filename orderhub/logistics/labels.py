@@ -315,8 +315,9 @@ def label_pdf(labels: Sequence[LabelData], *, compress: bool = True) -> bytes:
 
 
 def _zpl_text(text: str) -> str:
-    """ZPL field data: ^ and ~ are control characters."""
-    return text.replace("^", " ").replace("~", " ")
+    """ZPL field data: ^ and ~ are ZPL's command prefixes, and no control character (a line break in a platform's
+    field) goes through either — the hub writes this to a raw TCP port (orderhub.logistics.printing)."""
+    return "".join(" " if c in "^~" or ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
 
 
 def label_zpl(label: LabelData, *, dpi: int = 203) -> str:

@@ -25,7 +25,7 @@ from orderhub.inventory.service import write_off_reserved
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event, recorded_in_transaction, transition
 from orderhub.orders.state import OrderStatus
-from orderhub.picking.config import get_settings
+from orderhub.picking.config import PickingSettings, get_settings
 from orderhub.picking.errors import PickingError, ScanOutcome, ScanRefusal
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
 from orderhub.picking.route import Stop, walk_to_depot
@@ -112,6 +112,10 @@ class TaskView(msgspec.Struct, frozen=True, kw_only=True):
     # them (skipped ones last, as next_line) back to the depot, by the walking model route_m was planned with; 0
     # when nothing is pending. Without coordinates for them: route_m × pending / lines.
     remaining_m: float = 0.0
+    # The warehouse's require_location_scan: an item scan is refused until the shelf is scanned (a handheld predicting
+    # answers offline asks the same)
+    require_location: bool = True
+    picker_id: int | None = None  # who holds it (a handheld whose picker it no longer is stops: names may repeat)
 
 
 class TaskSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -227,7 +231,9 @@ def _next_line(stops: Sequence[StopView]) -> int | None:
     return min(pending, key=lambda s: (s.skipped, s.seq)).line_id if pending else None
 
 
-async def _remaining_m(warehouse_id: int, route_m: float, rows: Sequence[_StopRow]) -> float:
+async def _remaining_m(
+    warehouse_id: int, route_m: float, rows: Sequence[_StopRow], settings: PickingSettings
+) -> float:
     """The walk still ahead (:attr:`TaskView.remaining_m`): the pending stops in the order the picker gets them
     (:func:`_next_line`'s), through the same walking model and layout the route was planned with
     (:func:`orderhub.picking.waves.aisle_index`, the warehouse's settings). A stop without a location is not walked
@@ -242,7 +248,7 @@ async def _remaining_m(warehouse_id: int, route_m: float, rows: Sequence[_StopRo
     if not located:
         return share
     aisles, deepest = await aisle_index(warehouse_id)
-    layout = (await get_settings(warehouse_id)).layout(max(len(aisles), 1), deepest)
+    layout = settings.layout(max(len(aisles), 1), deepest)
     try:
         stops = [Stop(aisle=aisles.get((r.zone or "", r.aisle or ""), 0), bay=bay_number(r.bay)) for r in located]
         return round(walk_to_depot(layout, stops), 1)
@@ -289,6 +295,7 @@ async def get_task(task_id: int, *, warehouse_id: int | None = None) -> TaskView
     orders = await PickTaskOrder.select(
         PickTaskOrder.order, PickTaskOrder.tote_slot, PickTaskOrder.status, PickTaskOrder.withdrawn_reason
     ).where(PickTaskOrder.task == task_id).order_by(PickTaskOrder.tote_slot)
+    settings = await get_settings(task.warehouse)
     return TaskView(
         id=task.id,
         wave=task.wave,
@@ -310,7 +317,9 @@ async def get_task(task_id: int, *, warehouse_id: int | None = None) -> TaskView
         stops=stops,
         next_line=_next_line(stops),
         remaining=sum(1 for s in stops if s.status == "pending"),
-        remaining_m=await _remaining_m(task.warehouse, task.route_m, rows),
+        remaining_m=await _remaining_m(task.warehouse, task.route_m, rows, settings),
+        require_location=settings.require_location_scan,
+        picker_id=task.picker,
     )
 
 

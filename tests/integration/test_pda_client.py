@@ -338,6 +338,185 @@ async def test_network_cut_mid_task_reload_then_every_scan_counted_once(
     assert await all_picked(order) and await task_done(order)
 
 
+async def ime(b: Browser, code: str) -> None:
+    """A WebView whose keys carry no character (keyCode 229, an IME): each character reaches the field as text
+    only, then Enter."""
+    for ch in code:
+        await b.send("Input.insertText", text=ch)
+    await b.send(
+        "Input.dispatchKeyEvent", type="keyDown", key="Enter", code="Enter", windowsVirtualKeyCode=13, text="\r"
+    )
+    await b.send("Input.dispatchKeyEvent", type="keyUp", key="Enter", code="Enter", windowsVirtualKeyCode=13)
+
+
+async def test_scanner_ignores_keys_under_a_sheet_drops_strays_and_reads_an_ime(floor: Floor, store: Hub) -> None:
+    s1, *_ = floor.codes
+    picker = await floor.person("picker")
+    (order,) = await floor.orders([(s1, 3)])
+    await floor.wave([order])
+    async with Browser(store.url, device=SMALL) as b:
+        await sign_in(b, store.url, picker)
+        await b.wait_for("document.querySelector('#claim') !== null")
+        await b.click("#claim")
+        await b.wait_for("document.querySelector('#stop') !== null")
+        stop = await current(b)
+        barcode = floor.skus[stop["sku"]]["barcode"]
+        await wedge(b, stop["location"])
+        await band(b, "ok")
+        picked = f"{HUB_STOP}({stop['line_id']}).picked"
+
+        # a scan while the short-pick sheet asks for a reason: not a scan for the stop below, and nothing of it is
+        # left over to spoil the next one
+        await b.click("#short")
+        await b.wait_for("document.querySelector('#sheet button[data-value]') !== null")
+        await wedge(b, barcode)
+        await asyncio.sleep(0.3)
+        assert await b.js("!document.querySelector('#sheet').hidden") and await b.js(OUTBOX) == 0
+        await b.click("#sheet button[data-value='']")
+        await wedge(b, barcode)
+        await band(b, "ok")
+        await b.wait_for(f"{picked} === 1")
+
+        # a key pressed by mistake, then a scan: the scan alone
+        await b.send("Input.dispatchKeyEvent", type="keyDown", key="7", text="7", unmodifiedText="7")
+        await b.send("Input.dispatchKeyEvent", type="keyUp", key="7")
+        await asyncio.sleep(0.5)
+        await wedge(b, barcode)
+        await b.wait_for(f"{picked} === 2")
+
+        # an IME / keyCode-229 WebView: every character from the field
+        await ime(b, barcode)
+        await b.wait_for(f"{picked} === 3")
+        heard = await sounds(b)
+        assert "wrong_item" not in heard and "error" not in heard, heard
+        await clean(b)
+    assert await all_picked(order)
+
+
+async def test_offline_predictions_follow_the_warehouse_and_a_hub_that_counts_a_refused_scan_says_so(
+    floor: Floor, store: Hub
+) -> None:
+    s1, s2, *_ = floor.codes
+    picker = await floor.person("picker")
+    async with floor.api.client() as client:
+        r = await client.patch(f"/api/v1/picking/{floor.warehouse}/settings", json={"require_location_scan": False})
+        assert r.status_code == 200, r.text
+    (order,) = await floor.orders([(s1, 1), (s2, 1)])
+    await floor.wave([order])
+    async with Browser(store.url, device=SMALL) as b:
+        await sign_in(b, store.url, picker)
+        await b.wait_for("document.querySelector('#claim') !== null")
+        await b.click("#claim")
+        await b.wait_for("document.querySelector('#stop') !== null")
+        assert await b.js("window.orderhubPda.state.task.require_location") is False
+
+        # no shelf scan asked for in this warehouse: an item straight away is right, offline too
+        await offline(b, True)
+        await b.wait_for("document.querySelector('#net').dataset.state === 'offline'")
+        first = await current(b)
+        await wedge(b, floor.skus[first["sku"]]["barcode"])
+        text = await band(b, "ok")
+        assert "离线" in text, text
+
+        # a barcode added to the next SKU after the task was read: the device says "wrong item", the hub counts it
+        second_line = await b.wait_for(
+            f"(() => {{ const p = window.orderhubPda; const s = p.currentStop(p.viewStops());"
+            f" return s && s.line_id !== {first['line_id']} && s; }})()"
+        )
+        new_code = f"68{second_line['line_id']:011d}"
+        async with floor.api.client() as client:
+            old = floor.skus[second_line["sku"]]["barcode"]
+            r = await client.patch(f"/api/v1/skus/{second_line['sku']}", json={"barcodes": [old, new_code]})
+            assert r.status_code == 200, r.text
+        await wedge(b, second_line["location"])
+        await band(b, "ok")
+        await wedge(b, new_code)
+        await band(b, "wrong_item")
+        await offline(b, False)
+        text = await band(b, "ok", 20)
+        assert "离线扫描已被接受" in text, text
+        await b.wait_for(f"{OUTBOX} === 0", 20)
+        await b.wait_for(CAN_COMPLETE, 20)
+        await clean(b)
+    assert await all_picked(order)
+
+
+async def test_a_hub_error_keeps_the_scan_queued_and_sends_it_again(floor: Floor, store: Hub) -> None:
+    s1, *_ = floor.codes
+    picker = await floor.person("picker")
+    (order,) = await floor.orders([(s1, 1)])
+    await floor.wave([order])
+    async with Browser(store.url, device=SMALL) as b:
+        await sign_in(b, store.url, picker)
+        await b.wait_for("document.querySelector('#claim') !== null")
+        await b.click("#claim")
+        await b.wait_for("document.querySelector('#stop') !== null")
+        stop = await current(b)
+        await wedge(b, stop["location"])
+        await band(b, "ok")
+        # the hub fails the next scan once (a 500, as a deadlock or a restart would): it says nothing about the scan
+        await b.js(
+            "(() => { const real = window.fetch; let failed = false; window.fetch = (url, opts) => {"
+            " if (!failed && String(url).includes('/pda/v1/scans')) { failed = true; window.failedOnce = true;"
+            " return Promise.resolve(new Response(JSON.stringify({code: 'internal_error', message: '服务器内部错误'}),"
+            " {status: 500, headers: {'content-type': 'application/problem+json'}})); }"
+            " return real(url, opts); }; })()"
+        )
+        await wedge(b, floor.skus[stop["sku"]]["barcode"])
+        await b.wait_for("window.failedOnce === true")
+        assert await b.js(OUTBOX) == 1  # kept, not dropped as if refused
+        await b.wait_for(f"{OUTBOX} === 0", 20)
+        await b.wait_for(f"{HUB_STOP}({stop['line_id']}).status === 'picked'", 20)
+        await b.wait_for(CAN_COMPLETE)
+        assert "internal_error" not in await sounds(b)
+    assert await all_picked(order)
+
+
+async def test_scans_queued_by_one_picker_wait_for_them_when_another_signs_in(floor: Floor, store: Hub) -> None:
+    s1, *_ = floor.codes
+    first, second = await floor.person("picker"), await floor.person("picker")
+    (order,) = await floor.orders([(s1, 1)])
+    await floor.wave([order])
+    async with Browser(store.url, device=SMALL) as b:
+        await sign_in(b, store.url, first)
+        await b.wait_for("document.querySelector('#claim') !== null")
+        await b.click("#claim")
+        await b.wait_for("document.querySelector('#stop') !== null")
+        stop = await current(b)
+        await wedge(b, stop["location"])
+        await band(b, "ok")
+        await offline(b, True)
+        await b.wait_for("document.querySelector('#net').dataset.state === 'offline'")
+        await wedge(b, floor.skus[stop["sku"]]["barcode"])
+        await b.wait_for(f"{OUTBOX} === 1")
+
+        # the first picker signs out with a scan still on the device (warned), the next one signs in on it
+        await b.click("#menu")
+        await b.click("#logout")
+        await b.wait_for("document.querySelector(\"#sheet button[data-value='out']\") !== null")
+        await b.click("#sheet button[data-value='out']")
+        await b.wait_for("document.querySelector('#badge-hint') !== null")
+        await offline(b, False)
+        await wedge(b, second["badge"])
+        await b.wait_for("document.querySelector('#who').textContent.includes('·')")
+        await band(b, "others_pending")
+        await asyncio.sleep(1)
+        assert await b.js(OUTBOX) == 1  # not sent as the second picker's (the hub would refuse it: lost)
+        assert await scan_count(first["device"]) == 1
+
+        # the first picker back: their scan goes, counted once
+        await b.click("#menu")
+        await b.click("#logout")
+        await b.wait_for("document.querySelector('#badge-hint') !== null")
+        await wedge(b, first["badge"])
+        await b.wait_for(f"{OUTBOX} === 0", 20)
+        await b.wait_for("document.querySelector('#claim') !== null")  # 继续任务
+        await b.click("#claim")
+        await b.wait_for(CAN_COMPLETE, 20)
+        await clean(b)
+    assert await scan_count(first["device"]) == 2 and await all_picked(order)
+
+
 async def test_pack_weight_mismatch_then_pass_and_the_label(
     api: Api, store: Hub, carriers: CarrierServer, tmp_path: Path
 ) -> None:
@@ -376,6 +555,10 @@ async def test_pack_weight_mismatch_then_pass_and_the_label(
         await b.wait_for("window.orderhubPack.state.pack.missing === 0")
         await b.screenshot(shots / "pack-verified-720.png")
         expected = int(await b.js("window.orderhubPack.state.pack.expected_g"))
+        # a reading the scale flags as unstable is not weighed
+        await wedge(b, f"US,GS,+{expected / 1000:09.3f}kg")
+        await band(b, "scale_unsettled")
+        assert await b.js("window.orderhubPack.state.weighing") is None
         # the scale types a reading far off: refused with both weights shown
         await wedge(b, f"{(expected + 900) / 1000:.3f}kg")
         await band(b, "weight_mismatch")
@@ -391,5 +574,16 @@ async def test_pack_weight_mismatch_then_pass_and_the_label(
         await b.screenshot(shots / "pack-packed-720.png")
         assert label.get("url") or label.get("printed"), label
         assert any("/pda/v1/pack/" in u and u.endswith("/label") for u in b.requested)
+        # the order scanned again once packed: its waybill, nothing printed until asked, then printed again
+        await b.click("#next-order")
+        await b.wait_for("document.querySelector('#start-hint') !== null")
+        labels = sum(1 for u in b.requested if u.endswith("/label"))
+        await wedge(b, str(order))
+        await b.wait_for(
+            "document.querySelector('#label-idle') !== null && document.querySelector('#waybill') !== null"
+        )
+        await b.click("#reprint")
+        await b.wait_for("(window.orderhubPack.state.label || {}).url !== undefined", 20)
+        assert sum(1 for u in b.requested if u.endswith("/label")) == labels + 1
         await clean(b)
     assert (await floor.order(order))["status"] in ("packed", "awaiting_pickup", "shipped")

@@ -120,6 +120,10 @@ export class ApiError extends Error {
 /** The network is gone (or the hub is): the request may be sent again as it is. */
 export class NetworkError extends Error {}
 
+// Answers that say nothing about the scan (the hub failed, timed out or asks to slow down): a queued scan is kept and
+// sent again with its client_id, never dropped as if refused.
+const RETRY_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+
 export async function api(method, path, body, { timeoutMs = 10000, raw = false } = {}) {
   const session = loadSession();
   const headers = { accept: "application/json, application/problem+json" };
@@ -196,10 +200,10 @@ function openDb() {
   return dbPromise;
 }
 
-async function tx(store, mode, work) {
+async function tx(store, mode, work, options = undefined) {
   const db = await openDb();
   return new Promise((resolve, reject) => {
-    const t = db.transaction(store, mode);
+    const t = db.transaction(store, mode, options);
     const result = work(t.objectStore(store));
     t.oncomplete = () => resolve(result && "result" in result ? result.result : result);
     t.onerror = () => reject(t.error);
@@ -215,6 +219,10 @@ export const kv = {
   set: (k, v) => tx("kv", "readwrite", (s) => s.put({ k, v })),
   del: (k) => tx("kv", "readwrite", (s) => s.delete(k)),
 };
+
+function owned(entry, session) {
+  return entry.user === undefined || entry.user === null || !session || session.user_id === undefined || entry.user === session.user_id;
+}
 
 /**
  * Every scan goes through here: written to IndexedDB first (a page killed a moment later loses nothing), then sent
@@ -243,9 +251,23 @@ export class Outbox {
     return this.items.length;
   }
 
+  /** The queued scans of the person signed in (another's wait on the device for them: under this session the hub
+   * would refuse them — not their task — and they would be lost). */
+  get mine() {
+    const session = loadSession();
+    return this.items.filter((e) => owned(e, session));
+  }
+
+  /** Queued scans of someone else who signed out on this device. */
+  get others() {
+    return this.items.length - this.mine.length;
+  }
+
   async add(entry) {
-    const row = { ...entry, created_at: new Date().toISOString() };
-    row.seq = await tx("outbox", "readwrite", (s) => s.add(row));
+    const session = loadSession();
+    const row = { ...entry, user: session ? session.user_id : undefined, created_at: new Date().toISOString() };
+    // "strict": complete only once the write is on disk — a handheld's battery swapped a moment later loses nothing
+    row.seq = await tx("outbox", "readwrite", (s) => s.add(row), { durability: "strict" });
     this.items.push(row);
     this.onChange(this);
     this.drain();
@@ -254,11 +276,15 @@ export class Outbox {
 
   async drain() {
     if (this.draining) return;
+    // no session: nothing can be sent (a 401 would only show the sign-in screen again, over what is typed there)
+    const session = loadSession();
+    if (!session) return;
     this.draining = true;
     clearTimeout(this.retryTimer);
     try {
-      while (this.items.length) {
-        const entry = this.items[0];
+      for (;;) {
+        const entry = this.items.find((e) => owned(e, session));
+        if (!entry) break;
         let answer;
         this.sent += 1;
         try {
@@ -271,17 +297,27 @@ export class Outbox {
             return;
           }
           if (exc.status === 401) return; // kept: sent again once signed in
+          if (!(exc instanceof ApiError) || RETRY_STATUS.has(exc.status)) {
+            // the hub failed or is busy, not the scan: kept and sent again (same client_id) — never dropped
+            this.setOffline(false);
+            this.retryTimer = setTimeout(() => this.drain(), 5000);
+            return;
+          }
           answer = { ok: false, status: exc.status, data: exc.body, code: exc.code, message: exc.message };
         }
-        await tx("outbox", "readwrite", (s) => s.delete(entry.seq));
-        this.items.shift();
-        this.setOffline(false);
-        this.onChange(this);
+        // Answered: out of the queue and the picker told at once, while the row's deletion runs (a page killed
+        // before it completes sends the scan again on reload; the hub answers a replayed client_id the same). The
+        // hub's answer goes into the view before the next render (no count dropping back for a moment).
+        this.items.splice(this.items.indexOf(entry), 1);
+        const deleted = tx("outbox", "readwrite", (s) => s.delete(entry.seq));
         try {
           await this.onAnswer(entry, answer);
         } catch (exc) {
           console.warn("answer handler failed", exc);
         }
+        await deleted;
+        this.offline = false;
+        this.onChange(this);
       }
     } finally {
       this.draining = false;
@@ -524,17 +560,29 @@ export class Scanner {
     this.buffer = [];
     this.times = [];
     this.endTimer = null;
+    this.keyedAt = -Infinity; // when the keydown last took a character
     this.paused = false;
     document.addEventListener("keydown", (e) => this.key(e), true);
-    window.orderhubScan = (code) => this.deliver(String(code || "").trim(), true);
-    window.addEventListener("orderhub-scan", (e) => this.deliver(String(e.detail || "").trim(), true));
+    // a scan bridged from the device's broadcast intent; ignored, as keys are, while a sheet asks something else
+    const bridged = (code) => { if (!this.paused && !sheetOpen()) this.deliver(String(code || "").trim(), true); };
+    window.orderhubScan = bridged;
+    window.addEventListener("orderhub-scan", (e) => bridged(e.detail));
     const sink = $("#scan-sink");
     sink.addEventListener("input", () => {
-      // keys without a keydown (some WebViews' IMEs): taken from the field itself
-      if (sink.value && !this.buffer.length) {
-        for (const ch of sink.value) { this.buffer.push(ch); this.times.push(performance.now()); }
-      }
+      // Characters that came without a usable keydown (an IME, or a WebView whose keys all say keyCode 229 /
+      // "Unidentified"): taken from the field itself, every one of them (a key the keydown took was prevented and
+      // never reaches the field). Not while a sheet is open: those keys are not a scan for the screen below.
+      const text = sink.value;
       sink.value = "";
+      // the key the keydown just took (a WebView that inserts a prevented key all the same): not twice
+      if (!text || performance.now() - this.keyedAt < 30 || this.paused || sheetOpen()) return;
+      const now = performance.now();
+      for (const ch of text) {
+        if (ch === "\n" || ch === "\r") { this.finish(); continue; }
+        this.buffer.push(ch);
+        this.times.push(now);
+      }
+      this.armEnd();
     });
     sink.addEventListener("blur", () => setTimeout(focusSink, 0));
     document.addEventListener("click", () => setTimeout(focusSink, 0));
@@ -545,34 +593,58 @@ export class Scanner {
     const target = event.target;
     const sink = $("#scan-sink");
     if (target && target !== sink && target !== document.body && (target.tagName === "INPUT" || target.tagName === "SELECT" || target.tagName === "TEXTAREA")) return;
-    if (this.paused || sheetOpen()) return;
+    if (this.paused || sheetOpen()) { this.reset(); return; }
     const suffix = settings.suffix;
-    if ((suffix === "Enter" && event.key === "Enter") || (suffix === "Tab" && event.key === "Tab")) {
+    const enter = event.key === "Enter" || event.keyCode === 13;
+    if ((suffix !== "Tab" && enter) || (suffix === "Tab" && event.key === "Tab")) {
       event.preventDefault();
       this.finish();
       return;
     }
-    if (suffix === "none" && event.key === "Enter") { event.preventDefault(); this.finish(); return; }
     if (event.key.length !== 1 || event.ctrlKey || event.metaKey || event.altKey) return;
     event.preventDefault();
     this.buffer.push(event.key);
     this.times.push(performance.now());
-    if (suffix === "none") {
-      clearTimeout(this.endTimer);
-      this.endTimer = setTimeout(() => this.finish(), Math.max(60, settings.maxIntervalMs * 3));
-    }
+    this.keyedAt = performance.now();
+    this.armEnd();
+  }
+
+  /** With no suffix, a pause ends the code. */
+  armEnd() {
+    if (settings.suffix !== "none") return;
+    clearTimeout(this.endTimer);
+    this.endTimer = setTimeout(() => this.finish(), Math.max(60, settings.maxIntervalMs * 3));
+  }
+
+  reset() {
+    clearTimeout(this.endTimer);
+    this.buffer = [];
+    this.times = [];
+    this.keyedAt = -Infinity;
+  }
+
+  /** Fast enough and long enough to be a scanner's. */
+  static fast(chars, times) {
+    const gaps = times.length > 1 ? (times[times.length - 1] - times[0]) / (times.length - 1) : Infinity;
+    return chars.join("").trim().length >= settings.minLength && gaps <= settings.maxIntervalMs;
   }
 
   finish() {
-    clearTimeout(this.endTimer);
-    const text = this.buffer.join("").trim();
-    const times = this.times;
-    this.buffer = [];
-    this.times = [];
+    let chars = this.buffer;
+    let times = this.times;
+    this.reset();
+    // Keys left over before a scan (one pressed by mistake, a number typed and never ended with Enter) must not
+    // become part of it: after a long pause, a fast burst at the end is the scan on its own.
+    const pause = Math.max(250, settings.maxIntervalMs * 8);
+    for (let i = times.length - 1; i > 0; i -= 1) {
+      if (times[i] - times[i - 1] > pause) {
+        if (Scanner.fast(chars.slice(i), times.slice(i))) { chars = chars.slice(i); times = times.slice(i); }
+        break;
+      }
+    }
+    const text = chars.join("").trim();
     if (!text) return;
-    const gaps = times.length > 1 ? (times[times.length - 1] - times[0]) / (times.length - 1) : Infinity;
-    const scanned = text.length >= settings.minLength && gaps <= settings.maxIntervalMs;
-    this.deliver(text, scanned);
+    this.deliver(text, Scanner.fast(chars, times));
   }
 
   deliver(text, scanned) {

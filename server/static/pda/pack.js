@@ -17,7 +17,7 @@ let socket = null;
 const outbox = new Outbox({ onAnswer, onChange: netState });
 
 function netState() {
-  const n = outbox.items.length;
+  const n = outbox.mine.length;
   showNet(outbox.offline || !navigator.onLine ? "offline" : n ? "syncing" : "online", n);
 }
 window.addEventListener("offline", netState);
@@ -39,6 +39,11 @@ export function parseWeight(text, { bareOk = true } = {}) {
   return g >= 1 && g <= 1000000 ? g : null;
 }
 
+/** A reading the scale flags as not settled (US: unstable) or out of range (OL: overload): not a weight to check. */
+function unsettled(text) {
+  return /^\s*(?:US|OL)\s*[,:]/i.test(text);
+}
+
 function looksLikeScale(text) {
   // a unit, a decimal point or a scale's prefix: never a barcode
   return /(kg|g)\s*$/i.test(text) || /^\s*[+-]?\d+\.\d+\s*$/.test(text) || /^[A-Z]{1,3}\s*[,:]/i.test(text);
@@ -48,7 +53,14 @@ function looksLikeScale(text) {
 
 async function onAnswer(entry, answer) {
   const meta = entry.meta || {};
-  if (!state.pack || meta.pack_id !== state.pack.id) return;
+  if (!state.pack || meta.pack_id !== state.pack.id) {
+    // an order no longer on screen (weighed with no network, then the next one taken): packed now, but no label yet
+    if (meta.kind === "weigh" && answer.ok && answer.data && answer.data.ok) {
+      signal("alert");
+      flash("warn", `订单 ${meta.order || ""} 已打包但面单未打印：请重新扫描该订单，点“重新打印”`, { code: "packed_unlabelled", sticky: true });
+    }
+    return;
+  }
   const result = answer.ok ? answer.data : { ok: false, code: answer.code, message: answer.message, expected: (answer.data || {}).expected, pack: (answer.data || {}).pack };
   if (result.pack) state.pack = result.pack;
   if (meta.kind === "weigh") {
@@ -83,38 +95,65 @@ async function reloadPack() {
 // --------------------------------------------------------------------------------------------- actions
 
 async function start(code) {
+  let view;
   try {
-    const view = await api("POST", "/pda/v1/pack", { code });
-    state.pack = view;
-    state.weighing = null;
-    state.label = null;
-    state.waybill = null;
-    state.screen = "pack";
-    const gifts = view.items.filter((i) => i.is_gift);
-    if (view.status === "packed") {
-      signal("info");
-      flash("info", "该订单已打包", { code: "packed" });
-      state.screen = "packed";
-    } else if (gifts.length) {
-      signal("alert");
-      flash("warn", `注意：本单有赠品 ${gifts.map((g) => `${g.name}×${g.qty}`).join("、")}`, { code: "gift" });
-    } else {
-      signal("ok");
-    }
-    render();
+    view = await api("POST", "/pda/v1/pack", { code });
   } catch (exc) {
+    if (exc instanceof ApiError && exc.code === "already_packed" && Number.isInteger(exc.body.pack_id)) {
+      await packedAgain(code, exc.body.pack_id);
+      return;
+    }
     signal("error");
     flash("bad", exc instanceof NetworkError ? "网络不通，无法调出订单" : exc.message, { code: exc.code || "" });
+    return;
+  }
+  state.pack = view;
+  state.weighing = null;
+  state.label = null;
+  state.waybill = null;
+  state.screen = "pack";
+  const gifts = view.items.filter((i) => i.is_gift);
+  if (gifts.length) {
+    signal("alert");
+    flash("warn", `注意：本单有赠品 ${gifts.map((g) => `${g.name}×${g.qty}`).join("、")}`, { code: "gift" });
+  } else {
+    signal("ok");
+  }
+  render();
+}
+
+/** An order scanned again once packed (the hub answers already_packed with its pack): its waybill — asked for now if
+ * an offline weighing never got it — and its label printed again only when "重新打印" is pressed. */
+async function packedAgain(code, packId) {
+  state.pack = { id: packId, order_id: null, external_id: code, status: "packed", missing: 0, items: [], expected_g: null, tolerance_g: null, measured_g: null };
+  state.weighing = null;
+  state.waybill = null;
+  state.label = { idle: true };
+  state.screen = "packed";
+  signal("info");
+  flash("info", "该订单已打包，可重新打印面单", { code: "already_packed" });
+  render();
+  await ensureWaybill();
+  render();
+}
+
+function queuedOffline() {
+  if (outbox.offline || !navigator.onLine) {
+    signal("info");
+    flash("warn", "离线：已保存在本机，联网后自动核对", { code: "queued" });
   }
 }
 
 function scanUnit(barcode) {
+  queuedOffline();
   outbox.add({ url: `/pda/v1/pack/${state.pack.id}/scans`, body: { client_id: clientId(), barcode }, meta: { pack_id: state.pack.id, kind: "scan" } });
 }
 
 function weigh(weightG) {
   state.weighing = { measured_g: weightG, result: null };
-  outbox.add({ url: `/pda/v1/pack/${state.pack.id}/weigh`, body: { client_id: clientId(), weight_g: weightG }, meta: { pack_id: state.pack.id, kind: "weigh" } });
+  queuedOffline();
+  const order = state.pack.external_id || String(state.pack.order_id);
+  outbox.add({ url: `/pda/v1/pack/${state.pack.id}/weigh`, body: { client_id: clientId(), weight_g: weightG }, meta: { pack_id: state.pack.id, kind: "weigh", order } });
   render();
 }
 
@@ -129,25 +168,33 @@ async function keyWeight() {
 async function afterPacked() {
   state.screen = "packed";
   render();
+  if (await ensureWaybill()) await printLabel();
+}
+
+/** The packed order's waybill (asked for once; asking again answers the same one). False when there is none. */
+async function ensureWaybill() {
+  if (state.waybill) return true;
   try {
     state.waybill = await api("POST", `/pda/v1/pack/${state.pack.id}/waybill`);
+    return true;
   } catch (exc) {
+    signal("error");
     flash("bad", `电子面单获取失败：${exc.message}`, { code: exc.code || "", sticky: true });
     state.label = { error: exc.message };
     render();
-    return;
+    return false;
   }
-  await printLabel();
 }
 
+/** How this station prints, read at each label (a manager may change it during the shift); the last one read when
+ * the hub does not answer, PDF when none was. */
 async function station() {
-  if (!state.station) {
-    try { state.station = await api("GET", "/pda/v1/station"); } catch { state.station = { label_format: "pdf" }; }
-  }
-  return state.station;
+  try { state.station = await api("GET", "/pda/v1/station"); } catch { /* the last one read */ }
+  return state.station || { label_format: "pdf" };
 }
 
 async function printLabel() {
+  if (!(await ensureWaybill())) return;
   const conf = await station();
   try {
     if (conf.label_format === "zpl") {
@@ -202,6 +249,7 @@ function onScan(code) {
   if (state.screen !== "pack" || !state.pack) return;
   const missing = state.pack.missing;
   if (looksLikeScale(code) || (missing === 0 && /^\d{1,6}$/.test(code))) {
+    if (unsettled(code)) { signal("error"); flash("warn", "电子秤读数未稳定或超载，请等读数稳定后再称", { code: "scale_unsettled" }); return; }
     const g = parseWeight(code);
     if (g) { weigh(g); return; }
   }
@@ -211,6 +259,7 @@ function onScan(code) {
 function onTyped(text) {
   if (state.screen === "login") { login.badge(text); return; }
   if (state.screen === "pack" && state.pack) {
+    if (unsettled(text)) { signal("error"); flash("warn", "电子秤读数未稳定或超载，请等读数稳定后再称", { code: "scale_unsettled" }); return; }
     const g = parseWeight(text);
     if (g) { weigh(g); return; }
   }
@@ -260,6 +309,7 @@ function render() {
         state.waybill.sort_code ? el("div", { class: "row" }, el("span", { class: "label" }, "分拣码"), el("span", { class: "big mono" }, state.waybill.sort_code)) : null) : null,
       el("div", { class: "card", id: "label-state" },
         !l ? el("p", { class: "mid" }, "正在获取电子面单…")
+          : l.idle ? el("p", { class: "mid", id: "label-idle" }, "面单未打印：需要补打请点“重新打印”")
           : l.error ? el("p", { class: "mid", id: "label-error" }, `面单：${l.error}`)
             : l.printed ? el("p", { class: "mid" }, `已发送到打印机 ${l.printer || ""}`)
               : el("p", { class: "mid" }, "面单 PDF 已生成", " ", el("a", { href: l.url, target: "_blank", id: "label-link" }, "打开面单"))),

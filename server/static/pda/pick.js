@@ -6,7 +6,7 @@
 
 import {
   $, ApiError, askText, fill, NetworkError, Outbox, Scanner, api, cameraScan, choose, clearSession, clientId, closeSheet, el,
-  expectedText, flash, floorSocket, keypad, kv, loadSession, loginScreen, logout, metres, openSheet,
+  expectedText, flash, floorSocket, hideFlash, keypad, kv, loadSession, loginScreen, logout, metres, openSheet,
   registerServiceWorker, setUnauthorizedHandler, settingsSheet, showNet, showWho, signal,
 } from "/pda/core.js";
 
@@ -19,6 +19,7 @@ const state = {
   pendingQty: null, // the next item scan counts this many units
   next: null, // the home screen's task summary
   refreshing: false,
+  stale: false, // answers came that the task's last reading does not show: read it again once the queue is empty
 };
 let login = null;
 let socket = null;
@@ -30,7 +31,7 @@ const same = (a, b) => String(a || "").trim().toUpperCase() === String(b || "").
 const outbox = new Outbox({ onAnswer, onChange: () => { netState(); if (state.screen === "task") renderTask(); } });
 
 function netState() {
-  const mine = outbox.items.length;
+  const mine = outbox.mine.length;
   showNet(outbox.offline || !navigator.onLine ? "offline" : mine ? "syncing" : "online", mine);
 }
 window.addEventListener("offline", netState);
@@ -38,7 +39,7 @@ window.addEventListener("online", () => { netState(); outbox.drain(); });
 
 /** The scans of this task still on the device, in order. */
 function pendingScans() {
-  return outbox.items.filter((e) => e.meta && e.meta.task_id === (state.task && state.task.id));
+  return outbox.mine.filter((e) => e.meta && e.meta.task_id === (state.task && state.task.id));
 }
 
 /** The stops as the picker sees them: the hub's, with the device's unsent scans that looked right applied. */
@@ -87,7 +88,8 @@ function predict(stop, body) {
   }
   if (body.kind === "skip") return ok("已跳过，稍后回来拣这一行");
   if (body.kind === "short") return ok("已登记缺货");
-  if (stop.location && !body.location) return refuse("location_not_scanned", `请先扫描库位 ${stop.location}，再扫描商品`, { location: stop.location });
+  const asksShelf = !state.task || state.task.require_location !== false; // the warehouse's require_location_scan
+  if (stop.location && !body.location && asksShelf) return refuse("location_not_scanned", `请先扫描库位 ${stop.location}，再扫描商品`, { location: stop.location });
   if (stop.location && body.location && !same(body.location, stop.location)) return refuse("wrong_location", `库位不对，应到 ${stop.location}`, { location: stop.location });
   if (Array.isArray(stop.barcodes) && stop.barcodes.length && !isItemCode(stop, body.barcode)) {
     return refuse("wrong_item", `商品不对，应拣 ${stop.name}（${stop.sku}）`, { sku: stop.sku, name: stop.name, location: stop.location });
@@ -120,11 +122,12 @@ async function sendScan(stop, body) {
   const predicted = predict(stop, body);
   if (body.kind === "location" && predicted.ok) state.confirmed[stop.line_id] = body.barcode;
   if (body.kind === "item" && predicted.ok) state.lastBarcode[stop.line_id] = body.barcode;
-  await kv.set(`marks:${state.task.id}`, { confirmed: state.confirmed, lastBarcode: state.lastBarcode });
+  const marked = kv.set(`marks:${state.task.id}`, { confirmed: state.confirmed, lastBarcode: state.lastBarcode });
   const offline = outbox.offline || !navigator.onLine;
   const meta = { task_id: state.task.id, line_id: stop.line_id, predicted, told: offline };
-  if (offline) announce(predicted, { offline: true });
   const entry = await outbox.add({ url: "/pda/v1/scans", body, meta });
+  if (offline) announce(predicted, { offline: true }); // "saved" only once it is on the device's disk
+  await marked;
   // no answer within a moment (a weak signal): say what the device thinks, and correct it if the hub disagrees
   setTimeout(() => {
     if (!entry.meta.told && outbox.items.includes(entry)) {
@@ -148,6 +151,10 @@ async function onAnswer(entry, answer) {
   } else if (predicted.ok && !result.ok) {
     // told "OK" while offline, refused by the hub: the picker must know (the units are not counted)
     announce({ ...result, message: `离线扫描被拒绝：${result.message}` });
+  } else if (!predicted.ok && result.ok && entry.body.kind === "item") {
+    // told "refused" while offline (a barcode the device did not know, a warehouse that does not ask for the shelf
+    // first), counted by the hub: the picker must know, or the unit goes back on the shelf and is scanned again
+    announce({ ...result, message: `离线扫描已被接受：${result.message}` });
   } else if (result.ok && result.code === "line_withdrawn") {
     announce(result);
   }
@@ -155,7 +162,12 @@ async function onAnswer(entry, answer) {
     state.task = { ...state.task, stops: state.task.stops.map((s) => (s.line_id === result.line.line_id ? { ...s, ...result.line } : s)) };
     await kv.set("task", state.task); // what the device shows after a reload with no network
   }
-  if (!outbox.items.length || !answer.ok || !result.line) await refreshTask();
+  // The answer's line is the hub's own row: a scan inside a line needs no more. The task is read again (once the
+  // queue is empty) after anything else — a refusal, a skip or short (no line), a withdrawal, a line finished (the
+  // walk left changes), a scan replayed from the offline queue — so the device ends exactly where the hub is.
+  const settled = answer.ok && result.line && result.code !== "line_withdrawn" && result.line.status === "pending" && !entry.meta.told;
+  if (!settled) state.stale = true;
+  if (state.stale && !outbox.mine.length) await refreshTask();
   else renderTask();
 }
 
@@ -167,9 +179,10 @@ async function refreshTask() {
   const sentBefore = outbox.sent;
   try {
     const task = await api("GET", `/pda/v1/tasks/${state.task.id}`);
-    // a scan sent meanwhile may or may not be in this answer: read again once the outbox is empty
-    if (outbox.sent === sentBefore && !outbox.items.length) await keepTask(task);
-    else setTimeout(refreshTask, 300);
+    // a scan sent meanwhile may or may not be in this answer: read again once the outbox is empty (while it is not,
+    // the answer that empties it reads the task again: onAnswer)
+    if (outbox.sent === sentBefore && !outbox.mine.length) { state.stale = false; await keepTask(task); }
+    else if (!outbox.mine.length) setTimeout(refreshTask, 300);
   } catch (exc) {
     if (exc instanceof ApiError && exc.status === 404) { await taskGone("任务已不存在", "任务已被删除或不属于本仓"); return; }
   } finally {
@@ -181,7 +194,11 @@ async function refreshTask() {
 async function keepTask(task) {
   state.task = task;
   await kv.set("task", task);
+  const session = loadSession();
+  const other = session && session.user_id !== undefined && task.picker_id !== undefined && task.picker_id !== session.user_id;
   if (task.status === "withdrawn") await taskGone("任务已撤回", "任务中的订单已全部撤回（取消、拦截或缺货），请把已拣商品放回原库位");
+  // given to someone else (or taken back) while the floor socket was down: read here instead
+  else if (task.status === "open" || (task.status === "claimed" && other)) await taskGone("任务已改派", `任务 ${task.id} 已不在你名下${task.picker ? `（现由 ${task.picker} 拣货）` : ""}，请停止拣货`);
 }
 
 async function forgetTask() {
@@ -401,7 +418,7 @@ function skip() {
 }
 
 async function complete() {
-  if (outbox.items.length) { flash("warn", "还有扫描未上传，请等待网络恢复"); return; }
+  if (outbox.mine.length) { flash("warn", "还有扫描未上传，请等待网络恢复"); return; }
   try {
     const task = await api("POST", `/pda/v1/tasks/${state.task.id}/complete`);
     signal("done");
@@ -426,14 +443,24 @@ function interrupt(title, message, then) {
   openSheet(title, el("div", { class: "form" }, el("p", { class: "mid", id: "interrupt-message" }, message), ok), { alert: true });
 }
 
+/** The event's picker is the one signed in (by id: two pickers may share a name). */
+function mine(event, session) {
+  return session.user_id !== undefined && event.picker_id !== undefined ? event.picker_id === session.user_id : event.picker === session.name;
+}
+
 function onFloorEvent(event) {
   const session = loadSession();
-  if (event.type === "snapshot" || !session) return;
+  if (!session) return;
+  if (event.type === "snapshot") {
+    // (re)connected: what happened while the socket was down (a withdrawal, a reassignment) is read from the hub
+    if (state.screen === "task" && state.task && !outbox.mine.length) refreshTask();
+    return;
+  }
   const current = state.task && state.task.id;
   if (event.type === "task.withdrawn" && event.task_id === current) {
     if (event.whole) taskGone(event.reason === "reassigned" ? "任务已改派" : "任务已撤回", event.message || "任务已撤回");
     else interrupt("订单已撤回", `${event.message || "订单已撤回"}：已拣的商品请放回原库位`, () => refreshTask());
-  } else if (event.type === "task.assigned" && event.task_id === current && event.picker !== session.name) {
+  } else if (event.type === "task.assigned" && event.task_id === current && !mine(event, session)) {
     taskGone("任务已改派", `主管已把任务 ${current} 改派给 ${event.picker}，请停止拣货`);
   } else if (event.type === "wave.released" && state.screen === "home") {
     signal("info");
@@ -445,6 +472,8 @@ function onFloorEvent(event) {
 
 function signedIn() {
   showWho();
+  if (outbox.others) flash("warn", `本机还有 ${outbox.others} 条其他人的扫描未上传，等扫描人在本机登录后自动上传`, { code: "others_pending", sticky: true });
+  else hideFlash();
   if (socket) socket.close();
   socket = floorSocket(onFloorEvent);
   outbox.drain();
@@ -453,6 +482,14 @@ function signedIn() {
 
 function showLogin() {
   state.screen = "login";
+  // the task on screen is the signed-out picker's: the next one to sign in reads their own from the hub (the marks of
+  // confirmed shelves stay, by task, for when its picker is back)
+  state.task = null;
+  state.next = null;
+  state.confirmed = {};
+  state.lastBarcode = {};
+  state.pendingQty = null;
+  kv.del("task").catch(() => {});
   if (socket) { socket.close(); socket = null; }
   showWho();
   login = loginScreen(app, { title: "拣货员登录", onSignedIn: signedIn });
@@ -462,6 +499,8 @@ setUnauthorizedHandler(() => { flash("warn", "登录已过期，请重新登录"
 
 $("#menu").addEventListener("click", () => settingsSheet({
   onLogout: async () => {
+    const left = outbox.mine.length;
+    if (left && !(await choose(`还有 ${left} 条扫描未上传：退出后要等你在本机再次登录才会上传`, [["out", "仍然退出", "bad"]]))) return;
     await logout();
     if (socket) socket.close();
     showLogin();
@@ -474,7 +513,7 @@ async function start() {
   await outbox.load();
   netState();
   if (!loadSession()) {
-    if (outbox.items.length) flash("warn", `本机还有 ${outbox.items.length} 条扫描未上传，登录后自动上传`, { sticky: true });
+    if (outbox.items.length) flash("warn", `本机还有 ${outbox.items.length} 条扫描未上传，扫描人登录后自动上传`, { sticky: true });
     showLogin();
     return;
   }
@@ -489,7 +528,7 @@ async function start() {
     renderTask();
     socket = floorSocket(onFloorEvent);
     outbox.drain();
-    if (!outbox.items.length) refreshTask();
+    if (!outbox.mine.length) refreshTask();
     return;
   }
   signedIn();

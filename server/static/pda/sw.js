@@ -37,10 +37,13 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// The two pages, under whatever spelling or query (?device=…) they were opened with; anything else under its path
+// (a file opened in a tab must not be kept as, or served for, a page).
+const PAGES = { "/pda/": "/pda/", "/pda/index.html": "/pda/", "/pda/pack": "/pda/pack", "/pda/pack/": "/pda/pack", "/pda/pack.html": "/pda/pack" };
+
 function shellKey(request) {
   const url = new URL(request.url);
-  if (request.mode === "navigate") return url.pathname.startsWith("/pda/pack") ? "/pda/pack" : "/pda/";
-  return url.pathname;
+  return PAGES[url.pathname] || url.pathname;
 }
 
 async function networkFirst(request) {
@@ -52,6 +55,11 @@ async function networkFirst(request) {
       new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), NETWORK_WAIT_MS)),
     ]);
     if (response.ok && response.type === "basic") await cache.put(key, response.clone());
+    if (response.status >= 500) {
+      // a proxy in front while the hub restarts (502/503/504): the kept page rather than an error page
+      const cached = await cache.match(key);
+      if (cached) return cached;
+    }
     return response;
   } catch (exc) {
     const cached = await cache.match(key);
