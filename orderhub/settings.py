@@ -87,6 +87,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stock_sync_debounce_seconds: int = 5
     # Dashboards: how often each worker counts the new order events into the rollups (seconds; 0 stops it).
     rollups_interval_seconds: float = 0.5
+    # Label printers on this machine's own addresses (127.0.0.0/8, ::1): refused unless allowed — the hub writes raw
+    # bytes to the address a manager typed, and its own Redis and database listen there. Tests and the demo allow it.
+    printer_allow_loopback: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -281,6 +284,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         token_notice_days=_days(env, "ORDERHUB_TOKEN_NOTICE_DAYS", (7, 1)),
         stock_sync_debounce_seconds=_int(env, "ORDERHUB_STOCK_SYNC_DEBOUNCE_SECONDS", 5),
         rollups_interval_seconds=float(env.get("ORDERHUB_ROLLUPS_INTERVAL_SECONDS") or 0.5),
+        printer_allow_loopback=(env.get("ORDERHUB_PRINTER_ALLOW_LOOPBACK") or "0").lower() in ("1", "true", "yes"),
     )
 
 

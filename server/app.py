@@ -89,7 +89,7 @@ from orderhub.errors import (
 )
 from orderhub.events import Topic
 from orderhub.inventory.service import StockShortage
-from orderhub.logistics.printing import PrinterUnreachable
+from orderhub.logistics.printing import PrinterAddressRefused, PrinterUnreachable
 from orderhub.logs import configure_logging
 from orderhub.metrics import REQUEST_LATENCY, REQUESTS
 from orderhub.runtime import start_runtime
@@ -120,6 +120,7 @@ _STATUS: list[tuple[type[OrderHubError], int]] = [
     (PlatformUnavailable, 503),
     (PlatformError, 502),
     (PrinterUnreachable, 502),  # the pack station's network label printer (orderhub.logistics.printing)
+    (PrinterAddressRefused, 422),  # … at an address the hub never writes to (loopback, link-local, multicast)
     (NotFound, 404),
     (StockShortage, 409),
     (InvalidTransition, 409),

@@ -41,6 +41,13 @@ class LogisticsError(ErrorCode):
     )
     NO_WAYBILL = "no_waybill", "该订单还没有运单号", "The order (or the wave's orders) has no waybill yet."
     TRACKING_NOT_FOUND = "tracking_not_found", "查询不到该包裹", "No tracking for this parcel or order yet."
+    PRINTER_ADDRESS_REFUSED = (
+        "printer_address_refused",
+        "打印机地址不能是本机、链路本地或组播地址，请填写打印机在局域网中的地址",
+        "The station's printer address resolves to an address the hub never writes to: loopback (unless "
+        "ORDERHUB_PRINTER_ALLOW_LOOPBACK), link-local (169.254/16, fe80::/10, cloud metadata), multicast, unspecified "
+        "or reserved.",
+    )
     PRINTER_UNREACHABLE = (
         "printer_unreachable",
         "打印机无法连接，请检查打印机电源、网线和地址，或改用 PDF 打印",

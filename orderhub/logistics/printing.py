@@ -13,7 +13,9 @@ Logs name the printer, the order id and the byte count, never what the label pri
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import socket
 from typing import ClassVar
 
 import msgspec
@@ -22,8 +24,9 @@ from orderhub.errors import ErrorCode, OrderHubError
 from orderhub.logistics import waybills
 from orderhub.logistics.errors import LogisticsError
 from orderhub.logistics.labels import label_zpl
+from orderhub.settings import get_settings
 
-__all__ = ["PrintResult", "PrinterUnreachable", "print_label", "send_raw"]
+__all__ = ["PrintResult", "PrinterAddressRefused", "PrinterUnreachable", "print_label", "refused_address", "send_raw"]
 
 log = logging.getLogger("orderhub.logistics")
 
@@ -46,15 +49,56 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def send_raw(host: str, port: int, data: bytes, *, timeout: float = TIMEOUT_SECONDS) -> int:
+class PrinterAddressRefused(OrderHubError):
+    """The printer's address is one the hub never writes to (answered 422, field ``printer_address``)."""
+
+    code: ClassVar[ErrorCode] = LogisticsError.PRINTER_ADDRESS_REFUSED
+
+
+def refused_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_loopback: bool) -> bool:
+    """Addresses a label never goes to: a printer sits on the shop's LAN (private ranges are fine), never on the hub
+    itself (its Redis and database listen there), link-local (a cloud's metadata service is 169.254.169.254),
+    multicast, unspecified or reserved."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return not allow_loopback
+    return ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved
+
+
+async def _resolve(host: str, port: int, *, allow_loopback: bool) -> str:
+    """The address to connect to: ``host`` resolved once here and checked, so a name cannot point the connection
+    somewhere else between the check and the connect."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise PrinterUnreachable(
+            f"打印机地址 {host} 无法解析，请检查地址", field="printer_address", extra={"printer": _address(host, port)}
+        ) from None
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses or any(
+        refused_address(ipaddress.ip_address(a.split("%")[0]), allow_loopback=allow_loopback) for a in addresses
+    ):
+        raise PrinterAddressRefused(
+            "打印机地址不能是本机、链路本地或组播地址，请填写打印机在局域网中的地址", field="printer_address"
+        )
+    return addresses[0]
+
+
+async def send_raw(
+    host: str, port: int, data: bytes, *, timeout: float = TIMEOUT_SECONDS, allow_loopback: bool | None = None
+) -> int:
     """Open a TCP connection to ``host:port``, write ``data``, close; the number of bytes written. Raises
+    :class:`PrinterAddressRefused` for an address the hub never writes to (:func:`refused_address`), and
     :class:`PrinterUnreachable` when the connection is refused or reset, or any step takes longer than ``timeout``."""
     where = _address(host, port)
     message = f"打印机无法连接（{where}），请检查打印机电源、网线和地址，或改用 PDF 打印"
     writer: asyncio.StreamWriter | None = None
     try:
         async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(host, port)
+            loopback = get_settings().printer_allow_loopback if allow_loopback is None else allow_loopback
+            target = await _resolve(host, port, allow_loopback=loopback)
+            _, writer = await asyncio.open_connection(target, port)
             writer.write(data)
             await writer.drain()
             writer.close()

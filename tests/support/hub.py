@@ -201,6 +201,7 @@ def provision(backend: str, workdir: Path, *, redis_db: int, extra_env: dict[str
         ORDERHUB_ADMIN_PASSWORD=ADMIN_PASSWORD,
         ORDERHUB_LOG_LEVEL="INFO",
         ORDERHUB_QUEUE_NAME=f"orderhub-test-{uuid.uuid4().hex[:8]}",
+        ORDERHUB_PRINTER_ALLOW_LOOPBACK="1",  # the tests' label printer simulators listen on 127.0.0.1
         ORDERHUB_SWEEPER_CRON="* * * * * */2",
         ORDERHUB_WAVE_CRON="0 0 1 1 *",  # waves are built by the tests (the same code through the API)
         ORDERHUB_TRACKING_CRON="0 0 1 1 *",  # tracking polls are run by the tests

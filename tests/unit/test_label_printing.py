@@ -14,7 +14,7 @@ import pytest
 from orderhub.catalog.service import clean_image_url
 from orderhub.errors import ValidationFailed
 from orderhub.logistics.labels import LabelData, label_zpl
-from orderhub.logistics.printing import PrinterUnreachable, send_raw
+from orderhub.logistics.printing import PrinterAddressRefused, PrinterUnreachable, refused_address, send_raw
 from orderhub.picking.sessions import Printer, parse_printer_address
 from sandbox.printers import ZplPrinter, running_printer
 
@@ -72,7 +72,7 @@ async def test_the_hub_sends_a_label_whole_and_says_when_nobody_listens() -> Non
     )
     data = label_zpl(label).encode()
     async with ZplPrinter() as printer:
-        sent = await send_raw(printer.host, printer.port, data)
+        sent = await send_raw(printer.host, printer.port, data, allow_loopback=True)
         (printed,) = await printer.wait_for(1)
     assert sent == len(data) and "^FDSF1400000000001^FS" in printed.text and "张三" not in printed.text
 
@@ -81,7 +81,7 @@ async def test_the_hub_sends_a_label_whole_and_says_when_nobody_listens() -> Non
         port = sock.getsockname()[1]
     started = time.monotonic()
     with pytest.raises(PrinterUnreachable) as refused:
-        await send_raw("127.0.0.1", port, data, timeout=2)
+        await send_raw("127.0.0.1", port, data, timeout=2, allow_loopback=True)
     assert time.monotonic() - started < 2
     assert refused.value.code == "printer_unreachable" and refused.value.extra == {"printer": f"127.0.0.1:{port}"}
     assert "打印机无法连接" in refused.value.message
@@ -128,3 +128,34 @@ def test_sku_pictures() -> None:
         with pytest.raises(ValidationFailed) as refused:
             clean_image_url(bad)
         assert refused.value.field == "image_url"
+
+
+@pytest.mark.parametrize(
+    ("address", "refused"),
+    [
+        ("192.168.1.50", False),  # the shop's LAN: where printers are
+        ("10.0.0.5", False),
+        ("fd00::5", False),
+        ("127.0.0.1", True),  # the hub itself: its Redis and database listen there
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("169.254.169.254", True),  # link-local: a cloud's metadata service
+        ("fe80::1", True),
+        ("224.0.0.1", True),
+        ("0.0.0.0", True),
+        ("240.0.0.1", True),
+    ],
+)
+def test_addresses_a_label_never_goes_to(address: str, refused: bool) -> None:
+    import ipaddress
+
+    assert refused_address(ipaddress.ip_address(address), allow_loopback=False) is refused
+
+
+async def test_a_printer_on_the_hubs_own_address_is_refused_before_connecting() -> None:
+    async with ZplPrinter() as printer:
+        with pytest.raises(PrinterAddressRefused) as refused:
+            await send_raw("localhost", printer.port, b"^XA^XZ", allow_loopback=False)
+        assert refused.value.code == "printer_address_refused" and refused.value.field == "printer_address"
+        await asyncio.sleep(0.1)
+        assert printer.labels == [] and printer.connections == 0  # never connected
