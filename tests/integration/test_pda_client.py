@@ -21,6 +21,7 @@ import pytest
 
 from orderhub import db
 from sandbox.carriers.server import CarrierServer
+from sandbox.printers import ZplPrinter
 from server.pda_pages import PDA_CSP
 from tests.integration.test_picking import Floor, Pda, _gift_rule
 from tests.integration.test_waybills import sf_floor
@@ -50,27 +51,9 @@ HUB_STOP = "(id => window.orderhubPda.state.task.stops.find(s => s.line_id === i
 SHOWN_STOP = "(id => window.orderhubPda.viewStops().find(s => s.line_id === id))"  # with the device's queue on top
 
 
-async def offline(b: Browser, on: bool) -> None:
-    """The browser's offline mode (DevTools): the page's requests fail, navigator.onLine is false."""
-    await b.send("Network.emulateNetworkConditions", offline=on, latency=0, downloadThroughput=-1, uploadThroughput=-1)
-
-
-async def wedge(b: Browser, code: str, *, interval: float = 0.0) -> None:
-    """The scanner: each character a key, then Enter (what a keyboard-wedge scanner sends)."""
-    for ch in code:
-        await b.send("Input.dispatchKeyEvent", type="keyDown", key=ch, text=ch, unmodifiedText=ch)
-        await b.send("Input.dispatchKeyEvent", type="keyUp", key=ch)
-        if interval:
-            await asyncio.sleep(interval)
-    await b.send(
-        "Input.dispatchKeyEvent", type="keyDown", key="Enter", code="Enter", windowsVirtualKeyCode=13, text="\r"
-    )
-    await b.send("Input.dispatchKeyEvent", type="keyUp", key="Enter", code="Enter", windowsVirtualKeyCode=13)
-
-
 async def typed(b: Browser, text: str) -> None:
     """A person on the device's keys: slower than any scanner."""
-    await wedge(b, text, interval=0.12)
+    await b.wedge(text, interval=0.12)
 
 
 async def band(b: Browser, code: str, timeout: float = 10) -> str:
@@ -94,7 +77,7 @@ async def clean(b: Browser, hub_port: int | None = None) -> None:
 async def sign_in(b: Browser, url: str, person: dict[str, str], *, page: str = "/pda/") -> None:
     await b.open(f"{url}{page}?device={person['device']}")
     await b.wait_for("document.querySelector('#badge-hint') !== null")
-    await wedge(b, person["badge"])
+    await b.wedge(person["badge"])
     await b.wait_for("document.querySelector('#who').textContent.includes('·')")
 
 
@@ -164,7 +147,7 @@ async def test_whole_pick_by_wedge_scans_with_wrong_location_and_wrong_item(
         await b.open(f"{store.url}/pda/?device={picker['device']}")
         await b.wait_for("document.querySelector('#badge-hint') !== null")
         await b.screenshot(shots / "pda-login-480.png")
-        await wedge(b, picker["badge"])
+        await b.wedge(picker["badge"])
         await b.wait_for("document.querySelector('#claim') !== null")
         await b.screenshot(shots / "pda-home-480.png")
         await b.click("#claim")
@@ -173,15 +156,15 @@ async def test_whole_pick_by_wedge_scans_with_wrong_location_and_wrong_item(
         # the first stop: a wrong shelf is refused with what was expected, then the right one
         stop = await current(b)
         wrong_shelf = next(f"A0{a}-0{c}" for a in (1, 2) for c in (1, 2) if f"A0{a}-0{c}" != stop["location"])
-        await wedge(b, wrong_shelf)
+        await b.wedge(wrong_shelf)
         text = await band(b, "wrong_location")
         assert stop["location"] in text
         await b.screenshot(shots / "pda-wrong-location-480.png")
-        await wedge(b, stop["location"])
+        await b.wedge(stop["location"])
         await band(b, "ok")
         # a wrong item: another SKU's barcode
         other = next(c for c in floor.codes if c != stop["sku"])
-        await wedge(b, floor.skus[other]["barcode"])
+        await b.wedge(floor.skus[other]["barcode"])
         text = await band(b, "wrong_item")
         assert stop["name"] in text
         await b.screenshot(shots / "pda-wrong-item-480.png")
@@ -192,18 +175,18 @@ async def test_whole_pick_by_wedge_scans_with_wrong_location_and_wrong_item(
             stop = await current(b)
             confirmed = f"window.orderhubPda.state.confirmed[{stop['line_id']}]"
             if not await b.js(confirmed):
-                await wedge(b, stop["location"])
+                await b.wedge(stop["location"])
                 await b.wait_for(confirmed)
                 await b.wait_for(f"document.querySelector('#stop').dataset.line === '{stop['line_id']}'")
             barcode = floor.skus[stop["sku"]]["barcode"]
             if stop["qty"] > 1:
                 # many units: scan one, then key the rest slowly on the device's keys
-                await wedge(b, barcode)
+                await b.wedge(barcode)
                 await b.wait_for("document.querySelector('#stop-picked').textContent === '1'")
                 await b.screenshot(shots / "pda-stop-480.png")
                 await typed(b, str(stop["qty"] - 1))
             else:
-                await wedge(b, barcode)
+                await b.wedge(barcode)
             await b.wait_for(
                 f"(() => {{ const s = window.orderhubPda.state.task.stops.find(x => x.line_id === {stop['line_id']});"
                 " return s && s.status === 'picked'; })()"
@@ -229,7 +212,7 @@ async def test_short_pick_and_a_task_withdrawn_under_the_picker(floor: Floor, st
         await b.click("#claim")
         await b.wait_for("document.querySelector('#stop') !== null")
         stop = await current(b)
-        await wedge(b, stop["location"])
+        await b.wedge(stop["location"])
         await band(b, "ok")
         await b.screenshot(shots / "pda-stop-720.png")
         await b.click("#short")
@@ -290,22 +273,22 @@ async def test_network_cut_mid_task_reload_then_every_scan_counted_once(
             await b.wait_for("document.querySelector('#stop') !== null")
             sent = 0
             stop = await current(b)  # online: the first line
-            await wedge(b, stop["location"])
+            await b.wedge(stop["location"])
             await band(b, "ok")
-            await wedge(b, floor.skus[stop["sku"]]["barcode"])
+            await b.wedge(floor.skus[stop["sku"]]["barcode"])
             await b.wait_for(f"{HUB_STOP}({stop['line_id']}).status === 'picked'")
             sent += 2
 
             # the network goes: the browser's offline mode and the wire
-            await offline(b, True)
+            await b.offline(True)
             await net.cut()
             await b.wait_for("document.querySelector('#net').dataset.state === 'offline'")
             for _ in range(2):
                 stop = await current(b)
-                await wedge(b, stop["location"])
+                await b.wedge(stop["location"])
                 await band(b, "ok")
                 for _ in range(stop["qty"]):
-                    await wedge(b, floor.skus[stop["sku"]]["barcode"])
+                    await b.wedge(floor.skus[stop["sku"]]["barcode"])
                     await asyncio.sleep(0.05)
                 sent += 1 + stop["qty"]
                 await b.wait_for(f"{SHOWN_STOP}({stop['line_id']}).status === 'picked'")
@@ -325,7 +308,7 @@ async def test_network_cut_mid_task_reload_then_every_scan_counted_once(
 
             # the network returns: the queue is replayed in order, the device reconciles with the hub
             await net.restore()
-            await offline(b, False)
+            await b.offline(False)
             await b.wait_for(f"{OUTBOX} === 0", 20)
             await b.wait_for(CAN_COMPLETE, 20)
             await b.click("#complete")
@@ -361,7 +344,7 @@ async def test_scanner_ignores_keys_under_a_sheet_drops_strays_and_reads_an_ime(
         await b.wait_for("document.querySelector('#stop') !== null")
         stop = await current(b)
         barcode = floor.skus[stop["sku"]]["barcode"]
-        await wedge(b, stop["location"])
+        await b.wedge(stop["location"])
         await band(b, "ok")
         picked = f"{HUB_STOP}({stop['line_id']}).picked"
 
@@ -369,11 +352,11 @@ async def test_scanner_ignores_keys_under_a_sheet_drops_strays_and_reads_an_ime(
         # left over to spoil the next one
         await b.click("#short")
         await b.wait_for("document.querySelector('#sheet button[data-value]') !== null")
-        await wedge(b, barcode)
+        await b.wedge(barcode)
         await asyncio.sleep(0.3)
         assert await b.js("!document.querySelector('#sheet').hidden") and await b.js(OUTBOX) == 0
         await b.click("#sheet button[data-value='']")
-        await wedge(b, barcode)
+        await b.wedge(barcode)
         await band(b, "ok")
         await b.wait_for(f"{picked} === 1")
 
@@ -381,7 +364,7 @@ async def test_scanner_ignores_keys_under_a_sheet_drops_strays_and_reads_an_ime(
         await b.send("Input.dispatchKeyEvent", type="keyDown", key="7", text="7", unmodifiedText="7")
         await b.send("Input.dispatchKeyEvent", type="keyUp", key="7")
         await asyncio.sleep(0.5)
-        await wedge(b, barcode)
+        await b.wedge(barcode)
         await b.wait_for(f"{picked} === 2")
 
         # an IME / keyCode-229 WebView: every character from the field
@@ -411,10 +394,10 @@ async def test_offline_predictions_follow_the_warehouse_and_a_hub_that_counts_a_
         assert await b.js("window.orderhubPda.state.task.require_location") is False
 
         # no shelf scan asked for in this warehouse: an item straight away is right, offline too
-        await offline(b, True)
+        await b.offline(True)
         await b.wait_for("document.querySelector('#net').dataset.state === 'offline'")
         first = await current(b)
-        await wedge(b, floor.skus[first["sku"]]["barcode"])
+        await b.wedge(floor.skus[first["sku"]]["barcode"])
         text = await band(b, "ok")
         assert "离线" in text, text
 
@@ -428,11 +411,11 @@ async def test_offline_predictions_follow_the_warehouse_and_a_hub_that_counts_a_
             old = floor.skus[second_line["sku"]]["barcode"]
             r = await client.patch(f"/api/v1/skus/{second_line['sku']}", json={"barcodes": [old, new_code]})
             assert r.status_code == 200, r.text
-        await wedge(b, second_line["location"])
+        await b.wedge(second_line["location"])
         await band(b, "ok")
-        await wedge(b, new_code)
+        await b.wedge(new_code)
         await band(b, "wrong_item")
-        await offline(b, False)
+        await b.offline(False)
         text = await band(b, "ok", 20)
         assert "离线扫描已被接受" in text, text
         await b.wait_for(f"{OUTBOX} === 0", 20)
@@ -452,7 +435,7 @@ async def test_a_hub_error_keeps_the_scan_queued_and_sends_it_again(floor: Floor
         await b.click("#claim")
         await b.wait_for("document.querySelector('#stop') !== null")
         stop = await current(b)
-        await wedge(b, stop["location"])
+        await b.wedge(stop["location"])
         await band(b, "ok")
         # the hub fails the next scan once (a 500, as a deadlock or a restart would): it says nothing about the scan
         await b.js(
@@ -462,7 +445,7 @@ async def test_a_hub_error_keeps_the_scan_queued_and_sends_it_again(floor: Floor
             " {status: 500, headers: {'content-type': 'application/problem+json'}})); }"
             " return real(url, opts); }; })()"
         )
-        await wedge(b, floor.skus[stop["sku"]]["barcode"])
+        await b.wedge(floor.skus[stop["sku"]]["barcode"])
         await b.wait_for("window.failedOnce === true")
         assert await b.js(OUTBOX) == 1  # kept, not dropped as if refused
         await b.wait_for(f"{OUTBOX} === 0", 20)
@@ -483,11 +466,11 @@ async def test_scans_queued_by_one_picker_wait_for_them_when_another_signs_in(fl
         await b.click("#claim")
         await b.wait_for("document.querySelector('#stop') !== null")
         stop = await current(b)
-        await wedge(b, stop["location"])
+        await b.wedge(stop["location"])
         await band(b, "ok")
-        await offline(b, True)
+        await b.offline(True)
         await b.wait_for("document.querySelector('#net').dataset.state === 'offline'")
-        await wedge(b, floor.skus[stop["sku"]]["barcode"])
+        await b.wedge(floor.skus[stop["sku"]]["barcode"])
         await b.wait_for(f"{OUTBOX} === 1")
 
         # the first picker signs out with a scan still on the device (warned), the next one signs in on it
@@ -496,8 +479,8 @@ async def test_scans_queued_by_one_picker_wait_for_them_when_another_signs_in(fl
         await b.wait_for("document.querySelector(\"#sheet button[data-value='out']\") !== null")
         await b.click("#sheet button[data-value='out']")
         await b.wait_for("document.querySelector('#badge-hint') !== null")
-        await offline(b, False)
-        await wedge(b, second["badge"])
+        await b.offline(False)
+        await b.wedge(second["badge"])
         await b.wait_for("document.querySelector('#who').textContent.includes('·')")
         await band(b, "others_pending")
         await asyncio.sleep(1)
@@ -508,7 +491,7 @@ async def test_scans_queued_by_one_picker_wait_for_them_when_another_signs_in(fl
         await b.click("#menu")
         await b.click("#logout")
         await b.wait_for("document.querySelector('#badge-hint') !== null")
-        await wedge(b, first["badge"])
+        await b.wedge(first["badge"])
         await b.wait_for(f"{OUTBOX} === 0", 20)
         await b.wait_for("document.querySelector('#claim') !== null")  # 继续任务
         await b.click("#claim")
@@ -517,16 +500,8 @@ async def test_scans_queued_by_one_picker_wait_for_them_when_another_signs_in(fl
     assert await scan_count(first["device"]) == 2 and await all_picked(order)
 
 
-async def test_pack_weight_mismatch_then_pass_and_the_label(
-    api: Api, store: Hub, carriers: CarrierServer, tmp_path: Path
-) -> None:
-    floor, _ = await sf_floor(api, store, carriers)  # ships with SF (the carrier simulator): the label is real
-    s1, s2, _s3, gift = floor.codes
-    await _gift_rule(floor, gift)
-    picker, packer = await floor.person("picker"), await floor.person("packer")
-    (order,) = await floor.orders([(s1, 2), (s2, 1)])
-    await floor.wave([order])
-    # picked through the API (the picker's page is tested above)
+async def picked_through_the_api(floor: Floor, store: Hub, picker: dict[str, str]) -> None:
+    """The picker's next task picked and completed through /pda/v1 (the picker's page is tested above)."""
     pda = await Pda.sign_in(store.url, picker)
     try:
         task_id = int((await pda.http.get("/pda/v1/tasks/next")).json()["task"]["id"])
@@ -539,28 +514,74 @@ async def test_pack_weight_mismatch_then_pass_and_the_label(
         assert (await pda.http.post(f"/pda/v1/tasks/{task_id}/complete")).status_code == 200
     finally:
         await pda.close()
+
+
+async def test_a_zpl_station_prints_on_its_network_printer(
+    api: Api, store: Hub, carriers: CarrierServer, tmp_path: Path
+) -> None:
+    floor, _ = await sf_floor(api, store, carriers)
+    s1 = floor.codes[0]
+    picker, packer = await floor.person("picker"), await floor.person("packer")
+    (order,) = await floor.orders([(s1, 1)])
+    await floor.wave([order])
+    await picked_through_the_api(floor, store, picker)
+    async with ZplPrinter() as printer:
+        async with api.client() as client:
+            r = await client.patch(
+                f"/api/v1/picking/devices/{packer['device']}",
+                json={"label_format": "zpl", "printer_address": f"{printer.host}:{printer.port}"},
+            )
+            assert r.status_code == 200, r.text
+        async with Browser(store.url, device=SMALL) as b:
+            await sign_in(b, store.url, packer, page="/pda/pack")
+            await b.wait_for("document.querySelector('#start-hint') !== null")
+            await b.wedge(str(order))
+            await b.wait_for("document.querySelector('#items') !== null")
+            await b.wedge(floor.skus[s1]["barcode"])
+            await band(b, "ok")
+            expected = int(await b.js("window.orderhubPack.state.pack.expected_g"))
+            await b.wedge(f"ST,GS,+{expected / 1000:09.3f}kg")  # a scale's reading, stable and gross
+            await band(b, "printed", 20)
+            waybill = str(await b.js("window.orderhubPack.state.waybill.waybill_no"))
+            await b.screenshot(_shots(tmp_path) / "pack-zpl-printed-480.png")
+            await clean(b)
+        (label,) = await printer.wait_for(1)
+    assert f"^FD{waybill}^FS" in label.text
+    assert not any(u.endswith("/label") for u in b.requested)  # no PDF: the hub printed it
+
+
+async def test_pack_weight_mismatch_then_pass_and_the_label(
+    api: Api, store: Hub, carriers: CarrierServer, tmp_path: Path
+) -> None:
+    floor, _ = await sf_floor(api, store, carriers)  # ships with SF (the carrier simulator): the label is real
+    s1, s2, _s3, gift = floor.codes
+    await _gift_rule(floor, gift)
+    picker, packer = await floor.person("picker"), await floor.person("packer")
+    (order,) = await floor.orders([(s1, 2), (s2, 1)])
+    await floor.wave([order])
+    await picked_through_the_api(floor, store, picker)
     shots = _shots(tmp_path)
     async with Browser(store.url, device=LARGE) as b:
         await sign_in(b, store.url, packer, page="/pda/pack")
         await b.wait_for("document.querySelector('#start-hint') !== null")
         await b.screenshot(shots / "pack-start-720.png")
-        await wedge(b, str(order))
+        await b.wedge(str(order))
         await b.wait_for("document.querySelector('#items') !== null")
         assert "赠品" in str(await b.text("#flash"))  # the gift is called out
         units = [(s1, 2), (s2, 1), (gift, 1)]
         for sku, qty in units:
             for _ in range(qty):
-                await wedge(b, floor.skus[sku]["barcode"])
+                await b.wedge(floor.skus[sku]["barcode"])
                 await band(b, "ok")
         await b.wait_for("window.orderhubPack.state.pack.missing === 0")
         await b.screenshot(shots / "pack-verified-720.png")
         expected = int(await b.js("window.orderhubPack.state.pack.expected_g"))
         # a reading the scale flags as unstable is not weighed
-        await wedge(b, f"US,GS,+{expected / 1000:09.3f}kg")
+        await b.wedge(f"US,GS,+{expected / 1000:09.3f}kg")
         await band(b, "scale_unsettled")
         assert await b.js("window.orderhubPack.state.weighing") is None
         # the scale types a reading far off: refused with both weights shown
-        await wedge(b, f"{(expected + 900) / 1000:.3f}kg")
+        await b.wedge(f"{(expected + 900) / 1000:.3f}kg")
         await band(b, "weight_mismatch")
         assert "weight_mismatch" in await sounds(b)
         measured = str(await b.text("#measured-g"))
@@ -578,7 +599,7 @@ async def test_pack_weight_mismatch_then_pass_and_the_label(
         await b.click("#next-order")
         await b.wait_for("document.querySelector('#start-hint') !== null")
         labels = sum(1 for u in b.requested if u.endswith("/label"))
-        await wedge(b, str(order))
+        await b.wedge(str(order))
         await b.wait_for(
             "document.querySelector('#label-idle') !== null && document.querySelector('#waybill') !== null"
         )
