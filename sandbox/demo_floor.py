@@ -62,17 +62,17 @@ _LABEL = "[演示作业]"
 
 
 
-# The simulated pickers leave a new task to people for this long, so someone trying the picker's pages (/pda/) on the
-# demo finds work instead of a crew that claims everything the moment it is released.
+# The simulated pickers leave a new task to people for this long (scaled by the pace, as every pause), so someone
+# trying the picker's pages (/pda/) on the demo finds work instead of a crew that claims everything at once.
 PEOPLE_FIRST_SECONDS = 60
 
 
-def _fresh(task: dict[str, Any]) -> bool:
+def _fresh(task: dict[str, Any], seconds: float) -> bool:
     try:
         created = datetime.fromisoformat(str(task["created_at"]))
     except (KeyError, ValueError):
         return False
-    return (datetime.now(created.tzinfo) - created).total_seconds() < PEOPLE_FIRST_SECONDS
+    return (datetime.now(created.tzinfo) - created).total_seconds() < seconds
 
 
 @dataclass(frozen=True)
@@ -354,7 +354,7 @@ class Floor:
                 if task is None:
                     await self.sleep(self.habits.pause(rng, "idle"))
                     continue
-                if task["status"] != "claimed" and _fresh(task):
+                if task["status"] != "claimed" and _fresh(task, PEOPLE_FIRST_SECONDS * self.habits.pace):
                     # a person on the tour's handheld (/pda/) gets the first minute of every task
                     await self.sleep(self.habits.pause(rng, "idle"))
                     continue
