@@ -11,10 +11,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from server.api_docs import ASSETS_PATH
 from tests.support.chromium import chromium_path
 from tests.support.hub import Hub
+
+# A page in a browser: the same on both back ends (the API under it is tested on both); the embedded default.
+pytestmark = pytest.mark.sqlite_only
 
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 

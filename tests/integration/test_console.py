@@ -31,6 +31,9 @@ from tests.support.factories import (
 )
 from tests.support.hub import Hub
 
+# A page in a browser: the same on both back ends (the API under it is tested on both); the embedded default.
+pytestmark = pytest.mark.sqlite_only
+
 PASSWORD = "console-pass-1"
 
 

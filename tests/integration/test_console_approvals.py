@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.integration.test_console import PASSWORD, _shots, _sign_in
 from tests.support.chromium import PC, Browser
 from tests.support.factories import Api, create_channel, create_sku, order_payload, set_stock, unique, wait_for_orders
 from tests.support.hub import Hub
+
+# A page in a browser: the same on both back ends (the API under it is tested on both); the embedded default.
+pytestmark = pytest.mark.sqlite_only
 
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 AMOUNT = 500100  # fen: ¥5,001.00, over the rule's 5000 元

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.integration.test_console import _shots, _sign_in
 from tests.integration.test_console_approvals import PHONE, Shop, _clean, _flow, _person
 from tests.support.chromium import PC, Browser
@@ -15,6 +17,9 @@ from tests.support.factories import Api, create_sku, set_stock, unique
 from tests.support.hub import Hub
 
 # JS: every tab of the box bar inside the bar (nothing cut off or scrolled away), on one line, text not squeezed.
+# A page in a browser: the same on both back ends (the API under it is tested on both); the embedded default.
+pytestmark = pytest.mark.sqlite_only
+
 _TABS_FIT = """(() => {
   const bar = document.querySelector('#approval-boxes').getBoundingClientRect();
   const chips = [...document.querySelectorAll('#approval-boxes .chip')];

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from orderhub import clock
 from orderhub.finance import reconcile
@@ -25,6 +26,9 @@ from tests.integration.test_console_approvals import PHONE, _clean, _person
 from tests.support.chromium import PC, Browser
 from tests.support.factories import Api, create_sku, create_warehouse, order_payload, set_stock, unique, wait_for_orders
 from tests.support.hub import Hub
+
+# A page in a browser: the same on both back ends (the API under it is tested on both); the embedded default.
+pytestmark = pytest.mark.sqlite_only
 
 FEE_NAMES = {
     "commission": "佣金",

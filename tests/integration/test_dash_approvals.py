@@ -286,6 +286,7 @@ async def test_approval_metrics_per_flow_step_warehouse_and_on_the_boards(api: A
     assert r7 > r6 > r5
 
 
+@pytest.mark.sqlite_only  # a page in a browser (the figures under it are tested on both back ends above)
 async def test_the_console_strategic_page_shows_the_approvals_card(
     api: Api, store: Hub, moved: Clock, tmp_path: Path
 ) -> None:

@@ -11,10 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from orderhub.offers.model import derive_holdout_key, in_holdout
 from tests.support.chromium import Browser
 from tests.support.factories import Api, create_channel, create_sku, create_warehouse, order_payload, set_stock, unique
 from tests.support.hub import Hub
+
+# A page in a browser: the same on both back ends (the API under it is tested on both); the embedded default.
+pytestmark = pytest.mark.sqlite_only
 
 PASSWORD = "console-pass-1"
 

@@ -81,6 +81,14 @@ async def sign_in(b: Browser, url: str, person: dict[str, str], *, page: str = "
     await b.wait_for("document.querySelector('#who').textContent.includes('·')")
 
 
+async def claimed(b: Browser, url: str, person: dict[str, str]) -> None:
+    """Signed in by badge, the next task claimed, its first stop on the screen."""
+    await sign_in(b, url, person)
+    await b.wait_for("document.querySelector('#claim') !== null")
+    await b.click("#claim")
+    await b.wait_for("document.querySelector('#stop') !== null")
+
+
 async def current(b: Browser) -> dict[str, Any]:
     stop = await b.js("(() => { const p = window.orderhubPda; return p.currentStop(p.viewStops()); })()")
     assert stop, "no current stop"
@@ -207,10 +215,7 @@ async def test_short_pick_and_a_task_withdrawn_under_the_picker(floor: Floor, st
     await floor.wave([order_a])
     shots = _shots(tmp_path)
     async with Browser(store.url, device=LARGE) as b:
-        await sign_in(b, store.url, picker)
-        await b.wait_for("document.querySelector('#claim') !== null")
-        await b.click("#claim")
-        await b.wait_for("document.querySelector('#stop') !== null")
+        await claimed(b, store.url, picker)
         stop = await current(b)
         await b.wedge(stop["location"])
         await band(b, "ok")
@@ -338,10 +343,7 @@ async def test_scanner_ignores_keys_under_a_sheet_drops_strays_and_reads_an_ime(
     (order,) = await floor.orders([(s1, 3)])
     await floor.wave([order])
     async with Browser(store.url, device=SMALL) as b:
-        await sign_in(b, store.url, picker)
-        await b.wait_for("document.querySelector('#claim') !== null")
-        await b.click("#claim")
-        await b.wait_for("document.querySelector('#stop') !== null")
+        await claimed(b, store.url, picker)
         stop = await current(b)
         barcode = floor.skus[stop["sku"]]["barcode"]
         await b.wedge(stop["location"])
@@ -387,10 +389,7 @@ async def test_offline_predictions_follow_the_warehouse_and_a_hub_that_counts_a_
     (order,) = await floor.orders([(s1, 1), (s2, 1)])
     await floor.wave([order])
     async with Browser(store.url, device=SMALL) as b:
-        await sign_in(b, store.url, picker)
-        await b.wait_for("document.querySelector('#claim') !== null")
-        await b.click("#claim")
-        await b.wait_for("document.querySelector('#stop') !== null")
+        await claimed(b, store.url, picker)
         assert await b.js("window.orderhubPda.state.task.require_location") is False
 
         # no shelf scan asked for in this warehouse: an item straight away is right, offline too
@@ -430,10 +429,7 @@ async def test_a_hub_error_keeps_the_scan_queued_and_sends_it_again(floor: Floor
     (order,) = await floor.orders([(s1, 1)])
     await floor.wave([order])
     async with Browser(store.url, device=SMALL) as b:
-        await sign_in(b, store.url, picker)
-        await b.wait_for("document.querySelector('#claim') !== null")
-        await b.click("#claim")
-        await b.wait_for("document.querySelector('#stop') !== null")
+        await claimed(b, store.url, picker)
         stop = await current(b)
         await b.wedge(stop["location"])
         await band(b, "ok")
@@ -461,10 +457,7 @@ async def test_scans_queued_by_one_picker_wait_for_them_when_another_signs_in(fl
     (order,) = await floor.orders([(s1, 1)])
     await floor.wave([order])
     async with Browser(store.url, device=SMALL) as b:
-        await sign_in(b, store.url, first)
-        await b.wait_for("document.querySelector('#claim') !== null")
-        await b.click("#claim")
-        await b.wait_for("document.querySelector('#stop') !== null")
+        await claimed(b, store.url, first)
         stop = await current(b)
         await b.wedge(stop["location"])
         await band(b, "ok")
