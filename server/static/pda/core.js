@@ -428,6 +428,7 @@ export function flash(kind, message, { expected = "", code = "", sticky = false 
   );
   band.dataset.kind = kind;
   band.dataset.code = code || kind;
+  band.onclick = () => (band.hidden = true); // a tap closes it (the buttons under it on a small screen)
   band.hidden = false;
   clearTimeout(flashTimer);
   if (!sticky) flashTimer = setTimeout(() => (band.hidden = true), kind === "bad" ? 6000 : 2500);
