@@ -8,8 +8,10 @@
 #            any database name in it is ignored: a scratch database is created next to it and dropped at the end)
 #   CLIENTS  pgbench clients (default 16)     JOBS   pgbench threads (default 2)
 #   SKUS     SKUs seeded (default 200)        ZIPF   SKU popularity exponent for random_zipfian (default 1.1)
-#   STOCK_LAST=1  issue the stock UPDATEs last in the reserve transaction (hot stock rows stay locked only until
-#            the COMMIT right after) instead of where the app issues them today; compare the two figures
+#   STOCK_LAST=1  issue the stock UPDATEs last in the reserve transaction, right before its COMMIT (hot stock rows
+#            stay locked only until that COMMIT) — where the app issues them (orderhub/orders/pipeline/reservation.py,
+#            _commit_allocation, "Stock last"). The default (0) issues them early in that transaction (step 3 below),
+#            so the hot rows stay locked through the rest of it; compare the two figures
 #   ORDERHUB path to the orderhub command (default: .venv/bin/orderhub next to this script, else PATH)
 #
 # Steps: create a scratch database on the local server, give it the real schema (`orderhub migrate`), seed a
@@ -25,6 +27,11 @@
 #      conditional UPDATE stock_level SET reserved = reserved + n WHERE … AND on_hand - reserved >= n;
 #      INSERT shipment (when the schema has it); UPDATE order_line per line (reserved_qty, warehouse, shipment);
 #      INSERT order_event 'order.stock_reserved'; UPDATE sales_order reserved → ready (+ warehouse) + event
+#      By default the stock UPDATEs are statements 3 … 2 + lines of this transaction (after the status → reserved
+#      UPDATE and its event), so each hot row stays locked through the 4 + lines statements after them (shipment,
+#      line UPDATEs, event, status → ready, event) until the COMMIT; with STOCK_LAST=1 they come after all of
+#      those, as the app issues them. (The app also commits validate and reserve in ONE transaction when a plan
+#      covers the order — orderhub/orders/pipeline/validation.py → reserve_inline; this script keeps them apart.)
 #
 # Left out on purpose (reads the app makes that a leaner app could cache or fold): re-reading the order before
 # each step, the rules table, the warehouse list and the availability pre-read, the stock_level id lookup,
