@@ -36,6 +36,7 @@ __all__ = [
     "list_warehouses",
     "release",
     "reserve",
+    "reserve_many",
     "update_location",
     "update_warehouse",
     "warehouse_id_for",
@@ -341,6 +342,57 @@ async def reserve(warehouse_id: int, wanted: Mapping[int, int], sku_codes: Mappi
             ]
         )
     _stock_changed(warehouse_id, sorted(wanted), "reserve")
+
+
+# PostgreSQL, a batch of orders at once (orderhub.orders.pipeline.batch): the stock rows of every (warehouse, SKU)
+# the batch reserves, locked in primary-key order by one statement (two batches never wait on each other in a
+# cycle), then reserved by one conditional UPDATE over all of them. Issued last, just before COMMIT: the hot rows stay
+# locked for the end of the transaction only. Each array is one parameter, whatever the batch's size.
+_LOCK_LEVELS_SQL = (
+    "SELECT s.id, s.warehouse, s.sku FROM stock_level s "
+    "JOIN unnest({}::bigint[], {}::bigint[]) AS w(warehouse, sku) ON s.warehouse = w.warehouse AND s.sku = w.sku "
+    "ORDER BY s.id FOR UPDATE OF s"
+)
+_RESERVE_LEVELS_SQL = (
+    "UPDATE stock_level AS s SET reserved = s.reserved + v.n FROM unnest({}::bigint[], {}::integer[]) AS v(id, n) "
+    "WHERE s.id = v.id AND s.on_hand - s.reserved >= v.n RETURNING s.id"
+)
+# (warehouse, SKU) pairs one batch may reserve: the pipeline's batches are far smaller; a statement stays bounded.
+MAX_RESERVE_PAIRS = 5_000
+
+
+class _Level(msgspec.Struct):
+    id: int
+    warehouse: int
+    sku: int
+
+
+async def reserve_many(wanted: Mapping[tuple[int, int], int]) -> list[tuple[int, int]]:
+    """Reserve ``wanted`` ((warehouse id, sku id) → qty) all together, PostgreSQL only. Call inside a transaction,
+    as its last statements. Returns the pairs that were short (no stock row, or not enough available): when it is
+    not empty nothing may be kept — the caller rolls back (the UPDATE has reserved the rest)."""
+    if not wanted:
+        return []
+    if len(wanted) > MAX_RESERVE_PAIRS:
+        raise ValueError(f"{len(wanted)} stock rows in one reservation; at most {MAX_RESERVE_PAIRS}")
+    pairs = sorted(wanted)
+    levels = await db.fetch_as(_Level, _LOCK_LEVELS_SQL, [w for w, _ in pairs], [s for _, s in pairs])
+    level_of = {(level.warehouse, level.sku): level.id for level in levels}
+    short = [pair for pair in pairs if pair not in level_of]
+    ids = sorted(level_of.values())
+    qty_of = {level_id: wanted[pair] for pair, level_id in level_of.items()}
+    updated = await db.execute_returning(db.IdRow, _RESERVE_LEVELS_SQL, ids, [qty_of[i] for i in ids])
+    if len(updated) != len(ids):
+        done = {row.id for row in updated}
+        short += [pair for pair, level_id in level_of.items() if level_id not in done]
+    if short:
+        return sorted(short)
+    by_warehouse: dict[int, list[int]] = {}
+    for warehouse_id, sku_id in pairs:
+        by_warehouse.setdefault(warehouse_id, []).append(sku_id)
+    for warehouse_id, sku_ids in sorted(by_warehouse.items()):
+        _stock_changed(warehouse_id, sku_ids, "reserve")
+    return []
 
 
 class _LevelRow(msgspec.Struct):

@@ -248,9 +248,9 @@ async def record_event(
     data: dict[str, Any] | None = None,
     actor: str = "system",
 ) -> None:
-    """Append to the order's audit log. Inside a transaction the rows are buffered and written by one
-    multi-row INSERT just before it commits (an order's step records two to four events)."""
-    event = OrderEvent(
+    """Append to the order's audit log. Inside a transaction the rows are buffered and written just before it
+    commits, all in one statement (an order's step records two to four events; a batch of orders, a hundred)."""
+    row = _EventRow(
         order=order_id,
         type=event_type.value,
         from_status=from_status,
@@ -264,27 +264,66 @@ async def record_event(
     for hook in ORDER_EVENT_HOOKS:
         await hook(order_id, event_type, reason, data or {})
     if pending is None:
-        await OrderEvent.insert(event)
+        await _insert_events([row])
         return
     batch = next((flush for flush in pending if isinstance(flush, _EventBatch)), None)
     if batch is None:
         batch = _EventBatch()
         pending.append(batch)
-    batch.rows.append(event)
+    batch.rows.append(row)
+
+
+class _EventRow(msgspec.Struct, frozen=True, kw_only=True):
+    """An ``order_event`` row as buffered (a plain struct: a piccolo row object costs ten times as much to make)."""
+
+    order: int
+    type: str
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+    data: str
+    actor: str
+    created_at: datetime
+
+
+# PostgreSQL: the rows as one array per column, unnested — one prepared statement whatever the number of rows.
+_EVENTS_SQL = (
+    'INSERT INTO order_event ("order", type, from_status, to_status, reason, data, actor, created_at) '
+    "SELECT * FROM unnest({}::bigint[], {}::varchar[], {}::varchar[], {}::varchar[], {}::varchar[], {}::text[], "
+    "{}::varchar[], {}::timestamptz[])"
+)
+# Rows per statement: the arrays are 8 parameters whatever their length, but a statement's size stays bounded.
+EVENTS_PER_STATEMENT = 5_000
+
+
+async def _insert_events(rows: Sequence[_EventRow]) -> None:
+    if db.is_sqlite():  # no arrays: multi-row INSERTs within the parameter limit
+        size = db.rows_per_statement(len(OrderEvent._meta.columns))
+        for chunk in db.chunks(rows, size):
+            await OrderEvent.insert(*[OrderEvent(**msgspec.structs.asdict(row)) for row in chunk])
+        return
+    for chunk in db.chunks(rows, EVENTS_PER_STATEMENT):
+        await db.execute(
+            _EVENTS_SQL,
+            [r.order for r in chunk],
+            [r.type for r in chunk],
+            [r.from_status for r in chunk],
+            [r.to_status for r in chunk],
+            [r.reason for r in chunk],
+            [r.data for r in chunk],
+            [r.actor for r in chunk],
+            [r.created_at for r in chunk],
+        )
 
 
 class _EventBatch:
     """The order events one transaction recorded, inserted together before it commits."""
 
     def __init__(self) -> None:
-        self.rows: list[OrderEvent] = []
+        self.rows: list[_EventRow] = []
 
     async def __call__(self) -> None:
-        # One INSERT per chunk: a wave of thousands of orders records thousands of events, more bound parameters
-        # than one statement may carry (id is left to the database: every other column is bound).
-        size = db.rows_per_statement(len(OrderEvent._meta.columns))
-        for chunk in db.chunks(self.rows, size):
-            await OrderEvent.insert(*chunk)
+        await _insert_events(self.rows)
 
 
 def recorded_in_transaction(order_id: int, event_type: OrderEventType) -> bool:
@@ -435,6 +474,101 @@ async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | Non
     return order_id
 
 
+def _order_row(order: NewOrder) -> dict[str, Any]:
+    """The ``sales_order`` columns of a new order that depend on it (the rest: channel, status, times, defaults)."""
+    receiver = order.receiver
+    if receiver.cipher is not None and not receiver.cipher.order_id:  # the platform order the ciphertext is of
+        receiver = msgspec.structs.replace(
+            receiver, cipher=msgspec.structs.replace(receiver.cipher, order_id=order.external_id)
+        )
+    return {
+        "external_id": order.external_id,
+        "buyer_nick": order.buyer_nick,
+        "buyer_phone": pii.seal(order.buyer_phone),
+        **receiver_columns(receiver),
+        "goods_amount": sum(line.qty * line.unit_price for line in order.lines),
+        "shipping_fee": order.shipping_fee,
+        "discount": order.discount,
+        "paid_amount": order.paid_amount,
+        "platform_discount": order.platform_discount,
+        "buyer_memo": order.buyer_memo,
+        "seller_memo": order.seller_memo,
+        "placed_at": order.placed_at,
+        "paid_at": order.paid_at,
+        "ship_by": order.ship_by,
+        "raw_payload": pii.seal(_json(order.raw).decode()),
+        "fingerprint": fingerprint(order),
+        "source_receiver": receiver_signature(order.receiver),
+    }
+
+
+# The intake's columns and their PostgreSQL types, in the order the arrays are bound.
+_INTAKE_COLUMNS = (
+    ("external_id", "varchar"), ("buyer_nick", "varchar"), ("buyer_phone", "text"), ("receiver_name", "text"),
+    ("receiver_phone", "text"), ("receiver_phone_key", "varchar"), ("receiver_phone_tail", "varchar"),
+    ("receiver_province", "varchar"), ("receiver_city", "varchar"), ("receiver_district", "varchar"),
+    ("receiver_detail", "text"), ("receiver_address", "text"), ("receiver_cipher", "text"),
+    ("receiver_country", "varchar"), ("receiver_postcode", "varchar"), ("receiver_match_key", "varchar"),
+    ("goods_amount", "bigint"), ("shipping_fee", "bigint"), ("discount", "bigint"), ("paid_amount", "bigint"),
+    ("platform_discount", "bigint"), ("buyer_memo", "text"), ("seller_memo", "text"), ("placed_at", "timestamptz"),
+    ("paid_at", "timestamptz"), ("ship_by", "timestamptz"), ("raw_payload", "text"), ("fingerprint", "varchar"),
+    ("source_receiver", "varchar"),
+)  # fmt: skip
+_INTAKE_NAMES = ", ".join(name for name, _ in _INTAKE_COLUMNS)
+# One statement for the request's orders and their lines: the orders not already stored (channel, external_id) are
+# inserted, and only their lines, each with its SKU resolved now (an active SKU of that code; validation checks it
+# again). Each column is one array parameter, whatever the number of orders; the request's size is bounded
+# (MAX_INGEST_BATCH orders of at most MAX_LINES lines).
+_INTAKE_SQL = (
+    "WITH o AS (INSERT INTO sales_order (channel, status, tags, priority, received_at, updated_at, "
+    f"{_INTAKE_NAMES}) SELECT {{}}, {{}}, '[]', 'normal', {{}}, {{}}, {_INTAKE_NAMES} FROM unnest("
+    + ", ".join(f"{{}}::{kind}[]" for _, kind in _INTAKE_COLUMNS)
+    + f") AS v({_INTAKE_NAMES}) ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, external_id), "
+    'l AS (INSERT INTO order_line ("order", line_no, sku_code, sku, qty, unit_price, amount, is_gift, reserved_qty) '
+    "SELECT o.id, u.line_no, u.sku_code, s.id, u.qty, u.unit_price, u.qty * u.unit_price, FALSE, 0 "
+    "FROM unnest({}::varchar[], {}::integer[], {}::varchar[], {}::integer[], {}::bigint[]) "
+    "AS u(external_id, line_no, sku_code, qty, unit_price) JOIN o ON o.external_id = u.external_id "
+    "LEFT JOIN sku s ON s.code = u.sku_code AND s.active) "
+    "SELECT id, external_id FROM o"
+)
+
+
+class _Stored(msgspec.Struct):
+    id: int
+    external_id: str
+
+
+async def _insert_orders(
+    channel_id: int, orders: Sequence[NewOrder], now: datetime
+) -> list[tuple[NewOrder, int | None]]:
+    """PostgreSQL: store ``orders`` (distinct external ids) with their lines in one statement per
+    ``INTAKE_ORDERS_PER_STATEMENT``; each with its new id, or None when the channel already had it."""
+    stored: dict[str, int] = {}
+    for chunk in db.chunks(orders, INTAKE_ORDERS_PER_STATEMENT):
+        rows = [_order_row(order) for order in chunk]
+        lines = [
+            (order.external_id, i + 1, line.sku.strip(), line.qty, line.unit_price)
+            for order in chunk
+            for i, line in enumerate(order.lines)
+        ]
+        made = await db.fetch_as(
+            _Stored,
+            _INTAKE_SQL,
+            channel_id,
+            OrderStatus.RECEIVED.value,
+            now,
+            now,
+            *[[row[name] for row in rows] for name, _ in _INTAKE_COLUMNS],
+            *[list(column) for column in zip(*lines, strict=True)],
+        )
+        stored.update((row.external_id, row.id) for row in made)
+    return [(order, stored.get(order.external_id)) for order in orders]
+
+
+# Orders per intake statement (a request carries at most a few hundred; each column is one array parameter).
+INTAKE_ORDERS_PER_STATEMENT = 1_000
+
+
 async def ingest(
     channel_id: int, channel_code: str, orders: Sequence[NewOrder | IngestOutcome], *, actor: str
 ) -> list[IngestOutcome]:
@@ -471,15 +605,12 @@ async def ingest(
     ids: dict[str, tuple[int, bool]] = {}
     now = clock.now()
     async with db.transaction():
-        for _, order in todo:
-            order_id = await _insert_order(channel_id, order, now)
+        if db.is_sqlite():
+            stored = [(order, await _insert_order(channel_id, order, now)) for _, order in todo]
+        else:  # PostgreSQL: every order and line of the request in one statement
+            stored = await _insert_orders(channel_id, [order for _, order in todo], now)
+        for order, order_id in stored:
             if order_id is None:
-                existing = (
-                    await Order.select(Order.id)
-                    .where((Order.channel == channel_id) & (Order.external_id == order.external_id))
-                    .first()
-                )
-                ids[order.external_id] = (int(existing["id"]) if existing else 0, False)
                 continue
             ids[order.external_id] = (order_id, True)
             accepted.append(order_id)
@@ -488,6 +619,14 @@ async def ingest(
                 OrderReceived(order_id=order_id, channel=channel_code, external_id=order.external_id, at=now),
                 Topic.ORDERS,
             )
+        known = [order.external_id for order, order_id in stored if order_id is None]
+        for chunk in db.chunks(known):  # re-sent orders: the id they were stored under
+            for row in await Order.select(Order.id, Order.external_id).where(
+                (Order.channel == channel_id) & Order.external_id.is_in(list(chunk))
+            ):
+                ids[row["external_id"]] = (int(row["id"]), False)
+        for external_id in known:
+            ids.setdefault(external_id, (0, False))
 
         async def _enqueue() -> None:
             await enqueue_processing(accepted)

@@ -1,6 +1,7 @@
 """The order pipeline, by what each part does:
 
 - :mod:`.steps` — the worker step (:func:`process_order`): validate → reserve → ready, each step idempotent;
+- :mod:`.batch` — the set-based pass over a batch of new orders on PostgreSQL (:func:`process_batch`);
 - :mod:`.validation` — receiver standardisation, the duplicate check, rules and gift lines, SKU resolution;
 - :mod:`.reservation` — warehouse ranking, allocation under the split policy, stock and shipments;
 - :mod:`.merge` — 合单 (receiver key, open shipments), the surge backfill, recomputing a shipment;
@@ -13,6 +14,7 @@ The names below are re-exported for callers that import the package; new code im
 
 from __future__ import annotations
 
+from orderhub.orders.pipeline.batch import BatchResult, process_batch
 from orderhub.orders.pipeline.cache import batch_scope
 from orderhub.orders.pipeline.commands import (
     cancel_order,
@@ -31,12 +33,14 @@ from orderhub.orders.pipeline.validation import DUPLICATE_WINDOW
 __all__ = [
     "AWAITING_STOCK",
     "DUPLICATE_WINDOW",
+    "BatchResult",
     "Processed",
     "StockContention",
     "backfill_after_surge",
     "batch_scope",
     "cancel_order",
     "fix_receiver",
+    "process_batch",
     "process_order",
     "receiver_key",
     "recompute_shipment",

@@ -27,9 +27,24 @@ from orderhub.orders.service import record_event, transition
 from orderhub.orders.state import ExceptionReason, OrderStatus
 from orderhub.orders.tables import Order, OrderLine
 from orderhub.rules.model import OrderFacts
-from orderhub.rules.service import GiftLine, HoldRequest, evaluate, load_enabled_rules, memo_gift_candidates
+from orderhub.rules.service import (
+    GiftLine,
+    HoldRequest,
+    RuleOutcome,
+    evaluate,
+    load_enabled_rules,
+    memo_gift_candidates,
+)
 
-__all__ = ["DUPLICATE_WINDOW", "validate"]
+__all__ = [
+    "DUPLICATE_WINDOW",
+    "check_receiver",
+    "record_fired",
+    "rule_facts",
+    "rule_outcome",
+    "rule_values",
+    "validate",
+]
 
 S = OrderStatus
 DUPLICATE_WINDOW = timedelta(minutes=5)
@@ -58,7 +73,7 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
     }
     async with db.transaction():
         if not order.receiver_division_code:
-            problem = _standardise_receiver(order, values)
+            problem = check_receiver(order, values)
             if problem is not None:
                 reason, data = problem
                 await transition(order_id, S.EXCEPTION, expected=S.RECEIVED, reason=reason, data=data, guard=guard)
@@ -141,7 +156,7 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
     return S.VALIDATED
 
 
-def _standardise_receiver(order: OrderRow, values: dict[Any, Any]) -> tuple[str, dict[str, Any]] | None:
+def check_receiver(order: OrderRow, values: dict[Any, Any]) -> tuple[str, dict[str, Any]] | None:
     """Fill 省/市/区县/详细地址 + division code and the normalised phone into ``values`` (and ``order``, which
     the rules and routing read); or say what is wrong with them. An address outside China is checked against its
     country's rules instead (:mod:`orderhub.address.international`)."""
@@ -262,16 +277,13 @@ async def _suspected_duplicate(order_id: int, fingerprint: str, received_at: dat
     return int(row["id"]) if row else None
 
 
-async def _apply_rules(
-    order_id: int, order: OrderRow, lines: list[LineRow], values: dict[Any, Any]
-) -> list[HoldRequest]:
-    """Evaluate the rules once for this order; gift lines are inserted (and appended to ``lines``), the order's
-    new fields go into ``values``, each rule that fired is recorded. Returns the holds the rules asked for."""
+def rule_facts(order: OrderRow, lines: list[LineRow]) -> OrderFacts:
+    """What the rules see of an order (its gift lines excluded)."""
     sku_qty: dict[str, int] = defaultdict(int)
     for line in lines:
         if not line.is_gift:
             sku_qty[line.sku_code] += line.qty
-    facts = OrderFacts(
+    return OrderFacts(
         channel=order.channel_code,
         buyer_nick=order.buyer_nick,
         buyer_phone=order.buyer_phone,
@@ -284,7 +296,18 @@ async def _apply_rules(
         tags=msgspec.json.decode(order.tags or "[]"),
         priority=order.priority,
     )
-    outcome = evaluate(facts, await cached("rules", load_enabled_rules))
+
+
+async def rule_outcome(order: OrderRow, lines: list[LineRow]) -> RuleOutcome:
+    return evaluate(rule_facts(order, lines), await cached("rules", load_enabled_rules))
+
+
+async def _apply_rules(
+    order_id: int, order: OrderRow, lines: list[LineRow], values: dict[Any, Any]
+) -> list[HoldRequest]:
+    """Evaluate the rules once for this order; gift lines are inserted (and appended to ``lines``), the order's
+    new fields go into ``values``, each rule that fired is recorded. Returns the holds the rules asked for."""
+    outcome = await rule_outcome(order, lines)
     gifts = list(outcome.gifts)
     if outcome.memo_gift_rules:
         candidates = memo_gift_candidates(f"{order.seller_memo}\n{order.buyer_memo}")
@@ -319,6 +342,14 @@ async def _apply_rules(
             LineRow(id=int(row["id"]), sku_code=gift.sku, is_gift=True, qty=gift.qty, line_no=next_line + i)
             for i, (row, gift) in enumerate(zip(inserted, gifts, strict=True))
         ]
+    await rule_values(order, outcome, values)
+    await record_fired(order_id, outcome, gifts)
+    return outcome.holds
+
+
+async def rule_values(order: OrderRow, outcome: RuleOutcome, values: dict[Any, Any]) -> None:
+    """The order's fields the first pass sets (ship-by, tags, priority, the rules' preferences) into ``values``;
+    the preferred warehouse also into ``order``, which routing reads."""
     values[Order.ship_by] = order.ship_by or (  # the platform's (presale) date wins; else the channel's SLA
         (order.paid_at or order.placed_at) + timedelta(hours=order.channel_ship_within_hours)
     )
@@ -335,6 +366,10 @@ async def _apply_rules(
         if warehouse is not None:
             values[Order.preferred_warehouse] = warehouse["id"]
             order.preferred_warehouse = warehouse["id"]
+
+
+async def record_fired(order_id: int, outcome: RuleOutcome, gifts: list[GiftLine]) -> None:
+    """One ``rule_fired`` event per rule that fired (with the gift lines it added)."""
     for fired in outcome.fired:
         await record_event(
             order_id,
@@ -346,4 +381,3 @@ async def _apply_rules(
                 "gifts": [msgspec.to_builtins(g) for g in gifts if g.rule_id == fired.rule_id],
             },
         )
-    return outcome.holds

@@ -1,0 +1,489 @@
+"""The set-based pipeline (PostgreSQL): a batch of newly received orders, RECEIVED → READY in one transaction with a
+fixed number of statements, whatever the batch's size.
+
+The worker's batch job (``process_orders``) comes here first. Reads, one query each for the whole batch: the orders
+(with their channels' terms), their lines, the duplicate candidates, the SKUs, and the stock of every warehouse they
+may ship from. Then every decision is taken in Python by the very functions the per-order path uses — receiver
+standardisation (:func:`~.validation.check_receiver`), the duplicate check's rule, the rules
+(:func:`~.validation.rule_outcome`, :func:`~.validation.rule_values`), warehouse ranking, :func:`plan` and
+:func:`explain` — against a running copy of the stock the batch has taken so far. Writes, one statement each: the
+orders' status and what validation learned, the shipments, the lines (SKU, warehouse, shipment, reserved), the
+events; then, last before COMMIT, the stock rows locked in id order and reserved by one conditional UPDATE
+(:func:`orderhub.inventory.service.reserve_many`).
+
+An order takes this path only when its way through is the plain one: domestic, receiver understood, no duplicate
+suspicion, no hold and no gift from the rules, every SKU known, a warehouse plan that covers it, and nothing to merge
+with (合单: no open shipment for its receiver, and no earlier order of the batch to the same receiver — or the
+channel's merge is off, or a surge deferred it). Every other order — and every order of a batch
+whose stock ran short under it (another worker took the last units) or whose row changed meanwhile — is handed back
+to the per-order path (:func:`~.steps.process_order`), which decides exactly as before.
+
+SQLite (the embedded default, one writer at a time) keeps the per-order path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from orderhub import clock, db
+from orderhub.address.international import DOMESTIC
+from orderhub.events import Topic, order_topic, publish_after_commit
+from orderhub.inventory.service import reserve_many
+from orderhub.orders import pii
+from orderhub.orders.events import OrderEventType, OrderStatusChanged
+from orderhub.orders.pipeline.reservation import _merge_mode, _ranked, _receiver_key_of
+from orderhub.orders.pipeline.rows import LineRow, OrderRow, SkuRow
+from orderhub.orders.pipeline.validation import (
+    DUPLICATE_WINDOW,
+    check_receiver,
+    record_fired,
+    rule_outcome,
+    rule_values,
+)
+from orderhub.orders.service import STATUS_CHANGE_HOOKS, StatusChange, record_event
+from orderhub.orders.state import OrderStatus
+from orderhub.routing.service import Allocation, RoutingDecision, SplitPolicy, explain, packing_line, plan
+from orderhub.rules.service import RuleOutcome, memo_gift_candidates
+from orderhub.settings import get_settings
+
+__all__ = ["MAX_BATCH", "BatchResult", "process_batch"]
+
+log = logging.getLogger("orderhub.pipeline.batch")
+
+S = OrderStatus
+# Orders one batch takes at most (the job's batches are ``pipeline_batch_size``, 25 by default): every statement
+# binds one array per column, and its rows stay bounded.
+MAX_BATCH = 500
+
+
+class BatchResult(msgspec.Struct, kw_only=True):
+    """What the set-based pass did: the orders it made ready (id → when each was received), and the orders it left
+    for the per-order path (in the order given)."""
+
+    ready: dict[int, datetime]
+    rest: list[int]
+
+
+class _Order(OrderRow, kw_only=True):
+    id: int
+    warehouse: int | None
+    # as stored (sealed): what the UPDATE requires still to be there
+    guard_name: str
+    guard_phone: str
+    guard_address: str
+
+
+class _Line(msgspec.Struct, kw_only=True):
+    id: int
+    order: int
+    sku_code: str
+    is_gift: bool
+    qty: int
+    line_no: int
+    unit_price: int
+
+
+class _Candidate(msgspec.Struct, kw_only=True):
+    id: int
+    fingerprint: str
+    received_at: datetime
+
+
+class _Level(msgspec.Struct, kw_only=True):
+    warehouse: int
+    sku: int
+    available: int
+
+
+class _Planned(msgspec.Struct, kw_only=True):
+    order: _Order
+    lines: list[_Line]
+    skus: dict[str, SkuRow]
+    values: dict[str, Any]  # sales_order column → value
+    outcome: RuleOutcome | None  # None: not the first pass (the rules ran before)
+    allocation: Allocation
+    routing: RoutingDecision
+    deferred: tuple[str, ...]
+
+
+class _Lost(Exception):
+    """The batch's writes cannot all stand (stock went, an order changed): the transaction is undone."""
+
+
+_ORDER_FIELDS = [name for name in OrderRow.__struct_fields__ if not name.startswith("channel_")]
+_CHANNEL_FIELDS = [name for name in OrderRow.__struct_fields__ if name.startswith("channel_")]
+_ORDERS_SQL = (
+    "SELECT o.id, o.warehouse, "
+    "o.receiver_name AS guard_name, o.receiver_phone AS guard_phone, o.receiver_address AS guard_address, "
+    + ", ".join(f"o.{name}" for name in _ORDER_FIELDS)
+    + ", "
+    + ", ".join(
+        f"c.{name.removeprefix('channel_')} AS {name}"
+        for name in OrderRow.__struct_fields__
+        if name.startswith("channel_")
+    )
+    + " FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = ANY({}::bigint[]) AND o.status = {} ORDER BY o.id"
+)
+_LINES_SQL = (
+    'SELECT id, "order", sku_code, is_gift, qty, line_no, unit_price FROM order_line '
+    'WHERE "order" = ANY({}::bigint[]) ORDER BY id'
+)
+# The duplicate check's candidates for the whole batch: the per-order rule (same fingerprint, not cancelled, within
+# the window, received earlier — or at the same instant with a smaller id) is applied to them in Python.
+_DUPLICATES_SQL = (
+    "SELECT id, fingerprint, received_at FROM sales_order "
+    "WHERE fingerprint = ANY({}::varchar[]) AND status <> {} AND received_at >= {} ORDER BY id"
+)
+_SKUS_SQL = "SELECT id, code, weight_g, volume_cm3 FROM sku WHERE code = ANY({}::varchar[]) AND active"
+_STOCK_SQL = (
+    "SELECT warehouse, sku, on_hand - reserved AS available FROM stock_level "
+    "WHERE warehouse = ANY({}::bigint[]) AND sku = ANY({}::bigint[])"
+)
+
+# What validation and reservation learned, one array per column; NULL keeps the stored value.
+_KEPT = (
+    ("receiver_province", "varchar"),
+    ("receiver_city", "varchar"),
+    ("receiver_district", "varchar"),
+    ("receiver_detail", "text"),
+    ("receiver_division_code", "varchar"),
+    ("receiver_phone", "text"),
+    ("receiver_phone_ext", "varchar"),
+    ("ship_by", "timestamptz"),
+    ("tags", "text"),
+    ("priority", "varchar"),
+    ("rules_applied_at", "timestamptz"),
+    ("preferred_carrier", "varchar"),
+    ("preferred_warehouse", "bigint"),
+)
+_KEPT_NAMES = frozenset(name for name, _ in _KEPT)
+_READY_SQL = (
+    "UPDATE sales_order AS o SET status = {}, exception_reason = NULL, hold_queue = NULL, hold_reason = NULL, "
+    "updated_at = {}, warehouse = v.warehouse, needs_backfill = v.needs_backfill, "
+    + ", ".join(f"{name} = COALESCE(v.{name}, o.{name})" for name, _ in _KEPT)
+    + " FROM unnest({}::bigint[], {}::text[], {}::text[], {}::text[], {}::bigint[], {}::boolean[], "
+    + ", ".join(f"{{}}::{kind}[]" for _, kind in _KEPT)
+    + ") AS v(id, guard_name, guard_phone, guard_address, warehouse, needs_backfill, "
+    + ", ".join(name for name, _ in _KEPT)
+    + ") WHERE o.id = v.id AND o.status = {} AND o.receiver_name = v.guard_name "
+    "AND o.receiver_phone = v.guard_phone AND o.receiver_address = v.guard_address RETURNING o.id"
+)
+# New shipments with their ids drawn first, so each comes back with the key of the (order, warehouse) it is for.
+_SHIPMENTS_SQL = (
+    "WITH v AS (SELECT nextval(pg_get_serial_sequence('shipment', 'id')) AS id, u.* FROM unnest({}::integer[], "
+    "{}::bigint[], {}::varchar[], {}::varchar[], {}::integer[], {}::integer[], {}::varchar[]) "
+    "AS u(k, warehouse, receiver_key, channel, weight_g, volume_cm3, packing_line)), "
+    "made AS (INSERT INTO shipment (id, warehouse, status, receiver_key, channel, created_at, weight_g, volume_cm3, "
+    "packing_line) SELECT id, warehouse, 'open', receiver_key, channel, {}, weight_g, volume_cm3, packing_line "
+    "FROM v RETURNING id) "
+    "SELECT v.id, v.k FROM v JOIN made ON made.id = v.id"
+)
+_LINES_UPDATE_SQL = (
+    "UPDATE order_line AS l SET sku = v.sku, warehouse = v.warehouse, shipment = v.shipment, reserved_qty = l.qty "
+    "FROM unnest({}::bigint[], {}::bigint[], {}::bigint[], {}::bigint[]) AS v(id, sku, warehouse, shipment) "
+    "WHERE l.id = v.id"
+)
+
+
+_OPEN_SHIPMENTS_SQL = (
+    "SELECT DISTINCT receiver_key FROM shipment WHERE receiver_key = ANY({}::varchar[]) AND status = 'open' "
+    "AND created_at >= {}"
+)
+
+
+class _Key(msgspec.Struct):
+    receiver_key: str
+
+
+class _ShipmentKey(msgspec.Struct):
+    id: int
+    k: int
+
+
+async def process_batch(order_ids: list[int]) -> BatchResult:
+    """Make ready, set-based, the orders of ``order_ids`` that take the plain way (see the module); the rest (and
+    all of them on SQLite, or when the batch's writes could not stand) are returned for the per-order path. Call
+    within :func:`~.cache.batch_scope` (rules and warehouse rankings read once)."""
+    ids = sorted(set(order_ids))
+    if db.is_sqlite() or len(ids) < 2:
+        return BatchResult(ready={}, rest=list(order_ids))
+    ready: dict[int, datetime] = {}
+    for chunk in db.chunks(ids, MAX_BATCH):
+        for _attempt in range(2):  # stock taken by another worker between our read and our UPDATE: read again once
+            try:
+                ready.update(await _run(list(chunk)))
+                break
+            except _Lost as lost:
+                log.info("batch lost a race; planning again", extra={"orders": len(chunk), "why": str(lost)})
+    return BatchResult(ready=ready, rest=[i for i in order_ids if i not in ready])
+
+
+async def _run(ids: list[int]) -> dict[int, datetime]:
+    orders = await db.fetch_as(_Order, _ORDERS_SQL, ids, S.RECEIVED.value)
+    if not orders:
+        return {}
+    for order in orders:  # the customer's sealed fields, opened for the steps (as load_order does)
+        for name in pii.SEALED_COLUMNS:
+            if name in OrderRow.__struct_fields__:
+                setattr(order, name, pii.open_(getattr(order, name)))
+    lines_of: dict[int, list[_Line]] = defaultdict(list)
+    for line in await db.fetch_as(_Line, _LINES_SQL, [o.id for o in orders]):
+        lines_of[line.order].append(line)
+    duplicates = await _duplicate_candidates(orders)
+    codes = sorted({line.sku_code for lines in lines_of.values() for line in lines})
+    skus = {sku.code: sku for sku in await db.fetch_as(SkuRow, _SKUS_SQL, codes)}
+
+    decided: list[tuple[_Order, list[_Line], dict[str, Any], RuleOutcome | None]] = []
+    for order in orders:
+        got = await _validate(order, lines_of.get(order.id, []), skus, duplicates)
+        if got is not None:
+            decided.append((order, lines_of[order.id], *got))
+    if not decided:
+        return {}
+    ranked_of = {order.id: await _ranked(order) for order, *_ in decided}
+    warehouse_ids = sorted({c.id for ranked in ranked_of.values() for c in ranked})
+    sku_ids = sorted({skus[line.sku_code].id for _, lines, *_ in decided for line in lines})
+    available: dict[tuple[int, int], int] = {
+        (r.warehouse, r.sku): r.available
+        for r in (await db.fetch_as(_Level, _STOCK_SQL, warehouse_ids, sku_ids) if warehouse_ids else [])
+    }
+
+    merge_of = {order.id: await _merge_mode(order) for order, *_ in decided}
+    key_of = {order.id: _receiver_key_of(order) for order, *_ in decided}
+    open_keys = await _open_shipment_keys(sorted({key_of[i] for i, (merge, _) in merge_of.items() if merge}))
+    merging: set[str] = set()
+    planned: list[_Planned] = []
+    for order, lines, values, outcome in decided:
+        ranked = ranked_of[order.id]
+        if not ranked:
+            continue
+        merge, deferred = merge_of[order.id]
+        if merge is not None:
+            # Merge detection (合单): an open shipment for the receiver exists, or an earlier order of this batch
+            # goes to the same receiver — the per-order path merges it (after this batch commits); else it would
+            # find nothing to merge with and make a new shipment, as here.
+            key = key_of[order.id]
+            if key in open_keys or key in merging:
+                merging.add(key)
+                continue
+            merging.add(key)
+        wanted: dict[int, int] = defaultdict(int)
+        codes_of: dict[int, str] = {}
+        for line in lines:
+            sku = skus[line.sku_code]
+            wanted[sku.id] += line.qty
+            codes_of[sku.id] = line.sku_code
+        policy = SplitPolicy(order.channel_split_policy or SplitPolicy.EXCEPTION.value)
+        chosen = plan(wanted, ranked, available, allow_split=policy == SplitPolicy.SPLIT, codes=codes_of)
+        if not isinstance(chosen, Allocation):
+            continue  # short: the per-order path re-reads, and waits, splits or raises the exception
+        why = explain(
+            wanted, ranked, available, chosen, province=order.receiver_province, policy=policy, codes=codes_of
+        )
+        for warehouse_id, taken in chosen.by_warehouse.items():  # what this batch has taken so far
+            for sku_id, qty in taken.items():
+                available[(warehouse_id, sku_id)] -= qty
+        planned.append(
+            _Planned(
+                order=order, lines=lines, skus=skus, values=values, outcome=outcome, allocation=chosen, routing=why,
+                deferred=deferred,
+            )
+        )  # fmt: skip
+    if not planned:
+        return {}
+    await _write(planned)
+    return {p.order.id: p.order.received_at for p in planned}
+
+
+async def _open_shipment_keys(keys: list[str]) -> set[str]:
+    """The receivers among ``keys`` with an open shipment within the merge window, in any warehouse or channel (the
+    per-order path then looks closer: warehouse, scope, the row lock)."""
+    if not keys:
+        return set()
+    cutoff = clock.now() - timedelta(minutes=get_settings().merge_window_minutes)
+    rows = await db.fetch_as(_Key, _OPEN_SHIPMENTS_SQL, keys, cutoff)
+    return {row.receiver_key for row in rows}
+
+
+async def _duplicate_candidates(orders: list[_Order]) -> dict[str, list[_Candidate]]:
+    first = [o for o in orders if o.rules_applied_at is None and o.fingerprint]
+    if not first:
+        return {}
+    since = min(o.received_at for o in first) - DUPLICATE_WINDOW
+    fingerprints = sorted({o.fingerprint for o in first})
+    found: dict[str, list[_Candidate]] = defaultdict(list)
+    for row in await db.fetch_as(_Candidate, _DUPLICATES_SQL, fingerprints, S.CANCELLED.value, since):
+        found[row.fingerprint].append(row)
+    return found
+
+
+def _suspected(order: _Order, candidates: dict[str, list[_Candidate]]) -> bool:
+    """The per-order check's rule (validation._suspected_duplicate): an earlier order with the same content."""
+    for other in candidates.get(order.fingerprint, ()):
+        if other.id == order.id or other.received_at < order.received_at - DUPLICATE_WINDOW:
+            continue
+        if other.received_at < order.received_at or (other.received_at == order.received_at and other.id < order.id):
+            return True
+    return False
+
+
+async def _validate(
+    order: _Order, lines: list[_Line], skus: dict[str, SkuRow], duplicates: dict[str, list[_Candidate]]
+) -> tuple[dict[str, Any], RuleOutcome | None] | None:
+    """Validation's decisions for an order on the plain way, or None when it is not (the per-order path takes it).
+    Nothing is written here: what would be is returned (columns) with the rules' outcome."""
+    if order.receiver_country != DOMESTIC or not lines:
+        return None
+    values: dict[Any, Any] = {}
+    if not order.receiver_division_code and check_receiver(order, values) is not None:
+        return None  # a bad address or phone: the exception is the per-order path's to raise
+    outcome: RuleOutcome | None = None
+    if order.rules_applied_at is None:
+        if _suspected(order, duplicates):
+            return None
+        rows = [
+            LineRow(id=line.id, sku_code=line.sku_code, is_gift=line.is_gift, qty=line.qty, line_no=line.line_no)
+            for line in lines
+        ]
+        outcome = await rule_outcome(order, rows)
+        if outcome.holds or outcome.gifts:
+            return None
+        if outcome.memo_gift_rules and memo_gift_candidates(f"{order.seller_memo}\n{order.buyer_memo}"):
+            return None
+        await rule_values(order, outcome, values)
+    if any(line.sku_code not in skus for line in lines):
+        return None
+    columns = {column._meta.db_column_name: value for column, value in values.items()}
+    if not columns.keys() <= _KEPT_NAMES:  # a column validation learned to write that this path does not know yet
+        log.warning("set-based path cannot write %s", sorted(columns.keys() - _KEPT_NAMES))
+        return None
+    return columns, outcome
+
+
+async def _write(planned: list[_Planned]) -> None:
+    settings = get_settings()
+    now = clock.now()
+    singles = {p.order.id: next(iter(p.allocation.by_warehouse)) if not p.allocation.split else None for p in planned}
+    wanted: dict[tuple[int, int], int] = defaultdict(int)
+    for p in planned:
+        for warehouse_id, taken in p.allocation.by_warehouse.items():
+            for sku_id, qty in taken.items():
+                wanted[(warehouse_id, sku_id)] += qty
+    try:
+        async with db.transaction():
+            # The status first: it takes the orders' row locks (a second runner finds nothing to do).
+            columns: list[list[Any]] = [
+                [p.order.id for p in planned],
+                [p.order.guard_name for p in planned],
+                [p.order.guard_phone for p in planned],
+                [p.order.guard_address for p in planned],
+                [singles[p.order.id] for p in planned],
+                [bool(p.deferred) for p in planned],
+            ]
+            columns += [[p.values.get(name) for p in planned] for name, _ in _KEPT]
+            updated = await db.execute_returning(db.IdRow, _READY_SQL, S.READY.value, now, *columns, S.RECEIVED.value)
+            if len(updated) != len(planned):
+                raise _Lost(f"{len(planned) - len(updated)} orders changed meanwhile")
+            shipment_of = await _make_shipments(planned, now, settings)
+            line_rows = [
+                (line.id, p.skus[line.sku_code].id, wh, shipment_of[(p.order.id, wh)])
+                for p in planned
+                for line in p.lines
+                for wh in [_home(p.allocation, p.skus[line.sku_code].id)]
+            ]
+            await db.execute(_LINES_UPDATE_SQL, *[list(col) for col in zip(*line_rows, strict=True)])
+            for p in planned:
+                await _record(p, singles[p.order.id], shipment_of, now)
+            # Stock last (a flush after the events'): the hot rows stay locked for the end of the transaction only.
+            pending = db.pending_before_commit()
+            assert pending is not None
+
+            async def reserve_last() -> None:
+                short = await reserve_many(wanted)
+                if short:
+                    raise _Lost(f"stock short for {len(short)} rows")
+
+            pending.append(reserve_last)
+    except _Lost:
+        raise
+    except Exception:
+        log.exception("set-based batch failed; the per-order path takes its orders")
+        raise _Lost("the batch failed") from None
+
+
+def _home(allocation: Allocation, sku_id: int) -> int:
+    return next(wh for wh, taken in allocation.by_warehouse.items() if sku_id in taken)
+
+
+async def _make_shipments(planned: list[_Planned], now: datetime, settings: Any) -> dict[tuple[int, int], int]:
+    rows: list[tuple[int, int, str, str, int, int, str]] = []
+    keys: list[tuple[int, int]] = []
+    for p in planned:
+        receiver = _receiver_key_of(p.order)
+        for warehouse_id in sorted(p.allocation.by_warehouse):
+            mine = [line for line in p.lines if _home(p.allocation, p.skus[line.sku_code].id) == warehouse_id]
+            weight = sum(line.qty * p.skus[line.sku_code].weight_g for line in mine)
+            volume = sum(line.qty * p.skus[line.sku_code].volume_cm3 for line in mine)
+            biggest = max(p.skus[line.sku_code].volume_cm3 for line in mine)
+            line_kind = packing_line(
+                weight_g=weight,
+                volume_cm3=volume,
+                max_item_volume_cm3=biggest,
+                b_weight_g=settings.packing_b_weight_g,
+                b_volume_cm3=settings.packing_b_volume_cm3,
+            )
+            rows.append((len(keys), warehouse_id, receiver, p.order.channel_code, weight, volume, line_kind))
+            keys.append((p.order.id, warehouse_id))
+    made = await db.fetch_as(_ShipmentKey, _SHIPMENTS_SQL, *[list(col) for col in zip(*rows, strict=True)], now)
+    if len(made) != len(keys):
+        raise _Lost("shipments not all made")
+    return {keys[row.k]: row.id for row in made}
+
+
+async def _record(p: _Planned, single: int | None, shipment_of: dict[tuple[int, int], int], now: datetime) -> None:
+    """The order's events, hooks and live messages, as the per-order path records them (in the same order)."""
+    order_id = p.order.id
+    if p.outcome is not None:
+        await record_fired(order_id, p.outcome, [])
+    warehouse_ids = sorted(p.allocation.by_warehouse)
+    steps = [(S.RECEIVED, S.VALIDATED, {}), (S.VALIDATED, S.READY, {"warehouse_ids": warehouse_ids})]
+    for src, dst, data in steps:
+        await record_event(
+            order_id, OrderEventType.STATUS_CHANGED, from_status=src.value, to_status=dst.value, data=data
+        )
+        publish_after_commit(
+            OrderStatusChanged(order_id=order_id, from_status=src.value, to_status=dst.value, reason=None, at=now),
+            Topic.ORDERS,
+            order_topic(order_id),
+        )
+    change = StatusChange(
+        order_id=order_id,
+        from_status=S.RECEIVED.value,
+        to_status=S.READY.value,
+        warehouse_id=single,
+        previous_warehouse_id=p.order.warehouse,
+    )
+    for hook in STATUS_CHANGE_HOOKS:
+        await hook(change)
+    await record_event(
+        order_id, OrderEventType.ROUTED, reason=p.routing.reason.value, data=msgspec.to_builtins(p.routing)
+    )
+    codes = {p.skus[line.sku_code].id: line.sku_code for line in p.lines}
+    await record_event(
+        order_id,
+        OrderEventType.STOCK_RESERVED,
+        data={
+            "deferred": list(p.deferred),
+            "split": p.allocation.split,
+            "warehouses": {
+                str(wh): {codes[sku]: qty for sku, qty in taken.items()}
+                for wh, taken in sorted(p.allocation.by_warehouse.items())
+            },
+            "shipments": sorted(shipment_of[(order_id, wh)] for wh in warehouse_ids),
+        },
+    )
