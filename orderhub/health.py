@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 
 from orderhub import db
 from orderhub import redis as redis_mod
-from orderhub.queue import get_queue
+from orderhub.queue import QueueRole, get_queue
 
-__all__ = ["check_stores", "queue_depth"]
+__all__ = ["check_stores", "queue_depth", "queue_depths"]
 
 log = logging.getLogger("orderhub.health")
 
@@ -24,12 +24,19 @@ async def _check(name: str, probe: Callable[[], Awaitable[object]], results: dic
         results[name] = f"error: {type(exc).__name__}"
 
 
-async def queue_depth() -> dict[str, int]:
-    queue = get_queue()
+async def queue_depth(role: QueueRole = QueueRole.PIPELINE) -> dict[str, int]:
+    queue = get_queue(role)
     queued, active, incomplete = await asyncio.gather(
         queue.count("queued"), queue.count("active"), queue.count("incomplete")
     )
     return {"queued": queued, "active": active, "scheduled": max(incomplete - queued - active, 0)}
+
+
+async def queue_depths() -> dict[QueueRole, dict[str, int]]:
+    """Both queues' depth: the pipeline's and the background jobs' (orderhub.queue.JOB_ROLES)."""
+    roles = list(QueueRole)
+    depths = await asyncio.gather(*(queue_depth(role) for role in roles))
+    return dict(zip(roles, depths, strict=True))
 
 
 async def _redis_ping() -> None:
@@ -41,6 +48,6 @@ async def check_stores() -> dict[str, str]:
     await asyncio.gather(
         _check("database", db.ping, results),
         _check("redis", _redis_ping, results),
-        _check("queue", queue_depth, results),
+        _check("queue", queue_depths, results),  # both queues: one Redis, either may be misconfigured
     )
     return results

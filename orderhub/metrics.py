@@ -38,7 +38,10 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 INGEST_RESULTS = Counter("orderhub_ingest_orders_total", "Orders seen by the ingest API", ["channel", "result"])
-QUEUE_DEPTH = Gauge("orderhub_queue_depth", "SAQ jobs by state", ["state"], multiprocess_mode="livemax")
+# queue: "pipeline" or "background" (orderhub.queue.QueueRole)
+QUEUE_DEPTH = Gauge(
+    "orderhub_queue_depth", "SAQ jobs by queue and state", ["queue", "state"], multiprocess_mode="livemax"
+)
 JOB_LATENCY = Histogram(
     "orderhub_job_seconds",
     "Worker job run time",

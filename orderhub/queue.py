@@ -1,15 +1,21 @@
-"""The SAQ job queue: job names, keyed enqueueing with our retry/timeout policy.
+"""The SAQ job queues: job names, the queue each runs on, keyed enqueueing with our retry/timeout policy.
 
 SAQ's defaults (``retries=1``, ``timeout=10``) are wrong for us; every job goes out through :func:`enqueue`.
 A job key is unique while the job is queued or active, so enqueueing the same order twice is a no-op.
+
+Two queues on the same Redis: the order pipeline's (``ORDERHUB_QUEUE_NAME``) and the background queue
+(``<name>-background``) for everything else — waves, pulls, stock sync, write-backs, notifications, approvals… —
+so that during a surge the pipeline's workers spend no CPU on them (issue 22). :data:`JOB_ROLES` says which job
+goes where; ``orderhub worker --role`` picks which queue(s) a process serves (``server/worker.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,15 +23,18 @@ from saq import Queue
 from saq.job import Job, Status
 from saq.queue.redis import RedisQueue
 
-from orderhub.settings import Settings
+from orderhub.settings import Settings, background_queue_name
 
 __all__ = [
     "BACKFILL_KEY",
+    "JOB_ROLES",
     "JobName",
     "OrderHubQueue",
+    "QueueRole",
     "create_queue",
     "enqueue",
     "get_queue",
+    "get_queues",
     "process_batch_key",
     "process_order_key",
     "set_queue",
@@ -59,6 +68,45 @@ class JobName(StrEnum):
     CANCEL_WAYBILL = "cancel_waybill"
     MINE_COPURCHASE = "mine_copurchase"
 
+
+class QueueRole(StrEnum):
+    """Which SAQ queue (and which ``orderhub worker --role``) a job belongs to."""
+
+    PIPELINE = "pipeline"
+    BACKGROUND = "background"
+
+
+_P, _B = QueueRole.PIPELINE, QueueRole.BACKGROUND
+# Every job name and its queue; tests/unit/test_queue_roles.py checks that each name is here and that each worker
+# function is registered on the worker of its role. Only the order pipeline (and its own sweeper and backfill)
+# runs on the pipeline queue.
+JOB_ROLES: Mapping[JobName, QueueRole] = MappingProxyType(
+    {
+        JobName.PROCESS_ORDER: _P,
+        JobName.PROCESS_ORDERS: _P,
+        JobName.SWEEP_STUCK_ORDERS: _P,
+        JobName.BACKFILL_AFTER_SURGE: _P,
+        JobName.PULL_CHANNEL: _B,
+        JobName.PULL_DUE_CHANNELS: _B,
+        JobName.SYNC_STOCK: _B,
+        JobName.WRITE_BACK_SHIPMENT: _B,
+        JobName.IMPORT_FILE: _B,
+        JobName.BUILD_WAVES: _B,
+        JobName.SUBSCRIBE_TRACKING: _B,
+        JobName.POLL_PARCELS: _B,
+        JobName.SEND_NOTIFICATION: _B,
+        JobName.DISPATCH_NOTIFICATIONS: _B,
+        JobName.COLLECT_SMS_RECEIPTS: _B,
+        JobName.SEND_APPROVAL_CARD: _B,
+        JobName.UPDATE_APPROVAL_CARD: _B,
+        JobName.DISPATCH_APPROVAL_CARDS: _B,
+        JobName.SUBMIT_APPROVAL_OA: _B,
+        JobName.CHECK_APPROVAL_OA: _B,
+        JobName.RECONCILE_APPROVAL_OA: _B,
+        JobName.CANCEL_WAYBILL: _B,
+        JobName.MINE_COPURCHASE: _B,
+    }
+)
 
 BACKFILL_KEY = "pipeline:backfill"
 
@@ -143,31 +191,55 @@ class OrderHubQueue(RedisQueue):
         return [job_id.decode("utf-8") for job_id in swept]
 
 
-def create_queue(redis: aioredis.Redis, settings: Settings) -> Queue:
-    return OrderHubQueue(redis, name=settings.queue_name, sweep_lock=max(1, settings.saq_sweep_interval - 1))
+def create_queue(redis: aioredis.Redis, settings: Settings, role: QueueRole = QueueRole.PIPELINE) -> Queue:
+    """The queue of ``role``. Both share the Redis client; SAQ keeps each queue's lists, sweep lock, cron keys and
+    worker info under its own name (``saq:<name>:…``, saq/queue/redis.py ``RedisQueue.namespace``)."""
+    name = settings.queue_name if role == QueueRole.PIPELINE else settings.background_queue_name
+    return OrderHubQueue(redis, name=name, sweep_lock=max(1, settings.saq_sweep_interval - 1))
 
 
-_queue: Queue | None = None
+_queues: dict[QueueRole, Queue] = {}
 _settings: Settings | None = None
 
 
-def set_queue(queue: Queue | None, settings: Settings | None = None) -> None:
-    global _queue, _settings
-    _queue, _settings = queue, settings
+def set_queue(queue: Queue | None, settings: Settings | None = None, *, background: Queue | None = None) -> None:
+    """This process's queues: ``queue`` the pipeline's, ``background`` the other one. Without ``background``, a
+    queue on the same Redis named after ``queue`` (``<name>-background``) takes the background jobs, so a process
+    that only enqueues (a test, the demo seeder) needs to name one queue."""
+    global _settings
+    _queues.clear()
+    _settings = settings
+    if queue is None:
+        return
+    _queues[QueueRole.PIPELINE] = queue
+    if background is None:
+        if not isinstance(queue, RedisQueue):
+            raise TypeError(f"no background queue given and none can be derived from {queue!r}")
+        background = RedisQueue(queue.redis, name=background_queue_name(queue.name))
+    _queues[QueueRole.BACKGROUND] = background
 
 
-def get_queue() -> Queue:
-    if _queue is None:
+def get_queue(role: QueueRole = QueueRole.PIPELINE) -> Queue:
+    queue = _queues.get(role)
+    if queue is None:
         raise RuntimeError("queue not configured")
-    return _queue
+    return queue
+
+
+def get_queues() -> dict[QueueRole, Queue]:
+    """Both queues by role (for the depth on /readyz and /metrics)."""
+    if not _queues:
+        raise RuntimeError("queue not configured")
+    return dict(_queues)
 
 
 async def enqueue(name: JobName, *, key: str, timeout: int | None = None, **kwargs: Any) -> bool:
     """Enqueue a keyed job. True when queued now; False when a job with the key is already queued or running,
     or when the queue is unreachable (the sweeper picks the work up).
 
-    ``timeout`` overrides the configured job timeout (for long passes such as the surge backfill)."""
-    queue = get_queue()
+    ``timeout`` overrides the configured job timeout (for long passes such as the surge backfill). The job goes
+    to the queue of its role (:data:`JOB_ROLES`)."""
+    queue = get_queue(JOB_ROLES[name])
     settings = _settings
     timeout = timeout or (settings.job_timeout if settings else 60)
     retries = settings.job_retries if settings else 5

@@ -1,4 +1,4 @@
-"""Open and close a process's shared resources: database, Redis, queue, event bus."""
+"""Open and close a process's shared resources: database, Redis, the two job queues, event bus."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from saq import Queue
 
 from orderhub import db, events, queue
 from orderhub import redis as redis_mod
+from orderhub.queue import QueueRole
 from orderhub.settings import Settings
 
 __all__ = ["Runtime", "start_runtime"]
@@ -18,14 +19,21 @@ __all__ = ["Runtime", "start_runtime"]
 class Runtime:
     settings: Settings
     redis: aioredis.Redis
-    queue: Queue
+    queue: Queue  # the pipeline's
+    background: Queue  # everything else's (orderhub.queue.JOB_ROLES)
+
+    def queue_of(self, role: QueueRole) -> Queue:
+        return self.queue if role == QueueRole.PIPELINE else self.background
 
     async def close(self) -> None:
         events.set_bus(None)
         queue.set_queue(None)
         redis_mod.set_client(None)
         try:
+            # Each closes its own pub/sub connection and the shared client (RedisQueue.disconnect,
+            # saq/queue/redis.py); closing a closed redis-py client again is a no-op.
             await self.queue.disconnect()
+            await self.background.disconnect()
         finally:
             await self.redis.aclose()
             await db.close()
@@ -40,8 +48,10 @@ async def start_runtime(settings: Settings, client: aioredis.Redis | None = None
     await db.open_engine(settings)
     client = client or redis_mod.create_client(settings.redis_url)
     redis_mod.set_client(client)
-    q = queue.create_queue(client, settings)
+    q = queue.create_queue(client, settings, QueueRole.PIPELINE)
+    bq = queue.create_queue(client, settings, QueueRole.BACKGROUND)
     await q.connect()
-    queue.set_queue(q, settings)
+    await bq.connect()
+    queue.set_queue(q, settings, background=bq)
     events.set_bus(events.EventBus(client))
-    return Runtime(settings=settings, redis=client, queue=q)
+    return Runtime(settings=settings, redis=client, queue=q, background=bq)

@@ -17,6 +17,7 @@ import msgspec
 __all__ = [
     "Settings",
     "SettingsError",
+    "background_queue_name",
     "check_secret_key",
     "get_settings",
     "load_settings",
@@ -33,10 +34,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str = ""
     admin_user: str | None = None
     admin_password: str | None = None
+    # The pipeline's SAQ queue; everything else (waves, pulls, stock sync, notifications, …) runs on
+    # :attr:`background_queue_name`, served by its own SAQ worker (``orderhub worker --role``, docs/architecture.md).
     queue_name: str = "orderhub"
     job_timeout: int = 60
     job_retries: int = 5
     worker_concurrency: int = 10
+    # Jobs one process runs at once from the background queue (the pipeline worker's is worker_concurrency).
+    background_concurrency: int = 4
     saq_sweep_interval: int = 30
     stuck_after_seconds: int = 120
     sweeper_cron: str = "* * * * * */15"
@@ -92,6 +97,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     printer_allow_loopback: bool = False
 
     @property
+    def background_queue_name(self) -> str:
+        return background_queue_name(self.queue_name)
+
+    @property
     def is_sqlite(self) -> bool:
         return not (self.database_url or "").startswith(("postgres://", "postgresql://"))
 
@@ -103,6 +112,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if url.startswith("sqlite:///"):
             return Path(url[len("sqlite:///") :])
         return Path(url)
+
+
+def background_queue_name(queue_name: str) -> str:
+    """The background jobs' queue beside the pipeline queue ``queue_name``: ``orderhub`` → ``orderhub-background``."""
+    return f"{queue_name}-background"
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:
@@ -248,6 +262,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         job_timeout=_int(env, "ORDERHUB_JOB_TIMEOUT", 60),
         job_retries=_int(env, "ORDERHUB_JOB_RETRIES", 5),
         worker_concurrency=_int(env, "ORDERHUB_WORKER_CONCURRENCY", 10),
+        background_concurrency=_int(env, "ORDERHUB_BACKGROUND_CONCURRENCY", 4),
         saq_sweep_interval=_int(env, "ORDERHUB_SAQ_SWEEP_INTERVAL", 30),
         stuck_after_seconds=_int(env, "ORDERHUB_STUCK_AFTER_SECONDS", 120),
         sweeper_cron=env.get("ORDERHUB_SWEEPER_CRON") or "* * * * * */15",

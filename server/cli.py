@@ -107,7 +107,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _configure_logging()
     settings = _serving_settings()
     with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
-        runner.run(run_worker(settings, concurrency=args.concurrency))
+        runner.run(run_worker(settings, role=args.role, concurrency=args.concurrency))
     return 0
 
 
@@ -438,7 +438,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if services is not None:
                 procs.append(services)
         procs.append(subprocess.Popen([*exe, "serve", "--host", args.host, "--port", str(args.port)], env=env))
-        procs.append(subprocess.Popen([*exe, "worker"], env=env))
+        procs.append(subprocess.Popen([*exe, "worker", "--role", "all"], env=env))  # both queues, one process
         base = f"http://{args.host}:{args.port}"
         if not _wait_http(f"{base}/healthz", 30, procs):
             print("error: the API did not start; see the log above", file=sys.stderr)
@@ -636,7 +636,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a SAQ worker only")
-    worker.add_argument("--concurrency", type=int, default=None)
+    worker.add_argument(
+        "--role",
+        choices=("pipeline", "background", "all"),
+        default="all",
+        help="the queue(s) served: the order pipeline's, the background jobs' (waves, pulls, stock sync, "
+        "notifications, …, and the surge monitor), or both in this process (default)",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="pipeline jobs run at once (default ORDERHUB_WORKER_CONCURRENCY; the background worker's is "
+        "ORDERHUB_BACKGROUND_CONCURRENCY)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="apply migrations (and create the first admin if configured)")

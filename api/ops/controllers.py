@@ -98,8 +98,9 @@ class OpsController(Controller):
             request.client.host if request.client else None,
         )
         try:
-            for state, count in (await health.queue_depth()).items():
-                QUEUE_DEPTH.labels(state).set(count)
+            for role, depth in (await health.queue_depths()).items():
+                for state, count in depth.items():
+                    QUEUE_DEPTH.labels(role.value, state).set(count)
         except Exception:  # metrics must render even when Redis is down
             pass
         try:

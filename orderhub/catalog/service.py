@@ -111,7 +111,7 @@ def _check_measures(weight_g: int, volume_cm3: int) -> None:
 async def _claim_barcodes(sku_id: int, sku_code: str, barcodes: list[str]) -> None:
     taken = (
         await SkuBarcode.select(SkuBarcode.barcode, SkuBarcode.sku.code).where(
-            SkuBarcode.barcode.is_in(barcodes) & (SkuBarcode.sku != sku_id)
+            SkuBarcode.barcode.is_in(barcodes) & (SkuBarcode.sku != sku_id)  # bounded: one SKU's (≤ 20, api/catalog)
         )
         if barcodes
         else []

@@ -167,9 +167,10 @@ async def enqueue_due_pulls() -> list[str]:
     (channels with scheduled pulls), and every active channel holding a request left over because its re-pull could
     not be queued when the previous job ended."""
     platforms = registered_platforms()
-    channels = await Channel.select(
-        Channel.id, Channel.code, Channel.pull_every_minutes, Channel.pull_enabled
-    ).where((Channel.active == True) & Channel.platform.is_in(platforms))  # noqa: E712
+    channels = await Channel.select(Channel.id, Channel.code, Channel.pull_every_minutes, Channel.pull_enabled).where(
+        (Channel.active == True)  # noqa: E712
+        & Channel.platform.is_in(platforms)  # bounded: the registered platforms (a handful)
+    )
     due: list[str] = []
     now = clock.now()
     client = redis_mod.get_client()
@@ -351,7 +352,10 @@ async def _intake(
             Order.receiver_phone_ext,
             Order.receiver_address,
             Order.source_receiver,
-        ).where((Order.channel == channel_id) & Order.external_id.is_in(sorted(latest)))
+        ).where(
+            (Order.channel == channel_id)
+            & Order.external_id.is_in(sorted(latest))  # bounded: one page of the platform's (≤ 100 orders)
+        )
     }
     fresh = [item for ext, item in latest.items() if ext not in existing and item.state in IMPORTABLE]
     counts.skipped += sum(1 for ext, item in latest.items() if ext not in existing and item.state not in IMPORTABLE)

@@ -73,7 +73,12 @@ async def upsert_mappings(code: str, items: Sequence[NewChannelSku]) -> list[Cha
             if not value.strip() or len(value) > 64:
                 raise ValidationFailed("编码为 1–64 个字符", field=f"items[{index}].{name}")
     codes = sorted({item.sku for item in items})
-    skus = {row["code"]: int(row["id"]) for row in await Sku.select(Sku.id, Sku.code).where(Sku.code.is_in(codes))}
+    skus = {
+        row["code"]: int(row["id"])
+        for row in await Sku.select(Sku.id, Sku.code).where(
+            Sku.code.is_in(codes)  # bounded: one request's mappings (≤ 1000, api/channels ChannelSkusIn)
+        )
+    }
     for index, item in enumerate(items):
         if item.sku not in skus:
             raise ValidationFailed(f"商品编码 {item.sku} 不存在", field=f"items[{index}].sku")
@@ -180,7 +185,10 @@ async def push_stock(
             ChannelSku.channel.code,
             ChannelSku.channel.platform,
             ChannelSku.channel.credentials,
-        ).where((ChannelSku.channel.active == True) & ChannelSku.channel.platform.is_in(registered_platforms()))  # noqa: E712
+        ).where(
+            (ChannelSku.channel.active == True)  # noqa: E712
+            & ChannelSku.channel.platform.is_in(registered_platforms())  # bounded: the registered platforms
+        )
         if channel_code is not None:
             query = query.where(ChannelSku.channel.code == channel_code)
         return query
@@ -248,7 +256,7 @@ async def push_stock(
                 for qty, ids in by_qty.items():
                     await ChannelSku.update(
                         {ChannelSku.synced_qty: qty, ChannelSku.synced_at: now, ChannelSku.sync_error: ""}
-                    ).where(ChannelSku.id.is_in(ids))
+                    ).where(ChannelSku.id.is_in(ids))  # bounded: one pushed chunk (≤ BATCH mappings)
                 pushed += len(chunk)
             if not error:
                 await redis_mod.awaited(redis_mod.get_client().delete(_FAILURES.format(code)))

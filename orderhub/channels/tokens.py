@@ -122,7 +122,10 @@ async def run(*, http: httpx.AsyncClient | None = None, now: datetime | None = N
             Channel.token_refresh_at,
             Channel.token_refresh_error,
         )
-        .where((Channel.active == True) & Channel.platform.is_in(platforms))  # noqa: E712
+        .where(
+            (Channel.active == True)  # noqa: E712
+            & Channel.platform.is_in(platforms)  # bounded: the registered platforms (a handful)
+        )
         .order_by(Channel.id),
     )
     report = TokenReport()

@@ -171,7 +171,9 @@ async def declaration_for(order_id: int, *, warehouse_id: int | None = None) -> 
     codes = sorted({line["sku_code"] for line in lines})  # at most an order's lines (MAX_LINES)
     catalog = {
         row["code"]: row
-        for row in await Sku.select(Sku.code, Sku.name, Sku.weight_g).where(Sku.code.is_in(codes or [""]))
+        for row in await Sku.select(Sku.code, Sku.name, Sku.weight_g).where(
+            Sku.code.is_in(codes or [""])  # bounded: one order's lines (≤ MAX_LINES)
+        )
     }
     for line in lines:
         known = catalog.get(line["sku_code"], {})

@@ -294,7 +294,8 @@ async def list_sku_customs(
             WhereRaw("(lower(code) LIKE {} ESCAPE '\\' OR lower(name) LIKE {} ESCAPE '\\')", pattern, pattern)
         )
         query = query.where(
-            CustomsSku.sku.is_in(ids) | WhereRaw("lower(sku_customs.name_en) LIKE {} ESCAPE '\\'", pattern)
+            CustomsSku.sku.is_in(ids)  # bounded: a sub-select, not a list
+            | WhereRaw("lower(sku_customs.name_en) LIKE {} ESCAPE '\\'", pattern)
         )
     if hs_prefix:
         digits = _HS_SEPARATORS.sub("", hs_prefix)

@@ -329,7 +329,9 @@ async def _staff(event: str, warehouse_id: int | None) -> list[str]:
     if not roles:
         return []
     query = User.select(User.wecom_userid).where(
-        User.active.eq(True), User.role.is_in(list(roles)), User.wecom_userid != ""
+        User.active.eq(True),
+        User.role.is_in(list(roles)),  # bounded: a notice's staff roles (STAFF_ROLES)
+        User.wecom_userid != "",
     )
     if warehouse_id is not None:
         query = query.where(User.warehouse.is_null() | (User.warehouse == warehouse_id))
@@ -361,7 +363,9 @@ async def write_scope_alert(subject: str, event: str, warehouse_id: int | None, 
     if template is None:
         return "no_channel"
     query = User.select(User.wecom_userid).where(
-        User.active.eq(True), User.role.is_in(list(STAFF_ROLES.get(event, ()))), User.wecom_userid != ""
+        User.active.eq(True),
+        User.role.is_in(list(STAFF_ROLES.get(event, ()))),  # bounded: a notice's staff roles (STAFF_ROLES)
+        User.wecom_userid != "",
     )
     query = query.where(User.warehouse.is_null() if warehouse_id is None else User.warehouse == warehouse_id)
     userids: list[str] = await query.order_by(User.id).output(as_list=True)

@@ -214,7 +214,7 @@ def _check(trigger: list[str], offer_sku: str, min_qty: int, price: int, holdout
 
 async def _check_skus(trigger: list[str], offer_sku: str) -> None:
     wanted = [*trigger, offer_sku]
-    rows = await Sku.select(Sku.code).where(Sku.code.is_in(wanted))  # at most MAX_TRIGGER + 1 codes
+    rows = await Sku.select(Sku.code).where(Sku.code.is_in(wanted))  # bounded: at most MAX_TRIGGER + 1 codes
     known = {r["code"] for r in rows}
     unknown = [s for s in trigger if s not in known]
     if unknown:

@@ -153,7 +153,7 @@ async def _conditions(f: OrderFilter) -> list[Any]:
         ids = [int(row["id"]) for row in await Warehouse.select(Warehouse.id).where(match).limit(2)]
         if not ids:
             raise _NoMatch
-        conditions.append(Order.warehouse.is_in(ids))
+        conditions.append(Order.warehouse.is_in(ids))  # bounded: at most 2 (the .limit(2) above)
     if f.scope_warehouse_id is not None:
         conditions.append(Order.warehouse == f.scope_warehouse_id)
     if external_id := _text(f.external_id, "external_id"):

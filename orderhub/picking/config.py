@@ -188,11 +188,17 @@ async def set_sku_locations(warehouse_id: int, items: list[tuple[str, str]]) -> 
     sku_codes = sorted({s for s, _ in items})
     loc_codes = sorted({loc for _, loc in items})
     async with db.transaction():
-        skus = {r["code"]: r["id"] for r in await Sku.select(Sku.id, Sku.code).where(Sku.code.is_in(sku_codes))}
+        skus = {
+            r["code"]: r["id"]
+            for r in await Sku.select(Sku.id, Sku.code).where(
+                Sku.code.is_in(sku_codes)  # bounded: one request's pick faces (≤ 5000, api/picking SkuLocationsIn)
+            )
+        }
         locs = {
             r["code"]: r["id"]
             for r in await Location.select(Location.id, Location.code).where(
-                (Location.warehouse == warehouse_id) & Location.code.is_in(loc_codes)
+                (Location.warehouse == warehouse_id)
+                & Location.code.is_in(loc_codes)  # bounded: one request's pick faces (≤ 5000)
             )
         }
         unknown_skus = [s for s in sku_codes if s not in skus]

@@ -248,11 +248,15 @@ class _OrderLineRow(msgspec.Struct):
 
 
 async def _order_lines(warehouse_id: int, order_ids: Sequence[int]) -> list[_OrderLineRow]:
-    rows = await OrderLine.select(
-        OrderLine.id, OrderLine.order, OrderLine.sku, OrderLine.qty, OrderLine.line_no
-    ).where(
-        (OrderLine.warehouse == warehouse_id) & OrderLine.sku.is_not_null() & OrderLine.order.is_in(list(order_ids))
-    ).order_by(OrderLine.order, OrderLine.line_no)
+    rows = (
+        await OrderLine.select(OrderLine.id, OrderLine.order, OrderLine.sku, OrderLine.qty, OrderLine.line_no)
+        .where(
+            (OrderLine.warehouse == warehouse_id)
+            & OrderLine.sku.is_not_null()
+            & OrderLine.order.is_in(list(order_ids))  # bounded: one wave's orders (max_orders ≤ 1000)
+        )
+        .order_by(OrderLine.order, OrderLine.line_no)
+    )
     return db.rows_as(_OrderLineRow, rows)
 
 

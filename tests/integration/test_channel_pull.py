@@ -18,7 +18,7 @@ from saq.queue.redis import RedisQueue
 from orderhub import redis as redis_mod
 from orderhub.channels import pull
 from orderhub.channels.port import registered_platforms
-from orderhub.queue import JobName
+from orderhub.queue import JobName, QueueRole, get_queue
 from sandbox.platforms import running_platforms
 from sandbox.platforms.server import PlatformServer
 from sandbox.platforms.store import OrderState, SellerAccount
@@ -232,13 +232,14 @@ async def test_a_request_whose_re_pull_could_not_be_queued_is_served_by_the_next
 
     # a job ends while the pull's key is still held (here: by a pull scheduled an hour ahead): the re-pull
     # cannot be queued, and the request goes back up instead of being dropped
-    holder = await queue.enqueue(JobName.PULL_CHANNEL.value, key=pull.pull_key(shop.code),
-                                 scheduled=int(time.time()) + 3600, code=shop.code, trigger="cron")
+    background = get_queue(QueueRole.BACKGROUND)  # pulls run on the background queue (queue.JOB_ROLES)
+    holder = await background.enqueue(JobName.PULL_CHANNEL.value, key=pull.pull_key(shop.code),
+                                      scheduled=int(time.time()) + 3600, code=shop.code, trigger="cron")
     assert holder is not None
     await redis_mod.awaited(client.set(key, b"push leftover", ex=600))
     assert await pull.pull_again_if_asked(shop.code, asked="cron earlier") is False
     assert await redis_mod.awaited(client.get(key)) == b"push leftover"
-    await queue.abort(holder, "test: the key is free again")
+    await background.abort(holder, "test: the key is free again")
     for _ in range(100):  # SAQ holds an aborted job's key for a few seconds more
         if not await queue.redis.exists(holder.abort_id):
             break

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -270,10 +269,10 @@ async def test_daily_reconciliation_downloads(api: Api) -> None:
 
 
 async def test_cron_is_monday_midnight_utc(queue: Any) -> None:
-    from server.worker import build_worker
+    from orderhub.queue import QueueRole
+    from server.worker import cron_jobs
 
-    worker = build_worker(SimpleNamespace(settings=get_settings(), queue=queue))  # type: ignore[arg-type]
-    crons = {job.function.__name__: job for job in worker.cron_jobs}
+    crons = {job.function.__name__: job for job in cron_jobs(get_settings(), QueueRole.BACKGROUND)}
     assert crons["weekly_report"].cron == service.WEEKLY_CRON == "0 0 * * 1 0"
     sunday_noon = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
     fired = croniter(service.WEEKLY_CRON, sunday_noon).get_next(datetime)

@@ -149,8 +149,9 @@ class Hub:
             time.sleep(0.2)
         raise RuntimeError(f"API not ready: {self.log_tail('api')}")
 
-    def start_worker(self, name: str = "worker", concurrency: int = 10) -> subprocess.Popen[bytes]:
-        return self._spawn(name, "worker", "--concurrency", str(concurrency))
+    def start_worker(self, name: str = "worker", concurrency: int = 10, role: str = "all") -> subprocess.Popen[bytes]:
+        """``orderhub worker``: by default both queues' workers (``--role all``), as ``orderhub run`` starts it."""
+        return self._spawn(name, "worker", "--role", role, "--concurrency", str(concurrency))
 
     def kill(self, name: str) -> None:
         proc = self.procs.pop(name)
