@@ -31,7 +31,10 @@ from orderhub.settings import Settings, private_dir
 
 __all__ = [
     "MAX_PARAMS",
+    "BoundedPostgresEngine",
+    "BoundedSQLiteEngine",
     "IdRow",
+    "TooManyParameters",
     "after_commit",
     "bind",
     "chunks",
@@ -44,12 +47,14 @@ __all__ = [
     "for_update",
     "get_engine",
     "is_sqlite",
+    "last_before_commit",
     "open_engine",
     "pending_after_commit",
     "pending_before_commit",
     "ping",
     "placeholders",
     "read_together",
+    "refuse_unbounded",
     "rows_as",
     "rows_per_statement",
     "transaction",
@@ -64,6 +69,7 @@ _engine: Engine | None = None
 _tables: list[type[Table]] = []
 _pending: ContextVar[list[AfterCommit] | None] = ContextVar("orderhub_after_commit", default=None)
 _before: ContextVar[list[AfterCommit] | None] = ContextVar("orderhub_before_commit", default=None)
+_last: ContextVar[list[AfterCommit] | None] = ContextVar("orderhub_last_before_commit", default=None)
 
 
 def create_engine(settings: Settings) -> Engine:
@@ -71,11 +77,11 @@ def create_engine(settings: Settings) -> Engine:
         path = settings.sqlite_path
         _private_sqlite_file(path)
         # timeout = SQLite busy timeout: writers wait for each other's BEGIN IMMEDIATE instead of failing.
-        engine: Engine = SQLiteEngine(path=str(path), timeout=30)
+        engine: Engine = BoundedSQLiteEngine(path=str(path), timeout=30)
         with sqlite3.connect(path) as conn:  # WAL is persistent on the file; set it once.
             conn.execute("PRAGMA journal_mode=WAL")
         return engine
-    return PostgresEngine(config={"dsn": settings.database_url}, log_queries=False)
+    return BoundedPostgresEngine(config={"dsn": settings.database_url}, log_queries=False)
 
 
 def _private_sqlite_file(path: Path) -> None:
@@ -175,22 +181,25 @@ async def transaction() -> AsyncIterator[None]:
     engine = get_engine()
     callbacks: list[AfterCommit] = []
     flushes: list[AfterCommit] = []
+    lasts: list[AfterCommit] = []
     token = _pending.set(callbacks)
     flush_token = _before.set(flushes)
+    last_token = _last.set(lasts)
     try:
         if isinstance(engine, SQLiteEngine):
             async with engine.transaction(transaction_type=TransactionType.immediate):
                 yield
-                for flush in flushes:
+                for flush in [*flushes, *lasts]:
                     await flush()
         else:
             async with engine.transaction():
                 yield
-                for flush in flushes:
+                for flush in [*flushes, *lasts]:
                     await flush()
     finally:
         _pending.reset(token)
         _before.reset(flush_token)
+        _last.reset(last_token)
     for callback in callbacks:
         try:
             await callback()
@@ -202,6 +211,16 @@ def pending_before_commit() -> list[AfterCommit] | None:
     """Writes the current transaction has buffered, flushed (in order) just before it commits (None outside
     a transaction). A command that fails before the end drops them with everything else it did."""
     return _before.get()
+
+
+def last_before_commit(write: AfterCommit) -> None:
+    """Run ``write`` as the transaction's very last statements, after every buffered write, just before COMMIT: for
+    the hot rows (stock) that every order locks, held locked only that long. An exception it raises rolls the
+    transaction back and comes out of :func:`transaction`."""
+    lasts = _last.get()
+    if lasts is None:
+        raise RuntimeError("last_before_commit() outside transaction()")
+    lasts.append(write)
 
 
 def pending_after_commit() -> list[AfterCommit] | None:
@@ -346,6 +365,48 @@ def placeholders(count: int) -> str:
     if count > MAX_PARAMS:
         raise ValueError(f"{count} parameters in one IN (…) list; bind at most {MAX_PARAMS} (db.chunks)")
     return ", ".join(["{}"] * count)
+
+
+class TooManyParameters(ValueError):
+    """A statement with more than :data:`MAX_PARAMS` bind parameters: built from a list that grows with the data."""
+
+
+def refuse_unbounded(querystring: QueryString, engine_type: str) -> None:
+    """Raise :class:`TooManyParameters` when ``querystring`` binds more than :data:`MAX_PARAMS` parameters.
+
+    Compiled once: ``freeze`` keeps the compiled text and arguments on the QueryString and the engine's own
+    ``compile_string`` returns them (piccolo/querystring.py ``QueryString.freeze`` / ``compile_string``). Each call
+    to ``run_querystring`` gets a QueryString built for that run (piccolo/query/base.py ``Query._run``), so freezing
+    it changes nothing else."""
+    querystring.freeze(engine_type=engine_type)
+    sql, args = querystring.compile_string(engine_type=engine_type)
+    if len(args) > MAX_PARAMS:
+        head = " ".join(sql.split())[:120]
+        raise TooManyParameters(
+            f"{len(args)} bind parameters in one statement (at most {MAX_PARAMS}): a list that grows with the data "
+            f"goes to the database db.chunks() at a time — {head}…"
+        )
+
+
+class BoundedPostgresEngine(PostgresEngine):
+    """piccolo's PostgreSQL engine, refusing any statement with more than :data:`MAX_PARAMS` bind parameters.
+
+    Every query-builder query (``Query._run``, piccolo/query/base.py) and every raw statement (:func:`_raw`) goes
+    through ``run_querystring``, which compiles the QueryString and sends it (in the current transaction, the pool
+    or a new connection; piccolo/engine/postgres.py): the one place that sees them all before they reach the
+    database. DDL (``run_ddl``) binds nothing."""
+
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = True) -> Any:
+        refuse_unbounded(querystring, self.engine_type)
+        return await super().run_querystring(querystring, in_pool=in_pool)
+
+
+class BoundedSQLiteEngine(SQLiteEngine):
+    """piccolo's SQLite engine with the same guard (piccolo/engine/sqlite.py ``run_querystring``)."""
+
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
+        refuse_unbounded(querystring, self.engine_type)
+        return await super().run_querystring(querystring, in_pool=in_pool)
 
 
 def for_update() -> str:
