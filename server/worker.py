@@ -1,4 +1,6 @@
-"""The SAQ worker: job functions, the sweeper cron, lifecycle. ``orderhub worker`` runs :func:`run_worker`."""
+"""The SAQ workers: job functions, crons, lifecycle. ``orderhub worker [--role pipeline|background|all]`` runs
+:func:`run_worker`: the pipeline queue's worker, the background queue's, or both in one process
+(orderhub.queue.JOB_ROLES)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 import signal
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +17,7 @@ import msgspec
 from saq import CronJob, Worker
 from saq.types import PartialTimersDict
 
-from orderhub import clock
+from orderhub import clock, db
 from orderhub.approvals import cards as approval_cards
 from orderhub.approvals import engine as approvals
 from orderhub.approvals import oa as approval_oa
@@ -33,13 +36,23 @@ from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
 from orderhub.orders.tables import Order
 from orderhub.picking import waves
-from orderhub.queue import BACKFILL_KEY, JobName, enqueue, process_order_key
+from orderhub.queue import BACKFILL_KEY, JOB_ROLES, JobName, QueueRole, enqueue, process_order_key
 from orderhub.reports import service as reports
 from orderhub.runtime import Runtime, start_runtime
 from orderhub.settings import Settings
 from server.wiring import wire, wiring_report
 
-__all__ = ["build_worker", "run_worker"]
+__all__ = [
+    "BACKGROUND_FUNCTIONS",
+    "PIPELINE_FUNCTIONS",
+    "WORKER_ROLES",
+    "WORKER_ROLE_ALL",
+    "build_worker",
+    "cron_jobs",
+    "moved_to_background",
+    "roles_of",
+    "run_worker",
+]
 
 log = logging.getLogger("orderhub.worker")
 
@@ -50,10 +63,22 @@ async def process_order(ctx: dict[str, Any], *, order_id: int) -> str:
 
 
 async def process_orders(ctx: dict[str, Any], *, order_ids: list[int]) -> dict[str, int]:
-    """A batch: rules and warehouses are read once; an order that fails gets a job of its own (with retries)."""
+    """A batch: on PostgreSQL the orders on the plain way are made ready together, set-based (one transaction, a
+    fixed number of statements: orderhub.orders.pipeline.batch); the others go one by one, with rules and warehouses
+    read once for the batch. An order that fails gets a job of its own (with retries)."""
     async with pipeline.batch_scope():
-        outcomes = await _process(order_ids, retry_failed=True)
-    return dict(Counter(outcomes.values()))
+        started = time.perf_counter()
+        done = await pipeline.process_batch(order_ids)
+        if done.ready:
+            JOB_LATENCY.labels("process_batch", "ready").observe(time.perf_counter() - started)
+            now = clock.now()
+            for received_at in done.ready.values():
+                ORDER_ACK_TO_READY.observe((now - received_at).total_seconds())
+        outcomes = await _process(done.rest, retry_failed=True)
+    counts = Counter(outcomes.values())
+    if done.ready:
+        counts[OrderStatus.READY.value] += len(done.ready)
+    return dict(counts)
 
 
 async def _process(order_ids: list[int], *, retry_failed: bool) -> dict[int, str]:
@@ -79,8 +104,9 @@ async def _process(order_ids: list[int], *, retry_failed: bool) -> dict[int, str
             became_ready.append(order_id)
     if became_ready:
         now = clock.now()
-        for row in await Order.select(Order.received_at).where(Order.id.is_in(became_ready)):
-            ORDER_ACK_TO_READY.observe((now - row["received_at"]).total_seconds())
+        for part in db.chunks(became_ready):  # one job's batch: ORDERHUB_PIPELINE_BATCH_SIZE has no upper bound
+            for row in await Order.select(Order.received_at).where(Order.id.is_in(list(part))):
+                ORDER_ACK_TO_READY.observe((now - row["received_at"]).total_seconds())
     return outcomes
 
 
@@ -237,11 +263,96 @@ async def enqueue_backfill() -> None:
     await enqueue(JobName.BACKFILL_AFTER_SURGE, key=BACKFILL_KEY, timeout=1800)
 
 
-def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
+# The functions each queue's worker runs (orderhub.queue.JOB_ROLES says where each job is enqueued; the
+# cron-only functions below run where their CronJob is). tests/unit/test_queue_roles.py keeps the two in step.
+PIPELINE_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
+    process_order,
+    process_orders,
+    sweep_stuck_orders,
+    backfill_after_surge,
+)
+_BACKGROUND_JOB_NAMES = frozenset(name.value for name, role in JOB_ROLES.items() if role == QueueRole.BACKGROUND)
+BACKGROUND_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
+    pull_channel,
+    sync_stock,
+    write_back_shipment,
+    import_file,
+    build_waves,
+    subscribe_tracking,
+    cancel_waybill,
+    poll_parcels,
+    send_notification,
+    send_approval_card,
+    update_approval_card,
+    submit_approval_oa,
+    check_approval_oa,
+    mine_copurchase,
+)
+
+
+async def moved_to_background(ctx: dict[str, Any], **kwargs: Any) -> str:
+    """A background job found on the pipeline queue: queued there before the jobs had two queues (by a process of
+    the previous version, during an upgrade). Queued again on the background queue, where its worker runs it; a
+    cron's run is dropped (the background worker schedules its own). Without this SAQ would fail the job: a worker
+    runs only the functions it registered (saq/worker.py ``Worker.process``: ``self.functions[job.function]``)."""
+    job = ctx["job"]
+    if job.function in _BACKGROUND_JOB_NAMES:
+        queued = await enqueue(JobName(job.function), key=job.key, **kwargs)
+        log.info("job moved to the background queue", extra={"job": job.function, "key": job.key, "queued": queued})
+        return "moved"
+    return "dropped"
+
+
+def cron_jobs(settings: Settings, role: QueueRole) -> list[CronJob[Any]]:
+    """The crons of ``role``'s worker. SAQ enqueues a CronJob on its worker's own queue under the key
+    ``cron:<function>`` (saq/worker.py ``Worker.schedule``), unique per queue: each cron is on one role only, or it
+    would run once per queue. The stuck-order sweeper stays with the pipeline; every other cron (the auto-wave
+    builder included: 21 % of a peak worker's CPU in issue 22) is background work."""
+    if role == QueueRole.PIPELINE:
+        return [CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60)]
+    return [
+        CronJob(pull_due_channels, cron=settings.pull_cron, unique=True, timeout=60, retries=3, ttl=60),
+        CronJob(build_waves, cron=settings.wave_cron, unique=True, timeout=120, retries=3, ttl=60),
+        CronJob(poll_parcels, cron=settings.tracking_cron, unique=True, timeout=600, retries=3, ttl=600),
+        CronJob(dispatch_notifications, cron=settings.notify_cron, unique=True, timeout=60, retries=3, ttl=30),
+        CronJob(collect_sms_receipts, cron=settings.sms_receipts_cron, unique=True, timeout=300, retries=3, ttl=300),
+        CronJob(recompute_health, cron=health.HEALTH_CRON, unique=True, timeout=600, retries=2, ttl=600),
+        CronJob(weekly_report, cron=reports.WEEKLY_CRON, unique=True, timeout=600, retries=2, ttl=600),
+        CronJob(refresh_payouts, cron=PAYOUTS_CRON, unique=True, timeout=120, retries=3, ttl=30),
+        CronJob(pull_settlements, cron=SETTLEMENTS_CRON, unique=True, timeout=1800, retries=2, ttl=1800),
+        CronJob(look_after_tokens, cron=settings.token_cron, unique=True, timeout=300, retries=2, ttl=300),
+        CronJob(evaluate_alerts, cron=settings.alerts_cron, unique=True, timeout=25, retries=3, ttl=25),
+        CronJob(sweep_approvals, cron=approvals.SWEEP_CRON, unique=True, timeout=25, retries=3, ttl=25),
+        CronJob(dispatch_approval_cards, cron=approval_cards.DISPATCH_CRON, unique=True, timeout=25, retries=3, ttl=25),
+        CronJob(reconcile_approval_oa, cron=approval_oa.RECONCILE_CRON, unique=True, timeout=25, retries=3, ttl=25),
+        CronJob(requeue_copurchase, cron=copurchase.REQUEUE_CRON, unique=True, timeout=60, retries=3, ttl=60),
+    ]
+
+
+def roles_of(choice: str) -> tuple[QueueRole, ...]:
+    """``orderhub worker --role``: ``pipeline``, ``background`` or ``all`` (both, in one process)."""
+    if choice == WORKER_ROLE_ALL:
+        return (QueueRole.PIPELINE, QueueRole.BACKGROUND)
+    return (QueueRole(choice),)
+
+
+WORKER_ROLE_ALL = "all"
+WORKER_ROLES = (QueueRole.PIPELINE.value, QueueRole.BACKGROUND.value, WORKER_ROLE_ALL)
+
+
+def build_worker(runtime: Runtime, role: QueueRole, *, concurrency: int | None = None) -> Worker:
+    """The SAQ worker of one queue. ``concurrency`` defaults to ``ORDERHUB_WORKER_CONCURRENCY`` for the pipeline and
+    ``ORDERHUB_BACKGROUND_CONCURRENCY`` for the background queue.
+
+    The background worker also runs the process's watchers — the surge monitor and the dashboards' rollups — which
+    are not the pipeline's work either: a process running both roles (``--role all``) runs each of them once."""
     settings = runtime.settings
+    background = role == QueueRole.BACKGROUND
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
+        if not background:
+            return
         ctx["surge_monitor"] = asyncio.create_task(surge.monitor_forever(settings, on_ended=enqueue_backfill))
         if settings.rollups_interval_seconds > 0:  # the dashboards' counters (orderhub.insights.upkeep.catch_up)
             ctx["rollups_stop"] = stop = asyncio.Event()
@@ -269,75 +380,65 @@ def build_worker(runtime: Runtime, *, concurrency: int | None = None) -> Worker:
         "worker_info": 10,
         "abort": 1,
     }
-    return Worker(
-        runtime.queue,
-        functions=[
-            process_order,
-            process_orders,
-            sweep_stuck_orders,
-            backfill_after_surge,
-            pull_channel,
-            sync_stock,
-            write_back_shipment,
-            import_file,
-            build_waves,
-            subscribe_tracking,
-            cancel_waybill,
-            poll_parcels,
-            send_notification,
-            send_approval_card,
-            update_approval_card,
-            submit_approval_oa,
-            check_approval_oa,
-            mine_copurchase,
-        ],
-        concurrency=concurrency or settings.worker_concurrency,
-        cron_jobs=[
-            CronJob(sweep_stuck_orders, cron=settings.sweeper_cron, unique=True, timeout=60, retries=3, ttl=60),
-            CronJob(pull_due_channels, cron=settings.pull_cron, unique=True, timeout=60, retries=3, ttl=60),
-            CronJob(build_waves, cron=settings.wave_cron, unique=True, timeout=120, retries=3, ttl=60),
-            CronJob(poll_parcels, cron=settings.tracking_cron, unique=True, timeout=600, retries=3, ttl=600),
-            CronJob(dispatch_notifications, cron=settings.notify_cron, unique=True, timeout=60, retries=3, ttl=30),
-            CronJob(
-                collect_sms_receipts, cron=settings.sms_receipts_cron, unique=True, timeout=300, retries=3, ttl=300
-            ),
-            CronJob(recompute_health, cron=health.HEALTH_CRON, unique=True, timeout=600, retries=2, ttl=600),
-            CronJob(weekly_report, cron=reports.WEEKLY_CRON, unique=True, timeout=600, retries=2, ttl=600),
-            CronJob(refresh_payouts, cron=PAYOUTS_CRON, unique=True, timeout=120, retries=3, ttl=30),
-            CronJob(pull_settlements, cron=SETTLEMENTS_CRON, unique=True, timeout=1800, retries=2, ttl=1800),
-            CronJob(look_after_tokens, cron=settings.token_cron, unique=True, timeout=300, retries=2, ttl=300),
-            CronJob(evaluate_alerts, cron=settings.alerts_cron, unique=True, timeout=25, retries=3, ttl=25),
-            CronJob(sweep_approvals, cron=approvals.SWEEP_CRON, unique=True, timeout=25, retries=3, ttl=25),
-            CronJob(
-                dispatch_approval_cards, cron=approval_cards.DISPATCH_CRON, unique=True, timeout=25, retries=3, ttl=25
-            ),
-            CronJob(reconcile_approval_oa, cron=approval_oa.RECONCILE_CRON, unique=True, timeout=25, retries=3, ttl=25),
-            CronJob(requeue_copurchase, cron=copurchase.REQUEUE_CRON, unique=True, timeout=60, retries=3, ttl=60),
-        ],
+    default_concurrency = settings.background_concurrency if background else settings.worker_concurrency
+    crons = cron_jobs(settings, role)
+    functions: list[Any] = list(BACKGROUND_FUNCTIONS if background else PIPELINE_FUNCTIONS)
+    if not background:  # what an earlier version left on this queue (SAQ takes (name, function) pairs)
+        background_crons = {job.function.__qualname__ for job in cron_jobs(settings, QueueRole.BACKGROUND)}
+        leftovers = _BACKGROUND_JOB_NAMES | background_crons
+        functions += [(name, moved_to_background) for name in sorted(leftovers)]
+    worker: Worker = Worker(
+        runtime.queue_of(role),
+        functions=functions,
+        concurrency=concurrency or default_concurrency,
+        cron_jobs=crons,
         startup=startup,
         shutdown=shutdown,
-        after_process=after_job,
+        after_process=after_job if background else None,
         timers=timers,
         shutdown_grace_period_s=5,  # in-flight jobs get this long; SAQ waits it out even when idle
+        metadata={"role": role.value},
     )
+    # Worker.start() points SIGINT/SIGTERM at its own stop event (loop.add_signal_handler, saq/worker.py): with two
+    # workers in one loop the second would take the signal from the first. run_worker handles the signals instead
+    # and stops every worker.
+    worker.SIGNALS = []
+    return worker
 
 
-async def run_worker(settings: Settings, *, concurrency: int | None = None) -> None:
+async def run_worker(settings: Settings, *, role: str = WORKER_ROLE_ALL, concurrency: int | None = None) -> None:
+    """``orderhub worker``: the SAQ worker(s) of ``role`` in this process (``all``: the pipeline's and the background
+    queue's, each with its own concurrency). ``concurrency`` applies to the pipeline worker."""
     wire()
     runtime = await start_runtime(settings)
-    worker = build_worker(runtime, concurrency=concurrency)
+    workers = [
+        build_worker(runtime, r, concurrency=concurrency if r == QueueRole.PIPELINE else None) for r in roles_of(role)
+    ]
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
-    task = asyncio.create_task(worker.start())
+    tasks = [asyncio.create_task(worker.start()) for worker in workers]
     log.info(
         "worker started",
-        extra={"queue": settings.queue_name, "concurrency": worker.concurrency, "wiring": wiring_report()},
+        extra={
+            "role": role,
+            "queues": {w.queue.name: w.concurrency for w in workers},
+            "concurrency": sum(w.concurrency for w in workers),
+            "wiring": wiring_report(),
+        },
     )
+    failed: BaseException | None = None
     try:
-        await asyncio.wait([task, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
+        # One worker ending (its start() raised) ends the process: a half-running worker would look alive.
+        await asyncio.wait([*tasks, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await worker.stop()
+        await asyncio.gather(*(worker.stop() for worker in workers), return_exceptions=True)
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("worker failed", exc_info=outcome)
+                failed = failed or outcome
         await runtime.close()
         log.info("worker stopped")
+    if failed is not None:
+        raise failed  # a non-zero exit: the supervisor restarts the process

@@ -16,7 +16,10 @@ suspicion, no hold and no gift from the rules, every SKU known, a warehouse plan
 with (合单: no open shipment for its receiver, and no earlier order of the batch to the same receiver — or the
 channel's merge is off, or a surge deferred it). Every other order — and every order of a batch
 whose stock ran short under it (another worker took the last units) or whose row changed meanwhile — is handed back
-to the per-order path (:func:`~.steps.process_order`), which decides exactly as before.
+to the per-order path (:func:`~.steps.process_order`), which decides exactly as before. That path takes them after
+this batch commits, yet each comes before the batch's later orders: so a later order is handed back too when an
+earlier one handed back may still reserve one of its SKUs (gifts, a merge, an order already validated …) or ship to
+its receiver — the stock and the shipments go in id order, as the per-order path alone would give them.
 
 SQLite (the embedded default, one writer at a time) keeps the per-order path.
 """
@@ -115,6 +118,7 @@ class _Lost(Exception):
     """The batch's writes cannot all stand (stock went, an order changed): the transaction is undone."""
 
 
+_SEALED = tuple(name for name in OrderRow.__struct_fields__ if name in pii.SEALED_COLUMNS)
 _ORDER_FIELDS = [name for name in OrderRow.__struct_fields__ if not name.startswith("channel_")]
 _CHANNEL_FIELDS = [name for name in OrderRow.__struct_fields__ if name.startswith("channel_")]
 _ORDERS_SQL = (
@@ -127,7 +131,8 @@ _ORDERS_SQL = (
         for name in OrderRow.__struct_fields__
         if name.startswith("channel_")
     )
-    + " FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = ANY({}::bigint[]) AND o.status = {} ORDER BY o.id"
+    + " FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = ANY({}::bigint[]) "
+    "AND o.status = ANY({}::varchar[]) ORDER BY o.id"
 )
 _LINES_SQL = (
     'SELECT id, "order", sku_code, is_gift, qty, line_no, unit_price FROM order_line '
@@ -213,65 +218,106 @@ async def process_batch(order_ids: list[int]) -> BatchResult:
     if db.is_sqlite() or len(ids) < 2:
         return BatchResult(ready={}, rest=list(order_ids))
     ready: dict[int, datetime] = {}
+    behind = _Behind(codes=set(), keys=set())
     for chunk in db.chunks(ids, MAX_BATCH):
         for _attempt in range(2):  # stock taken by another worker between our read and our UPDATE: read again once
+            attempt = _Behind(codes=set(behind.codes), keys=set(behind.keys))
             try:
-                ready.update(await _run(list(chunk)))
-                break
+                ready.update(await _run(list(chunk), attempt))
             except _Lost as lost:
                 log.info("batch lost a race; planning again", extra={"orders": len(chunk), "why": str(lost)})
+                continue
+            behind = attempt
+            break
+        else:  # every order of this chunk goes the per-order way, before the later chunks' orders: so do those
+            break
     return BatchResult(ready=ready, rest=[i for i in order_ids if i not in ready])
 
 
-async def _run(ids: list[int]) -> dict[int, datetime]:
-    orders = await db.fetch_as(_Order, _ORDERS_SQL, ids, S.RECEIVED.value)
+class _Behind(msgspec.Struct):
+    """What the orders handed back so far may still take when the per-order path makes them ready after this batch
+    (it takes them in id order, so they come before every later order of the batch): their SKU codes, and the
+    receivers of theirs and of the orders made ready here (a later order to one of them may merge with it: 合单)."""
+
+    codes: set[str]
+    keys: set[str]
+
+
+class _Back(msgspec.Struct, frozen=True):
+    """An order :func:`_validate` hands back to the per-order path, with the SKU codes it may still reserve there
+    (none when that path ends it held or in exception)."""
+
+    takes: frozenset[str]
+
+
+_STOPS = _Back(takes=frozenset())
+
+
+async def _run(ids: list[int], behind: _Behind) -> dict[int, datetime]:
+    # Validated orders too: the per-order path reserves them (in id order), so they come before the later orders.
+    orders = await db.fetch_as(_Order, _ORDERS_SQL, ids, [S.RECEIVED.value, S.VALIDATED.value])
     if not orders:
         return {}
-    for order in orders:  # the customer's sealed fields, opened for the steps (as load_order does)
-        for name in pii.SEALED_COLUMNS:
-            if name in OrderRow.__struct_fields__:
-                setattr(order, name, pii.open_(getattr(order, name)))
     lines_of: dict[int, list[_Line]] = defaultdict(list)
     for line in await db.fetch_as(_Line, _LINES_SQL, [o.id for o in orders]):
         lines_of[line.order].append(line)
-    duplicates = await _duplicate_candidates(orders)
+    duplicates = await _duplicate_candidates([o for o in orders if o.status == S.RECEIVED.value])
     codes = sorted({line.sku_code for lines in lines_of.values() for line in lines})
     skus = {sku.code: sku for sku in await db.fetch_as(SkuRow, _SKUS_SQL, codes)}
 
-    decided: list[tuple[_Order, list[_Line], dict[str, Any], RuleOutcome | None]] = []
+    verdicts: dict[int, tuple[dict[str, Any], RuleOutcome | None] | _Back] = {}
+    key_of: dict[int, str] = {}  # the receiver (合单) as validation leaves it
     for order in orders:
-        got = await _validate(order, lines_of.get(order.id, []), skus, duplicates)
-        if got is not None:
-            decided.append((order, lines_of[order.id], *got))
-    if not decided:
-        return {}
-    ranked_of = {order.id: await _ranked(order) for order, *_ in decided}
+        lines = lines_of.get(order.id, [])
+        try:
+            for name in _SEALED:  # the customer's sealed fields, opened for the steps (as load_order does)
+                setattr(order, name, pii.open_(getattr(order, name)))
+            if order.status == S.RECEIVED.value:
+                verdicts[order.id] = await _validate(order, lines, skus, duplicates)
+            else:  # validated: the per-order path reserves it
+                verdicts[order.id] = _Back(takes=frozenset(line.sku_code for line in lines))
+            key_of[order.id] = _receiver_key_of(order)
+        except Exception:  # an order the steps fail on fails alone, on the per-order path (its job retried)
+            log.exception(
+                "set-based path cannot decide an order; the per-order path takes it", extra={"order": order.id}
+            )
+            verdicts[order.id] = _Back(takes=frozenset(line.sku_code for line in lines))
+            key_of[order.id] = ""  # no receiver key: no later order's
+    decided = [order for order in orders if not isinstance(verdicts[order.id], _Back)]
+    ranked_of = {order.id: await _ranked(order) for order in decided}
     warehouse_ids = sorted({c.id for ranked in ranked_of.values() for c in ranked})
-    sku_ids = sorted({skus[line.sku_code].id for _, lines, *_ in decided for line in lines})
+    sku_ids = sorted({skus[line.sku_code].id for order in decided for line in lines_of[order.id]})
     available: dict[tuple[int, int], int] = {
         (r.warehouse, r.sku): r.available
-        for r in (await db.fetch_as(_Level, _STOCK_SQL, warehouse_ids, sku_ids) if warehouse_ids else [])
+        for r in (await db.fetch_as(_Level, _STOCK_SQL, warehouse_ids, sku_ids) if warehouse_ids and sku_ids else [])
     }
 
-    merge_of = {order.id: await _merge_mode(order) for order, *_ in decided}
-    key_of = {order.id: _receiver_key_of(order) for order, *_ in decided}
+    merge_of = {order.id: await _merge_mode(order) for order in decided}
     open_keys = await _open_shipment_keys(sorted({key_of[i] for i, (merge, _) in merge_of.items() if merge}))
-    merging: set[str] = set()
     planned: list[_Planned] = []
-    for order, lines, values, outcome in decided:
+    for order in orders:  # in id order, as the per-order path would take them
+        verdict = verdicts[order.id]
+        lines = lines_of.get(order.id, [])
+        if isinstance(verdict, _Back):
+            _hand_back(behind, verdict.takes, key_of[order.id])
+            continue
+        values, outcome = verdict
+        takes = frozenset(line.sku_code for line in lines)
+        if takes & behind.codes:
+            # An order handed back before this one may take these SKUs first: so does the per-order path.
+            _hand_back(behind, takes, key_of[order.id])
+            continue
         ranked = ranked_of[order.id]
         if not ranked:
-            continue
+            continue  # no warehouse: the per-order path raises the exception
         merge, deferred = merge_of[order.id]
-        if merge is not None:
+        if merge is not None and (key_of[order.id] in open_keys or key_of[order.id] in behind.keys):
             # Merge detection (合单): an open shipment for the receiver exists, or an earlier order of this batch
-            # goes to the same receiver — the per-order path merges it (after this batch commits); else it would
-            # find nothing to merge with and make a new shipment, as here.
-            key = key_of[order.id]
-            if key in open_keys or key in merging:
-                merging.add(key)
-                continue
-            merging.add(key)
+            # goes to the same receiver (made ready here, or by the per-order path before this one) — the
+            # per-order path merges it (after this batch commits); else it would find nothing to merge with and make
+            # a new shipment, as here.
+            _hand_back(behind, takes, key_of[order.id])
+            continue
         wanted: dict[int, int] = defaultdict(int)
         codes_of: dict[int, str] = {}
         for line in lines:
@@ -288,6 +334,7 @@ async def _run(ids: list[int]) -> dict[int, datetime]:
         for warehouse_id, taken in chosen.by_warehouse.items():  # what this batch has taken so far
             for sku_id, qty in taken.items():
                 available[(warehouse_id, sku_id)] -= qty
+        behind.keys.add(key_of[order.id])
         planned.append(
             _Planned(
                 order=order, lines=lines, skus=skus, values=values, outcome=outcome, allocation=chosen, routing=why,
@@ -298,6 +345,12 @@ async def _run(ids: list[int]) -> dict[int, datetime]:
         return {}
     await _write(planned)
     return {p.order.id: p.order.received_at for p in planned}
+
+
+def _hand_back(behind: _Behind, takes: frozenset[str], key: str) -> None:
+    if takes:  # it may be made ready by the per-order path: its stock and its shipment come first
+        behind.codes |= takes
+        behind.keys.add(key)
 
 
 async def _open_shipment_keys(keys: list[str]) -> set[str]:
@@ -334,34 +387,43 @@ def _suspected(order: _Order, candidates: dict[str, list[_Candidate]]) -> bool:
 
 async def _validate(
     order: _Order, lines: list[_Line], skus: dict[str, SkuRow], duplicates: dict[str, list[_Candidate]]
-) -> tuple[dict[str, Any], RuleOutcome | None] | None:
-    """Validation's decisions for an order on the plain way, or None when it is not (the per-order path takes it).
-    Nothing is written here: what would be is returned (columns) with the rules' outcome."""
-    if order.receiver_country != DOMESTIC or not lines:
-        return None
+) -> tuple[dict[str, Any], RuleOutcome | None] | _Back:
+    """Validation's decisions for an order on the plain way, or :class:`_Back` when it is not (the per-order path
+    takes it). Nothing is written here: what would be is returned (columns) with the rules' outcome."""
+    takes = frozenset(line.sku_code for line in lines)
+    if not lines:
+        return _STOPS
+    if order.receiver_country != DOMESTIC:
+        return _Back(takes=takes)
     values: dict[Any, Any] = {}
     if not order.receiver_division_code and check_receiver(order, values) is not None:
-        return None  # a bad address or phone: the exception is the per-order path's to raise
+        return _STOPS  # a bad address or phone: the exception is the per-order path's to raise
     outcome: RuleOutcome | None = None
     if order.rules_applied_at is None:
         if _suspected(order, duplicates):
-            return None
+            return _STOPS  # held
         rows = [
             LineRow(id=line.id, sku_code=line.sku_code, is_gift=line.is_gift, qty=line.qty, line_no=line.line_no)
             for line in lines
         ]
         outcome = await rule_outcome(order, rows)
-        if outcome.holds or outcome.gifts:
-            return None
-        if outcome.memo_gift_rules and memo_gift_candidates(f"{order.seller_memo}\n{order.buyer_memo}"):
-            return None
+        if outcome.holds:
+            return _STOPS
+        if outcome.gifts:
+            return _Back(takes=takes | {gift.sku for gift in outcome.gifts})
+        if outcome.memo_gift_rules:
+            memo_gifts = memo_gift_candidates(f"{order.seller_memo}\n{order.buyer_memo}")
+            if memo_gifts:
+                return _Back(takes=takes | {code for code, _ in memo_gifts})
         await rule_values(order, outcome, values)
     if any(line.sku_code not in skus for line in lines):
-        return None
+        return _STOPS  # the exception unknown_sku
     columns = {column._meta.db_column_name: value for column, value in values.items()}
     if not columns.keys() <= _KEPT_NAMES:  # a column validation learned to write that this path does not know yet
         log.warning("set-based path cannot write %s", sorted(columns.keys() - _KEPT_NAMES))
-        return None
+        return _Back(takes=takes)
+    if any(value is None for value in columns.values()):  # the UPDATE reads NULL as "keep": the per-order path clears
+        return _Back(takes=takes)
     return columns, outcome
 
 

@@ -80,24 +80,24 @@ async def reserve_inline(
         return False
     merge, deferred = await _merge_mode(order)
     why = explain(wanted, ranked, available, chosen, province=order.receiver_province, policy=policy, codes=codes)
-    try:
-        await _commit_allocation(
-            order_id,
-            chosen,
-            full,
-            codes,
-            routing=why,
-            receiver_key=_receiver_key_of(order),
-            channel_code=order.channel_code,
-            merge=merge,
-            deferred=deferred,
-            expected=S.RECEIVED,
-            via=S.VALIDATED,
-            values=values,
-            guard=guard,
-        )
-    except StockShortage as exc:
-        raise FastPathLost from exc
+    # The stock is reserved last, when validation's transaction commits: a shortage then comes out of that
+    # transaction as FastPathLost (everything undone), and process_order takes the two-step way.
+    await _commit_allocation(
+        order_id,
+        chosen,
+        full,
+        codes,
+        routing=why,
+        receiver_key=_receiver_key_of(order),
+        channel_code=order.channel_code,
+        merge=merge,
+        deferred=deferred,
+        expected=S.RECEIVED,
+        via=S.VALIDATED,
+        values=values,
+        guard=guard,
+        short=FastPathLost,
+    )
     return True
 
 
@@ -229,11 +229,15 @@ async def _commit_allocation(
     via: OrderStatus | None = None,
     values: dict[Any, Any] | None = None,
     guard: dict[Any, Any] | None = None,
+    short: type[Exception] | None = None,
 ) -> None:
     """Reserve, and put the lines in shipments: an open shipment for the same receiver (合单) or a new one.
 
     ``deferred`` names the steps the surge light path skipped (merge detection): the order is marked for the
-    backfill pass that runs them when the surge ends."""
+    backfill pass that runs them when the surge ends.
+
+    The stock is reserved by the transaction's last statements, just before COMMIT (the hot rows stay locked that
+    long only): StockShortage — or ``short``, raised from it — comes out of the outermost transaction."""
     settings = get_settings()
     async with db.transaction():
         # Status first: it locks the order row, so a second runner waits here and then finds nothing to do.
@@ -306,6 +310,15 @@ async def _commit_allocation(
                 "shipments": sorted(shipments.values()),
             },
         )
-        # Stock last: the hot stock rows stay locked only for the end of the transaction.
-        for warehouse_id in sorted(allocation.by_warehouse):  # (warehouse, row id) order: no deadlocks
-            await reserve(warehouse_id, allocation.by_warehouse[warehouse_id], codes)
+
+        async def reserve_stock() -> None:
+            try:
+                for warehouse_id in sorted(allocation.by_warehouse):  # (warehouse, row id) order: no deadlocks
+                    await reserve(warehouse_id, allocation.by_warehouse[warehouse_id], codes)
+            except StockShortage as exc:
+                if short is None:
+                    raise
+                raise short(str(exc)) from exc
+
+        # Stock last, after the events' INSERT: the hot stock rows stay locked only until the COMMIT right after.
+        db.last_before_commit(reserve_stock)
