@@ -332,7 +332,8 @@ async def reserve(warehouse_id: int, wanted: Mapping[int, int], sku_codes: Mappi
         available = {
             int(row["sku"]): int(row["on_hand"]) - int(row["reserved"])
             for row in await StockLevel.select(StockLevel.sku, StockLevel.on_hand, StockLevel.reserved).where(
-                (StockLevel.warehouse == warehouse_id) & StockLevel.sku.is_in(short)
+                (StockLevel.warehouse == warehouse_id)
+                & StockLevel.sku.is_in(short)  # bounded: one reservation's SKUs (≤ MAX_LINES)
             )
         }
         raise StockShortage(
@@ -345,13 +346,16 @@ async def reserve(warehouse_id: int, wanted: Mapping[int, int], sku_codes: Mappi
 
 
 # PostgreSQL, a batch of orders at once (orderhub.orders.pipeline.batch): the stock rows of every (warehouse, SKU)
-# the batch reserves, locked in primary-key order by one statement (two batches never wait on each other in a
-# cycle), then reserved by one conditional UPDATE over all of them. Issued last, just before COMMIT: the hot rows stay
-# locked for the end of the transaction only. Each array is one parameter, whatever the batch's size.
+# the batch reserves, locked by one statement in the order reserve() locks them for one order — warehouse by
+# warehouse, each warehouse's rows in primary-key order — so a batch and an order (or two batches) never wait on
+# each other in a cycle; then reserved by one conditional UPDATE over all of them. The rows are locked as they come
+# out of the ORDER BY (PostgreSQL documentation, SELECT, "The Locking Clause": "ORDER BY is applied first").
+# Issued last, just before COMMIT: the hot rows stay locked for the end of the transaction only. Each array is one
+# parameter, whatever the batch's size.
 _LOCK_LEVELS_SQL = (
     "SELECT s.id, s.warehouse, s.sku FROM stock_level s "
     "JOIN unnest({}::bigint[], {}::bigint[]) AS w(warehouse, sku) ON s.warehouse = w.warehouse AND s.sku = w.sku "
-    "ORDER BY s.id FOR UPDATE OF s"
+    "ORDER BY s.warehouse, s.id FOR UPDATE OF s"
 )
 _RESERVE_LEVELS_SQL = (
     "UPDATE stock_level AS s SET reserved = s.reserved + v.n FROM unnest({}::bigint[], {}::integer[]) AS v(id, n) "
@@ -417,7 +421,8 @@ async def release(warehouse_id: int, released: Mapping[int, int]) -> None:
     if not released:
         return
     levels = await StockLevel.select(StockLevel.id, StockLevel.sku).where(
-        (StockLevel.warehouse == warehouse_id) & StockLevel.sku.is_in(list(released))
+        (StockLevel.warehouse == warehouse_id)
+        & StockLevel.sku.is_in(list(released))  # bounded: one order's SKUs (≤ MAX_LINES)
     )
     for row in sorted(levels, key=lambda r: int(r["id"])):
         qty = released[int(row["sku"])]
@@ -437,7 +442,8 @@ async def consume(warehouse_id: int, shipped: Mapping[int, int]) -> None:
     if not shipped:
         return
     levels = await StockLevel.select(StockLevel.id, StockLevel.sku).where(
-        (StockLevel.warehouse == warehouse_id) & StockLevel.sku.is_in(list(shipped))
+        (StockLevel.warehouse == warehouse_id)
+        & StockLevel.sku.is_in(list(shipped))  # bounded: one shipment's SKUs (≤ MAX_LINES)
     )
     for row in sorted(levels, key=lambda r: int(r["id"])):
         qty = shipped[int(row["sku"])]

@@ -518,7 +518,8 @@ _INTAKE_NAMES = ", ".join(name for name, _ in _INTAKE_COLUMNS)
 # One statement for the request's orders and their lines: the orders not already stored (channel, external_id) are
 # inserted, and only their lines, each with its SKU resolved now (an active SKU of that code; validation checks it
 # again). Each column is one array parameter, whatever the number of orders; the request's size is bounded
-# (MAX_INGEST_BATCH orders of at most MAX_LINES lines).
+# (MAX_INGEST_BATCH orders of at most MAX_LINES lines). The lines are inserted (and numbered) in the order given, as
+# one INSERT per order did: a join's output has no order of its own, ORDER BY gives it one.
 _INTAKE_SQL = (
     "WITH o AS (INSERT INTO sales_order (channel, status, tags, priority, received_at, updated_at, "
     f"{_INTAKE_NAMES}) SELECT {{}}, {{}}, '[]', 'normal', {{}}, {{}}, {_INTAKE_NAMES} FROM unnest("
@@ -526,9 +527,9 @@ _INTAKE_SQL = (
     + f") AS v({_INTAKE_NAMES}) ON CONFLICT (channel, external_id) DO NOTHING RETURNING id, external_id), "
     'l AS (INSERT INTO order_line ("order", line_no, sku_code, sku, qty, unit_price, amount, is_gift, reserved_qty) '
     "SELECT o.id, u.line_no, u.sku_code, s.id, u.qty, u.unit_price, u.qty * u.unit_price, FALSE, 0 "
-    "FROM unnest({}::varchar[], {}::integer[], {}::varchar[], {}::integer[], {}::bigint[]) "
-    "AS u(external_id, line_no, sku_code, qty, unit_price) JOIN o ON o.external_id = u.external_id "
-    "LEFT JOIN sku s ON s.code = u.sku_code AND s.active) "
+    "FROM unnest({}::varchar[], {}::integer[], {}::varchar[], {}::integer[], {}::bigint[]) WITH ORDINALITY "
+    "AS u(external_id, line_no, sku_code, qty, unit_price, n) JOIN o ON o.external_id = u.external_id "
+    "LEFT JOIN sku s ON s.code = u.sku_code AND s.active ORDER BY u.n) "
     "SELECT id, external_id FROM o"
 )
 
@@ -853,7 +854,7 @@ async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderV
     shipment_ids = sorted({int(line["shipment"]) for line in lines if line["shipment"] is not None})
     shipments = (
         await Shipment.select(*Shipment.all_columns(exclude=[Shipment.warehouse]), Shipment.warehouse.code)
-        .where(Shipment.id.is_in(shipment_ids))
+        .where(Shipment.id.is_in(shipment_ids))  # bounded: one order's shipments (≤ its lines)
         .order_by(Shipment.id)
         if shipment_ids
         else []
@@ -861,7 +862,7 @@ async def get_order(order_id: int, *, warehouse_id: int | None = None) -> OrderV
     members: dict[int, list[int]] = defaultdict(list)
     if shipment_ids:
         for member in await OrderLine.select(OrderLine.shipment, OrderLine.order).where(
-            OrderLine.shipment.is_in(shipment_ids)
+            OrderLine.shipment.is_in(shipment_ids)  # bounded: one order's shipments (≤ its lines)
         ):
             if int(member["order"]) not in members[int(member["shipment"])]:
                 members[int(member["shipment"])].append(int(member["order"]))

@@ -16,9 +16,14 @@ import msgspec
 import pytest
 
 from orderhub import db
+from orderhub.inventory.service import reserve_many
 from orderhub.orders import pipeline
-from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
-from orderhub.orders.service import ingest
+from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver, ReceiverCipher
+from orderhub.orders.pipeline import batch as batch_module
+from orderhub.orders.pipeline.rows import load_order
+from orderhub.orders.pipeline.validation import check_receiver, validate
+from orderhub.orders.service import _insert_order, _insert_orders, ingest
+from orderhub.orders.state import OrderStatus
 from tests.support.factories import Api, create_channel, create_sku, create_warehouse, set_stock, unique
 from tests.support.hub import Hub
 
@@ -204,3 +209,203 @@ async def test_parallel_batches_over_a_hot_sku_never_oversell(api: Api, store: H
     }
     assert levels[hot] == (30, 30) and ready[hot] == 30
     assert levels[other] == (1000, 30) and ready[other] == 30
+
+
+async def _same_both_ways(batch_ids: list[int], single_ids: list[int]) -> pipeline.BatchResult:
+    """Process ``batch_ids`` the worker's way (set-based, the rest per order) and ``single_ids`` per order; the two
+    lists are the same orders of two look-alike shops, and each order ends the same both ways."""
+    result = await _batched(batch_ids)
+    await _per_order(single_ids)
+    for i, (mine, theirs) in enumerate(zip(batch_ids, single_ids, strict=True)):
+        assert await _state(mine) == await _state(theirs), f"order #{i} differs between the two paths"
+    return result
+
+
+async def test_an_order_the_batch_hands_back_still_comes_first(api: Api, store: Hub) -> None:
+    """An order handed back to the per-order path that will still reserve (here the second order to a receiver:
+    it merges) keeps its place: a later order wanting the same SKU is not served before it from the last unit."""
+    warehouse = (await create_warehouse(api))["code"]
+    sides = []
+    for p in ("134", "133"):
+        shop = await _shop(api, warehouse, [20, 1, 10])  # one unit of the second SKU
+        a, b, _ = shop.skus
+        receiver = f"{p}00000001"
+        orders = [
+            _order([(a, 1)], phone=receiver),
+            _order([(b, 1)], phone=receiver),  # merges with the first: the per-order path's, takes the unit
+            _order([(b, 1)], phone=f"{p}00000002"),  # nothing left for it
+        ]
+        prefix = unique("B")  # ids in this order (the intake stores a request in external-id order)
+        sides.append(
+            await _store(shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)])
+        )
+    await _same_both_ways(*sides)
+    assert (await _state(sides[0][2]))["order"]["exception_reason"] == "out_of_stock"
+
+
+async def test_merge_across_shops_with_an_earlier_order_of_the_batch(api: Api, store: Hub) -> None:
+    """A shop that does not merge makes the receiver's first shipment; a later order of the same batch, from a shop
+    merging across shops (seller), joins it as the per-order path would."""
+    warehouse = (await create_warehouse(api))["code"]
+    sides = []
+    for p in ("132", "131"):
+        solo = await _shop(api, warehouse, [20, 20, 20], merge="off")
+        seller = await _shop(api, warehouse, [20, 20, 20], merge="seller")
+        first = await _store(solo, [_order([(solo.skus[0], 1)], phone=f"{p}00000001")])
+        second = await _store(seller, [_order([(seller.skus[0], 1)], phone=f"{p}00000001")])
+        sides.append(first + second)
+    await _same_both_ways(*sides)
+    assert (await _state(sides[0][1]))["lines"][0]["orders_in_shipment"] == 2
+
+
+class _Undo(Exception):
+    """Rolls a test's transaction back."""
+
+
+@pytest.mark.postgres_only
+async def test_a_batch_locks_stock_rows_in_the_per_order_paths_order(api: Api, store: Hub) -> None:
+    """reserve() locks one order's stock rows warehouse by warehouse (each warehouse's in id order); the batch's
+    reserve_many must take them in that same order, or an order and a batch deadlock. Here the later warehouse's
+    row has the smaller id: while an order holds the first warehouse's row, the batch waits for it without holding
+    the second's."""
+    first = await create_warehouse(api)
+    second = await create_warehouse(api)
+    early, late = await create_sku(api), await create_sku(api)
+    await set_stock(api, sku=early, warehouse=second["code"], qty=5)  # the smaller stock row id, second warehouse
+    await set_stock(api, sku=late, warehouse=first["code"], qty=5)
+    rows = await db._raw(
+        "SELECT l.id, l.warehouse, l.sku, s.code FROM stock_level l JOIN sku s ON s.id = l.sku "
+        "WHERE s.code = ANY({}::varchar[])",
+        [early, late],
+    )
+    level = {r["code"]: r for r in rows}
+    assert level[early]["id"] < level[late]["id"] and level[late]["warehouse"] < level[early]["warehouse"]
+    wanted = {(r["warehouse"], r["sku"]): 1 for r in rows}
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def an_order() -> None:  # reserve()'s first row: the first warehouse's
+        async with db.transaction():
+            await db._raw("SELECT id FROM stock_level WHERE id = {} FOR UPDATE", level[late]["id"])
+            held.set()
+            await release.wait()
+
+    async def a_batch() -> None:
+        with pytest.raises(_Undo):
+            async with db.transaction():
+                assert await reserve_many(wanted) == []
+                raise _Undo
+
+    order_task = asyncio.create_task(an_order())
+    await held.wait()
+    batch_task = asyncio.create_task(a_batch())
+    await asyncio.sleep(0.5)  # the batch is waiting now
+    try:
+        async with db.transaction():  # the order's next row (the second warehouse's) is free
+            await db._raw("SELECT id FROM stock_level WHERE id = {} FOR UPDATE NOWAIT", level[early]["id"])
+    finally:
+        release.set()
+        await asyncio.gather(order_task, batch_task)
+
+
+async def test_a_validated_order_of_the_batch_keeps_its_place(api: Api, store: Hub) -> None:
+    """An order of the batch already validated (left between its two steps) is the per-order path's, which reserves
+    it in id order: a later order wanting the same last unit does not get it first."""
+    warehouse = (await create_warehouse(api))["code"]
+    sides = []
+    for p in ("130", "138"):
+        shop = await _shop(api, warehouse, [20, 1, 10])
+        b = shop.skus[1]
+        orders = [_order([(b, 1)], phone=f"{p}00000001"), _order([(b, 1)], phone=f"{p}00000002")]
+        prefix = unique("B")
+        ids = await _store(
+            shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)]
+        )
+        first = await load_order(ids[0])
+        assert first is not None
+        assert await validate(ids[0], first, fast=False) == OrderStatus.VALIDATED
+        sides.append(ids)
+    await _same_both_ways(*sides)
+    assert (await _state(sides[0][0]))["order"]["status"] == "ready"
+
+
+async def test_an_order_the_steps_fail_on_fails_alone(
+    api: Api, store: Hub, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order the set-based pass cannot decide (here the receiver check raises for it) goes to the per-order path;
+    the batch's other orders are still made ready together."""
+    warehouse = (await create_warehouse(api))["code"]
+    shop = await _shop(api, warehouse, [20, 20, 10])
+    a, b, _ = shop.skus
+    prefix = unique("B")
+    # The last one wants another SKU: what the failing one may still take stays its own (it comes first).
+    orders = [_order([(sku, 1)], phone=f"1590000{i:04d}") for i, sku in enumerate((a, a, b))]
+    ids = await _store(shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)])
+
+    def broken(order: Any, values: dict[Any, Any]) -> Any:
+        if order.receiver_phone.endswith("001"):
+            raise RuntimeError("a bug in one order's receiver check")
+        return check_receiver(order, values)
+
+    monkeypatch.setattr(batch_module, "check_receiver", broken)
+    result = await _batched(ids)
+    assert [(await _state(i))["order"]["status"] for i in ids] == ["ready"] * 3
+    if backend == "postgres":
+        assert set(result.ready) == {ids[0], ids[2]} and result.rest == [ids[1]]
+
+
+@pytest.mark.postgres_only
+async def test_the_intake_statement_stores_what_one_insert_per_order_did(api: Api, store: Hub) -> None:
+    """The PostgreSQL intake (one statement for a request) stores every column of an order and its lines as the
+    one-INSERT-per-order intake (SQLite's) does; only the lines' SKU is resolved now (validation did it later)."""
+    warehouse = (await create_warehouse(api))["code"]
+    old, new = await _shop(api, warehouse, [5, 5, 5]), await _shop(api, warehouse, [5, 5, 5])
+    now = datetime.now(UTC)
+    cipher = ReceiverCipher(
+        platform="douyin", name="#enc#", phone="#enc#", phone_masked="138****0000", phone_index="i1"
+    )
+    orders = [
+        _order([(old.skus[0], 2), ("NO-SUCH-SKU", 1), (old.skus[1], 3)], phone="13900000001", memo="备注"),
+        msgspec.structs.replace(
+            _order([(old.skus[2], 1)], phone="138****0000"),
+            receiver=Receiver(name="张*", phone="138****0000", address="上海市浦东新区某某路**号", cipher=cipher),
+            paid_at=None,
+            ship_by=now,
+            platform_discount=300,
+            raw={"k": "v"},
+        ),
+        msgspec.structs.replace(
+            _order([(old.skus[0], 1)], phone="+66 81 234 5678"),
+            receiver=Receiver(
+                name="Somchai",
+                phone="+66 81 234 5678",
+                country="TH",
+                province="Bangkok",
+                city="Bang Rak",
+                detail="1 Silom Rd",
+                address="1 Silom Rd, Bang Rak, Bangkok 10500",
+                postcode="10500",
+            ),
+        ),
+    ]
+    async with db.transaction():
+        one_by_one = [await _insert_order(old.channel_id, order, now) for order in orders]
+        together = [order_id for _, order_id in await _insert_orders(new.channel_id, orders, now)]
+        again = await _insert_orders(new.channel_id, orders, now)  # the same orders again: nothing stored
+    assert None not in one_by_one and None not in together and [i for _, i in again] == [None] * len(orders)
+
+    async def stored(order_id: int | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        order = (await db._raw("SELECT * FROM sales_order WHERE id = {}", order_id))[0]
+        lines = await db._raw('SELECT * FROM order_line WHERE "order" = {} ORDER BY id', order_id)
+        for key in ("id", "channel"):
+            del order[key]
+        return order, [{k: v for k, v in line.items() if k not in ("id", "order", "sku")} for line in lines]
+
+    for mine, theirs in zip(together, one_by_one, strict=True):
+        assert await stored(mine) == await stored(theirs)
+    lines = await db._raw(
+        "SELECT l.line_no, l.sku_code, l.sku, s.id AS known FROM order_line l LEFT JOIN sku s ON s.code = l.sku_code "
+        'WHERE l."order" = {} ORDER BY l.id',
+        together[0],
+    )
+    assert [line["line_no"] for line in lines] == [1, 2, 3]  # numbered and inserted in the order given
+    assert [line["sku"] for line in lines] == [line["known"] for line in lines] and lines[1]["sku"] is None

@@ -31,16 +31,7 @@ CONSTANT = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
 
 # Calls in files being rewritten when this scan was written (issue 22): each is bounded for the reason given, which
 # belongs on the call's line as `# bounded: …` — move it there (and drop the entry) when the file is next edited.
-PENDING: dict[tuple[str, str], str] = {
-    ("orderhub/inventory/service.py", "StockLevel.sku.is_in(short)"): "one reservation's SKUs (≤ MAX_LINES)",
-    ("orderhub/inventory/service.py", "StockLevel.sku.is_in(list(released))"): "one order's SKUs (≤ MAX_LINES)",
-    ("orderhub/inventory/service.py", "StockLevel.sku.is_in(list(shipped))"): "one shipment's SKUs (≤ MAX_LINES)",
-    ("orderhub/orders/pipeline/reservation.py", "OrderLine.sku.is_in(sorted(skus))"): "one order's SKUs",
-    ("orderhub/orders/pipeline/validation.py", "Sku.code.is_in(codes)"): "one order's lines (≤ MAX_LINES)",
-    ("orderhub/orders/pipeline/validation.py", "Sku.code.is_in([c for c, _ in candidates])"): "one order's memo",
-    ("orderhub/orders/service.py", "Shipment.id.is_in(shipment_ids)"): "one order's shipments (≤ its lines)",
-    ("orderhub/orders/service.py", "OrderLine.shipment.is_in(shipment_ids)"): "one order's shipments (≤ its lines)",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def _is_chunks(call: ast.expr) -> bool:

@@ -461,16 +461,14 @@ async def _write(planned: list[_Planned]) -> None:
             await db.execute(_LINES_UPDATE_SQL, *[list(col) for col in zip(*line_rows, strict=True)])
             for p in planned:
                 await _record(p, singles[p.order.id], shipment_of, now)
-            # Stock last (a flush after the events'): the hot rows stay locked for the end of the transaction only.
-            pending = db.pending_before_commit()
-            assert pending is not None
 
             async def reserve_last() -> None:
                 short = await reserve_many(wanted)
                 if short:
                     raise _Lost(f"stock short for {len(short)} rows")
 
-            pending.append(reserve_last)
+            # Stock last, after the events' INSERT: the hot rows stay locked until the COMMIT right after only.
+            db.last_before_commit(reserve_last)
     except _Lost:
         raise
     except Exception:

@@ -290,7 +290,7 @@ async def _commit_allocation(
                     OrderLine.warehouse: warehouse_id,
                     OrderLine.shipment: shipments[warehouse_id],
                 }
-            ).where((OrderLine.order == order_id) & OrderLine.sku.is_in(sorted(skus)))
+            ).where((OrderLine.order == order_id) & OrderLine.sku.is_in(sorted(skus)))  # bounded: one order's SKUs
         for warehouse_id, others in sorted(merged.items()):
             shipment_id = shipments[warehouse_id]
             await recompute_shipment(shipment_id)

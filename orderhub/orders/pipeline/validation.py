@@ -99,7 +99,8 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
             for sku in db.rows_as(
                 SkuRow,
                 await Sku.select(Sku.id, Sku.code, Sku.weight_g, Sku.volume_cm3).where(
-                    Sku.code.is_in(codes) & (Sku.active == True)  # noqa: E712
+                    Sku.code.is_in(codes)  # bounded: one order's lines (≤ MAX_LINES)
+                    & (Sku.active == True)  # noqa: E712
                 ),
             )
         }
@@ -312,8 +313,10 @@ async def _apply_rules(
     if outcome.memo_gift_rules:
         candidates = memo_gift_candidates(f"{order.seller_memo}\n{order.buyer_memo}")
         if candidates:
+            codes = [c for c, _ in candidates]
             known = {
-                row["code"] for row in await Sku.select(Sku.code).where(Sku.code.is_in([c for c, _ in candidates]))
+                row["code"]
+                for row in await Sku.select(Sku.code).where(Sku.code.is_in(codes))  # bounded: one order's memo
             }
             gifts += [
                 GiftLine(sku=code, qty=qty, rule_id=outcome.memo_gift_rules[0])
