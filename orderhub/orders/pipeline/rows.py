@@ -67,6 +67,7 @@ class LineRow(msgspec.Struct, kw_only=True):
     qty: int
     line_no: int
     unit_price: int = 0  # fen; what a cross-border order declares when the SKU has no declared value
+    sku: int | None = None  # the SKU the intake resolved (None: not yet)
 
 
 class SkuRow(msgspec.Struct, kw_only=True):

@@ -82,7 +82,7 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
             LineRow,
             await OrderLine.select(
                 OrderLine.id, OrderLine.sku_code, OrderLine.is_gift, OrderLine.qty, OrderLine.line_no,
-                OrderLine.unit_price,
+                OrderLine.unit_price, OrderLine.sku,
             ).where(OrderLine.order == order_id),
         )
         holds: list[HoldRequest] = []
@@ -117,7 +117,9 @@ async def validate(order_id: int, order: OrderRow, *, fast: bool = True) -> Orde
                 guard=guard,
             )
             return S.EXCEPTION
-        for code in codes:  # one UPDATE per distinct SKU (usually one or two)
+        # The intake resolves SKUs (PostgreSQL); a line still without its SKU (a gift line, the embedded default, a
+        # SKU created or replaced since) gets it here: one UPDATE per such SKU code.
+        for code in sorted({line.sku_code for line in lines if line.sku != skus[line.sku_code].id}):
             await OrderLine.update({OrderLine.sku: skus[code].id}).where(
                 (OrderLine.order == order_id) & (OrderLine.sku_code == code)
             )
