@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,20 @@ def use_hub_env(hub: Hub) -> None:
         del os.environ[key]
     os.environ.update({k: v for k, v in hub.env.items() if k.startswith("ORDERHUB_")})
     reset_settings()
+
+
+@asynccontextmanager
+async def bound_to(other: Hub, back: Hub) -> AsyncIterator[Hub]:
+    """Bind this test process to ``other``'s database (a hub a test starts for itself), then back to ``back``'s."""
+    await db.close()
+    use_hub_env(other)
+    await db.open_engine(get_settings())
+    try:
+        yield other
+    finally:
+        await db.close()
+        use_hub_env(back)
+        await db.open_engine(get_settings())
 
 
 @pytest.fixture(scope="session")

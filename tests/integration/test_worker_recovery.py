@@ -14,15 +14,13 @@ import httpx
 import pytest
 from saq.queue.redis import RedisQueue
 
-from orderhub import db
 from orderhub.channels.service import get_channel_ref
 from orderhub.inventory.tables import StockLevel
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver
 from orderhub.orders.service import enqueue_processing, ingest
 from orderhub.queue import process_order_key, set_queue
 from orderhub.redis import create_client
-from orderhub.settings import get_settings
-from tests.conftest import use_hub_env
+from tests.conftest import bound_to
 from tests.support.factories import (
     Api,
     create_channel,
@@ -58,15 +56,8 @@ def lonely_hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
 @pytest.fixture
 async def lonely(lonely_hub: Hub, store: Hub) -> AsyncIterator[Hub]:
     """Bind this process to the lonely hub's database for the test, then back to the shared hub."""
-    await db.close()
-    use_hub_env(lonely_hub)
-    await db.open_engine(get_settings())
-    try:
-        yield lonely_hub
-    finally:
-        await db.close()
-        use_hub_env(store)
-        await db.open_engine(get_settings())
+    async with bound_to(lonely_hub, store) as bound:
+        yield bound
 
 
 async def _hold_stock_row_lock(hub: Hub, level_id: int) -> tuple[object, object]:

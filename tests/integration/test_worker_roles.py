@@ -13,10 +13,9 @@ import pytest
 from saq.job import Status
 from saq.queue.redis import RedisQueue
 
-from orderhub import db
 from orderhub.redis import create_client
-from orderhub.settings import background_queue_name, get_settings
-from tests.conftest import use_hub_env
+from orderhub.settings import background_queue_name
+from tests.conftest import bound_to
 from tests.support.factories import (
     Api,
     create_channel,
@@ -46,15 +45,8 @@ def split_hub(backend: str, tmp_path: Path) -> Iterator[Hub]:
 @pytest.fixture
 async def split(split_hub: Hub, store: Hub) -> AsyncIterator[Hub]:
     """Bind this process to the split hub's database for the test, then back to the shared hub."""
-    await db.close()
-    use_hub_env(split_hub)
-    await db.open_engine(get_settings())
-    try:
-        yield split_hub
-    finally:
-        await db.close()
-        use_hub_env(store)
-        await db.open_engine(get_settings())
+    async with bound_to(split_hub, store) as bound:
+        yield bound
 
 
 async def _jobs(queue: RedisQueue, key_prefix: str) -> list[str]:
