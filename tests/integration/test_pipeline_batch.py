@@ -144,6 +144,7 @@ async def _batched(ids: list[int]) -> pipeline.BatchResult:
     return result
 
 
+@pytest.mark.postgres_only  # the set-based path is PostgreSQL's: on SQLite both sides would be the per-order path
 async def test_a_batch_decides_as_the_per_order_path(api: Api, store: Hub, backend: str) -> None:
     warehouse = (await create_warehouse(api))["code"]
     batch_shop = await _shop(api, warehouse, [20, 20, 10])
