@@ -35,11 +35,13 @@ _redis_db = iter(range(1, 16))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("postgres_only") and "[sqlite]" in item.nodeid:
-            item.add_marker(pytest.mark.skip(reason="concurrency claim: proven on PostgreSQL"))
-        if item.get_closest_marker("sqlite_only") and "[postgres]" in item.nodeid:
-            item.add_marker(pytest.mark.skip(reason="a browser test of a page: the API under it is tested on both"))
+    for item in items:  # a marker's own reason (its first argument) says why one back end is enough
+        if (marker := item.get_closest_marker("postgres_only")) and "[sqlite]" in item.nodeid:
+            reason = marker.args[0] if marker.args else "concurrency claim: proven on PostgreSQL"
+            item.add_marker(pytest.mark.skip(reason=reason))
+        if (marker := item.get_closest_marker("sqlite_only")) and "[postgres]" in item.nodeid:
+            reason = marker.args[0] if marker.args else "a browser test of a page: the API under it is tested on both"
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

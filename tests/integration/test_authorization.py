@@ -303,6 +303,7 @@ async def test_the_last_admin_in_charge_cannot_leave(world: World, api: Api) -> 
     assert retired.status_code == 200  # with the test's admin still in charge
 
 
+@pytest.mark.postgres_only("the role table is the same on both back ends: one run, on the production store")
 async def test_every_operation_answers_every_role_as_the_table_says(world: World) -> None:
     operations = [(m, p, k) for m, p, k in _operations() if m != "WEBSOCKET"]
     # Signing out ends the caller's session (the handhelds'), then their tokens: last (and this test runs last).

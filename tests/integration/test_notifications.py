@@ -158,6 +158,7 @@ async def _ship_one(floor: Floor, *, name: str, phone: str, address: str) -> int
     return order_id
 
 
+@pytest.mark.postgres_only("each notice once with parallel senders: a concurrency claim")
 async def test_each_notice_once_refused_subscription_falls_back_and_failures_are_recorded(
     api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, wechat: WeChatServer,
     sms: AliyunSmsServer, queue: RedisQueue,

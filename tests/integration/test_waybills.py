@@ -133,6 +133,7 @@ async def sf_floor(api: Api, store: Hub, carriers: CarrierServer, *, quota: int 
     return floor, account
 
 
+@pytest.mark.postgres_only("a waybill asked for twice at once is one waybill: a concurrency claim")
 async def test_a_packed_order_gets_one_waybill_and_a_label(
     api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, tmp_path: Path
 ) -> None:
