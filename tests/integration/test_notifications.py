@@ -308,6 +308,7 @@ async def tracking_stall(kd100: Kuaidi100Server, waybill_no: str, start: datetim
     await tracking.poll_parcels(now=start + timedelta(hours=49))
 
 
+@pytest.mark.postgres_only("quiet hours are the outbox clock, the same on both back ends: one run")
 async def test_quiet_hours_hold_customer_messages_until_morning(
     api: Api, store: Hub, carriers: CarrierServer, kd100: Kuaidi100Server, wechat: WeChatServer,
     sms: AliyunSmsServer, queue: RedisQueue,

@@ -57,6 +57,7 @@ async def _jobs(queue: RedisQueue, key_prefix: str) -> list[str]:
     return sorted(Status(job.status).value for job in jobs if job is not None)
 
 
+@pytest.mark.postgres_only("the queues are Redis lists whatever the store: one run")
 async def test_each_role_runs_its_own_queue(split: Hub) -> None:
     async with httpx.AsyncClient(base_url=split.url) as client:
         login = await client.post("/api/v1/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD})
