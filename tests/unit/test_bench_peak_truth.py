@@ -396,8 +396,8 @@ def test_proc_stat_is_split_after_the_last_parenthesis() -> None:
 
 
 def test_hub_processes_are_told_by_their_command_line() -> None:
-    assert hub_role("/work/main/.venv/bin/python /work/main/.venv/bin/orderhub serve --port 8151 --workers 2") == "api"
-    assert hub_role("/work/main/.venv/bin/python /work/main/.venv/bin/orderhub worker") == "worker"
+    assert hub_role(".venv/bin/python .venv/bin/orderhub serve --port 8151 --workers 2") == "api"
+    assert hub_role(".venv/bin/python .venv/bin/orderhub worker") == "worker"
     assert hub_role("/usr/bin/python3 -m server.cli serve --host 127.0.0.1 --port 8000") == "api"
     assert hub_role("/usr/bin/python3 -m server.cli worker") == "worker"
     assert hub_role("/usr/bin/python3 -m server.cli worker --role all") == "worker"
