@@ -417,36 +417,15 @@ def receiver_from_row(row: Mapping[str, Any]) -> Receiver:
 
 
 async def _insert_order(channel_id: int, order: NewOrder, now: Any) -> int | None:
-    goods = sum(line.qty * line.unit_price for line in order.lines)
-    receiver = order.receiver
-    if receiver.cipher is not None and not receiver.cipher.order_id:  # the platform order the ciphertext is of
-        receiver = msgspec.structs.replace(
-            receiver, cipher=msgspec.structs.replace(receiver.cipher, order_id=order.external_id)
-        )
+    """SQLite: store one new order and its lines (None when the channel already had it)."""
     row = Order(
         channel=channel_id,
-        external_id=order.external_id,
         status=OrderStatus.RECEIVED.value,
-        buyer_nick=order.buyer_nick,
-        buyer_phone=pii.seal(order.buyer_phone),
-        **receiver_columns(receiver),
-        goods_amount=goods,
-        shipping_fee=order.shipping_fee,
-        discount=order.discount,
-        paid_amount=order.paid_amount,
-        platform_discount=order.platform_discount,
-        buyer_memo=order.buyer_memo,
-        seller_memo=order.seller_memo,
         tags="[]",
         priority="normal",
-        placed_at=order.placed_at,
-        paid_at=order.paid_at,
-        ship_by=order.ship_by,
-        raw_payload=pii.seal(_json(order.raw).decode()),
-        fingerprint=fingerprint(order),
-        source_receiver=receiver_signature(order.receiver),
         received_at=now,
         updated_at=now,
+        **_order_row(order),
     )
     inserted = (
         await Order.insert(row)

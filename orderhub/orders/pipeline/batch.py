@@ -40,7 +40,7 @@ from orderhub.inventory.service import reserve_many
 from orderhub.orders import pii
 from orderhub.orders.events import OrderEventType, OrderStatusChanged
 from orderhub.orders.pipeline.reservation import _merge_mode, _ranked, _receiver_key_of
-from orderhub.orders.pipeline.rows import LineRow, OrderRow, SkuRow
+from orderhub.orders.pipeline.rows import ORDER_SELECT, SEALED_FIELDS, LineRow, OrderRow, SkuRow
 from orderhub.orders.pipeline.validation import (
     DUPLICATE_WINDOW,
     check_receiver,
@@ -112,26 +112,17 @@ class _Planned(msgspec.Struct, kw_only=True):
     allocation: Allocation
     routing: RoutingDecision
     deferred: tuple[str, ...]
+    receiver_key: str  # 合单's key, as validation left the receiver
 
 
 class _Lost(Exception):
     """The batch's writes cannot all stand (stock went, an order changed): the transaction is undone."""
 
 
-_SEALED = tuple(name for name in OrderRow.__struct_fields__ if name in pii.SEALED_COLUMNS)
-_ORDER_FIELDS = [name for name in OrderRow.__struct_fields__ if not name.startswith("channel_")]
-_CHANNEL_FIELDS = [name for name in OrderRow.__struct_fields__ if name.startswith("channel_")]
 _ORDERS_SQL = (
     "SELECT o.id, o.warehouse, "
     "o.receiver_name AS guard_name, o.receiver_phone AS guard_phone, o.receiver_address AS guard_address, "
-    + ", ".join(f"o.{name}" for name in _ORDER_FIELDS)
-    + ", "
-    + ", ".join(
-        f"c.{name.removeprefix('channel_')} AS {name}"
-        for name in OrderRow.__struct_fields__
-        if name.startswith("channel_")
-    )
-    + " FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = ANY({}::bigint[]) "
+    f"{ORDER_SELECT} FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = ANY({{}}::bigint[]) "
     "AND o.status = ANY({}::varchar[]) ORDER BY o.id"
 )
 _LINES_SQL = (
@@ -270,7 +261,7 @@ async def _run(ids: list[int], behind: _Behind) -> dict[int, datetime]:
     for order in orders:
         lines = lines_of.get(order.id, [])
         try:
-            for name in _SEALED:  # the customer's sealed fields, opened for the steps (as load_order does)
+            for name in SEALED_FIELDS:  # the customer's sealed fields, opened for the steps (as load_order does)
                 setattr(order, name, pii.open_(getattr(order, name)))
             if order.status == S.RECEIVED.value:
                 verdicts[order.id] = await _validate(order, lines, skus, duplicates)
@@ -338,7 +329,7 @@ async def _run(ids: list[int], behind: _Behind) -> dict[int, datetime]:
         planned.append(
             _Planned(
                 order=order, lines=lines, skus=skus, values=values, outcome=outcome, allocation=chosen, routing=why,
-                deferred=deferred,
+                deferred=deferred, receiver_key=key_of[order.id],
             )
         )  # fmt: skip
     if not planned:
@@ -484,7 +475,6 @@ async def _make_shipments(planned: list[_Planned], now: datetime, settings: Any)
     rows: list[tuple[int, int, str, str, int, int, str]] = []
     keys: list[tuple[int, int]] = []
     for p in planned:
-        receiver = _receiver_key_of(p.order)
         for warehouse_id in sorted(p.allocation.by_warehouse):
             mine = [line for line in p.lines if _home(p.allocation, p.skus[line.sku_code].id) == warehouse_id]
             weight = sum(line.qty * p.skus[line.sku_code].weight_g for line in mine)
@@ -497,7 +487,7 @@ async def _make_shipments(planned: list[_Planned], now: datetime, settings: Any)
                 b_weight_g=settings.packing_b_weight_g,
                 b_volume_cm3=settings.packing_b_volume_cm3,
             )
-            rows.append((len(keys), warehouse_id, receiver, p.order.channel_code, weight, volume, line_kind))
+            rows.append((len(keys), warehouse_id, p.receiver_key, p.order.channel_code, weight, volume, line_kind))
             keys.append((p.order.id, warehouse_id))
     made = await db.fetch_as(_ShipmentKey, _SHIPMENTS_SQL, *[list(col) for col in zip(*rows, strict=True)], now)
     if len(made) != len(keys):

@@ -14,7 +14,16 @@ import msgspec
 from orderhub import db
 from orderhub.orders import pii
 
-__all__ = ["LineRow", "OrderRow", "ShipLine", "SkuRow", "load_order", "load_ship_lines"]
+__all__ = [
+    "ORDER_SELECT",
+    "SEALED_FIELDS",
+    "LineRow",
+    "OrderRow",
+    "ShipLine",
+    "SkuRow",
+    "load_order",
+    "load_ship_lines",
+]
 
 
 class OrderRow(msgspec.Struct, kw_only=True):
@@ -92,8 +101,10 @@ _ORDER_COLUMNS = ", ".join(f"o.{name}" for name in OrderRow.__struct_fields__ if
 _CHANNEL_COLUMNS = ", ".join(
     f"c.{name.removeprefix('channel_')} AS {name}" for name in OrderRow.__struct_fields__ if name.startswith("channel_")
 )
+# The OrderRow's columns from ``sales_order o JOIN channel c`` (the set-based pass selects them for many orders).
+ORDER_SELECT = f"{_ORDER_COLUMNS}, {_CHANNEL_COLUMNS}"
 _ORDER_SQL = (
-    f"SELECT {_ORDER_COLUMNS}, {_CHANNEL_COLUMNS} "
+    f"SELECT {ORDER_SELECT} "
     "FROM sales_order o JOIN channel c ON c.id = o.channel WHERE o.id = {}"
 )
 _LINES_SQL = (
@@ -107,12 +118,13 @@ async def load_order(order_id: int) -> OrderRow | None:
     # Raw SQL: one of the worker's four per-order reads measured in bench.peak (the query builder cost ~10 %).
     row = await db.fetch_one_as(OrderRow, _ORDER_SQL, order_id)
     if row is not None:  # the customer's sealed fields, opened for the steps (seal again to compare with a column)
-        for name in _SEALED:
+        for name in SEALED_FIELDS:
             setattr(row, name, pii.open_(getattr(row, name)))
     return row
 
 
-_SEALED = tuple(name for name in OrderRow.__struct_fields__ if name in pii.SEALED_COLUMNS)
+# The OrderRow fields stored sealed (opened after reading).
+SEALED_FIELDS = tuple(name for name in OrderRow.__struct_fields__ if name in pii.SEALED_COLUMNS)
 
 
 async def load_ship_lines(order_id: int) -> list[ShipLine]:
