@@ -64,8 +64,9 @@ async def process_order(ctx: dict[str, Any], *, order_id: int) -> str:
 
 async def process_orders(ctx: dict[str, Any], *, order_ids: list[int]) -> dict[str, int]:
     """A batch: on PostgreSQL the orders on the plain way are made ready together, set-based (one transaction, a
-    fixed number of statements: orderhub.orders.pipeline.batch); the others go one by one, with rules and warehouses
-    read once for the batch. An order that fails gets a job of its own (with retries)."""
+    fixed number of statements: orderhub.orders.pipeline.batch), with those that end held or in exception there;
+    the others go one by one, with rules and warehouses read once for the batch. An order that fails gets a job of
+    its own (with retries)."""
     async with pipeline.batch_scope():
         started = time.perf_counter()
         done = await pipeline.process_batch(order_ids)
@@ -78,6 +79,7 @@ async def process_orders(ctx: dict[str, Any], *, order_ids: list[int]) -> dict[s
     counts = Counter(outcomes.values())
     if done.ready:
         counts[OrderStatus.READY.value] += len(done.ready)
+    counts.update(done.settled.values())
     return dict(counts)
 
 

@@ -11,10 +11,15 @@ orders' status and what validation learned, the shipments, the lines (SKU, wareh
 events; then, last before COMMIT, the stock rows locked in id order and reserved by one conditional UPDATE
 (:func:`orderhub.inventory.service.reserve_many`).
 
-An order takes this path only when its way through is the plain one: domestic, receiver understood, no duplicate
+An order is made ready here when its way through is the plain one: domestic, receiver understood, no duplicate
 suspicion, no hold and no gift from the rules, every SKU known, a warehouse plan that covers it, and nothing to merge
 with (合单: no open shipment for its receiver, and no earlier order of the batch to the same receiver — or the
-channel's merge is off, or a surge deferred it). Every other order — and every order of a batch
+channel's merge is off, or a surge deferred it). An order that the per-order path would end held or in exception
+without reserving anything — a receiver nobody can read, a suspected duplicate, a rule's hold, an unknown SKU, short
+stock (out_of_stock, or ``awaiting_stock`` under the wait policy), no warehouse — is written here too, with the same
+columns, events (and their order) and status hooks as :func:`~orderhub.orders.service.transition` gives it: one
+UPDATE for all of them. Every other order (gift lines to add, a merge, abroad, already validated) — and every order
+of a batch
 whose stock ran short under it (another worker took the last units) or whose row changed meanwhile — is handed back
 to the per-order path (:func:`~.steps.process_order`), which decides exactly as before. That path takes them after
 this batch commits, yet each comes before the batch's later orders: so a later order is handed back too when an
@@ -36,10 +41,10 @@ import msgspec
 from orderhub import clock, db
 from orderhub.address.international import DOMESTIC
 from orderhub.events import Topic, order_topic, publish_after_commit
-from orderhub.inventory.service import reserve_many
+from orderhub.inventory.service import Shortfall, reserve_many
 from orderhub.orders import pii
 from orderhub.orders.events import OrderEventType, OrderStatusChanged
-from orderhub.orders.pipeline.reservation import _merge_mode, _ranked, _receiver_key_of
+from orderhub.orders.pipeline.reservation import AWAITING_STOCK, _merge_mode, _ranked, _receiver_key_of
 from orderhub.orders.pipeline.rows import ORDER_SELECT, SEALED_FIELDS, LineRow, OrderRow, SkuRow
 from orderhub.orders.pipeline.validation import (
     DUPLICATE_WINDOW,
@@ -49,9 +54,16 @@ from orderhub.orders.pipeline.validation import (
     rule_values,
 )
 from orderhub.orders.service import STATUS_CHANGE_HOOKS, StatusChange, record_event
-from orderhub.orders.state import OrderStatus
-from orderhub.routing.service import Allocation, RoutingDecision, SplitPolicy, explain, packing_line, plan
-from orderhub.rules.service import RuleOutcome, memo_gift_candidates
+from orderhub.orders.state import ExceptionReason, OrderStatus
+from orderhub.routing.service import (
+    Allocation,
+    RoutingDecision,
+    SplitPolicy,
+    explain,
+    packing_line,
+    plan,
+)
+from orderhub.rules.service import HoldRequest, RuleOutcome, memo_gift_candidates
 from orderhub.settings import get_settings
 
 __all__ = ["MAX_BATCH", "BatchResult", "process_batch"]
@@ -65,11 +77,12 @@ MAX_BATCH = 500
 
 
 class BatchResult(msgspec.Struct, kw_only=True):
-    """What the set-based pass did: the orders it made ready (id → when each was received), and the orders it left
-    for the per-order path (in the order given)."""
+    """What the set-based pass did: the orders it made ready (id → when each was received), the orders it ended
+    held or in exception (id → status), and the orders it left for the per-order path (in the order given)."""
 
     ready: dict[int, datetime]
     rest: list[int]
+    settled: dict[int, str] = {}
 
 
 class _Order(OrderRow, kw_only=True):
@@ -84,6 +97,7 @@ class _Order(OrderRow, kw_only=True):
 class _Line(msgspec.Struct, kw_only=True):
     id: int
     order: int
+    sku: int | None
     sku_code: str
     is_gift: bool
     qty: int
@@ -115,6 +129,37 @@ class _Planned(msgspec.Struct, kw_only=True):
     receiver_key: str  # 合单's key, as validation left the receiver
 
 
+class _Sku(SkuRow, kw_only=True):
+    active: bool
+
+
+class _Ready(msgspec.Struct):
+    """Validation passed: the columns it learned and the rules' outcome (None: not the first pass)."""
+
+    values: dict[str, Any]
+    outcome: RuleOutcome | None
+
+
+class _Settle(msgspec.Struct, kw_only=True):
+    """An order the per-order path ends held or in exception without reserving: what its ``transition`` writes."""
+
+    status: OrderStatus  # HELD or EXCEPTION
+    reason: str
+    data: dict[str, Any]
+    hold_queue: str | None = None
+    values: dict[str, Any] = {}  # sales_order column → value
+    pending_holds: str | None = None  # None: keep the stored value
+    outcome: RuleOutcome | None = None
+    via_validated: bool = False  # reservation's decision: RECEIVED → VALIDATED first, then (routed) on to status
+    routing: RoutingDecision | None = None
+    sku_fixes: list[tuple[int, int]] = []  # (line, SKU id) the per-order path sets (a line the intake left)
+
+
+class _Settled(msgspec.Struct):
+    order: _Order
+    settle: _Settle
+
+
 class _Lost(Exception):
     """The batch's writes cannot all stand (stock went, an order changed): the transaction is undone."""
 
@@ -126,7 +171,7 @@ _ORDERS_SQL = (
     "AND o.status = ANY({}::varchar[]) ORDER BY o.id"
 )
 _LINES_SQL = (
-    'SELECT id, "order", sku_code, is_gift, qty, line_no, unit_price FROM order_line '
+    'SELECT id, "order", sku, sku_code, is_gift, qty, line_no, unit_price FROM order_line '
     'WHERE "order" = ANY({}::bigint[]) ORDER BY id'
 )
 # The duplicate check's candidates for the whole batch: the per-order rule (same fingerprint, not cancelled, within
@@ -135,7 +180,9 @@ _DUPLICATES_SQL = (
     "SELECT id, fingerprint, received_at FROM sales_order "
     "WHERE fingerprint = ANY({}::varchar[]) AND status <> {} AND received_at >= {} ORDER BY id"
 )
-_SKUS_SQL = "SELECT id, code, weight_g, volume_cm3 FROM sku WHERE code = ANY({}::varchar[]) AND active"
+# Inactive ones too: a memo's gift is added for any SKU code that exists (validation._apply_rules), and a line of an
+# inactive one is an unknown SKU.
+_SKUS_SQL = "SELECT id, code, weight_g, volume_cm3, active FROM sku WHERE code = ANY({}::varchar[])"
 _STOCK_SQL = (
     "SELECT warehouse, sku, on_hand - reserved AS available FROM stock_level "
     "WHERE warehouse = ANY({}::bigint[]) AND sku = ANY({}::bigint[])"
@@ -185,6 +232,25 @@ _LINES_UPDATE_SQL = (
     "WHERE l.id = v.id"
 )
 
+# Orders ended held or in exception: transition()'s columns (status, the reason where it is kept, the hold queue),
+# what validation learned (NULL keeps the stored value) and the holds still to come.
+_SETTLE_SQL = (
+    "UPDATE sales_order AS o SET status = v.status, exception_reason = v.exception_reason, "
+    "hold_queue = v.hold_queue, hold_reason = v.hold_reason, updated_at = {}, "
+    "pending_holds = COALESCE(v.pending_holds, o.pending_holds), "
+    + ", ".join(f"{name} = COALESCE(v.{name}, o.{name})" for name, _ in _KEPT)
+    + " FROM unnest({}::bigint[], {}::text[], {}::text[], {}::text[], {}::varchar[], {}::varchar[], {}::varchar[], "
+    "{}::varchar[], {}::text[], "
+    + ", ".join(f"{{}}::{kind}[]" for _, kind in _KEPT)
+    + ") AS v(id, guard_name, guard_phone, guard_address, status, exception_reason, hold_queue, hold_reason, "
+    "pending_holds, "
+    + ", ".join(name for name, _ in _KEPT)
+    + ") WHERE o.id = v.id AND o.status = {} AND o.receiver_name = v.guard_name "
+    "AND o.receiver_phone = v.guard_phone AND o.receiver_address = v.guard_address RETURNING o.id, o.warehouse"
+)
+_SKU_FIX_SQL = (
+    "UPDATE order_line AS l SET sku = v.sku FROM unnest({}::bigint[], {}::bigint[]) AS v(id, sku) WHERE l.id = v.id"
+)
 
 _OPEN_SHIPMENTS_SQL = (
     "SELECT DISTINCT receiver_key FROM shipment WHERE receiver_key = ANY({}::varchar[]) AND status = 'open' "
@@ -201,28 +267,39 @@ class _ShipmentKey(msgspec.Struct):
     k: int
 
 
+class _Updated(msgspec.Struct):
+    id: int
+    warehouse: int | None
+
+
 async def process_batch(order_ids: list[int]) -> BatchResult:
-    """Make ready, set-based, the orders of ``order_ids`` that take the plain way (see the module); the rest (and
-    all of them on SQLite, or when the batch's writes could not stand) are returned for the per-order path. Call
-    within :func:`~.cache.batch_scope` (rules and warehouse rankings read once)."""
+    """Make ready (or end held or in exception), set-based, the orders of ``order_ids`` whose way the set-based pass
+    knows (see the module); the rest (and all of them on SQLite, or when the batch's writes could not stand) are
+    returned for the per-order path. Call within :func:`~.cache.batch_scope` (rules and warehouse rankings read
+    once)."""
     ids = sorted(set(order_ids))
     if db.is_sqlite() or len(ids) < 2:
         return BatchResult(ready={}, rest=list(order_ids))
     ready: dict[int, datetime] = {}
+    settled: dict[int, str] = {}
     behind = _Behind(codes=set(), keys=set())
     for chunk in db.chunks(ids, MAX_BATCH):
         for _attempt in range(2):  # stock taken by another worker between our read and our UPDATE: read again once
             attempt = _Behind(codes=set(behind.codes), keys=set(behind.keys))
             try:
-                ready.update(await _run(list(chunk), attempt))
+                made, ended = await _run(list(chunk), attempt)
             except _Lost as lost:
                 log.info("batch lost a race; planning again", extra={"orders": len(chunk), "why": str(lost)})
                 continue
+            ready.update(made)
+            settled.update(ended)
             behind = attempt
             break
         else:  # every order of this chunk goes the per-order way, before the later chunks' orders: so do those
             break
-    return BatchResult(ready=ready, rest=[i for i in order_ids if i not in ready])
+    return BatchResult(
+        ready=ready, settled=settled, rest=[i for i in order_ids if i not in ready and i not in settled]
+    )
 
 
 class _Behind(msgspec.Struct):
@@ -244,19 +321,29 @@ class _Back(msgspec.Struct, frozen=True):
 _STOPS = _Back(takes=frozenset())
 
 
-async def _run(ids: list[int], behind: _Behind) -> dict[int, datetime]:
+async def _run(ids: list[int], behind: _Behind) -> tuple[dict[int, datetime], dict[int, str]]:
     # Validated orders too: the per-order path reserves them (in id order), so they come before the later orders.
     orders = await db.fetch_as(_Order, _ORDERS_SQL, ids, [S.RECEIVED.value, S.VALIDATED.value])
     if not orders:
-        return {}
+        return {}, {}
     lines_of: dict[int, list[_Line]] = defaultdict(list)
     for line in await db.fetch_as(_Line, _LINES_SQL, [o.id for o in orders]):
         lines_of[line.order].append(line)
     duplicates = await _duplicate_candidates([o for o in orders if o.status == S.RECEIVED.value])
-    codes = sorted({line.sku_code for lines in lines_of.values() for line in lines})
-    skus = {sku.code: sku for sku in await db.fetch_as(SkuRow, _SKUS_SQL, codes)}
+    memo_gifts = {
+        o.id: memo_gift_candidates(f"{o.seller_memo}\n{o.buyer_memo}")
+        for o in orders
+        if o.status == S.RECEIVED.value and o.rules_applied_at is None and (o.seller_memo or o.buyer_memo)
+    }
+    codes = sorted(
+        {line.sku_code for lines in lines_of.values() for line in lines}
+        | {code for found in memo_gifts.values() for code, _ in found}
+    )
+    every_sku = await db.fetch_as(_Sku, _SKUS_SQL, codes)
+    skus: dict[str, SkuRow] = {sku.code: sku for sku in every_sku if sku.active}
+    existing = {sku.code for sku in every_sku}
 
-    verdicts: dict[int, tuple[dict[str, Any], RuleOutcome | None] | _Back] = {}
+    verdicts: dict[int, _Ready | _Settle | _Back] = {}
     key_of: dict[int, str] = {}  # the receiver (合单) as validation leaves it
     for order in orders:
         lines = lines_of.get(order.id, [])
@@ -264,7 +351,9 @@ async def _run(ids: list[int], behind: _Behind) -> dict[int, datetime]:
             for name in SEALED_FIELDS:  # the customer's sealed fields, opened for the steps (as load_order does)
                 setattr(order, name, pii.open_(getattr(order, name)))
             if order.status == S.RECEIVED.value:
-                verdicts[order.id] = await _validate(order, lines, skus, duplicates)
+                verdicts[order.id] = await _validate(
+                    order, lines, skus, duplicates, memo_gifts=memo_gifts.get(order.id, []), existing=existing
+                )
             else:  # validated: the per-order path reserves it
                 verdicts[order.id] = _Back(takes=frozenset(line.sku_code for line in lines))
             key_of[order.id] = _receiver_key_of(order)
@@ -274,7 +363,7 @@ async def _run(ids: list[int], behind: _Behind) -> dict[int, datetime]:
             )
             verdicts[order.id] = _Back(takes=frozenset(line.sku_code for line in lines))
             key_of[order.id] = ""  # no receiver key: no later order's
-    decided = [order for order in orders if not isinstance(verdicts[order.id], _Back)]
+    decided = [order for order in orders if isinstance(verdicts[order.id], _Ready)]
     ranked_of = {order.id: await _ranked(order) for order in decided}
     warehouse_ids = sorted({c.id for ranked in ranked_of.values() for c in ranked})
     sku_ids = sorted({skus[line.sku_code].id for order in decided for line in lines_of[order.id]})
@@ -286,21 +375,30 @@ async def _run(ids: list[int], behind: _Behind) -> dict[int, datetime]:
     merge_of = {order.id: await _merge_mode(order) for order in decided}
     open_keys = await _open_shipment_keys(sorted({key_of[i] for i, (merge, _) in merge_of.items() if merge}))
     planned: list[_Planned] = []
+    settled: list[_Settled] = []
     for order in orders:  # in id order, as the per-order path would take them
         verdict = verdicts[order.id]
         lines = lines_of.get(order.id, [])
         if isinstance(verdict, _Back):
             _hand_back(behind, verdict.takes, key_of[order.id])
             continue
-        values, outcome = verdict
+        if isinstance(verdict, _Settle):  # ends without reserving, whatever the orders before it take
+            settled.append(_Settled(order=order, settle=verdict))
+            continue
         takes = frozenset(line.sku_code for line in lines)
         if takes & behind.codes:
             # An order handed back before this one may take these SKUs first: so does the per-order path.
             _hand_back(behind, takes, key_of[order.id])
             continue
         ranked = ranked_of[order.id]
-        if not ranked:
-            continue  # no warehouse: the per-order path raises the exception
+        fixes = _sku_fixes(lines, skus)
+        if not ranked:  # reservation's exception (reserve_order), after validation's step
+            no_warehouse = _Settle(
+                status=S.EXCEPTION, reason=ExceptionReason.NO_WAREHOUSE.value, data={"message": "没有可用的发货仓"},
+                values=verdict.values, outcome=verdict.outcome, via_validated=True, sku_fixes=fixes,
+            )  # fmt: skip
+            settled.append(_Settled(order=order, settle=no_warehouse))
+            continue
         merge, deferred = merge_of[order.id]
         if merge is not None and (key_of[order.id] in open_keys or key_of[order.id] in behind.keys):
             # Merge detection (合单): an open shipment for the receiver exists, or an earlier order of this batch
@@ -317,25 +415,50 @@ async def _run(ids: list[int], behind: _Behind) -> dict[int, datetime]:
             codes_of[sku.id] = line.sku_code
         policy = SplitPolicy(order.channel_split_policy or SplitPolicy.EXCEPTION.value)
         chosen = plan(wanted, ranked, available, allow_split=policy == SplitPolicy.SPLIT, codes=codes_of)
-        if not isinstance(chosen, Allocation):
-            continue  # short: the per-order path re-reads, and waits, splits or raises the exception
         why = explain(
             wanted, ranked, available, chosen, province=order.receiver_province, policy=policy, codes=codes_of
         )
+        if not isinstance(chosen, Allocation):  # short: reservation's _short, after validation's step
+            settled.append(_Settled(order=order, settle=_short(chosen, policy, why, verdict, fixes)))
+            continue
         for warehouse_id, taken in chosen.by_warehouse.items():  # what this batch has taken so far
             for sku_id, qty in taken.items():
                 available[(warehouse_id, sku_id)] -= qty
         behind.keys.add(key_of[order.id])
         planned.append(
             _Planned(
-                order=order, lines=lines, skus=skus, values=values, outcome=outcome, allocation=chosen, routing=why,
-                deferred=deferred, receiver_key=key_of[order.id],
+                order=order, lines=lines, skus=skus, values=verdict.values, outcome=verdict.outcome,
+                allocation=chosen, routing=why, deferred=deferred, receiver_key=key_of[order.id],
             )
         )  # fmt: skip
-    if not planned:
-        return {}
-    await _write(planned)
-    return {p.order.id: p.order.received_at for p in planned}
+    if not planned and not settled:
+        return {}, {}
+    await _write(planned, settled)
+    return (
+        {p.order.id: p.order.received_at for p in planned},
+        {s.order.id: s.settle.status.value for s in settled},
+    )
+
+
+def _short(
+    shortfalls: list[Shortfall], policy: SplitPolicy, routing: RoutingDecision, ready: _Ready, fixes: list[Any]
+) -> _Settle:
+    """reservation._short's decision: wait for stock (held, ``awaiting_stock``) or the exception out_of_stock."""
+    data = {
+        "shortfalls": msgspec.to_builtins(shortfalls),
+        "message": "库存不足：" + "，".join(f"{s.sku} 需要 {s.requested} 可用 {s.available}" for s in shortfalls),
+    }
+    wait = policy == SplitPolicy.WAIT
+    return _Settle(
+        status=S.HELD if wait else S.EXCEPTION, reason=ExceptionReason.OUT_OF_STOCK.value, data=data,
+        hold_queue=AWAITING_STOCK if wait else None, values=ready.values, outcome=ready.outcome, via_validated=True,
+        routing=routing, sku_fixes=fixes,
+    )  # fmt: skip
+
+
+def _sku_fixes(lines: list[_Line], skus: dict[str, SkuRow]) -> list[tuple[int, int]]:
+    """The lines whose SKU validation sets (the intake resolves them; a line it left, or a SKU replaced since)."""
+    return [(line.id, skus[line.sku_code].id) for line in lines if line.sku != skus[line.sku_code].id]
 
 
 def _hand_back(behind: _Behind, takes: frozenset[str], key: str) -> None:
@@ -366,59 +489,80 @@ async def _duplicate_candidates(orders: list[_Order]) -> dict[str, list[_Candida
     return found
 
 
-def _suspected(order: _Order, candidates: dict[str, list[_Candidate]]) -> bool:
-    """The per-order check's rule (validation._suspected_duplicate): an earlier order with the same content."""
-    for other in candidates.get(order.fingerprint, ()):
+def _suspected(order: _Order, candidates: dict[str, list[_Candidate]]) -> int | None:
+    """The per-order check's rule (validation._suspected_duplicate): the first earlier order with the same content."""
+    for other in candidates.get(order.fingerprint, ()):  # in id order
         if other.id == order.id or other.received_at < order.received_at - DUPLICATE_WINDOW:
             continue
         if other.received_at < order.received_at or (other.received_at == order.received_at and other.id < order.id):
-            return True
-    return False
+            return other.id
+    return None
 
 
 async def _validate(
-    order: _Order, lines: list[_Line], skus: dict[str, SkuRow], duplicates: dict[str, list[_Candidate]]
-) -> tuple[dict[str, Any], RuleOutcome | None] | _Back:
-    """Validation's decisions for an order on the plain way, or :class:`_Back` when it is not (the per-order path
-    takes it). Nothing is written here: what would be is returned (columns) with the rules' outcome."""
+    order: _Order,
+    lines: list[_Line],
+    skus: dict[str, SkuRow],
+    duplicates: dict[str, list[_Candidate]],
+    *,
+    memo_gifts: list[tuple[str, int]],
+    existing: set[str],
+) -> _Ready | _Settle | _Back:
+    """Validation's decision (:func:`~.validation.validate`, step by step in its order) for an order: passed
+    (:class:`_Ready`), ended held or in exception (:class:`_Settle`), or :class:`_Back` when this path does not
+    know the way (the per-order path takes it). Nothing is written here: what would be is returned."""
     takes = frozenset(line.sku_code for line in lines)
-    if not lines:
-        return _STOPS
-    if order.receiver_country != DOMESTIC:
+    if not lines or order.receiver_country != DOMESTIC:
         return _Back(takes=takes)
     values: dict[Any, Any] = {}
-    if not order.receiver_division_code and check_receiver(order, values) is not None:
-        return _STOPS  # a bad address or phone: the exception is the per-order path's to raise
+    if not order.receiver_division_code:
+        problem = check_receiver(order, values)
+        if problem is not None:  # written without what the check learned, as validate() does
+            reason, data = problem
+            return _Settle(status=S.EXCEPTION, reason=reason, data=data)
     outcome: RuleOutcome | None = None
+    holds: list[HoldRequest] = []
     if order.rules_applied_at is None:
-        if _suspected(order, duplicates):
-            return _STOPS  # held
+        duplicate_of = _suspected(order, duplicates)
+        if duplicate_of is not None:
+            holds.append(
+                HoldRequest(queue="duplicate", reason="suspected_duplicate", data={"duplicate_of": duplicate_of})
+            )
         rows = [
             LineRow(id=line.id, sku_code=line.sku_code, is_gift=line.is_gift, qty=line.qty, line_no=line.line_no)
             for line in lines
         ]
         outcome = await rule_outcome(order, rows)
-        if outcome.holds:
-            return _STOPS
         if outcome.gifts:
             return _Back(takes=takes | {gift.sku for gift in outcome.gifts})
-        if outcome.memo_gift_rules:
-            memo_gifts = memo_gift_candidates(f"{order.seller_memo}\n{order.buyer_memo}")
-            if memo_gifts:
-                return _Back(takes=takes | {code for code, _ in memo_gifts})
+        if outcome.memo_gift_rules and any(code in existing for code, _ in memo_gifts):
+            return _Back(takes=takes | {code for code, _ in memo_gifts})  # gift lines to add: the per-order path's
         await rule_values(order, outcome, values)
-    if any(line.sku_code not in skus for line in lines):
-        return _STOPS  # the exception unknown_sku
+        holds += outcome.holds
     columns = {column._meta.db_column_name: value for column, value in values.items()}
     if not columns.keys() <= _KEPT_NAMES:  # a column validation learned to write that this path does not know yet
         log.warning("set-based path cannot write %s", sorted(columns.keys() - _KEPT_NAMES))
         return _Back(takes=takes)
     if any(value is None for value in columns.values()):  # the UPDATE reads NULL as "keep": the per-order path clears
         return _Back(takes=takes)
-    return columns, outcome
+    codes = sorted(takes)
+    unknown = [code for code in codes if code not in skus]
+    if unknown:
+        gifts = sorted({line.sku_code for line in lines if line.is_gift and line.sku_code in unknown})
+        data = {"skus": unknown, "gift_skus": gifts, "message": f"未知商品编码：{'、'.join(unknown)}"}
+        return _Settle(
+            status=S.EXCEPTION, reason=ExceptionReason.UNKNOWN_SKU.value, data=data, values=columns, outcome=outcome
+        )
+    if holds:
+        first, rest = holds[0], holds[1:]
+        return _Settle(
+            status=S.HELD, reason=first.reason, data=first.data, hold_queue=first.queue, values=columns,
+            pending_holds=msgspec.json.encode(rest).decode(), outcome=outcome, sku_fixes=_sku_fixes(lines, skus),
+        )  # fmt: skip
+    return _Ready(values=columns, outcome=outcome)
 
 
-async def _write(planned: list[_Planned]) -> None:
+async def _write(planned: list[_Planned], settled: list[_Settled]) -> None:
     settings = get_settings()
     now = clock.now()
     singles = {p.order.id: next(iter(p.allocation.by_warehouse)) if not p.allocation.split else None for p in planned}
@@ -430,6 +574,10 @@ async def _write(planned: list[_Planned]) -> None:
     try:
         async with db.transaction():
             # The status first: it takes the orders' row locks (a second runner finds nothing to do).
+            if settled:
+                await _settle(settled, now)
+            if not planned:
+                return
             columns: list[list[Any]] = [
                 [p.order.id for p in planned],
                 [p.order.guard_name for p in planned],
@@ -465,6 +613,77 @@ async def _write(planned: list[_Planned]) -> None:
     except Exception:
         log.exception("set-based batch failed; the per-order path takes its orders")
         raise _Lost("the batch failed") from None
+
+
+async def _settle(settled: list[_Settled], now: datetime) -> None:
+    """The orders ended held or in exception: one UPDATE, their lines' SKUs, then each order's events, live
+    messages and status hooks as transition() records them (a decision of reservation's after validation's step,
+    as its two transactions do)."""
+    columns: list[list[Any]] = [
+        [x.order.id for x in settled],
+        [x.order.guard_name for x in settled],
+        [x.order.guard_phone for x in settled],
+        [x.order.guard_address for x in settled],
+        [x.settle.status.value for x in settled],
+        [x.settle.reason if x.settle.status == S.EXCEPTION else None for x in settled],
+        [(x.settle.hold_queue or "default") if x.settle.status == S.HELD else None for x in settled],
+        [x.settle.reason if x.settle.status == S.HELD else None for x in settled],
+        [x.settle.pending_holds for x in settled],
+    ]
+    columns += [[x.settle.values.get(name) for x in settled] for name, _ in _KEPT]
+    updated = await db.execute_returning(_Updated, _SETTLE_SQL, now, *columns, S.RECEIVED.value)
+    if len(updated) != len(settled):
+        raise _Lost(f"{len(settled) - len(updated)} orders changed meanwhile")
+    warehouse_of = {row.id: row.warehouse for row in updated}
+    fixes = [fix for x in settled for fix in x.settle.sku_fixes]
+    if fixes:
+        await db.execute(_SKU_FIX_SQL, [line for line, _ in fixes], [sku for _, sku in fixes])
+    for x in settled:
+        order_id, settle = x.order.id, x.settle
+        if settle.outcome is not None:
+            await record_fired(order_id, settle.outcome, [])
+        start = S.RECEIVED
+        if settle.via_validated:
+            await _changed(order_id, S.RECEIVED, S.VALIDATED, None, {}, warehouse_of[order_id], now)
+            if settle.routing is not None:
+                await record_event(
+                    order_id,
+                    OrderEventType.ROUTED,
+                    reason=settle.routing.reason.value,
+                    data=msgspec.to_builtins(settle.routing),
+                )
+            start = S.VALIDATED
+        data = {**settle.data, **({"queue": settle.hold_queue} if settle.status == S.HELD else {})}
+        await _changed(order_id, start, settle.status, settle.reason, data, warehouse_of[order_id], now)
+
+
+async def _changed(
+    order_id: int,
+    src: OrderStatus,
+    dst: OrderStatus,
+    reason: str | None,
+    data: dict[str, Any],
+    warehouse: int | None,
+    now: datetime,
+) -> None:
+    """One status change as transition() records it: the event, the live message, the hooks."""
+    await record_event(
+        order_id, OrderEventType.STATUS_CHANGED, from_status=src.value, to_status=dst.value, reason=reason, data=data
+    )
+    publish_after_commit(
+        OrderStatusChanged(order_id=order_id, from_status=src.value, to_status=dst.value, reason=reason, at=now),
+        Topic.ORDERS,
+        order_topic(order_id),
+    )
+    change = StatusChange(
+        order_id=order_id,
+        from_status=src.value,
+        to_status=dst.value,
+        warehouse_id=warehouse,
+        previous_warehouse_id=warehouse,
+    )
+    for hook in STATUS_CHANGE_HOOKS:
+        await hook(change)
 
 
 def _home(allocation: Allocation, sku_id: int) -> int:
