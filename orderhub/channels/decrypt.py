@@ -24,7 +24,7 @@ from datetime import datetime, time
 import httpx
 import msgspec
 
-from orderhub import clock, db
+from orderhub import clock, db, httpclient
 from orderhub.channels.port import (
     DecryptRefused,
     EncryptedReceiver,
@@ -156,7 +156,7 @@ async def decrypt_receiver(
             platform_code="hub_daily_limit",
         )
     own_http = http is None
-    client = http or httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+    client = http or httpclient.client(timeout=httpx.Timeout(20.0, connect=5.0))
     try:
         connector = connector_for(order.platform, connector_credentials(order.credentials), client)
         if not isinstance(connector, ReceiverDecryptor):

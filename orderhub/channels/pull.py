@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from orderhub import clock
+from orderhub import clock, httpclient
 from orderhub import redis as redis_mod
 from orderhub.address import normalise_phone
 from orderhub.channels.errors import ChannelError
@@ -235,7 +235,7 @@ async def pull_channel(code: str, *, trigger: str, http: httpx.AsyncClient | Non
     rejections: list[dict[str, Any]] = []  # orders the intake refused (the run goes on)
     completed_until: datetime | None = None
     own_http = http is None
-    client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+    client = http or httpclient.client(timeout=httpx.Timeout(30.0, connect=10.0))
     try:
         connector = connector_for(row["platform"], connector_credentials(row["credentials"]), client)
         span_start = start

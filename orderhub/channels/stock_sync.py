@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from orderhub import clock, db
+from orderhub import clock, db, httpclient
 from orderhub import redis as redis_mod
 from orderhub.catalog.tables import Sku
 from orderhub.channels.port import PlatformError, StockUpdate, connector_for, registered_platforms
@@ -209,7 +209,7 @@ async def push_stock(
         by_channel[int(row["channel"])].append(row)
     report: dict[str, Any] = {}
     own_http = http is None
-    client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+    client = http or httpclient.client(timeout=httpx.Timeout(30.0, connect=10.0))
     try:
         for mappings in by_channel.values():
             first = mappings[0]

@@ -33,7 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 import msgspec
 
-from orderhub import clock, db
+from orderhub import clock, db, httpclient
 from orderhub.channels.catalogue import entry
 from orderhub.channels.port import ChannelConnector, Credentials, connector_for, registered_platforms
 from orderhub.channels.service import (
@@ -131,7 +131,7 @@ async def run(*, http: httpx.AsyncClient | None = None, now: datetime | None = N
     report = TokenReport()
     if not rows:
         return report
-    client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+    client = http or httpclient.client(timeout=httpx.Timeout(30.0, connect=10.0))
     try:
         for row in rows:
             try:

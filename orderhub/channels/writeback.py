@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from orderhub import clock, db
+from orderhub import clock, db, httpclient
 from orderhub.channels.errors import ChannelError
 from orderhub.channels.port import AlreadyShipped, InvalidRequest, PlatformError, ShipmentConfirmation, connector_for
 from orderhub.channels.pull import channel_row
@@ -93,7 +93,7 @@ async def write_back(writeback_id: int, *, http: httpx.AsyncClient | None = None
     row["attempts"] = attempts
     note = ""
     own_http = http is None
-    client = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+    client = http or httpclient.client(timeout=httpx.Timeout(30.0, connect=10.0))
     try:
         creds = connector_credentials(row["channel.credentials"])
         connector = connector_for(row["channel.platform"], creds, client)

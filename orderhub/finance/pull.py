@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 import httpx
 import msgspec
 
-from orderhub import clock, crypto, db
+from orderhub import clock, crypto, db, httpclient
 from orderhub.channels.port import PlatformError
 from orderhub.channels.service import connector_credentials
 from orderhub.errors import ValidationFailed
@@ -143,7 +143,7 @@ async def pull_day(channel_id: int, day: date, *, http: httpx.AsyncClient | None
     cursor = state.cursor if state is not None and state.status != "done" else None
     lines = state.lines if state is not None and state.status != "done" else 0
     own_http = http is None
-    client = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+    client = http or httpclient.client(timeout=httpx.Timeout(60.0, connect=10.0))
     try:
         source = SETTLEMENT_SOURCES.get(channel.platform)(
             connector_credentials(channel.credentials), _extra(setting.extra if setting else ""), client

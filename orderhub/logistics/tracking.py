@@ -24,10 +24,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import msgspec
 
-from orderhub import clock, crypto, db
+from orderhub import clock, crypto, db, httpclient
 from orderhub.address.parser import standardise
 from orderhub.carriers.port import TRACKERS, Tracker, TrackerAccount, TrackingEvent, TrackingState
 from orderhub.errors import NotFound, ValidationFailed
@@ -208,7 +207,7 @@ async def subscribe(tracking_id: int) -> bool:
     row = db.rows_as(ParcelRow, rows)[0]
     origin, destination = await _route_of(tracking_id)
     callback = f"{provider.callback_base_url.rstrip('/')}/api/v1/webhooks/kuaidi100/{tracking_id}"
-    async with httpx.AsyncClient(timeout=15) as http:
+    async with httpclient.client(timeout=15) as http:
         await _tracker().subscribe(
             _account(provider),
             http,
@@ -346,7 +345,7 @@ async def poll_parcels(*, now: datetime | None = None) -> dict[str, int]:
     )
     polled = stalled = 0
     if provider is not None and rows:
-        async with httpx.AsyncClient(timeout=15) as http:
+        async with httpclient.client(timeout=15) as http:
             tracker, account = _tracker(), _account(provider)
             for row in rows:
                 try:

@@ -17,7 +17,7 @@ import logging
 import httpx
 import msgspec
 
-from orderhub import clock, db
+from orderhub import clock, db, httpclient
 from orderhub.carriers.port import CarrierError
 from orderhub.carriers.port import Waybill as CarrierWaybill
 from orderhub.errors import Conflict
@@ -115,7 +115,7 @@ async def cancel_at_carrier(waybill_id: int, *, http: httpx.AsyncClient | None =
         destination_code=row.destination_code,
     )
     own_http = http is None
-    client = http or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+    client = http or httpclient.client(timeout=httpx.Timeout(15.0, connect=5.0))
     try:
         adapter = await account_carrier(row.carrier, row.via, row.channel, row.credentials, client)
         await adapter.cancel_waybill(waybill)

@@ -14,10 +14,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import httpx
 import msgspec
 
-from orderhub import clock, crypto, db
+from orderhub import clock, crypto, db, httpclient
 from orderhub.address.international import format_lines
 from orderhub.address.parser import standardise
 from orderhub.carriers.errors import CarrierErrorCode
@@ -595,7 +594,7 @@ async def request_waybill(order_id: int, *, actor: str) -> WaybillView:
             # A receiver outside China: the declaration the customs context drew up for the order.
             customs=await declaration_of_order(order_id, warehouse_id) if is_foreign(order.receiver_country) else None,
         )
-        async with httpx.AsyncClient(timeout=15) as http:
+        async with httpclient.client(timeout=15) as http:
             adapter = await account_carrier(account.carrier, account.via, account.channel, account.credentials, http)
             waybill = await adapter.create_waybill(request)
     except (CarrierError, PlatformError) as exc:
