@@ -21,10 +21,13 @@ __all__ = [
     "RoutingReason",
     "SplitPolicy",
     "StockCover",
+    "WarehouseRow",
+    "active_warehouses",
     "availability",
     "explain",
     "packing_line",
     "plan",
+    "rank",
     "rank_warehouses",
 ]
 
@@ -54,26 +57,55 @@ class Allocation(msgspec.Struct, frozen=True, kw_only=True):
         return len(self.by_warehouse) > 1
 
 
-async def rank_warehouses(*, province: str, preferred_id: int | None, default_id: int | None) -> list[Candidate]:
-    """Active warehouses, best first: a rule's preference, then those serving the province, then the channel's
-    default warehouse (the seller's fallback), then the rest by region distance, then id (stable)."""
+class WarehouseRow(msgspec.Struct, frozen=True, kw_only=True):
+    """An active warehouse as ranking reads it."""
+
+    id: int
+    code: str
+    region: str
+    provinces: frozenset[str]
+
+
+async def active_warehouses() -> list[WarehouseRow]:
+    """Every active warehouse, with the provinces it serves (one query: a batch of orders ranks them for each of its
+    receivers' provinces from this one read)."""
     rows = await Warehouse.select(Warehouse.id, Warehouse.code, Warehouse.region, Warehouse.provinces).where(
         Warehouse.active == True  # noqa: E712
     )
-    candidates = [
-        Candidate(
+    return [
+        WarehouseRow(
             id=int(row["id"]),
             code=row["code"],
-            distance=0
-            if province and province in msgspec.json.decode(row["provinces"] or "[]")
-            else 1 + region_distance(province, row["region"]),
-            preferred=row["id"] == preferred_id,
-            default=row["id"] == default_id,
             region=row["region"] or "",
+            provinces=frozenset(msgspec.json.decode(row["provinces"] or "[]")),
         )
         for row in rows
     ]
+
+
+def rank(
+    warehouses: Sequence[WarehouseRow], *, province: str, preferred_id: int | None, default_id: int | None
+) -> list[Candidate]:
+    """``warehouses`` best first for a receiver in ``province``: a rule's preference, then those serving the province,
+    then the channel's default warehouse (the seller's fallback), then the rest by region distance, then id
+    (stable)."""
+    candidates = [
+        Candidate(
+            id=w.id,
+            code=w.code,
+            distance=0 if province and province in w.provinces else 1 + region_distance(province, w.region),
+            preferred=w.id == preferred_id,
+            default=w.id == default_id,
+            region=w.region,
+        )
+        for w in warehouses
+    ]
     return sorted(candidates, key=lambda c: (not c.preferred, c.distance != 0, not c.default, c.distance, c.id))
+
+
+async def rank_warehouses(*, province: str, preferred_id: int | None, default_id: int | None) -> list[Candidate]:
+    """Active warehouses, best first (:func:`rank`)."""
+    return rank(await active_warehouses(), province=province, preferred_id=preferred_id, default_id=default_id)
 
 
 async def availability(warehouse_ids: Sequence[int], sku_ids: Sequence[int]) -> dict[tuple[int, int], int]:

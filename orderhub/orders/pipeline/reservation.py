@@ -25,11 +25,12 @@ from orderhub.routing.service import (
     Candidate,
     RoutingDecision,
     SplitPolicy,
+    active_warehouses,
     availability,
     explain,
     packing_line,
     plan,
-    rank_warehouses,
+    rank,
 )
 from orderhub.routing.tables import Shipment
 from orderhub.settings import get_settings
@@ -159,10 +160,13 @@ def _wanted(lines: list[ShipLine]) -> tuple[dict[int, int], dict[int, str]]:
 
 async def _ranked(order: OrderRow) -> list[Candidate]:
     province, preferred, default = order.receiver_province, order.preferred_warehouse, order.channel_default_warehouse
-    ranked: list[Candidate] = await cached(
-        ("rank", province, preferred, default),
-        lambda: rank_warehouses(province=province, preferred_id=preferred, default_id=default),
-    )
+    # The warehouses are read once per batch, and ranked for each receiver's province from that read.
+    warehouses = await cached("warehouses", active_warehouses)
+
+    async def ranked_here() -> list[Candidate]:
+        return rank(warehouses, province=province, preferred_id=preferred, default_id=default)
+
+    ranked: list[Candidate] = await cached(("rank", province, preferred, default), ranked_here)
     return ranked
 
 
