@@ -20,9 +20,10 @@ from orderhub.inventory.service import reserve_many
 from orderhub.orders import pipeline
 from orderhub.orders.commands import NewOrder, NewOrderLine, Receiver, ReceiverCipher
 from orderhub.orders.pipeline import batch as batch_module
+from orderhub.orders.pipeline import reservation
 from orderhub.orders.pipeline.rows import load_order
 from orderhub.orders.pipeline.validation import check_receiver, validate
-from orderhub.orders.service import _insert_order, _insert_orders, ingest
+from orderhub.orders.service import _insert_order, _insert_orders, ingest, make_receiver, transition
 from orderhub.orders.state import OrderStatus
 from tests.support.factories import Api, create_channel, create_sku, create_warehouse, set_stock, unique
 from tests.support.hub import Hub
@@ -137,7 +138,7 @@ async def _state(order_id: int, side: _Side | None = None) -> dict[str, Any]:
     order = (
         await db._raw(
             "SELECT status, exception_reason, hold_queue, hold_reason, pending_holds, tags, priority, warehouse, "
-            "needs_backfill, "
+            "needs_backfill, preferred_warehouse, preferred_carrier, receiver_phone_ext, "
             "receiver_province, receiver_city, receiver_district, receiver_division_code, rules_applied_at IS NULL AS "
             "no_rules, ship_by IS NULL AS no_ship_by FROM sales_order WHERE id = {}",
             order_id,
@@ -488,3 +489,224 @@ async def test_the_intake_statement_stores_what_one_insert_per_order_did(api: Ap
     )
     assert [line["line_no"] for line in lines] == [1, 2, 3]  # numbered and inserted in the order given
     assert [line["sku"] for line in lines] == [line["known"] for line in lines] and lines[1]["sku"] is None
+
+
+async def _shared_rule(api: Api, channels: list[str], conditions: list[Any], actions: list[Any]) -> int:
+    """A rule for these channels only (rules are global): one rule for both sides, so its id and name are the same
+    in both sides' events."""
+    scoped = [{"field": "channel", "op": "in", "value": channels}, *conditions]
+    async with api.client() as client:
+        r = await client.post("/api/v1/rules", json={"name": unique("规则"), "conditions": scoped, "actions": actions})
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+async def _drop_rules(api: Api, rule_ids: list[int]) -> None:
+    async with api.client() as client:
+        for rule_id in rule_ids:
+            assert (await client.delete(f"/api/v1/rules/{rule_id}")).status_code == 204
+
+
+async def _reenter(order_ids: list[int]) -> None:
+    """Held orders back to RECEIVED (as a released hold or the awaiting-stock retry sends them): the rules ran."""
+    for order_id in order_ids:
+        async with db.transaction():
+            await transition(order_id, OrderStatus.RECEIVED, expected=OrderStatus.HELD, data={"note": "再处理"})
+
+
+@pytest.mark.postgres_only  # the set-based path is PostgreSQL's: on SQLite both sides would be the per-order path
+async def test_more_ends_set_based_as_the_per_order_path(api: Api, store: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other ways to end held or in exception, both ways alike: a memo naming no SKU (made ready) or an inactive
+    one (handed back: its gift is an unknown SKU), an unknown SKU after rules that fired, a rule asking two holds, a
+    phone nobody can read, short stock under the split policy, no warehouse, orders re-entering after a hold (the
+    rules ran: short, or ready), and a duplicate that rules also hold (three holds)."""
+    warehouse = (await create_warehouse(api))["code"]
+    shops = [await _shop(api, warehouse, [20, 2, 10], split="split") for _ in range(2)]
+    channels = [shop.channel for shop in shops]
+    rules = [
+        await _shared_rule(
+            api, channels, [],
+            [{"type": "gifts_from_memo"}, {"type": "add_tag", "tag": "memo"},
+             {"type": "prefer_carrier", "carrier": "SF"}, {"type": "prefer_warehouse", "warehouse": warehouse}],
+        ),
+        await _shared_rule(
+            api, channels, [{"field": "memo", "op": "contains", "value": "复核"}],
+            [{"type": "hold", "queue": "review", "reason": "needs_review"}, {"type": "require_approval"}],
+        ),
+    ]  # fmt: skip
+    real_ranked = reservation._ranked
+
+    async def ranked(order: Any) -> Any:  # no warehouse for the receiver …0006 (both paths rank through this)
+        return [] if order.receiver_phone.endswith("0006") else await real_ranked(order)
+
+    monkeypatch.setattr(reservation, "_ranked", ranked)
+    monkeypatch.setattr(batch_module, "_ranked", ranked)
+    try:
+        sides: list[_Side] = []
+        for shop, p in zip(shops, ("186", "187"), strict=True):
+            a, b, c = shop.skus
+            inactive = await create_sku(api)
+            await db._raw("UPDATE sku SET active = false WHERE code = {}", inactive)
+            orders = [
+                _order([(a, 1)], phone=f"{p}00000001", memo="赠品：NOPE-404×2"),  # a memo naming no SKU: ready
+                _order([(a, 1)], phone=f"{p}00000002", memo=f"赠品：{inactive}×1"),  # an inactive gift: unknown SKU
+                _order([("NO-SUCH-SKU", 1), (a, 1)], phone=f"{p}00000003", memo="复核"),  # unknown after the rules
+                _order([(a, 1)], phone=f"{p}00000004", memo="复核"),  # two holds: review, then approval pending
+                _order([(a, 1)], phone="12345"),  # a phone nobody can read
+                _order([(b, 3)], phone=f"{p}00000005"),  # 3 wanted, 2 anywhere: short even split
+                _order([(c, 1)], phone=f"{p}00000006"),  # no warehouse
+                _order([(c, 11)], phone=f"{p}00000007", memo="要发票"),  # held first; re-entering: short
+                _order([(c, 1)], phone=f"{p}00000008", memo="要发票"),  # held first; re-entering: ready
+                _order([(a, 1)], phone=f"{p}00000001", memo="复核"),  # the first again: duplicate, review, approval
+            ]
+            prefix = unique("B")
+            ids = await _store(
+                shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i:02d}") for i, o in enumerate(orders)]
+            )
+            await _per_order(ids[7:9])
+            await _reenter(ids[7:9])
+            sides.append(_Side([*shop.skus, inactive], ids))
+        mine, theirs = sides
+        result = await _batched(mine.ids)
+        await _per_order(theirs.ids)
+        for i, (m, t) in enumerate(zip(mine.ids, theirs.ids, strict=True)):
+            assert await _state(m, mine) == await _state(t, theirs), f"order #{i} differs between the two paths"
+        got = [(await _state(i))["order"] for i in mine.ids]
+        assert [(g["status"], g["exception_reason"] or g["hold_queue"]) for g in got] == [
+            ("ready", None),
+            ("exception", "unknown_sku"),
+            ("exception", "unknown_sku"),
+            ("held", "review"),
+            ("exception", "bad_phone"),
+            ("exception", "out_of_stock"),
+            ("exception", "no_warehouse"),
+            ("exception", "out_of_stock"),
+            ("ready", None),
+            ("held", "duplicate"),
+        ]
+        assert [h["queue"] for h in msgspec.json.decode(got[9]["pending_holds"])] == ["review", "approval"]
+        assert set(result.ready) == {mine.ids[0], mine.ids[8]}, result
+        assert set(result.settled) == {mine.ids[i] for i in (2, 3, 4, 5, 6, 7, 9)}, result
+        assert result.rest == [mine.ids[1]], result
+    finally:
+        await _drop_rules(api, rules)
+
+
+@pytest.mark.postgres_only
+async def test_an_order_ended_meanwhile_is_not_ended_twice(
+    api: Api, store: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order the batch would end (here an unknown SKU) that another worker ends between the batch's reads and
+    its writes: the batch's UPDATE misses it, the batch plans again without it, and it keeps one ending."""
+    warehouse = (await create_warehouse(api))["code"]
+    shop = await _shop(api, warehouse, [20, 20, 10])
+    a, b, _ = shop.skus
+    orders = [
+        _order([(a, 1)], phone="18800000001"),
+        _order([("NO-SUCH-SKU", 1)], phone="18800000002"),
+        _order([(b, 1)], phone="18800000003", memo="要发票"),
+    ]
+    prefix = unique("B")
+    ids = await _store(shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)])
+    real_write = batch_module._write
+    writes = 0
+
+    async def write(planned: Any, settled: Any) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 1:  # another worker, between this batch's reads and its writes
+            await _per_order([ids[1]])
+        await real_write(planned, settled)
+
+    monkeypatch.setattr(batch_module, "_write", write)
+    result = await _batched(ids)
+    assert writes == 2
+    assert set(result.ready) == {ids[0]} and result.settled == {ids[2]: "held"} and result.rest == [ids[1]]
+    states = [await _state(i) for i in ids]
+    assert [s["order"]["status"] for s in states] == ["ready", "exception", "held"]
+    for state in states:
+        changes = [e for e in state["events"] if e[0] == "order.status_changed"]
+        assert len(changes) == len({(e[1], e[2]) for e in changes}), changes  # no step recorded twice
+    assert [s["lines"][0]["reserved_qty"] for s in states] == [1, 0, 0]
+
+
+_CUSTOMS = {  # what Thailand's pack asks of an electric kettle (tests/integration/test_international_orders.py)
+    "hs_code": "85167990",
+    "name_en": "Electric kettle for pets' water",
+    "name_zh": "宠物电热水壶",
+    "names": {"th": "กาต้มน้ำไฟฟ้าสำหรับสัตว์เลี้ยง"},
+    "material": "stainless steel",
+    "usage": "heating water",
+    "origin_country": "CN",
+    "unit_value": 5000,
+    "currency": "CNY",
+    "certificates": {"TISI": "TIS 2062-2561/1234"},
+}
+
+
+async def test_an_order_abroad_keeps_its_place_for_the_gift_its_rules_add(api: Api, store: Hub) -> None:
+    """An order abroad is the per-order path's (customs), where its rules add a gift line: a later order wanting that
+    gift's last unit is not served before it (the per-order path reserves the gift first)."""
+    warehouse = (await create_warehouse(api))["code"]
+    sides, rules = [], []
+    try:
+        for p in ("181", "182"):
+            shop = await _shop(api, warehouse, [20, 1, 10])  # one unit of the gift
+            a, gift, _ = shop.skus
+            async with api.client() as client:
+                for sku in (a, gift):
+                    r = await client.put(f"/api/v1/catalog/skus/{sku}/customs", json=_CUSTOMS)
+                    assert r.status_code == 200, r.text
+            rules.append(
+                await _shared_rule(
+                    api, [shop.channel], [{"field": "sku", "op": "contains_any", "value": [a]}],
+                    [{"type": "add_gift", "sku": gift}],
+                )
+            )  # fmt: skip
+            receiver = make_receiver(
+                name="Somchai Jaidee", phone=f"+66 8{p}00001", country="TH", city="Watthana", region="Bangkok",
+                postcode="10110", address_lines=["99/1 Sukhumvit Road", "Khlong Toei Nuea"],
+            )  # fmt: skip
+            abroad = msgspec.structs.replace(_order([(a, 1)], phone=receiver.phone), receiver=receiver)
+            orders = [abroad, _order([(gift, 1)], phone=f"{p}00000002")]
+            prefix = unique("B")
+            sides.append(
+                await _store(
+                    shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)]
+                )
+            )
+        await _same_both_ways(*sides)
+        assert [(await _state(i))["order"]["status"] for i in sides[0]] == ["ready", "exception"]
+    finally:
+        await _drop_rules(api, rules)
+
+
+async def test_an_order_with_rule_and_memo_gifts_keeps_its_place_for_both(api: Api, store: Hub) -> None:
+    """Rules that add a gift and take gifts from the memo too: the order's memo gift is reserved by the per-order
+    path before a later order wanting its last unit, as the per-order path alone would."""
+    warehouse = (await create_warehouse(api))["code"]
+    sides, rules = [], []
+    try:
+        for p in ("183", "184"):
+            shop = await _shop(api, warehouse, [20, 20, 1])  # one unit of the memo's gift
+            a, gift, memo_gift = shop.skus
+            rules.append(
+                await _shared_rule(
+                    api, [shop.channel], [{"field": "sku", "op": "contains_any", "value": [a]}],
+                    [{"type": "add_gift", "sku": gift}, {"type": "gifts_from_memo"}],
+                )
+            )  # fmt: skip
+            orders = [
+                _order([(a, 1)], phone=f"{p}00000001", memo=f"赠品：{memo_gift}×1"),
+                _order([(memo_gift, 1)], phone=f"{p}00000002"),
+            ]
+            prefix = unique("B")
+            sides.append(
+                await _store(
+                    shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)]
+                )
+            )
+        await _same_both_ways(*sides)
+        assert [(await _state(i))["order"]["status"] for i in sides[0]] == ["ready", "exception"]
+    finally:
+        await _drop_rules(api, rules)

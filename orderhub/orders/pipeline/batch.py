@@ -512,8 +512,10 @@ async def _validate(
     (:class:`_Ready`), ended held or in exception (:class:`_Settle`), or :class:`_Back` when this path does not
     know the way (the per-order path takes it). Nothing is written here: what would be is returned."""
     takes = frozenset(line.sku_code for line in lines)
-    if not lines or order.receiver_country != DOMESTIC:
+    if not lines:
         return _Back(takes=takes)
+    if order.receiver_country != DOMESTIC:  # customs: the per-order path's, where the rules may add gifts first
+        return _Back(takes=takes | await _gifts_abroad(order, lines, memo_gifts))
     values: dict[Any, Any] = {}
     if not order.receiver_division_code:
         problem = check_receiver(order, values)
@@ -528,15 +530,10 @@ async def _validate(
             holds.append(
                 HoldRequest(queue="duplicate", reason="suspected_duplicate", data={"duplicate_of": duplicate_of})
             )
-        rows = [
-            LineRow(id=line.id, sku_code=line.sku_code, is_gift=line.is_gift, qty=line.qty, line_no=line.line_no)
-            for line in lines
-        ]
-        outcome = await rule_outcome(order, rows)
-        if outcome.gifts:
-            return _Back(takes=takes | {gift.sku for gift in outcome.gifts})
-        if outcome.memo_gift_rules and any(code in existing for code, _ in memo_gifts):
-            return _Back(takes=takes | {code for code, _ in memo_gifts})  # gift lines to add: the per-order path's
+        outcome = await rule_outcome(order, _rule_lines(lines))
+        memo = {code for code, _ in memo_gifts} if outcome.memo_gift_rules else set()
+        if outcome.gifts or memo & existing:  # gift lines to add (the rules' and the memo's): the per-order path's
+            return _Back(takes=takes | {gift.sku for gift in outcome.gifts} | memo)
         await rule_values(order, outcome, values)
         holds += outcome.holds
     columns = {column._meta.db_column_name: value for column, value in values.items()}
@@ -560,6 +557,26 @@ async def _validate(
             pending_holds=msgspec.json.encode(rest).decode(), outcome=outcome, sku_fixes=_sku_fixes(lines, skus),
         )  # fmt: skip
     return _Ready(values=columns, outcome=outcome)
+
+
+def _rule_lines(lines: list[_Line]) -> list[LineRow]:
+    return [
+        LineRow(id=line.id, sku_code=line.sku_code, is_gift=line.is_gift, qty=line.qty, line_no=line.line_no)
+        for line in lines
+    ]
+
+
+async def _gifts_abroad(order: _Order, lines: list[_Line], memo_gifts: list[tuple[str, int]]) -> frozenset[str]:
+    """The SKU codes of the gift lines the per-order path may add to an order abroad (its first pass: the rules'
+    gifts, and every code its memo names when a rule takes gifts from it), which it then reserves before the later
+    orders. The receiver is checked first, as validate() does: the rules see the region it leaves."""
+    if order.rules_applied_at is not None:
+        return frozenset()
+    if not order.receiver_division_code and check_receiver(order, {}) is not None:
+        return frozenset()  # an exception before the rules run: no gifts
+    outcome = await rule_outcome(order, _rule_lines(lines))
+    memo = {code for code, _ in memo_gifts} if outcome.memo_gift_rules else set()
+    return frozenset({gift.sku for gift in outcome.gifts} | memo)
 
 
 async def _write(planned: list[_Planned], settled: list[_Settled]) -> None:
