@@ -87,7 +87,6 @@ from orderhub.errors import (
     TooManyAttempts,
     ValidationFailed,
 )
-from orderhub.events import Topic
 from orderhub.inventory.service import StockShortage
 from orderhub.logistics.printing import PrinterAddressRefused, PrinterUnreachable
 from orderhub.logs import configure_logging
@@ -97,7 +96,7 @@ from orderhub.settings import Settings, get_settings
 from pda.controllers import PdaController
 from pda.returns import ReturnsController
 from realtime.dashboard import dash_socket
-from realtime.fanout import ReconnectingPubSubBackend
+from realtime.fanout import KEEPALIVE_CHANNEL, ReconnectingPubSubBackend
 from realtime.floor import floor_socket
 from server.api_docs import docs_router, render_plugins
 from server.console import console_router
@@ -341,7 +340,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     tokens = Tokens(jwt_auth, settings.token_ttl_seconds)
     channels = ChannelsPlugin(
         backend=ReconnectingPubSubBackend(settings.redis_url),  # reconnects after a Redis restart
-        channels=[topic.value for topic in Topic],
+        channels=[KEEPALIVE_CHANNEL],  # the rest on demand (realtime/fanout.py)
         arbitrary_channels_allowed=True,
         subscriber_max_backlog=1000,
         subscriber_backlog_strategy="dropleft",
