@@ -33,8 +33,9 @@ class Order(Table, tablename="sales_order"):
     hold_reason = Varchar(length=64, null=True, default=None)
     # Holds still to pass after the current one: JSON list of {"queue", "reason", "data"}.
     pending_holds = Text(default="[]")
-    # Content fingerprint (receiver phone + address + lines + amount) for cross-channel duplicate detection.
-    fingerprint = Varchar(length=64, default="", index=True)
+    # Content fingerprint (receiver phone + address + lines + amount) for cross-channel duplicate detection; indexed
+    # with received_at (the check's window) by migration 2026-12-08T13.
+    fingerprint = Varchar(length=64, default="")
     # The receiver as the source last sent it (receiver_signature): a platform re-sending the same receiver is not
     # a change, whatever standardisation or a person's fix did to the order's fields.
     source_receiver = Varchar(length=64, default="")
