@@ -97,6 +97,15 @@ def _mix(shop: _Shop, tag: str) -> list[NewOrder]:
     return [msgspec.structs.replace(order, external_id=f"{prefix}-{i:02d}") for i, order in enumerate(mix)]
 
 
+async def _store_in_order(shop: _Shop, orders: list[NewOrder]) -> list[int]:
+    """Store ``orders`` with ids in the list's order: the intake stores a request in external-id order, and these
+    are numbered so (both paths then meet the orders in the same order: the worker takes a batch in id order)."""
+    prefix = unique("B")
+    return await _store(
+        shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i:03d}") for i, o in enumerate(orders)]
+    )
+
+
 async def _store(shop: _Shop, orders: list[NewOrder]) -> list[int]:
     outcomes = await ingest(shop.channel_id, shop.channel, orders, actor="test")
     assert all(o.status == "accepted" for o in outcomes), outcomes
@@ -236,10 +245,7 @@ async def test_holds_and_waits_end_set_based_as_the_per_order_path_ends_them(api
             _order([(a, 2)], phone=f"{p}00000002", memo="要发票"),  # the same again: duplicate first, invoice pending
             _order([(b, 2)], phone=f"{p}00000003"),  # the last two of b
         ]
-        prefix = unique("B")
-        ids = await _store(
-            shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)]
-        )
+        ids = await _store_in_order(shop, orders)
         sides.append(_Side(shop.skus, ids))
     mine, theirs = sides
     result = await _batched(mine.ids)
@@ -315,10 +321,7 @@ async def test_an_order_the_batch_hands_back_still_comes_first(api: Api, store: 
             _order([(b, 1)], phone=receiver),  # merges with the first: the per-order path's, takes the unit
             _order([(b, 1)], phone=f"{p}00000002"),  # nothing left for it
         ]
-        prefix = unique("B")  # ids in this order (the intake stores a request in external-id order)
-        sides.append(
-            await _store(shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)])
-        )
+        sides.append(await _store_in_order(shop, orders))
     await _same_both_ways(*sides)
     assert (await _state(sides[0][2]))["order"]["exception_reason"] == "out_of_stock"
 
@@ -396,10 +399,7 @@ async def test_a_validated_order_of_the_batch_keeps_its_place(api: Api, store: H
         shop = await _shop(api, warehouse, [20, 1, 10])
         b = shop.skus[1]
         orders = [_order([(b, 1)], phone=f"{p}00000001"), _order([(b, 1)], phone=f"{p}00000002")]
-        prefix = unique("B")
-        ids = await _store(
-            shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)]
-        )
+        ids = await _store_in_order(shop, orders)
         first = await load_order(ids[0])
         assert first is not None
         assert await validate(ids[0], first, fast=False) == OrderStatus.VALIDATED
@@ -416,10 +416,9 @@ async def test_an_order_the_steps_fail_on_fails_alone(
     warehouse = (await create_warehouse(api))["code"]
     shop = await _shop(api, warehouse, [20, 20, 10])
     a, b, _ = shop.skus
-    prefix = unique("B")
     # The last one wants another SKU: what the failing one may still take stays its own (it comes first).
     orders = [_order([(sku, 1)], phone=f"1590000{i:04d}") for i, sku in enumerate((a, a, b))]
-    ids = await _store(shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)])
+    ids = await _store_in_order(shop, orders)
 
     def broken(order: Any, values: dict[Any, Any]) -> Any:
         if order.receiver_phone.endswith("001"):
@@ -559,10 +558,7 @@ async def test_more_ends_set_based_as_the_per_order_path(api: Api, store: Hub, m
                 _order([(c, 1)], phone=f"{p}00000008", memo="要发票"),  # held first; re-entering: ready
                 _order([(a, 1)], phone=f"{p}00000001", memo="复核"),  # the first again: duplicate, review, approval
             ]
-            prefix = unique("B")
-            ids = await _store(
-                shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i:02d}") for i, o in enumerate(orders)]
-            )
+            ids = await _store_in_order(shop, orders)
             await _per_order(ids[7:9])
             await _reenter(ids[7:9])
             sides.append(_Side([*shop.skus, inactive], ids))
@@ -606,8 +602,7 @@ async def test_an_order_ended_meanwhile_is_not_ended_twice(
         _order([("NO-SUCH-SKU", 1)], phone="18800000002"),
         _order([(b, 1)], phone="18800000003", memo="要发票"),
     ]
-    prefix = unique("B")
-    ids = await _store(shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)])
+    ids = await _store_in_order(shop, orders)
     real_write = batch_module._write
     writes = 0
 
@@ -669,12 +664,7 @@ async def test_an_order_abroad_keeps_its_place_for_the_gift_its_rules_add(api: A
             )  # fmt: skip
             abroad = msgspec.structs.replace(_order([(a, 1)], phone=receiver.phone), receiver=receiver)
             orders = [abroad, _order([(gift, 1)], phone=f"{p}00000002")]
-            prefix = unique("B")
-            sides.append(
-                await _store(
-                    shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)]
-                )
-            )
+            sides.append(await _store_in_order(shop, orders))
         await _same_both_ways(*sides)
         assert [(await _state(i))["order"]["status"] for i in sides[0]] == ["ready", "exception"]
     finally:
@@ -700,12 +690,7 @@ async def test_an_order_with_rule_and_memo_gifts_keeps_its_place_for_both(api: A
                 _order([(a, 1)], phone=f"{p}00000001", memo=f"赠品：{memo_gift}×1"),
                 _order([(memo_gift, 1)], phone=f"{p}00000002"),
             ]
-            prefix = unique("B")
-            sides.append(
-                await _store(
-                    shop, [msgspec.structs.replace(o, external_id=f"{prefix}-{i}") for i, o in enumerate(orders)]
-                )
-            )
+            sides.append(await _store_in_order(shop, orders))
         await _same_both_ways(*sides)
         assert [(await _state(i))["order"]["status"] for i in sides[0]] == ["ready", "exception"]
     finally:

@@ -684,6 +684,17 @@ async def _changed(
     now: datetime,
 ) -> None:
     """One status change as transition() records it: the event, the live message, the hooks."""
+    await _step(order_id, src, dst, reason, data, now)
+    await _hooks(StatusChange(
+        order_id=order_id, from_status=src.value, to_status=dst.value, warehouse_id=warehouse,
+        previous_warehouse_id=warehouse,
+    ))  # fmt: skip
+
+
+async def _step(
+    order_id: int, src: OrderStatus, dst: OrderStatus, reason: str | None, data: dict[str, Any], now: datetime
+) -> None:
+    """A status step's event and live message (transition() records one per step, a ``via`` step too)."""
     await record_event(
         order_id, OrderEventType.STATUS_CHANGED, from_status=src.value, to_status=dst.value, reason=reason, data=data
     )
@@ -692,13 +703,9 @@ async def _changed(
         Topic.ORDERS,
         order_topic(order_id),
     )
-    change = StatusChange(
-        order_id=order_id,
-        from_status=src.value,
-        to_status=dst.value,
-        warehouse_id=warehouse,
-        previous_warehouse_id=warehouse,
-    )
+
+
+async def _hooks(change: StatusChange) -> None:
     for hook in STATUS_CHANGE_HOOKS:
         await hook(change)
 
@@ -737,25 +744,12 @@ async def _record(p: _Planned, single: int | None, shipment_of: dict[tuple[int, 
     if p.outcome is not None:
         await record_fired(order_id, p.outcome, [])
     warehouse_ids = sorted(p.allocation.by_warehouse)
-    steps = [(S.RECEIVED, S.VALIDATED, {}), (S.VALIDATED, S.READY, {"warehouse_ids": warehouse_ids})]
-    for src, dst, data in steps:
-        await record_event(
-            order_id, OrderEventType.STATUS_CHANGED, from_status=src.value, to_status=dst.value, data=data
-        )
-        publish_after_commit(
-            OrderStatusChanged(order_id=order_id, from_status=src.value, to_status=dst.value, reason=None, at=now),
-            Topic.ORDERS,
-            order_topic(order_id),
-        )
-    change = StatusChange(
-        order_id=order_id,
-        from_status=S.RECEIVED.value,
-        to_status=S.READY.value,
-        warehouse_id=single,
+    await _step(order_id, S.RECEIVED, S.VALIDATED, None, {}, now)
+    await _step(order_id, S.VALIDATED, S.READY, None, {"warehouse_ids": warehouse_ids}, now)
+    await _hooks(StatusChange(
+        order_id=order_id, from_status=S.RECEIVED.value, to_status=S.READY.value, warehouse_id=single,
         previous_warehouse_id=p.order.warehouse,
-    )
-    for hook in STATUS_CHANGE_HOOKS:
-        await hook(change)
+    ))  # fmt: skip
     await record_event(
         order_id, OrderEventType.ROUTED, reason=p.routing.reason.value, data=msgspec.to_builtins(p.routing)
     )
