@@ -205,7 +205,7 @@ def test_background_worker_yields_the_cpu_to_the_api(tmp_path: Path, monkeypatch
     async def run_worker(settings: Settings, *, role: str, concurrency: int | None = None) -> None:
         ran.append(role)
 
-    monkeypatch.setattr(cli.os, "nice", niced.append)
+    monkeypatch.setattr(cli, "lower_priority", niced.append)
     monkeypatch.setattr(cli, "_configure_logging", lambda: None)
     monkeypatch.setattr(worker_mod, "run_worker", run_worker)
     for role, nice in (("background", "10"), ("pipeline", "10"), ("all", "10"), ("background", "0")):
@@ -214,3 +214,25 @@ def test_background_worker_yields_the_cpu_to_the_api(tmp_path: Path, monkeypatch
         assert cli.cmd_worker(argparse.Namespace(role=role, concurrency=None)) == 0
     assert ran == ["background", "pipeline", "all", "background"]
     assert niced == [10]
+
+
+def test_lower_priority_raises_the_session_group_only_for_a_session_leader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With autogroup scheduling niceness ranks processes within a session only: a worker leading its own session
+    lowers its session group's priority too; one sharing a session (a shell that also started `serve`) does not."""
+    from server import cli
+
+    niced: list[int] = []
+    monkeypatch.setattr(cli.os, "nice", niced.append)
+    group = tmp_path / "autogroup"
+    group.write_text("/autogroup-1 nice 0\n")
+    monkeypatch.setattr(cli.os, "getpid", lambda: 42)
+    monkeypatch.setattr(cli.os, "getsid", lambda pid: 7)
+    cli.lower_priority(10, autogroup=group)
+    assert group.read_text() == "/autogroup-1 nice 0\n"
+    monkeypatch.setattr(cli.os, "getsid", lambda pid: 42)
+    cli.lower_priority(10, autogroup=group)
+    assert group.read_text() == "10\n"
+    cli.lower_priority(5, autogroup=tmp_path / "absent")
+    assert niced == [10, 10, 5]
