@@ -42,6 +42,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_concurrency: int = 10
     # Jobs one process runs at once from the background queue (the pipeline worker's is worker_concurrency).
     background_concurrency: int = 4
+    # The CPU niceness (0–19) `orderhub worker --role background` adds to itself: waves, rollups, pulls and
+    # notifications can wait a few milliseconds, a picker waiting for the beep cannot. When they share cores with the
+    # API, a wave build or a rollup catch-up then takes CPU only when the API's event loops do not need it.
+    background_nice: int = 10
     saq_sweep_interval: int = 30
     stuck_after_seconds: int = 120
     sweeper_cron: str = "* * * * * */15"
@@ -133,6 +137,16 @@ def _days(env: dict[str, str], name: str, default: tuple[int, ...]) -> tuple[int
     if any(day < 1 for day in days):
         raise SettingsError(f"{name} must be whole days of at least 1, not {raw!r}")
     return days or default
+
+
+def _nice(env: dict[str, str], name: str, default: int) -> int:
+    try:
+        value = _int(env, name, default)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number 0–19, not {env.get(name)!r}") from exc
+    if not 0 <= value <= 19:
+        raise SettingsError(f"{name} must be 0–19 (0: the API's priority), not {value}")
+    return value
 
 
 def _event_loop(value: str) -> str:
@@ -263,6 +277,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         job_retries=_int(env, "ORDERHUB_JOB_RETRIES", 5),
         worker_concurrency=_int(env, "ORDERHUB_WORKER_CONCURRENCY", 10),
         background_concurrency=_int(env, "ORDERHUB_BACKGROUND_CONCURRENCY", 4),
+        background_nice=_nice(env, "ORDERHUB_BACKGROUND_NICE", 10),
         saq_sweep_interval=_int(env, "ORDERHUB_SAQ_SWEEP_INTERVAL", 30),
         stuck_after_seconds=_int(env, "ORDERHUB_STUCK_AFTER_SECONDS", 120),
         sweeper_cron=env.get("ORDERHUB_SWEEPER_CRON") or "* * * * * */15",

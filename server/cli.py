@@ -102,13 +102,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from orderhub.queue import QueueRole
     from server.worker import run_worker
 
     _configure_logging()
     settings = _serving_settings()
+    if args.role == QueueRole.BACKGROUND.value and settings.background_nice:
+        # Below the API's priority (ORDERHUB_BACKGROUND_NICE): a wave build or a rollup catch-up sharing the cores
+        # with the API no longer shows up in the handhelds' scan latency (bench.pda under a bench.peak peak).
+        lower_priority(settings.background_nice)
     with asyncio.Runner(loop_factory=_loop_factory(settings.event_loop)) as runner:
         runner.run(run_worker(settings, role=args.role, concurrency=args.concurrency))
     return 0
+
+
+def lower_priority(nice: int, *, autogroup: Path = Path("/proc/self/autogroup")) -> None:
+    """Add ``nice`` to this process's CPU niceness. On Linux with autogroup scheduling (the default on most
+    distributions) niceness only ranks the processes of one session against each other, and every session competes
+    as a group: a worker leading its own session (systemd, ``setsid``) then raises its group's niceness too. A worker
+    sharing a session with others (started from one shell with ``serve``) leaves the group alone, or it would lower
+    the API's priority with its own."""
+    os.nice(nice)
+    if os.getsid(0) != os.getpid() or not autogroup.exists():
+        return
+    try:
+        autogroup.write_text(f"{nice}\n")
+    except OSError as exc:  # no autogroup support, or not allowed: the process's own niceness stays
+        print(f"orderhub worker: could not lower the session's CPU priority ({exc})", file=sys.stderr)
 
 
 def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from collections import Counter
@@ -427,6 +428,7 @@ async def run_worker(settings: Settings, *, role: str = WORKER_ROLE_ALL, concurr
             "role": role,
             "queues": {w.queue.name: w.concurrency for w in workers},
             "concurrency": sum(w.concurrency for w in workers),
+            "nice": os.nice(0),
             "wiring": wiring_report(),
         },
     )

@@ -3,6 +3,7 @@ and enqueue() sends each job to its own queue."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +17,7 @@ from saq.queue.redis import RedisQueue
 from orderhub import queue as queue_mod
 from orderhub.queue import JOB_ROLES, JobName, QueueRole, enqueue, get_queue, get_queues, set_queue
 from orderhub.runtime import Runtime
-from orderhub.settings import Settings, load_settings
+from orderhub.settings import Settings, SettingsError, load_settings
 from server import worker as worker_mod
 from server.worker import WORKER_ROLES, build_worker, cron_jobs, moved_to_background, roles_of
 
@@ -183,3 +184,55 @@ async def test_a_job_an_earlier_version_left_on_the_pipeline_queue_moves_to_the_
     finally:
         set_queue(None)
     assert (pipeline.jobs, background.jobs) == ([], ["send_notification"])
+
+
+def test_background_worker_yields_the_cpu_to_the_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``orderhub worker --role background`` lowers its own CPU priority by ORDERHUB_BACKGROUND_NICE (default 10:
+    its waves and rollup catch-ups took the CPU the handhelds' scans were waiting for); the pipeline's workers and
+    ``--role all`` keep theirs."""
+    from server import cli
+
+    env = {"ORDERHUB_DATA_DIR": str(tmp_path), "ORDERHUB_SECRET_KEY": "k" * 64}
+    assert load_settings(env).background_nice == 10
+    assert load_settings({**env, "ORDERHUB_BACKGROUND_NICE": "0"}).background_nice == 0
+    for bad in ("20", "-1", "high"):
+        with pytest.raises(SettingsError, match="ORDERHUB_BACKGROUND_NICE"):
+            load_settings({**env, "ORDERHUB_BACKGROUND_NICE": bad})
+
+    niced: list[int] = []
+    ran: list[str] = []
+
+    async def run_worker(settings: Settings, *, role: str, concurrency: int | None = None) -> None:
+        ran.append(role)
+
+    monkeypatch.setattr(cli, "lower_priority", niced.append)
+    monkeypatch.setattr(cli, "_configure_logging", lambda: None)
+    monkeypatch.setattr(worker_mod, "run_worker", run_worker)
+    for role, nice in (("background", "10"), ("pipeline", "10"), ("all", "10"), ("background", "0")):
+        monkeypatch.setattr(cli, "_serving_settings", lambda nice=nice: load_settings(
+            {**env, "ORDERHUB_BACKGROUND_NICE": nice}))
+        assert cli.cmd_worker(argparse.Namespace(role=role, concurrency=None)) == 0
+    assert ran == ["background", "pipeline", "all", "background"]
+    assert niced == [10]
+
+
+def test_lower_priority_raises_the_session_group_only_for_a_session_leader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With autogroup scheduling niceness ranks processes within a session only: a worker leading its own session
+    lowers its session group's priority too; one sharing a session (a shell that also started `serve`) does not."""
+    from server import cli
+
+    niced: list[int] = []
+    monkeypatch.setattr(cli.os, "nice", niced.append)
+    group = tmp_path / "autogroup"
+    group.write_text("/autogroup-1 nice 0\n")
+    monkeypatch.setattr(cli.os, "getpid", lambda: 42)
+    monkeypatch.setattr(cli.os, "getsid", lambda pid: 7)
+    cli.lower_priority(10, autogroup=group)
+    assert group.read_text() == "/autogroup-1 nice 0\n"
+    monkeypatch.setattr(cli.os, "getsid", lambda pid: 42)
+    cli.lower_priority(10, autogroup=group)
+    assert group.read_text() == "10\n"
+    cli.lower_priority(5, autogroup=tmp_path / "absent")
+    assert niced == [10, 10, 5]
