@@ -17,7 +17,16 @@ from orderhub.picking.errors import PickingError
 from orderhub.picking.sessions import PdaSession
 from orderhub.registry import Hooks
 
-__all__ = ["SCAN_HOOKS", "Answer", "Fingerprint", "ScanLogged", "ScanRecord", "once", "sku_by_barcode"]
+__all__ = [
+    "SCAN_HOOKS",
+    "SKU_BY_BARCODE_SQL",
+    "Answer",
+    "Fingerprint",
+    "ScanLogged",
+    "ScanRecord",
+    "once",
+    "sku_by_barcode",
+]
 
 
 class Answer(Protocol):
@@ -163,14 +172,14 @@ async def once(
     return answer
 
 
+# The SKU a scanned code names (two binds: the code twice): any of its barcodes first, else the SKU code itself. The
+# PDA's item scan asks it as a column of its line's query (picking.tasks._line).
+SKU_BY_BARCODE_SQL = "SELECT sku AS id FROM sku_barcode WHERE barcode = {} UNION ALL SELECT id FROM sku WHERE code = {}"
+
+
 async def sku_by_barcode(barcode: str) -> int | None:
     """The SKU a scanned code names: any of its barcodes, or the SKU code itself."""
     code = barcode.strip()
     # Raw SQL: a UNION the query builder cannot express.
-    row = await db.fetch_one_as(
-        db.IdRow,
-        "SELECT sku AS id FROM sku_barcode WHERE barcode = {} UNION ALL SELECT id FROM sku WHERE code = {}",
-        code,
-        code,
-    )
+    row = await db.fetch_one_as(db.IdRow, SKU_BY_BARCODE_SQL, code, code)
     return row.id if row else None

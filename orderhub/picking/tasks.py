@@ -29,7 +29,7 @@ from orderhub.picking.config import PickingSettings, get_settings
 from orderhub.picking.errors import PickingError, ScanOutcome, ScanRefusal
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
 from orderhub.picking.route import Stop, walk_to_depot
-from orderhub.picking.scans import Fingerprint, ScanRecord, once
+from orderhub.picking.scans import SKU_BY_BARCODE_SQL, Fingerprint, ScanRecord, once
 from orderhub.picking.sessions import PdaSession
 from orderhub.picking.tables import PickLine, PickTask, PickTaskOrder, Wave
 from orderhub.picking.waves import aisle_index, bay_number
@@ -583,12 +583,8 @@ class _LineRow(_StopRow):
     scanned_sku: int | None = None  # the SKU the scanned barcode names (asked for item scans only)
 
 
-# The SKU a scanned code names, as a column of the line's query (scans.sku_by_barcode's lookup): any of its barcodes
-# first, else the SKU code itself.
-_SCANNED_SKU = (
-    "(SELECT b.sku FROM sku_barcode b WHERE b.barcode = {} UNION ALL SELECT k.id FROM sku k WHERE k.code = {} "
-    "LIMIT 1) AS scanned_sku, "
-)
+# The SKU a scanned code names, as a column of the line's query (scans.sku_by_barcode's own lookup).
+_SCANNED_SKU = f"({SKU_BY_BARCODE_SQL} LIMIT 1) AS scanned_sku, "
 
 
 async def _line(line_id: int, task_id: int, barcode: str | None = None) -> _LineRow:

@@ -28,7 +28,6 @@ __all__ = [
     "packing_line",
     "plan",
     "rank",
-    "rank_warehouses",
 ]
 
 
@@ -101,11 +100,6 @@ def rank(
         for w in warehouses
     ]
     return sorted(candidates, key=lambda c: (not c.preferred, c.distance != 0, not c.default, c.distance, c.id))
-
-
-async def rank_warehouses(*, province: str, preferred_id: int | None, default_id: int | None) -> list[Candidate]:
-    """Active warehouses, best first (:func:`rank`)."""
-    return rank(await active_warehouses(), province=province, preferred_id=preferred_id, default_id=default_id)
 
 
 async def availability(warehouse_ids: Sequence[int], sku_ids: Sequence[int]) -> dict[tuple[int, int], int]:

@@ -62,7 +62,7 @@ def test_region_distance_and_packing_line() -> None:
 
 # -- why: the ranking's reasons and the decision (order.routed) ----------------------------------------------------
 
-WAREHOUSES = [  # as rank_warehouses orders them for a receiver in 上海市
+WAREHOUSES = [  # as routing.rank orders them for a receiver in 上海市
     Candidate(id=7, code="BJ", distance=2, preferred=True, default=False, region="华北"),  # a rule prefers it
     Candidate(id=3, code="SH", distance=0, preferred=False, default=False, region="华东"),  # serves 上海市
     Candidate(id=5, code="GZ", distance=2, preferred=False, default=True, region="华南"),  # the channel's default
