@@ -8,6 +8,7 @@ Back ends: ``sqlite`` (SQLite file + the embedded redis-server) and ``postgres``
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from saq.queue.redis import RedisQueue
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling
 
 from orderhub import db
 from orderhub.queue import set_queue
@@ -35,13 +38,33 @@ _redis_db = iter(range(1, 16))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:  # a marker's own reason (its first argument) says why one back end is enough
+    for item in items:
+        # a marker's own reason (its first argument) says why one back end is enough
         if (marker := item.get_closest_marker("postgres_only")) and "[sqlite]" in item.nodeid:
             reason = marker.args[0] if marker.args else "concurrency claim: proven on PostgreSQL"
             item.add_marker(pytest.mark.skip(reason=reason))
         if (marker := item.get_closest_marker("sqlite_only")) and "[postgres]" in item.nodeid:
             reason = marker.args[0] if marker.args else "a browser test of a page: the API under it is tested on both"
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+_BACKEND_ID = re.compile(r"\[(?:[^\]]*-)?(sqlite|postgres)(?:-[^\]]*)?\]$")
+
+
+class ByBackend(LoadScopeScheduling):
+    """./scripts/test's two pytest-xdist workers: every case of one back end in one worker, so each back end's session
+    hub starts once and the hubs on the shared Redis (127.0.0.1:6379, whose pub/sub channels every db number shares)
+    never run side by side; the cases of neither back end go one by one to whichever worker is free. (xdist's own
+    ``--dist loadgroup`` renames node ids, which pytest 9 no longer allows.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        match = _BACKEND_ID.search(nodeid)
+        return match.group(1) if match else nodeid
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> ByBackend:
+    return ByBackend(config, log)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
