@@ -64,7 +64,7 @@ def test_processes_starting_together_on_a_fresh_data_dir_share_one_whole_key(tmp
         "a" * 64,
         "ab" * 40,
         "0123456789abcdef0123456789abcdef",  # 32 hex digits: 16 bytes
-        secrets.token_urlsafe(16),
+        pytest.param(secrets.token_urlsafe(16), id="random-16-bytes"),  # ids stay the same in every xdist worker
         "a" * 1000,  # long, but one character: no entropy at all
         "abcd" * 20,
         "0123456789abcdef" * 4,  # 64 hex digits, a pattern
@@ -90,6 +90,7 @@ def test_generated_keys_always_pass() -> None:
         secrets.token_urlsafe(48),
         secrets.token_hex(32),
     ],
+    ids=["urlsafe-32", "urlsafe-48", "hex-32"],  # the same in every xdist worker (and no key in a test's name)
 )
 def test_a_strong_configured_secret_key_is_used(tmp_path: Path, key: str) -> None:
     assert secret_key_bits(key) >= 256
