@@ -35,7 +35,7 @@ from orderhub.metrics import JOB_LATENCY, ORDER_ACK_TO_READY
 from orderhub.notifications import outbox
 from orderhub.orders import pipeline, sla, surge
 from orderhub.orders.state import OrderStatus
-from orderhub.orders.tables import Order
+from orderhub.orders.tables import Order, awaiting_backfill
 from orderhub.picking import waves
 from orderhub.queue import BACKFILL_KEY, JOB_ROLES, JobName, QueueRole, enqueue, process_order_key
 from orderhub.reports import service as reports
@@ -119,9 +119,7 @@ async def sweep_stuck_orders(ctx: dict[str, Any]) -> int:
     await sla.mark_at_risk(margin_minutes=settings.at_risk_margin_minutes)
     await writeback.enqueue_due_writebacks()
     # Orders a surge marked and no backfill has reached yet (e.g. Redis restarted mid-surge).
-    if await surge.current_mode() == surge.Mode.NORMAL and await Order.exists().where(
-        Order.needs_backfill == True  # noqa: E712
-    ):
+    if await surge.current_mode() == surge.Mode.NORMAL and await Order.exists().where(awaiting_backfill()):
         await enqueue_backfill()
     return await pipeline.sweep_stuck_orders(settings.stuck_after_seconds)
 

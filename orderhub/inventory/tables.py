@@ -47,7 +47,7 @@ class Location(Table, tablename="location"):
 
 class StockLevel(Table, tablename="stock_level"):
     id: Serial  # the primary key piccolo adds; declared for type checkers
-    sku = ForeignKey(references=Sku, index=True)
+    sku = ForeignKey(references=Sku)  # indexed by the unique (sku, warehouse)
     warehouse = ForeignKey(references=Warehouse, index=True)
     on_hand = Integer(default=0)
     reserved = Integer(default=0)

@@ -36,7 +36,7 @@ import msgspec
 from orderhub import clock, db
 from orderhub import redis as redis_mod
 from orderhub.events import Topic, publish_after_commit
-from orderhub.orders.tables import Order, PipelineSetting, SurgeEvent
+from orderhub.orders.tables import Order, PipelineSetting, SurgeEvent, awaiting_backfill
 from orderhub.registry import Hooks
 from orderhub.settings import Settings, get_settings
 
@@ -316,7 +316,7 @@ async def status() -> SurgeStatus:
     state = await _state()
     since = state.get("since")
     mode = Mode(state.get("mode") or Mode.NORMAL.value)
-    pending = await Order.count().where(Order.needs_backfill == True)  # noqa: E712
+    pending = await Order.count().where(awaiting_backfill())
     return SurgeStatus(
         mode=mode.value,
         since=datetime.fromtimestamp(float(since), tz=UTC) if since and mode == Mode.SURGE else None,

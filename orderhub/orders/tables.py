@@ -12,6 +12,7 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
+from piccolo.columns.combination import WhereRaw
 from piccolo.table import Table
 
 from orderhub.catalog.tables import Sku
@@ -24,12 +25,12 @@ __all__ = ["Order", "OrderEvent", "OrderLine", "PipelineSetting", "PlatformWrite
 
 class Order(Table, tablename="sales_order"):
     id: Serial  # the primary key piccolo adds; declared for type checkers
-    channel = ForeignKey(references=Channel, index=True)
+    channel = ForeignKey(references=Channel)  # indexed by the unique (channel, external_id)
     external_id = Varchar(length=64)
-    status = Varchar(length=16, index=True)
+    status = Varchar(length=16)  # indexed by (status, updated_at)
     exception_reason = Varchar(length=32, null=True, default=None)
     # Held orders wait in a named queue (invoice, approval, duplicate …) for someone to release them.
-    hold_queue = Varchar(length=32, null=True, default=None, index=True)
+    hold_queue = Varchar(length=32, null=True, default=None)  # partial index: held orders only
     hold_reason = Varchar(length=64, null=True, default=None)
     # Holds still to pass after the current one: JSON list of {"queue", "reason", "data"}.
     pending_holds = Text(default="[]")
@@ -90,20 +91,26 @@ class Order(Table, tablename="sales_order"):
     # When the SLA watcher found the order at risk of missing ship_by (the alert fires once).
     at_risk_at = Timestamptz(null=True, default=None)
     # Processed on the surge light path: the steps it deferred (merge detection) still have to run.
-    needs_backfill = Boolean(default=False, index=True)
-    warehouse = ForeignKey(references=Warehouse, null=True, index=True)
+    needs_backfill = Boolean(default=False)  # partial index on id: these orders only
+    warehouse = ForeignKey(references=Warehouse, null=True)  # indexed by (warehouse, status, ship_by, at_risk_at)
     # The waybill number the order was shipped with (also when shipped by hand, without a waybill of ours).
-    shipped_waybill_no = Varchar(length=64, default="", index=True)
+    shipped_waybill_no = Varchar(length=64, default="")  # partial index: shipped orders only
     # A replacement order (补发单) names the order it replaces (orderhub.orders.aftersale); null for every other order.
-    reship_of = Integer(null=True, default=None, index=True)
+    reship_of = Integer(null=True, default=None)  # partial index: re-shipments only
     raw_payload = Text(default="{}")
     received_at = Timestamptz()
     updated_at = Timestamptz()
 
 
+def awaiting_backfill() -> WhereRaw:
+    """Orders a surge took without merge detection: ``needs_backfill`` as a bare condition, the one the partial index
+    ``sales_order_backfill_ids`` is on, so both back ends use it (SQLite does not match ``needs_backfill = ?``)."""
+    return WhereRaw("sales_order.needs_backfill")
+
+
 class OrderLine(Table, tablename="order_line"):
     id: Serial  # the primary key piccolo adds; declared for type checkers
-    order = ForeignKey(references=Order, index=True)
+    order = ForeignKey(references=Order)  # indexed by the unique (order, line_no)
     line_no = Integer()
     sku_code = Varchar(length=64, index=True)
     sku = ForeignKey(references=Sku, null=True)

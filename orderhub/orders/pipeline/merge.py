@@ -15,7 +15,7 @@ from orderhub.orders import surge
 from orderhub.orders.events import OrderEventType
 from orderhub.orders.service import record_event
 from orderhub.orders.state import OrderStatus
-from orderhub.orders.tables import Order, OrderLine
+from orderhub.orders.tables import Order, OrderLine, awaiting_backfill
 from orderhub.routing.service import packing_line
 from orderhub.routing.tables import Shipment
 from orderhub.settings import get_settings
@@ -81,7 +81,7 @@ async def backfill_after_surge(batch: int = 200) -> int:
     while True:
         rows = await (
             Order.select(Order.id, Order.channel.code, Order.channel.merge_scope)
-            .where((Order.needs_backfill == True) & (Order.id > after))  # noqa: E712
+            .where(awaiting_backfill() & (Order.id > after))
             .order_by(Order.id)
             .limit(batch)
         )
