@@ -20,7 +20,15 @@ from orderhub.channels.tables import Channel
 from orderhub.inventory.tables import Warehouse
 from orderhub.routing.tables import Shipment
 
-__all__ = ["Order", "OrderEvent", "OrderLine", "PipelineSetting", "PlatformWriteback", "SurgeEvent"]
+__all__ = [
+    "Order",
+    "OrderEvent",
+    "OrderLine",
+    "PipelineSetting",
+    "PlatformWriteback",
+    "SurgeEvent",
+    "awaiting_backfill",
+]
 
 
 class Order(Table, tablename="sales_order"):
