@@ -16,6 +16,7 @@ import pytest
 
 from orderhub.clock import SHANGHAI
 from tests.support.factories import (
+    KETTLE,
     Api,
     create_channel,
     create_sku,
@@ -149,19 +150,6 @@ async def test_the_erp_import_reads_a_country_and_postcode_column(api: Api) -> N
 
 
 # ---------------------------------------------------------------- the destination's rule pack in the pipeline
-
-KETTLE = {  # an electric kettle: HS 8516.79 is on Thailand's TIS-mandatory list (the shipped pack)
-    "hs_code": "85167990",
-    "name_en": "Electric kettle for pets' water",
-    "name_zh": "宠物电热水壶",
-    "names": {"th": "กาต้มน้ำไฟฟ้าสำหรับสัตว์เลี้ยง"},
-    "material": "stainless steel",
-    "usage": "heating water",
-    "origin_country": "CN",
-    "unit_value": 5000,  # 50.00 CNY
-    "currency": "CNY",
-    "certificates": {"TISI": "TIS 2062-2561/1234"},
-}
 
 
 async def _customs(api: Api, sku: str, **change: Any) -> None:

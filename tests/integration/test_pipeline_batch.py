@@ -25,7 +25,7 @@ from orderhub.orders.pipeline.rows import load_order
 from orderhub.orders.pipeline.validation import check_receiver, validate
 from orderhub.orders.service import _insert_order, _insert_orders, ingest, make_receiver, transition
 from orderhub.orders.state import OrderStatus
-from tests.support.factories import Api, create_channel, create_sku, create_warehouse, set_stock, unique
+from tests.support.factories import KETTLE, Api, create_channel, create_sku, create_warehouse, set_stock, unique
 from tests.support.hub import Hub
 
 
@@ -625,20 +625,6 @@ async def test_an_order_ended_meanwhile_is_not_ended_twice(
     assert [s["lines"][0]["reserved_qty"] for s in states] == [1, 0, 0]
 
 
-_CUSTOMS = {  # what Thailand's pack asks of an electric kettle (tests/integration/test_international_orders.py)
-    "hs_code": "85167990",
-    "name_en": "Electric kettle for pets' water",
-    "name_zh": "宠物电热水壶",
-    "names": {"th": "กาต้มน้ำไฟฟ้าสำหรับสัตว์เลี้ยง"},
-    "material": "stainless steel",
-    "usage": "heating water",
-    "origin_country": "CN",
-    "unit_value": 5000,
-    "currency": "CNY",
-    "certificates": {"TISI": "TIS 2062-2561/1234"},
-}
-
-
 async def test_an_order_abroad_keeps_its_place_for_the_gift_its_rules_add(api: Api, store: Hub) -> None:
     """An order abroad is the per-order path's (customs), where its rules add a gift line: a later order wanting that
     gift's last unit is not served before it (the per-order path reserves the gift first)."""
@@ -650,7 +636,7 @@ async def test_an_order_abroad_keeps_its_place_for_the_gift_its_rules_add(api: A
             a, gift, _ = shop.skus
             async with api.client() as client:
                 for sku in (a, gift):
-                    r = await client.put(f"/api/v1/catalog/skus/{sku}/customs", json=_CUSTOMS)
+                    r = await client.put(f"/api/v1/catalog/skus/{sku}/customs", json=KETTLE)
                     assert r.status_code == 200, r.text
             rules.append(
                 await _shared_rule(

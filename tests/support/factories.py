@@ -160,3 +160,17 @@ async def rollups_caught_up() -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the rollups' cursor stayed taken for 20 s")
+
+
+KETTLE = {  # an electric kettle's customs data: HS 8516.79 is on Thailand's TIS-mandatory list (the shipped pack)
+    "hs_code": "85167990",
+    "name_en": "Electric kettle for pets' water",
+    "name_zh": "宠物电热水壶",
+    "names": {"th": "กาต้มน้ำไฟฟ้าสำหรับสัตว์เลี้ยง"},
+    "material": "stainless steel",
+    "usage": "heating water",
+    "origin_country": "CN",
+    "unit_value": 5000,  # 50.00 CNY
+    "currency": "CNY",
+    "certificates": {"TISI": "TIS 2062-2561/1234"},
+}
