@@ -6,18 +6,20 @@ get the answer of the one that committed."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import msgspec
 
 from orderhub import clock, db
-from orderhub.errors import Conflict, ValidationFailed
+from orderhub.errors import Conflict, OrderHubError, ValidationFailed
 from orderhub.picking.errors import PickingError
 from orderhub.picking.sessions import PdaSession
 from orderhub.registry import Hooks
 
 __all__ = [
+    "REPLAY_ID_SQL",
     "SCAN_HOOKS",
     "SKU_BY_BARCODE_SQL",
     "Answer",
@@ -25,6 +27,8 @@ __all__ = [
     "ScanLogged",
     "ScanRecord",
     "once",
+    "replay_binds",
+    "replayed",
     "sku_by_barcode",
 ]
 
@@ -66,7 +70,56 @@ SCAN_HOOKS: Hooks[ScanHook] = Hooks("pda scan recorded")
 
 
 class _Replayed(Exception):
-    """A concurrent copy of the same scan committed first: undo ours, answer theirs."""
+    """A concurrent copy of the same scan committed first (or the scan's first read found it recorded): undo ours,
+    answer theirs."""
+
+
+class _RefusedUnasked(Exception):
+    """``apply`` refused the scan before its first read asked whether it was recorded already."""
+
+    def __init__(self, error: OrderHubError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+# The replay check as a column of the scan's first read (binds: replay_binds()): the id of the scan already recorded
+# under this device and client id, NULL when there is none. An ``apply`` that asks it (``once(…, checks_replay=True)``)
+# saves the scan a round trip and a pooled connection of its own; it hands the column to :func:`replayed` before it
+# refuses or changes anything.
+REPLAY_ID_SQL = "(SELECT id FROM pda_scan WHERE device = {} AND client_id = {}) AS replay_id"
+
+
+class _Probe:
+    """The scan ``once`` runs: what its first read binds, and whether it asked yet."""
+
+    __slots__ = ("asked", "client_id", "device")
+
+    def __init__(self, device: str, client_id: str) -> None:
+        self.device = device
+        self.client_id = client_id
+        self.asked = False
+
+
+_probe: ContextVar[_Probe | None] = ContextVar("orderhub_scan_probe", default=None)
+
+
+def replay_binds() -> tuple[str, str]:
+    """The two values :data:`REPLAY_ID_SQL` binds (device, client id) for the scan ``once`` is running."""
+    probe = _probe.get()
+    if probe is None:
+        raise RuntimeError("replay_binds() outside once(…, checks_replay=True)")
+    return probe.device, probe.client_id
+
+
+def replayed(replay_id: int | None) -> None:
+    """Hand over what :data:`REPLAY_ID_SQL` read: a scan already recorded ends the ``apply`` (nothing it did is kept)
+    and ``once`` answers with the recorded answer — or CLIENT_ID_REUSED when it was about something else."""
+    probe = _probe.get()
+    if probe is None:
+        raise RuntimeError("replayed() outside once(…, checks_replay=True)")
+    probe.asked = True
+    if replay_id is not None:
+        raise _Replayed
 
 
 class Fingerprint(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,18 +165,47 @@ async def once(
     answer_type: type[A],
     fingerprint: Fingerprint,
     apply: Callable[[], Awaitable[tuple[A, ScanRecord]]],
+    *,
+    checks_replay: bool = False,
 ) -> A:
     """Run ``apply`` (the scan's effect and answer) once per (device, client_id), in one transaction. The scan it
-    records must match ``fingerprint`` (kind, line, barcode, qty as sent)."""
+    records must match ``fingerprint`` (kind, line, barcode, qty as sent).
+
+    Whether the scan was recorded already is asked first, on the scan's own connection in its transaction — or,
+    with ``checks_replay``, by ``apply``'s first read (:data:`REPLAY_ID_SQL`, :func:`replayed`): one round trip
+    fewer. An error ``apply`` raises before it asked is answered as before: a recorded scan's answer (or
+    CLIENT_ID_REUSED) first."""
     if not client_id.strip() or len(client_id) > 64:
         raise ValidationFailed("client_id 不能为空且不超过 64 个字符", field="client_id")
     fingerprint = msgspec.structs.replace(fingerprint, barcode=fingerprint.barcode.strip()[:64])
-    stored = await _stored(session.device, client_id, answer_type, fingerprint)
-    if stored is not None:
-        return stored
+    probe = _Probe(session.device, client_id) if checks_replay else None
+    probe_token = _probe.set(probe)
+    try:
+        return await _once(session, client_id, answer_type, fingerprint, apply, probe)
+    finally:
+        _probe.reset(probe_token)
+
+
+async def _once(
+    session: PdaSession,
+    client_id: str,
+    answer_type: type[A],
+    fingerprint: Fingerprint,
+    apply: Callable[[], Awaitable[tuple[A, ScanRecord]]],
+    probe: _Probe | None,
+) -> A:
     try:
         async with db.transaction():
-            answer, record = await apply()
+            if probe is None:
+                stored = await _stored(session.device, client_id, answer_type, fingerprint)
+                if stored is not None:
+                    return stored
+            try:
+                answer, record = await apply()
+            except OrderHubError as refused:
+                if probe is None or probe.asked:
+                    raise
+                raise _RefusedUnasked(refused) from None
             result: Any = answer
             now = clock.now()
             # Raw SQL: INSERT … ON CONFLICT DO NOTHING RETURNING id says whether this request recorded the scan.
@@ -169,6 +251,13 @@ async def once(
         again = await _stored(session.device, client_id, answer_type, fingerprint)
         assert again is not None
         return again
+    except _RefusedUnasked as unasked:
+        # refused before its first read asked (no such line, …): a recorded scan answers first, as it did when the
+        # check ran before the scan
+        stored = await _stored(session.device, client_id, answer_type, fingerprint)
+        if stored is None:
+            raise unasked.error from None
+        return stored
     return answer
 
 

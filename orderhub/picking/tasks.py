@@ -29,7 +29,15 @@ from orderhub.picking.config import PickingSettings, get_settings
 from orderhub.picking.errors import PickingError, ScanOutcome, ScanRefusal
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
 from orderhub.picking.route import Stop, walk_to_depot
-from orderhub.picking.scans import SKU_BY_BARCODE_SQL, Fingerprint, ScanRecord, once
+from orderhub.picking.scans import (
+    REPLAY_ID_SQL,
+    SKU_BY_BARCODE_SQL,
+    Fingerprint,
+    ScanRecord,
+    once,
+    replay_binds,
+    replayed,
+)
 from orderhub.picking.sessions import PdaSession
 from orderhub.picking.tables import PickLine, PickTask, PickTaskOrder, Wave
 from orderhub.picking.waves import aisle_index, bay_number
@@ -581,17 +589,22 @@ class _LineRow(_StopRow):
     remaining: int
     require_location: bool | None  # the warehouse's require_location_scan (None: no settings row, the default)
     scanned_sku: int | None = None  # the SKU the scanned barcode names (asked for item scans only)
+    replay_id: int | None = None  # the scan recorded under this device + client id (asked by the scan's first read)
 
 
 # The SKU a scanned code names, as a column of the line's query (scans.sku_by_barcode's own lookup).
 _SCANNED_SKU = f"({SKU_BY_BARCODE_SQL} LIMIT 1) AS scanned_sku, "
+# The replay check, as a column of the line's query (scans.once's own pre-check otherwise).
+_REPLAY_ID = f"{REPLAY_ID_SQL}, "
 
 
-async def _line(line_id: int, task_id: int, barcode: str | None = None) -> _LineRow:
+async def _line(line_id: int, task_id: int, barcode: str | None = None, *, replay: bool = False) -> _LineRow:
     """The line, its task's owner and status, how many lines of the task are still pending, whether its
-    warehouse requires the location scan and, given a scanned ``barcode``, the SKU it names (one query)."""
-    # Raw SQL: measured on the scan path (bench.pda); one query for the line, its task, the pending count and the
-    # scanned item's SKU — every round trip of a scan waits for the CPU again when the box is busy (a peak).
+    warehouse requires the location scan, given a scanned ``barcode`` the SKU it names and, with ``replay``, the scan
+    already recorded under the device and client id :func:`~orderhub.picking.scans.once` runs (one query)."""
+    # Raw SQL: measured on the scan path (bench.pda); one query for the line, its task, the pending count, the
+    # scanned item's SKU and the replay check — every round trip of a scan waits for the CPU again when the box is
+    # busy (a peak).
     code = barcode.strip() if barcode is not None else None
     row = await db.fetch_one_as(
         _LineRow,
@@ -599,11 +612,13 @@ async def _line(line_id: int, task_id: int, barcode: str | None = None) -> _Line
         "t.status AS task_status, t.picker AS task_picker, t.warehouse AS task_warehouse, "
         "(SELECT COUNT(*) FROM pick_line r WHERE r.task = l.task AND r.status = 'pending') AS remaining, "
         + (_SCANNED_SKU if code is not None else "")
+        + (_REPLAY_ID if replay else "")
         + "c.require_location_scan AS require_location "
         "FROM pick_line l JOIN pick_task t ON t.id = l.task JOIN sku s ON s.id = l.sku "
         "LEFT JOIN location loc ON loc.id = l.location LEFT JOIN picking_config c ON c.warehouse = t.warehouse "
         "WHERE l.id = {} AND l.task = {}",
         *((code, code) if code is not None else ()),
+        *(replay_binds() if replay else ()),
         line_id,
         task_id,
     )
@@ -801,7 +816,8 @@ async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
         raise ValidationFailed("请扫描条码", field="barcode")
 
     async def apply() -> tuple[ScanResult, ScanRecord]:
-        line = await _line(cmd.line_id, cmd.task_id, cmd.barcode if cmd.kind == ScanKind.ITEM else None)
+        line = await _line(cmd.line_id, cmd.task_id, cmd.barcode if cmd.kind == ScanKind.ITEM else None, replay=True)
+        replayed(line.replay_id)  # a scan recorded already: once answers with its answer, before anything else
         if line.task_warehouse != session.warehouse_id:
             raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
         if line.task_picker != session.user_id or line.task_status not in ("claimed", "done", "withdrawn"):
@@ -818,7 +834,7 @@ async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
         return result, record
 
     fingerprint = Fingerprint(kind=cmd.kind, line_id=cmd.line_id, barcode=cmd.barcode, qty=cmd.qty)
-    return await once(session, cmd.client_id, ScanResult, fingerprint, apply)
+    return await once(session, cmd.client_id, ScanResult, fingerprint, apply, checks_replay=True)
 
 
 # --------------------------------------------------------------------------------------------- complete
