@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -24,12 +25,14 @@ __all__ = [
     "SKU_BY_BARCODE_SQL",
     "Answer",
     "Fingerprint",
+    "RowUpsert",
     "ScanLogged",
     "ScanRecord",
     "once",
     "replay_binds",
     "replayed",
     "sku_by_barcode",
+    "with_scan_row",
 ]
 
 
@@ -64,9 +67,67 @@ class ScanLogged(msgspec.Struct, frozen=True, kw_only=True):
     received_at: datetime
 
 
-# Called once per recorded scan, in its transaction (the insights context counts the operators' work here).
+# Called once per scan this request records, in its transaction, just before its row is written (the insights
+# context counts the operators' work here). Nothing a listener writes outlives a replay or a racing copy: the
+# transaction is rolled back when the row turns out to be there already. A listener's row upserts can go with the
+# scan's row (:func:`with_scan_row`): one statement on PostgreSQL.
 ScanHook = Callable[[ScanLogged], Awaitable[None]]
 SCAN_HOOKS: Hooks[ScanHook] = Hooks("pda scan recorded")
+
+
+class RowUpsert(msgspec.Struct, frozen=True, kw_only=True):
+    """One row a :data:`SCAN_HOOKS` listener writes with the scan's row, only if this request records the scan."""
+
+    table: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]  # the columns' PostgreSQL types (the statement casts its parameters to them)
+    on_conflict: str  # "ON CONFLICT (…) DO UPDATE SET …" or "… DO NOTHING" (no braces: they are placeholders)
+    values: tuple[Any, ...]
+
+
+_row_writes: ContextVar[list[RowUpsert] | None] = ContextVar("orderhub_scan_row_writes", default=None)
+
+
+def with_scan_row(upsert: RowUpsert) -> bool:
+    """From a :data:`SCAN_HOOKS` listener: write ``upsert`` with the scan's row, only if this request records the
+    scan — in the statement that writes the row on PostgreSQL (a data-modifying CTE reading the row it inserted), right
+    after it on SQLite (which has no such CTEs). False when not called from a listener (then write it yourself)."""
+    writes = _row_writes.get()
+    if writes is None:
+        return False
+    writes.append(upsert)
+    return True
+
+
+def _shape(upsert: RowUpsert) -> tuple[str, tuple[str, ...], tuple[str, ...], str]:
+    return upsert.table, upsert.columns, upsert.types, upsert.on_conflict
+
+
+_RECORD_SCAN = (
+    "INSERT INTO pda_scan (device, client_id, picker, warehouse, task, line, \"order\", sku, kind, "
+    "barcode, qty, ok, error, answer, scanned_at, received_at) "
+    "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
+    "ON CONFLICT (device, client_id) DO NOTHING RETURNING id"
+)
+
+
+@lru_cache(maxsize=32)
+def _recording_sql(shapes: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...]) -> str:
+    """PostgreSQL: the scan's row and its listeners' upserts as one statement; each upsert reads the row inserted
+    (none when a copy recorded the scan first: then nothing is written and the statement returns no id)."""
+    parts = [f"WITH recorded AS ({_RECORD_SCAN})"]
+    for i, (table, columns, types, on_conflict) in enumerate(shapes):
+        casts = ", ".join(f"{{}}::{t}" for t in types)
+        into = f"INSERT INTO {table} ({', '.join(columns)})"
+        parts.append(f", w{i} AS ({into} SELECT {casts} FROM recorded {on_conflict})")
+    parts.append(" SELECT id FROM recorded")
+    return "".join(parts)
+
+
+@lru_cache(maxsize=32)
+def _upsert_sql(shape: tuple[str, tuple[str, ...], tuple[str, ...], str]) -> str:
+    table, columns, _, on_conflict = shape
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['{}'] * len(columns))}) {on_conflict}"
 
 
 class _Replayed(Exception):
@@ -208,13 +269,27 @@ async def _once(
                 raise _RefusedUnasked(refused) from None
             result: Any = answer
             now = clock.now()
-            # Raw SQL: INSERT … ON CONFLICT DO NOTHING RETURNING id says whether this request recorded the scan.
-            inserted = await db.execute_returning(
-                db.IdRow,
-                "INSERT INTO pda_scan (device, client_id, picker, warehouse, task, line, \"order\", sku, kind, "
-                "barcode, qty, ok, error, answer, scanned_at, received_at) "
-                "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
-                "ON CONFLICT (device, client_id) DO NOTHING RETURNING id",
+            ok = bool(result.ok)
+            error = "" if ok else str(result.code)
+            writes: list[RowUpsert] = []
+            if SCAN_HOOKS:
+                logged = ScanLogged(
+                    user_id=session.user_id,
+                    warehouse_id=session.warehouse_id,
+                    kind=fingerprint.kind,
+                    ok=ok,
+                    error=error,
+                    qty=fingerprint.qty,
+                    order_id=record.order_id,
+                    received_at=now,
+                )
+                writes_token = _row_writes.set(writes)
+                try:
+                    for hook in SCAN_HOOKS:
+                        await hook(logged)
+                finally:
+                    _row_writes.reset(writes_token)
+            row = (
                 session.device,
                 client_id,
                 session.user_id,
@@ -226,27 +301,26 @@ async def _once(
                 fingerprint.kind,
                 fingerprint.barcode,
                 fingerprint.qty,
-                bool(result.ok),
-                "" if result.ok else str(result.code),
+                ok,
+                error,
                 msgspec.json.encode(answer).decode(),
                 record.scanned_at or now,
                 now,
             )
+            together = bool(writes) and not db.is_sqlite()
+            # Raw SQL: INSERT … ON CONFLICT DO NOTHING RETURNING id says whether this request recorded the scan (on
+            # PostgreSQL with the listeners' upserts, which read the row it inserted).
+            inserted = await db.execute_returning(
+                db.IdRow,
+                _recording_sql(tuple(_shape(w) for w in writes)) if together else _RECORD_SCAN,
+                *row,
+                *((value for w in writes for value in w.values) if together else ()),
+            )
             if not inserted:
                 raise _Replayed
-            if SCAN_HOOKS:
-                logged = ScanLogged(
-                    user_id=session.user_id,
-                    warehouse_id=session.warehouse_id,
-                    kind=fingerprint.kind,
-                    ok=bool(result.ok),
-                    error="" if result.ok else str(result.code),
-                    qty=fingerprint.qty,
-                    order_id=record.order_id,
-                    received_at=now,
-                )
-                for hook in SCAN_HOOKS:
-                    await hook(logged)
+            if not together:
+                for write in writes:
+                    await db.execute(_upsert_sql(_shape(write)), *write.values)
     except _Replayed:
         again = await _stored(session.device, client_id, answer_type, fingerprint)
         assert again is not None
