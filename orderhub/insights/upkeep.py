@@ -43,7 +43,7 @@ from orderhub.insights.deltas import (
 )
 from orderhub.insights.tables import OPERATOR_COUNTERS, ORDER_BUCKET_COUNTERS
 from orderhub.orders.events import OrderEventType
-from orderhub.picking.scans import RowUpsert, ScanLogged, with_scan_row
+from orderhub.picking.scans import ScanLogged, ScanWrite, row_upsert, with_scan_row
 from orderhub.registry import Hooks
 
 __all__ = [
@@ -514,16 +514,14 @@ def _on_conflict(table: str, keys: tuple[str, ...], counters: tuple[str, ...], e
     return head[head.index("ON CONFLICT") :]
 
 
-def _row_upserts(deltas: Deltas) -> list[RowUpsert]:
+def _row_upserts(deltas: Deltas) -> list[ScanWrite]:
     """``deltas`` as one upsert per row (what :func:`write` writes), for a scan's rows to go with its own row."""
-    upserts: list[RowUpsert] = []
+    upserts: list[ScanWrite] = []
     for table, keys, counters, rows, extra in _tables(deltas):
         columns = (*keys, *counters, *extra)
         on_conflict = _on_conflict(table, tuple(keys), tuple(counters), tuple(extra))
         types = tuple(_TYPE_OF.get(c, "bigint") for c in columns)
-        upserts += [
-            RowUpsert(table=table, columns=columns, types=types, on_conflict=on_conflict, values=row) for row in rows
-        ]
+        upserts += [row_upsert(table, columns, types, on_conflict, row) for row in rows]
     return upserts
 
 

@@ -25,12 +25,13 @@ __all__ = [
     "SKU_BY_BARCODE_SQL",
     "Answer",
     "Fingerprint",
-    "RowUpsert",
     "ScanLogged",
     "ScanRecord",
+    "ScanWrite",
     "once",
     "replay_binds",
     "replayed",
+    "row_upsert",
     "sku_by_barcode",
     "with_scan_row",
 ]
@@ -69,38 +70,54 @@ class ScanLogged(msgspec.Struct, frozen=True, kw_only=True):
 
 # Called once per scan this request records, in its transaction, just before its row is written (the insights
 # context counts the operators' work here). Nothing a listener writes outlives a replay or a racing copy: the
-# transaction is rolled back when the row turns out to be there already. A listener's row upserts can go with the
-# scan's row (:func:`with_scan_row`): one statement on PostgreSQL.
+# transaction is rolled back when the row turns out to be there already. A listener's writes can go with the scan's
+# row (:func:`with_scan_row`): one statement on PostgreSQL.
 ScanHook = Callable[[ScanLogged], Awaitable[None]]
 SCAN_HOOKS: Hooks[ScanHook] = Hooks("pda scan recorded")
 
 
-class RowUpsert(msgspec.Struct, frozen=True, kw_only=True):
-    """One row a :data:`SCAN_HOOKS` listener writes with the scan's row, only if this request records the scan."""
+class ScanWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """A write that goes with the scan's row, only if this request records the scan (:func:`with_scan_row`)."""
 
-    table: str
-    columns: tuple[str, ...]
-    types: tuple[str, ...]  # the columns' PostgreSQL types (the statement casts its parameters to them)
-    on_conflict: str  # "ON CONFLICT (…) DO UPDATE SET …" or "… DO NOTHING" (no braces: they are placeholders)
-    values: tuple[Any, ...]
+    together: str  # PostgreSQL: the write as a CTE of the row's INSERT, reading ``recorded`` (the row it inserted)
+    alone: str  # the same write on its own, run right after the row is written (SQLite)
+    values: tuple[Any, ...]  # the parameters of either text
 
 
-_row_writes: ContextVar[list[RowUpsert] | None] = ContextVar("orderhub_scan_row_writes", default=None)
+_row_writes: ContextVar[list[ScanWrite] | None] = ContextVar("orderhub_scan_row_writes", default=None)
 
 
-def with_scan_row(upsert: RowUpsert) -> bool:
-    """From a :data:`SCAN_HOOKS` listener: write ``upsert`` with the scan's row, only if this request records the
-    scan — in the statement that writes the row on PostgreSQL (a data-modifying CTE reading the row it inserted), right
-    after it on SQLite (which has no such CTEs). False when not called from a listener (then write it yourself)."""
+def with_scan_row(write: ScanWrite) -> bool:
+    """From a scan's ``apply`` or a :data:`SCAN_HOOKS` listener: ``write`` goes with the scan's row, only if this
+    request records the scan — in the statement that writes the row on PostgreSQL (a data-modifying CTE reading the
+    row it inserted; none when a copy recorded the scan first), right after the row on SQLite (which has no such
+    CTEs). False outside :func:`once` (then write it yourself)."""
     writes = _row_writes.get()
     if writes is None:
         return False
-    writes.append(upsert)
+    writes.append(write)
     return True
 
 
-def _shape(upsert: RowUpsert) -> tuple[str, tuple[str, ...], tuple[str, ...], str]:
-    return upsert.table, upsert.columns, upsert.types, upsert.on_conflict
+@lru_cache(maxsize=32)
+def _upsert_texts(
+    table: str, columns: tuple[str, ...], types: tuple[str, ...], on_conflict: str
+) -> tuple[str, str]:
+    into = f"INSERT INTO {table} ({', '.join(columns)})"
+    casts = ", ".join(f"{{}}::{t}" for t in types)
+    return (
+        f"{into} SELECT {casts} FROM recorded {on_conflict}",
+        f"{into} VALUES ({', '.join(['{}'] * len(columns))}) {on_conflict}",
+    )
+
+
+def row_upsert(
+    table: str, columns: tuple[str, ...], types: tuple[str, ...], on_conflict: str, values: tuple[Any, ...]
+) -> ScanWrite:
+    """One row upserted with the scan's row: ``types`` are the columns' PostgreSQL types (the parameters are cast
+    to them), ``on_conflict`` is "ON CONFLICT (…) DO UPDATE SET …" or "… DO NOTHING" (no braces: placeholders)."""
+    together, alone = _upsert_texts(table, columns, types, on_conflict)
+    return ScanWrite(together=together, alone=alone, values=values)
 
 
 _RECORD_SCAN = (
@@ -112,22 +129,11 @@ _RECORD_SCAN = (
 
 
 @lru_cache(maxsize=32)
-def _recording_sql(shapes: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...]) -> str:
-    """PostgreSQL: the scan's row and its listeners' upserts as one statement; each upsert reads the row inserted
+def _recording_sql(togethers: tuple[str, ...]) -> str:
+    """PostgreSQL: the scan's row and the writes that go with it as one statement; each reads the row inserted
     (none when a copy recorded the scan first: then nothing is written and the statement returns no id)."""
-    parts = [f"WITH recorded AS ({_RECORD_SCAN})"]
-    for i, (table, columns, types, on_conflict) in enumerate(shapes):
-        casts = ", ".join(f"{{}}::{t}" for t in types)
-        into = f"INSERT INTO {table} ({', '.join(columns)})"
-        parts.append(f", w{i} AS ({into} SELECT {casts} FROM recorded {on_conflict})")
-    parts.append(" SELECT id FROM recorded")
-    return "".join(parts)
-
-
-@lru_cache(maxsize=32)
-def _upsert_sql(shape: tuple[str, tuple[str, ...], tuple[str, ...], str]) -> str:
-    table, columns, _, on_conflict = shape
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['{}'] * len(columns))}) {on_conflict}"
+    ctes = "".join(f", w{i} AS ({together})" for i, together in enumerate(togethers))
+    return f"WITH recorded AS ({_RECORD_SCAN}){ctes} SELECT id FROM recorded"
 
 
 class _Replayed(Exception):
@@ -255,6 +261,8 @@ async def _once(
     apply: Callable[[], Awaitable[tuple[A, ScanRecord]]],
     probe: _Probe | None,
 ) -> A:
+    writes: list[ScanWrite] = []
+    writes_token = _row_writes.set(writes)
     try:
         async with db.transaction():
             if probe is None:
@@ -271,7 +279,6 @@ async def _once(
             now = clock.now()
             ok = bool(result.ok)
             error = "" if ok else str(result.code)
-            writes: list[RowUpsert] = []
             if SCAN_HOOKS:
                 logged = ScanLogged(
                     user_id=session.user_id,
@@ -283,12 +290,8 @@ async def _once(
                     order_id=record.order_id,
                     received_at=now,
                 )
-                writes_token = _row_writes.set(writes)
-                try:
-                    for hook in SCAN_HOOKS:
-                        await hook(logged)
-                finally:
-                    _row_writes.reset(writes_token)
+                for hook in SCAN_HOOKS:
+                    await hook(logged)
             row = (
                 session.device,
                 client_id,
@@ -309,10 +312,10 @@ async def _once(
             )
             together = bool(writes) and not db.is_sqlite()
             # Raw SQL: INSERT … ON CONFLICT DO NOTHING RETURNING id says whether this request recorded the scan (on
-            # PostgreSQL with the listeners' upserts, which read the row it inserted).
+            # PostgreSQL with the writes that go with it, which read the row it inserted).
             inserted = await db.execute_returning(
                 db.IdRow,
-                _recording_sql(tuple(_shape(w) for w in writes)) if together else _RECORD_SCAN,
+                _recording_sql(tuple(w.together for w in writes)) if together else _RECORD_SCAN,
                 *row,
                 *((value for w in writes for value in w.values) if together else ()),
             )
@@ -320,7 +323,7 @@ async def _once(
                 raise _Replayed
             if not together:
                 for write in writes:
-                    await db.execute(_upsert_sql(_shape(write)), *write.values)
+                    await db.execute(write.alone, *write.values)
     except _Replayed:
         again = await _stored(session.device, client_id, answer_type, fingerprint)
         assert again is not None
@@ -332,6 +335,8 @@ async def _once(
         if stored is None:
             raise unasked.error from None
         return stored
+    finally:
+        _row_writes.reset(writes_token)
     return answer
 
 

@@ -83,6 +83,43 @@ async def test_copies_of_one_scan_racing_each_other_are_counted_once_and_answere
     await pda.close()
 
 
+async def test_item_scans_racing_for_a_lines_last_units_count_them_once(floor: Floor) -> None:
+    """Different scans (own client ids) of one line at once, on their own connections: the units counted never pass
+    the line's quantity; the scans that came too late are over_pick, each answer says what its scan did, and the
+    operator's day counts exactly the units accepted."""
+    pda, person, task_id, stop = await _claimed(floor, qty=3)
+    barcode = floor.skus[stop["sku"]]["barcode"]
+    headers = {"authorization": f"Bearer {pda.token}"}
+    clients = [httpx.AsyncClient(base_url=floor.url, headers=headers, timeout=30) for _ in range(6)]
+    try:
+        for client in clients:
+            assert (await client.get("/pda/v1/tasks/next")).status_code == 200
+        answers = await asyncio.gather(*(
+            client.post("/pda/v1/scans", json={
+                "client_id": uuid.uuid4().hex, "task_id": task_id, "line_id": stop["line_id"], "kind": "item",
+                "barcode": barcode, "location": stop["location"], "qty": 1,
+            })
+            for client in clients
+        ))
+    finally:
+        for client in clients:
+            await client.aclose()
+    accepted = [r.json() for r in answers if r.status_code == 200]
+    refused = [r.json() for r in answers if r.status_code != 200]
+    assert len(accepted) == 3 and len(refused) == 3, [r.text for r in answers]
+    assert sorted(a["line"]["picked"] for a in accepted) == [1, 2, 3]
+    assert [a["line"]["status"] for a in accepted if a["line"]["picked"] == 3] == ["picked"]
+    assert all(r["code"] == "over_pick" and r["expected"] == {"remaining": 0} for r in refused), refused
+    task = (await pda.http.get(f"/pda/v1/tasks/{task_id}")).json()
+    assert (task["stops"][0]["picked"], task["stops"][0]["status"]) == (3, "picked")
+    user_id = await _user_id(floor, person["username"])
+    counts = await db.fetch_as(
+        _Counts, "SELECT scans, item_scans, units FROM rollup_operator_day WHERE user_id = {}", user_id
+    )
+    assert [(c.scans, c.item_scans, c.units) for c in counts] == [(6, 3, 3)]
+    await pda.close()
+
+
 async def test_a_replay_answers_first_whatever_the_line_and_task_have_become(floor: Floor) -> None:
     """The replay check comes before every refusal, as it did when it ran on its own: a client id reused for a line
     that is not there is client_id_reused (not line_not_found), and a scan replayed after the task moved to someone
