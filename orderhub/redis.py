@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 __all__ = [
     "EmbeddedRedis",
     "RedisNotFound",
     "awaited",
     "create_client",
+    "create_listener_client",
     "find_redis_server",
     "get_client",
     "has_client",
@@ -53,6 +56,12 @@ def find_redis_server() -> str:
 
 def create_client(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, health_check_interval=30)
+
+
+def create_listener_client(url: str) -> aioredis.Redis:
+    """A client for one pub/sub listener that must know when it may have missed a message: no retries (redis-py
+    would reconnect and subscribe again by itself, seconds later, silently), a health check every 5 s."""
+    return aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), health_check_interval=5)
 
 
 def _ping(path: Path) -> str:

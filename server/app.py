@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import re
@@ -91,6 +93,7 @@ from orderhub.inventory.service import StockShortage
 from orderhub.logistics.printing import PrinterAddressRefused, PrinterUnreachable
 from orderhub.logs import configure_logging
 from orderhub.metrics import REQUEST_LATENCY, REQUESTS
+from orderhub.picking.sessions import listen_for_ended_sessions
 from orderhub.runtime import start_runtime
 from orderhub.settings import Settings, get_settings
 from pda.controllers import PdaController
@@ -335,7 +338,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings.log_level, settings.log_json)
     if not settings.redis_url:
         raise RuntimeError("ORDERHUB_REDIS_URL must be set for the API (orderhub run sets it for you)")
-    client = redis_mod.create_client(settings.redis_url)
+    redis_url: str = settings.redis_url
+    client = redis_mod.create_client(redis_url)
     jwt_auth = build_jwt_auth(settings)
     tokens = Tokens(jwt_auth, settings.token_ttl_seconds)
     channels = ChannelsPlugin(
@@ -351,6 +355,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def runtime_lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, client=client)
         app.state.runtime = runtime
+        # the handhelds' sessions are cached per process while this hears which ones end (orderhub/picking/sessions.py)
+        sessions_ended = asyncio.create_task(listen_for_ended_sessions(redis_url), name="pda-sessions-ended")
         log.info("api started", extra={"wiring": wiring_report()})
         # What startup built lives as long as the process: keep it out of the cyclic GC's full collections,
         # which otherwise walk ~100k objects (≈50 ms) in the middle of a request now and then.
@@ -359,6 +365,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            sessions_ended.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sessions_ended
             await runtime.close()
 
     app = Litestar(

@@ -13,7 +13,9 @@ cursor is a (txid, id) pair. SQLite has one writer at a time (the job's own tran
 ids are in commit order and the cursor is the last id.
 
 **PDA scans** are counted in the scan's own transaction (:func:`on_scan`): a scan is recorded once per device +
-client id, and the floor's scan rate is far below the pipeline's.
+client id, and the floor's scan rate is far below the pipeline's. Its rows are upserted by the statement that
+records the scan (``picking.scans.with_scan_row``: a data-modifying CTE on PostgreSQL), so counting it costs the
+scan no round trip of its own.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from orderhub.insights.deltas import (
 )
 from orderhub.insights.tables import OPERATOR_COUNTERS, ORDER_BUCKET_COUNTERS
 from orderhub.orders.events import OrderEventType
-from orderhub.picking.scans import ScanLogged
+from orderhub.picking.scans import ScanLogged, ScanWrite, row_upsert, with_scan_row
 from orderhub.registry import Hooks
 
 __all__ = [
@@ -407,20 +409,27 @@ async def on_scan(scan: ScanLogged) -> None:
         )
         mine = deltas.quality.get(scan.order_id, [0, 0])
         quality[scan.order_id] = [(row.errors if row else 0) + mine[0], (row.packs if row else 0) + mine[1]]
-    apply_scan(
-        deltas,
-        ScanIn(
-            user_id=scan.user_id,
-            warehouse_id=scan.warehouse_id,
-            kind=scan.kind,
-            ok=scan.ok,
-            error=scan.error,
-            qty=scan.qty,
-            order_id=scan.order_id,
-            at=scan.received_at,
-        ),
-        quality,
+    counted = ScanIn(
+        user_id=scan.user_id,
+        warehouse_id=scan.warehouse_id,
+        kind=scan.kind,
+        ok=scan.ok,
+        error=scan.error,
+        qty=scan.qty,
+        order_id=scan.order_id,
+        at=scan.received_at,
     )
+    if pending is not None and not pending.deltas:
+        # the transaction's first scan, recorded by picking.scans.once: its rows go with the scan's own row (in the
+        # same statement on PostgreSQL) instead of a write of their own before the commit
+        own = Deltas()
+        apply_scan(own, counted, {order_id: list(known) for order_id, known in quality.items()})
+        upserts = _row_upserts(own)
+        if upserts and with_scan_row(upserts[0]):
+            for upsert in upserts[1:]:
+                with_scan_row(upsert)
+            return
+    apply_scan(deltas, counted, quality)
     if pending is None:
         async with db.transaction():
             await write(deltas)
@@ -495,29 +504,64 @@ _OPERATOR_KEYS = ("day", "warehouse", "user_id", "role")
 _SPAN = ("first_scan_s", "last_scan_s")
 
 
-async def write(deltas: Deltas) -> None:
-    """Add ``deltas`` to the rollup tables (in the current transaction), rows in key order, table by table."""
+# The upserts' parameter types on PostgreSQL, by column (bigint otherwise).
+_TYPE_OF = {column: kind.removesuffix("[]") for column, kind in _ARRAY_OF.items()}
+
+
+@lru_cache(maxsize=16)
+def _on_conflict(table: str, keys: tuple[str, ...], counters: tuple[str, ...], extra: tuple[str, ...]) -> str:
+    head = _upsert(table, keys, counters, 1, extra)
+    return head[head.index("ON CONFLICT") :]
+
+
+def _row_upserts(deltas: Deltas) -> list[ScanWrite]:
+    """``deltas`` as one upsert per row (what :func:`write` writes), for a scan's rows to go with its own row."""
+    upserts: list[ScanWrite] = []
+    for table, keys, counters, rows, extra in _tables(deltas):
+        columns = (*keys, *counters, *extra)
+        on_conflict = _on_conflict(table, tuple(keys), tuple(counters), tuple(extra))
+        types = tuple(_TYPE_OF.get(c, "bigint") for c in columns)
+        upserts += [row_upsert(table, columns, types, on_conflict, row) for row in rows]
+    return upserts
+
+
+_Rows = tuple[str, Sequence[str], Sequence[str], list[tuple[object, ...]], Sequence[str]]
+
+
+def _tables(deltas: Deltas) -> list[_Rows]:
+    """What ``deltas`` writes: (table, key columns, counter columns, rows, extra columns), rows in key order, in the
+    order the tables are written."""
+    tables: list[_Rows] = []
     if deltas.buckets:
         bucket_rows: list[tuple[object, ...]] = [
             (*key, *(counters.get(name, 0) for name in ORDER_BUCKET_COUNTERS))
             for key, counters in sorted(deltas.buckets.items())
             if any(counters.values())
         ]
-        await _write_rows("rollup_order_bucket", _BUCKET_KEYS, ORDER_BUCKET_COUNTERS, bucket_rows)
+        tables.append(("rollup_order_bucket", _BUCKET_KEYS, ORDER_BUCKET_COUNTERS, bucket_rows, ()))
     if deltas.reasons:
         reason_rows: list[tuple[object, ...]] = [(*k, n) for k, n in sorted(deltas.reasons.items()) if n]
-        await _write_rows("rollup_reason_bucket", _REASON_KEYS, ("orders",), reason_rows)
+        tables.append(("rollup_reason_bucket", _REASON_KEYS, ("orders",), reason_rows, ()))
     if deltas.statuses:
         status_rows: list[tuple[object, ...]] = [(*k, n) for k, n in sorted(deltas.statuses.items()) if n]
-        await _write_rows("rollup_status_count", _STATUS_KEYS, ("orders",), status_rows)
+        tables.append(("rollup_status_count", _STATUS_KEYS, ("orders",), status_rows, ()))
     if deltas.operators:
         operator_rows: list[tuple[object, ...]] = [
             (*key, *(counters.get(name, 0) for name in OPERATOR_COUNTERS), *deltas.first_last[key])
             for key, counters in sorted(deltas.operators.items())
         ]
-        await _write_rows("rollup_operator_day", _OPERATOR_KEYS, OPERATOR_COUNTERS, operator_rows, _SPAN)
+        tables.append(("rollup_operator_day", _OPERATOR_KEYS, OPERATOR_COUNTERS, operator_rows, _SPAN))
     if deltas.quality:
         quality_rows: list[tuple[object, ...]] = [
             (order_id, errors, packs) for order_id, (errors, packs) in sorted(deltas.quality.items())
         ]
-        await _write_rows("rollup_order_quality", ("order_id",), ("errors", "packs"), quality_rows)
+        tables.append(("rollup_order_quality", ("order_id",), ("errors", "packs"), quality_rows, ()))
+    return tables
+
+
+async def write(deltas: Deltas) -> None:
+    """Add ``deltas`` to the rollup tables (in the current transaction), rows in key order, table by table."""
+    for table, keys, counters, rows, extra in _tables(deltas):
+        if rows:
+            await _write_rows(table, keys, counters, rows, extra)
+

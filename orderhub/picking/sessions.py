@@ -1,15 +1,28 @@
 """PDA and pack-station sign-in: a registered device plus an employee (badge scan, or username and password) gives
-a token scoped to the device's warehouse. Sessions live in Redis (one GET per request, shared by every API
-process), last a shift, and end at logout."""
+a token scoped to the device's warehouse. Sessions live in Redis (shared by every API process), last a shift, and
+end at logout.
+
+A handheld asks for its session on every request (a scan a second): each API process keeps the sessions it read
+for :data:`SESSION_CACHE_SECONDS` (at most :data:`SESSION_CACHE_SIZE` of them), so most requests skip the Redis
+GET. Ending sessions (:func:`end_session`, :func:`end_sessions_of`: logout, a user deactivated, moved or signed
+out everywhere) deletes them in Redis and publishes their keys on :data:`SESSIONS_ENDED_CHANNEL`; every API
+process's :func:`listen_for_ended_sessions` drops them from its cache at once. A process caches only while that
+listener is subscribed (none runs in one-off commands and workers: they read Redis every time), and forgets its
+cache when the subscription is lost; a message lost otherwise (a connection that died silently) leaves an ended
+session usable there for at most :data:`SESSION_CACHE_SECONDS`."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
+import logging
 import re
 import secrets
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
+from time import monotonic
 from typing import Any
 
 import msgspec
@@ -27,6 +40,9 @@ from orderhub.picking.tables import PdaDevice
 __all__ = [
     "DEFAULT_PRINTER_PORT",
     "LABEL_FORMATS",
+    "SESSIONS_ENDED_CHANNEL",
+    "SESSION_CACHE_SECONDS",
+    "SESSION_CACHE_SIZE",
     "SESSION_TTL_SECONDS",
     "DeviceView",
     "PdaSession",
@@ -35,6 +51,7 @@ __all__ = [
     "end_session",
     "end_sessions_of",
     "list_devices",
+    "listen_for_ended_sessions",
     "parse_printer_address",
     "register_device",
     "session_for",
@@ -44,7 +61,12 @@ __all__ = [
     "update_device",
 ]
 
+log = logging.getLogger("orderhub.picking")
+
 SESSION_TTL_SECONDS = 12 * 3600  # a shift
+SESSION_CACHE_SECONDS = 5.0  # how long an API process answers a session from its own memory (the revocation bound)
+SESSION_CACHE_SIZE = 5_000  # sessions an API process keeps (a warehouse floor's handhelds, with room to spare)
+SESSIONS_ENDED_CHANNEL = "orderhub:pda:sessions-ended"  # pub/sub: a JSON list of the ended sessions' keys
 FLOOR_ROLES = frozenset({Role.PICKER, Role.PACKER, Role.MANAGER, Role.ADMIN})
 # A badge alone signs in floor staff only. A manager's or admin's session can do more, and a badge is easy to lose,
 # lend or copy: they sign in on a device with their username and password.
@@ -148,6 +170,103 @@ def _user_key(user_id: int) -> str:
     return f"orderhub:pda:user-sessions:{user_id}"
 
 
+class _SessionCache:
+    """The sessions this process read lately (key → (monotonic deadline, session)), oldest first."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, tuple[float, PdaSession]] = OrderedDict()
+        self.live = False  # the ended-sessions listener is subscribed: only then is anything cached
+        self.generation = 0  # bumped at every drop: a read that spans one is not cached
+
+    def get(self, key: str) -> PdaSession | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= monotonic():
+            del self.entries[key]
+            return None
+        return entry[1]
+
+    def put(self, key: str, session: PdaSession, generation: int) -> None:
+        if not self.live or generation != self.generation:
+            return  # no listener, or sessions ended while this one was read (it may be one of them)
+        self.entries[key] = (monotonic() + SESSION_CACHE_SECONDS, session)
+        self.entries.move_to_end(key)
+        while len(self.entries) > SESSION_CACHE_SIZE:
+            self.entries.popitem(last=False)
+
+    def drop(self, keys: list[str]) -> None:
+        self.generation += 1
+        for key in keys:
+            self.entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+
+
+_cache = _SessionCache()
+
+
+def _as_str(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _ended(keys: list[str]) -> None:
+    """Tell every API process (and this one) that these sessions ended (after they were deleted in Redis)."""
+    _cache.drop(keys)
+    if keys:
+        await redis_mod.awaited(redis_mod.get_client().publish(SESSIONS_ENDED_CHANNEL, msgspec.json.encode(keys)))
+
+
+async def listen_for_ended_sessions(url: str, *, retry_seconds: float = 1.0) -> None:
+    """Drop the sessions other processes end from this process's cache, for as long as it runs (an API process
+    runs it from start-up to shutdown). While it is not subscribed — starting, Redis away — nothing is cached.
+
+    Its own connection, without redis-py's retries: a lost connection stops the caching at once (a retried one
+    would resubscribe after seconds, having missed what was published meanwhile)."""
+    client = redis_mod.create_listener_client(url)
+    lost = False
+    try:
+        while True:
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(SESSIONS_ENDED_CHANNEL)
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message.get("type") == "subscribe":
+                        _cache.clear()
+                        _cache.live = True
+                        if lost:
+                            log.info("ended-sessions listener subscribed again")
+                            lost = False
+                    elif message.get("type") == "message":
+                        try:
+                            keys = msgspec.json.decode(message["data"], type=list[str])
+                        except msgspec.DecodeError:
+                            _cache.clear()
+                            continue
+                        _cache.drop(keys)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away or restarted: read it every time until subscribed again
+                if not lost:
+                    log.warning("ended-sessions listener lost Redis; retrying", extra={"error": repr(exc)})
+                lost = True
+            finally:
+                _cache.live = False
+                _cache.clear()
+                try:
+                    await pubsub.aclose()
+                except Exception:  # the connection is already gone
+                    pass
+            await asyncio.sleep(retry_seconds)
+    finally:
+        await client.aclose()
+
+
 async def end_sessions_of(user_id: int) -> int:
     """End every device session of an employee (deactivated, moved to another warehouse or role). A process
     without Redis (a one-off command, the demo seed) has no sessions to end: sessions exist only where Redis is."""
@@ -157,6 +276,7 @@ async def end_sessions_of(user_id: int) -> int:
     keys = await redis_mod.awaited(client.smembers(_user_key(user_id)))
     if keys:
         await redis_mod.awaited(client.delete(*keys, _user_key(user_id)))
+        await _ended(sorted(_as_str(k) for k in keys))
     return len(keys or [])
 
 
@@ -343,11 +463,20 @@ async def sign_in(
 async def session_for(token: str) -> PdaSession:
     if not token:
         raise AuthenticationFailed("请先在设备上登录", code=CommonError.UNAUTHENTICATED)
-    raw = await redis_mod.awaited(redis_mod.get_client().get(_key(token)))
+    key = _key(token)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    generation = _cache.generation
+    raw = await redis_mod.awaited(redis_mod.get_client().get(key))
     if raw is None:
         raise AuthenticationFailed("登录已过期，请重新登录", code=PickingError.SESSION_EXPIRED)
-    return msgspec.json.decode(raw, type=PdaSession)
+    session = msgspec.json.decode(raw, type=PdaSession)
+    _cache.put(key, session, generation)
+    return session
 
 
 async def end_session(token: str) -> None:
-    await redis_mod.awaited(redis_mod.get_client().delete(_key(token)))
+    key = _key(token)
+    await redis_mod.awaited(redis_mod.get_client().delete(key))
+    await _ended([key])

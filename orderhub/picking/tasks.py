@@ -29,7 +29,17 @@ from orderhub.picking.config import PickingSettings, get_settings
 from orderhub.picking.errors import PickingError, ScanOutcome, ScanRefusal
 from orderhub.picking.events import ShortPicked, TaskAssigned, TaskCompleted, TaskWithdrawn, publish_floor
 from orderhub.picking.route import Stop, walk_to_depot
-from orderhub.picking.scans import SKU_BY_BARCODE_SQL, Fingerprint, ScanRecord, once
+from orderhub.picking.scans import (
+    REPLAY_ID_SQL,
+    SKU_BY_BARCODE_SQL,
+    Fingerprint,
+    ScanRecord,
+    ScanWrite,
+    once,
+    replay_binds,
+    replayed,
+    with_scan_row,
+)
 from orderhub.picking.sessions import PdaSession
 from orderhub.picking.tables import PickLine, PickTask, PickTaskOrder, Wave
 from orderhub.picking.waves import aisle_index, bay_number
@@ -581,17 +591,25 @@ class _LineRow(_StopRow):
     remaining: int
     require_location: bool | None  # the warehouse's require_location_scan (None: no settings row, the default)
     scanned_sku: int | None = None  # the SKU the scanned barcode names (asked for item scans only)
+    replay_id: int | None = None  # the scan recorded under this device + client id (asked by the scan's first read)
 
 
 # The SKU a scanned code names, as a column of the line's query (scans.sku_by_barcode's own lookup).
 _SCANNED_SKU = f"({SKU_BY_BARCODE_SQL} LIMIT 1) AS scanned_sku, "
+# The replay check, as a column of the line's query (scans.once's own pre-check otherwise).
+_REPLAY_ID = f"{REPLAY_ID_SQL}, "
 
 
-async def _line(line_id: int, task_id: int, barcode: str | None = None) -> _LineRow:
+async def _line(
+    line_id: int, task_id: int, barcode: str | None = None, *, replay: bool = False, lock: bool = False
+) -> _LineRow:
     """The line, its task's owner and status, how many lines of the task are still pending, whether its
-    warehouse requires the location scan and, given a scanned ``barcode``, the SKU it names (one query)."""
-    # Raw SQL: measured on the scan path (bench.pda); one query for the line, its task, the pending count and the
-    # scanned item's SKU — every round trip of a scan waits for the CPU again when the box is busy (a peak).
+    warehouse requires the location scan, given a scanned ``barcode`` the SKU it names and, with ``replay``, the scan
+    already recorded under the device and client id :func:`~orderhub.picking.scans.once` runs (one query). ``lock``:
+    the line row stays locked until the transaction ends (PostgreSQL; SQLite's write transaction holds it anyway)."""
+    # Raw SQL: measured on the scan path (bench.pda); one query for the line, its task, the pending count, the
+    # scanned item's SKU and the replay check — every round trip of a scan waits for the CPU again when the box is
+    # busy (a peak).
     code = barcode.strip() if barcode is not None else None
     row = await db.fetch_one_as(
         _LineRow,
@@ -599,11 +617,13 @@ async def _line(line_id: int, task_id: int, barcode: str | None = None) -> _Line
         "t.status AS task_status, t.picker AS task_picker, t.warehouse AS task_warehouse, "
         "(SELECT COUNT(*) FROM pick_line r WHERE r.task = l.task AND r.status = 'pending') AS remaining, "
         + (_SCANNED_SKU if code is not None else "")
+        + (_REPLAY_ID if replay else "")
         + "c.require_location_scan AS require_location "
         "FROM pick_line l JOIN pick_task t ON t.id = l.task JOIN sku s ON s.id = l.sku "
         "LEFT JOIN location loc ON loc.id = l.location LEFT JOIN picking_config c ON c.warehouse = t.warehouse "
-        "WHERE l.id = {} AND l.task = {}",
+        "WHERE l.id = {} AND l.task = {}" + (" FOR UPDATE OF l" if lock and not db.is_sqlite() else ""),
         *((code, code) if code is not None else ()),
+        *(replay_binds() if replay else ()),
         line_id,
         task_id,
     )
@@ -655,16 +675,16 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> Appli
     if line.status == "withdrawn":
         return await _withdrawn_scan(line.id, cmd.qty), sku_id, None
     now = clock.now()
+    if not db.is_sqlite():
+        result, changed = _picked_with_row(cmd, line, now)
+        return result, sku_id, changed
     # Raw SQL: one conditional UPDATE counts the units and finishes the line (a scan's one write to it). Not on a
     # line withdrawn meanwhile: the order's withdrawal (a cancellation listing its picked units for put-back) locks
     # its lines first, so this waits for it and then finds the line withdrawn (below) instead of counting units
     # that no put-back lists.
     updated = await db.execute_returning(
         _Picked,
-        "UPDATE pick_line SET picked = picked + {}, "
-        "status = CASE WHEN status = 'pending' AND picked + {} = qty THEN 'picked' ELSE status END, "
-        "picked_at = CASE WHEN picked + {} = qty THEN {} ELSE picked_at END "
-        "WHERE id = {} AND picked + {} <= qty AND status <> 'withdrawn' RETURNING picked, qty, status",
+        "UPDATE pick_line SET " + _PICKED_SET + " WHERE id = {} AND " + _PICKED_IF + " RETURNING picked, qty, status",
         cmd.qty,
         cmd.qty,
         cmd.qty,
@@ -689,6 +709,37 @@ class _Picked(msgspec.Struct):
     picked: int
     qty: int
     status: str
+
+
+# An item scan's write to its line (binds: qty, qty, qty, now), and when it applies (binds: qty).
+_PICKED_SET = (
+    "picked = picked + {}, status = CASE WHEN status = 'pending' AND picked + {} = qty THEN 'picked' ELSE status END, "
+    "picked_at = CASE WHEN picked + {} = qty THEN {} ELSE picked_at END"
+)
+_PICKED_IF = "picked + {} <= qty AND status <> 'withdrawn'"
+_PICKED_WITH_ROW = ScanWrite(
+    together=f"UPDATE pick_line SET {_PICKED_SET} FROM recorded WHERE pick_line.id = {{}} AND {_PICKED_IF}",
+    alone=f"UPDATE pick_line SET {_PICKED_SET} WHERE id = {{}} AND {_PICKED_IF}",
+    values=(),
+)
+
+
+def _picked_with_row(cmd: ScanCommand, line: _LineRow, now: datetime) -> tuple[ScanResult, dict[str, Any]]:
+    """PostgreSQL: an item scan on a line read locked (not withdrawn: its status is known). The units counted and the
+    line finished as the conditional UPDATE would — its answer known before it runs, so it goes with the scan's row
+    (one statement fewer); an over-pick writes nothing."""
+    picked = line.picked + cmd.qty
+    if picked > line.qty:
+        left = line.qty - line.picked
+        message = f"数量超出：这一行还需 {left} 件" if left > 0 else "这一行已拣完，请扫下一行"
+        return _error(ScanRefusal.OVER_PICK, message, {"remaining": max(left, 0)}), {}
+    values = (cmd.qty, cmd.qty, cmd.qty, now, line.id, cmd.qty)
+    if not with_scan_row(msgspec.structs.replace(_PICKED_WITH_ROW, values=values)):
+        raise RuntimeError("an item scan's write outside scans.once")
+    status = "picked" if line.status == "pending" and picked == line.qty else line.status
+    slot = f"，放入 {line.tote_slot} 号格" if line.tote_slot else ""
+    message = f"已拣 {picked}/{line.qty}{slot}" if picked < line.qty else f"本行完成 {picked}/{line.qty}{slot}"
+    return ScanResult(ok=True, code=ScanOutcome.OK, message=message), {"picked": picked, "status": status}
 
 
 class _LineStatus(msgspec.Struct):
@@ -801,7 +852,11 @@ async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
         raise ValidationFailed("请扫描条码", field="barcode")
 
     async def apply() -> tuple[ScanResult, ScanRecord]:
-        line = await _line(cmd.line_id, cmd.task_id, cmd.barcode if cmd.kind == ScanKind.ITEM else None)
+        item = cmd.kind == ScanKind.ITEM
+        # an item scan's line is locked as it is read: what its write will find is known, so the write goes with
+        # the scan's row (_picked_with_row)
+        line = await _line(cmd.line_id, cmd.task_id, cmd.barcode if item else None, replay=True, lock=item)
+        replayed(line.replay_id)  # a scan recorded already: once answers with its answer, before anything else
         if line.task_warehouse != session.warehouse_id:
             raise NotFound("拣货任务不存在", code=PickingError.TASK_NOT_FOUND, field="task_id")
         if line.task_picker != session.user_id or line.task_status not in ("claimed", "done", "withdrawn"):
@@ -818,7 +873,7 @@ async def scan(session: PdaSession, cmd: ScanCommand) -> ScanResult:
         return result, record
 
     fingerprint = Fingerprint(kind=cmd.kind, line_id=cmd.line_id, barcode=cmd.barcode, qty=cmd.qty)
-    return await once(session, cmd.client_id, ScanResult, fingerprint, apply)
+    return await once(session, cmd.client_id, ScanResult, fingerprint, apply, checks_replay=True)
 
 
 # --------------------------------------------------------------------------------------------- complete
