@@ -674,41 +674,8 @@ async def _apply(session: PdaSession, cmd: ScanCommand, line: _LineRow) -> Appli
         return wrong, sku_id, {}
     if line.status == "withdrawn":
         return await _withdrawn_scan(line.id, cmd.qty), sku_id, None
-    now = clock.now()
-    if not db.is_sqlite():
-        result, changed = _picked_with_row(cmd, line, now)
-        return result, sku_id, changed
-    # Raw SQL: one conditional UPDATE counts the units and finishes the line (a scan's one write to it). Not on a
-    # line withdrawn meanwhile: the order's withdrawal (a cancellation listing its picked units for put-back) locks
-    # its lines first, so this waits for it and then finds the line withdrawn (below) instead of counting units
-    # that no put-back lists.
-    updated = await db.execute_returning(
-        _Picked,
-        "UPDATE pick_line SET " + _PICKED_SET + " WHERE id = {} AND " + _PICKED_IF + " RETURNING picked, qty, status",
-        cmd.qty,
-        cmd.qty,
-        cmd.qty,
-        now,
-        line.id,
-        cmd.qty,
-    )
-    if not updated and await _line_status(line.id) == "withdrawn":
-        return await _withdrawn_scan(line.id, cmd.qty), sku_id, None
-    if not updated:
-        left = line.qty - line.picked
-        message = f"数量超出：这一行还需 {left} 件" if left > 0 else "这一行已拣完，请扫下一行"
-        return _error(ScanRefusal.OVER_PICK, message, {"remaining": max(left, 0)}), sku_id, {}
-    picked, qty = updated[0].picked, updated[0].qty
-    slot = f"，放入 {line.tote_slot} 号格" if line.tote_slot else ""
-    message = f"已拣 {picked}/{qty}{slot}" if picked < qty else f"本行完成 {picked}/{qty}{slot}"
-    done = ScanResult(ok=True, code=ScanOutcome.OK, message=message)
-    return done, sku_id, {"picked": picked, "status": updated[0].status}
-
-
-class _Picked(msgspec.Struct):
-    picked: int
-    qty: int
-    status: str
+    result, changed = _picked_with_row(cmd, line, clock.now())
+    return result, sku_id, changed
 
 
 # An item scan's write to its line (binds: qty, qty, qty, now), and when it applies (binds: qty).
@@ -725,9 +692,11 @@ _PICKED_WITH_ROW = ScanWrite(
 
 
 def _picked_with_row(cmd: ScanCommand, line: _LineRow, now: datetime) -> tuple[ScanResult, dict[str, Any]]:
-    """PostgreSQL: an item scan on a line read locked (not withdrawn: its status is known). The units counted and the
-    line finished as the conditional UPDATE would — its answer known before it runs, so it goes with the scan's row
-    (one statement fewer); an over-pick writes nothing."""
+    """An item scan on a line read locked in the scan's transaction (``FOR UPDATE`` on PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` holds every row), not withdrawn. The units counted and the line finished as the conditional
+    UPDATE will — its outcome known before it runs, so it goes with the scan's row (the same statement on
+    PostgreSQL, right after it on SQLite); an over-pick writes nothing. A withdrawal (a cancellation listing the
+    picked units for put-back) locks its lines first: the read waits for it and finds the line withdrawn."""
     picked = line.picked + cmd.qty
     if picked > line.qty:
         left = line.qty - line.picked
@@ -740,16 +709,6 @@ def _picked_with_row(cmd: ScanCommand, line: _LineRow, now: datetime) -> tuple[S
     slot = f"，放入 {line.tote_slot} 号格" if line.tote_slot else ""
     message = f"已拣 {picked}/{line.qty}{slot}" if picked < line.qty else f"本行完成 {picked}/{line.qty}{slot}"
     return ScanResult(ok=True, code=ScanOutcome.OK, message=message), {"picked": picked, "status": status}
-
-
-class _LineStatus(msgspec.Struct):
-    status: str
-
-
-async def _line_status(line_id: int) -> str:
-    # Raw SQL: typed read of one column (only when the scan's conditional UPDATE matched nothing).
-    row = await db.fetch_one_as(_LineStatus, "SELECT status FROM pick_line WHERE id = {}", line_id)
-    return row.status if row is not None else ""
 
 
 async def _withdrawn_scan(line_id: int, qty: int) -> ScanResult:
