@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,13 +14,13 @@ from litestar.security.jwt import JWTAuth, Token
 from orderhub.auth import revocation
 from orderhub.auth.miniprogram import session_matches
 from orderhub.auth.policy import Scope, check_role, check_scope, operation_key, rule_for
-from orderhub.auth.service import Role, UserView, get_user
+from orderhub.auth.service import UserView, get_user
 from orderhub.errors import AuthenticationFailed, CommonError, PermissionDenied
 from orderhub.settings import Settings
 
 log = logging.getLogger("orderhub.api")
 
-__all__ = ["PUBLIC_PATHS", "Tokens", "authorize", "build_jwt_auth", "requires", "roles_of"]
+__all__ = ["PUBLIC_PATHS", "Tokens", "authorize", "build_jwt_auth"]
 
 # Regular expressions matched against the whole path (litestar searches them anywhere, hence the anchors).
 PUBLIC_PATHS = [
@@ -99,25 +98,6 @@ class Tokens:
         if user is None:
             raise AuthenticationFailed("令牌对应的账号不存在或已停用", code=CommonError.UNAUTHENTICATED)
         return user
-
-
-def roles_of(*roles: Role) -> frozenset[str]:
-    return frozenset(r.value for r in roles)
-
-
-def requires(*roles: Role) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
-    allowed = roles_of(*roles)
-
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        if getattr(handler, "http_methods", None) == {"OPTIONS"}:
-            # The OPTIONS answer litestar adds to each path (204 + Allow) is owned by the path's controller, so its
-            # guards run on it, unauthenticated (auth skips OPTIONS): answer it as on unguarded paths.
-            return
-        user = connection.scope.get("user")  # unset outside authentication (connection.user would raise: a 500)
-        if not isinstance(user, UserView) or user.role not in allowed:
-            raise PermissionDenied(f"需要以下角色之一：{'、'.join(sorted(allowed))}")
-
-    return guard
 
 
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
